@@ -1,0 +1,276 @@
+-- mlops extension script
+--
+-- Registry tables are owned by the extension owner and written only by the
+-- extension's C functions (which switch to the owner for the write); PUBLIC
+-- may read them.  Every object carries a COMMENT.
+
+\echo Use "CREATE EXTENSION mlops" to load this file. \quit
+
+--------------------------------------------------------------------------
+-- Registry
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.projects (
+	id			bigserial PRIMARY KEY,
+	name		text NOT NULL UNIQUE CHECK (name <> ''),
+	task		text NOT NULL CHECK (task IN ('classification', 'regression')),
+	target		text NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	created_by	name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mlops.projects IS 'One row per project: its fixed task and target column.';
+
+CREATE TABLE mlops.models (
+	id			bigserial PRIMARY KEY,
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	version		int NOT NULL,
+	algorithm	text NOT NULL,
+	hyperparams jsonb NOT NULL,
+	preprocess	jsonb NOT NULL,
+	features	jsonb NOT NULL,
+	labels		text[],
+	metrics		jsonb NOT NULL,
+	training	jsonb NOT NULL,
+	format		int NOT NULL,
+	model		bytea NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	created_by	name NOT NULL DEFAULT current_user,
+	UNIQUE (project_id, version)
+);
+COMMENT ON TABLE mlops.models IS 'Immutable trained models: hyperparameters, frozen feature transform, label order, held-out metrics, training record and the serialized model.';
+COMMENT ON COLUMN mlops.models.features IS 'The frozen feature transform the model was trained with; every predict path applies it.';
+COMMENT ON COLUMN mlops.models.labels IS 'Classification labels in label order (as text); NULL for regression.';
+COMMENT ON COLUMN mlops.models.training IS 'Relation, row counts, split, seed, target type and duration of the training run.';
+COMMENT ON COLUMN mlops.models.format IS 'Serialization format version of the model column.';
+COMMENT ON COLUMN mlops.models.model IS 'The serialized model (XGBoost UBJSON, or the mlops linear format).';
+
+CREATE TABLE mlops.deployments (
+	id			bigserial PRIMARY KEY,
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	strategy	text NOT NULL,
+	deployed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	deployed_by name NOT NULL DEFAULT current_user
+);
+CREATE INDEX ON mlops.deployments (project_id, id);
+COMMENT ON TABLE mlops.deployments IS 'Deployment history: the latest row of a project names its deployed model.';
+
+CREATE TABLE mlops.evaluations (
+	id			bigserial PRIMARY KEY,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	relation	text NOT NULL,
+	rows		bigint NOT NULL,
+	metrics		jsonb NOT NULL,
+	evaluated_at timestamptz NOT NULL DEFAULT now(),
+	evaluated_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mlops.evaluations IS 'Results of mlops.evaluate(): metrics of a model on a labeled relation.';
+
+CREATE TABLE mlops.events (
+	id			bigserial PRIMARY KEY,
+	at			timestamptz NOT NULL DEFAULT clock_timestamp(),
+	actor		name NOT NULL DEFAULT current_user,
+	action		text NOT NULL,
+	project		text,
+	model_id	bigint,
+	detail		jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ON mlops.events (project, at);
+COMMENT ON TABLE mlops.events IS 'Audit log of every train, deploy, drop and evaluation (project by name, so rows outlive the project).';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.projects_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.models', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.models_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deployments_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.evaluations', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.evaluations_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.events', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.events_id_seq', '');
+
+REVOKE ALL ON mlops.projects, mlops.models, mlops.deployments,
+	mlops.evaluations, mlops.events FROM PUBLIC;
+GRANT SELECT ON mlops.projects, mlops.models, mlops.deployments,
+	mlops.evaluations, mlops.events TO PUBLIC;
+GRANT USAGE ON SCHEMA mlops TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Views
+--------------------------------------------------------------------------
+
+CREATE VIEW mlops.deployed_models AS
+SELECT DISTINCT ON (d.project_id)
+	   d.project_id, d.model_id, d.strategy, d.deployed_at, d.deployed_by
+  FROM mlops.deployments d
+ ORDER BY d.project_id, d.id DESC;
+COMMENT ON VIEW mlops.deployed_models IS 'The deployed model of each project (its latest deployment).';
+
+CREATE VIEW mlops.overview AS
+SELECT p.name AS project, p.task, p.target,
+	   m.id AS model_id, m.version, m.algorithm,
+	   CASE p.task WHEN 'classification' THEN 'f1' ELSE 'r2' END AS metric,
+	   (m.metrics ->> CASE p.task WHEN 'classification' THEN 'f1' ELSE 'r2' END)::float8 AS score,
+	   d.deployed_at, m.created_at AS trained_at
+  FROM mlops.projects p
+  LEFT JOIN mlops.deployed_models d ON d.project_id = p.id
+  LEFT JOIN mlops.models m ON m.id = d.model_id;
+COMMENT ON VIEW mlops.overview IS 'One row per project with its deployed model, primary metric and score.';
+
+CREATE VIEW mlops.model_metrics AS
+SELECT p.name AS project, m.id AS model_id, m.version, m.algorithm,
+	   kv.key AS metric, (kv.value #>> '{}')::float8 AS value, m.created_at
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_each(m.metrics) kv
+ WHERE jsonb_typeof(kv.value) = 'number';
+COMMENT ON VIEW mlops.model_metrics IS 'Long format: one row per model and numeric metric.';
+
+CREATE VIEW mlops.events_log AS
+SELECT e.at AS time, e.action, e.project, e.model_id, e.actor, e.detail
+  FROM mlops.events e;
+COMMENT ON VIEW mlops.events_log IS 'The events table with a time column, for BI tools.';
+
+GRANT SELECT ON mlops.deployed_models, mlops.overview, mlops.model_metrics,
+	mlops.events_log TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Training
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.train(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto')
+RETURNS TABLE (project text, model_id bigint, version int, algorithm text,
+			   task text, metrics jsonb, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_train'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+	IS 'Train, evaluate on held-out rows, register and (optionally) deploy a model.';
+
+--------------------------------------------------------------------------
+-- Prediction: one C entry point per result kind serves every input form
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.predict(project text, features record) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features float4[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features jsonb) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features record) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features float4[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features jsonb) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION mlops.predict_proba(project text, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features float4[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features float4[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION mlops.predict_label(project text, features record) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features float8[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features float4[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features record) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features float8[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features float4[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mlops.predict(text, record) IS 'Score a row (columns matched by name) with the project''s deployed model: regression value, numeric label, or label index.';
+COMMENT ON FUNCTION mlops.predict(text, float8[]) IS 'Score raw numeric features in the model''s feature order with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(text, float4[]) IS 'Score raw numeric features in the model''s feature order with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(text, jsonb) IS 'Score a JSON object (keys matched by name) with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(bigint, record) IS 'Score a row (columns matched by name) with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, float8[]) IS 'Score raw numeric features with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, float4[]) IS 'Score raw numeric features with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, jsonb) IS 'Score a JSON object (keys matched by name) with the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, record) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, float8[]) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, float4[]) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, jsonb) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, record) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, float8[]) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, float4[]) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, jsonb) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(text, record) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(text, float8[]) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(text, float4[]) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(text, jsonb) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, record) IS 'Predicted class label, as text, from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, float8[]) IS 'Predicted class label, as text, from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, float4[]) IS 'Predicted class label, as text, from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, jsonb) IS 'Predicted class label, as text, from the given model.';
+
+CREATE FUNCTION mlops.featurize(project text, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.featurize(text, record) IS 'The feature vector the deployed model sees for a row (after imputation, scaling and encoding).';
+COMMENT ON FUNCTION mlops.featurize(bigint, record) IS 'The feature vector the given model sees for a row.';
+
+--------------------------------------------------------------------------
+-- Registry and lifecycle
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.deploy(project text, strategy text DEFAULT 'best_score', model_id bigint DEFAULT NULL)
+RETURNS TABLE (project text, model_id bigint, version int, strategy text)
+AS 'MODULE_PATHNAME', 'mlops_deploy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id).';
+
+CREATE FUNCTION mlops.evaluate(project text, relation text, model_id bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_evaluate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.evaluate(text, text, bigint) IS 'Metrics of the deployed (or given) model on the labeled rows of a relation; recorded in mlops.evaluations.';
+
+CREATE FUNCTION mlops.drop_model(model_id bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_drop_model'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.drop_model(bigint) IS 'Delete a model that is not deployed.';
+
+CREATE FUNCTION mlops.drop_project(project text) RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_drop_project'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.drop_project(text) IS 'Delete a project with all its models, deployments and evaluations.';
+
+-- @stats@

@@ -1,0 +1,619 @@
+/*-------------------------------------------------------------------------
+ *
+ * dataset.c
+ *	  Reading a relation into memory for training and evaluation.
+ *
+ * The relation is read through SPI as the calling role, so a role that
+ * cannot SELECT a table cannot train on it.  Rows arrive through a cursor
+ * in batches and are stored column by column as doubles (NaN marks NULL),
+ * which is the layout both the featurizer and the linear solvers want.
+ * The memory the data takes is checked against mlops.max_train_memory as
+ * it grows.
+ *
+ * Classification labels are kept in "label order": sorted by the target
+ * type's default btree ordering (false < true, 0 < 1, text in the column's
+ * collation).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "parser/parse_relation.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/regproc.h"
+#include "utils/typcache.h"
+
+#include "dataset.h"
+
+#define DATASET_FETCH_ROWS 10000
+
+/* distinct labels seen so far, kept sorted by the type's ordering */
+typedef struct LabelSet
+{
+	FmgrInfo   *cmp;
+	Oid			collation;
+	Oid			typid;
+	bool		typbyval;
+	int16		typlen;
+	int			n;
+	Datum	   *values;			/* sorted */
+	int		   *ids;			/* first-seen id of each sorted value */
+} LabelSet;
+
+/*
+ * Resolve a possibly schema-qualified relation name as regclass input does;
+ * returns its OID and the quoted, qualified name for queries.
+ */
+Oid
+DatasetResolveRelation(const char *relation, char **qualified)
+{
+	List	   *names = stringToQualifiedNameList(relation);
+	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, false);
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
+		relkind != RELKIND_MATVIEW && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table, view or materialized view", relation)));
+
+	*qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											get_rel_name(relid));
+	return relid;
+}
+
+/*
+ * Is a type read as a plain number (integers, floats, numeric, boolean)?
+ */
+bool
+DatasetIsNumericType(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case BOOLOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Do labels of this type have a numeric value predict() can return?
+ */
+bool
+DatasetLabelsAreNumeric(Oid typid)
+{
+	return DatasetIsNumericType(getBaseType(typid));
+}
+
+/*
+ * Is a target of this type a set of classes whatever its values (text,
+ * boolean, enum)?
+ */
+bool
+DatasetTargetIsCategorical(Oid typid)
+{
+	typid = getBaseType(typid);
+	return typid == BOOLOID || typid == TEXTOID || typid == VARCHAROID ||
+		typid == BPCHAROID || typid == NAMEOID || type_is_enum(typid);
+}
+
+/*
+ * Convert a datum of a numeric type (see DatasetIsNumericType) to double.
+ */
+double
+DatasetDatumToDouble(Datum d, Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case NUMERICOID:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+		case BOOLOID:
+			return DatumGetBool(d) ? 1.0 : 0.0;
+		default:
+			elog(ERROR, "type %u is not numeric", typid);
+	}
+	pg_unreachable();
+}
+
+/*
+ * The text of a label: the type's output, except that booleans read
+ * "false" and "true".
+ */
+static char *
+LabelText(Datum value, Oid base_type, Oid outfunc)
+{
+	if (base_type == BOOLOID)
+		return pstrdup(DatumGetBool(value) ? "true" : "false");
+	return OidOutputFunctionCall(outfunc, value);
+}
+
+/*
+ * Is a name in a text[] argument?
+ */
+static bool
+NameInArray(const char *name, char **arr, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(arr[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Deconstruct a text[] argument into C strings; NULL elements are an error.
+ */
+static char **
+TextArrayToCStrings(ArrayType *arr, const char *what, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", what)));
+		out[i] = TextDatumGetCString(elems[i]);
+	}
+	return out;
+}
+
+/*
+ * The feature source columns of a training run: the given features, or
+ * every column except the target and the excluded ones.  Unknown names and
+ * the target used as a feature are errors.
+ */
+char **
+DatasetFeatureColumns(Oid relid, const char *target, ArrayType *features,
+					  ArrayType *exclude, int *ncolumns)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	  **excl = NULL;
+	int			nexcl = 0;
+	char	  **cols;
+	int			n = 0;
+	bool		target_found = false;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), target) == 0)
+			target_found = true;
+	}
+	if (!target_found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("target column \"%s\" does not exist in relation \"%s\"",
+						target, RelationGetRelationName(rel))));
+
+	if (exclude != NULL)
+		excl = TextArrayToCStrings(exclude, "exclude", &nexcl);
+
+	if (features != NULL)
+	{
+		int			nfeat;
+		char	  **feat = TextArrayToCStrings(features, "features", &nfeat);
+
+		cols = palloc(sizeof(char *) * Max(1, nfeat));
+		for (int i = 0; i < nfeat; i++)
+		{
+			if (attnameAttNum(rel, feat[i], false) == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("feature column \"%s\" does not exist in relation \"%s\"",
+								feat[i], RelationGetRelationName(rel))));
+			if (strcmp(feat[i], target) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("target column \"%s\" cannot also be a feature", target)));
+			if (NameInArray(feat[i], cols, n))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("feature column \"%s\" is listed twice", feat[i])));
+			if (!NameInArray(feat[i], excl, nexcl))
+				cols[n++] = feat[i];
+		}
+	}
+	else
+	{
+		for (int i = 0; i < nexcl; i++)
+			if (attnameAttNum(rel, excl[i], false) == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("excluded column \"%s\" does not exist in relation \"%s\"",
+								excl[i], RelationGetRelationName(rel))));
+		cols = palloc(sizeof(char *) * Max(1, desc->natts));
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			char	   *name = NameStr(att->attname);
+
+			if (att->attisdropped || strcmp(name, target) == 0 ||
+				NameInArray(name, excl, nexcl))
+				continue;
+			cols[n++] = pstrdup(name);
+		}
+	}
+
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no feature columns to train on"),
+				 errdetail("Relation \"%s\" has no columns besides the target and the excluded ones.",
+						   RelationGetRelationName(rel))));
+	if (n > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many feature columns: %d", n),
+				 errdetail("At most %d features are supported.", MLOPS_MAX_FEATURES)));
+
+	table_close(rel, AccessShareLock);
+	*ncolumns = n;
+	return cols;
+}
+
+/*
+ * Refuse to hold more training data than mlops.max_train_memory allows.
+ */
+static void
+CheckMemory(int64 rows, int ncolumns)
+{
+	double		bytes = (double) rows * (ncolumns + 2) * sizeof(double);
+
+	if (bytes > (double) mlops_max_train_memory_kb * 1024.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training data exceeds mlops.max_train_memory"),
+				 errdetail("%lld rows of %d columns need more than %d kB.",
+						   (long long) rows, ncolumns + 1, mlops_max_train_memory_kb),
+				 errhint("Train on a sample of the relation, or raise mlops.max_train_memory.")));
+}
+
+/*
+ * Find a label in the sorted set; returns its position or -(insert point)-1.
+ */
+static int
+LabelSetFind(LabelSet *ls, Datum value)
+{
+	int			lo = 0,
+				hi = ls->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int32		c = DatumGetInt32(FunctionCall2Coll(ls->cmp, ls->collation,
+														ls->values[mid], value));
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -lo - 1;
+}
+
+/*
+ * Return the first-seen id of a label, adding it when new.  Returns -1 when
+ * the set would grow past "limit".
+ */
+static int
+LabelSetId(LabelSet *ls, Datum value, int limit)
+{
+	int			pos = LabelSetFind(ls, value);
+
+	if (pos >= 0)
+		return ls->ids[pos];
+	if (ls->n >= limit)
+		return -1;
+	pos = -pos - 1;
+	memmove(&ls->values[pos + 1], &ls->values[pos], sizeof(Datum) * (ls->n - pos));
+	memmove(&ls->ids[pos + 1], &ls->ids[pos], sizeof(int) * (ls->n - pos));
+	ls->values[pos] = datumCopy(value, ls->typbyval, ls->typlen);
+	ls->ids[pos] = ls->n;
+	return ls->n++;
+}
+
+/*
+ * Build the SELECT that reads the target and the feature columns.
+ */
+static char *
+BuildQuery(const char *relname, const char *target, char **columns,
+		   int ncolumns, const char *order_by)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT %s", quote_identifier(target));
+	for (int i = 0; i < ncolumns; i++)
+		appendStringInfo(&q, ", %s", quote_identifier(columns[i]));
+	appendStringInfo(&q, " FROM %s", relname);
+	if (order_by != NULL)
+		appendStringInfo(&q, " ORDER BY %s", quote_identifier(order_by));
+	return q.data;
+}
+
+/*
+ * Check the feature column types of a result; returns their base types.
+ */
+static Oid *
+CheckColumnTypes(TupleDesc desc, char **columns, int ncolumns)
+{
+	Oid		   *types = palloc(sizeof(Oid) * Max(1, ncolumns));
+
+	for (int i = 0; i < ncolumns; i++)
+	{
+		Oid			typid = getBaseType(SPI_gettypeid(desc, i + 2));
+
+		if (!DatasetIsNumericType(typid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature column \"%s\" has unsupported type %s",
+							columns[i], format_type_be(typid)),
+					 errhint("Supported feature types are integer, floating-point, numeric and boolean; exclude the column with exclude => '{%s}'.",
+							 columns[i])));
+		types[i] = typid;
+	}
+	return types;
+}
+
+/*
+ * Read the target and feature columns of a relation as the calling role.
+ *
+ * mode says how the target is read; for TARGET_KNOWN_LABELS, rows are
+ * mapped onto known_labels (text) and an unknown label is an error.
+ * TARGET_INFER collects labels of an integer target until there are more
+ * than MLOPS_INFER_MAX_CLASSES, then reads it as a regression target; the
+ * caller learns which from nclasses.
+ */
+Dataset *
+DatasetRead(Oid relid, const char *relname, const char *target,
+			char **columns, int ncolumns, const char *order_by,
+			TargetMode mode, char **known_labels, int nknown)
+{
+	Dataset    *ds = palloc0(sizeof(Dataset));
+	char	   *query = BuildQuery(relname, target, columns, ncolumns, order_by);
+	MemoryContext outer = CurrentMemoryContext;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		capacity = 0;
+	int		   *label_ids = NULL;
+	LabelSet	ls = {0};
+	Oid			target_base;
+	Oid			outfunc;
+	bool		isvarlena;
+	int			label_limit;
+
+	ds->relname = pstrdup(relname);
+	ds->ncolumns = ncolumns;
+	ds->names = columns;
+	ds->target_name = pstrdup(target);
+	ds->values = palloc0(sizeof(double *) * Max(1, ncolumns));
+
+	SPI_connect();
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+
+	SPI_cursor_fetch(portal, true, DATASET_FETCH_ROWS);
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(outer);
+
+		ds->target_type = SPI_gettypeid(desc, 1);
+		ds->types = CheckColumnTypes(desc, columns, ncolumns);
+		MemoryContextSwitchTo(old);
+	}
+	target_base = getBaseType(ds->target_type);
+	getTypeOutputInfo(ds->target_type, &outfunc, &isvarlena);
+
+	if (mode == TARGET_REGRESSION && !DatasetIsNumericType(target_base))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("regression target \"%s\" has type %s", target, format_type_be(ds->target_type)),
+				 errhint("A regression target must be numeric or boolean.")));
+	if (mode == TARGET_INFER && !DatasetIsNumericType(target_base))
+		mode = TARGET_COLLECT_LABELS;
+	if (mode == TARGET_INFER && target_base != INT2OID && target_base != INT4OID &&
+		target_base != INT8OID && target_base != BOOLOID)
+		mode = TARGET_REGRESSION;
+
+	if (mode == TARGET_COLLECT_LABELS || mode == TARGET_INFER)
+	{
+		TypeCacheEntry *tc = lookup_type_cache(ds->target_type, TYPECACHE_CMP_PROC_FINFO);
+
+		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("classification target \"%s\" has type %s, which has no ordering",
+							target, format_type_be(ds->target_type))));
+		ls.cmp = &tc->cmp_proc_finfo;
+		ls.collation = SPI_tuptable->tupdesc->attrs[0].attcollation;
+		if (!OidIsValid(ls.collation))
+			ls.collation = get_typcollation(ds->target_type);
+		ls.typid = ds->target_type;
+		get_typlenbyval(ds->target_type, &ls.typlen, &ls.typbyval);
+		ls.values = MemoryContextAlloc(outer, sizeof(Datum) * (MLOPS_MAX_CLASSES + 1));
+		ls.ids = MemoryContextAlloc(outer, sizeof(int) * (MLOPS_MAX_CLASSES + 1));
+	}
+	label_limit = (mode == TARGET_INFER) ? MLOPS_INFER_MAX_CLASSES : MLOPS_MAX_CLASSES;
+
+	for (;;)
+	{
+		uint64		nfetched = SPI_processed;
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ds->nrows + nfetched > capacity)
+		{
+			MemoryContext old = MemoryContextSwitchTo(outer);
+			int64		newcap = Max(capacity * 2, ds->nrows + nfetched);
+
+			if (newcap > INT_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("training data has more than %d rows", INT_MAX)));
+			CheckMemory(newcap, ncolumns);
+			for (int j = 0; j < ncolumns; j++)
+				ds->values[j] = capacity ? repalloc_huge(ds->values[j], sizeof(double) * newcap)
+					: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
+			ds->target = capacity ? repalloc_huge(ds->target, sizeof(double) * newcap)
+				: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
+			if (ls.cmp)
+				label_ids = capacity ? repalloc_huge(label_ids, sizeof(int) * newcap)
+					: palloc_extended(sizeof(int) * newcap, MCXT_ALLOC_HUGE);
+			capacity = newcap;
+			MemoryContextSwitchTo(old);
+		}
+
+		for (uint64 r = 0; r < nfetched; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			Datum		t = SPI_getbinval(tup, desc, 1, &isnull);
+			int			row = ds->nrows;
+
+			if (isnull)
+			{
+				ds->null_targets++;
+				continue;
+			}
+			if (DatasetIsNumericType(target_base))
+			{
+				double		v = DatasetDatumToDouble(t, target_base);
+
+				if (!isfinite(v))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("target column \"%s\" contains %s", target,
+									isnan(v) ? "NaN" : "an infinite value"),
+							 errhint("Filter those rows out with a view, or set them to NULL.")));
+				ds->target[row] = v;
+			}
+			if (mode == TARGET_KNOWN_LABELS)
+			{
+				char	   *s = LabelText(t, target_base, outfunc);
+				int			k;
+
+				for (k = 0; k < nknown; k++)
+					if (strcmp(known_labels[k], s) == 0)
+						break;
+				if (k == nknown)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("label \"%s\" of target column \"%s\" was not seen in training", s, target)));
+				ds->target[row] = k;
+				pfree(s);
+			}
+			else if (ls.cmp != NULL)
+			{
+				int			id = LabelSetId(&ls, t, label_limit);
+
+				if (id < 0 && mode == TARGET_INFER)
+				{
+					/* too many distinct values: this is a regression target */
+					ls.cmp = NULL;
+					mode = TARGET_REGRESSION;
+				}
+				else if (id < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("target column \"%s\" has more than %d classes", target, MLOPS_MAX_CLASSES),
+							 errhint("Use task => 'regression' for a numeric target.")));
+				else
+					label_ids[row] = id;
+			}
+
+			for (int j = 0; j < ncolumns; j++)
+			{
+				Datum		d = SPI_getbinval(tup, desc, j + 2, &isnull);
+				double		v;
+
+				if (isnull)
+					v = NAN;
+				else
+				{
+					v = DatasetDatumToDouble(d, ds->types[j]);
+					if (!isfinite(v))
+						ereport(ERROR,
+								(errcode(ERRCODE_DATA_EXCEPTION),
+								 errmsg("feature column \"%s\" contains %s", columns[j],
+										isnan(v) ? "NaN" : "an infinite value"),
+								 errhint("Use NULL for missing values.")));
+				}
+				ds->values[j][row] = v;
+			}
+			ds->nrows++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (nfetched < DATASET_FETCH_ROWS)
+			break;
+		SPI_cursor_fetch(portal, true, DATASET_FETCH_ROWS);
+	}
+	SPI_cursor_close(portal);
+
+	if (ls.cmp != NULL)
+	{
+		/* renumber first-seen ids into label order, and keep label texts */
+		MemoryContext old = MemoryContextSwitchTo(outer);
+		int		   *order = palloc(sizeof(int) * Max(1, ls.n));
+
+		for (int k = 0; k < ls.n; k++)
+			order[ls.ids[k]] = k;
+		for (int i = 0; i < ds->nrows; i++)
+			ds->target[i] = order[label_ids[i]];
+		ds->nclasses = ls.n;
+		ds->labels = palloc(sizeof(char *) * Max(1, ls.n));
+		for (int k = 0; k < ls.n; k++)
+			ds->labels[k] = LabelText(ls.values[k], target_base, outfunc);
+		ds->labels_numeric = DatasetLabelsAreNumeric(ds->target_type);
+		MemoryContextSwitchTo(old);
+	}
+	else if (mode == TARGET_KNOWN_LABELS)
+		ds->nclasses = nknown;
+
+	SPI_finish();
+	return ds;
+}

@@ -1,0 +1,110 @@
+/*-------------------------------------------------------------------------
+ *
+ * linear_model.c
+ *	  The linear algorithms (linear, ridge, lasso, elastic_net, logistic)
+ *	  behind the algorithm interface; the solvers live in linear.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "linear.h"
+#include "model.h"
+
+/*
+ * The solver kind of a linear algorithm.
+ */
+static LinearKind
+KindOf(MlopsAlgorithm alg)
+{
+	switch (alg)
+	{
+		case ALG_LINEAR:
+			return LINEAR_OLS;
+		case ALG_RIDGE:
+			return LINEAR_RIDGE;
+		case ALG_LASSO:
+		case ALG_ELASTIC_NET:
+			return LINEAR_ELASTIC_NET;
+		case ALG_LOGISTIC:
+			return LINEAR_LOGISTIC;
+		default:
+			elog(ERROR, "algorithm %d is not linear", alg);
+	}
+	pg_unreachable();
+}
+
+/*
+ * Fit a linear model on the featurized rows; returns its serialized form.
+ */
+static bytea *
+LinFit(const TrainData *td, const HyperParams *hp, StringInfo info)
+{
+	LinearKind	kind = KindOf(td->algorithm);
+	LinearParams params;
+	LinearModel *m;
+
+	params.alpha = hp->applies[HP_ALPHA] ? hp->v[HP_ALPHA] : 0.0;
+	params.l1_ratio = hp->applies[HP_L1_RATIO] ? hp->v[HP_L1_RATIO] : 1.0;
+	params.C = (hp->applies[HP_C] && hp->v[HP_PENALTY] != 0) ? hp->v[HP_C] : 0.0;
+	params.max_iter = hp->applies[HP_MAX_ITER] ? (int) hp->v[HP_MAX_ITER] : 1000;
+	params.tol = hp->applies[HP_TOL] ? hp->v[HP_TOL] : 1e-4;
+	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
+
+	MlopsSetLibraryThreads();
+	if (kind == LINEAR_LOGISTIC)
+	{
+		int		   *y = palloc_extended(sizeof(int) * td->n, MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < td->n; i++)
+			y[i] = (int) td->y[i];
+		m = LinearFitLogistic(td->X, y, td->n, td->p, td->nclasses, &params);
+	}
+	else
+		m = LinearFitRegression(kind, td->X, td->y, td->n, td->p, &params);
+
+	if (!m->converged)
+		ereport(WARNING,
+				(errmsg("%s solver did not converge in %d iterations",
+						MlopsAlgorithmName(td->algorithm), m->iterations),
+				 errhint("Raise max_iter or tol in hyperparams.")));
+	appendStringInfo(info, ", \"iterations\": %d, \"converged\": %s",
+					 m->iterations, m->converged ? "true" : "false");
+	return LinearSerialize(m);
+}
+
+/*
+ * Read a stored linear model and check it fits its transform.
+ */
+static void *
+LinLoad(const bytea *blob, int nfeatures, int nclasses)
+{
+	LinearModel *m = LinearDeserialize(blob);
+
+	if (m->nfeatures != nfeatures || m->nclasses != nclasses)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored linear model does not match its metadata"),
+				 errdetail("It has %d features and %d classes, its metadata %d and %d.",
+						   m->nfeatures, m->nclasses, nfeatures, nclasses)));
+	return m;
+}
+
+/*
+ * Score n row-major rows.
+ */
+static void
+LinPredict(void *impl, const double *X, int n, int p, double *out)
+{
+	LinearModel *m = (LinearModel *) impl;
+	int			nout = m->nclasses > 0 ? m->nclasses : 1;
+
+	for (int i = 0; i < n; i++)
+		LinearPredictRow(m, X + (size_t) i * p, out + (size_t) i * nout);
+}
+
+const AlgorithmOps linear_ops = {
+	.fit = LinFit,
+	.load = LinLoad,
+	.predict = LinPredict,
+};

@@ -1,0 +1,137 @@
+/*-------------------------------------------------------------------------
+ *
+ * mlops.c
+ *	  Module entry point: settings and the names of tasks and algorithms.
+ *
+ * Nothing here calls into libxgboost or OpenBLAS: the postmaster forks
+ * every backend, and threads started before the fork would not survive it.
+ * Thread counts are applied just before each training run instead
+ * (MlopsSetLibraryThreads).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include <cblas.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "mlops.h"
+
+PG_MODULE_MAGIC;
+
+int			mlops_threads = 1;
+int			mlops_max_train_memory_kb = 1024 * 1024;
+int			mlops_model_cache_size = 64;
+
+static const char *const task_names[] = {
+	[TASK_CLASSIFICATION] = "classification",
+	[TASK_REGRESSION] = "regression",
+};
+
+static const char *const algorithm_names[] = {
+	[ALG_XGBOOST] = "xgboost",
+	[ALG_RANDOM_FOREST] = "random_forest",
+	[ALG_LINEAR] = "linear",
+	[ALG_RIDGE] = "ridge",
+	[ALG_LASSO] = "lasso",
+	[ALG_ELASTIC_NET] = "elastic_net",
+	[ALG_LOGISTIC] = "logistic",
+};
+
+void		_PG_init(void);
+
+/*
+ * Define the settings of the extension.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("mlops.threads",
+							"Sets the number of threads libxgboost and OpenBLAS may use in one backend.",
+							"Valid range is 1..256.",
+							&mlops_threads,
+							1, 1, 256,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.max_train_memory",
+							"Sets the largest amount of memory training data may take in one backend.",
+							"Training on more data is refused with an error instead of exhausting memory.",
+							&mlops_max_train_memory_kb,
+							1024 * 1024, 1024, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.model_cache_size",
+							"Sets how many loaded models each backend keeps in its cache.",
+							"The least recently used model is evicted first.",
+							&mlops_model_cache_size,
+							64, 1, 100000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("mlops");
+}
+
+/*
+ * Apply mlops.threads to OpenBLAS; libxgboost takes it per booster.
+ */
+void
+MlopsSetLibraryThreads(void)
+{
+	openblas_set_num_threads(mlops_threads);
+}
+
+/*
+ * Name of a task, as stored in mlops.projects.task.
+ */
+const char *
+MlopsTaskName(MlopsTask task)
+{
+	return task_names[task];
+}
+
+/*
+ * Parse a task name; an unknown one is a user error.
+ */
+MlopsTask
+MlopsTaskFromName(const char *name)
+{
+	for (int i = 0; i < lengthof(task_names); i++)
+		if (strcmp(name, task_names[i]) == 0)
+			return (MlopsTask) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown task \"%s\"", name),
+			 errhint("Valid tasks are \"classification\" and \"regression\".")));
+	pg_unreachable();
+}
+
+/*
+ * Name of an algorithm, as stored in mlops.models.algorithm.
+ */
+const char *
+MlopsAlgorithmName(MlopsAlgorithm alg)
+{
+	return algorithm_names[alg];
+}
+
+/*
+ * Parse an algorithm name; an unknown one is a user error listing them all.
+ */
+MlopsAlgorithm
+MlopsAlgorithmFromName(const char *name)
+{
+	for (int i = 0; i < lengthof(algorithm_names); i++)
+		if (strcmp(name, algorithm_names[i]) == 0)
+			return (MlopsAlgorithm) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown algorithm \"%s\"", name),
+			 errhint("Valid algorithms are xgboost, random_forest, linear, ridge, lasso, elastic_net and logistic.")));
+	pg_unreachable();
+}

@@ -1,0 +1,304 @@
+/*-------------------------------------------------------------------------
+ *
+ * model_cache.c
+ *	  Per-backend cache of loaded models and of each project's deployed
+ *	  model.
+ *
+ * Loading a model (reading its row, parsing the frozen transform,
+ * deserializing the algorithm's state) happens once per backend; predict
+ * then costs a hash lookup.  Each loaded model lives in its own memory
+ * context, so evicting it frees everything, libxgboost's memory included
+ * (a reset callback).  At most mlops.model_cache_size models are kept; the
+ * least recently used one goes first.
+ *
+ * Invalidation is transactional: deploy and drop send a relcache
+ * invalidation for mlops.deployments or mlops.models, which is delivered at
+ * commit to every backend (and replayed on hot standbys).  The callback only
+ * marks the cache stale; it is emptied at the next lookup, never while a
+ * caller may hold a model.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "jsonutil.h"
+#include "model_cache.h"
+#include "registry.h"
+
+typedef struct ModelEntry
+{
+	int64		id;				/* hash key */
+	MlopsModel *model;
+	uint64		last_used;
+} ModelEntry;
+
+typedef struct DeployedEntry
+{
+	char		project[NAMEDATALEN];	/* hash key */
+	int64		model_id;
+} DeployedEntry;
+
+static MemoryContext cache_cxt = NULL;
+static HTAB *models = NULL;
+static HTAB *deployed = NULL;
+static uint64 use_clock = 0;
+static Oid	models_relid = InvalidOid;
+static Oid	deployments_relid = InvalidOid;
+static bool models_stale = false;
+static bool deployed_stale = false;
+
+/*
+ * Relcache callback: a change to mlops.models or mlops.deployments was
+ * committed (or everything was reset).
+ */
+static void
+ModelCacheInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == models_relid)
+		models_stale = deployed_stale = true;
+	if (relid == InvalidOid || relid == deployments_relid)
+		deployed_stale = true;
+}
+
+/*
+ * Create the hash tables on first use and empty whatever went stale.
+ */
+static void
+ModelCacheSync(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_cxt == NULL)
+	{
+		cache_cxt = AllocSetContextCreate(CacheMemoryContext, "mlops model cache",
+										  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(ModelCacheInvalidate, (Datum) 0);
+		models_stale = deployed_stale = true;
+	}
+	if (models_stale && models != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		ModelEntry *e;
+
+		hash_seq_init(&seq, models);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			MemoryContextDelete(e->model->mcxt);
+		hash_destroy(models);
+		models = NULL;
+	}
+	if (deployed_stale && deployed != NULL)
+	{
+		hash_destroy(deployed);
+		deployed = NULL;
+	}
+	if (models_stale || deployed_stale)
+	{
+		/* the extension may have been dropped and created again */
+		models_relid = RegistryTableOid("models");
+		deployments_relid = RegistryTableOid("deployments");
+		models_stale = deployed_stale = false;
+	}
+	if (models == NULL)
+	{
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ModelEntry);
+		ctl.hcxt = cache_cxt;
+		models = hash_create("mlops models", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	if (deployed == NULL)
+	{
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(DeployedEntry);
+		ctl.hcxt = cache_cxt;
+		deployed = hash_create("mlops deployed models", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+}
+
+/*
+ * Read a model's row and build its loaded form in a new memory context
+ * under "parent".
+ */
+MlopsModel *
+ModelLoad(int64 model_id, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "mlops model", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	MlopsModel *m;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	bool		isnull;
+	TupleDesc	desc;
+	HeapTuple	tup;
+	Jsonb	   *training;
+	bytea	   *blob;
+	int			format;
+	JsonbValue *numeric;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
+							  "m.format, m.model, p.id, p.name FROM mlops.models m "
+							  "JOIN mlops.projects p ON p.id = m.project_id WHERE m.id = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read model " INT64_FORMAT, model_id);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	desc = SPI_tuptable->tupdesc;
+	tup = SPI_tuptable->vals[0];
+
+	old = MemoryContextSwitchTo(cxt);
+	m = palloc0(sizeof(MlopsModel));
+	m->id = model_id;
+	m->mcxt = cxt;
+	m->project_id = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	m->project = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
+	m->algorithm = MlopsAlgorithmFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
+	m->task = MlopsTaskFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
+	m->fz = FeaturizerFromJson(DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull)));
+	if (m->task == TASK_CLASSIFICATION)
+	{
+		Datum		labels = SPI_getbinval(tup, desc, 4, &isnull);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored model " INT64_FORMAT " is corrupted", model_id),
+					 errdetail("A classification model has no labels.")));
+		deconstruct_array(DatumGetArrayTypeP(labels), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &m->nclasses);
+		if (m->nclasses < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored model " INT64_FORMAT " is corrupted", model_id),
+					 errdetail("It has %d labels.", m->nclasses)));
+		m->labels = palloc(sizeof(char *) * m->nclasses);
+		m->label_values = palloc(sizeof(double) * m->nclasses);
+		training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
+		numeric = JsonGet(&training->root, "labels_numeric");
+		m->labels_numeric = numeric != NULL && numeric->type == jbvBool && numeric->val.boolean;
+		for (int k = 0; k < m->nclasses; k++)
+		{
+			m->labels[k] = TextDatumGetCString(elems[k]);
+			if (strcmp(m->labels[k], "true") == 0)
+				m->label_values[k] = 1.0;
+			else if (strcmp(m->labels[k], "false") == 0)
+				m->label_values[k] = 0.0;
+			else
+				m->label_values[k] = m->labels_numeric ? strtod(m->labels[k], NULL) : k;
+		}
+	}
+	format = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	if (format != ModelFormat(m->algorithm))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model " INT64_FORMAT " has unknown format version %d", model_id, format),
+				 errhint("The model was written by another version of mlops; retrain it.")));
+	blob = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 7, &isnull));
+	m->ops = ModelOps(m->algorithm);
+	m->impl = m->ops->load(blob, m->fz->nfeatures, m->task == TASK_CLASSIFICATION ? m->nclasses : 0);
+	pfree(blob);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return m;
+}
+
+/*
+ * Evict the least recently used model when the cache is full.
+ */
+static void
+EvictIfFull(void)
+{
+	HASH_SEQ_STATUS seq;
+	ModelEntry *e,
+			   *oldest = NULL;
+
+	if (hash_get_num_entries(models) < mlops_model_cache_size)
+		return;
+	hash_seq_init(&seq, models);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (oldest == NULL || e->last_used < oldest->last_used)
+			oldest = e;
+	if (oldest != NULL)
+	{
+		MemoryContextDelete(oldest->model->mcxt);
+		hash_search(models, &oldest->id, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * A loaded model by id, from the cache or loaded into it.
+ */
+MlopsModel *
+ModelCacheGet(int64 model_id)
+{
+	ModelEntry *e;
+	MlopsModel *m;
+	bool		found;
+
+	ModelCacheSync();
+	e = hash_search(models, &model_id, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		e->last_used = ++use_clock;
+		return e->model;
+	}
+
+	/* load outside the cache, so an error leaves nothing half-built */
+	m = ModelLoad(model_id, CurrentMemoryContext);
+	MemoryContextSetParent(m->mcxt, cache_cxt);
+
+	/* loading read tables and may have processed invalidations */
+	ModelCacheSync();
+	EvictIfFull();
+	e = hash_search(models, &model_id, HASH_ENTER, &found);
+	if (found)
+		MemoryContextDelete(e->model->mcxt);
+	e->model = m;
+	e->last_used = ++use_clock;
+	return m;
+}
+
+/*
+ * The id of a project's deployed model; an unknown project or one with
+ * nothing deployed is an error.
+ */
+int64
+ModelCacheDeployed(const char *project)
+{
+	DeployedEntry *e;
+	RegistryProject *p;
+	int64		model_id;
+
+	ModelCacheSync();
+	if (strlen(project) < NAMEDATALEN)
+	{
+		e = hash_search(deployed, project, HASH_FIND, NULL);
+		if (e != NULL)
+			return e->model_id;
+	}
+
+	p = RegistryGetProject(project, false);
+	model_id = RegistryDeployedModel(p->id);
+	if (model_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no deployed model", project),
+				 errhint("Deploy one with mlops.deploy(), or pass a model_id.")));
+
+	ModelCacheSync();
+	e = hash_search(deployed, project, HASH_ENTER, NULL);
+	e->model_id = model_id;
+	return model_id;
+}

@@ -1,0 +1,478 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  The model registry: projects, models, deployments, evaluations and
+ *	  events, read and written through SPI.
+ *
+ * PUBLIC may read the registry tables but not write them.  The functions
+ * here that write switch to the extension's owner for the statement (as
+ * pg_cron does), after the caller's own rights were checked: a project may
+ * be changed only by members of the role that created it.  All statements
+ * name their objects schema-qualified, so search_path cannot redirect them.
+ *
+ * A deployment or a drop sends a relcache invalidation for the table it
+ * changes; it is delivered at commit (and not at all on rollback), also to
+ * hot standbys, and tells every backend's model cache to reload.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "registry.h"
+
+/*
+ * Run a statement with arguments; returns SPI's result code.  The caller
+ * has connected to SPI.
+ */
+static int
+RegistryExec(const char *sql, int nargs, Oid *types, Datum *values,
+			 const char *nulls, bool read_only)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s: %s", SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+/*
+ * OID of the role that owns the mlops extension.
+ */
+static Oid
+ExtensionOwner(void)
+{
+	Oid			owner;
+	bool		isnull;
+
+	RegistryExec("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'mlops'",
+				 0, NULL, NULL, NULL, true);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"mlops\" is not installed in this database")));
+	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return owner;
+}
+
+/*
+ * Run a writing statement as the extension owner.
+ */
+static int
+RegistryWrite(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	Oid			save_uid;
+	int			save_sec;
+	int			rc;
+
+	GetUserIdAndSecContext(&save_uid, &save_sec);
+	SetUserIdAndSecContext(ExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	rc = RegistryExec(sql, nargs, types, values, nulls, false);
+	SetUserIdAndSecContext(save_uid, save_sec);
+	return rc;
+}
+
+/*
+ * Fetch an int8 from column col of row 0 of the last result.
+ */
+static int64
+ResultInt64(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * Copy a text column of row 0 of the last result out of SPI's memory.
+ */
+static char *
+ResultText(int col, MemoryContext cxt)
+{
+	char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+
+	return s ? MemoryContextStrdup(cxt, s) : NULL;
+}
+
+/*
+ * Project names must be non-empty and fit the model cache's keys.
+ */
+void
+RegistryCheckProjectName(const char *name)
+{
+	if (name[0] == '\0' || strlen(name) > MLOPS_MAX_PROJECT_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid project name \"%s\"", name),
+				 errdetail("A project name has between 1 and %d bytes.", MLOPS_MAX_PROJECT_NAME)));
+}
+
+/*
+ * Look up a project by name; unknown projects are an error unless
+ * missing_ok, in which case NULL is returned.
+ */
+RegistryProject *
+RegistryGetProject(const char *name, bool missing_ok)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	RegistryProject *p = NULL;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	SPI_connect();
+	RegistryExec("SELECT id, name, task, target, created_by::text FROM mlops.projects WHERE name = $1",
+				 1, types, values, NULL, true);
+	if (SPI_processed == 1)
+	{
+		p = MemoryContextAllocZero(cxt, sizeof(RegistryProject));
+		p->id = ResultInt64(1);
+		p->name = ResultText(2, cxt);
+		p->task = MlopsTaskFromName(ResultText(3, cxt));
+		p->target = ResultText(4, cxt);
+		p->created_by = ResultText(5, cxt);
+	}
+	SPI_finish();
+
+	if (p == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", name)));
+	return p;
+}
+
+/*
+ * Only members of the role that created a project (and superusers) may
+ * train, deploy or drop in it.
+ */
+void
+RegistryCheckProjectOwner(const RegistryProject *p)
+{
+	Oid			creator = get_role_oid(p->created_by, true);
+
+	if (superuser())
+		return;
+	if (!OidIsValid(creator) || !has_privs_of_role(GetUserId(), creator))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for project \"%s\"", p->name),
+				 errdetail("Only members of role \"%s\", which created the project, may change it.",
+						   p->created_by)));
+}
+
+/*
+ * Create a project; returns its id.
+ */
+int64
+RegistryCreateProject(const char *name, MlopsTask task, const char *target)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[4];
+	int64		id;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(MlopsTaskName(task));
+	values[2] = CStringGetTextDatum(target);
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	SPI_connect();
+	RegistryWrite("INSERT INTO mlops.projects (name, task, target, created_by) "
+				  "VALUES ($1, $2, $3, $4) RETURNING id",
+				  4, types, values, NULL);
+	id = ResultInt64(1);
+	SPI_finish();
+	return id;
+}
+
+/*
+ * Insert a model with the next version of its project; returns its id.
+ */
+int64
+RegistryInsertModel(const RegistryModelRow *row, int *version)
+{
+	Oid			types[11] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
+	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID};
+	Datum		values[11];
+	char		nulls[11];
+	int64		id;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(row->project_id);
+	values[1] = CStringGetTextDatum(MlopsAlgorithmName(row->algorithm));
+	values[2] = JsonbPGetDatum(row->hyperparams);
+	values[3] = JsonbPGetDatum(row->preprocess);
+	values[4] = JsonbPGetDatum(row->features);
+	if (row->labels != NULL)
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * row->nlabels);
+
+		for (int i = 0; i < row->nlabels; i++)
+			elems[i] = CStringGetTextDatum(row->labels[i]);
+		values[5] = PointerGetDatum(construct_array(elems, row->nlabels, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	else
+		nulls[5] = 'n';
+	values[6] = JsonbPGetDatum(row->metrics);
+	values[7] = JsonbPGetDatum(row->training);
+	values[8] = Int32GetDatum(row->format);
+	values[9] = PointerGetDatum(row->model);
+	values[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+
+	SPI_connect();
+	/* serialize versions of one project */
+	RegistryWrite("SELECT 1 FROM mlops.projects WHERE id = $1 FOR UPDATE",
+				  1, types, values, nulls);
+	RegistryWrite("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
+				  "preprocess, features, labels, metrics, training, format, model, created_by) "
+				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 "
+				  "FROM mlops.models WHERE project_id = $1 RETURNING id, version",
+				  11, types, values, nulls);
+	id = ResultInt64(1);
+	*version = (int) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool)
+												 {false}));
+	SPI_finish();
+	return id;
+}
+
+/*
+ * The deployed model of a project (its latest deployment); 0 when none.
+ */
+int64
+RegistryDeployedModel(int64 project_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+	int64		id = 0;
+
+	SPI_connect();
+	RegistryExec("SELECT model_id FROM mlops.deployments WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
+				 1, types, values, NULL, true);
+	if (SPI_processed == 1)
+		id = ResultInt64(1);
+	SPI_finish();
+	return id;
+}
+
+/*
+ * The primary metric of a stored model (f1 or r2); NaN when it has none.
+ */
+double
+RegistryModelScore(int64 model_id, MlopsTask task)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	double		score = get_float8_nan();
+
+	values[0] = Int64GetDatum(model_id);
+	values[1] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
+	SPI_connect();
+	RegistryExec("SELECT (metrics ->> $2)::float8 FROM mlops.models WHERE id = $1",
+				 2, types, values, NULL, true);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			score = DatumGetFloat8(d);
+	}
+	SPI_finish();
+	return score;
+}
+
+/*
+ * OID of a registry table; InvalidOid while the extension is not there.
+ */
+Oid
+RegistryTableOid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("mlops", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/*
+ * Record a deployment and tell every backend at commit.
+ */
+void
+RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
+{
+	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, NAMEOID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(project_id);
+	values[1] = Int64GetDatum(model_id);
+	values[2] = CStringGetTextDatum(strategy);
+	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	SPI_connect();
+	RegistryWrite("INSERT INTO mlops.deployments (project_id, model_id, strategy, deployed_by) "
+				  "VALUES ($1, $2, $3, $4)",
+				  4, types, values, NULL);
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
+}
+
+/*
+ * Append a row to mlops.events.
+ */
+void
+RegistryLogEvent(const char *action, const char *project, int64 model_id,
+				 const char *detail_json)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(action);
+	values[1] = project ? CStringGetTextDatum(project) : (Datum) 0;
+	nulls[1] = project ? ' ' : 'n';
+	values[2] = Int64GetDatum(model_id);
+	nulls[2] = model_id ? ' ' : 'n';
+	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json ? detail_json : "{}"));
+	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	SPI_connect();
+	RegistryWrite("INSERT INTO mlops.events (action, project, model_id, detail, actor) "
+				  "VALUES ($1, $2, $3, $4, $5)",
+				  5, types, values, nulls);
+	SPI_finish();
+}
+
+/*
+ * Record the result of mlops.evaluate().
+ */
+void
+RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows, Jsonb *metrics)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(model_id);
+	values[1] = CStringGetTextDatum(relation);
+	values[2] = Int64GetDatum(rows);
+	values[3] = JsonbPGetDatum(metrics);
+	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	SPI_connect();
+	RegistryWrite("INSERT INTO mlops.evaluations (model_id, relation, rows, metrics, evaluated_by) "
+				  "VALUES ($1, $2, $3, $4, $5)",
+				  5, types, values, NULL);
+	SPI_finish();
+}
+
+/*
+ * Pick the model a deployment strategy names: best_score (best primary
+ * metric, the newest on ties), most_recent, rollback (the model deployed
+ * before the current one) or specific (model_id, which must belong to the
+ * project).  Returns 0 when there is none.
+ */
+int64
+RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int64 model_id)
+{
+	Oid			types[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		values[3];
+	const char *sql;
+	int64		id = 0;
+
+	values[0] = Int64GetDatum(project_id);
+	values[1] = Int64GetDatum(model_id);
+	values[2] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
+	if (strcmp(strategy, "best_score") == 0)
+		sql = "SELECT id FROM mlops.models WHERE project_id = $1 "
+			"AND jsonb_typeof(metrics -> $3) = 'number' "
+			"ORDER BY (metrics ->> $3)::float8 DESC, id DESC LIMIT 1";
+	else if (strcmp(strategy, "most_recent") == 0)
+		sql = "SELECT id FROM mlops.models WHERE project_id = $1 ORDER BY version DESC LIMIT 1";
+	else if (strcmp(strategy, "rollback") == 0)
+		sql = "SELECT model_id FROM mlops.deployments WHERE project_id = $1 "
+			"AND model_id <> $2 ORDER BY id DESC LIMIT 1";
+	else
+		sql = "SELECT id FROM mlops.models WHERE project_id = $1 AND id = $2";
+
+	SPI_connect();
+	RegistryExec(sql, 3, types, values, NULL, true);
+	if (SPI_processed == 1)
+		id = ResultInt64(1);
+	SPI_finish();
+	return id;
+}
+
+/*
+ * The version of a model.
+ */
+int
+RegistryModelVersion(int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	int			version = 0;
+
+	SPI_connect();
+	RegistryExec("SELECT version::int8 FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	if (SPI_processed == 1)
+		version = (int) ResultInt64(1);
+	SPI_finish();
+	return version;
+}
+
+/*
+ * The project of a model; an unknown model is an error.
+ */
+int64
+RegistryModelProject(int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	int64		project_id = 0;
+
+	SPI_connect();
+	RegistryExec("SELECT project_id FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	if (SPI_processed == 1)
+		project_id = ResultInt64(1);
+	SPI_finish();
+	if (project_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	return project_id;
+}
+
+/*
+ * Delete a model (its evaluations and past deployment rows go with it).
+ */
+void
+RegistryDropModel(int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+
+	SPI_connect();
+	RegistryWrite("DELETE FROM mlops.models WHERE id = $1", 1, types, values, NULL);
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
+}
+
+/*
+ * Delete a project with everything that belongs to it.
+ */
+void
+RegistryDropProject(int64 project_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(project_id)};
+
+	SPI_connect();
+	RegistryWrite("DELETE FROM mlops.projects WHERE id = $1", 1, types, values, NULL);
+	SPI_finish();
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
+}

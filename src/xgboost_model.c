@@ -1,0 +1,322 @@
+/*-------------------------------------------------------------------------
+ *
+ * xgboost_model.c
+ *	  Gradient-boosted trees and random forests through libxgboost's C API.
+ *
+ * Every libxgboost handle is owned by a memory context: a reset callback
+ * frees it when the context goes away, so an ERROR (or a cancel) in the
+ * middle of training frees the library's memory too.  Every call's return
+ * code is checked and turned into an ERROR carrying XGBGetLastError().
+ * Training calls CHECK_FOR_INTERRUPTS() between boosting rounds.
+ *
+ * Models are stored in XGBoost's UBJSON format.  Random forests are
+ * XGBoost's random-forest mode: one round of n_estimators parallel trees
+ * with row and column subsampling and learning rate 1.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <xgboost/c_api.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "model.h"
+
+/* a libxgboost handle freed with the memory context that owns it */
+typedef struct XgbOwned
+{
+	void	   *handle;
+	bool		booster;
+} XgbOwned;
+
+/*
+ * Turn a failed libxgboost call into an ERROR.
+ */
+static inline void
+XgbCheck(int rc, const char *what)
+{
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("libxgboost failed to %s", what),
+				 errdetail("%s", XGBGetLastError())));
+}
+
+/*
+ * Memory context reset callback: free the handle if still owned.
+ */
+static void
+XgbFree(void *arg)
+{
+	XgbOwned   *o = (XgbOwned *) arg;
+
+	if (o->handle == NULL)
+		return;
+	if (o->booster)
+		XGBoosterFree(o->handle);
+	else
+		XGDMatrixFree(o->handle);
+	o->handle = NULL;
+}
+
+/*
+ * Make CurrentMemoryContext the owner of a handle.
+ */
+static XgbOwned *
+XgbOwn(void *handle, bool booster)
+{
+	XgbOwned   *o = palloc(sizeof(XgbOwned));
+	MemoryContextCallback *cb = palloc(sizeof(MemoryContextCallback));
+
+	o->handle = handle;
+	o->booster = booster;
+	cb->func = XgbFree;
+	cb->arg = o;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, cb);
+	return o;
+}
+
+/*
+ * A DMatrix of n column-major rows with their labels, owned by the current
+ * context.  libxgboost wants row-major floats with NaN as missing.
+ */
+static XgbOwned *
+XgbMatrix(const double *X, const double *y, int n, int p)
+{
+	float	   *Xf = palloc_extended(sizeof(float) * (size_t) n * p, MCXT_ALLOC_HUGE);
+	float	   *yf = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
+	DMatrixHandle h;
+	XgbOwned   *o;
+
+	for (int j = 0; j < p; j++)
+	{
+		const double *col = X + (size_t) j * n;
+
+		for (int i = 0; i < n; i++)
+			Xf[(size_t) i * p + j] = (float) col[i];
+	}
+	for (int i = 0; i < n; i++)
+		yf[i] = (float) y[i];
+	XgbCheck(XGDMatrixCreateFromMat_omp(Xf, n, p, NAN, &h, mlops_threads), "create a matrix");
+	o = XgbOwn(h, false);
+	XgbCheck(XGDMatrixSetFloatInfo(h, "label", yf, n), "set labels");
+	pfree(Xf);
+	pfree(yf);
+	return o;
+}
+
+/*
+ * Set one booster parameter from a number.
+ */
+static void
+XgbParam(BoosterHandle b, const char *name, double v)
+{
+	char		buf[64];
+
+	snprintf(buf, sizeof(buf), "%.17g", v);
+	XgbCheck(XGBoosterSetParam(b, name, buf), "set a parameter");
+}
+
+/*
+ * The loss on the validation rows after a round (for early stopping).
+ */
+static double
+XgbEvalLoss(BoosterHandle b, int iter, DMatrixHandle dval)
+{
+	const char *names[] = {"valid"};
+	const char *out;
+	const char *colon;
+
+	XgbCheck(XGBoosterEvalOneIter(b, iter, &dval, names, 1, &out), "evaluate");
+	colon = strrchr(out, ':');
+	return colon ? strtod(colon + 1, NULL) : NAN;
+}
+
+/*
+ * Train boosted trees or a random forest; returns the UBJSON model.
+ */
+static bytea *
+XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info)
+{
+	XgbOwned   *dtrain = XgbMatrix(td->X, td->y, td->n, td->p);
+	XgbOwned   *dval = NULL;
+	XgbOwned   *booster;
+	BoosterHandle b;
+	bool		forest = (td->algorithm == ALG_RANDOM_FOREST);
+	int			rounds = forest ? 1 : (int) hp->v[HP_N_ESTIMATORS];
+	int			patience = forest ? 0 : (int) hp->v[HP_EARLY_STOPPING_ROUNDS];
+	int			best_iter = rounds - 1;
+	double		best_loss = INFINITY;
+	int			done = 0;
+	bst_ulong	len;
+	const char *raw;
+	bytea	   *blob;
+
+	if (patience > 0)
+		dval = XgbMatrix(td->Xval, td->yval, td->nval, td->p);
+
+	XgbCheck(XGBoosterCreate((DMatrixHandle *) &dtrain->handle, 1, &b), "create a booster");
+	booster = XgbOwn(b, true);
+
+	XgbCheck(XGBoosterSetParam(b, "verbosity", "0"), "set a parameter");
+	XgbCheck(XGBoosterSetParam(b, "tree_method", "hist"), "set a parameter");
+	if (td->nclasses == 0)
+		XgbCheck(XGBoosterSetParam(b, "objective", "reg:squarederror"), "set a parameter");
+	else if (td->nclasses == 2)
+	{
+		XgbCheck(XGBoosterSetParam(b, "objective", "binary:logistic"), "set a parameter");
+		XgbParam(b, "scale_pos_weight", hp->v[HP_SCALE_POS_WEIGHT]);
+	}
+	else
+	{
+		XgbCheck(XGBoosterSetParam(b, "objective", "multi:softprob"), "set a parameter");
+		XgbParam(b, "num_class", td->nclasses);
+	}
+	XgbParam(b, "nthread", mlops_threads);
+	XgbParam(b, "seed", td->seed);
+	XgbParam(b, "max_depth", hp->v[HP_MAX_DEPTH]);
+	XgbParam(b, "eta", hp->v[HP_LEARNING_RATE]);
+	XgbParam(b, "subsample", hp->v[HP_SUBSAMPLE]);
+	XgbParam(b, "colsample_bytree", hp->v[HP_COLSAMPLE_BYTREE]);
+	XgbParam(b, "colsample_bynode", hp->v[HP_COLSAMPLE_BYNODE]);
+	XgbParam(b, "min_child_weight", hp->v[HP_MIN_CHILD_WEIGHT]);
+	XgbParam(b, "lambda", hp->v[HP_REG_LAMBDA]);
+	XgbParam(b, "alpha", hp->v[HP_REG_ALPHA]);
+	XgbParam(b, "gamma", hp->v[HP_GAMMA]);
+	XgbParam(b, "max_bin", hp->v[HP_MAX_BIN]);
+	if (forest)
+		XgbParam(b, "num_parallel_tree", hp->v[HP_N_ESTIMATORS]);
+
+	for (int it = 0; it < rounds; it++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		XgbCheck(XGBoosterUpdateOneIter(b, it, dtrain->handle), "run a boosting round");
+		done = it + 1;
+		if (patience > 0)
+		{
+			double		loss = XgbEvalLoss(b, it, dval->handle);
+
+			if (loss < best_loss)
+			{
+				best_loss = loss;
+				best_iter = it;
+			}
+			else if (it - best_iter >= patience)
+				break;
+		}
+	}
+
+	if (patience > 0 && best_iter + 1 < done)
+	{
+		BoosterHandle sliced;
+
+		XgbCheck(XGBoosterSlice(b, 0, best_iter + 1, 1, &sliced), "slice the booster");
+		XgbOwn(sliced, true);
+		b = sliced;
+	}
+
+	XgbCheck(XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &len, &raw), "save the model");
+	blob = palloc(VARHDRSZ + len);
+	SET_VARSIZE(blob, VARHDRSZ + len);
+	memcpy(VARDATA(blob), raw, len);
+
+	appendStringInfo(info, ", \"rounds\": %d", done);
+	if (patience > 0)
+		appendStringInfo(info, ", \"best_iteration\": %d, \"best_validation_loss\": %.17g, \"validation_rows\": %d",
+						 best_iter, best_loss, td->nval);
+
+	/* free the library's memory now rather than at the end of the call */
+	XgbFree(dtrain);
+	if (dval)
+		XgbFree(dval);
+	XgbFree(booster);
+	return blob;
+}
+
+/* a loaded booster */
+typedef struct XgbModel
+{
+	XgbOwned   *booster;
+	int			nclasses;		/* 0 for regression */
+} XgbModel;
+
+/*
+ * Load a stored UBJSON model into a booster owned by the current context.
+ */
+static void *
+XgbLoad(const bytea *blob, int nfeatures, int nclasses)
+{
+	XgbModel   *m = palloc(sizeof(XgbModel));
+	BoosterHandle b;
+	bst_ulong	nf;
+
+	XgbCheck(XGBoosterCreate(NULL, 0, &b), "create a booster");
+	m->booster = XgbOwn(b, true);
+	m->nclasses = nclasses;
+	if (XGBoosterLoadModelFromBuffer(b, VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored XGBoost model is corrupted"),
+				 errdetail("%s", XGBGetLastError())));
+	XgbCheck(XGBoosterGetNumFeature(b, &nf), "read the model");
+	if ((int) nf != nfeatures)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored XGBoost model is corrupted"),
+				 errdetail("It has %d features, its transform %d.", (int) nf, nfeatures)));
+	XgbCheck(XGBoosterSetParam(b, "nthread", "1"), "set a parameter");
+	return m;
+}
+
+/*
+ * Score n row-major rows with libxgboost's in-place prediction.
+ */
+static void
+XgbPredict(void *impl, const double *X, int n, int p, double *out)
+{
+	XgbModel   *m = (XgbModel *) impl;
+	char		iface[256];
+	const bst_ulong *shape;
+	bst_ulong	dim;
+	const float *res;
+	size_t		expect = (size_t) n * (m->nclasses > 2 ? m->nclasses : 1);
+	size_t		total = 1;
+
+	snprintf(iface, sizeof(iface),
+			 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f8\", \"version\": 3}",
+			 (size_t) X, n, p);
+	XgbCheck(XGBoosterPredictFromDense(m->booster->handle, iface,
+									   "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+									   "\"iteration_end\": 0, \"strict_shape\": false, "
+									   "\"missing\": NaN, \"cache_id\": 0}",
+									   NULL, &shape, &dim, &res),
+			 "predict");
+	for (bst_ulong d = 0; d < dim; d++)
+		total *= shape[d];
+	if (total != expect)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored XGBoost model does not match its metadata"),
+				 errdetail("It produced %zu outputs for %d rows.", total, n)));
+
+	/* binary:logistic gives P(label 1); expand to both probabilities */
+	if (m->nclasses == 2)
+		for (int i = 0; i < n; i++)
+		{
+			out[2 * i] = 1.0 - res[i];
+			out[2 * i + 1] = res[i];
+		}
+	else
+		for (size_t i = 0; i < total; i++)
+			out[i] = res[i];
+}
+
+const AlgorithmOps xgboost_ops = {
+	.fit = XgbFit,
+	.load = XgbLoad,
+	.predict = XgbPredict,
+};
