@@ -460,7 +460,8 @@ mlops_train(PG_FUNCTION_ARGS)
 
 	/* deploy */
 	current = RegistryDeployedModel(proj->id);
-	score = RegistryModelScore(model_id, task);
+	score = JsonGet(&row.metrics->root, task == TASK_CLASSIFICATION ? "f1" : "r2") ?
+		JsonGetDouble(&row.metrics->root, task == TASK_CLASSIFICATION ? "f1" : "r2") : NAN;
 	deployed = DecideDeploy(deploy, current, score, task);
 	if (deployed)
 	{
