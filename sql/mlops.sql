@@ -247,6 +247,12 @@ CREATE FUNCTION mlops.featurize(model_id bigint, features record) RETURNS float8
 COMMENT ON FUNCTION mlops.featurize(text, record) IS 'The feature vector the deployed model sees for a row (after imputation, scaling and encoding).';
 COMMENT ON FUNCTION mlops.featurize(bigint, record) IS 'The feature vector the given model sees for a row.';
 
+CREATE FUNCTION mlops.weights(model_id bigint)
+RETURNS TABLE (output text, feature text, weight float8)
+AS 'MODULE_PATHNAME', 'mlops_weights'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.weights(bigint) IS 'Coefficients and intercept of a linear model, on the featurized (imputed, scaled) values.';
+
 --------------------------------------------------------------------------
 -- Registry and lifecycle
 --------------------------------------------------------------------------

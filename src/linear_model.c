@@ -8,8 +8,15 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
 #include "linear.h"
 #include "model.h"
+#include "model_cache.h"
+
+PG_FUNCTION_INFO_V1(mlops_weights);
 
 /*
  * The solver kind of a linear algorithm.
@@ -108,3 +115,43 @@ const AlgorithmOps linear_ops = {
 	.load = LinLoad,
 	.predict = LinPredict,
 };
+
+/*
+ * mlops.weights(model_id): the coefficients and intercepts of a linear
+ * model, one row per output and feature, on the featurized (imputed and
+ * scaled) values the model sees.
+ */
+Datum
+mlops_weights(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MlopsModel *m = ModelCacheGet(PG_GETARG_INT64(0));
+	LinearModel *lm;
+
+	if (ALG_IS_TREE(m->algorithm))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model " INT64_FORMAT " is not a linear model", m->id),
+				 errdetail("Its algorithm is \"%s\".", MlopsAlgorithmName(m->algorithm))));
+	lm = (LinearModel *) m->impl;
+	SetSingleFuncCall(fcinfo, 0);
+	for (int k = 0; k < lm->noutputs; k++)
+	{
+		/* binary logistic has one output, for the second label */
+		const char *output = m->task == TASK_REGRESSION ? "value"
+			: m->labels[lm->noutputs == 1 ? 1 : k];
+
+		for (int j = 0; j <= lm->nfeatures; j++)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {0};
+
+			values[0] = CStringGetTextDatum(output);
+			values[1] = CStringGetTextDatum(j < lm->nfeatures ? m->fz->columns[j].name : "(intercept)");
+			values[2] = Float8GetDatum(j < lm->nfeatures ? lm->coef[(size_t) k * lm->nfeatures + j]
+									   : lm->intercept[k]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
