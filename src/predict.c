@@ -210,7 +210,11 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 	Datum	   *elems;
 	bool	   *nulls;
 
-	if (ARR_NDIM(arr) > 1 || n != m->fz->ncolumns)
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must be a one-dimensional array")));
+	if (n != m->fz->ncolumns)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("model " INT64_FORMAT " expects %d features, got an array of %d",

@@ -141,6 +141,12 @@ ChooseTargetMode(int task, Oid target_type)
 
 	if (task == TASK_REGRESSION)
 		return TARGET_REGRESSION;
+	if (task == TASK_CLASSIFICATION && !DatasetTargetIsCategorical(base) &&
+		base != INT2OID && base != INT4OID && base != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("classification target has type %s", format_type_be(target_type)),
+				 errhint("A classification target must be boolean, integer, text or an enum; cast it in a view.")));
 	if (task == TASK_CLASSIFICATION || DatasetTargetIsCategorical(base))
 		return TARGET_COLLECT_LABELS;
 	if (base == INT2OID || base == INT4OID || base == INT8OID)
