@@ -253,6 +253,18 @@ AS 'MODULE_PATHNAME', 'mlops_weights'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION mlops.weights(bigint) IS 'Coefficients and intercept of a linear model, on the featurized (imputed, scaled) values.';
 
+CREATE FUNCTION mlops.classification_metrics(actual int[], proba float8[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_classification_metrics'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.classification_metrics(int[], float8[]) IS 'Classification metrics (as mlops.train stores them) of class indices and an n x k array of probabilities.';
+
+CREATE FUNCTION mlops.regression_metrics(actual float8[], predicted float8[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_regression_metrics'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.regression_metrics(float8[], float8[]) IS 'Regression metrics (as mlops.train stores them) of actual and predicted values.';
+
 --------------------------------------------------------------------------
 -- Registry and lifecycle
 --------------------------------------------------------------------------

@@ -1,0 +1,24 @@
+-- mlops.classification_metrics and mlops.regression_metrics
+\set VERBOSITY terse
+SELECT mlops.classification_metrics('{0,1,1,0}', '{{0.9,0.1},{0.2,0.8},{0.6,0.4},{0.4,0.6}}');
+SELECT mlops.regression_metrics('{1,2,3,4}', '{1.5,2,2.5,4}');
+-- the metrics of a model's predictions equal those it stored
+SELECT m.metrics - '{train_rows,test_rows,fit_seconds}'::text[]
+       = mlops.regression_metrics(array_agg(val ORDER BY x), array_agg(mlops.predict(m.id, s) ORDER BY x)) AS same
+  FROM mlops.models m, small s
+ WHERE m.id = (SELECT model_id FROM mlops.overview WHERE project = 'ordered') AND s.x > 54
+ GROUP BY m.id, m.metrics;
+-- bad input
+SELECT mlops.classification_metrics('{0,1}', '{0.9,0.1}');
+SELECT mlops.classification_metrics('{0,1}', '{{0.9,0.1}}');
+SELECT mlops.classification_metrics('{0,2}', '{{0.9,0.1},{0.2,0.8}}');
+SELECT mlops.classification_metrics('{0,-1}', '{{0.9,0.1},{0.2,0.8}}');
+SELECT mlops.classification_metrics('{0,NULL}', '{{0.9,0.1},{0.2,0.8}}');
+SELECT mlops.classification_metrics('{0,1}', '{{0.9,NaN},{0.2,0.8}}');
+SELECT mlops.classification_metrics('{0,1}', '{{1},{1}}');
+SELECT mlops.classification_metrics('{}', '{}');
+SELECT mlops.regression_metrics('{1,2}', '{1}');
+SELECT mlops.regression_metrics('{1,NULL}', '{1,2}');
+SELECT mlops.regression_metrics('{1,2}', '{1,Infinity}');
+SELECT mlops.regression_metrics('{}', '{}');
+SELECT mlops.regression_metrics(NULL, '{1}');
