@@ -89,7 +89,7 @@ check_regression("diabetes", "progression", "elastic_net",
                  ElasticNet(alpha=0.1, l1_ratio=0.5, tol=1e-10, max_iter=100000), 1e-5)
 
 # rank-deficient design: a duplicated column and a constant one
-cur.execute("CREATE TABLE diabetes_rd AS SELECT *, bmi AS bmi_copy, 1.0::float8 AS one FROM diabetes")
+cur.execute("DROP TABLE IF EXISTS diabetes_rd; CREATE TABLE diabetes_rd AS SELECT *, bmi AS bmi_copy, 1.0::float8 AS one FROM diabetes")
 check_regression("diabetes_rd", "progression", "linear", {}, LinearRegression(), 1e-6)
 check_regression("diabetes_rd", "progression", "ridge", {"alpha": 2.0}, Ridge(alpha=2.0), 1e-6)
 
