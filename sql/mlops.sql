@@ -291,4 +291,50 @@ AS 'MODULE_PATHNAME', 'mlops_drop_project'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.drop_project(text) IS 'Delete a project with all its models, deployments and evaluations.';
 
--- @stats@
+--------------------------------------------------------------------------
+-- Generic drift statistics
+--------------------------------------------------------------------------
+
+--------------------------------------------------------------------------
+-- Generic drift statistics (src/stats.c)
+--
+-- NULL elements are ignored, NaN and infinities are errors, arrays of any
+-- shape are read as flat lists, and a NULL array gives NULL.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.ks_test(reference float8[], current float8[],
+							  OUT statistic float8, OUT p_value float8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mlops_ks_test'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.ks_test(float8[], float8[])
+	IS 'Two-sided two-sample Kolmogorov-Smirnov test, as scipy.stats.ks_2samp: exact p-value when both samples have at most 10000 values, asymptotic beyond.';
+
+CREATE FUNCTION mlops.wasserstein(reference float8[], current float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_wasserstein'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.wasserstein(float8[], float8[])
+	IS 'First Wasserstein (earth mover''s) distance between two samples, as scipy.stats.wasserstein_distance.';
+
+CREATE FUNCTION mlops.psi(reference float8[], current float8[], bins int DEFAULT 10)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_psi'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.psi(float8[], float8[], int)
+	IS 'Population stability index over equal-frequency bins of the reference (edges at its quantiles, outer bins open, a value on an edge goes right); zero proportions count as 0.0001.';
+
+CREATE FUNCTION mlops.jensen_shannon(reference float8[], current float8[], bins int DEFAULT 10)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_jensen_shannon'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.jensen_shannon(float8[], float8[], int)
+	IS 'Jensen-Shannon distance (base 2) between the bin proportions of two samples, over the equal-frequency bins of the reference used by mlops.psi.';
+
+CREATE FUNCTION mlops.chi2_test(reference text[], current text[],
+								OUT statistic float8, OUT p_value float8, OUT dof int)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mlops_chi2_test'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.chi2_test(text[], text[])
+	IS 'Pearson chi-square test of the category counts of two samples (categories equal byte for byte), as scipy.stats.chi2_contingency without correction.';
