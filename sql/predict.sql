@@ -48,8 +48,8 @@ SELECT mlops.featurize('iris', i) FROM iris i WHERE ctid = '(0,1)';
 SELECT m.id AS logistic_model FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
  WHERE p.name = 'iris' AND m.algorithm = 'logistic' \gset
 SELECT round((mlops.featurize(:logistic_model, i))[1]::numeric, 12) =
-       round(((i.sepal_length - (m.features->'columns'->0->>'center')::float8)
-              / (m.features->'columns'->0->>'scale_by')::float8)::numeric, 12) AS standardized
+       round(((i.sepal_length - (m.features->'inputs'->0->>'center')::float8)
+              / (m.features->'inputs'->0->>'scale_by')::float8)::numeric, 12) AS standardized
   FROM iris i, mlops.models m WHERE m.id = :logistic_model LIMIT 1;
 
 -- NULL arguments give NULL

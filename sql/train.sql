@@ -50,7 +50,7 @@ SELECT hyperparams FROM mlops.models WHERE algorithm = 'ridge';
 SELECT task, round((metrics->>'accuracy')::numeric, 3) AS accuracy
   FROM mlops.train('pima', 'pima', 'diabetes', hyperparams => '{"n_estimators": 20}');
 SELECT model_id AS m FROM mlops.train('pima', 'pima', 'diabetes', algorithm => 'logistic') \gset
-SELECT (features->'columns'->1->>'impute') AS impute, round((features->'columns'->1->>'fill')::numeric, 4) AS fill,
+SELECT (features->'inputs'->1->>'impute') AS impute, round((features->'inputs'->1->>'fill')::numeric, 4) AS fill,
        round(avg(glucose), 4) AS mean_of_all_rows
   FROM mlops.models, pima WHERE id = :m GROUP BY 1, 2;
 
@@ -149,8 +149,8 @@ SELECT * FROM mlops.train('x', 'inf_feature', 'y');
 CREATE TABLE nan_target AS SELECT g::float8 AS a, g::float8 AS y FROM generate_series(1, 10) g;
 INSERT INTO nan_target VALUES (1, 'Infinity');
 SELECT * FROM mlops.train('x', 'nan_target', 'y');
-CREATE TABLE text_feature AS SELECT g::text AS a, g % 2 AS y FROM generate_series(1, 10) g;
-SELECT * FROM mlops.train('x', 'text_feature', 'y');
+CREATE TABLE point_feature AS SELECT point(g, g) AS a, g % 2 AS y FROM generate_series(1, 10) g;
+SELECT * FROM mlops.train('x', 'point_feature', 'y');
 CREATE TABLE text_target AS SELECT g::float8 AS a, g::text AS y FROM generate_series(1, 10) g;
 SELECT * FROM mlops.train('x', 'text_target', 'y', task => 'regression');
 CREATE TABLE null_targets AS SELECT g::float8 AS a, CASE WHEN g % 5 = 0 THEN NULL ELSE g % 2 END AS y

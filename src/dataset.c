@@ -29,15 +29,20 @@
 #include "utils/array.h"
 #include "parser/parse_relation.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
 #include "utils/typcache.h"
 
 #include "dataset.h"
+#include "strmap.h"
 
 #define DATASET_FETCH_ROWS 10000
+#define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
 
 /* distinct labels seen so far, kept sorted by the type's ordering */
 typedef struct LabelSet
@@ -48,6 +53,7 @@ typedef struct LabelSet
 	bool		typbyval;
 	int16		typlen;
 	int			n;
+	MemoryContext cxt;			/* where label values are kept */
 	Datum	   *values;			/* sorted */
 	int		   *ids;			/* first-seen id of each sorted value */
 } LabelSet;
@@ -75,6 +81,10 @@ DatasetResolveRelation(const char *relation, char **qualified)
 	return relid;
 }
 
+const char *const datetime_part_names[DATETIME_PARTS] = {
+	"epoch", "year", "month", "day", "dow", "hour"
+};
+
 /*
  * Is a type read as a plain number (integers, floats, numeric, boolean)?
  */
@@ -94,6 +104,30 @@ DatasetIsNumericType(Oid typid)
 		default:
 			return false;
 	}
+}
+
+/*
+ * How a feature column of a (base) type becomes model inputs; any other
+ * type is an error naming the column.
+ */
+SourceKind
+DatasetSourceKind(Oid typid, const char *column)
+{
+	if (DatasetIsNumericType(typid))
+		return SOURCE_NUMERIC;
+	if (typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID ||
+		typid == NAMEOID || type_is_enum(typid))
+		return SOURCE_CATEGORICAL;
+	if (typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID)
+		return SOURCE_DATETIME;
+	if (typid == FLOAT4ARRAYOID || typid == FLOAT8ARRAYOID)
+		return SOURCE_ARRAY;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("feature column \"%s\" has unsupported type %s", column, format_type_be(typid)),
+			 errhint("Supported feature types are integer, floating-point, numeric, boolean, text, varchar, char, enum, date, timestamp, timestamptz, real[] and double precision[]; exclude the column with exclude => '{%s}'.",
+					 column)));
+	pg_unreachable();
 }
 
 /*
@@ -146,15 +180,117 @@ DatasetDatumToDouble(Datum d, Oid typid)
 }
 
 /*
- * The text of a label: the type's output, except that booleans read
- * "false" and "true".
+ * The numeric parts of a date, timestamp or timestamptz (in UTC): Unix
+ * epoch seconds, year, month, day of month, day of week (0 = Sunday) and
+ * hour.  Infinite values are an error.
  */
-static char *
-LabelText(Datum value, Oid base_type, Oid outfunc)
+void
+DatasetDatetimeParts(Datum d, Oid typid, double *parts)
 {
-	if (base_type == BOOLOID)
-		return pstrdup(DatumGetBool(value) ? "true" : "false");
-	return OidOutputFunctionCall(outfunc, value);
+	Timestamp	ts;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (typid == DATEOID)
+	{
+		DateADT		date = DatumGetDateADT(d);
+
+		if (DATE_NOT_FINITE(date))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("date is infinite"),
+					 errhint("Use NULL for a missing date.")));
+		ts = (Timestamp) date * USECS_PER_DAY;
+	}
+	else
+	{
+		ts = DatumGetTimestamp(d);
+		if (TIMESTAMP_NOT_FINITE(ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp is infinite"),
+					 errhint("Use NULL for a missing timestamp.")));
+	}
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	parts[0] = (double) ts / USECS_PER_SEC +
+		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	parts[1] = tm.tm_year;
+	parts[2] = tm.tm_mon;
+	parts[3] = tm.tm_mday;
+	parts[4] = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
+	parts[5] = tm.tm_hour;
+}
+
+/*
+ * The text of a categorical value (text, varchar, char, name or enum).
+ */
+char *
+DatasetCategoryText(Datum d, Oid typid)
+{
+	static Oid	cached_type = InvalidOid;
+	static Oid	cached_out = InvalidOid;
+	bool		isvarlena;
+
+	switch (typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return TextDatumGetCString(d);
+		case NAMEOID:
+			return pstrdup(NameStr(*DatumGetName(d)));
+		default:
+			if (typid != cached_type)
+			{
+				getTypeOutputInfo(typid, &cached_out, &isvarlena);
+				cached_type = typid;
+			}
+			return OidOutputFunctionCall(cached_out, d);
+	}
+}
+
+/*
+ * The elements of a float4[] or float8[] value of a column into out, which
+ * must hold "expected" values; NULL elements become NaN.  Another length,
+ * more than one dimension, NaN or infinity are errors naming the column.
+ */
+void
+DatasetArrayValues(Datum d, const char *column, int expected, double *out)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Oid			elem = ARR_ELEMTYPE(arr);
+	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	Datum	   *elems;
+	bool	   *nulls;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("array column \"%s\" has %d dimensions", column, ARR_NDIM(arr)),
+				 errdetail("Array features must be one-dimensional.")));
+	if (n != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("array column \"%s\" has %d elements where %d are expected", column, n, expected),
+				 errdetail("Array features have a fixed length, set by the first training row.")));
+	if (elem == FLOAT8OID)
+		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	else
+		deconstruct_array(arr, FLOAT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		out[i] = nulls[i] ? NAN : (elem == FLOAT8OID ? DatumGetFloat8(elems[i]) : DatumGetFloat4(elems[i]));
+		if (!nulls[i] && !isfinite(out[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("array column \"%s\" contains %s", column, isnan(out[i]) ? "NaN" : "an infinite value"),
+					 errhint("Use NULL for missing elements.")));
+	}
+	pfree(elems);
+	pfree(nulls);
 }
 
 /*
@@ -296,17 +432,30 @@ DatasetFeatureColumns(Oid relid, const char *target, ArrayType *features,
  * Refuse to hold more training data than mlops.max_train_memory allows.
  */
 static void
-CheckMemory(int64 rows, int ncolumns)
+CheckMemory(int64 rows, int ninputs)
 {
-	double		bytes = (double) rows * (ncolumns + 2) * sizeof(double);
+	double		bytes = (double) rows * (ninputs + 2) * sizeof(double);
 
 	if (bytes > (double) mlops_max_train_memory_kb * 1024.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("training data exceeds mlops.max_train_memory"),
-				 errdetail("%lld rows of %d columns need more than %d kB.",
-						   (long long) rows, ncolumns + 1, mlops_max_train_memory_kb),
+				 errdetail("%lld rows of %d inputs need more than %d kB.",
+						   (long long) rows, ninputs + 1, mlops_max_train_memory_kb),
 				 errhint("Train on a sample of the relation, or raise mlops.max_train_memory.")));
+}
+
+/*
+ * Copy a datum into a memory context.
+ */
+static Datum
+CopyDatumInto(MemoryContext cxt, Datum value, bool byval, int16 len)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Datum		copy = datumCopy(value, byval, len);
+
+	MemoryContextSwitchTo(old);
+	return copy;
 }
 
 /*
@@ -350,24 +499,38 @@ LabelSetId(LabelSet *ls, Datum value, int limit)
 	pos = -pos - 1;
 	memmove(&ls->values[pos + 1], &ls->values[pos], sizeof(Datum) * (ls->n - pos));
 	memmove(&ls->ids[pos + 1], &ls->ids[pos], sizeof(int) * (ls->n - pos));
-	ls->values[pos] = datumCopy(value, ls->typbyval, ls->typlen);
+	ls->values[pos] = CopyDatumInto(ls->cxt, value, ls->typbyval, ls->typlen);
 	ls->ids[pos] = ls->n;
 	return ls->n++;
 }
 
 /*
- * Build the SELECT that reads the target and the feature columns.
+ * The text of a label: the type's output, except that booleans read
+ * "false" and "true".
  */
 static char *
-BuildQuery(const char *relname, const char *target, char **columns,
-		   int ncolumns, const char *order_by)
+LabelText(Datum value, Oid base_type, Oid outfunc)
+{
+	if (base_type == BOOLOID)
+		return pstrdup(DatumGetBool(value) ? "true" : "false");
+	return OidOutputFunctionCall(outfunc, value);
+}
+
+/*
+ * Build the SELECT that reads the target (if any) and the source columns.
+ */
+static char *
+BuildQuery(const char *relname, const char *target, const DatasetSpec *spec,
+		   const char *order_by)
 {
 	StringInfoData q;
 
 	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT %s", quote_identifier(target));
-	for (int i = 0; i < ncolumns; i++)
-		appendStringInfo(&q, ", %s", quote_identifier(columns[i]));
+	appendStringInfoString(&q, "SELECT ");
+	if (target != NULL)
+		appendStringInfo(&q, "%s, ", quote_identifier(target));
+	for (int i = 0; i < spec->ncolumns; i++)
+		appendStringInfo(&q, "%s%s", i ? ", " : "", quote_identifier(spec->names[i]));
 	appendStringInfo(&q, " FROM %s", relname);
 	if (order_by != NULL)
 		appendStringInfo(&q, " ORDER BY %s", quote_identifier(order_by));
@@ -375,80 +538,238 @@ BuildQuery(const char *relname, const char *target, char **columns,
 }
 
 /*
- * Check the feature column types of a result; returns their base types.
+ * The length of an array column: given, or that of its first non-NULL
+ * value (read with the caller's privileges).
  */
-static Oid *
-CheckColumnTypes(TupleDesc desc, char **columns, int ncolumns)
+static int
+ArrayColumnLength(const char *relname, const char *column, int given)
 {
-	Oid		   *types = palloc(sizeof(Oid) * Max(1, ncolumns));
+	char	   *q;
+	int			len = 0;
+	bool		isnull;
 
-	for (int i = 0; i < ncolumns; i++)
-	{
-		Oid			typid = getBaseType(SPI_gettypeid(desc, i + 2));
-
-		if (!DatasetIsNumericType(typid))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("feature column \"%s\" has unsupported type %s",
-							columns[i], format_type_be(typid)),
-					 errhint("Supported feature types are integer, floating-point, numeric and boolean; exclude the column with exclude => '{%s}'.",
-							 columns[i])));
-		types[i] = typid;
-	}
-	return types;
+	if (given > 0)
+		return given;
+	q = psprintf("SELECT pg_catalog.cardinality(%s) FROM %s WHERE %s IS NOT NULL LIMIT 1",
+				 quote_identifier(column), relname, quote_identifier(column));
+	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the length of array column \"%s\"", column);
+	if (SPI_processed == 1)
+		len = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (len < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("array column \"%s\" has no non-empty value", column),
+				 errhint("Array features need a fixed length of at least one element.")));
+	return len;
 }
 
 /*
- * Read the target and feature columns of a relation as the calling role.
+ * Describe the source columns of a read and lay out their inputs.
+ */
+static void
+LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
+{
+	int			ninputs = 0;
+
+	ds->ncolumns = spec->ncolumns;
+	ds->columns = palloc0(sizeof(DatasetColumn) * Max(1, spec->ncolumns));
+	for (int j = 0; j < spec->ncolumns; j++)
+	{
+		DatasetColumn *c = &ds->columns[j];
+		AttrNumber	att = get_attnum(relid, spec->names[j]);
+
+		if (att == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("relation %s has no column \"%s\"", ds->relname, spec->names[j]),
+					 errdetail("The model needs the columns it was trained on.")));
+		c->name = spec->names[j];
+		c->typid = getBaseType(get_atttype(relid, att));
+		c->kind = DatasetSourceKind(c->typid, c->name);
+		c->first_input = ninputs;
+		switch (c->kind)
+		{
+			case SOURCE_NUMERIC:
+			case SOURCE_CATEGORICAL:
+				c->ninputs = 1;
+				break;
+			case SOURCE_DATETIME:
+				c->ninputs = DATETIME_PARTS;
+				break;
+			case SOURCE_ARRAY:
+				c->ninputs = ArrayColumnLength(ds->relname, c->name,
+											   spec->array_lengths ? spec->array_lengths[j] : 0);
+				break;
+		}
+		ninputs += c->ninputs;
+	}
+	if (ninputs > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many model inputs: %d", ninputs),
+				 errdetail("At most %d are supported.", MLOPS_MAX_FEATURES)));
+
+	ds->ninputs = ninputs;
+	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, ninputs));
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		DatasetColumn *c = &ds->columns[j];
+
+		for (int k = 0; k < c->ninputs; k++)
+		{
+			DatasetInput *in = &ds->inputs[c->first_input + k];
+
+			in->column = j;
+			in->categorical = (c->kind == SOURCE_CATEGORICAL);
+			if (c->kind == SOURCE_DATETIME)
+				in->name = psprintf("%s.%s", c->name, datetime_part_names[k]);
+			else if (c->kind == SOURCE_ARRAY)
+				in->name = psprintf("%s[%d]", c->name, k + 1);
+			else
+				in->name = c->name;
+		}
+	}
+}
+
+/* per categorical column, while reading: the codes given so far */
+typedef struct CategoryCodes
+{
+	StrMap	   *map;
+	int			capacity;		/* of the input's categories array */
+} CategoryCodes;
+
+/*
+ * Store the value of source column j of one row into its inputs.  Work
+ * memory comes from the current (per-batch) context; category texts are
+ * kept in "keep".
+ */
+static void
+StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
+			CategoryCodes *codes, MemoryContext keep)
+{
+	DatasetColumn *c = &ds->columns[j];
+	DatasetInput *in = &ds->inputs[c->first_input];
+	double		parts[DATETIME_PARTS];
+	double		v;
+
+	if (isnull)
+	{
+		for (int k = 0; k < c->ninputs; k++)
+			in[k].values[row] = NAN;
+		return;
+	}
+	switch (c->kind)
+	{
+		case SOURCE_NUMERIC:
+			v = DatasetDatumToDouble(d, c->typid);
+			if (!isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("feature column \"%s\" contains %s", c->name,
+								isnan(v) ? "NaN" : "an infinite value"),
+						 errhint("Use NULL for missing values.")));
+			in->values[row] = v;
+			break;
+		case SOURCE_CATEGORICAL:
+			{
+				char	   *s = DatasetCategoryText(d, c->typid);
+				CategoryCodes *cc = &codes[j];
+				int			code = StrMapGet(cc->map, s);
+
+				if (code < 0)
+				{
+					code = in->ncategories;
+					if (code >= MLOPS_MAX_READ_CATEGORIES)
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("feature column \"%s\" has more than %d distinct values",
+										c->name, MLOPS_MAX_READ_CATEGORIES),
+								 errhint("Exclude identifier-like columns from the features.")));
+					StrMapPut(cc->map, s, code);
+					if (code >= cc->capacity)
+					{
+						cc->capacity = Max(16, cc->capacity * 2);
+						in->categories = in->categories
+							? repalloc(in->categories, sizeof(char *) * cc->capacity)
+							: MemoryContextAlloc(keep, sizeof(char *) * cc->capacity);
+					}
+					in->categories[code] = MemoryContextStrdup(keep, s);
+					in->ncategories++;
+				}
+				in->values[row] = code;
+			}
+			break;
+		case SOURCE_DATETIME:
+			DatasetDatetimeParts(d, c->typid, parts);
+			for (int k = 0; k < DATETIME_PARTS; k++)
+				in[k].values[row] = parts[k];
+			break;
+		case SOURCE_ARRAY:
+			{
+				double	   *vals = palloc(sizeof(double) * c->ninputs);
+
+				DatasetArrayValues(d, c->name, c->ninputs, vals);
+				for (int k = 0; k < c->ninputs; k++)
+					in[k].values[row] = vals[k];
+			}
+			break;
+	}
+}
+
+/*
+ * Read the target and source columns of a relation as the calling role.
  *
- * mode says how the target is read; for TARGET_KNOWN_LABELS, rows are
- * mapped onto known_labels (text) and an unknown label is an error.
- * TARGET_INFER collects labels of an integer target until there are more
- * than MLOPS_INFER_MAX_CLASSES, then reads it as a regression target; the
- * caller learns which from nclasses.
+ * mode says how the target is read (target is NULL for TARGET_NONE); for
+ * TARGET_KNOWN_LABELS, rows are mapped onto known_labels (text) and an
+ * unknown label is an error.  TARGET_INFER collects labels of an integer
+ * target until there are more than MLOPS_INFER_MAX_CLASSES, then reads it
+ * as a regression target; the caller learns which from nclasses.
  */
 Dataset *
 DatasetRead(Oid relid, const char *relname, const char *target,
-			char **columns, int ncolumns, const char *order_by,
+			const DatasetSpec *spec, const char *order_by,
 			TargetMode mode, char **known_labels, int nknown)
 {
 	Dataset    *ds = palloc0(sizeof(Dataset));
-	char	   *query = BuildQuery(relname, target, columns, ncolumns, order_by);
 	MemoryContext outer = CurrentMemoryContext;
+	int			first = (target != NULL) ? 2 : 1;	/* attribute of the first column */
 	SPIPlanPtr	plan;
 	Portal		portal;
 	int64		capacity = 0;
 	int		   *label_ids = NULL;
 	LabelSet	ls = {0};
-	Oid			target_base;
-	Oid			outfunc;
+	CategoryCodes *codes;
+	MemoryContext batch_cxt;
+	Oid			target_base = InvalidOid;
+	Oid			outfunc = InvalidOid;
 	bool		isvarlena;
 	int			label_limit;
 
 	ds->relname = pstrdup(relname);
-	ds->ncolumns = ncolumns;
-	ds->names = columns;
-	ds->target_name = pstrdup(target);
-	ds->values = palloc0(sizeof(double *) * Max(1, ncolumns));
+	ds->target_name = target ? pstrdup(target) : NULL;
 
 	SPI_connect();
-	plan = SPI_prepare(query, 0, NULL);
+	MemoryContextSwitchTo(outer);
+	LayOutColumns(ds, relid, spec);
+	codes = palloc0(sizeof(CategoryCodes) * Max(1, ds->ncolumns));
+	for (int j = 0; j < ds->ncolumns; j++)
+		if (ds->columns[j].kind == SOURCE_CATEGORICAL)
+			codes[j].map = StrMapCreate(outer, 64);
+	batch_cxt = AllocSetContextCreate(outer, "mlops read batch", ALLOCSET_DEFAULT_SIZES);
+
+	plan = SPI_prepare(BuildQuery(relname, target, spec, order_by), 0, NULL);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query, SPI_result_code_string(SPI_result));
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-
 	SPI_cursor_fetch(portal, true, DATASET_FETCH_ROWS);
+
+	if (target != NULL)
 	{
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(outer);
-
-		ds->target_type = SPI_gettypeid(desc, 1);
-		ds->types = CheckColumnTypes(desc, columns, ncolumns);
-		MemoryContextSwitchTo(old);
+		ds->target_type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+		target_base = getBaseType(ds->target_type);
+		getTypeOutputInfo(ds->target_type, &outfunc, &isvarlena);
 	}
-	target_base = getBaseType(ds->target_type);
-	getTypeOutputInfo(ds->target_type, &outfunc, &isvarlena);
-
 	if (mode == TARGET_REGRESSION && !DatasetIsNumericType(target_base))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -470,10 +791,11 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 					 errmsg("classification target \"%s\" has type %s, which has no ordering",
 							target, format_type_be(ds->target_type))));
 		ls.cmp = &tc->cmp_proc_finfo;
-		ls.collation = SPI_tuptable->tupdesc->attrs[0].attcollation;
+		ls.collation = TupleDescAttr(SPI_tuptable->tupdesc, 0)->attcollation;
 		if (!OidIsValid(ls.collation))
 			ls.collation = get_typcollation(ds->target_type);
 		ls.typid = ds->target_type;
+		ls.cxt = outer;
 		get_typlenbyval(ds->target_type, &ls.typlen, &ls.typbyval);
 		ls.values = MemoryContextAlloc(outer, sizeof(Datum) * (MLOPS_MAX_CLASSES + 1));
 		ls.ids = MemoryContextAlloc(outer, sizeof(int) * (MLOPS_MAX_CLASSES + 1));
@@ -486,6 +808,7 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(batch_cxt);
 		if (ds->nrows + nfetched > capacity)
 		{
 			MemoryContext old = MemoryContextSwitchTo(outer);
@@ -494,10 +817,10 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 			if (newcap > INT_MAX)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("training data has more than %d rows", INT_MAX)));
-			CheckMemory(newcap, ncolumns);
-			for (int j = 0; j < ncolumns; j++)
-				ds->values[j] = capacity ? repalloc_huge(ds->values[j], sizeof(double) * newcap)
+						 errmsg("relation %s has more than %d rows", relname, INT_MAX)));
+			CheckMemory(newcap, ds->ninputs);
+			for (int k = 0; k < ds->ninputs; k++)
+				ds->inputs[k].values = capacity ? repalloc_huge(ds->inputs[k].values, sizeof(double) * newcap)
 					: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
 			ds->target = capacity ? repalloc_huge(ds->target, sizeof(double) * newcap)
 				: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
@@ -508,11 +831,12 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 			MemoryContextSwitchTo(old);
 		}
 
+		MemoryContextSwitchTo(batch_cxt);
 		for (uint64 r = 0; r < nfetched; r++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[r];
-			bool		isnull;
-			Datum		t = SPI_getbinval(tup, desc, 1, &isnull);
+			bool		isnull = false;
+			Datum		t = target ? SPI_getbinval(tup, desc, 1, &isnull) : (Datum) 0;
 			int			row = ds->nrows;
 
 			if (isnull)
@@ -520,7 +844,7 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 				ds->null_targets++;
 				continue;
 			}
-			if (DatasetIsNumericType(target_base))
+			if (target != NULL && DatasetIsNumericType(target_base))
 			{
 				double		v = DatasetDatumToDouble(t, target_base);
 
@@ -566,27 +890,15 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 					label_ids[row] = id;
 			}
 
-			for (int j = 0; j < ncolumns; j++)
+			for (int j = 0; j < ds->ncolumns; j++)
 			{
-				Datum		d = SPI_getbinval(tup, desc, j + 2, &isnull);
-				double		v;
+				Datum		d = SPI_getbinval(tup, desc, j + first, &isnull);
 
-				if (isnull)
-					v = NAN;
-				else
-				{
-					v = DatasetDatumToDouble(d, ds->types[j]);
-					if (!isfinite(v))
-						ereport(ERROR,
-								(errcode(ERRCODE_DATA_EXCEPTION),
-								 errmsg("feature column \"%s\" contains %s", columns[j],
-										isnan(v) ? "NaN" : "an infinite value"),
-								 errhint("Use NULL for missing values.")));
-				}
-				ds->values[j][row] = v;
+				StoreColumn(ds, j, d, isnull, row, codes, outer);
 			}
 			ds->nrows++;
 		}
+		MemoryContextSwitchTo(outer);
 		SPI_freetuptable(SPI_tuptable);
 		if (nfetched < DATASET_FETCH_ROWS)
 			break;
@@ -594,6 +906,7 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 	}
 	SPI_cursor_close(portal);
 
+	MemoryContextDelete(batch_cxt);
 	if (ls.cmp != NULL)
 	{
 		/* renumber first-seen ids into label order, and keep label texts */

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * dataset.h
- *	  Reading a relation into memory for training and evaluation.
+ *	  Reading a relation into memory for training, evaluation and drift.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,23 +14,61 @@
 
 #include "mlops.h"
 
+/* how a source column becomes model inputs */
+typedef enum SourceKind
+{
+	SOURCE_NUMERIC,				/* integers, floats, numeric, boolean: one input */
+	SOURCE_CATEGORICAL,			/* text, varchar, char, name, enum: one input */
+	SOURCE_DATETIME,			/* date, timestamp, timestamptz: DATETIME_PARTS inputs */
+	SOURCE_ARRAY				/* fixed-length float4[]/float8[]: one input per element */
+} SourceKind;
+
+#define DATETIME_PARTS 6		/* epoch, year, month, day, dow, hour */
+extern const char *const datetime_part_names[DATETIME_PARTS];
+
 /* how a target column is read */
 typedef enum TargetMode
 {
+	TARGET_NONE,				/* no target (drift) */
 	TARGET_REGRESSION,			/* numeric value */
 	TARGET_COLLECT_LABELS,		/* classification: discover the label set */
 	TARGET_KNOWN_LABELS,		/* classification: map onto given labels */
 	TARGET_INFER				/* collect labels while it looks like classes */
 } TargetMode;
 
+/* a source column of the relation */
+typedef struct DatasetColumn
+{
+	char	   *name;
+	Oid			typid;			/* base type */
+	SourceKind	kind;
+	int			first_input;	/* its inputs are first_input .. + ninputs - 1 */
+	int			ninputs;
+} DatasetColumn;
+
+/*
+ * A model input: a numeric value, or a category code.  Category codes
+ * number a column's distinct non-NULL values in first-seen order; NaN marks
+ * NULL in both kinds.
+ */
+typedef struct DatasetInput
+{
+	char	   *name;			/* "age", "created_at.year", "embedding[3]" */
+	int			column;			/* its source column */
+	bool		categorical;
+	double	   *values;			/* nrows */
+	int			ncategories;
+	char	  **categories;		/* code -> text */
+} DatasetInput;
+
 typedef struct Dataset
 {
 	char	   *relname;		/* quoted, schema-qualified */
 	int			nrows;
-	int			ncolumns;		/* feature source columns */
-	char	  **names;			/* their names */
-	Oid		   *types;			/* their types (base types of domains) */
-	double	  **values;			/* per column, nrows raw values; NaN = NULL */
+	int			ncolumns;
+	DatasetColumn *columns;
+	int			ninputs;
+	DatasetInput *inputs;
 	char	   *target_name;
 	Oid			target_type;
 	double	   *target;			/* value, or class index in label order */
@@ -40,16 +78,28 @@ typedef struct Dataset
 	int64		null_targets;	/* rows skipped for a NULL target */
 } Dataset;
 
+/* the source columns to read, with the array lengths they must have */
+typedef struct DatasetSpec
+{
+	int			ncolumns;
+	char	  **names;
+	int		   *array_lengths;	/* per column; 0 = learn it from the data */
+} DatasetSpec;
+
 extern Oid	DatasetResolveRelation(const char *relation, char **qualified);
 extern char **DatasetFeatureColumns(Oid relid, const char *target,
 									ArrayType *features, ArrayType *exclude,
 									int *ncolumns);
 extern bool DatasetTargetIsCategorical(Oid typid);
 extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
-							char **columns, int ncolumns, const char *order_by,
+							const DatasetSpec *spec, const char *order_by,
 							TargetMode mode, char **known_labels, int nknown);
 extern bool DatasetIsNumericType(Oid typid);
+extern SourceKind DatasetSourceKind(Oid typid, const char *column);
 extern double DatasetDatumToDouble(Datum d, Oid typid);
+extern void DatasetDatetimeParts(Datum d, Oid typid, double *parts);
+extern char *DatasetCategoryText(Datum d, Oid typid);
+extern void DatasetArrayValues(Datum d, const char *column, int expected, double *out);
 extern bool DatasetLabelsAreNumeric(Oid typid);
 
 #endif							/* MLOPS_DATASET_H */

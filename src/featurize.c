@@ -3,16 +3,32 @@
  * featurize.c
  *	  The frozen feature transform stored with every model.
  *
- * A featurizer turns the raw values of a row's source columns into the
- * vector a model sees.  It is fitted on the training rows only (never the
- * held-out rows), stored as JSON in mlops.models.features, and applied by
- * every predict path, so training and serving can never disagree.
+ * A featurizer turns the source columns of a row into the vector a model
+ * sees, in two steps.  Source columns become inputs: a number or a
+ * category is one input, a date or timestamp six (epoch seconds, year,
+ * month, day, day of week, hour, in UTC), a fixed-length float array one
+ * per element.  Inputs become features: numeric inputs are imputed, then
+ * scaled; categorical inputs are encoded (one-hot, ordinal or target).
  *
- * Per column: imputation first (its statistic computed on the training
- * rows), then scaling, whose statistics are computed on the imputed values,
- * as a scikit-learn Pipeline(SimpleImputer, Scaler) would.  Defaults depend
- * on the algorithm: trees keep NULL as a missing value and are not scaled;
- * linear models impute the mean and standardize.
+ * The transform is fitted on the training rows only (never the held-out
+ * rows), stored as JSON in mlops.models.features, and applied by every
+ * predict path, so training and serving cannot disagree.  Scaling
+ * statistics are computed on imputed values, as a scikit-learn
+ * Pipeline(SimpleImputer, Scaler) does.  Defaults depend on the algorithm:
+ * trees keep NULL as a missing value, are not scaled and encode categories
+ * as ordinals; linear models impute the mean, standardize and one-hot
+ * encode.
+ *
+ * Categories are kept sorted by their text (byte order, as Python sorts
+ * them).  With max_categories only the most frequent are kept; one-hot
+ * encoding then gets an "other" slot for the rest and for values never
+ * seen, which otherwise encode as all zeros (scikit-learn's
+ * handle_unknown='ignore').  NULL is a category of its own (one-hot,
+ * target) unless imputed; ordinal encoding maps NULL and unknown values to
+ * a missing value (trees) or -1 (linear models).  Target encoding replaces
+ * a category by the smoothed mean of the target over its training rows
+ * (per class for multiclass), (sum + m * prior) / (count + m) with
+ * m = TARGET_SMOOTHING; unknown values get the prior.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,14 +37,20 @@
 #include <float.h>
 #include <math.h>
 
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "featurize.h"
 #include "jsonutil.h"
 
 #define FEATURIZER_FORMAT 1
+#define MLOPS_MAX_CATEGORIES 1000	/* distinct values kept without
+									 * max_categories */
+#define TARGET_SMOOTHING 10.0
+#define FEATURIZE_BLOCK 1024		/* rows transformed at a time */
 
 static const char *const impute_names[] = {
 	[IMPUTE_NONE] = "none",
@@ -50,6 +72,33 @@ static const char *const scale_names[] = {
 	[SCALE_ROBUST] = "robust",
 };
 
+static const char *const encode_names[] = {
+	[ENCODE_ONE_HOT] = "one_hot",
+	[ENCODE_ORDINAL] = "ordinal",
+	[ENCODE_TARGET] = "target",
+};
+
+static const char *const source_kind_names[] = {
+	[SOURCE_NUMERIC] = "numeric",
+	[SOURCE_CATEGORICAL] = "categorical",
+	[SOURCE_DATETIME] = "datetime",
+	[SOURCE_ARRAY] = "array",
+};
+
+/* the preprocess settings of one source column */
+typedef struct ColumnOptions
+{
+	ImputeKind	impute;
+	bool		impute_set;
+	double		fill_number;	/* constant imputation of numbers */
+	char	   *fill_text;		/* constant imputation of categories */
+	ScaleKind	scale;
+	bool		scale_set;
+	EncodeKind	encode;
+	bool		encode_set;
+	int			max_categories; /* 0 = all */
+} ColumnOptions;
+
 /*
  * Look a name up in one of the option tables above; -1 when unknown.
  */
@@ -57,9 +106,21 @@ static int
 LookupName(const char *const *names, int n, const char *name)
 {
 	for (int i = 0; i < n; i++)
-		if (strcmp(names[i], name) == 0)
+		if (name != NULL && strcmp(names[i], name) == 0)
 			return i;
 	return -1;
+}
+
+/*
+ * Report a stored transform as damaged.
+ */
+static void
+TransformCorrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored model metadata is corrupted"),
+			 errdetail("The feature transform has %s.", what)));
 }
 
 /*
@@ -72,6 +133,15 @@ CompareDouble(const void *a, const void *b)
 	double		y = *(const double *) b;
 
 	return (x > y) - (x < y);
+}
+
+/*
+ * qsort comparator for C strings.
+ */
+static int
+CompareString(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 /*
@@ -98,21 +168,20 @@ NonZeroScale(double s)
 }
 
 /*
- * Parse the preprocess settings of one column into fc.
+ * Parse the preprocess settings of one source column.
  */
 static void
-ParseColumnOptions(FeatureColumn *fc, JsonbValue *opts, MlopsAlgorithm alg)
+ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 {
+	bool		categorical = (col->kind == SOURCE_CATEGORICAL);
 	int			npairs;
 	JsonPair   *pairs;
-	Jsonb	   *jb;
 
 	if (opts->type != jbvBinary || !JsonContainerIsObject(opts->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("preprocess settings of column \"%s\" must be a JSON object", fc->name)));
-	jb = JsonbValueToJsonb(opts);
-	pairs = JsonObjectPairs(jb, "preprocess", &npairs);
+				 errmsg("preprocess settings of column \"%s\" must be a JSON object", col->name)));
+	pairs = JsonObjectPairs(JsonbValueToJsonb(opts), "preprocess", &npairs);
 
 	for (int i = 0; i < npairs; i++)
 	{
@@ -123,74 +192,112 @@ ParseColumnOptions(FeatureColumn *fc, JsonbValue *opts, MlopsAlgorithm alg)
 
 		if (strcmp(key, "impute") == 0)
 		{
-			if (v->type == jbvBinary && JsonGet(v->val.binary.data, "constant") != NULL)
-			{
-				JsonbValue *c = JsonGet(v->val.binary.data, "constant");
+			JsonbValue *c = (v->type == jbvBinary) ? JsonGet(v->val.binary.data, "constant") : NULL;
 
-				if (!JsonValueToDouble(c, &fc->fill) || !isfinite(fc->fill))
+			o->impute_set = true;
+			if (c != NULL)
+			{
+				o->impute = IMPUTE_CONSTANT;
+				if (categorical && c->type == jbvString)
+					o->fill_text = JsonValueToCString(c);
+				else if (categorical || !JsonValueToDouble(c, &o->fill_number) || !isfinite(o->fill_number))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("constant imputation value of column \"%s\" must be a finite number", fc->name)));
-				fc->impute = IMPUTE_CONSTANT;
+							 errmsg("constant imputation value of column \"%s\" must be a %s",
+									col->name, categorical ? "string" : "finite number")));
 				continue;
 			}
-			k = s ? LookupName(impute_names, lengthof(impute_names), s) : -1;
+			k = LookupName(impute_names, lengthof(impute_names), s);
 			if (k <= IMPUTE_NONE || k == IMPUTE_CONSTANT)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid impute setting for column \"%s\"", fc->name),
+						 errmsg("invalid impute setting for column \"%s\"", col->name),
 						 errhint("Valid settings are \"mean\", \"median\", \"mode\", \"min\", \"max\", \"zero\", \"error\" and {\"constant\": x}.")));
-			fc->impute = (ImputeKind) k;
+			if (categorical && k != IMPUTE_MODE && k != IMPUTE_ERROR)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("impute \"%s\" does not apply to categorical column \"%s\"", s, col->name),
+						 errhint("Categorical columns take \"mode\", \"error\" or {\"constant\": \"text\"}.")));
+			o->impute = (ImputeKind) k;
 		}
 		else if (strcmp(key, "scale") == 0)
 		{
-			k = s ? LookupName(scale_names, lengthof(scale_names), s) : -1;
+			if (categorical)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"scale\" does not apply to categorical column \"%s\"", col->name),
+						 errhint("Categorical columns are encoded, not scaled.")));
+			k = LookupName(scale_names, lengthof(scale_names), s);
 			if (k < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid scale setting for column \"%s\"", fc->name),
+						 errmsg("invalid scale setting for column \"%s\"", col->name),
 						 errhint("Valid settings are \"none\", \"standard\", \"min_max\", \"max_abs\" and \"robust\".")));
-			fc->scale = (ScaleKind) k;
+			o->scale = (ScaleKind) k;
+			o->scale_set = true;
 		}
 		else if (strcmp(key, "encode") == 0 || strcmp(key, "max_categories") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" does not apply to numeric column \"%s\"", key, fc->name),
-					 errdetail("Only categorical (text, boolean, enum) columns are encoded.")));
+		{
+			double		d;
+
+			if (!categorical)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"%s\" does not apply to %s column \"%s\"", key,
+								source_kind_names[col->kind], col->name),
+						 errdetail("Only categorical (text, varchar, char, enum) columns are encoded.")));
+			if (key[0] == 'e')
+			{
+				k = LookupName(encode_names, lengthof(encode_names), s);
+				if (k < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid encode setting for column \"%s\"", col->name),
+							 errhint("Valid settings are \"one_hot\", \"ordinal\" and \"target\".")));
+				o->encode = (EncodeKind) k;
+				o->encode_set = true;
+			}
+			else if (v->type != jbvNumeric || !JsonValueToDouble(v, &d) || d != floor(d) ||
+					 d < 1 || d > MLOPS_MAX_CATEGORIES)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("max_categories of column \"%s\" must be an integer between 1 and %d",
+								col->name, MLOPS_MAX_CATEGORIES)));
+			else
+				o->max_categories = (int) d;
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown preprocess option \"%s\" for column \"%s\"", key, fc->name),
+					 errmsg("unknown preprocess option \"%s\" for column \"%s\"", key, col->name),
 					 errhint("Valid options are \"impute\", \"scale\", \"encode\" and \"max_categories\".")));
 	}
-	if (!ALG_IS_TREE(alg) && fc->impute == IMPUTE_NONE)
-		fc->impute = IMPUTE_MEAN;
 }
 
 /*
- * The value replacing NULL, computed on the column's training values v
- * (n values, NULLs removed, sorted).
+ * The value replacing NULL in a numeric input, computed on its training
+ * values v (n values, NULLs removed, sorted).
  */
 static double
-ImputeValue(const FeatureColumn *fc, const double *v, int n, int nnull)
+ImputeValue(const FeatureInput *in, const ColumnOptions *o, const double *v, int n, int nnull)
 {
 	double		sum = 0;
 	double		best;
 	int			bestrun;
 
-	switch (fc->impute)
+	switch (in->impute)
 	{
 		case IMPUTE_NONE:
 			return NAN;
 		case IMPUTE_CONSTANT:
-			return fc->fill;
+			return o->fill_number;
 		case IMPUTE_ZERO:
 			return 0.0;
 		case IMPUTE_ERROR:
 			if (nnull > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("column \"%s\" has %d NULL values in the training rows", fc->name, nnull),
+						 errmsg("column \"%s\" has %d NULL values in the training rows", in->name, nnull),
 						 errdetail("Its preprocess setting is \"impute\": \"error\".")));
 			return NAN;
 		default:
@@ -199,9 +306,9 @@ ImputeValue(const FeatureColumn *fc, const double *v, int n, int nnull)
 	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("column \"%s\" is NULL in every training row", fc->name),
+				 errmsg("column \"%s\" is NULL in every training row", in->name),
 				 errhint("Exclude the column, or impute a constant.")));
-	switch (fc->impute)
+	switch (in->impute)
 	{
 		case IMPUTE_MEAN:
 			for (int i = 0; i < n; i++)
@@ -232,26 +339,26 @@ ImputeValue(const FeatureColumn *fc, const double *v, int n, int nnull)
 			}
 			return best;
 		default:
-			elog(ERROR, "unexpected imputation kind %d", fc->impute);
+			elog(ERROR, "unexpected imputation kind %d", in->impute);
 	}
 	pg_unreachable();
 }
 
 /*
- * Compute the scaling statistics of a column from its imputed training
- * values v (n values, missing ones removed, sorted).
+ * Compute the scaling statistics of a numeric input from its imputed
+ * training values v (n values, missing ones removed, sorted).
  */
 static void
-FitScale(FeatureColumn *fc, const double *v, int n)
+FitScale(FeatureInput *in, const double *v, int n)
 {
 	double		mean = 0,
 				var = 0;
 
-	fc->center = 0.0;
-	fc->scale_by = 1.0;
-	if (fc->scale == SCALE_NONE || n == 0)
+	in->center = 0.0;
+	in->scale_by = 1.0;
+	if (in->scale == SCALE_NONE || n == 0)
 		return;
-	switch (fc->scale)
+	switch (in->scale)
 	{
 		case SCALE_STANDARD:
 			for (int i = 0; i < n; i++)
@@ -259,19 +366,19 @@ FitScale(FeatureColumn *fc, const double *v, int n)
 			mean /= n;
 			for (int i = 0; i < n; i++)
 				var += (v[i] - mean) * (v[i] - mean);
-			fc->center = mean;
-			fc->scale_by = NonZeroScale(sqrt(var / n));
+			in->center = mean;
+			in->scale_by = NonZeroScale(sqrt(var / n));
 			break;
 		case SCALE_MIN_MAX:
-			fc->center = v[0];
-			fc->scale_by = NonZeroScale(v[n - 1] - v[0]);
+			in->center = v[0];
+			in->scale_by = NonZeroScale(v[n - 1] - v[0]);
 			break;
 		case SCALE_MAX_ABS:
-			fc->scale_by = NonZeroScale(Max(fabs(v[0]), fabs(v[n - 1])));
+			in->scale_by = NonZeroScale(Max(fabs(v[0]), fabs(v[n - 1])));
 			break;
 		case SCALE_ROBUST:
-			fc->center = SortedQuantile(v, n, 0.5);
-			fc->scale_by = NonZeroScale(SortedQuantile(v, n, 0.75) - SortedQuantile(v, n, 0.25));
+			in->center = SortedQuantile(v, n, 0.5);
+			in->scale_by = NonZeroScale(SortedQuantile(v, n, 0.75) - SortedQuantile(v, n, 0.25));
 			break;
 		case SCALE_NONE:
 			break;
@@ -279,7 +386,246 @@ FitScale(FeatureColumn *fc, const double *v, int n)
 }
 
 /*
- * Fit the transform of every feature column on the training rows.
+ * Fit a numeric input on the training rows.
+ */
+static void
+FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
+		   const int *rows, int nrows, double *buf)
+{
+	int			n = 0,
+				nnull = 0;
+
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+
+		if (isnan(x))
+			nnull++;
+		else
+			buf[n++] = x;
+	}
+	qsort(buf, n, sizeof(double), CompareDouble);
+	in->fill = ImputeValue(in, o, buf, n, nnull);
+
+	/* scaling statistics see the imputed values */
+	if (!isnan(in->fill) && nnull > 0)
+	{
+		for (int i = 0; i < nnull; i++)
+			buf[n++] = in->fill;
+		qsort(buf, n, sizeof(double), CompareDouble);
+	}
+	FitScale(in, buf, n);
+	in->nfeatures = 1;
+}
+
+/* a category of the training rows and how often it occurs */
+typedef struct CategoryCount
+{
+	char	   *text;
+	int			count;
+} CategoryCount;
+
+/*
+ * qsort comparator: most frequent first, then by text.
+ */
+static int
+CompareCount(const void *a, const void *b)
+{
+	const CategoryCount *x = a;
+	const CategoryCount *y = b;
+
+	if (x->count != y->count)
+		return (x->count < y->count) ? 1 : -1;
+	return strcmp(x->text, y->text);
+}
+
+/*
+ * Build the lookup from category text to index.
+ */
+static void
+BuildLookup(FeatureInput *in)
+{
+	in->lookup = StrMapCreate(CurrentMemoryContext, in->ncategories);
+	for (int k = 0; k < in->ncategories; k++)
+		StrMapPut(in->lookup, in->categories[k], k);
+}
+
+/*
+ * The category slot of a categorical input's raw value: its index, the
+ * NULL category (ncategories), or -1 for unknown.
+ */
+static inline int
+CategorySlot(const FeatureInput *in, double r)
+{
+	if (!isnan(r))
+		return (int) r;
+	if (in->impute == IMPUTE_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature column \"%s\" is NULL", in->name),
+				 errdetail("The model was trained with \"impute\": \"error\" for this column.")));
+	if (in->impute != IMPUTE_NONE)
+		return in->fill_index;
+	return in->null_category ? in->ncategories : -1;
+}
+
+/*
+ * Fit the target encoding of a categorical input: per category (then
+ * NULL, then unknown values), the smoothed mean of the target.
+ */
+static void
+FitTargetEncoding(FeatureInput *in, const Dataset *ds, const DatasetInput *din,
+				  const int *rows, int nrows, const int *remap)
+{
+	int			nt = in->ntarget;
+	int			nslots = in->ncategories + 2;
+	double	   *sum = palloc0(sizeof(double) * nslots * nt);
+	double	   *count = palloc0(sizeof(double) * nslots);
+	double	   *prior = palloc0(sizeof(double) * nt);
+
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+		double		y = ds->target[rows[i]];
+		int			slot = CategorySlot(in, isnan(x) ? x : remap[(int) x]);
+
+		if (slot < 0)
+			slot = in->ncategories + 1;
+		count[slot] += 1;
+		for (int t = 0; t < nt; t++)
+		{
+			/* regression: the value; binary: y == 1; multiclass: y == t */
+			double		v = ds->nclasses == 0 ? y : (ds->nclasses == 2 ? (y == 1) : (y == t));
+
+			sum[slot * nt + t] += v;
+			prior[t] += v;
+		}
+	}
+	for (int t = 0; t < nt; t++)
+		prior[t] /= nrows;
+
+	in->target_values = palloc(sizeof(double) * nslots * nt);
+	for (int s = 0; s < nslots; s++)
+		for (int t = 0; t < nt; t++)
+			in->target_values[s * nt + t] = (s == nslots - 1) ? prior[t]
+				: (sum[s * nt + t] + TARGET_SMOOTHING * prior[t]) / (count[s] + TARGET_SMOOTHING);
+}
+
+/*
+ * Fit a categorical input on the training rows.
+ */
+static void
+FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
+			   const DatasetInput *din, const int *rows, int nrows, MlopsAlgorithm alg)
+{
+	CategoryCount *counts = palloc0(sizeof(CategoryCount) * Max(1, din->ncategories));
+	int		   *remap = palloc(sizeof(int) * Max(1, din->ncategories));
+	int			nnull = 0,
+				ndistinct = 0,
+				nkeep;
+
+	in->encode = o->encode_set ? o->encode : (ALG_IS_TREE(alg) ? ENCODE_ORDINAL : ENCODE_ONE_HOT);
+	for (int c = 0; c < din->ncategories; c++)
+		counts[c].text = din->categories[c];
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+
+		if (isnan(x))
+			nnull++;
+		else if (counts[(int) x].count++ == 0)
+			ndistinct++;
+	}
+	if (in->impute == IMPUTE_ERROR && nnull > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" has %d NULL values in the training rows", in->name, nnull),
+				 errdetail("Its preprocess setting is \"impute\": \"error\".")));
+	if (ndistinct > MLOPS_MAX_CATEGORIES && o->max_categories == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("categorical column \"%s\" has %d distinct values in the training rows",
+						in->name, ndistinct),
+				 errdetail("At most %d categories are kept unless max_categories is set.", MLOPS_MAX_CATEGORIES),
+				 errhint("Set {\"%s\": {\"max_categories\": 100}} in preprocess, or exclude the column.", in->name)));
+	if (ndistinct == 0 && in->impute == IMPUTE_MODE)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" is NULL in every training row", in->name),
+				 errhint("Exclude the column, or impute a constant.")));
+
+	/* keep the most frequent categories, then sort them by text */
+	qsort(counts, din->ncategories, sizeof(CategoryCount), CompareCount);
+	nkeep = (o->max_categories > 0) ? Min(o->max_categories, ndistinct) : ndistinct;
+	in->ncategories = nkeep;
+	in->categories = palloc(sizeof(char *) * Max(1, nkeep));
+	for (int k = 0; k < nkeep; k++)
+		in->categories[k] = pstrdup(counts[k].text);
+	qsort(in->categories, nkeep, sizeof(char *), CompareString);
+	BuildLookup(in);
+
+	in->null_category = (in->impute == IMPUTE_NONE && in->encode != ENCODE_ORDINAL && nnull > 0);
+	in->has_other = (in->encode == ENCODE_ONE_HOT && nkeep < ndistinct);
+	in->unknown_value = ALG_IS_TREE(alg) ? NAN : -1.0;
+	in->fill_index = -1;
+	if (in->impute == IMPUTE_MODE)
+		in->fill_index = StrMapGet(in->lookup, counts[0].text);
+	else if (in->impute == IMPUTE_CONSTANT)
+		in->fill_index = StrMapGet(in->lookup, o->fill_text);
+
+	switch (in->encode)
+	{
+		case ENCODE_ONE_HOT:
+			in->nfeatures = nkeep + (in->null_category ? 1 : 0) + (in->has_other ? 1 : 0);
+			break;
+		case ENCODE_ORDINAL:
+			in->nfeatures = 1;
+			break;
+		case ENCODE_TARGET:
+			in->ntarget = ds->nclasses > 2 ? ds->nclasses : 1;
+			in->nfeatures = in->ntarget;
+			for (int c = 0; c < din->ncategories; c++)
+				remap[c] = StrMapGet(in->lookup, din->categories[c]);
+			FitTargetEncoding(in, ds, din, rows, nrows, remap);
+			break;
+	}
+	if (in->nfeatures == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" is NULL in every training row", in->name),
+				 errhint("Exclude the column, or impute a constant.")));
+}
+
+/*
+ * Name the features of an input.
+ */
+static void
+NameFeatures(const FeatureInput *in, char **names, char **labels, int nclasses)
+{
+	int			f = 0;
+
+	if (!in->categorical || in->encode == ENCODE_ORDINAL ||
+		(in->encode == ENCODE_TARGET && in->ntarget == 1))
+	{
+		names[0] = pstrdup(in->name);
+		return;
+	}
+	if (in->encode == ENCODE_TARGET)
+	{
+		for (int t = 0; t < nclasses; t++)
+			names[t] = psprintf("%s=%s", in->name, labels[t]);
+		return;
+	}
+	for (int k = 0; k < in->ncategories; k++)
+		names[f++] = psprintf("%s=%s", in->name, in->categories[k]);
+	if (in->null_category)
+		names[f++] = psprintf("%s=NULL", in->name);
+	if (in->has_other)
+		names[f++] = psprintf("%s=(other)", in->name);
+}
+
+/*
+ * Fit the transform of every input on the training rows.
  */
 Featurizer *
 FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
@@ -289,10 +635,7 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 	double	   *buf = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
 	int			npairs;
 	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
-
-	fz->ncolumns = ds->ncolumns;
-	fz->columns = palloc0(sizeof(FeatureColumn) * ds->ncolumns);
-	fz->nfeatures = ds->ncolumns;
+	bool		is_tree = ALG_IS_TREE(alg);
 
 	/* every preprocess key must name a feature column */
 	for (int i = 0; i < npairs; i++)
@@ -300,7 +643,7 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 		int			j;
 
 		for (j = 0; j < ds->ncolumns; j++)
-			if (strcmp(pairs[i].key, ds->names[j]) == 0)
+			if (strcmp(pairs[i].key, ds->columns[j].name) == 0)
 				break;
 		if (j == ds->ncolumns)
 			ereport(ERROR,
@@ -308,98 +651,449 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 					 errmsg("preprocess names column \"%s\", which is not a feature", pairs[i].key)));
 	}
 
+	fz->nsources = ds->ncolumns;
+	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, ds->ncolumns));
+	fz->ninputs = ds->ninputs;
+	fz->inputs = palloc0(sizeof(FeatureInput) * Max(1, ds->ninputs));
 	for (int j = 0; j < ds->ncolumns; j++)
 	{
-		FeatureColumn *fc = &fz->columns[j];
-		bool		is_tree = ALG_IS_TREE(alg);
-		int			n = 0,
-					nnull = 0;
+		const DatasetColumn *col = &ds->columns[j];
+		FeatureSource *src = &fz->sources[j];
+		ColumnOptions o = {0};
 
-		CHECK_FOR_INTERRUPTS();
-		fc->name = ds->names[j];
-		fc->typid = ds->types[j];
-		fc->impute = is_tree ? IMPUTE_NONE : IMPUTE_MEAN;
-		fc->scale = is_tree ? SCALE_NONE : SCALE_STANDARD;
+		src->name = col->name;
+		src->type = format_type_be(col->typid);
+		src->kind = col->kind;
+		src->datetime_type = (col->kind == SOURCE_DATETIME) ? col->typid : InvalidOid;
+		src->first_input = col->first_input;
+		src->ninputs = col->ninputs;
+
+		o.impute = (is_tree || col->kind == SOURCE_CATEGORICAL) ? IMPUTE_NONE : IMPUTE_MEAN;
+		o.scale = is_tree ? SCALE_NONE : SCALE_STANDARD;
 		for (int i = 0; i < npairs; i++)
-			if (strcmp(pairs[i].key, fc->name) == 0)
-				ParseColumnOptions(fc, &pairs[i].value, alg);
+			if (strcmp(pairs[i].key, col->name) == 0)
+				ParseColumnOptions(&o, col, &pairs[i].value);
+		if (!is_tree && col->kind != SOURCE_CATEGORICAL && o.impute == IMPUTE_NONE)
+			o.impute = IMPUTE_MEAN;
 
-		for (int i = 0; i < nrows; i++)
+		for (int k = 0; k < col->ninputs; k++)
 		{
-			double		x = ds->values[j][rows[i]];
+			const DatasetInput *din = &ds->inputs[col->first_input + k];
+			FeatureInput *in = &fz->inputs[col->first_input + k];
 
-			if (isnan(x))
-				nnull++;
+			CHECK_FOR_INTERRUPTS();
+			in->name = din->name;
+			in->source = j;
+			in->categorical = din->categorical;
+			in->impute = o.impute;
+			in->scale = o.scale;
+			in->fill = NAN;
+			in->scale_by = 1.0;
+			in->unknown_value = NAN;
+			in->fill_index = -1;
+			if (in->categorical)
+				FitCategorical(in, &o, ds, din, rows, nrows, alg);
 			else
-				buf[n++] = x;
+				FitNumeric(in, &o, din, rows, nrows, buf);
 		}
-		qsort(buf, n, sizeof(double), CompareDouble);
-		fc->fill = ImputeValue(fc, buf, n, nnull);
-
-		/* scaling statistics see the imputed values */
-		if (!isnan(fc->fill))
-		{
-			for (int i = 0; i < nnull; i++)
-				buf[n++] = fc->fill;
-			if (nnull > 0)
-				qsort(buf, n, sizeof(double), CompareDouble);
-		}
-		FitScale(fc, buf, n);
 	}
+
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		fz->inputs[k].first_feature = fz->nfeatures;
+		fz->nfeatures += fz->inputs[k].nfeatures;
+	}
+	if (fz->nfeatures > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many features: %d", fz->nfeatures),
+				 errdetail("At most %d are supported; lower max_categories or use ordinal encoding.",
+						   MLOPS_MAX_FEATURES)));
+	fz->feature_names = palloc(sizeof(char *) * Max(1, fz->nfeatures));
+	for (int k = 0; k < fz->ninputs; k++)
+		NameFeatures(&fz->inputs[k], fz->feature_names + fz->inputs[k].first_feature,
+					 ds->labels, ds->nclasses);
 	pfree(buf);
 	return fz;
 }
 
 /*
- * Transform one row of raw source values (NaN = NULL) into features.
+ * Transform one row of raw inputs into features.
  */
 void
 FeaturizerApply(const Featurizer *fz, const double *raw, double *out)
 {
-	for (int j = 0; j < fz->ncolumns; j++)
+	for (int k = 0; k < fz->ninputs; k++)
 	{
-		const FeatureColumn *fc = &fz->columns[j];
-		double		x = raw[j];
+		const FeatureInput *in = &fz->inputs[k];
+		double	   *o = out + in->first_feature;
+		double		x = raw[k];
+		int			slot;
 
-		if (isnan(x))
+		if (!in->categorical)
 		{
-			if (fc->impute == IMPUTE_ERROR)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("feature column \"%s\" is NULL", fc->name),
-						 errdetail("The model was trained with \"impute\": \"error\" for this column.")));
-			x = fc->fill;
+			if (isnan(x))
+			{
+				if (in->impute == IMPUTE_ERROR)
+					ereport(ERROR,
+							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							 errmsg("feature column \"%s\" is NULL", in->name),
+							 errdetail("The model was trained with \"impute\": \"error\" for this column.")));
+				x = in->fill;
+			}
+			o[0] = (x - in->center) / in->scale_by;
+			continue;
 		}
-		out[j] = (x - fc->center) / fc->scale_by;
+		slot = CategorySlot(in, x);
+		switch (in->encode)
+		{
+			case ENCODE_ONE_HOT:
+				memset(o, 0, sizeof(double) * in->nfeatures);
+				if (slot >= 0 && (slot < in->ncategories || in->null_category))
+					o[slot] = 1.0;
+				else if (in->has_other)
+					o[in->nfeatures - 1] = 1.0;
+				break;
+			case ENCODE_ORDINAL:
+				o[0] = (slot >= 0 && slot < in->ncategories) ? slot : in->unknown_value;
+				break;
+			case ENCODE_TARGET:
+				if (slot < 0 || (slot == in->ncategories && !in->null_category))
+					slot = in->ncategories + 1;
+				memcpy(o, in->target_values + (size_t) slot * in->ntarget, sizeof(double) * in->ntarget);
+				break;
+		}
 	}
 }
 
 /*
- * The featurized training (or held-out) rows as a column-major matrix of
- * nrows x nfeatures doubles.
+ * Check that a dataset read for a model has the model's inputs: each
+ * source column of the same kind (array columns of the same length).
+ */
+void
+FeaturizerCheckDataset(const Featurizer *fz, const Dataset *ds)
+{
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		const FeatureSource *src = &fz->sources[j];
+		const DatasetColumn *col = &ds->columns[j];
+
+		if (col->kind != src->kind || col->ninputs != src->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, but the model was trained on type %s",
+							src->name, format_type_be(col->typid), src->type)));
+	}
+}
+
+/*
+ * The source columns to read for a model.
+ */
+DatasetSpec *
+FeaturizerSpec(const Featurizer *fz)
+{
+	DatasetSpec *spec = palloc(sizeof(DatasetSpec));
+
+	spec->ncolumns = fz->nsources;
+	spec->names = palloc(sizeof(char *) * Max(1, fz->nsources));
+	spec->array_lengths = palloc0(sizeof(int) * Max(1, fz->nsources));
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		spec->names[j] = fz->sources[j].name;
+		if (fz->sources[j].kind == SOURCE_ARRAY)
+			spec->array_lengths[j] = fz->sources[j].ninputs;
+	}
+	return spec;
+}
+
+/*
+ * Are all source columns plain numbers (so raw arrays can be scored)?
+ */
+bool
+FeaturizerAllNumeric(const Featurizer *fz)
+{
+	for (int j = 0; j < fz->nsources; j++)
+		if (fz->sources[j].kind != SOURCE_NUMERIC)
+			return false;
+	return true;
+}
+
+/*
+ * For each categorical input, the category index of each of a dataset's
+ * category codes (-1 when not a known category).
+ */
+static int **
+DatasetRemap(const Featurizer *fz, const Dataset *ds)
+{
+	int		  **remap = palloc0(sizeof(int *) * Max(1, fz->ninputs));
+
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		const DatasetInput *din = &ds->inputs[k];
+
+		if (!fz->inputs[k].categorical)
+			continue;
+		remap[k] = palloc(sizeof(int) * Max(1, din->ncategories));
+		for (int c = 0; c < din->ncategories; c++)
+			remap[k][c] = StrMapGet(fz->inputs[k].lookup, din->categories[c]);
+	}
+	return remap;
+}
+
+/*
+ * The raw inputs of one dataset row, categories as model indices.
+ */
+static inline void
+DatasetRaw(const Featurizer *fz, const Dataset *ds, int **remap, int row, double *raw)
+{
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		double		x = ds->inputs[k].values[row];
+
+		raw[k] = (remap[k] != NULL && !isnan(x)) ? remap[k][(int) x] : x;
+	}
+}
+
+/*
+ * The features of dataset rows, row-major (nrows x nfeatures) into out.
+ */
+void
+FeaturizerDatasetRows(const Featurizer *fz, const Dataset *ds, const int *rows,
+					  int nrows, double *out)
+{
+	int		  **remap = DatasetRemap(fz, ds);
+	double	   *raw = palloc(sizeof(double) * Max(1, fz->ninputs));
+
+	for (int i = 0; i < nrows; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		DatasetRaw(fz, ds, remap, rows[i], raw);
+		FeaturizerApply(fz, raw, out + (size_t) i * fz->nfeatures);
+	}
+	pfree(raw);
+}
+
+/*
+ * The features of training rows as a column-major matrix of nrows x
+ * nfeatures doubles, as the algorithms take them.
  */
 double *
 FeaturizerMatrix(const Featurizer *fz, const Dataset *ds, const int *rows, int nrows)
 {
-	double	   *X = palloc_extended(sizeof(double) * Max(1, nrows) * fz->nfeatures,
-									MCXT_ALLOC_HUGE);
+	int			p = fz->nfeatures;
+	double	   *X = palloc_extended(sizeof(double) * Max(1, nrows) * p, MCXT_ALLOC_HUGE);
+	double	   *block = palloc(sizeof(double) * FEATURIZE_BLOCK * Max(1, p));
 
-	for (int j = 0; j < fz->ncolumns; j++)
+	for (int start = 0; start < nrows; start += FEATURIZE_BLOCK)
 	{
-		const FeatureColumn *fc = &fz->columns[j];
-		double	   *col = X + (size_t) j * nrows;
+		int			n = Min(FEATURIZE_BLOCK, nrows - start);
 
-		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < nrows; i++)
-		{
-			double		x = ds->values[j][rows[i]];
-
-			if (isnan(x))
-				x = fc->fill;
-			col[i] = (x - fc->center) / fc->scale_by;
-		}
+		FeaturizerDatasetRows(fz, ds, rows + start, n, block);
+		for (int i = 0; i < n; i++)
+			for (int f = 0; f < p; f++)
+				X[(size_t) f * nrows + start + i] = block[(size_t) i * p + f];
 	}
+	pfree(block);
 	return X;
+}
+
+/*
+ * What a source kind expects, for error messages.
+ */
+static const char *
+ExpectedType(const FeatureSource *src)
+{
+	switch (src->kind)
+	{
+		case SOURCE_NUMERIC:
+			return "a number";
+		case SOURCE_CATEGORICAL:
+			return "text or an enum";
+		case SOURCE_DATETIME:
+			return "a date or timestamp";
+		case SOURCE_ARRAY:
+			return psprintf("a real[] or double precision[] of %d elements", src->ninputs);
+	}
+	return "";
+}
+
+/*
+ * Store a category's text as the raw value of a categorical input.
+ */
+static inline void
+RawCategory(const FeatureInput *in, const char *text, double *raw)
+{
+	*raw = StrMapGet(in->lookup, text);
+}
+
+/*
+ * Check that a row column of base type typid can feed source column
+ * "source"; otherwise an error naming the column and both types.
+ */
+void
+FeaturizerCheckSourceType(const Featurizer *fz, int source, Oid typid, int64 model_id)
+{
+	const FeatureSource *src = &fz->sources[source];
+
+	if (DatasetSourceKind(typid, src->name) != src->kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" has type %s, but model " INT64_FORMAT " expects %s",
+						src->name, format_type_be(typid), model_id, ExpectedType(src)),
+				 errdetail("The model was trained on type %s.", src->type)));
+}
+
+/*
+ * The raw inputs of source column "source" from a datum of base type typid
+ * (a row's column at predict time, checked by FeaturizerCheckSourceType).
+ */
+void
+FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
+					   bool isnull, double *raw)
+{
+	const FeatureSource *src = &fz->sources[source];
+	double	   *r = raw + src->first_input;
+	double		v;
+
+	if (isnull)
+	{
+		for (int k = 0; k < src->ninputs; k++)
+			r[k] = NAN;
+		return;
+	}
+	switch (src->kind)
+	{
+		case SOURCE_NUMERIC:
+			v = DatasetDatumToDouble(d, typid);
+			if (!isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("feature \"%s\" is %s", src->name, isnan(v) ? "NaN" : "infinite"),
+						 errhint("Use NULL for a missing value.")));
+			r[0] = v;
+			break;
+		case SOURCE_CATEGORICAL:
+			RawCategory(&fz->inputs[src->first_input], DatasetCategoryText(d, typid), r);
+			break;
+		case SOURCE_DATETIME:
+			DatasetDatetimeParts(d, typid, r);
+			break;
+		case SOURCE_ARRAY:
+			DatasetArrayValues(d, src->name, src->ninputs, r);
+			break;
+	}
+}
+
+/*
+ * The raw inputs of source column "source" from a jsonb value (a key of a
+ * jsonb row at predict time): numbers, strings for categories and dates,
+ * arrays of numbers; null is NULL.
+ */
+void
+FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
+					  int64 model_id, double *raw)
+{
+	const FeatureSource *src = &fz->sources[source];
+	double	   *r = raw + src->first_input;
+	char	   *s;
+
+	if (v->type == jbvNull)
+	{
+		for (int k = 0; k < src->ninputs; k++)
+			r[k] = NAN;
+		return;
+	}
+	switch (src->kind)
+	{
+		case SOURCE_NUMERIC:
+			if (!JsonValueToDouble(v, r))
+				break;
+			if (!isfinite(r[0]))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("feature \"%s\" is %s", src->name, isnan(r[0]) ? "NaN" : "infinite")));
+			return;
+		case SOURCE_CATEGORICAL:
+			if (v->type == jbvString)
+				s = JsonValueToCString(v);
+			else if (v->type == jbvBool)
+				s = pstrdup(v->val.boolean ? "true" : "false");
+			else if (v->type == jbvNumeric)
+				s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+			else
+				break;
+			RawCategory(&fz->inputs[src->first_input], s, r);
+			return;
+		case SOURCE_DATETIME:
+			if (v->type != jbvString)
+				break;
+			{
+				Oid			typinput,
+							typioparam;
+
+				getTypeInputInfo(src->datetime_type, &typinput, &typioparam);
+				DatasetDatetimeParts(OidInputFunctionCall(typinput, JsonValueToCString(v), typioparam, -1),
+									 src->datetime_type, r);
+			}
+			return;
+		case SOURCE_ARRAY:
+			if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+				break;
+			if ((int) JsonContainerSize(v->val.binary.data) != src->ninputs)
+				ereport(ERROR,
+						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						 errmsg("key \"%s\" has %d elements where %d are expected", src->name,
+								(int) JsonContainerSize(v->val.binary.data), src->ninputs)));
+			for (int k = 0; k < src->ninputs; k++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(v->val.binary.data, k);
+
+				if (e->type == jbvNull)
+					r[k] = NAN;
+				else if (!JsonValueToDouble(e, &r[k]) || !isfinite(r[k]))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("key \"%s\" must hold finite numbers or nulls", src->name)));
+			}
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("key \"%s\" is a %s, but model " INT64_FORMAT " expects %s",
+					src->name, JsonTypeName(v), model_id, ExpectedType(src))));
+}
+
+/*
+ * Append a JSON array of doubles.
+ */
+static void
+AppendDoubles(StringInfo buf, const double *v, int n)
+{
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		JsonAppendDouble(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * Append a JSON array of strings.
+ */
+static void
+AppendStrings(StringInfo buf, char **v, int n)
+{
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		JsonAppendString(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
 }
 
 /*
@@ -409,32 +1103,71 @@ void
 FeaturizerToJson(const Featurizer *fz, StringInfo buf)
 {
 	appendStringInfo(buf, "{\"format\": %d, \"columns\": [", FEATURIZER_FORMAT);
-	for (int j = 0; j < fz->ncolumns; j++)
+	for (int j = 0; j < fz->nsources; j++)
 	{
-		const FeatureColumn *fc = &fz->columns[j];
+		const FeatureSource *src = &fz->sources[j];
 
-		if (j > 0)
-			appendStringInfoString(buf, ", ");
-		appendStringInfoString(buf, "{\"name\": ");
-		JsonAppendString(buf, fc->name);
+		appendStringInfoString(buf, j ? ", {\"name\": " : "{\"name\": ");
+		JsonAppendString(buf, src->name);
 		appendStringInfoString(buf, ", \"type\": ");
-		JsonAppendString(buf, format_type_be(fc->typid));
-		appendStringInfo(buf, ", \"kind\": \"numeric\", \"impute\": \"%s\", \"fill\": ",
-						 impute_names[fc->impute]);
-		JsonAppendDouble(buf, fc->fill);
-		appendStringInfo(buf, ", \"scale\": \"%s\", \"center\": ", scale_names[fc->scale]);
-		JsonAppendDouble(buf, fc->center);
-		appendStringInfoString(buf, ", \"scale_by\": ");
-		JsonAppendDouble(buf, fc->scale_by);
-		appendStringInfoString(buf, ", \"features\": [");
-		JsonAppendString(buf, fc->name);
-		appendStringInfoString(buf, "]}");
+		JsonAppendString(buf, src->type);
+		appendStringInfo(buf, ", \"kind\": \"%s\", \"inputs\": %d}", source_kind_names[src->kind], src->ninputs);
+	}
+	appendStringInfoString(buf, "], \"inputs\": [");
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		const FeatureInput *in = &fz->inputs[k];
+
+		appendStringInfoString(buf, k ? ", {\"name\": " : "{\"name\": ");
+		JsonAppendString(buf, in->name);
+		appendStringInfo(buf, ", \"column\": %d, \"kind\": \"%s\", \"impute\": \"%s\"",
+						 in->source, in->categorical ? "categorical" : "numeric", impute_names[in->impute]);
+		if (!in->categorical)
+		{
+			appendStringInfoString(buf, ", \"fill\": ");
+			JsonAppendDouble(buf, in->fill);
+			appendStringInfo(buf, ", \"scale\": \"%s\", \"center\": ", scale_names[in->scale]);
+			JsonAppendDouble(buf, in->center);
+			appendStringInfoString(buf, ", \"scale_by\": ");
+			JsonAppendDouble(buf, in->scale_by);
+		}
+		else
+		{
+			appendStringInfo(buf, ", \"encode\": \"%s\", \"categories\": ", encode_names[in->encode]);
+			AppendStrings(buf, in->categories, in->ncategories);
+			appendStringInfo(buf, ", \"null_category\": %s, \"other\": %s, \"fill_index\": %d, \"unknown_value\": ",
+							 in->null_category ? "true" : "false", in->has_other ? "true" : "false",
+							 in->fill_index);
+			JsonAppendDouble(buf, in->unknown_value);
+			if (in->encode == ENCODE_TARGET)
+			{
+				appendStringInfo(buf, ", \"target_values\": ");
+				AppendDoubles(buf, in->target_values, (in->ncategories + 2) * in->ntarget);
+			}
+		}
+		appendStringInfoString(buf, ", \"features\": ");
+		AppendStrings(buf, fz->feature_names + in->first_feature, in->nfeatures);
+		appendStringInfoChar(buf, '}');
 	}
 	appendStringInfo(buf, "], \"nfeatures\": %d}", fz->nfeatures);
 }
 
 /*
- * Read a frozen transform back from mlops.models.features.
+ * Read an option name of a stored transform.
+ */
+static int
+StoredName(const char *const *names, int n, JsonbContainer *c, const char *key)
+{
+	int			k = LookupName(names, n, JsonGetString(c, key));
+
+	if (k < 0)
+		TransformCorrupted(psprintf("an unknown \"%s\"", key));
+	return k;
+}
+
+/*
+ * Read a frozen transform back from mlops.models.features, checking that
+ * it is consistent so predict can trust it.
  */
 Featurizer *
 FeaturizerFromJson(Jsonb *jb)
@@ -442,7 +1175,9 @@ FeaturizerFromJson(Jsonb *jb)
 	Featurizer *fz = palloc0(sizeof(Featurizer));
 	JsonbContainer *root = &jb->root;
 	JsonbContainer *cols;
+	JsonbContainer *inputs;
 	int			format = JsonGetInt(root, "format");
+	int			next_input = 0;
 
 	if (format != FEATURIZER_FORMAT)
 		ereport(ERROR,
@@ -450,41 +1185,126 @@ FeaturizerFromJson(Jsonb *jb)
 				 errmsg("unknown feature transform format %d", format),
 				 errhint("The model was written by another version of mlops; retrain it.")));
 	cols = JsonGetContainer(root, "columns");
-	fz->ncolumns = JsonContainerSize(cols);
-	fz->nfeatures = JsonGetInt(root, "nfeatures");
-	fz->columns = palloc0(sizeof(FeatureColumn) * Max(1, fz->ncolumns));
-	for (int j = 0; j < fz->ncolumns; j++)
+	inputs = JsonGetContainer(root, "inputs");
+	fz->nsources = JsonContainerSize(cols);
+	fz->ninputs = JsonContainerSize(inputs);
+	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, fz->nsources));
+	fz->inputs = palloc0(sizeof(FeatureInput) * Max(1, fz->ninputs));
+
+	for (int j = 0; j < fz->nsources; j++)
 	{
 		JsonbValue *v = JsonArrayElement(cols, j);
+		FeatureSource *src = &fz->sources[j];
 		JsonbContainer *c;
-		FeatureColumn *fc = &fz->columns[j];
-		int			k;
 
 		if (v->type != jbvBinary)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored model metadata is corrupted"),
-					 errdetail("Feature column %d is not an object.", j + 1)));
+			TransformCorrupted("a column that is not an object");
 		c = v->val.binary.data;
-		fc->name = JsonGetString(c, "name");
-		fc->typid = InvalidOid;
-		k = LookupName(impute_names, lengthof(impute_names), JsonGetString(c, "impute"));
-		fc->impute = (ImputeKind) Max(k, 0);
-		fc->fill = JsonGetDouble(c, "fill");
-		k = LookupName(scale_names, lengthof(scale_names), JsonGetString(c, "scale"));
-		fc->scale = (ScaleKind) Max(k, 0);
-		fc->center = JsonGetDouble(c, "center");
-		fc->scale_by = JsonGetDouble(c, "scale_by");
-		if (isnan(fc->center) || isnan(fc->scale_by) || fc->scale_by == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored model metadata is corrupted"),
-					 errdetail("Feature column \"%s\" has invalid scaling.", fc->name)));
+		src->name = JsonGetString(c, "name");
+		src->type = JsonGetString(c, "type");
+		src->kind = (SourceKind) StoredName(source_kind_names, lengthof(source_kind_names), c, "kind");
+		src->ninputs = JsonGetInt(c, "inputs");
+		src->first_input = next_input;
+		if (src->kind == SOURCE_DATETIME)
+			src->datetime_type = strcmp(src->type, "date") == 0 ? DATEOID
+				: strcmp(src->type, "timestamp with time zone") == 0 ? TIMESTAMPTZOID : TIMESTAMPOID;
+		if (src->ninputs < 1 || src->ninputs > fz->ninputs - next_input ||
+			(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS) ||
+			(src->kind != SOURCE_DATETIME && src->kind != SOURCE_ARRAY && src->ninputs != 1))
+			TransformCorrupted("a column with the wrong number of inputs");
+		next_input += src->ninputs;
 	}
-	if (fz->nfeatures != fz->ncolumns)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored model metadata is corrupted"),
-				 errdetail("It has %d features for %d columns.", fz->nfeatures, fz->ncolumns)));
+	if (next_input != fz->ninputs)
+		TransformCorrupted("inputs that do not match its columns");
+
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		JsonbValue *v = JsonArrayElement(inputs, k);
+		FeatureInput *in = &fz->inputs[k];
+		JsonbContainer *c;
+		JsonbContainer *names;
+
+		if (v->type != jbvBinary)
+			TransformCorrupted("an input that is not an object");
+		c = v->val.binary.data;
+		in->name = JsonGetString(c, "name");
+		in->source = JsonGetInt(c, "column");
+		if (in->source < 0 || in->source >= fz->nsources ||
+			k < fz->sources[in->source].first_input ||
+			k >= fz->sources[in->source].first_input + fz->sources[in->source].ninputs)
+			TransformCorrupted("an input of an unknown column");
+		in->categorical = strcmp(JsonGetString(c, "kind"), "categorical") == 0;
+		if (in->categorical != (fz->sources[in->source].kind == SOURCE_CATEGORICAL))
+			TransformCorrupted("an input of the wrong kind");
+		in->impute = (ImputeKind) StoredName(impute_names, lengthof(impute_names), c, "impute");
+		names = JsonGetContainer(c, "features");
+		in->nfeatures = JsonContainerSize(names);
+		in->first_feature = fz->nfeatures;
+		fz->nfeatures += in->nfeatures;
+		if (!in->categorical)
+		{
+			in->fill = JsonGetDouble(c, "fill");
+			in->scale = (ScaleKind) StoredName(scale_names, lengthof(scale_names), c, "scale");
+			in->center = JsonGetDouble(c, "center");
+			in->scale_by = JsonGetDouble(c, "scale_by");
+			if (!isfinite(in->center) || !isfinite(in->scale_by) || in->scale_by == 0 || in->nfeatures != 1)
+				TransformCorrupted(psprintf("invalid scaling for \"%s\"", in->name));
+		}
+		else
+		{
+			JsonbContainer *cats = JsonGetContainer(c, "categories");
+			JsonbValue *nv;
+			int			expect;
+
+			in->encode = (EncodeKind) StoredName(encode_names, lengthof(encode_names), c, "encode");
+			in->ncategories = JsonContainerSize(cats);
+			in->categories = palloc(sizeof(char *) * Max(1, in->ncategories));
+			for (int i = 0; i < in->ncategories; i++)
+			{
+				in->categories[i] = JsonValueToCString(JsonArrayElement(cats, i));
+				if (in->categories[i] == NULL)
+					TransformCorrupted("a category that is not a string");
+			}
+			nv = JsonGet(c, "null_category");
+			in->null_category = nv && nv->type == jbvBool && nv->val.boolean;
+			nv = JsonGet(c, "other");
+			in->has_other = nv && nv->type == jbvBool && nv->val.boolean;
+			in->fill_index = JsonGetInt(c, "fill_index");
+			in->unknown_value = JsonGetDouble(c, "unknown_value");
+			if (in->fill_index < -1 || in->fill_index >= in->ncategories)
+				TransformCorrupted("an imputed category out of range");
+			expect = in->encode == ENCODE_ONE_HOT
+				? in->ncategories + in->null_category + in->has_other : in->nfeatures;
+			if (in->encode == ENCODE_ORDINAL)
+				expect = 1;
+			if (in->nfeatures != expect || in->nfeatures < 1)
+				TransformCorrupted(psprintf("the wrong number of features for \"%s\"", in->name));
+			if (in->encode == ENCODE_TARGET)
+			{
+				JsonbContainer *tv = JsonGetContainer(c, "target_values");
+
+				in->ntarget = in->nfeatures;
+				if ((int) JsonContainerSize(tv) != (in->ncategories + 2) * in->ntarget)
+					TransformCorrupted("target encoding values of the wrong size");
+				in->target_values = palloc(sizeof(double) * (in->ncategories + 2) * in->ntarget);
+				for (int i = 0; i < (in->ncategories + 2) * in->ntarget; i++)
+					if (!JsonValueToDouble(JsonArrayElement(tv, i), &in->target_values[i]))
+						TransformCorrupted("a target encoding value that is not a number");
+			}
+			BuildLookup(in);
+		}
+	}
+	if (fz->nfeatures != JsonGetInt(root, "nfeatures") || fz->nfeatures < 1)
+		TransformCorrupted("a feature count that does not match its inputs");
+
+	fz->feature_names = palloc(sizeof(char *) * fz->nfeatures);
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		JsonbContainer *names = JsonGetContainer(JsonArrayElement(inputs, k)->val.binary.data, "features");
+
+		for (int f = 0; f < fz->inputs[k].nfeatures; f++)
+			fz->feature_names[fz->inputs[k].first_feature + f] =
+				JsonValueToCString(JsonArrayElement(names, f));
+	}
 	return fz;
 }

@@ -14,10 +14,11 @@
 #include "utils/jsonb.h"
 
 #include "dataset.h"
+#include "strmap.h"
 
 typedef enum ImputeKind
 {
-	IMPUTE_NONE,				/* keep NULL as a missing value (trees) */
+	IMPUTE_NONE,				/* keep NULL: missing value, or its own category */
 	IMPUTE_MEAN,
 	IMPUTE_MEDIAN,
 	IMPUTE_MODE,
@@ -37,31 +38,83 @@ typedef enum ScaleKind
 	SCALE_ROBUST
 } ScaleKind;
 
-/* one source column and how it becomes a feature */
-typedef struct FeatureColumn
+typedef enum EncodeKind
+{
+	ENCODE_ONE_HOT,
+	ENCODE_ORDINAL,
+	ENCODE_TARGET
+} EncodeKind;
+
+/* a source column as the model knows it */
+typedef struct FeatureSource
 {
 	char	   *name;
-	Oid			typid;			/* type at training */
+	char	   *type;			/* type name at training */
+	SourceKind	kind;
+	Oid			datetime_type;	/* DATEOID, TIMESTAMPOID or TIMESTAMPTZOID */
+	int			first_input;
+	int			ninputs;
+} FeatureSource;
+
+/*
+ * A model input and how it becomes features.  At predict time a
+ * categorical input's raw value is the index of its category (-1 for a
+ * value not among them, NaN for NULL).
+ */
+typedef struct FeatureInput
+{
+	char	   *name;
+	int			source;
+	bool		categorical;
+	int			first_feature;
+	int			nfeatures;
 	ImputeKind	impute;
-	double		fill;			/* replaces NULL; NaN for IMPUTE_NONE */
+	/* numeric */
+	double		fill;			/* replaces NULL; NaN when not imputed */
 	ScaleKind	scale;
 	double		center;			/* feature = (value - center) / scale_by */
 	double		scale_by;
-} FeatureColumn;
+	/* categorical */
+	EncodeKind	encode;
+	int			ncategories;	/* the known categories, sorted */
+	char	  **categories;
+	bool		null_category;	/* NULL is a category of its own */
+	int			fill_index;		/* imputed NULL: its category, or -1 */
+	bool		has_other;		/* one_hot: a slot for dropped categories */
+	double		unknown_value;	/* ordinal: value of NULL and unknown values */
+	int			ntarget;		/* target encoding: values per category */
+	double	   *target_values;	/* (ncategories + 2) x ntarget: categories,
+								 * NULL, unknown */
+	StrMap	   *lookup;			/* category text -> index */
+} FeatureInput;
 
 typedef struct Featurizer
 {
-	int			ncolumns;
-	FeatureColumn *columns;
-	int			nfeatures;		/* length of the feature vector */
+	int			nsources;
+	FeatureSource *sources;
+	int			ninputs;
+	FeatureInput *inputs;
+	int			nfeatures;
+	char	  **feature_names;
 } Featurizer;
 
 extern Featurizer *FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 								 MlopsAlgorithm alg, Jsonb *preprocess);
 extern void FeaturizerToJson(const Featurizer *fz, StringInfo buf);
 extern Featurizer *FeaturizerFromJson(Jsonb *jb);
+extern void FeaturizerCheckDataset(const Featurizer *fz, const Dataset *ds);
+extern DatasetSpec *FeaturizerSpec(const Featurizer *fz);
+extern bool FeaturizerAllNumeric(const Featurizer *fz);
 extern void FeaturizerApply(const Featurizer *fz, const double *raw, double *out);
+extern void FeaturizerDatasetRows(const Featurizer *fz, const Dataset *ds, const int *rows,
+								  int nrows, double *out);
 extern double *FeaturizerMatrix(const Featurizer *fz, const Dataset *ds,
 								const int *rows, int nrows);
+extern void FeaturizerCheckSourceType(const Featurizer *fz, int source, Oid typid,
+									  int64 model_id);
+extern void FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
+								   bool isnull, double *raw);
+extern void FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
+								  int64 model_id, double *raw);
 
 #endif							/* MLOPS_FEATURIZE_H */

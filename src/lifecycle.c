@@ -114,7 +114,6 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 	Oid			relid;
 	MlopsModel *m;
 	RegistryProject *proj;
-	char	  **columns;
 	Dataset    *ds;
 	int		   *rows;
 	StringInfoData metrics;
@@ -134,12 +133,10 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 						m->id, m->project, project)));
 
 	relid = DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(1)), &relname);
-	columns = palloc(sizeof(char *) * Max(1, m->fz->ncolumns));
-	for (int j = 0; j < m->fz->ncolumns; j++)
-		columns[j] = m->fz->columns[j].name;
-	ds = DatasetRead(relid, relname, proj->target, columns, m->fz->ncolumns, NULL,
+	ds = DatasetRead(relid, relname, proj->target, FeaturizerSpec(m->fz), NULL,
 					 m->task == TASK_CLASSIFICATION ? TARGET_KNOWN_LABELS : TARGET_REGRESSION,
 					 m->labels, m->nclasses);
+	FeaturizerCheckDataset(m->fz, ds);
 	if (ds->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),

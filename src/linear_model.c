@@ -147,7 +147,7 @@ mlops_weights(PG_FUNCTION_ARGS)
 			bool		nulls[3] = {0};
 
 			values[0] = CStringGetTextDatum(output);
-			values[1] = CStringGetTextDatum(j < lm->nfeatures ? m->fz->columns[j].name : "(intercept)");
+			values[1] = CStringGetTextDatum(j < lm->nfeatures ? m->fz->feature_names[j] : "(intercept)");
 			values[2] = Float8GetDatum(j < lm->nfeatures ? lm->coef[(size_t) k * lm->nfeatures + j]
 									   : lm->intercept[k]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

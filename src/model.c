@@ -9,6 +9,8 @@
 
 #include "model.h"
 
+#define PREDICT_BLOCK 1024		/* rows scored at a time */
+
 /*
  * The implementation of an algorithm.
  */
@@ -73,4 +75,25 @@ ModelPredictValue(const MlopsModel *m, const double *out)
 		return out[0];
 	c = ModelArgmax(out, m->nclasses);
 	return m->labels_numeric ? m->label_values[c] : (double) c;
+}
+
+/*
+ * Score rows of a dataset read for the model: out receives nrows x
+ * ModelOutputs(m) values.  Rows are featurized and scored in blocks.
+ */
+void
+ModelPredictDataset(const MlopsModel *m, const Dataset *ds, const int *rows,
+					int nrows, double *out)
+{
+	int			p = m->fz->nfeatures;
+	double	   *block = palloc(sizeof(double) * PREDICT_BLOCK * p);
+
+	for (int start = 0; start < nrows; start += PREDICT_BLOCK)
+	{
+		int			n = Min(PREDICT_BLOCK, nrows - start);
+
+		FeaturizerDatasetRows(m->fz, ds, rows + start, n, block);
+		ModelPredictRows(m, block, n, out + (size_t) start * ModelOutputs(m));
+	}
+	pfree(block);
 }

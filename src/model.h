@@ -75,6 +75,8 @@ extern const AlgorithmOps *ModelOps(MlopsAlgorithm alg);
 extern int	ModelFormat(MlopsAlgorithm alg);
 extern int	ModelOutputs(const MlopsModel *m);
 extern void ModelPredictRows(const MlopsModel *m, const double *X, int n, double *out);
+extern void ModelPredictDataset(const MlopsModel *m, const Dataset *ds,
+								const int *rows, int nrows, double *out);
 extern double ModelPredictValue(const MlopsModel *m, const double *out);
 extern int	ModelArgmax(const double *proba, int k);
 

@@ -37,8 +37,7 @@ typedef struct RowMap
 	Oid			typid;
 	int32		typmod;
 	int64		model_id;
-	int			natts;
-	int		   *attnum;			/* per model column: 0-based attribute */
+	int		   *attnum;			/* per source column: 0-based attribute */
 	Oid		   *atttype;		/* its base type */
 } RowMap;
 
@@ -64,22 +63,8 @@ ResolveModel(FunctionCallInfo fcinfo)
 }
 
 /*
- * A finite number, or an error naming where the bad value came from.
- */
-static inline double
-CheckFinite(double v, const char *column)
-{
-	if (!isfinite(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("feature \"%s\" is %s", column, isnan(v) ? "NaN" : "infinite"),
-				 errhint("Use NULL for a missing value.")));
-	return v;
-}
-
-/*
- * Work out how a row type maps onto a model's columns: by name, with
- * numeric types only.
+ * Work out how a row type maps onto a model's source columns: by name,
+ * with types that fit each column's kind.
  */
 static RowMap *
 BuildRowMap(FunctionCallInfo fcinfo, const MlopsModel *m, Oid typid, int32 typmod)
@@ -91,12 +76,11 @@ BuildRowMap(FunctionCallInfo fcinfo, const MlopsModel *m, Oid typid, int32 typmo
 	map->typid = typid;
 	map->typmod = typmod;
 	map->model_id = m->id;
-	map->natts = desc->natts;
-	map->attnum = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(int) * Max(1, fz->ncolumns));
-	map->atttype = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid) * Max(1, fz->ncolumns));
-	for (int j = 0; j < fz->ncolumns; j++)
+	map->attnum = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(int) * Max(1, fz->nsources));
+	map->atttype = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid) * Max(1, fz->nsources));
+	for (int j = 0; j < fz->nsources; j++)
 	{
-		const char *name = fz->columns[j].name;
+		const char *name = fz->sources[j].name;
 		int			a;
 
 		for (a = 0; a < desc->natts; a++)
@@ -112,20 +96,14 @@ BuildRowMap(FunctionCallInfo fcinfo, const MlopsModel *m, Oid typid, int32 typmo
 					 errmsg("row has no column \"%s\", which model " INT64_FORMAT " needs", name, m->id)));
 		map->attnum[j] = a;
 		map->atttype[j] = getBaseType(TupleDescAttr(desc, a)->atttypid);
-		if (!DatasetIsNumericType(map->atttype[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" has type %s, but model " INT64_FORMAT " expects a number",
-							name, format_type_be(map->atttype[j]), m->id),
-					 errdetail("The model was trained on type %s.",
-							   fz->columns[j].typid ? format_type_be(fz->columns[j].typid) : "numeric")));
+		FeaturizerCheckSourceType(fz, j, map->atttype[j], m->id);
 	}
 	ReleaseTupleDesc(desc);
 	return map;
 }
 
 /*
- * Raw values of the model's columns from a row, matched by name.
+ * Raw inputs of the model from a row, its columns matched by name.
  */
 static void
 RawFromRecord(FunctionCallInfo fcinfo, const MlopsModel *m, double *raw)
@@ -155,19 +133,18 @@ RawFromRecord(FunctionCallInfo fcinfo, const MlopsModel *m, double *raw)
 	heap_deform_tuple(&tuple, desc, values, nulls);
 	ReleaseTupleDesc(desc);
 
-	for (int j = 0; j < m->fz->ncolumns; j++)
+	for (int j = 0; j < m->fz->nsources; j++)
 	{
 		int			a = map->attnum[j];
 
-		raw[j] = nulls[a] ? NAN
-			: CheckFinite(DatasetDatumToDouble(values[a], map->atttype[j]), m->fz->columns[j].name);
+		FeaturizerRawFromDatum(m->fz, j, values[a], map->atttype[j], nulls[a], raw);
 	}
 	pfree(values);
 	pfree(nulls);
 }
 
 /*
- * Raw values of the model's columns from a jsonb object, matched by key.
+ * Raw inputs of the model from a jsonb object, matched by key.
  */
 static void
 RawFromJsonb(FunctionCallInfo fcinfo, const MlopsModel *m, double *raw)
@@ -178,29 +155,22 @@ RawFromJsonb(FunctionCallInfo fcinfo, const MlopsModel *m, double *raw)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("features must be a JSON object")));
-	for (int j = 0; j < m->fz->ncolumns; j++)
+	for (int j = 0; j < m->fz->nsources; j++)
 	{
-		const char *name = m->fz->columns[j].name;
+		const char *name = m->fz->sources[j].name;
 		JsonbValue *v = JsonGet(&jb->root, name);
 
 		if (v == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("features have no key \"%s\", which model " INT64_FORMAT " needs", name, m->id)));
-		if (v->type == jbvNull)
-			raw[j] = NAN;
-		else if (!JsonValueToDouble(v, &raw[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("key \"%s\" is a %s, but model " INT64_FORMAT " expects a number",
-							name, JsonTypeName(v), m->id)));
-		else
-			CheckFinite(raw[j], name);
+		FeaturizerRawFromJson(m->fz, j, v, m->id, raw);
 	}
 }
 
 /*
- * Raw values from a float8[] or float4[] in the model's column order.
+ * Raw inputs from a float8[] or float4[] in the model's column order; only
+ * for models whose columns are all numeric.
  */
 static void
 RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double *raw)
@@ -210,24 +180,34 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 	Datum	   *elems;
 	bool	   *nulls;
 
+	if (!FeaturizerAllNumeric(m->fz))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model " INT64_FORMAT " has non-numeric features and cannot score an array", m->id),
+				 errhint("Pass the row itself, or a jsonb object, so its columns are matched by name.")));
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("features must be a one-dimensional array")));
-	if (n != m->fz->ncolumns)
+	if (n != m->fz->ninputs)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("model " INT64_FORMAT " expects %d features, got an array of %d",
-						m->id, m->fz->ncolumns, n),
+						m->id, m->fz->ninputs, n),
 				 errhint("Pass the raw features in the model's column order, or pass the row itself.")));
 	if (elemtype == FLOAT8OID)
 		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
 	else
 		deconstruct_array(arr, FLOAT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int j = 0; j < n; j++)
-		raw[j] = nulls[j] ? NAN
-			: CheckFinite(elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]),
-						  m->fz->columns[j].name);
+	{
+		raw[j] = nulls[j] ? NAN : (elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]));
+		if (!nulls[j] && !isfinite(raw[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(raw[j]) ? "NaN" : "infinite"),
+					 errhint("Use NULL for a missing value.")));
+	}
 }
 
 /*
@@ -237,7 +217,7 @@ static double *
 CallFeatures(FunctionCallInfo fcinfo, const MlopsModel *m)
 {
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	double	   *raw = palloc(sizeof(double) * Max(1, m->fz->ncolumns));
+	double	   *raw = palloc(sizeof(double) * Max(1, m->fz->ninputs));
 	double	   *x = palloc(sizeof(double) * Max(1, m->fz->nfeatures));
 
 	if (argtype == FLOAT8ARRAYOID)

@@ -61,21 +61,13 @@ void
 TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrows,
 			   StringInfo metrics)
 {
-	const Featurizer *fz = m->fz;
 	int			nout = ModelOutputs(m);
-	double	   *raw = palloc(sizeof(double) * Max(1, fz->ncolumns));
-	double	   *X = palloc_extended(sizeof(double) * (size_t) nrows * fz->nfeatures, MCXT_ALLOC_HUGE);
 	double	   *out = palloc_extended(sizeof(double) * (size_t) nrows * nout, MCXT_ALLOC_HUGE);
 	double	   *y = palloc_extended(sizeof(double) * nrows, MCXT_ALLOC_HUGE);
 
 	for (int i = 0; i < nrows; i++)
-	{
-		for (int j = 0; j < fz->ncolumns; j++)
-			raw[j] = ds->values[j][rows[i]];
-		FeaturizerApply(fz, raw, X + (size_t) i * fz->nfeatures);
 		y[i] = ds->target[rows[i]];
-	}
-	ModelPredictRows(m, X, nrows, out);
+	ModelPredictDataset(m, ds, rows, nrows, out);
 
 	if (m->task == TASK_CLASSIFICATION)
 	{
@@ -88,8 +80,6 @@ TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrow
 	}
 	else
 		MetricsRegression(metrics, y, out, nrows);
-	pfree(raw);
-	pfree(X);
 	pfree(out);
 	pfree(y);
 }
@@ -248,6 +238,7 @@ mlops_train(PG_FUNCTION_ARGS)
 	Oid			relid;
 	char	  **columns;
 	int			ncolumns;
+	DatasetSpec spec;
 	Dataset    *ds;
 	Split	   *split;
 	HyperParams *hp;
@@ -330,7 +321,10 @@ mlops_train(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("order_by column \"%s\" does not exist in relation %s", order_by, relname)));
-	ds = DatasetRead(relid, relname, target, columns, ncolumns, order_by,
+	spec.ncolumns = ncolumns;
+	spec.names = columns;
+	spec.array_lengths = NULL;
+	ds = DatasetRead(relid, relname, target, &spec, order_by,
 					 ChooseTargetMode(task, get_atttype(relid, get_attnum(relid, target))),
 					 NULL, 0);
 	if (ds->nrows == 0)
