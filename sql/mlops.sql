@@ -126,13 +126,26 @@ SELECT p.name AS project, m.id AS model_id, m.version, m.algorithm,
  WHERE jsonb_typeof(kv.value) = 'number';
 COMMENT ON VIEW mlops.model_metrics IS 'Long format: one row per model and numeric metric.';
 
+CREATE VIEW mlops.model_features AS
+SELECT p.name AS project, m.id AS model_id, m.version,
+	   (row_number() OVER (PARTITION BY m.id ORDER BY i.n, f.k))::int AS position,
+	   f.feature,
+	   m.features->'columns'->((i.input->>'column')::int)->>'name' AS source_column,
+	   i.input->>'name' AS input, i.input->>'kind' AS kind,
+	   i.input - '{name,column,kind,features}'::text[] AS transform
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_array_elements(m.features->'inputs') WITH ORDINALITY AS i(input, n)
+ CROSS JOIN LATERAL jsonb_array_elements_text(i.input->'features') WITH ORDINALITY AS f(feature, k);
+COMMENT ON VIEW mlops.model_features IS 'Each model''s features in order: name, source column, input and the frozen transform that makes it.';
+
 CREATE VIEW mlops.events_log AS
 SELECT e.at AS time, e.action, e.project, e.model_id, e.actor, e.detail
   FROM mlops.events e;
 COMMENT ON VIEW mlops.events_log IS 'The events table with a time column, for BI tools.';
 
 GRANT SELECT ON mlops.deployed_models, mlops.overview, mlops.model_metrics,
-	mlops.events_log TO PUBLIC;
+	mlops.model_features, mlops.events_log TO PUBLIC;
 
 --------------------------------------------------------------------------
 -- Training
@@ -338,3 +351,106 @@ AS 'MODULE_PATHNAME', 'mlops_chi2_test'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION mlops.chi2_test(text[], text[])
 	IS 'Pearson chi-square test of the category counts of two samples (categories equal byte for byte), as scipy.stats.chi2_contingency without correction.';
+
+--------------------------------------------------------------------------
+-- Drift (src/drift.c, src/profile.c)
+--
+-- mlops.drift compares a relation with the reference profile frozen in
+-- mlops.models.profile at training time.  Every call is recorded in
+-- mlops.drift_reports (one row per call) and mlops.drift_results (one row
+-- per feature of a call), which only the extension's C code writes.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.drift_reports (
+	id			bigserial PRIMARY KEY,
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	relation	text NOT NULL,
+	rows		bigint NOT NULL,
+	method		text NOT NULL,
+	threshold	float8,
+	features	int NOT NULL,
+	drifted		int NOT NULL,
+	drift_share float8 NOT NULL,
+	dataset_drift boolean NOT NULL,
+	prediction_drift boolean,
+	checked_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	checked_by	name NOT NULL DEFAULT current_user
+);
+CREATE INDEX ON mlops.drift_reports (project_id, id);
+CREATE INDEX ON mlops.drift_reports (model_id);
+CREATE INDEX ON mlops.drift_reports (checked_at);
+COMMENT ON TABLE mlops.drift_reports IS 'One row per mlops.drift call: relation, rows, method, and how many features drifted.';
+COMMENT ON COLUMN mlops.drift_reports.method IS 'The method asked for (auto resolves per feature; see mlops.drift_results.method).';
+COMMENT ON COLUMN mlops.drift_reports.threshold IS 'The threshold asked for; NULL when each method used its default.';
+COMMENT ON COLUMN mlops.drift_reports.features IS 'Features checked, not counting the prediction row.';
+COMMENT ON COLUMN mlops.drift_reports.drifted IS 'Features that drifted, not counting the prediction row.';
+COMMENT ON COLUMN mlops.drift_reports.drift_share IS 'drifted / features.';
+COMMENT ON COLUMN mlops.drift_reports.dataset_drift IS 'True when drift_share is at least 0.5.';
+COMMENT ON COLUMN mlops.drift_reports.prediction_drift IS 'Whether the distribution of the model''s predictions drifted; NULL when the model has no prediction profile (nothing was held out).';
+
+CREATE TABLE mlops.drift_results (
+	report_id	bigint NOT NULL REFERENCES mlops.drift_reports (id) ON DELETE CASCADE,
+	position	int NOT NULL,
+	feature		text NOT NULL,
+	kind		text NOT NULL CHECK (kind IN ('numeric', 'categorical')),
+	method		text NOT NULL,
+	statistic	float8,
+	p_value		float8,
+	threshold	float8 NOT NULL,
+	drifted		boolean NOT NULL,
+	null_share	float8,
+	out_of_range_share float8,
+	unseen_share float8,
+	raw_statistic float8,
+	PRIMARY KEY (report_id, position)
+);
+COMMENT ON TABLE mlops.drift_results IS 'One row per feature of a drift report, as mlops.drift returned it; the last row of a report is the prediction distribution when the model has one.';
+COMMENT ON COLUMN mlops.drift_results.position IS 'Row number within the report, from 1, in the order mlops.drift returned the rows.';
+COMMENT ON COLUMN mlops.drift_results.null_share IS 'Share of the relation''s rows where the feature is NULL.';
+COMMENT ON COLUMN mlops.drift_results.out_of_range_share IS 'Numeric features: share of non-NULL values outside the reference [min, max].';
+COMMENT ON COLUMN mlops.drift_results.unseen_share IS 'Categorical features: share of non-NULL values whose category the reference never had.';
+COMMENT ON COLUMN mlops.drift_results.raw_statistic IS 'wasserstein: the distance before division by the reference standard deviation.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_reports', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_reports_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_results', '');
+
+REVOKE ALL ON mlops.drift_reports, mlops.drift_results FROM PUBLIC;
+GRANT SELECT ON mlops.drift_reports, mlops.drift_results TO PUBLIC;
+
+CREATE VIEW mlops.drift_history AS
+SELECT r.checked_at AS time, p.name AS project, r.model_id, r.id AS report_id,
+	   r.relation, f.position, f.feature, f.kind, f.method, f.statistic, f.p_value,
+	   f.threshold, f.drifted, f.null_share, f.out_of_range_share, f.unseen_share,
+	   f.raw_statistic
+  FROM mlops.drift_results f
+  JOIN mlops.drift_reports r ON r.id = f.report_id
+  JOIN mlops.projects p ON p.id = r.project_id;
+COMMENT ON VIEW mlops.drift_history IS 'Long format for BI tools: one row per report and feature, with a time column.';
+
+CREATE VIEW mlops.drift_status AS
+SELECT DISTINCT ON (r.project_id)
+	   p.name AS project, r.id AS report_id, r.model_id, r.relation, r.rows, r.method,
+	   r.features AS features_checked, r.drifted AS features_drifted, r.drift_share,
+	   r.dataset_drift, r.prediction_drift, r.checked_at, r.checked_by
+  FROM mlops.drift_reports r
+  JOIN mlops.projects p ON p.id = r.project_id
+ ORDER BY r.project_id, r.id DESC;
+COMMENT ON VIEW mlops.drift_status IS 'The latest drift report of each project: features checked and drifted, their share, dataset drift.';
+
+GRANT SELECT ON mlops.drift_history, mlops.drift_status TO PUBLIC;
+
+CREATE FUNCTION mlops.drift(
+	project		text,
+	relation	text,
+	method		text DEFAULT 'auto',
+	threshold	float8 DEFAULT NULL,
+	model_id	bigint DEFAULT NULL)
+RETURNS TABLE (feature text, kind text, method text, statistic float8, p_value float8,
+			   threshold float8, drifted boolean, null_share float8,
+			   out_of_range_share float8, unseen_share float8, raw_statistic float8)
+AS 'MODULE_PATHNAME', 'mlops_drift'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.drift(text, text, text, float8, bigint)
+	IS 'Compare a relation with the reference profile of the deployed (or given) model: one row per feature plus one for the predictions; recorded in mlops.drift_reports.';

@@ -185,7 +185,7 @@ DatasetDatumToDouble(Datum d, Oid typid)
  * hour.  Infinite values are an error.
  */
 void
-DatasetDatetimeParts(Datum d, Oid typid, double *parts)
+DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts)
 {
 	Timestamp	ts;
 	struct pg_tm tm;
@@ -198,7 +198,7 @@ DatasetDatetimeParts(Datum d, Oid typid, double *parts)
 		if (DATE_NOT_FINITE(date))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("date is infinite"),
+					 errmsg("date column \"%s\" holds an infinite value", column),
 					 errhint("Use NULL for a missing date.")));
 		ts = (Timestamp) date * USECS_PER_DAY;
 	}
@@ -208,13 +208,13 @@ DatasetDatetimeParts(Datum d, Oid typid, double *parts)
 		if (TIMESTAMP_NOT_FINITE(ts))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("timestamp is infinite"),
+					 errmsg("timestamp column \"%s\" holds an infinite value", column),
 					 errhint("Use NULL for a missing timestamp.")));
 	}
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+				 errmsg("timestamp out of range in column \"%s\"", column)));
 	parts[0] = (double) ts / USECS_PER_SEC +
 		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 	parts[1] = tm.tm_year;
@@ -226,6 +226,7 @@ DatasetDatetimeParts(Datum d, Oid typid, double *parts)
 
 /*
  * The text of a categorical value (text, varchar, char, name or enum).
+ * Trailing blanks of char(n) are removed.
  */
 char *
 DatasetCategoryText(Datum d, Oid typid)
@@ -234,12 +235,21 @@ DatasetCategoryText(Datum d, Oid typid)
 	static Oid	cached_out = InvalidOid;
 	bool		isvarlena;
 
+	char	   *s;
+	int			len;
+
 	switch (typid)
 	{
 		case TEXTOID:
 		case VARCHAROID:
-		case BPCHAROID:
 			return TextDatumGetCString(d);
+		case BPCHAROID:
+			/* trailing blanks of char(n) are insignificant, as in comparisons */
+			s = TextDatumGetCString(d);
+			len = strlen(s);
+			while (len > 0 && s[len - 1] == ' ')
+				s[--len] = '\0';
+			return s;
 		case NAMEOID:
 			return pstrdup(NameStr(*DatumGetName(d)));
 		default:
@@ -544,6 +554,7 @@ BuildQuery(const char *relname, const char *target, const DatasetSpec *spec,
 static int
 ArrayColumnLength(const char *relname, const char *column, int given)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	char	   *q;
 	int			len = 0;
 	bool		isnull;
@@ -556,6 +567,8 @@ ArrayColumnLength(const char *relname, const char *column, int given)
 		elog(ERROR, "could not read the length of array column \"%s\"", column);
 	if (SPI_processed == 1)
 		len = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* SPI returns to its own context; the caller allocates in cxt */
+	MemoryContextSwitchTo(cxt);
 	if (len < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -701,7 +714,7 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 			}
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, c->typid, parts);
+			DatasetDatetimeParts(d, c->typid, c->name, parts);
 			for (int k = 0; k < DATETIME_PARTS; k++)
 				in[k].values[row] = parts[k];
 			break;

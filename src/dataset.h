@@ -97,7 +97,7 @@ extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 extern bool DatasetIsNumericType(Oid typid);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);
 extern double DatasetDatumToDouble(Datum d, Oid typid);
-extern void DatasetDatetimeParts(Datum d, Oid typid, double *parts);
+extern void DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts);
 extern char *DatasetCategoryText(Datum d, Oid typid);
 extern void DatasetArrayValues(Datum d, const char *column, int expected, double *out);
 extern bool DatasetLabelsAreNumeric(Oid typid);

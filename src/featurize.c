@@ -977,7 +977,7 @@ FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
 			RawCategory(&fz->inputs[src->first_input], DatasetCategoryText(d, typid), r);
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, typid, r);
+			DatasetDatetimeParts(d, typid, src->name, r);
 			break;
 		case SOURCE_ARRAY:
 			DatasetArrayValues(d, src->name, src->ninputs, r);
@@ -1034,7 +1034,7 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 
 				getTypeInputInfo(src->datetime_type, &typinput, &typioparam);
 				DatasetDatetimeParts(OidInputFunctionCall(typinput, JsonValueToCString(v), typioparam, -1),
-									 src->datetime_type, r);
+									 src->datetime_type, src->name, r);
 			}
 			return;
 		case SOURCE_ARRAY:
@@ -1060,7 +1060,7 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_DATATYPE_MISMATCH),
-			 errmsg("key \"%s\" is a %s, but model " INT64_FORMAT " expects %s",
+			 errmsg("key \"%s\" is %s, but model " INT64_FORMAT " expects %s",
 					src->name, JsonTypeName(v), model_id, ExpectedType(src))));
 }
 

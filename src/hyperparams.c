@@ -115,7 +115,7 @@ CheckValue(const HpSpec *spec, const char *key, const JsonbValue *v)
 		if (v->type != jbvBool)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("hyperparameter \"%s\" must be a boolean, not a %s", key, JsonTypeName(v))));
+					 errmsg("hyperparameter \"%s\" must be a boolean, not %s", key, JsonTypeName(v))));
 		return v->val.boolean ? 1 : 0;
 	}
 	if (spec->type == HPT_PENALTY)
@@ -133,7 +133,7 @@ CheckValue(const HpSpec *spec, const char *key, const JsonbValue *v)
 	if (v->type != jbvNumeric || !JsonValueToDouble(v, &d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hyperparameter \"%s\" must be a number, not a %s", key, JsonTypeName(v))));
+				 errmsg("hyperparameter \"%s\" must be a number, not %s", key, JsonTypeName(v))));
 	if (spec->type == HPT_INT && d != floor(d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

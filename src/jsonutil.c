@@ -100,7 +100,7 @@ JsonValueToCString(const JsonbValue *v)
 }
 
 /*
- * Name of a jsonb value's type, for error messages.
+ * Name of a jsonb value's type with its article, for error messages.
  */
 const char *
 JsonTypeName(const JsonbValue *v)
@@ -110,15 +110,15 @@ JsonTypeName(const JsonbValue *v)
 		case jbvNull:
 			return "null";
 		case jbvString:
-			return "string";
+			return "a string";
 		case jbvNumeric:
-			return "number";
+			return "a number";
 		case jbvBool:
-			return "boolean";
+			return "a boolean";
 		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
 		default:
-			return "unknown";
+			return "an unknown value";
 	}
 }
 
