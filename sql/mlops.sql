@@ -31,6 +31,7 @@ CREATE TABLE mlops.models (
 	labels		text[],
 	metrics		jsonb NOT NULL,
 	training	jsonb NOT NULL,
+	profile		jsonb NOT NULL,
 	format		int NOT NULL,
 	model		bytea NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
@@ -41,6 +42,7 @@ COMMENT ON TABLE mlops.models IS 'Immutable trained models: hyperparameters, fro
 COMMENT ON COLUMN mlops.models.features IS 'The frozen feature transform the model was trained with; every predict path applies it.';
 COMMENT ON COLUMN mlops.models.labels IS 'Classification labels in label order (as text); NULL for regression.';
 COMMENT ON COLUMN mlops.models.training IS 'Relation, row counts, split, seed, target type and duration of the training run.';
+COMMENT ON COLUMN mlops.models.profile IS 'Reference profile for drift: statistics of the training inputs and of the held-out predictions.';
 COMMENT ON COLUMN mlops.models.format IS 'Serialization format version of the model column.';
 COMMENT ON COLUMN mlops.models.model IS 'The serialized model (XGBoost UBJSON, or the mlops linear format).';
 
@@ -303,6 +305,14 @@ CREATE FUNCTION mlops.drop_project(project text) RETURNS void
 AS 'MODULE_PATHNAME', 'mlops_drop_project'
 LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.drop_project(text) IS 'Delete a project with all its models, deployments and evaluations.';
+
+CREATE FUNCTION mlops.retrain(project text, relation text DEFAULT NULL, force boolean DEFAULT false,
+							  policy jsonb DEFAULT '{}')
+RETURNS TABLE (project text, action text, reason text, old_model_id bigint,
+			   new_model_id bigint, deployed boolean, metrics jsonb)
+AS 'MODULE_PATHNAME', 'mlops_retrain'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb) IS 'Re-run the project''s last training settings when the policy says so (drift), and deploy the new model only if it is not worse than the deployed one on the same held-out rows.';
 
 --------------------------------------------------------------------------
 -- Generic drift statistics

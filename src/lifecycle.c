@@ -147,7 +147,7 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 		rows[i] = i;
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
-	TrainScoreRows(m, ds, rows, ds->nrows, &metrics);
+	TrainScoreRows(m, ds, rows, ds->nrows, &metrics, NULL);
 	appendStringInfo(&metrics, ", \"rows\": %d}", ds->nrows);
 	result = JsonFromText(&metrics);
 

@@ -201,10 +201,10 @@ RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 int64
 RegistryInsertModel(const RegistryModelRow *row, int *version)
 {
-	Oid			types[11] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID};
-	Datum		values[11];
-	char		nulls[11];
+	Oid			types[12] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
+	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID, JSONBOID};
+	Datum		values[12];
+	char		nulls[12];
 	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -228,16 +228,17 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 	values[8] = Int32GetDatum(row->format);
 	values[9] = PointerGetDatum(row->model);
 	values[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[11] = JsonbPGetDatum(row->profile);
 
 	SPI_connect();
 	/* serialize versions of one project */
 	RegistryWrite("SELECT 1 FROM mlops.projects WHERE id = $1 FOR UPDATE",
 				  1, types, values, nulls);
 	RegistryWrite("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
-				  "preprocess, features, labels, metrics, training, format, model, created_by) "
-				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 "
+				  "preprocess, features, labels, metrics, training, format, model, created_by, profile) "
+				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 "
 				  "FROM mlops.models WHERE project_id = $1 RETURNING id, version",
-				  11, types, values, nulls);
+				  12, types, values, nulls);
 	id = ResultInt64(1);
 	*version = (int) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool)
 												 {false}));
@@ -475,4 +476,142 @@ RegistryDropProject(int64 project_id)
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
+}
+
+/*
+ * The reference profile stored with a model; NULL when it has none.  The
+ * model must exist.
+ */
+Jsonb *
+RegistryModelProfile(int64 model_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	Jsonb	   *profile = NULL;
+
+	SPI_connect();
+	RegistryExec("SELECT profile FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			profile = DatumGetJsonbPCopy(d);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	return profile;
+}
+
+/*
+ * A float8[] of the double at "offset" in each of n drift results, NaN
+ * becoming NULL.
+ */
+static Datum
+RegistryFloatArray(const RegistryDriftResult *results, int n, size_t offset)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
+	bool	   *nulls = palloc(sizeof(bool) * Max(1, n));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		double		v = *(const double *) ((const char *) &results[i] + offset);
+
+		nulls[i] = isnan(v);
+		elems[i] = Float8GetDatum(nulls[i] ? 0.0 : v);
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, FLOAT8OID,
+											  sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * A text[] of the string at "offset" in each of n drift results.
+ */
+static Datum
+RegistryTextArray(const RegistryDriftResult *results, int n, size_t offset)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(*(const char *const *) ((const char *) &results[i] + offset));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Record a drift report and its per-feature results; returns the report's
+ * id.
+ */
+int64
+RegistryInsertDriftReport(const RegistryDriftReport *report)
+{
+	const RegistryDriftResult *res = report->results;
+	int			n = report->nresults;
+	Oid			rtypes[12] = {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, FLOAT8OID,
+	INT4OID, INT4OID, FLOAT8OID, BOOLOID, BOOLOID, NAMEOID};
+	Datum		rvalues[12];
+	char		rnulls[12];
+	Oid			ftypes[12] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, BOOLARRAYOID,
+	FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+	Datum		fvalues[12];
+	Datum	   *drifted = palloc(sizeof(Datum) * Max(1, n));
+	int64		id;
+
+	memset(rnulls, ' ', sizeof(rnulls));
+	rvalues[0] = Int64GetDatum(report->project_id);
+	rvalues[1] = Int64GetDatum(report->model_id);
+	rvalues[2] = CStringGetTextDatum(report->relation);
+	rvalues[3] = Int64GetDatum(report->rows);
+	rvalues[4] = CStringGetTextDatum(report->method);
+	rvalues[5] = Float8GetDatum(report->threshold);
+	rnulls[5] = isnan(report->threshold) ? 'n' : ' ';
+	rvalues[6] = Int32GetDatum(report->features);
+	rvalues[7] = Int32GetDatum(report->drifted);
+	rvalues[8] = Float8GetDatum(report->drift_share);
+	rvalues[9] = BoolGetDatum(report->dataset_drift);
+	rvalues[10] = BoolGetDatum(report->prediction_drift > 0);
+	rnulls[10] = report->prediction_drift < 0 ? 'n' : ' ';
+	rvalues[11] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+
+	for (int i = 0; i < n; i++)
+		drifted[i] = BoolGetDatum(res[i].drifted);
+	fvalues[1] = RegistryTextArray(res, n, offsetof(RegistryDriftResult, feature));
+	fvalues[2] = RegistryTextArray(res, n, offsetof(RegistryDriftResult, kind));
+	fvalues[3] = RegistryTextArray(res, n, offsetof(RegistryDriftResult, method));
+	fvalues[4] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, statistic));
+	fvalues[5] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, p_value));
+	fvalues[6] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, threshold));
+	fvalues[7] = PointerGetDatum(construct_array(drifted, n, BOOLOID, 1, true, TYPALIGN_CHAR));
+	fvalues[8] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, null_share));
+	fvalues[9] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, out_of_range_share));
+	fvalues[10] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, unseen_share));
+	fvalues[11] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, raw_statistic));
+
+	SPI_connect();
+	RegistryWrite("INSERT INTO mlops.drift_reports (project_id, model_id, relation, rows, "
+				  "method, threshold, features, drifted, drift_share, dataset_drift, "
+				  "prediction_drift, checked_by) "
+				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+				  12, rtypes, rvalues, rnulls);
+	id = ResultInt64(1);
+	fvalues[0] = Int64GetDatum(id);
+	RegistryWrite("INSERT INTO mlops.drift_results (report_id, position, feature, kind, method, "
+				  "statistic, p_value, threshold, drifted, null_share, out_of_range_share, "
+				  "unseen_share, raw_statistic) "
+				  "SELECT $1, u.position, u.feature, u.kind, u.method, u.statistic, u.p_value, "
+				  "u.threshold, u.drifted, u.null_share, u.out_of_range_share, u.unseen_share, "
+				  "u.raw_statistic FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+				  "WITH ORDINALITY AS u (feature, kind, method, statistic, p_value, threshold, "
+				  "drifted, null_share, out_of_range_share, unseen_share, raw_statistic, position)",
+				  12, ftypes, fvalues, NULL);
+	SPI_finish();
+	return id;
 }

@@ -38,6 +38,7 @@ typedef struct RegistryModelRow
 	int			nlabels;
 	Jsonb	   *metrics;
 	Jsonb	   *training;
+	Jsonb	   *profile;
 	int			format;
 	bytea	   *model;
 } RegistryModelRow;
@@ -61,5 +62,42 @@ extern int	RegistryModelVersion(int64 model_id);
 extern void RegistryDropModel(int64 model_id);
 extern void RegistryDropProject(int64 project_id);
 extern int64 RegistryModelProject(int64 model_id);
+
+/* one feature's row of a drift report; NaN stands for NULL */
+typedef struct RegistryDriftResult
+{
+	const char *feature;
+	const char *kind;			/* "numeric" or "categorical" */
+	const char *method;
+	double		statistic;
+	double		p_value;
+	double		threshold;
+	bool		drifted;
+	double		null_share;
+	double		out_of_range_share;
+	double		unseen_share;
+	double		raw_statistic;
+} RegistryDriftResult;
+
+/* one call of mlops.drift */
+typedef struct RegistryDriftReport
+{
+	int64		project_id;
+	int64		model_id;
+	const char *relation;
+	int64		rows;
+	const char *method;			/* as requested */
+	double		threshold;		/* as requested; NaN for the defaults */
+	int			features;		/* features checked, the predictions not counted */
+	int			drifted;		/* drifted features among them */
+	double		drift_share;
+	bool		dataset_drift;
+	int			prediction_drift;	/* 1, 0, or -1 without a prediction row */
+	int			nresults;
+	const RegistryDriftResult *results;
+} RegistryDriftReport;
+
+extern Jsonb *RegistryModelProfile(int64 model_id);
+extern int64 RegistryInsertDriftReport(const RegistryDriftReport *report);
 
 #endif							/* MLOPS_REGISTRY_H */

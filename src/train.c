@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "dataset.h"
 #include "featurize.h"
@@ -33,6 +34,8 @@
 #include "jsonutil.h"
 #include "metrics.h"
 #include "model.h"
+#include "model_cache.h"
+#include "profile.h"
 #include "registry.h"
 #include "split.h"
 #include "train.h"
@@ -55,11 +58,12 @@ RequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
 
 /*
  * Score rows of a dataset with a loaded model and append the metrics (JSON
- * object members, no braces) to "metrics".
+ * object members, no braces) to "metrics".  When pred is not NULL, it
+ * receives the model's outputs (nrows x ModelOutputs).
  */
 void
 TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrows,
-			   StringInfo metrics)
+			   StringInfo metrics, double **pred)
 {
 	int			nout = ModelOutputs(m);
 	double	   *out = palloc_extended(sizeof(double) * (size_t) nrows * nout, MCXT_ALLOC_HUGE);
@@ -80,7 +84,10 @@ TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrow
 	}
 	else
 		MetricsRegression(metrics, y, out, nrows);
-	pfree(out);
+	if (pred != NULL)
+		*pred = out;
+	else
+		pfree(out);
 	pfree(y);
 }
 
@@ -89,12 +96,8 @@ TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrow
  * algorithm, or -1 to be inferred from the target.
  */
 static int
-ChooseTask(FunctionCallInfo fcinfo, const RegistryProject *proj, MlopsAlgorithm alg)
+ChooseTask(int task, const RegistryProject *proj, MlopsAlgorithm alg)
 {
-	int			task = -1;
-
-	if (!PG_ARGISNULL(4))
-		task = MlopsTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(4)));
 	if (proj != NULL)
 	{
 		if (task >= 0 && task != (int) proj->task)
@@ -195,43 +198,145 @@ AppendStringArray(StringInfo buf, char **items, int n)
 }
 
 /*
- * Should the new model replace the deployed one?
+ * Should the new model replace the deployed one?  With "auto" it must not
+ * be worse on the primary metric: on the same held-out rows when the
+ * deployed model was scored on them, else by the stored metrics.
  */
 static bool
-DecideDeploy(const char *deploy, int64 current, double new_score, MlopsTask task)
+DecideDeploy(const char *deploy, int64 current, double new_score, double old_score)
 {
-	double		old_score;
-
 	if (strcmp(deploy, "always") == 0)
 		return true;
 	if (strcmp(deploy, "never") == 0)
 		return false;
 	if (current == 0)
 		return true;
-	old_score = RegistryModelScore(current, task);
 	if (isnan(new_score))
 		return false;
 	return isnan(old_score) || new_score >= old_score;
 }
 
 /*
- * mlops.train(project, relation, target, algorithm, task, hyperparams,
- * preprocess, features, exclude, test_size, split, order_by, seed, deploy)
+ * The primary metric of a metrics object: f1 or r2; NaN when absent.
  */
-Datum
-mlops_train(PG_FUNCTION_ARGS)
+double
+TrainPrimaryScore(Jsonb *metrics, MlopsTask task)
 {
-	char	   *project;
-	char	   *relation;
-	char	   *target;
-	MlopsAlgorithm alg;
-	Jsonb	   *hyperparams;
-	Jsonb	   *preprocess;
-	double		test_size;
-	SplitKind	split_kind;
-	char	   *order_by = NULL;
-	int			seed;
-	char	   *deploy;
+	const char *key = task == TASK_CLASSIFICATION ? "f1" : "r2";
+
+	return JsonGet(&metrics->root, key) ? JsonGetDouble(&metrics->root, key) : NAN;
+}
+
+/*
+ * A dataset holding the columns another model reads, shared with ds (the
+ * same rows and values), with the target in that model's label order.
+ * NULL, with *problem set, when ds lacks a column of the model or a label.
+ */
+static Dataset *
+DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
+{
+	Dataset    *view = palloc(sizeof(Dataset));
+	const Featurizer *fz = m->fz;
+	int			ninputs = 0;
+
+	*view = *ds;
+	view->ncolumns = fz->nsources;
+	view->columns = palloc(sizeof(DatasetColumn) * fz->nsources);
+	view->ninputs = fz->ninputs;
+	view->inputs = palloc(sizeof(DatasetInput) * fz->ninputs);
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		const FeatureSource *src = &fz->sources[j];
+		int			c;
+
+		for (c = 0; c < ds->ncolumns; c++)
+			if (strcmp(ds->columns[c].name, src->name) == 0)
+				break;
+		if (c == ds->ncolumns || ds->columns[c].kind != src->kind ||
+			ds->columns[c].ninputs != src->ninputs)
+		{
+			*problem = psprintf("the new model's data has no column \"%s\" as model " INT64_FORMAT " reads it",
+								src->name, m->id);
+			return NULL;
+		}
+		view->columns[j] = ds->columns[c];
+		view->columns[j].first_input = ninputs;
+		for (int k = 0; k < src->ninputs; k++)
+		{
+			view->inputs[ninputs + k] = ds->inputs[ds->columns[c].first_input + k];
+			view->inputs[ninputs + k].column = j;
+		}
+		ninputs += src->ninputs;
+	}
+
+	if (m->task == TASK_CLASSIFICATION)
+	{
+		int		   *map = palloc(sizeof(int) * Max(1, ds->nclasses));
+
+		for (int k = 0; k < ds->nclasses; k++)
+		{
+			map[k] = -1;
+			for (int l = 0; l < m->nclasses; l++)
+				if (strcmp(ds->labels[k], m->labels[l]) == 0)
+					map[k] = l;
+		}
+		view->target = palloc_extended(sizeof(double) * Max(1, ds->nrows), MCXT_ALLOC_HUGE);
+		for (int i = 0; i < ds->nrows; i++)
+		{
+			int			k = (int) ds->target[i];
+
+			if (map[k] < 0)
+			{
+				*problem = psprintf("model " INT64_FORMAT " never saw label \"%s\"", m->id, ds->labels[k]);
+				return NULL;
+			}
+			view->target[i] = map[k];
+		}
+		view->nclasses = m->nclasses;
+		view->labels = m->labels;
+	}
+	return view;
+}
+
+/*
+ * Score another model (the deployed one) on the held-out rows of a new
+ * training run, so both are compared on the same rows.
+ */
+static void
+CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split *split,
+				 TrainResult *res)
+{
+	MlopsModel *m = ModelCacheGet(model_id);
+	Dataset    *view;
+	StringInfoData metrics;
+
+	if (split->ntest == 0)
+	{
+		res->compare_problem = pstrdup("no rows were held out");
+		return;
+	}
+	if (m->task != task)
+	{
+		res->compare_problem = psprintf("model " INT64_FORMAT " is a %s model", m->id, MlopsTaskName(m->task));
+		return;
+	}
+	view = DatasetForModel(ds, m, &res->compare_problem);
+	if (view == NULL)
+		return;
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	TrainScoreRows(m, view, split->test, split->ntest, &metrics, NULL);
+	appendStringInfo(&metrics, ", \"test_rows\": %d}", split->ntest);
+	res->compare_metrics = JsonFromText(&metrics);
+	res->compare_score = TrainPrimaryScore(res->compare_metrics, task);
+}
+
+/*
+ * Train, evaluate, register and (per req->deploy) deploy a model.
+ */
+void
+TrainRun(const TrainRequest *req, TrainResult *res)
+{
 	RegistryProject *proj;
 	int			task;
 	char	   *relname;
@@ -240,6 +345,7 @@ mlops_train(PG_FUNCTION_ARGS)
 	int			ncolumns;
 	DatasetSpec spec;
 	Dataset    *ds;
+	SplitKind	split_kind;
 	Split	   *split;
 	HyperParams *hp;
 	Featurizer *fz;
@@ -257,75 +363,45 @@ mlops_train(PG_FUNCTION_ARGS)
 	MemoryContext score_cxt;
 	MemoryContext old;
 	RegistryModelRow row = {0};
-	int64		model_id;
-	int			version;
-	int64		current;
-	bool		deployed;
-	double		score;
-	Datum		result[7];
-	bool		nulls[7] = {0};
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	double	   *pred = NULL;
+	double		old_score;
 
-	/* arguments */
-	RequireArg(fcinfo, 0, "project");
-	RequireArg(fcinfo, 1, "relation");
-	RequireArg(fcinfo, 2, "target");
-	RequireArg(fcinfo, 3, "algorithm");
-	RequireArg(fcinfo, 5, "hyperparams");
-	RequireArg(fcinfo, 6, "preprocess");
-	RequireArg(fcinfo, 9, "test_size");
-	RequireArg(fcinfo, 12, "seed");
-	RequireArg(fcinfo, 13, "deploy");
-	project = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	relation = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	target = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	alg = MlopsAlgorithmFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	hyperparams = PG_GETARG_JSONB_P(5);
-	preprocess = PG_GETARG_JSONB_P(6);
-	test_size = PG_GETARG_FLOAT8(9);
-	seed = PG_GETARG_INT32(12);
-	deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
-
-	RegistryCheckProjectName(project);
-	if (!(test_size >= 0.0 && test_size < 1.0))
+	RegistryCheckProjectName(req->project);
+	if (!(req->test_size >= 0.0 && req->test_size < 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("test_size must be at least 0 and less than 1")));
-	if (strcmp(deploy, "auto") != 0 && strcmp(deploy, "always") != 0 && strcmp(deploy, "never") != 0)
+	if (strcmp(req->deploy, "auto") != 0 && strcmp(req->deploy, "always") != 0 &&
+		strcmp(req->deploy, "never") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown deploy setting \"%s\"", deploy),
+				 errmsg("unknown deploy setting \"%s\"", req->deploy),
 				 errhint("Valid settings are \"auto\", \"always\" and \"never\".")));
-	if (!PG_ARGISNULL(11))
-		order_by = text_to_cstring(PG_GETARG_TEXT_PP(11));
 
-	proj = RegistryGetProject(project, true);
+	proj = RegistryGetProject(req->project, true);
 	if (proj != NULL)
 	{
 		RegistryCheckProjectOwner(proj);
-		if (strcmp(proj->target, target) != 0)
+		if (strcmp(proj->target, req->target) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("project \"%s\" has target \"%s\", not \"%s\"", project, proj->target, target),
+					 errmsg("project \"%s\" has target \"%s\", not \"%s\"", req->project, proj->target, req->target),
 					 errdetail("The first training run of a project fixes its target.")));
 	}
-	task = ChooseTask(fcinfo, proj, alg);
+	task = ChooseTask(req->task, proj, req->algorithm);
 
 	/* read */
-	relid = DatasetResolveRelation(relation, &relname);
-	columns = DatasetFeatureColumns(relid, target,
-									PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7),
-									PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8),
-									&ncolumns);
-	if (order_by != NULL && get_attnum(relid, order_by) == InvalidAttrNumber)
+	relid = DatasetResolveRelation(req->relation, &relname);
+	columns = DatasetFeatureColumns(relid, req->target, req->features, req->exclude, &ncolumns);
+	if (req->order_by != NULL && get_attnum(relid, req->order_by) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("order_by column \"%s\" does not exist in relation %s", order_by, relname)));
+				 errmsg("order_by column \"%s\" does not exist in relation %s", req->order_by, relname)));
 	spec.ncolumns = ncolumns;
 	spec.names = columns;
 	spec.array_lengths = NULL;
-	ds = DatasetRead(relid, relname, target, &spec, order_by,
-					 ChooseTargetMode(task, get_atttype(relid, get_attnum(relid, target))),
+	ds = DatasetRead(relid, relname, req->target, &spec, req->order_by,
+					 ChooseTargetMode(task, get_atttype(relid, get_attnum(relid, req->target))),
 					 NULL, 0);
 	if (ds->nrows == 0)
 		ereport(ERROR,
@@ -337,13 +413,13 @@ mlops_train(PG_FUNCTION_ARGS)
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
 
 	/* split */
-	if (!PG_ARGISNULL(10))
-		split_kind = SplitKindFromName(text_to_cstring(PG_GETARG_TEXT_PP(10)));
-	else if (order_by != NULL)
+	if (req->split >= 0)
+		split_kind = (SplitKind) req->split;
+	else if (req->order_by != NULL)
 		split_kind = SPLIT_LAST;
 	else
 		split_kind = task == TASK_CLASSIFICATION ? SPLIT_STRATIFIED : SPLIT_RANDOM;
-	if (split_kind == SPLIT_LAST && order_by == NULL)
+	if (split_kind == SPLIT_LAST && req->order_by == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("split \"last\" needs order_by"),
@@ -352,23 +428,23 @@ mlops_train(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("split \"stratified\" applies only to classification")));
-	split = SplitRows(ds, split_kind, test_size, seed);
+	split = SplitRows(ds, split_kind, req->test_size, req->seed);
 	CheckTargetVaries(ds, split, task);
 
 	/* featurize and fit */
-	hp = HyperParamsParse(alg, task, hyperparams);
-	td.algorithm = alg;
+	hp = HyperParamsParse(req->algorithm, task, req->hyperparams);
+	td.algorithm = req->algorithm;
 	if (hp->applies[HP_EARLY_STOPPING_ROUNDS] && hp->v[HP_EARLY_STOPPING_ROUNDS] > 0)
 		SplitHoldOut(split->train, &split->ntrain, &val_rows, &td.nval,
-					 EARLY_STOPPING_FRACTION, seed);
-	fz = FeaturizerFit(ds, split->train, split->ntrain, alg, preprocess);
+					 EARLY_STOPPING_FRACTION, req->seed);
+	fz = FeaturizerFit(ds, split->train, split->ntrain, req->algorithm, req->preprocess);
 
 	td.n = split->ntrain;
 	td.p = fz->nfeatures;
 	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
 	td.y = GatherTargets(ds, split->train, split->ntrain);
 	td.nclasses = ds->nclasses;
-	td.seed = seed;
+	td.seed = req->seed;
 	if (td.nval > 0)
 	{
 		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);
@@ -377,7 +453,7 @@ mlops_train(PG_FUNCTION_ARGS)
 
 	initStringInfo(&info);
 	INSTR_TIME_SET_CURRENT(start);
-	blob = ModelOps(alg)->fit(&td, hp, &info);
+	blob = ModelOps(req->algorithm)->fit(&td, hp, &info);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
@@ -388,28 +464,37 @@ mlops_train(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&metrics, '{');
 	score_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops scoring", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(score_cxt);
-	loaded.algorithm = alg;
+	loaded.algorithm = req->algorithm;
 	loaded.task = task;
 	loaded.fz = fz;
 	loaded.nclasses = ds->nclasses;
-	loaded.ops = ModelOps(alg);
+	loaded.ops = ModelOps(req->algorithm);
 	loaded.impl = loaded.ops->load(blob, fz->nfeatures, ds->nclasses);
 	if (split->ntest > 0)
 	{
-		TrainScoreRows(&loaded, ds, split->test, split->ntest, &metrics);
+		TrainScoreRows(&loaded, ds, split->test, split->ntest, &metrics, &pred);
 		appendStringInfoString(&metrics, ", ");
 	}
 	MemoryContextSwitchTo(old);
+
+	/* the reference profile for drift: training inputs, held-out predictions */
+	row.profile = ProfileBuild(ds, split->train, split->ntrain, req->seed, pred, split->ntest,
+							   ModelOutputs(&loaded), task == TASK_CLASSIFICATION ? ds->labels : NULL);
 	MemoryContextDelete(score_cxt);
 	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",
 					 split->ntrain, split->ntest, fit_seconds);
+
+	/* the deployed model on the same held-out rows */
+	res->compare_score = NAN;
+	if (req->compare_model != 0)
+		CompareOnHeldOut(req->compare_model, task, ds, split, res);
 
 	/* the training record */
 	initStringInfo(&training);
 	appendStringInfoString(&training, "{\"relation\": ");
 	JsonAppendString(&training, relname);
 	appendStringInfoString(&training, ", \"target\": ");
-	JsonAppendString(&training, target);
+	JsonAppendString(&training, req->target);
 	appendStringInfoString(&training, ", \"target_type\": ");
 	JsonAppendString(&training, format_type_be(ds->target_type));
 	appendStringInfo(&training, ", \"labels_numeric\": %s", ds->labels_numeric ? "true" : "false");
@@ -419,29 +504,29 @@ mlops_train(PG_FUNCTION_ARGS)
 					 ", \"train_rows\": %d, \"test_rows\": %d, \"validation_rows\": %d"
 					 ", \"test_size\": %.17g, \"split\": \"%s\", \"order_by\": ",
 					 ds->nrows, ds->null_targets, split->ntrain, split->ntest, td.nval,
-					 test_size, SplitKindName(split_kind));
-	if (order_by)
-		JsonAppendString(&training, order_by);
+					 req->test_size, SplitKindName(split_kind));
+	if (req->order_by)
+		JsonAppendString(&training, req->order_by);
 	else
 		appendStringInfoString(&training, "null");
 	appendStringInfo(&training, ", \"seed\": %d, \"threads\": %d, \"fit_seconds\": %.6f%s}",
-					 seed, mlops_threads, fit_seconds, info.data);
+					 req->seed, mlops_threads, fit_seconds, info.data);
 
 	/* register */
 	if (proj == NULL)
 	{
 		proj = palloc0(sizeof(RegistryProject));
-		proj->id = RegistryCreateProject(project, task, target);
-		proj->name = project;
+		proj->id = RegistryCreateProject(req->project, task, req->target);
+		proj->name = req->project;
 		proj->task = task;
-		RegistryLogEvent("create_project", project, 0, NULL);
+		RegistryLogEvent("create_project", req->project, 0, NULL);
 	}
 	initStringInfo(&buf);
 	HyperParamsToJson(hp, &buf);
 	row.project_id = proj->id;
-	row.algorithm = alg;
+	row.algorithm = req->algorithm;
 	row.hyperparams = JsonFromText(&buf);
-	row.preprocess = preprocess;
+	row.preprocess = req->preprocess;
 	resetStringInfo(&buf);
 	FeaturizerToJson(fz, &buf);
 	row.features = JsonFromText(&buf);
@@ -449,39 +534,84 @@ mlops_train(PG_FUNCTION_ARGS)
 	row.nlabels = ds->nclasses;
 	row.metrics = JsonFromText(&metrics);
 	row.training = JsonFromText(&training);
-	row.format = ModelFormat(alg);
+	row.format = ModelFormat(req->algorithm);
 	row.model = blob;
-	model_id = RegistryInsertModel(&row, &version);
+	res->model_id = RegistryInsertModel(&row, &res->version);
+	res->task = task;
+	res->metrics = row.metrics;
+	res->score = TrainPrimaryScore(row.metrics, task);
 
 	resetStringInfo(&buf);
 	appendStringInfo(&buf, "{\"version\": %d, \"algorithm\": \"%s\", \"metrics\": %s}",
-					 version, MlopsAlgorithmName(alg), metrics.data);
-	RegistryLogEvent("train", project, model_id, buf.data);
+					 res->version, MlopsAlgorithmName(req->algorithm), metrics.data);
+	RegistryLogEvent("train", req->project, res->model_id, buf.data);
 
 	/* deploy */
-	current = RegistryDeployedModel(proj->id);
-	score = JsonGet(&row.metrics->root, task == TASK_CLASSIFICATION ? "f1" : "r2") ?
-		JsonGetDouble(&row.metrics->root, task == TASK_CLASSIFICATION ? "f1" : "r2") : NAN;
-	deployed = DecideDeploy(deploy, current, score, task);
-	if (deployed)
+	res->previous = RegistryDeployedModel(proj->id);
+	if (res->previous != 0 && res->previous == req->compare_model && res->compare_metrics != NULL)
+		old_score = res->compare_score;
+	else
+		old_score = res->previous ? RegistryModelScore(res->previous, task) : NAN;
+	res->deployed = DecideDeploy(req->deploy, res->previous, res->score, old_score);
+	if (res->deployed)
 	{
-		RegistryDeploy(proj->id, model_id, deploy);
+		RegistryDeploy(proj->id, res->model_id, req->deploy);
 		resetStringInfo(&buf);
-		appendStringInfo(&buf, "{\"strategy\": \"train_%s\", \"previous_model_id\": ", deploy);
-		if (current)
-			appendStringInfo(&buf, INT64_FORMAT "}", current);
+		appendStringInfo(&buf, "{\"strategy\": \"train_%s\", \"previous_model_id\": ", req->deploy);
+		if (res->previous)
+			appendStringInfo(&buf, INT64_FORMAT "}", res->previous);
 		else
 			appendStringInfoString(&buf, "null}");
-		RegistryLogEvent("deploy", project, model_id, buf.data);
+		RegistryLogEvent("deploy", req->project, res->model_id, buf.data);
 	}
+}
 
-	result[0] = CStringGetTextDatum(project);
-	result[1] = Int64GetDatum(model_id);
-	result[2] = Int32GetDatum(version);
-	result[3] = CStringGetTextDatum(MlopsAlgorithmName(alg));
-	result[4] = CStringGetTextDatum(MlopsTaskName(task));
-	result[5] = JsonbPGetDatum(row.metrics);
-	result[6] = BoolGetDatum(deployed);
+/*
+ * mlops.train(project, relation, target, algorithm, task, hyperparams,
+ * preprocess, features, exclude, test_size, split, order_by, seed, deploy)
+ */
+Datum
+mlops_train(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TrainRequest req = {0};
+	TrainResult res = {0};
+	Datum		result[7];
+	bool		nulls[7] = {0};
+
+	RequireArg(fcinfo, 0, "project");
+	RequireArg(fcinfo, 1, "relation");
+	RequireArg(fcinfo, 2, "target");
+	RequireArg(fcinfo, 3, "algorithm");
+	RequireArg(fcinfo, 5, "hyperparams");
+	RequireArg(fcinfo, 6, "preprocess");
+	RequireArg(fcinfo, 9, "test_size");
+	RequireArg(fcinfo, 12, "seed");
+	RequireArg(fcinfo, 13, "deploy");
+	req.project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req.relation = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req.target = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	req.algorithm = MlopsAlgorithmFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	req.task = PG_ARGISNULL(4) ? -1 : (int) MlopsTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	req.hyperparams = PG_GETARG_JSONB_P(5);
+	req.preprocess = PG_GETARG_JSONB_P(6);
+	req.features = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
+	req.exclude = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
+	req.test_size = PG_GETARG_FLOAT8(9);
+	req.split = PG_ARGISNULL(10) ? -1 : (int) SplitKindFromName(text_to_cstring(PG_GETARG_TEXT_PP(10)));
+	req.order_by = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
+	req.seed = PG_GETARG_INT32(12);
+	req.deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
+
+	TrainRun(&req, &res);
+
+	result[0] = CStringGetTextDatum(req.project);
+	result[1] = Int64GetDatum(res.model_id);
+	result[2] = Int32GetDatum(res.version);
+	result[3] = CStringGetTextDatum(MlopsAlgorithmName(req.algorithm));
+	result[4] = CStringGetTextDatum(MlopsTaskName(res.task));
+	result[5] = JsonbPGetDatum(res.metrics);
+	result[6] = BoolGetDatum(res.deployed);
 	SetSingleFuncCall(fcinfo, 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, nulls);
 	return (Datum) 0;

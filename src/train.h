@@ -11,11 +11,50 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
 
 #include "dataset.h"
 #include "model.h"
 
+/* what to train: the parameters of mlops.train */
+typedef struct TrainRequest
+{
+	char	   *project;
+	char	   *relation;
+	char	   *target;
+	MlopsAlgorithm algorithm;
+	int			task;			/* MlopsTask, or -1 to infer */
+	Jsonb	   *hyperparams;
+	Jsonb	   *preprocess;
+	ArrayType  *features;		/* NULL: every column but target and exclude */
+	ArrayType  *exclude;
+	double		test_size;
+	int			split;			/* SplitKind, or -1 for the default */
+	char	   *order_by;
+	int			seed;
+	char	   *deploy;			/* "auto", "always" or "never" */
+	int64		compare_model;	/* also score this model on the held-out rows */
+} TrainRequest;
+
+/* what a training run did */
+typedef struct TrainResult
+{
+	int64		model_id;
+	int			version;
+	MlopsTask	task;
+	Jsonb	   *metrics;
+	double		score;			/* primary metric; NaN without held-out rows */
+	bool		deployed;
+	int64		previous;		/* the model deployed before, or 0 */
+	Jsonb	   *compare_metrics;	/* compare_model on the same rows, or NULL */
+	double		compare_score;
+	char	   *compare_problem;	/* why compare_model could not be scored */
+} TrainResult;
+
+extern void TrainRun(const TrainRequest *req, TrainResult *res);
+extern double TrainPrimaryScore(Jsonb *metrics, MlopsTask task);
 extern void TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows,
-						   int nrows, StringInfo metrics);
+						   int nrows, StringInfo metrics, double **pred);
 
 #endif							/* MLOPS_TRAIN_H */
