@@ -8,8 +8,10 @@
  * model), the second a row, a float8[] or float4[] of raw features in the
  * model's column order, or a jsonb object.  Rows and objects are matched to
  * the model's columns by name; how a row type maps onto a model is worked
- * out once per row type and kept in fn_extra.  Every form goes through the
- * model's frozen transform.
+ * out once per row type and kept in fn_extra with buffers sized for the
+ * model, so scoring a row allocates nothing and deforms the row only up to
+ * the last column the model reads.  Every form goes through the model's
+ * frozen transform.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,15 +33,26 @@
 #include "jsonutil.h"
 #include "model_cache.h"
 
-/* how the columns of one row type map onto a model's source columns */
-typedef struct RowMap
+/*
+ * What a call site keeps between rows (in fn_extra): buffers sized for its
+ * model, and how the last row type maps onto the model's source columns.
+ */
+typedef struct CallState
 {
+	int64		model_id;
+	double	   *raw;			/* ninputs */
+	double	   *x;				/* nfeatures */
+	double	   *out;			/* ModelOutputs */
+	/* row form */
 	Oid			typid;
 	int32		typmod;
-	int64		model_id;
+	TupleDesc	desc;			/* the row type */
+	int			natts;			/* attributes up to the last one read */
+	Datum	   *values;
+	bool	   *nulls;
 	int		   *attnum;			/* per source column: 0-based attribute */
 	Oid		   *atttype;		/* its base type */
-} RowMap;
+} CallState;
 
 PG_FUNCTION_INFO_V1(mlops_predict);
 PG_FUNCTION_INFO_V1(mlops_predict_proba);
@@ -63,21 +76,47 @@ ResolveModel(FunctionCallInfo fcinfo)
 }
 
 /*
- * Work out how a row type maps onto a model's source columns: by name,
- * with types that fit each column's kind.
+ * The call state for a model, made anew when the call site meets another
+ * model.
  */
-static RowMap *
-BuildRowMap(FunctionCallInfo fcinfo, const MlopsModel *m, Oid typid, int32 typmod)
+static CallState *
+GetCallState(FunctionCallInfo fcinfo, const MlopsModel *m)
 {
-	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
-	RowMap	   *map = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowMap));
-	const Featurizer *fz = m->fz;
+	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
-	map->typid = typid;
-	map->typmod = typmod;
-	map->model_id = m->id;
-	map->attnum = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(int) * Max(1, fz->nsources));
-	map->atttype = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid) * Max(1, fz->nsources));
+	if (cs != NULL && cs->model_id == m->id)
+		return cs;
+	if (cs != NULL && cs->desc != NULL)
+		FreeTupleDesc(cs->desc);
+	cs = MemoryContextAllocZero(cxt, sizeof(CallState));
+	cs->model_id = m->id;
+	cs->raw = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->ninputs));
+	cs->x = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->nfeatures));
+	cs->out = MemoryContextAlloc(cxt, sizeof(double) * ModelOutputs(m));
+	fcinfo->flinfo->fn_extra = cs;
+	return cs;
+}
+
+/*
+ * Work out how a row type maps onto a model's source columns: by name,
+ * with types that fit each column's kind.  Only the attributes up to the
+ * last one the model reads are deformed.
+ */
+static void
+MapRowType(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, Oid typid, int32 typmod)
+{
+	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	TupleDesc	desc = lookup_rowtype_tupdesc_copy(typid, typmod);
+	const Featurizer *fz = m->fz;
+	int			last = 0;
+
+	if (cs->desc != NULL)
+		FreeTupleDesc(cs->desc);
+	cs->typid = typid;
+	cs->typmod = typmod;
+	cs->attnum = palloc(sizeof(int) * Max(1, fz->nsources));
+	cs->atttype = palloc(sizeof(Oid) * Max(1, fz->nsources));
 	for (int j = 0; j < fz->nsources; j++)
 	{
 		const char *name = fz->sources[j].name;
@@ -94,53 +133,77 @@ BuildRowMap(FunctionCallInfo fcinfo, const MlopsModel *m, Oid typid, int32 typmo
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("row has no column \"%s\", which model " INT64_FORMAT " needs", name, m->id)));
-		map->attnum[j] = a;
-		map->atttype[j] = getBaseType(TupleDescAttr(desc, a)->atttypid);
-		FeaturizerCheckSourceType(fz, j, map->atttype[j], m->id);
+		cs->attnum[j] = a;
+		cs->atttype[j] = getBaseType(TupleDescAttr(desc, a)->atttypid);
+		FeaturizerCheckSourceType(fz, j, cs->atttype[j], m->id);
+		last = Max(last, a + 1);
 	}
-	ReleaseTupleDesc(desc);
-	return map;
+	cs->desc = desc;
+	cs->natts = last;
+	cs->values = palloc(sizeof(Datum) * Max(1, last));
+	cs->nulls = palloc(sizeof(bool) * Max(1, last));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Extract the first natts attributes of a row datum, as heap_deform_tuple
+ * does for all of them (attributes the row lacks are NULL).
+ */
+static void
+DeformPrefix(HeapTupleHeader tup, TupleDesc desc, int natts, Datum *values, bool *isnull)
+{
+	bool		hasnulls = (tup->t_infomask & HEAP_HASNULL) != 0;
+	int			present = Min(HeapTupleHeaderGetNatts(tup), natts);
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bits8	   *bp = tup->t_bits;
+	uint32		off = 0;
+	int			a;
+
+	for (a = 0; a < present; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (hasnulls && att_isnull(a, bp))
+		{
+			values[a] = (Datum) 0;
+			isnull[a] = true;
+			continue;
+		}
+		isnull[a] = false;
+		if (att->attlen == -1)
+			off = att_align_pointer(off, att->attalign, -1, tp + off);
+		else
+			off = att_align_nominal(off, att->attalign);
+		values[a] = fetchatt(att, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	for (; a < natts; a++)
+	{
+		values[a] = (Datum) 0;
+		isnull[a] = true;
+	}
 }
 
 /*
  * Raw inputs of the model from a row, its columns matched by name.
  */
 static void
-RawFromRecord(FunctionCallInfo fcinfo, const MlopsModel *m, double *raw)
+RawFromRecord(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
 	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(1);
 	Oid			typid = HeapTupleHeaderGetTypeId(th);
 	int32		typmod = HeapTupleHeaderGetTypMod(th);
-	RowMap	   *map = (RowMap *) fcinfo->flinfo->fn_extra;
-	HeapTupleData tuple;
-	TupleDesc	desc;
-	Datum	   *values;
-	bool	   *nulls;
 
-	if (map == NULL || map->typid != typid || map->typmod != typmod || map->model_id != m->id)
-	{
-		map = BuildRowMap(fcinfo, m, typid, typmod);
-		fcinfo->flinfo->fn_extra = map;
-	}
-
-	desc = lookup_rowtype_tupdesc(typid, typmod);
-	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = th;
-	values = palloc(sizeof(Datum) * desc->natts);
-	nulls = palloc(sizeof(bool) * desc->natts);
-	heap_deform_tuple(&tuple, desc, values, nulls);
-	ReleaseTupleDesc(desc);
+	if (cs->desc == NULL || cs->typid != typid || cs->typmod != typmod)
+		MapRowType(fcinfo, cs, m, typid, typmod);
+	DeformPrefix(th, cs->desc, cs->natts, cs->values, cs->nulls);
 
 	for (int j = 0; j < m->fz->nsources; j++)
 	{
-		int			a = map->attnum[j];
+		int			a = cs->attnum[j];
 
-		FeaturizerRawFromDatum(m->fz, j, values[a], map->atttype[j], nulls[a], raw);
+		FeaturizerRawFromDatum(m->fz, j, cs->values[a], cs->atttype[j], cs->nulls[a], cs->raw);
 	}
-	pfree(values);
-	pfree(nulls);
 }
 
 /*
@@ -211,26 +274,23 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 }
 
 /*
- * The feature vector of the call's row under the model's transform.
+ * The feature vector of the call's row under the model's transform, in
+ * cs->x.
  */
-static double *
-CallFeatures(FunctionCallInfo fcinfo, const MlopsModel *m)
+static void
+CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	double	   *raw = palloc(sizeof(double) * Max(1, m->fz->ninputs));
-	double	   *x = palloc(sizeof(double) * Max(1, m->fz->nfeatures));
 
 	if (argtype == FLOAT8ARRAYOID)
-		RawFromArray(fcinfo, m, FLOAT8OID, raw);
+		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
 	else if (argtype == FLOAT4ARRAYOID)
-		RawFromArray(fcinfo, m, FLOAT4OID, raw);
+		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
 	else if (argtype == JSONBOID)
-		RawFromJsonb(fcinfo, m, raw);
+		RawFromJsonb(fcinfo, m, cs->raw);
 	else
-		RawFromRecord(fcinfo, m, raw);
-	FeaturizerApply(m->fz, raw, x);
-	pfree(raw);
-	return x;
+		RawFromRecord(fcinfo, cs, m);
+	FeaturizerApply(m->fz, cs->raw, cs->x);
 }
 
 /*
@@ -241,11 +301,11 @@ static MlopsModel *
 ScoreCall(FunctionCallInfo fcinfo, double **out)
 {
 	MlopsModel *m = ResolveModel(fcinfo);
-	double	   *x = CallFeatures(fcinfo, m);
+	CallState  *cs = GetCallState(fcinfo, m);
 
-	*out = palloc(sizeof(double) * ModelOutputs(m));
-	ModelPredictRows(m, x, 1, *out);
-	pfree(x);
+	CallFeatures(fcinfo, cs, m);
+	ModelPredictRows(m, cs->x, 1, cs->out);
+	*out = cs->out;
 	return m;
 }
 
@@ -323,16 +383,17 @@ Datum
 mlops_featurize(PG_FUNCTION_ARGS)
 {
 	MlopsModel *m;
-	double	   *x;
+	CallState  *cs;
 	Datum	   *elems;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	m = ResolveModel(fcinfo);
-	x = CallFeatures(fcinfo, m);
+	cs = GetCallState(fcinfo, m);
+	CallFeatures(fcinfo, cs, m);
 	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
 	for (int k = 0; k < m->fz->nfeatures; k++)
-		elems[k] = Float8GetDatum(x[k]);
+		elems[k] = Float8GetDatum(cs->x[k]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, m->fz->nfeatures, FLOAT8OID, 8,
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

@@ -96,7 +96,7 @@ def rss_kb():
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
 
 
-ca.execute("CREATE TABLE big AS SELECT g::float8 AS a, (g * 7 % 13)::float8 AS b, (g % 5)::float8 AS y "
+ca.execute("DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g::float8 AS a, (g * 7 % 13)::float8 AS b, (g % 5)::float8 AS y "
            "FROM generate_series(1, 200000) g")
 
 
