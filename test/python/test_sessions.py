@@ -13,6 +13,7 @@ a = tap.connect()
 b = tap.connect()
 ca, cb = a.cursor(), b.cursor()
 refdata.load(a, "diabetes", "diabetes.csv", "progression", "float8")
+ca.execute("SELECT mlops.drop_project(name) FROM mlops.projects WHERE name IN ('sess', 'churn')")
 ca.execute("SELECT model_id FROM mlops.train('sess', 'diabetes', 'progression', algorithm => 'linear', "
            "exclude => '{id,ord}')")
 m1 = ca.fetchone()[0]
