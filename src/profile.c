@@ -1,0 +1,540 @@
+/*-------------------------------------------------------------------------
+ *
+ * profile.c
+ *	  Building, storing and reading the reference profile of a model.
+ *
+ * The profile is written as JSON text and stored as jsonb.  Numbers are
+ * printed in the shortest form that reads back as the same double (as
+ * float8out does), which keeps samples of thousands of values compact.  Quantile edges and bin counts come from the same
+ * functions as mlops.psi (stats.c), so a profile's histogram is exactly
+ * what mlops.psi would compute on the training values.
+ *
+ * The value sample of a numeric input is drawn without replacement by a
+ * partial Fisher-Yates shuffle of the input's sorted non-NULL values, with
+ * PostgreSQL's PRNG seeded from the training seed and the input's
+ * position: the same values with the same seed give the same sample,
+ * whatever the row order.  The sample is stored sorted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "common/shortest_dec.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "drift.h"
+#include "jsonutil.h"
+#include "model.h"
+#include "profile.h"
+#include "stats.h"
+
+static const char *const kind_names[] = {
+	[SOURCE_NUMERIC] = "numeric",
+	[SOURCE_CATEGORICAL] = "categorical",
+	[SOURCE_DATETIME] = "datetime",
+	[SOURCE_ARRAY] = "array",
+};
+
+/* a category of a profiled input with its count, for sorting */
+typedef struct ProfileCount
+{
+	const char *category;
+	double		count;
+} ProfileCount;
+
+/*
+ * Order categories by descending count, then by their text, so the stored
+ * order does not depend on the order of the rows.
+ */
+static int
+ProfileCompareCounts(const void *a, const void *b)
+{
+	const ProfileCount *x = a;
+	const ProfileCount *y = b;
+
+	if (x->count != y->count)
+		return (x->count < y->count) ? 1 : -1;
+	return strcmp(x->category, y->category);
+}
+
+/*
+ * Name of a source kind.
+ */
+const char *
+ProfileKindName(SourceKind kind)
+{
+	return kind_names[kind];
+}
+
+/*
+ * Report a stored profile as damaged.
+ */
+static void
+ProfileCorrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored reference profile is corrupted"),
+			 errdetail("%s", what)));
+}
+
+/*
+ * Append a JSON number in its shortest exact form; NaN and infinities
+ * become null.
+ */
+static void
+ProfileAppendDouble(StringInfo buf, double v)
+{
+	char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(v))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(v, num);
+	appendStringInfoString(buf, num);
+}
+
+/*
+ * Append a JSON array of doubles.
+ */
+static void
+ProfileAppendDoubles(StringInfo buf, const double *values, int n)
+{
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		ProfileAppendDouble(buf, values[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * Append the members every profiled feature has: name, column, kind and
+ * the row and NULL counts.
+ */
+static void
+ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categorical,
+					int64 rows, int64 nulls)
+{
+	JsonAppendKey(buf, "name", true);
+	JsonAppendString(buf, name);
+	JsonAppendKey(buf, "column", false);
+	appendStringInfo(buf, "%d", column);
+	JsonAppendKey(buf, "kind", false);
+	JsonAppendString(buf, categorical ? "categorical" : "numeric");
+	JsonAppendKey(buf, "rows", false);
+	appendStringInfo(buf, INT64_FORMAT, rows);
+	JsonAppendKey(buf, "count", false);
+	appendStringInfo(buf, INT64_FORMAT, rows - nulls);
+	JsonAppendKey(buf, "nulls", false);
+	appendStringInfo(buf, INT64_FORMAT, nulls);
+	JsonAppendKey(buf, "null_fraction", false);
+	ProfileAppendDouble(buf, rows > 0 ? (double) nulls / (double) rows : 0.0);
+}
+
+/*
+ * Append the profile of a numeric feature: values holds its n values (NaN
+ * for NULL) and is overwritten.  The sample is drawn with a PRNG seeded by
+ * seed.
+ */
+static void
+ProfileAppendNumeric(StringInfo buf, const char *name, int column,
+					 double *values, int n, uint64 seed)
+{
+	int			count = 0;
+	double		sum = 0.0,
+				ss = 0.0,
+				mean;
+
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < n; i++)
+		if (!isnan(values[i]))
+			values[count++] = values[i];
+	ProfileAppendHeader(buf, name, column, false, n, n - count);
+	if (count == 0)
+	{
+		appendStringInfoString(buf, ", \"mean\": null, \"std\": null, \"min\": null, "
+							   "\"max\": null, \"edges\": [], \"histogram\": [], \"sample\": []");
+		return;
+	}
+
+	StatsSortDoubles(values, count);
+	for (int i = 0; i < count; i++)
+		sum += values[i];
+	mean = sum / count;
+	for (int i = 0; i < count; i++)
+		ss += (values[i] - mean) * (values[i] - mean);
+
+	JsonAppendKey(buf, "mean", false);
+	ProfileAppendDouble(buf, mean);
+	JsonAppendKey(buf, "std", false);
+	ProfileAppendDouble(buf, sqrt(ss / count));
+	JsonAppendKey(buf, "min", false);
+	ProfileAppendDouble(buf, values[0]);
+	JsonAppendKey(buf, "max", false);
+	ProfileAppendDouble(buf, values[count - 1]);
+
+	{
+		double		edges[PROFILE_BINS - 1];
+		double		proportions[PROFILE_BINS];
+		double		counts[PROFILE_BINS];
+
+		StatsQuantileEdges(values, count, PROFILE_BINS, edges);
+		StatsBinProportions(values, count, edges, PROFILE_BINS, proportions);
+		for (int b = 0; b < PROFILE_BINS; b++)
+			counts[b] = rint(proportions[b] * count);
+		JsonAppendKey(buf, "edges", false);
+		ProfileAppendDoubles(buf, edges, PROFILE_BINS - 1);
+		JsonAppendKey(buf, "histogram", false);
+		ProfileAppendDoubles(buf, counts, PROFILE_BINS);
+	}
+
+	JsonAppendKey(buf, "sample", false);
+	if (count <= mlops_drift_sample_size)
+		ProfileAppendDoubles(buf, values, count);
+	else
+	{
+		pg_prng_state prng;
+		int			k = mlops_drift_sample_size;
+
+		/* the first k places of a partial Fisher-Yates shuffle */
+		pg_prng_seed(&prng, seed);
+		for (int i = 0; i < k; i++)
+		{
+			int			j = i + (int) pg_prng_uint64_range(&prng, 0, count - 1 - i);
+			double		t = values[i];
+
+			values[i] = values[j];
+			values[j] = t;
+		}
+		StatsSortDoubles(values, k);
+		ProfileAppendDoubles(buf, values, k);
+	}
+}
+
+/*
+ * Append the profile of a categorical feature: codes holds its n category
+ * codes (NaN for NULL), categories[code] the text of each of ncategories
+ * codes.  Categories that no row has are left out.
+ */
+static void
+ProfileAppendCategorical(StringInfo buf, const char *name, int column,
+						 const double *codes, int n, char **categories, int ncategories)
+{
+	double	   *counts = palloc0(sizeof(double) * Max(1, ncategories));
+	ProfileCount *sorted = palloc(sizeof(ProfileCount) * Max(1, ncategories));
+	int64		nulls = 0;
+	int			k = 0;
+
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(codes[i]))
+			nulls++;
+		else
+			counts[(int) codes[i]] += 1.0;
+	}
+	for (int c = 0; c < ncategories; c++)
+	{
+		if (counts[c] > 0.0)
+		{
+			sorted[k].category = categories[c];
+			sorted[k].count = counts[c];
+			k++;
+		}
+	}
+	qsort(sorted, k, sizeof(ProfileCount), ProfileCompareCounts);
+
+	ProfileAppendHeader(buf, name, column, true, n, nulls);
+	JsonAppendKey(buf, "categories", false);
+	appendStringInfoChar(buf, '[');
+	for (int c = 0; c < k; c++)
+	{
+		if (c > 0)
+			appendStringInfoString(buf, ", ");
+		JsonAppendString(buf, sorted[c].category);
+	}
+	appendStringInfoChar(buf, ']');
+	JsonAppendKey(buf, "counts", false);
+	appendStringInfoChar(buf, '[');
+	for (int c = 0; c < k; c++)
+		appendStringInfo(buf, "%s%.0f", c > 0 ? ", " : "", sorted[c].count);
+	appendStringInfoChar(buf, ']');
+	pfree(counts);
+	pfree(sorted);
+}
+
+/*
+ * Build the reference profile of a model; see profile.h.
+ */
+Jsonb *
+ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
+			 const double *pred, int npred, int nout, char **labels)
+{
+	StringInfoData buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, Max(nrows, npred)),
+										 MCXT_ALLOC_HUGE);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	JsonAppendKey(&buf, "version", true);
+	appendStringInfo(&buf, "%d", PROFILE_VERSION);
+	JsonAppendKey(&buf, "rows", false);
+	appendStringInfo(&buf, "%d", nrows);
+	JsonAppendKey(&buf, "seed", false);
+	appendStringInfo(&buf, "%d", seed);
+	JsonAppendKey(&buf, "sample_size", false);
+	appendStringInfo(&buf, "%d", mlops_drift_sample_size);
+	JsonAppendKey(&buf, "bins", false);
+	appendStringInfo(&buf, "%d", PROFILE_BINS);
+
+	JsonAppendKey(&buf, "columns", false);
+	appendStringInfoChar(&buf, '[');
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *col = &ds->columns[j];
+
+		appendStringInfoString(&buf, j > 0 ? ", {" : "{");
+		JsonAppendKey(&buf, "name", true);
+		JsonAppendString(&buf, col->name);
+		JsonAppendKey(&buf, "kind", false);
+		JsonAppendString(&buf, ProfileKindName(col->kind));
+		JsonAppendKey(&buf, "type", false);
+		JsonAppendString(&buf, format_type_be(col->typid));
+		JsonAppendKey(&buf, "array_length", false);
+		appendStringInfo(&buf, "%d", col->kind == SOURCE_ARRAY ? col->ninputs : 0);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+
+	JsonAppendKey(&buf, "features", false);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < ds->ninputs; i++)
+	{
+		const DatasetInput *in = &ds->inputs[i];
+
+		for (int r = 0; r < nrows; r++)
+			values[r] = in->values[rows[r]];
+		appendStringInfoString(&buf, i > 0 ? ", {" : "{");
+		if (in->categorical)
+			ProfileAppendCategorical(&buf, in->name, in->column, values, nrows,
+									 in->categories, in->ncategories);
+		else
+			ProfileAppendNumeric(&buf, in->name, in->column, values, nrows,
+								 ((uint64) (uint32) seed << 32) | (uint64) i);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+
+	JsonAppendKey(&buf, "prediction", false);
+	if (npred == 0)
+		appendStringInfoString(&buf, "null");
+	else if (nout == 1 && labels == NULL)
+	{
+		memcpy(values, pred, sizeof(double) * npred);
+		appendStringInfoChar(&buf, '{');
+		ProfileAppendNumeric(&buf, PROFILE_PREDICTION, -1, values, npred,
+							 ((uint64) (uint32) seed << 32) | (uint64) ds->ninputs);
+		appendStringInfoChar(&buf, '}');
+	}
+	else
+	{
+		for (int r = 0; r < npred; r++)
+			values[r] = ModelArgmax(pred + (Size) r * nout, nout);
+		appendStringInfoChar(&buf, '{');
+		ProfileAppendCategorical(&buf, PROFILE_PREDICTION, -1, values, npred, labels, nout);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, '}');
+
+	pfree(values);
+	return JsonFromText(&buf);
+}
+
+/*
+ * A JSON array of numbers of a stored profile as doubles (null reads as
+ * NaN); *n receives its length.
+ */
+static double *
+ProfileGetDoubles(JsonbContainer *obj, const char *key, int *n)
+{
+	JsonbContainer *arr = JsonGetContainer(obj, key);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	double	   *out;
+	int			k = 0;
+
+	if (!JsonContainerIsArray(arr))
+		ProfileCorrupted(psprintf("Key \"%s\" is not an array.", key));
+	*n = JsonContainerSize(arr);
+	out = palloc(sizeof(double) * Max(1, *n));
+	it = JsonbIteratorInit(arr);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvNull)
+			out[k++] = NAN;
+		else if (!JsonValueToDouble(&v, &out[k++]))
+			ProfileCorrupted(psprintf("Key \"%s\" holds a %s.", key, JsonTypeName(&v)));
+	}
+	return out;
+}
+
+/*
+ * Parse one profiled feature (an input, or the predictions).
+ */
+static void
+ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
+{
+	char	   *kind = JsonGetString(obj, "kind");
+
+	f->name = JsonGetString(obj, "name");
+	f->column = JsonGetInt(obj, "column");
+	f->rows = JsonGetInt(obj, "rows");
+	f->count = JsonGetInt(obj, "count");
+	f->nulls = JsonGetInt(obj, "nulls");
+	if (strcmp(kind, "numeric") == 0)
+	{
+		int			nedges,
+					nbins;
+
+		f->categorical = false;
+		f->mean = JsonGetDouble(obj, "mean");
+		f->std = JsonGetDouble(obj, "std");
+		f->min = JsonGetDouble(obj, "min");
+		f->max = JsonGetDouble(obj, "max");
+		f->edges = ProfileGetDoubles(obj, "edges", &nedges);
+		f->histogram = ProfileGetDoubles(obj, "histogram", &nbins);
+		f->sample = ProfileGetDoubles(obj, "sample", &f->nsample);
+		if (f->count > 0 && (nedges != PROFILE_BINS - 1 || nbins != PROFILE_BINS ||
+							 f->nsample == 0))
+			ProfileCorrupted(psprintf("Feature \"%s\" has %d edges, %d bins and %d sampled values.",
+									  f->name, nedges, nbins, f->nsample));
+		if (f->count == 0)
+			f->edges = f->histogram = NULL;
+	}
+	else if (strcmp(kind, "categorical") == 0)
+	{
+		JsonbContainer *cats = JsonGetContainer(obj, "categories");
+		int			ncounts;
+
+		f->categorical = true;
+		f->counts = ProfileGetDoubles(obj, "counts", &ncounts);
+		f->ncategories = JsonContainerSize(cats);
+		if (ncounts != f->ncategories)
+			ProfileCorrupted(psprintf("Feature \"%s\" has %d categories but %d counts.",
+									  f->name, f->ncategories, ncounts));
+		f->categories = palloc(sizeof(char *) * Max(1, f->ncategories));
+		for (int c = 0; c < f->ncategories; c++)
+		{
+			f->categories[c] = JsonValueToCString(JsonArrayElement(cats, c));
+			if (f->categories[c] == NULL)
+				ProfileCorrupted(psprintf("A category of feature \"%s\" is not a string.", f->name));
+		}
+	}
+	else
+		ProfileCorrupted(psprintf("Feature kind \"%s\" is unknown.", kind));
+}
+
+/*
+ * Parse a stored profile.
+ */
+Profile *
+ProfileFromJson(Jsonb *jb)
+{
+	Profile    *p = palloc0(sizeof(Profile));
+	JsonbContainer *root = &jb->root;
+	JsonbContainer *columns;
+	JsonbContainer *features;
+	JsonbValue *pred;
+	int			version = JsonGetInt(root, "version");
+
+	if (version != PROFILE_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("reference profile has unknown format version %d", version),
+				 errhint("The model was trained by another version of mlops; retrain it.")));
+	p->rows = JsonGetInt(root, "rows");
+
+	columns = JsonGetContainer(root, "columns");
+	p->ncolumns = JsonContainerSize(columns);
+	p->columns = palloc0(sizeof(ProfileColumn) * Max(1, p->ncolumns));
+	for (int j = 0; j < p->ncolumns; j++)
+	{
+		JsonbValue *v = JsonArrayElement(columns, j);
+		JsonbContainer *obj;
+		char	   *kind;
+		int			k;
+
+		if (v->type != jbvBinary)
+			ProfileCorrupted("A column is not an object.");
+		obj = v->val.binary.data;
+		p->columns[j].name = JsonGetString(obj, "name");
+		p->columns[j].type = JsonGetString(obj, "type");
+		p->columns[j].array_length = JsonGetInt(obj, "array_length");
+		kind = JsonGetString(obj, "kind");
+		for (k = 0; k < lengthof(kind_names); k++)
+			if (strcmp(kind, kind_names[k]) == 0)
+				break;
+		if (k == lengthof(kind_names))
+			ProfileCorrupted(psprintf("Column kind \"%s\" is unknown.", kind));
+		p->columns[j].kind = (SourceKind) k;
+	}
+
+	features = JsonGetContainer(root, "features");
+	p->nfeatures = JsonContainerSize(features);
+	p->features = palloc0(sizeof(ProfileFeature) * Max(1, p->nfeatures));
+	for (int i = 0; i < p->nfeatures; i++)
+	{
+		JsonbValue *v = JsonArrayElement(features, i);
+
+		if (v->type != jbvBinary)
+			ProfileCorrupted("A feature is not an object.");
+		ProfileFeatureFromJson(v->val.binary.data, &p->features[i]);
+		if (p->features[i].column < 0 || p->features[i].column >= p->ncolumns)
+			ProfileCorrupted(psprintf("Feature \"%s\" names column %d.",
+									  p->features[i].name, p->features[i].column));
+	}
+
+	pred = JsonGet(root, "prediction");
+	if (pred == NULL)
+		ProfileCorrupted("Key \"prediction\" is missing.");
+	if (pred->type == jbvBinary)
+	{
+		p->prediction = palloc0(sizeof(ProfileFeature));
+		ProfileFeatureFromJson(pred->val.binary.data, p->prediction);
+	}
+	else if (pred->type != jbvNull)
+		ProfileCorrupted("Key \"prediction\" is neither an object nor null.");
+	return p;
+}
+
+/*
+ * The source columns of a profile, to read a relation with DatasetRead.
+ */
+DatasetSpec *
+ProfileSpec(const Profile *profile)
+{
+	DatasetSpec *spec = palloc(sizeof(DatasetSpec));
+
+	spec->ncolumns = profile->ncolumns;
+	spec->names = palloc(sizeof(char *) * Max(1, profile->ncolumns));
+	spec->array_lengths = palloc(sizeof(int) * Max(1, profile->ncolumns));
+	for (int j = 0; j < profile->ncolumns; j++)
+	{
+		spec->names[j] = profile->columns[j].name;
+		spec->array_lengths[j] = profile->columns[j].array_length;
+	}
+	return spec;
+}
