@@ -92,8 +92,8 @@ ReadLastSettings(const RegistryProject *proj, LastSettings *last)
 }
 
 /*
- * Run mlops.drift on the relation (as the caller) and count the drifted
- * features, not counting the prediction.
+ * Run mlops.drift on the relation (as the caller) and read the feature
+ * counts of the report it recorded (the prediction is not a feature).
  */
 static void
 CheckDrift(const char *project, const char *relation, DriftCheck *dc)
@@ -105,9 +105,13 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 	values[0] = CStringGetTextDatum(project);
 	values[1] = CStringGetTextDatum(relation);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT count(*)::int4, (count(*) FILTER (WHERE drifted))::int4 "
-							  "FROM mlops.drift($1, $2) WHERE feature <> 'prediction'",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT count(*) FROM mlops.drift($1, $2)",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_execute_with_args("SELECT r.features, r.drifted FROM mlops.drift_reports r "
+							  "JOIN mlops.projects p ON p.id = r.project_id "
+							  "WHERE p.name = $1 ORDER BY r.id DESC LIMIT 1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "could not check drift of project \"%s\"", project);
 	dc->checked = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	dc->drifted = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
