@@ -1065,38 +1065,6 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 }
 
 /*
- * Append a JSON array of doubles.
- */
-static void
-AppendDoubles(StringInfo buf, const double *v, int n)
-{
-	appendStringInfoChar(buf, '[');
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		JsonAppendDouble(buf, v[i]);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
-/*
- * Append a JSON array of strings.
- */
-static void
-AppendStrings(StringInfo buf, char **v, int n)
-{
-	appendStringInfoChar(buf, '[');
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		JsonAppendString(buf, v[i]);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
-/*
  * Write the frozen transform as JSON (mlops.models.features).
  */
 void
@@ -1134,7 +1102,7 @@ FeaturizerToJson(const Featurizer *fz, StringInfo buf)
 		else
 		{
 			appendStringInfo(buf, ", \"encode\": \"%s\", \"categories\": ", encode_names[in->encode]);
-			AppendStrings(buf, in->categories, in->ncategories);
+			JsonAppendStrings(buf, in->categories, in->ncategories);
 			appendStringInfo(buf, ", \"null_category\": %s, \"other\": %s, \"fill_index\": %d, \"unknown_value\": ",
 							 in->null_category ? "true" : "false", in->has_other ? "true" : "false",
 							 in->fill_index);
@@ -1142,11 +1110,11 @@ FeaturizerToJson(const Featurizer *fz, StringInfo buf)
 			if (in->encode == ENCODE_TARGET)
 			{
 				appendStringInfo(buf, ", \"target_values\": ");
-				AppendDoubles(buf, in->target_values, (in->ncategories + 2) * in->ntarget);
+				JsonAppendDoubles(buf, in->target_values, (in->ncategories + 2) * in->ntarget);
 			}
 		}
 		appendStringInfoString(buf, ", \"features\": ");
-		AppendStrings(buf, fz->feature_names + in->first_feature, in->nfeatures);
+		JsonAppendStrings(buf, fz->feature_names + in->first_feature, in->nfeatures);
 		appendStringInfoChar(buf, '}');
 	}
 	appendStringInfo(buf, "], \"nfeatures\": %d}", fz->nfeatures);

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "common/shortest_dec.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
@@ -212,15 +213,53 @@ JsonAppendString(StringInfo buf, const char *str)
 }
 
 /*
- * Append a JSON number that round-trips; NaN and infinities become null.
+ * Append a JSON number in the shortest form that reads back as the same
+ * double; NaN and infinities become null.
  */
 void
 JsonAppendDouble(StringInfo buf, double v)
 {
-	if (isfinite(v))
-		appendStringInfo(buf, "%.17g", v);
-	else
+	char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(v))
+	{
 		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(v, num);
+	appendStringInfoString(buf, num);
+}
+
+/*
+ * Append a JSON array of doubles (NaN and infinities as null).
+ */
+void
+JsonAppendDoubles(StringInfo buf, const double *v, int n)
+{
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		JsonAppendDouble(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * Append a JSON array of strings.
+ */
+void
+JsonAppendStrings(StringInfo buf, char **v, int n)
+{
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		escape_json(buf, v[i]);
+	}
+	appendStringInfoChar(buf, ']');
 }
 
 /*

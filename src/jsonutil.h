@@ -33,6 +33,8 @@ extern const char *JsonTypeName(const JsonbValue *v);
 
 extern void JsonAppendString(StringInfo buf, const char *str);
 extern void JsonAppendDouble(StringInfo buf, double v);
+extern void JsonAppendDoubles(StringInfo buf, const double *v, int n);
+extern void JsonAppendStrings(StringInfo buf, char **v, int n);
 extern void JsonAppendKey(StringInfo buf, const char *key, bool first);
 extern Jsonb *JsonFromText(StringInfo buf);
 

@@ -47,6 +47,7 @@
 #include "miscadmin.h"
 #include "utils/float.h"
 
+#include "jsonutil.h"
 #include "metrics.h"
 
 /* Compensated running sum */
@@ -136,10 +137,7 @@ static void
 MetricsAppendNumber(StringInfo buf, int start, const char *key, double value)
 {
 	MetricsAppendKey(buf, start, key);
-	if (isfinite(value))
-		appendStringInfo(buf, "%.17g", value);
-	else
-		appendStringInfoString(buf, "null");
+	JsonAppendDouble(buf, value);
 }
 
 /*

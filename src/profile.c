@@ -22,7 +22,6 @@
 #include <math.h>
 
 #include "common/pg_prng.h"
-#include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -84,40 +83,6 @@ ProfileCorrupted(const char *what)
 }
 
 /*
- * Append a JSON number in its shortest exact form; NaN and infinities
- * become null.
- */
-static void
-ProfileAppendDouble(StringInfo buf, double v)
-{
-	char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(v))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(v, num);
-	appendStringInfoString(buf, num);
-}
-
-/*
- * Append a JSON array of doubles.
- */
-static void
-ProfileAppendDoubles(StringInfo buf, const double *values, int n)
-{
-	appendStringInfoChar(buf, '[');
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		ProfileAppendDouble(buf, values[i]);
-	}
-	appendStringInfoChar(buf, ']');
-}
-
-/*
  * Append the members every profiled feature has: name, column, kind and
  * the row and NULL counts.
  */
@@ -138,7 +103,7 @@ ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categoric
 	JsonAppendKey(buf, "nulls", false);
 	appendStringInfo(buf, INT64_FORMAT, nulls);
 	JsonAppendKey(buf, "null_fraction", false);
-	ProfileAppendDouble(buf, rows > 0 ? (double) nulls / (double) rows : 0.0);
+	JsonAppendDouble(buf, rows > 0 ? (double) nulls / (double) rows : 0.0);
 }
 
 /*
@@ -175,13 +140,13 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 		ss += (values[i] - mean) * (values[i] - mean);
 
 	JsonAppendKey(buf, "mean", false);
-	ProfileAppendDouble(buf, mean);
+	JsonAppendDouble(buf, mean);
 	JsonAppendKey(buf, "std", false);
-	ProfileAppendDouble(buf, sqrt(ss / count));
+	JsonAppendDouble(buf, sqrt(ss / count));
 	JsonAppendKey(buf, "min", false);
-	ProfileAppendDouble(buf, values[0]);
+	JsonAppendDouble(buf, values[0]);
 	JsonAppendKey(buf, "max", false);
-	ProfileAppendDouble(buf, values[count - 1]);
+	JsonAppendDouble(buf, values[count - 1]);
 
 	{
 		double		edges[PROFILE_BINS - 1];
@@ -193,14 +158,14 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 		for (int b = 0; b < PROFILE_BINS; b++)
 			counts[b] = rint(proportions[b] * count);
 		JsonAppendKey(buf, "edges", false);
-		ProfileAppendDoubles(buf, edges, PROFILE_BINS - 1);
+		JsonAppendDoubles(buf, edges, PROFILE_BINS - 1);
 		JsonAppendKey(buf, "histogram", false);
-		ProfileAppendDoubles(buf, counts, PROFILE_BINS);
+		JsonAppendDoubles(buf, counts, PROFILE_BINS);
 	}
 
 	JsonAppendKey(buf, "sample", false);
 	if (count <= mlops_drift_sample_size)
-		ProfileAppendDoubles(buf, values, count);
+		JsonAppendDoubles(buf, values, count);
 	else
 	{
 		pg_prng_state prng;
@@ -217,7 +182,7 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 			values[j] = t;
 		}
 		StatsSortDoubles(values, k);
-		ProfileAppendDoubles(buf, values, k);
+		JsonAppendDoubles(buf, values, k);
 	}
 }
 

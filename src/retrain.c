@@ -155,8 +155,12 @@ AppendDecision(StringInfo buf, const char *action, const char *reason,
 	appendStringInfoString(buf, ", \"policy\": ");
 	PolicyToJson(policy, buf);
 	if (dc != NULL)
-		appendStringInfo(buf, ", \"drift\": {\"checked\": %d, \"drifted\": %d, \"share\": %.17g}",
-						 dc->checked, dc->drifted, dc->share);
+	{
+		appendStringInfo(buf, ", \"drift\": {\"checked\": %d, \"drifted\": %d, \"share\": ",
+						 dc->checked, dc->drifted);
+		JsonAppendDouble(buf, dc->share);
+		appendStringInfoChar(buf, '}');
+	}
 	if (res != NULL)
 	{
 		char	   *m = JsonbToCString(NULL, &res->metrics->root, VARSIZE(res->metrics));

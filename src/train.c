@@ -36,6 +36,7 @@
 #include "model.h"
 #include "model_cache.h"
 #include "profile.h"
+#include "progress.h"
 #include "registry.h"
 #include "split.h"
 #include "train.h"
@@ -179,22 +180,6 @@ CheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
 			 errmsg("target column \"%s\" is constant in the training rows", ds->target_name)));
-}
-
-/*
- * Append a JSON array of strings.
- */
-static void
-AppendStringArray(StringInfo buf, char **items, int n)
-{
-	appendStringInfoChar(buf, '[');
-	for (int i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		JsonAppendString(buf, items[i]);
-	}
-	appendStringInfoChar(buf, ']');
 }
 
 /*
@@ -391,6 +376,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	task = ChooseTask(req->task, proj, req->algorithm);
 
 	/* read */
+	MlopsProgressPhase("reading", 0);
 	relid = DatasetResolveRelation(req->relation, &relname);
 	columns = DatasetFeatureColumns(relid, req->target, req->features, req->exclude, &ncolumns);
 	if (req->order_by != NULL && get_attnum(relid, req->order_by) == InvalidAttrNumber)
@@ -432,6 +418,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	CheckTargetVaries(ds, split, task);
 
 	/* featurize and fit */
+	MlopsProgressPhase("featurizing", 0);
 	hp = HyperParamsParse(req->algorithm, task, req->hyperparams);
 	td.algorithm = req->algorithm;
 	if (hp->applies[HP_EARLY_STOPPING_ROUNDS] && hp->v[HP_EARLY_STOPPING_ROUNDS] > 0)
@@ -452,6 +439,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	}
 
 	initStringInfo(&info);
+	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] && req->algorithm == ALG_XGBOOST
+					   ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
 	INSTR_TIME_SET_CURRENT(start);
 	blob = ModelOps(req->algorithm)->fit(&td, hp, &info);
 	INSTR_TIME_SET_CURRENT(duration);
@@ -460,6 +449,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	pfree((void *) td.X);
 
 	/* evaluate the stored form on the held-out rows */
+	MlopsProgressPhase("evaluating", split->ntest);
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
 	score_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops scoring", ALLOCSET_DEFAULT_SIZES);
@@ -499,12 +489,13 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	JsonAppendString(&training, format_type_be(ds->target_type));
 	appendStringInfo(&training, ", \"labels_numeric\": %s", ds->labels_numeric ? "true" : "false");
 	appendStringInfoString(&training, ", \"columns\": ");
-	AppendStringArray(&training, columns, ncolumns);
+	JsonAppendStrings(&training, columns, ncolumns);
 	appendStringInfo(&training, ", \"rows\": %d, \"null_target_rows\": " INT64_FORMAT
 					 ", \"train_rows\": %d, \"test_rows\": %d, \"validation_rows\": %d"
-					 ", \"test_size\": %.17g, \"split\": \"%s\", \"order_by\": ",
-					 ds->nrows, ds->null_targets, split->ntrain, split->ntest, td.nval,
-					 req->test_size, SplitKindName(split_kind));
+					 ", \"test_size\": ",
+					 ds->nrows, ds->null_targets, split->ntrain, split->ntest, td.nval);
+	JsonAppendDouble(&training, req->test_size);
+	appendStringInfo(&training, ", \"split\": \"%s\", \"order_by\": ", SplitKindName(split_kind));
 	if (req->order_by)
 		JsonAppendString(&training, req->order_by);
 	else
@@ -513,6 +504,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 					 req->seed, mlops_threads, fit_seconds, info.data);
 
 	/* register */
+	MlopsProgressPhase("registering", 0);
 	if (proj == NULL)
 	{
 		proj = palloc0(sizeof(RegistryProject));
