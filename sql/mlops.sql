@@ -464,3 +464,129 @@ AS 'MODULE_PATHNAME', 'mlops_drift'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.drift(text, text, text, float8, bigint)
 	IS 'Compare a relation with the reference profile of the deployed (or given) model: one row per feature plus one for the predictions; recorded in mlops.drift_reports.';
+
+--------------------------------------------------------------------------
+-- Jobs and schedules (src/jobs.c, src/worker.c, src/progress.c)
+--
+-- With mlops in shared_preload_libraries, a background worker in the
+-- database named by mlops.database runs queued jobs and due schedules, each
+-- job in its own background worker as the role that submitted it.  Only
+-- the extension's C code writes these tables.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.schedules (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL UNIQUE,
+	every		interval NOT NULL CHECK (every > interval '0'),
+	relation	text,
+	policy		jsonb NOT NULL DEFAULT '{}',
+	next_run_at timestamptz NOT NULL,
+	last_run_at timestamptz,
+	last_job_id bigint,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	created_by	name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mlops.schedules IS 'Interval schedules: retrain a project every interval, as the role that created the schedule.';
+COMMENT ON COLUMN mlops.schedules.relation IS 'Relation to retrain on (schema-qualified); NULL: the relation of the last training run.';
+COMMENT ON COLUMN mlops.schedules.policy IS 'Retrain policy passed to mlops.retrain: retrain, drift_share, min_improvement, deploy.';
+COMMENT ON COLUMN mlops.schedules.next_run_at IS 'When the next retrain job is queued; after missed runs, one job is queued and the interval restarts from then.';
+COMMENT ON COLUMN mlops.schedules.last_job_id IS 'The job queued by the last run.';
+
+CREATE TABLE mlops.jobs (
+	id			bigserial PRIMARY KEY,
+	kind		text NOT NULL CHECK (kind IN ('train', 'retrain')),
+	project		text NOT NULL,
+	args		jsonb NOT NULL,
+	status		text NOT NULL DEFAULT 'queued'
+				CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'canceled')),
+	schedule_id bigint REFERENCES mlops.schedules (id) ON DELETE SET NULL,
+	queued_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	started_at	timestamptz,
+	finished_at timestamptz,
+	result		jsonb,
+	error		text,
+	submitted_by name NOT NULL DEFAULT current_user,
+	pid			int
+);
+CREATE INDEX ON mlops.jobs (id) WHERE status IN ('queued', 'running');
+CREATE INDEX ON mlops.jobs (project, kind) WHERE status IN ('queued', 'running');
+CREATE INDEX ON mlops.jobs (schedule_id);
+COMMENT ON TABLE mlops.jobs IS 'Background jobs: mlops.train_async and scheduled retrains, with their state, result or error.';
+COMMENT ON COLUMN mlops.jobs.kind IS 'train (mlops.train_async) or retrain (a schedule).';
+COMMENT ON COLUMN mlops.jobs.args IS 'The arguments of the mlops.train or mlops.retrain call the job makes.';
+COMMENT ON COLUMN mlops.jobs.status IS 'queued, running, succeeded, failed or canceled.';
+COMMENT ON COLUMN mlops.jobs.schedule_id IS 'The schedule that queued the job; NULL for mlops.train_async.';
+COMMENT ON COLUMN mlops.jobs.result IS 'The row the job''s call returned, as jsonb (succeeded jobs).';
+COMMENT ON COLUMN mlops.jobs.error IS 'Why the job failed or how it was canceled.';
+COMMENT ON COLUMN mlops.jobs.submitted_by IS 'The role the job runs as: it reads only what this role may read.';
+COMMENT ON COLUMN mlops.jobs.pid IS 'Process ID of the job''s background worker.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.jobs_id_seq', '');
+
+REVOKE ALL ON mlops.schedules, mlops.jobs FROM PUBLIC;
+GRANT SELECT ON mlops.schedules, mlops.jobs TO PUBLIC;
+
+CREATE FUNCTION mlops.train_async(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mlops_train_async'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+	IS 'Queue an mlops.train call as a background job run as the calling role; returns the job id.';
+
+CREATE FUNCTION mlops.cancel_job(job_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_cancel_job'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.cancel_job(bigint)
+	IS 'Cancel a queued job, or stop a running one; false when the job already finished.';
+
+CREATE FUNCTION mlops.schedule(project text, every interval, relation text DEFAULT NULL,
+							   policy jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mlops_schedule'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.schedule(text, interval, text, jsonb)
+	IS 'Retrain the project every interval (mlops.retrain with the policy), as the calling role; replaces its schedule; returns the schedule id.';
+
+CREATE FUNCTION mlops.unschedule(project text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_unschedule'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.unschedule(text) IS 'Remove the project''s schedule; false when it has none.';
+
+CREATE FUNCTION mlops.job_progress_info(
+	OUT job_id bigint, OUT pid int, OUT phase text, OUT iterations_done bigint,
+	OUT iterations_total bigint, OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mlops_job_progress_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.job_progress_info()
+	IS 'The shared-memory progress of each running job of this database (no rows without shared_preload_libraries).';
+
+CREATE VIEW mlops.job_progress AS
+SELECT p.job_id, j.kind, j.project, j.submitted_by, p.pid, p.phase,
+	   p.iterations_done, p.iterations_total,
+	   round(100.0 * p.iterations_done / p.iterations_total, 1) AS percent,
+	   p.started_at, clock_timestamp() - p.started_at AS elapsed
+  FROM mlops.job_progress_info() p
+  JOIN mlops.jobs j ON j.id = p.job_id;
+COMMENT ON VIEW mlops.job_progress IS 'Running jobs as they run: phase, iterations done of the total, percent, elapsed time.';
+
+GRANT SELECT ON mlops.job_progress TO PUBLIC;

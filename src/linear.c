@@ -65,6 +65,7 @@
 #include "utils/memutils.h"
 
 #include "linear.h"
+#include "progress.h"
 
 /* serialized form */
 #define LINEAR_MAGIC			"MLLIN"
@@ -515,12 +516,14 @@ LinearFitElasticNet(const double *X, const double *y, int n, int p,
 	 */
 	gaptol = params->tol * prob.yy;
 	model->converged = false;
+	MlopsProgressPhase("fitting", params->max_iter);
 	for (iter = 0; iter < params->max_iter; iter++)
 	{
 		double		wmax = 0;
 		double		dwmax = 0;
 
 		CHECK_FOR_INTERRUPTS();
+		MlopsProgressAdvance(iter);
 		for (int j = 0; j < p; j++)
 		{
 			double		wold = w[j];
@@ -810,6 +813,7 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 
 	*converged = false;
 	*iterations = 0;
+	MlopsProgressPhase("fitting", params->max_iter);
 	while (*iterations < params->max_iter)
 	{
 		double		f;
@@ -820,6 +824,7 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 		bool		accepted = false;
 
 		CHECK_FOR_INTERRUPTS();
+		MlopsProgressAdvance(*iterations);
 		f = LogisticEvaluate(prob, theta, grad, hess);
 		LogisticFillNullSpace(prob, hess);
 		LogisticNewtonStep(prob, hess, grad, work, step);

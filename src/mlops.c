@@ -17,9 +17,13 @@
 #include <cblas.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "drift.h"
 #include "mlops.h"
+#include "progress.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -45,7 +49,8 @@ static const char *const algorithm_names[] = {
 void		_PG_init(void);
 
 /*
- * Define the settings of the extension.
+ * Define the settings of the extension; when preloaded, also set up the
+ * shared memory of the job slots and register the background worker.
  */
 void
 _PG_init(void)
@@ -74,7 +79,17 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	DriftDefineSettings();
+	WorkerDefineSettings();
+
 	MarkGUCPrefixReserved("mlops");
+
+	/* the background worker and its shared memory exist only when preloaded */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		ProgressInstallHooks();
+		WorkerRegisterLauncher();
+	}
 }
 
 /*

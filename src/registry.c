@@ -479,8 +479,7 @@ RegistryDropProject(int64 project_id)
 }
 
 /*
- * The reference profile stored with a model; NULL when it has none.  The
- * model must exist.
+ * The reference profile stored with a model, which must exist.
  */
 Jsonb *
 RegistryModelProfile(int64 model_id)
@@ -488,23 +487,17 @@ RegistryModelProfile(int64 model_id)
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
-	Jsonb	   *profile = NULL;
+	Jsonb	   *profile;
+	MemoryContext old;
 
 	SPI_connect();
 	RegistryExec("SELECT profile FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-
-			profile = DatumGetJsonbPCopy(d);
-			MemoryContextSwitchTo(old);
-		}
-	}
+	if (SPI_processed != 1)
+		elog(ERROR, "model " INT64_FORMAT " does not exist", model_id);
+	old = MemoryContextSwitchTo(cxt);
+	profile = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											   &(bool) {false}));
+	MemoryContextSwitchTo(old);
 	SPI_finish();
 	return profile;
 }
@@ -614,4 +607,15 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 				  12, ftypes, fvalues, NULL);
 	SPI_finish();
 	return id;
+}
+
+/*
+ * Run a statement that writes the tables of another module (jobs and
+ * schedules) as the extension owner; the caller has connected to SPI.
+ * Returns SPI's result code.
+ */
+int
+RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	return RegistryWrite(sql, nargs, types, values, nulls);
 }

@@ -100,4 +100,7 @@ typedef struct RegistryDriftReport
 extern Jsonb *RegistryModelProfile(int64 model_id);
 extern int64 RegistryInsertDriftReport(const RegistryDriftReport *report);
 
+extern int	RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
+								 const char *nulls);
+
 #endif							/* MLOPS_REGISTRY_H */
