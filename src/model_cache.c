@@ -7,9 +7,10 @@
  * Loading a model (reading its row, parsing the frozen transform,
  * deserializing the algorithm's state) happens once per backend; predict
  * then costs a hash lookup.  Each loaded model lives in its own memory
- * context, so evicting it frees everything, libxgboost's memory included
- * (a reset callback).  At most mlops.model_cache_size models are kept; the
- * least recently used one goes first.
+ * context, so evicting it frees everything (tree models hold no libxgboost
+ * memory once loaded: they are compiled to a native form).  At most
+ * mlops.model_cache_size models are kept; the least recently used one goes
+ * first.
  *
  * Invalidation is transactional: deploy and drop send a relcache
  * invalidation for mlops.deployments or mlops.models, which is delivered at
@@ -124,6 +125,16 @@ ModelCacheSync(void)
 }
 
 /*
+ * Error context callback of ModelLoad: name the model whose stored form
+ * is being read.
+ */
+static void
+ModelLoadErrorContext(void *arg)
+{
+	errcontext("loading model " INT64_FORMAT, *(int64 *) arg);
+}
+
+/*
  * Read a model's row and build its loaded form in a new memory context
  * under "parent".
  */
@@ -142,6 +153,7 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	bytea	   *blob;
 	int			format;
 	JsonbValue *numeric;
+	ErrorContextCallback errcallback;
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
@@ -207,7 +219,12 @@ ModelLoad(int64 model_id, MemoryContext parent)
 				 errhint("The model was written by another version of mlops; retrain it.")));
 	blob = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 7, &isnull));
 	m->ops = ModelOps(m->algorithm);
+	errcallback.callback = ModelLoadErrorContext;
+	errcallback.arg = &model_id;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	m->impl = m->ops->load(blob, m->fz->nfeatures, m->task == TASK_CLASSIFICATION ? m->nclasses : 0);
+	error_context_stack = errcallback.previous;
 	pfree(blob);
 	MemoryContextSwitchTo(old);
 	SPI_finish();

@@ -13,6 +13,9 @@
  * XGBoost's random-forest mode: one round of n_estimators parallel trees
  * with row and column subsampling and learning rate 1.
  *
+ * Prediction is native: loading compiles the stored model into flat node
+ * arrays (forest.c); libxgboost's own loading and predict are not used.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,6 +27,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "forest.h"
 #include "model.h"
 
 /* a libxgboost handle freed with the memory context that owns it */
@@ -32,6 +36,21 @@ typedef struct XgbOwned
 	void	   *handle;
 	bool		booster;
 } XgbOwned;
+
+/*
+ * libxgboost's last error message, without its timestamp and stack trace.
+ */
+static char *
+XgbLastError(void)
+{
+	const char *msg = XGBGetLastError();
+	const char *end;
+
+	if (msg[0] == '[' && (end = strstr(msg, "] ")) != NULL)
+		msg = end + 2;
+	end = strchr(msg, '\n');
+	return end ? pnstrdup(msg, end - msg) : pstrdup(msg);
+}
 
 /*
  * Turn a failed libxgboost call into an ERROR.
@@ -43,7 +62,7 @@ XgbCheck(int rc, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("libxgboost failed to %s", what),
-				 errdetail("%s", XGBGetLastError())));
+				 errdetail("%s", XgbLastError())));
 }
 
 /*
@@ -237,82 +256,37 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info)
 	return blob;
 }
 
-/* a loaded booster */
-typedef struct XgbModel
-{
-	XgbOwned   *booster;
-	int			nclasses;		/* 0 for regression */
-} XgbModel;
-
 /*
- * Load a stored UBJSON model into a booster owned by the current context.
+ * Load a stored UBJSON model: compile it to the native form (forest.c) in
+ * the current context.  libxgboost is not involved, so a loaded model holds
+ * no libxgboost memory.
  */
 static void *
 XgbLoad(const bytea *blob, int nfeatures, int nclasses)
 {
-	XgbModel   *m = palloc(sizeof(XgbModel));
-	BoosterHandle b;
-	bst_ulong	nf;
-
-	XgbCheck(XGBoosterCreate(NULL, 0, &b), "create a booster");
-	m->booster = XgbOwn(b, true);
-	m->nclasses = nclasses;
-	if (XGBoosterLoadModelFromBuffer(b, VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored XGBoost model is corrupted"),
-				 errdetail("%s", XGBGetLastError())));
-	XgbCheck(XGBoosterGetNumFeature(b, &nf), "read the model");
-	if ((int) nf != nfeatures)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored XGBoost model is corrupted"),
-				 errdetail("It has %d features, its transform %d.", (int) nf, nfeatures)));
-	XgbCheck(XGBoosterSetParam(b, "nthread", "1"), "set a parameter");
-	return m;
+	return ForestFromXgboostUbjson(VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob), nfeatures, nclasses);
 }
 
 /*
- * Score n row-major rows with libxgboost's in-place prediction.
+ * Score n row-major rows with the native form.  binary:logistic gives
+ * P(label 1) per row; it is expanded in place, from the last row back, to
+ * both probabilities.
  */
 static void
 XgbPredict(void *impl, const double *X, int n, int p, double *out)
 {
-	XgbModel   *m = (XgbModel *) impl;
-	char		iface[256];
-	const bst_ulong *shape;
-	bst_ulong	dim;
-	const float *res;
-	size_t		expect = (size_t) n * (m->nclasses > 2 ? m->nclasses : 1);
-	size_t		total = 1;
+	Forest	   *f = (Forest *) impl;
 
-	snprintf(iface, sizeof(iface),
-			 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f8\", \"version\": 3}",
-			 (size_t) X, n, p);
-	XgbCheck(XGBoosterPredictFromDense(m->booster->handle, iface,
-									   "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-									   "\"iteration_end\": 0, \"strict_shape\": false, "
-									   "\"missing\": NaN, \"cache_id\": 0}",
-									   NULL, &shape, &dim, &res),
-			 "predict");
-	for (bst_ulong d = 0; d < dim; d++)
-		total *= shape[d];
-	if (total != expect)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored XGBoost model does not match its metadata"),
-				 errdetail("It produced %zu outputs for %d rows.", total, n)));
-
-	/* binary:logistic gives P(label 1); expand to both probabilities */
-	if (m->nclasses == 2)
-		for (int i = 0; i < n; i++)
+	Assert(p == f->nfeatures);
+	ForestPredict(f, X, n, out);
+	if (f->transform == FOREST_SIGMOID)
+		for (int i = n - 1; i >= 0; i--)
 		{
-			out[2 * i] = 1.0 - res[i];
-			out[2 * i + 1] = res[i];
+			double		p1 = out[i];
+
+			out[2 * i + 1] = p1;
+			out[2 * i] = 1.0 - p1;
 		}
-	else
-		for (size_t i = 0; i < total; i++)
-			out[i] = res[i];
 }
 
 const AlgorithmOps xgboost_ops = {

@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ *
+ * forest.h
+ *	  Native evaluation of XGBoost tree ensembles: a model compiled from
+ *	  libxgboost's stored UBJSON into flat node arrays and scored by our own
+ *	  code.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_FOREST_H
+#define MLOPS_FOREST_H
+
+#include "postgres.h"
+
+/* trees walked side by side for one row */
+#define FOREST_LANES 16
+
+/*
+ * One tree node, 16 bytes.  Every tree is laid out breadth first, so a
+ * node's children are adjacent (right = left + 1) and come after it.
+ * Features are numbered from 1: slot 0 of the row is always NaN, and a
+ * leaf "splits" on it with left = itself - 1 and missing = itself, so a
+ * walk that reached a leaf stays there whatever the step.
+ */
+typedef struct ForestNode
+{
+	float		value;			/* split threshold, or the leaf value */
+	int32		feature;		/* 1 + split feature; 0 for a leaf */
+	int32		left;			/* index of the left child in Forest.nodes */
+	int32		missing;		/* child taken when the feature is missing */
+} ForestNode;
+
+/* how the summed margins become outputs */
+typedef enum ForestTransform
+{
+	FOREST_IDENTITY,			/* reg:squarederror */
+	FOREST_SIGMOID,				/* binary:logistic */
+	FOREST_SOFTMAX				/* multi:softprob */
+} ForestTransform;
+
+/* a compiled ensemble, allocated in one memory context */
+typedef struct Forest
+{
+	int			nfeatures;
+	int			noutputs;		/* values per row: 1, or the classes */
+	ForestTransform transform;
+	float		base_margin;	/* initial margin of every output */
+	int			ntrees;
+	int32	   *roots;			/* first node of each tree */
+	int32	   *outputs;		/* output each tree adds to */
+	int32	   *steps;			/* per FOREST_LANES trees: deepest leaf */
+	int			nnodes;
+	ForestNode *nodes;
+	float	   *row;			/* scratch (one row at a time): NaN, then the row as float32 */
+	float	   *margin;			/* scratch: one row's outputs */
+} Forest;
+
+extern Forest *ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures,
+										int nclasses);
+extern void ForestPredict(const Forest *f, const double *X, int n, double *out);
+
+#endif							/* MLOPS_FOREST_H */

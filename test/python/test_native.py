@@ -1,0 +1,350 @@
+"""Native tree inference against libxgboost, bad stored models, parallel scans.
+
+mlops compiles every XGBoost model into its own node arrays when a backend
+loads it and never calls libxgboost's predict.  Here many models trained by
+mlops (binary, 3 and 10 classes, regression, random forests, depth 1 to 8,
+early stopping, NULLs in the training rows so that default directions
+matter) score random and adversarial rows: NULLs, values exactly equal to
+split thresholds and doubles that round onto them in float32, signed zeros,
+denormals, +-huge values (beyond float32: infinity).  Python's libxgboost
+loads the very bytes stored in mlops.models.model and predicts the same
+float32 matrix with inplace_predict; every output must agree within 1e-6
+relative (in practice they are bit-identical, which is tested too).  Models
+with a non-default base_score and extreme leaves are crafted through
+libxgboost's JSON.  Corrupted models (garbage, truncated, out-of-range or
+cyclic children, unknown features or classes, another objective, 150
+randomly damaged blobs) must be clean errors naming the model, an unknown
+format version is refused with a hint, and predict must run in a parallel
+sequential scan.
+"""
+import io
+import json
+
+import numpy as np
+import psycopg2
+import xgboost as xgb
+
+import tap
+
+NFEAT = 8
+NROWS = 2400
+REL = 1e-6
+conn = tap.connect()
+cur = conn.cursor()
+rng = np.random.default_rng(20240601)
+
+
+def make_table(name, target_type, y_of):
+    """A table of NFEAT float features (15 % NULL) and a target from y_of(X)."""
+    X = rng.normal(0, 1.5, size=(NROWS, NFEAT))
+    y = y_of(X)
+    X[rng.random(X.shape) < 0.15] = np.nan
+    cols = ", ".join(f"f{j} float8" for j in range(NFEAT))
+    cur.execute(f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (id int, {cols}, y {target_type})")
+    buf = io.StringIO()
+    for i in range(NROWS):
+        vals = ["\\N" if np.isnan(v) else repr(float(v)) for v in X[i]]
+        buf.write("\t".join([str(i)] + vals + [repr(y[i].item())]) + "\n")
+    buf.seek(0)
+    cur.copy_from(buf, name)
+
+
+def noisy(X):
+    """A signal that depends on several features, plus noise."""
+    return X[:, 0] + 0.7 * X[:, 1] * X[:, 2] - 0.5 * np.abs(X[:, 3]) + rng.normal(0, 0.5, len(X))
+
+
+make_table("nat_bin", "int", lambda X: (noisy(X) > 0).astype(int))
+make_table("nat_multi3", "int", lambda X: np.digitize(noisy(X), [-0.8, 0.8]))
+make_table("nat_multi10", "int", lambda X: np.digitize(noisy(X), np.linspace(-3, 3, 9)))
+make_table("nat_reg", "float8", lambda X: 10 + 3 * noisy(X))
+
+
+def train(project, table, algorithm, **hp):
+    """Train a model with mlops; returns its id."""
+    cur.execute("SELECT model_id FROM mlops.train(%s, %s, 'y', algorithm => %s, hyperparams => %s, "
+                "exclude => '{id}', deploy => 'always')",
+                (project, table, algorithm, json.dumps(hp)))
+    return cur.fetchone()[0]
+
+
+def booster_of(model_id):
+    """Python libxgboost loading the model bytes mlops stored."""
+    cur.execute("SELECT model FROM mlops.models WHERE id = %s", (model_id,))
+    bst = xgb.Booster()
+    bst.load_model(bytearray(cur.fetchone()[0]))
+    return bst
+
+
+def probe_rows(bst):
+    """Random and adversarial raw feature rows (float64, NaN = NULL) for a model."""
+    rows = [rng.normal(0, 2, size=(300, NFEAT))]
+    rows[0][rng.random(rows[0].shape) < 0.2] = np.nan
+    model = json.loads(bytes(bst.save_raw("json")))
+    splits = set()
+    for tree in model["learner"]["gradient_booster"]["model"]["trees"]:
+        for left, feat, cond in zip(tree["left_children"], tree["split_indices"], tree["split_conditions"]):
+            if left != -1:
+                splits.add((feat, cond))
+    splits = sorted(splits)
+    picked = [splits[i] for i in rng.choice(len(splits), size=min(150, len(splits)), replace=False)]
+    for feat, cond in picked:
+        c32 = np.float32(cond)
+        below32 = np.nextafter(c32, np.float32(-np.inf))
+        half_ulp = float(np.spacing(c32)) / 4
+        for v in (float(c32), float(below32), float(c32) - half_ulp, float(c32) + half_ulp):
+            r = rng.normal(0, 2, size=NFEAT)
+            r[rng.random(NFEAT) < 0.3] = np.nan
+            r[feat] = v
+            rows.append(r[None, :])
+    extremes = [0.0, -0.0, 1e-40, -1e-40, 1e30, -1e30, 3.4e38, -3.4e38, 1e300, -1e300]
+    ext = rng.choice(extremes, size=(200, NFEAT))
+    ext[rng.random(ext.shape) < 0.2] = np.nan
+    rows += [ext, np.full((1, NFEAT), np.nan), rng.normal(0, 1, size=(1, NFEAT))]
+    return np.vstack(rows)
+
+
+def sql_array(row):
+    """A float8[] literal, NULL for NaN, every double written exactly."""
+    return "{" + ",".join("NULL" if np.isnan(v) else repr(float(v)) for v in row) + "}"
+
+
+def mlops_outputs(model_id, X, classification):
+    """mlops.predict_proba (classification) or predict (regression) on every row."""
+    cur.execute("DROP TABLE IF EXISTS probe; CREATE TABLE probe (i int, x float8[])")
+    buf = io.StringIO("".join(f"{i}\t{sql_array(r)}\n" for i, r in enumerate(X)))
+    cur.copy_from(buf, "probe")
+    fn = "predict_proba" if classification else "predict"
+    cur.execute(f"SELECT mlops.{fn}(%s, x) FROM probe ORDER BY i", (model_id,))
+    return np.array([r[0] for r in cur.fetchall()], dtype=float)
+
+
+def reference(bst, X, nclasses):
+    """libxgboost's prediction on the float32 matrix; binary as two columns."""
+    with np.errstate(over="ignore"):
+        X32 = X.astype(np.float32)
+    ref = bst.inplace_predict(X32).astype(float)
+    if nclasses == 2:
+        ref = np.column_stack([1.0 - ref, ref])
+    return ref
+
+
+def max_rel(got, ref):
+    """Largest relative difference (absolute where the reference is 0)."""
+    diff = np.abs(got - ref)
+    scale = np.where(ref == 0, 1.0, np.abs(ref))
+    return float(np.max(diff / scale))
+
+
+stats = {"values": 0, "identical": 0}
+
+
+def check(name, model_id, nclasses, bst=None):
+    """Compare mlops with libxgboost on the probe rows of a model."""
+    bst = bst or booster_of(model_id)
+    X = probe_rows(bst)
+    got = mlops_outputs(model_id, X, nclasses > 0)
+    ref = reference(bst, X, nclasses)
+    if nclasses == 0:
+        ref = ref.ravel()
+    ok = got.shape == ref.shape
+    worst = max_rel(got, ref) if ok else float("inf")
+    if ok:
+        stats["values"] += ref.size
+        stats["identical"] += int(np.sum(got == ref))
+    tap.ok(ok and worst <= REL, f"{name}: {len(X)} rows equal libxgboost's within {REL:g} relative",
+           f"shapes {got.shape} {ref.shape}, max relative difference {worst:.3g}")
+
+
+# models trained by mlops: every objective, depths 1..8, early stopping, forests
+for depth in range(1, 9):
+    mid = train(f"nat_bin_d{depth}", "nat_bin", "xgboost", n_estimators=12, max_depth=depth)
+    check(f"binary:logistic depth {depth}", mid, 2)
+mid = train("nat_bin_es", "nat_bin", "xgboost", n_estimators=300, max_depth=4, learning_rate=0.5,
+            early_stopping_rounds=3)
+cur.execute("SELECT training->>'best_iteration', training->>'rounds' FROM mlops.models WHERE id = %s", (mid,))
+best, rounds = cur.fetchone()
+tap.ok(best is not None and int(best) + 1 < int(rounds), f"early stopping cut the trees ({best}, {rounds} rounds)")
+check("binary:logistic with early stopping", mid, 2)
+check("binary random forest", train("nat_bin_rf", "nat_bin", "random_forest", n_estimators=25, max_depth=7), 2)
+for depth in (2, 6):
+    check(f"multi:softprob 3 classes depth {depth}",
+          train(f"nat_m3_d{depth}", "nat_multi3", "xgboost", n_estimators=10, max_depth=depth), 3)
+check("multi:softprob 3 classes with early stopping",
+      train("nat_m3_es", "nat_multi3", "xgboost", n_estimators=200, max_depth=3, early_stopping_rounds=2), 3)
+check("3-class random forest", train("nat_m3_rf", "nat_multi3", "random_forest", n_estimators=15, max_depth=5), 3)
+check("multi:softprob 10 classes depth 5",
+      train("nat_m10", "nat_multi10", "xgboost", n_estimators=8, max_depth=5), 10)
+check("10-class random forest", train("nat_m10_rf", "nat_multi10", "random_forest", n_estimators=10, max_depth=8), 10)
+for depth in (1, 5, 8):
+    check(f"reg:squarederror depth {depth}",
+          train(f"nat_reg_d{depth}", "nat_reg", "xgboost", n_estimators=15, max_depth=depth), 0)
+check("reg:squarederror with early stopping",
+      train("nat_reg_es", "nat_reg", "xgboost", n_estimators=300, max_depth=3, early_stopping_rounds=3), 0)
+check("regression random forest", train("nat_reg_rf", "nat_reg", "random_forest", n_estimators=20, max_depth=6), 0)
+
+
+def store(model_id, blob):
+    """Overwrite a stored model (as superuser); returns nothing."""
+    cur.execute("UPDATE mlops.models SET model = %s WHERE id = %s", (psycopg2.Binary(bytes(blob)), model_id))
+
+
+def crafted(model_id, edit):
+    """Apply edit() to a stored model's libxgboost JSON and store the result as UBJSON."""
+    bst = booster_of(model_id)
+    model = json.loads(bytes(bst.save_raw("json")))
+    edit(model)
+    out = xgb.Booster()
+    out.load_model(bytearray(json.dumps(model).encode()))
+    store(model_id, out.save_raw("ubj"))
+    return out
+
+
+def trees(model):
+    """The tree list of a model's JSON."""
+    return model["learner"]["gradient_booster"]["model"]["trees"]
+
+
+def set_base_score(value):
+    """An edit: set base_score."""
+    def edit(model):
+        model["learner"]["learner_model_param"]["base_score"] = value
+    return edit
+
+
+def extreme_leaves(model):
+    """An edit: leaves of -100 and +95 in the first tree (sigmoid/softmax overflow guards)."""
+    t = trees(model)[0]
+    leaves = [i for i, left in enumerate(t["left_children"]) if left == -1]
+    t["split_conditions"][leaves[0]] = -100.0
+    t["split_conditions"][leaves[-1]] = 95.0
+
+
+# crafted models: base_score (probability space for binary:logistic), extreme margins
+mid = train("nat_craft_bin", "nat_bin", "xgboost", n_estimators=10, max_depth=4)
+check("binary:logistic with base_score 0.3", mid, 2, crafted(mid, set_base_score("3E-1")))
+mid = train("nat_craft_bin2", "nat_bin", "xgboost", n_estimators=10, max_depth=4)
+check("binary:logistic with leaves of -100 and 95", mid, 2, crafted(mid, extreme_leaves))
+mid = train("nat_craft_reg", "nat_reg", "xgboost", n_estimators=10, max_depth=4)
+check("reg:squarederror with base_score 2.5", mid, 0, crafted(mid, set_base_score("2.5E0")))
+mid = train("nat_craft_m3", "nat_multi3", "xgboost", n_estimators=10, max_depth=4)
+check("multi:softprob with base_score 0.2 and leaves of -100 and 95", mid, 3,
+      crafted(mid, lambda m: (set_base_score("2E-1")(m), extreme_leaves(m))))
+tap.ok(stats["identical"] == stats["values"],
+       f"all {stats['values']} outputs are bit-identical to libxgboost's",
+       f"{stats['values'] - stats['identical']} differ in the last bits")
+
+# bad stored models: a clean error naming the model, the backend stays up
+bad_cases = [
+    ("garbage", lambda mid, blob: store(mid, b"this is not a model at all" * 10),
+     "stored XGBoost model is corrupted"),
+    ("a truncated blob", lambda mid, blob: store(mid, blob[: len(blob) // 2]),
+     "stored XGBoost model is corrupted"),
+    ("an empty blob", lambda mid, blob: store(mid, b""), "stored XGBoost model is corrupted"),
+    ("a child index out of range",
+     lambda mid, blob: crafted(mid, lambda m: trees(m)[1]["left_children"].__setitem__(0, 100000)),
+     "Node 0 of tree 1 has children 100000"),
+    ("a cycle back to the root",
+     lambda mid, blob: crafted(mid, lambda m: trees(m)[0]["right_children"].__setitem__(1, 0)),
+     "Node 1 of tree 0 has children"),
+    ("a split on a feature the model does not have",
+     lambda mid, blob: crafted(mid, lambda m: trees(m)[2]["split_indices"].__setitem__(0, NFEAT + 3)),
+     f"splits on feature {NFEAT + 3} of {NFEAT}"),
+    ("a tree adding to a class that does not exist",
+     lambda mid, blob: crafted(mid, lambda m: m["learner"]["gradient_booster"]["model"]["tree_info"]
+                               .__setitem__(0, 5)),
+     "Tree 0 adds to output 5 of 1"),
+    ("another objective",
+     lambda mid, blob: crafted(mid, lambda m: m["learner"]["objective"].__setitem__("name", "reg:squarederror")),
+     "does not match its metadata"),
+]
+for what, corrupt, expect in bad_cases:
+    mid = train("nat_bad", "nat_bin", "xgboost", n_estimators=5, max_depth=3)
+    cur.execute("SELECT model FROM mlops.models WHERE id = %s", (mid,))
+    corrupt(mid, bytes(cur.fetchone()[0]))
+    other = tap.connect()
+    ocur = other.cursor()
+    try:
+        ocur.execute("SELECT mlops.predict(%s, ARRAY[1,2,3,4,5,6,7,8]::float8[])", (mid,))
+        message = "no error"
+    except psycopg2.Error as e:
+        message = f"{e.pgcode} {e.pgerror}"
+    tap.ok(message.startswith("XX001") and expect in message and f"loading model {mid}" in message,
+           f"a stored model with {what} is a data-corrupted error naming model {mid}", message)
+    ocur.execute("SELECT 1")
+    tap.ok(ocur.fetchone() == (1,), f"the backend is alive after the model with {what}")
+    other.close()
+
+# random damage (flipped bytes, truncations, insertions): a model or a clean error, never a crash
+mid = train("nat_fuzz", "nat_multi3", "xgboost", n_estimators=4, max_depth=3)
+cur.execute("SELECT model FROM mlops.models WHERE id = %s", (mid,))
+blob = bytes(cur.fetchone()[0])
+outcomes = {}
+for it in range(150):
+    damaged = bytearray(blob)
+    kind = rng.random()
+    if kind < 0.3:
+        damaged = damaged[: rng.integers(len(damaged))]
+    elif kind < 0.8:
+        for _ in range(rng.integers(1, 5)):
+            damaged[rng.integers(len(damaged))] = rng.integers(256)
+    else:
+        at = rng.integers(len(damaged))
+        damaged[at:at] = rng.integers(0, 256, size=rng.integers(1, 9), dtype=np.uint8).tobytes()
+    store(mid, damaged)
+    other = tap.connect()
+    try:
+        other.cursor().execute("SELECT mlops.predict_proba(%s, ARRAY[1,NULL,3,4,5,6,7,8]::float8[])", (mid,))
+        outcome = "loaded"
+    except psycopg2.Error as e:
+        outcome = f"{e.pgcode} {e.diag.message_primary}"
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    other.close()
+cur.execute("SELECT 1")
+tap.ok(set(outcomes) <= {"loaded", "XX001 stored XGBoost model is corrupted",
+                         "XX001 stored XGBoost model does not match its metadata",
+                         "0A000 stored XGBoost model uses categorical splits"}
+       and outcomes.get("XX001 stored XGBoost model is corrupted", 0) > 50 and cur.fetchone() == (1,),
+       "150 randomly damaged models load or fail cleanly", outcomes)
+
+mid = train("nat_fmt", "nat_bin", "xgboost", n_estimators=5, max_depth=3)
+cur.execute("UPDATE mlops.models SET format = 99 WHERE id = %s", (mid,))
+other = tap.connect()
+try:
+    other.cursor().execute("SELECT mlops.predict(%s, ARRAY[1,2,3,4,5,6,7,8]::float8[])", (mid,))
+    err = None
+except psycopg2.Error as e:
+    err = e
+tap.ok(err is not None and err.pgcode == "0A000" and "unknown format version 99" in err.pgerror
+       and err.diag.message_hint is not None and "retrain" in err.diag.message_hint,
+       "a model of format 99 is refused with a hint", err and err.pgerror)
+other.close()
+
+# predict is parallel safe and runs inside a parallel sequential scan
+cur.execute("DROP TABLE IF EXISTS nat_big; CREATE TABLE nat_big AS "
+            "SELECT g AS id, " + ", ".join(f"(random() * 4 - 2)::float8 AS f{j}" for j in range(NFEAT))
+            + " FROM generate_series(1, 20000) g")
+cur.execute("ANALYZE nat_big")
+cur.execute("SELECT proparallel FROM pg_proc WHERE proname = 'predict' AND pronamespace = 'mlops'::regnamespace")
+tap.ok({r[0] for r in cur.fetchall()} == {"s"}, "every mlops.predict is PARALLEL SAFE")
+cur.execute("SELECT sum(mlops.predict('nat_reg_d5', t)), count(*) FROM nat_big t")
+serial = cur.fetchone()
+cur.execute("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; "
+            "SET max_parallel_workers_per_gather = 2")
+cur.execute("EXPLAIN (VERBOSE, COSTS OFF) SELECT id, mlops.predict('nat_reg_d5', t) FROM nat_big t")
+plan = "\n".join(r[0] for r in cur.fetchall())
+scan = plan[plan.find("Parallel Seq Scan"):]
+tap.ok("Gather" in plan and "Parallel Seq Scan on public.nat_big" in plan
+       and "mlops.predict('nat_reg_d5'::text, t.*)" in scan.split("\n")[1],
+       "EXPLAIN shows predict evaluated in a Parallel Seq Scan", plan)
+cur.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+            "SELECT sum(mlops.predict('nat_reg_d5', t)), count(*) FROM nat_big t")
+plan = "\n".join(r[0] for r in cur.fetchall())
+tap.ok("Workers Launched: 2" in plan or "Workers Launched: 1" in plan, "parallel workers ran predict", plan)
+cur.execute("SELECT sum(mlops.predict('nat_reg_d5', t)), count(*) FROM nat_big t")
+parallel = cur.fetchone()
+tap.is_close(parallel[0], serial[0], rel=1e-12, name="the parallel scan predicts what the serial scan does")
+cur.execute("RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size; "
+            "RESET max_parallel_workers_per_gather")
+
+tap.done_testing()
