@@ -32,6 +32,7 @@ CREATE TABLE mlops.models (
 	metrics		jsonb NOT NULL,
 	training	jsonb NOT NULL,
 	profile		jsonb NOT NULL,
+	importance	jsonb NOT NULL,
 	format		int NOT NULL,
 	model		bytea NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
@@ -43,6 +44,7 @@ COMMENT ON COLUMN mlops.models.features IS 'The frozen feature transform the mod
 COMMENT ON COLUMN mlops.models.labels IS 'Classification labels in label order (as text); NULL for regression.';
 COMMENT ON COLUMN mlops.models.training IS 'Relation, row counts, split, seed, target type and duration of the training run.';
 COMMENT ON COLUMN mlops.models.profile IS 'Reference profile for drift: statistics of the training inputs and of the held-out predictions.';
+COMMENT ON COLUMN mlops.models.importance IS 'Importance of each feature: XGBoost''s average split gain, or |coefficient| x standard deviation for linear models.';
 COMMENT ON COLUMN mlops.models.format IS 'Serialization format version of the model column.';
 COMMENT ON COLUMN mlops.models.model IS 'The serialized model (XGBoost UBJSON, or the mlops linear format).';
 
@@ -141,13 +143,21 @@ SELECT p.name AS project, m.id AS model_id, m.version,
  CROSS JOIN LATERAL jsonb_array_elements_text(i.input->'features') WITH ORDINALITY AS f(feature, k);
 COMMENT ON VIEW mlops.model_features IS 'Each model''s features in order: name, source column, input and the frozen transform that makes it.';
 
+CREATE VIEW mlops.feature_importance AS
+SELECT p.name AS project, m.id AS model_id, m.version, kv.key AS feature,
+	   (kv.value #>> '{}')::float8 AS importance
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_each(m.importance) kv;
+COMMENT ON VIEW mlops.feature_importance IS 'Long format: each model''s feature importances (XGBoost gain, or standardized absolute coefficients for linear models).';
+
 CREATE VIEW mlops.events_log AS
 SELECT e.at AS time, e.action, e.project, e.model_id, e.actor, e.detail
   FROM mlops.events e;
 COMMENT ON VIEW mlops.events_log IS 'The events table with a time column, for BI tools.';
 
 GRANT SELECT ON mlops.deployed_models, mlops.overview, mlops.model_metrics,
-	mlops.model_features, mlops.events_log TO PUBLIC;
+	mlops.model_features, mlops.feature_importance, mlops.events_log TO PUBLIC;
 
 --------------------------------------------------------------------------
 -- Training

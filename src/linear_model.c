@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -42,10 +44,35 @@ KindOf(MlopsAlgorithm alg)
 }
 
 /*
+ * Standardized coefficients: |coefficient| times the feature's standard
+ * deviation on the training rows, averaged over the outputs.
+ */
+static void
+LinImportance(const LinearModel *m, const TrainData *td, double *importance)
+{
+	for (int j = 0; j < td->p; j++)
+	{
+		const double *col = td->X + (size_t) j * td->n;
+		double		mean = 0,
+					var = 0,
+					sum = 0;
+
+		for (int i = 0; i < td->n; i++)
+			mean += col[i];
+		mean /= td->n;
+		for (int i = 0; i < td->n; i++)
+			var += (col[i] - mean) * (col[i] - mean);
+		for (int k = 0; k < m->noutputs; k++)
+			sum += fabs(m->coef[(size_t) k * m->nfeatures + j]);
+		importance[j] = sum / m->noutputs * sqrt(var / td->n);
+	}
+}
+
+/*
  * Fit a linear model on the featurized rows; returns its serialized form.
  */
 static bytea *
-LinFit(const TrainData *td, const HyperParams *hp, StringInfo info)
+LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
 	LinearKind	kind = KindOf(td->algorithm);
 	LinearParams params;
@@ -77,6 +104,7 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info)
 				 errhint("Raise max_iter or tol in hyperparams.")));
 	appendStringInfo(info, ", \"iterations\": %d, \"converged\": %s",
 					 m->iterations, m->converged ? "true" : "false");
+	LinImportance(m, td, importance);
 	return LinearSerialize(m);
 }
 

@@ -33,16 +33,19 @@ typedef struct TrainData
 } TrainData;
 
 /*
- * What every algorithm provides.  "fit" returns the serialized model and
+ * What every algorithm provides.  "fit" returns the serialized model,
  * appends JSON members describing the fit to "info" (each preceded by
- * ", ").  "load" builds the in-memory form in CurrentMemoryContext and
+ * ", ") and fills importance[p] (zeroed by the caller) with each feature's
+ * importance: XGBoost's average gain, or for linear models the absolute
+ * coefficient times the feature's standard deviation.  "load" builds the in-memory form in CurrentMemoryContext and
  * registers a reset callback there for any foreign memory.  "predict"
  * scores n row-major rows of p featurized values into out: one value per
  * row for regression, nclasses probabilities per row for classification.
  */
 typedef struct AlgorithmOps
 {
-	bytea	   *(*fit) (const TrainData *td, const HyperParams *hp, StringInfo info);
+	bytea	   *(*fit) (const TrainData *td, const HyperParams *hp, StringInfo info,
+						double *importance);
 	void	   *(*load) (const bytea *blob, int nfeatures, int nclasses);
 	void		(*predict) (void *impl, const double *X, int n, int p, double *out);
 } AlgorithmOps;

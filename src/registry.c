@@ -201,10 +201,10 @@ RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 int64
 RegistryInsertModel(const RegistryModelRow *row, int *version)
 {
-	Oid			types[12] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID, JSONBOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			types[13] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
+	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID, JSONBOID, JSONBOID};
+	Datum		values[13];
+	char		nulls[13];
 	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -229,16 +229,18 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 	values[9] = PointerGetDatum(row->model);
 	values[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	values[11] = JsonbPGetDatum(row->profile);
+	values[12] = JsonbPGetDatum(row->importance);
 
 	SPI_connect();
 	/* serialize versions of one project */
 	RegistryWrite("SELECT 1 FROM mlops.projects WHERE id = $1 FOR UPDATE",
 				  1, types, values, nulls);
 	RegistryWrite("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
-				  "preprocess, features, labels, metrics, training, format, model, created_by, profile) "
-				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 "
+				  "preprocess, features, labels, metrics, training, format, model, created_by, profile, "
+				  "importance) "
+				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
 				  "FROM mlops.models WHERE project_id = $1 RETURNING id, version",
-				  12, types, values, nulls);
+				  13, types, values, nulls);
 	id = ResultInt64(1);
 	*version = (int) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool)
 												 {false}));

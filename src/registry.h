@@ -39,6 +39,7 @@ typedef struct RegistryModelRow
 	Jsonb	   *metrics;
 	Jsonb	   *training;
 	Jsonb	   *profile;
+	Jsonb	   *importance;
 	int			format;
 	bytea	   *model;
 } RegistryModelRow;

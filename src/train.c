@@ -349,6 +349,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	MemoryContext old;
 	RegistryModelRow row = {0};
 	double	   *pred = NULL;
+	double	   *importance;
 	double		old_score;
 
 	RegistryCheckProjectName(req->project);
@@ -442,7 +443,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] && req->algorithm == ALG_XGBOOST
 					   ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
 	INSTR_TIME_SET_CURRENT(start);
-	blob = ModelOps(req->algorithm)->fit(&td, hp, &info);
+	importance = palloc0(sizeof(double) * Max(1, td.p));
+	blob = ModelOps(req->algorithm)->fit(&td, hp, &info, importance);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
@@ -526,6 +528,15 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	row.nlabels = ds->nclasses;
 	row.metrics = JsonFromText(&metrics);
 	row.training = JsonFromText(&training);
+	resetStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int j = 0; j < fz->nfeatures; j++)
+	{
+		JsonAppendKey(&buf, fz->feature_names[j], j == 0);
+		JsonAppendDouble(&buf, importance[j]);
+	}
+	appendStringInfoChar(&buf, '}');
+	row.importance = JsonFromText(&buf);
 	row.format = ModelFormat(req->algorithm);
 	row.model = blob;
 	res->model_id = RegistryInsertModel(&row, &res->version);

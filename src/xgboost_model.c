@@ -29,6 +29,7 @@
 
 #include "forest.h"
 #include "model.h"
+#include "progress.h"
 
 /* a libxgboost handle freed with the memory context that owns it */
 typedef struct XgbOwned
@@ -156,10 +157,36 @@ XgbEvalLoss(BoosterHandle b, int iter, DMatrixHandle dval)
 }
 
 /*
+ * The average gain of the splits on each feature (XGBoost's "gain"
+ * importance); features never split on keep 0.  libxgboost names the
+ * features f0, f1, ...
+ */
+static void
+XgbImportance(BoosterHandle b, int p, double *importance)
+{
+	bst_ulong	nfeat,
+				dim;
+	const char **names;
+	const bst_ulong *shape;
+	const float *scores;
+
+	XgbCheck(XGBoosterFeatureScore(b, "{\"importance_type\": \"gain\", \"feature_map\": \"\"}",
+								   &nfeat, &names, &dim, &shape, &scores),
+			 "compute feature importance");
+	for (bst_ulong i = 0; i < nfeat; i++)
+	{
+		int			j = (names[i][0] == 'f') ? atoi(names[i] + 1) : -1;
+
+		if (j >= 0 && j < p)
+			importance[j] = scores[i];
+	}
+}
+
+/*
  * Train boosted trees or a random forest; returns the UBJSON model.
  */
 static bytea *
-XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info)
+XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
 	XgbOwned   *dtrain = XgbMatrix(td->X, td->y, td->n, td->p);
 	XgbOwned   *dval = NULL;
@@ -213,6 +240,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info)
 	for (int it = 0; it < rounds; it++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		MlopsProgressAdvance(it);
 		XgbCheck(XGBoosterUpdateOneIter(b, it, dtrain->handle), "run a boosting round");
 		done = it + 1;
 		if (patience > 0)
@@ -238,6 +266,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info)
 		b = sliced;
 	}
 
+	XgbImportance(b, td->p, importance);
 	XgbCheck(XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &len, &raw), "save the model");
 	blob = palloc(VARHDRSZ + len);
 	SET_VARSIZE(blob, VARHDRSZ + len);

@@ -54,6 +54,11 @@ def check_regression(table, label, algorithm, hp, sk, rel):
     ref = list(sk.coef_) + [sk.intercept_]
     name = f"{table}/{algorithm} {json.dumps(hp)}"
     tap.is_close(got, ref, rel=rel, abs=1e-8, name=f"{name}: coefficients equal scikit-learn's")
+    Xt = pipe[:-1].transform(X[:ntrain])
+    cur.execute("SELECT i.importance FROM mlops.model_features f JOIN mlops.feature_importance i "
+                "USING (model_id, feature) WHERE f.model_id = %s ORDER BY f.position", (model_id,))
+    tap.is_close([r[0] for r in cur.fetchall()], list(np.abs(sk.coef_) * Xt.std(axis=0)), rel=rel, abs=1e-8,
+                 name=f"{name}: importance is |coefficient| x feature standard deviation")
     tap.is_close(list(held_out(model_id, table, "predict")), list(pipe.predict(X[ntrain:])),
                  rel=rel, abs=1e-8, name=f"{name}: held-out predictions equal scikit-learn's")
 

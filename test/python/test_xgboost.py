@@ -58,6 +58,16 @@ def run(table, csv, label, label_type, algorithm, task):
     got = [r[0] for r in cur.fetchall()]
     name = f"{table}/{algorithm}"
     ytest = yv[ntrain:]
+    cur.execute("SELECT model FROM mlops.models WHERE id = %s", (model_id,))
+    stored = xgb.Booster()
+    stored.load_model(bytearray(cur.fetchone()[0]))
+    gain = stored.get_score(importance_type="gain")
+    cur.execute("SELECT f.feature, i.importance FROM mlops.model_features f "
+                "JOIN mlops.feature_importance i USING (model_id, feature) WHERE f.model_id = %s "
+                "ORDER BY f.position", (model_id,))
+    imp = cur.fetchall()
+    tap.is_close([v for _, v in imp], [gain.get(f"f{j}", 0.0) for j in range(len(imp))], rel=1e-6, abs=1e-9,
+                 name=f"{name}: feature importance equals XGBoost's gain on the stored model")
     if task == "regression":
         got = np.array(got, dtype=float)
         tap.is_close(list(got), list(ref.astype(float)), rel=1e-5, abs=1e-4, name=f"{name}: predictions equal libxgboost's")
