@@ -76,9 +76,6 @@
 /* rows scored by the model at a time */
 #define DRIFT_PREDICT_BATCH			8192
 
-/* radix sort: bits per pass, and the smallest array it sorts */
-#define DRIFT_RADIX_BITS			8
-#define DRIFT_RADIX_MIN				4096
 
 /* number of result columns of mlops.drift */
 #define DRIFT_RESULT_COLUMNS		11
@@ -248,81 +245,6 @@ DriftCheckColumns(Oid relid, const char *relname, const Profile *profile)
 }
 
 /*
- * Sort n finite doubles ascending; tmp has room for n values.  Current
- * samples run to millions of values, where a least-significant-digit radix
- * sort on the bit patterns (DRIFT_RADIX_BITS per pass, passes on which
- * every value has the same digit skipped) is several times faster than
- * StatsSortDoubles, which takes the small ones.  The bit patterns are
- * mapped so that unsigned order is numeric order: negative numbers have
- * all bits flipped, the others only the sign bit.
- */
-static void
-DriftSortValues(double *values, int n, double *tmp)
-{
-	uint64	   *src;
-	uint64	   *dst;
-	Size	   *counts;
-	int			npasses = (64 + DRIFT_RADIX_BITS - 1) / DRIFT_RADIX_BITS;
-	int			radix = 1 << DRIFT_RADIX_BITS;
-
-	if (n < DRIFT_RADIX_MIN)
-	{
-		StatsSortDoubles(values, n);
-		return;
-	}
-
-	StaticAssertStmt(sizeof(double) == sizeof(uint64), "doubles must have 64 bits");
-	src = (uint64 *) values;
-	dst = (uint64 *) tmp;
-	counts = palloc0(sizeof(Size) * npasses * radix);
-
-	/* map to unsigned order and count every digit, in one pass */
-	for (int i = 0; i < n; i++)
-	{
-		uint64		u = src[i];
-
-		u ^= (u >> 63) ? ~UINT64CONST(0) : (UINT64CONST(1) << 63);
-		src[i] = u;
-		for (int p = 0; p < npasses; p++)
-			counts[p * radix + ((u >> (p * DRIFT_RADIX_BITS)) & (radix - 1))]++;
-	}
-
-	for (int p = 0; p < npasses; p++)
-	{
-		Size	   *c = counts + p * radix;
-		int			shift = p * DRIFT_RADIX_BITS;
-		Size		sum = 0;
-		uint64	   *t;
-
-		CHECK_FOR_INTERRUPTS();
-		if (c[(src[0] >> shift) & (radix - 1)] == (Size) n)
-			continue;			/* one digit for all: nothing moves */
-		for (int d = 0; d < radix; d++)
-		{
-			Size		k = c[d];
-
-			c[d] = sum;
-			sum += k;
-		}
-		for (int i = 0; i < n; i++)
-			dst[c[(src[i] >> shift) & (radix - 1)]++] = src[i];
-		t = src;
-		src = dst;
-		dst = t;
-	}
-
-	/* back to doubles, into the caller's array */
-	for (int i = 0; i < n; i++)
-	{
-		uint64		u = src[i];
-
-		u ^= (u >> 63) ? (UINT64CONST(1) << 63) : ~UINT64CONST(0);
-		((uint64 *) values)[i] = u;
-	}
-	pfree(counts);
-}
-
-/*
  * Fill in the decision of a result whose statistic (and p-value) is set.
  */
 static void
@@ -336,7 +258,7 @@ DriftDecide(RegistryDriftResult *res, DriftMethod method)
 
 /*
  * Compare the n current values of a numeric feature (NaN for NULL) with
- * its reference.  buf has room for 2 n values.
+ * its reference.  buf has room for n values.
  */
 static void
 DriftNumeric(const ProfileFeature *ref, const double *values, int n, double *buf,
@@ -368,11 +290,11 @@ DriftNumeric(const ProfileFeature *ref, const double *values, int n, double *buf
 	switch (method)
 	{
 		case DRIFT_KS:
-			DriftSortValues(buf, count, buf + n);
+			StatsSortDoubles(buf, count);
 			StatsKsTest(ref->sample, ref->nsample, buf, count, &res->statistic, &res->p_value);
 			break;
 		case DRIFT_WASSERSTEIN:
-			DriftSortValues(buf, count, buf + n);
+			StatsSortDoubles(buf, count);
 			res->raw_statistic = StatsWasserstein(ref->sample, ref->nsample, buf, count);
 			res->statistic = res->raw_statistic / Max(ref->std, DRIFT_STD_FLOOR);
 			break;
@@ -657,7 +579,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 						relname, ds->ninputs, profile->nfeatures)));
 
 	results = palloc0(sizeof(RegistryDriftResult) * (profile->nfeatures + 1));
-	buf = palloc_extended(sizeof(double) * 2 * (Size) ds->nrows, MCXT_ALLOC_HUGE);
+	buf = palloc_extended(sizeof(double) * Max(1, (Size) ds->nrows), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < profile->nfeatures; i++)
 	{
 		const ProfileFeature *ref = &profile->features[i];

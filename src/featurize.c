@@ -45,6 +45,7 @@
 
 #include "featurize.h"
 #include "jsonutil.h"
+#include "stats.h"
 
 #define FEATURIZER_FORMAT 1
 #define MLOPS_MAX_CATEGORIES 1000	/* distinct values kept without
@@ -121,18 +122,6 @@ TransformCorrupted(const char *what)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("stored model metadata is corrupted"),
 			 errdetail("The feature transform has %s.", what)));
-}
-
-/*
- * qsort comparator for doubles.
- */
-static int
-CompareDouble(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
 }
 
 /*
@@ -276,7 +265,8 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 
 /*
  * The value replacing NULL in a numeric input, computed on its training
- * values v (n values, NULLs removed, sorted).
+ * values v (n values, NULLs removed; sorted when the imputation is an order
+ * statistic).
  */
 static double
 ImputeValue(const FeatureInput *in, const ColumnOptions *o, const double *v, int n, int nnull)
@@ -346,7 +336,8 @@ ImputeValue(const FeatureInput *in, const ColumnOptions *o, const double *v, int
 
 /*
  * Compute the scaling statistics of a numeric input from its imputed
- * training values v (n values, missing ones removed, sorted).
+ * training values v (n values, missing ones removed; sorted when the scaling
+ * uses order statistics).
  */
 static void
 FitScale(FeatureInput *in, const double *v, int n)
@@ -395,6 +386,12 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 	int			n = 0,
 				nnull = 0;
 
+	/* order statistics need sorted values; means and deviations do not */
+	bool		sort_impute = (in->impute == IMPUTE_MEDIAN || in->impute == IMPUTE_MODE ||
+							   in->impute == IMPUTE_MIN || in->impute == IMPUTE_MAX);
+	bool		sort_scale = (in->scale == SCALE_MIN_MAX || in->scale == SCALE_MAX_ABS ||
+							  in->scale == SCALE_ROBUST);
+
 	for (int i = 0; i < nrows; i++)
 	{
 		double		x = din->values[rows[i]];
@@ -404,16 +401,16 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 		else
 			buf[n++] = x;
 	}
-	qsort(buf, n, sizeof(double), CompareDouble);
+	if (sort_impute)
+		StatsSortDoubles(buf, n);
 	in->fill = ImputeValue(in, o, buf, n, nnull);
 
 	/* scaling statistics see the imputed values */
 	if (!isnan(in->fill) && nnull > 0)
-	{
 		for (int i = 0; i < nnull; i++)
 			buf[n++] = in->fill;
-		qsort(buf, n, sizeof(double), CompareDouble);
-	}
+	if (sort_scale && (!sort_impute || (!isnan(in->fill) && nnull > 0)))
+		StatsSortDoubles(buf, n);
 	FitScale(in, buf, n);
 	in->nfeatures = 1;
 }
