@@ -155,7 +155,7 @@ DatasetTargetIsCategorical(Oid typid)
  * Convert a datum of a numeric type (see DatasetIsNumericType) to double.
  */
 double
-DatasetDatumToDouble(Datum d, Oid typid)
+DatasetDatumNumber(Datum d, Oid typid)
 {
 	switch (typid)
 	{
@@ -675,7 +675,7 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 	switch (c->kind)
 	{
 		case SOURCE_NUMERIC:
-			v = DatasetDatumToDouble(d, c->typid);
+			v = DatasetDatumNumber(d, c->typid);
 			if (!isfinite(v))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
@@ -859,7 +859,7 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 			}
 			if (target != NULL && DatasetIsNumericType(target_base))
 			{
-				double		v = DatasetDatumToDouble(t, target_base);
+				double		v = DatasetDatumNumber(t, target_base);
 
 				if (!isfinite(v))
 					ereport(ERROR,

@@ -96,7 +96,7 @@ extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 							TargetMode mode, char **known_labels, int nknown);
 extern bool DatasetIsNumericType(Oid typid);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);
-extern double DatasetDatumToDouble(Datum d, Oid typid);
+extern double DatasetDatumNumber(Datum d, Oid typid);
 extern void DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts);
 extern char *DatasetCategoryText(Datum d, Oid typid);
 extern void DatasetArrayValues(Datum d, const char *column, int expected, double *out);

@@ -189,7 +189,7 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 				o->impute = IMPUTE_CONSTANT;
 				if (categorical && c->type == jbvString)
 					o->fill_text = JsonValueToCString(c);
-				else if (categorical || !JsonValueToDouble(c, &o->fill_number) || !isfinite(o->fill_number))
+				else if (categorical || !JsonValueNumber(c, &o->fill_number) || !isfinite(o->fill_number))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("constant imputation value of column \"%s\" must be a %s",
@@ -246,7 +246,7 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 				o->encode = (EncodeKind) k;
 				o->encode_set = true;
 			}
-			else if (v->type != jbvNumeric || !JsonValueToDouble(v, &d) || d != floor(d) ||
+			else if (v->type != jbvNumeric || !JsonValueNumber(v, &d) || d != floor(d) ||
 					 d < 1 || d > MLOPS_MAX_CATEGORIES)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -962,7 +962,7 @@ FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
 	switch (src->kind)
 	{
 		case SOURCE_NUMERIC:
-			v = DatasetDatumToDouble(d, typid);
+			v = DatasetDatumNumber(d, typid);
 			if (!isfinite(v))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
@@ -1004,7 +1004,7 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 	switch (src->kind)
 	{
 		case SOURCE_NUMERIC:
-			if (!JsonValueToDouble(v, r))
+			if (!JsonValueNumber(v, r))
 				break;
 			if (!isfinite(r[0]))
 				ereport(ERROR,
@@ -1048,7 +1048,7 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 
 				if (e->type == jbvNull)
 					r[k] = NAN;
-				else if (!JsonValueToDouble(e, &r[k]) || !isfinite(r[k]))
+				else if (!JsonValueNumber(e, &r[k]) || !isfinite(r[k]))
 					ereport(ERROR,
 							(errcode(ERRCODE_DATATYPE_MISMATCH),
 							 errmsg("key \"%s\" must hold finite numbers or nulls", src->name)));
@@ -1253,7 +1253,7 @@ FeaturizerFromJson(Jsonb *jb)
 					TransformCorrupted("target encoding values of the wrong size");
 				in->target_values = palloc(sizeof(double) * (in->ncategories + 2) * in->ntarget);
 				for (int i = 0; i < (in->ncategories + 2) * in->ntarget; i++)
-					if (!JsonValueToDouble(JsonArrayElement(tv, i), &in->target_values[i]))
+					if (!JsonValueNumber(JsonArrayElement(tv, i), &in->target_values[i]))
 						TransformCorrupted("a target encoding value that is not a number");
 			}
 			BuildLookup(in);

@@ -130,7 +130,7 @@ CheckValue(const HpSpec *spec, const char *key, const JsonbValue *v)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("hyperparameter \"%s\" must be \"l2\" or \"none\"", key)));
 	}
-	if (v->type != jbvNumeric || !JsonValueToDouble(v, &d))
+	if (v->type != jbvNumeric || !JsonValueNumber(v, &d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("hyperparameter \"%s\" must be a number, not %s", key, JsonTypeName(v))));

@@ -947,7 +947,7 @@ JobsFinish(int64 job_id, const char *status, Jsonb *result, const char *error,
 
 		if (v == NULL)
 			v = JsonGet(&result->root, "new_model_id");
-		if (v != NULL && JsonValueToDouble(v, &d))
+		if (v != NULL && JsonValueNumber(v, &d))
 			model_id = (int64) d;
 	}
 	JobsLogEvent(status, job_id, rows[0].kind, rows[0].project, model_id, error, sqlerrcode);

@@ -73,7 +73,7 @@ JsonObjectPairs(Jsonb *jb, const char *what, int *npairs)
  * Convert a numeric or boolean jsonb value to double; false for other types.
  */
 bool
-JsonValueToDouble(const JsonbValue *v, double *out)
+JsonValueNumber(const JsonbValue *v, double *out)
 {
 	if (v->type == jbvNumeric)
 	{
@@ -146,7 +146,7 @@ JsonGetDouble(JsonbContainer *obj, const char *key)
 
 	if (v != NULL && v->type == jbvNull)
 		return NAN;
-	if (v == NULL || !JsonValueToDouble(v, &d))
+	if (v == NULL || !JsonValueNumber(v, &d))
 		JsonCorrupted(key);
 	return d;
 }

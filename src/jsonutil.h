@@ -22,7 +22,7 @@ typedef struct JsonPair
 
 extern JsonbValue *JsonGet(JsonbContainer *obj, const char *key);
 extern JsonPair *JsonObjectPairs(Jsonb *jb, const char *what, int *npairs);
-extern bool JsonValueToDouble(const JsonbValue *v, double *out);
+extern bool JsonValueNumber(const JsonbValue *v, double *out);
 extern char *JsonValueToCString(const JsonbValue *v);
 extern double JsonGetDouble(JsonbContainer *obj, const char *key);
 extern int	JsonGetInt(JsonbContainer *obj, const char *key);

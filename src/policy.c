@@ -49,7 +49,7 @@ ParseNumber(const char *key, const JsonbValue *v, double lo, double hi)
 {
 	double		d;
 
-	if (v->type != jbvNumeric || !JsonValueToDouble(v, &d) || !(d >= lo && d <= hi))
+	if (v->type != jbvNumeric || !JsonValueNumber(v, &d) || !(d >= lo && d <= hi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("policy \"%s\" must be a number between %g and %g", key, lo, hi)));

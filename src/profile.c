@@ -350,7 +350,7 @@ ProfileGetDoubles(JsonbContainer *obj, const char *key, int *n)
 			continue;
 		if (v.type == jbvNull)
 			out[k++] = NAN;
-		else if (!JsonValueToDouble(&v, &out[k++]))
+		else if (!JsonValueNumber(&v, &out[k++]))
 			ProfileCorrupted(psprintf("Key \"%s\" holds a %s.", key, JsonTypeName(&v)));
 	}
 	return out;
