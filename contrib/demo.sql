@@ -31,14 +31,19 @@ ORDER BY version, metric;
 SELECT * FROM mlops.deploy('cancer', 'rollback');
 SELECT mlops.evaluate('cancer', 'breast_cancer') - 'confusion_matrix' AS evaluation;
 
+-- Drift: the same rows do not drift; rows with two shifted measurements do
+SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted
+FROM mlops.drift('cancer', 'breast_cancer') WHERE drifted OR feature IN ('mean_radius', 'prediction');
+CREATE TABLE breast_cancer_new AS
+SELECT * FROM breast_cancer;
+UPDATE breast_cancer_new SET mean_radius = mean_radius * 1.4, worst_area = worst_area * 1.8;
+SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted
+FROM mlops.drift('cancer', 'breast_cancer_new') WHERE drifted;
+SELECT project, features_checked, features_drifted, round(drift_share::numeric, 3) AS drift_share, dataset_drift
+FROM mlops.drift_status;
+
+-- Retrain when it has drifted (here: force it), deployed only if not worse on the same held-out rows
+SELECT action, reason, deployed FROM mlops.retrain('cancer', 'breast_cancer_new', force => true);
+
 -- The audit log
 SELECT time, action, project, model_id FROM mlops.events_log ORDER BY time;
-
--- Drift of the current data against the training profile, once mlops.drift exists
-SELECT EXISTS (SELECT FROM pg_proc WHERE proname = 'drift' AND pronamespace = 'mlops'::regnamespace) AS has_drift
-\gset
-\if :has_drift
-SELECT * FROM mlops.drift('cancer', 'breast_cancer');
-\else
-\echo 'mlops.drift is not available in this build'
-\endif
