@@ -56,6 +56,7 @@ static Oid	models_relid = InvalidOid;
 static Oid	deployments_relid = InvalidOid;
 static bool models_stale = false;
 static bool deployed_stale = false;
+static uint64 generation = 1;	/* changes whenever a cached model may go */
 
 /*
  * Relcache callback: a change to mlops.models or mlops.deployments was
@@ -103,6 +104,7 @@ ModelCacheSync(void)
 	}
 	if (models_stale || deployed_stale)
 	{
+		generation++;
 		/* the extension may have been dropped and created again */
 		models_relid = RegistryTableOid("models");
 		deployments_relid = RegistryTableOid("deployments");
@@ -249,6 +251,7 @@ EvictIfFull(void)
 			oldest = e;
 	if (oldest != NULL)
 	{
+		generation++;
 		MemoryContextDelete(oldest->model->mcxt);
 		hash_search(models, &oldest->id, HASH_REMOVE, NULL);
 	}
@@ -281,7 +284,10 @@ ModelCacheGet(int64 model_id)
 	EvictIfFull();
 	e = hash_search(models, &model_id, HASH_ENTER, &found);
 	if (found)
+	{
+		generation++;
 		MemoryContextDelete(e->model->mcxt);
+	}
 	e->model = m;
 	e->last_used = ++use_clock;
 	return m;
@@ -318,4 +324,17 @@ ModelCacheDeployed(const char *project)
 	e = hash_search(deployed, project, HASH_ENTER, NULL);
 	e->model_id = model_id;
 	return model_id;
+}
+
+/*
+ * A number that changes whenever a model the cache handed out may have
+ * been freed or a project's deployed model may have changed (after taking
+ * in pending invalidations): callers may keep a model pointer for as long
+ * as it stays the same.
+ */
+uint64
+ModelCacheGeneration(void)
+{
+	ModelCacheSync();
+	return generation;
 }

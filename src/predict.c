@@ -40,6 +40,9 @@
 typedef struct CallState
 {
 	int64		model_id;
+	MlopsModel *model;			/* valid while generation is the cache's */
+	uint64		generation;
+	text	   *project;		/* the project it was resolved from, if any */
 	double	   *raw;			/* ninputs */
 	double	   *x;				/* nfeatures */
 	double	   *out;			/* ModelOutputs */
@@ -65,14 +68,47 @@ PG_FUNCTION_INFO_V1(mlops_featurize);
 static MlopsModel *
 ResolveModel(FunctionCallInfo fcinfo)
 {
+	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	int64		model_id;
+	uint64		gen = ModelCacheGeneration();
+	int64		model_id = 0;
+	text	   *project = NULL;
 
 	if (argtype == INT8OID)
 		model_id = PG_GETARG_INT64(0);
 	else
-		model_id = ModelCacheDeployed(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+		project = PG_GETARG_TEXT_PP(0);
+
+	/* the same model as the call site's last row, still in the cache */
+	if (cs != NULL && cs->generation == gen &&
+		(project == NULL ? cs->model_id == model_id
+		 : (cs->project != NULL && VARSIZE_ANY_EXHDR(project) == VARSIZE_ANY_EXHDR(cs->project) &&
+			memcmp(VARDATA_ANY(project), VARDATA_ANY(cs->project), VARSIZE_ANY_EXHDR(project)) == 0)))
+		return cs->model;
+
+	if (project != NULL)
+		model_id = ModelCacheDeployed(text_to_cstring(project));
 	return ModelCacheGet(model_id);
+}
+
+/*
+ * Remember the model a call resolved to, and from which project, so the
+ * next row of the call site skips the lookups while the cache keeps it.
+ */
+static void
+RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m)
+{
+	bool		by_project = get_fn_expr_argtype(fcinfo->flinfo, 0) != INT8OID;
+
+	cs->model = m;
+	cs->generation = ModelCacheGeneration();
+	if (cs->project != NULL)
+		pfree(cs->project);
+	cs->project = by_project
+		? (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(PG_GETARG_TEXT_PP(0)))
+		: NULL;
+	if (by_project)
+		memcpy(cs->project, PG_GETARG_TEXT_PP(0), VARSIZE_ANY(PG_GETARG_TEXT_PP(0)));
 }
 
 /*
@@ -80,13 +116,17 @@ ResolveModel(FunctionCallInfo fcinfo)
  * model.
  */
 static CallState *
-GetCallState(FunctionCallInfo fcinfo, const MlopsModel *m)
+GetCallState(FunctionCallInfo fcinfo, MlopsModel *m)
 {
 	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
 	if (cs != NULL && cs->model_id == m->id)
+	{
+		if (cs->model != m || cs->generation != ModelCacheGeneration())
+			RememberModel(fcinfo, cs, m);
 		return cs;
+	}
 	if (cs != NULL && cs->desc != NULL)
 		FreeTupleDesc(cs->desc);
 	cs = MemoryContextAllocZero(cxt, sizeof(CallState));
@@ -95,6 +135,7 @@ GetCallState(FunctionCallInfo fcinfo, const MlopsModel *m)
 	cs->x = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->nfeatures));
 	cs->out = MemoryContextAlloc(cxt, sizeof(double) * ModelOutputs(m));
 	fcinfo->flinfo->fn_extra = cs;
+	RememberModel(fcinfo, cs, m);
 	return cs;
 }
 
