@@ -140,7 +140,7 @@ ModelLoadErrorContext(void *arg)
  * Read a model's row and build its loaded form in a new memory context
  * under "parent".
  */
-MlopsModel *
+static MlopsModel *
 ModelLoad(int64 model_id, MemoryContext parent)
 {
 	MemoryContext cxt = AllocSetContextCreate(parent, "mlops model", ALLOCSET_DEFAULT_SIZES);

@@ -15,7 +15,6 @@
 
 extern MlopsModel *ModelCacheGet(int64 model_id);
 extern int64 ModelCacheDeployed(const char *project);
-extern MlopsModel *ModelLoad(int64 model_id, MemoryContext parent);
 extern uint64 ModelCacheGeneration(void);
 
 #endif							/* MLOPS_MODEL_CACHE_H */

@@ -66,11 +66,11 @@ PG_FUNCTION_INFO_V1(mlops_featurize);
  * The model a call refers to: a project's deployed model or a model id.
  */
 static MlopsModel *
-ResolveModel(FunctionCallInfo fcinfo)
+ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
 {
 	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	uint64		gen = ModelCacheGeneration();
+	uint64		gen = *generation = ModelCacheGeneration();
 	int64		model_id = 0;
 	text	   *project = NULL;
 
@@ -96,12 +96,12 @@ ResolveModel(FunctionCallInfo fcinfo)
  * next row of the call site skips the lookups while the cache keeps it.
  */
 static void
-RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m)
+RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, uint64 generation)
 {
 	bool		by_project = get_fn_expr_argtype(fcinfo->flinfo, 0) != INT8OID;
 
 	cs->model = m;
-	cs->generation = ModelCacheGeneration();
+	cs->generation = generation;
 	if (cs->project != NULL)
 		pfree(cs->project);
 	cs->project = by_project
@@ -116,15 +116,15 @@ RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m)
  * model.
  */
 static CallState *
-GetCallState(FunctionCallInfo fcinfo, MlopsModel *m)
+GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation)
 {
 	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
 	if (cs != NULL && cs->model_id == m->id)
 	{
-		if (cs->model != m || cs->generation != ModelCacheGeneration())
-			RememberModel(fcinfo, cs, m);
+		if (cs->model != m || cs->generation != generation)
+			RememberModel(fcinfo, cs, m, generation);
 		return cs;
 	}
 	if (cs != NULL && cs->desc != NULL)
@@ -135,7 +135,7 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel *m)
 	cs->x = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->nfeatures));
 	cs->out = MemoryContextAlloc(cxt, sizeof(double) * ModelOutputs(m));
 	fcinfo->flinfo->fn_extra = cs;
-	RememberModel(fcinfo, cs, m);
+	RememberModel(fcinfo, cs, m, generation);
 	return cs;
 }
 
@@ -341,8 +341,9 @@ CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 static MlopsModel *
 ScoreCall(FunctionCallInfo fcinfo, double **out)
 {
-	MlopsModel *m = ResolveModel(fcinfo);
-	CallState  *cs = GetCallState(fcinfo, m);
+	uint64		generation;
+	MlopsModel *m = ResolveModel(fcinfo, &generation);
+	CallState  *cs = GetCallState(fcinfo, m, generation);
 
 	CallFeatures(fcinfo, cs, m);
 	ModelPredictRows(m, cs->x, 1, cs->out);
@@ -426,11 +427,12 @@ mlops_featurize(PG_FUNCTION_ARGS)
 	MlopsModel *m;
 	CallState  *cs;
 	Datum	   *elems;
+	uint64		generation;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = ResolveModel(fcinfo);
-	cs = GetCallState(fcinfo, m);
+	m = ResolveModel(fcinfo, &generation);
+	cs = GetCallState(fcinfo, m, generation);
 	CallFeatures(fcinfo, cs, m);
 	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
 	for (int k = 0; k < m->fz->nfeatures; k++)

@@ -70,8 +70,8 @@ ExtensionOwner(void)
 /*
  * Run a writing statement as the extension owner.
  */
-static int
-RegistryWrite(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+int
+RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
 	Oid			save_uid;
 	int			save_sec;
@@ -187,7 +187,7 @@ RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 	values[2] = CStringGetTextDatum(target);
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	SPI_connect();
-	RegistryWrite("INSERT INTO mlops.projects (name, task, target, created_by) "
+	RegistryWriteAsOwner("INSERT INTO mlops.projects (name, task, target, created_by) "
 				  "VALUES ($1, $2, $3, $4) RETURNING id",
 				  4, types, values, NULL);
 	id = ResultInt64(1);
@@ -233,9 +233,9 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 
 	SPI_connect();
 	/* serialize versions of one project */
-	RegistryWrite("SELECT 1 FROM mlops.projects WHERE id = $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT 1 FROM mlops.projects WHERE id = $1 FOR UPDATE",
 				  1, types, values, nulls);
-	RegistryWrite("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
+	RegistryWriteAsOwner("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
 				  "preprocess, features, labels, metrics, training, format, model, created_by, profile, "
 				  "importance) "
 				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
@@ -319,7 +319,7 @@ RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
 	values[2] = CStringGetTextDatum(strategy);
 	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	SPI_connect();
-	RegistryWrite("INSERT INTO mlops.deployments (project_id, model_id, strategy, deployed_by) "
+	RegistryWriteAsOwner("INSERT INTO mlops.deployments (project_id, model_id, strategy, deployed_by) "
 				  "VALUES ($1, $2, $3, $4)",
 				  4, types, values, NULL);
 	SPI_finish();
@@ -345,7 +345,7 @@ RegistryLogEvent(const char *action, const char *project, int64 model_id,
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json ? detail_json : "{}"));
 	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	SPI_connect();
-	RegistryWrite("INSERT INTO mlops.events (action, project, model_id, detail, actor) "
+	RegistryWriteAsOwner("INSERT INTO mlops.events (action, project, model_id, detail, actor) "
 				  "VALUES ($1, $2, $3, $4, $5)",
 				  5, types, values, nulls);
 	SPI_finish();
@@ -366,7 +366,7 @@ RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows, Jsonb
 	values[3] = JsonbPGetDatum(metrics);
 	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	SPI_connect();
-	RegistryWrite("INSERT INTO mlops.evaluations (model_id, relation, rows, metrics, evaluated_by) "
+	RegistryWriteAsOwner("INSERT INTO mlops.evaluations (model_id, relation, rows, metrics, evaluated_by) "
 				  "VALUES ($1, $2, $3, $4, $5)",
 				  5, types, values, NULL);
 	SPI_finish();
@@ -459,7 +459,7 @@ RegistryDropModel(int64 model_id)
 	Datum		values[1] = {Int64GetDatum(model_id)};
 
 	SPI_connect();
-	RegistryWrite("DELETE FROM mlops.models WHERE id = $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("DELETE FROM mlops.models WHERE id = $1", 1, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 }
@@ -474,7 +474,7 @@ RegistryDropProject(int64 project_id)
 	Datum		values[1] = {Int64GetDatum(project_id)};
 
 	SPI_connect();
-	RegistryWrite("DELETE FROM mlops.projects WHERE id = $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("DELETE FROM mlops.projects WHERE id = $1", 1, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
@@ -591,14 +591,14 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 	fvalues[11] = RegistryFloatArray(res, n, offsetof(RegistryDriftResult, raw_statistic));
 
 	SPI_connect();
-	RegistryWrite("INSERT INTO mlops.drift_reports (project_id, model_id, relation, rows, "
+	RegistryWriteAsOwner("INSERT INTO mlops.drift_reports (project_id, model_id, relation, rows, "
 				  "method, threshold, features, drifted, drift_share, dataset_drift, "
 				  "prediction_drift, checked_by) "
 				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
 				  12, rtypes, rvalues, rnulls);
 	id = ResultInt64(1);
 	fvalues[0] = Int64GetDatum(id);
-	RegistryWrite("INSERT INTO mlops.drift_results (report_id, position, feature, kind, method, "
+	RegistryWriteAsOwner("INSERT INTO mlops.drift_results (report_id, position, feature, kind, method, "
 				  "statistic, p_value, threshold, drifted, null_share, out_of_range_share, "
 				  "unseen_share, raw_statistic) "
 				  "SELECT $1, u.position, u.feature, u.kind, u.method, u.statistic, u.p_value, "
@@ -611,13 +611,3 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 	return id;
 }
 
-/*
- * Run a statement that writes the tables of another module (jobs and
- * schedules) as the extension owner; the caller has connected to SPI.
- * Returns SPI's result code.
- */
-int
-RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
-{
-	return RegistryWrite(sql, nargs, types, values, nulls);
-}

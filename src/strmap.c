@@ -76,12 +76,3 @@ StrMapPut(StrMap *map, const char *key, int value)
 		e->key = MemoryContextStrdup(map->cxt, key);
 	e->value = value;
 }
-
-/*
- * Number of keys.
- */
-int
-StrMapCount(StrMap *map)
-{
-	return (int) map->hash->members;
-}

@@ -15,6 +15,5 @@ typedef struct StrMap StrMap;
 extern StrMap *StrMapCreate(MemoryContext cxt, int size);
 extern int	StrMapGet(StrMap *map, const char *key);
 extern void StrMapPut(StrMap *map, const char *key, int value);
-extern int	StrMapCount(StrMap *map);
 
 #endif							/* MLOPS_STRMAP_H */
