@@ -4,9 +4,10 @@
  *	  Reading a relation into memory for training and evaluation.
  *
  * The relation is read through SPI as the calling role, so a role that
- * cannot SELECT a table cannot train on it.  Rows arrive through a cursor
- * in batches and are stored column by column as doubles (NaN marks NULL),
- * which is the layout both the featurizer and the linear solvers want.
+ * cannot SELECT a table cannot train on it.  The executor hands each row
+ * of the query to a DestReceiver that stores it column by column as doubles
+ * (NaN marks NULL), the layout both the featurizer and the linear solvers
+ * want; no row is copied on the way.
  * The memory the data takes is checked against mlops.max_train_memory as
  * it grows.
  *
@@ -41,7 +42,8 @@
 #include "dataset.h"
 #include "strmap.h"
 
-#define DATASET_FETCH_ROWS 10000
+#define DATASET_MIN_ROWS 1024		/* first allocation of the column arrays */
+#define DATASET_BATCH_ROWS 10000	/* rows between resets of the work memory */
 #define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
 
 /* distinct labels seen so far, kept sorted by the type's ordering */
@@ -731,6 +733,217 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 }
 
 /*
+ * The state of one read: a DestReceiver the executor hands each row of the
+ * query to, so rows go straight from the scan into the column arrays.
+ */
+typedef struct DatasetReceiver
+{
+	DestReceiver pub;
+	Dataset    *ds;
+	const char *target;			/* NULL for TARGET_NONE */
+	TargetMode	mode;
+	char	  **known_labels;	/* TARGET_KNOWN_LABELS */
+	int			nknown;
+	int			label_limit;
+	LabelSet	ls;				/* labels collected so far (ls.cmp set) */
+	int		   *label_ids;		/* first-seen label id of each row */
+	Oid			target_base;
+	Oid			outfunc;
+	CategoryCodes *codes;		/* per source column */
+	int64		capacity;		/* rows the arrays have room for */
+	int			rows_in_batch;	/* rows since batch_cxt was reset */
+	MemoryContext outer;		/* where the data set lives */
+	MemoryContext batch_cxt;	/* per-row work memory, reset now and then */
+} DatasetReceiver;
+
+/*
+ * Before the first row: check the target's type against the read mode and
+ * prepare the label set.
+ */
+static void
+DatasetReceiverStartup(DestReceiver *self, int operation, TupleDesc desc)
+{
+	DatasetReceiver *r = (DatasetReceiver *) self;
+	Dataset    *ds = r->ds;
+	bool		isvarlena;
+
+	if (r->target == NULL)
+		return;
+	ds->target_type = TupleDescAttr(desc, 0)->atttypid;
+	r->target_base = getBaseType(ds->target_type);
+	getTypeOutputInfo(ds->target_type, &r->outfunc, &isvarlena);
+
+	if (r->mode == TARGET_REGRESSION && !DatasetIsNumericType(r->target_base))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("regression target \"%s\" has type %s", r->target,
+						format_type_be(ds->target_type)),
+				 errhint("A regression target must be numeric or boolean.")));
+	if (r->mode == TARGET_INFER && !DatasetIsNumericType(r->target_base))
+		r->mode = TARGET_COLLECT_LABELS;
+	if (r->mode == TARGET_INFER && r->target_base != INT2OID && r->target_base != INT4OID &&
+		r->target_base != INT8OID && r->target_base != BOOLOID)
+		r->mode = TARGET_REGRESSION;
+
+	if (r->mode == TARGET_COLLECT_LABELS || r->mode == TARGET_INFER)
+	{
+		TypeCacheEntry *tc = lookup_type_cache(ds->target_type, TYPECACHE_CMP_PROC_FINFO);
+		LabelSet   *ls = &r->ls;
+
+		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("classification target \"%s\" has type %s, which has no ordering",
+							r->target, format_type_be(ds->target_type))));
+		ls->cmp = &tc->cmp_proc_finfo;
+		ls->collation = TupleDescAttr(desc, 0)->attcollation;
+		if (!OidIsValid(ls->collation))
+			ls->collation = get_typcollation(ds->target_type);
+		ls->typid = ds->target_type;
+		ls->cxt = r->outer;
+		get_typlenbyval(ds->target_type, &ls->typlen, &ls->typbyval);
+		ls->values = MemoryContextAlloc(r->outer, sizeof(Datum) * (MLOPS_MAX_CLASSES + 1));
+		ls->ids = MemoryContextAlloc(r->outer, sizeof(int) * (MLOPS_MAX_CLASSES + 1));
+	}
+	r->label_limit = (r->mode == TARGET_INFER) ? MLOPS_INFER_MAX_CLASSES : MLOPS_MAX_CLASSES;
+}
+
+/*
+ * Make room for at least one more row, doubling the arrays.
+ */
+static void
+DatasetReceiverGrow(DatasetReceiver *r)
+{
+	Dataset    *ds = r->ds;
+	MemoryContext old = MemoryContextSwitchTo(r->outer);
+	int64		newcap = Max(r->capacity * 2, DATASET_MIN_ROWS);
+
+	if (r->capacity >= INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("relation %s has more than %d rows", ds->relname, INT_MAX)));
+	newcap = Min(newcap, (int64) INT_MAX);
+	CheckMemory(newcap, ds->ninputs);
+	for (int k = 0; k < ds->ninputs; k++)
+		ds->inputs[k].values = r->capacity
+			? repalloc_huge(ds->inputs[k].values, sizeof(double) * newcap)
+			: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
+	ds->target = r->capacity ? repalloc_huge(ds->target, sizeof(double) * newcap)
+		: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
+	if (r->ls.cmp)
+		r->label_ids = r->capacity ? repalloc_huge(r->label_ids, sizeof(int) * newcap)
+			: palloc_extended(sizeof(int) * newcap, MCXT_ALLOC_HUGE);
+	r->capacity = newcap;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Store one row's target (see DatasetRead for the modes) into row "row";
+ * the target is not NULL.
+ */
+static void
+DatasetStoreTarget(DatasetReceiver *r, Datum t, int row)
+{
+	Dataset    *ds = r->ds;
+
+	if (DatasetIsNumericType(r->target_base))
+	{
+		double		v = DatasetDatumNumber(t, r->target_base);
+
+		if (!isfinite(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("target column \"%s\" contains %s", r->target,
+							isnan(v) ? "NaN" : "an infinite value"),
+					 errhint("Filter those rows out with a view, or set them to NULL.")));
+		ds->target[row] = v;
+	}
+	if (r->mode == TARGET_KNOWN_LABELS)
+	{
+		char	   *s = LabelText(t, r->target_base, r->outfunc);
+		int			k;
+
+		for (k = 0; k < r->nknown; k++)
+			if (strcmp(r->known_labels[k], s) == 0)
+				break;
+		if (k == r->nknown)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label \"%s\" of target column \"%s\" was not seen in training",
+							s, r->target)));
+		ds->target[row] = k;
+	}
+	else if (r->ls.cmp != NULL)
+	{
+		int			id = LabelSetId(&r->ls, t, r->label_limit);
+
+		if (id < 0 && r->mode == TARGET_INFER)
+		{
+			/* too many distinct values: this is a regression target */
+			r->ls.cmp = NULL;
+			r->mode = TARGET_REGRESSION;
+		}
+		else if (id < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("target column \"%s\" has more than %d classes",
+							r->target, MLOPS_MAX_CLASSES),
+					 errhint("Use task => 'regression' for a numeric target.")));
+		else
+			r->label_ids[row] = id;
+	}
+}
+
+/*
+ * One row of the query: the target (attribute 1 when there is one), then
+ * the source columns.  Rows with a NULL target are counted and skipped.
+ */
+static bool
+DatasetReceiveSlot(TupleTableSlot *slot, DestReceiver *self)
+{
+	DatasetReceiver *r = (DatasetReceiver *) self;
+	Dataset    *ds = r->ds;
+	int			first = (r->target != NULL) ? 1 : 0;	/* slot index of the first column */
+	MemoryContext old;
+
+	slot_getallattrs(slot);
+	if (r->target != NULL && slot->tts_isnull[0])
+	{
+		ds->null_targets++;
+		return true;
+	}
+	if (ds->nrows == r->capacity)
+		DatasetReceiverGrow(r);
+	if (++r->rows_in_batch == DATASET_BATCH_ROWS)
+	{
+		MemoryContextReset(r->batch_cxt);
+		r->rows_in_batch = 0;
+	}
+
+	old = MemoryContextSwitchTo(r->batch_cxt);
+	if (r->target != NULL)
+		DatasetStoreTarget(r, slot->tts_values[0], ds->nrows);
+	for (int j = 0; j < ds->ncolumns; j++)
+		StoreColumn(ds, j, slot->tts_values[j + first], slot->tts_isnull[j + first],
+					ds->nrows, r->codes, r->outer);
+	ds->nrows++;
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/* nothing to release at the end of the query */
+static void
+DatasetReceiverShutdown(DestReceiver *self)
+{
+}
+
+/* the receiver lives in DatasetRead's frame */
+static void
+DatasetReceiverDestroy(DestReceiver *self)
+{
+}
+
+/*
  * Read the target and source columns of a relation as the calling role.
  *
  * mode says how the target is read (target is NULL for TARGET_NONE); for
@@ -746,18 +959,10 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 {
 	Dataset    *ds = palloc0(sizeof(Dataset));
 	MemoryContext outer = CurrentMemoryContext;
-	int			first = (target != NULL) ? 2 : 1;	/* attribute of the first column */
+	DatasetReceiver r = {0};
+	SPIExecuteOptions options = {0};
 	SPIPlanPtr	plan;
-	Portal		portal;
-	int64		capacity = 0;
-	int		   *label_ids = NULL;
-	LabelSet	ls = {0};
-	CategoryCodes *codes;
-	MemoryContext batch_cxt;
-	Oid			target_base = InvalidOid;
-	Oid			outfunc = InvalidOid;
-	bool		isvarlena;
-	int			label_limit;
+	int			rc;
 
 	ds->relname = pstrdup(relname);
 	ds->target_name = target ? pstrdup(target) : NULL;
@@ -765,179 +970,52 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 	SPI_connect();
 	MemoryContextSwitchTo(outer);
 	LayOutColumns(ds, relid, spec);
-	codes = palloc0(sizeof(CategoryCodes) * Max(1, ds->ncolumns));
+
+	r.pub.receiveSlot = DatasetReceiveSlot;
+	r.pub.rStartup = DatasetReceiverStartup;
+	r.pub.rShutdown = DatasetReceiverShutdown;
+	r.pub.rDestroy = DatasetReceiverDestroy;
+	r.pub.mydest = DestNone;
+	r.ds = ds;
+	r.target = target;
+	r.mode = mode;
+	r.known_labels = known_labels;
+	r.nknown = nknown;
+	r.outer = outer;
+	r.batch_cxt = AllocSetContextCreate(outer, "mlops read batch", ALLOCSET_DEFAULT_SIZES);
+	r.codes = palloc0(sizeof(CategoryCodes) * Max(1, ds->ncolumns));
 	for (int j = 0; j < ds->ncolumns; j++)
 		if (ds->columns[j].kind == SOURCE_CATEGORICAL)
-			codes[j].map = StrMapCreate(outer, 64);
-	batch_cxt = AllocSetContextCreate(outer, "mlops read batch", ALLOCSET_DEFAULT_SIZES);
+			r.codes[j].map = StrMapCreate(outer, 64);
 
 	plan = SPI_prepare(BuildQuery(relname, target, spec, order_by), 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	SPI_cursor_fetch(portal, true, DATASET_FETCH_ROWS);
+	options.read_only = true;
+	options.dest = &r.pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
+	MemoryContextSwitchTo(outer);	/* SPI left us in its own context */
+	MemoryContextDelete(r.batch_cxt);
 
-	if (target != NULL)
-	{
-		ds->target_type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
-		target_base = getBaseType(ds->target_type);
-		getTypeOutputInfo(ds->target_type, &outfunc, &isvarlena);
-	}
-	if (mode == TARGET_REGRESSION && !DatasetIsNumericType(target_base))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("regression target \"%s\" has type %s", target, format_type_be(ds->target_type)),
-				 errhint("A regression target must be numeric or boolean.")));
-	if (mode == TARGET_INFER && !DatasetIsNumericType(target_base))
-		mode = TARGET_COLLECT_LABELS;
-	if (mode == TARGET_INFER && target_base != INT2OID && target_base != INT4OID &&
-		target_base != INT8OID && target_base != BOOLOID)
-		mode = TARGET_REGRESSION;
-
-	if (mode == TARGET_COLLECT_LABELS || mode == TARGET_INFER)
-	{
-		TypeCacheEntry *tc = lookup_type_cache(ds->target_type, TYPECACHE_CMP_PROC_FINFO);
-
-		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("classification target \"%s\" has type %s, which has no ordering",
-							target, format_type_be(ds->target_type))));
-		ls.cmp = &tc->cmp_proc_finfo;
-		ls.collation = TupleDescAttr(SPI_tuptable->tupdesc, 0)->attcollation;
-		if (!OidIsValid(ls.collation))
-			ls.collation = get_typcollation(ds->target_type);
-		ls.typid = ds->target_type;
-		ls.cxt = outer;
-		get_typlenbyval(ds->target_type, &ls.typlen, &ls.typbyval);
-		ls.values = MemoryContextAlloc(outer, sizeof(Datum) * (MLOPS_MAX_CLASSES + 1));
-		ls.ids = MemoryContextAlloc(outer, sizeof(int) * (MLOPS_MAX_CLASSES + 1));
-	}
-	label_limit = (mode == TARGET_INFER) ? MLOPS_INFER_MAX_CLASSES : MLOPS_MAX_CLASSES;
-
-	for (;;)
-	{
-		uint64		nfetched = SPI_processed;
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(batch_cxt);
-		if (ds->nrows + nfetched > capacity)
-		{
-			MemoryContext old = MemoryContextSwitchTo(outer);
-			int64		newcap = Max(capacity * 2, ds->nrows + nfetched);
-
-			if (newcap > INT_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("relation %s has more than %d rows", relname, INT_MAX)));
-			CheckMemory(newcap, ds->ninputs);
-			for (int k = 0; k < ds->ninputs; k++)
-				ds->inputs[k].values = capacity ? repalloc_huge(ds->inputs[k].values, sizeof(double) * newcap)
-					: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
-			ds->target = capacity ? repalloc_huge(ds->target, sizeof(double) * newcap)
-				: palloc_extended(sizeof(double) * newcap, MCXT_ALLOC_HUGE);
-			if (ls.cmp)
-				label_ids = capacity ? repalloc_huge(label_ids, sizeof(int) * newcap)
-					: palloc_extended(sizeof(int) * newcap, MCXT_ALLOC_HUGE);
-			capacity = newcap;
-			MemoryContextSwitchTo(old);
-		}
-
-		MemoryContextSwitchTo(batch_cxt);
-		for (uint64 r = 0; r < nfetched; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			bool		isnull = false;
-			Datum		t = target ? SPI_getbinval(tup, desc, 1, &isnull) : (Datum) 0;
-			int			row = ds->nrows;
-
-			if (isnull)
-			{
-				ds->null_targets++;
-				continue;
-			}
-			if (target != NULL && DatasetIsNumericType(target_base))
-			{
-				double		v = DatasetDatumNumber(t, target_base);
-
-				if (!isfinite(v))
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("target column \"%s\" contains %s", target,
-									isnan(v) ? "NaN" : "an infinite value"),
-							 errhint("Filter those rows out with a view, or set them to NULL.")));
-				ds->target[row] = v;
-			}
-			if (mode == TARGET_KNOWN_LABELS)
-			{
-				char	   *s = LabelText(t, target_base, outfunc);
-				int			k;
-
-				for (k = 0; k < nknown; k++)
-					if (strcmp(known_labels[k], s) == 0)
-						break;
-				if (k == nknown)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("label \"%s\" of target column \"%s\" was not seen in training", s, target)));
-				ds->target[row] = k;
-				pfree(s);
-			}
-			else if (ls.cmp != NULL)
-			{
-				int			id = LabelSetId(&ls, t, label_limit);
-
-				if (id < 0 && mode == TARGET_INFER)
-				{
-					/* too many distinct values: this is a regression target */
-					ls.cmp = NULL;
-					mode = TARGET_REGRESSION;
-				}
-				else if (id < 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-							 errmsg("target column \"%s\" has more than %d classes", target, MLOPS_MAX_CLASSES),
-							 errhint("Use task => 'regression' for a numeric target.")));
-				else
-					label_ids[row] = id;
-			}
-
-			for (int j = 0; j < ds->ncolumns; j++)
-			{
-				Datum		d = SPI_getbinval(tup, desc, j + first, &isnull);
-
-				StoreColumn(ds, j, d, isnull, row, codes, outer);
-			}
-			ds->nrows++;
-		}
-		MemoryContextSwitchTo(outer);
-		SPI_freetuptable(SPI_tuptable);
-		if (nfetched < DATASET_FETCH_ROWS)
-			break;
-		SPI_cursor_fetch(portal, true, DATASET_FETCH_ROWS);
-	}
-	SPI_cursor_close(portal);
-
-	MemoryContextDelete(batch_cxt);
-	if (ls.cmp != NULL)
+	if (r.ls.cmp != NULL)
 	{
 		/* renumber first-seen ids into label order, and keep label texts */
-		MemoryContext old = MemoryContextSwitchTo(outer);
-		int		   *order = palloc(sizeof(int) * Max(1, ls.n));
+		LabelSet   *ls = &r.ls;
+		int		   *order = palloc(sizeof(int) * Max(1, ls->n));
 
-		for (int k = 0; k < ls.n; k++)
-			order[ls.ids[k]] = k;
+		for (int k = 0; k < ls->n; k++)
+			order[ls->ids[k]] = k;
 		for (int i = 0; i < ds->nrows; i++)
-			ds->target[i] = order[label_ids[i]];
-		ds->nclasses = ls.n;
-		ds->labels = palloc(sizeof(char *) * Max(1, ls.n));
-		for (int k = 0; k < ls.n; k++)
-			ds->labels[k] = LabelText(ls.values[k], target_base, outfunc);
+			ds->target[i] = order[r.label_ids[i]];
+		ds->nclasses = ls->n;
+		ds->labels = palloc(sizeof(char *) * Max(1, ls->n));
+		for (int k = 0; k < ls->n; k++)
+			ds->labels[k] = LabelText(ls->values[k], r.target_base, r.outfunc);
 		ds->labels_numeric = DatasetLabelsAreNumeric(ds->target_type);
-		MemoryContextSwitchTo(old);
 	}
-	else if (mode == TARGET_KNOWN_LABELS)
+	else if (r.mode == TARGET_KNOWN_LABELS)
 		ds->nclasses = nknown;
 
 	SPI_finish();
