@@ -11,8 +11,10 @@ interleaved), and the table shows medians:
   2. single-row serving: pgbench -M prepared on SELECT mlops.predict('p',
      $1::float8[]) with 1, 2 and 8 clients against the same query without
      predict and against a Python HTTP service (ThreadingHTTPServer +
-     xgboost) driven by wrk at the same concurrency; the load of a model by
-     the first predict of a connection;
+     xgboost) driven by wrk at the same concurrency, with the default idle
+     states and with /dev/cpu_dma_latency held at 0 (tuned's
+     latency-performance setting); the load of a model by the first predict
+     of a connection;
   3. training that model: mlops.train against libxgboost on the in-memory
      matrix (DMatrix + xgboost.train, timed inside the Python path) plus one
      sequential scan of the table, and against the Python path end to end;
@@ -30,12 +32,14 @@ Environment: PG* (the cluster), MLOPS_PGBIN (pgbench), MLOPS_BENCH_REPS,
 MLOPS_BENCH_ROWS, MLOPS_BENCH_SECONDS (per pgbench/wrk run).  Progress goes
 to stderr, the markdown table to stdout.
 """
+import contextlib
 import json
 import os
 import platform
 import re
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,7 @@ PY = "/usr/bin/python3"
 REPS = int(os.environ.get("MLOPS_BENCH_REPS", "3"))
 ROWS = int(os.environ.get("MLOPS_BENCH_ROWS", "1000000"))
 SECONDS = int(os.environ.get("MLOPS_BENCH_SECONDS", "5"))
+SIZE = f"{ROWS // 1000000}M" if ROWS % 1000000 == 0 else f"{ROWS:,}"
 PGBENCH = str(Path(os.environ.get("MLOPS_PGBIN", "/usr/lib/postgresql/15/bin")) / "pgbench")
 FEATURES = [f"f{i}" for i in range(1, 21)]
 ROW = [round(((7 * j) % 20) / 10 - 0.95, 2) for j in range(20)]
@@ -210,7 +215,7 @@ def bench_xgb_training():
         label = f"{threads} thread{'s' if threads > 1 else ''}"
         floor = med(r["floor"]) + med(scans)
         ratio = med(r["mlops"]) / floor
-        row(f"XGBoost training, 1M x 20, 100 trees depth 6 ({label}): mlops.train vs libxgboost "
+        row(f"XGBoost training, {SIZE} x 20, 100 trees depth 6 ({label}): mlops.train vs libxgboost "
             "in memory (DMatrix + train) + one sequential scan",
             f"{med(r['mlops']):.2f} s (libxgboost fit {med(r['fit']):.2f} s)",
             f"{med(r['floor']):.2f} s + {med(scans):.2f} s", f"{ratio:.2f}x",
@@ -226,7 +231,7 @@ def bench_xgb_training():
 
 def bench_batch(model_id):
     """Batch scoring: CTAS with mlops.predict vs the Python path vs libxgboost's batch predict."""
-    log("batch scoring: 1M rows")
+    log(f"batch scoring: {SIZE} rows")
     ctas = "CREATE TABLE bench_scored AS SELECT id, mlops.predict('bench_xgb', b) AS p FROM bench b"
     res = {t: {"mlops": [], "hwm": [], "py": [], "floor": [], "rss": []} for t in (1, 2)}
     admin = connect().cursor()
@@ -250,7 +255,7 @@ def bench_batch(model_id):
         r = res[threads]
         label = f"{threads} thread{'s' if threads > 1 else ''}"
         ratio = med(r["py"]) / med(r["mlops"])
-        row(f"Batch scoring, 1M rows ({label}): Python path (COPY out, inplace_predict, COPY back) vs "
+        row(f"Batch scoring, {SIZE} rows ({label}): Python path (COPY out, inplace_predict, COPY back) vs "
             "CREATE TABLE AS SELECT id, mlops.predict()", f"{med(r['mlops']):.2f} s", f"{med(r['py']):.2f} s",
             f"{ratio:.1f}x faster", ">= 10x" if threads == 1 else "", ratio >= 10 if threads == 1 else None)
         ratio = med(r["mlops"]) / med(r["floor"])
@@ -319,9 +324,38 @@ def wrk_rps(port, clients):
     return float(re.search(r"Requests/sec:\s+([\d.]+)", res.stdout).group(1))
 
 
+class LowLatencyIdle:
+    """Hold /dev/cpu_dma_latency at 0 while active, as tuned's latency-performance profile does.
+
+    An idle CPU then polls instead of halting, so a process woken by another
+    one (a client's query reaching its backend) starts without the virtual
+    machine's wake-up delay.  It applies to everything that runs meanwhile,
+    mlops and the Python service alike.
+    """
+
+    def __enter__(self):
+        self.fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+        os.write(self.fd, struct.pack("i", 0))
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def low_latency_available():
+    """True when this process may hold /dev/cpu_dma_latency (root, and the device exists)."""
+    return os.access("/dev/cpu_dma_latency", os.W_OK)
+
+
 def bench_serving(model_id):
-    """Single-row serving: pgbench with and without predict, and the Python HTTP service."""
+    """Single-row serving: pgbench with and without predict, and the Python HTTP service.
+
+    Every measurement runs twice: with the machine's default idle states and
+    with the low-latency idle policy (LowLatencyIdle), which matters for one
+    client, where each query waits for a sleeping process to wake up.
+    """
     log("single-row serving")
+    idles = ["default"] + (["low-latency"] if low_latency_available() else [])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -337,28 +371,35 @@ def bench_serving(model_id):
         cur.execute("SELECT mlops.predict('bench_xgb', %s::float8[])", ("{" + ",".join(map(str, ROW)) + "}",))
         if cur.fetchone()[0] != answer["prediction"]:
             sys.exit("the Python service and mlops disagree")
-        tps = {(kind, c): [] for kind in ("trivial", "predict", "python") for c in CLIENTS}
+        tps = {(kind, idle, c): [] for kind in ("trivial", "predict", "python") for idle in idles for c in CLIENTS}
         for rep in range(REPS):
-            for c in CLIENTS:
-                tps[("trivial", c)].append(pgbench_tps("SELECT :x::float8[];", c))
-                tps[("predict", c)].append(pgbench_tps("SELECT mlops.predict('bench_xgb', :x::float8[]);", c))
-                tps[("python", c)].append(wrk_rps(port, c))
-                log(f"  rep {rep + 1}, {c} client(s): trivial {tps[('trivial', c)][-1]:.0f}, "
-                    f"predict {tps[('predict', c)][-1]:.0f}, Python service {tps[('python', c)][-1]:.0f} per s")
+            for idle in idles:
+                with (LowLatencyIdle() if idle == "low-latency" else contextlib.nullcontext()):
+                    for c in CLIENTS:
+                        tps[("trivial", idle, c)].append(pgbench_tps("SELECT :x::float8[];", c))
+                        tps[("predict", idle, c)].append(
+                            pgbench_tps("SELECT mlops.predict('bench_xgb', :x::float8[]);", c))
+                        tps[("python", idle, c)].append(wrk_rps(port, c))
+                        log(f"  rep {rep + 1}, {idle} idle, {c} client(s): trivial "
+                            f"{tps[('trivial', idle, c)][-1]:.0f}, predict {tps[('predict', idle, c)][-1]:.0f}, "
+                            f"Python service {tps[('python', idle, c)][-1]:.0f} per s")
         service_mb = proc_mb(service.pid, "VmHWM")
     finally:
         service.terminate()
         service.wait()
-    for c in CLIENTS:
-        trivial, predict, python = (med(tps[(k, c)]) for k in ("trivial", "predict", "python"))
-        added = trivial / predict - 1
-        row(f"Single-row, {c} client{'s' if c > 1 else ''}: latency mlops.predict adds to the trivial prepared "
-            "query (pgbench -M prepared)", f"{predict:,.0f} tps", f"{trivial:,.0f} tps", f"+{100 * added:.0f}%",
-            "<= +25%" if c == 2 else "", added <= 0.25 if c == 2 else None)
-    for c in CLIENTS:
-        trivial, predict, python = (med(tps[(k, c)]) for k in ("trivial", "predict", "python"))
-        row(f"Single-row, {c} client{'s' if c > 1 else ''}: mlops.predict vs the Python HTTP service (wrk)",
-            f"{predict:,.0f} tps", f"{python:,.0f} req/s", f"{predict / python:.1f}x", ">= 8x", predict / python >= 8)
+    for idle in idles:
+        for c in CLIENTS:
+            trivial, predict, python = (med(tps[(k, idle, c)]) for k in ("trivial", "predict", "python"))
+            added = trivial / predict - 1
+            row(f"Single-row, {c} client{'s' if c > 1 else ''}, {idle} idle: latency mlops.predict adds to the "
+                "trivial prepared query (pgbench -M prepared)", f"{predict:,.0f} tps", f"{trivial:,.0f} tps",
+                f"{100 * added:+.0f}%", "<= +25%" if c == 2 else "", added <= 0.25 if c == 2 else None)
+    for idle in idles:
+        for c in CLIENTS:
+            predict, python = (med(tps[(k, idle, c)]) for k in ("predict", "python"))
+            row(f"Single-row, {c} client{'s' if c > 1 else ''}, {idle} idle: mlops.predict vs the Python HTTP "
+                "service (wrk)", f"{predict:,.0f} tps", f"{python:,.0f} req/s", f"{predict / python:.1f}x",
+                ">= 8x", predict / python >= 8)
     conn = connect()
     cur = conn.cursor()
     cur.execute("SELECT pg_backend_pid()")
@@ -388,7 +429,7 @@ def bench_linear():
                 f"(export {res['export']:.2f}, fit {res['train']:.2f})")
         ratio = med(py) / med(mlops)
         sk = "LinearRegression" if algorithm == "linear" else "LogisticRegression (lbfgs)"
-        row(f"{algorithm} training, 1M x 20: Python path (COPY out + StandardScaler + {sk}) vs mlops.train",
+        row(f"{algorithm} training, {SIZE} x 20: Python path (COPY out + StandardScaler + {sk}) vs mlops.train",
             f"{med(mlops):.2f} s", f"{med(py):.2f} s", f"{ratio:.1f}x faster", ">= 2x", ratio >= 2)
         row(f"{algorithm} training: peak memory", f"{med(hwm):.0f} MB (backend, private)",
             f"{med(rss):.0f} MB (Python max RSS)", "", "", None)
