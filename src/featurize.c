@@ -134,16 +134,36 @@ CompareString(const void *a, const void *b)
 }
 
 /*
- * Quantile q of sorted values with linear interpolation (numpy's default).
+ * Quantiles q[0 .. nq - 1] (ascending) of n values with linear interpolation
+ * (numpy's default), into out.  Only the order statistics they read are
+ * selected, which rearranges v.
  */
-static double
-SortedQuantile(const double *v, int n, double q)
+static void
+Quantiles(double *v, int n, const double *q, int nq, double *out)
 {
-	double		pos = q * (n - 1);
-	int			lo = (int) floor(pos);
-	int			hi = Min(lo + 1, n - 1);
+	StatsSelectQuantiles(v, n, q, nq);
+	for (int i = 0; i < nq; i++)
+	{
+		double		pos = q[i] * (n - 1);
+		int			lo = (int) floor(pos);
+		int			hi = Min(lo + 1, n - 1);
 
-	return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+		out[i] = v[lo] + (v[hi] - v[lo]) * (pos - lo);
+	}
+}
+
+/*
+ * Smallest and largest of n values.
+ */
+static void
+MinMax(const double *v, int n, double *min, double *max)
+{
+	*min = *max = v[0];
+	for (int i = 1; i < n; i++)
+	{
+		*min = Min(*min, v[i]);
+		*max = Max(*max, v[i]);
+	}
 }
 
 /*
@@ -265,14 +285,18 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 
 /*
  * The value replacing NULL in a numeric input, computed on its training
- * values v (n values, NULLs removed; sorted when the imputation is an order
- * statistic).
+ * values v (n values, NULLs removed), which the median and the mode
+ * rearrange.
  */
 static double
-ImputeValue(const FeatureInput *in, const ColumnOptions *o, const double *v, int n, int nnull)
+ImputeValue(const FeatureInput *in, const ColumnOptions *o, double *v, int n, int nnull)
 {
+	static const double half = 0.5;
 	double		sum = 0;
-	double		best;
+	double		median,
+				lo,
+				hi,
+				best;
 	int			bestrun;
 
 	switch (in->impute)
@@ -305,13 +329,17 @@ ImputeValue(const FeatureInput *in, const ColumnOptions *o, const double *v, int
 				sum += v[i];
 			return sum / n;
 		case IMPUTE_MEDIAN:
-			return SortedQuantile(v, n, 0.5);
+			Quantiles(v, n, &half, 1, &median);
+			return median;
 		case IMPUTE_MIN:
-			return v[0];
+			MinMax(v, n, &lo, &hi);
+			return lo;
 		case IMPUTE_MAX:
-			return v[n - 1];
+			MinMax(v, n, &lo, &hi);
+			return hi;
 		case IMPUTE_MODE:
 			/* most frequent value; the smallest one on ties (scikit-learn) */
+			StatsSortDoubles(v, n);
 			best = v[0];
 			bestrun = 0;
 			for (int i = 0; i < n;)
@@ -336,14 +364,18 @@ ImputeValue(const FeatureInput *in, const ColumnOptions *o, const double *v, int
 
 /*
  * Compute the scaling statistics of a numeric input from its imputed
- * training values v (n values, missing ones removed; sorted when the scaling
- * uses order statistics).
+ * training values v (n values, missing ones removed), which robust scaling
+ * rearranges.
  */
 static void
-FitScale(FeatureInput *in, const double *v, int n)
+FitScale(FeatureInput *in, double *v, int n)
 {
+	static const double quartiles[] = {0.25, 0.5, 0.75};
 	double		mean = 0,
-				var = 0;
+				var = 0,
+				lo,
+				hi,
+				q[lengthof(quartiles)];
 
 	in->center = 0.0;
 	in->scale_by = 1.0;
@@ -361,15 +393,18 @@ FitScale(FeatureInput *in, const double *v, int n)
 			in->scale_by = NonZeroScale(sqrt(var / n));
 			break;
 		case SCALE_MIN_MAX:
-			in->center = v[0];
-			in->scale_by = NonZeroScale(v[n - 1] - v[0]);
+			MinMax(v, n, &lo, &hi);
+			in->center = lo;
+			in->scale_by = NonZeroScale(hi - lo);
 			break;
 		case SCALE_MAX_ABS:
-			in->scale_by = NonZeroScale(Max(fabs(v[0]), fabs(v[n - 1])));
+			MinMax(v, n, &lo, &hi);
+			in->scale_by = NonZeroScale(Max(fabs(lo), fabs(hi)));
 			break;
 		case SCALE_ROBUST:
-			in->center = SortedQuantile(v, n, 0.5);
-			in->scale_by = NonZeroScale(SortedQuantile(v, n, 0.75) - SortedQuantile(v, n, 0.25));
+			Quantiles(v, n, quartiles, lengthof(quartiles), q);
+			in->center = q[1];
+			in->scale_by = NonZeroScale(q[2] - q[0]);
 			break;
 		case SCALE_NONE:
 			break;
@@ -386,12 +421,6 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 	int			n = 0,
 				nnull = 0;
 
-	/* order statistics need sorted values; means and deviations do not */
-	bool		sort_impute = (in->impute == IMPUTE_MEDIAN || in->impute == IMPUTE_MODE ||
-							   in->impute == IMPUTE_MIN || in->impute == IMPUTE_MAX);
-	bool		sort_scale = (in->scale == SCALE_MIN_MAX || in->scale == SCALE_MAX_ABS ||
-							  in->scale == SCALE_ROBUST);
-
 	for (int i = 0; i < nrows; i++)
 	{
 		double		x = din->values[rows[i]];
@@ -401,16 +430,12 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 		else
 			buf[n++] = x;
 	}
-	if (sort_impute)
-		StatsSortDoubles(buf, n);
 	in->fill = ImputeValue(in, o, buf, n, nnull);
 
 	/* scaling statistics see the imputed values */
 	if (!isnan(in->fill) && nnull > 0)
 		for (int i = 0; i < nnull; i++)
 			buf[n++] = in->fill;
-	if (sort_scale && (!sort_impute || (!isnan(in->fill) && nnull > 0)))
-		StatsSortDoubles(buf, n);
 	FitScale(in, buf, n);
 	in->nfeatures = 1;
 }

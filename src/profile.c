@@ -10,10 +10,12 @@
  * what mlops.psi would compute on the training values.
  *
  * The value sample of a numeric input is drawn without replacement by a
- * partial Fisher-Yates shuffle of the input's sorted non-NULL values, with
- * PostgreSQL's PRNG seeded from the training seed and the input's
- * position: the same values with the same seed give the same sample,
- * whatever the row order.  The sample is stored sorted.
+ * partial Fisher-Yates shuffle of the input's non-NULL values in row order,
+ * with PostgreSQL's PRNG seeded from the training seed and the input's
+ * position: the same rows in the same order with the same seed give the
+ * same sample.  The sample is stored sorted.  Nothing else needs the
+ * column sorted: the quantile edges select the few order statistics they
+ * read.
  *
  *-------------------------------------------------------------------------
  */
@@ -107,6 +109,38 @@ ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categoric
 }
 
 /*
+ * The sample of a numeric feature's count non-NULL values, sorted: all of
+ * them when there are at most mlops.drift_sample_size, otherwise the first
+ * places of a partial Fisher-Yates shuffle of values (which reorders them)
+ * with a PRNG seeded by seed.  *nsample receives its size.
+ */
+static double *
+ProfileSample(double *values, int count, uint64 seed, int *nsample)
+{
+	int			k = Min(count, mlops_drift_sample_size);
+	double	   *sample = palloc(sizeof(double) * k);
+
+	if (k < count)
+	{
+		pg_prng_state prng;
+
+		pg_prng_seed(&prng, seed);
+		for (int i = 0; i < k; i++)
+		{
+			int			j = i + (int) pg_prng_uint64_range(&prng, 0, count - 1 - i);
+			double		t = values[i];
+
+			values[i] = values[j];
+			values[j] = t;
+		}
+	}
+	memcpy(sample, values, sizeof(double) * k);
+	StatsSortDoubles(sample, k);
+	*nsample = k;
+	return sample;
+}
+
+/*
  * Append the profile of a numeric feature: values holds its n values (NaN
  * for NULL) and is overwritten.  The sample is drawn with a PRNG seeded by
  * seed.
@@ -116,9 +150,13 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 					 double *values, int n, uint64 seed)
 {
 	int			count = 0;
+	int			nsample;
+	double	   *sample;
 	double		sum = 0.0,
 				ss = 0.0,
-				mean;
+				mean,
+				min,
+				max;
 
 	CHECK_FOR_INTERRUPTS();
 	for (int i = 0; i < n; i++)
@@ -132,9 +170,14 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 		return;
 	}
 
-	StatsSortDoubles(values, count);
+	sample = ProfileSample(values, count, seed, &nsample);
+	min = max = values[0];
 	for (int i = 0; i < count; i++)
+	{
 		sum += values[i];
+		min = Min(min, values[i]);
+		max = Max(max, values[i]);
+	}
 	mean = sum / count;
 	for (int i = 0; i < count; i++)
 		ss += (values[i] - mean) * (values[i] - mean);
@@ -144,9 +187,9 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 	JsonAppendKey(buf, "std", false);
 	JsonAppendDouble(buf, sqrt(ss / count));
 	JsonAppendKey(buf, "min", false);
-	JsonAppendDouble(buf, values[0]);
+	JsonAppendDouble(buf, min);
 	JsonAppendKey(buf, "max", false);
-	JsonAppendDouble(buf, values[count - 1]);
+	JsonAppendDouble(buf, max);
 
 	{
 		double		edges[PROFILE_BINS - 1];
@@ -164,26 +207,8 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 	}
 
 	JsonAppendKey(buf, "sample", false);
-	if (count <= mlops_drift_sample_size)
-		JsonAppendDoubles(buf, values, count);
-	else
-	{
-		pg_prng_state prng;
-		int			k = mlops_drift_sample_size;
-
-		/* the first k places of a partial Fisher-Yates shuffle */
-		pg_prng_seed(&prng, seed);
-		for (int i = 0; i < k; i++)
-		{
-			int			j = i + (int) pg_prng_uint64_range(&prng, 0, count - 1 - i);
-			double		t = values[i];
-
-			values[i] = values[j];
-			values[j] = t;
-		}
-		StatsSortDoubles(values, k);
-		JsonAppendDoubles(buf, values, k);
-	}
+	JsonAppendDoubles(buf, sample, nsample);
+	pfree(sample);
 }
 
 /*

@@ -57,6 +57,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 
 #include "stats.h"
@@ -91,6 +92,10 @@ static int	StatsCompareCategories(const StatsCategory *a, const StatsCategory *b
 /* radix sort: bits per pass, and the smallest array it sorts */
 #define STATS_RADIX_BITS			8
 #define STATS_RADIX_MIN				4096
+
+/* selection: parts this small are sorted; parts this large take a ninther */
+#define STATS_SELECT_SMALL			16
+#define STATS_SELECT_NINTHER		128
 
 /*
  * Sort n finite doubles ascending, in place.  Samples and columns run to
@@ -168,6 +173,178 @@ StatsSortDoubles(double *values, size_t n)
 	}
 	pfree(counts);
 	pfree(tmp);
+}
+
+/*
+ * Index of the median of v[a], v[b] and v[c].
+ */
+static inline size_t
+StatsMedianOf3(const double *v, size_t a, size_t b, size_t c)
+{
+	if (v[a] < v[b])
+		return (v[b] < v[c]) ? b : (v[a] < v[c]) ? c : a;
+	return (v[b] > v[c]) ? b : (v[a] > v[c]) ? c : a;
+}
+
+/*
+ * Index of the pivot of a selection's part of n values: the median of the
+ * first, middle and last values, or for a large part Tukey's ninther (the
+ * median of three such medians), as PostgreSQL's qsort chooses.
+ */
+static size_t
+StatsPivot(const double *v, size_t n)
+{
+	size_t		mid = n / 2;
+	size_t		s;
+
+	if (n < STATS_SELECT_NINTHER)
+		return StatsMedianOf3(v, 0, mid, n - 1);
+	s = n / 8;
+	return StatsMedianOf3(v,
+						  StatsMedianOf3(v, 0, s, 2 * s),
+						  StatsMedianOf3(v, mid - s, mid, mid + s),
+						  StatsMedianOf3(v, n - 1 - 2 * s, n - 1 - s, n - 1));
+}
+
+/*
+ * Three-way partition of n values around v[pivot]'s value p: on return
+ * v[0 .. *lt - 1] < p, v[*lt .. *gt - 1] == p and v[*gt .. n - 1] > p.  The
+ * loops move values without branching on the comparison (a branch on
+ * random data is mispredicted half the time); the values equal to p take a
+ * second pass over the upper part only when there are others than the
+ * pivot itself.
+ */
+static void
+StatsPartition(double *v, size_t n, size_t pivot, size_t *lt, size_t *gt)
+{
+	double		p = v[pivot];
+	size_t		less = 1;		/* v[1 .. less - 1] < p */
+	size_t		equal;
+	size_t		duplicates = 0;
+
+	v[pivot] = v[0];
+	v[0] = p;
+	for (size_t i = 1; i < n; i++)
+	{
+		double		x = v[i];
+
+		v[i] = v[less];
+		v[less] = x;
+		less += (x < p);
+		duplicates += (x == p);
+	}
+	v[0] = v[less - 1];
+	v[less - 1] = p;
+
+	/* v[less .. n - 1] >= p: move the values equal to p to its front */
+	equal = less;
+	if (duplicates > 0)
+	{
+		for (size_t i = less; i < n; i++)
+		{
+			double		x = v[i];
+
+			v[i] = v[equal];
+			v[equal] = x;
+			equal += (x == p);
+		}
+	}
+	*lt = less - 1;
+	*gt = equal;
+}
+
+/*
+ * Select the ascending ranks ranks[0 .. nranks - 1], all in [lo, hi), in
+ * values[lo .. hi - 1]: introselect, partitioning around a pivot and going
+ * on only into the parts that hold wanted ranks.  A small part is sorted,
+ * and so is a part still unresolved after depth partitions, which bounds
+ * the worst case by that of the sort.
+ */
+static void
+StatsSelectPart(double *values, size_t lo, size_t hi, const size_t *ranks,
+				int nranks, int depth)
+{
+	while (nranks > 0)
+	{
+		size_t		lt,
+					gt;
+		int			nlower = 0,
+					nupper;
+
+		CHECK_FOR_INTERRUPTS();
+		if (hi - lo <= STATS_SELECT_SMALL || depth-- == 0)
+		{
+			StatsSortDoubles(values + lo, hi - lo);
+			return;
+		}
+		StatsPartition(values + lo, hi - lo, StatsPivot(values + lo, hi - lo), &lt, &gt);
+		lt += lo;
+		gt += lo;
+
+		/* ranks in [lt, gt) hold the pivot's value: they are done */
+		while (nlower < nranks && ranks[nlower] < lt)
+			nlower++;
+		nupper = nlower;
+		while (nupper < nranks && ranks[nupper] < gt)
+			nupper++;
+		StatsSelectPart(values, lo, lt, ranks, nlower, depth);
+		lo = gt;
+		ranks += nupper;
+		nranks -= nupper;
+	}
+}
+
+/*
+ * Rearrange n finite values so that values[r] is the value the sort would
+ * put there for each of the nranks ascending ranks r (0-based), in
+ * O(n log nranks) expected time instead of a sort's O(n log n).  Values
+ * compare with < and ==, so -0.0 and 0.0 are one value as in numpy.partition
+ * (and StatsCompareSort): a selected zero may have either sign.
+ */
+void
+StatsSelectRanks(double *values, size_t n, const size_t *ranks, int nranks)
+{
+#ifdef USE_ASSERT_CHECKING
+	for (int i = 0; i < nranks; i++)
+		Assert(ranks[i] < n && (i == 0 || ranks[i - 1] <= ranks[i]));
+#endif
+	if (n > 1)
+		StatsSelectPart(values, 0, n, ranks, nranks, 2 * pg_leftmost_one_pos64(n));
+}
+
+/*
+ * Rank of the lower of the two order statistics the linear quantile q of n
+ * values interpolates between (numpy's virtual index (n - 1) q, rounded
+ * down).
+ */
+static inline int
+StatsQuantileRank(int n, double q)
+{
+	return (int) floor((double) (n - 1) * q);
+}
+
+/*
+ * Select the order statistics the linear quantiles q[0 .. nq - 1]
+ * (ascending, in [0, 1]) of n values read: for each, the rank
+ * StatsQuantileRank gives and the next one, when there is one.
+ */
+void
+StatsSelectQuantiles(double *values, int n, const double *q, int nq)
+{
+	size_t	   *ranks = palloc(sizeof(size_t) * 2 * Max(1, nq));
+	int			nranks = 0;
+
+	for (int i = 0; i < nq; i++)
+	{
+		int			lo = StatsQuantileRank(n, q[i]);
+
+		/* ranks repeat when quantiles are closer than 1 / (n - 1) */
+		for (int r = lo; r <= lo + 1 && r < n; r++)
+			if (nranks == 0 || (size_t) r > ranks[nranks - 1])
+				ranks[nranks++] = r;
+	}
+	StatsSelectRanks(values, n, ranks, nranks);
+	pfree(ranks);
 }
 
 /*
@@ -926,31 +1103,37 @@ StatsWasserstein(const double *u, int nu, const double *v, int nv)
 /*
  * Interior edges of equal-frequency bins: numpy.quantile's linear method,
  * with its interpolation formula (from the upper neighbour when the
- * fraction is at least one half).
+ * fraction is at least one half).  Only the order statistics the edges
+ * read are selected, which rearranges the values.
  */
 void
-StatsQuantileEdges(const double *sorted, int n, int bins, double *edges)
+StatsQuantileEdges(double *values, int n, int bins, double *edges)
 {
+	double	   *q = palloc(sizeof(double) * (bins - 1));
+
 	Assert(n > 0 && bins >= STATS_MIN_BINS);
 
 	for (int k = 1; k < bins; k++)
+		q[k - 1] = (double) k / (double) bins;
+	StatsSelectQuantiles(values, n, q, bins - 1);
+	for (int k = 1; k < bins; k++)
 	{
-		double		q = (double) k / (double) bins;
-		double		vi = (double) (n - 1) * q;
+		double		vi = (double) (n - 1) * q[k - 1];
 
 		if (vi >= (double) (n - 1))
-			edges[k - 1] = sorted[n - 1];
+			edges[k - 1] = values[n - 1];
 		else
 		{
-			int			lo = (int) floor(vi);
+			int			lo = StatsQuantileRank(n, q[k - 1]);
 			double		gamma = vi - (double) lo;
-			double		a = sorted[lo];
-			double		b = sorted[lo + 1];
+			double		a = values[lo];
+			double		b = values[lo + 1];
 			double		diff = b - a;
 
 			edges[k - 1] = (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
 		}
 	}
+	pfree(q);
 }
 
 /*
@@ -1291,7 +1474,6 @@ StatsBinArguments(FunctionCallInfo fcinfo, double **refprop, double **curprop, i
 	*bins = PG_GETARG_INT32(2);
 	StatsCheckBins(*bins);
 
-	StatsSortDoubles(ref, nref);
 	edges = palloc((*bins - 1) * sizeof(double));
 	StatsQuantileEdges(ref, nref, *bins, edges);
 	*refprop = palloc(*bins * sizeof(double));

@@ -36,6 +36,19 @@
 extern void StatsSortDoubles(double *values, size_t n);
 
 /*
+ * Rearrange n values so that values[r] is the r-th smallest (from 0) for
+ * each of the nranks ascending ranks r, without sorting the rest.
+ */
+extern void StatsSelectRanks(double *values, size_t n, const size_t *ranks, int nranks);
+
+/*
+ * Rearrange n values so that the order statistics the linear-interpolated
+ * quantiles q[0 .. nq - 1] (ascending, in [0, 1]) read are in their sorted
+ * places: ranks floor((n - 1) q) and the next one.
+ */
+extern void StatsSelectQuantiles(double *values, int n, const double *q, int nq);
+
+/*
  * Two-sided two-sample Kolmogorov-Smirnov test, as scipy.stats.ks_2samp
  * with method='auto'.  a and b must be sorted ascending.
  */
@@ -49,11 +62,12 @@ extern void StatsKsTest(const double *a, int na, const double *b, int nb,
 extern double StatsWasserstein(const double *u, int nu, const double *v, int nv);
 
 /*
- * The bins - 1 interior edges of bins equal-frequency bins of a sample
- * sorted ascending: the quantiles at k / bins, k = 1 .. bins - 1, as
- * numpy.quantile (method "linear").  edges must hold bins - 1 values.
+ * The bins - 1 interior edges of bins equal-frequency bins of a sample: the
+ * quantiles at k / bins, k = 1 .. bins - 1, as numpy.quantile (method
+ * "linear").  The values are rearranged (the order statistics the edges
+ * read are selected).  edges must hold bins - 1 values.
  */
-extern void StatsQuantileEdges(const double *sorted, int n, int bins, double *edges);
+extern void StatsQuantileEdges(double *values, int n, int bins, double *edges);
 
 /*
  * Share of the n values in each of the bins bins delimited by the bins - 1

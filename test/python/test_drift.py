@@ -31,6 +31,14 @@ split => 'last', order_by => 'ord', so Python knows them exactly.
                small one (ks / chi2).
   records      every call adds a drift_reports row, its drift_results rows,
                a drift_check event, and drift_status shows the latest one.
+  selection    the quantile edges select their order statistics instead of
+               sorting: profiles of adversarial columns (one value, two
+               values, many duplicates with NULLs, ascending, descending,
+               organ pipe, -0.0 and 0.0 mixed) of 2, 3, 17, 1000, 30000
+               and 200000 rows have exactly NumPy's quantile edges,
+               histogram counts, min and max, and a sample drawn from the
+               values (all of them up to the sample size); test_stats.py
+               has single values and many bins, through mlops.psi.
 
 Run with the system Python; the connection comes from the PG* environment
 variables and the database must have the mlops extension:
@@ -40,6 +48,7 @@ variables and the database must have the mlops extension:
 
 import collections
 import datetime
+import io
 import json
 import math
 
@@ -214,6 +223,65 @@ def expected_categorical(method, ref, values):
     return float(np.sum((cp - rp) * np.log(cp / rp))), None, None
 
 
+ADVERSARIAL = ["flat", "two", "dup", "up", "down", "organ", "zeros"]
+
+
+def adversarial_columns(rng, n):
+    """Columns that stress the selection of order statistics (NaN is NULL)."""
+    i = np.arange(n, dtype=float)
+    dup = rng.integers(0, 13, n).astype(float)
+    dup[rng.random(n) < 0.2] = np.nan
+    signed_zero = np.where(rng.random(n) < 0.5, -0.0, 0.0)
+    return {
+        "flat": np.full(n, 7.25),
+        "two": np.where(rng.random(n) < 0.7, 1.0, 2.0),
+        "dup": dup,
+        "up": i,
+        "down": n - i,
+        "organ": np.minimum(i, n - 1 - i),
+        "zeros": np.where(rng.random(n) < 0.6, signed_zero, rng.normal(size=n)),
+    }
+
+
+def check_adversarial_profile(cur, rng, n):
+    """Train on adversarial columns of n rows; the profile equals NumPy exactly."""
+    cols = adversarial_columns(rng, n)
+    cur.execute("DROP TABLE IF EXISTS drift_adv")
+    cur.execute("CREATE TABLE drift_adv (id int, " + ", ".join(f"{c} float8" for c in ADVERSARIAL) + ", y float8)")
+    data = io.StringIO()
+    y = rng.normal(size=n)
+    for r in range(n):
+        values = [cols[c][r] for c in ADVERSARIAL] + [y[r]]
+        data.write("\t".join([str(r)] + ["\\N" if math.isnan(v) else repr(float(v)) for v in values]) + "\n")
+    data.seek(0)
+    cur.copy_from(data, "drift_adv")
+    cur.execute("SELECT model_id FROM mlops.train('drift_adv', 'drift_adv', 'y', exclude => '{id}', "
+                "hyperparams => '{\"n_estimators\": 1}', test_size => 0, deploy => 'never')")
+    cur.execute("SELECT profile FROM mlops.models WHERE id = %s", (cur.fetchone()[0],))
+    feats = {f["name"]: f for f in cur.fetchone()[0]["features"]}
+    c = Checks(f"selection: profiles of adversarial columns, {n} rows, equal NumPy exactly")
+    for name in ADVERSARIAL:
+        f = feats[name]
+        vals = np.sort(cols[name][~np.isnan(cols[name])])
+        edges = np.quantile(vals, np.arange(1, 10) / 10)
+        hist = np.bincount(np.searchsorted(edges, vals, side="right"), minlength=10)
+        c.expect(f["count"] == len(vals), f"{name} count {f['count']}")
+        c.expect(f["edges"] == edges.tolist(), f"{name} edges {f['edges']} vs {edges.tolist()}")
+        c.expect(f["histogram"] == hist.tolist(), f"{name} histogram {f['histogram']} vs {hist.tolist()}")
+        c.expect(f["min"] == vals[0] and f["max"] == vals[-1], f"{name} min {f['min']} max {f['max']}")
+        # summation order decides the last digits of a mean near zero
+        c.close(f["mean"], vals.mean(), f"{name} mean", 1e-12, 1e-12 * np.abs(vals).mean())
+        c.close(f["std"], vals.std(), f"{name} std", 1e-12, 1e-15)
+        sample = np.array(f["sample"])
+        if len(vals) <= 10000:
+            c.expect(f["sample"] == vals.tolist(), f"{name}: the sample is every value")
+        else:
+            c.expect(len(sample) == 10000 and np.all(np.diff(sample) >= 0) and
+                     not (collections.Counter(sample.tolist()) - collections.Counter(vals.tolist())),
+                     f"{name}: the sample is 10000 of the values, sorted")
+    c.done()
+
+
 DEFAULT_THRESHOLD = {"ks": 0.05, "chi2": 0.05, "wasserstein": 0.1, "jensen_shannon": 0.1,
                      "psi": 0.2, "l_infinity": 0.3}
 
@@ -281,7 +349,7 @@ def main():
     cur = conn.cursor()
     rng = np.random.default_rng(4)
     cur.execute("SET client_min_messages = warning")
-    for p in ("drift_big", "drift_small", "drift_band"):
+    for p in ("drift_big", "drift_small", "drift_band", "drift_adv"):
         cur.execute("SELECT mlops.drop_project(name) FROM mlops.projects WHERE name = %s", (p,))
     load(cur, "drift_ref", make_rows(rng, 4000))
     load(cur, "drift_same", make_rows(rng, 3000))
@@ -391,6 +459,10 @@ def main():
     tap.ok(nreports == CALLS["drift_big", "reports"] and nrows == CALLS["drift_big", "rows"],
            "drift_history has one row per report and feature",
            f"{nreports} reports, {nrows} rows")
+
+    adversarial_rng = np.random.default_rng(5)
+    for n in (2, 3, 17, 1000, 30000, 200000):
+        check_adversarial_profile(cur, adversarial_rng, n)
     tap.done_testing()
 
 

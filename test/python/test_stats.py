@@ -6,7 +6,9 @@ Compares, on seeded random and adversarial inputs:
   mlops.ks_test(ref, cur)          scipy.stats.ks_2samp(ref, cur)
                                    statistic within 1e-12, p-value 1e-6 (abs)
   mlops.wasserstein(ref, cur)      scipy.stats.wasserstein_distance, 1e-9 rel
-  mlops.psi(ref, cur, bins)        psi_reference() below, 1e-9 rel
+  mlops.psi(ref, cur, bins)        psi_reference() below, 1e-9 rel (also
+                                   on references that stress the selection
+                                   of the bin edges' order statistics)
   mlops.jensen_shannon(ref, cur, bins)
                                    scipy.spatial.distance.jensenshannon on
                                    the bin proportions, base 2, 1e-9 rel
@@ -259,6 +261,29 @@ def binned_cases(rng):
     return groups
 
 
+def selection_cases(rng):
+    """psi / jensen_shannon inputs whose reference bins stress the selection.
+
+    The reference edges select the order statistics they read rather than
+    sort: one value, two values, many duplicates, ascending, descending,
+    organ pipe, -0.0 and 0.0 mixed, 1 to 100000 values, 10 and 1000 bins.
+    The current values sit exactly on NumPy's edges, so an edge off by
+    anything moves them to another bin.
+    """
+    cases = []
+    for n in (1, 2, 3, 17, 100, 5000, 100000):
+        i = np.arange(n, dtype=float)
+        signed_zero = np.where(rng.random(n) < 0.5, -0.0, 0.0)
+        refs = (np.full(n, 7.25), np.where(rng.random(n) < 0.7, 1.0, 2.0),
+                rng.integers(0, 13, n).astype(float), i, n - i, np.minimum(i, n - 1 - i),
+                np.where(rng.random(n) < 0.6, signed_zero, rng.normal(size=n)))
+        for ref in refs:
+            for bins in (10, 1000):
+                edges = np.quantile(ref, np.arange(1, bins) / bins)
+                cases.append((ref, np.concatenate([edges, ref[:50] + 0.5]), bins))
+    return {"selection: adversarial references, 1..100000 values, 10 and 1000 bins": cases}
+
+
 def chi2_cases(rng):
     """Groups of chi2_test inputs."""
     def words(k, n, p=None):
@@ -354,6 +379,8 @@ def main():
         run_binned(cur, name, cases)
     for name, cases in chi2_cases(rng).items():
         run_chi2(cur, name, cases)
+    for name, cases in selection_cases(np.random.default_rng(5)).items():
+        run_binned(cur, name, cases)
     run_big(cur)
     tap.done_testing()
 
