@@ -45,7 +45,10 @@
  *
  * Passes over the rows work on blocks of rows, so that their working
  * memory stays small whatever the number of rows, and products of blocks
- * are done by BLAS.  Nothing is random: the same data give the same model.
+ * are done by BLAS.  A Newton iteration whose full step is accepted takes
+ * one pass: the pass that checks the step also computes the gradient and
+ * Hessian of the next iteration.  Nothing is random: the same data give
+ * the same model.
  *
  * Models are serialized into a bytea: the magic "MLLIN", a format version,
  * the kind, a flags byte, four int32 sizes and the coefficients and
@@ -795,6 +798,19 @@ LogisticNewtonStep(const LogisticProblem *prob, const double *hess,
 }
 
 /*
+ * Objective at trial = theta - t * step, with its gradient and Hessian into
+ * grad and hess unless they are NULL.
+ */
+static double
+LogisticTrial(LogisticProblem *prob, const double *theta, const double *step,
+			  double t, double *trial, double *grad, double *hess)
+{
+	memcpy(trial, theta, sizeof(double) * prob->m);
+	cblas_daxpy(prob->m, -t, step, 1, trial, 1);
+	return LogisticEvaluate(prob, trial, grad, hess);
+}
+
+/*
  * Newton's method with a backtracking line search from theta = 0.  Returns
  * the unknowns (see LogisticEvaluate) and sets the iteration count and
  * whether it converged.
@@ -810,22 +826,27 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 	double	   *step = LinearAlloc(m, false);
 	double	   *hess = LinearAlloc((size_t) m * m, false);
 	double	   *work = LinearAlloc((size_t) m * m, false);
+	double		f = 0;
+	bool		evaluated = false;	/* grad and hess are those of theta */
 
 	*converged = false;
 	*iterations = 0;
 	MlopsProgressPhase("fitting", params->max_iter);
 	while (*iterations < params->max_iter)
 	{
-		double		f;
 		double		decrease;
+		double		ftrial;
 		double		t = 1.0;
 		double		stepmax = 0;
 		double		thetamax = 0;
+		bool		more;
 		bool		accepted = false;
+		double	   *swap;
 
 		CHECK_FOR_INTERRUPTS();
 		MlopsProgressAdvance(*iterations);
-		f = LogisticEvaluate(prob, theta, grad, hess);
+		if (!evaluated)
+			f = LogisticEvaluate(prob, theta, grad, hess);
 		LogisticFillNullSpace(prob, hess);
 		LogisticNewtonStep(prob, hess, grad, work, step);
 		(*iterations)++;
@@ -842,17 +863,21 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 			break;
 		}
 
+		/*
+		 * The full step is evaluated with its gradient and Hessian, into
+		 * grad and hess, which this iteration no longer needs: accepted, as
+		 * it usually is, it is the next iteration's point and the pass is
+		 * not repeated.  Shorter steps are evaluated for the objective only.
+		 */
 		decrease = cblas_ddot(m, grad, 1, step, 1);
-		for (int h = 0; h <= LINEAR_MAX_HALVINGS; h++, t *= 0.5)
+		more = (*iterations < params->max_iter);
+		for (int h = 0; !accepted && h <= LINEAR_MAX_HALVINGS; h++, t *= 0.5)
 		{
-			memcpy(trial, theta, sizeof(double) * m);
-			cblas_daxpy(m, -t, step, 1, trial, 1);
-			if (LogisticEvaluate(prob, trial, NULL, NULL) <=
-				f - LINEAR_ARMIJO * t * decrease)
-			{
-				accepted = true;
-				break;
-			}
+			evaluated = (h == 0 && more);
+			ftrial = LogisticTrial(prob, theta, step, t, trial,
+								   evaluated ? grad : NULL,
+								   evaluated ? hess : NULL);
+			accepted = (ftrial <= f - LINEAR_ARMIJO * t * decrease);
 		}
 
 		/*
@@ -864,7 +889,10 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 			*converged = true;
 			break;
 		}
-		memcpy(theta, trial, sizeof(double) * m);
+		swap = theta;
+		theta = trial;
+		trial = swap;
+		f = ftrial;
 	}
 	return theta;
 }
