@@ -45,7 +45,10 @@
  *
  * Passes over the rows work on blocks of rows, so that their working
  * memory stays small whatever the number of rows, and products of blocks
- * are done by BLAS.  Nothing is random: the same data give the same model.
+ * are done by BLAS.  A Newton iteration whose full step is accepted takes
+ * one pass: the pass that checks the step also computes the gradient and
+ * Hessian of the next iteration.  Nothing is random: the same data give
+ * the same model.
  *
  * Models are serialized into a bytea: the magic "MLLIN", a format version,
  * the kind, a flags byte, four int32 sizes and the coefficients and
@@ -74,8 +77,8 @@
 #define LINEAR_HEADER_SIZE		24	/* magic, version, kind, flags, 4 int32 */
 #define LINEAR_FLAG_CONVERGED	0x01
 
-/* doubles of working memory for one block of rows in a pass */
-#define LINEAR_BLOCK_DOUBLES	(1 << 17)
+/* doubles of working memory for one block of rows in a pass (256 kB) */
+#define LINEAR_BLOCK_DOUBLES	(1 << 15)
 #define LINEAR_MIN_BLOCK_ROWS	64
 
 /* Newton's method */
@@ -119,12 +122,12 @@ typedef struct LogisticProblem
 	double		penalty;		/* 1, or 0 without penalty */
 	int			block;			/* rows per block of a pass */
 	double	   *prob;			/* block x noutputs, row after row */
-	double	   *pref;			/* block: probability of the reference class */
-	double	   *xt;				/* block x stride, column-major: [X 1] */
-	double	   *wx;				/* block x stride: weighted rows of xt */
-	double	   *v;				/* block x m, column-major */
-	double	   *dblocks;		/* noutputs x stride x stride: diagonal
-								 * blocks of the Hessian */
+	double	   *pref;			/* block: probability of the reference class
+								 * (0 without one) */
+	double	   *scale;			/* block: factors of the rows */
+	double	   *wx;				/* block x stride, column-major: scaled rows
+								 * of [X 1] */
+	double	   *v;				/* block x m, column-major (multinomial) */
 } LogisticProblem;
 
 /*
@@ -554,34 +557,78 @@ LinearFitElasticNet(const double *X, const double *y, int n, int p,
 
 /*
  * Replace the scores z[0 .. k - 1] by their softmax probabilities and
- * return log(sum(exp(z))); with a reference class, a score of 0 is part of
- * the softmax (its probability is exp(-result)).
+ * return log(sum(exp(z))).  With pref, the model is binary: z[0] (k = 1) is
+ * the score of the second class against a reference class whose score is
+ * 0, and *pref receives the probability of the reference class.
  */
 static double
-LinearSoftmax(double *z, int k, bool reference)
+LinearSoftmax(double *z, int k, double *pref)
 {
-	double		zmax = reference ? 0 : -INFINITY;
-	double		sum;
-	double		lse;
+	double		zmax = -INFINITY;
+	double		sum = 0;
+
+	if (pref)
+	{
+		/*
+		 * With e = exp(-|z|), log(1 + exp(z)) = max(z, 0) + log(1 + e).  Not
+		 * log1p(e): as in the softmax, a row fitted to machine precision has
+		 * a loss of 0, so that on separable data, which has no optimum
+		 * without penalty, the objective reaches a minimum and Newton's
+		 * method stops.
+		 */
+		bool		positive = (z[0] > 0);
+		double		e = exp(-fabs(z[0]));
+		double		large = 1.0 / (1.0 + e);
+		double		small = e * large;
+		double		lse = (positive ? z[0] : 0) + log(1.0 + e);
+
+		*pref = positive ? small : large;
+		z[0] = positive ? large : small;
+		return lse;
+	}
 
 	for (int l = 0; l < k; l++)
-		zmax = fmax(zmax, z[l]);
-	sum = reference ? exp(-zmax) : 0;
+		zmax = Max(zmax, z[l]);
 	for (int l = 0; l < k; l++)
-		sum += exp(z[l] - zmax);
-	lse = zmax + log(sum);
+	{
+		z[l] = exp(z[l] - zmax);
+		sum += z[l];
+	}
 	for (int l = 0; l < k; l++)
-		z[l] = exp(z[l] - lse);
-	return lse;
+		z[l] /= sum;
+	return zmax + log(sum);
 }
 
 /*
- * Add one block of b rows to the Hessian of the loss, sum over rows of
- * (diag(P) - P P') (x) x x'.  Its off-diagonal blocks come from -V'V, where
- * row i of V is P_i (x) x_i; the diagonal blocks X' diag(P_k (1 - P_k)) X
- * are accumulated apart, in prob->dblocks, with 1 - P_k summed from the
- * other probabilities when P_k is close to 1, so that a model that fits
- * some rows almost perfectly still has an accurate, semidefinite Hessian.
+ * Rows of the block [xb 1] (b rows, the intercept column only when one is
+ * fitted) multiplied by the factors s[0 .. b - 1], into out (b x stride,
+ * column-major).
+ */
+static void
+LogisticScaleRows(const LogisticProblem *prob, const double *xb, int b,
+				  const double *s, double *out)
+{
+	for (int j = 0; j < prob->p; j++)
+	{
+		const double *col = xb + (size_t) j * prob->n;
+		double	   *dst = out + (size_t) j * b;
+
+		for (int i = 0; i < b; i++)
+			dst[i] = s[i] * col[i];
+	}
+	if (prob->intercept)
+		memcpy(out + (size_t) prob->p * b, s, sizeof(double) * b);
+}
+
+/*
+ * Add one block of b rows to the upper triangle of the Hessian of the
+ * loss, sum over rows of (diag(P) - P P') (x) [x 1] [x 1]'.  The upper
+ * triangle of a diagonal block [X 1]' diag(W_k) [X 1] is X' times the rows
+ * scaled by W_k = P_k (1 - P_k), and sum(W_k) in the intercept's corner;
+ * 1 - P_k is summed from the other probabilities (the reference class's
+ * included), so that a model that fits some rows almost perfectly still
+ * has an accurate, semidefinite Hessian.  The off-diagonal blocks (l, k)
+ * are -V_l'V_k, where row i of V_k is P_ik [x_i 1].
  */
 static void
 LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int b,
@@ -590,46 +637,42 @@ LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int b,
 	int			p = prob->p;
 	int			K = prob->noutputs;
 	int			stride = prob->stride;
-
-	for (int j = 0; j < p; j++)
-		memcpy(prob->xt + (size_t) j * b, xb + (size_t) j * prob->n,
-			   sizeof(double) * b);
-	if (prob->intercept)
-		for (int i = 0; i < b; i++)
-			prob->xt[(size_t) p * b + i] = 1.0;
+	int			m = prob->m;
 
 	for (int k = 0; k < K; k++)
 	{
+		size_t		corner = (size_t) k * stride * m + (size_t) k * stride;
 		double	   *vk = prob->v + (size_t) k * stride * b;
+		double		wsum = 0;
 
 		for (int i = 0; i < b; i++)
 		{
 			const double *pi = prob->prob + (size_t) i * K;
-			double		rest = 1.0 - pi[k];
+			double		rest = prob->pref[i];
 
-			if (pi[k] > 0.5)
-			{
-				rest = prob->pref[i];
-				for (int l = 0; l < K; l++)
-					if (l != k)
-						rest += pi[l];
-			}
-			for (int j = 0; j < stride; j++)
-			{
-				double		x = prob->xt[(size_t) j * b + i];
-
-				prob->wx[(size_t) j * b + i] = pi[k] * rest * x;
-				if (K > 1)
-					vk[(size_t) j * b + i] = pi[k] * x;
-			}
+			for (int l = 0; l < K; l++)
+				if (l != k)
+					rest += pi[l];
+			prob->scale[i] = pi[k] * rest;
+			wsum += prob->scale[i];
 		}
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
-					stride, stride, b, 1.0, prob->xt, b, prob->wx, b,
-					1.0, prob->dblocks + (size_t) k * stride * stride, stride);
+		LogisticScaleRows(prob, xb, b, prob->scale, prob->wx);
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, p, stride, b,
+					1.0, xb, prob->n, prob->wx, b, 1.0, hess + corner, m);
+		if (prob->intercept)
+			hess[corner + (size_t) p * m + p] += wsum;
+		if (K == 1)
+			continue;
+
+		for (int i = 0; i < b; i++)
+			prob->scale[i] = prob->prob[(size_t) i * K + k];
+		LogisticScaleRows(prob, xb, b, prob->scale, vk);
+		for (int l = 0; l < k; l++)
+			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
+						stride, stride, b,
+						-1.0, prob->v + (size_t) l * stride * b, b, vk, b,
+						1.0, hess + corner - (size_t) (k - l) * stride, m);
 	}
-	if (K > 1)
-		cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, prob->m, b,
-					-1.0, prob->v, b, 1.0, hess, prob->m);
 }
 
 /*
@@ -651,10 +694,7 @@ LogisticEvaluate(LogisticProblem *prob, const double *theta, double *grad,
 	if (grad)
 		memset(grad, 0, sizeof(double) * m);
 	if (hess)
-	{
 		memset(hess, 0, sizeof(double) * m * m);
-		memset(prob->dblocks, 0, sizeof(double) * K * stride * stride);
-	}
 
 	for (int i0 = 0; i0 < prob->n; i0 += prob->block)
 	{
@@ -670,16 +710,16 @@ LogisticEvaluate(LogisticProblem *prob, const double *theta, double *grad,
 		{
 			double	   *z = prob->prob + (size_t) i * K;
 			int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
-			double		zy;
-			double		lse;
+			double	   *pref = prob->reference ? prob->pref + i : NULL;
+			double		zy = 0;
 
-			if (prob->intercept)
-				for (int k = 0; k < K; k++)
+			for (int k = 0; k < K; k++)
+			{
+				if (prob->intercept)
 					z[k] += theta[(size_t) k * stride + p];
-			zy = (out >= 0) ? z[out] : 0;
-			lse = LinearSoftmax(z, K, prob->reference);
-			loss += lse - zy;
-			prob->pref[i] = prob->reference ? exp(-lse) : 0;
+				zy += (k == out) ? z[k] : 0;
+			}
+			loss += LinearSoftmax(z, K, pref) - zy;
 		}
 		if (hess)
 			LogisticAccumulateHessian(prob, xb, b, hess);
@@ -691,28 +731,28 @@ LogisticEvaluate(LogisticProblem *prob, const double *theta, double *grad,
 			{
 				int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
 
-				if (out >= 0)
-					prob->prob[(size_t) i * K + out] -= 1.0;
+				for (int k = 0; k < K; k++)
+					prob->prob[(size_t) i * K + k] -= (k == out) ? 1.0 : 0;
 			}
 			cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, p, K, b,
 						1.0, xb, prob->n, prob->prob, K, 1.0, grad, stride);
 			if (prob->intercept)
-				for (int i = 0; i < b; i++)
-					for (int k = 0; k < K; k++)
-						grad[(size_t) k * stride + p] += prob->prob[(size_t) i * K + k];
+			{
+				for (int k = 0; k < K; k++)
+				{
+					double		sum = 0;
+
+					for (int i = 0; i < b; i++)
+						sum += prob->prob[(size_t) i * K + k];
+					grad[(size_t) k * stride + p] += sum;
+				}
+			}
 		}
 	}
 
 	/* weight the loss and add the penalty on the coefficients */
 	if (hess)
-	{
-		for (int k = 0; k < K; k++)
-			for (int j = 0; j < stride; j++)
-				memcpy(hess + ((size_t) k * stride + j) * m + (size_t) k * stride,
-					   prob->dblocks + ((size_t) k * stride + j) * stride,
-					   sizeof(double) * stride);
 		cblas_dscal(m * m, prob->weight, hess, 1);
-	}
 	for (int k = 0; k < K; k++)
 	{
 		for (int j = 0; j < p; j++)
@@ -795,6 +835,19 @@ LogisticNewtonStep(const LogisticProblem *prob, const double *hess,
 }
 
 /*
+ * Objective at trial = theta - t * step, with its gradient and Hessian into
+ * grad and hess unless they are NULL.
+ */
+static double
+LogisticTrial(LogisticProblem *prob, const double *theta, const double *step,
+			  double t, double *trial, double *grad, double *hess)
+{
+	memcpy(trial, theta, sizeof(double) * prob->m);
+	cblas_daxpy(prob->m, -t, step, 1, trial, 1);
+	return LogisticEvaluate(prob, trial, grad, hess);
+}
+
+/*
  * Newton's method with a backtracking line search from theta = 0.  Returns
  * the unknowns (see LogisticEvaluate) and sets the iteration count and
  * whether it converged.
@@ -810,22 +863,27 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 	double	   *step = LinearAlloc(m, false);
 	double	   *hess = LinearAlloc((size_t) m * m, false);
 	double	   *work = LinearAlloc((size_t) m * m, false);
+	double		f = 0;
+	bool		evaluated = false;	/* grad and hess are those of theta */
 
 	*converged = false;
 	*iterations = 0;
 	MlopsProgressPhase("fitting", params->max_iter);
 	while (*iterations < params->max_iter)
 	{
-		double		f;
 		double		decrease;
+		double		ftrial;
 		double		t = 1.0;
 		double		stepmax = 0;
 		double		thetamax = 0;
+		bool		more;
 		bool		accepted = false;
+		double	   *swap;
 
 		CHECK_FOR_INTERRUPTS();
 		MlopsProgressAdvance(*iterations);
-		f = LogisticEvaluate(prob, theta, grad, hess);
+		if (!evaluated)
+			f = LogisticEvaluate(prob, theta, grad, hess);
 		LogisticFillNullSpace(prob, hess);
 		LogisticNewtonStep(prob, hess, grad, work, step);
 		(*iterations)++;
@@ -842,17 +900,21 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 			break;
 		}
 
+		/*
+		 * The full step is evaluated with its gradient and Hessian, into
+		 * grad and hess, which this iteration no longer needs: accepted, as
+		 * it usually is, it is the next iteration's point and the pass is
+		 * not repeated.  Shorter steps are evaluated for the objective only.
+		 */
 		decrease = cblas_ddot(m, grad, 1, step, 1);
-		for (int h = 0; h <= LINEAR_MAX_HALVINGS; h++, t *= 0.5)
+		more = (*iterations < params->max_iter);
+		for (int h = 0; !accepted && h <= LINEAR_MAX_HALVINGS; h++, t *= 0.5)
 		{
-			memcpy(trial, theta, sizeof(double) * m);
-			cblas_daxpy(m, -t, step, 1, trial, 1);
-			if (LogisticEvaluate(prob, trial, NULL, NULL) <=
-				f - LINEAR_ARMIJO * t * decrease)
-			{
-				accepted = true;
-				break;
-			}
+			evaluated = (h == 0 && more);
+			ftrial = LogisticTrial(prob, theta, step, t, trial,
+								   evaluated ? grad : NULL,
+								   evaluated ? hess : NULL);
+			accepted = (ftrial <= f - LINEAR_ARMIJO * t * decrease);
 		}
 
 		/*
@@ -864,7 +926,10 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 			*converged = true;
 			break;
 		}
-		memcpy(theta, trial, sizeof(double) * m);
+		swap = theta;
+		theta = trial;
+		trial = swap;
+		f = ftrial;
 	}
 	return theta;
 }
@@ -935,6 +1000,7 @@ LinearFitLogistic(const double *X, const int *y, int n, int p, int nclasses,
 	MemoryContext fitctx;
 	MemoryContext oldctx;
 	double	   *theta;
+	int			vwidth;
 
 	LinearCheckProblem(n, p, params);
 	if (nclasses < 2)
@@ -972,13 +1038,15 @@ LinearFitLogistic(const double *X, const int *y, int n, int p, int nclasses,
 								   ALLOCSET_DEFAULT_SIZES);
 	oldctx = MemoryContextSwitchTo(fitctx);
 
-	prob.block = LinearBlockRows(n, prob.m + 2 * prob.stride + prob.noutputs + 1);
+	/* a block's working set: its rows of X, wx, prob, pref, scale and v */
+	vwidth = prob.reference ? 0 : prob.m;
+	prob.block = LinearBlockRows(n, p + prob.stride + prob.noutputs + 2 +
+								 vwidth);
 	prob.prob = LinearAlloc((size_t) prob.block * prob.noutputs, false);
-	prob.pref = LinearAlloc(prob.block, false);
-	prob.xt = LinearAlloc((size_t) prob.block * prob.stride, false);
+	prob.pref = LinearAlloc(prob.block, true);
+	prob.scale = LinearAlloc(prob.block, false);
 	prob.wx = LinearAlloc((size_t) prob.block * prob.stride, false);
-	prob.v = LinearAlloc((size_t) prob.block * prob.m, false);
-	prob.dblocks = LinearAlloc((size_t) prob.m * prob.stride, false);
+	prob.v = LinearAlloc((size_t) prob.block * vwidth, false);
 
 	theta = LogisticNewton(&prob, params, &model->iterations,
 						   &model->converged);
@@ -1009,12 +1077,7 @@ LinearPredictRow(const LinearModel *model, const double *x, double *out)
 		z[k] = model->intercept[k] +
 			cblas_ddot(p, model->coef + (size_t) k * p, 1, x, 1);
 	if (model->kind == LINEAR_LOGISTIC)
-	{
-		double		lse = LinearSoftmax(z, model->noutputs, reference);
-
-		if (reference)
-			out[0] = exp(-lse);
-	}
+		LinearSoftmax(z, model->noutputs, reference ? out : NULL);
 }
 
 /*
