@@ -809,6 +809,27 @@ ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasse
 }
 
 /*
+ * Add the leaves of "lanes" consecutive trees from "first", in tree order,
+ * to their outputs' margins.  A single output is summed in a register:
+ * through memory, every addition would wait for the previous one's store.
+ */
+static inline void
+ForestAddLeaves(const Forest *f, int first, int lanes, const float *leaves, float *margin)
+{
+	if (f->noutputs == 1)
+	{
+		float		sum = margin[0];
+
+		for (int l = 0; l < lanes; l++)
+			sum += leaves[l];
+		margin[0] = sum;
+	}
+	else
+		for (int l = 0; l < lanes; l++)
+			margin[f->outputs[first + l]] += leaves[l];
+}
+
+/*
  * Walk "lanes" consecutive trees from "first" side by side for one row and
  * add their leaves, in tree order, to their outputs' margins.  The walks
  * are independent, so the processor overlaps their node loads.  Every walk
@@ -823,6 +844,7 @@ ForestWalk(const Forest *f, int first, int lanes, const float *x, float *margin,
 	const ForestNode *nodes = f->nodes;
 	int			steps = f->steps[first / FOREST_LANES];
 	int32		at[FOREST_LANES];
+	float		leaves[FOREST_LANES];
 
 	for (int l = 0; l < lanes; l++)
 		at[l] = f->roots[first + l];
@@ -840,7 +862,8 @@ ForestWalk(const Forest *f, int first, int lanes, const float *x, float *margin,
 		}
 	}
 	for (int l = 0; l < lanes; l++)
-		margin[f->outputs[first + l]] += nodes[at[l]].value;
+		leaves[l] = nodes[at[l]].value;
+	ForestAddLeaves(f, first, lanes, leaves, margin);
 }
 
 /*
