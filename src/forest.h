@@ -30,6 +30,16 @@ typedef struct ForestNode
 	int32		missing;		/* child taken when the feature is missing */
 } ForestNode;
 
+/*
+ * A node of the complete form that the AVX-512 walk reads (see forest.c):
+ * 8 bytes, so that one 64-bit gather loads both fields.
+ */
+typedef struct ForestSlot
+{
+	int32		feature;		/* 1 + split feature; 0 for a leaf */
+	float		value;			/* split threshold, or the leaf value */
+} ForestSlot;
+
 /* how the summed margins become outputs */
 typedef enum ForestTransform
 {
@@ -51,7 +61,10 @@ typedef struct Forest
 	int32	   *steps;			/* per FOREST_LANES trees: deepest leaf */
 	int			nnodes;
 	ForestNode *nodes;
-	float	   *row;			/* scratch (one row at a time): NaN, then the row as float32 */
+	int			depth;			/* of the complete form: the deepest leaf */
+	ForestSlot *slots;			/* the complete form, or NULL */
+	float	   *row;			/* scratch (one row at a time): NaN, then the row as
+								 * float32, then zeros up to a multiple of 32 */
 	float	   *margin;			/* scratch: one row's outputs */
 } Forest;
 

@@ -2,11 +2,13 @@
 
 mlops compiles every XGBoost model into its own node arrays when a backend
 loads it and never calls libxgboost's predict.  Here many models trained by
-mlops (binary, 3 and 10 classes, regression, random forests, depth 1 to 8,
-early stopping, NULLs in the training rows so that default directions
-matter) score random and adversarial rows: NULLs, values exactly equal to
-split thresholds and doubles that round onto them in float32, signed zeros,
-denormals, +-huge values (beyond float32: infinity).  Python's libxgboost
+mlops (binary, 3 and 10 classes, regression, random forests, depth 0 to 12,
+early stopping, 12 to 150 trees, 8 to 64 features, NULLs in the training
+rows so that default directions matter) score random and adversarial rows,
+with and without NULLs (rows without take the AVX-512 walk where the
+processor has it): values exactly equal to split thresholds and doubles
+that round onto them in float32, signed zeros, denormals, +-huge values
+(beyond float32: infinity).  Python's libxgboost
 loads the very bytes stored in mlops.models.model and predicts the same
 float32 matrix with inplace_predict; every output must agree within 1e-6
 relative (in practice they are bit-identical, which is tested too).  Models
@@ -34,12 +36,12 @@ cur = conn.cursor()
 rng = np.random.default_rng(20240601)
 
 
-def make_table(name, target_type, y_of):
-    """A table of NFEAT float features (15 % NULL) and a target from y_of(X)."""
-    X = rng.normal(0, 1.5, size=(NROWS, NFEAT))
+def make_table(name, target_type, y_of, nfeat=NFEAT):
+    """A table of nfeat float features (15 % NULL) and a target from y_of(X)."""
+    X = rng.normal(0, 1.5, size=(NROWS, nfeat))
     y = y_of(X)
     X[rng.random(X.shape) < 0.15] = np.nan
-    cols = ", ".join(f"f{j} float8" for j in range(NFEAT))
+    cols = ", ".join(f"f{j} float8" for j in range(nfeat))
     cur.execute(f"DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (id int, {cols}, y {target_type})")
     buf = io.StringIO()
     for i in range(NROWS):
@@ -76,10 +78,20 @@ def booster_of(model_id):
     return bst
 
 
+def with_nulls(X, share):
+    """X with about share of its values replaced by NaN (NULL)."""
+    X[rng.random(X.shape) < share] = np.nan
+    return X
+
+
 def probe_rows(bst):
-    """Random and adversarial raw feature rows (float64, NaN = NULL) for a model."""
-    rows = [rng.normal(0, 2, size=(300, NFEAT))]
-    rows[0][rng.random(rows[0].shape) < 0.2] = np.nan
+    """Random and adversarial raw feature rows (float64, NaN = NULL) for a model.
+
+    Every kind of row comes with and without NULLs: rows without any take
+    the vector walk on processors with AVX-512, the others the scalar one.
+    """
+    nfeat = bst.num_features()
+    rows = [with_nulls(rng.normal(0, 2, size=(300, nfeat)), 0.2), rng.normal(0, 2, size=(300, nfeat))]
     model = json.loads(bytes(bst.save_raw("json")))
     splits = set()
     for tree in model["learner"]["gradient_booster"]["model"]["trees"]:
@@ -93,14 +105,13 @@ def probe_rows(bst):
         below32 = np.nextafter(c32, np.float32(-np.inf))
         half_ulp = float(np.spacing(c32)) / 4
         for v in (float(c32), float(below32), float(c32) - half_ulp, float(c32) + half_ulp):
-            r = rng.normal(0, 2, size=NFEAT)
-            r[rng.random(NFEAT) < 0.3] = np.nan
-            r[feat] = v
-            rows.append(r[None, :])
+            for share in (0.3, 0):
+                r = with_nulls(rng.normal(0, 2, size=(1, nfeat)), share)
+                r[0, feat] = v
+                rows.append(r)
     extremes = [0.0, -0.0, 1e-40, -1e-40, 1e30, -1e30, 3.4e38, -3.4e38, 1e300, -1e300]
-    ext = rng.choice(extremes, size=(200, NFEAT))
-    ext[rng.random(ext.shape) < 0.2] = np.nan
-    rows += [ext, np.full((1, NFEAT), np.nan), rng.normal(0, 1, size=(1, NFEAT))]
+    rows += [with_nulls(rng.choice(extremes, size=(200, nfeat)), 0.2), rng.choice(extremes, size=(200, nfeat)),
+             np.full((1, nfeat), np.nan), rng.normal(0, 1, size=(1, nfeat))]
     return np.vstack(rows)
 
 
@@ -230,6 +241,43 @@ check("reg:squarederror with base_score 2.5", mid, 0, crafted(mid, set_base_scor
 mid = train("nat_craft_m3", "nat_multi3", "xgboost", n_estimators=10, max_depth=4)
 check("multi:softprob with base_score 0.2 and leaves of -100 and 95", mid, 3,
       crafted(mid, lambda m: (set_base_score("2E-1")(m), extreme_leaves(m))))
+
+
+def deepest_leaf(bst):
+    """The depth of the deepest leaf of a model's trees."""
+    deepest = 0
+    for tree in trees(json.loads(bytes(bst.save_raw("json")))):
+        stack = [(0, 0)]
+        while stack:
+            node, depth = stack.pop()
+            deepest = max(deepest, depth)
+            if tree["left_children"][node] != -1:
+                stack += [(tree["left_children"][node], depth + 1), (tree["right_children"][node], depth + 1)]
+    return deepest
+
+
+# the vector walk's edge cases (processors with AVX-512; elsewhere these take the scalar walk too):
+# tree counts that are not a multiple of 16 or need several blocks of 128 trees, single-leaf trees,
+# depth 10 (its deepest) and beyond (the scalar walk), rows of 31, 32 and 63 features (one and two
+# tables of 32 values with the NaN slot) and of 64 features (the scalar walk)
+check("binary:logistic with 37 trees",
+      train("nat_bin_37", "nat_bin", "xgboost", n_estimators=37, max_depth=4), 2)
+check("reg:squarederror with 150 trees",
+      train("nat_reg_150", "nat_reg", "xgboost", n_estimators=150, max_depth=3, learning_rate=0.1), 0)
+check("multi:softprob with 3 classes and 135 trees",
+      train("nat_m3_135", "nat_multi3", "xgboost", n_estimators=45, max_depth=3, learning_rate=0.1), 3)
+mid = train("nat_bin_leaves", "nat_bin", "xgboost", n_estimators=20, gamma=1e12)
+tap.ok(deepest_leaf(booster_of(mid)) == 0, "gamma 1e12 grows single-leaf trees")
+check("binary:logistic of single-leaf trees", mid, 2)
+for depth in (10, 12):
+    mid = train(f"nat_reg_deep{depth}", "nat_reg", "xgboost", n_estimators=12, max_depth=depth, min_child_weight=0)
+    tap.ok(deepest_leaf(booster_of(mid)) == depth, f"max_depth {depth} grows leaves {depth} deep")
+    check(f"reg:squarederror depth {depth}", mid, 0)
+for nfeat in (31, 32, 63, 64):
+    make_table(f"nat_wide{nfeat}", "int", lambda X: (noisy(X[:, ::-1]) > 0).astype(int), nfeat)
+    check(f"binary:logistic on {nfeat} features",
+          train(f"nat_wide{nfeat}", f"nat_wide{nfeat}", "xgboost", n_estimators=20, max_depth=5), 2)
+
 tap.ok(stats["identical"] == stats["values"],
        f"all {stats['values']} outputs are bit-identical to libxgboost's",
        f"{stats['values'] - stats['identical']} differ in the last bits")
