@@ -31,6 +31,9 @@
 #include "model.h"
 #include "progress.h"
 
+/* rows per block of the column-major to row-major transposition */
+#define XGB_TRANSPOSE_ROWS 256
+
 /* a libxgboost handle freed with the memory context that owns it */
 typedef struct XgbOwned
 {
@@ -112,12 +115,18 @@ XgbMatrix(const double *X, const double *y, int n, int p)
 	DMatrixHandle h;
 	XgbOwned   *o;
 
-	for (int j = 0; j < p; j++)
+	/* transpose by blocks of rows, so the rows being written stay in cache */
+	for (int start = 0; start < n; start += XGB_TRANSPOSE_ROWS)
 	{
-		const double *col = X + (size_t) j * n;
+		int			end = Min(n, start + XGB_TRANSPOSE_ROWS);
 
-		for (int i = 0; i < n; i++)
-			Xf[(size_t) i * p + j] = (float) col[i];
+		for (int j = 0; j < p; j++)
+		{
+			const double *col = X + (size_t) j * n;
+
+			for (int i = start; i < end; i++)
+				Xf[(size_t) i * p + j] = (float) col[i];
+		}
 	}
 	for (int i = 0; i < n; i++)
 		yf[i] = (float) y[i];
