@@ -1128,10 +1128,12 @@ ForestSoftmax(float *v, int k)
  * Score n row-major rows of f->nfeatures featurized values (NaN is
  * missing) into out, f->noutputs values per row: the regression value,
  * P(class 1) for binary:logistic, the class probabilities for
- * multi:softprob.  The values are libxgboost's float32 results.
+ * multi:softprob.  The values are libxgboost's float32 results.  With
+ * "vector", rows without missing values take the AVX-512 walk when the
+ * model has its complete form.
  */
 void
-ForestPredict(const Forest *f, const double *X, int n, double *out)
+ForestPredict(const Forest *f, const double *X, int n, bool vector, double *out)
 {
 	int			p = f->nfeatures;
 	int			k = f->noutputs;
@@ -1153,7 +1155,7 @@ ForestPredict(const Forest *f, const double *X, int n, double *out)
 		if (has_missing)
 			ForestSum(f, x, margin, true);
 #ifdef FOREST_AVX512
-		else if (f->slots != NULL)
+		else if (vector && f->slots != NULL)
 			ForestSumAvx512(f, x, margin);
 #endif
 		else

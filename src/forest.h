@@ -70,6 +70,7 @@ typedef struct Forest
 
 extern Forest *ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures,
 										int nclasses);
-extern void ForestPredict(const Forest *f, const double *X, int n, double *out);
+extern void ForestPredict(const Forest *f, const double *X, int n, bool vector,
+						  double *out);
 
 #endif							/* MLOPS_FOREST_H */

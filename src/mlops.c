@@ -30,6 +30,7 @@ PG_MODULE_MAGIC;
 int			mlops_threads = 1;
 int			mlops_max_train_memory_kb = 1024 * 1024;
 int			mlops_model_cache_size = 64;
+bool		mlops_vector_tree_walk = true;
 
 static const char *const task_names[] = {
 	[TASK_CLASSIFICATION] = "classification",
@@ -78,6 +79,14 @@ _PG_init(void)
 							64, 1, 100000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("mlops.vector_tree_walk",
+							 "Scores tree models with the AVX-512 walk where the processor has it.",
+							 "Off, every row takes the scalar walk; both give the same results.",
+							 &mlops_vector_tree_walk,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DriftDefineSettings();
 	WorkerDefineSettings();

@@ -316,7 +316,7 @@ XgbPredict(void *impl, const double *X, int n, int p, double *out)
 	Forest	   *f = (Forest *) impl;
 
 	Assert(p == f->nfeatures);
-	ForestPredict(f, X, n, out);
+	ForestPredict(f, X, n, mlops_vector_tree_walk, out);
 	if (f->transform == FOREST_SIGMOID)
 		for (int i = n - 1; i >= 0; i--)
 		{

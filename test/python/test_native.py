@@ -5,8 +5,8 @@ loads it and never calls libxgboost's predict.  Here many models trained by
 mlops (binary, 3 and 10 classes, regression, random forests, depth 0 to 12,
 early stopping, 12 to 150 trees, 8 to 64 features, NULLs in the training
 rows so that default directions matter) score random and adversarial rows,
-with and without NULLs (rows without take the AVX-512 walk where the
-processor has it): values exactly equal to split thresholds and doubles
+with and without NULLs, with mlops.vector_tree_walk off and on (rows
+without NULLs take the AVX-512 walk where the processor has it): values exactly equal to split thresholds and doubles
 that round onto them in float32, signed zeros, denormals, +-huge values
 (beyond float32: infinity).  Python's libxgboost
 loads the very bytes stored in mlops.models.model and predicts the same
@@ -151,20 +151,27 @@ stats = {"values": 0, "identical": 0}
 
 
 def check(name, model_id, nclasses, bst=None):
-    """Compare mlops with libxgboost on the probe rows of a model."""
+    """Compare mlops with libxgboost on the probe rows of a model, with each tree walk.
+
+    With mlops.vector_tree_walk off every row takes the scalar walk; on, the
+    rows without NULLs take the AVX-512 walk where the processor has it.
+    """
     bst = bst or booster_of(model_id)
     X = probe_rows(bst)
-    got = mlops_outputs(model_id, X, nclasses > 0)
     ref = reference(bst, X, nclasses)
     if nclasses == 0:
         ref = ref.ravel()
-    ok = got.shape == ref.shape
-    worst = max_rel(got, ref) if ok else float("inf")
-    if ok:
-        stats["values"] += ref.size
-        stats["identical"] += int(np.sum(got == ref))
-    tap.ok(ok and worst <= REL, f"{name}: {len(X)} rows equal libxgboost's within {REL:g} relative",
-           f"shapes {got.shape} {ref.shape}, max relative difference {worst:.3g}")
+    for walk in ("off", "on"):
+        cur.execute(f"SET mlops.vector_tree_walk = {walk}")
+        got = mlops_outputs(model_id, X, nclasses > 0)
+        ok = got.shape == ref.shape
+        worst = max_rel(got, ref) if ok else float("inf")
+        if ok:
+            stats["values"] += ref.size
+            stats["identical"] += int(np.sum(got == ref))
+        tap.ok(ok and worst <= REL, f"{name}, vector_tree_walk {walk}: {len(X)} rows equal libxgboost's "
+               f"within {REL:g} relative", f"shapes {got.shape} {ref.shape}, max relative difference {worst:.3g}")
+    cur.execute("RESET mlops.vector_tree_walk")
 
 
 # models trained by mlops: every objective, depths 1..8, early stopping, forests
