@@ -22,6 +22,10 @@ interleaved), and the table shows medians:
   4. linear and logistic training against the Python path (scikit-learn
      StandardScaler + LinearRegression / LogisticRegression).
 
+The Python path moves data with binary COPY parsed by NumPy, the fastest
+way we know; batch scoring and XGBoost training (one thread) also run it
+with CSV COPY and numpy.loadtxt/savetxt, the way scripts commonly do it.
+
 "Equal threads": mlops.threads = 1 and no parallel query in the database,
 nthread = 1 and OMP/OpenBLAS at one thread in Python.  Batch scoring and
 XGBoost training are also run with 2 threads (mlops.threads = 2, one
@@ -137,9 +141,10 @@ def timed_sql(sql, args=None, settings=()):
     return elapsed, peak, rows
 
 
-def python_path(*args, threads=1):
-    """pypath.py under /usr/bin/time -v: (timings, peak MB)."""
-    res = subprocess.run(["/usr/bin/time", "-v", PY, str(HERE / "pypath.py"), args[0], str(threads), *args[1:]],
+def python_path(*args, threads=1, csv=False):
+    """pypath.py under /usr/bin/time -v (with --csv: text COPY and NumPy's text I/O): (timings, peak MB)."""
+    res = subprocess.run(["/usr/bin/time", "-v", PY, str(HERE / "pypath.py"), *(["--csv"] if csv else []),
+                          args[0], str(threads), *args[1:]],
                          env=threads_env(threads), capture_output=True, text=True)
     if res.returncode != 0:
         sys.exit(f"pypath.py {' '.join(args)} failed:\n{res.stderr}")
@@ -190,7 +195,7 @@ def bench_xgb_training():
     log("training: XGBoost, 100 trees of depth 6")
     scan = "SELECT sum(" + " + ".join(FEATURES) + " + y) FROM bench"
     timed_sql(scan)
-    res = {t: {"mlops": [], "fit": [], "hwm": [], "py": [], "floor": [], "rss": []} for t in (1, 2)}
+    res = {t: {"mlops": [], "fit": [], "hwm": [], "py": [], "py_csv": [], "floor": [], "rss": []} for t in (1, 2)}
     scans = []
     model_id = None
     for rep in range(REPS):
@@ -208,8 +213,11 @@ def bench_xgb_training():
             r["py"].append(py["total"])
             r["floor"].append(py["matrix"] + py["train"])
             r["rss"].append(rss)
+            if threads == 1:
+                r["py_csv"].append(python_path("train-xgb", threads=threads, csv=True)[0]["total"])
             log(f"  rep {rep + 1}, {threads} thread(s): mlops {elapsed:.2f} s (fit {float(rows[0][1]):.2f} s), "
-                f"Python path {py['total']:.2f} s, libxgboost in memory {py['matrix'] + py['train']:.2f} s")
+                f"Python path {py['total']:.2f} s, libxgboost in memory {py['matrix'] + py['train']:.2f} s"
+                + (f", Python path with CSV {r['py_csv'][-1]:.2f} s" if threads == 1 else ""))
     connect().cursor().execute("SELECT mlops.deploy('bench_xgb', 'specific', %s)", (model_id,))
     for threads in (1, 2):
         r = res[threads]
@@ -225,6 +233,11 @@ def bench_xgb_training():
         row(f"XGBoost training ({label}): Python path (COPY out + xgboost.train) vs mlops.train",
             f"{med(r['mlops']):.2f} s", f"{med(r['py']):.2f} s", f"{ratio:.2f}x faster",
             ">= 2x" if threads == 1 else "", ratio >= 2 if threads == 1 else None)
+        if threads == 1:
+            ratio = med(r["py_csv"]) / med(r["mlops"])
+            row(f"XGBoost training ({label}): Python path with CSV COPY + numpy.loadtxt (COPY out + xgboost.train) "
+                "vs mlops.train", f"{med(r['mlops']):.2f} s", f"{med(r['py_csv']):.2f} s", f"{ratio:.2f}x faster",
+                ">= 2x", ratio >= 2)
         row(f"XGBoost training ({label}): peak memory", f"{med(r['hwm']):.0f} MB (backend, private)",
             f"{med(r['rss']):.0f} MB (Python max RSS)", "", "", None)
     return model_id
@@ -234,7 +247,7 @@ def bench_batch(model_id):
     """Batch scoring: CTAS with mlops.predict vs the Python path vs libxgboost's batch predict."""
     log(f"batch scoring: {SIZE} rows")
     ctas = "CREATE TABLE bench_scored AS SELECT id, mlops.predict('bench_xgb', b) AS p FROM bench b"
-    res = {t: {"mlops": [], "hwm": [], "py": [], "floor": [], "rss": []} for t in (1, 2)}
+    res = {t: {"mlops": [], "hwm": [], "py": [], "py_csv": [], "floor": [], "rss": []} for t in (1, 2)}
     admin = connect().cursor()
     for rep in range(REPS):
         for threads in (1, 2):
@@ -249,6 +262,11 @@ def bench_batch(model_id):
             r["rss"].append(rss)
             log(f"  rep {rep + 1}, {threads} thread(s): mlops {elapsed:.2f} s, Python path {py['total']:.2f} s "
                 f"(export {py['export']:.2f}, predict {py['predict']:.2f}, import {py['import']:.2f})")
+            if threads == 1:
+                py, _ = python_path("score", str(model_id), threads=threads, csv=True)
+                r["py_csv"].append(py["total"])
+                log(f"  rep {rep + 1}, 1 thread: Python path with CSV {py['total']:.2f} s "
+                    f"(export {py['export']:.2f}, predict {py['predict']:.2f}, import {py['import']:.2f})")
     admin.execute("SELECT count(*), count(*) FILTER (WHERE s.p IS DISTINCT FROM q.p) "
                   "FROM bench_scored s FULL JOIN bench_scored_py q USING (id)")
     total, differ = admin.fetchone()
@@ -259,6 +277,11 @@ def bench_batch(model_id):
         row(f"Batch scoring, {SIZE} rows ({label}): Python path (COPY out, inplace_predict, COPY back) vs "
             "CREATE TABLE AS SELECT id, mlops.predict()", f"{med(r['mlops']):.2f} s", f"{med(r['py']):.2f} s",
             f"{ratio:.1f}x faster", ">= 10x" if threads == 1 else "", ratio >= 10 if threads == 1 else None)
+        if threads == 1:
+            ratio = med(r["py_csv"]) / med(r["mlops"])
+            row(f"Batch scoring ({label}): Python path with CSV COPY, numpy.loadtxt and savetxt vs CREATE TABLE AS "
+                "SELECT id, mlops.predict()", f"{med(r['mlops']):.2f} s", f"{med(r['py_csv']):.2f} s",
+                f"{ratio:.1f}x faster", ">= 10x", ratio >= 10)
         ratio = med(r["mlops"]) / med(r["floor"])
         row(f"Batch scoring ({label}): mlops vs libxgboost's batch predict on the in-memory matrix "
             "(inplace_predict alone)", f"{med(r['mlops']):.2f} s", f"{med(r['floor']):.2f} s", f"{ratio:.2f}x",

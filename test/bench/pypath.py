@@ -1,6 +1,6 @@
 """The Python path of the mlops benchmark: what a data scientist runs outside the database.
 
-    /usr/bin/python3 pypath.py MODE THREADS [MODEL_ID]
+    /usr/bin/python3 pypath.py [--csv] MODE THREADS [MODEL_ID]
 
 MODE is one of
   score         export id and features, libxgboost inplace_predict, import the predictions
@@ -10,7 +10,9 @@ MODE is one of
 
 Data moves with COPY in PostgreSQL's binary format, parsed and written with
 NumPy structured arrays: the fastest Python path we know of, so the ratios
-against it are conservative.  Prints one JSON object of timings (seconds,
+against it are conservative.  With --csv it moves as COPY's CSV text,
+parsed by numpy.loadtxt and written by numpy.savetxt, as scripts commonly
+do (and as the drift benchmark's Python path does).  Prints one JSON object of timings (seconds,
 from connecting to the end; interpreter start and imports excluded).  Run it
 under /usr/bin/time -v for the peak memory.
 """
@@ -28,13 +30,20 @@ XGB_PARAMS = {"tree_method": "hist", "objective": "binary:logistic", "max_depth"
               "lambda": 1, "alpha": 0, "gamma": 0, "max_bin": 256, "scale_pos_weight": 1, "seed": 42,
               "verbosity": 0}
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+CSV = "--csv" in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != "--csv"]
 
 
 def export(cur, expressions):
-    """COPY (SELECT expressions FROM bench) in binary; a float64 column per expression.
+    """COPY (SELECT expressions FROM bench) in binary (or CSV); a float64 column per expression.
 
     Every expression must be a non-NULL float8 (cast others in SQL).
     """
+    if CSV:
+        text = io.StringIO()
+        cur.copy_expert(f"COPY (SELECT {', '.join(expressions)} FROM bench) TO STDOUT (FORMAT csv)", text)
+        text.seek(0)
+        return np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2)
     buf = io.BytesIO()
     cur.copy_expert(f"COPY (SELECT {', '.join(expressions)} FROM bench) TO STDOUT (FORMAT binary)", buf)
     raw = buf.getbuffer()
@@ -50,24 +59,30 @@ def export(cur, expressions):
 
 
 def import_predictions(cur, ids, values):
-    """COPY (id bigint, p float8) rows into bench_scored_py in binary."""
+    """COPY (id bigint, p float8) rows into bench_scored_py in binary (or CSV)."""
+    cur.execute("DROP TABLE IF EXISTS bench_scored_py; CREATE TABLE bench_scored_py (id bigint, p float8)")
+    if CSV:
+        text = io.StringIO()
+        np.savetxt(text, np.column_stack([ids, values]), fmt=["%d", "%.17g"], delimiter=",")
+        text.seek(0)
+        cur.copy_expert("COPY bench_scored_py FROM STDIN (FORMAT csv)", text)
+        return
     rows = np.empty(len(ids), dtype=np.dtype([("n", ">i2"), ("l0", ">i4"), ("id", ">i8"),
                                               ("l1", ">i4"), ("p", ">f8")]))
     rows["n"], rows["l0"], rows["id"], rows["l1"], rows["p"] = 2, 8, ids, 8, values
     data = COPY_SIGNATURE + bytes(8) + rows.tobytes() + b"\xff\xff"
-    cur.execute("DROP TABLE IF EXISTS bench_scored_py; CREATE TABLE bench_scored_py (id bigint, p float8)")
     cur.copy_expert("COPY bench_scored_py FROM STDIN (FORMAT binary)", io.BytesIO(data))
 
 
 def main():
     """Run one mode and print its timings."""
-    mode, threads = sys.argv[1], int(sys.argv[2])
+    mode, threads = ARGS[0], int(ARGS[1])
     t = {"start": time.perf_counter()}
     conn = psycopg2.connect("")
     cur = conn.cursor()
     if mode == "score":
         import xgboost as xgb
-        cur.execute("SELECT model FROM mlops.models WHERE id = %s", (int(sys.argv[3]),))
+        cur.execute("SELECT model FROM mlops.models WHERE id = %s", (int(ARGS[2]),))
         bst = xgb.Booster()
         bst.load_model(bytearray(cur.fetchone()[0]))
         bst.set_param({"nthread": threads})
