@@ -39,6 +39,8 @@
  */
 typedef struct CallState
 {
+	Oid			key_type;		/* of the first argument: text or bigint */
+	Oid			arg_type;		/* of the second: a row type, array or jsonb */
 	int64		model_id;
 	MlopsModel *model;			/* valid while generation is the cache's */
 	uint64		generation;
@@ -69,7 +71,7 @@ static MlopsModel *
 ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
 {
 	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			argtype = cs ? cs->key_type : get_fn_expr_argtype(fcinfo->flinfo, 0);
 	uint64		gen = *generation = ModelCacheGeneration();
 	int64		model_id = 0;
 	text	   *project = NULL;
@@ -98,7 +100,7 @@ ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
 static void
 RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, uint64 generation)
 {
-	bool		by_project = get_fn_expr_argtype(fcinfo->flinfo, 0) != INT8OID;
+	bool		by_project = cs->key_type != INT8OID;
 
 	cs->model = m;
 	cs->generation = generation;
@@ -130,6 +132,8 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation)
 	if (cs != NULL && cs->desc != NULL)
 		FreeTupleDesc(cs->desc);
 	cs = MemoryContextAllocZero(cxt, sizeof(CallState));
+	cs->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	cs->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 	cs->model_id = m->id;
 	cs->raw = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->ninputs));
 	cs->x = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->nfeatures));
@@ -321,13 +325,11 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 static void
 CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-
-	if (argtype == FLOAT8ARRAYOID)
+	if (cs->arg_type == FLOAT8ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
-	else if (argtype == FLOAT4ARRAYOID)
+	else if (cs->arg_type == FLOAT4ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
-	else if (argtype == JSONBOID)
+	else if (cs->arg_type == JSONBOID)
 		RawFromJsonb(fcinfo, m, cs->raw);
 	else
 		RawFromRecord(fcinfo, cs, m);
