@@ -134,25 +134,6 @@ CompareString(const void *a, const void *b)
 }
 
 /*
- * Quantiles q[0 .. nq - 1] (ascending) of n values with linear interpolation
- * (numpy's default), into out.  Only the order statistics they read are
- * selected, which rearranges v.
- */
-static void
-Quantiles(double *v, int n, const double *q, int nq, double *out)
-{
-	StatsSelectQuantiles(v, n, q, nq);
-	for (int i = 0; i < nq; i++)
-	{
-		double		pos = q[i] * (n - 1);
-		int			lo = (int) floor(pos);
-		int			hi = Min(lo + 1, n - 1);
-
-		out[i] = v[lo] + (v[hi] - v[lo]) * (pos - lo);
-	}
-}
-
-/*
  * Smallest and largest of n values.
  */
 static void
@@ -329,7 +310,7 @@ ImputeValue(const FeatureInput *in, const ColumnOptions *o, double *v, int n, in
 				sum += v[i];
 			return sum / n;
 		case IMPUTE_MEDIAN:
-			Quantiles(v, n, &half, 1, &median);
+			StatsQuantiles(v, n, &half, 1, &median);
 			return median;
 		case IMPUTE_MIN:
 			MinMax(v, n, &lo, &hi);
@@ -402,7 +383,7 @@ FitScale(FeatureInput *in, double *v, int n)
 			in->scale_by = NonZeroScale(Max(fabs(lo), fabs(hi)));
 			break;
 		case SCALE_ROBUST:
-			Quantiles(v, n, quartiles, lengthof(quartiles), q);
+			StatsQuantiles(v, n, quartiles, lengthof(quartiles), q);
 			in->center = q[1];
 			in->scale_by = NonZeroScale(q[2] - q[0]);
 			break;
@@ -438,27 +419,6 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 			buf[n++] = in->fill;
 	FitScale(in, buf, n);
 	in->nfeatures = 1;
-}
-
-/* a category of the training rows and how often it occurs */
-typedef struct CategoryCount
-{
-	char	   *text;
-	int			count;
-} CategoryCount;
-
-/*
- * qsort comparator: most frequent first, then by text.
- */
-static int
-CompareCount(const void *a, const void *b)
-{
-	const CategoryCount *x = a;
-	const CategoryCount *y = b;
-
-	if (x->count != y->count)
-		return (x->count < y->count) ? 1 : -1;
-	return strcmp(x->text, y->text);
 }
 
 /*
@@ -540,7 +500,7 @@ static void
 FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
 			   const DatasetInput *din, const int *rows, int nrows, MlopsAlgorithm alg)
 {
-	CategoryCount *counts = palloc0(sizeof(CategoryCount) * Max(1, din->ncategories));
+	StatsCount *counts = palloc0(sizeof(StatsCount) * Max(1, din->ncategories));
 	int		   *remap = palloc(sizeof(int) * Max(1, din->ncategories));
 	int			nnull = 0,
 				ndistinct = 0,
@@ -577,7 +537,7 @@ FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
 				 errhint("Exclude the column, or impute a constant.")));
 
 	/* keep the most frequent categories, then sort them by text */
-	qsort(counts, din->ncategories, sizeof(CategoryCount), CompareCount);
+	StatsSortCounts(counts, din->ncategories);
 	nkeep = (o->max_categories > 0) ? Min(o->max_categories, ndistinct) : ndistinct;
 	in->ncategories = nkeep;
 	in->categories = palloc(sizeof(char *) * Max(1, nkeep));

@@ -41,28 +41,6 @@ static const char *const kind_names[] = {
 	[SOURCE_ARRAY] = "array",
 };
 
-/* a category of a profiled input with its count, for sorting */
-typedef struct ProfileCount
-{
-	const char *category;
-	double		count;
-} ProfileCount;
-
-/*
- * Order categories by descending count, then by their text, so the stored
- * order does not depend on the order of the rows.
- */
-static int
-ProfileCompareCounts(const void *a, const void *b)
-{
-	const ProfileCount *x = a;
-	const ProfileCount *y = b;
-
-	if (x->count != y->count)
-		return (x->count < y->count) ? 1 : -1;
-	return strcmp(x->category, y->category);
-}
-
 /*
  * Name of a source kind.
  */
@@ -220,8 +198,8 @@ static void
 ProfileAppendCategorical(StringInfo buf, const char *name, int column,
 						 const double *codes, int n, char **categories, int ncategories)
 {
-	double	   *counts = palloc0(sizeof(double) * Max(1, ncategories));
-	ProfileCount *sorted = palloc(sizeof(ProfileCount) * Max(1, ncategories));
+	int64	   *counts = palloc0(sizeof(int64) * Max(1, ncategories));
+	StatsCount *sorted = palloc(sizeof(StatsCount) * Max(1, ncategories));
 	int64		nulls = 0;
 	int			k = 0;
 
@@ -231,18 +209,18 @@ ProfileAppendCategorical(StringInfo buf, const char *name, int column,
 		if (isnan(codes[i]))
 			nulls++;
 		else
-			counts[(int) codes[i]] += 1.0;
+			counts[(int) codes[i]]++;
 	}
 	for (int c = 0; c < ncategories; c++)
 	{
-		if (counts[c] > 0.0)
+		if (counts[c] > 0)
 		{
-			sorted[k].category = categories[c];
+			sorted[k].text = categories[c];
 			sorted[k].count = counts[c];
 			k++;
 		}
 	}
-	qsort(sorted, k, sizeof(ProfileCount), ProfileCompareCounts);
+	StatsSortCounts(sorted, k);
 
 	ProfileAppendHeader(buf, name, column, true, n, nulls);
 	JsonAppendKey(buf, "categories", false);
@@ -251,13 +229,13 @@ ProfileAppendCategorical(StringInfo buf, const char *name, int column,
 	{
 		if (c > 0)
 			appendStringInfoString(buf, ", ");
-		JsonAppendString(buf, sorted[c].category);
+		JsonAppendString(buf, sorted[c].text);
 	}
 	appendStringInfoChar(buf, ']');
 	JsonAppendKey(buf, "counts", false);
 	appendStringInfoChar(buf, '[');
 	for (int c = 0; c < k; c++)
-		appendStringInfo(buf, "%s%.0f", c > 0 ? ", " : "", sorted[c].count);
+		appendStringInfo(buf, "%s" INT64_FORMAT, c > 0 ? ", " : "", sorted[c].count);
 	appendStringInfoChar(buf, ']');
 	pfree(counts);
 	pfree(sorted);

@@ -98,6 +98,29 @@ static int	StatsCompareCategories(const StatsCategory *a, const StatsCategory *b
 #define STATS_SELECT_NINTHER		128
 
 /*
+ * qsort comparator of StatsSortCounts.
+ */
+static int
+StatsCompareCounts(const void *a, const void *b)
+{
+	const StatsCount *x = a;
+	const StatsCount *y = b;
+
+	if (x->count != y->count)
+		return (x->count < y->count) ? 1 : -1;
+	return strcmp(x->text, y->text);
+}
+
+/*
+ * Sort categories most frequent first, ties by text.
+ */
+void
+StatsSortCounts(StatsCount *counts, int n)
+{
+	qsort(counts, n, sizeof(StatsCount), StatsCompareCounts);
+}
+
+/*
  * Sort n finite doubles ascending, in place.  Samples and columns run to
  * millions of values, where a least-significant-digit radix sort on the bit
  * patterns (STATS_RADIX_BITS per pass, passes on which every value has the
@@ -328,7 +351,7 @@ StatsQuantileRank(int n, double q)
  * (ascending, in [0, 1]) of n values read: for each, the rank
  * StatsQuantileRank gives and the next one, when there is one.
  */
-void
+static void
 StatsSelectQuantiles(double *values, int n, const double *q, int nq)
 {
 	size_t	   *ranks = palloc(sizeof(size_t) * 2 * Max(1, nq));
@@ -345,6 +368,36 @@ StatsSelectQuantiles(double *values, int n, const double *q, int nq)
 	}
 	StatsSelectRanks(values, n, ranks, nranks);
 	pfree(ranks);
+}
+
+/*
+ * Quantiles q[0 .. nq - 1] of n values, numpy.quantile's linear method
+ * with its interpolation formula (from the upper neighbour when the
+ * fraction is at least one half).  Rearranges values.
+ */
+void
+StatsQuantiles(double *values, int n, const double *q, int nq, double *out)
+{
+	Assert(n > 0);
+
+	StatsSelectQuantiles(values, n, q, nq);
+	for (int i = 0; i < nq; i++)
+	{
+		double		vi = (double) (n - 1) * q[i];
+
+		if (vi >= (double) (n - 1))
+			out[i] = values[n - 1];
+		else
+		{
+			int			lo = StatsQuantileRank(n, q[i]);
+			double		gamma = vi - (double) lo;
+			double		a = values[lo];
+			double		b = values[lo + 1];
+			double		diff = b - a;
+
+			out[i] = (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
+		}
+	}
 }
 
 /*
@@ -1101,10 +1154,8 @@ StatsWasserstein(const double *u, int nu, const double *v, int nv)
 }
 
 /*
- * Interior edges of equal-frequency bins: numpy.quantile's linear method,
- * with its interpolation formula (from the upper neighbour when the
- * fraction is at least one half).  Only the order statistics the edges
- * read are selected, which rearranges the values.
+ * Interior edges of equal-frequency bins: the quantiles k / bins
+ * (StatsQuantiles), which rearranges the values.
  */
 void
 StatsQuantileEdges(double *values, int n, int bins, double *edges)
@@ -1115,24 +1166,7 @@ StatsQuantileEdges(double *values, int n, int bins, double *edges)
 
 	for (int k = 1; k < bins; k++)
 		q[k - 1] = (double) k / (double) bins;
-	StatsSelectQuantiles(values, n, q, bins - 1);
-	for (int k = 1; k < bins; k++)
-	{
-		double		vi = (double) (n - 1) * q[k - 1];
-
-		if (vi >= (double) (n - 1))
-			edges[k - 1] = values[n - 1];
-		else
-		{
-			int			lo = StatsQuantileRank(n, q[k - 1]);
-			double		gamma = vi - (double) lo;
-			double		a = values[lo];
-			double		b = values[lo + 1];
-			double		diff = b - a;
-
-			edges[k - 1] = (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
-		}
-	}
+	StatsQuantiles(values, n, q, bins - 1, edges);
 	pfree(q);
 }
 

@@ -30,6 +30,19 @@
 /* PSI replaces a zero bin proportion with this */
 #define STATS_PSI_FLOOR			0.0001
 
+/* a category and how often it occurs */
+typedef struct StatsCount
+{
+	const char *text;
+	int64		count;
+} StatsCount;
+
+/*
+ * Sort categories most frequent first, ties by text (strcmp), so the order
+ * does not depend on the order of the rows.
+ */
+extern void StatsSortCounts(StatsCount *counts, int n);
+
 /*
  * Sort n values ascending, in place.
  */
@@ -42,11 +55,11 @@ extern void StatsSortDoubles(double *values, size_t n);
 extern void StatsSelectRanks(double *values, size_t n, const size_t *ranks, int nranks);
 
 /*
- * Rearrange n values so that the order statistics the linear-interpolated
- * quantiles q[0 .. nq - 1] (ascending, in [0, 1]) read are in their sorted
- * places: ranks floor((n - 1) q) and the next one.
+ * Quantiles q[0 .. nq - 1] (ascending, in [0, 1]) of n values into out, as
+ * numpy.quantile's default linear method computes them.  Only the order
+ * statistics they read are selected, which rearranges values.
  */
-extern void StatsSelectQuantiles(double *values, int n, const double *q, int nq);
+extern void StatsQuantiles(double *values, int n, const double *q, int nq, double *out);
 
 /*
  * Two-sided two-sample Kolmogorov-Smirnov test, as scipy.stats.ks_2samp
