@@ -7,7 +7,8 @@ PGFILEDESC = "mlops - machine learning and MLOps inside PostgreSQL"
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+# the 0.1.0 install script as it shipped, its control file, and the upgrade scripts
+DATA = sql/$(EXTENSION)--0.1.0.sql $(EXTENSION)--0.1.0.control $(wildcard sql/$(EXTENSION)--*--*.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress tests, listed explicitly so the install script never runs as one

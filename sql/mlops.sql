@@ -6,6 +6,12 @@
 
 \echo Use "CREATE EXTENSION mlops" to load this file. \quit
 
+-- The extension owns its schema: DROP EXTENSION mlops removes it.  (An
+-- installation upgraded from 0.1.0 keeps the schema PostgreSQL created for
+-- it; see the README.)
+CREATE SCHEMA mlops;
+COMMENT ON SCHEMA mlops IS 'mlops: machine learning and MLOps inside PostgreSQL.';
+
 --------------------------------------------------------------------------
 -- Registry
 --------------------------------------------------------------------------

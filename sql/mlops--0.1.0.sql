@@ -1,0 +1,602 @@
+-- mlops extension script
+--
+-- Registry tables are owned by the extension owner and written only by the
+-- extension's C functions (which switch to the owner for the write); PUBLIC
+-- may read them.  Every object carries a COMMENT.
+
+\echo Use "CREATE EXTENSION mlops" to load this file. \quit
+
+--------------------------------------------------------------------------
+-- Registry
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.projects (
+	id			bigserial PRIMARY KEY,
+	name		text NOT NULL UNIQUE CHECK (name <> ''),
+	task		text NOT NULL CHECK (task IN ('classification', 'regression')),
+	target		text NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	created_by	name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mlops.projects IS 'One row per project: its fixed task and target column.';
+
+CREATE TABLE mlops.models (
+	id			bigserial PRIMARY KEY,
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	version		int NOT NULL,
+	algorithm	text NOT NULL,
+	hyperparams jsonb NOT NULL,
+	preprocess	jsonb NOT NULL,
+	features	jsonb NOT NULL,
+	labels		text[],
+	metrics		jsonb NOT NULL,
+	training	jsonb NOT NULL,
+	profile		jsonb NOT NULL,
+	importance	jsonb NOT NULL,
+	format		int NOT NULL,
+	model		bytea NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	created_by	name NOT NULL DEFAULT current_user,
+	UNIQUE (project_id, version)
+);
+COMMENT ON TABLE mlops.models IS 'Immutable trained models: hyperparameters, frozen feature transform, label order, held-out metrics, training record and the serialized model.';
+COMMENT ON COLUMN mlops.models.features IS 'The frozen feature transform the model was trained with; every predict path applies it.';
+COMMENT ON COLUMN mlops.models.labels IS 'Classification labels in label order (as text); NULL for regression.';
+COMMENT ON COLUMN mlops.models.training IS 'Relation, row counts, split, seed, target type and duration of the training run.';
+COMMENT ON COLUMN mlops.models.profile IS 'Reference profile for drift: statistics of the training inputs and of the held-out predictions.';
+COMMENT ON COLUMN mlops.models.importance IS 'Importance of each feature: XGBoost''s average split gain, or |coefficient| x standard deviation for linear models.';
+COMMENT ON COLUMN mlops.models.format IS 'Serialization format version of the model column.';
+COMMENT ON COLUMN mlops.models.model IS 'The serialized model (XGBoost UBJSON, or the mlops linear format).';
+
+CREATE TABLE mlops.deployments (
+	id			bigserial PRIMARY KEY,
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	strategy	text NOT NULL,
+	deployed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	deployed_by name NOT NULL DEFAULT current_user
+);
+CREATE INDEX ON mlops.deployments (project_id, id);
+COMMENT ON TABLE mlops.deployments IS 'Deployment history: the latest row of a project names its deployed model.';
+
+CREATE TABLE mlops.evaluations (
+	id			bigserial PRIMARY KEY,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	relation	text NOT NULL,
+	rows		bigint NOT NULL,
+	metrics		jsonb NOT NULL,
+	evaluated_at timestamptz NOT NULL DEFAULT now(),
+	evaluated_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mlops.evaluations IS 'Results of mlops.evaluate(): metrics of a model on a labeled relation.';
+
+CREATE TABLE mlops.events (
+	id			bigserial PRIMARY KEY,
+	at			timestamptz NOT NULL DEFAULT clock_timestamp(),
+	actor		name NOT NULL DEFAULT current_user,
+	action		text NOT NULL,
+	project		text,
+	model_id	bigint,
+	detail		jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ON mlops.events (project, at);
+COMMENT ON TABLE mlops.events IS 'Audit log of every train, deploy, drop and evaluation (project by name, so rows outlive the project).';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.projects', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.projects_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.models', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.models_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deployments_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.evaluations', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.evaluations_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.events', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.events_id_seq', '');
+
+REVOKE ALL ON mlops.projects, mlops.models, mlops.deployments,
+	mlops.evaluations, mlops.events FROM PUBLIC;
+GRANT SELECT ON mlops.projects, mlops.models, mlops.deployments,
+	mlops.evaluations, mlops.events TO PUBLIC;
+GRANT USAGE ON SCHEMA mlops TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Views
+--------------------------------------------------------------------------
+
+CREATE VIEW mlops.deployed_models AS
+SELECT DISTINCT ON (d.project_id)
+	   d.project_id, d.model_id, d.strategy, d.deployed_at, d.deployed_by
+  FROM mlops.deployments d
+ ORDER BY d.project_id, d.id DESC;
+COMMENT ON VIEW mlops.deployed_models IS 'The deployed model of each project (its latest deployment).';
+
+CREATE VIEW mlops.overview AS
+SELECT p.name AS project, p.task, p.target,
+	   m.id AS model_id, m.version, m.algorithm,
+	   CASE p.task WHEN 'classification' THEN 'f1' ELSE 'r2' END AS metric,
+	   (m.metrics ->> CASE p.task WHEN 'classification' THEN 'f1' ELSE 'r2' END)::float8 AS score,
+	   d.deployed_at, m.created_at AS trained_at
+  FROM mlops.projects p
+  LEFT JOIN mlops.deployed_models d ON d.project_id = p.id
+  LEFT JOIN mlops.models m ON m.id = d.model_id;
+COMMENT ON VIEW mlops.overview IS 'One row per project with its deployed model, primary metric and score.';
+
+CREATE VIEW mlops.model_metrics AS
+SELECT p.name AS project, m.id AS model_id, m.version, m.algorithm,
+	   kv.key AS metric, (kv.value #>> '{}')::float8 AS value, m.created_at
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_each(m.metrics) kv
+ WHERE jsonb_typeof(kv.value) = 'number';
+COMMENT ON VIEW mlops.model_metrics IS 'Long format: one row per model and numeric metric.';
+
+CREATE VIEW mlops.model_features AS
+SELECT p.name AS project, m.id AS model_id, m.version,
+	   (row_number() OVER (PARTITION BY m.id ORDER BY i.n, f.k))::int AS position,
+	   f.feature,
+	   m.features->'columns'->((i.input->>'column')::int)->>'name' AS source_column,
+	   i.input->>'name' AS input, i.input->>'kind' AS kind,
+	   i.input - '{name,column,kind,features}'::text[] AS transform
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_array_elements(m.features->'inputs') WITH ORDINALITY AS i(input, n)
+ CROSS JOIN LATERAL jsonb_array_elements_text(i.input->'features') WITH ORDINALITY AS f(feature, k);
+COMMENT ON VIEW mlops.model_features IS 'Each model''s features in order: name, source column, input and the frozen transform that makes it.';
+
+CREATE VIEW mlops.feature_importance AS
+SELECT p.name AS project, m.id AS model_id, m.version, kv.key AS feature,
+	   (kv.value #>> '{}')::float8 AS importance
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_each(m.importance) kv;
+COMMENT ON VIEW mlops.feature_importance IS 'Long format: each model''s feature importances (XGBoost gain, or standardized absolute coefficients for linear models).';
+
+CREATE VIEW mlops.events_log AS
+SELECT e.at AS time, e.action, e.project, e.model_id, e.actor, e.detail
+  FROM mlops.events e;
+COMMENT ON VIEW mlops.events_log IS 'The events table with a time column, for BI tools.';
+
+GRANT SELECT ON mlops.deployed_models, mlops.overview, mlops.model_metrics,
+	mlops.model_features, mlops.feature_importance, mlops.events_log TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Training
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.train(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto')
+RETURNS TABLE (project text, model_id bigint, version int, algorithm text,
+			   task text, metrics jsonb, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_train'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+	IS 'Train, evaluate on held-out rows, register and (optionally) deploy a model.';
+
+--------------------------------------------------------------------------
+-- Prediction: one C entry point per result kind serves every input form
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.predict(project text, features record) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features float4[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features jsonb) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features record) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features float8[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features float4[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features jsonb) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION mlops.predict_proba(project text, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features float4[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features float4[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION mlops.predict_label(project text, features record) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features float8[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features float4[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features record) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features float8[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features float4[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features jsonb) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mlops.predict(text, record) IS 'Score a row (columns matched by name) with the project''s deployed model: regression value, numeric label, or label index.';
+COMMENT ON FUNCTION mlops.predict(text, float8[]) IS 'Score raw numeric features in the model''s feature order with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(text, float4[]) IS 'Score raw numeric features in the model''s feature order with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(text, jsonb) IS 'Score a JSON object (keys matched by name) with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(bigint, record) IS 'Score a row (columns matched by name) with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, float8[]) IS 'Score raw numeric features with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, float4[]) IS 'Score raw numeric features with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, jsonb) IS 'Score a JSON object (keys matched by name) with the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, record) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, float8[]) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, float4[]) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, jsonb) IS 'Class probabilities in label order from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, record) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, float8[]) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, float4[]) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, jsonb) IS 'Class probabilities in label order from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(text, record) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(text, float8[]) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(text, float4[]) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(text, jsonb) IS 'Predicted class label, as text, from the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, record) IS 'Predicted class label, as text, from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, float8[]) IS 'Predicted class label, as text, from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, float4[]) IS 'Predicted class label, as text, from the given model.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, jsonb) IS 'Predicted class label, as text, from the given model.';
+
+CREATE FUNCTION mlops.featurize(project text, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features record) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.featurize(text, record) IS 'The feature vector the deployed model sees for a row (after imputation, scaling and encoding).';
+COMMENT ON FUNCTION mlops.featurize(bigint, record) IS 'The feature vector the given model sees for a row.';
+
+CREATE FUNCTION mlops.weights(model_id bigint)
+RETURNS TABLE (output text, feature text, weight float8)
+AS 'MODULE_PATHNAME', 'mlops_weights'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.weights(bigint) IS 'Coefficients and intercept of a linear model, on the featurized (imputed, scaled) values.';
+
+CREATE FUNCTION mlops.classification_metrics(actual int[], proba float8[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_classification_metrics'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.classification_metrics(int[], float8[]) IS 'Classification metrics (as mlops.train stores them) of class indices and an n x k array of probabilities.';
+
+CREATE FUNCTION mlops.regression_metrics(actual float8[], predicted float8[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_regression_metrics'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.regression_metrics(float8[], float8[]) IS 'Regression metrics (as mlops.train stores them) of actual and predicted values.';
+
+--------------------------------------------------------------------------
+-- Registry and lifecycle
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.deploy(project text, strategy text DEFAULT 'best_score', model_id bigint DEFAULT NULL)
+RETURNS TABLE (project text, model_id bigint, version int, strategy text)
+AS 'MODULE_PATHNAME', 'mlops_deploy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id).';
+
+CREATE FUNCTION mlops.evaluate(project text, relation text, model_id bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_evaluate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.evaluate(text, text, bigint) IS 'Metrics of the deployed (or given) model on the labeled rows of a relation; recorded in mlops.evaluations.';
+
+CREATE FUNCTION mlops.drop_model(model_id bigint) RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_drop_model'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.drop_model(bigint) IS 'Delete a model that is not deployed.';
+
+CREATE FUNCTION mlops.drop_project(project text) RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_drop_project'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.drop_project(text) IS 'Delete a project with all its models, deployments and evaluations.';
+
+CREATE FUNCTION mlops.retrain(project text, relation text DEFAULT NULL, force boolean DEFAULT false,
+							  policy jsonb DEFAULT '{}')
+RETURNS TABLE (project text, action text, reason text, old_model_id bigint,
+			   new_model_id bigint, deployed boolean, metrics jsonb)
+AS 'MODULE_PATHNAME', 'mlops_retrain'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb) IS 'Re-run the project''s last training settings when the policy says so (drift), and deploy the new model only if it is not worse than the deployed one on the same held-out rows.';
+
+--------------------------------------------------------------------------
+-- Generic drift statistics
+--------------------------------------------------------------------------
+
+--------------------------------------------------------------------------
+-- Generic drift statistics (src/stats.c)
+--
+-- NULL elements are ignored, NaN and infinities are errors, arrays of any
+-- shape are read as flat lists, and a NULL array gives NULL.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.ks_test(reference float8[], current float8[],
+							  OUT statistic float8, OUT p_value float8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mlops_ks_test'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.ks_test(float8[], float8[])
+	IS 'Two-sided two-sample Kolmogorov-Smirnov test, as scipy.stats.ks_2samp: exact p-value when both samples have at most 10000 values, asymptotic beyond.';
+
+CREATE FUNCTION mlops.wasserstein(reference float8[], current float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_wasserstein'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.wasserstein(float8[], float8[])
+	IS 'First Wasserstein (earth mover''s) distance between two samples, as scipy.stats.wasserstein_distance.';
+
+CREATE FUNCTION mlops.psi(reference float8[], current float8[], bins int DEFAULT 10)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_psi'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.psi(float8[], float8[], int)
+	IS 'Population stability index over equal-frequency bins of the reference (edges at its quantiles, outer bins open, a value on an edge goes right); zero proportions count as 0.0001.';
+
+CREATE FUNCTION mlops.jensen_shannon(reference float8[], current float8[], bins int DEFAULT 10)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_jensen_shannon'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.jensen_shannon(float8[], float8[], int)
+	IS 'Jensen-Shannon distance (base 2) between the bin proportions of two samples, over the equal-frequency bins of the reference used by mlops.psi.';
+
+CREATE FUNCTION mlops.chi2_test(reference text[], current text[],
+								OUT statistic float8, OUT p_value float8, OUT dof int)
+RETURNS record
+AS 'MODULE_PATHNAME', 'mlops_chi2_test'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.chi2_test(text[], text[])
+	IS 'Pearson chi-square test of the category counts of two samples (categories equal byte for byte), as scipy.stats.chi2_contingency without correction.';
+
+--------------------------------------------------------------------------
+-- Drift (src/drift.c, src/profile.c)
+--
+-- mlops.drift compares a relation with the reference profile frozen in
+-- mlops.models.profile at training time.  Every call is recorded in
+-- mlops.drift_reports (one row per call) and mlops.drift_results (one row
+-- per feature of a call), which only the extension's C code writes.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.drift_reports (
+	id			bigserial PRIMARY KEY,
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	relation	text NOT NULL,
+	rows		bigint NOT NULL,
+	method		text NOT NULL,
+	threshold	float8,
+	features	int NOT NULL,
+	drifted		int NOT NULL,
+	drift_share float8 NOT NULL,
+	dataset_drift boolean NOT NULL,
+	prediction_drift boolean,
+	checked_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	checked_by	name NOT NULL DEFAULT current_user
+);
+CREATE INDEX ON mlops.drift_reports (project_id, id);
+CREATE INDEX ON mlops.drift_reports (model_id);
+CREATE INDEX ON mlops.drift_reports (checked_at);
+COMMENT ON TABLE mlops.drift_reports IS 'One row per mlops.drift call: relation, rows, method, and how many features drifted.';
+COMMENT ON COLUMN mlops.drift_reports.method IS 'The method asked for (auto resolves per feature; see mlops.drift_results.method).';
+COMMENT ON COLUMN mlops.drift_reports.threshold IS 'The threshold asked for; NULL when each method used its default.';
+COMMENT ON COLUMN mlops.drift_reports.features IS 'Features checked, not counting the prediction row.';
+COMMENT ON COLUMN mlops.drift_reports.drifted IS 'Features that drifted, not counting the prediction row.';
+COMMENT ON COLUMN mlops.drift_reports.drift_share IS 'drifted / features.';
+COMMENT ON COLUMN mlops.drift_reports.dataset_drift IS 'True when drift_share is at least 0.5.';
+COMMENT ON COLUMN mlops.drift_reports.prediction_drift IS 'Whether the distribution of the model''s predictions drifted; NULL when the model has no prediction profile (nothing was held out).';
+
+CREATE TABLE mlops.drift_results (
+	report_id	bigint NOT NULL REFERENCES mlops.drift_reports (id) ON DELETE CASCADE,
+	position	int NOT NULL,
+	feature		text NOT NULL,
+	kind		text NOT NULL CHECK (kind IN ('numeric', 'categorical')),
+	method		text NOT NULL,
+	statistic	float8,
+	p_value		float8,
+	threshold	float8 NOT NULL,
+	drifted		boolean NOT NULL,
+	null_share	float8,
+	out_of_range_share float8,
+	unseen_share float8,
+	raw_statistic float8,
+	PRIMARY KEY (report_id, position)
+);
+COMMENT ON TABLE mlops.drift_results IS 'One row per feature of a drift report, as mlops.drift returned it; the last row of a report is the prediction distribution when the model has one.';
+COMMENT ON COLUMN mlops.drift_results.position IS 'Row number within the report, from 1, in the order mlops.drift returned the rows.';
+COMMENT ON COLUMN mlops.drift_results.null_share IS 'Share of the relation''s rows where the feature is NULL.';
+COMMENT ON COLUMN mlops.drift_results.out_of_range_share IS 'Numeric features: share of non-NULL values outside the reference [min, max].';
+COMMENT ON COLUMN mlops.drift_results.unseen_share IS 'Categorical features: share of non-NULL values whose category the reference never had.';
+COMMENT ON COLUMN mlops.drift_results.raw_statistic IS 'wasserstein: the distance before division by the reference standard deviation.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_reports', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_reports_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_results', '');
+
+REVOKE ALL ON mlops.drift_reports, mlops.drift_results FROM PUBLIC;
+GRANT SELECT ON mlops.drift_reports, mlops.drift_results TO PUBLIC;
+
+CREATE VIEW mlops.drift_history AS
+SELECT r.checked_at AS time, p.name AS project, r.model_id, r.id AS report_id,
+	   r.relation, f.position, f.feature, f.kind, f.method, f.statistic, f.p_value,
+	   f.threshold, f.drifted, f.null_share, f.out_of_range_share, f.unseen_share,
+	   f.raw_statistic
+  FROM mlops.drift_results f
+  JOIN mlops.drift_reports r ON r.id = f.report_id
+  JOIN mlops.projects p ON p.id = r.project_id;
+COMMENT ON VIEW mlops.drift_history IS 'Long format for BI tools: one row per report and feature, with a time column.';
+
+CREATE VIEW mlops.drift_status AS
+SELECT DISTINCT ON (r.project_id)
+	   p.name AS project, r.id AS report_id, r.model_id, r.relation, r.rows, r.method,
+	   r.features AS features_checked, r.drifted AS features_drifted, r.drift_share,
+	   r.dataset_drift, r.prediction_drift, r.checked_at, r.checked_by
+  FROM mlops.drift_reports r
+  JOIN mlops.projects p ON p.id = r.project_id
+ ORDER BY r.project_id, r.id DESC;
+COMMENT ON VIEW mlops.drift_status IS 'The latest drift report of each project: features checked and drifted, their share, dataset drift.';
+
+GRANT SELECT ON mlops.drift_history, mlops.drift_status TO PUBLIC;
+
+CREATE FUNCTION mlops.drift(
+	project		text,
+	relation	text,
+	method		text DEFAULT 'auto',
+	threshold	float8 DEFAULT NULL,
+	model_id	bigint DEFAULT NULL)
+RETURNS TABLE (feature text, kind text, method text, statistic float8, p_value float8,
+			   threshold float8, drifted boolean, null_share float8,
+			   out_of_range_share float8, unseen_share float8, raw_statistic float8)
+AS 'MODULE_PATHNAME', 'mlops_drift'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.drift(text, text, text, float8, bigint)
+	IS 'Compare a relation with the reference profile of the deployed (or given) model: one row per feature plus one for the predictions; recorded in mlops.drift_reports.';
+
+--------------------------------------------------------------------------
+-- Jobs and schedules (src/jobs.c, src/worker.c, src/progress.c)
+--
+-- With mlops in shared_preload_libraries, a background worker in the
+-- database named by mlops.database runs queued jobs and due schedules, each
+-- job in its own background worker as the role that submitted it.  Only
+-- the extension's C code writes these tables.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.schedules (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL UNIQUE,
+	every		interval NOT NULL CHECK (every > interval '0'),
+	relation	text,
+	policy		jsonb NOT NULL DEFAULT '{}',
+	next_run_at timestamptz NOT NULL,
+	last_run_at timestamptz,
+	last_job_id bigint,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	created_by	name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE mlops.schedules IS 'Interval schedules: retrain a project every interval, as the role that created the schedule.';
+COMMENT ON COLUMN mlops.schedules.relation IS 'Relation to retrain on (schema-qualified); NULL: the relation of the last training run.';
+COMMENT ON COLUMN mlops.schedules.policy IS 'Retrain policy passed to mlops.retrain: retrain, drift_share, min_improvement, deploy.';
+COMMENT ON COLUMN mlops.schedules.next_run_at IS 'When the next retrain job is queued; after missed runs, one job is queued and the interval restarts from then.';
+COMMENT ON COLUMN mlops.schedules.last_job_id IS 'The job queued by the last run.';
+
+CREATE TABLE mlops.jobs (
+	id			bigserial PRIMARY KEY,
+	kind		text NOT NULL CHECK (kind IN ('train', 'retrain')),
+	project		text NOT NULL,
+	args		jsonb NOT NULL,
+	status		text NOT NULL DEFAULT 'queued'
+				CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'canceled')),
+	schedule_id bigint REFERENCES mlops.schedules (id) ON DELETE SET NULL,
+	queued_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	started_at	timestamptz,
+	finished_at timestamptz,
+	result		jsonb,
+	error		text,
+	submitted_by name NOT NULL DEFAULT current_user,
+	pid			int
+);
+CREATE INDEX ON mlops.jobs (id) WHERE status IN ('queued', 'running');
+CREATE INDEX ON mlops.jobs (project, kind) WHERE status IN ('queued', 'running');
+CREATE INDEX ON mlops.jobs (schedule_id);
+COMMENT ON TABLE mlops.jobs IS 'Background jobs: mlops.train_async and scheduled retrains, with their state, result or error.';
+COMMENT ON COLUMN mlops.jobs.kind IS 'train (mlops.train_async) or retrain (a schedule).';
+COMMENT ON COLUMN mlops.jobs.args IS 'The arguments of the mlops.train or mlops.retrain call the job makes.';
+COMMENT ON COLUMN mlops.jobs.status IS 'queued, running, succeeded, failed or canceled.';
+COMMENT ON COLUMN mlops.jobs.schedule_id IS 'The schedule that queued the job; NULL for mlops.train_async.';
+COMMENT ON COLUMN mlops.jobs.result IS 'The row the job''s call returned, as jsonb (succeeded jobs).';
+COMMENT ON COLUMN mlops.jobs.error IS 'Why the job failed or how it was canceled.';
+COMMENT ON COLUMN mlops.jobs.submitted_by IS 'The role the job runs as: it reads only what this role may read.';
+COMMENT ON COLUMN mlops.jobs.pid IS 'Process ID of the job''s background worker.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.jobs_id_seq', '');
+
+REVOKE ALL ON mlops.schedules, mlops.jobs FROM PUBLIC;
+GRANT SELECT ON mlops.schedules, mlops.jobs TO PUBLIC;
+
+CREATE FUNCTION mlops.train_async(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mlops_train_async'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+	IS 'Queue an mlops.train call as a background job run as the calling role; returns the job id.';
+
+CREATE FUNCTION mlops.cancel_job(job_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_cancel_job'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.cancel_job(bigint)
+	IS 'Cancel a queued job, or stop a running one; false when the job already finished.';
+
+CREATE FUNCTION mlops.schedule(project text, every interval, relation text DEFAULT NULL,
+							   policy jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mlops_schedule'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.schedule(text, interval, text, jsonb)
+	IS 'Retrain the project every interval (mlops.retrain with the policy), as the calling role; replaces its schedule; returns the schedule id.';
+
+CREATE FUNCTION mlops.unschedule(project text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_unschedule'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.unschedule(text) IS 'Remove the project''s schedule; false when it has none.';
+
+CREATE FUNCTION mlops.job_progress_info(
+	OUT job_id bigint, OUT pid int, OUT phase text, OUT iterations_done bigint,
+	OUT iterations_total bigint, OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mlops_job_progress_info'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.job_progress_info()
+	IS 'The shared-memory progress of each running job of this database (no rows without shared_preload_libraries).';
+
+CREATE VIEW mlops.job_progress AS
+SELECT p.job_id, j.kind, j.project, j.submitted_by, p.pid, p.phase,
+	   p.iterations_done, p.iterations_total,
+	   round(100.0 * p.iterations_done / p.iterations_total, 1) AS percent,
+	   p.started_at, clock_timestamp() - p.started_at AS elapsed
+  FROM mlops.job_progress_info() p
+  JOIN mlops.jobs j ON j.id = p.job_id;
+COMMENT ON VIEW mlops.job_progress IS 'Running jobs as they run: phase, iterations done of the total, percent, elapsed time.';
+
+GRANT SELECT ON mlops.job_progress TO PUBLIC;
