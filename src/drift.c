@@ -44,6 +44,7 @@
 
 #include <math.h>
 
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -629,8 +630,15 @@ mlops_drift(PG_FUNCTION_ARGS)
 	report.drift_share = (double) report.drifted / report.features;
 	report.dataset_drift = report.drift_share >= DRIFT_DATASET_SHARE;
 	report.results = results;
-	report_id = RegistryInsertDriftReport(&report);
-	RegistryLogEvent("drift_check", project, m->id, DriftEventDetail(report_id, &report));
+	if (RecoveryInProgress())
+		ereport(NOTICE,
+				(errmsg("drift report not recorded: the server is a hot standby"),
+				 errdetail("The statistics are computed; mlops.drift_reports and mlops.events are written only on the primary.")));
+	else
+	{
+		report_id = RegistryInsertDriftReport(&report);
+		RegistryLogEvent("drift_check", project, m->id, DriftEventDetail(report_id, &report));
+	}
 
 	DriftReturnRows(fcinfo, results, report.nresults);
 	return (Datum) 0;
