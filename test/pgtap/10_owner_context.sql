@@ -95,14 +95,20 @@ SET search_path = evil, pg_catalog;
 DO $$
 DECLARE
 	err pg_catalog.text;
+	temp_ok pg_catalog.bool;
 BEGIN
 	BEGIN
 		PERFORM * FROM mlops.train('evil_reg', 'evil.data', 'y', 'linear', exclude => '{i,c}');
 	EXCEPTION WHEN OTHERS THEN
 		err := SQLERRM;
 	END;
-	CREATE TEMP TABLE hostile_temp (x int);
-	INSERT INTO evil.after_error VALUES (err, current_user, pg_catalog.current_setting('search_path'), true);
+	BEGIN
+		CREATE TEMP TABLE hostile_temp (x int);
+		temp_ok := true;
+	EXCEPTION WHEN OTHERS THEN
+		temp_ok := false;
+	END;
+	INSERT INTO evil.after_error VALUES (err, current_user, pg_catalog.current_setting('search_path'), temp_ok);
 END
 $$;
 RESET search_path;
