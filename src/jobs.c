@@ -57,25 +57,31 @@ PG_FUNCTION_INFO_V1(mlops_cancel_job);
 PG_FUNCTION_INFO_V1(mlops_schedule);
 PG_FUNCTION_INFO_V1(mlops_unschedule);
 
+/* args->key as jsonb and as text ($1 is the job's arguments) */
+#define JOBS_JSON(key) "$1 OPERATOR(pg_catalog.->) '" key "'"
+#define JOBS_TEXT(key) "$1 OPERATOR(pg_catalog.->>) '" key "'"
+
 /* a JSON array of the strings of args->key, or NULL when it is not an array */
 #define JOBS_TEXT_ARRAY(key) \
-	"CASE WHEN pg_catalog.jsonb_typeof($1 -> '" key "') = 'array' " \
-	"THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text($1 -> '" key "')) END"
+	"CASE WHEN pg_catalog.jsonb_typeof(" JOBS_JSON(key) ") OPERATOR(pg_catalog.=) 'array' " \
+	"THEN ARRAY(SELECT pg_catalog.jsonb_array_elements_text(" JOBS_JSON(key) ")) END"
 
-/* the statement of each kind of job; $1 is the job's arguments */
+/* the statement of each kind of job */
 static const char *const train_sql =
 "SELECT pg_catalog.to_jsonb(t) FROM mlops.train("
-"project => $1 ->> 'project', relation => $1 ->> 'relation', target => $1 ->> 'target', "
-"algorithm => $1 ->> 'algorithm', task => $1 ->> 'task', "
-"hyperparams => $1 -> 'hyperparams', preprocess => $1 -> 'preprocess', "
+"project => " JOBS_TEXT("project") ", relation => " JOBS_TEXT("relation") ", "
+"target => " JOBS_TEXT("target") ", algorithm => " JOBS_TEXT("algorithm") ", "
+"task => " JOBS_TEXT("task") ", hyperparams => " JOBS_JSON("hyperparams") ", "
+"preprocess => " JOBS_JSON("preprocess") ", "
 "features => " JOBS_TEXT_ARRAY("features") ", exclude => " JOBS_TEXT_ARRAY("exclude") ", "
-"test_size => ($1 ->> 'test_size')::float8, split => $1 ->> 'split', "
-"order_by => $1 ->> 'order_by', seed => ($1 ->> 'seed')::int4, deploy => $1 ->> 'deploy') t";
+"test_size => (" JOBS_TEXT("test_size") ")::pg_catalog.float8, split => " JOBS_TEXT("split") ", "
+"order_by => " JOBS_TEXT("order_by") ", seed => (" JOBS_TEXT("seed") ")::pg_catalog.int4, "
+"deploy => " JOBS_TEXT("deploy") ") t";
 
 static const char *const retrain_sql =
 "SELECT pg_catalog.to_jsonb(t) FROM mlops.retrain("
-"project => $1 ->> 'project', relation => $1 ->> 'relation', force => false, "
-"policy => $1 -> 'policy') t";
+"project => " JOBS_TEXT("project") ", relation => " JOBS_TEXT("relation") ", force => false, "
+"policy => " JOBS_JSON("policy") ") t";
 
 /* the kinds of the parameters of mlops.train, in order */
 typedef enum TrainArgKind
@@ -385,8 +391,8 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 
 	values[0] = Int64GetDatum(job_id);
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT status, submitted_by::text, kind, project FROM mlops.jobs "
-						 "WHERE id = $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT status, submitted_by::pg_catalog.text, kind, project FROM mlops.jobs "
+						 "WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, NULL);
 	if (SPI_processed != 1)
 		ereport(ERROR,
@@ -427,7 +433,7 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 
 	values[1] = CStringGetTextDatum(error);
 	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = 'canceled', error = $2, "
-						 "finished_at = clock_timestamp() WHERE id = $1",
+						 "finished_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) $1",
 						 2, types, values, NULL);
 	SPI_finish();
 	JobsLogEvent("canceled", job_id, kind, project, 0, error, 0);
@@ -484,20 +490,21 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	values[3] = policy ? JsonbPGetDatum(policy) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	values[4] = JobsCurrentUserName();
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT id FROM mlops.schedules WHERE project = $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT id FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, nulls);
 	created = (SPI_processed == 0);
 	if (created)
 		RegistryWriteAsOwner("INSERT INTO mlops.schedules (project, every, relation, policy, "
 							 "next_run_at, created_by) "
-							 "VALUES ($1, $2, $3, $4, clock_timestamp() + $2, $5) RETURNING id",
+							 "VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, $5) "
+							 "RETURNING id",
 							 5, types, values, nulls);
 	else
 	{
 		values[5] = Int64GetDatum(JobsResultInt64(0, 1));
 		RegistryWriteAsOwner("UPDATE mlops.schedules SET every = $2, relation = $3, policy = $4, "
-							 "next_run_at = clock_timestamp() + $2, created_by = $5, "
-							 "created_at = now() WHERE id = $6 RETURNING id",
+							 "next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, created_by = $5, "
+							 "created_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $6 RETURNING id",
 							 6, types, values, nulls);
 	}
 	id = JobsResultInt64(0, 1);
@@ -538,7 +545,8 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(project);
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT id, created_by::text FROM mlops.schedules WHERE project = $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT id, created_by::pg_catalog.text FROM mlops.schedules "
+						 "WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, NULL);
 	if (SPI_processed == 0)
 	{
@@ -559,7 +567,7 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 				 errdetail("Only members of role \"%s\", which created the schedule, may remove it.",
 						   created_by)));
 
-	RegistryWriteAsOwner("DELETE FROM mlops.schedules WHERE project = $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("DELETE FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	SPI_finish();
 	RegistryLogEvent("schedule_removed", project, 0,
 					 psprintf("{\"schedule_id\": " INT64_FORMAT "}", id));
@@ -627,8 +635,9 @@ JobsFail(const int64 *ids, int nids, bool only_these, const char *status, const 
 	values[3] = CStringGetTextDatum(status);
 	SPI_connect();
 	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = 'failed', error = $2, "
-						 "finished_at = clock_timestamp() "
-						 "WHERE status = $4 AND (id = ANY ($1)) = $3 "
+						 "finished_at = pg_catalog.clock_timestamp() "
+						 "WHERE status OPERATOR(pg_catalog.=) $4 "
+						 "AND (id OPERATOR(pg_catalog.=) ANY ($1)) OPERATOR(pg_catalog.=) $3 "
 						 "RETURNING id, kind, project",
 						 4, types, values, NULL);
 	rows = JobsCopyRows(cxt, &nrows);
@@ -663,7 +672,7 @@ JobsQueueDueSchedules(void)
 
 	SPI_connect();
 	RegistryWriteAsOwner("DELETE FROM mlops.schedules s WHERE NOT EXISTS "
-						 "(SELECT 1 FROM mlops.projects p WHERE p.name = s.project) "
+						 "(SELECT 1 FROM mlops.projects p WHERE p.name OPERATOR(pg_catalog.=) s.project) "
 						 "RETURNING s.id, 'retrain', s.project",
 						 0, NULL, NULL, NULL);
 	rows = JobsCopyRows(cxt, &nrows);
@@ -676,22 +685,26 @@ JobsQueueDueSchedules(void)
 	SPI_connect();
 	RegistryWriteAsOwner("WITH due AS ("
 						 " SELECT s.id FROM mlops.schedules s"
-						 " WHERE s.next_run_at <= clock_timestamp() AND NOT EXISTS"
-						 " (SELECT 1 FROM mlops.jobs j WHERE j.project = s.project"
-						 "  AND j.kind = 'retrain' AND j.status IN ('queued', 'running'))"
+						 " WHERE s.next_run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
+						 " AND NOT EXISTS"
+						 " (SELECT 1 FROM mlops.jobs j WHERE j.project OPERATOR(pg_catalog.=) s.project"
+						 "  AND j.kind OPERATOR(pg_catalog.=) 'retrain'"
+						 "  AND j.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running']))"
 						 " ORDER BY s.id FOR UPDATE OF s SKIP LOCKED),"
 						 " queued AS ("
 						 " INSERT INTO mlops.jobs (kind, project, args, schedule_id, submitted_by)"
 						 " SELECT 'retrain', s.project, pg_catalog.jsonb_build_object("
 						 "  'project', s.project, 'relation', s.relation, 'policy', s.policy),"
 						 "  s.id, s.created_by"
-						 " FROM mlops.schedules s JOIN due ON due.id = s.id"
+						 " FROM mlops.schedules s JOIN due ON due.id OPERATOR(pg_catalog.=) s.id"
 						 " RETURNING id, project, schedule_id)"
 						 " UPDATE mlops.schedules s SET last_job_id = q.id,"
-						 " last_run_at = clock_timestamp(),"
-						 " next_run_at = CASE WHEN s.next_run_at + s.every > clock_timestamp()"
-						 "  THEN s.next_run_at + s.every ELSE clock_timestamp() + s.every END"
-						 " FROM queued q WHERE s.id = q.schedule_id"
+						 " last_run_at = pg_catalog.clock_timestamp(),"
+						 " next_run_at = CASE WHEN (s.next_run_at OPERATOR(pg_catalog.+) s.every)"
+						 "  OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp()"
+						 "  THEN s.next_run_at OPERATOR(pg_catalog.+) s.every"
+						 "  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) s.every END"
+						 " FROM queued q WHERE s.id OPERATOR(pg_catalog.=) q.schedule_id"
 						 " RETURNING q.id, 'retrain', q.project, s.id",
 						 0, NULL, NULL, NULL);
 	rows = JobsCopyRows(cxt, &nrows);
@@ -716,10 +729,12 @@ JobsNextScheduleWait(long max_ms)
 	double		wait = (double) max_ms;
 
 	SPI_connect();
-	if (SPI_execute("SELECT pg_catalog.date_part('epoch', min(s.next_run_at) - clock_timestamp()) * 1000"
+	if (SPI_execute("SELECT pg_catalog.date_part('epoch', pg_catalog.min(s.next_run_at)"
+					" OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000"
 					" FROM mlops.schedules s WHERE NOT EXISTS"
-					" (SELECT 1 FROM mlops.jobs j WHERE j.project = s.project"
-					"  AND j.kind = 'retrain' AND j.status IN ('queued', 'running'))",
+					" (SELECT 1 FROM mlops.jobs j WHERE j.project OPERATOR(pg_catalog.=) s.project"
+					"  AND j.kind OPERATOR(pg_catalog.=) 'retrain'"
+					"  AND j.status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'running']))",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.schedules");
 	if (SPI_processed == 1)
@@ -756,11 +771,13 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 	Datum	   *elems;
 
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT j.id, j.submitted_by::text, r.oid, r.rolcanlogin, "
+	RegistryWriteAsOwner("SELECT j.id, j.submitted_by::pg_catalog.text, r.oid, r.rolcanlogin, "
 						 "r.oid IS NULL OR pg_catalog.has_database_privilege(r.oid, "
 						 "pg_catalog.current_database(), 'CONNECT') "
-						 "FROM mlops.jobs j LEFT JOIN pg_catalog.pg_roles r ON r.rolname = j.submitted_by "
-						 "WHERE j.status = 'queued' ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
+						 "FROM mlops.jobs j LEFT JOIN pg_catalog.pg_roles r "
+						 "ON r.rolname OPERATOR(pg_catalog.=) j.submitted_by "
+						 "WHERE j.status OPERATOR(pg_catalog.=) 'queued' "
+						 "ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
 						 1, types, values, NULL);
 	nrows = (int) SPI_processed;
 	taken = MemoryContextAlloc(cxt, sizeof(JobsQueued) * Max(1, nrows));
@@ -801,8 +818,8 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 	values[0] = PointerGetDatum(construct_array(elems, ntaken, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	types[0] = INT8ARRAYOID;
-	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = 'running', started_at = clock_timestamp() "
-						 "WHERE id = ANY ($1)",
+	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = 'running', "
+						 "started_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						 1, types, values, NULL);
 	SPI_finish();
 	for (int i = 0; i < nfailed; i++)
@@ -822,7 +839,7 @@ JobsRequeue(int64 job_id)
 
 	SPI_connect();
 	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = 'queued', started_at = NULL "
-						 "WHERE id = $1 AND status = 'running'",
+						 "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'running'",
 						 1, types, values, NULL);
 	SPI_finish();
 }
@@ -841,7 +858,8 @@ JobsStart(int64 job_id, char **kind, Jsonb **args)
 	char	   *project = NULL;
 
 	SPI_connect();
-	RegistryWriteAsOwner("UPDATE mlops.jobs SET pid = $2 WHERE id = $1 AND status = 'running' "
+	RegistryWriteAsOwner("UPDATE mlops.jobs SET pid = $2 "
+						 "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'running' "
 						 "RETURNING kind, project, args",
 						 2, types, values, NULL);
 	if (SPI_processed == 1)
@@ -932,7 +950,8 @@ JobsFinish(int64 job_id, const char *status, Jsonb *result, const char *error,
 	nulls[3] = error ? ' ' : 'n';
 	SPI_connect();
 	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = $2, result = $3, error = $4, "
-						 "finished_at = clock_timestamp() WHERE id = $1 AND status = 'running' "
+						 "finished_at = pg_catalog.clock_timestamp() "
+						 "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'running' "
 						 "RETURNING id, kind, project",
 						 4, types, values, nulls);
 	rows = JobsCopyRows(cxt, &nrows);

@@ -5,10 +5,13 @@
  *	  events, read and written through SPI.
  *
  * PUBLIC may read the registry tables but not write them.  The functions
- * here that write switch to the extension's owner for the statement (as
- * pg_cron does), after the caller's own rights were checked: a project may
- * be changed only by members of the role that created it.  All statements
- * name their objects schema-qualified, so search_path cannot redirect them.
+ * here that write switch to the extension's owner for the statement, after
+ * the caller's own rights were checked: a project may be changed only by
+ * members of the role that created it.  The owner's statements run in a
+ * security-restricted operation with search_path pinned to pg_catalog,
+ * pg_temp (RegistryWriteAsOwner), and every statement here names its
+ * tables, functions, operators and types schema-qualified, so no function,
+ * operator, aggregate or cast the caller defined ever runs as the owner.
  *
  * A deployment or a drop sends a relcache invalidation for the table it
  * changes; it is delivered at commit (and not at all on rollback), also to
@@ -18,16 +21,21 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
@@ -49,37 +57,60 @@ RegistryExec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
- * OID of the role that owns the mlops extension.
+ * OID of the role that owns the mlops extension, read from pg_extension
+ * with a catalog scan (no SQL, so nothing the caller defined can answer).
  */
 static Oid
 ExtensionOwner(void)
 {
-	Oid			owner;
-	bool		isnull;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			owner = InvalidOid;
 
-	RegistryExec("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'mlops'",
-				 0, NULL, NULL, NULL, true);
-	if (SPI_processed != 1)
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("mlops"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"mlops\" is not installed in this database")));
-	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	return owner;
 }
 
 /*
- * Run a writing statement as the extension owner.
+ * Run a statement as the extension owner, in the locked-down context
+ * PostgreSQL's own maintenance commands use for a table owner's code: a
+ * security-restricted operation with search_path pinned to pg_catalog,
+ * pg_temp for the duration (a GUC nest level).  The statement must name
+ * every table, function, operator and type schema-qualified all the same.
+ * An error needs no cleanup here: the abort of the (sub)transaction
+ * restores both the user and the settings.
  */
 int
 RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
 {
+	Oid			owner = ExtensionOwner();
 	Oid			save_uid;
 	int			save_sec;
+	int			save_nestlevel;
 	int			rc;
 
 	GetUserIdAndSecContext(&save_uid, &save_sec);
-	SetUserIdAndSecContext(ExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	rc = RegistryExec(sql, nargs, types, values, nulls, false);
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_uid, save_sec);
 	return rc;
 }
@@ -133,7 +164,8 @@ RegistryGetProject(const char *name, bool missing_ok)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	SPI_connect();
-	RegistryExec("SELECT id, name, task, target, created_by::text FROM mlops.projects WHERE name = $1",
+	RegistryExec("SELECT id, name, task, target, created_by::pg_catalog.text FROM mlops.projects "
+				 "WHERE name OPERATOR(pg_catalog.=) $1",
 				 1, types, values, NULL, true);
 	if (SPI_processed == 1)
 	{
@@ -233,13 +265,14 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 
 	SPI_connect();
 	/* serialize versions of one project */
-	RegistryWriteAsOwner("SELECT 1 FROM mlops.projects WHERE id = $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT 1 FROM mlops.projects WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 				  1, types, values, nulls);
 	RegistryWriteAsOwner("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
 				  "preprocess, features, labels, metrics, training, format, model, created_by, profile, "
 				  "importance) "
-				  "SELECT $1, COALESCE(max(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
-				  "FROM mlops.models WHERE project_id = $1 RETURNING id, version",
+				  "SELECT $1, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, "
+				  "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
+				  "FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 RETURNING id, version",
 				  13, types, values, nulls);
 	id = ResultInt64(1);
 	*version = (int) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool)
@@ -259,7 +292,8 @@ RegistryDeployedModel(int64 project_id)
 	int64		id = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT model_id FROM mlops.deployments WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
+	RegistryExec("SELECT model_id FROM mlops.deployments WHERE project_id OPERATOR(pg_catalog.=) $1 "
+				 "ORDER BY id DESC LIMIT 1",
 				 1, types, values, NULL, true);
 	if (SPI_processed == 1)
 		id = ResultInt64(1);
@@ -280,7 +314,8 @@ RegistryModelScore(int64 model_id, MlopsTask task)
 	values[0] = Int64GetDatum(model_id);
 	values[1] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
 	SPI_connect();
-	RegistryExec("SELECT (metrics ->> $2)::float8 FROM mlops.models WHERE id = $1",
+	RegistryExec("SELECT (metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 FROM mlops.models "
+				 "WHERE id OPERATOR(pg_catalog.=) $1",
 				 2, types, values, NULL, true);
 	if (SPI_processed == 1)
 	{
@@ -390,16 +425,18 @@ RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int6
 	values[1] = Int64GetDatum(model_id);
 	values[2] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
 	if (strcmp(strategy, "best_score") == 0)
-		sql = "SELECT id FROM mlops.models WHERE project_id = $1 "
-			"AND jsonb_typeof(metrics -> $3) = 'number' "
-			"ORDER BY (metrics ->> $3)::float8 DESC, id DESC LIMIT 1";
+		sql = "SELECT id FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
+			"AND pg_catalog.jsonb_typeof(metrics OPERATOR(pg_catalog.->) $3) OPERATOR(pg_catalog.=) 'number' "
+			"ORDER BY (metrics OPERATOR(pg_catalog.->>) $3)::pg_catalog.float8 DESC, id DESC LIMIT 1";
 	else if (strcmp(strategy, "most_recent") == 0)
-		sql = "SELECT id FROM mlops.models WHERE project_id = $1 ORDER BY version DESC LIMIT 1";
+		sql = "SELECT id FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
+			"ORDER BY version DESC LIMIT 1";
 	else if (strcmp(strategy, "rollback") == 0)
-		sql = "SELECT model_id FROM mlops.deployments WHERE project_id = $1 "
-			"AND model_id <> $2 ORDER BY id DESC LIMIT 1";
+		sql = "SELECT model_id FROM mlops.deployments WHERE project_id OPERATOR(pg_catalog.=) $1 "
+			"AND model_id OPERATOR(pg_catalog.<>) $2 ORDER BY id DESC LIMIT 1";
 	else
-		sql = "SELECT id FROM mlops.models WHERE project_id = $1 AND id = $2";
+		sql = "SELECT id FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
+			"AND id OPERATOR(pg_catalog.=) $2";
 
 	SPI_connect();
 	RegistryExec(sql, 3, types, values, NULL, true);
@@ -420,7 +457,7 @@ RegistryModelVersion(int64 model_id)
 	int			version = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT version::int8 FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	RegistryExec("SELECT version::pg_catalog.int8 FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL, true);
 	if (SPI_processed == 1)
 		version = (int) ResultInt64(1);
 	SPI_finish();
@@ -438,7 +475,7 @@ RegistryModelProject(int64 model_id)
 	int64		project_id = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT project_id FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	RegistryExec("SELECT project_id FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL, true);
 	if (SPI_processed == 1)
 		project_id = ResultInt64(1);
 	SPI_finish();
@@ -459,7 +496,7 @@ RegistryDropModel(int64 model_id)
 	Datum		values[1] = {Int64GetDatum(model_id)};
 
 	SPI_connect();
-	RegistryWriteAsOwner("DELETE FROM mlops.models WHERE id = $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("DELETE FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 }
@@ -474,7 +511,7 @@ RegistryDropProject(int64 project_id)
 	Datum		values[1] = {Int64GetDatum(project_id)};
 
 	SPI_connect();
-	RegistryWriteAsOwner("DELETE FROM mlops.projects WHERE id = $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("DELETE FROM mlops.projects WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
@@ -493,7 +530,7 @@ RegistryModelProfile(int64 model_id)
 	MemoryContext old;
 
 	SPI_connect();
-	RegistryExec("SELECT profile FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	RegistryExec("SELECT profile FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL, true);
 	if (SPI_processed != 1)
 		elog(ERROR, "model " INT64_FORMAT " does not exist", model_id);
 	old = MemoryContextSwitchTo(cxt);
@@ -603,7 +640,10 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 				  "unseen_share, raw_statistic) "
 				  "SELECT $1, u.position, u.feature, u.kind, u.method, u.statistic, u.p_value, "
 				  "u.threshold, u.drifted, u.null_share, u.out_of_range_share, u.unseen_share, "
-				  "u.raw_statistic FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+				  "u.raw_statistic FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				  "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), "
+				  "pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9), "
+				  "pg_catalog.unnest($10), pg_catalog.unnest($11), pg_catalog.unnest($12)) "
 				  "WITH ORDINALITY AS u (feature, kind, method, statistic, p_value, threshold, "
 				  "drifted, null_share, out_of_range_share, unseen_share, raw_statistic, position)",
 				  12, ftypes, fvalues, NULL);

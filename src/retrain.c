@@ -72,7 +72,8 @@ ReadLastSettings(const RegistryProject *proj, LastSettings *last)
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT id, algorithm, hyperparams, preprocess, training "
-							  "FROM mlops.models WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
+							  "FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
+							  "ORDER BY version DESC LIMIT 1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the models of project \"%s\"", proj->name);
 	if (SPI_processed != 1)
@@ -105,11 +106,11 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 	values[0] = CStringGetTextDatum(project);
 	values[1] = CStringGetTextDatum(relation);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT count(*) FROM mlops.drift($1, $2)",
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM mlops.drift($1, $2)",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_execute_with_args("SELECT r.features, r.drifted FROM mlops.drift_reports r "
-							  "JOIN mlops.projects p ON p.id = r.project_id "
-							  "WHERE p.name = $1 ORDER BY r.id DESC LIMIT 1",
+							  "JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) r.project_id "
+							  "WHERE p.name OPERATOR(pg_catalog.=) $1 ORDER BY r.id DESC LIMIT 1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not check drift of project \"%s\"", project);

@@ -8,8 +8,9 @@
  * Modelled on pg_cron and worker_spi.  The launcher is a static background
  * worker, registered only when mlops is in shared_preload_libraries; it
  * starts once recovery has finished (never on a hot standby), connects to
- * the database named by mlops.database as the bootstrap superuser, and
- * loops: look at the jobs and schedules, then sleep on its latch until the
+ * the database named by mlops.database as the bootstrap superuser, pins
+ * its search_path to pg_catalog, pg_temp (ALTER DATABASE ... SET cannot
+ * redirect its statements), and loops: look at the jobs and schedules, then sleep on its latch until the
  * next schedule is due, mlops.scheduler_naptime has passed, a job worker
  * started or stopped (bgw_notify_pid), or a transaction that queued a job
  * committed (jobs.c wakes it).  SIGHUP rereads the configuration (a new
@@ -398,6 +399,13 @@ MlopsLauncherMain(Datum main_arg)
 	database = pstrdup(mlops_database);
 	BackgroundWorkerInitializeConnection(database, NULL, 0);
 	pgstat_report_appname("mlops scheduler");
+
+	/*
+	 * The launcher is a superuser: whatever search_path the database's owner
+	 * set for it, its statements look only in pg_catalog (and name
+	 * everything schema-qualified as well).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	ProgressSetLauncherPid(MyProcPid);
 	on_shmem_exit(LauncherExit, (Datum) 0);

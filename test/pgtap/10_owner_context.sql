@@ -1,0 +1,128 @@
+-- test/pgtap/10_owner_context.sql: no code of the caller ever runs with the
+-- extension owner's rights (issue 10, defect 1)
+--
+-- A hostile non-superuser owns schema evil, where it shadows the built-in
+-- operators, functions, aggregates, type names and casts that registry SQL
+-- could use (test/shadows.sql); every shadow records (current_user,
+-- session_user) in evil.calls and tries to make hostile a superuser.  With
+-- search_path = evil, pg_catalog it then calls every function that writes
+-- the registry.  The extension (created by postgres) is owned by a
+-- superuser, so one shadow run as the owner would be an escalation.
+BEGIN;
+SELECT plan(29);
+
+CREATE ROLE hostile;
+CREATE SCHEMA evil AUTHORIZATION hostile;
+SET ROLE hostile;
+
+\ir ../shadows.sql
+
+-- the training rows: y from x1 and x2, c a class
+CREATE TABLE evil.data AS
+SELECT i, (i % 7)::float8 AS x1, (i % 5)::float8 AS x2,
+	   (2 * (i % 7) + (i % 5))::float8 AS y, (i % 7) > 3 AS c
+  FROM generate_series(1, 80) AS i;
+
+-- every function that writes the registry, in order, as hostile
+CREATE TABLE evil.attacks (n int, what text, sql text, error text);
+INSERT INTO evil.attacks (n, what, sql) VALUES
+	(1, 'train xgboost', $$SELECT * FROM mlops.train('evil_reg', 'evil.data', 'y', exclude => '{i,c}')$$),
+	(2, 'train linear', $$SELECT * FROM mlops.train('evil_reg', 'evil.data', 'y', 'linear', exclude => '{i,c}')$$),
+	(3, 'train logistic', $$SELECT * FROM mlops.train('evil_cls', 'evil.data', 'c', 'logistic', exclude => '{i,y}')$$),
+	(4, 'deploy most_recent', $$SELECT * FROM mlops.deploy('evil_reg', 'most_recent')$$),
+	(5, 'deploy best_score', $$SELECT * FROM mlops.deploy('evil_reg', 'best_score')$$),
+	(6, 'deploy specific', $$SELECT * FROM mlops.deploy('evil_reg', 'specific',
+		(SELECT m.id FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg' AND m.version = 1))$$),
+	(7, 'deploy rollback', $$SELECT * FROM mlops.deploy('evil_reg', 'rollback')$$),
+	(8, 'evaluate', $$SELECT mlops.evaluate('evil_reg', 'evil.data')$$),
+	(9, 'drift', $$SELECT * FROM mlops.drift('evil_reg', 'evil.data')$$),
+	(10, 'retrain', $$SELECT * FROM mlops.retrain('evil_reg', 'evil.data', force => true)$$),
+	(11, 'schedule', $$SELECT mlops.schedule('evil_reg', '1 day', 'evil.data')$$),
+	(12, 'schedule again', $$SELECT mlops.schedule('evil_reg', '2 days', 'evil.data', '{"retrain": "always"}')$$),
+	(13, 'unschedule', $$SELECT mlops.unschedule('evil_reg')$$),
+	(14, 'train_async', $$SELECT mlops.train_async('evil_reg', 'evil.data', 'y', 'linear')$$),
+	(15, 'cancel_job', $$SELECT mlops.cancel_job((SELECT j.id FROM mlops.jobs j WHERE j.project = 'evil_reg'))$$),
+	(16, 'train never deployed', $$SELECT * FROM mlops.train('evil_reg', 'evil.data', 'y', 'linear',
+		exclude => '{i,c}', deploy => 'never')$$),
+	(17, 'drop_model', $$SELECT mlops.drop_model((SELECT m.id FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg' AND m.version = 4))$$),
+	(18, 'drop_project', $$SELECT mlops.drop_project('evil_cls')$$);
+
+SET client_min_messages = error;
+SET search_path = evil, pg_catalog;
+DO $$
+DECLARE
+	a record;
+BEGIN
+	FOR a IN SELECT * FROM evil.attacks ORDER BY n LOOP
+		BEGIN
+			EXECUTE a.sql;
+		EXCEPTION WHEN OTHERS THEN
+			UPDATE evil.attacks SET error = SQLERRM WHERE n = a.n;
+		END;
+	END LOOP;
+END
+$$;
+RESET search_path;
+RESET client_min_messages;
+RESET ROLE;
+
+SELECT is(error, NULL, format('as hostile with evil first in search_path: %s', what))
+  FROM evil.attacks ORDER BY n;
+
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'hostile'), false,
+	'hostile did not make itself a superuser');
+SELECT is((SELECT string_agg(DISTINCT format('%s as %s', what, who), ', ') FROM evil.calls WHERE who <> 'hostile'),
+	NULL, 'no shadowing operator, function, aggregate or cast ran as another role than hostile');
+SELECT is((SELECT count(*) FROM evil.calls WHERE who = 'hostile') > 0, true,
+	'the shadows were live: hostile''s own statements ran them');
+SELECT is((SELECT count(*) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg'), 3::bigint,
+	'the registry holds what the calls wrote (4 models of evil_reg, one dropped)');
+SELECT is((SELECT count(*) FROM mlops.jobs WHERE project = 'evil_reg' AND status = 'canceled'), 1::bigint,
+	'the queued job was canceled');
+
+-- an error raised while running as the owner (version overflow in the
+-- insert of a model), caught in a PL/pgSQL block, leaves the caller's user,
+-- search_path and security context as they were
+UPDATE mlops.models SET version = 2147483647
+ WHERE id = (SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+			  WHERE p.name = 'evil_reg');
+SET ROLE hostile;
+CREATE TABLE evil.after_error (error text, who name, path text, temp_ok bool);
+SET search_path = evil, pg_catalog;
+DO $$
+DECLARE
+	err pg_catalog.text;
+	temp_ok pg_catalog.bool;
+BEGIN
+	BEGIN
+		PERFORM * FROM mlops.train('evil_reg', 'evil.data', 'y', 'linear', exclude => '{i,c}');
+	EXCEPTION WHEN OTHERS THEN
+		err := SQLERRM;
+	END;
+	BEGIN
+		CREATE TEMP TABLE hostile_temp (x int);
+		temp_ok := true;
+	EXCEPTION WHEN OTHERS THEN
+		temp_ok := false;
+	END;
+	INSERT INTO evil.after_error VALUES (err, current_user, pg_catalog.current_setting('search_path'), temp_ok);
+END
+$$;
+RESET search_path;
+RESET ROLE;
+
+SELECT is(error, 'integer out of range', 'the insert of a model failed as the owner') FROM evil.after_error;
+SELECT is(who, 'hostile', 'after the caught error the user is hostile again') FROM evil.after_error;
+SELECT is(path, 'evil, pg_catalog', 'after the caught error search_path is the caller''s again') FROM evil.after_error;
+SELECT is(temp_ok, true, 'after the caught error hostile may create a temporary table (no restricted operation)')
+  FROM evil.after_error;
+SELECT is((SELECT count(*) FROM evil.calls WHERE who <> 'hostile'), 0::bigint,
+	'the failed call ran nothing as another role either');
+SELECT is((SELECT rolsuper FROM pg_roles WHERE rolname = 'hostile'), false,
+	'hostile is still not a superuser');
+
+SELECT * FROM finish();
+ROLLBACK;
