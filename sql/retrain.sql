@@ -52,3 +52,13 @@ SELECT * FROM mlops.retrain('sensor', policy => '[1]');
 CREATE TABLE sensor_narrow AS SELECT id, a, alarm FROM sensor;
 SELECT * FROM mlops.retrain('sensor', 'sensor_narrow', force => true);
 SELECT * FROM mlops.retrain('sensor', 'sensor_narrow');
+-- the settings are checked before the drift check reads a row
+CREATE OR REPLACE FUNCTION row_read() RETURNS boolean LANGUAGE plpgsql VOLATILE
+AS $$BEGIN RAISE EXCEPTION 'a row was read'; END$$;
+CREATE VIEW sensor_unreadable AS SELECT id, a, alarm FROM sensor WHERE row_read();
+SELECT * FROM mlops.retrain('sensor', 'sensor_unreadable');
+SELECT * FROM mlops.retrain('sensor', 'sensor_unreadable', force => true);
+-- schedule checks the settings against the relation when called
+SELECT mlops.schedule('sensor', '1 day', 'sensor_unreadable');
+SELECT mlops.schedule('sensor', '1 day', 'sensor_narrow');
+SELECT count(*) AS schedules FROM mlops.schedules WHERE project = 'sensor';

@@ -130,6 +130,37 @@ SELECT * FROM mlops.train('x', 'iris', 'species', preprocess => '{"sepal_length"
 SELECT * FROM mlops.train('x', 'iris', 'species', preprocess => '{"sepal_length": "mean"}');
 SELECT * FROM mlops.train('x', 'pima', 'diabetes', preprocess => '{"insulin": {"impute": "error"}}');
 
+-- every setting is checked before a row is read: reading a row of this view
+-- raises, so each error below comes first (and did not, for the
+-- hyperparameters, preprocess and split, before 0.2.0)
+CREATE FUNCTION row_read() RETURNS boolean LANGUAGE plpgsql VOLATILE
+AS $$BEGIN RAISE EXCEPTION 'a row was read'; END$$;
+CREATE VIEW unreadable AS SELECT * FROM iris WHERE row_read();
+SELECT * FROM mlops.train('x', 'unreadable', 'species', hyperparams => '{"depth": 3}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', hyperparams => '{"alpha": 1}', algorithm => 'logistic');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"sepal_lenght": {"impute": "mean"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"sepal_length": {"impute": "sometimes"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"sepal_length": {"encode": "one_hot"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"species": {"impute": "mode"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', split => 'last');
+SELECT * FROM mlops.train('x', 'unreadable', 'sepal_length', split => 'stratified', algorithm => 'linear');
+SELECT * FROM mlops.train('x', 'unreadable', 'sepal_length', hyperparams => '{"scale_pos_weight": 2}',
+                          exclude => '{species}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', order_by => 'nope');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', features => '{sepal_length,nope}');
+SELECT * FROM mlops.train('x', 'unreadable', 'nope');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', test_size => 1);
+SELECT * FROM mlops.train('x', 'unreadable', 'species', deploy => 'maybe');
+-- train_async checks the same, when called
+SELECT mlops.train_async('x', 'unreadable', 'species', algorithm => 'xgbost');
+SELECT mlops.train_async('x', 'unreadable', 'species', hyperparams => '{"depth": 3}');
+SELECT mlops.train_async('x', 'unreadable', 'species', preprocess => '{"sepal_length": {"scale": "log"}}');
+SELECT mlops.train_async('x', 'unreadable', 'species', split => 'last');
+SELECT mlops.train_async('x', 'unreadable', 'nope');
+SELECT count(*) AS jobs FROM mlops.jobs WHERE project = 'x';
+-- good settings read the rows
+SELECT * FROM mlops.train('x', 'unreadable', 'species');
+
 CREATE TABLE empty (a float8, y int);
 SELECT * FROM mlops.train('x', 'empty', 'y');
 CREATE TABLE all_null AS SELECT g::float8 AS a, NULL::int AS y FROM generate_series(1, 10) g;

@@ -34,6 +34,7 @@
 #include "jsonutil.h"
 #include "policy.h"
 #include "registry.h"
+#include "retrain.h"
 #include "split.h"
 #include "train.h"
 
@@ -174,6 +175,53 @@ AppendDecision(StringInfo buf, const char *action, const char *reason,
 }
 
 /*
+ * The training request that re-runs a model's settings on a relation,
+ * scoring compare_model (0: none) on the same held-out rows and deploying
+ * nothing itself.
+ */
+static void
+RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *relation,
+			   int64 compare_model, TrainRequest *req)
+{
+	JsonbValue *v;
+
+	req->project = proj->name;
+	req->relation = relation;
+	req->target = proj->target;
+	req->algorithm = last->algorithm;
+	req->task = proj->task;
+	req->hyperparams = last->hyperparams;
+	req->preprocess = last->preprocess;
+	req->features = StoredColumns(last->training);
+	req->test_size = JsonGetDouble(&last->training->root, "test_size");
+	req->split = SplitKindFromName(JsonGetString(&last->training->root, "split"));
+	v = JsonGet(&last->training->root, "order_by");
+	req->order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
+	req->seed = JsonGetInt(&last->training->root, "seed");
+	req->deploy = "never";
+	req->compare_model = compare_model;
+}
+
+/*
+ * Check, without reading a row, that a project's retraining settings can
+ * run on a relation (NULL: the relation they were trained on), as
+ * mlops.retrain does before its drift check; mlops.schedule calls it so a
+ * schedule that could never run is refused when it is made.
+ */
+void
+RetrainCheckSettings(const RegistryProject *proj, const char *relation)
+{
+	LastSettings last;
+	TrainRequest req = {0};
+	TrainPlan	plan;
+
+	ReadLastSettings(proj, &last);
+	RetrainRequest(proj, &last, relation ? pstrdup(relation) :
+				   JsonGetString(&last.training->root, "relation"), 0, &req);
+	TrainCheck(&req, &plan);
+}
+
+/*
  * mlops.retrain(project, relation, force, policy)
  */
 Datum
@@ -190,8 +238,8 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	DriftCheck	dc = {0};
 	bool		drift_checked = false;
 	TrainRequest req = {0};
+	TrainPlan	plan;
 	TrainResult res = {0};
-	JsonbValue *v;
 	const char *metric;
 	char	   *reason;
 	const char *action;
@@ -216,6 +264,10 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	current = RegistryDeployedModel(proj->id);
 	metric = proj->task == TASK_CLASSIFICATION ? "f1" : "r2";
 
+	/* every setting is checked before the drift check reads a row */
+	RetrainRequest(proj, &last, relation, current, &req);
+	TrainCheck(&req, &plan);
+
 	/* is there a reason to retrain? */
 	if (policy.on_drift && !force && current != 0)
 	{
@@ -231,21 +283,6 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	}
 
 	/* train with the newest model's settings; deploying is decided here */
-	req.project = project;
-	req.relation = relation;
-	req.target = proj->target;
-	req.algorithm = last.algorithm;
-	req.task = proj->task;
-	req.hyperparams = last.hyperparams;
-	req.preprocess = last.preprocess;
-	req.features = StoredColumns(last.training);
-	req.test_size = JsonGetDouble(&last.training->root, "test_size");
-	req.split = SplitKindFromName(JsonGetString(&last.training->root, "split"));
-	v = JsonGet(&last.training->root, "order_by");
-	req.order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
-	req.seed = JsonGetInt(&last.training->root, "seed");
-	req.deploy = "never";
-	req.compare_model = current;
 	TrainRun(&req, &res);
 	action = "retrained";
 
