@@ -323,12 +323,12 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.drop_project(text) IS 'Delete a project with all its models, deployments and evaluations.';
 
 CREATE FUNCTION mlops.retrain(project text, relation text DEFAULT NULL, force boolean DEFAULT false,
-							  policy jsonb DEFAULT '{}')
+							  policy jsonb DEFAULT '{}', model_id bigint DEFAULT NULL)
 RETURNS TABLE (project text, action text, reason text, old_model_id bigint,
 			   new_model_id bigint, deployed boolean, metrics jsonb)
 AS 'MODULE_PATHNAME', 'mlops_retrain'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb) IS 'Re-run the project''s last training settings when the policy says so (drift), and deploy the new model only if it is not worse than the deployed one on the same held-out rows.';
+COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb, bigint) IS 'Re-run the training settings of the deployed model (or of model_id) when the policy says so (drift), and deploy the new model only if it is not worse than the deployed one on the same held-out rows, each model reading its own columns.';
 
 --------------------------------------------------------------------------
 -- Generic drift statistics

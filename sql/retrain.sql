@@ -40,6 +40,48 @@ SELECT count(DISTINCT training->'columns') AS column_sets, count(DISTINCT hyperp
        count(DISTINCT training->'seed') AS seeds
   FROM mlops.models WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'sensor');
 
+-- retrain re-runs the DEPLOYED model's settings: xgboost deployed, then a
+-- logistic model without column b that is not deployed
+CREATE TABLE cust AS
+SELECT g AS id, sin(g) AS a, cos(g * 0.7) AS b, (g % 5)::float8 AS c,
+       (sin(g) + 2 * cos(g * 0.7) > 0.3) AS churn
+  FROM generate_series(1, 1200) g;
+CREATE TABLE cust_next AS
+SELECT id, a + 0.3 AS a, b * 1.5 AS b, c, (a + 0.3 + 3 * b > 0.3) AS churn FROM cust;
+SELECT model_id AS xgb FROM mlops.train('cust', 'cust', 'churn', exclude => '{id}',
+                                         hyperparams => '{"n_estimators": 15}') \gset
+SELECT model_id AS logit, deployed FROM mlops.train('cust', 'cust', 'churn', algorithm => 'logistic',
+                                                    exclude => '{id,b}', deploy => 'never') \gset
+SELECT action, new_model_id AS first_new, reason LIKE 'the policy says%' AS never
+  FROM mlops.retrain('cust', 'cust_next', force => true, policy => '{"deploy": "never"}') \gset
+SELECT :'action' AS action, :'never' AS never;
+SELECT algorithm, training->'columns' AS columns, hyperparams->'n_estimators' AS n_estimators
+  FROM mlops.models WHERE id = :first_new;
+-- the deployed model was scored on the new model's held-out rows
+SELECT (detail->'deployed_metrics_same_rows'->>'test_rows')::int = (detail->'new_metrics'->>'test_rows')::int
+       AND (detail->'new_metrics'->>'test_rows')::int = 300 AS same_rows,
+       detail->'deployed_metrics_same_rows'->>'f1' AS deployed_f1
+  FROM mlops.events WHERE action = 'retrain' AND project = 'cust' ORDER BY id DESC LIMIT 1 \gset
+SELECT :'same_rows' AS same_rows;
+-- model_id names other settings: logistic without b; the deployed xgboost
+-- still reads b from the relation, and scores exactly as before on the same rows
+SELECT action, reason LIKE 'the policy says%' AS never
+  FROM mlops.retrain('cust', 'cust_next', force => true, policy => '{"deploy": "never"}', model_id => :logit);
+SELECT m.algorithm, m.training->'columns' AS columns,
+       e.detail->'deployed_metrics_same_rows'->>'f1' = :'deployed_f1' AS same_deployed_f1
+  FROM mlops.events e JOIN mlops.models m ON m.id = e.model_id
+ WHERE e.action = 'retrain' AND e.project = 'cust' ORDER BY e.id DESC LIMIT 1;
+-- a relation without b: the deployed model cannot be scored, nothing is deployed
+CREATE TABLE cust_nob AS SELECT id, a, c, churn FROM cust_next;
+SELECT action, deployed, reason
+  FROM mlops.retrain('cust', 'cust_nob', force => true, model_id => :logit);
+SELECT model_id = :xgb AS still_xgb FROM mlops.overview WHERE project = 'cust';
+-- with its own settings the deployed model is retrained and compared on the same rows
+SELECT action, deployed, reason LIKE 'new f1 % >= deployed % on the same 300 held-out rows; forced' AS says_why
+  FROM mlops.retrain('cust', 'cust_next', force => true);
+SELECT * FROM mlops.retrain('cust', model_id => 123456);
+SELECT * FROM mlops.retrain('cust', model_id => (SELECT min(id) FROM mlops.models));
+
 -- bad input
 SELECT * FROM mlops.retrain(NULL);
 SELECT * FROM mlops.retrain('nope');

@@ -8,14 +8,17 @@
  * (the default) and no force, mlops.drift checks the relation against the
  * deployed model's reference profile first, and nothing is trained unless
  * at least drift_share of the features drifted.  A new model is trained
- * with the settings of the project's newest model (algorithm, complete
- * hyperparameters, preprocess, columns, split, seed) and never deployed by
- * the training itself: the deployed model is scored on the new model's
- * held-out rows, and the new model is deployed only when its primary
- * metric is at least the deployed model's plus min_improvement on those
- * same rows.  Every decision, with its reason and the compared metrics, is
- * written to mlops.events.  Works without the background worker, so
- * pg_cron can call it.
+ * with the settings (algorithm, complete hyperparameters, preprocess,
+ * columns, split, seed) of the deployed model, of the model the caller
+ * names, or of the newest model when none is deployed, and never deployed
+ * by the training itself: the deployed model is scored on the new model's
+ * held-out rows, reading its own columns from the relation, and the new
+ * model is deployed only when its primary metric is at least the deployed
+ * model's plus min_improvement on those same rows.  When the deployed
+ * model cannot be scored on them (the relation lacks a column it reads),
+ * nothing is deployed and the reason says why.  Every decision, with its
+ * reason and the compared metrics, is written to mlops.events.  Works
+ * without the background worker, so pg_cron can call it.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,7 +43,7 @@
 
 PG_FUNCTION_INFO_V1(mlops_retrain);
 
-/* the settings of a project's newest model */
+/* the training settings of a model */
 typedef struct LastSettings
 {
 	int64		model_id;
@@ -59,23 +62,31 @@ typedef struct DriftCheck
 } DriftCheck;
 
 /*
- * Read the settings of the newest model of a project.
+ * Read the training settings of a model of a project: model_id, or the
+ * newest model when model_id is 0.
  */
 static void
-ReadLastSettings(const RegistryProject *proj, LastSettings *last)
+ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(proj->id)};
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(proj->id), Int64GetDatum(model_id)};
 	bool		isnull;
 	TupleDesc	desc;
 	HeapTuple	tup;
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT id, algorithm, hyperparams, preprocess, training "
-							  "FROM mlops.models WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  "FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
+							  "AND (id OPERATOR(pg_catalog.=) $2 OR $2 OPERATOR(pg_catalog.=) 0) "
+							  "ORDER BY version DESC LIMIT 1",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the models of project \"%s\"", proj->name);
+	if (SPI_processed != 1 && model_id != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no model " INT64_FORMAT, proj->name, model_id),
+				 errhint("mlops.models lists the models of each project.")));
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -203,8 +214,9 @@ RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *rela
 }
 
 /*
- * Check, without reading a row, that a project's retraining settings can
- * run on a relation (NULL: the relation they were trained on), as
+ * Check, without reading a row, that a project's retraining settings (those
+ * of its deployed model, else its newest) can run on a relation (NULL: the
+ * relation they were trained on), as
  * mlops.retrain does before its drift check; mlops.schedule calls it so a
  * schedule that could never run is refused when it is made.
  */
@@ -215,14 +227,14 @@ RetrainCheckSettings(const RegistryProject *proj, const char *relation)
 	TrainRequest req = {0};
 	TrainPlan	plan;
 
-	ReadLastSettings(proj, &last);
+	ReadLastSettings(proj, RegistryDeployedModel(proj->id), &last);
 	RetrainRequest(proj, &last, relation ? pstrdup(relation) :
 				   JsonGetString(&last.training->root, "relation"), 0, &req);
 	TrainCheck(&req, &plan);
 }
 
 /*
- * mlops.retrain(project, relation, force, policy)
+ * mlops.retrain(project, relation, force, policy, model_id)
  */
 Datum
 mlops_retrain(PG_FUNCTION_ARGS)
@@ -258,10 +270,10 @@ mlops_retrain(PG_FUNCTION_ARGS)
 
 	proj = RegistryGetProject(project, false);
 	RegistryCheckProjectOwner(proj);
-	ReadLastSettings(proj, &last);
+	current = RegistryDeployedModel(proj->id);
+	ReadLastSettings(proj, PG_ARGISNULL(4) ? current : PG_GETARG_INT64(4), &last);
 	relation = PG_ARGISNULL(1) ? JsonGetString(&last.training->root, "relation")
 		: text_to_cstring(PG_GETARG_TEXT_PP(1));
-	current = RegistryDeployedModel(proj->id);
 	metric = proj->task == TASK_CLASSIFICATION ? "f1" : "r2";
 
 	/* every setting is checked before the drift check reads a row */
@@ -282,7 +294,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* train with the newest model's settings; deploying is decided here */
+	/* train with the chosen model's settings; deploying is decided here */
 	TrainRun(&req, &res);
 	action = "retrained";
 
@@ -295,18 +307,23 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	}
 	else if (isnan(res.score))
 		reason = psprintf("the new model has no %s: no rows were held out", metric);
+	else if (res.compare_metrics == NULL)
+		reason = psprintf("not deployed: deployed model " INT64_FORMAT
+						  " cannot be scored on the new model's held-out rows, since %s",
+						  current, res.compare_problem);
+	else if (isnan(res.compare_score))
+	{
+		deploy = true;
+		reason = psprintf("new %s %.4f on the same %d held-out rows, where deployed model "
+						  INT64_FORMAT " has none",
+						  metric, res.score, JsonGetInt(&res.metrics->root, "test_rows"), current);
+	}
 	else
 	{
-		double		old_score = res.compare_metrics ? res.compare_score
-			: RegistryModelScore(current, proj->task);
-		const char *basis = res.compare_metrics
-			? psprintf("on the same %d held-out rows", JsonGetInt(&res.metrics->root, "test_rows"))
-			: psprintf("by stored metrics, since %s", res.compare_problem);
-
-		deploy = !isnan(old_score) ? res.score >= old_score + policy.min_improvement : true;
-		reason = psprintf("new %s %.4f %s deployed %.4f + min_improvement %g %s",
-						  metric, res.score, deploy ? ">=" : "<", old_score,
-						  policy.min_improvement, basis);
+		deploy = res.score >= res.compare_score + policy.min_improvement;
+		reason = psprintf("new %s %.4f %s deployed %.4f + min_improvement %g on the same %d held-out rows",
+						  metric, res.score, deploy ? ">=" : "<", res.compare_score,
+						  policy.min_improvement, JsonGetInt(&res.metrics->root, "test_rows"));
 	}
 	if (drift_checked)
 		reason = psprintf("%s; %d of %d features drifted", reason, dc.drifted, dc.checked);

@@ -270,8 +270,8 @@ DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 		if (c == ds->ncolumns || ds->columns[c].kind != src->kind ||
 			ds->columns[c].ninputs != src->ninputs)
 		{
-			*problem = psprintf("the new model's data has no column \"%s\" as model " INT64_FORMAT " reads it",
-								src->name, m->id);
+			*problem = psprintf("relation %s has no column \"%s\" as model " INT64_FORMAT " reads it",
+								ds->relname, src->name, m->id);
 			return NULL;
 		}
 		view->columns[j] = ds->columns[c];
@@ -314,8 +314,44 @@ DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 }
 
 /*
+ * The columns a training run reads: the new model's feature columns, then
+ * those only the compared model m (or NULL) reads, with their array
+ * lengths, so that m is scored on its own columns.  A column of m that the
+ * relation lacks, or has with another kind, is not read: the comparison
+ * then says so.  Nothing of m is kept (a cached model may be evicted while
+ * the relation is read).
+ */
+static void
+TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec)
+{
+	int			nmax = plan->ncolumns + (m ? m->fz->nsources : 0);
+	int			n = plan->ncolumns;
+
+	spec->names = palloc(sizeof(char *) * Max(1, nmax));
+	spec->array_lengths = palloc0(sizeof(int) * Max(1, nmax));
+	memcpy(spec->names, plan->columns, sizeof(char *) * plan->ncolumns);
+	for (int j = 0; m != NULL && j < m->fz->nsources; j++)
+	{
+		const FeatureSource *src = &m->fz->sources[j];
+		AttrNumber	attnum = get_attnum(plan->relid, src->name);
+		bool		known = false;
+
+		for (int c = 0; c < plan->ncolumns && !known; c++)
+			known = strcmp(plan->columns[c], src->name) == 0;
+		if (known || attnum == InvalidAttrNumber || attnum < 0 ||
+			DatasetSourceKind(getBaseType(get_atttype(plan->relid, attnum)), src->name) != src->kind)
+			continue;
+		spec->names[n] = pstrdup(src->name);
+		spec->array_lengths[n] = src->kind == SOURCE_ARRAY ? src->ninputs : 0;
+		n++;
+	}
+	spec->ncolumns = n;
+}
+
+/*
  * Score another model (the deployed one) on the held-out rows of a new
- * training run, so both are compared on the same rows.
+ * training run, so both are compared on the same rows; ds holds the
+ * columns of both (TrainReadSpec).
  */
 static void
 CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split *split,
@@ -432,6 +468,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	int			ncolumns;
 	DatasetSpec spec;
 	Dataset    *ds;
+	Dataset		both;
 	SplitKind	split_kind;
 	Split	   *split;
 	HyperParams *hp;
@@ -462,12 +499,17 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	columns = plan.columns;
 	ncolumns = plan.ncolumns;
 
-	/* read */
+	/* read, with the columns of the model to compare with */
 	MlopsProgressPhase("reading", 0);
-	spec.ncolumns = ncolumns;
-	spec.names = columns;
-	spec.array_lengths = NULL;
+	TrainReadSpec(&plan, req->compare_model ? ModelCacheGet(req->compare_model) : NULL, &spec);
 	ds = DatasetRead(relid, relname, req->target, &spec, req->order_by, plan.target_mode, NULL, 0);
+	both = *ds;
+	if (ds->ncolumns > ncolumns)
+	{
+		/* the new model sees its own columns only */
+		ds->ninputs = ds->columns[ncolumns].first_input;
+		ds->ncolumns = ncolumns;
+	}
 	if (ds->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -543,7 +585,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	/* the deployed model on the same held-out rows */
 	res->compare_score = NAN;
 	if (req->compare_model != 0)
-		CompareOnHeldOut(req->compare_model, task, ds, split, res);
+		CompareOnHeldOut(req->compare_model, task, &both, split, res);
 
 	/* the training record */
 	initStringInfo(&training);
