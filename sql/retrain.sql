@@ -82,6 +82,13 @@ SELECT action, deployed, reason LIKE 'new f1 % >= deployed % on the same 300 hel
 SELECT * FROM mlops.retrain('cust', model_id => 123456);
 SELECT * FROM mlops.retrain('cust', model_id => (SELECT min(id) FROM mlops.models));
 
+-- an empty relation (a quiet day of a "new rows" view) is skipped, forced or not
+CREATE VIEW sensor_quiet AS SELECT * FROM sensor_shifted WHERE id < 0;
+SELECT action, reason, new_model_id, deployed FROM mlops.retrain('sensor', 'sensor_quiet');
+SELECT action, reason, new_model_id, deployed FROM mlops.retrain('sensor', 'sensor_quiet', force => true);
+SELECT detail->>'action' AS action, detail->>'reason' AS reason, detail->>'relation' AS relation
+  FROM mlops.events WHERE action = 'retrain' AND project = 'sensor' ORDER BY id DESC LIMIT 1;
+
 -- bad input
 SELECT * FROM mlops.retrain(NULL);
 SELECT * FROM mlops.retrain('nope');

@@ -17,8 +17,10 @@
  * model's plus min_improvement on those same rows.  When the deployed
  * model cannot be scored on them (the relation lacks a column it reads),
  * nothing is deployed and the reason says why.  Every decision, with its
- * reason and the compared metrics, is written to mlops.events.  Works
- * without the background worker, so pg_cron can call it.
+ * reason and the compared metrics, is written to mlops.events.  An empty
+ * relation (a quiet day of a "new rows since yesterday" view) is skipped
+ * with the reason "no rows".  Works without the background worker, so
+ * pg_cron can call it.
  *
  *-------------------------------------------------------------------------
  */
@@ -132,6 +134,22 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 }
 
 /*
+ * Does a relation have a row (that the caller may read)?
+ */
+static bool
+RelationHasRows(const char *relname)
+{
+	bool		found;
+
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", relname), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read relation %s", relname);
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
  * The stored feature columns of a model as a text[].
  */
 static ArrayType *
@@ -159,11 +177,13 @@ StoredColumns(Jsonb *training)
  * Append the detail of a retrain decision as JSON.
  */
 static void
-AppendDecision(StringInfo buf, const char *action, const char *reason,
+AppendDecision(StringInfo buf, const char *action, const char *reason, const char *relation,
 			   const RetrainPolicy *policy, const DriftCheck *dc, const TrainResult *res)
 {
 	appendStringInfo(buf, "{\"action\": \"%s\", \"reason\": ", action);
 	JsonAppendString(buf, reason);
+	appendStringInfoString(buf, ", \"relation\": ");
+	JsonAppendString(buf, relation);
 	appendStringInfoString(buf, ", \"policy\": ");
 	PolicyToJson(policy, buf);
 	if (dc != NULL)
@@ -280,6 +300,14 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	RetrainRequest(proj, &last, relation, current, &req);
 	TrainCheck(&req, &plan);
 
+	/* a quiet day of a "new rows since yesterday" view: nothing to do */
+	if (!RelationHasRows(plan.relname))
+	{
+		reason = pstrdup("no rows");
+		action = "skipped";
+		goto done;
+	}
+
 	/* is there a reason to retrain? */
 	if (policy.on_drift && !force && current != 0)
 	{
@@ -339,7 +367,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 
 done:
 	initStringInfo(&detail);
-	AppendDecision(&detail, action, reason, &policy, drift_checked ? &dc : NULL,
+	AppendDecision(&detail, action, reason, plan.relname, &policy, drift_checked ? &dc : NULL,
 				   res.model_id ? &res : NULL);
 	RegistryLogEvent("retrain", project, res.model_id ? res.model_id : current, detail.data);
 

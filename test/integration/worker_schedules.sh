@@ -186,6 +186,16 @@ tap_is "$(sql "SELECT next_run_at > clock_timestamp() AND next_run_at <= clock_t
                FROM mlops.schedules WHERE id = $sid")" t "and the next run is one interval after it"
 sql "SELECT mlops.unschedule('reg')" >/dev/null
 
+# --- a quiet day: a scheduled retrain on an empty relation is skipped ------------
+
+sql "CREATE VIEW quiet AS SELECT * FROM new_data WHERE x < 0" >/dev/null
+before=$(last_retrain reg)
+sql "SELECT mlops.schedule('reg', '1 second', 'quiet')" >/dev/null
+job=$(next_retrain reg "$before")
+sql "SELECT mlops.unschedule('reg')" >/dev/null
+tap_is "$(sql "SELECT status || ' ' || (result->>'action') || ': ' || (result->>'reason') FROM mlops.jobs WHERE id = $job")" \
+	"succeeded skipped: no rows" "a scheduled retrain on an empty relation succeeds, skipped for \"no rows\""
+
 # --- a dropped project's schedule goes away ---------------------------------------
 
 sql "SELECT model_id FROM mlops.train('dropme', 'old_data', 'y', algorithm => 'linear')" >/dev/null
