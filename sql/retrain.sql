@@ -89,6 +89,26 @@ SELECT action, reason, new_model_id, deployed FROM mlops.retrain('sensor', 'sens
 SELECT detail->>'action' AS action, detail->>'reason' AS reason, detail->>'relation' AS relation
   FROM mlops.events WHERE action = 'retrain' AND project = 'sensor' ORDER BY id DESC LIMIT 1;
 
+-- the drift gate counts source columns (a timestamp column is six inputs and
+-- one column), and drifted predictions are a reason by themselves
+CREATE TABLE stamped AS
+SELECT g AS id, sin(g) AS a, cos(g * 0.7) AS b, (g % 4)::float8 AS c,
+       timestamp '2026-01-01' + g * interval '37 minutes' AS at, (sin(g) + cos(g * 0.7) > 0.2) AS alarm
+  FROM generate_series(1, 1000) g;
+CREATE TABLE stamped_next AS
+SELECT id, a + 2 AS a, b * 3 AS b, c + 4 AS c, at, (a + 2 + b * 3 > 2.2) AS alarm FROM stamped;
+SELECT deployed FROM mlops.train('stamped', 'stamped', 'alarm', exclude => '{id}',
+                                 hyperparams => '{"n_estimators": 10}');
+SELECT action, reason FROM mlops.retrain('stamped', 'stamped_next',
+                                         policy => '{"drift_share": 0.9, "on_prediction_drift": false}');
+SELECT action, deployed, reason LIKE 'the policy says "deploy": "never"; 3 of 4 columns drifted, predictions drifted' AS why
+  FROM mlops.retrain('stamped', 'stamped_next', policy => '{"drift_share": 0.9, "deploy": "never"}');
+SELECT detail->'drift' AS drift, detail->'policy'->'on_prediction_drift' AS on_prediction_drift
+  FROM mlops.events WHERE action = 'retrain' AND project = 'stamped' ORDER BY id DESC LIMIT 1;
+SELECT action, deployed, reason LIKE 'new f1 % >= deployed % on the same 250 held-out rows; 3 of 4 columns drifted, %' AS why
+  FROM mlops.retrain('stamped', 'stamped_next', policy => '{"on_prediction_drift": false}');
+SELECT * FROM mlops.retrain('stamped', policy => '{"on_prediction_drift": "yes"}');
+
 -- bad input
 SELECT * FROM mlops.retrain(NULL);
 SELECT * FROM mlops.retrain('nope');

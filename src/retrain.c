@@ -7,8 +7,9 @@
  * The decision follows the policy (policy.c).  With "retrain": "on_drift"
  * (the default) and no force, mlops.drift checks the relation against the
  * deployed model's reference profile first, and nothing is trained unless
- * at least drift_share of the features drifted.  A new model is trained
- * with the settings (algorithm, complete hyperparameters, preprocess,
+ * at least drift_share of the source columns drifted, or (with
+ * "on_prediction_drift", the default) the predictions did.  A new model is
+ * trained with the settings (algorithm, complete hyperparameters, preprocess,
  * columns, split, seed) of the deployed model, of the model the caller
  * names, or of the newest model when none is deployed, and never deployed
  * by the training itself: the deployed model is scored on the new model's
@@ -58,9 +59,11 @@ typedef struct LastSettings
 /* the outcome of a drift check */
 typedef struct DriftCheck
 {
-	int			checked;
+	int			checked;		/* source columns */
 	int			drifted;
 	double		share;
+	int			prediction;		/* predictions drifted: 1, did not: 0, no
+								 * prediction profile: -1 */
 } DriftCheck;
 
 /*
@@ -106,8 +109,8 @@ ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last
 }
 
 /*
- * Run mlops.drift on the relation (as the caller) and read the feature
- * counts of the report it recorded (the prediction is not a feature).
+ * Run mlops.drift on the relation (as the caller) and read the column
+ * counts and the prediction drift of the report it recorded.
  */
 static void
 CheckDrift(const char *project, const char *relation, DriftCheck *dc)
@@ -115,13 +118,14 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	bool		isnull;
+	Datum		prediction;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = CStringGetTextDatum(relation);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT count(*) FROM mlops.drift($1, $2)",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_execute_with_args("SELECT r.features, r.drifted FROM mlops.drift_reports r "
+		SPI_execute_with_args("SELECT r.features, r.drifted, r.prediction_drift FROM mlops.drift_reports r "
 							  "JOIN mlops.projects p ON p.id = r.project_id "
 							  "WHERE p.name = $1 ORDER BY r.id DESC LIMIT 1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
@@ -129,8 +133,30 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 		elog(ERROR, "could not check drift of project \"%s\"", project);
 	dc->checked = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	dc->drifted = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	prediction = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	dc->prediction = isnull ? -1 : DatumGetBool(prediction) ? 1 : 0;
 	SPI_finish();
 	dc->share = dc->checked > 0 ? (double) dc->drifted / dc->checked : 0.0;
+}
+
+/*
+ * What a drift check found, for a decision's reason: the columns that
+ * drifted, and the predictions.
+ */
+static char *
+DescribeDrift(const DriftCheck *dc, const RetrainPolicy *policy)
+{
+	const char *pred;
+
+	if (dc->prediction < 0)
+		pred = "predictions not checked (the model held out no rows)";
+	else if (dc->prediction == 0)
+		pred = "predictions did not drift";
+	else if (policy->on_prediction_drift)
+		pred = "predictions drifted";
+	else
+		pred = "predictions drifted (on_prediction_drift is false)";
+	return psprintf("%d of %d columns drifted, %s", dc->drifted, dc->checked, pred);
 }
 
 /*
@@ -191,7 +217,8 @@ AppendDecision(StringInfo buf, const char *action, const char *reason, const cha
 		appendStringInfo(buf, ", \"drift\": {\"checked\": %d, \"drifted\": %d, \"share\": ",
 						 dc->checked, dc->drifted);
 		JsonAppendDouble(buf, dc->share);
-		appendStringInfoChar(buf, '}');
+		appendStringInfo(buf, ", \"prediction_drift\": %s}",
+						 dc->prediction < 0 ? "null" : dc->prediction ? "true" : "false");
 	}
 	if (res != NULL)
 	{
@@ -313,10 +340,11 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	{
 		CheckDrift(project, relation, &dc);
 		drift_checked = true;
-		if (dc.share < policy.drift_share)
+		if (dc.share < policy.drift_share &&
+			!(policy.on_prediction_drift && dc.prediction == 1))
 		{
-			reason = psprintf("no drift: %d of %d features drifted (share %.3g < %.3g)",
-							  dc.drifted, dc.checked, dc.share, policy.drift_share);
+			reason = psprintf("no drift: %s (share %.3g < %.3g)",
+							  DescribeDrift(&dc, &policy), dc.share, policy.drift_share);
 			action = "skipped";
 			goto done;
 		}
@@ -354,7 +382,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 						  policy.min_improvement, JsonGetInt(&res.metrics->root, "test_rows"));
 	}
 	if (drift_checked)
-		reason = psprintf("%s; %d of %d features drifted", reason, dc.drifted, dc.checked);
+		reason = psprintf("%s; %s", reason, DescribeDrift(&dc, &policy));
 	else if (force)
 		reason = psprintf("%s; forced", reason);
 	if (deploy)

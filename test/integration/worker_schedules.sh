@@ -58,7 +58,7 @@ tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day -25 hours')")" 'ERROR: 
 tap_like "$(sql_err "SELECT mlops.schedule('reg', NULL)")" 'ERROR:  project and every must not be NULL' \
 	"a NULL interval is an error"
 tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day', policy => '{\"retrian\": \"always\"}')")" \
-	'ERROR:  unknown policy key "retrian".*HINT:  Valid keys are "retrain", "drift_share", "min_improvement" and "deploy"' \
+	'ERROR:  unknown policy key "retrian".*HINT:  Valid keys are "retrain", "drift_share", "on_prediction_drift", "min_improvement" and "deploy"' \
 	"an unknown policy key is an error listing the valid ones"
 tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day', policy => '{\"drift_share\": 2}')")" \
 	'ERROR:  policy "drift_share" must be a number between 0 and 1' "an out-of-range policy value is an error"
@@ -83,7 +83,7 @@ tap_is "$(sql "SELECT status || ' ' || kind || ' ' || submitted_by || ' ' || sch
 	"succeeded retrain postgres $sid" "the schedule fires a retrain job as the role that scheduled it"
 tap_is "$(sql "SELECT result->>'action' || ' ' || (result->>'deployed') || ' ' || (result->>'old_model_id')
                FROM mlops.jobs WHERE id = $job")" "retrained true $first" "the retrain on drifted rows deploys a new model"
-tap_like "$(sql "SELECT result->>'reason' FROM mlops.jobs WHERE id = $job")" '>= deployed .* 1 of 1 features drifted' \
+tap_like "$(sql "SELECT result->>'reason' FROM mlops.jobs WHERE id = $job")" '>= deployed .* 1 of 1 columns drifted' \
 	"the reason compares the scores and names the drift"
 new=$(sql "SELECT result->>'new_model_id' FROM mlops.jobs WHERE id = $job")
 tap_is "$(sql "SELECT (metrics->>'r2')::float8 > 0.99 FROM mlops.models WHERE id = $new")" t \
