@@ -82,6 +82,23 @@ SELECT round((metrics->>'r2')::numeric, 10) AS r2 FROM mlops.models WHERE id = :
 SELECT metrics - 'fit_seconds' AS metrics
   FROM mlops.train('all_rows', 'small', 'val', features => '{x}', test_size => 0, algorithm => 'linear');
 
+-- deploy "auto" leaves a worse model undeployed and says why: a NOTICE, and a
+-- not_deployed event with both scores on the same held-out rows (the
+-- deployed model reading its own four columns, the new one only sepal_width)
+SELECT model_id AS deployed_before FROM mlops.overview WHERE project = 'iris' \gset
+SELECT version, deployed FROM mlops.train('iris', 'iris', 'species', features => '{sepal_width}',
+                                          hyperparams => '{"n_estimators": 1, "max_depth": 1}');
+SELECT model_id = :deployed_before AS unchanged FROM mlops.overview WHERE project = 'iris';
+SELECT detail->>'basis' AS basis, detail->>'metric' AS metric, detail->'test_rows' AS test_rows,
+       (detail->>'score')::float8 < (detail->>'deployed_score')::float8 AS worse,
+       (detail->>'deployed_model_id')::bigint = :deployed_before AS against_deployed,
+       detail->'deployed_metrics_same_rows'->>'f1' = detail->>'deployed_score' AS scored_there,
+       detail->>'reason' LIKE 'Its f1 % is below the % of deployed model % on the same 38 held-out rows.' AS says_why
+  FROM mlops.events WHERE action = 'not_deployed' AND project = 'iris' ORDER BY id DESC LIMIT 1;
+-- deploy "never" is the caller's choice: nothing to explain
+SELECT deployed FROM mlops.train('iris', 'iris', 'species', features => '{sepal_width}', deploy => 'never');
+SELECT count(*) AS not_deployed_events FROM mlops.events WHERE action = 'not_deployed' AND project = 'iris';
+
 -- bad input
 SELECT * FROM mlops.train(NULL, 'iris', 'species');
 SELECT * FROM mlops.train('x', NULL, 'species');

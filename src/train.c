@@ -232,6 +232,54 @@ DecideDeploy(const char *deploy, int64 current, double new_score, double old_sco
 }
 
 /*
+ * Say why deploy "auto" left a new model undeployed: a NOTICE, and a
+ * not_deployed event with the compared scores.  old_score is the deployed
+ * model's, on the same held-out rows when same_rows, else by its stored
+ * metrics.
+ */
+static void
+ReportNotDeployed(const char *project, const TrainResult *res, double old_score, bool same_rows)
+{
+	const char *metric = res->task == TASK_CLASSIFICATION ? "f1" : "r2";
+	int			test_rows = JsonGetInt(&res->metrics->root, "test_rows");
+	char	   *why;
+	StringInfoData detail;
+
+	if (isnan(res->score))
+		why = psprintf("It has no %s to compare with deployed model " INT64_FORMAT
+					   ": no rows were held out (test_size is 0).", metric, res->previous);
+	else if (same_rows)
+		why = psprintf("Its %s %.4f is below the %.4f of deployed model " INT64_FORMAT
+					   " on the same %d held-out rows.", metric, res->score, old_score,
+					   res->previous, test_rows);
+	else
+		why = psprintf("Its %s %.4f is below the stored %.4f of deployed model " INT64_FORMAT
+					   ", which could not be scored on the same rows: %s.", metric, res->score,
+					   old_score, res->previous, res->compare_problem);
+	ereport(NOTICE,
+			(errmsg("model " INT64_FORMAT " was not deployed", res->model_id),
+			 errdetail_internal("%s", why),
+			 errhint("mlops.deploy('%s', 'specific', " INT64_FORMAT ") deploys it anyway.",
+					 project, res->model_id)));
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"reason\": ");
+	JsonAppendString(&detail, why);
+	appendStringInfo(&detail, ", \"metric\": \"%s\", \"score\": ", metric);
+	JsonAppendDouble(&detail, res->score);
+	appendStringInfo(&detail, ", \"deployed_model_id\": " INT64_FORMAT ", \"deployed_score\": ",
+					 res->previous);
+	JsonAppendDouble(&detail, old_score);
+	appendStringInfo(&detail, ", \"basis\": \"%s\"", same_rows ? "same_rows" : "stored_metrics");
+	if (same_rows)
+		appendStringInfo(&detail, ", \"test_rows\": %d, \"deployed_metrics_same_rows\": %s",
+						 test_rows, JsonbToCString(NULL, &res->compare_metrics->root,
+												   VARSIZE(res->compare_metrics)));
+	appendStringInfoChar(&detail, '}');
+	RegistryLogEvent("not_deployed", project, res->model_id, detail.data);
+}
+
+/*
  * The primary metric of a metrics object: f1 or r2; NaN when absent.
  */
 double
@@ -469,6 +517,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	DatasetSpec spec;
 	Dataset    *ds;
 	Dataset		both;
+	int64		compare_id;
 	SplitKind	split_kind;
 	Split	   *split;
 	HyperParams *hp;
@@ -490,9 +539,14 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	double	   *pred = NULL;
 	double	   *importance;
 	double		old_score;
+	bool		same_rows;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
+	/* deploy "auto" compares with the deployed model on the same rows */
+	compare_id = req->compare_model;
+	if (compare_id == 0 && proj != NULL && strcmp(req->deploy, "auto") == 0)
+		compare_id = RegistryDeployedModel(proj->id);
 	task = plan.task;
 	relid = plan.relid;
 	relname = plan.relname;
@@ -501,7 +555,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 
 	/* read, with the columns of the model to compare with */
 	MlopsProgressPhase("reading", 0);
-	TrainReadSpec(&plan, req->compare_model ? ModelCacheGet(req->compare_model) : NULL, &spec);
+	TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
 	ds = DatasetRead(relid, relname, req->target, &spec, req->order_by, plan.target_mode, NULL, 0);
 	both = *ds;
 	if (ds->ncolumns > ncolumns)
@@ -584,8 +638,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 
 	/* the deployed model on the same held-out rows */
 	res->compare_score = NAN;
-	if (req->compare_model != 0)
-		CompareOnHeldOut(req->compare_model, task, &both, split, res);
+	if (compare_id != 0)
+		CompareOnHeldOut(compare_id, task, &both, split, res);
 
 	/* the training record */
 	initStringInfo(&training);
@@ -657,11 +711,14 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 
 	/* deploy */
 	res->previous = RegistryDeployedModel(proj->id);
-	if (res->previous != 0 && res->previous == req->compare_model && res->compare_metrics != NULL)
+	same_rows = res->previous != 0 && res->previous == compare_id && res->compare_metrics != NULL;
+	if (same_rows)
 		old_score = res->compare_score;
 	else
 		old_score = res->previous ? RegistryModelScore(res->previous, task) : NAN;
 	res->deployed = DecideDeploy(req->deploy, res->previous, res->score, old_score);
+	if (!res->deployed && strcmp(req->deploy, "auto") == 0)
+		ReportNotDeployed(req->project, res, old_score, same_rows);
 	if (res->deployed)
 	{
 		RegistryDeploy(proj->id, res->model_id, req->deploy);
