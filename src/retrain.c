@@ -263,9 +263,9 @@ RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *rela
 /*
  * Check, without reading a row, that a project's retraining settings (those
  * of its deployed model, else its newest) can run on a relation (NULL: the
- * relation they were trained on), as
- * mlops.retrain does before its drift check; mlops.schedule calls it so a
- * schedule that could never run is refused when it is made.
+ * relation they were trained on), as mlops.retrain does before its drift
+ * check; mlops.schedule calls it so that a schedule that could never run is
+ * refused when it is made.
  */
 void
 RetrainCheckSettings(const RegistryProject *proj, const char *relation)
