@@ -547,7 +547,6 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	compare_id = req->compare_model;
 	if (compare_id == 0 && proj != NULL && strcmp(req->deploy, "auto") == 0)
 		compare_id = RegistryDeployedModel(proj->id);
-	task = plan.task;
 	relid = plan.relid;
 	relname = plan.relname;
 	columns = plan.columns;
