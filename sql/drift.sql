@@ -116,6 +116,30 @@ SELECT count(*) AS history_rows, count(time) AS with_time FROM mlops.drift_histo
 SELECT action, project, detail - 'report_id' AS detail
 FROM mlops.events WHERE action = 'drift_check' AND project = 'drift_p' ORDER BY id LIMIT 2;
 SELECT count(*) AS drift_events FROM mlops.events WHERE action = 'drift_check' AND project = 'drift_p';
+-- dataset drift counts source columns, not inputs: a timestamp column is six
+-- inputs and one column; here three of four columns drift (three of nine
+-- inputs), and the result rows stay one per input
+CREATE TABLE drift_ts AS
+SELECT i AS id, (i * 7919 % 1000) / 100.0::float8 AS a, (i * 104729 % 1000) / 10.0::float8 AS b,
+       (i % 7)::float8 AS c, timestamp '2026-01-01' + i * interval '37 minutes' AS at,
+       (i * 7919 % 1000) / 100.0::float8 + i % 7 AS y
+FROM generate_series(1, 400) i;
+CREATE TABLE drift_ts_shifted AS SELECT id, a + 20 AS a, b + 200 AS b, c + 10 AS c, at, y FROM drift_ts;
+SELECT version FROM mlops.train('drift_ts', 'drift_ts', 'y', hyperparams => '{"n_estimators": 5}',
+                                exclude => '{id}');
+SELECT count(*) AS result_rows, string_agg(feature, ', ' ORDER BY feature) FILTER (WHERE drifted) AS drifted
+FROM mlops.drift('drift_ts', 'drift_ts_shifted');
+SELECT features, drifted, drift_share, dataset_drift, prediction_drift FROM mlops.drift_reports
+WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'drift_ts');
+-- two drifted inputs of one column count once
+CREATE TABLE drift_ts_later AS SELECT id, a, b, c, at + interval '2 years' AS at, y FROM drift_ts;
+SELECT string_agg(feature, ', ' ORDER BY feature) FILTER (WHERE drifted AND feature <> 'prediction') AS drifted
+FROM mlops.drift('drift_ts', 'drift_ts_later');
+SELECT features, drifted, drift_share, dataset_drift FROM mlops.drift_reports
+WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'drift_ts') ORDER BY id DESC LIMIT 1;
+SELECT detail->'features' AS features, detail->'drifted' AS drifted, detail->'dataset_drift' AS dataset_drift
+FROM mlops.events WHERE action = 'drift_check' AND project = 'drift_ts' ORDER BY id;
+SELECT mlops.drop_project('drift_ts');
 -- PUBLIC reads the reports but cannot write them
 CREATE ROLE regress_drift_user;
 SET ROLE regress_drift_user;

@@ -323,12 +323,12 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.drop_project(text) IS 'Delete a project with all its models, deployments and evaluations.';
 
 CREATE FUNCTION mlops.retrain(project text, relation text DEFAULT NULL, force boolean DEFAULT false,
-							  policy jsonb DEFAULT '{}')
+							  policy jsonb DEFAULT '{}', model_id bigint DEFAULT NULL)
 RETURNS TABLE (project text, action text, reason text, old_model_id bigint,
 			   new_model_id bigint, deployed boolean, metrics jsonb)
 AS 'MODULE_PATHNAME', 'mlops_retrain'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb) IS 'Re-run the project''s last training settings when the policy says so (drift), and deploy the new model only if it is not worse than the deployed one on the same held-out rows.';
+COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb, bigint) IS 'Re-run the training settings of the deployed model (or of model_id) when the policy says so (drift), and deploy the new model only if it is not worse than the deployed one on the same held-out rows, each model reading its own columns.';
 
 --------------------------------------------------------------------------
 -- Generic drift statistics
@@ -406,13 +406,13 @@ CREATE TABLE mlops.drift_reports (
 CREATE INDEX ON mlops.drift_reports (project_id, id);
 CREATE INDEX ON mlops.drift_reports (model_id);
 CREATE INDEX ON mlops.drift_reports (checked_at);
-COMMENT ON TABLE mlops.drift_reports IS 'One row per mlops.drift call: relation, rows, method, and how many features drifted.';
+COMMENT ON TABLE mlops.drift_reports IS 'One row per mlops.drift call: relation, rows, method, and how many source columns drifted.';
 COMMENT ON COLUMN mlops.drift_reports.method IS 'The method asked for (auto resolves per feature; see mlops.drift_results.method).';
 COMMENT ON COLUMN mlops.drift_reports.threshold IS 'The threshold asked for; NULL when each method used its default.';
-COMMENT ON COLUMN mlops.drift_reports.features IS 'Features checked, not counting the prediction row.';
-COMMENT ON COLUMN mlops.drift_reports.drifted IS 'Features that drifted, not counting the prediction row.';
-COMMENT ON COLUMN mlops.drift_reports.drift_share IS 'drifted / features.';
-COMMENT ON COLUMN mlops.drift_reports.dataset_drift IS 'True when drift_share is at least 0.5.';
+COMMENT ON COLUMN mlops.drift_reports.features IS 'Source columns checked (a date or timestamp column is six inputs, an array one per element, and counts once); the prediction row is not counted.';
+COMMENT ON COLUMN mlops.drift_reports.drifted IS 'Source columns that drifted: a column drifted when any of its inputs did (mlops.drift_results has one row per input).';
+COMMENT ON COLUMN mlops.drift_reports.drift_share IS 'drifted / features: the share of source columns that drifted.';
+COMMENT ON COLUMN mlops.drift_reports.dataset_drift IS 'True when drift_share is at least 0.5: at least half of the source columns drifted.';
 COMMENT ON COLUMN mlops.drift_reports.prediction_drift IS 'Whether the distribution of the model''s predictions drifted; NULL when the model has no prediction profile (nothing was held out).';
 
 CREATE TABLE mlops.drift_results (
@@ -504,7 +504,7 @@ CREATE TABLE mlops.schedules (
 );
 COMMENT ON TABLE mlops.schedules IS 'Interval schedules: retrain a project every interval, as the role that created the schedule.';
 COMMENT ON COLUMN mlops.schedules.relation IS 'Relation to retrain on (schema-qualified); NULL: the relation of the last training run.';
-COMMENT ON COLUMN mlops.schedules.policy IS 'Retrain policy passed to mlops.retrain: retrain, drift_share, min_improvement, deploy.';
+COMMENT ON COLUMN mlops.schedules.policy IS 'Retrain policy passed to mlops.retrain: retrain, drift_share, on_prediction_drift, min_improvement, deploy.';
 COMMENT ON COLUMN mlops.schedules.next_run_at IS 'When the next retrain job is queued; after missed runs, one job is queued and the interval restarts from then.';
 COMMENT ON COLUMN mlops.schedules.last_job_id IS 'The job queued by the last run.';
 

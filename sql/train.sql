@@ -82,6 +82,23 @@ SELECT round((metrics->>'r2')::numeric, 10) AS r2 FROM mlops.models WHERE id = :
 SELECT metrics - 'fit_seconds' AS metrics
   FROM mlops.train('all_rows', 'small', 'val', features => '{x}', test_size => 0, algorithm => 'linear');
 
+-- deploy "auto" leaves a worse model undeployed and says why: a NOTICE, and a
+-- not_deployed event with both scores on the same held-out rows (the
+-- deployed model reading its own four columns, the new one only sepal_width)
+SELECT model_id AS deployed_before FROM mlops.overview WHERE project = 'iris' \gset
+SELECT version, deployed FROM mlops.train('iris', 'iris', 'species', features => '{sepal_width}',
+                                          hyperparams => '{"n_estimators": 1, "max_depth": 1}');
+SELECT model_id = :deployed_before AS unchanged FROM mlops.overview WHERE project = 'iris';
+SELECT detail->>'basis' AS basis, detail->>'metric' AS metric, detail->'test_rows' AS test_rows,
+       (detail->>'score')::float8 < (detail->>'deployed_score')::float8 AS worse,
+       (detail->>'deployed_model_id')::bigint = :deployed_before AS against_deployed,
+       detail->'deployed_metrics_same_rows'->>'f1' = detail->>'deployed_score' AS scored_there,
+       detail->>'reason' LIKE 'Its f1 % is below the % of deployed model % on the same 38 held-out rows.' AS says_why
+  FROM mlops.events WHERE action = 'not_deployed' AND project = 'iris' ORDER BY id DESC LIMIT 1;
+-- deploy "never" is the caller's choice: nothing to explain
+SELECT deployed FROM mlops.train('iris', 'iris', 'species', features => '{sepal_width}', deploy => 'never');
+SELECT count(*) AS not_deployed_events FROM mlops.events WHERE action = 'not_deployed' AND project = 'iris';
+
 -- bad input
 SELECT * FROM mlops.train(NULL, 'iris', 'species');
 SELECT * FROM mlops.train('x', NULL, 'species');
@@ -129,6 +146,37 @@ SELECT * FROM mlops.train('x', 'iris', 'species', preprocess => '{"sepal_length"
 SELECT * FROM mlops.train('x', 'iris', 'species', preprocess => '{"sepal_length": {"winsorize": true}}');
 SELECT * FROM mlops.train('x', 'iris', 'species', preprocess => '{"sepal_length": "mean"}');
 SELECT * FROM mlops.train('x', 'pima', 'diabetes', preprocess => '{"insulin": {"impute": "error"}}');
+
+-- every setting is checked before a row is read: reading a row of this view
+-- raises, so each error below comes first (and did not, for the
+-- hyperparameters, preprocess and split, before 0.2.0)
+CREATE FUNCTION row_read() RETURNS boolean LANGUAGE plpgsql VOLATILE
+AS $$BEGIN RAISE EXCEPTION 'a row was read'; END$$;
+CREATE VIEW unreadable AS SELECT * FROM iris WHERE row_read();
+SELECT * FROM mlops.train('x', 'unreadable', 'species', hyperparams => '{"depth": 3}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', hyperparams => '{"alpha": 1}', algorithm => 'logistic');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"sepal_lenght": {"impute": "mean"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"sepal_length": {"impute": "sometimes"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"sepal_length": {"encode": "one_hot"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', preprocess => '{"species": {"impute": "mode"}}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', split => 'last');
+SELECT * FROM mlops.train('x', 'unreadable', 'sepal_length', split => 'stratified', algorithm => 'linear');
+SELECT * FROM mlops.train('x', 'unreadable', 'sepal_length', hyperparams => '{"scale_pos_weight": 2}',
+                          exclude => '{species}');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', order_by => 'nope');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', features => '{sepal_length,nope}');
+SELECT * FROM mlops.train('x', 'unreadable', 'nope');
+SELECT * FROM mlops.train('x', 'unreadable', 'species', test_size => 1);
+SELECT * FROM mlops.train('x', 'unreadable', 'species', deploy => 'maybe');
+-- train_async checks the same, when called
+SELECT mlops.train_async('x', 'unreadable', 'species', algorithm => 'xgbost');
+SELECT mlops.train_async('x', 'unreadable', 'species', hyperparams => '{"depth": 3}');
+SELECT mlops.train_async('x', 'unreadable', 'species', preprocess => '{"sepal_length": {"scale": "log"}}');
+SELECT mlops.train_async('x', 'unreadable', 'species', split => 'last');
+SELECT mlops.train_async('x', 'unreadable', 'nope');
+SELECT count(*) AS jobs FROM mlops.jobs WHERE project = 'x';
+-- good settings read the rows
+SELECT * FROM mlops.train('x', 'unreadable', 'species');
 
 CREATE TABLE empty (a float8, y int);
 SELECT * FROM mlops.train('x', 'empty', 'y');

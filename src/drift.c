@@ -35,6 +35,11 @@
  * non-NULL numbers outside the reference [min, max], share of the current
  * non-NULL categories the reference never had.
  *
+ * Dataset drift counts source columns, not inputs (a timestamp column is
+ * six inputs, an array one per element): a column drifted when any of its
+ * inputs did, and the dataset drifted when at least DRIFT_DATASET_SHARE of
+ * the columns did.  The result rows stay one per input.
+ *
  * Every call is recorded in mlops.drift_reports / mlops.drift_results and
  * logged as a drift_check event.
  *
@@ -68,7 +73,7 @@
 /* auto: statistical tests up to this many reference rows, distances beyond */
 #define DRIFT_AUTO_MAX_ROWS			1000
 
-/* dataset drift: at least this share of the features drifted */
+/* dataset drift: at least this share of the source columns drifted */
 #define DRIFT_DATASET_SHARE			0.5
 
 /* normed Wasserstein: the smallest reference standard deviation divided by */
@@ -541,6 +546,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 	Dataset    *ds;
 	double	   *buf;
 	RegistryDriftResult *results;
+	bool	   *column_drifted;
 	RegistryDriftReport report = {0};
 	int64		report_id;
 
@@ -580,6 +586,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 						relname, ds->ninputs, profile->nfeatures)));
 
 	results = palloc0(sizeof(RegistryDriftResult) * (profile->nfeatures + 1));
+	column_drifted = palloc0(sizeof(bool) * Max(1, profile->ncolumns));
 	buf = palloc_extended(sizeof(double) * Max(1, (Size) ds->nrows), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < profile->nfeatures; i++)
 	{
@@ -599,8 +606,11 @@ mlops_drift(PG_FUNCTION_ARGS)
 							 used, &results[i]);
 		else
 			DriftNumeric(ref, in->values, ds->nrows, buf, used, &results[i]);
-		report.drifted += results[i].drifted ? 1 : 0;
+		if (results[i].drifted)
+			column_drifted[ref->column] = true;
 	}
+	for (int j = 0; j < profile->ncolumns; j++)
+		report.drifted += column_drifted[j] ? 1 : 0;
 	report.nresults = profile->nfeatures;
 	report.prediction_drift = -1;
 
@@ -626,7 +636,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 	report.rows = ds->nrows;
 	report.method = drift_methods[method].name;
 	report.threshold = threshold;
-	report.features = profile->nfeatures;
+	report.features = profile->ncolumns;
 	report.drift_share = (double) report.drifted / report.features;
 	report.dataset_drift = report.drift_share >= DRIFT_DATASET_SHARE;
 	report.results = results;

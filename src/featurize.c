@@ -607,6 +607,34 @@ NameFeatures(const FeatureInput *in, char **names, char **labels, int nclasses)
 }
 
 /*
+ * Check preprocess settings against the feature source columns, whose
+ * names and kinds are all it takes, so that mlops.train can do it before
+ * reading a row: every key must name a column, every option must fit the
+ * column's kind.
+ */
+void
+FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *columns, int ncolumns)
+{
+	int			npairs;
+	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
+
+	for (int i = 0; i < npairs; i++)
+	{
+		ColumnOptions o = {0};
+		int			j;
+
+		for (j = 0; j < ncolumns; j++)
+			if (strcmp(pairs[i].key, columns[j].name) == 0)
+				break;
+		if (j == ncolumns)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("preprocess names column \"%s\", which is not a feature", pairs[i].key)));
+		ParseColumnOptions(&o, &columns[j], &pairs[i].value);
+	}
+}
+
+/*
  * Fit the transform of every input on the training rows.
  */
 Featurizer *
@@ -619,19 +647,7 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
 	bool		is_tree = ALG_IS_TREE(alg);
 
-	/* every preprocess key must name a feature column */
-	for (int i = 0; i < npairs; i++)
-	{
-		int			j;
-
-		for (j = 0; j < ds->ncolumns; j++)
-			if (strcmp(pairs[i].key, ds->columns[j].name) == 0)
-				break;
-		if (j == ds->ncolumns)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("preprocess names column \"%s\", which is not a feature", pairs[i].key)));
-	}
+	FeaturizerCheckPreprocess(preprocess, ds->columns, ds->ncolumns);
 
 	fz->nsources = ds->ncolumns;
 	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, ds->ncolumns));

@@ -98,6 +98,8 @@ typedef struct Featurizer
 	char	  **feature_names;
 } Featurizer;
 
+extern void FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *columns,
+									  int ncolumns);
 extern Featurizer *FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 								 MlopsAlgorithm alg, Jsonb *preprocess);
 extern void FeaturizerToJson(const Featurizer *fz, StringInfo buf);

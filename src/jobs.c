@@ -50,6 +50,8 @@
 #include "policy.h"
 #include "progress.h"
 #include "registry.h"
+#include "retrain.h"
+#include "train.h"
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(mlops_train_async);
@@ -97,24 +99,23 @@ typedef struct TrainArg
 {
 	const char *name;
 	TrainArgKind kind;
-	bool		required;
 } TrainArg;
 
 static const TrainArg train_args[] = {
-	{"project", ARG_TEXT, true},
-	{"relation", ARG_TEXT, true},
-	{"target", ARG_TEXT, true},
-	{"algorithm", ARG_TEXT, true},
-	{"task", ARG_TEXT, false},
-	{"hyperparams", ARG_JSONB, true},
-	{"preprocess", ARG_JSONB, true},
-	{"features", ARG_TEXT_ARRAY, false},
-	{"exclude", ARG_TEXT_ARRAY, false},
-	{"test_size", ARG_FLOAT8, true},
-	{"split", ARG_TEXT, false},
-	{"order_by", ARG_TEXT, false},
-	{"seed", ARG_INT4, true},
-	{"deploy", ARG_TEXT, true},
+	{"project", ARG_TEXT},
+	{"relation", ARG_TEXT},
+	{"target", ARG_TEXT},
+	{"algorithm", ARG_TEXT},
+	{"task", ARG_TEXT},
+	{"hyperparams", ARG_JSONB},
+	{"preprocess", ARG_JSONB},
+	{"features", ARG_TEXT_ARRAY},
+	{"exclude", ARG_TEXT_ARRAY},
+	{"test_size", ARG_FLOAT8},
+	{"split", ARG_TEXT},
+	{"order_by", ARG_TEXT},
+	{"seed", ARG_INT4},
+	{"deploy", ARG_TEXT},
 };
 
 /* wake the launcher when the current transaction commits */
@@ -306,33 +307,27 @@ JobsAppendTrainArg(StringInfo buf, FunctionCallInfo fcinfo, int i, const char *r
 
 /*
  * mlops.train_async(<the parameters of mlops.train>): queue a training job
- * and return its id.  What can be checked without reading data is checked
- * now (required arguments, the project's name and owner, the relation,
- * which is stored schema-qualified so the job finds it whatever its
- * search_path); the rest fails the job as it would fail mlops.train.
+ * and return its id.  Every argument is checked now, as mlops.train checks
+ * it before reading a row (TrainCheck); the relation is stored
+ * schema-qualified so the job finds it whatever its search_path.  Only
+ * what depends on the rows fails the job.
  */
 Datum
 mlops_train_async(PG_FUNCTION_ARGS)
 {
+	TrainRequest req = {0};
+	TrainPlan	plan;
 	char	   *project;
 	char	   *relation;
-	RegistryProject *proj;
 	StringInfoData args;
 	Oid			types[3] = {TEXTOID, JSONBOID, NAMEOID};
 	Datum		values[3];
 	int64		job_id;
 
-	for (int i = 0; i < lengthof(train_args); i++)
-		if (train_args[i].required && PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be NULL", train_args[i].name)));
-	project = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	RegistryCheckProjectName(project);
-	proj = RegistryGetProject(project, true);
-	if (proj != NULL)
-		RegistryCheckProjectOwner(proj);
-	DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(1)), &relation);
+	TrainRequestFromArgs(fcinfo, &req);
+	TrainCheck(&req, &plan);
+	project = req.project;
+	relation = plan.relname;
 
 	initStringInfo(&args);
 	appendStringInfoChar(&args, '{');
@@ -444,7 +439,9 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
  * mlops.schedule(project, every, relation, policy): retrain the project
  * every interval, as the calling role, with the policy; returns the
  * schedule's id.  A project has one schedule: scheduling it again replaces
- * the settings and restarts the interval.
+ * the settings and restarts the interval.  The policy, and the project's
+ * retraining settings against the relation, are checked now, so that a
+ * schedule that cannot run is refused rather than failing every run.
  */
 Datum
 mlops_schedule(PG_FUNCTION_ARGS)
@@ -482,6 +479,7 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	RegistryCheckProjectOwner(proj);
 	if (!PG_ARGISNULL(2))
 		DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(2)), &relation);
+	RetrainCheckSettings(proj, relation);
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = IntervalPGetDatum(every);

@@ -5,7 +5,10 @@
  *
  * A policy is a jsonb object with the keys
  *	 "retrain":			"on_drift" (default) | "always"
- *	 "drift_share":		share of drifted features that means drift (0.5)
+ *	 "drift_share":		share of drifted source columns that means drift (0.5)
+ *	 "on_prediction_drift": whether a drifted distribution of the deployed
+ *						model's predictions is a reason to retrain by itself
+ *						(true)
  *	 "min_improvement": how much better than the deployed model, on the same
  *						held-out rows, a new model must be to be deployed (0.0)
  *	 "deploy":			"auto" (default) | "never"
@@ -20,7 +23,7 @@
 #include "jsonutil.h"
 #include "policy.h"
 
-#define POLICY_KEYS "\"retrain\", \"drift_share\", \"min_improvement\" and \"deploy\""
+#define POLICY_KEYS "\"retrain\", \"drift_share\", \"on_prediction_drift\", \"min_improvement\" and \"deploy\""
 
 /*
  * A string setting that must be one of two words; returns true for the
@@ -39,6 +42,19 @@ ParseChoice(const char *key, const JsonbValue *v, const char *yes, const char *n
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("policy \"%s\" must be \"%s\" or \"%s\"", key, yes, no)));
 	pg_unreachable();
+}
+
+/*
+ * A boolean setting.
+ */
+static bool
+ParseBool(const char *key, const JsonbValue *v)
+{
+	if (v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"%s\" must be true or false", key)));
+	return v->val.boolean;
 }
 
 /*
@@ -67,6 +83,7 @@ PolicyParse(Jsonb *policy, RetrainPolicy *out)
 
 	out->on_drift = true;
 	out->drift_share = 0.5;
+	out->on_prediction_drift = true;
 	out->min_improvement = 0.0;
 	out->deploy = true;
 	if (policy != NULL)
@@ -80,6 +97,8 @@ PolicyParse(Jsonb *policy, RetrainPolicy *out)
 			out->on_drift = ParseChoice(key, v, "on_drift", "always");
 		else if (strcmp(key, "drift_share") == 0)
 			out->drift_share = ParseNumber(key, v, 0.0, 1.0);
+		else if (strcmp(key, "on_prediction_drift") == 0)
+			out->on_prediction_drift = ParseBool(key, v);
 		else if (strcmp(key, "min_improvement") == 0)
 			out->min_improvement = ParseNumber(key, v, -1.0, 1.0);
 		else if (strcmp(key, "deploy") == 0)
@@ -100,6 +119,7 @@ PolicyToJson(const RetrainPolicy *p, StringInfo buf)
 {
 	appendStringInfo(buf, "{\"retrain\": \"%s\", \"drift_share\": ", p->on_drift ? "on_drift" : "always");
 	JsonAppendDouble(buf, p->drift_share);
+	appendStringInfo(buf, ", \"on_prediction_drift\": %s", p->on_prediction_drift ? "true" : "false");
 	appendStringInfoString(buf, ", \"min_improvement\": ");
 	JsonAppendDouble(buf, p->min_improvement);
 	appendStringInfo(buf, ", \"deploy\": \"%s\"}", p->deploy ? "auto" : "never");

@@ -16,7 +16,9 @@
 typedef struct RetrainPolicy
 {
 	bool		on_drift;		/* "retrain": "on_drift" (true) or "always" */
-	double		drift_share;	/* share of drifted features that triggers it */
+	double		drift_share;	/* share of drifted source columns that
+								 * triggers it */
+	bool		on_prediction_drift;	/* drifted predictions trigger it too */
 	double		min_improvement;	/* the new score must beat the old by this */
 	bool		deploy;			/* "deploy": "auto" (true) or "never" */
 } RetrainPolicy;

@@ -89,8 +89,8 @@ typedef struct RegistryDriftReport
 	int64		rows;
 	const char *method;			/* as requested */
 	double		threshold;		/* as requested; NaN for the defaults */
-	int			features;		/* features checked, the predictions not counted */
-	int			drifted;		/* drifted features among them */
+	int			features;		/* source columns checked (not the predictions) */
+	int			drifted;		/* columns with a drifted input among them */
 	double		drift_share;
 	bool		dataset_drift;
 	int			prediction_drift;	/* 1, 0, or -1 without a prediction row */

@@ -7,14 +7,20 @@
  * The decision follows the policy (policy.c).  With "retrain": "on_drift"
  * (the default) and no force, mlops.drift checks the relation against the
  * deployed model's reference profile first, and nothing is trained unless
- * at least drift_share of the features drifted.  A new model is trained
- * with the settings of the project's newest model (algorithm, complete
- * hyperparameters, preprocess, columns, split, seed) and never deployed by
- * the training itself: the deployed model is scored on the new model's
- * held-out rows, and the new model is deployed only when its primary
- * metric is at least the deployed model's plus min_improvement on those
- * same rows.  Every decision, with its reason and the compared metrics, is
- * written to mlops.events.  Works without the background worker, so
+ * at least drift_share of the source columns drifted, or (with
+ * "on_prediction_drift", the default) the predictions did.  A new model is
+ * trained with the settings (algorithm, complete hyperparameters, preprocess,
+ * columns, split, seed) of the deployed model, of the model the caller
+ * names, or of the newest model when none is deployed, and never deployed
+ * by the training itself: the deployed model is scored on the new model's
+ * held-out rows, reading its own columns from the relation, and the new
+ * model is deployed only when its primary metric is at least the deployed
+ * model's plus min_improvement on those same rows.  When the deployed
+ * model cannot be scored on them (the relation lacks a column it reads),
+ * nothing is deployed and the reason says why.  Every decision, with its
+ * reason and the compared metrics, is written to mlops.events.  An empty
+ * relation (a quiet day of a "new rows since yesterday" view) is skipped
+ * with the reason "no rows".  Works without the background worker, so
  * pg_cron can call it.
  *
  *-------------------------------------------------------------------------
@@ -34,12 +40,13 @@
 #include "jsonutil.h"
 #include "policy.h"
 #include "registry.h"
+#include "retrain.h"
 #include "split.h"
 #include "train.h"
 
 PG_FUNCTION_INFO_V1(mlops_retrain);
 
-/* the settings of a project's newest model */
+/* the training settings of a model */
 typedef struct LastSettings
 {
 	int64		model_id;
@@ -52,20 +59,23 @@ typedef struct LastSettings
 /* the outcome of a drift check */
 typedef struct DriftCheck
 {
-	int			checked;
+	int			checked;		/* source columns */
 	int			drifted;
 	double		share;
+	int			prediction;		/* predictions drifted: 1, did not: 0, no
+								 * prediction profile: -1 */
 } DriftCheck;
 
 /*
- * Read the settings of the newest model of a project.
+ * Read the training settings of a model of a project: model_id, or the
+ * newest model when model_id is 0.
  */
 static void
-ReadLastSettings(const RegistryProject *proj, LastSettings *last)
+ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(proj->id)};
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(proj->id), Int64GetDatum(model_id)};
 	bool		isnull;
 	TupleDesc	desc;
 	HeapTuple	tup;
@@ -73,9 +83,15 @@ ReadLastSettings(const RegistryProject *proj, LastSettings *last)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT id, algorithm, hyperparams, preprocess, training "
 							  "FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
+							  "AND (id OPERATOR(pg_catalog.=) $2 OR $2 OPERATOR(pg_catalog.=) 0) "
 							  "ORDER BY version DESC LIMIT 1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the models of project \"%s\"", proj->name);
+	if (SPI_processed != 1 && model_id != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no model " INT64_FORMAT, proj->name, model_id),
+				 errhint("mlops.models lists the models of each project.")));
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -93,8 +109,8 @@ ReadLastSettings(const RegistryProject *proj, LastSettings *last)
 }
 
 /*
- * Run mlops.drift on the relation (as the caller) and read the feature
- * counts of the report it recorded (the prediction is not a feature).
+ * Run mlops.drift on the relation (as the caller) and read the column
+ * counts and the prediction drift of the report it recorded.
  */
 static void
 CheckDrift(const char *project, const char *relation, DriftCheck *dc)
@@ -102,13 +118,14 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	bool		isnull;
+	Datum		prediction;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = CStringGetTextDatum(relation);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM mlops.drift($1, $2)",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_execute_with_args("SELECT r.features, r.drifted FROM mlops.drift_reports r "
+		SPI_execute_with_args("SELECT r.features, r.drifted, r.prediction_drift FROM mlops.drift_reports r "
 							  "JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) r.project_id "
 							  "WHERE p.name OPERATOR(pg_catalog.=) $1 ORDER BY r.id DESC LIMIT 1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
@@ -116,8 +133,46 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 		elog(ERROR, "could not check drift of project \"%s\"", project);
 	dc->checked = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	dc->drifted = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	prediction = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	dc->prediction = isnull ? -1 : DatumGetBool(prediction) ? 1 : 0;
 	SPI_finish();
 	dc->share = dc->checked > 0 ? (double) dc->drifted / dc->checked : 0.0;
+}
+
+/*
+ * What a drift check found, for a decision's reason: the columns that
+ * drifted, and the predictions.
+ */
+static char *
+DescribeDrift(const DriftCheck *dc, const RetrainPolicy *policy)
+{
+	const char *pred;
+
+	if (dc->prediction < 0)
+		pred = "predictions not checked (the model held out no rows)";
+	else if (dc->prediction == 0)
+		pred = "predictions did not drift";
+	else if (policy->on_prediction_drift)
+		pred = "predictions drifted";
+	else
+		pred = "predictions drifted (on_prediction_drift is false)";
+	return psprintf("%d of %d columns drifted, %s", dc->drifted, dc->checked, pred);
+}
+
+/*
+ * Does a relation have a row (that the caller may read)?
+ */
+static bool
+RelationHasRows(const char *relname)
+{
+	bool		found;
+
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", relname), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read relation %s", relname);
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
 }
 
 /*
@@ -148,11 +203,13 @@ StoredColumns(Jsonb *training)
  * Append the detail of a retrain decision as JSON.
  */
 static void
-AppendDecision(StringInfo buf, const char *action, const char *reason,
+AppendDecision(StringInfo buf, const char *action, const char *reason, const char *relation,
 			   const RetrainPolicy *policy, const DriftCheck *dc, const TrainResult *res)
 {
 	appendStringInfo(buf, "{\"action\": \"%s\", \"reason\": ", action);
 	JsonAppendString(buf, reason);
+	appendStringInfoString(buf, ", \"relation\": ");
+	JsonAppendString(buf, relation);
 	appendStringInfoString(buf, ", \"policy\": ");
 	PolicyToJson(policy, buf);
 	if (dc != NULL)
@@ -160,7 +217,8 @@ AppendDecision(StringInfo buf, const char *action, const char *reason,
 		appendStringInfo(buf, ", \"drift\": {\"checked\": %d, \"drifted\": %d, \"share\": ",
 						 dc->checked, dc->drifted);
 		JsonAppendDouble(buf, dc->share);
-		appendStringInfoChar(buf, '}');
+		appendStringInfo(buf, ", \"prediction_drift\": %s}",
+						 dc->prediction < 0 ? "null" : dc->prediction ? "true" : "false");
 	}
 	if (res != NULL)
 	{
@@ -175,7 +233,55 @@ AppendDecision(StringInfo buf, const char *action, const char *reason,
 }
 
 /*
- * mlops.retrain(project, relation, force, policy)
+ * The training request that re-runs a model's settings on a relation,
+ * scoring compare_model (0: none) on the same held-out rows and deploying
+ * nothing itself.
+ */
+static void
+RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *relation,
+			   int64 compare_model, TrainRequest *req)
+{
+	JsonbValue *v;
+
+	req->project = proj->name;
+	req->relation = relation;
+	req->target = proj->target;
+	req->algorithm = last->algorithm;
+	req->task = proj->task;
+	req->hyperparams = last->hyperparams;
+	req->preprocess = last->preprocess;
+	req->features = StoredColumns(last->training);
+	req->test_size = JsonGetDouble(&last->training->root, "test_size");
+	req->split = SplitKindFromName(JsonGetString(&last->training->root, "split"));
+	v = JsonGet(&last->training->root, "order_by");
+	req->order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
+	req->seed = JsonGetInt(&last->training->root, "seed");
+	req->deploy = "never";
+	req->compare_model = compare_model;
+}
+
+/*
+ * Check, without reading a row, that a project's retraining settings (those
+ * of its deployed model, else its newest) can run on a relation (NULL: the
+ * relation they were trained on), as mlops.retrain does before its drift
+ * check; mlops.schedule calls it so that a schedule that could never run is
+ * refused when it is made.
+ */
+void
+RetrainCheckSettings(const RegistryProject *proj, const char *relation)
+{
+	LastSettings last;
+	TrainRequest req = {0};
+	TrainPlan	plan;
+
+	ReadLastSettings(proj, RegistryDeployedModel(proj->id), &last);
+	RetrainRequest(proj, &last, relation ? pstrdup(relation) :
+				   JsonGetString(&last.training->root, "relation"), 0, &req);
+	TrainCheck(&req, &plan);
+}
+
+/*
+ * mlops.retrain(project, relation, force, policy, model_id)
  */
 Datum
 mlops_retrain(PG_FUNCTION_ARGS)
@@ -191,8 +297,8 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	DriftCheck	dc = {0};
 	bool		drift_checked = false;
 	TrainRequest req = {0};
+	TrainPlan	plan;
 	TrainResult res = {0};
-	JsonbValue *v;
 	const char *metric;
 	char	   *reason;
 	const char *action;
@@ -211,42 +317,40 @@ mlops_retrain(PG_FUNCTION_ARGS)
 
 	proj = RegistryGetProject(project, false);
 	RegistryCheckProjectOwner(proj);
-	ReadLastSettings(proj, &last);
+	current = RegistryDeployedModel(proj->id);
+	ReadLastSettings(proj, PG_ARGISNULL(4) ? current : PG_GETARG_INT64(4), &last);
 	relation = PG_ARGISNULL(1) ? JsonGetString(&last.training->root, "relation")
 		: text_to_cstring(PG_GETARG_TEXT_PP(1));
-	current = RegistryDeployedModel(proj->id);
 	metric = proj->task == TASK_CLASSIFICATION ? "f1" : "r2";
+
+	/* every setting is checked before the drift check reads a row */
+	RetrainRequest(proj, &last, relation, current, &req);
+	TrainCheck(&req, &plan);
+
+	/* a quiet day of a "new rows since yesterday" view: nothing to do */
+	if (!RelationHasRows(plan.relname))
+	{
+		reason = pstrdup("no rows");
+		action = "skipped";
+		goto done;
+	}
 
 	/* is there a reason to retrain? */
 	if (policy.on_drift && !force && current != 0)
 	{
 		CheckDrift(project, relation, &dc);
 		drift_checked = true;
-		if (dc.share < policy.drift_share)
+		if (dc.share < policy.drift_share &&
+			!(policy.on_prediction_drift && dc.prediction == 1))
 		{
-			reason = psprintf("no drift: %d of %d features drifted (share %.3g < %.3g)",
-							  dc.drifted, dc.checked, dc.share, policy.drift_share);
+			reason = psprintf("no drift: %s (share %.3g < %.3g)",
+							  DescribeDrift(&dc, &policy), dc.share, policy.drift_share);
 			action = "skipped";
 			goto done;
 		}
 	}
 
-	/* train with the newest model's settings; deploying is decided here */
-	req.project = project;
-	req.relation = relation;
-	req.target = proj->target;
-	req.algorithm = last.algorithm;
-	req.task = proj->task;
-	req.hyperparams = last.hyperparams;
-	req.preprocess = last.preprocess;
-	req.features = StoredColumns(last.training);
-	req.test_size = JsonGetDouble(&last.training->root, "test_size");
-	req.split = SplitKindFromName(JsonGetString(&last.training->root, "split"));
-	v = JsonGet(&last.training->root, "order_by");
-	req.order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
-	req.seed = JsonGetInt(&last.training->root, "seed");
-	req.deploy = "never";
-	req.compare_model = current;
+	/* train with the chosen model's settings; deploying is decided here */
 	TrainRun(&req, &res);
 	action = "retrained";
 
@@ -259,21 +363,26 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	}
 	else if (isnan(res.score))
 		reason = psprintf("the new model has no %s: no rows were held out", metric);
+	else if (res.compare_metrics == NULL)
+		reason = psprintf("not deployed: deployed model " INT64_FORMAT
+						  " cannot be scored on the new model's held-out rows, since %s",
+						  current, res.compare_problem);
+	else if (isnan(res.compare_score))
+	{
+		deploy = true;
+		reason = psprintf("new %s %.4f on the same %d held-out rows, where deployed model "
+						  INT64_FORMAT " has none",
+						  metric, res.score, JsonGetInt(&res.metrics->root, "test_rows"), current);
+	}
 	else
 	{
-		double		old_score = res.compare_metrics ? res.compare_score
-			: RegistryModelScore(current, proj->task);
-		const char *basis = res.compare_metrics
-			? psprintf("on the same %d held-out rows", JsonGetInt(&res.metrics->root, "test_rows"))
-			: psprintf("by stored metrics, since %s", res.compare_problem);
-
-		deploy = !isnan(old_score) ? res.score >= old_score + policy.min_improvement : true;
-		reason = psprintf("new %s %.4f %s deployed %.4f + min_improvement %g %s",
-						  metric, res.score, deploy ? ">=" : "<", old_score,
-						  policy.min_improvement, basis);
+		deploy = res.score >= res.compare_score + policy.min_improvement;
+		reason = psprintf("new %s %.4f %s deployed %.4f + min_improvement %g on the same %d held-out rows",
+						  metric, res.score, deploy ? ">=" : "<", res.compare_score,
+						  policy.min_improvement, JsonGetInt(&res.metrics->root, "test_rows"));
 	}
 	if (drift_checked)
-		reason = psprintf("%s; %d of %d features drifted", reason, dc.drifted, dc.checked);
+		reason = psprintf("%s; %s", reason, DescribeDrift(&dc, &policy));
 	else if (force)
 		reason = psprintf("%s; forced", reason);
 	if (deploy)
@@ -286,7 +395,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 
 done:
 	initStringInfo(&detail);
-	AppendDecision(&detail, action, reason, &policy, drift_checked ? &dc : NULL,
+	AppendDecision(&detail, action, reason, plan.relname, &policy, drift_checked ? &dc : NULL,
 				   res.model_id ? &res : NULL);
 	RegistryLogEvent("retrain", project, res.model_id ? res.model_id : current, detail.data);
 

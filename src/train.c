@@ -3,6 +3,9 @@
  * train.c
  *	  mlops.train: read, split, featurize, fit, evaluate, register, deploy.
  *
+ * Every setting is checked before a row is read (TrainCheck, which
+ * mlops.train_async, mlops.retrain and mlops.schedule call too, so a typo
+ * fails at once and never after minutes of reading).
  * The relation is read as the calling role.  Featurization statistics are
  * fitted on the training rows only.  Metrics are computed by loading the
  * serialized model exactly as predict will, and scoring the held-out rows
@@ -183,6 +186,33 @@ CheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 }
 
 /*
+ * The split of a training run, given its task (-1 while the target is not
+ * read yet); a setting that cannot work is an error.
+ */
+static SplitKind
+ChooseSplit(const TrainRequest *req, int task)
+{
+	SplitKind	kind;
+
+	if (req->split >= 0)
+		kind = (SplitKind) req->split;
+	else if (req->order_by != NULL)
+		kind = SPLIT_LAST;
+	else
+		kind = task == TASK_CLASSIFICATION ? SPLIT_STRATIFIED : SPLIT_RANDOM;
+	if (kind == SPLIT_LAST && req->order_by == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("split \"last\" needs order_by"),
+				 errhint("Name the column that orders the rows in time, e.g. order_by => 'created_at'.")));
+	if (kind == SPLIT_STRATIFIED && task == TASK_REGRESSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("split \"stratified\" applies only to classification")));
+	return kind;
+}
+
+/*
  * Should the new model replace the deployed one?  With "auto" it must not
  * be worse on the primary metric: on the same held-out rows when the
  * deployed model was scored on them, else by the stored metrics.
@@ -199,6 +229,54 @@ DecideDeploy(const char *deploy, int64 current, double new_score, double old_sco
 	if (isnan(new_score))
 		return false;
 	return isnan(old_score) || new_score >= old_score;
+}
+
+/*
+ * Say why deploy "auto" left a new model undeployed: a NOTICE, and a
+ * not_deployed event with the compared scores.  old_score is the deployed
+ * model's, on the same held-out rows when same_rows, else by its stored
+ * metrics.
+ */
+static void
+ReportNotDeployed(const char *project, const TrainResult *res, double old_score, bool same_rows)
+{
+	const char *metric = res->task == TASK_CLASSIFICATION ? "f1" : "r2";
+	int			test_rows = JsonGetInt(&res->metrics->root, "test_rows");
+	char	   *why;
+	StringInfoData detail;
+
+	if (isnan(res->score))
+		why = psprintf("It has no %s to compare with deployed model " INT64_FORMAT
+					   ": no rows were held out (test_size is 0).", metric, res->previous);
+	else if (same_rows)
+		why = psprintf("Its %s %.4f is below the %.4f of deployed model " INT64_FORMAT
+					   " on the same %d held-out rows.", metric, res->score, old_score,
+					   res->previous, test_rows);
+	else
+		why = psprintf("Its %s %.4f is below the stored %.4f of deployed model " INT64_FORMAT
+					   ", which could not be scored on the same rows: %s.", metric, res->score,
+					   old_score, res->previous, res->compare_problem);
+	ereport(NOTICE,
+			(errmsg("model " INT64_FORMAT " was not deployed", res->model_id),
+			 errdetail_internal("%s", why),
+			 errhint("mlops.deploy('%s', 'specific', " INT64_FORMAT ") deploys it anyway.",
+					 project, res->model_id)));
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"reason\": ");
+	JsonAppendString(&detail, why);
+	appendStringInfo(&detail, ", \"metric\": \"%s\", \"score\": ", metric);
+	JsonAppendDouble(&detail, res->score);
+	appendStringInfo(&detail, ", \"deployed_model_id\": " INT64_FORMAT ", \"deployed_score\": ",
+					 res->previous);
+	JsonAppendDouble(&detail, old_score);
+	appendStringInfo(&detail, ", \"basis\": \"%s\"", same_rows ? "same_rows" : "stored_metrics");
+	if (same_rows)
+		appendStringInfo(&detail, ", \"test_rows\": %d, \"deployed_metrics_same_rows\": %s",
+						 test_rows, JsonbToCString(NULL, &res->compare_metrics->root,
+												   VARSIZE(res->compare_metrics)));
+	appendStringInfoChar(&detail, '}');
+	RegistryLogEvent("not_deployed", project, res->model_id, detail.data);
 }
 
 /*
@@ -240,8 +318,8 @@ DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 		if (c == ds->ncolumns || ds->columns[c].kind != src->kind ||
 			ds->columns[c].ninputs != src->ninputs)
 		{
-			*problem = psprintf("the new model's data has no column \"%s\" as model " INT64_FORMAT " reads it",
-								src->name, m->id);
+			*problem = psprintf("relation %s has no column \"%s\" as model " INT64_FORMAT " reads it",
+								ds->relname, src->name, m->id);
 			return NULL;
 		}
 		view->columns[j] = ds->columns[c];
@@ -284,8 +362,44 @@ DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 }
 
 /*
+ * The columns a training run reads: the new model's feature columns, then
+ * those only the compared model m (or NULL) reads, with their array
+ * lengths, so that m is scored on its own columns.  A column of m that the
+ * relation lacks, or has with another kind, is not read: the comparison
+ * then says so.  Nothing of m is kept (a cached model may be evicted while
+ * the relation is read).
+ */
+static void
+TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec)
+{
+	int			nmax = plan->ncolumns + (m ? m->fz->nsources : 0);
+	int			n = plan->ncolumns;
+
+	spec->names = palloc(sizeof(char *) * Max(1, nmax));
+	spec->array_lengths = palloc0(sizeof(int) * Max(1, nmax));
+	memcpy(spec->names, plan->columns, sizeof(char *) * plan->ncolumns);
+	for (int j = 0; m != NULL && j < m->fz->nsources; j++)
+	{
+		const FeatureSource *src = &m->fz->sources[j];
+		AttrNumber	attnum = get_attnum(plan->relid, src->name);
+		bool		known = false;
+
+		for (int c = 0; c < plan->ncolumns && !known; c++)
+			known = strcmp(plan->columns[c], src->name) == 0;
+		if (known || attnum == InvalidAttrNumber || attnum < 0 ||
+			DatasetSourceKind(getBaseType(get_atttype(plan->relid, attnum)), src->name) != src->kind)
+			continue;
+		spec->names[n] = pstrdup(src->name);
+		spec->array_lengths[n] = src->kind == SOURCE_ARRAY ? src->ninputs : 0;
+		n++;
+	}
+	spec->ncolumns = n;
+}
+
+/*
  * Score another model (the deployed one) on the held-out rows of a new
- * training run, so both are compared on the same rows.
+ * training run, so both are compared on the same rows; ds holds the
+ * columns of both (TrainReadSpec).
  */
 static void
 CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split *split,
@@ -317,11 +431,83 @@ CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split 
 }
 
 /*
+ * Check every setting of a training request before a row is read: the
+ * project, test_size and deploy, the relation and its columns (target,
+ * features, exclude, order_by), the task the target allows, the split,
+ * the hyperparameters of the algorithm, and the preprocess settings
+ * against the feature columns' names and types.  What the check learned
+ * goes to plan.  Only what depends on the values (an integer target that
+ * turns out to be a regression target, a constant target) is left for
+ * after the read.
+ */
+void
+TrainCheck(const TrainRequest *req, TrainPlan *plan)
+{
+	DatasetColumn *cols;
+
+	RegistryCheckProjectName(req->project);
+	if (!(req->test_size >= 0.0 && req->test_size < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size must be at least 0 and less than 1")));
+	if (strcmp(req->deploy, "auto") != 0 && strcmp(req->deploy, "always") != 0 &&
+		strcmp(req->deploy, "never") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown deploy setting \"%s\"", req->deploy),
+				 errhint("Valid settings are \"auto\", \"always\" and \"never\".")));
+
+	plan->proj = RegistryGetProject(req->project, true);
+	if (plan->proj != NULL)
+	{
+		RegistryCheckProjectOwner(plan->proj);
+		if (strcmp(plan->proj->target, req->target) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("project \"%s\" has target \"%s\", not \"%s\"",
+							req->project, plan->proj->target, req->target),
+					 errdetail("The first training run of a project fixes its target.")));
+	}
+	plan->task = ChooseTask(req->task, plan->proj, req->algorithm);
+
+	plan->relid = DatasetResolveRelation(req->relation, &plan->relname);
+	plan->columns = DatasetFeatureColumns(plan->relid, req->target, req->features, req->exclude,
+										  &plan->ncolumns);
+	if (req->order_by != NULL && get_attnum(plan->relid, req->order_by) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("order_by column \"%s\" does not exist in relation %s",
+						req->order_by, plan->relname)));
+	plan->target_mode = ChooseTargetMode(plan->task,
+										 get_atttype(plan->relid, get_attnum(plan->relid, req->target)));
+	if (plan->target_mode == TARGET_REGRESSION)
+		plan->task = TASK_REGRESSION;
+	else if (plan->target_mode == TARGET_COLLECT_LABELS)
+		plan->task = TASK_CLASSIFICATION;
+
+	(void) ChooseSplit(req, plan->task);
+	/* while the task is unknown, only scale_pos_weight waits for the read */
+	(void) HyperParamsParse(req->algorithm, plan->task < 0 ? TASK_CLASSIFICATION : plan->task,
+							req->hyperparams);
+
+	cols = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
+	for (int j = 0; j < plan->ncolumns; j++)
+	{
+		cols[j].name = plan->columns[j];
+		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
+		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
+	}
+	FeaturizerCheckPreprocess(req->preprocess, cols, plan->ncolumns);
+	pfree(cols);
+}
+
+/*
  * Train, evaluate, register and (per req->deploy) deploy a model.
  */
 void
 TrainRun(const TrainRequest *req, TrainResult *res)
 {
+	TrainPlan	plan;
 	RegistryProject *proj;
 	int			task;
 	char	   *relname;
@@ -330,6 +516,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	int			ncolumns;
 	DatasetSpec spec;
 	Dataset    *ds;
+	Dataset		both;
+	int64		compare_id;
 	SplitKind	split_kind;
 	Split	   *split;
 	HyperParams *hp;
@@ -351,45 +539,30 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	double	   *pred = NULL;
 	double	   *importance;
 	double		old_score;
+	bool		same_rows;
 
-	RegistryCheckProjectName(req->project);
-	if (!(req->test_size >= 0.0 && req->test_size < 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("test_size must be at least 0 and less than 1")));
-	if (strcmp(req->deploy, "auto") != 0 && strcmp(req->deploy, "always") != 0 &&
-		strcmp(req->deploy, "never") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown deploy setting \"%s\"", req->deploy),
-				 errhint("Valid settings are \"auto\", \"always\" and \"never\".")));
+	TrainCheck(req, &plan);
+	proj = plan.proj;
+	/* deploy "auto" compares with the deployed model on the same rows */
+	compare_id = req->compare_model;
+	if (compare_id == 0 && proj != NULL && strcmp(req->deploy, "auto") == 0)
+		compare_id = RegistryDeployedModel(proj->id);
+	relid = plan.relid;
+	relname = plan.relname;
+	columns = plan.columns;
+	ncolumns = plan.ncolumns;
 
-	proj = RegistryGetProject(req->project, true);
-	if (proj != NULL)
-	{
-		RegistryCheckProjectOwner(proj);
-		if (strcmp(proj->target, req->target) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("project \"%s\" has target \"%s\", not \"%s\"", req->project, proj->target, req->target),
-					 errdetail("The first training run of a project fixes its target.")));
-	}
-	task = ChooseTask(req->task, proj, req->algorithm);
-
-	/* read */
+	/* read, with the columns of the model to compare with */
 	MlopsProgressPhase("reading", 0);
-	relid = DatasetResolveRelation(req->relation, &relname);
-	columns = DatasetFeatureColumns(relid, req->target, req->features, req->exclude, &ncolumns);
-	if (req->order_by != NULL && get_attnum(relid, req->order_by) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("order_by column \"%s\" does not exist in relation %s", req->order_by, relname)));
-	spec.ncolumns = ncolumns;
-	spec.names = columns;
-	spec.array_lengths = NULL;
-	ds = DatasetRead(relid, relname, req->target, &spec, req->order_by,
-					 ChooseTargetMode(task, get_atttype(relid, get_attnum(relid, req->target))),
-					 NULL, 0);
+	TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
+	ds = DatasetRead(relid, relname, req->target, &spec, req->order_by, plan.target_mode, NULL, 0);
+	both = *ds;
+	if (ds->ncolumns > ncolumns)
+	{
+		/* the new model sees its own columns only */
+		ds->ninputs = ds->columns[ncolumns].first_input;
+		ds->ncolumns = ncolumns;
+	}
 	if (ds->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -400,21 +573,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
 
 	/* split */
-	if (req->split >= 0)
-		split_kind = (SplitKind) req->split;
-	else if (req->order_by != NULL)
-		split_kind = SPLIT_LAST;
-	else
-		split_kind = task == TASK_CLASSIFICATION ? SPLIT_STRATIFIED : SPLIT_RANDOM;
-	if (split_kind == SPLIT_LAST && req->order_by == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("split \"last\" needs order_by"),
-				 errhint("Name the column that orders the rows in time, e.g. order_by => 'created_at'.")));
-	if (split_kind == SPLIT_STRATIFIED && task != TASK_CLASSIFICATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("split \"stratified\" applies only to classification")));
+	split_kind = ChooseSplit(req, task);
 	split = SplitRows(ds, split_kind, req->test_size, req->seed);
 	CheckTargetVaries(ds, split, task);
 
@@ -478,8 +637,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 
 	/* the deployed model on the same held-out rows */
 	res->compare_score = NAN;
-	if (req->compare_model != 0)
-		CompareOnHeldOut(req->compare_model, task, ds, split, res);
+	if (compare_id != 0)
+		CompareOnHeldOut(compare_id, task, &both, split, res);
 
 	/* the training record */
 	initStringInfo(&training);
@@ -551,11 +710,14 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 
 	/* deploy */
 	res->previous = RegistryDeployedModel(proj->id);
-	if (res->previous != 0 && res->previous == req->compare_model && res->compare_metrics != NULL)
+	same_rows = res->previous != 0 && res->previous == compare_id && res->compare_metrics != NULL;
+	if (same_rows)
 		old_score = res->compare_score;
 	else
 		old_score = res->previous ? RegistryModelScore(res->previous, task) : NAN;
 	res->deployed = DecideDeploy(req->deploy, res->previous, res->score, old_score);
+	if (!res->deployed && strcmp(req->deploy, "auto") == 0)
+		ReportNotDeployed(req->project, res, old_score, same_rows);
 	if (res->deployed)
 	{
 		RegistryDeploy(proj->id, res->model_id, req->deploy);
@@ -567,6 +729,39 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 			appendStringInfoString(&buf, "null}");
 		RegistryLogEvent("deploy", req->project, res->model_id, buf.data);
 	}
+}
+
+/*
+ * Fill a training request from the arguments of mlops.train (and of
+ * mlops.train_async, which has the same parameters): required arguments
+ * must not be NULL, names (algorithm, task, split) must be known.
+ */
+void
+TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req)
+{
+	RequireArg(fcinfo, 0, "project");
+	RequireArg(fcinfo, 1, "relation");
+	RequireArg(fcinfo, 2, "target");
+	RequireArg(fcinfo, 3, "algorithm");
+	RequireArg(fcinfo, 5, "hyperparams");
+	RequireArg(fcinfo, 6, "preprocess");
+	RequireArg(fcinfo, 9, "test_size");
+	RequireArg(fcinfo, 12, "seed");
+	RequireArg(fcinfo, 13, "deploy");
+	req->project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req->relation = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req->target = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	req->algorithm = MlopsAlgorithmFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	req->task = PG_ARGISNULL(4) ? -1 : (int) MlopsTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	req->hyperparams = PG_GETARG_JSONB_P(5);
+	req->preprocess = PG_GETARG_JSONB_P(6);
+	req->features = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
+	req->exclude = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
+	req->test_size = PG_GETARG_FLOAT8(9);
+	req->split = PG_ARGISNULL(10) ? -1 : (int) SplitKindFromName(text_to_cstring(PG_GETARG_TEXT_PP(10)));
+	req->order_by = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
+	req->seed = PG_GETARG_INT32(12);
+	req->deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
 }
 
 /*
@@ -582,30 +777,7 @@ mlops_train(PG_FUNCTION_ARGS)
 	Datum		result[7];
 	bool		nulls[7] = {0};
 
-	RequireArg(fcinfo, 0, "project");
-	RequireArg(fcinfo, 1, "relation");
-	RequireArg(fcinfo, 2, "target");
-	RequireArg(fcinfo, 3, "algorithm");
-	RequireArg(fcinfo, 5, "hyperparams");
-	RequireArg(fcinfo, 6, "preprocess");
-	RequireArg(fcinfo, 9, "test_size");
-	RequireArg(fcinfo, 12, "seed");
-	RequireArg(fcinfo, 13, "deploy");
-	req.project = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	req.relation = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	req.target = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	req.algorithm = MlopsAlgorithmFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	req.task = PG_ARGISNULL(4) ? -1 : (int) MlopsTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(4)));
-	req.hyperparams = PG_GETARG_JSONB_P(5);
-	req.preprocess = PG_GETARG_JSONB_P(6);
-	req.features = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
-	req.exclude = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
-	req.test_size = PG_GETARG_FLOAT8(9);
-	req.split = PG_ARGISNULL(10) ? -1 : (int) SplitKindFromName(text_to_cstring(PG_GETARG_TEXT_PP(10)));
-	req.order_by = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
-	req.seed = PG_GETARG_INT32(12);
-	req.deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
-
+	TrainRequestFromArgs(fcinfo, &req);
 	TrainRun(&req, &res);
 
 	result[0] = CStringGetTextDatum(req.project);

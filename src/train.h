@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * train.h
- *	  Scoring a model on rows and writing its metrics.
+ *	  Training runs: checking a request, training, scoring a model on rows.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,12 +10,14 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "dataset.h"
 #include "model.h"
+#include "registry.h"
 
 /* what to train: the parameters of mlops.train */
 typedef struct TrainRequest
@@ -37,6 +39,18 @@ typedef struct TrainRequest
 	int64		compare_model;	/* also score this model on the held-out rows */
 } TrainRequest;
 
+/* what TrainCheck learned about a request before reading a row */
+typedef struct TrainPlan
+{
+	RegistryProject *proj;		/* NULL while the project does not exist */
+	int			task;			/* MlopsTask, or -1 until the target is read */
+	Oid			relid;
+	char	   *relname;		/* quoted, schema-qualified */
+	char	  **columns;		/* the feature source columns */
+	int			ncolumns;
+	TargetMode	target_mode;
+} TrainPlan;
+
 /* what a training run did */
 typedef struct TrainResult
 {
@@ -52,6 +66,8 @@ typedef struct TrainResult
 	char	   *compare_problem;	/* why compare_model could not be scored */
 } TrainResult;
 
+extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
+extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
 extern double TrainPrimaryScore(Jsonb *metrics, MlopsTask task);
 extern void TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows,

@@ -193,9 +193,9 @@ EOF
 tap_is "$(wait_status "$job" failed)" failed "a job whose relation was dropped fails"
 tap_is "$(sql "SELECT error FROM mlops.jobs WHERE id = $job")" 'relation "public.doomed" does not exist' \
 	"naming the relation it was given (schema-qualified when queued)"
-job=$(sql "SELECT mlops.train_async('bad_alg', 'small', 'y', algorithm => 'nope')")
-tap_is "$(wait_status "$job" failed)" failed "a job with a bad argument fails"
-tap_is "$(sql "SELECT error FROM mlops.jobs WHERE id = $job")" 'unknown algorithm "nope"' "with mlops.train's error"
+tap_like "$(sql_err "SELECT mlops.train_async('bad_alg', 'small', 'y', algorithm => 'nope')")" \
+	'ERROR:  unknown algorithm "nope"' "train_async refuses a bad argument when called, with mlops.train's error"
+tap_is "$(sql "SELECT count(*) FROM mlops.jobs WHERE project = 'bad_alg'")" 0 "and queues no job"
 tap_like "$(sql_err "SELECT mlops.train_async(NULL, 'small', 'y')")" 'ERROR:  project must not be NULL' \
 	"train_async refuses a NULL project"
 tap_like "$(sql_err "SELECT mlops.train_async('p', 'no_such_table', 'y')")" 'ERROR:  relation "no_such_table" does not exist' \

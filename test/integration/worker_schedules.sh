@@ -58,7 +58,7 @@ tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day -25 hours')")" 'ERROR: 
 tap_like "$(sql_err "SELECT mlops.schedule('reg', NULL)")" 'ERROR:  project and every must not be NULL' \
 	"a NULL interval is an error"
 tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day', policy => '{\"retrian\": \"always\"}')")" \
-	'ERROR:  unknown policy key "retrian".*HINT:  Valid keys are "retrain", "drift_share", "min_improvement" and "deploy"' \
+	'ERROR:  unknown policy key "retrian".*HINT:  Valid keys are "retrain", "drift_share", "on_prediction_drift", "min_improvement" and "deploy"' \
 	"an unknown policy key is an error listing the valid ones"
 tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day', policy => '{\"drift_share\": 2}')")" \
 	'ERROR:  policy "drift_share" must be a number between 0 and 1' "an out-of-range policy value is an error"
@@ -83,7 +83,7 @@ tap_is "$(sql "SELECT status || ' ' || kind || ' ' || submitted_by || ' ' || sch
 	"succeeded retrain postgres $sid" "the schedule fires a retrain job as the role that scheduled it"
 tap_is "$(sql "SELECT result->>'action' || ' ' || (result->>'deployed') || ' ' || (result->>'old_model_id')
                FROM mlops.jobs WHERE id = $job")" "retrained true $first" "the retrain on drifted rows deploys a new model"
-tap_like "$(sql "SELECT result->>'reason' FROM mlops.jobs WHERE id = $job")" '>= deployed .* 1 of 1 features drifted' \
+tap_like "$(sql "SELECT result->>'reason' FROM mlops.jobs WHERE id = $job")" '>= deployed .* 1 of 1 columns drifted' \
 	"the reason compares the scores and names the drift"
 new=$(sql "SELECT result->>'new_model_id' FROM mlops.jobs WHERE id = $job")
 tap_is "$(sql "SELECT (metrics->>'r2')::float8 > 0.99 FROM mlops.models WHERE id = $new")" t \
@@ -185,6 +185,16 @@ tap_is "$(sql "SELECT count(*) FROM mlops.jobs WHERE schedule_id = $sid AND queu
 tap_is "$(sql "SELECT next_run_at > clock_timestamp() AND next_run_at <= clock_timestamp() + interval '3 seconds'
                FROM mlops.schedules WHERE id = $sid")" t "and the next run is one interval after it"
 sql "SELECT mlops.unschedule('reg')" >/dev/null
+
+# --- a quiet day: a scheduled retrain on an empty relation is skipped ------------
+
+sql "CREATE VIEW quiet AS SELECT * FROM new_data WHERE x < 0" >/dev/null
+before=$(last_retrain reg)
+sql "SELECT mlops.schedule('reg', '1 second', 'quiet')" >/dev/null
+job=$(next_retrain reg "$before")
+sql "SELECT mlops.unschedule('reg')" >/dev/null
+tap_is "$(sql "SELECT status || ' ' || (result->>'action') || ': ' || (result->>'reason') FROM mlops.jobs WHERE id = $job")" \
+	"succeeded skipped: no rows" "a scheduled retrain on an empty relation succeeds, skipped for \"no rows\""
 
 # --- a dropped project's schedule goes away ---------------------------------------
 
