@@ -46,7 +46,13 @@ typedef struct LastSettings
 	MlopsAlgorithm algorithm;
 	Jsonb	   *hyperparams;
 	Jsonb	   *preprocess;
-	Jsonb	   *training;
+	/* from its training record */
+	char	   *relation;
+	ArrayType  *columns;
+	double		test_size;
+	SplitKind	split;
+	char	   *order_by;		/* NULL when not ordered */
+	int			seed;
 } LastSettings;
 
 /* the outcome of a drift check */
@@ -56,6 +62,72 @@ typedef struct DriftCheck
 	int			drifted;
 	double		share;
 } DriftCheck;
+
+/*
+ * Error context callback of SettingsFromTraining: name the model whose
+ * settings are read.
+ */
+static void
+SettingsErrorContext(void *arg)
+{
+	errcontext("reading the training settings of model " INT64_FORMAT, *(const int64 *) arg);
+}
+
+/*
+ * Read the settings a model was trained with from its training record
+ * (relation, columns, split, seed), checking their types: a damaged record
+ * is an error naming the model.  The values themselves are checked again
+ * by training, as a caller's would be.
+ */
+static void
+SettingsFromTraining(LastSettings *last, Jsonb *training)
+{
+	ErrorContextCallback errcallback;
+	JsonbContainer *root = &training->root;
+	JsonbContainer *cols;
+	JsonbValue *v;
+	Datum	   *elems;
+	int			n;
+
+	errcallback.callback = SettingsErrorContext;
+	errcallback.arg = &last->model_id;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	if (!JB_ROOT_IS_OBJECT(last->hyperparams) || !JB_ROOT_IS_OBJECT(last->preprocess))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", last->model_id),
+				 errdetail("Its hyperparams and preprocess must be JSON objects.")));
+	last->relation = JsonGetString(root, "relation");
+	cols = JsonGetContainer(root, "columns");
+	if (!JsonContainerIsArray(cols))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", last->model_id),
+				 errdetail("Its feature columns are not an array.")));
+	n = JsonContainerSize(cols);
+	elems = palloc(sizeof(Datum) * Max(1, n));
+	for (int i = 0; i < n; i++)
+	{
+		char	   *s = JsonValueToCString(JsonArrayElement(cols, i));
+
+		if (s == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", last->model_id),
+					 errdetail("A feature column name is not a string.")));
+		elems[i] = CStringGetTextDatum(s);
+	}
+	last->columns = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+	last->test_size = JsonGetDouble(root, "test_size");
+	last->split = SplitKindFromName(JsonGetString(root, "split"));
+	v = JsonGet(root, "order_by");
+	last->order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
+	last->seed = JsonGetInt(root, "seed");
+
+	error_context_stack = errcallback.previous;
+}
 
 /*
  * Read the settings of the newest model of a project.
@@ -69,6 +141,7 @@ ReadLastSettings(const RegistryProject *proj, LastSettings *last)
 	bool		isnull;
 	TupleDesc	desc;
 	HeapTuple	tup;
+	Jsonb	   *training;
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT id, algorithm, hyperparams, preprocess, training "
@@ -87,8 +160,9 @@ ReadLastSettings(const RegistryProject *proj, LastSettings *last)
 	last->algorithm = MlopsAlgorithmFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
 	last->hyperparams = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull));
 	last->preprocess = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
-	last->training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
+	training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
 	SPI_finish();
+	SettingsFromTraining(last, training);
 }
 
 /*
@@ -117,30 +191,6 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 	dc->drifted = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
 	dc->share = dc->checked > 0 ? (double) dc->drifted / dc->checked : 0.0;
-}
-
-/*
- * The stored feature columns of a model as a text[].
- */
-static ArrayType *
-StoredColumns(Jsonb *training)
-{
-	JsonbContainer *cols = JsonGetContainer(&training->root, "columns");
-	int			n = JsonContainerSize(cols);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
-
-	for (int i = 0; i < n; i++)
-	{
-		char	   *s = JsonValueToCString(JsonArrayElement(cols, i));
-
-		if (s == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored training record is corrupted"),
-					 errdetail("A feature column name is not a string.")));
-		elems[i] = CStringGetTextDatum(s);
-	}
-	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 /*
@@ -191,7 +241,6 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	bool		drift_checked = false;
 	TrainRequest req = {0};
 	TrainResult res = {0};
-	JsonbValue *v;
 	const char *metric;
 	char	   *reason;
 	const char *action;
@@ -211,8 +260,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	proj = RegistryGetProject(project, false);
 	RegistryCheckProjectOwner(proj);
 	ReadLastSettings(proj, &last);
-	relation = PG_ARGISNULL(1) ? JsonGetString(&last.training->root, "relation")
-		: text_to_cstring(PG_GETARG_TEXT_PP(1));
+	relation = PG_ARGISNULL(1) ? last.relation : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	current = RegistryDeployedModel(proj->id);
 	metric = proj->task == TASK_CLASSIFICATION ? "f1" : "r2";
 
@@ -238,12 +286,11 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	req.task = proj->task;
 	req.hyperparams = last.hyperparams;
 	req.preprocess = last.preprocess;
-	req.features = StoredColumns(last.training);
-	req.test_size = JsonGetDouble(&last.training->root, "test_size");
-	req.split = SplitKindFromName(JsonGetString(&last.training->root, "split"));
-	v = JsonGet(&last.training->root, "order_by");
-	req.order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
-	req.seed = JsonGetInt(&last.training->root, "seed");
+	req.features = last.columns;
+	req.test_size = last.test_size;
+	req.split = last.split;
+	req.order_by = last.order_by;
+	req.seed = last.seed;
 	req.deploy = "never";
 	req.compare_model = current;
 	TrainRun(&req, &res);
