@@ -65,7 +65,7 @@ END $$;
 \set evaluate_cls 'SELECT mlops.evaluate(''corrupt_cls'', ''flowers'', %s)'
 \set evaluate_reg 'SELECT mlops.evaluate(''corrupt_reg'', ''flowers'', %s)'
 \set drift 'SELECT count(*) FROM mlops.drift(''corrupt_reg'', ''flowers'', ''auto'', NULL, %s)'
-\set drift_ks 'SELECT count(*) FROM mlops.drift(''corrupt_reg'', ''flowers'', ''ks'', NULL, %s)'
+\set drift_ks 'SELECT count(*) FROM mlops.drift(''corrupt_cls'', ''flowers'', ''ks'', NULL, %s)'
 \set drift_psi 'SELECT count(*) FROM mlops.drift(''corrupt_reg'', ''flowers'', ''psi'', NULL, %s)'
 \set retrain 'SELECT action FROM mlops.retrain(''corrupt_cls'', force => true) WHERE %s > 0'
 \pset format unaligned
@@ -145,8 +145,9 @@ SELECT 'transform with fewer features than the model: ' || corrupt(:logistic, $$
 SELECT 'profile without features: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features}', '[]')$$, :'drift');
 SELECT 'profile features not an array: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features}', '{"a": 1}')$$, :'drift');
 SELECT 'categorical predictions of a regression: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{prediction}', profile->'features'->0)$$, :'drift');
-SELECT 'NaN in a sample: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,sample,0}', 'null')$$, :'drift_ks');
-SELECT 'unsorted sample: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,sample,0}', '1e6')$$, :'drift_ks');
+SELECT 'sound drift, ks: ' || corrupt(:logistic, 'labels = labels', :'drift_ks');
+SELECT 'NaN in a sample: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample,0}', 'null')$$, :'drift_ks');
+SELECT 'unsorted sample: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample,0}', '1e6')$$, :'drift_ks');
 SELECT 'negative count: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,count}', '-5')$$, :'drift_psi');
 SELECT 'descending edges: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,edges}', '[9, 8, 7, 6, 5, 4, 3, 2, 1]')$$, :'drift_psi');
 SELECT 'negative bin count: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,histogram,3}', '-1')$$, :'drift_psi');
