@@ -73,6 +73,21 @@ SettingsErrorContext(void *arg)
 	errcontext("reading the training settings of model " INT64_FORMAT, *(const int64 *) arg);
 }
 
+static void SettingsCorrupted(int64 model_id, const char *detail) pg_attribute_noreturn();
+
+/*
+ * Report a model's stored training settings as damaged; detail says what
+ * is wrong.
+ */
+static void
+SettingsCorrupted(int64 model_id, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", model_id),
+			 errdetail("%s", detail)));
+}
+
 /*
  * Read the settings a model was trained with from its training record
  * (relation, columns, split, seed), checking their types: a damaged record
@@ -95,17 +110,11 @@ SettingsFromTraining(LastSettings *last, Jsonb *training)
 	error_context_stack = &errcallback;
 
 	if (!JB_ROOT_IS_OBJECT(last->hyperparams) || !JB_ROOT_IS_OBJECT(last->preprocess))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", last->model_id),
-				 errdetail("Its hyperparams and preprocess must be JSON objects.")));
+		SettingsCorrupted(last->model_id, "Its hyperparams and preprocess must be JSON objects.");
 	last->relation = JsonGetString(root, "relation");
 	cols = JsonGetContainer(root, "columns");
 	if (!JsonContainerIsArray(cols))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", last->model_id),
-				 errdetail("Its feature columns are not an array.")));
+		SettingsCorrupted(last->model_id, "Its feature columns are not an array.");
 	n = JsonContainerSize(cols);
 	elems = palloc(sizeof(Datum) * Max(1, n));
 	for (int i = 0; i < n; i++)
@@ -113,10 +122,7 @@ SettingsFromTraining(LastSettings *last, Jsonb *training)
 		char	   *s = JsonValueToCString(JsonArrayElement(cols, i));
 
 		if (s == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", last->model_id),
-					 errdetail("A feature column name is not a string.")));
+			SettingsCorrupted(last->model_id, "A feature column name is not a string.");
 		elems[i] = CStringGetTextDatum(s);
 	}
 	last->columns = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
