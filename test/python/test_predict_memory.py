@@ -1,7 +1,7 @@
 """A scoring query stays flat in memory whatever its pattern of models.
 
 One call site of mlops.predict that meets a different model on every row
-(a CASE over model ids, or a column of model ids) must not grow the
+(a CASE over model ids or project names, or a column of model ids) must not grow the
 backend: the peak resident size after 3,000,000 rows is compared with the
 peak after 300,000 rows, each in a fresh backend.  The answers are checked
 against the same rows scored one model at a time.
@@ -10,7 +10,7 @@ import tap
 
 conn = tap.connect()
 cur = conn.cursor()
-cur.execute("SELECT mlops.drop_project(name) FROM mlops.projects WHERE name = 'predmem'")
+cur.execute("SELECT mlops.drop_project(name) FROM mlops.projects WHERE name IN ('predmem', 'predmem_a', 'predmem_b')")
 cur.execute("DROP TABLE IF EXISTS predmem_train")
 cur.execute("CREATE TABLE predmem_train AS SELECT (g % 97)::float8 AS a, (g % 13)::float8 AS b, "
             "((g % 97) * 0.5 + (g % 13) * 2 + g % 3)::float8 AS y FROM generate_series(1, 2000) g")
@@ -21,8 +21,12 @@ for algorithm, hyperparams in (("linear", "{}"), ("xgboost", '{"n_estimators": 5
                 "algorithm => %s, hyperparams => %s::jsonb, deploy => 'never')", (algorithm, hyperparams))
     models.append(cur.fetchone()[0])
 m1, m2, m3 = models
+# two projects whose deployed models are told apart by name
+for project, algorithm, hyperparams in (("predmem_a", "linear", "{}"), ("predmem_b", "xgboost", '{"n_estimators": 5}')):
+    cur.execute("SELECT model_id FROM mlops.train(%s, 'predmem_train', 'y', task => 'regression', "
+                "algorithm => %s, hyperparams => %s::jsonb)", (project, algorithm, hyperparams))
 
-# rows as a row type (columns matched by name) and as raw arrays, the model switching on every row
+# rows as a row type (columns matched by name) or raw arrays, the model switching on every row
 ROWS = "SELECT g, (g % 97)::float8 AS a, (g % 13)::float8 AS b FROM generate_series(1, NROWS) g"
 SWITCH = {
     "CASE over model ids, row form":
@@ -31,6 +35,14 @@ SWITCH = {
     "a column of model ids, array form":
         f"SELECT sum(mlops.predict(r.model, ARRAY[r.a, r.b])) "
         f"FROM (SELECT (ARRAY[{m1}, {m2}, {m3}])[g % 3 + 1] AS model, a, b FROM ({ROWS}) s) r",
+    "CASE over project names, row form":
+        f"SELECT sum(mlops.predict(CASE WHEN r.g % 2 = 0 THEN 'predmem_a' ELSE 'predmem_b' END, r)) "
+        f"FROM ({ROWS}) r",
+}
+SINGLE = {
+    "CASE over model ids, row form": [(m1, 0, 3), (m2, 1, 3), (m3, 2, 3)],
+    "a column of model ids, array form": [(m1, 0, 3), (m2, 1, 3), (m3, 2, 3)],
+    "CASE over project names, row form": [("'predmem_a'", 0, 2), ("'predmem_b'", 1, 2)],
 }
 
 
@@ -56,10 +68,8 @@ for name, query in SWITCH.items():
            f"VmHWM {small_kb} kB at 300,000 rows, {large_kb} kB at 3,000,000 rows")
 
     # the same rows scored by one model at a time give the same sum
-    cur.execute(f"SELECT sum(mlops.predict({m1}, r)) FROM ({ROWS}) r WHERE r.g % 3 = 0"
-                f" UNION ALL SELECT sum(mlops.predict({m2}, r)) FROM ({ROWS}) r WHERE r.g % 3 = 1"
-                f" UNION ALL SELECT sum(mlops.predict({m3}, r)) FROM ({ROWS}) r WHERE r.g % 3 = 2"
-                .replace("NROWS", "300000"))
+    cur.execute(" UNION ALL ".join(f"SELECT sum(mlops.predict({key}, r)) FROM ({ROWS}) r WHERE r.g % {n} = {rest}"
+                                   for key, rest, n in SINGLE[name]).replace("NROWS", "300000"))
     tap.is_close(small, sum(row[0] for row in cur.fetchall()), rel=1e-9,
                  name=f"{name}: each row is scored by its own model")
 
