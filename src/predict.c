@@ -10,8 +10,10 @@
  * the model's columns by name; how a row type maps onto a model is worked
  * out once per row type and kept in fn_extra with buffers sized for the
  * model, so scoring a row allocates nothing and deforms the row only up to
- * the last column the model reads.  Every form goes through the model's
- * frozen transform.
+ * the last column the model reads.  A call site keeps this for the last
+ * few models it met, each in a memory context reused for the next model,
+ * so a query whose rows switch models stays flat in memory.  Every form
+ * goes through the model's frozen transform.
  *
  *-------------------------------------------------------------------------
  */
