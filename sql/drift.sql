@@ -211,11 +211,13 @@ EXCEPTION WHEN invalid_parameter_value THEN
 	RAISE NOTICE 'error: %', regexp_replace(SQLERRM, '[0-9]+', 'N');	-- model ids vary
 END
 $$;
--- a damaged profile
+-- a damaged profile (the CONTEXT line names the model, whose id varies)
+\set SHOW_CONTEXT never
 UPDATE mlops.models SET profile = '{"version": 1, "rows": 3}' WHERE id = (SELECT max(id) FROM mlops.models);
 SELECT * FROM mlops.drift('drift_q', 'drift_t', model_id => (SELECT max(id) FROM mlops.models));
 UPDATE mlops.models SET profile = '{"version": 99}' WHERE id = (SELECT max(id) FROM mlops.models);
 SELECT * FROM mlops.drift('drift_q', 'drift_t', model_id => (SELECT max(id) FROM mlops.models));
+\set SHOW_CONTEXT errors
 SELECT count(*) - (SELECT n FROM reports_before) AS new_reports FROM mlops.drift_reports;
 
 -- dropping a project drops its reports

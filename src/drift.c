@@ -569,7 +569,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model " INT64_FORMAT " belongs to project \"%s\", not \"%s\"",
 						m->id, m->project, project)));
-	profile = ProfileFromJson(RegistryModelProfile(m->id));
+	profile = ProfileFromJson(RegistryModelProfile(m->id), m);
 	DriftCheckMethod(profile, method);
 
 	relid = DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(1)), &relname);

@@ -1132,8 +1132,117 @@ StoredName(const char *const *names, int n, JsonbContainer *c, const char *key)
 }
 
 /*
- * Read a frozen transform back from mlops.models.features, checking that
- * it is consistent so predict can trust it.
+ * Read a required JSON array of a stored transform.
+ */
+static JsonbContainer *
+StoredArray(JsonbContainer *c, const char *key)
+{
+	JsonbContainer *arr = JsonGetContainer(c, key);
+
+	if (!JsonContainerIsArray(arr))
+		TransformCorrupted(psprintf("a \"%s\" that is not an array", key));
+	return arr;
+}
+
+/*
+ * Read a required JSON object that is element i of a stored array.
+ */
+static JsonbContainer *
+StoredObject(JsonbContainer *arr, int i, const char *what)
+{
+	JsonbValue *v = JsonArrayElement(arr, i);
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		TransformCorrupted(psprintf("%s that is not an object", what));
+	return v->val.binary.data;
+}
+
+/*
+ * Read a stored source column: its name, type, kind and number of inputs,
+ * which must fit the kind and the inputs left.
+ */
+static void
+SourceFromJson(JsonbContainer *c, FeatureSource *src, int first_input, int ninputs)
+{
+	src->name = JsonGetString(c, "name");
+	src->type = JsonGetString(c, "type");
+	src->kind = (SourceKind) StoredName(source_kind_names, lengthof(source_kind_names), c, "kind");
+	src->ninputs = JsonGetInt(c, "inputs");
+	src->first_input = first_input;
+	if (src->kind == SOURCE_DATETIME)
+	{
+		if (strcmp(src->type, "date") == 0)
+			src->datetime_type = DATEOID;
+		else if (strcmp(src->type, "timestamp with time zone") == 0)
+			src->datetime_type = TIMESTAMPTZOID;
+		else if (strcmp(src->type, "timestamp without time zone") == 0)
+			src->datetime_type = TIMESTAMPOID;
+		else
+			TransformCorrupted(psprintf("date column \"%s\" of type \"%s\"", src->name, src->type));
+	}
+	if (src->ninputs < 1 || src->ninputs > ninputs - first_input ||
+		(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS) ||
+		(src->kind != SOURCE_DATETIME && src->kind != SOURCE_ARRAY && src->ninputs != 1))
+		TransformCorrupted(psprintf("column \"%s\" with the wrong number of inputs", src->name));
+}
+
+/*
+ * Read the encoding of a stored categorical input: its categories and the
+ * slots and values they map to, consistent with its number of features.
+ */
+static void
+CategoricalFromJson(JsonbContainer *c, FeatureInput *in)
+{
+	JsonbContainer *cats = StoredArray(c, "categories");
+	JsonbValue *nv;
+	int			expect;
+
+	in->encode = (EncodeKind) StoredName(encode_names, lengthof(encode_names), c, "encode");
+	in->ncategories = JsonContainerSize(cats);
+	in->categories = palloc(sizeof(char *) * Max(1, in->ncategories));
+	for (int i = 0; i < in->ncategories; i++)
+	{
+		in->categories[i] = JsonValueToCString(JsonArrayElement(cats, i));
+		if (in->categories[i] == NULL)
+			TransformCorrupted(psprintf("a category of \"%s\" that is not a string", in->name));
+	}
+	nv = JsonGet(c, "null_category");
+	in->null_category = nv && nv->type == jbvBool && nv->val.boolean;
+	nv = JsonGet(c, "other");
+	in->has_other = nv && nv->type == jbvBool && nv->val.boolean;
+	in->fill_index = JsonGetInt(c, "fill_index");
+	in->unknown_value = JsonGetDouble(c, "unknown_value");
+	if (in->fill_index < -1 || in->fill_index >= in->ncategories)
+		TransformCorrupted(psprintf("an imputed category of \"%s\" out of range", in->name));
+	if (in->encode == ENCODE_ONE_HOT)
+		expect = in->ncategories + in->null_category + in->has_other;
+	else if (in->encode == ENCODE_ORDINAL)
+		expect = 1;
+	else
+		expect = in->nfeatures;
+	if (in->nfeatures != expect || in->nfeatures < 1)
+		TransformCorrupted(psprintf("the wrong number of features for \"%s\"", in->name));
+	if (in->encode == ENCODE_TARGET)
+	{
+		JsonbContainer *tv = StoredArray(c, "target_values");
+		int64		nvalues = ((int64) in->ncategories + 2) * in->nfeatures;
+
+		in->ntarget = in->nfeatures;
+		if ((int64) JsonContainerSize(tv) != nvalues)
+			TransformCorrupted(psprintf("target encoding values of \"%s\" of the wrong size", in->name));
+		in->target_values = palloc(sizeof(double) * nvalues);
+		for (int i = 0; i < nvalues; i++)
+			if (!JsonValueNumber(JsonArrayElement(tv, i), &in->target_values[i]))
+				TransformCorrupted(psprintf("a target encoding value of \"%s\" that is not a number",
+											in->name));
+	}
+	BuildLookup(in);
+}
+
+/*
+ * Read a frozen transform back from mlops.models.features, checking every
+ * value predict relies on (types, ranges, indices and counts), so a
+ * damaged transform is an ERRCODE_DATA_CORRUPTED error, never a crash.
  */
 Featurizer *
 FeaturizerFromJson(Jsonb *jb)
@@ -1150,61 +1259,47 @@ FeaturizerFromJson(Jsonb *jb)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("unknown feature transform format %d", format),
 				 errhint("The model was written by another version of mlops; retrain it.")));
-	cols = JsonGetContainer(root, "columns");
-	inputs = JsonGetContainer(root, "inputs");
+	cols = StoredArray(root, "columns");
+	inputs = StoredArray(root, "inputs");
 	fz->nsources = JsonContainerSize(cols);
 	fz->ninputs = JsonContainerSize(inputs);
+	if (fz->ninputs > MLOPS_MAX_FEATURES)
+		TransformCorrupted(psprintf("%d inputs", fz->ninputs));
 	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, fz->nsources));
 	fz->inputs = palloc0(sizeof(FeatureInput) * Max(1, fz->ninputs));
 
 	for (int j = 0; j < fz->nsources; j++)
 	{
-		JsonbValue *v = JsonArrayElement(cols, j);
-		FeatureSource *src = &fz->sources[j];
-		JsonbContainer *c;
-
-		if (v->type != jbvBinary)
-			TransformCorrupted("a column that is not an object");
-		c = v->val.binary.data;
-		src->name = JsonGetString(c, "name");
-		src->type = JsonGetString(c, "type");
-		src->kind = (SourceKind) StoredName(source_kind_names, lengthof(source_kind_names), c, "kind");
-		src->ninputs = JsonGetInt(c, "inputs");
-		src->first_input = next_input;
-		if (src->kind == SOURCE_DATETIME)
-			src->datetime_type = strcmp(src->type, "date") == 0 ? DATEOID
-				: strcmp(src->type, "timestamp with time zone") == 0 ? TIMESTAMPTZOID : TIMESTAMPOID;
-		if (src->ninputs < 1 || src->ninputs > fz->ninputs - next_input ||
-			(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS) ||
-			(src->kind != SOURCE_DATETIME && src->kind != SOURCE_ARRAY && src->ninputs != 1))
-			TransformCorrupted("a column with the wrong number of inputs");
-		next_input += src->ninputs;
+		SourceFromJson(StoredObject(cols, j, "a column"), &fz->sources[j], next_input, fz->ninputs);
+		next_input += fz->sources[j].ninputs;
 	}
 	if (next_input != fz->ninputs)
 		TransformCorrupted("inputs that do not match its columns");
 
 	for (int k = 0; k < fz->ninputs; k++)
 	{
-		JsonbValue *v = JsonArrayElement(inputs, k);
+		JsonbContainer *c = StoredObject(inputs, k, "an input");
 		FeatureInput *in = &fz->inputs[k];
-		JsonbContainer *c;
-		JsonbContainer *names;
+		const FeatureSource *src;
+		const char *kind;
 
-		if (v->type != jbvBinary)
-			TransformCorrupted("an input that is not an object");
-		c = v->val.binary.data;
 		in->name = JsonGetString(c, "name");
 		in->source = JsonGetInt(c, "column");
 		if (in->source < 0 || in->source >= fz->nsources ||
 			k < fz->sources[in->source].first_input ||
 			k >= fz->sources[in->source].first_input + fz->sources[in->source].ninputs)
-			TransformCorrupted("an input of an unknown column");
-		in->categorical = strcmp(JsonGetString(c, "kind"), "categorical") == 0;
-		if (in->categorical != (fz->sources[in->source].kind == SOURCE_CATEGORICAL))
-			TransformCorrupted("an input of the wrong kind");
+			TransformCorrupted(psprintf("input \"%s\" of an unknown column", in->name));
+		src = &fz->sources[in->source];
+		kind = JsonGetString(c, "kind");
+		if (strcmp(kind, "categorical") != 0 && strcmp(kind, "numeric") != 0)
+			TransformCorrupted(psprintf("input \"%s\" of unknown kind \"%s\"", in->name, kind));
+		in->categorical = strcmp(kind, "categorical") == 0;
+		if (in->categorical != (src->kind == SOURCE_CATEGORICAL))
+			TransformCorrupted(psprintf("input \"%s\" of the wrong kind", in->name));
 		in->impute = (ImputeKind) StoredName(impute_names, lengthof(impute_names), c, "impute");
-		names = JsonGetContainer(c, "features");
-		in->nfeatures = JsonContainerSize(names);
+		in->nfeatures = JsonContainerSize(StoredArray(c, "features"));
+		if (in->nfeatures > MLOPS_MAX_FEATURES - fz->nfeatures)
+			TransformCorrupted(psprintf("more than %d features", MLOPS_MAX_FEATURES));
 		in->first_feature = fz->nfeatures;
 		fz->nfeatures += in->nfeatures;
 		if (!in->categorical)
@@ -1217,48 +1312,7 @@ FeaturizerFromJson(Jsonb *jb)
 				TransformCorrupted(psprintf("invalid scaling for \"%s\"", in->name));
 		}
 		else
-		{
-			JsonbContainer *cats = JsonGetContainer(c, "categories");
-			JsonbValue *nv;
-			int			expect;
-
-			in->encode = (EncodeKind) StoredName(encode_names, lengthof(encode_names), c, "encode");
-			in->ncategories = JsonContainerSize(cats);
-			in->categories = palloc(sizeof(char *) * Max(1, in->ncategories));
-			for (int i = 0; i < in->ncategories; i++)
-			{
-				in->categories[i] = JsonValueToCString(JsonArrayElement(cats, i));
-				if (in->categories[i] == NULL)
-					TransformCorrupted("a category that is not a string");
-			}
-			nv = JsonGet(c, "null_category");
-			in->null_category = nv && nv->type == jbvBool && nv->val.boolean;
-			nv = JsonGet(c, "other");
-			in->has_other = nv && nv->type == jbvBool && nv->val.boolean;
-			in->fill_index = JsonGetInt(c, "fill_index");
-			in->unknown_value = JsonGetDouble(c, "unknown_value");
-			if (in->fill_index < -1 || in->fill_index >= in->ncategories)
-				TransformCorrupted("an imputed category out of range");
-			expect = in->encode == ENCODE_ONE_HOT
-				? in->ncategories + in->null_category + in->has_other : in->nfeatures;
-			if (in->encode == ENCODE_ORDINAL)
-				expect = 1;
-			if (in->nfeatures != expect || in->nfeatures < 1)
-				TransformCorrupted(psprintf("the wrong number of features for \"%s\"", in->name));
-			if (in->encode == ENCODE_TARGET)
-			{
-				JsonbContainer *tv = JsonGetContainer(c, "target_values");
-
-				in->ntarget = in->nfeatures;
-				if ((int) JsonContainerSize(tv) != (in->ncategories + 2) * in->ntarget)
-					TransformCorrupted("target encoding values of the wrong size");
-				in->target_values = palloc(sizeof(double) * (in->ncategories + 2) * in->ntarget);
-				for (int i = 0; i < (in->ncategories + 2) * in->ntarget; i++)
-					if (!JsonValueNumber(JsonArrayElement(tv, i), &in->target_values[i]))
-						TransformCorrupted("a target encoding value that is not a number");
-			}
-			BuildLookup(in);
-		}
+			CategoricalFromJson(c, in);
 	}
 	if (fz->nfeatures != JsonGetInt(root, "nfeatures") || fz->nfeatures < 1)
 		TransformCorrupted("a feature count that does not match its inputs");
@@ -1266,11 +1320,17 @@ FeaturizerFromJson(Jsonb *jb)
 	fz->feature_names = palloc(sizeof(char *) * fz->nfeatures);
 	for (int k = 0; k < fz->ninputs; k++)
 	{
-		JsonbContainer *names = JsonGetContainer(JsonArrayElement(inputs, k)->val.binary.data, "features");
+		JsonbContainer *names = StoredArray(StoredObject(inputs, k, "an input"), "features");
 
 		for (int f = 0; f < fz->inputs[k].nfeatures; f++)
-			fz->feature_names[fz->inputs[k].first_feature + f] =
-				JsonValueToCString(JsonArrayElement(names, f));
+		{
+			char	   *name = JsonValueToCString(JsonArrayElement(names, f));
+
+			if (name == NULL)
+				TransformCorrupted(psprintf("a feature name of \"%s\" that is not a string",
+											fz->inputs[k].name));
+			fz->feature_names[fz->inputs[k].first_feature + f] = name;
+		}
 	}
 	return fz;
 }

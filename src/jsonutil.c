@@ -191,12 +191,12 @@ JsonGetContainer(JsonbContainer *obj, const char *key)
 }
 
 /*
- * Element i of a stored JSON array.
+ * Element i of a stored JSON array (an object in its place is corrupted).
  */
 JsonbValue *
 JsonArrayElement(JsonbContainer *arr, int i)
 {
-	JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+	JsonbValue *v = JsonContainerIsArray(arr) ? getIthJsonbValueFromContainer(arr, i) : NULL;
 
 	if (v == NULL)
 		JsonCorrupted("array element");

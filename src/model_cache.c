@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -34,6 +36,7 @@
 #include "jsonutil.h"
 #include "model_cache.h"
 #include "registry.h"
+#include "strmap.h"
 
 typedef struct ModelEntry
 {
@@ -136,9 +139,79 @@ ModelLoadErrorContext(void *arg)
 	errcontext("loading model " INT64_FORMAT, *(int64 *) arg);
 }
 
+static void ModelCorrupted(int64 model_id, const char *detail) pg_attribute_noreturn();
+
+/*
+ * Report a model's stored row as damaged; detail says what is wrong.
+ */
+static void
+ModelCorrupted(int64 model_id, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored model " INT64_FORMAT " is corrupted", model_id),
+			 errdetail("%s", detail)));
+}
+
+/*
+ * Read a classification model's labels (mlops.models.labels) and their
+ * values: at least two, distinct, none NULL, in a one-dimensional array;
+ * when the training record says they are numeric, each a finite number
+ * (or true or false).
+ */
+static void
+ModelLabelsFromRow(MlopsModel *m, Datum labels, bool isnull, Jsonb *training)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	JsonbValue *numeric = JsonGet(&training->root, "labels_numeric");
+	StrMap	   *seen;
+
+	if (isnull)
+		ModelCorrupted(m->id, "A classification model has no labels.");
+	arr = DatumGetArrayTypeP(labels);
+	if (ARR_NDIM(arr) > 1)
+		ModelCorrupted(m->id, psprintf("Its labels are an array of %d dimensions.", ARR_NDIM(arr)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &m->nclasses);
+	if (m->nclasses < 2)
+		ModelCorrupted(m->id, psprintf("It has %d labels.", m->nclasses));
+	if (numeric != NULL && numeric->type != jbvBool)
+		ModelCorrupted(m->id, "Its training record's \"labels_numeric\" is not a boolean.");
+	m->labels_numeric = numeric != NULL && numeric->val.boolean;
+	m->labels = palloc(sizeof(char *) * m->nclasses);
+	m->label_values = palloc(sizeof(double) * m->nclasses);
+	seen = StrMapCreate(CurrentMemoryContext, m->nclasses);
+	for (int k = 0; k < m->nclasses; k++)
+	{
+		char	   *end;
+
+		if (nulls[k])
+			ModelCorrupted(m->id, psprintf("Label %d is NULL.", k + 1));
+		m->labels[k] = TextDatumGetCString(elems[k]);
+		if (StrMapGet(seen, m->labels[k]) >= 0)
+			ModelCorrupted(m->id, psprintf("Label \"%s\" appears twice.", m->labels[k]));
+		StrMapPut(seen, m->labels[k], k);
+		if (strcmp(m->labels[k], "true") == 0)
+			m->label_values[k] = 1.0;
+		else if (strcmp(m->labels[k], "false") == 0)
+			m->label_values[k] = 0.0;
+		else if (!m->labels_numeric)
+			m->label_values[k] = k;
+		else
+		{
+			m->label_values[k] = strtod(m->labels[k], &end);
+			if (end == m->labels[k] || *end != '\0' || !isfinite(m->label_values[k]))
+				ModelCorrupted(m->id, psprintf("Label \"%s\" of a model with numeric labels is not a finite number.",
+											   m->labels[k]));
+		}
+	}
+}
+
 /*
  * Read a model's row and build its loaded form in a new memory context
- * under "parent".
+ * under "parent".  Everything read back is checked (an error names the
+ * model, in its context): a damaged row is an error, never a crash.
  */
 static MlopsModel *
 ModelLoad(int64 model_id, MemoryContext parent)
@@ -151,10 +224,8 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	bool		isnull;
 	TupleDesc	desc;
 	HeapTuple	tup;
-	Jsonb	   *training;
 	bytea	   *blob;
 	int			format;
-	JsonbValue *numeric;
 	ErrorContextCallback errcallback;
 
 	SPI_connect();
@@ -170,6 +241,10 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	desc = SPI_tuptable->tupdesc;
 	tup = SPI_tuptable->vals[0];
 
+	errcallback.callback = ModelLoadErrorContext;
+	errcallback.arg = &model_id;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 	old = MemoryContextSwitchTo(cxt);
 	m = palloc0(sizeof(MlopsModel));
 	m->id = model_id;
@@ -181,37 +256,11 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	m->fz = FeaturizerFromJson(DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull)));
 	if (m->task == TASK_CLASSIFICATION)
 	{
-		Datum		labels = SPI_getbinval(tup, desc, 4, &isnull);
-		Datum	   *elems;
-		bool	   *nulls;
+		bool		labels_null;
+		Datum		labels = SPI_getbinval(tup, desc, 4, &labels_null);
+		Jsonb	   *training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
 
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored model " INT64_FORMAT " is corrupted", model_id),
-					 errdetail("A classification model has no labels.")));
-		deconstruct_array(DatumGetArrayTypeP(labels), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &m->nclasses);
-		if (m->nclasses < 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored model " INT64_FORMAT " is corrupted", model_id),
-					 errdetail("It has %d labels.", m->nclasses)));
-		m->labels = palloc(sizeof(char *) * m->nclasses);
-		m->label_values = palloc(sizeof(double) * m->nclasses);
-		training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
-		numeric = JsonGet(&training->root, "labels_numeric");
-		m->labels_numeric = numeric != NULL && numeric->type == jbvBool && numeric->val.boolean;
-		for (int k = 0; k < m->nclasses; k++)
-		{
-			m->labels[k] = TextDatumGetCString(elems[k]);
-			if (strcmp(m->labels[k], "true") == 0)
-				m->label_values[k] = 1.0;
-			else if (strcmp(m->labels[k], "false") == 0)
-				m->label_values[k] = 0.0;
-			else
-				m->label_values[k] = m->labels_numeric ? strtod(m->labels[k], NULL) : k;
-		}
+		ModelLabelsFromRow(m, labels, labels_null, training);
 	}
 	format = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 	if (format != ModelFormat(m->algorithm))
@@ -221,14 +270,10 @@ ModelLoad(int64 model_id, MemoryContext parent)
 				 errhint("The model was written by another version of mlops; retrain it.")));
 	blob = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 7, &isnull));
 	m->ops = ModelOps(m->algorithm);
-	errcallback.callback = ModelLoadErrorContext;
-	errcallback.arg = &model_id;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
 	m->impl = m->ops->load(blob, m->fz->nfeatures, m->task == TASK_CLASSIFICATION ? m->nclasses : 0);
-	error_context_stack = errcallback.previous;
 	pfree(blob);
 	MemoryContextSwitchTo(old);
+	error_context_stack = errcallback.previous;
 	SPI_finish();
 	return m;
 }

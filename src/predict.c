@@ -10,8 +10,10 @@
  * the model's columns by name; how a row type maps onto a model is worked
  * out once per row type and kept in fn_extra with buffers sized for the
  * model, so scoring a row allocates nothing and deforms the row only up to
- * the last column the model reads.  Every form goes through the model's
- * frozen transform.
+ * the last column the model reads.  A call site keeps this for the last
+ * few models it met, each in a memory context reused for the next model,
+ * so a query whose rows switch models stays flat in memory.  Every form
+ * goes through the model's frozen transform.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,17 +35,23 @@
 #include "jsonutil.h"
 #include "model_cache.h"
 
+/* models a call site keeps buffers and row mappings for */
+#define CALL_SITE_MODELS 8
+
 /*
- * What a call site keeps between rows (in fn_extra): buffers sized for its
+ * What a call site keeps for one model between rows: buffers sized for the
  * model, and how the last row type maps onto the model's source columns.
+ * Everything lives in its own memory context, reset when the slot is
+ * given to another model.
  */
 typedef struct CallState
 {
-	Oid			key_type;		/* of the first argument: text or bigint */
-	Oid			arg_type;		/* of the second: a row type, array or jsonb */
+	MemoryContext cxt;
+	MemoryContext map_cxt;		/* the row mapping, a child of cxt */
 	int64		model_id;
 	MlopsModel *model;			/* valid while generation is the cache's */
 	uint64		generation;
+	uint64		last_used;
 	text	   *project;		/* the project it was resolved from, if any */
 	double	   *raw;			/* ninputs */
 	double	   *x;				/* nfeatures */
@@ -59,87 +67,143 @@ typedef struct CallState
 	Oid		   *atttype;		/* its base type */
 } CallState;
 
+/*
+ * What a call site keeps in fn_extra: its argument types, and the call
+ * states of the last few models it met, so a query whose rows switch
+ * between models neither rebuilds nor accumulates them.
+ */
+typedef struct CallSite
+{
+	Oid			key_type;		/* of the first argument: text or bigint */
+	Oid			arg_type;		/* of the second: a row type, array or jsonb */
+	CallState  *last;			/* the state of the previous row */
+	uint64		use_clock;
+	int			nstates;
+	CallState	states[CALL_SITE_MODELS];
+} CallSite;
+
 PG_FUNCTION_INFO_V1(mlops_predict);
 PG_FUNCTION_INFO_V1(mlops_predict_proba);
 PG_FUNCTION_INFO_V1(mlops_predict_label);
 PG_FUNCTION_INFO_V1(mlops_featurize);
 
 /*
- * The model a call refers to: a project's deployed model or a model id.
+ * The call site's state in fn_extra, made on its first row.
  */
-static MlopsModel *
-ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
+static CallSite *
+GetCallSite(FunctionCallInfo fcinfo)
 {
-	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
-	Oid			argtype = cs ? cs->key_type : get_fn_expr_argtype(fcinfo->flinfo, 0);
-	uint64		gen = *generation = ModelCacheGeneration();
-	int64		model_id = 0;
-	text	   *project = NULL;
+	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
 
-	if (argtype == INT8OID)
-		model_id = PG_GETARG_INT64(0);
-	else
-		project = PG_GETARG_TEXT_PP(0);
-
-	/* the same model as the call site's last row, still in the cache */
-	if (cs != NULL && cs->generation == gen &&
-		(project == NULL ? cs->model_id == model_id
-		 : (cs->project != NULL && VARSIZE_ANY_EXHDR(project) == VARSIZE_ANY_EXHDR(cs->project) &&
-			memcmp(VARDATA_ANY(project), VARDATA_ANY(cs->project), VARSIZE_ANY_EXHDR(project)) == 0)))
-		return cs->model;
-
-	if (project != NULL)
-		model_id = ModelCacheDeployed(text_to_cstring(project));
-	return ModelCacheGet(model_id);
+	if (site == NULL)
+	{
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+		site->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+		site->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+		fcinfo->flinfo->fn_extra = site;
+	}
+	return site;
 }
 
 /*
- * Remember the model a call resolved to, and from which project, so the
- * next row of the call site skips the lookups while the cache keeps it.
+ * Does a call state serve the model named by the call's first argument
+ * (a model id, or the project it was resolved from)?
+ */
+static inline bool
+StateMatches(const CallState *cs, const CallSite *site, FunctionCallInfo fcinfo)
+{
+	text	   *project;
+
+	if (site->key_type == INT8OID)
+		return cs->model_id == PG_GETARG_INT64(0);
+	project = PG_GETARG_TEXT_PP(0);
+	return cs->project != NULL && VARSIZE_ANY_EXHDR(project) == VARSIZE_ANY_EXHDR(cs->project) &&
+		memcmp(VARDATA_ANY(project), VARDATA_ANY(cs->project), VARSIZE_ANY_EXHDR(project)) == 0;
+}
+
+/*
+ * Give a call state to model m (resolved from the call's first argument):
+ * free what it held for another model and size its buffers for m.
  */
 static void
-RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, uint64 generation)
+InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
+			  uint64 generation)
 {
-	bool		by_project = cs->key_type != INT8OID;
-
+	if (cs->cxt == NULL)
+		cs->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mlops predict call state",
+										ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(cs->cxt);
+	cs->map_cxt = NULL;
+	cs->desc = NULL;
+	cs->model_id = m->id;
 	cs->model = m;
 	cs->generation = generation;
-	if (cs->project != NULL)
-		pfree(cs->project);
-	cs->project = by_project
-		? (text *) MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(PG_GETARG_TEXT_PP(0)))
-		: NULL;
-	if (by_project)
-		memcpy(cs->project, PG_GETARG_TEXT_PP(0), VARSIZE_ANY(PG_GETARG_TEXT_PP(0)));
+	cs->project = NULL;
+	if (site->key_type != INT8OID)
+	{
+		text	   *project = PG_GETARG_TEXT_PP(0);
+
+		cs->project = MemoryContextAlloc(cs->cxt, VARSIZE_ANY(project));
+		memcpy(cs->project, project, VARSIZE_ANY(project));
+	}
+	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->ninputs));
+	cs->x = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->nfeatures));
+	cs->out = MemoryContextAlloc(cs->cxt, sizeof(double) * ModelOutputs(m));
 }
 
 /*
- * The call state for a model, made anew when the call site meets another
- * model.
+ * The call state of the call's model, with the model: the previous row's
+ * when the call names the same model and the cache still holds it, else
+ * one of the call site's other states, else a free or the least recently
+ * used state made over for the model.  A state whose model the cache may
+ * have freed (another generation) is made over too, since the model may
+ * have been reloaded with another shape.
  */
 static CallState *
-GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation)
+GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 {
-	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
-	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	CallSite   *site = GetCallSite(fcinfo);
+	uint64		generation = ModelCacheGeneration();
+	CallState  *cs = site->last;
+	MlopsModel *m;
+	int64		model_id;
+	bool		found = false;
 
-	if (cs != NULL && cs->model_id == m->id)
+	if (cs != NULL && cs->generation == generation && StateMatches(cs, site, fcinfo))
 	{
-		if (cs->model != m || cs->generation != generation)
-			RememberModel(fcinfo, cs, m, generation);
+		*model = cs->model;
 		return cs;
 	}
-	if (cs != NULL && cs->desc != NULL)
-		FreeTupleDesc(cs->desc);
-	cs = MemoryContextAllocZero(cxt, sizeof(CallState));
-	cs->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	cs->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	cs->model_id = m->id;
-	cs->raw = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->ninputs));
-	cs->x = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->nfeatures));
-	cs->out = MemoryContextAlloc(cxt, sizeof(double) * ModelOutputs(m));
-	fcinfo->flinfo->fn_extra = cs;
-	RememberModel(fcinfo, cs, m, generation);
+
+	model_id = site->key_type == INT8OID ? PG_GETARG_INT64(0)
+		: ModelCacheDeployed(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	m = ModelCacheGet(model_id);
+	generation = ModelCacheGeneration();
+
+	cs = NULL;
+	for (int i = 0; i < site->nstates; i++)
+	{
+		CallState  *s = &site->states[i];
+
+		if (s->generation == generation && s->model == m && StateMatches(s, site, fcinfo))
+		{
+			found = true;
+			cs = s;
+			break;
+		}
+		if (cs == NULL || s->last_used < cs->last_used)
+			cs = s;
+	}
+	if (!found)
+	{
+		if (site->nstates < CALL_SITE_MODELS)
+			cs = &site->states[site->nstates++];
+		InitCallState(fcinfo, site, cs, m, generation);
+	}
+	cs->last_used = ++site->use_clock;
+	site->last = cs;
+	*model = m;
 	return cs;
 }
 
@@ -149,17 +213,21 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation)
  * last one the model reads are deformed.
  */
 static void
-MapRowType(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, Oid typid, int32 typmod)
+MapRowType(CallState *cs, const MlopsModel *m, Oid typid, int32 typmod)
 {
-	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	TupleDesc	desc = lookup_rowtype_tupdesc_copy(typid, typmod);
+	MemoryContext old;
+	TupleDesc	desc;
 	const Featurizer *fz = m->fz;
 	int			last = 0;
 
-	if (cs->desc != NULL)
-		FreeTupleDesc(cs->desc);
-	cs->typid = typid;
-	cs->typmod = typmod;
+	if (cs->map_cxt == NULL)
+		cs->map_cxt = AllocSetContextCreate(cs->cxt, "mlops predict row mapping",
+											ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(cs->map_cxt);
+	cs->desc = NULL;
+	old = MemoryContextSwitchTo(cs->map_cxt);
+	desc = lookup_rowtype_tupdesc_copy(typid, typmod);
 	cs->attnum = palloc(sizeof(int) * Max(1, fz->nsources));
 	cs->atttype = palloc(sizeof(Oid) * Max(1, fz->nsources));
 	for (int j = 0; j < fz->nsources; j++)
@@ -183,10 +251,12 @@ MapRowType(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, Oid typi
 		FeaturizerCheckSourceType(fz, j, cs->atttype[j], m->id);
 		last = Max(last, a + 1);
 	}
-	cs->desc = desc;
-	cs->natts = last;
 	cs->values = palloc(sizeof(Datum) * Max(1, last));
 	cs->nulls = palloc(sizeof(bool) * Max(1, last));
+	cs->typid = typid;
+	cs->typmod = typmod;
+	cs->natts = last;
+	cs->desc = desc;
 	MemoryContextSwitchTo(old);
 }
 
@@ -240,7 +310,7 @@ RawFromRecord(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 	int32		typmod = HeapTupleHeaderGetTypMod(th);
 
 	if (cs->desc == NULL || cs->typid != typid || cs->typmod != typmod)
-		MapRowType(fcinfo, cs, m, typid, typmod);
+		MapRowType(cs, m, typid, typmod);
 	DeformPrefix(th, cs->desc, cs->natts, cs->values, cs->nulls);
 
 	for (int j = 0; j < m->fz->nsources; j++)
@@ -325,11 +395,13 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 static void
 CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
-	if (cs->arg_type == FLOAT8ARRAYOID)
+	Oid			arg_type = ((CallSite *) fcinfo->flinfo->fn_extra)->arg_type;
+
+	if (arg_type == FLOAT8ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
-	else if (cs->arg_type == FLOAT4ARRAYOID)
+	else if (arg_type == FLOAT4ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
-	else if (cs->arg_type == JSONBOID)
+	else if (arg_type == JSONBOID)
 		RawFromJsonb(fcinfo, m, cs->raw);
 	else
 		RawFromRecord(fcinfo, cs, m);
@@ -343,9 +415,8 @@ CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 static MlopsModel *
 ScoreCall(FunctionCallInfo fcinfo, double **out)
 {
-	uint64		generation;
-	MlopsModel *m = ResolveModel(fcinfo, &generation);
-	CallState  *cs = GetCallState(fcinfo, m, generation);
+	MlopsModel *m;
+	CallState  *cs = GetCallState(fcinfo, &m);
 
 	CallFeatures(fcinfo, cs, m);
 	ModelPredictRows(m, cs->x, 1, cs->out);
@@ -429,12 +500,10 @@ mlops_featurize(PG_FUNCTION_ARGS)
 	MlopsModel *m;
 	CallState  *cs;
 	Datum	   *elems;
-	uint64		generation;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = ResolveModel(fcinfo, &generation);
-	cs = GetCallState(fcinfo, m, generation);
+	cs = GetCallState(fcinfo, &m);
 	CallFeatures(fcinfo, cs, m);
 	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
 	for (int k = 0; k < m->fz->nfeatures; k++)

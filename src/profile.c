@@ -372,6 +372,9 @@ ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
 	f->rows = JsonGetInt(obj, "rows");
 	f->count = JsonGetInt(obj, "count");
 	f->nulls = JsonGetInt(obj, "nulls");
+	if (f->count < 0 || f->nulls < 0 || f->count + f->nulls != f->rows)
+		ProfileCorrupted(psprintf("Feature \"%s\" has %d rows, %d values and %d NULLs.",
+								  f->name, (int) f->rows, (int) f->count, (int) f->nulls));
 	if (strcmp(kind, "numeric") == 0)
 	{
 		int			nedges,
@@ -385,18 +388,36 @@ ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
 		f->edges = ProfileGetDoubles(obj, "edges", &nedges);
 		f->histogram = ProfileGetDoubles(obj, "histogram", &nbins);
 		f->sample = ProfileGetDoubles(obj, "sample", &f->nsample);
-		if (f->count > 0 && (nedges != PROFILE_BINS - 1 || nbins != PROFILE_BINS ||
-							 f->nsample == 0))
+		if (f->count == 0)
+		{
+			f->edges = f->histogram = NULL;
+			return;
+		}
+		if (nedges != PROFILE_BINS - 1 || nbins != PROFILE_BINS || f->nsample == 0)
 			ProfileCorrupted(psprintf("Feature \"%s\" has %d edges, %d bins and %d sampled values.",
 									  f->name, nedges, nbins, f->nsample));
-		if (f->count == 0)
-			f->edges = f->histogram = NULL;
+		if (!isfinite(f->mean) || !(f->std >= 0) || !isfinite(f->std) ||
+			!isfinite(f->min) || !isfinite(f->max) || f->min > f->max)
+			ProfileCorrupted(psprintf("Feature \"%s\" has a mean, std, min or max out of range.", f->name));
+		for (int b = 0; b < PROFILE_BINS - 1; b++)
+			if (!isfinite(f->edges[b]) || (b > 0 && f->edges[b] < f->edges[b - 1]))
+				ProfileCorrupted(psprintf("The bin edges of feature \"%s\" are not ascending finite numbers.",
+										  f->name));
+		for (int b = 0; b < PROFILE_BINS; b++)
+			if (!(f->histogram[b] >= 0) || f->histogram[b] > f->count)
+				ProfileCorrupted(psprintf("A bin count of feature \"%s\" is out of range.", f->name));
+		for (int i = 0; i < f->nsample; i++)
+			if (!isfinite(f->sample[i]) || (i > 0 && f->sample[i] < f->sample[i - 1]))
+				ProfileCorrupted(psprintf("The sample of feature \"%s\" is not ascending finite numbers.",
+										  f->name));
 	}
 	else if (strcmp(kind, "categorical") == 0)
 	{
 		JsonbContainer *cats = JsonGetContainer(obj, "categories");
 		int			ncounts;
 
+		if (!JsonContainerIsArray(cats))
+			ProfileCorrupted("Key \"categories\" is not an array.");
 		f->categorical = true;
 		f->counts = ProfileGetDoubles(obj, "counts", &ncounts);
 		f->ncategories = JsonContainerSize(cats);
@@ -409,6 +430,9 @@ ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
 			f->categories[c] = JsonValueToCString(JsonArrayElement(cats, c));
 			if (f->categories[c] == NULL)
 				ProfileCorrupted(psprintf("A category of feature \"%s\" is not a string.", f->name));
+			if (!(f->counts[c] > 0) || f->counts[c] > f->count)
+				ProfileCorrupted(psprintf("The count of category \"%s\" of feature \"%s\" is out of range.",
+										  f->categories[c], f->name));
 		}
 	}
 	else
@@ -416,18 +440,63 @@ ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
 }
 
 /*
- * Parse a stored profile.
+ * Element i of a stored profile's array, which must be an object.
+ */
+static JsonbContainer *
+ProfileObject(JsonbContainer *arr, int i, const char *what)
+{
+	JsonbValue *v = JsonArrayElement(arr, i);
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ProfileCorrupted(psprintf("%s is not an object.", what));
+	return v->val.binary.data;
+}
+
+/*
+ * A required array of a stored profile.
+ */
+static JsonbContainer *
+ProfileArray(JsonbContainer *obj, const char *key)
+{
+	JsonbContainer *arr = JsonGetContainer(obj, key);
+
+	if (!JsonContainerIsArray(arr))
+		ProfileCorrupted(psprintf("Key \"%s\" is not an array.", key));
+	return arr;
+}
+
+/*
+ * Error context callback of ProfileFromJson: name the model whose profile
+ * is being read.
+ */
+static void
+ProfileErrorContext(void *arg)
+{
+	errcontext("reading the reference profile of model " INT64_FORMAT, *(const int64 *) arg);
+}
+
+/*
+ * Parse the stored profile of model m, checking it against the model: one
+ * column per source column, one feature per input, predictions of the
+ * model's kind.
  */
 Profile *
-ProfileFromJson(Jsonb *jb)
+ProfileFromJson(Jsonb *jb, const MlopsModel *m)
 {
 	Profile    *p = palloc0(sizeof(Profile));
 	JsonbContainer *root = &jb->root;
 	JsonbContainer *columns;
 	JsonbContainer *features;
 	JsonbValue *pred;
-	int			version = JsonGetInt(root, "version");
+	int			version;
+	ErrorContextCallback errcallback;
 
+	errcallback.callback = ProfileErrorContext;
+	errcallback.arg = (void *) &m->id;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	version = JsonGetInt(root, "version");
 	if (version != PROFILE_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -435,41 +504,41 @@ ProfileFromJson(Jsonb *jb)
 				 errhint("The model was trained by another version of mlops; retrain it.")));
 	p->rows = JsonGetInt(root, "rows");
 
-	columns = JsonGetContainer(root, "columns");
+	columns = ProfileArray(root, "columns");
 	p->ncolumns = JsonContainerSize(columns);
+	if (p->ncolumns != m->fz->nsources)
+		ProfileCorrupted(psprintf("It has %d columns, the model %d.", p->ncolumns, m->fz->nsources));
 	p->columns = palloc0(sizeof(ProfileColumn) * Max(1, p->ncolumns));
 	for (int j = 0; j < p->ncolumns; j++)
 	{
-		JsonbValue *v = JsonArrayElement(columns, j);
-		JsonbContainer *obj;
+		JsonbContainer *obj = ProfileObject(columns, j, "A column");
+		ProfileColumn *col = &p->columns[j];
 		char	   *kind;
 		int			k;
 
-		if (v->type != jbvBinary)
-			ProfileCorrupted("A column is not an object.");
-		obj = v->val.binary.data;
-		p->columns[j].name = JsonGetString(obj, "name");
-		p->columns[j].type = JsonGetString(obj, "type");
-		p->columns[j].array_length = JsonGetInt(obj, "array_length");
+		col->name = JsonGetString(obj, "name");
+		col->type = JsonGetString(obj, "type");
+		col->array_length = JsonGetInt(obj, "array_length");
 		kind = JsonGetString(obj, "kind");
 		for (k = 0; k < lengthof(kind_names); k++)
 			if (strcmp(kind, kind_names[k]) == 0)
 				break;
 		if (k == lengthof(kind_names))
 			ProfileCorrupted(psprintf("Column kind \"%s\" is unknown.", kind));
-		p->columns[j].kind = (SourceKind) k;
+		col->kind = (SourceKind) k;
+		if (col->kind == SOURCE_ARRAY ? col->array_length < 1 || col->array_length > MLOPS_MAX_FEATURES
+			: col->array_length != 0)
+			ProfileCorrupted(psprintf("Column \"%s\" has array length %d.", col->name, col->array_length));
 	}
 
-	features = JsonGetContainer(root, "features");
+	features = ProfileArray(root, "features");
 	p->nfeatures = JsonContainerSize(features);
+	if (p->nfeatures != m->fz->ninputs)
+		ProfileCorrupted(psprintf("It has %d features, the model %d inputs.", p->nfeatures, m->fz->ninputs));
 	p->features = palloc0(sizeof(ProfileFeature) * Max(1, p->nfeatures));
 	for (int i = 0; i < p->nfeatures; i++)
 	{
-		JsonbValue *v = JsonArrayElement(features, i);
-
-		if (v->type != jbvBinary)
-			ProfileCorrupted("A feature is not an object.");
-		ProfileFeatureFromJson(v->val.binary.data, &p->features[i]);
+		ProfileFeatureFromJson(ProfileObject(features, i, "A feature"), &p->features[i]);
 		if (p->features[i].column < 0 || p->features[i].column >= p->ncolumns)
 			ProfileCorrupted(psprintf("Feature \"%s\" names column %d.",
 									  p->features[i].name, p->features[i].column));
@@ -478,13 +547,18 @@ ProfileFromJson(Jsonb *jb)
 	pred = JsonGet(root, "prediction");
 	if (pred == NULL)
 		ProfileCorrupted("Key \"prediction\" is missing.");
-	if (pred->type == jbvBinary)
+	if (pred->type == jbvBinary && JsonContainerIsObject(pred->val.binary.data))
 	{
 		p->prediction = palloc0(sizeof(ProfileFeature));
 		ProfileFeatureFromJson(pred->val.binary.data, p->prediction);
+		if (p->prediction->categorical != (m->task == TASK_CLASSIFICATION))
+			ProfileCorrupted(psprintf("Its predictions are %s, but model " INT64_FORMAT " is a %s model.",
+									  p->prediction->categorical ? "categorical" : "numeric", m->id,
+									  MlopsTaskName(m->task)));
 	}
 	else if (pred->type != jbvNull)
 		ProfileCorrupted("Key \"prediction\" is neither an object nor null.");
+	error_context_stack = errcallback.previous;
 	return p;
 }
 

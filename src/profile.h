@@ -104,10 +104,11 @@ extern Jsonb *ProfileBuild(const Dataset *ds, const int *rows, int nrows, int se
 						   const double *pred, int npred, int nout, char **labels);
 
 /*
- * Parse a stored profile; a damaged one is an ERRCODE_DATA_CORRUPTED
- * error.
+ * Parse the stored profile of a model, checked against the model; a
+ * damaged one is an ERRCODE_DATA_CORRUPTED error.
  */
-extern Profile *ProfileFromJson(Jsonb *jb);
+struct MlopsModel;
+extern Profile *ProfileFromJson(Jsonb *jb, const struct MlopsModel *m);
 
 /*
  * The source columns to read from a relation to compare it with a profile.

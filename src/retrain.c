@@ -53,7 +53,13 @@ typedef struct LastSettings
 	MlopsAlgorithm algorithm;
 	Jsonb	   *hyperparams;
 	Jsonb	   *preprocess;
-	Jsonb	   *training;
+	/* from its training record */
+	char	   *relation;
+	ArrayType  *columns;
+	double		test_size;
+	SplitKind	split;
+	char	   *order_by;		/* NULL when not ordered */
+	int			seed;
 } LastSettings;
 
 /* the outcome of a drift check */
@@ -65,6 +71,78 @@ typedef struct DriftCheck
 	int			prediction;		/* predictions drifted: 1, did not: 0, no
 								 * prediction profile: -1 */
 } DriftCheck;
+
+/*
+ * Error context callback of SettingsFromTraining: name the model whose
+ * settings are read.
+ */
+static void
+SettingsErrorContext(void *arg)
+{
+	errcontext("reading the training settings of model " INT64_FORMAT, *(const int64 *) arg);
+}
+
+static void SettingsCorrupted(int64 model_id, const char *detail) pg_attribute_noreturn();
+
+/*
+ * Report a model's stored training settings as damaged; detail says what
+ * is wrong.
+ */
+static void
+SettingsCorrupted(int64 model_id, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored training settings of model " INT64_FORMAT " are corrupted", model_id),
+			 errdetail("%s", detail)));
+}
+
+/*
+ * Read the settings a model was trained with from its training record
+ * (relation, columns, split, seed), checking their types: a damaged record
+ * is an error naming the model.  The values themselves are checked again
+ * by training, as a caller's would be.
+ */
+static void
+SettingsFromTraining(LastSettings *last, Jsonb *training)
+{
+	ErrorContextCallback errcallback;
+	JsonbContainer *root = &training->root;
+	JsonbContainer *cols;
+	JsonbValue *v;
+	Datum	   *elems;
+	int			n;
+
+	errcallback.callback = SettingsErrorContext;
+	errcallback.arg = &last->model_id;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	if (!JB_ROOT_IS_OBJECT(last->hyperparams) || !JB_ROOT_IS_OBJECT(last->preprocess))
+		SettingsCorrupted(last->model_id, "Its hyperparams and preprocess must be JSON objects.");
+	last->relation = JsonGetString(root, "relation");
+	cols = JsonGetContainer(root, "columns");
+	if (!JsonContainerIsArray(cols))
+		SettingsCorrupted(last->model_id, "Its feature columns are not an array.");
+	n = JsonContainerSize(cols);
+	elems = palloc(sizeof(Datum) * Max(1, n));
+	for (int i = 0; i < n; i++)
+	{
+		char	   *s = JsonValueToCString(JsonArrayElement(cols, i));
+
+		if (s == NULL)
+			SettingsCorrupted(last->model_id, "A feature column name is not a string.");
+		elems[i] = CStringGetTextDatum(s);
+	}
+	last->columns = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+	last->test_size = JsonGetDouble(root, "test_size");
+	last->split = SplitKindFromName(JsonGetString(root, "split"));
+	v = JsonGet(root, "order_by");
+	last->order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
+	last->seed = JsonGetInt(root, "seed");
+
+	error_context_stack = errcallback.previous;
+}
 
 /*
  * Read the training settings of a model of a project: model_id, or the
@@ -79,6 +157,7 @@ ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last
 	bool		isnull;
 	TupleDesc	desc;
 	HeapTuple	tup;
+	Jsonb	   *training;
 
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT id, algorithm, hyperparams, preprocess, training "
@@ -104,8 +183,9 @@ ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last
 	last->algorithm = MlopsAlgorithmFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
 	last->hyperparams = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull));
 	last->preprocess = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
-	last->training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
+	training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
 	SPI_finish();
+	SettingsFromTraining(last, training);
 }
 
 /*
@@ -176,30 +256,6 @@ RelationHasRows(const char *relname)
 }
 
 /*
- * The stored feature columns of a model as a text[].
- */
-static ArrayType *
-StoredColumns(Jsonb *training)
-{
-	JsonbContainer *cols = JsonGetContainer(&training->root, "columns");
-	int			n = JsonContainerSize(cols);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(1, n));
-
-	for (int i = 0; i < n; i++)
-	{
-		char	   *s = JsonValueToCString(JsonArrayElement(cols, i));
-
-		if (s == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("stored training record is corrupted"),
-					 errdetail("A feature column name is not a string.")));
-		elems[i] = CStringGetTextDatum(s);
-	}
-	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
-/*
  * Append the detail of a retrain decision as JSON.
  */
 static void
@@ -241,8 +297,6 @@ static void
 RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *relation,
 			   int64 compare_model, TrainRequest *req)
 {
-	JsonbValue *v;
-
 	req->project = proj->name;
 	req->relation = relation;
 	req->target = proj->target;
@@ -250,12 +304,11 @@ RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *rela
 	req->task = proj->task;
 	req->hyperparams = last->hyperparams;
 	req->preprocess = last->preprocess;
-	req->features = StoredColumns(last->training);
-	req->test_size = JsonGetDouble(&last->training->root, "test_size");
-	req->split = SplitKindFromName(JsonGetString(&last->training->root, "split"));
-	v = JsonGet(&last->training->root, "order_by");
-	req->order_by = (v && v->type == jbvString) ? JsonValueToCString(v) : NULL;
-	req->seed = JsonGetInt(&last->training->root, "seed");
+	req->features = last->columns;
+	req->test_size = last->test_size;
+	req->split = last->split;
+	req->order_by = last->order_by;
+	req->seed = last->seed;
 	req->deploy = "never";
 	req->compare_model = compare_model;
 }
@@ -275,8 +328,7 @@ RetrainCheckSettings(const RegistryProject *proj, const char *relation)
 	TrainPlan	plan;
 
 	ReadLastSettings(proj, RegistryDeployedModel(proj->id), &last);
-	RetrainRequest(proj, &last, relation ? pstrdup(relation) :
-				   JsonGetString(&last.training->root, "relation"), 0, &req);
+	RetrainRequest(proj, &last, relation ? pstrdup(relation) : last.relation, 0, &req);
 	TrainCheck(&req, &plan);
 }
 
@@ -319,8 +371,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	RegistryCheckProjectOwner(proj);
 	current = RegistryDeployedModel(proj->id);
 	ReadLastSettings(proj, PG_ARGISNULL(4) ? current : PG_GETARG_INT64(4), &last);
-	relation = PG_ARGISNULL(1) ? JsonGetString(&last.training->root, "relation")
-		: text_to_cstring(PG_GETARG_TEXT_PP(1));
+	relation = PG_ARGISNULL(1) ? last.relation : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	metric = proj->task == TASK_CLASSIFICATION ? "f1" : "r2";
 
 	/* every setting is checked before the drift check reads a row */
