@@ -173,10 +173,11 @@ XgbParamFloat(BoosterHandle b, const char *name, float v)
  *
  * XGBoost's random-forest mode grows n_estimators parallel trees in one
  * boosting round, each on the gradients of the objective at the base margin
- * (from base_score 0.5, which mlops leaves alone), and weights each tree
- * eta / n_estimators.  libxgboost checks for no interrupt within a round, so
- * we grow the same trees one per round (XGBoosterBoostOneIter) on those
- * gradients, with learning rate eta / n_estimators.  The hist updater draws
+ * (from base_score 0.5, which mlops leaves alone), and scales each tree's
+ * leaves by eta / n_estimators (in float).  A round cannot be stopped once
+ * started, so we grow the same trees one per round (XGBoosterBoostOneIter)
+ * on those gradients, with eta / n_estimators as each round's learning
+ * rate, and check for interrupts between rounds.  The hist updater draws
  * row and column samples from random streams that run on across rounds, so
  * regression and binary forests are the one-round forest bit for bit.  A
  * multiclass round grows one tree per class, so the classes' trees take
