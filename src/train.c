@@ -599,8 +599,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	}
 
 	initStringInfo(&info);
-	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] && req->algorithm == ALG_XGBOOST
-					   ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
+	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
 	INSTR_TIME_SET_CURRENT(start);
 	importance = palloc0(sizeof(double) * Max(1, td.p));
 	blob = ModelOps(req->algorithm)->fit(&td, hp, &info, importance);

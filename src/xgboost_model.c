@@ -9,9 +9,11 @@
  * code is checked and turned into an ERROR carrying XGBGetLastError().
  * Training calls CHECK_FOR_INTERRUPTS() between boosting rounds.
  *
- * Models are stored in XGBoost's UBJSON format.  Random forests are
- * XGBoost's random-forest mode: one round of n_estimators parallel trees
- * with row and column subsampling and learning rate 1.
+ * Models are stored in XGBoost's UBJSON format.  Random forests are the
+ * trees of XGBoost's random-forest mode (one round of n_estimators parallel
+ * trees with row and column subsampling and learning rate 1), grown one
+ * tree per round so that a cancel stops them between trees (see
+ * XgbForestGradients).
  *
  * Prediction is native: loading compiles the stored model into flat node
  * arrays (forest.c); libxgboost's own loading and predict are not used.
@@ -151,6 +153,98 @@ XgbParam(BoosterHandle b, const char *name, double v)
 }
 
 /*
+ * Set a float parameter to exactly v.  XGBoost 1.7 reads a number in
+ * exponent notation with two roundings (dmlc::stof), which can land one ulp
+ * away ("9.999e-05"); 19 decimals in fixed notation it reads exactly, for v
+ * down to about 1e-11.
+ */
+static void
+XgbParamFloat(BoosterHandle b, const char *name, float v)
+{
+	char		buf[64];
+
+	snprintf(buf, sizeof(buf), "%.19f", v);
+	XgbCheck(XGBoosterSetParam(b, name, buf), "set a parameter");
+}
+
+/*
+ * The gradients and hessians random-forest trees are grown on, n x K
+ * row-major (K classes for multi:softprob, else 1); *len is n x K.
+ *
+ * XGBoost's random-forest mode grows n_estimators parallel trees in one
+ * boosting round, each on the gradients of the objective at the base margin
+ * (from base_score 0.5, which mlops leaves alone), and scales each tree's
+ * leaves by eta / n_estimators (in float).  A round cannot be stopped once
+ * started, so we grow the same trees one per round (XGBoosterBoostOneIter)
+ * on those gradients, with eta / n_estimators as each round's learning
+ * rate, and check for interrupts between rounds.  The hist updater draws
+ * row and column samples from random streams that run on across rounds, so
+ * regression and binary forests are the one-round forest bit for bit.  A
+ * multiclass round grows one tree per class, so the classes' trees take
+ * their samples from the streams in another order than in one round: other
+ * draws of the same random forest.
+ *
+ * The values are computed in float as XGBoost 1.7's objectives do at that
+ * margin, for unweighted rows (XgbMatrix sets no weights):
+ *	 reg:squarederror  p = 0.5; g = p - y, h = 1
+ *	 binary:logistic   margin 0, p = 0.5; g = (p - y) w,
+ *					   h = max(p (1 - p), 1e-16) w, w = scale_pos_weight
+ *					   for label 1, else 1
+ *	 multi:softprob    equal margins, p = 1 / K; g = p - [y = k],
+ *					   h = 2 p (1 - p)
+ */
+static void
+XgbForestGradients(const TrainData *td, const HyperParams *hp,
+				   float **grad, float **hess, bst_ulong *len)
+{
+	int			k = td->nclasses > 2 ? td->nclasses : 1;
+	size_t		size = sizeof(float) * (size_t) td->n * k;
+	float	   *g = palloc_extended(size, MCXT_ALLOC_HUGE);
+	float	   *h = palloc_extended(size, MCXT_ALLOC_HUGE);
+
+	if (td->nclasses == 0)
+	{
+		float		p = 0.5f;
+
+		for (int i = 0; i < td->n; i++)
+		{
+			g[i] = p - (float) td->y[i];
+			h[i] = 1.0f;
+		}
+	}
+	else if (td->nclasses == 2)
+	{
+		float		p = 0.5f;
+		float		spw = (float) hp->v[HP_SCALE_POS_WEIGHT];
+
+		for (int i = 0; i < td->n; i++)
+		{
+			float		y = (float) td->y[i];
+			float		w = (y == 1.0f) ? spw : 1.0f;
+
+			g[i] = (p - y) * w;
+			h[i] = fmaxf(p * (1.0f - p), 1e-16f) * w;
+		}
+	}
+	else
+	{
+		float		p = 1.0f / (float) k;
+
+		for (int i = 0; i < td->n; i++)
+			for (int c = 0; c < k; c++)
+			{
+				size_t		at = (size_t) i * k + c;
+
+				g[at] = (c == (int) td->y[i]) ? p - 1.0f : p;
+				h[at] = 2.0f * p * (1.0f - p);
+			}
+	}
+	*grad = g;
+	*hess = h;
+	*len = (bst_ulong) td->n * k;
+}
+
+/*
  * The loss on the validation rows after a round (for early stopping).
  */
 static double
@@ -202,11 +296,14 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	XgbOwned   *booster;
 	BoosterHandle b;
 	bool		forest = (td->algorithm == ALG_RANDOM_FOREST);
-	int			rounds = forest ? 1 : (int) hp->v[HP_N_ESTIMATORS];
+	int			rounds = (int) hp->v[HP_N_ESTIMATORS];
 	int			patience = forest ? 0 : (int) hp->v[HP_EARLY_STOPPING_ROUNDS];
 	int			best_iter = rounds - 1;
 	double		best_loss = INFINITY;
 	int			done = 0;
+	float	   *grad = NULL;
+	float	   *hess = NULL;
+	bst_ulong	ngrad = 0;
 	bst_ulong	len;
 	const char *raw;
 	bytea	   *blob;
@@ -234,7 +331,10 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	XgbParam(b, "nthread", mlops_threads);
 	XgbParam(b, "seed", td->seed);
 	XgbParam(b, "max_depth", hp->v[HP_MAX_DEPTH]);
-	XgbParam(b, "eta", hp->v[HP_LEARNING_RATE]);
+	if (forest)
+		XgbParamFloat(b, "eta", (float) hp->v[HP_LEARNING_RATE] / (float) rounds);
+	else
+		XgbParam(b, "eta", hp->v[HP_LEARNING_RATE]);
 	XgbParam(b, "subsample", hp->v[HP_SUBSAMPLE]);
 	XgbParam(b, "colsample_bytree", hp->v[HP_COLSAMPLE_BYTREE]);
 	XgbParam(b, "colsample_bynode", hp->v[HP_COLSAMPLE_BYNODE]);
@@ -244,13 +344,16 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	XgbParam(b, "gamma", hp->v[HP_GAMMA]);
 	XgbParam(b, "max_bin", hp->v[HP_MAX_BIN]);
 	if (forest)
-		XgbParam(b, "num_parallel_tree", hp->v[HP_N_ESTIMATORS]);
+		XgbForestGradients(td, hp, &grad, &hess, &ngrad);
 
 	for (int it = 0; it < rounds; it++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		MlopsProgressAdvance(it);
-		XgbCheck(XGBoosterUpdateOneIter(b, it, dtrain->handle), "run a boosting round");
+		if (forest)
+			XgbCheck(XGBoosterBoostOneIter(b, dtrain->handle, grad, hess, ngrad), "grow a tree");
+		else
+			XgbCheck(XGBoosterUpdateOneIter(b, it, dtrain->handle), "run a boosting round");
 		done = it + 1;
 		if (patience > 0)
 		{
@@ -287,6 +390,11 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 						 best_iter, best_loss, td->nval);
 
 	/* free the library's memory now rather than at the end of the call */
+	if (forest)
+	{
+		pfree(grad);
+		pfree(hess);
+	}
 	XgbFree(dtrain);
 	if (dval)
 		XgbFree(dval);
