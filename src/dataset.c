@@ -24,11 +24,13 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "parser/parse_relation.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -61,22 +63,46 @@ typedef struct LabelSet
 } LabelSet;
 
 /*
- * Resolve a possibly schema-qualified relation name as regclass input does;
- * returns its OID and the quoted, qualified name for queries.
+ * RangeVarGetRelidExtended callback of DatasetResolveRelation (arg is the
+ * name as given, for messages): refuse a
+ * relation of the wrong kind, or one the current user may not read, before
+ * any lock is taken on it (as PostgreSQL's own commands do), so that a role
+ * without rights on a table cannot queue behind or block DDL on it.  SELECT
+ * on the table or on any of its columns lets the read go on; the query that
+ * reads the data checks the columns it names.
  */
-Oid
-DatasetResolveRelation(const char *relation, char **qualified)
+static void
+RangeVarCallbackForRead(const RangeVar *relation, Oid relid, Oid oldrelid, void *arg)
 {
-	List	   *names = stringToQualifiedNameList(relation);
-	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, false);
-	char		relkind = get_rel_relkind(relid);
+	char		relkind;
 
+	if (!OidIsValid(relid))
+		return;					/* does not exist: RangeVarGetRelidExtended says so */
+	relkind = get_rel_relkind(relid);
+	if (relkind == '\0')
+		return;					/* dropped concurrently: the lookup is retried */
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
 		relkind != RELKIND_MATVIEW && relkind != RELKIND_PARTITIONED_TABLE &&
 		relkind != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table, view or materialized view", relation)));
+				 errmsg("\"%s\" is not a table, view or materialized view", (const char *) arg)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(relkind), relation->relname);
+}
+
+/*
+ * Resolve a possibly schema-qualified relation name as regclass input does,
+ * checking the current user's SELECT privilege before locking it; returns
+ * its OID and the quoted, qualified name for queries.
+ */
+Oid
+DatasetResolveRelation(const char *relation, char **qualified)
+{
+	List	   *names = stringToQualifiedNameList(relation);
+	Oid			relid = RangeVarGetRelidExtended(makeRangeVarFromNameList(names), AccessShareLock,
+												 0, RangeVarCallbackForRead, (void *) relation);
 
 	*qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											get_rel_name(relid));
