@@ -643,13 +643,17 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 											   spec->array_lengths ? spec->array_lengths[j] : 0);
 				break;
 		}
+		/* compared before adding: array lengths come from the data */
+		if (c->ninputs > MLOPS_MAX_FEATURES - ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
+					 errdetail("Column \"%s\" has %d inputs, the columns before it %d.",
+							   c->name, c->ninputs, ninputs),
+					 errhint("An array column has one input per element, a date or timestamp column %d; exclude columns or shorten the arrays.",
+							 DATETIME_PARTS)));
 		ninputs += c->ninputs;
 	}
-	if (ninputs > MLOPS_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many model inputs: %d", ninputs),
-				 errdetail("At most %d are supported.", MLOPS_MAX_FEATURES)));
 
 	ds->ninputs = ninputs;
 	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, ninputs));

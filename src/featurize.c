@@ -1138,6 +1138,8 @@ FeaturizerFromJson(Jsonb *jb)
 	inputs = JsonGetContainer(root, "inputs");
 	fz->nsources = JsonContainerSize(cols);
 	fz->ninputs = JsonContainerSize(inputs);
+	if (fz->ninputs > MLOPS_MAX_FEATURES)
+		TransformCorrupted(psprintf("%d inputs, more than a model can have", fz->ninputs));
 	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, fz->nsources));
 	fz->inputs = palloc0(sizeof(FeatureInput) * Max(1, fz->ninputs));
 
@@ -1189,6 +1191,9 @@ FeaturizerFromJson(Jsonb *jb)
 		in->impute = (ImputeKind) StoredName(impute_names, lengthof(impute_names), c, "impute");
 		names = JsonGetContainer(c, "features");
 		in->nfeatures = JsonContainerSize(names);
+		/* compared before adding, so that the sum cannot overflow */
+		if (in->nfeatures > MLOPS_MAX_FEATURES - fz->nfeatures)
+			TransformCorrupted("more features than a model can have");
 		in->first_feature = fz->nfeatures;
 		fz->nfeatures += in->nfeatures;
 		if (!in->categorical)
@@ -1208,6 +1213,9 @@ FeaturizerFromJson(Jsonb *jb)
 
 			in->encode = (EncodeKind) StoredName(encode_names, lengthof(encode_names), c, "encode");
 			in->ncategories = JsonContainerSize(cats);
+			if (in->ncategories > MLOPS_MAX_CATEGORIES)
+				TransformCorrupted(psprintf("%d categories for \"%s\", more than a model keeps",
+											in->ncategories, in->name));
 			in->categories = palloc(sizeof(char *) * Max(1, in->ncategories));
 			for (int i = 0; i < in->ncategories; i++)
 			{

@@ -59,6 +59,7 @@
 #include "postgres.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 
 #include <cblas.h>
@@ -184,6 +185,11 @@ LinearCheckProblem(int n, int p, const LinearParams *params)
 	if (n < 1 || p < 1)
 		elog(ERROR, "linear model needs at least one row and one feature, got %d x %d",
 			 n, p);
+	if (n > INT_MAX - p)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("linear model of %d rows and %d features is too large", n, p),
+				 errdetail("Rows and features together must stay below %d.", INT_MAX)));
 	if (!(params->alpha >= 0) || !isfinite(params->alpha) ||
 		!(params->l1_ratio >= 0 && params->l1_ratio <= 1) ||
 		!(params->C >= 0) || !isfinite(params->C) ||
