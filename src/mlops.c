@@ -13,6 +13,8 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <math.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -50,6 +52,24 @@ static const char *const algorithm_names[] = {
 void		_PG_init(void);
 
 /*
+ * Check hook of mlops.threads: no more threads than the machine has online
+ * CPUs, so that no setting (even a superuser's) makes one backend start
+ * hundreds of threads.
+ */
+static bool
+CheckThreads(int *newval, void **extra, GucSource source)
+{
+	long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus > 0 && *newval > cpus)
+	{
+		GUC_check_errdetail("This machine has %ld online CPUs.", cpus);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Define the settings of the extension; when preloaded, also set up the
  * shared memory of the job slots and register the background worker.
  */
@@ -58,18 +78,19 @@ _PG_init(void)
 {
 	DefineCustomIntVariable("mlops.threads",
 							"Sets the number of threads libxgboost and OpenBLAS may use in one backend.",
-							"Valid range is 1..256.",
+							"Only a superuser can change it; at most the number of online CPUs.",
 							&mlops_threads,
 							1, 1, 256,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
+							PGC_SUSET, 0,
+							CheckThreads, NULL, NULL);
 
 	DefineCustomIntVariable("mlops.max_train_memory",
-							"Sets the largest amount of memory training data may take in one backend.",
-							"Training on more data is refused with an error instead of exhausting memory.",
+							"Sets the largest amount of memory training may take in one backend.",
+							"It counts the data read, the feature matrix and the algorithm's copies of it; "
+							"training that needs more is refused with an error.  Only a superuser can change it.",
 							&mlops_max_train_memory_kb,
 							1024 * 1024, 1024, INT_MAX,
-							PGC_USERSET, GUC_UNIT_KB,
+							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("mlops.model_cache_size",
