@@ -11,7 +11,7 @@ DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress tests, listed explicitly so the install script never runs as one
-REGRESS = setup train predict registry metrics stats featurize retrain drift
+REGRESS = setup train predict registry metrics stats featurize retrain drift security_limits
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS += -I$(srcdir)/src

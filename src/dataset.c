@@ -9,7 +9,8 @@
  * (NaN marks NULL), the layout both the featurizer and the linear solvers
  * want; no row is copied on the way.
  * The memory the data takes is checked against mlops.max_train_memory as
- * it grows.
+ * it grows, and kept in the data set for the checks of the training steps
+ * that follow.
  *
  * Classification labels are kept in "label order": sorted by the target
  * type's default btree ordering (false < true, 0 < 1, text in the column's
@@ -467,23 +468,6 @@ DatasetFeatureColumns(Oid relid, const char *target, ArrayType *features,
 }
 
 /*
- * Refuse to hold more training data than mlops.max_train_memory allows.
- */
-static void
-CheckMemory(int64 rows, int ninputs)
-{
-	double		bytes = (double) rows * (ninputs + 2) * sizeof(double);
-
-	if (bytes > (double) mlops_max_train_memory_kb * 1024.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("training data exceeds mlops.max_train_memory"),
-				 errdetail("%lld rows of %d inputs need more than %d kB.",
-						   (long long) rows, ninputs + 1, mlops_max_train_memory_kb),
-				 errhint("Train on a sample of the relation, or raise mlops.max_train_memory.")));
-}
-
-/*
  * Copy a datum into a memory context.
  */
 static Datum
@@ -847,13 +831,16 @@ DatasetReceiverGrow(DatasetReceiver *r)
 	Dataset    *ds = r->ds;
 	MemoryContext old = MemoryContextSwitchTo(r->outer);
 	int64		newcap = Max(r->capacity * 2, DATASET_MIN_ROWS);
+	double		bytes;
 
 	if (r->capacity >= INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("relation %s has more than %d rows", ds->relname, INT_MAX)));
 	newcap = Min(newcap, (int64) INT_MAX);
-	CheckMemory(newcap, ds->ninputs);
+	bytes = (double) newcap * (sizeof(double) * (ds->ninputs + 1) + (r->ls.cmp ? sizeof(int) : 0));
+	MlopsCheckTrainMemory(bytes, "Reading relation %s takes room for %lld rows of %d inputs and the target.",
+						  ds->relname, (long long) newcap, ds->ninputs);
 	for (int k = 0; k < ds->ninputs; k++)
 		ds->inputs[k].values = r->capacity
 			? repalloc_huge(ds->inputs[k].values, sizeof(double) * newcap)
@@ -864,6 +851,7 @@ DatasetReceiverGrow(DatasetReceiver *r)
 		r->label_ids = r->capacity ? repalloc_huge(r->label_ids, sizeof(int) * newcap)
 			: palloc_extended(sizeof(int) * newcap, MCXT_ALLOC_HUGE);
 	r->capacity = newcap;
+	ds->bytes = bytes;
 	MemoryContextSwitchTo(old);
 }
 

@@ -200,6 +200,50 @@ LinearCheckProblem(int n, int p, const LinearParams *params)
 }
 
 /*
+ * An estimate of the bytes a fit of n rows and p features allocates besides
+ * X and y, for mlops.max_train_memory: the copies of X, the Gram or kernel
+ * matrix, the blocks of rows, LAPACK's workspace (dgelsd's is about 256
+ * values per unit of the smaller dimension), Newton's Hessians and the
+ * labels as integers.  Ridge counts the least-squares problem it falls back
+ * to on a singular matrix, after freeing its own.
+ */
+double
+LinearFitMemory(LinearKind kind, int n, int p, int nclasses, bool fit_intercept)
+{
+	double		dn = n,
+				dp = p;
+	double		block = Max(LINEAR_BLOCK_DOUBLES, (double) LINEAR_MIN_BLOCK_ROWS * (dp + 1));
+	double		lstsq_work = 256 * Min(dn, dp) + 1024;
+	double		doubles = 0;
+
+	switch (kind)
+	{
+		case LINEAR_OLS:
+			doubles = dn * dp + dn + dp + lstsq_work;
+			break;
+		case LINEAR_RIDGE:
+			doubles = (p <= n) ? dp * dp + dp + block : dn * dp + dn * dn + dn;
+			doubles = Max(doubles, (dn + dp) * dp + dn + 2 * dp + lstsq_work);
+			break;
+		case LINEAR_ELASTIC_NET:
+			doubles = 2 * dp + ((n > p) ? dp * dp + 2 * dp + block : dn * dp + 2 * dn);
+			break;
+		case LINEAR_LOGISTIC:
+			{
+				double		noutputs = (nclasses == 2) ? 1 : nclasses;
+				double		stride = dp + (fit_intercept ? 1 : 0);
+				double		m = noutputs * stride;
+				double		width = dp + stride + noutputs + 2 + ((nclasses == 2) ? 0 : m);
+				double		rows = Min(dn, Max(LINEAR_BLOCK_DOUBLES / width, LINEAR_MIN_BLOCK_ROWS));
+
+				doubles = 2 * m * m + 4 * m + rows * width + dn * sizeof(int) / sizeof(double);
+			}
+			break;
+	}
+	return (doubles + dp) * sizeof(double);
+}
+
+/*
  * Allocate an empty model in CurrentMemoryContext.
  */
 static LinearModel *

@@ -19,6 +19,7 @@
 #include <cblas.h>
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -120,6 +121,39 @@ _PG_init(void)
 		ProgressInstallHooks();
 		WorkerRegisterLauncher();
 	}
+}
+
+/*
+ * Refuse a training step that would bring the memory training holds to
+ * "bytes", when that is more than mlops.max_train_memory.  The detail (a
+ * format and its arguments) says what the amount is made of.
+ */
+void
+MlopsCheckTrainMemory(double bytes, const char *detail_fmt,...)
+{
+	StringInfoData detail;
+
+	if (bytes <= (double) mlops_max_train_memory_kb * 1024.0)
+		return;
+	initStringInfo(&detail);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, detail_fmt);
+		needed = appendStringInfoVA(&detail, detail_fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&detail, needed);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%.0f kB of memory needed, more than mlops.max_train_memory (%d kB)",
+					ceil(bytes / 1024.0), mlops_max_train_memory_kb),
+			 errdetail_internal("%s", detail.data),
+			 errhint("Train on a sample of the relation or on fewer features, or raise mlops.max_train_memory.")));
 }
 
 /*

@@ -103,6 +103,9 @@ typedef struct Profile
 extern Jsonb *ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 						   const double *pred, int npred, int nout, char **labels);
 
+/* an estimate of the bytes ProfileBuild takes, for mlops.max_train_memory */
+extern double ProfileBuildMemory(const Dataset *ds, int nrows, int npred);
+
 /*
  * Parse a stored profile; a damaged one is an ERRCODE_DATA_CORRUPTED
  * error.
