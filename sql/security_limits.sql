@@ -60,7 +60,17 @@ SET mlops.threads = 256;
 SET mlops.threads = 1;
 SHOW mlops.threads;
 
--- The memory bound counts the feature matrix: 1000 categories one-hot
+-- The memory bound counts the texts of categories as they are read: 1000
+-- distinct values of 1024 characters take 2 MB, the column's codes 32 kB.
+CREATE TABLE limits_texts AS
+  SELECT repeat(md5((g % 1000)::text), 32) || g % 1000 AS c, g % 2 AS y FROM generate_series(1, 2000) g;
+SET mlops.max_train_memory = '1MB';
+\set VERBOSITY default
+SELECT * FROM mlops.train('limits_texts', 'limits_texts', 'y');
+\set VERBOSITY terse
+RESET mlops.max_train_memory;
+
+-- It counts the feature matrix: 1000 categories one-hot
 -- encoded make 3000 training rows 24 MB wide, which ridge refuses under
 -- 4 MB although the column read takes 64 kB; ordinal encoding fits.
 CREATE TABLE limits_onehot AS
@@ -90,5 +100,5 @@ RESET mlops.drift_sample_size;
 RESET mlops.max_train_memory;
 
 DROP VIEW limits_wrap, limits_array, limits_parts, limits_fit;
-DROP TABLE limits_rows, limits_onehot, limits_trees;
+DROP TABLE limits_rows, limits_texts, limits_onehot, limits_trees;
 DROP ROLE regress_mlops_limits;

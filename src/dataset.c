@@ -48,6 +48,7 @@
 #define DATASET_MIN_ROWS 1024		/* first allocation of the column arrays */
 #define DATASET_BATCH_ROWS 10000	/* rows between resets of the work memory */
 #define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
+#define DATASET_MAP_ENTRY_BYTES 32	/* a category's entry in its StrMap */
 
 /* distinct labels seen so far, kept sorted by the type's ordering */
 typedef struct LabelSet
@@ -715,6 +716,10 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 								 errmsg("feature column \"%s\" has more than %d distinct values",
 										c->name, MLOPS_MAX_READ_CATEGORIES),
 								 errhint("Exclude identifier-like columns from the features.")));
+					/* the text in the map and in the input, the pointer */
+					ds->bytes += 2.0 * (strlen(s) + 1) + sizeof(char *) + DATASET_MAP_ENTRY_BYTES;
+					MlopsCheckTrainMemory(ds->bytes, "Reading relation %s takes %.0f kB with the %d distinct values of column \"%s\" so far.",
+										  ds->relname, ceil(ds->bytes / 1024.0), code + 1, c->name);
 					StrMapPut(cc->map, s, code);
 					if (code >= cc->capacity)
 					{
@@ -838,9 +843,10 @@ DatasetReceiverGrow(DatasetReceiver *r)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("relation %s has more than %d rows", ds->relname, INT_MAX)));
 	newcap = Min(newcap, (int64) INT_MAX);
-	bytes = (double) newcap * (sizeof(double) * (ds->ninputs + 1) + (r->ls.cmp ? sizeof(int) : 0));
-	MlopsCheckTrainMemory(bytes, "Reading relation %s takes room for %lld rows of %d inputs and the target.",
-						  ds->relname, (long long) newcap, ds->ninputs);
+	bytes = ds->bytes + (double) (newcap - r->capacity) *
+		(sizeof(double) * (ds->ninputs + 1) + (r->ls.cmp ? sizeof(int) : 0));
+	MlopsCheckTrainMemory(bytes, "Reading relation %s takes %.0f kB with room for %lld rows of %d inputs and the target.",
+						  ds->relname, ceil(bytes / 1024.0), (long long) newcap, ds->ninputs);
 	for (int k = 0; k < ds->ninputs; k++)
 		ds->inputs[k].values = r->capacity
 			? repalloc_huge(ds->inputs[k].values, sizeof(double) * newcap)
