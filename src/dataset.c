@@ -9,7 +9,8 @@
  * (NaN marks NULL), the layout both the featurizer and the linear solvers
  * want; no row is copied on the way.
  * The memory the data takes is checked against mlops.max_train_memory as
- * it grows.
+ * it grows, and kept in the data set for the checks of the training steps
+ * that follow.
  *
  * Classification labels are kept in "label order": sorted by the target
  * type's default btree ordering (false < true, 0 < 1, text in the column's
@@ -24,11 +25,13 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "parser/parse_relation.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -45,6 +48,7 @@
 #define DATASET_MIN_ROWS 1024		/* first allocation of the column arrays */
 #define DATASET_BATCH_ROWS 10000	/* rows between resets of the work memory */
 #define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
+#define DATASET_MAP_ENTRY_BYTES 32	/* a category's entry in its StrMap */
 
 /* distinct labels seen so far, kept sorted by the type's ordering */
 typedef struct LabelSet
@@ -61,22 +65,46 @@ typedef struct LabelSet
 } LabelSet;
 
 /*
- * Resolve a possibly schema-qualified relation name as regclass input does;
- * returns its OID and the quoted, qualified name for queries.
+ * RangeVarGetRelidExtended callback of DatasetResolveRelation (arg is the
+ * name as given, for messages): refuse a
+ * relation of the wrong kind, or one the current user may not read, before
+ * any lock is taken on it (as PostgreSQL's own commands do), so that a role
+ * without rights on a table cannot queue behind or block DDL on it.  SELECT
+ * on the table or on any of its columns lets the read go on; the query that
+ * reads the data checks the columns it names.
  */
-Oid
-DatasetResolveRelation(const char *relation, char **qualified)
+static void
+RangeVarCallbackForRead(const RangeVar *relation, Oid relid, Oid oldrelid, void *arg)
 {
-	List	   *names = stringToQualifiedNameList(relation);
-	Oid			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), AccessShareLock, false);
-	char		relkind = get_rel_relkind(relid);
+	char		relkind;
 
+	if (!OidIsValid(relid))
+		return;					/* does not exist: RangeVarGetRelidExtended says so */
+	relkind = get_rel_relkind(relid);
+	if (relkind == '\0')
+		return;					/* dropped concurrently: the lookup is retried */
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
 		relkind != RELKIND_MATVIEW && relkind != RELKIND_PARTITIONED_TABLE &&
 		relkind != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table, view or materialized view", relation)));
+				 errmsg("\"%s\" is not a table, view or materialized view", (const char *) arg)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(relkind), relation->relname);
+}
+
+/*
+ * Resolve a possibly schema-qualified relation name as regclass input does,
+ * checking the current user's SELECT privilege before locking it; returns
+ * its OID and the quoted, qualified name for queries.
+ */
+Oid
+DatasetResolveRelation(const char *relation, char **qualified)
+{
+	List	   *names = stringToQualifiedNameList(relation);
+	Oid			relid = RangeVarGetRelidExtended(makeRangeVarFromNameList(names), AccessShareLock,
+												 0, RangeVarCallbackForRead, (void *) relation);
 
 	*qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											get_rel_name(relid));
@@ -441,23 +469,6 @@ DatasetFeatureColumns(Oid relid, const char *target, ArrayType *features,
 }
 
 /*
- * Refuse to hold more training data than mlops.max_train_memory allows.
- */
-static void
-CheckMemory(int64 rows, int ninputs)
-{
-	double		bytes = (double) rows * (ninputs + 2) * sizeof(double);
-
-	if (bytes > (double) mlops_max_train_memory_kb * 1024.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("training data exceeds mlops.max_train_memory"),
-				 errdetail("%lld rows of %d inputs need more than %d kB.",
-						   (long long) rows, ninputs + 1, mlops_max_train_memory_kb),
-				 errhint("Train on a sample of the relation, or raise mlops.max_train_memory.")));
-}
-
-/*
  * Copy a datum into a memory context.
  */
 static Datum
@@ -617,13 +628,17 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 											   spec->array_lengths ? spec->array_lengths[j] : 0);
 				break;
 		}
+		/* compared before adding: array lengths come from the data */
+		if (c->ninputs > MLOPS_MAX_FEATURES - ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
+					 errdetail("Column \"%s\" has %d inputs, the columns before it %d.",
+							   c->name, c->ninputs, ninputs),
+					 errhint("An array column has one input per element, a date or timestamp column %d; exclude columns or shorten the arrays.",
+							 DATETIME_PARTS)));
 		ninputs += c->ninputs;
 	}
-	if (ninputs > MLOPS_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many model inputs: %d", ninputs),
-				 errdetail("At most %d are supported.", MLOPS_MAX_FEATURES)));
 
 	ds->ninputs = ninputs;
 	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, ninputs));
@@ -701,6 +716,10 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 								 errmsg("feature column \"%s\" has more than %d distinct values",
 										c->name, MLOPS_MAX_READ_CATEGORIES),
 								 errhint("Exclude identifier-like columns from the features.")));
+					/* the text in the map and in the input, the pointer */
+					ds->bytes += 2.0 * (strlen(s) + 1) + sizeof(char *) + DATASET_MAP_ENTRY_BYTES;
+					MlopsCheckTrainMemory(ds->bytes, "Reading relation %s takes %.0f kB with the %d distinct values of column \"%s\" so far.",
+										  ds->relname, ceil(ds->bytes / 1024.0), code + 1, c->name);
 					StrMapPut(cc->map, s, code);
 					if (code >= cc->capacity)
 					{
@@ -817,13 +836,17 @@ DatasetReceiverGrow(DatasetReceiver *r)
 	Dataset    *ds = r->ds;
 	MemoryContext old = MemoryContextSwitchTo(r->outer);
 	int64		newcap = Max(r->capacity * 2, DATASET_MIN_ROWS);
+	double		bytes;
 
 	if (r->capacity >= INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("relation %s has more than %d rows", ds->relname, INT_MAX)));
 	newcap = Min(newcap, (int64) INT_MAX);
-	CheckMemory(newcap, ds->ninputs);
+	bytes = ds->bytes + (double) (newcap - r->capacity) *
+		(sizeof(double) * (ds->ninputs + 1) + (r->ls.cmp ? sizeof(int) : 0));
+	MlopsCheckTrainMemory(bytes, "Reading relation %s takes %.0f kB with room for %lld rows of %d inputs and the target.",
+						  ds->relname, ceil(bytes / 1024.0), (long long) newcap, ds->ninputs);
 	for (int k = 0; k < ds->ninputs; k++)
 		ds->inputs[k].values = r->capacity
 			? repalloc_huge(ds->inputs[k].values, sizeof(double) * newcap)
@@ -834,6 +857,7 @@ DatasetReceiverGrow(DatasetReceiver *r)
 		r->label_ids = r->capacity ? repalloc_huge(r->label_ids, sizeof(int) * newcap)
 			: palloc_extended(sizeof(int) * newcap, MCXT_ALLOC_HUGE);
 	r->capacity = newcap;
+	ds->bytes = bytes;
 	MemoryContextSwitchTo(old);
 }
 

@@ -76,6 +76,8 @@ typedef struct Dataset
 	char	  **labels;			/* class labels as text, in label order */
 	bool		labels_numeric; /* labels are numbers or booleans */
 	int64		null_targets;	/* rows skipped for a NULL target */
+	double		bytes;			/* memory of the arrays above (at their
+								 * capacity) and of the category texts */
 } Dataset;
 
 /* the source columns to read, with the array lengths they must have */

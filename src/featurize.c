@@ -1199,6 +1199,9 @@ CategoricalFromJson(JsonbContainer *c, FeatureInput *in)
 
 	in->encode = (EncodeKind) StoredName(encode_names, lengthof(encode_names), c, "encode");
 	in->ncategories = JsonContainerSize(cats);
+	if (in->ncategories > MLOPS_MAX_CATEGORIES)
+		TransformCorrupted(psprintf("%d categories for \"%s\", more than a model keeps",
+									in->ncategories, in->name));
 	in->categories = palloc(sizeof(char *) * Max(1, in->ncategories));
 	for (int i = 0; i < in->ncategories; i++)
 	{

@@ -59,6 +59,7 @@
 #include "postgres.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 
 #include <cblas.h>
@@ -184,6 +185,11 @@ LinearCheckProblem(int n, int p, const LinearParams *params)
 	if (n < 1 || p < 1)
 		elog(ERROR, "linear model needs at least one row and one feature, got %d x %d",
 			 n, p);
+	if (n > INT_MAX - p)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("linear model of %d rows and %d features is too large", n, p),
+				 errdetail("Rows and features together must stay below %d.", INT_MAX)));
 	if (!(params->alpha >= 0) || !isfinite(params->alpha) ||
 		!(params->l1_ratio >= 0 && params->l1_ratio <= 1) ||
 		!(params->C >= 0) || !isfinite(params->C) ||
@@ -191,6 +197,50 @@ LinearCheckProblem(int n, int p, const LinearParams *params)
 		elog(ERROR, "invalid linear model parameters: alpha %g, l1_ratio %g, C %g, max_iter %d, tol %g",
 			 params->alpha, params->l1_ratio, params->C, params->max_iter,
 			 params->tol);
+}
+
+/*
+ * An estimate of the bytes a fit of n rows and p features allocates besides
+ * X and y, for mlops.max_train_memory: the copies of X, the Gram or kernel
+ * matrix, the blocks of rows, LAPACK's workspace (dgelsd's is about 256
+ * values per unit of the smaller dimension), Newton's Hessians and the
+ * labels as integers.  Ridge counts the least-squares problem it falls back
+ * to on a singular matrix, after freeing its own.
+ */
+double
+LinearFitMemory(LinearKind kind, int n, int p, int nclasses, bool fit_intercept)
+{
+	double		dn = n,
+				dp = p;
+	double		block = Max(LINEAR_BLOCK_DOUBLES, (double) LINEAR_MIN_BLOCK_ROWS * (dp + 1));
+	double		lstsq_work = 256 * Min(dn, dp) + 1024;
+	double		doubles = 0;
+
+	switch (kind)
+	{
+		case LINEAR_OLS:
+			doubles = dn * dp + dn + dp + lstsq_work;
+			break;
+		case LINEAR_RIDGE:
+			doubles = (p <= n) ? dp * dp + dp + block : dn * dp + dn * dn + dn;
+			doubles = Max(doubles, (dn + dp) * dp + dn + 2 * dp + lstsq_work);
+			break;
+		case LINEAR_ELASTIC_NET:
+			doubles = 2 * dp + ((n > p) ? dp * dp + 2 * dp + block : dn * dp + 2 * dn);
+			break;
+		case LINEAR_LOGISTIC:
+			{
+				double		noutputs = (nclasses == 2) ? 1 : nclasses;
+				double		stride = dp + (fit_intercept ? 1 : 0);
+				double		m = noutputs * stride;
+				double		width = dp + stride + noutputs + 2 + ((nclasses == 2) ? 0 : m);
+				double		rows = Min(dn, Max(LINEAR_BLOCK_DOUBLES / width, LINEAR_MIN_BLOCK_ROWS));
+
+				doubles = 2 * m * m + 4 * m + rows * width + dn * sizeof(int) / sizeof(double);
+			}
+			break;
+	}
+	return (doubles + dp) * sizeof(double);
 }
 
 /*

@@ -65,6 +65,9 @@ extern LinearModel *LinearFitLogistic(const double *X, const int *y, int n,
 									  int p, int nclasses,
 									  const LinearParams *params);
 
+extern double LinearFitMemory(LinearKind kind, int n, int p, int nclasses,
+							  bool fit_intercept);
+
 /* x: one row of p values; out: 1 value for regression, nclasses probabilities for logistic */
 extern void LinearPredictRow(const LinearModel *model, const double *x,
 							 double *out);

@@ -109,6 +109,16 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 }
 
 /*
+ * The bytes LinFit allocates besides td's arrays.
+ */
+static double
+LinFitMemory(const TrainData *td, const HyperParams *hp)
+{
+	return LinearFitMemory(KindOf(td->algorithm), td->n, td->p, td->nclasses,
+						   hp->v[HP_FIT_INTERCEPT] != 0);
+}
+
+/*
  * Read a stored linear model and check it fits its transform.
  */
 static void *
@@ -140,6 +150,7 @@ LinPredict(void *impl, const double *X, int n, int p, double *out)
 
 const AlgorithmOps linear_ops = {
 	.fit = LinFit,
+	.fit_memory = LinFitMemory,
 	.load = LinLoad,
 	.predict = LinPredict,
 };

@@ -13,10 +13,13 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <math.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -50,6 +53,24 @@ static const char *const algorithm_names[] = {
 void		_PG_init(void);
 
 /*
+ * Check hook of mlops.threads: no more threads than the machine has online
+ * CPUs, so that no setting (even a superuser's) makes one backend start
+ * hundreds of threads.
+ */
+static bool
+CheckThreads(int *newval, void **extra, GucSource source)
+{
+	long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus > 0 && *newval > cpus)
+	{
+		GUC_check_errdetail("This machine has %ld online CPUs.", cpus);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Define the settings of the extension; when preloaded, also set up the
  * shared memory of the job slots and register the background worker.
  */
@@ -58,18 +79,19 @@ _PG_init(void)
 {
 	DefineCustomIntVariable("mlops.threads",
 							"Sets the number of threads libxgboost and OpenBLAS may use in one backend.",
-							"Valid range is 1..256.",
+							"Only a superuser can change it; at most the number of online CPUs.",
 							&mlops_threads,
 							1, 1, 256,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
+							PGC_SUSET, 0,
+							CheckThreads, NULL, NULL);
 
 	DefineCustomIntVariable("mlops.max_train_memory",
-							"Sets the largest amount of memory training data may take in one backend.",
-							"Training on more data is refused with an error instead of exhausting memory.",
+							"Sets the largest amount of memory training may take in one backend.",
+							"It counts the data read, the feature matrix and the algorithm's copies of it; "
+							"training that needs more is refused with an error.  Only a superuser can change it.",
 							&mlops_max_train_memory_kb,
 							1024 * 1024, 1024, INT_MAX,
-							PGC_USERSET, GUC_UNIT_KB,
+							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("mlops.model_cache_size",
@@ -99,6 +121,39 @@ _PG_init(void)
 		ProgressInstallHooks();
 		WorkerRegisterLauncher();
 	}
+}
+
+/*
+ * Refuse a training step that would bring the memory training holds to
+ * "bytes", when that is more than mlops.max_train_memory.  The detail (a
+ * format and its arguments) says what the amount is made of.
+ */
+void
+MlopsCheckTrainMemory(double bytes, const char *detail_fmt,...)
+{
+	StringInfoData detail;
+
+	if (bytes <= (double) mlops_max_train_memory_kb * 1024.0)
+		return;
+	initStringInfo(&detail);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, detail_fmt);
+		needed = appendStringInfoVA(&detail, detail_fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&detail, needed);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%.0f kB of memory needed, more than mlops.max_train_memory (%d kB)",
+					ceil(bytes / 1024.0), mlops_max_train_memory_kb),
+			 errdetail_internal("%s", detail.data),
+			 errhint("Train on a sample of the relation or on fewer features, or raise mlops.max_train_memory.")));
 }
 
 /*

@@ -47,5 +47,6 @@ extern MlopsTask MlopsTaskFromName(const char *name);
 extern const char *MlopsAlgorithmName(MlopsAlgorithm alg);
 extern MlopsAlgorithm MlopsAlgorithmFromName(const char *name);
 extern void MlopsSetLibraryThreads(void);
+extern void MlopsCheckTrainMemory(double bytes, const char *detail_fmt,...) pg_attribute_printf(2, 3);
 
 #endif							/* MLOPS_H */

@@ -41,11 +41,14 @@ typedef struct TrainData
  * registers a reset callback there for any foreign memory.  "predict"
  * scores n row-major rows of p featurized values into out: one value per
  * row for regression, nclasses probabilities per row for classification.
+ * "fit_memory" estimates the bytes "fit" allocates besides td's arrays
+ * (td->X is not needed), for mlops.max_train_memory.
  */
 typedef struct AlgorithmOps
 {
 	bytea	   *(*fit) (const TrainData *td, const HyperParams *hp, StringInfo info,
 						double *importance);
+	double		(*fit_memory) (const TrainData *td, const HyperParams *hp);
 	void	   *(*load) (const bytea *blob, int nfeatures, int nclasses);
 	void		(*predict) (void *impl, const double *X, int n, int p, double *out);
 } AlgorithmOps;

@@ -242,6 +242,24 @@ ProfileAppendCategorical(StringInfo buf, const char *name, int column,
 }
 
 /*
+ * An estimate of the bytes ProfileBuild takes for nrows training rows and
+ * npred predictions of ds, for mlops.max_train_memory: a copy of a column,
+ * and for each sampled value and category about 256 bytes (measured about
+ * 230), its text in the JSON document, then its parsed and binary jsonb.
+ */
+double
+ProfileBuildMemory(const Dataset *ds, int nrows, int npred)
+{
+	double		values = 0;
+
+	for (int i = 0; i < ds->ninputs; i++)
+		values += ds->inputs[i].categorical ? ds->inputs[i].ncategories
+			: Min(nrows, mlops_drift_sample_size);
+	values += Min(npred, mlops_drift_sample_size);
+	return values * 256 + sizeof(double) * (double) Max(nrows, npred);
+}
+
+/*
  * Build the reference profile of a model; see profile.h.
  */
 Jsonb *

@@ -103,6 +103,9 @@ typedef struct Profile
 extern Jsonb *ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 						   const double *pred, int npred, int nout, char **labels);
 
+/* an estimate of the bytes ProfileBuild takes, for mlops.max_train_memory */
+extern double ProfileBuildMemory(const Dataset *ds, int nrows, int npred);
+
 /*
  * Parse the stored profile of a model, checked against the model; a
  * damaged one is an ERRCODE_DATA_CORRUPTED error.

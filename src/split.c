@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "common/pg_prng.h"
+#include "utils/memutils.h"
 
 #include "split.h"
 
@@ -117,7 +118,7 @@ StratifiedTest(const Dataset *ds, int ntest, pg_prng_state *rng, bool *is_test)
 	}
 	for (int c = 0; c < k; c++)
 	{
-		int		   *members = palloc(sizeof(int) * Max(1, count[c]));
+		int		   *members = palloc_extended(sizeof(int) * Max(1, count[c]), MCXT_ALLOC_HUGE);
 		int			m = 0;
 
 		if (count[c] >= 2 && take[c] >= count[c])
@@ -141,7 +142,7 @@ SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed)
 	Split	   *s = palloc0(sizeof(Split));
 	int			n = ds->nrows;
 	int			ntest = (int) ceil(test_size * n);
-	bool	   *is_test = palloc0(sizeof(bool) * Max(1, n));
+	bool	   *is_test = palloc_extended(sizeof(bool) * Max(1, n), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	pg_prng_state rng;
 
 	if (ntest >= n || (test_size > 0 && n < 2))
@@ -162,7 +163,7 @@ SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed)
 			StratifiedTest(ds, ntest, &rng, is_test);
 		else
 		{
-			int		   *perm = palloc(sizeof(int) * n);
+			int		   *perm = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 
 			for (int i = 0; i < n; i++)
 				perm[i] = i;
@@ -173,8 +174,8 @@ SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed)
 		}
 	}
 
-	s->train = palloc(sizeof(int) * Max(1, n));
-	s->test = palloc(sizeof(int) * Max(1, n));
+	s->train = palloc_extended(sizeof(int) * Max(1, n), MCXT_ALLOC_HUGE);
+	s->test = palloc_extended(sizeof(int) * Max(1, n), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < n; i++)
 	{
 		if (is_test[i])
@@ -195,7 +196,7 @@ SplitHoldOut(int *rows, int *nrows, int **held, int *nheld, double fraction, int
 {
 	int			n = *nrows;
 	int			nh = Max(1, (int) ceil(fraction * n));
-	int		   *perm = palloc(sizeof(int) * n);
+	int		   *perm = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
 	pg_prng_state rng;
 	int			kept = 0;
 
@@ -206,7 +207,7 @@ SplitHoldOut(int *rows, int *nrows, int **held, int *nheld, double fraction, int
 	memcpy(perm, rows, sizeof(int) * n);
 	pg_prng_seed(&rng, (uint64) (int64) seed ^ UINT64CONST(0x9e3779b97f4a7c15));
 	Shuffle(perm, n, &rng);
-	*held = palloc(sizeof(int) * nh);
+	*held = palloc_extended(sizeof(int) * nh, MCXT_ALLOC_HUGE);
 	memcpy(*held, perm, sizeof(int) * nh);
 	qsort(*held, nh, sizeof(int), CompareInt);
 	qsort(perm + nh, n - nh, sizeof(int), CompareInt);

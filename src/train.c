@@ -165,6 +165,30 @@ GatherTargets(const Dataset *ds, const int *rows, int n)
 }
 
 /*
+ * Refuse a training run whose memory would exceed mlops.max_train_memory,
+ * before the feature matrix is built.  The data read and the split are held
+ * to the end; the fit phase adds the feature matrices of the training and
+ * validation rows with their targets (one-hot encoding makes them wider
+ * than the data) and what the algorithm allocates besides (libxgboost's
+ * copies, the linear solvers' working matrices); after the matrices are
+ * freed, the reference profile (see ProfileBuildMemory) takes their place.
+ */
+static void
+CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
+				 const HyperParams *hp)
+{
+	double		held = ds->bytes + 2.0 * sizeof(int) * ds->nrows;
+	double		matrix = ((double) td->n + td->nval) * (td->p + 1.0) * sizeof(double);
+	double		fit = ModelOps(td->algorithm)->fit_memory(td, hp);
+	double		profile = ProfileBuildMemory(ds, split->ntrain, split->ntest);
+
+	MlopsCheckTrainMemory(held + Max(matrix + fit, profile),
+						  "Reading the data takes %.0f kB; then the %d x %d feature matrix takes %.0f kB and the %s fit %.0f kB; then the reference profile %.0f kB.",
+						  ceil(held / 1024.0), td->n + td->nval, td->p, ceil(matrix / 1024.0),
+						  MlopsAlgorithmName(td->algorithm), ceil(fit / 1024.0), ceil(profile / 1024.0));
+}
+
+/*
  * Refuse targets that cannot be learned: one class, or a constant value.
  */
 static void
@@ -588,10 +612,11 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 
 	td.n = split->ntrain;
 	td.p = fz->nfeatures;
-	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
-	td.y = GatherTargets(ds, split->train, split->ntrain);
 	td.nclasses = ds->nclasses;
 	td.seed = req->seed;
+	CheckTrainMemory(ds, split, &td, hp);
+	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
+	td.y = GatherTargets(ds, split->train, split->ntrain);
 	if (td.nval > 0)
 	{
 		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);

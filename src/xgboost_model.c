@@ -141,6 +141,44 @@ XgbMatrix(const double *X, const double *y, int n, int p)
 }
 
 /*
+ * An estimate of the bytes one DMatrix of n rows and p features takes while
+ * a booster trains on it: the row-major floats XgbMatrix hands over,
+ * libxgboost's copy of them (an index and a value per entry, row offsets),
+ * its quantized form for the "hist" method (a bin index per value, one byte
+ * up to 256 bins, else two) and, per row, the labels, gradient pairs and
+ * predictions of every output.
+ */
+static double
+XgbMatrixMemory(double n, double p, int max_bin, int noutputs)
+{
+	double		bin_bytes = (max_bin <= 256) ? 1 : 2;
+
+	return n * p * (sizeof(float) + sizeof(uint32) + sizeof(float) + bin_bytes) +
+		n * (2 * sizeof(float) + 2 * sizeof(size_t) + noutputs * (2 * sizeof(float) + sizeof(float)));
+}
+
+/*
+ * The bytes XgbFit allocates besides td's arrays (see XgbMatrixMemory), plus
+ * the gradient histograms of the "hist" method: libxgboost 1.7 keeps one
+ * per node of the tree being grown, a pair of doubles per bin of every
+ * feature (at most max_bin bins, and no more than there are rows).
+ */
+static double
+XgbFitMemory(const TrainData *td, const HyperParams *hp)
+{
+	int			max_bin = (int) hp->v[HP_MAX_BIN];
+	int			depth = (int) hp->v[HP_MAX_DEPTH];
+	int			noutputs = (td->nclasses > 2) ? td->nclasses : 1;
+	double		nodes = 2.0 * td->n;
+
+	if (depth > 0 && depth < 30)
+		nodes = Min(nodes, (double) (1 << (depth + 1)));
+	return XgbMatrixMemory(td->n, td->p, max_bin, noutputs) +
+		XgbMatrixMemory(td->nval, td->p, max_bin, noutputs) +
+		nodes * td->p * Min(max_bin, td->n) * 2 * sizeof(double);
+}
+
+/*
  * Set one booster parameter from a number.
  */
 static void
@@ -437,6 +475,7 @@ XgbPredict(void *impl, const double *X, int n, int p, double *out)
 
 const AlgorithmOps xgboost_ops = {
 	.fit = XgbFit,
+	.fit_memory = XgbFitMemory,
 	.load = XgbLoad,
 	.predict = XgbPredict,
 };
