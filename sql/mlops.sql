@@ -22,9 +22,10 @@ CREATE TABLE mlops.projects (
 	task		text NOT NULL CHECK (task IN ('classification', 'regression')),
 	target		text NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	created_by	name NOT NULL DEFAULT current_user
+	created_by	regrole NOT NULL
 );
 COMMENT ON TABLE mlops.projects IS 'One row per project: its fixed task and target column.';
+COMMENT ON COLUMN mlops.projects.created_by IS 'The role that owns the project, by OID: a role dropped and created again under the same name does not own it.';
 
 CREATE TABLE mlops.models (
 	id			bigserial PRIMARY KEY,
@@ -42,7 +43,7 @@ CREATE TABLE mlops.models (
 	format		int NOT NULL,
 	model		bytea NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	created_by	name NOT NULL DEFAULT current_user,
+	created_by	regrole NOT NULL,
 	UNIQUE (project_id, version)
 );
 COMMENT ON TABLE mlops.models IS 'Immutable trained models: hyperparameters, frozen feature transform, label order, held-out metrics, training record and the serialized model.';
@@ -60,7 +61,7 @@ CREATE TABLE mlops.deployments (
 	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
 	strategy	text NOT NULL,
 	deployed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-	deployed_by name NOT NULL DEFAULT current_user
+	deployed_by regrole NOT NULL
 );
 CREATE INDEX ON mlops.deployments (project_id, id);
 COMMENT ON TABLE mlops.deployments IS 'Deployment history: the latest row of a project names its deployed model.';
@@ -72,14 +73,14 @@ CREATE TABLE mlops.evaluations (
 	rows		bigint NOT NULL,
 	metrics		jsonb NOT NULL,
 	evaluated_at timestamptz NOT NULL DEFAULT now(),
-	evaluated_by name NOT NULL DEFAULT current_user
+	evaluated_by regrole NOT NULL
 );
 COMMENT ON TABLE mlops.evaluations IS 'Results of mlops.evaluate(): metrics of a model on a labeled relation.';
 
 CREATE TABLE mlops.events (
 	id			bigserial PRIMARY KEY,
 	at			timestamptz NOT NULL DEFAULT clock_timestamp(),
-	actor		name NOT NULL DEFAULT current_user,
+	actor		regrole NOT NULL,
 	action		text NOT NULL,
 	project		text,
 	model_id	bigint,
@@ -401,7 +402,7 @@ CREATE TABLE mlops.drift_reports (
 	dataset_drift boolean NOT NULL,
 	prediction_drift boolean,
 	checked_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
-	checked_by	name NOT NULL DEFAULT current_user
+	checked_by	regrole NOT NULL
 );
 CREATE INDEX ON mlops.drift_reports (project_id, id);
 CREATE INDEX ON mlops.drift_reports (model_id);
@@ -500,7 +501,7 @@ CREATE TABLE mlops.schedules (
 	last_run_at timestamptz,
 	last_job_id bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	created_by	name NOT NULL DEFAULT current_user
+	created_by	regrole NOT NULL
 );
 COMMENT ON TABLE mlops.schedules IS 'Interval schedules: retrain a project every interval, as the role that created the schedule.';
 COMMENT ON COLUMN mlops.schedules.relation IS 'Relation to retrain on (schema-qualified); NULL: the relation of the last training run.';
@@ -521,7 +522,7 @@ CREATE TABLE mlops.jobs (
 	finished_at timestamptz,
 	result		jsonb,
 	error		text,
-	submitted_by name NOT NULL DEFAULT current_user,
+	submitted_by regrole NOT NULL,
 	pid			int
 );
 CREATE INDEX ON mlops.jobs (id) WHERE status IN ('queued', 'running');

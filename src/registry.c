@@ -68,10 +68,12 @@ ExtensionOwner(void)
 }
 
 /*
- * Run a writing statement as the extension owner.
+ * Run a statement as the extension owner, which bypasses the registry's
+ * row-level security and may read every column.
  */
-int
-RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+static int
+RegistryExecAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+					bool read_only)
 {
 	Oid			save_uid;
 	int			save_sec;
@@ -79,9 +81,28 @@ RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, cons
 
 	GetUserIdAndSecContext(&save_uid, &save_sec);
 	SetUserIdAndSecContext(ExtensionOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	rc = RegistryExec(sql, nargs, types, values, nulls, false);
+	rc = RegistryExec(sql, nargs, types, values, nulls, read_only);
 	SetUserIdAndSecContext(save_uid, save_sec);
 	return rc;
+}
+
+/*
+ * Run a writing statement as the extension owner.
+ */
+int
+RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	return RegistryExecAsOwner(sql, nargs, types, values, nulls, false);
+}
+
+/*
+ * Run a reading statement as the extension owner, after the caller's
+ * privilege on the project was checked (or to check it).
+ */
+int
+RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	return RegistryExecAsOwner(sql, nargs, types, values, nulls, true);
 }
 
 /*
@@ -133,8 +154,9 @@ RegistryGetProject(const char *name, bool missing_ok)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	SPI_connect();
-	RegistryExec("SELECT id, name, task, target, created_by::text FROM mlops.projects WHERE name = $1",
-				 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT p.id, p.name, p.task, p.target, p.created_by "
+						"FROM mlops.projects p WHERE p.name OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
 		p = MemoryContextAllocZero(cxt, sizeof(RegistryProject));
@@ -142,7 +164,8 @@ RegistryGetProject(const char *name, bool missing_ok)
 		p->name = ResultText(2, cxt);
 		p->task = MlopsTaskFromName(ResultText(3, cxt));
 		p->target = ResultText(4, cxt);
-		p->created_by = ResultText(5, cxt);
+		p->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5,
+												  &(bool) {false}));
 	}
 	SPI_finish();
 
@@ -155,21 +178,19 @@ RegistryGetProject(const char *name, bool missing_ok)
 
 /*
  * Only members of the role that created a project (and superusers) may
- * train, deploy or drop in it.
+ * train, deploy or drop in it.  The role is compared by OID: a role of the
+ * same name created after the owner was dropped is someone else.
  */
 void
 RegistryCheckProjectOwner(const RegistryProject *p)
 {
-	Oid			creator = get_role_oid(p->created_by, true);
-
 	if (superuser())
 		return;
-	if (!OidIsValid(creator) || !has_privs_of_role(GetUserId(), creator))
+	if (!OidIsValid(p->owner) || !has_privs_of_role(GetUserId(), p->owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for project \"%s\"", p->name),
-				 errdetail("Only members of role \"%s\", which created the project, may change it.",
-						   p->created_by)));
+				 errdetail("Only members of the role that created the project may change it.")));
 }
 
 /*
@@ -178,14 +199,14 @@ RegistryCheckProjectOwner(const RegistryProject *p)
 int64
 RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, REGROLEOID};
 	Datum		values[4];
 	int64		id;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(MlopsTaskName(task));
 	values[2] = CStringGetTextDatum(target);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[3] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.projects (name, task, target, created_by) "
 				  "VALUES ($1, $2, $3, $4) RETURNING id",
@@ -202,7 +223,7 @@ int64
 RegistryInsertModel(const RegistryModelRow *row, int *version)
 {
 	Oid			types[13] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID, JSONBOID, JSONBOID};
+	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, REGROLEOID, JSONBOID, JSONBOID};
 	Datum		values[13];
 	char		nulls[13];
 	int64		id;
@@ -227,7 +248,7 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 	values[7] = JsonbPGetDatum(row->training);
 	values[8] = Int32GetDatum(row->format);
 	values[9] = PointerGetDatum(row->model);
-	values[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[10] = ObjectIdGetDatum(GetUserId());
 	values[11] = JsonbPGetDatum(row->profile);
 	values[12] = JsonbPGetDatum(row->importance);
 
@@ -259,8 +280,9 @@ RegistryDeployedModel(int64 project_id)
 	int64		id = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT model_id FROM mlops.deployments WHERE project_id = $1 ORDER BY id DESC LIMIT 1",
-				 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT d.model_id FROM mlops.deployments d "
+						"WHERE d.project_id OPERATOR(pg_catalog.=) $1 ORDER BY d.id DESC LIMIT 1",
+						1, types, values, NULL);
 	if (SPI_processed == 1)
 		id = ResultInt64(1);
 	SPI_finish();
@@ -280,8 +302,9 @@ RegistryModelScore(int64 model_id, MlopsTask task)
 	values[0] = Int64GetDatum(model_id);
 	values[1] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
 	SPI_connect();
-	RegistryExec("SELECT (metrics ->> $2)::float8 FROM mlops.models WHERE id = $1",
-				 2, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT (m.metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 "
+						"FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						2, types, values, NULL);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -311,13 +334,13 @@ RegistryTableOid(const char *name)
 void
 RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
 {
-	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, NAMEOID};
+	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, REGROLEOID};
 	Datum		values[4];
 
 	values[0] = Int64GetDatum(project_id);
 	values[1] = Int64GetDatum(model_id);
 	values[2] = CStringGetTextDatum(strategy);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[3] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.deployments (project_id, model_id, strategy, deployed_by) "
 				  "VALUES ($1, $2, $3, $4)",
@@ -333,7 +356,7 @@ void
 RegistryLogEvent(const char *action, const char *project, int64 model_id,
 				 const char *detail_json)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, JSONBOID, REGROLEOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
@@ -343,7 +366,7 @@ RegistryLogEvent(const char *action, const char *project, int64 model_id,
 	values[2] = Int64GetDatum(model_id);
 	nulls[2] = model_id ? ' ' : 'n';
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json ? detail_json : "{}"));
-	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[4] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.events (action, project, model_id, detail, actor) "
 				  "VALUES ($1, $2, $3, $4, $5)",
@@ -357,14 +380,14 @@ RegistryLogEvent(const char *action, const char *project, int64 model_id,
 void
 RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows, Jsonb *metrics)
 {
-	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, JSONBOID, REGROLEOID};
 	Datum		values[5];
 
 	values[0] = Int64GetDatum(model_id);
 	values[1] = CStringGetTextDatum(relation);
 	values[2] = Int64GetDatum(rows);
 	values[3] = JsonbPGetDatum(metrics);
-	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[4] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.evaluations (model_id, relation, rows, metrics, evaluated_by) "
 				  "VALUES ($1, $2, $3, $4, $5)",
@@ -390,19 +413,22 @@ RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int6
 	values[1] = Int64GetDatum(model_id);
 	values[2] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
 	if (strcmp(strategy, "best_score") == 0)
-		sql = "SELECT id FROM mlops.models WHERE project_id = $1 "
-			"AND jsonb_typeof(metrics -> $3) = 'number' "
-			"ORDER BY (metrics ->> $3)::float8 DESC, id DESC LIMIT 1";
+		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND pg_catalog.jsonb_typeof(m.metrics OPERATOR(pg_catalog.->) $3) "
+			"OPERATOR(pg_catalog.=) 'number' "
+			"ORDER BY (m.metrics OPERATOR(pg_catalog.->>) $3)::pg_catalog.float8 DESC, m.id DESC LIMIT 1";
 	else if (strcmp(strategy, "most_recent") == 0)
-		sql = "SELECT id FROM mlops.models WHERE project_id = $1 ORDER BY version DESC LIMIT 1";
+		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"ORDER BY m.version DESC LIMIT 1";
 	else if (strcmp(strategy, "rollback") == 0)
-		sql = "SELECT model_id FROM mlops.deployments WHERE project_id = $1 "
-			"AND model_id <> $2 ORDER BY id DESC LIMIT 1";
+		sql = "SELECT d.model_id FROM mlops.deployments d WHERE d.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND d.model_id OPERATOR(pg_catalog.<>) $2 ORDER BY d.id DESC LIMIT 1";
 	else
-		sql = "SELECT id FROM mlops.models WHERE project_id = $1 AND id = $2";
+		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND m.id OPERATOR(pg_catalog.=) $2";
 
 	SPI_connect();
-	RegistryExec(sql, 3, types, values, NULL, true);
+	RegistryReadAsOwner(sql, 3, types, values, NULL);
 	if (SPI_processed == 1)
 		id = ResultInt64(1);
 	SPI_finish();
@@ -420,7 +446,8 @@ RegistryModelVersion(int64 model_id)
 	int			version = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT version::int8 FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT m.version::pg_catalog.int8 FROM mlops.models m "
+						"WHERE m.id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	if (SPI_processed == 1)
 		version = (int) ResultInt64(1);
 	SPI_finish();
@@ -438,7 +465,8 @@ RegistryModelProject(int64 model_id)
 	int64		project_id = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT project_id FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT m.project_id FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
 	if (SPI_processed == 1)
 		project_id = ResultInt64(1);
 	SPI_finish();
@@ -493,7 +521,8 @@ RegistryModelProfile(int64 model_id)
 	MemoryContext old;
 
 	SPI_connect();
-	RegistryExec("SELECT profile FROM mlops.models WHERE id = $1", 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT m.profile FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "model " INT64_FORMAT " does not exist", model_id);
 	old = MemoryContextSwitchTo(cxt);
@@ -550,7 +579,7 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 	const RegistryDriftResult *res = report->results;
 	int			n = report->nresults;
 	Oid			rtypes[12] = {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, FLOAT8OID,
-	INT4OID, INT4OID, FLOAT8OID, BOOLOID, BOOLOID, NAMEOID};
+	INT4OID, INT4OID, FLOAT8OID, BOOLOID, BOOLOID, REGROLEOID};
 	Datum		rvalues[12];
 	char		rnulls[12];
 	Oid			ftypes[12] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -574,7 +603,7 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 	rvalues[9] = BoolGetDatum(report->dataset_drift);
 	rvalues[10] = BoolGetDatum(report->prediction_drift > 0);
 	rnulls[10] = report->prediction_drift < 0 ? 'n' : ' ';
-	rvalues[11] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	rvalues[11] = ObjectIdGetDatum(GetUserId());
 
 	for (int i = 0; i < n; i++)
 		drifted[i] = BoolGetDatum(res[i].drifted);

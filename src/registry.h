@@ -23,7 +23,7 @@ typedef struct RegistryProject
 	char	   *name;
 	MlopsTask	task;
 	char	   *target;
-	char	   *created_by;
+	Oid			owner;			/* the role that created it; 0 once dropped */
 } RegistryProject;
 
 /* what a new model row holds */
@@ -103,5 +103,7 @@ extern int64 RegistryInsertDriftReport(const RegistryDriftReport *report);
 
 extern int	RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
 								 const char *nulls);
+extern int	RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
+								const char *nulls);
 
 #endif							/* MLOPS_REGISTRY_H */
