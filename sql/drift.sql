@@ -116,8 +116,14 @@ SELECT count(*) AS history_rows, count(time) AS with_time FROM mlops.drift_histo
 SELECT action, project, detail - 'report_id' AS detail
 FROM mlops.events WHERE action = 'drift_check' AND project = 'drift_p' ORDER BY id LIMIT 2;
 SELECT count(*) AS drift_events FROM mlops.events WHERE action = 'drift_check' AND project = 'drift_p';
--- PUBLIC reads the reports but cannot write them
+-- PUBLIC reads the reports of the projects it holds a privilege on, and
+-- cannot write them
 CREATE ROLE regress_drift_user;
+SET ROLE regress_drift_user;
+SELECT count(*) > 0 AS can_read FROM mlops.drift_history;
+SELECT * FROM mlops.drift('drift_p', 'drift_t');
+RESET ROLE;
+SELECT mlops.grant('drift_p', 'regress_drift_user', 'train');
 SET ROLE regress_drift_user;
 SELECT count(*) > 0 AS can_read FROM mlops.drift_history;
 INSERT INTO mlops.drift_reports (project_id, model_id, relation, rows, method, features,
@@ -132,6 +138,7 @@ SET ROLE regress_drift_user;
 SELECT count(*) AS rows FROM mlops.drift('drift_p', 'drift_t');
 RESET ROLE;
 REVOKE SELECT ON drift_t FROM regress_drift_user;
+SELECT mlops.revoke('drift_p', 'regress_drift_user', 'train');
 DROP ROLE regress_drift_user;
 -- every object carries a comment
 SELECT c.relname, obj_description(c.oid, 'pg_class') IS NOT NULL AS commented

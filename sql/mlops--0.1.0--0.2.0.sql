@@ -89,3 +89,147 @@ COMMENT ON VIEW mlops.job_progress IS 'Running jobs as they run: phase, iteratio
 
 GRANT SELECT ON mlops.deployed_models, mlops.overview, mlops.events_log, mlops.drift_status,
 	mlops.job_progress TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Column privileges: the training data in a model is read only through
+-- the functions that check privileges
+--------------------------------------------------------------------------
+
+REVOKE SELECT ON mlops.models FROM PUBLIC;
+GRANT SELECT (id, project_id, version, algorithm, hyperparams, preprocess, labels, metrics,
+	training, importance, format, created_at, created_by) ON mlops.models TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Per-project privileges (src/privileges.c)
+--
+-- A project belongs to the role that created it: its members and
+-- superusers hold every privilege.  mlops.grant gives others predict,
+-- train, deploy, approve or admin (admin implies the others).
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.project_grants (
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	grantee		regrole NOT NULL,
+	privilege	text NOT NULL CHECK (privilege IN ('predict', 'train', 'deploy', 'approve', 'admin')),
+	granted_by	regrole NOT NULL,
+	granted_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (project_id, grantee, privilege)
+);
+COMMENT ON TABLE mlops.project_grants IS 'Privileges granted on projects by mlops.grant (the owner''s come with the project and are not listed).';
+COMMENT ON COLUMN mlops.project_grants.grantee IS 'The role granted the privilege, by OID; 0 (shown as -) for PUBLIC.';
+COMMENT ON COLUMN mlops.project_grants.privilege IS 'predict, train, deploy, approve or admin.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.project_grants', '');
+
+REVOKE ALL ON mlops.project_grants FROM PUBLIC;
+GRANT SELECT ON mlops.project_grants TO PUBLIC;
+
+CREATE FUNCTION mlops.has_project_privilege(project_id bigint, privilege text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_has_project_privilege_id'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.has_project_privilege(bigint, text)
+	IS 'Whether the current user holds the privilege (NULL: any privilege) on the project; row-level security on the registry calls it.';
+
+CREATE FUNCTION mlops.has_project_privilege(project text, privilege text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_has_project_privilege_name'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.has_project_privilege(text, text)
+	IS 'Whether the current user holds the privilege (NULL: any privilege) on the project named; false when there is no such project.';
+
+CREATE FUNCTION mlops.grant(project text, role text, privilege text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_grant'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.grant(text, text, text)
+	IS 'Grant a role (or public) a privilege on a project: predict, train, deploy, approve or admin; needs admin on the project.';
+
+CREATE FUNCTION mlops.revoke(project text, role text, privilege text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_revoke'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.revoke(text, text, text)
+	IS 'Revoke a privilege granted to a role (or public) on a project; false when it was not granted; needs admin on the project.';
+
+CREATE VIEW mlops.project_privileges WITH (security_invoker = true) AS
+SELECT p.name AS project, p.created_by::text AS role, 'admin' AS privilege,
+	   NULL::regrole AS granted_by, p.created_at AS granted_at
+  FROM mlops.projects p
+ WHERE p.created_by::oid <> 0
+UNION ALL
+SELECT p.name, CASE WHEN g.grantee::oid = 0 THEN 'public' ELSE g.grantee::text END,
+	   g.privilege, g.granted_by, g.granted_at
+  FROM mlops.project_grants g
+  JOIN mlops.projects p ON p.id = g.project_id;
+COMMENT ON VIEW mlops.project_privileges IS 'Who holds which privilege on each project: the owner as admin (granted_by NULL, since the project''s creation), then the grants; role is a role name or public.';
+
+GRANT SELECT ON mlops.project_privileges TO PUBLIC;
+
+-- the views apply the caller's privileges: as the caller, or (model_features,
+-- which reads mlops.models.features) by an explicit privilege test
+ALTER VIEW mlops.deployed_models SET (security_invoker = true);
+ALTER VIEW mlops.overview SET (security_invoker = true);
+ALTER VIEW mlops.model_metrics SET (security_invoker = true);
+ALTER VIEW mlops.feature_importance SET (security_invoker = true);
+ALTER VIEW mlops.events_log SET (security_invoker = true);
+ALTER VIEW mlops.drift_history SET (security_invoker = true);
+ALTER VIEW mlops.drift_status SET (security_invoker = true);
+ALTER VIEW mlops.job_progress SET (security_invoker = true);
+
+CREATE OR REPLACE VIEW mlops.model_features AS
+SELECT p.name AS project, m.id AS model_id, m.version,
+	   (row_number() OVER (PARTITION BY m.id ORDER BY i.n, f.k))::int AS position,
+	   f.feature,
+	   m.features->'columns'->((i.input->>'column')::int)->>'name' AS source_column,
+	   i.input->>'name' AS input, i.input->>'kind' AS kind,
+	   i.input - '{name,column,kind,features}'::text[] AS transform
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL jsonb_array_elements(m.features->'inputs') WITH ORDINALITY AS i(input, n)
+ CROSS JOIN LATERAL jsonb_array_elements_text(i.input->'features') WITH ORDINALITY AS f(feature, k)
+ WHERE mlops.has_project_privilege(p.id);
+COMMENT ON VIEW mlops.model_features IS 'Each model''s features in order: name, source column, input and the frozen transform that makes it (models of the projects the user holds a privilege on).';
+
+--------------------------------------------------------------------------
+-- Row-level security: a role sees the registry rows of the projects it
+-- holds any privilege on.  Events, jobs and schedules name their project
+-- (they outlive it) and stay visible to the role that made them.  The
+-- C functions read and write the registry as its owner, which the
+-- policies do not apply to.
+--------------------------------------------------------------------------
+
+ALTER TABLE mlops.projects ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.deployments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.evaluations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.drift_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.drift_results ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.schedules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.project_grants ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY project_privilege ON mlops.projects FOR SELECT
+	USING (mlops.has_project_privilege(id));
+CREATE POLICY project_privilege ON mlops.models FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege ON mlops.deployments FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege ON mlops.evaluations FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+CREATE POLICY project_privilege ON mlops.drift_reports FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege ON mlops.drift_results FOR SELECT
+	USING (mlops.has_project_privilege((SELECT r.project_id FROM mlops.drift_reports r WHERE r.id = report_id)));
+CREATE POLICY project_privilege ON mlops.project_grants FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege_or_actor ON mlops.events FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR actor::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+CREATE POLICY project_privilege_or_submitter ON mlops.jobs FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR submitted_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+CREATE POLICY project_privilege_or_creator ON mlops.schedules FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR created_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));

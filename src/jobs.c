@@ -49,6 +49,7 @@
 #include "jsonutil.h"
 #include "policy.h"
 #include "progress.h"
+#include "privileges.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -325,7 +326,11 @@ mlops_train_async(PG_FUNCTION_ARGS)
 	RegistryCheckProjectName(project);
 	proj = RegistryGetProject(project, true);
 	if (proj != NULL)
-		RegistryCheckProjectOwner(proj);
+	{
+		PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+		if (strcmp(text_to_cstring(PG_GETARG_TEXT_PP(13)), "never") != 0)
+			PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
+	}
 	DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(1)), &relation);
 
 	initStringInfo(&args);
@@ -403,6 +408,7 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 	Oid			submitted_by;
 	char	   *kind;
 	char	   *project;
+	RegistryProject *proj;
 	const char *error;
 
 	values[0] = Int64GetDatum(job_id);
@@ -419,11 +425,12 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 	kind = JobsResultText(0, 3, cxt);
 	project = JobsResultText(0, 4, cxt);
 
-	if (!JobsMayActFor(submitted_by))
+	proj = RegistryGetProject(project, true);
+	if (!JobsMayActFor(submitted_by) && (proj == NULL || !PrivilegeHeld(proj->id, PRIV_ADMIN)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to cancel job " INT64_FORMAT, job_id),
-				 errdetail("Only members of the role that submitted the job (%s) may cancel it.",
+				 errdetail("Only members of the role that submitted the job (%s) and admins of its project may cancel it.",
 						   JobsRoleName(submitted_by))));
 
 	if (strcmp(status, "queued") == 0)
@@ -495,7 +502,9 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	PolicyParse(policy, &parsed);
 	proj = RegistryGetProject(project, false);
-	RegistryCheckProjectOwner(proj);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	if (parsed.deploy)
+		PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 	if (!PG_ARGISNULL(2))
 		DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(2)), &relation);
 
@@ -570,10 +579,10 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 	id = JobsResultInt64(0, 1);
 	created_by = JobsResultOid(0, 2);
 
-	/* the project's owners may; so may the schedule's creator if the project is gone */
+	/* train on the project may; so may the schedule's creator if the project is gone */
 	proj = RegistryGetProject(project, true);
 	if (proj != NULL)
-		RegistryCheckProjectOwner(proj);
+		PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
 	else if (!JobsMayActFor(created_by))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -32,6 +33,7 @@
 #include "dataset.h"
 #include "jsonutil.h"
 #include "model_cache.h"
+#include "privileges.h"
 
 /*
  * What a call site keeps between rows (in fn_extra): buffers sized for its
@@ -44,6 +46,8 @@ typedef struct CallState
 	int64		model_id;
 	MlopsModel *model;			/* valid while generation is the cache's */
 	uint64		generation;
+	Oid			userid;			/* holds predict on the model's project */
+	uint64		privilege_generation;	/* while this is the current one */
 	text	   *project;		/* the project it was resolved from, if any */
 	double	   *raw;			/* ninputs */
 	double	   *x;				/* nfeatures */
@@ -66,13 +70,17 @@ PG_FUNCTION_INFO_V1(mlops_featurize);
 
 /*
  * The model a call refers to: a project's deployed model or a model id.
+ * The user must hold predict on its project; the call site checks again
+ * when the user, the model or what roles hold may have changed.
  */
 static MlopsModel *
-ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
+ResolveModel(FunctionCallInfo fcinfo, uint64 *generation, uint64 *privilege_generation)
 {
 	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
 	Oid			argtype = cs ? cs->key_type : get_fn_expr_argtype(fcinfo->flinfo, 0);
 	uint64		gen = *generation = ModelCacheGeneration();
+	uint64		privgen = *privilege_generation = PrivilegeGeneration();
+	MlopsModel *m;
 	int64		model_id = 0;
 	text	   *project = NULL;
 
@@ -81,8 +89,9 @@ ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
 	else
 		project = PG_GETARG_TEXT_PP(0);
 
-	/* the same model as the call site's last row, still in the cache */
-	if (cs != NULL && cs->generation == gen &&
+	/* the same model as the call site's last row, still in the cache and allowed */
+	if (cs != NULL && cs->generation == gen && cs->userid == GetUserId() &&
+		cs->privilege_generation == privgen &&
 		(project == NULL ? cs->model_id == model_id
 		 : (cs->project != NULL && VARSIZE_ANY_EXHDR(project) == VARSIZE_ANY_EXHDR(cs->project) &&
 			memcmp(VARDATA_ANY(project), VARDATA_ANY(cs->project), VARSIZE_ANY_EXHDR(project)) == 0)))
@@ -90,7 +99,9 @@ ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
 
 	if (project != NULL)
 		model_id = ModelCacheDeployed(text_to_cstring(project));
-	return ModelCacheGet(model_id);
+	m = ModelCacheGet(model_id);
+	PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
+	return m;
 }
 
 /*
@@ -98,12 +109,15 @@ ResolveModel(FunctionCallInfo fcinfo, uint64 *generation)
  * next row of the call site skips the lookups while the cache keeps it.
  */
 static void
-RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, uint64 generation)
+RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, uint64 generation,
+			  uint64 privilege_generation)
 {
 	bool		by_project = cs->key_type != INT8OID;
 
 	cs->model = m;
 	cs->generation = generation;
+	cs->userid = GetUserId();
+	cs->privilege_generation = privilege_generation;
 	if (cs->project != NULL)
 		pfree(cs->project);
 	cs->project = by_project
@@ -118,15 +132,16 @@ RememberModel(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, uint64 gene
  * model.
  */
 static CallState *
-GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation)
+GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation, uint64 privilege_generation)
 {
 	CallState  *cs = (CallState *) fcinfo->flinfo->fn_extra;
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
 	if (cs != NULL && cs->model_id == m->id)
 	{
-		if (cs->model != m || cs->generation != generation)
-			RememberModel(fcinfo, cs, m, generation);
+		if (cs->model != m || cs->generation != generation || cs->userid != GetUserId() ||
+			cs->privilege_generation != privilege_generation)
+			RememberModel(fcinfo, cs, m, generation, privilege_generation);
 		return cs;
 	}
 	if (cs != NULL && cs->desc != NULL)
@@ -139,7 +154,7 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel *m, uint64 generation)
 	cs->x = MemoryContextAlloc(cxt, sizeof(double) * Max(1, m->fz->nfeatures));
 	cs->out = MemoryContextAlloc(cxt, sizeof(double) * ModelOutputs(m));
 	fcinfo->flinfo->fn_extra = cs;
-	RememberModel(fcinfo, cs, m, generation);
+	RememberModel(fcinfo, cs, m, generation, privilege_generation);
 	return cs;
 }
 
@@ -344,8 +359,9 @@ static MlopsModel *
 ScoreCall(FunctionCallInfo fcinfo, double **out)
 {
 	uint64		generation;
-	MlopsModel *m = ResolveModel(fcinfo, &generation);
-	CallState  *cs = GetCallState(fcinfo, m, generation);
+	uint64		privilege_generation;
+	MlopsModel *m = ResolveModel(fcinfo, &generation, &privilege_generation);
+	CallState  *cs = GetCallState(fcinfo, m, generation, privilege_generation);
 
 	CallFeatures(fcinfo, cs, m);
 	ModelPredictRows(m, cs->x, 1, cs->out);
@@ -430,11 +446,12 @@ mlops_featurize(PG_FUNCTION_ARGS)
 	CallState  *cs;
 	Datum	   *elems;
 	uint64		generation;
+	uint64		privilege_generation;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = ResolveModel(fcinfo, &generation);
-	cs = GetCallState(fcinfo, m, generation);
+	m = ResolveModel(fcinfo, &generation, &privilege_generation);
+	cs = GetCallState(fcinfo, m, generation, privilege_generation);
 	CallFeatures(fcinfo, cs, m);
 	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
 	for (int k = 0; k < m->fz->nfeatures; k++)

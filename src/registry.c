@@ -4,11 +4,11 @@
  *	  The model registry: projects, models, deployments, evaluations and
  *	  events, read and written through SPI.
  *
- * PUBLIC may read the registry tables but not write them.  The functions
- * here that write switch to the extension's owner for the statement (as
- * pg_cron does), after the caller's own rights were checked: a project may
- * be changed only by members of the role that created it.  All statements
- * name their objects schema-qualified, so search_path cannot redirect them.
+ * PUBLIC may read the registry tables (the rows of the projects it holds a
+ * privilege on, see privileges.c) but not write them.  The functions here
+ * read and write as the extension's owner (as pg_cron does), after the
+ * caller's privilege on the project was checked.  All statements name
+ * their objects schema-qualified, so search_path cannot redirect them.
  *
  * A deployment or a drop sends a relcache invalidation for the table it
  * changes; it is delivered at commit (and not at all on rollback), also to
@@ -142,20 +142,20 @@ RegistryCheckProjectName(const char *name)
 }
 
 /*
- * Look up a project by name; unknown projects are an error unless
- * missing_ok, in which case NULL is returned.
+ * The project whose column (name or id) equals value, of type "type";
+ * NULL when there is none.
  */
-RegistryProject *
-RegistryGetProject(const char *name, bool missing_ok)
+static RegistryProject *
+RegistryFetchProject(const char *column, Oid type, Datum value)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	RegistryProject *p = NULL;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
+	Oid			types[1] = {type};
+	Datum		values[1] = {value};
 
 	SPI_connect();
-	RegistryReadAsOwner("SELECT p.id, p.name, p.task, p.target, p.created_by "
-						"FROM mlops.projects p WHERE p.name OPERATOR(pg_catalog.=) $1",
+	RegistryReadAsOwner(psprintf("SELECT p.id, p.name, p.task, p.target, p.created_by "
+								 "FROM mlops.projects p WHERE p.%s OPERATOR(pg_catalog.=) $1", column),
 						1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
@@ -168,6 +168,17 @@ RegistryGetProject(const char *name, bool missing_ok)
 												  &(bool) {false}));
 	}
 	SPI_finish();
+	return p;
+}
+
+/*
+ * Look up a project by name; unknown projects are an error unless
+ * missing_ok, in which case NULL is returned.
+ */
+RegistryProject *
+RegistryGetProject(const char *name, bool missing_ok)
+{
+	RegistryProject *p = RegistryFetchProject("name", TEXTOID, CStringGetTextDatum(name));
 
 	if (p == NULL && !missing_ok)
 		ereport(ERROR,
@@ -177,24 +188,23 @@ RegistryGetProject(const char *name, bool missing_ok)
 }
 
 /*
- * Only members of the role that created a project (and superusers) may
- * train, deploy or drop in it.  The role is compared by OID: a role of the
- * same name created after the owner was dropped is someone else.
+ * Look up a project by id (of one of its models); it must exist.
  */
-void
-RegistryCheckProjectOwner(const RegistryProject *p)
+RegistryProject *
+RegistryGetProjectById(int64 project_id)
 {
-	if (superuser())
-		return;
-	if (!OidIsValid(p->owner) || !has_privs_of_role(GetUserId(), p->owner))
+	RegistryProject *p = RegistryFetchProject("id", INT8OID, Int64GetDatum(project_id));
+
+	if (p == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for project \"%s\"", p->name),
-				 errdetail("Only members of the role that created the project may change it.")));
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project " INT64_FORMAT " does not exist", project_id)));
+	return p;
 }
 
 /*
- * Create a project; returns its id.
+ * Create a project; returns its id.  The privilege caches of every backend
+ * learn of it at commit.
  */
 int64
 RegistryCreateProject(const char *name, MlopsTask task, const char *target)
@@ -213,6 +223,7 @@ RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 				  4, types, values, NULL);
 	id = ResultInt64(1);
 	SPI_finish();
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("projects"));
 	return id;
 }
 
@@ -506,6 +517,7 @@ RegistryDropProject(int64 project_id)
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("projects"));
 }
 
 /*

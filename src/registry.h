@@ -46,7 +46,7 @@ typedef struct RegistryModelRow
 
 extern void RegistryCheckProjectName(const char *name);
 extern RegistryProject *RegistryGetProject(const char *name, bool missing_ok);
-extern void RegistryCheckProjectOwner(const RegistryProject *p);
+extern RegistryProject *RegistryGetProjectById(int64 project_id);
 extern int64 RegistryCreateProject(const char *name, MlopsTask task, const char *target);
 extern int64 RegistryInsertModel(const RegistryModelRow *row, int *version);
 extern int64 RegistryDeployedModel(int64 project_id);

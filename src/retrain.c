@@ -33,6 +33,7 @@
 
 #include "jsonutil.h"
 #include "policy.h"
+#include "privileges.h"
 #include "registry.h"
 #include "split.h"
 #include "train.h"
@@ -209,7 +210,9 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	PolicyParse(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &policy);
 
 	proj = RegistryGetProject(project, false);
-	RegistryCheckProjectOwner(proj);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	if (policy.deploy)
+		PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 	ReadLastSettings(proj, &last);
 	relation = PG_ARGISNULL(1) ? JsonGetString(&last.training->root, "relation")
 		: text_to_cstring(PG_GETARG_TEXT_PP(1));

@@ -37,6 +37,7 @@
 #include "model_cache.h"
 #include "profile.h"
 #include "progress.h"
+#include "privileges.h"
 #include "registry.h"
 #include "split.h"
 #include "train.h"
@@ -367,7 +368,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	proj = RegistryGetProject(req->project, true);
 	if (proj != NULL)
 	{
-		RegistryCheckProjectOwner(proj);
+		PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+		if (strcmp(req->deploy, "never") != 0)
+			PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 		if (strcmp(proj->target, req->target) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
