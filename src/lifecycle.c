@@ -11,6 +11,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 
 #include "dataset.h"
 #include "jsonutil.h"
@@ -64,6 +65,7 @@ mlops_deploy(PG_FUNCTION_ARGS)
 
 	proj = RegistryGetProject(project, false);
 	PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
+	RegistryLockProject(proj);
 	current = RegistryDeployedModel(proj->id);
 	model_id = RegistryChooseModel(proj->id, proj->task, strategy,
 								   strcmp(strategy, "specific") == 0 ? given : current);
@@ -93,6 +95,7 @@ mlops_deploy(PG_FUNCTION_ARGS)
 		appendStringInfoString(&detail, "null}");
 	RegistryLogEvent(strcmp(strategy, "rollback") == 0 ? "rollback" : "deploy",
 					 project, model_id, detail.data);
+	PopActiveSnapshot();
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int64GetDatum(model_id);
@@ -168,6 +171,12 @@ mlops_drop_model(PG_FUNCTION_ARGS)
 	RegistryProject *proj = RegistryGetProjectById(RegistryModelProject(model_id));
 
 	PrivilegeCheck(proj->id, proj->name, PRIV_ADMIN);
+	RegistryLockProject(proj);
+	/* what a concurrent operation committed meanwhile */
+	if (RegistryModelVersion(model_id) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
 	if (RegistryDeployedModel(proj->id) == model_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
@@ -175,6 +184,7 @@ mlops_drop_model(PG_FUNCTION_ARGS)
 				 errhint("Deploy another model first, or drop the whole project with mlops.drop_project().")));
 	RegistryDropModel(model_id);
 	RegistryLogEvent("drop_model", proj->name, model_id, NULL);
+	PopActiveSnapshot();
 	PG_RETURN_VOID();
 }
 
@@ -188,7 +198,9 @@ mlops_drop_project(PG_FUNCTION_ARGS)
 	RegistryProject *proj = RegistryGetProject(project, false);
 
 	PrivilegeCheck(proj->id, proj->name, PRIV_ADMIN);
+	RegistryLockProject(proj);
 	RegistryDropProject(proj->id);
 	RegistryLogEvent("drop_project", project, 0, NULL);
+	PopActiveSnapshot();
 	PG_RETURN_VOID();
 }

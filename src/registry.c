@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "utils/snapmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -486,6 +487,37 @@ RegistryModelProject(int64 model_id)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
 	return project_id;
+}
+
+/*
+ * Serialize the lifecycle operations of a project (deploy, drop_model,
+ * drop_project, retrain's deploy): lock its row by updating it, as the
+ * owner, before the operation checks anything.  An operation that comes
+ * second waits for the first to end; then, under READ COMMITTED, the new
+ * snapshot pushed here shows the checks what the first one committed,
+ * and under REPEATABLE READ or SERIALIZABLE the update fails with a
+ * serialization failure (the row changed after the snapshot).  The
+ * caller pops the snapshot with PopActiveSnapshot() when done.  A project
+ * dropped meanwhile is an error.
+ */
+void
+RegistryLockProject(const RegistryProject *p)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(p->id)};
+	uint64		locked;
+
+	SPI_connect();
+	RegistryWriteAsOwner("UPDATE mlops.projects p SET id = p.id WHERE p.id OPERATOR(pg_catalog.=) $1",
+						 1, types, values, NULL);
+	locked = SPI_processed;
+	SPI_finish();
+	if (locked != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", p->name),
+				 errdetail("It was dropped while the operation waited for it.")));
+	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
 /*

@@ -63,6 +63,7 @@ extern int	RegistryModelVersion(int64 model_id);
 extern void RegistryDropModel(int64 model_id);
 extern void RegistryDropProject(int64 project_id);
 extern int64 RegistryModelProject(int64 model_id);
+extern void RegistryLockProject(const RegistryProject *p);
 
 /* one feature's row of a drift report; NaN stands for NULL */
 typedef struct RegistryDriftResult

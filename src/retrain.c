@@ -30,6 +30,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 
 #include "jsonutil.h"
 #include "policy.h"
@@ -280,10 +281,21 @@ mlops_retrain(PG_FUNCTION_ARGS)
 		reason = psprintf("%s; forced", reason);
 	if (deploy)
 	{
-		RegistryDeploy(proj->id, res.model_id, "retrain");
-		RegistryLogEvent("deploy", project, res.model_id,
-						 current ? psprintf("{\"strategy\": \"retrain\", \"previous_model_id\": " INT64_FORMAT "}", current)
-						 : "{\"strategy\": \"retrain\", \"previous_model_id\": null}");
+		/* the decision holds only if no one deployed meanwhile */
+		RegistryLockProject(proj);
+		if (RegistryDeployedModel(proj->id) != current)
+		{
+			deploy = false;
+			reason = psprintf("%s; not deployed: the deployed model changed while retraining", reason);
+		}
+		else
+		{
+			RegistryDeploy(proj->id, res.model_id, "retrain");
+			RegistryLogEvent("deploy", project, res.model_id,
+							 current ? psprintf("{\"strategy\": \"retrain\", \"previous_model_id\": " INT64_FORMAT "}", current)
+							 : "{\"strategy\": \"retrain\", \"previous_model_id\": null}");
+		}
+		PopActiveSnapshot();
 	}
 
 done:
