@@ -167,7 +167,8 @@ COMMENT ON VIEW mlops.project_privileges IS 'Who holds which privilege on each p
 GRANT SELECT ON mlops.project_privileges TO PUBLIC;
 
 -- the views apply the caller's privileges: as the caller, or (model_features,
--- which reads mlops.models.features) by an explicit privilege test
+-- which reads mlops.models.features) by an explicit privilege test behind a
+-- security barrier, so that no condition of the caller sees a row first
 ALTER VIEW mlops.deployed_models SET (security_invoker = true);
 ALTER VIEW mlops.overview SET (security_invoker = true);
 ALTER VIEW mlops.model_metrics SET (security_invoker = true);
@@ -177,7 +178,7 @@ ALTER VIEW mlops.drift_history SET (security_invoker = true);
 ALTER VIEW mlops.drift_status SET (security_invoker = true);
 ALTER VIEW mlops.job_progress SET (security_invoker = true);
 
-CREATE OR REPLACE VIEW mlops.model_features AS
+CREATE OR REPLACE VIEW mlops.model_features WITH (security_barrier = true) AS
 SELECT p.name AS project, m.id AS model_id, m.version,
 	   (row_number() OVER (PARTITION BY m.id ORDER BY i.n, f.k))::int AS position,
 	   f.feature,
@@ -233,3 +234,14 @@ CREATE POLICY project_privilege_or_submitter ON mlops.jobs FOR SELECT
 CREATE POLICY project_privilege_or_creator ON mlops.schedules FOR SELECT
 	USING (mlops.has_project_privilege(project)
 		   OR created_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+
+COMMENT ON POLICY project_privilege ON mlops.projects IS 'The projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.models IS 'The models of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.deployments IS 'The deployments of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.evaluations IS 'The evaluations of the models of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.drift_reports IS 'The drift reports of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.drift_results IS 'The drift results of the reports of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.project_grants IS 'The grants of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege_or_actor ON mlops.events IS 'The events of the projects the user holds a privilege on, and the user''s own events (also of dropped projects).';
+COMMENT ON POLICY project_privilege_or_submitter ON mlops.jobs IS 'The jobs of the projects the user holds a privilege on, and the jobs the user submitted.';
+COMMENT ON POLICY project_privilege_or_creator ON mlops.schedules IS 'The schedules of the projects the user holds a privilege on, and the schedules the user created.';

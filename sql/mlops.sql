@@ -207,7 +207,10 @@ SELECT p.name AS project, m.id AS model_id, m.version, m.algorithm,
  WHERE jsonb_typeof(kv.value) = 'number';
 COMMENT ON VIEW mlops.model_metrics IS 'Long format: one row per model and numeric metric.';
 
-CREATE VIEW mlops.model_features AS
+-- it reads mlops.models.features, which only the owner may: it runs as the
+-- owner and tests the caller's privilege behind a security barrier, so that
+-- no condition of the caller sees a row first
+CREATE VIEW mlops.model_features WITH (security_barrier = true) AS
 SELECT p.name AS project, m.id AS model_id, m.version,
 	   (row_number() OVER (PARTITION BY m.id ORDER BY i.n, f.k))::int AS position,
 	   f.feature,
@@ -721,3 +724,14 @@ CREATE POLICY project_privilege_or_submitter ON mlops.jobs FOR SELECT
 CREATE POLICY project_privilege_or_creator ON mlops.schedules FOR SELECT
 	USING (mlops.has_project_privilege(project)
 		   OR created_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+
+COMMENT ON POLICY project_privilege ON mlops.projects IS 'The projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.models IS 'The models of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.deployments IS 'The deployments of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.evaluations IS 'The evaluations of the models of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.drift_reports IS 'The drift reports of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.drift_results IS 'The drift results of the reports of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.project_grants IS 'The grants of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege_or_actor ON mlops.events IS 'The events of the projects the user holds a privilege on, and the user''s own events (also of dropped projects).';
+COMMENT ON POLICY project_privilege_or_submitter ON mlops.jobs IS 'The jobs of the projects the user holds a privilege on, and the jobs the user submitted.';
+COMMENT ON POLICY project_privilege_or_creator ON mlops.schedules IS 'The schedules of the projects the user holds a privilege on, and the schedules the user created.';

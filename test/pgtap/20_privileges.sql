@@ -10,7 +10,7 @@
 -- columns of mlops.models stay unreadable with predict; a revoke reaches an
 -- already prepared predict; SET ROLE is rechecked.
 BEGIN;
-SELECT plan(123);
+SELECT plan(124);
 
 CREATE TABLE priv_t AS
 SELECT i AS id, (i % 17) / 17.0 AS a, (i % 7) / 7.0 AS b, ((i % 17) / 17.0 + (i % 7) / 7.0 > 1)::int AS y
@@ -75,6 +75,16 @@ UNION ALL SELECT 'drift_history', project FROM mlops.drift_history
 UNION ALL SELECT 'drift_status', project FROM mlops.drift_status
 UNION ALL SELECT 'project_privileges', project FROM mlops.project_privileges;
 
+-- a cheap condition that fails when it is shown a model of ap, to catch a
+-- view that evaluates the caller's conditions before its privilege test
+CREATE FUNCTION pg_temp.peek(id bigint) RETURNS boolean LANGUAGE plpgsql STABLE COST 0.0001
+AS $$BEGIN
+	IF id::text IN (SELECT key FROM ap_rows WHERE rel = 'models') THEN
+		RAISE EXCEPTION 'a condition was shown model %', id;
+	END IF;
+	RETURN true;
+END$$;
+
 -- pgTAP's bookkeeping and these helpers, for the roles the tests switch to
 DO $$
 BEGIN
@@ -96,6 +106,8 @@ SELECT is((SELECT count(*) FROM visible_projects v WHERE v.rel = t), 0::bigint,
   FROM unnest(ARRAY['overview', 'deployed_models', 'model_metrics', 'model_features', 'feature_importance',
 	'events_log', 'drift_history', 'drift_status', 'project_privileges']) AS t;
 SELECT is(mlops.has_project_privilege('ap'), false, 'has_project_privilege(ap) is false for bob');
+SELECT lives_ok('SELECT count(*) FROM mlops.model_features WHERE pg_temp.peek(model_id)',
+				'a cheap condition on model_features is shown no model of ap (the view is a security barrier)');
 
 SELECT throws_ok(format($$SELECT %s$$, replace(call, 'MODEL', :'ap_model')), '42501',
 				 'permission denied for project "ap"', format('without a privilege, bob is refused %s', call))
