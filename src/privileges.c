@@ -377,7 +377,12 @@ PrivilegeGrantArgs(FunctionCallInfo fcinfo, Oid *grantee, const char **privilege
 	*privilege = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	PrivilegeFromName(*privilege);
 	role = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	*grantee = strcmp(role, "public") == 0 ? InvalidOid : get_role_oid(role, false);
+	*grantee = strcmp(role, "public") == 0 ? InvalidOid : get_role_oid(role, true);
+	if (*grantee == InvalidOid && strcmp(role, "public") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" does not exist", role),
+				 errhint("Name a role exactly as it is spelled (no quotes), or \"public\" for every role.")));
 	proj = RegistryGetProject(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	PrivilegeCheck(proj->id, proj->name, PRIV_ADMIN);
 	return proj;
