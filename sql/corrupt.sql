@@ -34,10 +34,10 @@ DECLARE
   context text;
 BEGIN
   INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, preprocess, features, labels,
-                            metrics, training, profile, importance, format, model)
+                            metrics, training, profile, importance, format, model, created_by)
   SELECT project_id, (SELECT max(version) + 1 FROM mlops.models o WHERE o.project_id = m.project_id),
          algorithm, hyperparams, preprocess, features, labels, metrics, training, profile, importance,
-         format, model
+         format, model, created_by
     FROM mlops.models m WHERE id = src
   RETURNING id INTO copy;
   EXECUTE format('UPDATE mlops.models SET %s WHERE id = $1', change) USING copy;

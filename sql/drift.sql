@@ -140,8 +140,14 @@ WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'drift_ts') ORDER
 SELECT detail->'features' AS features, detail->'drifted' AS drifted, detail->'dataset_drift' AS dataset_drift
 FROM mlops.events WHERE action = 'drift_check' AND project = 'drift_ts' ORDER BY id;
 SELECT mlops.drop_project('drift_ts');
--- PUBLIC reads the reports but cannot write them
+-- PUBLIC reads the reports of the projects it holds a privilege on, and
+-- cannot write them
 CREATE ROLE regress_drift_user;
+SET ROLE regress_drift_user;
+SELECT count(*) > 0 AS can_read FROM mlops.drift_history;
+SELECT * FROM mlops.drift('drift_p', 'drift_t');
+RESET ROLE;
+SELECT mlops.grant('drift_p', 'regress_drift_user', 'train');
 SET ROLE regress_drift_user;
 SELECT count(*) > 0 AS can_read FROM mlops.drift_history;
 INSERT INTO mlops.drift_reports (project_id, model_id, relation, rows, method, features,
@@ -156,6 +162,7 @@ SET ROLE regress_drift_user;
 SELECT count(*) AS rows FROM mlops.drift('drift_p', 'drift_t');
 RESET ROLE;
 REVOKE SELECT ON drift_t FROM regress_drift_user;
+SELECT mlops.revoke('drift_p', 'regress_drift_user', 'train');
 DROP ROLE regress_drift_user;
 -- every object carries a comment
 SELECT c.relname, obj_description(c.oid, 'pg_class') IS NOT NULL AS commented

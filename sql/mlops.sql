@@ -22,9 +22,10 @@ CREATE TABLE mlops.projects (
 	task		text NOT NULL CHECK (task IN ('classification', 'regression')),
 	target		text NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	created_by	name NOT NULL DEFAULT current_user
+	created_by	regrole NOT NULL
 );
 COMMENT ON TABLE mlops.projects IS 'One row per project: its fixed task and target column.';
+COMMENT ON COLUMN mlops.projects.created_by IS 'The role that owns the project, by OID: a role dropped and created again under the same name does not own it.';
 
 CREATE TABLE mlops.models (
 	id			bigserial PRIMARY KEY,
@@ -42,7 +43,7 @@ CREATE TABLE mlops.models (
 	format		int NOT NULL,
 	model		bytea NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	created_by	name NOT NULL DEFAULT current_user,
+	created_by	regrole NOT NULL,
 	UNIQUE (project_id, version)
 );
 COMMENT ON TABLE mlops.models IS 'Immutable trained models: hyperparameters, frozen feature transform, label order, held-out metrics, training record and the serialized model.';
@@ -60,7 +61,7 @@ CREATE TABLE mlops.deployments (
 	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
 	strategy	text NOT NULL,
 	deployed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-	deployed_by name NOT NULL DEFAULT current_user
+	deployed_by regrole NOT NULL
 );
 CREATE INDEX ON mlops.deployments (project_id, id);
 COMMENT ON TABLE mlops.deployments IS 'Deployment history: the latest row of a project names its deployed model.';
@@ -72,14 +73,14 @@ CREATE TABLE mlops.evaluations (
 	rows		bigint NOT NULL,
 	metrics		jsonb NOT NULL,
 	evaluated_at timestamptz NOT NULL DEFAULT now(),
-	evaluated_by name NOT NULL DEFAULT current_user
+	evaluated_by regrole NOT NULL
 );
 COMMENT ON TABLE mlops.evaluations IS 'Results of mlops.evaluate(): metrics of a model on a labeled relation.';
 
 CREATE TABLE mlops.events (
 	id			bigserial PRIMARY KEY,
 	at			timestamptz NOT NULL DEFAULT clock_timestamp(),
-	actor		name NOT NULL DEFAULT current_user,
+	actor		regrole NOT NULL,
 	action		text NOT NULL,
 	project		text,
 	model_id	bigint,
@@ -101,22 +102,92 @@ SELECT pg_catalog.pg_extension_config_dump('mlops.events_id_seq', '');
 
 REVOKE ALL ON mlops.projects, mlops.models, mlops.deployments,
 	mlops.evaluations, mlops.events FROM PUBLIC;
-GRANT SELECT ON mlops.projects, mlops.models, mlops.deployments,
-	mlops.evaluations, mlops.events TO PUBLIC;
+GRANT SELECT ON mlops.projects, mlops.deployments, mlops.evaluations, mlops.events TO PUBLIC;
+-- the training data in a model (profile, category vocabularies, the model
+-- itself) is read only through the functions that check privileges
+GRANT SELECT (id, project_id, version, algorithm, hyperparams, preprocess, labels, metrics,
+	training, importance, format, created_at, created_by) ON mlops.models TO PUBLIC;
 GRANT USAGE ON SCHEMA mlops TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Per-project privileges (src/privileges.c)
+--
+-- A project belongs to the role that created it: its members and
+-- superusers hold every privilege.  mlops.grant gives others predict,
+-- train, deploy, approve or admin (admin implies the others).
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.project_grants (
+	project_id	bigint NOT NULL REFERENCES mlops.projects (id) ON DELETE CASCADE,
+	grantee		regrole NOT NULL,
+	privilege	text NOT NULL CHECK (privilege IN ('predict', 'train', 'deploy', 'approve', 'admin')),
+	granted_by	regrole NOT NULL,
+	granted_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (project_id, grantee, privilege)
+);
+COMMENT ON TABLE mlops.project_grants IS 'Privileges granted on projects by mlops.grant (the owner''s come with the project and are not listed).';
+COMMENT ON COLUMN mlops.project_grants.grantee IS 'The role granted the privilege, by OID; 0 (shown as -) for PUBLIC.';
+COMMENT ON COLUMN mlops.project_grants.privilege IS 'predict, train, deploy, approve or admin.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.project_grants', '');
+
+REVOKE ALL ON mlops.project_grants FROM PUBLIC;
+GRANT SELECT ON mlops.project_grants TO PUBLIC;
+
+CREATE FUNCTION mlops.has_project_privilege(project_id bigint, privilege text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_has_project_privilege_id'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.has_project_privilege(bigint, text)
+	IS 'Whether the current user holds the privilege (NULL: any privilege) on the project; row-level security on the registry calls it.';
+
+CREATE FUNCTION mlops.has_project_privilege(project text, privilege text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_has_project_privilege_name'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.has_project_privilege(text, text)
+	IS 'Whether the current user holds the privilege (NULL: any privilege) on the project named; false when there is no such project.';
+
+CREATE FUNCTION mlops.grant(project text, role text, privilege text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_grant'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.grant(text, text, text)
+	IS 'Grant a role (or public) a privilege on a project: predict, train, deploy, approve or admin; needs admin on the project.';
+
+CREATE FUNCTION mlops.revoke(project text, role text, privilege text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_revoke'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.revoke(text, text, text)
+	IS 'Revoke a privilege granted to a role (or public) on a project; false when it was not granted; needs admin on the project.';
+
+CREATE VIEW mlops.project_privileges WITH (security_invoker = true) AS
+SELECT p.name AS project, p.created_by::text AS role, 'admin' AS privilege,
+	   NULL::regrole AS granted_by, p.created_at AS granted_at
+  FROM mlops.projects p
+ WHERE p.created_by::oid <> 0
+UNION ALL
+SELECT p.name, CASE WHEN g.grantee::oid = 0 THEN 'public' ELSE g.grantee::text END,
+	   g.privilege, g.granted_by, g.granted_at
+  FROM mlops.project_grants g
+  JOIN mlops.projects p ON p.id = g.project_id;
+COMMENT ON VIEW mlops.project_privileges IS 'Who holds which privilege on each project: the owner as admin (granted_by NULL, since the project''s creation), then the grants; role is a role name or public.';
+
+GRANT SELECT ON mlops.project_privileges TO PUBLIC;
 
 --------------------------------------------------------------------------
 -- Views
 --------------------------------------------------------------------------
 
-CREATE VIEW mlops.deployed_models AS
+CREATE VIEW mlops.deployed_models WITH (security_invoker = true) AS
 SELECT DISTINCT ON (d.project_id)
 	   d.project_id, d.model_id, d.strategy, d.deployed_at, d.deployed_by
   FROM mlops.deployments d
  ORDER BY d.project_id, d.id DESC;
 COMMENT ON VIEW mlops.deployed_models IS 'The deployed model of each project (its latest deployment).';
 
-CREATE VIEW mlops.overview AS
+CREATE VIEW mlops.overview WITH (security_invoker = true) AS
 SELECT p.name AS project, p.task, p.target,
 	   m.id AS model_id, m.version, m.algorithm,
 	   CASE p.task WHEN 'classification' THEN 'f1' ELSE 'r2' END AS metric,
@@ -127,7 +198,7 @@ SELECT p.name AS project, p.task, p.target,
   LEFT JOIN mlops.models m ON m.id = d.model_id;
 COMMENT ON VIEW mlops.overview IS 'One row per project with its deployed model, primary metric and score.';
 
-CREATE VIEW mlops.model_metrics AS
+CREATE VIEW mlops.model_metrics WITH (security_invoker = true) AS
 SELECT p.name AS project, m.id AS model_id, m.version, m.algorithm,
 	   kv.key AS metric, (kv.value #>> '{}')::float8 AS value, m.created_at
   FROM mlops.models m
@@ -136,7 +207,10 @@ SELECT p.name AS project, m.id AS model_id, m.version, m.algorithm,
  WHERE jsonb_typeof(kv.value) = 'number';
 COMMENT ON VIEW mlops.model_metrics IS 'Long format: one row per model and numeric metric.';
 
-CREATE VIEW mlops.model_features AS
+-- it reads mlops.models.features, which only the owner may: it runs as the
+-- owner and tests the caller's privilege behind a security barrier, so that
+-- no condition of the caller sees a row first
+CREATE VIEW mlops.model_features WITH (security_barrier = true) AS
 SELECT p.name AS project, m.id AS model_id, m.version,
 	   (row_number() OVER (PARTITION BY m.id ORDER BY i.n, f.k))::int AS position,
 	   f.feature,
@@ -146,10 +220,11 @@ SELECT p.name AS project, m.id AS model_id, m.version,
   FROM mlops.models m
   JOIN mlops.projects p ON p.id = m.project_id
  CROSS JOIN LATERAL jsonb_array_elements(m.features->'inputs') WITH ORDINALITY AS i(input, n)
- CROSS JOIN LATERAL jsonb_array_elements_text(i.input->'features') WITH ORDINALITY AS f(feature, k);
-COMMENT ON VIEW mlops.model_features IS 'Each model''s features in order: name, source column, input and the frozen transform that makes it.';
+ CROSS JOIN LATERAL jsonb_array_elements_text(i.input->'features') WITH ORDINALITY AS f(feature, k)
+ WHERE mlops.has_project_privilege(p.id);
+COMMENT ON VIEW mlops.model_features IS 'Each model''s features in order: name, source column, input and the frozen transform that makes it (models of the projects the user holds a privilege on).';
 
-CREATE VIEW mlops.feature_importance AS
+CREATE VIEW mlops.feature_importance WITH (security_invoker = true) AS
 SELECT p.name AS project, m.id AS model_id, m.version, kv.key AS feature,
 	   (kv.value #>> '{}')::float8 AS importance
   FROM mlops.models m
@@ -157,7 +232,7 @@ SELECT p.name AS project, m.id AS model_id, m.version, kv.key AS feature,
  CROSS JOIN LATERAL jsonb_each(m.importance) kv;
 COMMENT ON VIEW mlops.feature_importance IS 'Long format: each model''s feature importances (XGBoost gain, or standardized absolute coefficients for linear models).';
 
-CREATE VIEW mlops.events_log AS
+CREATE VIEW mlops.events_log WITH (security_invoker = true) AS
 SELECT e.at AS time, e.action, e.project, e.model_id, e.actor, e.detail
   FROM mlops.events e;
 COMMENT ON VIEW mlops.events_log IS 'The events table with a time column, for BI tools.';
@@ -401,7 +476,7 @@ CREATE TABLE mlops.drift_reports (
 	dataset_drift boolean NOT NULL,
 	prediction_drift boolean,
 	checked_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
-	checked_by	name NOT NULL DEFAULT current_user
+	checked_by	regrole NOT NULL
 );
 CREATE INDEX ON mlops.drift_reports (project_id, id);
 CREATE INDEX ON mlops.drift_reports (model_id);
@@ -445,7 +520,7 @@ SELECT pg_catalog.pg_extension_config_dump('mlops.drift_results', '');
 REVOKE ALL ON mlops.drift_reports, mlops.drift_results FROM PUBLIC;
 GRANT SELECT ON mlops.drift_reports, mlops.drift_results TO PUBLIC;
 
-CREATE VIEW mlops.drift_history AS
+CREATE VIEW mlops.drift_history WITH (security_invoker = true) AS
 SELECT r.checked_at AS time, p.name AS project, r.model_id, r.id AS report_id,
 	   r.relation, f.position, f.feature, f.kind, f.method, f.statistic, f.p_value,
 	   f.threshold, f.drifted, f.null_share, f.out_of_range_share, f.unseen_share,
@@ -455,7 +530,7 @@ SELECT r.checked_at AS time, p.name AS project, r.model_id, r.id AS report_id,
   JOIN mlops.projects p ON p.id = r.project_id;
 COMMENT ON VIEW mlops.drift_history IS 'Long format for BI tools: one row per report and feature, with a time column.';
 
-CREATE VIEW mlops.drift_status AS
+CREATE VIEW mlops.drift_status WITH (security_invoker = true) AS
 SELECT DISTINCT ON (r.project_id)
 	   p.name AS project, r.id AS report_id, r.model_id, r.relation, r.rows, r.method,
 	   r.features AS features_checked, r.drifted AS features_drifted, r.drift_share,
@@ -500,7 +575,7 @@ CREATE TABLE mlops.schedules (
 	last_run_at timestamptz,
 	last_job_id bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	created_by	name NOT NULL DEFAULT current_user
+	created_by	regrole NOT NULL
 );
 COMMENT ON TABLE mlops.schedules IS 'Interval schedules: retrain a project every interval, as the role that created the schedule.';
 COMMENT ON COLUMN mlops.schedules.relation IS 'Relation to retrain on (schema-qualified); NULL: the relation of the last training run.';
@@ -521,7 +596,7 @@ CREATE TABLE mlops.jobs (
 	finished_at timestamptz,
 	result		jsonb,
 	error		text,
-	submitted_by name NOT NULL DEFAULT current_user,
+	submitted_by regrole NOT NULL,
 	pid			int
 );
 CREATE INDEX ON mlops.jobs (id) WHERE status IN ('queued', 'running');
@@ -596,7 +671,7 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.job_progress_info()
 	IS 'The shared-memory progress of each running job of this database (no rows without shared_preload_libraries).';
 
-CREATE VIEW mlops.job_progress AS
+CREATE VIEW mlops.job_progress WITH (security_invoker = true) AS
 SELECT p.job_id, j.kind, j.project, j.submitted_by, p.pid, p.phase,
 	   p.iterations_done, p.iterations_total,
 	   round(100.0 * p.iterations_done / p.iterations_total, 1) AS percent,
@@ -606,3 +681,57 @@ SELECT p.job_id, j.kind, j.project, j.submitted_by, p.pid, p.phase,
 COMMENT ON VIEW mlops.job_progress IS 'Running jobs as they run: phase, iterations done of the total, percent, elapsed time.';
 
 GRANT SELECT ON mlops.job_progress TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- Row-level security: a role sees the registry rows of the projects it
+-- holds any privilege on.  Events, jobs and schedules name their project
+-- (they outlive it) and stay visible to the role that made them.  The
+-- C functions read and write the registry as its owner, which the
+-- policies do not apply to.
+--------------------------------------------------------------------------
+
+ALTER TABLE mlops.projects ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.deployments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.evaluations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.drift_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.drift_results ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.schedules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.project_grants ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY project_privilege ON mlops.projects FOR SELECT
+	USING (mlops.has_project_privilege(id));
+CREATE POLICY project_privilege ON mlops.models FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege ON mlops.deployments FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege ON mlops.evaluations FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+CREATE POLICY project_privilege ON mlops.drift_reports FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege ON mlops.drift_results FOR SELECT
+	USING (mlops.has_project_privilege((SELECT r.project_id FROM mlops.drift_reports r WHERE r.id = report_id)));
+CREATE POLICY project_privilege ON mlops.project_grants FOR SELECT
+	USING (mlops.has_project_privilege(project_id));
+CREATE POLICY project_privilege_or_actor ON mlops.events FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR actor::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+CREATE POLICY project_privilege_or_submitter ON mlops.jobs FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR submitted_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+CREATE POLICY project_privilege_or_creator ON mlops.schedules FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR created_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+
+COMMENT ON POLICY project_privilege ON mlops.projects IS 'The projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.models IS 'The models of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.deployments IS 'The deployments of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.evaluations IS 'The evaluations of the models of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.drift_reports IS 'The drift reports of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.drift_results IS 'The drift results of the reports of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.project_grants IS 'The grants of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege_or_actor ON mlops.events IS 'The events of the projects the user holds a privilege on, and the user''s own events (also of dropped projects).';
+COMMENT ON POLICY project_privilege_or_submitter ON mlops.jobs IS 'The jobs of the projects the user holds a privilege on, and the jobs the user submitted.';
+COMMENT ON POLICY project_privilege_or_creator ON mlops.schedules IS 'The schedules of the projects the user holds a privilege on, and the schedules the user created.';

@@ -68,8 +68,8 @@ SELECT count(*) FROM mlops.projects WHERE name = 'small_reg';
 SELECT action, count(*) FROM mlops.events GROUP BY action ORDER BY action;
 SELECT action, project FROM mlops.events_log WHERE project = 'small_reg' ORDER BY time;
 
--- privileges: PUBLIC reads the registry but cannot write it, and trains
--- only on what it may SELECT
+-- privileges: PUBLIC reads the registry rows of the projects it holds a
+-- privilege on but cannot write them, and trains only on what it may SELECT
 CREATE ROLE regress_mlops_user;
 CREATE TABLE secret AS SELECT * FROM iris;
 GRANT SELECT ON iris TO regress_mlops_user;
@@ -85,6 +85,12 @@ SELECT mlops.drop_project('iris');
 SELECT * FROM mlops.train('iris', 'iris', 'species');
 SELECT mlops.predict_label('iris', i) FROM iris i LIMIT 1;
 RESET ROLE;
+SELECT mlops.grant('iris', 'regress_mlops_user', 'predict');
+SET ROLE regress_mlops_user;
+SELECT mlops.predict_label('iris', i) FROM iris i LIMIT 1;
+SELECT DISTINCT p.name FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id ORDER BY 1;
+RESET ROLE;
+SELECT mlops.revoke('iris', 'regress_mlops_user', 'predict');
 SELECT mlops.drop_project('mine');
 DROP TABLE secret;
 REVOKE SELECT ON iris FROM regress_mlops_user;

@@ -63,6 +63,7 @@
 #include "jsonutil.h"
 #include "model_cache.h"
 #include "profile.h"
+#include "privileges.h"
 #include "registry.h"
 #include "stats.h"
 #include "strmap.h"
@@ -563,6 +564,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 	}
 
 	proj = RegistryGetProject(project, false);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
 	m = ModelCacheGet(PG_ARGISNULL(4) ? ModelCacheDeployed(project) : PG_GETARG_INT64(4));
 	if (m->project_id != proj->id)
 		ereport(ERROR,

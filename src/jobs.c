@@ -49,6 +49,7 @@
 #include "jsonutil.h"
 #include "policy.h"
 #include "progress.h"
+#include "privileges.h"
 #include "registry.h"
 #include "retrain.h"
 #include "train.h"
@@ -203,12 +204,12 @@ JobsResultText(uint64 row, int col, MemoryContext cxt)
 }
 
 /*
- * The name of the current user, as a name Datum.
+ * The current user, as a regrole Datum.
  */
 static Datum
-JobsCurrentUserName(void)
+JobsCurrentUser(void)
 {
-	return DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	return ObjectIdGetDatum(GetUserId());
 }
 
 /*
@@ -320,7 +321,7 @@ mlops_train_async(PG_FUNCTION_ARGS)
 	char	   *project;
 	char	   *relation;
 	StringInfoData args;
-	Oid			types[3] = {TEXTOID, JSONBOID, NAMEOID};
+	Oid			types[3] = {TEXTOID, JSONBOID, REGROLEOID};
 	Datum		values[3];
 	int64		job_id;
 
@@ -340,7 +341,7 @@ mlops_train_async(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = JsonbPGetDatum(JsonFromText(&args));
-	values[2] = JobsCurrentUserName();
+	values[2] = JobsCurrentUser();
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.jobs (kind, project, args, submitted_by) "
 						 "VALUES ('train', $1, $2, $3) RETURNING id",
@@ -355,15 +356,37 @@ mlops_train_async(PG_FUNCTION_ARGS)
 }
 
 /*
- * May the current user act on something a role submitted or created?
- * Members of the role and superusers may.
+ * May the current user act on something a role (by OID) submitted or
+ * created?  Members of the role and superusers may.
  */
 static bool
-JobsMayActFor(const char *role)
+JobsMayActFor(Oid roleid)
 {
-	Oid			roleid = get_role_oid(role, true);
-
 	return superuser() || (OidIsValid(roleid) && has_privs_of_role(GetUserId(), roleid));
+}
+
+/*
+ * A role's name for a message, or its OID when it no longer exists.
+ */
+static char *
+JobsRoleName(Oid roleid)
+{
+	char	   *name = GetUserNameFromId(roleid, true);
+
+	return name ? name : psprintf("with OID %u", roleid);
+}
+
+/*
+ * Fetch an OID (or regrole) from column col of row "row" of the last SPI
+ * result.
+ */
+static Oid
+JobsResultOid(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
 /*
@@ -379,31 +402,33 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	char	   *status;
-	char	   *submitted_by;
+	Oid			submitted_by;
 	char	   *kind;
 	char	   *project;
+	RegistryProject *proj;
 	const char *error;
 
 	values[0] = Int64GetDatum(job_id);
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT status, submitted_by::pg_catalog.text, kind, project FROM mlops.jobs "
-						 "WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT j.status, j.submitted_by, j.kind, j.project FROM mlops.jobs j "
+						 "WHERE j.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, NULL);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
 	status = JobsResultText(0, 1, cxt);
-	submitted_by = JobsResultText(0, 2, cxt);
+	submitted_by = JobsResultOid(0, 2);
 	kind = JobsResultText(0, 3, cxt);
 	project = JobsResultText(0, 4, cxt);
 
-	if (!JobsMayActFor(submitted_by))
+	proj = RegistryGetProject(project, true);
+	if (!JobsMayActFor(submitted_by) && (proj == NULL || !PrivilegeHeld(proj->id, PRIV_ADMIN)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to cancel job " INT64_FORMAT, job_id),
-				 errdetail("Only members of role \"%s\", which submitted the job, may cancel it.",
-						   submitted_by)));
+				 errdetail("Only members of the role that submitted the job (%s) and admins of its project may cancel it.",
+						   JobsRoleName(submitted_by))));
 
 	if (strcmp(status, "queued") == 0)
 		error = "canceled before it started";
@@ -453,7 +478,7 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	Jsonb	   *policy;
 	RetrainPolicy parsed;
 	RegistryProject *proj;
-	Oid			types[6] = {TEXTOID, INTERVALOID, TEXTOID, JSONBOID, NAMEOID, INT8OID};
+	Oid			types[6] = {TEXTOID, INTERVALOID, TEXTOID, JSONBOID, REGROLEOID, INT8OID};
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int64		id;
@@ -476,7 +501,9 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	PolicyParse(policy, &parsed);
 	proj = RegistryGetProject(project, false);
-	RegistryCheckProjectOwner(proj);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	if (parsed.deploy)
+		PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 	if (!PG_ARGISNULL(2))
 		DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(2)), &relation);
 	RetrainCheckSettings(proj, relation);
@@ -486,7 +513,7 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	values[2] = relation ? CStringGetTextDatum(relation) : (Datum) 0;
 	nulls[2] = relation ? ' ' : 'n';
 	values[3] = policy ? JsonbPGetDatum(policy) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	values[4] = JobsCurrentUserName();
+	values[4] = JobsCurrentUser();
 	SPI_connect();
 	RegistryWriteAsOwner("SELECT id FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, nulls);
@@ -533,18 +560,17 @@ mlops_schedule(PG_FUNCTION_ARGS)
 Datum
 mlops_unschedule(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	RegistryProject *proj;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	int64		id;
-	char	   *created_by;
+	Oid			created_by;
 
 	values[0] = CStringGetTextDatum(project);
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT id, created_by::pg_catalog.text FROM mlops.schedules "
-						 "WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT s.id, s.created_by FROM mlops.schedules s "
+						 "WHERE s.project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, NULL);
 	if (SPI_processed == 0)
 	{
@@ -552,18 +578,18 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	id = JobsResultInt64(0, 1);
-	created_by = JobsResultText(0, 2, cxt);
+	created_by = JobsResultOid(0, 2);
 
-	/* the project's owners may; so may the schedule's creator if the project is gone */
+	/* train on the project may; so may the schedule's creator if the project is gone */
 	proj = RegistryGetProject(project, true);
 	if (proj != NULL)
-		RegistryCheckProjectOwner(proj);
+		PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
 	else if (!JobsMayActFor(created_by))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to remove the schedule of project \"%s\"", project),
-				 errdetail("Only members of role \"%s\", which created the schedule, may remove it.",
-						   created_by)));
+				 errdetail("Only members of the role that created the schedule (%s) may remove it.",
+						   JobsRoleName(created_by))));
 
 	RegistryWriteAsOwner("DELETE FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	SPI_finish();
@@ -769,13 +795,12 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 	Datum	   *elems;
 
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT j.id, j.submitted_by::pg_catalog.text, r.oid, r.rolcanlogin, "
+	RegistryWriteAsOwner("SELECT j.id, r.rolname, j.submitted_by::pg_catalog.oid, r.rolcanlogin, "
 						 "r.oid IS NULL OR pg_catalog.has_database_privilege(r.oid, "
 						 "pg_catalog.current_database(), 'CONNECT') "
 						 "FROM mlops.jobs j LEFT JOIN pg_catalog.pg_roles r "
-						 "ON r.rolname OPERATOR(pg_catalog.=) j.submitted_by "
-						 "WHERE j.status OPERATOR(pg_catalog.=) 'queued' "
-						 "ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
+						 "ON r.oid OPERATOR(pg_catalog.=) j.submitted_by::pg_catalog.oid "
+						 "WHERE j.status OPERATOR(pg_catalog.=) 'queued' ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
 						 1, types, values, NULL);
 	nrows = (int) SPI_processed;
 	taken = MemoryContextAlloc(cxt, sizeof(JobsQueued) * Max(1, nrows));
@@ -786,15 +811,15 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 		HeapTuple	tup = SPI_tuptable->vals[r];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		char	   *role = JobsResultText(r, 2, cxt);
-		bool		no_role;
+		bool		no_role = (role == NULL);
 		bool		isnull;
-		Oid			roleoid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &no_role));
+		Oid			roleoid = JobsResultOid(r, 3);
 		bool		can_login = !no_role && DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		bool		can_connect = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		char	   *problem = NULL;
 
 		if (no_role)
-			problem = psprintf("role \"%s\", which submitted the job, does not exist", role);
+			problem = psprintf("the role that submitted the job (OID %u) no longer exists", roleoid);
 		else if (!can_login)
 			problem = psprintf("role \"%s\" cannot run jobs: it is not permitted to log in", role);
 		else if (!can_connect)

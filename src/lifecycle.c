@@ -11,10 +11,12 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 
 #include "dataset.h"
 #include "jsonutil.h"
 #include "model_cache.h"
+#include "privileges.h"
 #include "registry.h"
 #include "train.h"
 
@@ -62,7 +64,8 @@ mlops_deploy(PG_FUNCTION_ARGS)
 				 errmsg("model_id goes with strategy \"specific\", and only with it")));
 
 	proj = RegistryGetProject(project, false);
-	RegistryCheckProjectOwner(proj);
+	PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
+	RegistryLockProject(proj);
 	current = RegistryDeployedModel(proj->id);
 	model_id = RegistryChooseModel(proj->id, proj->task, strategy,
 								   strcmp(strategy, "specific") == 0 ? given : current);
@@ -92,6 +95,7 @@ mlops_deploy(PG_FUNCTION_ARGS)
 		appendStringInfoString(&detail, "null}");
 	RegistryLogEvent(strcmp(strategy, "rollback") == 0 ? "rollback" : "deploy",
 					 project, model_id, detail.data);
+	PopActiveSnapshot();
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int64GetDatum(model_id);
@@ -125,6 +129,7 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 				 errmsg("project and relation must not be NULL")));
 	project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	proj = RegistryGetProject(project, false);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
 	m = ModelCacheGet(PG_ARGISNULL(2) ? ModelCacheDeployed(project) : PG_GETARG_INT64(2));
 	if (m->project_id != proj->id)
 		ereport(ERROR,
@@ -163,22 +168,23 @@ Datum
 mlops_drop_model(PG_FUNCTION_ARGS)
 {
 	int64		model_id = PG_GETARG_INT64(0);
-	int64		project_id = RegistryModelProject(model_id);
-	RegistryProject *proj;
-	char	   *name;
+	RegistryProject *proj = RegistryGetProjectById(RegistryModelProject(model_id));
 
-	/* the project's name, through the model */
-	name = ModelCacheGet(model_id)->project;
-	proj = RegistryGetProject(name, false);
-	Assert(proj->id == project_id);
-	RegistryCheckProjectOwner(proj);
-	if (RegistryDeployedModel(project_id) == model_id)
+	PrivilegeCheck(proj->id, proj->name, PRIV_ADMIN);
+	RegistryLockProject(proj);
+	/* what a concurrent operation committed meanwhile */
+	if (RegistryModelVersion(model_id) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	if (RegistryDeployedModel(proj->id) == model_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("model " INT64_FORMAT " is deployed in project \"%s\"", model_id, proj->name),
 				 errhint("Deploy another model first, or drop the whole project with mlops.drop_project().")));
 	RegistryDropModel(model_id);
 	RegistryLogEvent("drop_model", proj->name, model_id, NULL);
+	PopActiveSnapshot();
 	PG_RETURN_VOID();
 }
 
@@ -191,8 +197,10 @@ mlops_drop_project(PG_FUNCTION_ARGS)
 	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	RegistryProject *proj = RegistryGetProject(project, false);
 
-	RegistryCheckProjectOwner(proj);
+	PrivilegeCheck(proj->id, proj->name, PRIV_ADMIN);
+	RegistryLockProject(proj);
 	RegistryDropProject(proj->id);
 	RegistryLogEvent("drop_project", project, 0, NULL);
+	PopActiveSnapshot();
 	PG_RETURN_VOID();
 }

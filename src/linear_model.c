@@ -17,6 +17,7 @@
 #include "linear.h"
 #include "model.h"
 #include "model_cache.h"
+#include "privileges.h"
 
 PG_FUNCTION_INFO_V1(mlops_weights);
 
@@ -167,6 +168,7 @@ mlops_weights(PG_FUNCTION_ARGS)
 	MlopsModel *m = ModelCacheGet(PG_GETARG_INT64(0));
 	LinearModel *lm;
 
+	PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
 	if (ALG_IS_TREE(m->algorithm))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

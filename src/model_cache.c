@@ -210,8 +210,11 @@ ModelLabelsFromRow(MlopsModel *m, Datum labels, bool isnull, Jsonb *training)
 
 /*
  * Read a model's row and build its loaded form in a new memory context
- * under "parent".  Everything read back is checked (an error names the
- * model, in its context): a damaged row is an error, never a crash.
+ * under "parent".  The row is read as the extension owner (only it may
+ * read the stored transform and model): callers check the user's privilege
+ * on the model's project before they hand out anything derived from it.
+ * Everything read back is checked (an error names the model, in its
+ * context): a damaged row is an error, never a crash.
  */
 static MlopsModel *
 ModelLoad(int64 model_id, MemoryContext parent)
@@ -229,11 +232,11 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	ErrorContextCallback errcallback;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
-							  "m.format, m.model, p.id, p.name FROM mlops.models m "
-							  "JOIN mlops.projects p ON p.id = m.project_id WHERE m.id = $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read model " INT64_FORMAT, model_id);
+	RegistryReadAsOwner("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
+						"m.format, m.model, p.id, p.name FROM mlops.models m "
+						"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
+						"WHERE m.id OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

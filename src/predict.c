@@ -13,7 +13,10 @@
  * the last column the model reads.  A call site keeps this for the last
  * few models it met, each in a memory context reused for the next model,
  * so a query whose rows switch models stays flat in memory.  Every form
- * goes through the model's frozen transform.
+ * goes through the model's frozen transform.  The user's predict privilege
+ * on the model's project is checked when a call state is made, and again
+ * only when the user or the privilege cache's generation changes (SET ROLE,
+ * a grant or revoke, a change of role membership): no per-row catalog work.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +28,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -34,6 +38,7 @@
 #include "dataset.h"
 #include "jsonutil.h"
 #include "model_cache.h"
+#include "privileges.h"
 
 /* models a call site keeps buffers and row mappings for */
 #define CALL_SITE_MODELS 8
@@ -51,6 +56,8 @@ typedef struct CallState
 	int64		model_id;
 	MlopsModel *model;			/* valid while generation is the cache's */
 	uint64		generation;
+	Oid			userid;			/* holds predict on the model's project */
+	uint64		privilege_generation;	/* while this is the current one */
 	uint64		last_used;
 	text	   *project;		/* the project it was resolved from, if any */
 	double	   *raw;			/* ninputs */
@@ -139,6 +146,7 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 	cs->model_id = m->id;
 	cs->model = m;
 	cs->generation = generation;
+	cs->userid = InvalidOid;
 	cs->project = NULL;
 	if (site->key_type != INT8OID)
 	{
@@ -170,7 +178,8 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	int64		model_id;
 	bool		found = false;
 
-	if (cs != NULL && cs->generation == generation && StateMatches(cs, site, fcinfo))
+	if (cs != NULL && cs->generation == generation && cs->userid == GetUserId() &&
+		cs->privilege_generation == PrivilegeGeneration() && StateMatches(cs, site, fcinfo))
 	{
 		*model = cs->model;
 		return cs;
@@ -200,6 +209,18 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 		if (site->nstates < CALL_SITE_MODELS)
 			cs = &site->states[site->nstates++];
 		InitCallState(fcinfo, site, cs, m, generation);
+	}
+	/*
+	 * The user must hold predict on the model's project: checked again when
+	 * the user or what roles hold may have changed.
+	 */
+	if (!found || cs->userid != GetUserId() || cs->privilege_generation != PrivilegeGeneration())
+	{
+		uint64		privilege_generation = PrivilegeGeneration();
+
+		PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
+		cs->userid = GetUserId();
+		cs->privilege_generation = privilege_generation;
 	}
 	cs->last_used = ++site->use_clock;
 	site->last = cs;

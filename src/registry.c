@@ -4,14 +4,15 @@
  *	  The model registry: projects, models, deployments, evaluations and
  *	  events, read and written through SPI.
  *
- * PUBLIC may read the registry tables but not write them.  The functions
- * here that write switch to the extension's owner for the statement, after
- * the caller's own rights were checked: a project may be changed only by
- * members of the role that created it.  The owner's statements run in a
- * security-restricted operation with search_path pinned to pg_catalog,
- * pg_temp (RegistryWriteAsOwner), and every statement here names its
- * tables, functions, operators and types schema-qualified, so no function,
- * operator, aggregate or cast the caller defined ever runs as the owner.
+ * PUBLIC may read the registry tables (the rows of the projects it holds a
+ * privilege on, see privileges.c) but not write them.  The functions here
+ * read and write as the extension's owner (as pg_cron does), after the
+ * caller's privilege on the project was checked.  The owner's statements
+ * run in a security-restricted operation with search_path pinned to
+ * pg_catalog, pg_temp (RegistryExecAsOwner), and every statement here names
+ * its tables, functions, operators and types schema-qualified, so no
+ * function, operator, aggregate or cast the caller defined ever runs as the
+ * owner.
  *
  * A deployment or a drop sends a relcache invalidation for the table it
  * changes; it is delivered at commit (and not at all on rollback), also to
@@ -29,6 +30,7 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/snapmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -86,7 +88,8 @@ ExtensionOwner(void)
 }
 
 /*
- * Run a statement as the extension owner, in the locked-down context
+ * Run a statement as the extension owner, which bypasses the registry's
+ * row-level security and may read every column, in the locked-down context
  * PostgreSQL's own maintenance commands use for a table owner's code: a
  * security-restricted operation with search_path pinned to pg_catalog,
  * pg_temp for the duration (a GUC nest level).  The statement must name
@@ -94,8 +97,9 @@ ExtensionOwner(void)
  * An error needs no cleanup here: the abort of the (sub)transaction
  * restores both the user and the settings.
  */
-int
-RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+static int
+RegistryExecAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+					bool read_only)
 {
 	Oid			owner = ExtensionOwner();
 	Oid			save_uid;
@@ -109,10 +113,29 @@ RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, cons
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	rc = RegistryExec(sql, nargs, types, values, nulls, false);
+	rc = RegistryExec(sql, nargs, types, values, nulls, read_only);
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_uid, save_sec);
 	return rc;
+}
+
+/*
+ * Run a writing statement as the extension owner.
+ */
+int
+RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	return RegistryExecAsOwner(sql, nargs, types, values, nulls, false);
+}
+
+/*
+ * Run a reading statement as the extension owner, after the caller's
+ * privilege on the project was checked (or to check it).
+ */
+int
+RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	return RegistryExecAsOwner(sql, nargs, types, values, nulls, true);
 }
 
 /*
@@ -152,21 +175,21 @@ RegistryCheckProjectName(const char *name)
 }
 
 /*
- * Look up a project by name; unknown projects are an error unless
- * missing_ok, in which case NULL is returned.
+ * The project whose column (name or id) equals value, of type "type";
+ * NULL when there is none.
  */
-RegistryProject *
-RegistryGetProject(const char *name, bool missing_ok)
+static RegistryProject *
+RegistryFetchProject(const char *column, Oid type, Datum value)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	RegistryProject *p = NULL;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
+	Oid			types[1] = {type};
+	Datum		values[1] = {value};
 
 	SPI_connect();
-	RegistryExec("SELECT id, name, task, target, created_by::pg_catalog.text FROM mlops.projects "
-				 "WHERE name OPERATOR(pg_catalog.=) $1",
-				 1, types, values, NULL, true);
+	RegistryReadAsOwner(psprintf("SELECT p.id, p.name, p.task, p.target, p.created_by "
+								 "FROM mlops.projects p WHERE p.%s OPERATOR(pg_catalog.=) $1", column),
+						1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
 		p = MemoryContextAllocZero(cxt, sizeof(RegistryProject));
@@ -174,9 +197,21 @@ RegistryGetProject(const char *name, bool missing_ok)
 		p->name = ResultText(2, cxt);
 		p->task = MlopsTaskFromName(ResultText(3, cxt));
 		p->target = ResultText(4, cxt);
-		p->created_by = ResultText(5, cxt);
+		p->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5,
+												  &(bool) {false}));
 	}
 	SPI_finish();
+	return p;
+}
+
+/*
+ * Look up a project by name; unknown projects are an error unless
+ * missing_ok, in which case NULL is returned.
+ */
+RegistryProject *
+RegistryGetProject(const char *name, bool missing_ok)
+{
+	RegistryProject *p = RegistryFetchProject("name", TEXTOID, CStringGetTextDatum(name));
 
 	if (p == NULL && !missing_ok)
 		ereport(ERROR,
@@ -186,44 +221,42 @@ RegistryGetProject(const char *name, bool missing_ok)
 }
 
 /*
- * Only members of the role that created a project (and superusers) may
- * train, deploy or drop in it.
+ * Look up a project by id (of one of its models); it must exist.
  */
-void
-RegistryCheckProjectOwner(const RegistryProject *p)
+RegistryProject *
+RegistryGetProjectById(int64 project_id)
 {
-	Oid			creator = get_role_oid(p->created_by, true);
+	RegistryProject *p = RegistryFetchProject("id", INT8OID, Int64GetDatum(project_id));
 
-	if (superuser())
-		return;
-	if (!OidIsValid(creator) || !has_privs_of_role(GetUserId(), creator))
+	if (p == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for project \"%s\"", p->name),
-				 errdetail("Only members of role \"%s\", which created the project, may change it.",
-						   p->created_by)));
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project " INT64_FORMAT " does not exist", project_id)));
+	return p;
 }
 
 /*
- * Create a project; returns its id.
+ * Create a project; returns its id.  The privilege caches of every backend
+ * learn of it at commit.
  */
 int64
 RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, REGROLEOID};
 	Datum		values[4];
 	int64		id;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(MlopsTaskName(task));
 	values[2] = CStringGetTextDatum(target);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[3] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.projects (name, task, target, created_by) "
 				  "VALUES ($1, $2, $3, $4) RETURNING id",
 				  4, types, values, NULL);
 	id = ResultInt64(1);
 	SPI_finish();
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("projects"));
 	return id;
 }
 
@@ -234,7 +267,7 @@ int64
 RegistryInsertModel(const RegistryModelRow *row, int *version)
 {
 	Oid			types[13] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, NAMEOID, JSONBOID, JSONBOID};
+	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, REGROLEOID, JSONBOID, JSONBOID};
 	Datum		values[13];
 	char		nulls[13];
 	int64		id;
@@ -259,7 +292,7 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 	values[7] = JsonbPGetDatum(row->training);
 	values[8] = Int32GetDatum(row->format);
 	values[9] = PointerGetDatum(row->model);
-	values[10] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[10] = ObjectIdGetDatum(GetUserId());
 	values[11] = JsonbPGetDatum(row->profile);
 	values[12] = JsonbPGetDatum(row->importance);
 
@@ -292,9 +325,9 @@ RegistryDeployedModel(int64 project_id)
 	int64		id = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT model_id FROM mlops.deployments WHERE project_id OPERATOR(pg_catalog.=) $1 "
-				 "ORDER BY id DESC LIMIT 1",
-				 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT d.model_id FROM mlops.deployments d "
+						"WHERE d.project_id OPERATOR(pg_catalog.=) $1 ORDER BY d.id DESC LIMIT 1",
+						1, types, values, NULL);
 	if (SPI_processed == 1)
 		id = ResultInt64(1);
 	SPI_finish();
@@ -314,9 +347,9 @@ RegistryModelScore(int64 model_id, MlopsTask task)
 	values[0] = Int64GetDatum(model_id);
 	values[1] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
 	SPI_connect();
-	RegistryExec("SELECT (metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 FROM mlops.models "
-				 "WHERE id OPERATOR(pg_catalog.=) $1",
-				 2, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT (m.metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 "
+						"FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						2, types, values, NULL);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -346,13 +379,13 @@ RegistryTableOid(const char *name)
 void
 RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
 {
-	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, NAMEOID};
+	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, REGROLEOID};
 	Datum		values[4];
 
 	values[0] = Int64GetDatum(project_id);
 	values[1] = Int64GetDatum(model_id);
 	values[2] = CStringGetTextDatum(strategy);
-	values[3] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[3] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.deployments (project_id, model_id, strategy, deployed_by) "
 				  "VALUES ($1, $2, $3, $4)",
@@ -368,7 +401,7 @@ void
 RegistryLogEvent(const char *action, const char *project, int64 model_id,
 				 const char *detail_json)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, JSONBOID, REGROLEOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
@@ -378,7 +411,7 @@ RegistryLogEvent(const char *action, const char *project, int64 model_id,
 	values[2] = Int64GetDatum(model_id);
 	nulls[2] = model_id ? ' ' : 'n';
 	values[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(detail_json ? detail_json : "{}"));
-	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[4] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.events (action, project, model_id, detail, actor) "
 				  "VALUES ($1, $2, $3, $4, $5)",
@@ -392,14 +425,14 @@ RegistryLogEvent(const char *action, const char *project, int64 model_id,
 void
 RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows, Jsonb *metrics)
 {
-	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, JSONBOID, NAMEOID};
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, JSONBOID, REGROLEOID};
 	Datum		values[5];
 
 	values[0] = Int64GetDatum(model_id);
 	values[1] = CStringGetTextDatum(relation);
 	values[2] = Int64GetDatum(rows);
 	values[3] = JsonbPGetDatum(metrics);
-	values[4] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[4] = ObjectIdGetDatum(GetUserId());
 	SPI_connect();
 	RegistryWriteAsOwner("INSERT INTO mlops.evaluations (model_id, relation, rows, metrics, evaluated_by) "
 				  "VALUES ($1, $2, $3, $4, $5)",
@@ -425,21 +458,22 @@ RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int6
 	values[1] = Int64GetDatum(model_id);
 	values[2] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
 	if (strcmp(strategy, "best_score") == 0)
-		sql = "SELECT id FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
-			"AND pg_catalog.jsonb_typeof(metrics OPERATOR(pg_catalog.->) $3) OPERATOR(pg_catalog.=) 'number' "
-			"ORDER BY (metrics OPERATOR(pg_catalog.->>) $3)::pg_catalog.float8 DESC, id DESC LIMIT 1";
+		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND pg_catalog.jsonb_typeof(m.metrics OPERATOR(pg_catalog.->) $3) "
+			"OPERATOR(pg_catalog.=) 'number' "
+			"ORDER BY (m.metrics OPERATOR(pg_catalog.->>) $3)::pg_catalog.float8 DESC, m.id DESC LIMIT 1";
 	else if (strcmp(strategy, "most_recent") == 0)
-		sql = "SELECT id FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
-			"ORDER BY version DESC LIMIT 1";
+		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"ORDER BY m.version DESC LIMIT 1";
 	else if (strcmp(strategy, "rollback") == 0)
-		sql = "SELECT model_id FROM mlops.deployments WHERE project_id OPERATOR(pg_catalog.=) $1 "
-			"AND model_id OPERATOR(pg_catalog.<>) $2 ORDER BY id DESC LIMIT 1";
+		sql = "SELECT d.model_id FROM mlops.deployments d WHERE d.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND d.model_id OPERATOR(pg_catalog.<>) $2 ORDER BY d.id DESC LIMIT 1";
 	else
-		sql = "SELECT id FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 "
-			"AND id OPERATOR(pg_catalog.=) $2";
+		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND m.id OPERATOR(pg_catalog.=) $2";
 
 	SPI_connect();
-	RegistryExec(sql, 3, types, values, NULL, true);
+	RegistryReadAsOwner(sql, 3, types, values, NULL);
 	if (SPI_processed == 1)
 		id = ResultInt64(1);
 	SPI_finish();
@@ -457,7 +491,8 @@ RegistryModelVersion(int64 model_id)
 	int			version = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT version::pg_catalog.int8 FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT m.version::pg_catalog.int8 FROM mlops.models m "
+						"WHERE m.id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	if (SPI_processed == 1)
 		version = (int) ResultInt64(1);
 	SPI_finish();
@@ -475,7 +510,8 @@ RegistryModelProject(int64 model_id)
 	int64		project_id = 0;
 
 	SPI_connect();
-	RegistryExec("SELECT project_id FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT m.project_id FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
 	if (SPI_processed == 1)
 		project_id = ResultInt64(1);
 	SPI_finish();
@@ -484,6 +520,37 @@ RegistryModelProject(int64 model_id)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
 	return project_id;
+}
+
+/*
+ * Serialize the lifecycle operations of a project (deploy, drop_model,
+ * drop_project, retrain's deploy): lock its row by updating it, as the
+ * owner, before the operation checks anything.  An operation that comes
+ * second waits for the first to end; then, under READ COMMITTED, the new
+ * snapshot pushed here shows the checks what the first one committed,
+ * and under REPEATABLE READ or SERIALIZABLE the update fails with a
+ * serialization failure (the row changed after the snapshot).  The
+ * caller pops the snapshot with PopActiveSnapshot() when done.  A project
+ * dropped meanwhile is an error.
+ */
+void
+RegistryLockProject(const RegistryProject *p)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(p->id)};
+	uint64		locked;
+
+	SPI_connect();
+	RegistryWriteAsOwner("UPDATE mlops.projects p SET id = p.id WHERE p.id OPERATOR(pg_catalog.=) $1",
+						 1, types, values, NULL);
+	locked = SPI_processed;
+	SPI_finish();
+	if (locked != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", p->name),
+				 errdetail("It was dropped while the operation waited for it.")));
+	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
 /*
@@ -515,6 +582,7 @@ RegistryDropProject(int64 project_id)
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("projects"));
 }
 
 /*
@@ -530,7 +598,8 @@ RegistryModelProfile(int64 model_id)
 	MemoryContext old;
 
 	SPI_connect();
-	RegistryExec("SELECT profile FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL, true);
+	RegistryReadAsOwner("SELECT m.profile FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "model " INT64_FORMAT " does not exist", model_id);
 	old = MemoryContextSwitchTo(cxt);
@@ -587,7 +656,7 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 	const RegistryDriftResult *res = report->results;
 	int			n = report->nresults;
 	Oid			rtypes[12] = {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, FLOAT8OID,
-	INT4OID, INT4OID, FLOAT8OID, BOOLOID, BOOLOID, NAMEOID};
+	INT4OID, INT4OID, FLOAT8OID, BOOLOID, BOOLOID, REGROLEOID};
 	Datum		rvalues[12];
 	char		rnulls[12];
 	Oid			ftypes[12] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
@@ -611,7 +680,7 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 	rvalues[9] = BoolGetDatum(report->dataset_drift);
 	rvalues[10] = BoolGetDatum(report->prediction_drift > 0);
 	rnulls[10] = report->prediction_drift < 0 ? 'n' : ' ';
-	rvalues[11] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	rvalues[11] = ObjectIdGetDatum(GetUserId());
 
 	for (int i = 0; i < n; i++)
 		drifted[i] = BoolGetDatum(res[i].drifted);

@@ -23,7 +23,7 @@ typedef struct RegistryProject
 	char	   *name;
 	MlopsTask	task;
 	char	   *target;
-	char	   *created_by;
+	Oid			owner;			/* the role that created it; 0 once dropped */
 } RegistryProject;
 
 /* what a new model row holds */
@@ -46,7 +46,7 @@ typedef struct RegistryModelRow
 
 extern void RegistryCheckProjectName(const char *name);
 extern RegistryProject *RegistryGetProject(const char *name, bool missing_ok);
-extern void RegistryCheckProjectOwner(const RegistryProject *p);
+extern RegistryProject *RegistryGetProjectById(int64 project_id);
 extern int64 RegistryCreateProject(const char *name, MlopsTask task, const char *target);
 extern int64 RegistryInsertModel(const RegistryModelRow *row, int *version);
 extern int64 RegistryDeployedModel(int64 project_id);
@@ -63,6 +63,7 @@ extern int	RegistryModelVersion(int64 model_id);
 extern void RegistryDropModel(int64 model_id);
 extern void RegistryDropProject(int64 project_id);
 extern int64 RegistryModelProject(int64 model_id);
+extern void RegistryLockProject(const RegistryProject *p);
 
 /* one feature's row of a drift report; NaN stands for NULL */
 typedef struct RegistryDriftResult
@@ -103,5 +104,7 @@ extern int64 RegistryInsertDriftReport(const RegistryDriftReport *report);
 
 extern int	RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
 								 const char *nulls);
+extern int	RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
+								const char *nulls);
 
 #endif							/* MLOPS_REGISTRY_H */

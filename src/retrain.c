@@ -36,9 +36,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 
 #include "jsonutil.h"
 #include "policy.h"
+#include "privileges.h"
 #include "registry.h"
 #include "retrain.h"
 #include "split.h"
@@ -368,7 +370,9 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	PolicyParse(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &policy);
 
 	proj = RegistryGetProject(project, false);
-	RegistryCheckProjectOwner(proj);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	if (policy.deploy)
+		PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 	current = RegistryDeployedModel(proj->id);
 	ReadLastSettings(proj, PG_ARGISNULL(4) ? current : PG_GETARG_INT64(4), &last);
 	relation = PG_ARGISNULL(1) ? last.relation : text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -438,10 +442,21 @@ mlops_retrain(PG_FUNCTION_ARGS)
 		reason = psprintf("%s; forced", reason);
 	if (deploy)
 	{
-		RegistryDeploy(proj->id, res.model_id, "retrain");
-		RegistryLogEvent("deploy", project, res.model_id,
-						 current ? psprintf("{\"strategy\": \"retrain\", \"previous_model_id\": " INT64_FORMAT "}", current)
-						 : "{\"strategy\": \"retrain\", \"previous_model_id\": null}");
+		/* the decision holds only if no one deployed meanwhile */
+		RegistryLockProject(proj);
+		if (RegistryDeployedModel(proj->id) != current)
+		{
+			deploy = false;
+			reason = psprintf("%s; not deployed: the deployed model changed while retraining", reason);
+		}
+		else
+		{
+			RegistryDeploy(proj->id, res.model_id, "retrain");
+			RegistryLogEvent("deploy", project, res.model_id,
+							 current ? psprintf("{\"strategy\": \"retrain\", \"previous_model_id\": " INT64_FORMAT "}", current)
+							 : "{\"strategy\": \"retrain\", \"previous_model_id\": null}");
+		}
+		PopActiveSnapshot();
 	}
 
 done:

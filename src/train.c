@@ -40,6 +40,7 @@
 #include "model_cache.h"
 #include "profile.h"
 #include "progress.h"
+#include "privileges.h"
 #include "registry.h"
 #include "split.h"
 #include "train.h"
@@ -484,7 +485,9 @@ TrainCheck(const TrainRequest *req, TrainPlan *plan)
 	plan->proj = RegistryGetProject(req->project, true);
 	if (plan->proj != NULL)
 	{
-		RegistryCheckProjectOwner(plan->proj);
+		PrivilegeCheck(plan->proj->id, plan->proj->name, PRIV_TRAIN);
+		if (strcmp(req->deploy, "never") != 0)
+			PrivilegeCheck(plan->proj->id, plan->proj->name, PRIV_DEPLOY);
 		if (strcmp(plan->proj->target, req->target) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -91,7 +91,7 @@ scores_sql="SET extra_float_digits = 3;
 	SELECT 0, t.id, mlops.predict('iris', t), mlops.predict_proba('iris', t) FROM iris t
 	UNION ALL
 	SELECT 0, t.id, mlops.predict('dia', t), NULL FROM dia t
-	ORDER BY 1, 2"
+	ORDER BY 1, 2, 3"
 sql "$scores_sql" >"$tmp/scores.before"
 
 # The 0.1.0 registry rows: a digest of each table over its 0.1.0 columns
@@ -112,6 +112,14 @@ registry_digests() {
 declare -A registry_cols=()
 registry_digests >"$tmp/registry.before"
 
+# A project of a role that is dropped before the upgrade: its rows name
+# role 0 after it, and a role of the same name created after the upgrade
+# does not get the project (0.1.0 stored only names: a role dropped and
+# created again before the upgrade cannot be told apart)
+sql "CREATE ROLE gone; GRANT SELECT ON dia TO gone" >/dev/null
+sql "SET ROLE gone; SELECT version FROM mlops.train('gone_p', 'dia', 'progression', algorithm => 'linear', exclude => '{id}')" >/dev/null
+sql "REVOKE SELECT ON dia FROM gone; DROP ROLE gone" >/dev/null
+
 # The package upgrade: this tree's build over 0.1.0, then ALTER EXTENSION
 mlops_cluster_stop fast
 make -C "$MLOPS_ROOT" install >"$tmp/install.log" 2>&1 || {
@@ -123,6 +131,17 @@ out=$(sql_err "ALTER EXTENSION mlops UPDATE")
 tap_is "$out" "" "ALTER EXTENSION mlops UPDATE runs without a message"
 tap_is "$(sql "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" \
 	"$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$MLOPS_ROOT/mlops.control")" "and reaches the default version"
+
+tap_is "$(sql "SELECT p.created_by::oid || ' ' || m.created_by::oid || ' ' || e.actors
+               FROM mlops.projects p JOIN mlops.models m ON m.project_id = p.id,
+               LATERAL (SELECT string_agg(DISTINCT actor::oid::text, ',') AS actors
+                          FROM mlops.events WHERE project = p.name) e WHERE p.name = 'gone_p'")" "0 0 0" \
+	"the rows of a role dropped before the upgrade name role 0"
+sql "CREATE ROLE gone" >/dev/null
+tap_like "$(sql_err "SET ROLE gone; SELECT mlops.drop_project('gone_p')")" 'ERROR:  permission denied for project "gone_p"' \
+	"a role of the same name created after the upgrade does not own the project"
+# the rest compares the 0.1.0 rows of live roles
+sql "SELECT mlops.drop_project('gone_p'); DELETE FROM mlops.events WHERE project = 'gone_p'" >/dev/null
 
 sql "$scores_sql" >"$tmp/scores.after"
 tap_is "$(wc -l <"$tmp/scores.after")" "$(wc -l <"$tmp/scores.before")" "every model still scores every row"

@@ -1,17 +1,17 @@
 -- test/pgtap/00_smoke.sql: the objects of the SQL contract in DESIGN.md exist
 -- (schema, registry tables and views with their columns, core functions)
 BEGIN;
-SELECT plan(107);
+SELECT plan(109);
 
 SELECT has_schema('mlops');
 
 SELECT has_table('mlops', t::name, format('table mlops.%s exists', t))
 FROM unnest(ARRAY['projects', 'models', 'deployments', 'evaluations', 'events', 'drift_reports',
-	'drift_results', 'jobs', 'schedules']) AS t;
+	'drift_results', 'jobs', 'schedules', 'project_grants']) AS t;
 
 SELECT has_view('mlops', v::name, format('view mlops.%s exists', v))
 FROM unnest(ARRAY['overview', 'model_metrics', 'model_features', 'events_log', 'drift_history',
-	'drift_status', 'job_progress']) AS v;
+	'drift_status', 'job_progress', 'project_privileges']) AS v;
 
 -- Columns the contract requires; the extension may add more
 SELECT has_column('mlops', r::name, c::name, format('mlops.%s has column %s', r, c))
