@@ -204,6 +204,11 @@ ModelLoad(int64 model_id, MemoryContext parent)
 		m->labels_numeric = numeric != NULL && numeric->type == jbvBool && numeric->val.boolean;
 		for (int k = 0; k < m->nclasses; k++)
 		{
+			if (nulls[k])
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("stored model " INT64_FORMAT " is corrupted", model_id),
+						 errdetail("Label %d is NULL.", k + 1)));
 			m->labels[k] = TextDatumGetCString(elems[k]);
 			if (strcmp(m->labels[k], "true") == 0)
 				m->label_values[k] = 1.0;
