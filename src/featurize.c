@@ -1253,8 +1253,13 @@ FeaturizerFromJson(Jsonb *jb)
 		JsonbContainer *names = JsonGetContainer(JsonArrayElement(inputs, k)->val.binary.data, "features");
 
 		for (int f = 0; f < fz->inputs[k].nfeatures; f++)
-			fz->feature_names[fz->inputs[k].first_feature + f] =
-				JsonValueToCString(JsonArrayElement(names, f));
+		{
+			char	   *name = JsonValueToCString(JsonArrayElement(names, f));
+
+			if (name == NULL)
+				TransformCorrupted("a feature name that is not a string");
+			fz->feature_names[fz->inputs[k].first_feature + f] = name;
+		}
 	}
 	return fz;
 }

@@ -5,7 +5,8 @@
 # Starts its own cluster (mlops preloaded, server log in a file), loads the
 # datasets and test/fuzz/fixtures.sql (tables and models owned by the
 # non-superuser role fuzzer), then runs test/fuzz/fuzz.py. Arguments go to
-# fuzz.py: --seed N, --calls N, --seconds S (default: --calls 10000).
+# fuzz.py: --seed N, --calls N, --seconds S (default: --calls 20000, as in
+# bash test/run.sh), --verbose, --strict; see test/fuzz/README.md.
 # The extension must be built and installed first (make install, or
 # bash test/run.sh). Exit status 0 only when no backend crashed or hung.
 set -euo pipefail
@@ -17,7 +18,7 @@ FUZZ_DIR=$MLOPS_ROOT/test/fuzz
 DATASETS=$MLOPS_ROOT/contrib/datasets
 
 args=("$@")
-((${#args[@]})) || args=(--calls 10000)
+((${#args[@]})) || args=(--calls 20000)
 
 # Core files of crashed backends land in the data directory, for gdb
 ulimit -c unlimited 2>/dev/null || true
