@@ -191,12 +191,12 @@ JsonGetContainer(JsonbContainer *obj, const char *key)
 }
 
 /*
- * Element i of a stored JSON array.
+ * Element i of a stored JSON array (which may be damaged: another kind, too short).
  */
 JsonbValue *
 JsonArrayElement(JsonbContainer *arr, int i)
 {
-	JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+	JsonbValue *v = JsonContainerIsArray(arr) ? getIthJsonbValueFromContainer(arr, i) : NULL;
 
 	if (v == NULL)
 		JsonCorrupted("array element");

@@ -47,6 +47,15 @@ SKIP = [
      "issue 10 defect 6 (sec-rf): the retrain of a forest with corrupted (huge) tree counts ignores statement_timeout"),
 ]
 
+# Corruptions of a copy of a fixture model of an algorithm that crashed a
+# backend once: (name, algorithm, SET clause), replayed first on every run
+REGRESSIONS = [
+    ("NULL label", "logistic", "labels = labels || NULL::text"),
+    ("non-string feature name", "linear", "features = jsonb_set(features, '{inputs,0,features,0}', '1')"),
+    ("feature list that is an object", "ridge",
+     "features = jsonb_set(features, '{inputs,0,features}', '{\"a\": \"b\"}')"),
+]
+
 HYPERPARAMS = ["n_estimators", "num_boost_round", "max_depth", "learning_rate", "eta", "subsample",
                "colsample_bytree", "colsample_bynode", "min_child_weight", "reg_lambda", "lambda",
                "reg_alpha", "gamma", "min_split_loss", "max_bin", "scale_pos_weight",
@@ -653,7 +662,8 @@ class Fuzzer:
             if i % 200 == 0:
                 self.world.refresh(self.super_cur())
             i += 1
-            f = self.rng.choice(by_name[self.rng.choice(names)])
+            # every overload once first, then names drawn uniformly
+            f = functions[i - 1] if i <= len(functions) else self.rng.choice(by_name[self.rng.choice(names)])
             self.run(Call(f.name, f.call_sql(self.gen), self.args.role), f.name)
 
     # --- phase 2: corrupted registry rows --------------------------------------
@@ -777,13 +787,58 @@ class Fuzzer:
         cur.execute("SELECT id FROM mlops.models WHERE id <> %s ORDER BY random() LIMIT 1", (mid,))
         return Raw("(SELECT model FROM mlops.models WHERE id = %d)" % cur.fetchone()[0])
 
+    def corruption_calls(self, src, mid, with_model):
+        """(function, SQL) of the calls made on corrupted model mid, a copy of src."""
+        rel = src["relation"] or "fz.iris"
+        row = "(SELECT t FROM %s t OFFSET %d LIMIT 1)" % (rel, self.rng.randint(0, 100))
+        lp = lit(src["project"])
+        calls = [(fn, "SELECT mlops.%s(%d, %s)" % (fn, mid, feats))
+                 for fn in ("predict", "predict_proba", "predict_label")
+                 for feats in (row, self.rng.choice(["(SELECT to_jsonb(t) FROM %s t LIMIT 1)" % rel,
+                                                     self.gen.float_array("features")]))]
+        calls += [
+            ("featurize", "SELECT mlops.featurize(%d, %s)" % (mid, row)),
+            ("predict", "SELECT count(mlops.predict(%d, t)), count(mlops.predict_label(%d, t)) FROM %s t"
+             % (mid, mid, rel)),
+            ("weights", "SELECT * FROM mlops.weights(%d)" % mid),
+            ("drift", "SELECT * FROM mlops.drift(%s, %s, model_id => %d)" % (lp, lit(rel), mid)),
+            ("evaluate", "SELECT mlops.evaluate(%s, %s, %d)" % (lp, lit(rel), mid)),
+            ("deploy", "SELECT * FROM mlops.deploy(%s, 'specific', %d)" % (lp, mid)),
+            ("predict", "SELECT mlops.predict_proba(%s, %s)" % (lp, row)),
+        ]
+        if self.rng.random() < 0.25:
+            calls.append(("retrain", "SELECT * FROM mlops.retrain(%s, %s, true)" % (lp, lit(rel))))
+        for f in with_model:
+            if self.rng.random() < 0.3:
+                calls.append((f.name, f.call_sql(self.gen, {"model_id": str(mid)})))
+        self.rng.shuffle(calls)
+        return calls
+
+    def run_corrupted(self, calls, mid, setup, prefix):
+        """Make the calls on corrupted model mid, each as superuser or as the owner role."""
+        what = ",".join(u.split()[3] for u in setup[2:])
+        for fn, sql in calls:
+            role = self.rng.choice([self.args.superuser, self.args.role])
+            self.run(Call(fn, sql + " /* model %d corrupted: %s */" % (mid, what), role, setup), prefix + fn)
+
+    def phase_regressions(self, originals, with_model):
+        """The corruptions that crashed a backend once, on every run."""
+        for name, algorithm, change in REGRESSIONS:
+            src = next(m for m in originals if m["algorithm"] == algorithm)
+            cur = self.super_cur()
+            mid, copy = self.copy_model(cur, src["id"])
+            update = "UPDATE mlops.models SET %s WHERE id = %d" % (change, mid)
+            cur.execute(update)
+            calls = [c for c in self.corruption_calls(src, mid, with_model) if c[0] != "retrain"]
+            before = self.calls
+            self.run_corrupted(calls, mid, ["-- makes model %d (%s)" % (mid, name), copy, update], "regression:")
+            print("# regression %s: %d calls on model %d" % (name, self.calls - before, mid), flush=True)
+
     def phase_corruption(self, functions):
-        by_name = collections.defaultdict(list)
-        for f in functions:
-            by_name[f.name].append(f)
         with_model = [f for f in functions if any(p == "model_id" and t == "bigint" for p, t in f.params)]
         self.world.refresh(self.super_cur())
         originals = [m for m in self.world.models if m["id"] in self.world.fixture_models]
+        self.phase_regressions(originals, with_model)
         rounds = 0
         while self.budget_left(1.0):
             src = self.rng.choice(originals)
@@ -796,35 +851,8 @@ class Fuzzer:
                 self.conn(self.args.superuser)
                 continue
             rounds += 1
-            rel = src["relation"] or "fz.iris"
-            row = "(SELECT t FROM %s t OFFSET %d LIMIT 1)" % (rel, self.rng.randint(0, 100))
-            lp = lit(src["project"])
-            calls = [("%s" % fn, "SELECT mlops.%s(%s, %s)" % (fn, target, feats))
-                     for fn in ("predict", "predict_proba", "predict_label")
-                     for target, feats in [(str(mid), row), (str(mid), self.rng.choice([
-                         "(SELECT to_jsonb(t) FROM %s t LIMIT 1)" % rel, self.gen.float_array("features")]))]]
-            calls += [
-                ("featurize", "SELECT mlops.featurize(%d, %s)" % (mid, row)),
-                ("predict", "SELECT count(mlops.predict(%d, t)), count(mlops.predict_label(%d, t)) FROM %s t"
-                 % (mid, mid, rel)),
-                ("weights", "SELECT * FROM mlops.weights(%d)" % mid),
-                ("drift", "SELECT * FROM mlops.drift(%s, %s, model_id => %d)" % (lp, lit(rel), mid)),
-                ("evaluate", "SELECT mlops.evaluate(%s, %s, %d)" % (lp, lit(rel), mid)),
-                ("deploy", "SELECT * FROM mlops.deploy(%s, 'specific', %d)" % (lp, mid)),
-                ("predict", "SELECT mlops.predict_proba(%s, %s)" % (lp, row)),
-            ]
-            if self.rng.random() < 0.25:
-                calls.append(("retrain", "SELECT * FROM mlops.retrain(%s, %s, true)" % (lp, lit(rel))))
-            for f in with_model:
-                if self.rng.random() < 0.3:
-                    calls.append((f.name, f.call_sql(self.gen, {"model_id": str(mid)})))
-            self.rng.shuffle(calls)
-            calls = calls[:self.rng.randint(3, 8)]
-            what = ",".join(u.split()[3] for u in updates)
-            for fn, sql in calls:
-                role = self.rng.choice([self.args.superuser, self.args.role])
-                self.run(Call(fn, sql + " /* model %d corrupted: %s */" % (mid, what), role,
-                              ["-- makes model %d" % mid, copy] + updates), "corrupt:" + fn)
+            calls = self.corruption_calls(src, mid, with_model)[:self.rng.randint(3, 8)]
+            self.run_corrupted(calls, mid, ["-- makes model %d" % mid, copy] + updates, "corrupt:")
         return rounds
 
     # --- main ------------------------------------------------------------------
