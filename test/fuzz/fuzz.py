@@ -37,7 +37,7 @@ import psycopg2.extensions
 # Server log lines that mean a process died
 CRASH_RE = re.compile(r"terminated by signal|TRAP:|PANIC:|server process \(PID \d+\) exited with exit code")
 
-# Known crashes kept out of the run until fixed: (name, predicate on a Call, reason)
+# Known crashes and hangs kept out of the run until fixed: (name, predicate on a Call, reason)
 SKIP = [
     ("random_forest-many-trees",
      lambda c: c.text_has("random_forest") and c.big_tree_hyperparams(),
@@ -147,9 +147,11 @@ class Call:
         self.setup = setup        # superuser statements that made the registry rows it uses
 
     def text_has(self, s):
+        """Whether the SQL contains s."""
         return s in self.sql
 
     def big_tree_hyperparams(self):
+        """Whether the SQL asks for more than 20 trees, levels or bins."""
         m = re.findall(r'"(?:n_estimators|num_boost_round|max_depth|max_bin)": (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)',
                        self.sql)
         return any(float(v) > 20 for v in m)
@@ -168,6 +170,7 @@ class World:
         self.jobs = []
 
     def refresh(self, cur):
+        """Read it all again (as superuser); the first time also notes the fixtures."""
         cur.execute("SELECT name FROM mlops.projects ORDER BY id")
         self.projects = [r[0] for r in cur.fetchall()]
         cur.execute("""SELECT m.id, p.name, m.algorithm, m.training->>'relation', m.features
@@ -203,6 +206,7 @@ class World:
         return [p for p in self.projects if p not in self.fixture_projects]
 
     def scratch_models(self):
+        """Models the fuzzer made."""
         return [m for m in self.models if m["id"] not in self.fixture_models]
 
 
@@ -216,21 +220,26 @@ class Gen:
         self.tame = False         # drawing mostly valid arguments, so that calls get deep
 
     def projects(self):
+        """The projects this draw may name."""
         return self.w.scratch_projects() if self.protect else self.w.projects
 
     def models(self):
+        """The models this draw may name."""
         return self.w.scratch_models() if self.protect else self.w.models
 
     def pick(self, seq):
+        """One element of seq."""
         return self.rng.choice(seq)
 
     def model(self):
+        """A model this draw may name, or None."""
         models = self.models()
         return self.pick(models) if models else None
 
     # --- scalars -------------------------------------------------------------
 
     def text(self, pname):
+        """A text argument: a name that fits the parameter, or a nasty string."""
         r = self.rng.random() * (0.6 if self.tame else 1.0)
         if r < 0.08 and not self.tame:
             return "NULL"
@@ -253,6 +262,7 @@ class Gen:
         return lit(self.pick(NASTY_STRINGS))
 
     def bigint(self, pname):
+        """A bigint argument: a model or job id, or an extreme."""
         r = self.rng.random() * (0.6 if self.tame else 1.0)
         if r < 0.08 and not self.tame:
             return "NULL"
@@ -264,21 +274,25 @@ class Gen:
                           "2147483648", "4294967296", "1000000"])
 
     def integer(self, pname):
+        """An integer argument, extremes included."""
         if self.rng.random() < 0.1:
             return "NULL"
         return self.pick(["0", "-1", "1", "2", "3", "10", "100", "2147483647", "(-2147483647 - 1)", "1000000",
                           "65536", "42"])
 
     def float8(self, pname):
+        """A float8 argument: NaN, infinities, extremes, the odd test_size."""
         if self.rng.random() < 0.1:
             return "NULL"
         return self.pick(["0", "'-0'", "1", "-1", "0.25", "0.5", "0.999999", "1.0000001", "2", "'NaN'",
                           "'Infinity'", "'-Infinity'", "1e308", "-1e308", "5e-324", "1e-12", "100"]) + "::float8"
 
     def boolean(self, pname):
+        """A boolean argument."""
         return self.pick(["true", "false", "NULL"])
 
     def interval(self, pname):
+        """An interval argument: zero, negative, tiny, huge."""
         return self.pick(["NULL", "'1 second'", "'0'", "'-1 day'", "'1 microsecond'", "'178000000 years'",
                           "'-178000000 years'", "'1 mon'", "'1 hour'", "'1 day -86400 seconds'", "'100 ms'"]) \
             + "::interval"
@@ -286,6 +300,7 @@ class Gen:
     # --- arrays --------------------------------------------------------------
 
     def float_array(self, pname, elem="float8"):
+        """A float8[] or real[] argument: the model's length or an odd shape."""
         r = self.rng.random()
         m = self.model()
         if r < 0.07:
@@ -308,10 +323,12 @@ class Gen:
         ])
 
     def float_elem(self):
+        """One element of a feature array."""
         return self.pick(["0", "1", "-1", "3.5", "NULL", "'NaN'", "'Infinity'", "'-Infinity'", "1e38", "-1e38",
                           "1e-40", str(self.rng.uniform(-10, 10))])
 
     def int_array(self, pname):
+        """An integer[] argument (class indexes)."""
         return self.pick([
             "NULL", "'{}'::int[]", "'{NULL}'::int[]", "'{0,1,0,1}'::int[]", "'{0,1,2}'::int[]", "'{-1,5}'::int[]",
             "'{2147483647,-2147483648}'::int[]", "'{{0,1},{1,0}}'::int[]", "'[5:8]={0,1,1,0}'::int[]",
@@ -319,6 +336,7 @@ class Gen:
         ])
 
     def proba_array(self, pname):
+        """An n x k probability array, odd shapes and values included."""
         n, k = self.pick([(4, 2), (4, 3), (3, 2), (60, 3), (3000, 3), (0, 0), (4, 1)])
         return self.pick([
             "NULL", "'{}'::float8[]", "'{0.5,0.5,0.5,0.5}'::float8[]", "'{{NaN,1},{0.5,0.5}}'::float8[]",
@@ -330,6 +348,7 @@ class Gen:
         ])
 
     def text_array(self, pname):
+        """A text[] argument: column names or odd arrays."""
         r = self.rng.random()
         if r < 0.1:
             return "NULL"
@@ -363,6 +382,8 @@ class Gen:
                 for _ in range(self.rng.randint(0, 3))}
 
     def jsonb(self, pname):
+        """A jsonb argument: hyperparameters, preprocess or policy objects with wrong values,
+        a feature object of a model, or an odd document."""
         r = self.rng.random()
         if self.tame and pname in ("preprocess", "policy"):
             return "'{}'::jsonb"
@@ -410,6 +431,7 @@ class Gen:
     # --- records -------------------------------------------------------------
 
     def record(self, pname):
+        """A record argument: a fixture row, a row with the model's column names and odd types, or an odd row."""
         r = self.rng.random()
         m = self.model()
         if r < 0.05:
@@ -524,6 +546,7 @@ class Fuzzer:
     """Connections, the call loop, crash detection and the tallies."""
 
     def __init__(self, args):
+        """Seeded from --seed; watches the server log from its current end."""
         self.args = args
         self.rng = random.Random(args.seed)
         self.world = World()
@@ -542,6 +565,7 @@ class Fuzzer:
     # --- connections ---------------------------------------------------------
 
     def conn(self, role):
+        """The open connection of role, made again when lost."""
         c = self.conns.get(role)
         if c is None or c.closed:
             c = self.connect(role)
@@ -549,6 +573,7 @@ class Fuzzer:
         return c
 
     def connect(self, role):
+        """A new autocommit connection of role with the time limits set; waits for a restarting server."""
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -566,6 +591,7 @@ class Fuzzer:
         return c
 
     def drop_connections(self):
+        """Close every connection (after a crash the server closed them)."""
         for c in self.conns.values():
             try:
                 c.close()
@@ -574,11 +600,13 @@ class Fuzzer:
         self.conns = {}
 
     def super_cur(self):
+        """A cursor of the superuser connection."""
         return self.conn(self.args.superuser).cursor()
 
     # --- one call ------------------------------------------------------------
 
     def new_crash_lines(self):
+        """Crash lines (and their DETAIL) the server logged since the last look."""
         data = self.log.read()
         if not data:
             return []
@@ -653,6 +681,7 @@ class Fuzzer:
     # --- phase 1: every function as the non-superuser --------------------------
 
     def phase_functions(self, functions, share):
+        """Call the functions as the non-superuser role while the budget share lasts."""
         by_name = collections.defaultdict(list)
         for f in functions:
             by_name[f.name].append(f)
@@ -729,7 +758,7 @@ class Fuzzer:
         return v
 
     def corrupt(self, cur, mid):
-        """Corrupt one to three columns of model mid; a description."""
+        """Corrupt one to three columns of model mid; the UPDATE statements."""
         cur.execute("""SELECT attname, format_type(atttypid, NULL) FROM pg_attribute
                         WHERE attrelid = 'mlops.models'::regclass AND attnum > 0 AND NOT attisdropped
                           AND attname NOT IN ('id', 'project_id', 'version')""")
@@ -835,6 +864,7 @@ class Fuzzer:
             print("# regression %s: %d calls on model %d" % (name, self.calls - before, mid), flush=True)
 
     def phase_corruption(self, functions):
+        """The regressions, then corrupted copies of fixture models until the budget ends; their count."""
         with_model = [f for f in functions if any(p == "model_id" and t == "bigint" for p, t in f.params)]
         self.world.refresh(self.super_cur())
         originals = [m for m in self.world.models if m["id"] in self.world.fixture_models]
@@ -858,6 +888,7 @@ class Fuzzer:
     # --- main ------------------------------------------------------------------
 
     def main(self):
+        """Both phases, then the summary; the exit status."""
         os.makedirs(self.args.out, exist_ok=True)
         functions = discover(self.super_cur())
         names = sorted({f.name for f in functions})
@@ -890,6 +921,7 @@ class Fuzzer:
 
 
 def parse_args():
+    """The command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--calls", type=int, default=10000, help="calls in all (ignored with --seconds)")
