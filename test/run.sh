@@ -8,6 +8,8 @@
 #   regress      make installcheck (pg_regress, sql/ + expected/)
 #   pgtap        pg_prove test/pgtap/*.sql in database mlops_tap
 #   python       prove test/python/test_*.py (scikit-learn/SciPy references) in mlops_py
+#   fuzz         test/fuzz/run.sh: every SQL function with adversarial arguments and
+#                corrupted registry rows, on its own cluster; fails on a backend crash
 #   integration  prove test/integration/*.sh (they start their own clusters)
 #
 # Options: --only STEP   run one step
@@ -18,14 +20,14 @@ set -euo pipefail
 # mlops.* lines for postgresql.conf; only settings the library defines, since it reserves the prefix
 MLOPS_SETTINGS=()
 
-STEPS=(regress pgtap python integration)
+STEPS=(regress pgtap python fuzz integration)
 
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
 # Print the command line synopsis
 usage() {
-	echo "usage: bash test/run.sh [--only regress|pgtap|python|integration] [--no-deps]"
+	echo "usage: bash test/run.sh [--only regress|pgtap|python|fuzz|integration] [--no-deps]"
 }
 
 # Run a command under the step time limit
@@ -67,6 +69,10 @@ step_python() {
 	[[ -e ${tests[0]} ]] || return 77
 	fresh_db mlops_py mlops &&
 		PGDATABASE=mlops_py PYTHONDONTWRITEBYTECODE=1 limited prove -v --exec /usr/bin/python3 "${tests[@]}"
+}
+
+step_fuzz() {
+	limited bash "$MLOPS_ROOT/test/fuzz/run.sh" --calls 20000
 }
 
 step_integration() {
