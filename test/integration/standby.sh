@@ -88,6 +88,7 @@ tap_is "$(on_standby "$deployed")" f "and so is a rollback"
 
 # A session that stays open sees the deploy too (its model cache is invalidated by replay)
 coproc STANDBY { PGHOST=$sdir PGPORT=$sport "$MLOPS_PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 2>&1; }
+standby_pid=$STANDBY_PID # bash unsets STANDBY_PID when the coprocess ends
 echo "$deployed;" >&"${STANDBY[1]}"
 read -r -t 30 first <&"${STANDBY[0]}" || first=timeout
 on_primary "SELECT mlops.deploy('iris', 'specific', $iris2)" >/dev/null
@@ -95,7 +96,7 @@ caught_up
 echo "$deployed;" >&"${STANDBY[1]}"
 read -r -t 30 second <&"${STANDBY[0]}" || second=timeout
 echo '\q' >&"${STANDBY[1]}"
-wait "$STANDBY_PID" 2>/dev/null || true
+wait "$standby_pid" 2>/dev/null || true
 tap_is "$first $second" "f t" "an open standby session switches models at its next statement after replay"
 
 # Drift on the standby: the same statistics, nothing recorded, a NOTICE
