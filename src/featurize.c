@@ -193,15 +193,18 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 				else if (categorical || !JsonValueNumber(c, &o->fill_number) || !isfinite(o->fill_number))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("constant imputation value of column \"%s\" must be a %s",
-									col->name, categorical ? "string" : "finite number")));
+							 errmsg("invalid constant imputation value \"%s\" for column \"%s\"",
+									JsonValueDisplay(c), col->name),
+							 errdetail("The constant of a %s column must be a %s.",
+									   categorical ? "categorical" : "numeric",
+									   categorical ? "string" : "finite number")));
 				continue;
 			}
 			k = LookupName(impute_names, lengthof(impute_names), s);
 			if (k <= IMPUTE_NONE || k == IMPUTE_CONSTANT)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid impute setting for column \"%s\"", col->name),
+						 errmsg("invalid impute setting \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
 						 errhint("Valid settings are \"mean\", \"median\", \"mode\", \"min\", \"max\", \"zero\", \"error\" and {\"constant\": x}.")));
 			if (categorical && k != IMPUTE_MODE && k != IMPUTE_ERROR)
 				ereport(ERROR,
@@ -221,7 +224,7 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 			if (k < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid scale setting for column \"%s\"", col->name),
+						 errmsg("invalid scale setting \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
 						 errhint("Valid settings are \"none\", \"standard\", \"min_max\", \"max_abs\" and \"robust\".")));
 			o->scale = (ScaleKind) k;
 			o->scale_set = true;
@@ -242,7 +245,7 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 				if (k < 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid encode setting for column \"%s\"", col->name),
+							 errmsg("invalid encode setting \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
 							 errhint("Valid settings are \"one_hot\", \"ordinal\" and \"target\".")));
 				o->encode = (EncodeKind) k;
 				o->encode_set = true;
@@ -251,8 +254,8 @@ ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
 					 d < 1 || d > MLOPS_MAX_CATEGORIES)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("max_categories of column \"%s\" must be an integer between 1 and %d",
-								col->name, MLOPS_MAX_CATEGORIES)));
+						 errmsg("invalid max_categories \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
+						 errdetail("max_categories is an integer between 1 and %d.", MLOPS_MAX_CATEGORIES)));
 			else
 				o->max_categories = (int) d;
 		}

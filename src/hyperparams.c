@@ -128,7 +128,8 @@ CheckValue(const HpSpec *spec, const char *key, const JsonbValue *v)
 			return 0;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hyperparameter \"%s\" must be \"l2\" or \"none\"", key)));
+				 errmsg("invalid value \"%s\" for hyperparameter \"%s\"", JsonValueDisplay(v), key),
+				 errhint("Valid values are \"l2\" and \"none\".")));
 	}
 	if (v->type != jbvNumeric || !JsonValueNumber(v, &d))
 		ereport(ERROR,
@@ -137,7 +138,7 @@ CheckValue(const HpSpec *spec, const char *key, const JsonbValue *v)
 	if (spec->type == HPT_INT && d != floor(d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("hyperparameter \"%s\" must be an integer", key)));
+				 errmsg("hyperparameter \"%s\" must be an integer, not %g", key, d)));
 	if (d < spec->min || d > spec->max || (spec->min_exclusive && d == spec->min))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -124,6 +124,21 @@ JsonTypeName(const JsonbValue *v)
 }
 
 /*
+ * A jsonb value as a user wrote it, for error messages that name an
+ * offending setting: a string as itself, anything else as JSON text.
+ */
+char *
+JsonValueDisplay(const JsonbValue *v)
+{
+	Jsonb	   *jb;
+
+	if (v->type == jbvString)
+		return JsonValueToCString(v);
+	jb = JsonbValueToJsonb((JsonbValue *) v);
+	return JsonbToCString(NULL, &jb->root, VARSIZE_ANY_EXHDR(jb));
+}
+
+/*
  * Report a stored JSON document (a frozen transform or model) as damaged.
  */
 static void

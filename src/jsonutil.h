@@ -30,6 +30,7 @@ extern char *JsonGetString(JsonbContainer *obj, const char *key);
 extern JsonbContainer *JsonGetContainer(JsonbContainer *obj, const char *key);
 extern JsonbValue *JsonArrayElement(JsonbContainer *arr, int i);
 extern const char *JsonTypeName(const JsonbValue *v);
+extern char *JsonValueDisplay(const JsonbValue *v);
 
 extern void JsonAppendString(StringInfo buf, const char *str);
 extern void JsonAppendDouble(StringInfo buf, double v);

@@ -474,7 +474,8 @@ TrainCheck(const TrainRequest *req, TrainPlan *plan)
 	if (!(req->test_size >= 0.0 && req->test_size < 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("test_size must be at least 0 and less than 1")));
+				 errmsg("test_size must be at least 0 and less than 1"),
+				 errdetail("test_size is %g.", req->test_size)));
 	if (strcmp(req->deploy, "auto") != 0 && strcmp(req->deploy, "always") != 0 &&
 		strcmp(req->deploy, "never") != 0)
 		ereport(ERROR,
