@@ -37,15 +37,9 @@ import psycopg2.extensions
 # Server log lines that mean a process died
 CRASH_RE = re.compile(r"terminated by signal|TRAP:|PANIC:|server process \(PID \d+\) exited with exit code")
 
-# Known crashes and hangs kept out of the run until fixed: (name, predicate on a Call, reason)
-SKIP = [
-    ("random_forest-many-trees",
-     lambda c: c.text_has("random_forest") and c.big_tree_hyperparams(),
-     "issue 10 defect 6 (sec-rf): random_forest ignores statement_timeout, so a large forest runs for minutes"),
-    ("retrain-corrupted-hyperparams",
-     lambda c: c.fname == "retrain" and "hyperparams" in c.sql.rsplit("corrupted:", 1)[-1],
-     "issue 10 defect 6 (sec-rf): the retrain of a forest with corrupted (huge) tree counts ignores statement_timeout"),
-]
+# Known crashes and hangs kept out of the run until fixed: (name, predicate on a
+# Call, reason).  Empty: the random-forest hang it held was fixed (issue 10).
+SKIP = []
 
 # Corruptions of a copy of a fixture model of an algorithm that crashed a
 # backend once: (name, algorithm, SET clause), replayed first on every run
@@ -145,16 +139,6 @@ class Call:
         self.sql = sql
         self.role = role
         self.setup = setup        # superuser statements that made the registry rows it uses
-
-    def text_has(self, s):
-        """Whether the SQL contains s."""
-        return s in self.sql
-
-    def big_tree_hyperparams(self):
-        """Whether the SQL asks for more than 20 trees, levels or bins."""
-        m = re.findall(r'"(?:n_estimators|num_boost_round|max_depth|max_bin)": (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)',
-                       self.sql)
-        return any(float(v) > 20 for v in m)
 
 
 class World:
