@@ -917,6 +917,30 @@ ExpectedType(const FeatureSource *src)
 }
 
 /*
+ * A JSON string sent for a number column, as forms and query strings
+ * send numbers: accepted when it holds a number ("42", " 4.2e1 "), else an
+ * error saying how to send it.
+ */
+static void
+JsonStringNumber(const JsonbValue *v, const char *name, int64 model_id, double *out)
+{
+	char	   *s = JsonValueToCString(v);
+	char	   *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	while (*end == ' ')
+		end++;
+	if (end == s || *end != '\0' || errno == ERANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key \"%s\" is the string \"%s\", but model " INT64_FORMAT " expects a number",
+						name, s, model_id),
+				 errhint("Send a JSON number ({\"%s\": 42}), a string holding one ({\"%s\": \"42\"}), or null.",
+						 name, name)));
+}
+
+/*
  * Store a category's text as the raw value of a categorical input.
  */
 static inline void
@@ -1005,7 +1029,9 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 	switch (src->kind)
 	{
 		case SOURCE_NUMERIC:
-			if (!JsonValueNumber(v, r))
+			if (v->type == jbvString)
+				JsonStringNumber(v, src->name, model_id, r);
+			else if (!JsonValueNumber(v, r))
 				break;
 			if (!isfinite(r[0]))
 				ereport(ERROR,
