@@ -45,6 +45,9 @@
 #include "dataset.h"
 #include "strmap.h"
 
+/* tables smaller than this are not checked for id-like columns */
+#define DATASET_ID_MIN_ROWS 20
+
 #define DATASET_MIN_ROWS 1024		/* first allocation of the column arrays */
 #define DATASET_BATCH_ROWS 10000	/* rows between resets of the work memory */
 #define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
@@ -591,6 +594,52 @@ ArrayColumnLength(const char *relname, const char *column, int given)
 }
 
 /*
+ * Compare two doubles for qsort.
+ */
+static int
+CompareDouble(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * NOTICE for each integer column whose values are all present and all
+ * different (an id, most likely): used as a feature it lets a model
+ * memorize rows.  Tables of fewer than DATASET_ID_MIN_ROWS rows are not
+ * checked.
+ */
+void
+DatasetNoticeIdColumns(const Dataset *ds)
+{
+	double	   *v;
+
+	if (ds->nrows < DATASET_ID_MIN_ROWS)
+		return;
+	v = palloc_extended(sizeof(double) * ds->nrows, MCXT_ALLOC_HUGE);
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *c = &ds->columns[j];
+		bool		unique = true;
+
+		if (c->typid != INT2OID && c->typid != INT4OID && c->typid != INT8OID)
+			continue;
+		memcpy(v, ds->inputs[c->first_input].values, sizeof(double) * ds->nrows);
+		qsort(v, ds->nrows, sizeof(double), CompareDouble);
+		for (int i = 0; i < ds->nrows && unique; i++)
+			unique = !isnan(v[i]) && (i == 0 || v[i] != v[i - 1]);
+		if (unique)
+			ereport(NOTICE,
+					(errmsg("column \"%s\" is used as a feature and is unique on every row, like an id", c->name),
+					 errhint("Unless its values carry meaning, leave it out with exclude => '{%s}'.",
+							 c->name)));
+	}
+	pfree(v);
+}
+
+/*
  * Describe the source columns of a read and lay out their inputs.
  */
 static void
@@ -990,6 +1039,11 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 
 	ds->relname = pstrdup(relname);
 	ds->target_name = target ? pstrdup(target) : NULL;
+	if (target != NULL && get_attnum(relid, target) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("relation %s has no target column \"%s\"", relname, target),
+				 errdetail("Scoring a model on labeled rows needs the project's target column next to the features.")));
 
 	SPI_connect();
 	MemoryContextSwitchTo(outer);

@@ -597,6 +597,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	if (ds->null_targets > 0)
 		ereport(NOTICE,
 				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
+	DatasetNoticeIdColumns(ds);
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
 
 	/* split */
