@@ -22,7 +22,7 @@ COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb, bigint) IS 'Re-run
 
 -- mlops.drift counts source columns in its report; retrain policies take on_prediction_drift
 COMMENT ON TABLE mlops.drift_reports IS 'One row per mlops.drift call: relation, rows, method, and how many source columns drifted.';
-COMMENT ON COLUMN mlops.drift_reports.features IS 'Source columns checked (a date or timestamp column is six inputs, an array one per element, and counts once); the prediction row is not counted.';
+COMMENT ON COLUMN mlops.drift_reports.features IS 'Source columns checked (a timestamp column is six inputs, a date five, an array one per element, and counts once); the prediction row is not counted.';
 COMMENT ON COLUMN mlops.drift_reports.drifted IS 'Source columns that drifted: a column drifted when any of its inputs did (mlops.drift_results has one row per input).';
 COMMENT ON COLUMN mlops.drift_reports.drift_share IS 'drifted / features: the share of source columns that drifted.';
 COMMENT ON COLUMN mlops.drift_reports.dataset_drift IS 'True when drift_share is at least 0.5: at least half of the source columns drifted.';

@@ -76,3 +76,17 @@ SELECT mlops.schedule('pc_walk', '1 day') > 0 AS scheduled;
 SELECT mlops.schedule('pc_walk', '2 hours', 'pc_num') > 0 AS replaced;
 SELECT every, relation FROM mlops.schedules WHERE project = 'pc_walk';
 SELECT mlops.unschedule('pc_walk');
+
+-- a date column has no hour input (a timestamp keeps it); models trained
+-- before 0.2.0 keep theirs (test/integration/upgrade.sh)
+CREATE TABLE pc_dates AS
+SELECT g AS n, date '2024-01-01' + g AS day, timestamp '2024-01-01' + g * interval '5 hours' AS at,
+       (g % 7)::float8 AS y
+  FROM generate_series(1, 100) g;
+SELECT model_id AS dates FROM mlops.train('pc_dates', 'pc_dates', 'y', algorithm => 'linear', exclude => '{n}') \gset
+SELECT source_column, string_agg(feature, ', ' ORDER BY position) AS inputs
+  FROM mlops.model_features WHERE model_id = :dates GROUP BY source_column ORDER BY source_column;
+SELECT mlops.featurize(:dates, '{"day": "2024-03-01", "at": "2024-03-01 13:00"}') =
+       mlops.featurize(:dates, t) AS json_equals_row
+  FROM (SELECT date '2024-03-01' AS day, timestamp '2024-03-01 13:00' AS at) t;
+SELECT count(*) AS drift_rows FROM mlops.drift('pc_dates', 'pc_dates') WHERE feature LIKE 'day.%';

@@ -213,12 +213,23 @@ DatasetDatumNumber(Datum d, Oid typid)
 }
 
 /*
- * The numeric parts of a date, timestamp or timestamptz (in UTC): Unix
- * epoch seconds, year, month, day of month, day of week (0 = Sunday) and
- * hour.  Infinite values are an error.
+ * The inputs a new model takes from a column of a date or time type: a
+ * date has no hour.
+ */
+int
+DatasetDatetimeInputs(Oid typid)
+{
+	return typid == DATEOID ? DATE_PARTS : DATETIME_PARTS;
+}
+
+/*
+ * The first nparts numeric parts of a date, timestamp or timestamptz (in
+ * UTC): Unix epoch seconds, year, month, day of month, day of week
+ * (0 = Sunday) and hour.  nparts is what the model reads (a date read for
+ * an older model keeps an hour, always 0).  Infinite values are an error.
  */
 void
-DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts)
+DatasetDatetimeParts(Datum d, Oid typid, const char *column, int nparts, double *parts)
 {
 	Timestamp	ts;
 	struct pg_tm tm;
@@ -254,7 +265,8 @@ DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts)
 	parts[2] = tm.tm_mon;
 	parts[3] = tm.tm_mday;
 	parts[4] = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
-	parts[5] = tm.tm_hour;
+	if (nparts > DATE_PARTS)
+		parts[5] = tm.tm_hour;
 }
 
 /*
@@ -670,7 +682,8 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 				c->ninputs = 1;
 				break;
 			case SOURCE_DATETIME:
-				c->ninputs = DATETIME_PARTS;
+				c->ninputs = (spec->array_lengths && spec->array_lengths[j])
+					? spec->array_lengths[j] : DatasetDatetimeInputs(c->typid);
 				break;
 			case SOURCE_ARRAY:
 				c->ninputs = ArrayColumnLength(ds->relname, c->name,
@@ -684,8 +697,8 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 					 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
 					 errdetail("Column \"%s\" has %d inputs, the columns before it %d.",
 							   c->name, c->ninputs, ninputs),
-					 errhint("An array column has one input per element, a date or timestamp column %d; exclude columns or shorten the arrays.",
-							 DATETIME_PARTS)));
+					 errhint("An array column has one input per element, a date column %d, a timestamp column %d; exclude columns or shorten the arrays.",
+							 DATE_PARTS, DATETIME_PARTS)));
 		ninputs += c->ninputs;
 	}
 
@@ -784,8 +797,8 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 			}
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, c->typid, c->name, parts);
-			for (int k = 0; k < DATETIME_PARTS; k++)
+			DatasetDatetimeParts(d, c->typid, c->name, c->ninputs, parts);
+			for (int k = 0; k < c->ninputs; k++)
 				in[k].values[row] = parts[k];
 			break;
 		case SOURCE_ARRAY:

@@ -5,9 +5,10 @@
  *
  * A featurizer turns the source columns of a row into the vector a model
  * sees, in two steps.  Source columns become inputs: a number or a
- * category is one input, a date or timestamp six (epoch seconds, year,
- * month, day, day of week, hour, in UTC), a fixed-length float array one
- * per element.  Inputs become features: numeric inputs are imputed, then
+ * category is one input, a timestamp six (epoch seconds, year, month,
+ * day, day of week, hour, in UTC), a date five (no hour; models trained
+ * before 0.2.0 have the hour of a date too, always 0, and keep it), a
+ * fixed-length float array one per element.  Inputs become features: numeric inputs are imputed, then
  * scaled; categorical inputs are encoded (one-hot, ordinal or target).
  *
  * The transform is fitted on the training rows only (never the held-out
@@ -798,7 +799,7 @@ FeaturizerSpec(const Featurizer *fz)
 	for (int j = 0; j < fz->nsources; j++)
 	{
 		spec->names[j] = fz->sources[j].name;
-		if (fz->sources[j].kind == SOURCE_ARRAY)
+		if (fz->sources[j].kind == SOURCE_ARRAY || fz->sources[j].kind == SOURCE_DATETIME)
 			spec->array_lengths[j] = fz->sources[j].ninputs;
 	}
 	return spec;
@@ -999,7 +1000,7 @@ FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
 			RawCategory(&fz->inputs[src->first_input], DatasetCategoryText(d, typid), r);
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, typid, src->name, r);
+			DatasetDatetimeParts(d, typid, src->name, src->ninputs, r);
 			break;
 		case SOURCE_ARRAY:
 			DatasetArrayValues(d, src->name, src->ninputs, r);
@@ -1058,7 +1059,7 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 
 				getTypeInputInfo(src->datetime_type, &typinput, &typioparam);
 				DatasetDatetimeParts(OidInputFunctionCall(typinput, JsonValueToCString(v), typioparam, -1),
-									 src->datetime_type, src->name, r);
+									 src->datetime_type, src->name, src->ninputs, r);
 			}
 			return;
 		case SOURCE_ARRAY:
@@ -1207,7 +1208,8 @@ SourceFromJson(JsonbContainer *c, FeatureSource *src, int first_input, int ninpu
 			TransformCorrupted(psprintf("date column \"%s\" of type \"%s\"", src->name, src->type));
 	}
 	if (src->ninputs < 1 || src->ninputs > ninputs - first_input ||
-		(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS) ||
+		(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS &&
+		 !(src->datetime_type == DATEOID && src->ninputs == DATE_PARTS)) ||
 		(src->kind != SOURCE_DATETIME && src->kind != SOURCE_ARRAY && src->ninputs != 1))
 		TransformCorrupted(psprintf("column \"%s\" with the wrong number of inputs", src->name));
 }
