@@ -1,5 +1,6 @@
 -- contrib/demo.sql: a short tour of mlops, run by contrib/demo.sh on table
--- breast_cancer (569 tumours, 30 numeric features, label diagnosis)
+-- breast_cancer of contrib/datasets/tables.sql (569 tumours, 30 numeric
+-- features, label diagnosis)
 \pset pager off
 
 -- Train, evaluate, register and deploy a model with the defaults (XGBoost)
@@ -31,19 +32,41 @@ ORDER BY version, metric;
 SELECT * FROM mlops.deploy('cancer', 'rollback');
 SELECT mlops.evaluate('cancer', 'breast_cancer') - 'confusion_matrix' AS evaluation;
 
--- Drift: the same rows do not drift; rows with two shifted measurements do
+-- Drift: the same rows do not drift
 SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted
 FROM mlops.drift('cancer', 'breast_cancer') WHERE drifted OR feature IN ('mean_radius', 'prediction');
+
+-- Retraining is gated on drift: on the same rows nothing drifted, so it is skipped and says why
+SELECT action, reason, deployed FROM mlops.retrain('cancer', 'breast_cancer');
+
+-- A recalibrated instrument reads every measurement 30 % higher: the columns and the
+-- deployed model's predictions drift
 CREATE TABLE breast_cancer_new AS
-SELECT * FROM breast_cancer;
-UPDATE breast_cancer_new SET mean_radius = mean_radius * 1.4, worst_area = worst_area * 1.8;
+SELECT mean_radius * 1.3 AS mean_radius, mean_texture * 1.3 AS mean_texture,
+       mean_perimeter * 1.3 AS mean_perimeter, mean_area * 1.3 AS mean_area,
+       mean_smoothness * 1.3 AS mean_smoothness, mean_compactness * 1.3 AS mean_compactness,
+       mean_concavity * 1.3 AS mean_concavity, mean_concave_points * 1.3 AS mean_concave_points,
+       mean_symmetry * 1.3 AS mean_symmetry, mean_fractal_dimension * 1.3 AS mean_fractal_dimension,
+       radius_error * 1.3 AS radius_error, texture_error * 1.3 AS texture_error,
+       perimeter_error * 1.3 AS perimeter_error, area_error * 1.3 AS area_error,
+       smoothness_error * 1.3 AS smoothness_error, compactness_error * 1.3 AS compactness_error,
+       concavity_error * 1.3 AS concavity_error, concave_points_error * 1.3 AS concave_points_error,
+       symmetry_error * 1.3 AS symmetry_error, fractal_dimension_error * 1.3 AS fractal_dimension_error,
+       worst_radius * 1.3 AS worst_radius, worst_texture * 1.3 AS worst_texture,
+       worst_perimeter * 1.3 AS worst_perimeter, worst_area * 1.3 AS worst_area,
+       worst_smoothness * 1.3 AS worst_smoothness, worst_compactness * 1.3 AS worst_compactness,
+       worst_concavity * 1.3 AS worst_concavity, worst_concave_points * 1.3 AS worst_concave_points,
+       worst_symmetry * 1.3 AS worst_symmetry, worst_fractal_dimension * 1.3 AS worst_fractal_dimension,
+       diagnosis
+FROM breast_cancer;
 SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted
-FROM mlops.drift('cancer', 'breast_cancer_new') WHERE drifted;
+FROM mlops.drift('cancer', 'breast_cancer_new') WHERE feature IN ('mean_radius', 'worst_area', 'prediction');
 SELECT project, features_checked, features_drifted, round(drift_share::numeric, 3) AS drift_share, dataset_drift
 FROM mlops.drift_status;
 
--- Retrain when it has drifted (here: force it), deployed only if not worse on the same held-out rows
-SELECT action, reason, deployed FROM mlops.retrain('cancer', 'breast_cancer_new', force => true);
+-- so retraining runs, scores the new and the deployed model on the same held-out rows of
+-- the new data, and deploys the new one because it is better there
+SELECT action, reason, deployed FROM mlops.retrain('cancer', 'breast_cancer_new');
 
 -- The audit log
 SELECT time, action, project, model_id FROM mlops.events_log ORDER BY time;

@@ -50,7 +50,7 @@ SELECT position, feature FROM mlops.model_features WHERE model_id = :lin ORDER B
 -- featurize shows the vector the model sees; dates are UTC parts
 SELECT array(SELECT round(v::numeric, 10) FROM unnest(mlops.featurize(:lin, c)) v) AS features
   FROM customers c WHERE id = 11;
-SELECT (mlops.featurize('churn', c))[20:31] AS datetime_parts FROM customers c WHERE id = 1;
+SELECT (mlops.featurize('churn', c))[19:30] AS datetime_parts FROM customers c WHERE id = 1;
 SELECT extract(epoch FROM paid_at) AS epoch, extract(dow FROM paid_at AT TIME ZONE 'UTC') AS dow,
        extract(hour FROM paid_at AT TIME ZONE 'UTC') AS hour FROM customers WHERE id = 1;
 

@@ -353,6 +353,77 @@ CREATE FUNCTION mlops.featurize(model_id bigint, features record) RETURNS float8
 COMMENT ON FUNCTION mlops.featurize(text, record) IS 'The feature vector the deployed model sees for a row (after imputation, scaling and encoding).';
 COMMENT ON FUNCTION mlops.featurize(bigint, record) IS 'The feature vector the given model sees for a row.';
 
+-- numeric[] (what ARRAY[5.1, 3.5] is) and text (an untyped literal, as a web app
+-- sends JSON) forms, so that neither is ambiguous between the other overloads;
+-- featurize takes every input form predict takes
+CREATE FUNCTION mlops.predict(project text, features numeric[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(project text, features text) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features numeric[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict(model_id bigint, features text) RETURNS float8
+	AS 'MODULE_PATHNAME', 'mlops_predict' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features numeric[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(project text, features text) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features numeric[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model_id bigint, features text) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_predict_proba' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features numeric[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(project text, features text) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features numeric[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_label(model_id bigint, features text) RETURNS text
+	AS 'MODULE_PATHNAME', 'mlops_predict_label' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(project text, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(project text, features float4[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(project text, features numeric[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(project text, features jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(project text, features text) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features float8[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features float4[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features numeric[]) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features jsonb) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.featurize(model_id bigint, features text) RETURNS float8[]
+	AS 'MODULE_PATHNAME', 'mlops_featurize' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION mlops.predict(text, numeric[]) IS 'Score raw numeric features in the model''s feature order with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(text, text) IS 'Score a JSON object given as text (keys matched by name) with the project''s deployed model.';
+COMMENT ON FUNCTION mlops.predict(bigint, numeric[]) IS 'Score raw numeric features in the model''s feature order with the given model.';
+COMMENT ON FUNCTION mlops.predict(bigint, text) IS 'Score a JSON object given as text (keys matched by name) with the given model.';
+COMMENT ON FUNCTION mlops.predict_proba(text, numeric[]) IS 'Class probabilities in label order from the project''s deployed model, for raw numeric features in the model''s feature order.';
+COMMENT ON FUNCTION mlops.predict_proba(text, text) IS 'Class probabilities in label order from the project''s deployed model, for a JSON object given as text.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, numeric[]) IS 'Class probabilities in label order from the given model, for raw numeric features in the model''s feature order.';
+COMMENT ON FUNCTION mlops.predict_proba(bigint, text) IS 'Class probabilities in label order from the given model, for a JSON object given as text.';
+COMMENT ON FUNCTION mlops.predict_label(text, numeric[]) IS 'Predicted class label, as text, from the project''s deployed model, for raw numeric features in the model''s feature order.';
+COMMENT ON FUNCTION mlops.predict_label(text, text) IS 'Predicted class label, as text, from the project''s deployed model, for a JSON object given as text.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, numeric[]) IS 'Predicted class label, as text, from the given model, for raw numeric features in the model''s feature order.';
+COMMENT ON FUNCTION mlops.predict_label(bigint, text) IS 'Predicted class label, as text, from the given model, for a JSON object given as text.';
+COMMENT ON FUNCTION mlops.featurize(text, float8[]) IS 'The feature vector the project''s deployed model sees for raw numeric features.';
+COMMENT ON FUNCTION mlops.featurize(text, float4[]) IS 'The feature vector the project''s deployed model sees for raw numeric features.';
+COMMENT ON FUNCTION mlops.featurize(text, numeric[]) IS 'The feature vector the project''s deployed model sees for raw numeric features.';
+COMMENT ON FUNCTION mlops.featurize(text, jsonb) IS 'The feature vector the project''s deployed model sees for a JSON object.';
+COMMENT ON FUNCTION mlops.featurize(text, text) IS 'The feature vector the project''s deployed model sees for a JSON object given as text.';
+COMMENT ON FUNCTION mlops.featurize(bigint, float8[]) IS 'The feature vector the given model sees for raw numeric features.';
+COMMENT ON FUNCTION mlops.featurize(bigint, float4[]) IS 'The feature vector the given model sees for raw numeric features.';
+COMMENT ON FUNCTION mlops.featurize(bigint, numeric[]) IS 'The feature vector the given model sees for raw numeric features.';
+COMMENT ON FUNCTION mlops.featurize(bigint, jsonb) IS 'The feature vector the given model sees for a JSON object.';
+COMMENT ON FUNCTION mlops.featurize(bigint, text) IS 'The feature vector the given model sees for a JSON object given as text.';
+
 CREATE FUNCTION mlops.weights(model_id bigint)
 RETURNS TABLE (output text, feature text, weight float8)
 AS 'MODULE_PATHNAME', 'mlops_weights'
@@ -484,7 +555,7 @@ CREATE INDEX ON mlops.drift_reports (checked_at);
 COMMENT ON TABLE mlops.drift_reports IS 'One row per mlops.drift call: relation, rows, method, and how many source columns drifted.';
 COMMENT ON COLUMN mlops.drift_reports.method IS 'The method asked for (auto resolves per feature; see mlops.drift_results.method).';
 COMMENT ON COLUMN mlops.drift_reports.threshold IS 'The threshold asked for; NULL when each method used its default.';
-COMMENT ON COLUMN mlops.drift_reports.features IS 'Source columns checked (a date or timestamp column is six inputs, an array one per element, and counts once); the prediction row is not counted.';
+COMMENT ON COLUMN mlops.drift_reports.features IS 'Source columns checked (a timestamp column is six inputs, a date five, an array one per element, and counts once); the prediction row is not counted.';
 COMMENT ON COLUMN mlops.drift_reports.drifted IS 'Source columns that drifted: a column drifted when any of its inputs did (mlops.drift_results has one row per input).';
 COMMENT ON COLUMN mlops.drift_reports.drift_share IS 'drifted / features: the share of source columns that drifted.';
 COMMENT ON COLUMN mlops.drift_reports.dataset_drift IS 'True when drift_share is at least 0.5: at least half of the source columns drifted.';

@@ -65,7 +65,7 @@ SELECT mlops.predict('iris', '{{1,2},{3,4}}'::float8[]);
 SELECT mlops.predict('iris', '{1,2,3,NaN}'::float8[]);
 SELECT mlops.predict('iris', '{1,2,Infinity,4}'::float4[]);
 SELECT mlops.predict('iris', '{"sepal_length": 1, "sepal_width": 2, "petal_length": 3}'::jsonb);
-SELECT mlops.predict('iris', '{"sepal_length": "1", "sepal_width": 2, "petal_length": 3, "petal_width": 1}'::jsonb);
+SELECT mlops.predict('iris', '{"sepal_length": "one", "sepal_width": 2, "petal_length": 3, "petal_width": 1}'::jsonb);
 SELECT mlops.predict('iris', '[1, 2, 3, 4]'::jsonb);
 SELECT mlops.predict('iris', t) FROM (SELECT 1.0 AS sepal_length) t;
 SELECT mlops.predict('iris', t) FROM (SELECT 'a'::text AS sepal_length, 1 AS sepal_width, 2 AS petal_length, 3 AS petal_width) t;

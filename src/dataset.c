@@ -45,6 +45,9 @@
 #include "dataset.h"
 #include "strmap.h"
 
+/* tables smaller than this are not checked for id-like columns */
+#define DATASET_ID_MIN_ROWS 20
+
 #define DATASET_MIN_ROWS 1024		/* first allocation of the column arrays */
 #define DATASET_BATCH_ROWS 10000	/* rows between resets of the work memory */
 #define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
@@ -210,12 +213,23 @@ DatasetDatumNumber(Datum d, Oid typid)
 }
 
 /*
- * The numeric parts of a date, timestamp or timestamptz (in UTC): Unix
- * epoch seconds, year, month, day of month, day of week (0 = Sunday) and
- * hour.  Infinite values are an error.
+ * The inputs a new model takes from a column of a date or time type: a
+ * date has no hour.
+ */
+int
+DatasetDatetimeInputs(Oid typid)
+{
+	return typid == DATEOID ? DATE_PARTS : DATETIME_PARTS;
+}
+
+/*
+ * The first nparts numeric parts of a date, timestamp or timestamptz (in
+ * UTC): Unix epoch seconds, year, month, day of month, day of week
+ * (0 = Sunday) and hour.  nparts is what the model reads (a date read for
+ * an older model keeps an hour, always 0).  Infinite values are an error.
  */
 void
-DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts)
+DatasetDatetimeParts(Datum d, Oid typid, const char *column, int nparts, double *parts)
 {
 	Timestamp	ts;
 	struct pg_tm tm;
@@ -251,7 +265,8 @@ DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts)
 	parts[2] = tm.tm_mon;
 	parts[3] = tm.tm_mday;
 	parts[4] = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday));
-	parts[5] = tm.tm_hour;
+	if (nparts > DATE_PARTS)
+		parts[5] = tm.tm_hour;
 }
 
 /*
@@ -591,6 +606,52 @@ ArrayColumnLength(const char *relname, const char *column, int given)
 }
 
 /*
+ * Compare two doubles for qsort.
+ */
+static int
+CompareDouble(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * NOTICE for each integer column whose values are all present and all
+ * different (an id, most likely): used as a feature it lets a model
+ * memorize rows.  Tables of fewer than DATASET_ID_MIN_ROWS rows are not
+ * checked.
+ */
+void
+DatasetNoticeIdColumns(const Dataset *ds)
+{
+	double	   *v;
+
+	if (ds->nrows < DATASET_ID_MIN_ROWS)
+		return;
+	v = palloc_extended(sizeof(double) * ds->nrows, MCXT_ALLOC_HUGE);
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *c = &ds->columns[j];
+		bool		unique = true;
+
+		if (c->typid != INT2OID && c->typid != INT4OID && c->typid != INT8OID)
+			continue;
+		memcpy(v, ds->inputs[c->first_input].values, sizeof(double) * ds->nrows);
+		qsort(v, ds->nrows, sizeof(double), CompareDouble);
+		for (int i = 0; i < ds->nrows && unique; i++)
+			unique = !isnan(v[i]) && (i == 0 || v[i] != v[i - 1]);
+		if (unique)
+			ereport(NOTICE,
+					(errmsg("column \"%s\" is used as a feature and is unique on every row, like an id", c->name),
+					 errhint("Unless its values carry meaning, leave it out with exclude => '{%s}'.",
+							 c->name)));
+	}
+	pfree(v);
+}
+
+/*
  * Describe the source columns of a read and lay out their inputs.
  */
 static void
@@ -621,7 +682,8 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 				c->ninputs = 1;
 				break;
 			case SOURCE_DATETIME:
-				c->ninputs = DATETIME_PARTS;
+				c->ninputs = (spec->array_lengths && spec->array_lengths[j])
+					? spec->array_lengths[j] : DatasetDatetimeInputs(c->typid);
 				break;
 			case SOURCE_ARRAY:
 				c->ninputs = ArrayColumnLength(ds->relname, c->name,
@@ -635,8 +697,8 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 					 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
 					 errdetail("Column \"%s\" has %d inputs, the columns before it %d.",
 							   c->name, c->ninputs, ninputs),
-					 errhint("An array column has one input per element, a date or timestamp column %d; exclude columns or shorten the arrays.",
-							 DATETIME_PARTS)));
+					 errhint("An array column has one input per element, a date column %d, a timestamp column %d; exclude columns or shorten the arrays.",
+							 DATE_PARTS, DATETIME_PARTS)));
 		ninputs += c->ninputs;
 	}
 
@@ -735,8 +797,8 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 			}
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, c->typid, c->name, parts);
-			for (int k = 0; k < DATETIME_PARTS; k++)
+			DatasetDatetimeParts(d, c->typid, c->name, c->ninputs, parts);
+			for (int k = 0; k < c->ninputs; k++)
 				in[k].values[row] = parts[k];
 			break;
 		case SOURCE_ARRAY:
@@ -990,6 +1052,11 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 
 	ds->relname = pstrdup(relname);
 	ds->target_name = target ? pstrdup(target) : NULL;
+	if (target != NULL && get_attnum(relid, target) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("relation %s has no target column \"%s\"", relname, target),
+				 errdetail("Scoring a model on labeled rows needs the project's target column next to the features.")));
 
 	SPI_connect();
 	MemoryContextSwitchTo(outer);

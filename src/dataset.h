@@ -19,11 +19,14 @@ typedef enum SourceKind
 {
 	SOURCE_NUMERIC,				/* integers, floats, numeric, boolean: one input */
 	SOURCE_CATEGORICAL,			/* text, varchar, char, name, enum: one input */
-	SOURCE_DATETIME,			/* date, timestamp, timestamptz: DATETIME_PARTS inputs */
+	SOURCE_DATETIME,			/* timestamp, timestamptz: DATETIME_PARTS inputs;
+								 * date: DATE_PARTS (no hour) */
 	SOURCE_ARRAY				/* fixed-length float4[]/float8[]: one input per element */
 } SourceKind;
 
 #define DATETIME_PARTS 6		/* epoch, year, month, day, dow, hour */
+#define DATE_PARTS 5			/* the same without the hour; models trained
+								 * before 0.2.0 have six for a date too */
 extern const char *const datetime_part_names[DATETIME_PARTS];
 
 /* how a target column is read */
@@ -85,7 +88,9 @@ typedef struct DatasetSpec
 {
 	int			ncolumns;
 	char	  **names;
-	int		   *array_lengths;	/* per column; 0 = learn it from the data */
+	int		   *array_lengths;	/* per column: the inputs of an array (0 = learn
+								 * it from the data) or of a date (0 = by its
+								 * type) */
 } DatasetSpec;
 
 extern Oid	DatasetResolveRelation(const char *relation, char **qualified);
@@ -96,10 +101,13 @@ extern bool DatasetTargetIsCategorical(Oid typid);
 extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 							const DatasetSpec *spec, const char *order_by,
 							TargetMode mode, char **known_labels, int nknown);
+extern void DatasetNoticeIdColumns(const Dataset *ds);
 extern bool DatasetIsNumericType(Oid typid);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);
 extern double DatasetDatumNumber(Datum d, Oid typid);
-extern void DatasetDatetimeParts(Datum d, Oid typid, const char *column, double *parts);
+extern int	DatasetDatetimeInputs(Oid typid);
+extern void DatasetDatetimeParts(Datum d, Oid typid, const char *column, int nparts,
+								 double *parts);
 extern char *DatasetCategoryText(Datum d, Oid typid);
 extern void DatasetArrayValues(Datum d, const char *column, int expected, double *out);
 extern bool DatasetLabelsAreNumeric(Oid typid);

@@ -36,7 +36,7 @@
  * non-NULL categories the reference never had.
  *
  * Dataset drift counts source columns, not inputs (a timestamp column is
- * six inputs, an array one per element): a column drifted when any of its
+ * six inputs, a date five, an array one per element): a column drifted when any of its
  * inputs did, and the dataset drifted when at least DRIFT_DATASET_SHARE of
  * the columns did.  The result rows stay one per input.
  *

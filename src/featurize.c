@@ -5,9 +5,10 @@
  *
  * A featurizer turns the source columns of a row into the vector a model
  * sees, in two steps.  Source columns become inputs: a number or a
- * category is one input, a date or timestamp six (epoch seconds, year,
- * month, day, day of week, hour, in UTC), a fixed-length float array one
- * per element.  Inputs become features: numeric inputs are imputed, then
+ * category is one input, a timestamp six (epoch seconds, year, month,
+ * day, day of week, hour, in UTC), a date five (no hour; models trained
+ * before 0.2.0 have the hour of a date too, always 0, and keep it), a
+ * fixed-length float array one per element.  Inputs become features: numeric inputs are imputed, then
  * scaled; categorical inputs are encoded (one-hot, ordinal or target).
  *
  * The transform is fitted on the training rows only (never the held-out
@@ -801,7 +802,7 @@ FeaturizerSpec(const Featurizer *fz)
 	for (int j = 0; j < fz->nsources; j++)
 	{
 		spec->names[j] = fz->sources[j].name;
-		if (fz->sources[j].kind == SOURCE_ARRAY)
+		if (fz->sources[j].kind == SOURCE_ARRAY || fz->sources[j].kind == SOURCE_DATETIME)
 			spec->array_lengths[j] = fz->sources[j].ninputs;
 	}
 	return spec;
@@ -920,6 +921,30 @@ ExpectedType(const FeatureSource *src)
 }
 
 /*
+ * A JSON string sent for a number column, as forms and query strings
+ * send numbers: accepted when it holds a number ("42", " 4.2e1 "), else an
+ * error saying how to send it.
+ */
+static void
+JsonStringNumber(const JsonbValue *v, const char *name, int64 model_id, double *out)
+{
+	char	   *s = JsonValueToCString(v);
+	char	   *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	while (*end == ' ')
+		end++;
+	if (end == s || *end != '\0' || errno == ERANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key \"%s\" is the string \"%s\", but model " INT64_FORMAT " expects a number",
+						name, s, model_id),
+				 errhint("Send a JSON number ({\"%s\": 42}), a string holding one ({\"%s\": \"42\"}), or null.",
+						 name, name)));
+}
+
+/*
  * Store a category's text as the raw value of a categorical input.
  */
 static inline void
@@ -978,7 +1003,7 @@ FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
 			RawCategory(&fz->inputs[src->first_input], DatasetCategoryText(d, typid), r);
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, typid, src->name, r);
+			DatasetDatetimeParts(d, typid, src->name, src->ninputs, r);
 			break;
 		case SOURCE_ARRAY:
 			DatasetArrayValues(d, src->name, src->ninputs, r);
@@ -1008,7 +1033,9 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 	switch (src->kind)
 	{
 		case SOURCE_NUMERIC:
-			if (!JsonValueNumber(v, r))
+			if (v->type == jbvString)
+				JsonStringNumber(v, src->name, model_id, r);
+			else if (!JsonValueNumber(v, r))
 				break;
 			if (!isfinite(r[0]))
 				ereport(ERROR,
@@ -1035,7 +1062,7 @@ FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
 
 				getTypeInputInfo(src->datetime_type, &typinput, &typioparam);
 				DatasetDatetimeParts(OidInputFunctionCall(typinput, JsonValueToCString(v), typioparam, -1),
-									 src->datetime_type, src->name, r);
+									 src->datetime_type, src->name, src->ninputs, r);
 			}
 			return;
 		case SOURCE_ARRAY:
@@ -1184,7 +1211,8 @@ SourceFromJson(JsonbContainer *c, FeatureSource *src, int first_input, int ninpu
 			TransformCorrupted(psprintf("date column \"%s\" of type \"%s\"", src->name, src->type));
 	}
 	if (src->ninputs < 1 || src->ninputs > ninputs - first_input ||
-		(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS) ||
+		(src->kind == SOURCE_DATETIME && src->ninputs != DATETIME_PARTS &&
+		 !(src->datetime_type == DATEOID && src->ninputs == DATE_PARTS)) ||
 		(src->kind != SOURCE_DATETIME && src->kind != SOURCE_ARRAY && src->ninputs != 1))
 		TransformCorrupted(psprintf("column \"%s\" with the wrong number of inputs", src->name));
 }

@@ -483,6 +483,9 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	int64		id;
 	bool		created;
+	char	   *old_every = NULL;
+	char	   *old_relation = NULL;
+	MemoryContext outer = CurrentMemoryContext;
 	StringInfoData detail;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -515,9 +518,19 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	values[3] = policy ? JsonbPGetDatum(policy) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	values[4] = JobsCurrentUser();
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT id FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	RegistryWriteAsOwner("SELECT id, every::pg_catalog.text, relation FROM mlops.schedules "
+						 "WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						 1, types, values, nulls);
 	created = (SPI_processed == 0);
+	if (!created)
+	{
+		/* what the replaced schedule did, for the notice */
+		old_every = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2));
+		old_relation = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		if (old_relation != NULL)
+			old_relation = MemoryContextStrdup(outer, old_relation);
+	}
 	if (created)
 		RegistryWriteAsOwner("INSERT INTO mlops.schedules (project, every, relation, policy, "
 							 "next_run_at, created_by) "
@@ -547,6 +560,14 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	PolicyToJson(&parsed, &detail);
 	appendStringInfoChar(&detail, '}');
 	RegistryLogEvent(created ? "schedule_created" : "schedule_updated", project, 0, detail.data);
+	if (!created)
+		ereport(NOTICE,
+				(errmsg("replaced the schedule of project \"%s\"", project),
+				 errdetail("It ran every %s on %s; it now runs every %s on %s.",
+						   old_every, old_relation ? old_relation : "the last training run's relation",
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(every))),
+						   relation ? relation : "the last training run's relation"),
+				 errhint("A project has one schedule; mlops.unschedule() removes it.")));
 
 	JobsWakeAtCommit();
 	JobsWarnIfNoWorker("schedule");

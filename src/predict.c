@@ -6,7 +6,9 @@
  * One C function per result kind serves every overload: the first
  * argument is a project name (its deployed model) or a model id (that
  * model), the second a row, a float8[] or float4[] of raw features in the
- * model's column order, or a jsonb object.  Rows and objects are matched to
+ * model's column order, a numeric[] (what ARRAY[5.1, 3.5] is), or a jsonb
+ * object, also as text (an untyped literal resolves to the text form, as
+ * a web application sends JSON).  Rows and objects are matched to
  * the model's columns by name; how a row type maps onto a model is worked
  * out once per row type and kept in fn_extra with buffers sized for the
  * model, so scoring a row allocates nothing and deforms the row only up to
@@ -82,7 +84,8 @@ typedef struct CallState
 typedef struct CallSite
 {
 	Oid			key_type;		/* of the first argument: text or bigint */
-	Oid			arg_type;		/* of the second: a row type, array or jsonb */
+	Oid			arg_type;		/* of the second: a row type, array, jsonb or text */
+	bool		unseen_noticed; /* an unseen category was reported */
 	CallState  *last;			/* the state of the previous row */
 	uint64		use_clock;
 	int			nstates;
@@ -343,33 +346,52 @@ RawFromRecord(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 }
 
 /*
- * Raw inputs of the model from a jsonb object, matched by key.
+ * Raw inputs of the model from a jsonb object, matched by key.  Every
+ * missing key is named in one error, before any value is converted.
  */
 static void
-RawFromJsonb(FunctionCallInfo fcinfo, const MlopsModel *m, double *raw)
+RawFromJsonb(Jsonb *jb, const MlopsModel *m, double *raw)
 {
-	Jsonb	   *jb = PG_GETARG_JSONB_P(1);
+	JsonbValue **values = palloc(sizeof(JsonbValue *) * Max(1, m->fz->nsources));
+	StringInfoData missing;
+	int			nmissing = 0;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("features must be a JSON object")));
+	initStringInfo(&missing);
 	for (int j = 0; j < m->fz->nsources; j++)
 	{
-		const char *name = m->fz->sources[j].name;
-		JsonbValue *v = JsonGet(&jb->root, name);
-
-		if (v == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("features have no key \"%s\", which model " INT64_FORMAT " needs", name, m->id)));
-		FeaturizerRawFromJson(m->fz, j, v, m->id, raw);
+		values[j] = JsonGet(&jb->root, m->fz->sources[j].name);
+		if (values[j] == NULL)
+			appendStringInfo(&missing, "%s\"%s\"", nmissing++ > 0 ? ", " : "",
+							 m->fz->sources[j].name);
 	}
+	if (nmissing > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg_plural("features have no key %s, which model " INT64_FORMAT " needs",
+							   "features have no keys %s, which model " INT64_FORMAT " needs",
+							   nmissing, missing.data, m->id),
+				 errhint("Send every column the model was trained on; use null for a missing value.")));
+	for (int j = 0; j < m->fz->nsources; j++)
+		FeaturizerRawFromJson(m->fz, j, values[j], m->id, raw);
 }
 
 /*
- * Raw inputs from a float8[] or float4[] in the model's column order; only
- * for models whose columns are all numeric.
+ * The call's JSON object given as text, parsed as jsonb.
+ */
+static Jsonb *
+JsonbFromText(FunctionCallInfo fcinfo)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+}
+
+/*
+ * Raw inputs from a float8[], float4[] or numeric[] in the model's column
+ * order; only for models whose columns are all numeric.
  */
 static void
 RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double *raw)
@@ -396,16 +418,48 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 				 errhint("Pass the raw features in the model's column order, or pass the row itself.")));
 	if (elemtype == FLOAT8OID)
 		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	else
+	else if (elemtype == FLOAT4OID)
 		deconstruct_array(arr, FLOAT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	else
+		deconstruct_array(arr, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int j = 0; j < n; j++)
 	{
-		raw[j] = nulls[j] ? NAN : (elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]));
+		if (nulls[j])
+			raw[j] = NAN;
+		else if (elemtype == FLOAT8OID)
+			raw[j] = DatumGetFloat8(elems[j]);
+		else if (elemtype == FLOAT4OID)
+			raw[j] = DatumGetFloat4(elems[j]);
+		else
+			raw[j] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, elems[j]));
 		if (!nulls[j] && !isfinite(raw[j]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(raw[j]) ? "NaN" : "infinite"),
 					 errhint("Use NULL for a missing value.")));
+	}
+}
+
+/*
+ * Report, once per call site, a category the model did not see in
+ * training (raw value -1): it is scored as an unknown category.
+ */
+static void
+NoticeUnseenCategory(CallSite *site, const MlopsModel *m, const double *raw)
+{
+	for (int k = 0; k < m->fz->ninputs; k++)
+	{
+		const FeatureInput *in = &m->fz->inputs[k];
+
+		if (in->categorical && raw[k] == -1.0)
+		{
+			ereport(NOTICE,
+					(errmsg("column \"%s\" holds a category that model " INT64_FORMAT " did not see in training",
+							m->fz->sources[in->source].name, m->id),
+					 errdetail("It is scored as an unknown category.  This notice is given once per call site.")));
+			site->unseen_noticed = true;
+			return;
+		}
 	}
 }
 
@@ -416,16 +470,22 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 static void
 CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
-	Oid			arg_type = ((CallSite *) fcinfo->flinfo->fn_extra)->arg_type;
+	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
 
-	if (arg_type == FLOAT8ARRAYOID)
+	if (site->arg_type == FLOAT8ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
-	else if (arg_type == FLOAT4ARRAYOID)
+	else if (site->arg_type == FLOAT4ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
-	else if (arg_type == JSONBOID)
-		RawFromJsonb(fcinfo, m, cs->raw);
+	else if (site->arg_type == NUMERICARRAYOID)
+		RawFromArray(fcinfo, m, NUMERICOID, cs->raw);
+	else if (site->arg_type == JSONBOID)
+		RawFromJsonb(PG_GETARG_JSONB_P(1), m, cs->raw);
+	else if (site->arg_type == TEXTOID)
+		RawFromJsonb(JsonbFromText(fcinfo), m, cs->raw);
 	else
 		RawFromRecord(fcinfo, cs, m);
+	if (!site->unseen_noticed)
+		NoticeUnseenCategory(site, m, cs->raw);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 }
 

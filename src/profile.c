@@ -595,6 +595,10 @@ ProfileSpec(const Profile *profile)
 	{
 		spec->names[j] = profile->columns[j].name;
 		spec->array_lengths[j] = profile->columns[j].array_length;
+		/* a date's inputs: five, or six for a model older than 0.2.0 */
+		if (profile->columns[j].kind == SOURCE_DATETIME)
+			for (int i = 0; i < profile->nfeatures; i++)
+				spec->array_lengths[j] += (profile->features[i].column == j);
 	}
 	return spec;
 }

@@ -441,10 +441,51 @@ RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows, Jsonb
 }
 
 /*
+ * The target of a rollback, walking back through the project's deployment
+ * history (read in SPI, rows in id order): the history is replayed as a
+ * stack, where a deployment pushes its model and a rollback pops back to
+ * the model it deployed.  The target is the model below the current one on
+ * the stack (models equal to the current one skipped): a second rollback
+ * goes one more step back instead of returning.  0 when there is none.
+ */
+static int64
+RollbackTarget(void)
+{
+	int			n = (int) SPI_processed;
+	int64	   *stack = palloc(sizeof(int64) * Max(1, n));
+	int			top = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int64		model = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *strategy = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+
+		if (strategy != NULL && strcmp(strategy, "rollback") == 0 && top > 0)
+		{
+			/* back to the entry the rollback deployed, or a fresh stack */
+			top--;
+			while (top > 0 && stack[top - 1] != model)
+				top--;
+			if (top > 0)
+				continue;
+		}
+		stack[top++] = model;
+	}
+	if (top == 0)
+		return 0;
+	for (int i = top - 2; i >= 0; i--)
+		if (stack[i] != stack[top - 1])
+			return stack[i];
+	return 0;
+}
+
+/*
  * Pick the model a deployment strategy names: best_score (best primary
- * metric, the newest on ties), most_recent, rollback (the model deployed
- * before the current one) or specific (model_id, which must belong to the
- * project).  Returns 0 when there is none.
+ * metric, the newest on ties), most_recent, rollback (see RollbackTarget)
+ * or specific (model_id, which must belong to the project).  Returns 0
+ * when there is none.
  */
 int64
 RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int64 model_id)
@@ -466,15 +507,17 @@ RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int6
 		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
 			"ORDER BY m.version DESC LIMIT 1";
 	else if (strcmp(strategy, "rollback") == 0)
-		sql = "SELECT d.model_id FROM mlops.deployments d WHERE d.project_id OPERATOR(pg_catalog.=) $1 "
-			"AND d.model_id OPERATOR(pg_catalog.<>) $2 ORDER BY d.id DESC LIMIT 1";
+		sql = "SELECT d.model_id, d.strategy FROM mlops.deployments d "
+			"WHERE d.project_id OPERATOR(pg_catalog.=) $1 ORDER BY d.id";
 	else
 		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
 			"AND m.id OPERATOR(pg_catalog.=) $2";
 
 	SPI_connect();
 	RegistryReadAsOwner(sql, 3, types, values, NULL);
-	if (SPI_processed == 1)
+	if (strcmp(strategy, "rollback") == 0)
+		id = RollbackTarget();
+	else if (SPI_processed == 1)
 		id = ResultInt64(1);
 	SPI_finish();
 	return id;

@@ -316,6 +316,17 @@ TrainPrimaryScore(Jsonb *metrics, MlopsTask task)
 }
 
 /*
+ * Does a model older than 0.2.0 read a date column (read with DATE_PARTS
+ * inputs for the new model) with a sixth input, its hour?
+ */
+static bool
+OldDateHour(const DatasetColumn *col, const FeatureSource *src)
+{
+	return col->kind == SOURCE_DATETIME && col->typid == DATEOID &&
+		col->ninputs == DATE_PARTS && src->ninputs == DATETIME_PARTS;
+}
+
+/*
  * A dataset holding the columns another model reads, shared with ds (the
  * same rows and values), with the target in that model's label order.
  * NULL, with *problem set, when ds lacks a column of the model or a label.
@@ -341,7 +352,7 @@ DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 			if (strcmp(ds->columns[c].name, src->name) == 0)
 				break;
 		if (c == ds->ncolumns || ds->columns[c].kind != src->kind ||
-			ds->columns[c].ninputs != src->ninputs)
+			(ds->columns[c].ninputs != src->ninputs && !OldDateHour(&ds->columns[c], src)))
 		{
 			*problem = psprintf("relation %s has no column \"%s\" as model " INT64_FORMAT " reads it",
 								ds->relname, src->name, m->id);
@@ -349,9 +360,19 @@ DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 		}
 		view->columns[j] = ds->columns[c];
 		view->columns[j].first_input = ninputs;
+		view->columns[j].ninputs = src->ninputs;
 		for (int k = 0; k < src->ninputs; k++)
 		{
-			view->inputs[ninputs + k] = ds->inputs[ds->columns[c].first_input + k];
+			if (k < ds->columns[c].ninputs)
+				view->inputs[ninputs + k] = ds->inputs[ds->columns[c].first_input + k];
+			else
+			{
+				/* the hour of a date, always 0 */
+				view->inputs[ninputs + k] = ds->inputs[ds->columns[c].first_input];
+				view->inputs[ninputs + k].name = psprintf("%s.%s", src->name, datetime_part_names[k]);
+				view->inputs[ninputs + k].values =
+					palloc_extended(sizeof(double) * Max(1, ds->nrows), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+			}
 			view->inputs[ninputs + k].column = j;
 		}
 		ninputs += src->ninputs;
@@ -415,7 +436,8 @@ TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec)
 			DatasetSourceKind(getBaseType(get_atttype(plan->relid, attnum)), src->name) != src->kind)
 			continue;
 		spec->names[n] = pstrdup(src->name);
-		spec->array_lengths[n] = src->kind == SOURCE_ARRAY ? src->ninputs : 0;
+		spec->array_lengths[n] = (src->kind == SOURCE_ARRAY || src->kind == SOURCE_DATETIME)
+			? src->ninputs : 0;
 		n++;
 	}
 	spec->ncolumns = n;
@@ -598,6 +620,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	if (ds->null_targets > 0)
 		ereport(NOTICE,
 				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
+	DatasetNoticeIdColumns(ds);
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
 
 	/* split */

@@ -7,7 +7,9 @@
 # deploys, evaluates and checks drift with every algorithm; then installs
 # this tree's build over it (as a package upgrade does), runs ALTER
 # EXTENSION mlops UPDATE and checks that
-#   - every model predicts exactly what it predicted under 0.1.0,
+#   - every model predicts exactly what it predicted under 0.1.0, also
+#     models whose date column has an hour input (0.2.0 trains a date
+#     without it), which drift, evaluate and retrain still read,
 #   - the 0.1.0 registry rows are intact,
 #   - the schema equals a fresh install's (schema_catalog.sql),
 #   - DROP EXTENSION removes a fresh install's schema, and leaves an
@@ -60,6 +62,11 @@ mlops_load_csv "$data/iris.csv" iris species text
 mlops_load_csv "$data/breast_cancer.csv" bc diagnosis text
 mlops_load_csv "$data/diabetes.csv" dia progression float8
 sql "ALTER TABLE iris ADD id serial; ALTER TABLE bc ADD id serial; ALTER TABLE dia ADD id serial" >/dev/null
+# a date column: 0.1.0 gave it six inputs, the last an hour that is always 0
+sql "CREATE TABLE visits AS
+     SELECT g AS id, date '2024-01-01' + g % 200 AS day, timestamp '2024-01-01' + g * interval '5 hours' AS at,
+            (g % 17)::float8 AS x, (g % 200) * 0.1 + (g % 17) * 0.5 + (g * 5 % 24) * 0.01 AS y
+       FROM generate_series(1, 600) g" >/dev/null
 
 # Every algorithm, classification (multiclass and binary) and regression
 for a in xgboost random_forest logistic; do
@@ -75,7 +82,10 @@ sql "SELECT mlops.deploy('dia', 'best_score'); SELECT mlops.deploy('iris', 'roll
 	 SELECT mlops.evaluate('bc', 'bc'); SELECT count(*) FROM mlops.drift('dia', 'dia');
 	 SELECT mlops.schedule('dia', '1 day'); SELECT mlops.train_async('bc', 'bc', 'diagnosis', exclude => '{id}')" \
 	>/dev/null 2>&1
-tap_is "$(sql "SELECT count(*) FROM mlops.models")" 11 "0.1.0 trained 11 models of 7 algorithms"
+for a in xgboost linear; do
+	sql "SELECT version FROM mlops.train('visits', 'visits', 'y', algorithm => '$a', exclude => '{id}', deploy => 'always')"
+done >/dev/null
+tap_is "$(sql "SELECT count(*) FROM mlops.models")" 13 "0.1.0 trained 13 models of 7 algorithms"
 
 # Predictions of every model and of each project's deployed model, on every row
 scores_sql="SET extra_float_digits = 3;
@@ -91,6 +101,11 @@ scores_sql="SET extra_float_digits = 3;
 	SELECT 0, t.id, mlops.predict('iris', t), mlops.predict_proba('iris', t) FROM iris t
 	UNION ALL
 	SELECT 0, t.id, mlops.predict('dia', t), NULL FROM dia t
+	UNION ALL
+	SELECT m.id, t.id, mlops.predict(m.id, t), NULL
+	  FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id, visits t WHERE p.name = 'visits'
+	UNION ALL
+	SELECT 0, t.id, mlops.predict('visits', to_jsonb(t)), NULL FROM visits t
 	ORDER BY 1, 2, 3"
 sql "$scores_sql" >"$tmp/scores.before"
 
@@ -163,6 +178,19 @@ tap_ok "$rc" "the upgraded schema equals a fresh install's (functions, tables, c
 # The upgraded installation keeps working
 out=$(sql "SELECT version FROM mlops.train('dia', 'dia', 'progression', algorithm => 'ridge', exclude => '{id}', deploy => 'never')")
 tap_is "$out" 7 "the upgraded installation trains the next version"
+
+# A 0.1.0 model with a date hour input next to a new one without it
+day_inputs="SELECT string_agg((SELECT c->>'inputs' FROM jsonb_array_elements(m.features->'columns') c
+                               WHERE c->>'name' = 'day'), ' ' ORDER BY m.version)
+              FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'visits'"
+sql "SELECT version FROM mlops.train('visits', 'visits', 'y', algorithm => 'linear', exclude => '{id}', deploy => 'never')" >/dev/null
+tap_is "$(sql "$day_inputs")" "6 6 5" "a 0.1.0 model keeps the hour of a date; a new training has none"
+tap_is "$(sql "SELECT count(*) FROM mlops.drift('visits', 'visits') WHERE feature LIKE 'day.%'")" 6 \
+	"drift reads a 0.1.0 model's date hour"
+tap_is "$(sql "SELECT mlops.evaluate('visits', 'visits') ? 'r2'")" t "evaluate scores a 0.1.0 model with a date hour"
+tap_like "$(sql "SELECT reason FROM mlops.retrain('visits', force => true)")" \
+	'on the same [0-9]+ held-out rows' \
+	"retrain compares a new model with the 0.1.0 model on the same rows"
 
 # The schema belongs to a fresh install, not to an upgraded one
 PGDATABASE=fresh sql "DROP EXTENSION mlops" >/dev/null

@@ -10,7 +10,7 @@
 -- columns of mlops.models stay unreadable with predict; a revoke reaches an
 -- already prepared predict; SET ROLE is rechecked.
 BEGIN;
-SELECT plan(124);
+SELECT plan(130);
 
 CREATE TABLE priv_t AS
 SELECT i AS id, (i % 17) / 17.0 AS a, (i % 7) / 7.0 AS b, ((i % 17) / 17.0 + (i % 7) / 7.0 > 1)::int AS y
@@ -117,6 +117,9 @@ SELECT throws_ok(format($$SELECT %s$$, replace(call, 'MODEL', :'ap_model')), '42
 	$$mlops.predict_proba('ap', '{"a": 0.5, "b": 0.5}'::jsonb)$$,
 	$$mlops.predict_label('ap', t) FROM priv_t t$$,
 	$$mlops.featurize('ap', t) FROM priv_t t$$,
+	$$mlops.predict(MODEL, ARRAY[0.5, 0.5])$$,
+	$$mlops.predict_label('ap', '{"a": 0.5, "b": 0.5}')$$,
+	$$mlops.featurize(MODEL, '{"a": "0.5", "b": 0.5}')$$,
 	$$* FROM mlops.weights(MODEL)$$,
 	$$mlops.evaluate('ap', 'priv_t')$$,
 	$$* FROM mlops.drift('ap', 'priv_t')$$,
@@ -166,6 +169,9 @@ SELECT lives_ok(format($$SELECT %s$$, replace(call, 'MODEL', :'ap_model')),
 	$$mlops.predict_proba('ap', '{"a": 0.5, "b": 0.5}'::jsonb)$$,
 	$$mlops.predict_label('ap', t) FROM priv_t t$$,
 	$$mlops.featurize('ap', t) FROM priv_t t$$,
+	$$mlops.predict(MODEL, ARRAY[0.5, 0.5])$$,
+	$$mlops.predict_label('ap', '{"a": 0.5, "b": 0.5}')$$,
+	$$mlops.featurize(MODEL, '{"a": "0.5", "b": 0.5}')$$,
 	$$* FROM mlops.weights(MODEL)$$]) AS call;
 SELECT is(mlops.predict('ap', ARRAY[0.9, 0.9]::float8[]), 1::float8, 'and predict scores');
 

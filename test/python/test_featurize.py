@@ -154,7 +154,7 @@ num = np.array([[np.nan if v is None else float(v) for v in r[:4]] for r in Xm_r
 cat = np.array([[r[4], r[5]] for r in Xm_rows], dtype=object)
 dates = [r[6] for r in Xm_rows]
 date_parts = np.array([[(d - __import__("datetime").date(1970, 1, 1)).days * 86400.0, d.year, d.month, d.day,
-                        (d.weekday() + 1) % 7, 0] for d in dates])
+                        (d.weekday() + 1) % 7] for d in dates])  # a date has no hour
 ym, _ = refdata.label_indices([r[7] for r in Xm_rows])
 nt = len(Xm_rows) - int(np.ceil(0.25 * len(Xm_rows)))
 
@@ -165,7 +165,7 @@ sc = StandardScaler().fit(imp.transform(num_all[:nt]))
 numz = sc.transform(imp.transform(num_all))
 ohe = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(cat[:nt])
 catz = ohe.transform(cat)
-# mlops's order: glucose, mass, pedigree, insulin, age_group (3), pregnancies (4), visit (6 parts)
+# mlops's order: glucose, mass, pedigree, insulin, age_group (3), pregnancies (4), visit (5 parts)
 ours = np.hstack([numz[:, :4], catz, numz[:, 4:]])
 tap.is_close(list(featurize(model_id, "pima_mixed").ravel()), list(ours.ravel()), rel=1e-9, abs=1e-9,
              name="mixed: mlops.featurize equals SimpleImputer+StandardScaler / OneHotEncoder / date parts")
