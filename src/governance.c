@@ -111,7 +111,8 @@ DeployRefusal(const Policy *policy, int64 model_id, char **detail)
 
 	*detail = NULL;
 	SPI_connect();
-	RegistryReadAsOwner("SELECT m.stage, m.metrics FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+	/* not read-only: a model train inserted in this same call is seen */
+	RegistryWriteAsOwner("SELECT m.stage, m.metrics FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
 						1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
@@ -201,7 +202,7 @@ RequestDeploy(const RegistryProject *proj, int64 model_id, const char *strategy)
 						 "OR (r.status OPERATOR(pg_catalog.=) 'approved' AND r.deployed_at IS NULL)) RETURNING r.id) "
 						 "INSERT INTO mlops.deploy_requests (project, model_id, strategy, requested_by) "
 						 "VALUES ($1, $2, $3, $4) RETURNING id, "
-						 "(SELECT pg_catalog.coalesce(pg_catalog.jsonb_agg(old.id), '[]') FROM old)::pg_catalog.text",
+						 "(SELECT COALESCE(pg_catalog.jsonb_agg(old.id), '[]'::pg_catalog.jsonb) FROM old)::pg_catalog.text",
 						 4, types, values, NULL);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
 	superseded = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
