@@ -160,7 +160,7 @@ SELECT version, deployed FROM mlops.train('gov', 'diabetes', 'progression', algo
 SELECT action, deployed, reason LIKE '%deploy request % waits for an approval%' AS waits
   FROM mlops.retrain('gov', force => true, policy => '{"min_improvement": -1}');
 RESET ROLE;
-SELECT strategy, status FROM mlops.deploy_requests WHERE project = 'gov' ORDER BY id DESC LIMIT 2;
+SELECT strategy, status, reason FROM mlops.deploy_requests WHERE project = 'gov' ORDER BY id DESC LIMIT 2;
 -- a rollback never waits
 SELECT version, status, request_id FROM mlops.deploy('gov', 'rollback');
 

@@ -184,10 +184,10 @@ DeployNow(const RegistryProject *proj, int64 model_id, const char *strategy, int
  * still waiting; returns its id.
  */
 static int64
-RequestDeploy(const RegistryProject *proj, int64 model_id, const char *strategy)
+RequestDeploy(const RegistryProject *proj, int64 model_id, const char *strategy, const char *reason)
 {
-	Oid			types[4] = {TEXTOID, INT8OID, TEXTOID, REGROLEOID};
-	Datum		values[4];
+	Oid			types[5] = {TEXTOID, INT8OID, TEXTOID, REGROLEOID, TEXTOID};
+	Datum		values[5];
 	int64		id;
 	char	   *superseded;
 
@@ -195,15 +195,16 @@ RequestDeploy(const RegistryProject *proj, int64 model_id, const char *strategy)
 	values[1] = Int64GetDatum(model_id);
 	values[2] = CStringGetTextDatum(strategy);
 	values[3] = ObjectIdGetDatum(GetUserId());
+	values[4] = CStringGetTextDatum(reason);
 	SPI_connect();
 	RegistryWriteAsOwner("WITH old AS (UPDATE mlops.deploy_requests r SET status = 'superseded', "
 						 "decided_at = pg_catalog.clock_timestamp() "
 						 "WHERE r.project OPERATOR(pg_catalog.=) $1 AND (r.status OPERATOR(pg_catalog.=) 'pending' "
 						 "OR (r.status OPERATOR(pg_catalog.=) 'approved' AND r.deployed_at IS NULL)) RETURNING r.id) "
-						 "INSERT INTO mlops.deploy_requests (project, model_id, strategy, requested_by) "
-						 "VALUES ($1, $2, $3, $4) RETURNING id, "
+						 "INSERT INTO mlops.deploy_requests (project, model_id, strategy, requested_by, reason) "
+						 "VALUES ($1, $2, $3, $4, $5) RETURNING id, "
 						 "(SELECT COALESCE(pg_catalog.jsonb_agg(old.id), '[]'::pg_catalog.jsonb) FROM old)::pg_catalog.text",
-						 4, types, values, NULL);
+						 5, types, values, NULL);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
 	superseded = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	SPI_finish();
@@ -232,11 +233,12 @@ ReportOutsideWindow(const RegistryProject *proj, const Policy *policy, int eleve
  * policy's floors, make a deploy request when it requires approval, and
  * be inside its window.  An explicit deploy (mlops.deploy) that fails a
  * check is an error; an automatic one (train, retrain) is only not done,
- * with a NOTICE.  The caller records the deploy event.
+ * with a NOTICE.  reason (why the deploy was asked for) goes into the
+ * request.  The caller records the deploy event.
  */
 GovernanceOutcome
 GovernanceDeploy(const RegistryProject *proj, const Policy *policy, int64 model_id,
-				 const char *strategy, bool explicit_deploy, int64 *request_id)
+				 const char *strategy, const char *reason, bool explicit_deploy, int64 *request_id)
 {
 	char	   *detail;
 	char	   *refusal;
@@ -258,7 +260,7 @@ GovernanceDeploy(const RegistryProject *proj, const Policy *policy, int64 model_
 	}
 	if (policy->require_approval)
 	{
-		*request_id = RequestDeploy(proj, model_id, strategy);
+		*request_id = RequestDeploy(proj, model_id, strategy, reason);
 		ereport(NOTICE,
 				(errmsg("deploy request " INT64_FORMAT " for model " INT64_FORMAT " waits for an approval",
 						*request_id, model_id),

@@ -22,7 +22,7 @@ typedef enum GovernanceOutcome
 } GovernanceOutcome;
 
 extern GovernanceOutcome GovernanceDeploy(const RegistryProject *proj, const Policy *policy,
-										  int64 model_id, const char *strategy,
+										  int64 model_id, const char *strategy, const char *reason,
 										  bool explicit_deploy, int64 *request_id);
 extern void GovernanceDeployApproved(void);
 

@@ -96,7 +96,8 @@ mlops_deploy(PG_FUNCTION_ARGS)
 						   metric) : 0));
 	}
 
-	outcome = GovernanceDeploy(proj, &policy, model_id, strategy, true, &request_id);
+	outcome = GovernanceDeploy(proj, &policy, model_id, strategy,
+							   psprintf("mlops.deploy with strategy %s", strategy), true, &request_id);
 	if (outcome == GOVERNANCE_DEPLOYED)
 	{
 		initStringInfo(&detail);

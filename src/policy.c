@@ -126,19 +126,60 @@ static int
 ParseTimeOfDay(const char *key, const JsonbValue *v)
 {
 	char	   *s = v->type == jbvString ? JsonValueToCString(v) : NULL;
-	int			h,
-				m,
+	int			h = -1,
+				m = -1,
 				sec = 0,
 				end = 0;
+	bool		valid = false;
 
-	if (s == NULL ||
-		!((sscanf(s, "%2d:%2d:%2d%n", &h, &m, &sec, &end) == 3 && s[end] == '\0') ||
-		  (sec = 0, end = 0, sscanf(s, "%2d:%2d%n", &h, &m, &end) == 2 && s[end] == '\0')) ||
-		h < 0 || m < 0 || m > 59 || sec < 0 || sec > 59 || h * 3600 + m * 60 + sec > 86400)
+	if (s != NULL && sscanf(s, "%2d:%2d%n", &h, &m, &end) == 2)
+	{
+		if (s[end] == ':')
+		{
+			const char *rest = s + end + 1;
+
+			end = 0;
+			valid = sscanf(rest, "%2d%n", &sec, &end) == 1 && end == 2 && rest[end] == '\0';
+		}
+		else
+			valid = s[end] == '\0';
+	}
+	if (!valid || h < 0 || m < 0 || m > 59 || sec < 0 || sec > 59 || h * 3600 + m * 60 + sec > 86400)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("policy \"deploy_window\" key \"%s\" must be a time of day \"HH:MM\" or \"HH:MM:SS\"", key)));
 	return h * 3600 + m * 60 + sec;
+}
+
+/*
+ * "days" of a deploy window: a non-empty array of ISO weekdays, as a set
+ * of bits.
+ */
+static int
+ParseDays(const JsonbValue *v)
+{
+	JsonbContainer *arr = v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) ?
+		v->val.binary.data : NULL;
+	int			n = arr ? JsonContainerSize(arr) : 0;
+	int			days = 0;
+	bool		valid = n > 0;
+
+	for (int j = 0; j < n && valid; j++)
+	{
+		JsonbValue *d = JsonArrayElement(arr, j);
+		double		day;
+
+		valid = d->type == jbvNumeric && JsonValueNumber(d, &day) && day == floor(day) &&
+			day >= 1 && day <= 7;
+		if (valid)
+			days |= 1 << (int) day;
+	}
+	if (!valid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"deploy_window\" key \"days\" must be a non-empty array of ISO weekdays"),
+				 errdetail("A weekday is a number from 1 (Monday) to 7 (Sunday).")));
+	return days;
 }
 
 /*
@@ -164,9 +205,15 @@ ParseWindow(const JsonbValue *v)
 		JsonbValue *e = &pairs[i].value;
 
 		if (strcmp(key, "from") == 0)
-			w->from = ParseTimeOfDay(key, e), has_from = true;
+		{
+			w->from = ParseTimeOfDay(key, e);
+			has_from = true;
+		}
 		else if (strcmp(key, "to") == 0)
-			w->to = ParseTimeOfDay(key, e), has_to = true;
+		{
+			w->to = ParseTimeOfDay(key, e);
+			has_to = true;
+		}
 		else if (strcmp(key, "timezone") == 0)
 		{
 			w->timezone = ParseString("deploy_window.timezone", e);
@@ -177,29 +224,7 @@ ParseWindow(const JsonbValue *v)
 						 errhint("Use a name of pg_timezone_names, such as \"UTC\" or \"Europe/Paris\".")));
 		}
 		else if (strcmp(key, "days") == 0)
-		{
-			JsonbContainer *arr = e->type == jbvBinary && JsonContainerIsArray(e->val.binary.data) ?
-				e->val.binary.data : NULL;
-			int			n = arr ? JsonContainerSize(arr) : 0;
-
-			w->days = 0;
-			for (int j = 0; j < n; j++)
-			{
-				JsonbValue *d = JsonArrayElement(arr, j);
-				double		day;
-
-				if (d->type != jbvNumeric || !JsonValueNumber(d, &day) || day != floor(day) ||
-					day < 1 || day > 7)
-					n = 0;
-				else
-					w->days |= 1 << (int) day;
-			}
-			if (n == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("policy \"deploy_window\" key \"days\" must be a non-empty array of ISO weekdays"),
-						 errdetail("A weekday is a number from 1 (Monday) to 7 (Sunday).")));
-		}
+			w->days = ParseDays(e);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -343,11 +368,19 @@ PolicyMerge(Jsonb *base, Jsonb *changes)
 		for (int j = 0; j < nchanges && !changed; j++)
 			changed = strcmp(bp[i].key, cp[j].key) == 0;
 		if (!changed)
-			AppendPair(&buf, &bp[i], first), first = false;
+		{
+			AppendPair(&buf, &bp[i], first);
+			first = false;
+		}
 	}
 	for (int j = 0; j < nchanges; j++)
+	{
 		if (cp[j].value.type != jbvNull)
-			AppendPair(&buf, &cp[j], first), first = false;
+		{
+			AppendPair(&buf, &cp[j], first);
+			first = false;
+		}
+	}
 	appendStringInfoChar(&buf, '}');
 	return JsonFromText(&buf);
 }

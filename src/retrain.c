@@ -459,7 +459,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 			deploy = false;
 			reason = psprintf("%s; not deployed: the deployed model changed while retraining", reason);
 		}
-		else if (GovernanceDeploy(proj, &policy, res.model_id, "retrain", false,
+		else if (GovernanceDeploy(proj, &policy, res.model_id, "retrain", reason, false,
 								  &request_id) != GOVERNANCE_DEPLOYED)
 		{
 			deploy = false;

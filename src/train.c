@@ -759,7 +759,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		ReportNotDeployed(req->project, res, old_score, same_rows);
 	if (res->deployed)
 		res->deployed = GovernanceDeploy(proj, &policy, res->model_id,
-										 req->deploy, false,
+										 req->deploy,
+										 psprintf("mlops.train with deploy => %s", req->deploy), false,
 										 &res->request_id) == GOVERNANCE_DEPLOYED;
 	if (res->deployed)
 	{
