@@ -571,7 +571,7 @@ DeployApproved(const DeployRequest *r)
 
 /*
  * The background worker's part: deploy the approved requests whose
- * window is open.  Each in a subtransaction, so one request that fails
+ * window is open (none before ALTER EXTENSION mlops UPDATE made the table).  Each in a subtransaction, so one request that fails
  * (a policy made invalid by a dropped role...) leaves a WARNING and the
  * others go on.
  */
@@ -583,6 +583,9 @@ GovernanceDeployApproved(void)
 	int64	   *ids;
 	int			n;
 
+	/* an installation not yet updated to 0.2.0 has no requests */
+	if (!OidIsValid(RegistryTableOid("deploy_requests")))
+		return;
 	SPI_connect();
 	RegistryReadAsOwner("SELECT r.id FROM mlops.deploy_requests r WHERE r.status OPERATOR(pg_catalog.=) 'approved' "
 						"AND r.deployed_at IS NULL ORDER BY r.id", 0, NULL, NULL, NULL);
