@@ -38,8 +38,8 @@
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 
-#include "jsonutil.h"
 #include "governance.h"
+#include "jsonutil.h"
 #include "policy.h"
 #include "privileges.h"
 #include "registry.h"
@@ -442,8 +442,8 @@ mlops_retrain(PG_FUNCTION_ARGS)
 
 		deploy = PolicyBetter(metric, res.score, res.compare_score, policy.min_improvement);
 		reason = psprintf("new %s %.4f %s deployed %.4f %s min_improvement %g on the same %d held-out rows",
-						  metric, res.score, lower ? (deploy ? "<=" : ">") : (deploy ? ">=" : "<"), res.compare_score,
-						  lower ? "-" : "+", policy.min_improvement,
+						  metric, res.score, lower ? (deploy ? "<=" : ">") : (deploy ? ">=" : "<"),
+						  res.compare_score, lower ? "-" : "+", policy.min_improvement,
 						  JsonGetInt(&res.metrics->root, "test_rows"));
 	}
 	if (drift_checked)
