@@ -339,3 +339,110 @@ COMMENT ON FUNCTION mlops.featurize(bigint, float4[]) IS 'The feature vector the
 COMMENT ON FUNCTION mlops.featurize(bigint, numeric[]) IS 'The feature vector the given model sees for raw numeric features.';
 COMMENT ON FUNCTION mlops.featurize(bigint, jsonb) IS 'The feature vector the given model sees for a JSON object.';
 COMMENT ON FUNCTION mlops.featurize(bigint, text) IS 'The feature vector the given model sees for a JSON object given as text.';
+
+--------------------------------------------------------------------------
+-- Governance: model stages (the deployed models become production),
+-- deploy's status and request_id, policies and deploy requests.
+--------------------------------------------------------------------------
+
+ALTER TABLE mlops.models ADD COLUMN stage text NOT NULL DEFAULT 'none'
+	CHECK (stage IN ('none', 'staging', 'production', 'archived'));
+COMMENT ON COLUMN mlops.models.stage IS 'none, staging, production (exactly the deployed model, set only by deploying) or archived (never deployed).';
+GRANT SELECT (stage) ON mlops.models TO PUBLIC;
+UPDATE mlops.models m SET stage = 'production'
+  FROM mlops.deployed_models d WHERE d.model_id = m.id;
+
+DROP FUNCTION mlops.deploy(text, text, bigint);
+CREATE FUNCTION mlops.deploy(project text, strategy text DEFAULT 'best_score', model_id bigint DEFAULT NULL)
+RETURNS TABLE (project text, model_id bigint, version int, strategy text, status text, request_id bigint)
+AS 'MODULE_PATHNAME', 'mlops_deploy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id); status pending and a request_id when the policy requires an approval.';
+
+--------------------------------------------------------------------------
+-- Governance (src/governance.c, src/policy.c): project policies, deploy
+-- requests and their approvals.  Only the extension's C code writes these
+-- tables.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.policies (
+	project		text PRIMARY KEY,
+	policy		jsonb NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	updated_by	regrole NOT NULL
+);
+COMMENT ON TABLE mlops.policies IS 'One policy per project (mlops.set_policy): selection metric, min_score, min_improvement, require_approval, approvers, deploy_window and the retrain keys.';
+
+CREATE TABLE mlops.deploy_requests (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL,
+	strategy	text NOT NULL,
+	status		text NOT NULL DEFAULT 'pending'
+				CHECK (status IN ('pending', 'approved', 'rejected', 'superseded', 'expired')),
+	requested_by regrole NOT NULL,
+	requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	reason		text,
+	decided_by	regrole,
+	decided_at	timestamptz,
+	comment		text,
+	deployed_at timestamptz
+);
+CREATE INDEX ON mlops.deploy_requests (project) WHERE status IN ('pending', 'approved');
+COMMENT ON TABLE mlops.deploy_requests IS 'Deploys waiting for, or decided by, an approval (policy require_approval).';
+COMMENT ON COLUMN mlops.deploy_requests.status IS 'pending, approved, rejected, superseded (by a newer request or deploy) or expired (the model or project was dropped).';
+COMMENT ON COLUMN mlops.deploy_requests.strategy IS 'The deploy that asked: a strategy of mlops.deploy, auto or always (train), or retrain.';
+COMMENT ON COLUMN mlops.deploy_requests.deployed_at IS 'When the approved request was deployed; NULL while it waits for the deploy window.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.policies', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deploy_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deploy_requests_id_seq', '');
+
+REVOKE ALL ON mlops.policies, mlops.deploy_requests FROM PUBLIC;
+GRANT SELECT ON mlops.policies, mlops.deploy_requests TO PUBLIC;
+
+ALTER TABLE mlops.policies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.deploy_requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.policies FOR SELECT
+	USING (mlops.has_project_privilege(project));
+CREATE POLICY project_privilege_or_requester ON mlops.deploy_requests FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR requested_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+COMMENT ON POLICY project_privilege ON mlops.policies IS 'The policies of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege_or_requester ON mlops.deploy_requests IS 'The deploy requests of the projects the user holds a privilege on, and the user''s own requests.';
+
+CREATE VIEW mlops.model_stages WITH (security_invoker = true) AS
+SELECT p.name AS project, m.id AS model_id, m.version, m.stage,
+	   (SELECT max(d.deployed_at) FROM mlops.deployments d WHERE d.model_id = m.id) AS deployed_at
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.model_stages IS 'The stage of every model (none, staging, production or archived) and when it was last deployed.';
+GRANT SELECT ON mlops.model_stages TO PUBLIC;
+
+CREATE FUNCTION mlops.set_policy(project text, policy jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_set_policy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_policy(text, jsonb)
+	IS 'Merge keys into the project''s policy (a JSON null removes a key); returns the policy; needs admin.';
+
+CREATE FUNCTION mlops.set_stage(model_id bigint, stage text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_set_stage'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_stage(bigint, text)
+	IS 'Move a model that is not deployed to stage none, staging or archived (production comes only with a deploy); needs deploy.';
+
+CREATE FUNCTION mlops.approve(request_id bigint, comment text DEFAULT NULL)
+RETURNS TABLE (project text, model_id bigint, version int, strategy text)
+AS 'MODULE_PATHNAME', 'mlops_approve'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.approve(bigint, text)
+	IS 'Approve another role''s pending deploy request and deploy it (inside the deploy window, else the background worker deploys it when the window opens); needs approve and membership in the policy''s approvers.';
+
+CREATE FUNCTION mlops.reject(request_id bigint, comment text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_reject'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.reject(bigint, text)
+	IS 'Reject a pending deploy request; needs approve and membership in the policy''s approvers.';

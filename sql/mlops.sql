@@ -44,6 +44,7 @@ CREATE TABLE mlops.models (
 	model		bytea NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	created_by	regrole NOT NULL,
+	stage		text NOT NULL DEFAULT 'none' CHECK (stage IN ('none', 'staging', 'production', 'archived')),
 	UNIQUE (project_id, version)
 );
 COMMENT ON TABLE mlops.models IS 'Immutable trained models: hyperparameters, frozen feature transform, label order, held-out metrics, training record and the serialized model.';
@@ -53,6 +54,7 @@ COMMENT ON COLUMN mlops.models.training IS 'Relation, row counts, split, seed, t
 COMMENT ON COLUMN mlops.models.profile IS 'Reference profile for drift: statistics of the training inputs and of the held-out predictions.';
 COMMENT ON COLUMN mlops.models.importance IS 'Importance of each feature: XGBoost''s average split gain, or |coefficient| x standard deviation for linear models.';
 COMMENT ON COLUMN mlops.models.format IS 'Serialization format version of the model column.';
+COMMENT ON COLUMN mlops.models.stage IS 'none, staging, production (exactly the deployed model, set only by deploying) or archived (never deployed).';
 COMMENT ON COLUMN mlops.models.model IS 'The serialized model (XGBoost UBJSON, or the mlops linear format).';
 
 CREATE TABLE mlops.deployments (
@@ -107,6 +109,7 @@ GRANT SELECT ON mlops.projects, mlops.deployments, mlops.evaluations, mlops.even
 -- itself) is read only through the functions that check privileges
 GRANT SELECT (id, project_id, version, algorithm, hyperparams, preprocess, labels, metrics,
 	training, importance, format, created_at, created_by) ON mlops.models TO PUBLIC;
+GRANT SELECT (stage) ON mlops.models TO PUBLIC;
 GRANT USAGE ON SCHEMA mlops TO PUBLIC;
 
 --------------------------------------------------------------------------
@@ -447,10 +450,10 @@ COMMENT ON FUNCTION mlops.regression_metrics(float8[], float8[]) IS 'Regression 
 --------------------------------------------------------------------------
 
 CREATE FUNCTION mlops.deploy(project text, strategy text DEFAULT 'best_score', model_id bigint DEFAULT NULL)
-RETURNS TABLE (project text, model_id bigint, version int, strategy text)
+RETURNS TABLE (project text, model_id bigint, version int, strategy text, status text, request_id bigint)
 AS 'MODULE_PATHNAME', 'mlops_deploy'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id).';
+COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id); status pending and a request_id when the policy requires an approval.';
 
 CREATE FUNCTION mlops.evaluate(project text, relation text, model_id bigint DEFAULT NULL)
 RETURNS jsonb
@@ -806,3 +809,91 @@ COMMENT ON POLICY project_privilege ON mlops.project_grants IS 'The grants of th
 COMMENT ON POLICY project_privilege_or_actor ON mlops.events IS 'The events of the projects the user holds a privilege on, and the user''s own events (also of dropped projects).';
 COMMENT ON POLICY project_privilege_or_submitter ON mlops.jobs IS 'The jobs of the projects the user holds a privilege on, and the jobs the user submitted.';
 COMMENT ON POLICY project_privilege_or_creator ON mlops.schedules IS 'The schedules of the projects the user holds a privilege on, and the schedules the user created.';
+
+--------------------------------------------------------------------------
+-- Governance (src/governance.c, src/policy.c): project policies, deploy
+-- requests and their approvals.  Only the extension's C code writes these
+-- tables.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.policies (
+	project		text PRIMARY KEY,
+	policy		jsonb NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	updated_by	regrole NOT NULL
+);
+COMMENT ON TABLE mlops.policies IS 'One policy per project (mlops.set_policy): selection metric, min_score, min_improvement, require_approval, approvers, deploy_window and the retrain keys.';
+
+CREATE TABLE mlops.deploy_requests (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL,
+	strategy	text NOT NULL,
+	status		text NOT NULL DEFAULT 'pending'
+				CHECK (status IN ('pending', 'approved', 'rejected', 'superseded', 'expired')),
+	requested_by regrole NOT NULL,
+	requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	reason		text,
+	decided_by	regrole,
+	decided_at	timestamptz,
+	comment		text,
+	deployed_at timestamptz
+);
+CREATE INDEX ON mlops.deploy_requests (project) WHERE status IN ('pending', 'approved');
+COMMENT ON TABLE mlops.deploy_requests IS 'Deploys waiting for, or decided by, an approval (policy require_approval).';
+COMMENT ON COLUMN mlops.deploy_requests.status IS 'pending, approved, rejected, superseded (by a newer request or deploy) or expired (the model or project was dropped).';
+COMMENT ON COLUMN mlops.deploy_requests.strategy IS 'The deploy that asked: a strategy of mlops.deploy, auto or always (train), or retrain.';
+COMMENT ON COLUMN mlops.deploy_requests.deployed_at IS 'When the approved request was deployed; NULL while it waits for the deploy window.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.policies', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deploy_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.deploy_requests_id_seq', '');
+
+REVOKE ALL ON mlops.policies, mlops.deploy_requests FROM PUBLIC;
+GRANT SELECT ON mlops.policies, mlops.deploy_requests TO PUBLIC;
+
+ALTER TABLE mlops.policies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.deploy_requests ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.policies FOR SELECT
+	USING (mlops.has_project_privilege(project));
+CREATE POLICY project_privilege_or_requester ON mlops.deploy_requests FOR SELECT
+	USING (mlops.has_project_privilege(project)
+		   OR requested_by::oid = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER));
+COMMENT ON POLICY project_privilege ON mlops.policies IS 'The policies of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege_or_requester ON mlops.deploy_requests IS 'The deploy requests of the projects the user holds a privilege on, and the user''s own requests.';
+
+CREATE VIEW mlops.model_stages WITH (security_invoker = true) AS
+SELECT p.name AS project, m.id AS model_id, m.version, m.stage,
+	   (SELECT max(d.deployed_at) FROM mlops.deployments d WHERE d.model_id = m.id) AS deployed_at
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.model_stages IS 'The stage of every model (none, staging, production or archived) and when it was last deployed.';
+GRANT SELECT ON mlops.model_stages TO PUBLIC;
+
+CREATE FUNCTION mlops.set_policy(project text, policy jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_set_policy'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_policy(text, jsonb)
+	IS 'Merge keys into the project''s policy (a JSON null removes a key); returns the policy; needs admin.';
+
+CREATE FUNCTION mlops.set_stage(model_id bigint, stage text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_set_stage'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_stage(bigint, text)
+	IS 'Move a model that is not deployed to stage none, staging or archived (production comes only with a deploy); needs deploy.';
+
+CREATE FUNCTION mlops.approve(request_id bigint, comment text DEFAULT NULL)
+RETURNS TABLE (project text, model_id bigint, version int, strategy text)
+AS 'MODULE_PATHNAME', 'mlops_approve'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.approve(bigint, text)
+	IS 'Approve another role''s pending deploy request and deploy it (inside the deploy window, else the background worker deploys it when the window opens); needs approve and membership in the policy''s approvers.';
+
+CREATE FUNCTION mlops.reject(request_id bigint, comment text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_reject'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.reject(bigint, text)
+	IS 'Reject a pending deploy request; needs approve and membership in the policy''s approvers.';

@@ -2,6 +2,8 @@
 -- JSON input, id-like columns, evaluate without the target, rollback
 -- walking back through history, schedule replacement, date inputs
 \pset pager off
+-- model ids in this file do not depend on the files run before it
+SELECT FROM pg_catalog.setval('mlops.models_id_seq', 10000);
 CREATE TABLE pc_churn AS
 SELECT g AS customer_id, 20 + (g * 7) % 50 AS age, (g * 13) % 100 / 10.0 AS spend,
        (ARRAY['free', 'basic', 'pro'])[1 + g % 3] AS plan,

@@ -476,7 +476,7 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	Interval	zero = {0};
 	char	   *relation = NULL;
 	Jsonb	   *policy;
-	RetrainPolicy parsed;
+	Policy		parsed;
 	RegistryProject *proj;
 	Oid			types[6] = {TEXTOID, INTERVALOID, TEXTOID, JSONBOID, REGROLEOID, INT8OID};
 	Datum		values[6];

@@ -14,6 +14,7 @@
 #include "utils/snapmgr.h"
 
 #include "dataset.h"
+#include "governance.h"
 #include "jsonutil.h"
 #include "model_cache.h"
 #include "privileges.h"
@@ -27,7 +28,9 @@ PG_FUNCTION_INFO_V1(mlops_drop_project);
 
 /*
  * mlops.deploy(project, strategy, model_id): deploy a model of the project
- * chosen by strategy; returns what was deployed.
+ * chosen by strategy (best_score by the policy's metric, archived models
+ * never chosen); returns what was deployed, or the deploy request made
+ * when the policy requires an approval.
  */
 Datum
 mlops_deploy(PG_FUNCTION_ARGS)
@@ -40,8 +43,12 @@ mlops_deploy(PG_FUNCTION_ARGS)
 	int64		current;
 	int64		model_id;
 	StringInfoData detail;
-	Datum		values[4];
-	bool		nulls[4] = {0};
+	Policy		policy;
+	const char *metric;
+	int64		request_id;
+	GovernanceOutcome outcome;
+	Datum		values[6];
+	bool		nulls[6] = {0};
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -66,8 +73,10 @@ mlops_deploy(PG_FUNCTION_ARGS)
 	proj = RegistryGetProject(project, false);
 	PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 	RegistryLockProject(proj);
+	PolicyForProject(proj->name, NULL, &policy);
+	metric = PolicyMetric(&policy, proj->task);
 	current = RegistryDeployedModel(proj->id);
-	model_id = RegistryChooseModel(proj->id, proj->task, strategy,
+	model_id = RegistryChooseModel(proj->id, metric, PolicyLowerIsBetter(metric), strategy,
 								   strcmp(strategy, "specific") == 0 ? given : current);
 	if (model_id == 0)
 	{
@@ -83,24 +92,32 @@ mlops_deploy(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no model to deploy with strategy \"%s\"", project, strategy),
 				 strcmp(strategy, "best_score") == 0 ?
-				 errdetail("No model has held-out metrics.") : 0));
+				 errdetail("No model that is not archived has the metric \"%s\" in its held-out metrics.",
+						   metric) : 0));
 	}
 
-	RegistryDeploy(proj->id, model_id, strategy);
-	initStringInfo(&detail);
-	appendStringInfo(&detail, "{\"strategy\": \"%s\", \"previous_model_id\": ", strategy);
-	if (current)
-		appendStringInfo(&detail, INT64_FORMAT "}", current);
-	else
-		appendStringInfoString(&detail, "null}");
-	RegistryLogEvent(strcmp(strategy, "rollback") == 0 ? "rollback" : "deploy",
-					 project, model_id, detail.data);
+	outcome = GovernanceDeploy(proj, &policy, model_id, strategy,
+							   psprintf("mlops.deploy with strategy %s", strategy), true, &request_id);
+	if (outcome == GOVERNANCE_DEPLOYED)
+	{
+		initStringInfo(&detail);
+		appendStringInfo(&detail, "{\"strategy\": \"%s\", \"previous_model_id\": ", strategy);
+		if (current)
+			appendStringInfo(&detail, INT64_FORMAT "}", current);
+		else
+			appendStringInfoString(&detail, "null}");
+		RegistryLogEvent(strcmp(strategy, "rollback") == 0 ? "rollback" : "deploy",
+						 project, model_id, detail.data);
+	}
 	PopActiveSnapshot();
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int64GetDatum(model_id);
 	values[2] = Int32GetDatum(RegistryModelVersion(model_id));
 	values[3] = CStringGetTextDatum(strategy);
+	values[4] = CStringGetTextDatum(outcome == GOVERNANCE_DEPLOYED ? "deployed" : "pending");
+	values[5] = Int64GetDatum(request_id);
+	nulls[5] = request_id == 0;
 	SetSingleFuncCall(fcinfo, 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;

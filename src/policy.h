@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * policy.h
- *	  Retraining policies: when to retrain and when to deploy the result.
+ *	  Project and schedule policies: when to retrain, how to choose and
+ *	  gate a deploy.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,7 +14,19 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
-typedef struct RetrainPolicy
+#include "mlops.h"
+
+/* a deploy window: local time of day in seconds, ISO days (bit 1 Monday) */
+typedef struct PolicyWindow
+{
+	int			days;			/* bit d set: ISO weekday d (1 Monday .. 7) */
+	int			from;			/* seconds after midnight, inclusive */
+	int			to;				/* seconds after midnight, exclusive */
+	char	   *timezone;
+	char	   *text;			/* as the policy spells it, for messages */
+} PolicyWindow;
+
+typedef struct Policy
 {
 	bool		on_drift;		/* "retrain": "on_drift" (true) or "always" */
 	double		drift_share;	/* share of drifted source columns that
@@ -21,9 +34,23 @@ typedef struct RetrainPolicy
 	bool		on_prediction_drift;	/* drifted predictions trigger it too */
 	double		min_improvement;	/* the new score must beat the old by this */
 	bool		deploy;			/* "deploy": "auto" (true) or "never" */
-} RetrainPolicy;
+	char	   *metric;			/* selection metric; NULL: f1 or r2 */
+	int			nmin_scores;	/* "min_score": metric floors */
+	char	  **min_metrics;
+	double	   *min_values;
+	bool		require_approval;
+	char	   *approvers;		/* a role name, or NULL */
+	PolicyWindow *window;		/* NULL: deploys at any time */
+} Policy;
 
-extern void PolicyParse(Jsonb *policy, RetrainPolicy *out);
-extern void PolicyToJson(const RetrainPolicy *p, StringInfo buf);
+extern void PolicyParse(Jsonb *policy, Policy *out);
+extern void PolicyToJson(const Policy *p, StringInfo buf);
+extern Jsonb *PolicyMerge(Jsonb *base, Jsonb *changes);
+extern Jsonb *PolicyLoad(const char *project);
+extern void PolicyForProject(const char *project, Jsonb *overrides, Policy *out);
+extern const char *PolicyMetric(const Policy *p, MlopsTask task);
+extern bool PolicyLowerIsBetter(const char *metric);
+extern bool PolicyBetter(const char *metric, double a, double b, double margin);
+extern bool PolicyWindowOpen(const PolicyWindow *w);
 
 #endif							/* MLOPS_POLICY_H */

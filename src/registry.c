@@ -335,19 +335,21 @@ RegistryDeployedModel(int64 project_id)
 }
 
 /*
- * The primary metric of a stored model (f1 or r2); NaN when it has none.
+ * A metric of a stored model; NaN when it has none.
  */
 double
-RegistryModelScore(int64 model_id, MlopsTask task)
+RegistryModelScore(int64 model_id, const char *metric)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	double		score = get_float8_nan();
 
 	values[0] = Int64GetDatum(model_id);
-	values[1] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
+	values[1] = CStringGetTextDatum(metric);
 	SPI_connect();
-	RegistryReadAsOwner("SELECT (m.metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 "
+	RegistryReadAsOwner("SELECT CASE WHEN pg_catalog.jsonb_typeof(m.metrics OPERATOR(pg_catalog.->) $2) "
+						"OPERATOR(pg_catalog.=) 'number' "
+						"THEN (m.metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 END "
 						"FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
 						2, types, values, NULL);
 	if (SPI_processed == 1)
@@ -374,7 +376,9 @@ RegistryTableOid(const char *name)
 }
 
 /*
- * Record a deployment and tell every backend at commit.
+ * Record a deployment and tell every backend at commit.  The deployed
+ * model's stage becomes production, the one it replaces goes back to
+ * staging.
  */
 void
 RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
@@ -390,6 +394,11 @@ RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
 	RegistryWriteAsOwner("INSERT INTO mlops.deployments (project_id, model_id, strategy, deployed_by) "
 				  "VALUES ($1, $2, $3, $4)",
 				  4, types, values, NULL);
+	RegistryWriteAsOwner("UPDATE mlops.models m SET stage = CASE WHEN m.id OPERATOR(pg_catalog.=) $2 "
+						 "THEN 'production' ELSE 'staging' END "
+						 "WHERE m.project_id OPERATOR(pg_catalog.=) $1 AND (m.id OPERATOR(pg_catalog.=) $2 "
+						 "OR m.stage OPERATOR(pg_catalog.=) 'production')",
+						 2, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
 }
@@ -445,14 +454,16 @@ RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows, Jsonb
  * history (read in SPI, rows in id order): the history is replayed as a
  * stack, where a deployment pushes its model and a rollback pops back to
  * the model it deployed.  The target is the model below the current one on
- * the stack (models equal to the current one skipped): a second rollback
- * goes one more step back instead of returning.  0 when there is none.
+ * the stack (models equal to the current one, and archived models,
+ * skipped): a second rollback goes one more step back instead of
+ * returning.  0 when there is none.
  */
 static int64
 RollbackTarget(void)
 {
 	int			n = (int) SPI_processed;
 	int64	   *stack = palloc(sizeof(int64) * Max(1, n));
+	bool	   *archived = palloc(sizeof(bool) * Max(1, n));
 	int			top = 0;
 
 	for (int i = 0; i < n; i++)
@@ -461,6 +472,7 @@ RollbackTarget(void)
 		bool		isnull;
 		int64		model = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 		char	   *strategy = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+		bool		is_archived = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 
 		if (strategy != NULL && strcmp(strategy, "rollback") == 0 && top > 0)
 		{
@@ -471,24 +483,27 @@ RollbackTarget(void)
 			if (top > 0)
 				continue;
 		}
+		archived[top] = is_archived;
 		stack[top++] = model;
 	}
 	if (top == 0)
 		return 0;
 	for (int i = top - 2; i >= 0; i--)
-		if (stack[i] != stack[top - 1])
+		if (stack[i] != stack[top - 1] && !archived[i])
 			return stack[i];
 	return 0;
 }
 
 /*
- * Pick the model a deployment strategy names: best_score (best primary
- * metric, the newest on ties), most_recent, rollback (see RollbackTarget)
- * or specific (model_id, which must belong to the project).  Returns 0
- * when there is none.
+ * Pick the model a deployment strategy names: best_score (best value of
+ * metric, the newest on ties; lower_is_better says which way), most_recent,
+ * rollback (see RollbackTarget) or specific (model_id, which must belong to
+ * the project).  Archived models are never chosen but by specific (which
+ * the deploy then refuses).  Returns 0 when there is none.
  */
 int64
-RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int64 model_id)
+RegistryChooseModel(int64 project_id, const char *metric, bool lower_is_better,
+					const char *strategy, int64 model_id)
 {
 	Oid			types[3] = {INT8OID, INT8OID, TEXTOID};
 	Datum		values[3];
@@ -497,17 +512,21 @@ RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy, int6
 
 	values[0] = Int64GetDatum(project_id);
 	values[1] = Int64GetDatum(model_id);
-	values[2] = CStringGetTextDatum(task == TASK_CLASSIFICATION ? "f1" : "r2");
+	values[2] = CStringGetTextDatum(metric);
 	if (strcmp(strategy, "best_score") == 0)
-		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
-			"AND pg_catalog.jsonb_typeof(m.metrics OPERATOR(pg_catalog.->) $3) "
-			"OPERATOR(pg_catalog.=) 'number' "
-			"ORDER BY (m.metrics OPERATOR(pg_catalog.->>) $3)::pg_catalog.float8 DESC, m.id DESC LIMIT 1";
+		sql = psprintf("SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+					   "AND m.stage OPERATOR(pg_catalog.<>) 'archived' "
+					   "AND pg_catalog.jsonb_typeof(m.metrics OPERATOR(pg_catalog.->) $3) "
+					   "OPERATOR(pg_catalog.=) 'number' "
+					   "ORDER BY (m.metrics OPERATOR(pg_catalog.->>) $3)::pg_catalog.float8 %s, "
+					   "m.id DESC LIMIT 1", lower_is_better ? "ASC" : "DESC");
 	else if (strcmp(strategy, "most_recent") == 0)
 		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
+			"AND m.stage OPERATOR(pg_catalog.<>) 'archived' "
 			"ORDER BY m.version DESC LIMIT 1";
 	else if (strcmp(strategy, "rollback") == 0)
-		sql = "SELECT d.model_id, d.strategy FROM mlops.deployments d "
+		sql = "SELECT d.model_id, d.strategy, m.stage OPERATOR(pg_catalog.=) 'archived' "
+			"FROM mlops.deployments d JOIN mlops.models m ON m.id OPERATOR(pg_catalog.=) d.model_id "
 			"WHERE d.project_id OPERATOR(pg_catalog.=) $1 ORDER BY d.id";
 	else
 		sql = "SELECT m.id FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $1 "
@@ -597,7 +616,8 @@ RegistryLockProject(const RegistryProject *p)
 }
 
 /*
- * Delete a model (its evaluations and past deployment rows go with it).
+ * Delete a model (its evaluations and past deployment rows go with it);
+ * the deploy requests waiting for it expire.
  */
 void
 RegistryDropModel(int64 model_id)
@@ -607,12 +627,19 @@ RegistryDropModel(int64 model_id)
 
 	SPI_connect();
 	RegistryWriteAsOwner("DELETE FROM mlops.models WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("UPDATE mlops.deploy_requests r SET status = 'expired', "
+						 "decided_at = pg_catalog.clock_timestamp() "
+						 "WHERE r.model_id OPERATOR(pg_catalog.=) $1 AND (r.status OPERATOR(pg_catalog.=) 'pending' "
+						 "OR (r.status OPERATOR(pg_catalog.=) 'approved' AND r.deployed_at IS NULL))",
+						 1, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 }
 
 /*
- * Delete a project with everything that belongs to it.
+ * Delete a project with everything that belongs to it; its policy goes
+ * too, and its waiting deploy requests expire (their rows, by project
+ * name, stay as a record).
  */
 void
 RegistryDropProject(int64 project_id)
@@ -621,7 +648,13 @@ RegistryDropProject(int64 project_id)
 	Datum		values[1] = {Int64GetDatum(project_id)};
 
 	SPI_connect();
-	RegistryWriteAsOwner("DELETE FROM mlops.projects WHERE id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	RegistryWriteAsOwner("WITH p AS (DELETE FROM mlops.projects WHERE id OPERATOR(pg_catalog.=) $1 RETURNING name), "
+						 "pol AS (DELETE FROM mlops.policies x USING p WHERE x.project OPERATOR(pg_catalog.=) p.name) "
+						 "UPDATE mlops.deploy_requests r SET status = 'expired', "
+						 "decided_at = pg_catalog.clock_timestamp() FROM p "
+						 "WHERE r.project OPERATOR(pg_catalog.=) p.name AND (r.status OPERATOR(pg_catalog.=) 'pending' "
+						 "OR (r.status OPERATOR(pg_catalog.=) 'approved' AND r.deployed_at IS NULL))",
+						 1, types, values, NULL);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("models"));
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));

@@ -50,15 +50,15 @@ extern RegistryProject *RegistryGetProjectById(int64 project_id);
 extern int64 RegistryCreateProject(const char *name, MlopsTask task, const char *target);
 extern int64 RegistryInsertModel(const RegistryModelRow *row, int *version);
 extern int64 RegistryDeployedModel(int64 project_id);
-extern double RegistryModelScore(int64 model_id, MlopsTask task);
+extern double RegistryModelScore(int64 model_id, const char *metric);
 extern void RegistryDeploy(int64 project_id, int64 model_id, const char *strategy);
 extern void RegistryLogEvent(const char *action, const char *project, int64 model_id,
 							 const char *detail_json);
 extern void RegistryInsertEvaluation(int64 model_id, const char *relation, int64 rows,
 									 Jsonb *metrics);
 extern Oid	RegistryTableOid(const char *name);
-extern int64 RegistryChooseModel(int64 project_id, MlopsTask task, const char *strategy,
-								 int64 model_id);
+extern int64 RegistryChooseModel(int64 project_id, const char *metric, bool lower_is_better,
+								 const char *strategy, int64 model_id);
 extern int	RegistryModelVersion(int64 model_id);
 extern void RegistryDropModel(int64 model_id);
 extern void RegistryDropProject(int64 project_id);

@@ -38,6 +38,7 @@
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 
+#include "governance.h"
 #include "jsonutil.h"
 #include "policy.h"
 #include "privileges.h"
@@ -226,7 +227,7 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
  * drifted, and the predictions.
  */
 static char *
-DescribeDrift(const DriftCheck *dc, const RetrainPolicy *policy)
+DescribeDrift(const DriftCheck *dc, const Policy *policy)
 {
 	const char *pred;
 
@@ -262,7 +263,7 @@ RelationHasRows(const char *relname)
  */
 static void
 AppendDecision(StringInfo buf, const char *action, const char *reason, const char *relation,
-			   const RetrainPolicy *policy, const DriftCheck *dc, const TrainResult *res)
+			   const Policy *policy, const DriftCheck *dc, const TrainResult *res)
 {
 	appendStringInfo(buf, "{\"action\": \"%s\", \"reason\": ", action);
 	JsonAppendString(buf, reason);
@@ -344,7 +345,9 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	char	   *project;
 	char	   *relation;
 	bool		force;
-	RetrainPolicy policy;
+	Policy		policy;
+	Jsonb	   *overrides;
+	int64		request_id = 0;
 	RegistryProject *proj;
 	LastSettings last;
 	int64		current;
@@ -367,19 +370,23 @@ mlops_retrain(PG_FUNCTION_ARGS)
 				 errmsg("project must not be NULL")));
 	project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	force = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
-	PolicyParse(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &policy);
+	overrides = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	PolicyParse(overrides, &policy);
 
 	proj = RegistryGetProject(project, false);
 	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	/* the project's policy, the call's (or schedule's) keys overriding it */
+	PolicyForProject(proj->name, overrides, &policy);
 	if (policy.deploy)
 		PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
 	current = RegistryDeployedModel(proj->id);
 	ReadLastSettings(proj, PG_ARGISNULL(4) ? current : PG_GETARG_INT64(4), &last);
 	relation = PG_ARGISNULL(1) ? last.relation : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	metric = proj->task == TASK_CLASSIFICATION ? "f1" : "r2";
+	metric = PolicyMetric(&policy, proj->task);
 
 	/* every setting is checked before the drift check reads a row */
 	RetrainRequest(proj, &last, relation, current, &req);
+	req.policy = overrides;
 	TrainCheck(&req, &plan);
 
 	/* a quiet day of a "new rows since yesterday" view: nothing to do */
@@ -431,10 +438,13 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		deploy = res.score >= res.compare_score + policy.min_improvement;
-		reason = psprintf("new %s %.4f %s deployed %.4f + min_improvement %g on the same %d held-out rows",
-						  metric, res.score, deploy ? ">=" : "<", res.compare_score,
-						  policy.min_improvement, JsonGetInt(&res.metrics->root, "test_rows"));
+		bool		lower = PolicyLowerIsBetter(metric);
+
+		deploy = PolicyBetter(metric, res.score, res.compare_score, policy.min_improvement);
+		reason = psprintf("new %s %.4f %s deployed %.4f %s min_improvement %g on the same %d held-out rows",
+						  metric, res.score, lower ? (deploy ? "<=" : ">") : (deploy ? ">=" : "<"),
+						  res.compare_score, lower ? "-" : "+", policy.min_improvement,
+						  JsonGetInt(&res.metrics->root, "test_rows"));
 	}
 	if (drift_checked)
 		reason = psprintf("%s; %s", reason, DescribeDrift(&dc, &policy));
@@ -449,9 +459,16 @@ mlops_retrain(PG_FUNCTION_ARGS)
 			deploy = false;
 			reason = psprintf("%s; not deployed: the deployed model changed while retraining", reason);
 		}
+		else if (GovernanceDeploy(proj, &policy, res.model_id, "retrain", reason, false,
+								  &request_id) != GOVERNANCE_DEPLOYED)
+		{
+			deploy = false;
+			reason = request_id ?
+				psprintf("%s; deploy request " INT64_FORMAT " waits for an approval", reason, request_id) :
+				psprintf("%s; not deployed: the project's policy refused it", reason);
+		}
 		else
 		{
-			RegistryDeploy(proj->id, res.model_id, "retrain");
 			RegistryLogEvent("deploy", project, res.model_id,
 							 current ? psprintf("{\"strategy\": \"retrain\", \"previous_model_id\": " INT64_FORMAT "}", current)
 							 : "{\"strategy\": \"retrain\", \"previous_model_id\": null}");

@@ -37,9 +37,11 @@
 #include "jsonutil.h"
 #include "metrics.h"
 #include "model.h"
+#include "governance.h"
 #include "model_cache.h"
 #include "profile.h"
 #include "progress.h"
+#include "policy.h"
 #include "privileges.h"
 #include "registry.h"
 #include "split.h"
@@ -239,11 +241,12 @@ ChooseSplit(const TrainRequest *req, int task)
 
 /*
  * Should the new model replace the deployed one?  With "auto" it must not
- * be worse on the primary metric: on the same held-out rows when the
+ * be worse on the selection metric: on the same held-out rows when the
  * deployed model was scored on them, else by the stored metrics.
  */
 static bool
-DecideDeploy(const char *deploy, int64 current, double new_score, double old_score)
+DecideDeploy(const char *deploy, const char *metric, int64 current, double new_score,
+			 double old_score)
 {
 	if (strcmp(deploy, "always") == 0)
 		return true;
@@ -253,7 +256,7 @@ DecideDeploy(const char *deploy, int64 current, double new_score, double old_sco
 		return true;
 	if (isnan(new_score))
 		return false;
-	return isnan(old_score) || new_score >= old_score;
+	return isnan(old_score) || PolicyBetter(metric, new_score, old_score, 0.0);
 }
 
 /*
@@ -265,7 +268,8 @@ DecideDeploy(const char *deploy, int64 current, double new_score, double old_sco
 static void
 ReportNotDeployed(const char *project, const TrainResult *res, double old_score, bool same_rows)
 {
-	const char *metric = res->task == TASK_CLASSIFICATION ? "f1" : "r2";
+	const char *metric = res->metric;
+	const char *worse = PolicyLowerIsBetter(metric) ? "above" : "below";
 	int			test_rows = JsonGetInt(&res->metrics->root, "test_rows");
 	char	   *why;
 	StringInfoData detail;
@@ -274,12 +278,12 @@ ReportNotDeployed(const char *project, const TrainResult *res, double old_score,
 		why = psprintf("It has no %s to compare with deployed model " INT64_FORMAT
 					   ": no rows were held out (test_size is 0).", metric, res->previous);
 	else if (same_rows)
-		why = psprintf("Its %s %.4f is below the %.4f of deployed model " INT64_FORMAT
-					   " on the same %d held-out rows.", metric, res->score, old_score,
+		why = psprintf("Its %s %.4f is %s the %.4f of deployed model " INT64_FORMAT
+					   " on the same %d held-out rows.", metric, res->score, worse, old_score,
 					   res->previous, test_rows);
 	else
-		why = psprintf("Its %s %.4f is below the stored %.4f of deployed model " INT64_FORMAT
-					   ", which could not be scored on the same rows: %s.", metric, res->score,
+		why = psprintf("Its %s %.4f is %s the stored %.4f of deployed model " INT64_FORMAT
+					   ", which could not be scored on the same rows: %s.", metric, res->score, worse,
 					   old_score, res->previous, res->compare_problem);
 	ereport(NOTICE,
 			(errmsg("model " INT64_FORMAT " was not deployed", res->model_id),
@@ -305,14 +309,15 @@ ReportNotDeployed(const char *project, const TrainResult *res, double old_score,
 }
 
 /*
- * The primary metric of a metrics object: f1 or r2; NaN when absent.
+ * A metric of a metrics object; NaN when absent or not a number.
  */
 double
-TrainPrimaryScore(Jsonb *metrics, MlopsTask task)
+TrainScore(Jsonb *metrics, const char *metric)
 {
-	const char *key = task == TASK_CLASSIFICATION ? "f1" : "r2";
+	JsonbValue *v = JsonGet(&metrics->root, metric);
+	double		d;
 
-	return JsonGet(&metrics->root, key) ? JsonGetDouble(&metrics->root, key) : NAN;
+	return v != NULL && v->type == jbvNumeric && JsonValueNumber(v, &d) ? d : NAN;
 }
 
 /*
@@ -474,7 +479,7 @@ CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split 
 	TrainScoreRows(m, view, split->test, split->ntest, &metrics, NULL);
 	appendStringInfo(&metrics, ", \"test_rows\": %d}", split->ntest);
 	res->compare_metrics = JsonFromText(&metrics);
-	res->compare_score = TrainPrimaryScore(res->compare_metrics, task);
+	res->compare_score = TrainScore(res->compare_metrics, res->metric);
 }
 
 /*
@@ -590,9 +595,15 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	double	   *importance;
 	double		old_score;
 	bool		same_rows;
+	Policy		policy;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
+	/* the project's policy, with a retrain's own keys, picks the metric */
+	if (proj != NULL)
+		PolicyForProject(proj->name, req->policy, &policy);
+	else
+		PolicyParse(req->policy, &policy);
 	/* deploy "auto" compares with the deployed model on the same rows */
 	compare_id = req->compare_model;
 	if (compare_id == 0 && proj != NULL && strcmp(req->deploy, "auto") == 0)
@@ -622,6 +633,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
 	DatasetNoticeIdColumns(ds);
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
+	res->metric = PolicyMetric(&policy, task);
 
 	/* split */
 	split_kind = ChooseSplit(req, task);
@@ -752,7 +764,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	res->model_id = RegistryInsertModel(&row, &res->version);
 	res->task = task;
 	res->metrics = row.metrics;
-	res->score = TrainPrimaryScore(row.metrics, task);
+	res->score = TrainScore(row.metrics, res->metric);
 
 	resetStringInfo(&buf);
 	appendStringInfo(&buf, "{\"version\": %d, \"algorithm\": \"%s\", \"metrics\": %s}",
@@ -765,13 +777,17 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	if (same_rows)
 		old_score = res->compare_score;
 	else
-		old_score = res->previous ? RegistryModelScore(res->previous, task) : NAN;
-	res->deployed = DecideDeploy(req->deploy, res->previous, res->score, old_score);
+		old_score = res->previous ? RegistryModelScore(res->previous, res->metric) : NAN;
+	res->deployed = DecideDeploy(req->deploy, res->metric, res->previous, res->score, old_score);
 	if (!res->deployed && strcmp(req->deploy, "auto") == 0)
 		ReportNotDeployed(req->project, res, old_score, same_rows);
 	if (res->deployed)
+		res->deployed = GovernanceDeploy(proj, &policy, res->model_id,
+										 req->deploy,
+										 psprintf("mlops.train with deploy => %s", req->deploy), false,
+										 &res->request_id) == GOVERNANCE_DEPLOYED;
+	if (res->deployed)
 	{
-		RegistryDeploy(proj->id, res->model_id, req->deploy);
 		resetStringInfo(&buf);
 		appendStringInfo(&buf, "{\"strategy\": \"train_%s\", \"previous_model_id\": ", req->deploy);
 		if (res->previous)

@@ -37,6 +37,7 @@ typedef struct TrainRequest
 	int			seed;
 	char	   *deploy;			/* "auto", "always" or "never" */
 	int64		compare_model;	/* also score this model on the held-out rows */
+	Jsonb	   *policy;			/* overrides of the project's policy, or NULL */
 } TrainRequest;
 
 /* what TrainCheck learned about a request before reading a row */
@@ -58,8 +59,10 @@ typedef struct TrainResult
 	int			version;
 	MlopsTask	task;
 	Jsonb	   *metrics;
-	double		score;			/* primary metric; NaN without held-out rows */
+	const char *metric;			/* the selection metric */
+	double		score;			/* its value; NaN without held-out rows */
 	bool		deployed;
+	int64		request_id;		/* the deploy request made instead, or 0 */
 	int64		previous;		/* the model deployed before, or 0 */
 	Jsonb	   *compare_metrics;	/* compare_model on the same rows, or NULL */
 	double		compare_score;
@@ -69,7 +72,7 @@ typedef struct TrainResult
 extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
 extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
-extern double TrainPrimaryScore(Jsonb *metrics, MlopsTask task);
+extern double TrainScore(Jsonb *metrics, const char *metric);
 extern void TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows,
 						   int nrows, StringInfo metrics, double **pred);
 

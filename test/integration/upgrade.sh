@@ -166,6 +166,11 @@ tap_ok "$rc" "every prediction and probability equals 0.1.0's, to the last bit"
 registry_digests | awk 'NR == FNR { old[$1] = 1; next } $1 in old' "$tmp/registry.before" - >"$tmp/registry.after"
 diff "$tmp/registry.before" "$tmp/registry.after" >&2 && rc=0 || rc=$?
 tap_ok "$rc" "the 0.1.0 registry rows are intact"
+tap_is "$(sql "SELECT count(*) FILTER (WHERE m.stage = 'production') = count(d.model_id)
+                 AND count(*) FILTER (WHERE m.stage = 'production' AND d.model_id IS NULL) = 0
+                 AND count(*) FILTER (WHERE m.stage NOT IN ('production', 'none')) = 0
+               FROM mlops.models m LEFT JOIN mlops.deployed_models d ON d.model_id = m.id")" t \
+	"the deployed models are in stage production, the others in none"
 
 # The upgraded schema equals a fresh install's
 PGDATABASE=fresh sql "CREATE EXTENSION mlops" >/dev/null

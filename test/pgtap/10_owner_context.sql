@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(29);
+SELECT plan(35);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -47,7 +47,17 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 		exclude => '{i,c}', deploy => 'never')$$),
 	(17, 'drop_model', $$SELECT mlops.drop_model((SELECT m.id FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
 		WHERE p.name = 'evil_reg' AND m.version = 4))$$),
-	(18, 'drop_project', $$SELECT mlops.drop_project('evil_cls')$$);
+	(18, 'drop_project', $$SELECT mlops.drop_project('evil_cls')$$),
+	(19, 'set_policy', $$SELECT mlops.set_policy('evil_reg', '{"metric": "mae", "min_score": {"r2": -100},
+		"deploy_window": {"from": "00:00", "to": "24:00", "timezone": "UTC"}}')$$),
+	(20, 'set_stage', $$SELECT mlops.set_stage((SELECT m.id FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg' AND m.id NOT IN (SELECT d.model_id FROM mlops.deployed_models d)
+		ORDER BY m.id LIMIT 1), 'archived')$$),
+	(21, 'deploy by the policy', $$SELECT * FROM mlops.deploy('evil_reg', 'best_score')$$),
+	(22, 'set_policy require_approval', $$SELECT mlops.set_policy('evil_reg', '{"require_approval": true}')$$),
+	(23, 'deploy request', $$SELECT * FROM mlops.deploy('evil_reg', 'most_recent')$$),
+	(24, 'reject', $$SELECT mlops.reject((SELECT r.id FROM mlops.deploy_requests r WHERE r.project = 'evil_reg'
+		AND r.status = 'pending'))$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
