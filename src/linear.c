@@ -9,10 +9,15 @@
  * in Python:
  *
  * - Least squares (LinearRegression) centers X and y when an intercept is
- *	 fitted and takes the minimum-norm solution from LAPACK's dgelsd with
- *	 rcond = machine epsilon, as scipy.linalg.lstsq does; rank-deficient
- *	 designs (duplicate or constant columns, more features than rows) give
- *	 the same coefficients.
+ *	 fitted and takes the minimum-norm solution from LAPACK's dgelsd.
+ *	 Singular values below max(n, p) * machine epsilon times the largest
+ *	 are taken as zero, the default rcond of numpy.linalg.lstsq: on a
+ *	 rank-deficient design (duplicate or constant columns, one-hot groups
+ *	 that sum to a constant or to a numeric column, more features than
+ *	 rows) the directions that rounding leaves a little above zero would
+ *	 otherwise be kept with huge coefficients that depend on the order of
+ *	 the rows.  scikit-learn (scipy.linalg.lstsq, rcond = epsilon) keeps
+ *	 them; numpy's cutoff gives the stable minimum-norm solution.
  *
  * - Ridge solves the centered normal equations (X'X + alpha I) w = X'y by
  *	 Cholesky (dposv), or the kernel form (XX' + alpha I) a = y, w = X'a when
@@ -350,7 +355,9 @@ LinearCenteredGram(const double *X, const double *y, int n, int p,
 
 /*
  * Minimum-norm solution of the centered least-squares problem, with the
- * rows sqrt(alpha) I appended when alpha > 0 (ridge), by LAPACK dgelsd.
+ * rows sqrt(alpha) I appended when alpha > 0 (ridge), by LAPACK dgelsd
+ * with numpy.linalg.lstsq's cutoff of small singular values (see the file
+ * header).
  */
 static void
 LinearFitLeastSquares(const double *X, const double *y, int n, int p,
@@ -372,7 +379,7 @@ LinearFitLeastSquares(const double *X, const double *y, int n, int p,
 
 	LinearCheckLapack("dgelsd",
 					  LAPACKE_dgelsd(LAPACK_COL_MAJOR, m, p, 1, A, m, b, ldb,
-									 sv, DBL_EPSILON, &rank));
+									 sv, Max(m, p) * DBL_EPSILON, &rank));
 	memcpy(w, b, sizeof(double) * p);
 	pfree(A);
 	pfree(b);
