@@ -620,6 +620,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	CheckTrainMemory(ds, split, &td, hp);
 	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
 	td.y = GatherTargets(ds, split->train, split->ntrain);
+	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
 	if (td.nval > 0)
 	{
 		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);
