@@ -31,6 +31,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "curves.h"
 #include "dataset.h"
 #include "featurize.h"
 #include "hyperparams.h"
@@ -567,6 +568,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	double	   *importance;
 	double		old_score;
 	bool		same_rows;
+	CurveSet   *curves = NULL;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -659,6 +661,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	/* the reference profile for drift: training inputs, held-out predictions */
 	row.profile = ProfileBuild(ds, split->train, split->ntrain, req->seed, pred, split->ntest,
 							   ModelOutputs(&loaded), task == TASK_CLASSIFICATION ? ds->labels : NULL);
+	if (task == TASK_CLASSIFICATION && split->ntest > 0)
+		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
+							   ds->nclasses, ds->labels);
 	MemoryContextDelete(score_cxt);
 	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",
 					 split->ntrain, split->ntest, fit_seconds);
@@ -727,6 +732,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	row.format = ModelFormat(req->algorithm);
 	row.model = blob;
 	res->model_id = RegistryInsertModel(&row, &res->version);
+	if (curves != NULL)
+		CurvesStore(res->model_id, curves);
 	res->task = task;
 	res->metrics = row.metrics;
 	res->score = TrainPrimaryScore(row.metrics, task);
