@@ -31,7 +31,7 @@ cur = conn.cursor()
 def train(table, label, algorithm, hp):
     """Train in mlops; returns (model_id, stored hyperparams)."""
     cur.execute(f"SELECT model_id FROM mlops.train(%s, %s, %s, algorithm => %s, hyperparams => %s, "
-                f"deploy => 'never', {refdata.SPLIT_SQL})", (table, table, label, algorithm, json.dumps(hp)))
+                f"deploy => 'never', {refdata.SPLIT_SQL})", (f"cw_{table}", table, label, algorithm, json.dumps(hp)))
     model_id = cur.fetchone()[0]
     cur.execute("SELECT hyperparams FROM mlops.models WHERE id = %s", (model_id,))
     return model_id, cur.fetchone()[0]

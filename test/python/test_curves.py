@@ -105,7 +105,8 @@ def check_stored(table, label, model_id, name):
 
 def train(table, label, algorithm, hp):
     cur.execute(f"SELECT model_id FROM mlops.train(%s, %s, %s, algorithm => %s, hyperparams => %s, "
-                f"deploy => 'never', {refdata.SPLIT_SQL})", (table, table, label, algorithm, json.dumps(hp)))
+                f"deploy => 'never', {refdata.SPLIT_SQL})", (f"curves_{table}", table, label, algorithm,
+                                                             json.dumps(hp)))
     return cur.fetchone()[0]
 
 
@@ -122,6 +123,7 @@ def check_error(sql, args, code, message):
 refdata.load(conn, "bc", "breast_cancer.csv", "diagnosis", "text")
 refdata.load(conn, "wine", "wine.csv", "cultivar", "text")
 refdata.load(conn, "diabetes", "diabetes.csv", "progression", "float8")
+# (the projects are named curves_<table>, apart from the other tests' projects)
 # ties: few distinct probabilities from shallow trees on a rounded feature
 cur.execute("DROP TABLE IF EXISTS ties; CREATE TABLE ties AS SELECT id, ord, diagnosis, "
             "round(mean_radius::numeric, 0)::float8 AS r FROM bc")
@@ -139,12 +141,11 @@ check("wine", "cultivar", wine, "wine/logistic (one-vs-rest)")
 check_stored("wine", "cultivar", wine, "wine/logistic (one-vs-rest)")
 
 # a binary target on 1,797 rows: 450 held-out rows, so the stored curves are thinned to 200 points
-cur.execute("DROP TABLE IF EXISTS digits; CREATE TABLE digits AS SELECT 1")
-refdata.load(conn, "digits", "digits.csv", "digit", "int")
-cur.execute("ALTER TABLE digits ADD COLUMN small boolean; UPDATE digits SET small = digit < 5; "
-            "ALTER TABLE digits DROP COLUMN digit")
-digits = train("digits", "small", "logistic", {"C": 0.01})
-check_stored("digits", "small", digits, "digits/logistic")
+refdata.load(conn, "digits_small", "digits.csv", "digit", "int")
+cur.execute("ALTER TABLE digits_small ADD COLUMN small boolean; UPDATE digits_small SET small = digit < 5; "
+            "ALTER TABLE digits_small DROP COLUMN digit")
+digits = train("digits_small", "small", "logistic", {"C": 0.01})
+check_stored("digits_small", "small", digits, "digits/logistic")
 cur.execute("SELECT count(*) FROM mlops.roc_curves WHERE model_id = %s", (digits,))
 tap.ok(cur.fetchone()[0] == 200, "digits: the stored ROC curve has 200 points")
 
