@@ -337,3 +337,51 @@ RETURNS TABLE (label text, bin int, mean_predicted float8, fraction_positive flo
 AS 'MODULE_PATHNAME', 'mlops_calibration_curve'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.calibration_curve(bigint, text, int) IS 'Calibration curve of a classification model on the labeled rows of a relation, per label (one-vs-rest; binary: the second label), in uniform bins numbered from 1, as sklearn.calibration.calibration_curve(strategy=''uniform''); needs the train privilege.';
+
+-- mlops.train and mlops.train_async: cv (k-fold metrics in metrics->'cv')
+DROP FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text);
+CREATE FUNCTION mlops.train(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto',
+	cv			int DEFAULT NULL)
+RETURNS TABLE (project text, model_id bigint, version int, algorithm text,
+			   task text, metrics jsonb, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_train'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
+	IS 'Train, evaluate on held-out rows (and with cv by k-fold cross-validation on the training rows), register and (optionally) deploy a model.';
+
+DROP FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text);
+CREATE FUNCTION mlops.train_async(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto',
+	cv			int DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mlops_train_async'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
+	IS 'Queue an mlops.train call as a background job run as the calling role; returns the job id.';

@@ -258,13 +258,14 @@ CREATE FUNCTION mlops.train(
 	split		text DEFAULT NULL,
 	order_by	text DEFAULT NULL,
 	seed		int DEFAULT 42,
-	deploy		text DEFAULT 'auto')
+	deploy		text DEFAULT 'auto',
+	cv			int DEFAULT NULL)
 RETURNS TABLE (project text, model_id bigint, version int, algorithm text,
 			   task text, metrics jsonb, deployed boolean)
 AS 'MODULE_PATHNAME', 'mlops_train'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
-	IS 'Train, evaluate on held-out rows, register and (optionally) deploy a model.';
+COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
+	IS 'Train, evaluate on held-out rows (and with cv by k-fold cross-validation on the training rows), register and (optionally) deploy a model.';
 
 --------------------------------------------------------------------------
 -- Prediction: one C entry point per result kind serves every input form
@@ -634,11 +635,12 @@ CREATE FUNCTION mlops.train_async(
 	split		text DEFAULT NULL,
 	order_by	text DEFAULT NULL,
 	seed		int DEFAULT 42,
-	deploy		text DEFAULT 'auto')
+	deploy		text DEFAULT 'auto',
+	cv			int DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mlops_train_async'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
 	IS 'Queue an mlops.train call as a background job run as the calling role; returns the job id.';
 
 CREATE FUNCTION mlops.cancel_job(job_id bigint)

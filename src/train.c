@@ -32,6 +32,7 @@
 #include "utils/memutils.h"
 
 #include "curves.h"
+#include "cv.h"
 #include "dataset.h"
 #include "featurize.h"
 #include "hyperparams.h"
@@ -46,7 +47,6 @@
 #include "split.h"
 #include "train.h"
 
-#define EARLY_STOPPING_FRACTION 0.1
 
 PG_FUNCTION_INFO_V1(mlops_train);
 
@@ -569,6 +569,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	double		old_score;
 	bool		same_rows;
 	CurveSet   *curves = NULL;
+	char	   *cv = NULL;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -620,6 +621,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	td.nclasses = ds->nclasses;
 	td.seed = req->seed;
 	CheckTrainMemory(ds, split, &td, hp);
+	if (req->cv > 0)
+		cv = CrossValidate(ds, split->train, split->ntrain, task, req->algorithm, hp,
+						   req->preprocess, req->cv, req->seed);
 	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
 	td.y = GatherTargets(ds, split->train, split->ntrain);
 	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
@@ -665,6 +669,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
 							   ds->nclasses, ds->labels);
 	MemoryContextDelete(score_cxt);
+	if (cv != NULL)
+		appendStringInfo(&metrics, "\"cv\": %s, ", cv);
 	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",
 					 split->ntrain, split->ntest, fit_seconds);
 
@@ -797,11 +803,18 @@ TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req)
 	req->order_by = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
 	req->seed = PG_GETARG_INT32(12);
 	req->deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
+	req->cv = PG_ARGISNULL(14) ? 0 : PG_GETARG_INT32(14);
+	if (!PG_ARGISNULL(14) && (req->cv < 2 || req->cv > CV_MAX_FOLDS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cv is out of range: %d", PG_GETARG_INT32(14)),
+				 errdetail("Cross-validation takes 2 to %d folds; NULL skips it.", CV_MAX_FOLDS)));
 }
 
 /*
  * mlops.train(project, relation, target, algorithm, task, hyperparams,
- * preprocess, features, exclude, test_size, split, order_by, seed, deploy)
+ * preprocess, features, exclude, test_size, split, order_by, seed, deploy,
+ * cv)
  */
 Datum
 mlops_train(PG_FUNCTION_ARGS)
