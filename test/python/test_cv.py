@@ -139,4 +139,16 @@ check_error("wine", "cultivar", 101, "22023", "cv is out of range: 101")
 check_error("wine", "cultivar", 40, "22023", "cv => 40 needs at least 40 training rows of each class, label")
 cur.execute("DROP TABLE IF EXISTS cv_tiny; CREATE TABLE cv_tiny AS SELECT * FROM diabetes WHERE id <= 40")
 check_error("cv_tiny", "progression", 50, "22023", "cv => 50 needs at least 50 training rows, there are 30")
+cur.execute(f"SELECT mlops.train_async('cv_async', 'wine', 'cultivar', deploy => 'never', cv => 3, "
+            f"{refdata.SPLIT_SQL})")
+job = cur.fetchone()[0]
+cur.execute("SELECT args->'cv' FROM mlops.jobs WHERE id = %s", (job,))
+tap.ok(cur.fetchone()[0] == 3, "train_async records cv in the job's arguments")
+cur.execute("SELECT mlops.cancel_job(%s)", (job,))
+try:
+    cur.execute(f"SELECT mlops.train_async('cv_async', 'wine', 'cultivar', cv => 0, {refdata.SPLIT_SQL})")
+    tap.ok(False, "train_async refuses cv => 0 when called", "no error")
+except psycopg2.Error as e:
+    tap.ok(e.pgcode == "22023" and "cv is out of range: 0" in e.pgerror, "train_async refuses cv => 0 when called",
+           e.pgerror)
 tap.done_testing()
