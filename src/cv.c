@@ -113,8 +113,8 @@ CvFolds(const Dataset *ds, const int *rows, int n, bool stratified, int k, int s
 }
 
 /*
- * Train on every fold's complement and score the fold; returns the
- * metrics (a JSON object text) in the caller's memory context.
+ * Train on the training rows outside fold f and score the rows of fold f;
+ * returns the metrics (a JSON object text) in the caller's memory context.
  */
 static char *
 CvFold(const Dataset *ds, const int *rows, int n, const int *fold, int f, MlopsTask task,

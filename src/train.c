@@ -47,7 +47,6 @@
 #include "split.h"
 #include "train.h"
 
-
 PG_FUNCTION_INFO_V1(mlops_train);
 
 /*
