@@ -261,13 +261,14 @@ CREATE FUNCTION mlops.train(
 	split		text DEFAULT NULL,
 	order_by	text DEFAULT NULL,
 	seed		int DEFAULT 42,
-	deploy		text DEFAULT 'auto')
+	deploy		text DEFAULT 'auto',
+	cv			int DEFAULT NULL)
 RETURNS TABLE (project text, model_id bigint, version int, algorithm text,
 			   task text, metrics jsonb, deployed boolean)
 AS 'MODULE_PATHNAME', 'mlops_train'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
-	IS 'Train, evaluate on held-out rows, register and (optionally) deploy a model.';
+COMMENT ON FUNCTION mlops.train(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
+	IS 'Train, evaluate on held-out rows (and with cv by k-fold cross-validation on the training rows), register and (optionally) deploy a model.';
 
 --------------------------------------------------------------------------
 -- Prediction: one C entry point per result kind serves every input form
@@ -708,11 +709,12 @@ CREATE FUNCTION mlops.train_async(
 	split		text DEFAULT NULL,
 	order_by	text DEFAULT NULL,
 	seed		int DEFAULT 42,
-	deploy		text DEFAULT 'auto')
+	deploy		text DEFAULT 'auto',
+	cv			int DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mlops_train_async'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
 	IS 'Queue an mlops.train call as a background job run as the calling role; returns the job id.';
 
 CREATE FUNCTION mlops.cancel_job(job_id bigint)
@@ -897,3 +899,77 @@ AS 'MODULE_PATHNAME', 'mlops_reject'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.reject(bigint, text)
 	IS 'Reject a pending deploy request; needs approve and membership in the policy''s approvers.';
+
+--------------------------------------------------------------------------
+-- Curves of classification models: ROC, precision-recall, calibration
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.model_curves (
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	curve		text NOT NULL CHECK (curve IN ('roc', 'pr', 'calibration')),
+	label		text NOT NULL,
+	threshold	float8[],
+	bin			int[],
+	x			float8[] NOT NULL,
+	y			float8[] NOT NULL,
+	rows		bigint[],
+	PRIMARY KEY (model_id, curve, label)
+);
+COMMENT ON TABLE mlops.model_curves IS 'Held-out curves of each classification model, one row per curve and label (at most 200 points): roc (threshold, x = fpr, y = tpr), pr (threshold, x = precision, y = recall), calibration (bin, x = mean predicted, y = fraction positive, rows).';
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_curves', '');
+REVOKE ALL ON mlops.model_curves FROM PUBLIC;
+GRANT SELECT ON mlops.model_curves TO PUBLIC;
+ALTER TABLE mlops.model_curves ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.model_curves FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+COMMENT ON POLICY project_privilege ON mlops.model_curves IS 'The curves of the models of the projects the user holds a privilege on.';
+
+CREATE VIEW mlops.roc_curves WITH (security_invoker = true) AS
+SELECT p.name AS project, m.id AS model_id, m.version, c.label, pt.point, pt.threshold,
+	   pt.fpr, pt.tpr
+  FROM mlops.model_curves c
+  JOIN mlops.models m ON m.id = c.model_id
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL unnest(c.threshold, c.x, c.y) WITH ORDINALITY AS pt (threshold, fpr, tpr, point)
+ WHERE c.curve = 'roc';
+COMMENT ON VIEW mlops.roc_curves IS 'Held-out ROC curve of each classification model and label (one-vs-rest), one row per point.';
+
+CREATE VIEW mlops.pr_curves WITH (security_invoker = true) AS
+SELECT p.name AS project, m.id AS model_id, m.version, c.label, pt.point, pt.threshold,
+	   pt."precision", pt.recall
+  FROM mlops.model_curves c
+  JOIN mlops.models m ON m.id = c.model_id
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL unnest(c.threshold, c.x, c.y) WITH ORDINALITY AS pt (threshold, "precision", recall, point)
+ WHERE c.curve = 'pr';
+COMMENT ON VIEW mlops.pr_curves IS 'Held-out precision-recall curve of each classification model and label (one-vs-rest), one row per point.';
+
+CREATE VIEW mlops.calibration WITH (security_invoker = true) AS
+SELECT p.name AS project, m.id AS model_id, m.version, c.label, pt.bin, pt.mean_predicted,
+	   pt.fraction_positive, pt.rows
+  FROM mlops.model_curves c
+  JOIN mlops.models m ON m.id = c.model_id
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL unnest(c.bin, c.x, c.y, c.rows) AS pt (bin, mean_predicted, fraction_positive, rows)
+ WHERE c.curve = 'calibration';
+COMMENT ON VIEW mlops.calibration IS 'Held-out calibration curve (10 uniform bins) of each classification model and label (one-vs-rest), one row per non-empty bin.';
+
+GRANT SELECT ON mlops.roc_curves, mlops.pr_curves, mlops.calibration TO PUBLIC;
+
+CREATE FUNCTION mlops.roc_curve(model_id bigint, relation text)
+RETURNS TABLE (label text, threshold float8, fpr float8, tpr float8)
+AS 'MODULE_PATHNAME', 'mlops_roc_curve'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.roc_curve(bigint, text) IS 'ROC curve of a classification model on the labeled rows of a relation, per label (one-vs-rest; binary: the second label), as sklearn.metrics.roc_curve(drop_intermediate=False); needs the train privilege.';
+
+CREATE FUNCTION mlops.pr_curve(model_id bigint, relation text)
+RETURNS TABLE (label text, threshold float8, "precision" float8, recall float8)
+AS 'MODULE_PATHNAME', 'mlops_pr_curve'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.pr_curve(bigint, text) IS 'Precision-recall curve of a classification model on the labeled rows of a relation, per label (one-vs-rest; binary: the second label), as sklearn.metrics.precision_recall_curve; needs the train privilege.';
+
+CREATE FUNCTION mlops.calibration_curve(model_id bigint, relation text, bins int DEFAULT 10)
+RETURNS TABLE (label text, bin int, mean_predicted float8, fraction_positive float8, rows bigint)
+AS 'MODULE_PATHNAME', 'mlops_calibration_curve'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.calibration_curve(bigint, text, int) IS 'Calibration curve of a classification model on the labeled rows of a relation, per label (one-vs-rest; binary: the second label), in uniform bins numbered from 1, as sklearn.calibration.calibration_curve(strategy=''uniform''); needs the train privilege.';

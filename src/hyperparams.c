@@ -8,6 +8,13 @@
  * range and its default per algorithm.  A model stores the complete,
  * normalized set (defaults included), so it can be reproduced exactly.
  *
+ * class_weight (xgboost, random_forest, logistic; classification only) is
+ * not a number: "balanced" weighs each training row by n / (K * n_k), K
+ * classes of which k has n_k training rows (scikit-learn's
+ * compute_sample_weight), {"label": weight, ...} weighs the rows of each
+ * given label (others 1), null or absent weighs nothing.  The labels of the
+ * object are checked once the target's labels are known.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -71,6 +78,9 @@ static const HpSpec hp_specs[HP_COUNT] = {
 	[HP_FIT_INTERCEPT] = {"fit_intercept", NULL, A_LIN, HPT_BOOL, 0, 1, false, 1, 1},
 };
 
+/* the algorithms class_weight applies to */
+#define A_CLASS_WEIGHT	(A_TREE | A_LOG)
+
 /*
  * The names valid for an algorithm, for error hints.
  */
@@ -86,7 +96,56 @@ ValidNames(MlopsAlgorithm alg)
 			continue;
 		appendStringInfo(&s, "%s%s", s.len ? ", " : "", hp_specs[k].name);
 	}
+	if (A_CLASS_WEIGHT & (1 << alg))
+		appendStringInfoString(&s, ", class_weight");
 	return s.data;
+}
+
+/*
+ * Read class_weight: null, "balanced" or an object of positive finite
+ * weights by label.
+ */
+static void
+ParseClassWeight(HyperParams *hp, const JsonbValue *v)
+{
+	char	   *s = (v->type == jbvString) ? JsonValueToCString(v) : NULL;
+	JsonPair   *pairs;
+
+	if (v->type == jbvNull)
+		return;
+	if (s != NULL && strcmp(s, "balanced") == 0)
+	{
+		hp->class_weight = CLASS_WEIGHT_BALANCED;
+		return;
+	}
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"class_weight\" must be \"balanced\" or an object of weights by label, not %s",
+						s ? psprintf("\"%s\"", s) : JsonTypeName(v)),
+				 errhint("Write for instance {\"class_weight\": \"balanced\"} or {\"class_weight\": {\"yes\": 5}}.")));
+
+	pairs = JsonObjectPairs(JsonbValueToJsonb((JsonbValue *) v), "class_weight", &hp->nweights);
+	hp->class_weight = CLASS_WEIGHT_LABELS;
+	hp->weight_labels = palloc(sizeof(char *) * Max(1, hp->nweights));
+	hp->weights = palloc(sizeof(double) * Max(1, hp->nweights));
+	for (int i = 0; i < hp->nweights; i++)
+	{
+		double		w;
+
+		if (pairs[i].value.type != jbvNumeric || !JsonValueNumber(&pairs[i].value, &w))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("class_weight of label \"%s\" must be a number, not %s",
+							pairs[i].key, JsonTypeName(&pairs[i].value))));
+		if (!(w > 0) || !isfinite(w))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("class_weight of label \"%s\" is out of range: %g", pairs[i].key, w),
+					 errdetail("Class weights must be positive and finite.")));
+		hp->weight_labels[i] = pairs[i].key;
+		hp->weights[i] = w;
+	}
 }
 
 /*
@@ -172,10 +231,17 @@ HyperParamsParse(MlopsAlgorithm alg, MlopsTask task, Jsonb *given)
 	if (alg == ALG_LASSO)
 		hp->v[HP_L1_RATIO] = 1.0;
 
+	hp->class_weight_applies = (A_CLASS_WEIGHT & (1 << alg)) != 0;
+
 	for (int i = 0; i < npairs; i++)
 	{
 		int			k = FindKey(pairs[i].key);
 
+		if (k < 0 && hp->class_weight_applies && strcmp(pairs[i].key, "class_weight") == 0)
+		{
+			ParseClassWeight(hp, &pairs[i].value);
+			continue;
+		}
 		if (k < 0 || !hp->applies[k])
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -195,7 +261,66 @@ HyperParamsParse(MlopsAlgorithm alg, MlopsTask task, Jsonb *given)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("hyperparameter \"scale_pos_weight\" applies only to classification")));
+	if (hp->class_weight != CLASS_WEIGHT_NONE && task != TASK_CLASSIFICATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"class_weight\" applies only to classification")));
 	return hp;
+}
+
+/*
+ * The weight of each class (in label order) that class_weight gives, for
+ * the n training rows of class indices y; NULL when it weighs nothing.  A
+ * label of the object that is not one of the target's labels is an error
+ * that names it; a class without training rows keeps weight 1.
+ */
+double *
+HyperParamsClassWeights(const HyperParams *hp, char **labels, int nclasses,
+						const double *y, int n)
+{
+	double	   *w;
+
+	if (hp->class_weight == CLASS_WEIGHT_NONE)
+		return NULL;
+	w = palloc(sizeof(double) * nclasses);
+	for (int k = 0; k < nclasses; k++)
+		w[k] = 1.0;
+
+	if (hp->class_weight == CLASS_WEIGHT_BALANCED)
+	{
+		double	   *count = palloc0(sizeof(double) * nclasses);
+
+		for (int i = 0; i < n; i++)
+			count[(int) y[i]] += 1;
+		for (int k = 0; k < nclasses; k++)
+			if (count[k] > 0)
+				w[k] = n / (nclasses * count[k]);
+		pfree(count);
+		return w;
+	}
+
+	for (int i = 0; i < hp->nweights; i++)
+	{
+		int			k = 0;
+
+		while (k < nclasses && strcmp(labels[k], hp->weight_labels[i]) != 0)
+			k++;
+		if (k == nclasses)
+		{
+			StringInfoData known;
+
+			initStringInfo(&known);
+			JsonAppendStrings(&known, labels, nclasses);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("class_weight names label \"%s\", which is not a label of the target",
+							hp->weight_labels[i]),
+					 errdetail("The labels are %s.", known.data),
+					 errhint("Booleans are written false and true.")));
+		}
+		w[k] = hp->weights[i];
+	}
+	return w;
 }
 
 /*
@@ -219,6 +344,24 @@ HyperParamsToJson(const HyperParams *hp, StringInfo buf)
 			appendStringInfoString(buf, hp->v[k] != 0 ? "\"l2\"" : "\"none\"");
 		else
 			JsonAppendDouble(buf, hp->v[k]);
+	}
+	if (hp->class_weight_applies)
+	{
+		JsonAppendKey(buf, "class_weight", first);
+		if (hp->class_weight == CLASS_WEIGHT_BALANCED)
+			appendStringInfoString(buf, "\"balanced\"");
+		else if (hp->class_weight == CLASS_WEIGHT_NONE)
+			appendStringInfoString(buf, "null");
+		else
+		{
+			appendStringInfoChar(buf, '{');
+			for (int i = 0; i < hp->nweights; i++)
+			{
+				JsonAppendKey(buf, hp->weight_labels[i], i == 0);
+				JsonAppendDouble(buf, hp->weights[i]);
+			}
+			appendStringInfoChar(buf, '}');
+		}
 	}
 	appendStringInfoChar(buf, '}');
 }

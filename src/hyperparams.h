@@ -40,13 +40,28 @@ typedef enum HpKey
 	HP_COUNT
 } HpKey;
 
+/* class_weight: none, "balanced" or weights given per label */
+typedef enum ClassWeightKind
+{
+	CLASS_WEIGHT_NONE,
+	CLASS_WEIGHT_BALANCED,
+	CLASS_WEIGHT_LABELS
+} ClassWeightKind;
+
 typedef struct HyperParams
 {
 	double		v[HP_COUNT];	/* value of every key that applies */
 	bool		applies[HP_COUNT];
+	bool		class_weight_applies;
+	ClassWeightKind class_weight;
+	int			nweights;		/* CLASS_WEIGHT_LABELS: the given pairs */
+	char	  **weight_labels;
+	double	   *weights;
 } HyperParams;
 
 extern HyperParams *HyperParamsParse(MlopsAlgorithm alg, MlopsTask task, Jsonb *given);
 extern void HyperParamsToJson(const HyperParams *hp, StringInfo buf);
+extern double *HyperParamsClassWeights(const HyperParams *hp, char **labels, int nclasses,
+									   const double *y, int n);
 
 #endif							/* MLOPS_HYPERPARAMS_H */

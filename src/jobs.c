@@ -79,7 +79,7 @@ static const char *const train_sql =
 "features => " JOBS_TEXT_ARRAY("features") ", exclude => " JOBS_TEXT_ARRAY("exclude") ", "
 "test_size => (" JOBS_TEXT("test_size") ")::pg_catalog.float8, split => " JOBS_TEXT("split") ", "
 "order_by => " JOBS_TEXT("order_by") ", seed => (" JOBS_TEXT("seed") ")::pg_catalog.int4, "
-"deploy => " JOBS_TEXT("deploy") ") t";
+"deploy => " JOBS_TEXT("deploy") ", cv => (" JOBS_TEXT("cv") ")::pg_catalog.int4) t";
 
 static const char *const retrain_sql =
 "SELECT pg_catalog.to_jsonb(t) FROM mlops.retrain("
@@ -117,6 +117,7 @@ static const TrainArg train_args[] = {
 	{"order_by", ARG_TEXT},
 	{"seed", ARG_INT4},
 	{"deploy", ARG_TEXT},
+	{"cv", ARG_INT4},
 };
 
 /* wake the launcher when the current transaction commits */

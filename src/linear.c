@@ -9,10 +9,15 @@
  * in Python:
  *
  * - Least squares (LinearRegression) centers X and y when an intercept is
- *	 fitted and takes the minimum-norm solution from LAPACK's dgelsd with
- *	 rcond = machine epsilon, as scipy.linalg.lstsq does; rank-deficient
- *	 designs (duplicate or constant columns, more features than rows) give
- *	 the same coefficients.
+ *	 fitted and takes the minimum-norm solution from LAPACK's dgelsd.
+ *	 Singular values below max(n, p) * machine epsilon times the largest
+ *	 are taken as zero, the default rcond of numpy.linalg.lstsq: on a
+ *	 rank-deficient design (duplicate or constant columns, one-hot groups
+ *	 that sum to a constant or to a numeric column, more features than
+ *	 rows) the directions that rounding leaves a little above zero would
+ *	 otherwise be kept with huge coefficients that depend on the order of
+ *	 the rows.  scikit-learn (scipy.linalg.lstsq, rcond = epsilon) keeps
+ *	 them; numpy's cutoff gives the stable minimum-norm solution.
  *
  * - Ridge solves the centered normal equations (X'X + alpha I) w = X'y by
  *	 Cholesky (dposv), or the kernel form (XX' + alpha I) a = y, w = X'a when
@@ -29,8 +34,10 @@
  *	 X'X (scikit-learn's "precompute"), otherwise the residual vector; both
  *	 make the same updates, so they stop after the same sweep.
  *
- * - Logistic regression minimizes C * sum(log loss) + ||W||^2 / 2 (no
- *	 penalty when C = 0; intercepts are never penalized) with Newton's
+ * - Logistic regression minimizes C * sum(w_i log loss_i) + ||W||^2 / 2
+ *	 (no penalty when C = 0; intercepts are never penalized; the row
+ *	 weights w_i are those of the rows' classes, 1 by default, as
+ *	 scikit-learn's sample_weight) with Newton's
  *	 method and a backtracking line search.  Binary and multinomial models
  *	 share one formulation: the probabilities are a softmax over the model's
  *	 scores, and a binary model adds a reference class whose score is 0, so
@@ -112,6 +119,7 @@ typedef struct LogisticProblem
 {
 	const double *X;
 	const int  *y;
+	const double *class_weight; /* weight of each class's rows, or NULL */
 	int			n;
 	int			p;
 	int			noutputs;		/* rows of coefficients */
@@ -350,7 +358,9 @@ LinearCenteredGram(const double *X, const double *y, int n, int p,
 
 /*
  * Minimum-norm solution of the centered least-squares problem, with the
- * rows sqrt(alpha) I appended when alpha > 0 (ridge), by LAPACK dgelsd.
+ * rows sqrt(alpha) I appended when alpha > 0 (ridge), by LAPACK dgelsd
+ * with numpy.linalg.lstsq's cutoff of small singular values (see the file
+ * header).
  */
 static void
 LinearFitLeastSquares(const double *X, const double *y, int n, int p,
@@ -372,7 +382,7 @@ LinearFitLeastSquares(const double *X, const double *y, int n, int p,
 
 	LinearCheckLapack("dgelsd",
 					  LAPACKE_dgelsd(LAPACK_COL_MAJOR, m, p, 1, A, m, b, ldb,
-									 sv, DBL_EPSILON, &rank));
+									 sv, Max(m, p) * DBL_EPSILON, &rank));
 	memcpy(w, b, sizeof(double) * p);
 	pfree(A);
 	pfree(b);
@@ -650,6 +660,15 @@ LinearSoftmax(double *z, int k, double *pref)
 }
 
 /*
+ * The weight of row i in the loss: its class's weight.
+ */
+static inline double
+LogisticRowWeight(const LogisticProblem *prob, int i)
+{
+	return prob->class_weight ? prob->class_weight[prob->y[i]] : 1.0;
+}
+
+/*
  * Rows of the block [xb 1] (b rows, the intercept column only when one is
  * fitted) multiplied by the factors s[0 .. b - 1], into out (b x stride,
  * column-major).
@@ -671,18 +690,19 @@ LogisticScaleRows(const LogisticProblem *prob, const double *xb, int b,
 }
 
 /*
- * Add one block of b rows to the upper triangle of the Hessian of the
- * loss, sum over rows of (diag(P) - P P') (x) [x 1] [x 1]'.  The upper
- * triangle of a diagonal block [X 1]' diag(W_k) [X 1] is X' times the rows
- * scaled by W_k = P_k (1 - P_k), and sum(W_k) in the intercept's corner;
+ * Add one block of b rows, starting at row i0, to the upper triangle of the
+ * Hessian of the loss, sum over rows of w (diag(P) - P P') (x) [x 1] [x 1]'
+ * (w the row's weight).  The upper triangle of a diagonal block
+ * [X 1]' diag(W_k) [X 1] is X' times the rows scaled by
+ * W_k = w P_k (1 - P_k), and sum(W_k) in the intercept's corner;
  * 1 - P_k is summed from the other probabilities (the reference class's
  * included), so that a model that fits some rows almost perfectly still
  * has an accurate, semidefinite Hessian.  The off-diagonal blocks (l, k)
- * are -V_l'V_k, where row i of V_k is P_ik [x_i 1].
+ * are -V_l'V_k, where row i of V_k is sqrt(w_i) P_ik [x_i 1].
  */
 static void
-LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int b,
-						  double *hess)
+LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int i0,
+						  int b, double *hess)
 {
 	int			p = prob->p;
 	int			K = prob->noutputs;
@@ -703,7 +723,7 @@ LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int b,
 			for (int l = 0; l < K; l++)
 				if (l != k)
 					rest += pi[l];
-			prob->scale[i] = pi[k] * rest;
+			prob->scale[i] = LogisticRowWeight(prob, i0 + i) * pi[k] * rest;
 			wsum += prob->scale[i];
 		}
 		LogisticScaleRows(prob, xb, b, prob->scale, prob->wx);
@@ -715,7 +735,8 @@ LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int b,
 			continue;
 
 		for (int i = 0; i < b; i++)
-			prob->scale[i] = prob->prob[(size_t) i * K + k];
+			prob->scale[i] = sqrt(LogisticRowWeight(prob, i0 + i)) *
+				prob->prob[(size_t) i * K + k];
 		LogisticScaleRows(prob, xb, b, prob->scale, vk);
 		for (int l = 0; l < k; l++)
 			cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans,
@@ -769,20 +790,25 @@ LogisticEvaluate(LogisticProblem *prob, const double *theta, double *grad,
 					z[k] += theta[(size_t) k * stride + p];
 				zy += (k == out) ? z[k] : 0;
 			}
-			loss += LinearSoftmax(z, K, pref) - zy;
+			loss += LogisticRowWeight(prob, i0 + i) * (LinearSoftmax(z, K, pref) - zy);
 		}
 		if (hess)
-			LogisticAccumulateHessian(prob, xb, b, hess);
+			LogisticAccumulateHessian(prob, xb, i0, b, hess);
 
-		/* gradient of the loss: sum over rows of (P - Y) (x) x */
+		/* gradient of the loss: sum over rows of w (P - Y) (x) x */
 		if (grad)
 		{
 			for (int i = 0; i < b; i++)
 			{
 				int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
+				double		w = LogisticRowWeight(prob, i0 + i);
 
 				for (int k = 0; k < K; k++)
-					prob->prob[(size_t) i * K + k] -= (k == out) ? 1.0 : 0;
+				{
+					double	   *pk = prob->prob + (size_t) i * K + k;
+
+					*pk = w * (*pk - ((k == out) ? 1.0 : 0));
+				}
 			}
 			cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, p, K, b,
 						1.0, xb, prob->n, prob->prob, K, 1.0, grad, stride);
@@ -1043,7 +1069,7 @@ LinearFitRegression(LinearKind kind, const double *X, const double *y,
  */
 LinearModel *
 LinearFitLogistic(const double *X, const int *y, int n, int p, int nclasses,
-				  const LinearParams *params)
+				  const double *class_weight, const LinearParams *params)
 {
 	LogisticProblem prob;
 	LinearModel *model;
@@ -1064,6 +1090,7 @@ LinearFitLogistic(const double *X, const int *y, int n, int p, int nclasses,
 	memset(&prob, 0, sizeof(prob));
 	prob.X = X;
 	prob.y = y;
+	prob.class_weight = class_weight;
 	prob.n = n;
 	prob.p = p;
 	prob.reference = (nclasses == 2);

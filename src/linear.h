@@ -55,7 +55,8 @@ typedef struct LinearModel
 
 /*
  * X is n x p, column-major (X[j * n + i] is row i, feature j), dense and
- * finite.  Logistic labels y are class indices 0 .. nclasses - 1.  The model
+ * finite.  Logistic labels y are class indices 0 .. nclasses - 1, and the
+ * rows of class k weigh class_weight[k] in the loss (NULL: 1).  The model
  * is allocated in CurrentMemoryContext.
  */
 extern LinearModel *LinearFitRegression(LinearKind kind, const double *X,
@@ -63,6 +64,7 @@ extern LinearModel *LinearFitRegression(LinearKind kind, const double *X,
 										const LinearParams *params);
 extern LinearModel *LinearFitLogistic(const double *X, const int *y, int n,
 									  int p, int nclasses,
+									  const double *class_weight,
 									  const LinearParams *params);
 
 extern double LinearFitMemory(LinearKind kind, int n, int p, int nclasses,

@@ -93,7 +93,8 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 
 		for (int i = 0; i < td->n; i++)
 			y[i] = (int) td->y[i];
-		m = LinearFitLogistic(td->X, y, td->n, td->p, td->nclasses, &params);
+		m = LinearFitLogistic(td->X, y, td->n, td->p, td->nclasses, td->class_weight,
+							  &params);
 	}
 	else
 		m = LinearFitRegression(kind, td->X, td->y, td->n, td->p, &params);

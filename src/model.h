@@ -26,6 +26,7 @@ typedef struct TrainData
 	const double *X;			/* column-major, n x p */
 	const double *y;			/* value, or class index */
 	int			nclasses;		/* 0 for regression */
+	const double *class_weight; /* weight of each class's rows, or NULL */
 	int			nval;			/* validation rows for early stopping */
 	const double *Xval;
 	const double *yval;

@@ -31,6 +31,8 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "curves.h"
+#include "cv.h"
 #include "dataset.h"
 #include "featurize.h"
 #include "hyperparams.h"
@@ -46,8 +48,6 @@
 #include "registry.h"
 #include "split.h"
 #include "train.h"
-
-#define EARLY_STOPPING_FRACTION 0.1
 
 PG_FUNCTION_INFO_V1(mlops_train);
 
@@ -596,6 +596,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	double		old_score;
 	bool		same_rows;
 	Policy		policy;
+	CurveSet   *curves = NULL;
+	char	   *cv = NULL;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -654,8 +656,12 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	td.nclasses = ds->nclasses;
 	td.seed = req->seed;
 	CheckTrainMemory(ds, split, &td, hp);
+	if (req->cv > 0)
+		cv = CrossValidate(ds, split->train, split->ntrain, task, req->algorithm, hp,
+						   req->preprocess, req->cv, req->seed);
 	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
 	td.y = GatherTargets(ds, split->train, split->ntrain);
+	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
 	if (td.nval > 0)
 	{
 		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);
@@ -694,7 +700,12 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	/* the reference profile for drift: training inputs, held-out predictions */
 	row.profile = ProfileBuild(ds, split->train, split->ntrain, req->seed, pred, split->ntest,
 							   ModelOutputs(&loaded), task == TASK_CLASSIFICATION ? ds->labels : NULL);
+	if (task == TASK_CLASSIFICATION && split->ntest > 0)
+		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
+							   ds->nclasses, ds->labels);
 	MemoryContextDelete(score_cxt);
+	if (cv != NULL)
+		appendStringInfo(&metrics, "\"cv\": %s, ", cv);
 	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",
 					 split->ntrain, split->ntest, fit_seconds);
 
@@ -762,6 +773,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	row.format = ModelFormat(req->algorithm);
 	row.model = blob;
 	res->model_id = RegistryInsertModel(&row, &res->version);
+	if (curves != NULL)
+		CurvesStore(res->model_id, curves);
 	res->task = task;
 	res->metrics = row.metrics;
 	res->score = TrainScore(row.metrics, res->metric);
@@ -829,11 +842,18 @@ TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req)
 	req->order_by = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
 	req->seed = PG_GETARG_INT32(12);
 	req->deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
+	req->cv = PG_ARGISNULL(14) ? 0 : PG_GETARG_INT32(14);
+	if (!PG_ARGISNULL(14) && (req->cv < 2 || req->cv > CV_MAX_FOLDS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cv is out of range: %d", PG_GETARG_INT32(14)),
+				 errdetail("Cross-validation takes 2 to %d folds; NULL skips it.", CV_MAX_FOLDS)));
 }
 
 /*
  * mlops.train(project, relation, target, algorithm, task, hyperparams,
- * preprocess, features, exclude, test_size, split, order_by, seed, deploy)
+ * preprocess, features, exclude, test_size, split, order_by, seed, deploy,
+ * cv)
  */
 Datum
 mlops_train(PG_FUNCTION_ARGS)

@@ -36,9 +36,13 @@ typedef struct TrainRequest
 	char	   *order_by;
 	int			seed;
 	char	   *deploy;			/* "auto", "always" or "never" */
+	int			cv;				/* folds of cross-validation, 0 for none */
 	int64		compare_model;	/* also score this model on the held-out rows */
 	Jsonb	   *policy;			/* overrides of the project's policy, or NULL */
 } TrainRequest;
+
+/* the share of the training rows early stopping validates on */
+#define EARLY_STOPPING_FRACTION 0.1
 
 /* what TrainCheck learned about a request before reading a row */
 typedef struct TrainPlan

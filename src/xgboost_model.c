@@ -107,10 +107,13 @@ XgbOwn(void *handle, bool booster)
 
 /*
  * A DMatrix of n column-major rows with their labels, owned by the current
- * context.  libxgboost wants row-major floats with NaN as missing.
+ * context.  libxgboost wants row-major floats with NaN as missing.  With
+ * class_weight (one weight per class, y class indices), each row weighs
+ * its class's weight, as scikit-learn's sample_weight does; the quantile
+ * sketch of "hist" and the objectives use the weights.
  */
 static XgbOwned *
-XgbMatrix(const double *X, const double *y, int n, int p)
+XgbMatrix(const double *X, const double *y, int n, int p, const double *class_weight)
 {
 	float	   *Xf = palloc_extended(sizeof(float) * (size_t) n * p, MCXT_ALLOC_HUGE);
 	float	   *yf = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
@@ -135,6 +138,12 @@ XgbMatrix(const double *X, const double *y, int n, int p)
 	XgbCheck(XGDMatrixCreateFromMat_omp(Xf, n, p, NAN, &h, mlops_threads), "create a matrix");
 	o = XgbOwn(h, false);
 	XgbCheck(XGDMatrixSetFloatInfo(h, "label", yf, n), "set labels");
+	if (class_weight != NULL)
+	{
+		for (int i = 0; i < n; i++)
+			yf[i] = (float) class_weight[(int) y[i]];
+		XgbCheck(XGDMatrixSetFloatInfo(h, "weight", yf, n), "set weights");
+	}
 	pfree(Xf);
 	pfree(yf);
 	return o;
@@ -206,6 +215,15 @@ XgbParamFloat(BoosterHandle b, const char *name, float v)
 }
 
 /*
+ * The weight of training row i: its class's weight, 1 without class_weight.
+ */
+static inline float
+XgbRowWeight(const TrainData *td, int i)
+{
+	return td->class_weight ? (float) td->class_weight[(int) td->y[i]] : 1.0f;
+}
+
+/*
  * The gradients and hessians random-forest trees are grown on, n x K
  * row-major (K classes for multi:softprob, else 1); *len is n x K.
  *
@@ -223,13 +241,13 @@ XgbParamFloat(BoosterHandle b, const char *name, float v)
  * draws of the same random forest.
  *
  * The values are computed in float as XGBoost 1.7's objectives do at that
- * margin, for unweighted rows (XgbMatrix sets no weights):
+ * margin, with the row weights r of class_weight (1 without it):
  *	 reg:squarederror  p = 0.5; g = p - y, h = 1
  *	 binary:logistic   margin 0, p = 0.5; g = (p - y) w,
- *					   h = max(p (1 - p), 1e-16) w, w = scale_pos_weight
- *					   for label 1, else 1
- *	 multi:softprob    equal margins, p = 1 / K; g = p - [y = k],
- *					   h = 2 p (1 - p)
+ *					   h = max(p (1 - p), 1e-16) w, w = r * scale_pos_weight
+ *					   for label 1, else r
+ *	 multi:softprob    equal margins, p = 1 / K; g = (p - [y = k]) r,
+ *					   h = max(2 p (1 - p) r, 1e-16)
  */
 static void
 XgbForestGradients(const TrainData *td, const HyperParams *hp,
@@ -258,7 +276,8 @@ XgbForestGradients(const TrainData *td, const HyperParams *hp,
 		for (int i = 0; i < td->n; i++)
 		{
 			float		y = (float) td->y[i];
-			float		w = (y == 1.0f) ? spw : 1.0f;
+			float		r = XgbRowWeight(td, i);
+			float		w = (y == 1.0f) ? r * spw : r;
 
 			g[i] = (p - y) * w;
 			h[i] = fmaxf(p * (1.0f - p), 1e-16f) * w;
@@ -269,13 +288,17 @@ XgbForestGradients(const TrainData *td, const HyperParams *hp,
 		float		p = 1.0f / (float) k;
 
 		for (int i = 0; i < td->n; i++)
+		{
+			float		r = XgbRowWeight(td, i);
+
 			for (int c = 0; c < k; c++)
 			{
 				size_t		at = (size_t) i * k + c;
 
-				g[at] = (c == (int) td->y[i]) ? p - 1.0f : p;
-				h[at] = 2.0f * p * (1.0f - p);
+				g[at] = ((c == (int) td->y[i]) ? p - 1.0f : p) * r;
+				h[at] = fmaxf(2.0f * p * (1.0f - p) * r, 1e-16f);
 			}
+		}
 	}
 	*grad = g;
 	*hess = h;
@@ -329,7 +352,7 @@ XgbImportance(BoosterHandle b, int p, double *importance)
 static bytea *
 XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
-	XgbOwned   *dtrain = XgbMatrix(td->X, td->y, td->n, td->p);
+	XgbOwned   *dtrain = XgbMatrix(td->X, td->y, td->n, td->p, td->class_weight);
 	XgbOwned   *dval = NULL;
 	XgbOwned   *booster;
 	BoosterHandle b;
@@ -347,7 +370,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	bytea	   *blob;
 
 	if (patience > 0)
-		dval = XgbMatrix(td->Xval, td->yval, td->nval, td->p);
+		dval = XgbMatrix(td->Xval, td->yval, td->nval, td->p, td->class_weight);
 
 	XgbCheck(XGBoosterCreate((DMatrixHandle *) &dtrain->handle, 1, &b), "create a booster");
 	booster = XgbOwn(b, true);

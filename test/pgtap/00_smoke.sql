@@ -1,7 +1,7 @@
 -- test/pgtap/00_smoke.sql: the objects of the SQL contract in DESIGN.md exist
 -- (schema, registry tables and views with their columns, core functions)
 BEGIN;
-SELECT plan(109);
+SELECT plan(112);
 
 SELECT has_schema('mlops');
 
@@ -33,7 +33,7 @@ FROM (VALUES
 
 SELECT has_function('mlops', 'train',
 	ARRAY['text', 'text', 'text', 'text', 'text', 'jsonb', 'jsonb', 'text[]', 'text[]',
-		'double precision', 'text', 'text', 'integer', 'text'],
+		'double precision', 'text', 'text', 'integer', 'text', 'integer'],
 	'mlops.train has the contract signature');
 
 SELECT has_function('mlops', 'predict', ARRAY['text', a], format('mlops.predict(text, %s) exists', a))
@@ -48,7 +48,8 @@ SELECT has_function('mlops', 'deploy', ARRAY['text', 'text', 'bigint'],
 SELECT has_function('mlops', f, format('mlops.%s exists', f))
 FROM unnest(ARRAY['predict_proba', 'predict_label', 'featurize', 'evaluate', 'drop_model',
 	'drop_project', 'drift', 'ks_test', 'wasserstein', 'psi', 'jensen_shannon', 'chi2_test',
-	'retrain', 'schedule', 'unschedule', 'train_async', 'cancel_job']) AS f;
+	'retrain', 'schedule', 'unschedule', 'train_async', 'cancel_job', 'roc_curve', 'pr_curve',
+	'calibration_curve']) AS f;
 
 SELECT function_returns('mlops', 'drift', ARRAY['text', 'text', 'text', 'double precision', 'bigint'],
 	'setof record', 'mlops.drift returns a table');
