@@ -263,3 +263,40 @@ COMMENT ON POLICY project_privilege ON mlops.project_grants IS 'The grants of th
 COMMENT ON POLICY project_privilege_or_actor ON mlops.events IS 'The events of the projects the user holds a privilege on, and the user''s own events (also of dropped projects).';
 COMMENT ON POLICY project_privilege_or_submitter ON mlops.jobs IS 'The jobs of the projects the user holds a privilege on, and the jobs the user submitted.';
 COMMENT ON POLICY project_privilege_or_creator ON mlops.schedules IS 'The schedules of the projects the user holds a privilege on, and the schedules the user created.';
+
+--------------------------------------------------------------------------
+-- Governance: lineage and annotations
+--------------------------------------------------------------------------
+
+ALTER TABLE mlops.models ADD COLUMN parent_model_id bigint,
+	ADD COLUMN data_fingerprint text,
+	ADD COLUMN description text,
+	ADD COLUMN tags jsonb NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN mlops.models.parent_model_id IS 'The model this one descends from: the model whose settings a retrain re-ran, or the parent named by an imported document when it exists here; it may name a dropped model.';
+COMMENT ON COLUMN mlops.models.data_fingerprint IS 'The rows the model was trained on (before the split): "<rows>:<hash>", the hash an order-independent 64-bit sum of row hashes in hexadecimal; NULL when not trained here.';
+COMMENT ON COLUMN mlops.models.description IS 'Free text set by mlops.annotate.';
+COMMENT ON COLUMN mlops.models.tags IS 'A JSON object of labels set by mlops.annotate.';
+GRANT SELECT (parent_model_id, data_fingerprint, description, tags) ON mlops.models TO PUBLIC;
+-- each model with its ancestors that still exist: depth counts them (0 for
+-- a model without a parent here); parents are always older models
+CREATE VIEW mlops.lineage WITH (security_invoker = true) AS
+WITH RECURSIVE up (model_id, ancestor, depth) AS (
+	SELECT m.id, m.parent_model_id, 0 FROM mlops.models m
+	UNION ALL
+	SELECT u.model_id, a.parent_model_id, u.depth + 1
+	  FROM up u
+	  JOIN mlops.models a ON a.id = u.ancestor AND a.id < u.model_id
+)
+SELECT p.name AS project, m.id AS model_id, m.version, m.parent_model_id,
+	   (SELECT max(u.depth) FROM up u WHERE u.model_id = m.id) AS depth,
+	   m.data_fingerprint, m.training->>'relation' AS relation, m.created_at, m.created_by
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.lineage IS 'Where each model came from: its parent model, how many ancestors it has, the fingerprint of its training rows and the relation they came from.';
+GRANT SELECT ON mlops.lineage TO PUBLIC;
+
+CREATE FUNCTION mlops.annotate(model_id bigint, description text DEFAULT NULL, tags jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_annotate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.annotate(bigint, text, jsonb) IS 'Set a model''s description and tags (a JSON object that replaces the tags); NULL leaves a field as it is. Needs the train privilege.';

@@ -37,6 +37,7 @@ typedef struct TrainRequest
 	int			seed;
 	char	   *deploy;			/* "auto", "always" or "never" */
 	int64		compare_model;	/* also score this model on the held-out rows */
+	int64		parent_model_id;	/* the model whose settings this re-runs, or 0 */
 } TrainRequest;
 
 /* what TrainCheck learned about a request before reading a row */
