@@ -772,3 +772,25 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'mlops_annotate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.annotate(bigint, text, jsonb) IS 'Set a model''s description and tags (a JSON object that replaces the tags); NULL leaves a field as it is. Needs the train privilege.';
+
+--------------------------------------------------------------------------
+-- Governance: export and import
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.export_model(model_id bigint) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_export_model'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.export_model(bigint) IS 'The model as a JSON document ("format": "mlops-model", "format_version": 1) that mlops.import_model reads in another database. Needs the admin privilege.';
+
+CREATE FUNCTION mlops.import_model(project text, document jsonb, deploy text DEFAULT 'auto')
+RETURNS TABLE (project text, model_id bigint, version int, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_import_model'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.import_model(text, jsonb, text) IS 'Register a model exported by mlops.export_model, creating the project from the document if needed; deploy auto deploys it when the project has no deployed model. Needs train (and deploy) on an existing project.';
+
+CREATE FUNCTION mlops.import_xgboost(project text, model jsonb, features text[], task text,
+	labels text[] DEFAULT NULL, target text DEFAULT NULL, deploy text DEFAULT 'always')
+RETURNS TABLE (project text, model_id bigint, version int, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_import_xgboost'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.import_xgboost(text, jsonb, text[], text, text[], text, text) IS 'Serve a booster saved by XGBoost''s save_model (JSON): features are raw numeric columns in the booster''s order; labels default to the class indices. Needs train (and deploy) on an existing project.';
