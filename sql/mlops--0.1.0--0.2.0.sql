@@ -322,3 +322,8 @@ RETURNS TABLE (project text, model_id bigint, version int, deployed boolean)
 AS 'MODULE_PATHNAME', 'mlops_import_xgboost'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.import_xgboost(text, jsonb, text[], text, text[], text, text) IS 'Serve a booster saved by XGBoost''s save_model (JSON): features are raw numeric columns in the booster''s order; labels default to the class indices. Needs train (and deploy) on an existing project.';
+
+CREATE FUNCTION mlops.set_reference(model_id bigint, relation text) RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_set_reference'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_reference(bigint, text) IS 'Rebuild a model''s drift reference profile from every row of a relation (its inputs and the model''s predictions on them); for imported boosters. Needs the train privilege.';
