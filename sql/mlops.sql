@@ -799,3 +799,8 @@ CREATE FUNCTION mlops.set_reference(model_id bigint, relation text) RETURNS void
 AS 'MODULE_PATHNAME', 'mlops_set_reference'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.set_reference(bigint, text) IS 'Rebuild a model''s drift reference profile from every row of a relation (its inputs and the model''s predictions on them); for imported boosters. Needs the train privilege.';
+
+CREATE FUNCTION mlops.model_card(model_id bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'mlops_model_card'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.model_card(bigint) IS 'A Markdown model card with the nine sections of Mitchell et al. (2019), filled from the registry; what is unknown is said to be unknown. Needs the predict privilege.';
