@@ -553,10 +553,10 @@ mlops_import_model(PG_FUNCTION_ARGS)
 		DocumentInvalid(psprintf("Its \"format\" is \"%s\", not \"" EXPORT_FORMAT "\".",
 								 DocumentString(root, "format")));
 	version = DocumentMember(root, "format_version", jbvNumeric, false);
-	if (!JsonValueNumber(version, &format_version) || format_version != EXPORT_FORMAT_VERSION)
+	if (JsonValueNumber(version, &format_version) && format_version != EXPORT_FORMAT_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("document has format_version %s", JsonValueToCString(version)),
+				 errmsg("document has format_version %g", format_version),
 				 errdetail("This version of mlops reads format_version %d.", EXPORT_FORMAT_VERSION),
 				 errhint("Export the model again with the same version of mlops.")));
 

@@ -494,7 +494,7 @@ XgbConvertModel(const char *data, size_t len, const char *format, const char *wh
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not an XGBoost model", what),
-				 errdetail("libxgboost: %s", XgbLastError())));
+				 errdetail("libxgboost: %.200s", XgbLastError())));
 	XgbCheck(XGBoosterSaveModelToBuffer(b, config, &outlen, &raw), "save the model");
 	out = palloc(VARHDRSZ + outlen);
 	SET_VARSIZE(out, VARHDRSZ + outlen);
