@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(29);
+SELECT plan(34);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -47,7 +47,18 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 		exclude => '{i,c}', deploy => 'never')$$),
 	(17, 'drop_model', $$SELECT mlops.drop_model((SELECT m.id FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
 		WHERE p.name = 'evil_reg' AND m.version = 4))$$),
-	(18, 'drop_project', $$SELECT mlops.drop_project('evil_cls')$$);
+	(18, 'drop_project', $$SELECT mlops.drop_project('evil_cls')$$),
+	(19, 'annotate', $$SELECT mlops.annotate((SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg'), 'evil', '{"a": 1}')$$),
+	(20, 'export and import_model', $$SELECT * FROM mlops.import_model('evil_imp', mlops.export_model((SELECT max(m.id)
+		FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'evil_reg')))$$),
+	(21, 'import_xgboost', $$SELECT * FROM mlops.import_xgboost('evil_xgb', mlops.export_model((SELECT max(m.id)
+		FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg' AND m.algorithm = 'xgboost'))->'model', '{x1,x2}', 'regression', target => 'y')$$),
+	(22, 'set_reference', $$SELECT mlops.set_reference((SELECT m.id FROM mlops.models m JOIN mlops.projects p
+		ON p.id = m.project_id WHERE p.name = 'evil_xgb'), 'evil.data')$$),
+	(23, 'model_card', $$SELECT mlops.model_card((SELECT m.id FROM mlops.models m JOIN mlops.projects p
+		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
