@@ -133,7 +133,7 @@ AppendMetrics(StringInfo buf, Jsonb *metrics, char **labels, int nlabels)
 		appendStringInfoString(buf, "Unknown: the model has no held-out metrics (no rows were held out, or it was imported without them).\n");
 	appendStringInfoChar(buf, '\n');
 	if (cm == NULL || cm->type != jbvBinary || labels == NULL ||
-		JsonContainerSize(cm->val.binary.data) != nlabels)
+		!JsonContainerIsArray(cm->val.binary.data) || JsonContainerSize(cm->val.binary.data) != nlabels)
 		return;
 	appendStringInfoString(buf, "Confusion matrix on the held-out rows (rows: true label, columns: predicted label):\n\n| |");
 	for (int k = 0; k < nlabels; k++)
@@ -148,7 +148,8 @@ AppendMetrics(StringInfo buf, Jsonb *metrics, char **labels, int nlabels)
 		appendStringInfo(buf, "\n| %s |", labels[r]);
 		for (int k = 0; k < nlabels; k++)
 		{
-			JsonbValue *cell = row && row->type == jbvBinary ? JsonArrayElement(row->val.binary.data, k) : NULL;
+			JsonbValue *cell = row->type == jbvBinary && JsonContainerIsArray(row->val.binary.data) &&
+				k < JsonContainerSize(row->val.binary.data) ? JsonArrayElement(row->val.binary.data, k) : NULL;
 
 			appendStringInfoChar(buf, ' ');
 			if (cell)
