@@ -49,6 +49,7 @@ SELECT mlops.annotate(NULL, 'x');
 SELECT mlops.annotate(-1, 'x');
 SELECT mlops.annotate(:m1, NULL, '[1, 2]');
 SELECT mlops.annotate(:m1, NULL, '"x"');
+SELECT mlops.annotate(:m1, NULL, '{"team": {"name": "flowers"}}');
 
 -- export and import: every algorithm predicts bit-identically after a round trip
 CREATE TABLE gov_diabetes (age float8, sex float8, bmi float8, bp float8, s1 float8,
@@ -100,6 +101,7 @@ SELECT * FROM mlops.import_model('gov_bad', jsonb_set(mlops.export_model(:ri), '
 SELECT * FROM mlops.import_model('gov_bad', jsonb_set(mlops.export_model(:xi), '{algorithm}', '"svm"'));
 SELECT * FROM mlops.import_model('gov_rf', mlops.export_model(:xi));
 SELECT * FROM mlops.import_model('gov_bad', mlops.export_model(:xi), deploy => 'sometimes');
+SELECT * FROM mlops.import_model('gov_bad', jsonb_set(mlops.export_model(:xi), '{annotations,tags}', '{"a": [1]}'));
 SELECT * FROM mlops.import_model(NULL, mlops.export_model(:xi));
 SELECT count(*) AS nothing_left FROM mlops.projects WHERE name = 'gov_bad';
 SELECT mlops.export_model(-1);

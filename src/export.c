@@ -39,6 +39,7 @@
 
 #include "jsonutil.h"
 #include "linear.h"
+#include "lineage.h"
 #include "model.h"
 #include "model_cache.h"
 #include "privileges.h"
@@ -601,7 +602,15 @@ mlops_import_model(PG_FUNCTION_ARGS)
 		spec.row.data_fingerprint = fp ? JsonValueToCString(fp) : NULL;
 	}
 	v = DocumentMember(root, "annotations", jbvBinary, true);
-	spec.annotations = v ? JsonbValueToJsonb(v) : NULL;
+	if (v != NULL)
+	{
+		JsonbValue *tags = DocumentMember(v->val.binary.data, "tags", jbvBinary, true);
+
+		if (tags != NULL)
+			LineageCheckTags(JsonbValueToJsonb(tags));
+		DocumentMember(v->val.binary.data, "description", jbvString, true);
+		spec.annotations = JsonbValueToJsonb(v);
+	}
 
 	ImportRegister(&spec, values);
 	PG_RETURN_DATUM(ImportResult(fcinfo, values));

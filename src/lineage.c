@@ -18,15 +18,41 @@
 #include "utils/jsonb.h"
 
 #include "jsonutil.h"
+#include "lineage.h"
 #include "privileges.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(mlops_annotate);
 
 /*
+ * Check a model's tags: a JSON object whose values are strings, numbers,
+ * booleans or null (labels, not documents).
+ */
+void
+LineageCheckTags(Jsonb *tags)
+{
+	int			n;
+	JsonPair   *pairs;
+
+	if (!JB_ROOT_IS_OBJECT(tags))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tags must be a JSON object, not %s",
+						JB_ROOT_IS_SCALAR(tags) ? "a scalar" : "an array"),
+				 errhint("Pass tags such as '{\"team\": \"risk\", \"reviewed\": true}'.")));
+	pairs = JsonObjectPairs(tags, "tags", &n);
+	for (int i = 0; i < n; i++)
+		if (pairs[i].value.type == jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tag \"%s\" is %s", pairs[i].key, JsonTypeName(&pairs[i].value)),
+					 errdetail("A tag's value is a string, a number, a boolean or null.")));
+}
+
+/*
  * mlops.annotate(model_id, description, tags): set a model's description
- * and tags (a JSON object, which replaces the tags); a NULL argument leaves
- * its field as it is.  Needs the train privilege.
+ * and tags (which replace the tags); a NULL argument leaves its field as it
+ * is.  Needs the train privilege.
  */
 Datum
 mlops_annotate(PG_FUNCTION_ARGS)
@@ -51,12 +77,8 @@ mlops_annotate(PG_FUNCTION_ARGS)
 	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
 	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 	nulls[2] = PG_ARGISNULL(2) ? 'n' : ' ';
-	if (!PG_ARGISNULL(2) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(2)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tags must be a JSON object, not %s",
-						JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(2)) ? "a scalar" : "an array"),
-				 errhint("Pass tags such as '{\"team\": \"risk\", \"reviewed\": true}'.")));
+	if (!PG_ARGISNULL(2))
+		LineageCheckTags(PG_GETARG_JSONB_P(2));
 
 	SPI_connect();
 	RegistryWriteAsOwner("UPDATE mlops.models SET "
