@@ -16,6 +16,9 @@
  * type's default btree ordering (false < true, 0 < 1, text in the column's
  * collation).
  *
+ * DatasetFingerprint hashes the rows read, in any order, for the lineage
+ * of a trained model (mlops.models.data_fingerprint).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
