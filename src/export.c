@@ -25,21 +25,22 @@
 
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "access/xact.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
 
 #include "jsonutil.h"
-#include "linear.h"
 #include "lineage.h"
+#include "linear.h"
 #include "model.h"
 #include "model_cache.h"
 #include "privileges.h"
@@ -335,6 +336,7 @@ LinearFromJson(JsonbContainer *obj)
 	lm.iterations = JsonGetInt(obj, "iterations");
 	lm.converged = DocumentMember(obj, "converged", jbvBool, false)->val.boolean;
 	if (lm.nfeatures < 1 || lm.noutputs < 1 || lm.noutputs > MLOPS_MAX_CLASSES ||
+		lm.nfeatures > (int) (MaxAllocSize / sizeof(double) / lm.noutputs) ||
 		!JsonContainerIsArray(coefs) || JsonContainerSize(coefs) != lm.noutputs ||
 		!JsonContainerIsArray(icpt) || JsonContainerSize(icpt) != lm.noutputs)
 		DocumentInvalid(psprintf("Its linear model has %d outputs of %d features, but %d coefficient arrays and %d intercepts.",
