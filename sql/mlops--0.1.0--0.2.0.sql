@@ -568,3 +568,72 @@ AS 'MODULE_PATHNAME', 'mlops_train_async'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.train_async(text, text, text, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text, int)
 	IS 'Queue an mlops.train call as a background job run as the calling role; returns the job id.';
+
+--------------------------------------------------------------------------
+-- Governance: lineage and annotations
+--------------------------------------------------------------------------
+
+ALTER TABLE mlops.models ADD COLUMN parent_model_id bigint,
+	ADD COLUMN data_fingerprint text,
+	ADD COLUMN description text,
+	ADD COLUMN tags jsonb NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN mlops.models.parent_model_id IS 'The model this one descends from: the model whose settings a retrain re-ran, or the parent named by an imported document when it exists here; it may name a dropped model.';
+COMMENT ON COLUMN mlops.models.data_fingerprint IS 'The rows the model was trained on (before the split): "<rows>:<hash>", the hash an order-independent 64-bit sum of row hashes in hexadecimal; NULL when not trained here.';
+COMMENT ON COLUMN mlops.models.description IS 'Free text set by mlops.annotate.';
+COMMENT ON COLUMN mlops.models.tags IS 'A JSON object of labels set by mlops.annotate.';
+GRANT SELECT (parent_model_id, data_fingerprint, description, tags) ON mlops.models TO PUBLIC;
+-- each model with its ancestors that still exist: depth counts them (0 for
+-- a model without a parent here); parents are always older models
+CREATE VIEW mlops.lineage WITH (security_invoker = true) AS
+WITH RECURSIVE up (model_id, ancestor, depth) AS (
+	SELECT m.id, m.parent_model_id, 0 FROM mlops.models m
+	UNION ALL
+	SELECT u.model_id, a.parent_model_id, u.depth + 1
+	  FROM up u
+	  JOIN mlops.models a ON a.id = u.ancestor AND a.id < u.model_id
+)
+SELECT p.name AS project, m.id AS model_id, m.version, m.parent_model_id,
+	   (SELECT max(u.depth) FROM up u WHERE u.model_id = m.id) AS depth,
+	   m.data_fingerprint, m.training->>'relation' AS relation, m.created_at, m.created_by
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.lineage IS 'Where each model came from: its parent model, how many ancestors it has, the fingerprint of its training rows and the relation they came from.';
+GRANT SELECT ON mlops.lineage TO PUBLIC;
+
+CREATE FUNCTION mlops.annotate(model_id bigint, description text DEFAULT NULL, tags jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_annotate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.annotate(bigint, text, jsonb) IS 'Set a model''s description and tags (a JSON object that replaces the tags); NULL leaves a field as it is. Needs the train privilege.';
+
+--------------------------------------------------------------------------
+-- Governance: export and import
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.export_model(model_id bigint) RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_export_model'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.export_model(bigint) IS 'The model as a JSON document ("format": "mlops-model", "format_version": 1) that mlops.import_model reads in another database. Needs the admin privilege.';
+
+CREATE FUNCTION mlops.import_model(project text, document jsonb, deploy text DEFAULT 'auto')
+RETURNS TABLE (project text, model_id bigint, version int, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_import_model'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.import_model(text, jsonb, text) IS 'Register a model exported by mlops.export_model, creating the project from the document if needed; deploy auto deploys it when the project has no deployed model. Needs train (and deploy) on an existing project.';
+
+CREATE FUNCTION mlops.import_xgboost(project text, model jsonb, features text[], task text,
+	labels text[] DEFAULT NULL, target text DEFAULT NULL, deploy text DEFAULT 'always')
+RETURNS TABLE (project text, model_id bigint, version int, deployed boolean)
+AS 'MODULE_PATHNAME', 'mlops_import_xgboost'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.import_xgboost(text, jsonb, text[], text, text[], text, text) IS 'Serve a booster saved by XGBoost''s save_model (JSON): features are raw numeric columns in the booster''s order; labels default to the class indices. Needs train (and deploy) on an existing project.';
+
+CREATE FUNCTION mlops.set_reference(model_id bigint, relation text) RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_set_reference'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_reference(bigint, text) IS 'Rebuild a model''s drift reference profile from every row of a relation (its inputs and the model''s predictions on them); for imported boosters. Needs the train privilege.';
+
+CREATE FUNCTION mlops.model_card(model_id bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'mlops_model_card'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.model_card(bigint) IS 'A Markdown model card with the nine sections of Mitchell et al. (2019), filled from the registry; what is unknown is said to be unknown. Needs the predict privilege.';

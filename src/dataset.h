@@ -111,5 +111,6 @@ extern void DatasetDatetimeParts(Datum d, Oid typid, const char *column, int npa
 extern char *DatasetCategoryText(Datum d, Oid typid);
 extern void DatasetArrayValues(Datum d, const char *column, int expected, double *out);
 extern bool DatasetLabelsAreNumeric(Oid typid);
+extern uint64 DatasetFingerprint(const Dataset *ds);
 
 #endif							/* MLOPS_DATASET_H */

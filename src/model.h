@@ -56,6 +56,8 @@ typedef struct AlgorithmOps
 
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;
+extern bytea *XgbConvertModel(const char *data, size_t len, const char *format,
+							  const char *what);
 
 #define MODEL_FORMAT_XGBOOST	1	/* XGBoost UBJSON */
 #define MODEL_FORMAT_LINEAR		1	/* mlops linear binary format */

@@ -509,6 +509,13 @@ ProfileFromJson(Jsonb *jb, const MlopsModel *m)
 	int			version;
 	ErrorContextCallback errcallback;
 
+	/* mlops.import_xgboost stores none until mlops.set_reference */
+	if (JsonContainerIsObject(root) && JsonContainerSize(root) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model " INT64_FORMAT " has no reference profile", m->id),
+				 errhint("Build one with mlops.set_reference(" INT64_FORMAT ", relation).", m->id)));
+
 	errcallback.callback = ProfileErrorContext;
 	errcallback.arg = (void *) &m->id;
 	errcallback.previous = error_context_stack;

@@ -266,10 +266,11 @@ RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 int64
 RegistryInsertModel(const RegistryModelRow *row, int *version)
 {
-	Oid			types[13] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
-	TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, REGROLEOID, JSONBOID, JSONBOID};
-	Datum		values[13];
-	char		nulls[13];
+	Oid			types[15] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, JSONBOID,
+		TEXTARRAYOID, JSONBOID, JSONBOID, INT4OID, BYTEAOID, REGROLEOID, JSONBOID, JSONBOID,
+	INT8OID, TEXTOID};
+	Datum		values[15];
+	char		nulls[15];
 	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -295,6 +296,10 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 	values[10] = ObjectIdGetDatum(GetUserId());
 	values[11] = JsonbPGetDatum(row->profile);
 	values[12] = JsonbPGetDatum(row->importance);
+	values[13] = Int64GetDatum(row->parent_model_id);
+	nulls[13] = row->parent_model_id != 0 ? ' ' : 'n';
+	values[14] = row->data_fingerprint ? CStringGetTextDatum(row->data_fingerprint) : (Datum) 0;
+	nulls[14] = row->data_fingerprint ? ' ' : 'n';
 
 	SPI_connect();
 	/* serialize versions of one project */
@@ -302,11 +307,11 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 				  1, types, values, nulls);
 	RegistryWriteAsOwner("INSERT INTO mlops.models (project_id, version, algorithm, hyperparams, "
 				  "preprocess, features, labels, metrics, training, format, model, created_by, profile, "
-				  "importance) "
+				  "importance, parent_model_id, data_fingerprint) "
 				  "SELECT $1, COALESCE(pg_catalog.max(version), 0) OPERATOR(pg_catalog.+) 1, "
-				  "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 "
+				  "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 "
 				  "FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 RETURNING id, version",
-				  13, types, values, nulls);
+				  15, types, values, nulls);
 	id = ResultInt64(1);
 	*version = (int) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool)
 												 {false}));

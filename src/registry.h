@@ -42,6 +42,8 @@ typedef struct RegistryModelRow
 	Jsonb	   *importance;
 	int			format;
 	bytea	   *model;
+	int64		parent_model_id;	/* 0: none */
+	char	   *data_fingerprint;	/* NULL: not trained here */
 } RegistryModelRow;
 
 extern void RegistryCheckProjectName(const char *name);

@@ -314,6 +314,7 @@ RetrainRequest(const RegistryProject *proj, const LastSettings *last, char *rela
 	req->seed = last->seed;
 	req->deploy = "never";
 	req->compare_model = compare_model;
+	req->parent_model_id = last->model_id;
 }
 
 /*

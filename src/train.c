@@ -626,6 +626,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		ds->ninputs = ds->columns[ncolumns].first_input;
 		ds->ncolumns = ncolumns;
 	}
+	row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", ds->nrows,
+									DatasetFingerprint(ds));
 	if (ds->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA),
@@ -772,6 +774,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	row.importance = JsonFromText(&buf);
 	row.format = ModelFormat(req->algorithm);
 	row.model = blob;
+	row.parent_model_id = req->parent_model_id;
 	res->model_id = RegistryInsertModel(&row, &res->version);
 	if (curves != NULL)
 		CurvesStore(res->model_id, curves);

@@ -39,6 +39,7 @@ typedef struct TrainRequest
 	int			cv;				/* folds of cross-validation, 0 for none */
 	int64		compare_model;	/* also score this model on the held-out rows */
 	Jsonb	   *policy;			/* overrides of the project's policy, or NULL */
+	int64		parent_model_id;	/* the model whose settings this re-runs, or 0 */
 } TrainRequest;
 
 /* the share of the training rows early stopping validates on */

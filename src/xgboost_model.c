@@ -496,6 +496,36 @@ XgbPredict(void *impl, const double *X, int n, int p, double *out)
 		}
 }
 
+/*
+ * Convert a saved booster between XGBoost's JSON and UBJSON formats
+ * through libxgboost (format "json" or "ubj"); returns the bytes as a
+ * bytea.  A document libxgboost cannot load is an error naming "what".
+ */
+bytea *
+XgbConvertModel(const char *data, size_t len, const char *format, const char *what)
+{
+	BoosterHandle b;
+	XgbOwned   *booster;
+	bst_ulong	outlen;
+	const char *raw;
+	char	   *config = psprintf("{\"format\": \"%s\"}", format);
+	bytea	   *out;
+
+	XgbCheck(XGBoosterCreate(NULL, 0, &b), "create a booster");
+	booster = XgbOwn(b, true);
+	if (XGBoosterLoadModelFromBuffer(b, data, len) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is not an XGBoost model", what),
+				 errdetail("libxgboost: %.200s", XgbLastError())));
+	XgbCheck(XGBoosterSaveModelToBuffer(b, config, &outlen, &raw), "save the model");
+	out = palloc(VARHDRSZ + outlen);
+	SET_VARSIZE(out, VARHDRSZ + outlen);
+	memcpy(VARDATA(out), raw, outlen);
+	XgbFree(booster);
+	return out;
+}
+
 const AlgorithmOps xgboost_ops = {
 	.fit = XgbFit,
 	.fit_memory = XgbFitMemory,

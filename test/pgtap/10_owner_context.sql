@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(35);
+SELECT plan(40);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -57,7 +57,18 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 	(22, 'set_policy require_approval', $$SELECT mlops.set_policy('evil_reg', '{"require_approval": true}')$$),
 	(23, 'deploy request', $$SELECT * FROM mlops.deploy('evil_reg', 'most_recent')$$),
 	(24, 'reject', $$SELECT mlops.reject((SELECT r.id FROM mlops.deploy_requests r WHERE r.project = 'evil_reg'
-		AND r.status = 'pending'))$$);
+		AND r.status = 'pending'))$$),
+	(25, 'annotate', $$SELECT mlops.annotate((SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg'), 'evil', '{"a": 1}')$$),
+	(26, 'export and import_model', $$SELECT * FROM mlops.import_model('evil_imp', mlops.export_model((SELECT max(m.id)
+		FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'evil_reg')))$$),
+	(27, 'import_xgboost', $$SELECT * FROM mlops.import_xgboost('evil_xgb', mlops.export_model((SELECT max(m.id)
+		FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id
+		WHERE p.name = 'evil_reg' AND m.algorithm = 'xgboost'))->'model', '{x1,x2}', 'regression', target => 'y')$$),
+	(28, 'set_reference', $$SELECT mlops.set_reference((SELECT m.id FROM mlops.models m JOIN mlops.projects p
+		ON p.id = m.project_id WHERE p.name = 'evil_xgb'), 'evil.data')$$),
+	(29, 'model_card', $$SELECT mlops.model_card((SELECT m.id FROM mlops.models m JOIN mlops.projects p
+		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
