@@ -25,7 +25,9 @@ mlops_psql -e -f "$MLOPS_ROOT/contrib/demo.sql"
 decisions=$(mlops_psql -At -c "SELECT string_agg(detail->>'reason', ' | ' ORDER BY id) FROM mlops.events
                                 WHERE action = 'retrain'")
 deployed_newest=$(mlops_psql -At -c "SELECT (SELECT model_id FROM mlops.overview WHERE project = 'cancer')
-                                            = (SELECT max(id) FROM mlops.models)")
+                                            = (SELECT max(m.id) FROM mlops.models m
+                                                 JOIN mlops.projects p ON p.id = m.project_id
+                                                WHERE p.name = 'cancer')")
 [[ $decisions == "no drift: "*" | new f1 "*" >= deployed "*" on the same "*" held-out rows; "*" columns drifted"* &&
 	$deployed_newest == t ]] || mlops_die "demo: unexpected retrain decisions: $decisions"
 mlops_log "demo: retrain decisions: $decisions"

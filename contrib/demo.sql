@@ -68,5 +68,25 @@ FROM mlops.drift_status;
 -- the new data, and deploys the new one because it is better there
 SELECT action, reason, deployed FROM mlops.retrain('cancer', 'breast_cancer_new');
 
+-- Governance: a second pair of eyes before anything reaches production
+CREATE ROLE reviewer;
+SELECT model_id FROM mlops.train('cancer_gov', 'breast_cancer', 'diagnosis');          -- version 1, deployed
+SELECT mlops.grant('cancer_gov', 'reviewer', 'approve');
+SELECT mlops.set_policy('cancer_gov', '{"require_approval": true, "min_score": {"f1": 0.8}}');
+SELECT model_id AS candidate FROM mlops.train('cancer_gov', 'breast_cancer', 'diagnosis',
+                                               algorithm => 'logistic', deploy => 'never') \gset
+SELECT mlops.set_stage(:candidate, 'staging');
+SELECT status, request_id FROM mlops.deploy('cancer_gov', 'specific', :candidate) \gset
+SELECT :'status' AS status, :request_id AS request_id;                            -- pending
+SET ROLE reviewer;
+SELECT * FROM mlops.approve(:request_id, 'metrics checked');                        -- four eyes
+RESET ROLE;
+SELECT model_id, version, stage FROM mlops.model_stages WHERE project = 'cancer_gov' ORDER BY version;
+SELECT project, model_id, version, strategy, status FROM mlops.deploy('cancer_gov', 'rollback');  -- never waits
+
+-- Lineage: the retrained model descends from the one it re-ran, with a fingerprint of its rows
+SELECT model_id, version, parent_model_id, depth, data_fingerprint, relation
+FROM mlops.lineage WHERE project = 'cancer' ORDER BY version;
+
 -- The audit log
 SELECT time, action, project, model_id FROM mlops.events_log ORDER BY time;
