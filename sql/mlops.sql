@@ -641,7 +641,7 @@ COMMENT ON FUNCTION mlops.drift(text, text, text, float8, bigint)
 	IS 'Compare a relation with the reference profile of the deployed (or given) model: one row per feature plus one for the predictions; recorded in mlops.drift_reports.';
 
 --------------------------------------------------------------------------
--- Jobs and schedules (src/jobs.c, src/worker.c, src/progress.c)
+-- Jobs and schedules (src/jobs_sql.c, src/jobs_store.c, src/worker.c, src/progress.c)
 --
 -- With mlops in shared_preload_libraries, a background worker in the
 -- database named by mlops.database runs queued jobs and due schedules, each

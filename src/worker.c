@@ -13,7 +13,7 @@
  * redirect its statements), and loops: look at the jobs and schedules, then sleep on its latch until the
  * next schedule is due, mlops.scheduler_naptime has passed, a job worker
  * started or stopped (bgw_notify_pid), or a transaction that queued a job
- * committed (jobs.c wakes it).  SIGHUP rereads the configuration (a new
+ * committed (jobs_sql.c wakes it).  SIGHUP rereads the configuration (a new
  * mlops.database makes it exit, to be restarted there); SIGTERM ends it
  * (and pg_terminate_backend makes it restart a second later).  While the
  * extension is not created it just waits.
@@ -30,7 +30,7 @@
  * running jobs no worker holds.
  *
  * A job worker connects as the submitting role (so the job reads only what
- * that role may read), attaches to its slot, runs the job's SQL (jobs.c)
+ * that role may read), attaches to its slot, runs the job's SQL (jobs_store.c)
  * and records the result in the same transaction.  An error is caught,
  * the transaction rolled back, and the failure (or the cancel, when
  * mlops.cancel_job asked for it) recorded in a new one.  A worker killed
