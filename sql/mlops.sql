@@ -494,7 +494,7 @@ COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb, bigint) IS 'Re-run
 --------------------------------------------------------------------------
 
 --------------------------------------------------------------------------
--- Generic drift statistics (src/stats.c)
+-- Generic drift statistics (src/stats_*.c)
 --
 -- NULL elements are ignored, NaN and infinities are errors, arrays of any
 -- shape are read as flat lists, and a NULL array gives NULL.

@@ -6,7 +6,7 @@
  * The profile is written as JSON text and stored as jsonb.  Numbers are
  * printed in the shortest form that reads back as the same double (as
  * float8out does), which keeps samples of thousands of values compact.  Quantile edges and bin counts come from the same
- * functions as mlops.psi (stats.c), so a profile's histogram is exactly
+ * functions as mlops.psi (stats_distance.c), so a profile's histogram is exactly
  * what mlops.psi would compute on the training values.
  *
  * The value sample of a numeric input is drawn without replacement by a

@@ -5,9 +5,11 @@
  *
  * These are the numerical cores of mlops.ks_test, mlops.wasserstein,
  * mlops.psi, mlops.jensen_shannon and mlops.chi2_test, kept apart from the
- * SQL wrappers so the drift module can run them on stored reference
- * profiles.  They follow SciPy 1.10 and NumPy 1.24; stats.c documents each
- * definition.
+ * SQL wrappers (stats_sql.c) so the drift module can run them on stored
+ * reference profiles.  They follow SciPy 1.10 and NumPy 1.24; stats_sort.c
+ * (sorting, selection, quantiles), stats_ks.c (Kolmogorov-Smirnov) and
+ * stats_distance.c (Wasserstein, binning, PSI, Jensen-Shannon, chi-square)
+ * document each definition.
  *
  * Every value passed in must be finite and every sample non-empty (the
  * SQL wrappers check both).  Scratch memory comes from palloc, and the
