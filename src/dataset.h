@@ -3,6 +3,11 @@
  * dataset.h
  *	  Reading a relation into memory for training, evaluation and drift.
  *
+ * Implemented in dataset_columns.c (the relation and its feature columns),
+ * dataset_values.c (column types and values as model inputs),
+ * dataset_read.c (the row reader) and dataset_fingerprint.c (the data
+ * fingerprint of a trained model).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MLOPS_DATASET_H
