@@ -99,6 +99,7 @@ typedef struct DatasetSpec
 } DatasetSpec;
 
 extern Oid	DatasetResolveRelation(const char *relation, char **qualified);
+extern char **DatasetTextArray(ArrayType *arr, const char *what, int *n);
 extern char **DatasetFeatureColumns(Oid relid, const char *target,
 									ArrayType *features, ArrayType *exclude,
 									int *ncolumns);

@@ -93,10 +93,11 @@ NameInArray(const char *name, char **arr, int n)
 }
 
 /*
- * Deconstruct a text[] argument into C strings; NULL elements are an error.
+ * Deconstruct a text[] argument into C strings; more than one dimension or
+ * a NULL element is an error naming the argument ("what").
  */
-static char **
-TextArrayToCStrings(ArrayType *arr, const char *what, int *n)
+char **
+DatasetTextArray(ArrayType *arr, const char *what, int *n)
 {
 	Datum	   *elems;
 	bool	   *nulls;
@@ -150,12 +151,12 @@ DatasetFeatureColumns(Oid relid, const char *target, ArrayType *features,
 						target, RelationGetRelationName(rel))));
 
 	if (exclude != NULL)
-		excl = TextArrayToCStrings(exclude, "exclude", &nexcl);
+		excl = DatasetTextArray(exclude, "exclude", &nexcl);
 
 	if (features != NULL)
 	{
 		int			nfeat;
-		char	  **feat = TextArrayToCStrings(features, "features", &nfeat);
+		char	  **feat = DatasetTextArray(features, "features", &nfeat);
 
 		cols = palloc(sizeof(char *) * Max(1, nfeat));
 		for (int i = 0; i < nfeat; i++)

@@ -649,31 +649,6 @@ PassthroughTransform(char **columns, int n)
 	return JsonFromText(&buf);
 }
 
-/* a text[] argument as C strings; NULL elements are an error naming "what" */
-static char **
-TextArrayArg(ArrayType *arr, const char *what, int *n)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **out;
-
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", what)));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
-	out = palloc(sizeof(char *) * Max(1, *n));
-	for (int i = 0; i < *n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not contain NULL", what)));
-		out[i] = TextDatumGetCString(elems[i]);
-	}
-	return out;
-}
-
 /*
  * The objective and class count of an XGBoost JSON model
  * (learner.objective.name, learner.learner_model_param.num_class).
@@ -728,7 +703,7 @@ mlops_import_xgboost(PG_FUNCTION_ARGS)
 				 errmsg("project, model, features, task and deploy must not be NULL")));
 	spec.project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	model = PG_GETARG_JSONB_P(1);
-	columns = TextArrayArg(PG_GETARG_ARRAYTYPE_P(2), "features", &ncolumns);
+	columns = DatasetTextArray(PG_GETARG_ARRAYTYPE_P(2), "features", &ncolumns);
 	spec.task = MlopsTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
 	spec.deploy = text_to_cstring(PG_GETARG_TEXT_PP(6));
 	spec.event = "import_xgboost";
@@ -765,7 +740,7 @@ mlops_import_xgboost(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a regression model has no labels")));
-		spec.row.labels = TextArrayArg(PG_GETARG_ARRAYTYPE_P(4), "labels", &spec.row.nlabels);
+		spec.row.labels = DatasetTextArray(PG_GETARG_ARRAYTYPE_P(4), "labels", &spec.row.nlabels);
 		if (spec.row.nlabels != nclasses)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
