@@ -2,7 +2,8 @@
  *
  * linear_model.c
  *	  The linear algorithms (linear, ridge, lasso, elastic_net, logistic)
- *	  behind the algorithm interface; the solvers live in linear.c.
+ *	  behind the algorithm interface; the solvers live in linear_lstsq.c,
+ *	  linear_enet.c and linear_logistic.c, their shared parts in linear.c.
  *
  *-------------------------------------------------------------------------
  */
