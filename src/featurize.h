@@ -3,6 +3,37 @@
  * featurize.h
  *	  The frozen feature transform stored with every model.
  *
+ * A featurizer turns the source columns of a row into the vector a model
+ * sees, in two steps.  Source columns become inputs: a number or a
+ * category is one input, a timestamp six (epoch seconds, year, month,
+ * day, day of week, hour, in UTC), a date five (no hour; models trained
+ * before 0.2.0 have the hour of a date too, always 0, and keep it), a
+ * fixed-length float array one per element.  Inputs become features: numeric inputs are imputed, then
+ * scaled; categorical inputs are encoded (one-hot, ordinal or target).
+ *
+ * The transform is fitted on the training rows only (never the held-out
+ * rows), stored as JSON in mlops.models.features, and applied by every
+ * predict path, so training and serving cannot disagree.  Scaling
+ * statistics are computed on imputed values, as a scikit-learn
+ * Pipeline(SimpleImputer, Scaler) does.  Defaults depend on the algorithm:
+ * trees keep NULL as a missing value, are not scaled and encode categories
+ * as ordinals; linear models impute the mean, standardize and one-hot
+ * encode.
+ *
+ * Categories are kept sorted by their text (byte order, as Python sorts
+ * them).  With max_categories only the most frequent are kept; one-hot
+ * encoding then gets an "other" slot for the rest and for values never
+ * seen, which otherwise encode as all zeros (scikit-learn's
+ * handle_unknown='ignore').  NULL is a category of its own (one-hot,
+ * target) unless imputed; ordinal encoding maps NULL and unknown values to
+ * a missing value (trees) or -1 (linear models).  Target encoding replaces
+ * a category by the smoothed mean of the target over its training rows
+ * (per class for multiclass), (sum + m * prior) / (count + m) with
+ * m = TARGET_SMOOTHING; unknown values get the prior.
+ *
+ * The code is in featurize_fit.c (fitting), featurize_apply.c (applying)
+ * and featurize_json.c (storing and reading back).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MLOPS_FEATURIZE_H
