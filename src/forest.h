@@ -31,7 +31,7 @@ typedef struct ForestNode
 } ForestNode;
 
 /*
- * A node of the complete form that the AVX-512 walk reads (see forest.c):
+ * A node of the complete form that the AVX-512 walk reads (see forest_predict.c):
  * 8 bytes, so that one 64-bit gather loads both fields.
  */
 typedef struct ForestSlot

@@ -16,7 +16,7 @@
  * XgbForestGradients).
  *
  * Prediction is native: loading compiles the stored model into flat node
- * arrays (forest.c); libxgboost's own loading and predict are not used.
+ * arrays (forest_compile.c); libxgboost's own loading and predict are not used.
  *
  *-------------------------------------------------------------------------
  */
@@ -464,7 +464,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 }
 
 /*
- * Load a stored UBJSON model: compile it to the native form (forest.c) in
+ * Load a stored UBJSON model: compile it to the native form (forest_compile.c) in
  * the current context.  libxgboost is not involved, so a loaded model holds
  * no libxgboost memory.
  */
