@@ -61,6 +61,7 @@ typedef struct CallState
 	Oid			userid;			/* holds predict on the model's project */
 	uint64		privilege_generation;	/* while this is the current one */
 	uint64		last_used;
+	bool		has_categories; /* the model has a categorical input */
 	text	   *project;		/* the project it was resolved from, if any */
 	double	   *raw;			/* ninputs */
 	double	   *x;				/* nfeatures */
@@ -161,6 +162,9 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->ninputs));
 	cs->x = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->nfeatures));
 	cs->out = MemoryContextAlloc(cs->cxt, sizeof(double) * ModelOutputs(m));
+	cs->has_categories = false;
+	for (int k = 0; k < m->fz->ninputs; k++)
+		cs->has_categories |= m->fz->inputs[k].categorical;
 }
 
 /*
@@ -484,7 +488,7 @@ CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 		RawFromJsonb(JsonbFromText(fcinfo), m, cs->raw);
 	else
 		RawFromRecord(fcinfo, cs, m);
-	if (!site->unseen_noticed)
+	if (cs->has_categories && !site->unseen_noticed)
 		NoticeUnseenCategory(site, m, cs->raw);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 }
