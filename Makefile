@@ -5,7 +5,7 @@ EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/defau
 MODULE_big = mlops
 PGFILEDESC = "mlops - machine learning and MLOps inside PostgreSQL"
 
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 # the 0.1.0 install script as it shipped, its control file, and the upgrade scripts
 DATA = sql/$(EXTENSION)--0.1.0.sql $(EXTENSION)--0.1.0.control $(wildcard sql/$(EXTENSION)--*--*.sql)

@@ -1,5 +1,5 @@
 -- mlops.drift, the reference profile stored with each model, the drift
--- report tables and views (src/drift.c, src/profile.c).  The statistics
+-- report tables and views (src/monitor/drift.c, src/monitor/profile.c).  The statistics
 -- themselves are compared with SciPy by test/python/test_drift.py; here:
 -- the contract, the bookkeeping, and every bad input.
 

@@ -360,7 +360,7 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id); status pending and a request_id when the policy requires an approval.';
 
 --------------------------------------------------------------------------
--- Governance (src/governance.c, src/policy.c): project policies, deploy
+-- Governance (src/ops/governance.c, src/ops/policy.c): project policies, deploy
 -- requests and their approvals.  Only the extension's C code writes these
 -- tables.
 --------------------------------------------------------------------------

@@ -494,7 +494,7 @@ COMMENT ON FUNCTION mlops.retrain(text, text, boolean, jsonb, bigint) IS 'Re-run
 --------------------------------------------------------------------------
 
 --------------------------------------------------------------------------
--- Generic drift statistics (src/stats_*.c)
+-- Generic drift statistics (src/monitor/stats_*.c)
 --
 -- NULL elements are ignored, NaN and infinities are errors, arrays of any
 -- shape are read as flat lists, and a NULL array gives NULL.
@@ -538,7 +538,7 @@ COMMENT ON FUNCTION mlops.chi2_test(text[], text[])
 	IS 'Pearson chi-square test of the category counts of two samples (categories equal byte for byte), as scipy.stats.chi2_contingency without correction.';
 
 --------------------------------------------------------------------------
--- Drift (src/drift.c, src/profile.c)
+-- Drift (src/monitor/drift.c, src/monitor/profile.c)
 --
 -- mlops.drift compares a relation with the reference profile frozen in
 -- mlops.models.profile at training time.  Every call is recorded in
@@ -641,7 +641,7 @@ COMMENT ON FUNCTION mlops.drift(text, text, text, float8, bigint)
 	IS 'Compare a relation with the reference profile of the deployed (or given) model: one row per feature plus one for the predictions; recorded in mlops.drift_reports.';
 
 --------------------------------------------------------------------------
--- Jobs and schedules (src/jobs_sql.c, src/jobs_store.c, src/worker.c, src/progress.c)
+-- Jobs and schedules (src/ops/jobs_sql.c, src/ops/jobs_store.c, src/ops/worker.c, src/ops/progress.c)
 --
 -- With mlops in shared_preload_libraries, a background worker in the
 -- database named by mlops.database runs queued jobs and due schedules, each
@@ -822,7 +822,7 @@ COMMENT ON POLICY project_privilege_or_submitter ON mlops.jobs IS 'The jobs of t
 COMMENT ON POLICY project_privilege_or_creator ON mlops.schedules IS 'The schedules of the projects the user holds a privilege on, and the schedules the user created.';
 
 --------------------------------------------------------------------------
--- Governance (src/governance.c, src/policy.c): project policies, deploy
+-- Governance (src/ops/governance.c, src/ops/policy.c): project policies, deploy
 -- requests and their approvals.  Only the extension's C code writes these
 -- tables.
 --------------------------------------------------------------------------

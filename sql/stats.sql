@@ -1,4 +1,4 @@
--- Generic drift statistics (src/stats_*.c).  Every value below was checked
+-- Generic drift statistics (src/monitor/stats_*.c).  Every value below was checked
 -- against SciPy 1.10 (ks_2samp, wasserstein_distance, chi2_contingency with
 -- correction=False, spatial.distance.jensenshannon) and NumPy quantiles;
 -- test/python/stats_reference.py covers many more inputs.

@@ -23,10 +23,10 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "drift.h"
+#include "monitor/drift.h"
 #include "mlops.h"
-#include "progress.h"
-#include "worker.h"
+#include "ops/progress.h"
+#include "ops/worker.h"
 
 PG_MODULE_MAGIC;
 

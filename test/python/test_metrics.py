@@ -8,7 +8,7 @@ sklearn.metrics on the same inputs, printing TAP:
       y: class indexes in [0, k); proba: n x k probabilities (2-D array)
   REGRESSION_FUNC(y float8[], pred float8[]) RETURNS jsonb
 
-Both must return the metric members described in src/metrics.h wrapped in
+Both must return the metric members described in src/train/metrics.h wrapped in
 braces.  Numbers must match within 1e-12 relative (1e-15 absolute near
 zero); undefined values must be null; confusion matrices must be equal.
 

@@ -1,0 +1,611 @@
+/*-------------------------------------------------------------------------
+ *
+ * profile.c
+ *	  Building, storing and reading the reference profile of a model.
+ *
+ * The profile is written as JSON text and stored as jsonb.  Numbers are
+ * printed in the shortest form that reads back as the same double (as
+ * float8out does), which keeps samples of thousands of values compact.  Quantile edges and bin counts come from the same
+ * functions as mlops.psi (stats_distance.c), so a profile's histogram is exactly
+ * what mlops.psi would compute on the training values.
+ *
+ * The value sample of a numeric input is drawn without replacement by a
+ * partial Fisher-Yates shuffle of the input's non-NULL values in row order,
+ * with PostgreSQL's PRNG seeded from the training seed and the input's
+ * position: the same rows in the same order with the same seed give the
+ * same sample.  The sample is stored sorted.  Nothing else needs the
+ * column sorted: the quantile edges select the few order statistics they
+ * read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "monitor/drift.h"
+#include "jsonutil.h"
+#include "serve/model.h"
+#include "monitor/profile.h"
+#include "monitor/stats.h"
+
+static const char *const kind_names[] = {
+	[SOURCE_NUMERIC] = "numeric",
+	[SOURCE_CATEGORICAL] = "categorical",
+	[SOURCE_DATETIME] = "datetime",
+	[SOURCE_ARRAY] = "array",
+};
+
+/*
+ * Name of a source kind.
+ */
+const char *
+ProfileKindName(SourceKind kind)
+{
+	return kind_names[kind];
+}
+
+/*
+ * Report a stored profile as damaged.
+ */
+static void
+ProfileCorrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stored reference profile is corrupted"),
+			 errdetail("%s", what)));
+}
+
+/*
+ * Append the members every profiled feature has: name, column, kind and
+ * the row and NULL counts.
+ */
+static void
+ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categorical,
+					int64 rows, int64 nulls)
+{
+	JsonAppendKey(buf, "name", true);
+	JsonAppendString(buf, name);
+	JsonAppendKey(buf, "column", false);
+	appendStringInfo(buf, "%d", column);
+	JsonAppendKey(buf, "kind", false);
+	JsonAppendString(buf, categorical ? "categorical" : "numeric");
+	JsonAppendKey(buf, "rows", false);
+	appendStringInfo(buf, INT64_FORMAT, rows);
+	JsonAppendKey(buf, "count", false);
+	appendStringInfo(buf, INT64_FORMAT, rows - nulls);
+	JsonAppendKey(buf, "nulls", false);
+	appendStringInfo(buf, INT64_FORMAT, nulls);
+	JsonAppendKey(buf, "null_fraction", false);
+	JsonAppendDouble(buf, rows > 0 ? (double) nulls / (double) rows : 0.0);
+}
+
+/*
+ * The sample of a numeric feature's count non-NULL values, sorted: all of
+ * them when there are at most mlops.drift_sample_size, otherwise the first
+ * places of a partial Fisher-Yates shuffle of values (which reorders them)
+ * with a PRNG seeded by seed.  *nsample receives its size.
+ */
+static double *
+ProfileSample(double *values, int count, uint64 seed, int *nsample)
+{
+	int			k = Min(count, mlops_drift_sample_size);
+	double	   *sample = palloc(sizeof(double) * k);
+
+	if (k < count)
+	{
+		pg_prng_state prng;
+
+		pg_prng_seed(&prng, seed);
+		for (int i = 0; i < k; i++)
+		{
+			int			j = i + (int) pg_prng_uint64_range(&prng, 0, count - 1 - i);
+			double		t = values[i];
+
+			values[i] = values[j];
+			values[j] = t;
+		}
+	}
+	memcpy(sample, values, sizeof(double) * k);
+	StatsSortDoubles(sample, k);
+	*nsample = k;
+	return sample;
+}
+
+/*
+ * Append the profile of a numeric feature: values holds its n values (NaN
+ * for NULL) and is overwritten.  The sample is drawn with a PRNG seeded by
+ * seed.
+ */
+static void
+ProfileAppendNumeric(StringInfo buf, const char *name, int column,
+					 double *values, int n, uint64 seed)
+{
+	int			count = 0;
+	int			nsample;
+	double	   *sample;
+	double		sum = 0.0,
+				ss = 0.0,
+				mean,
+				min,
+				max;
+
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < n; i++)
+		if (!isnan(values[i]))
+			values[count++] = values[i];
+	ProfileAppendHeader(buf, name, column, false, n, n - count);
+	if (count == 0)
+	{
+		appendStringInfoString(buf, ", \"mean\": null, \"std\": null, \"min\": null, "
+							   "\"max\": null, \"edges\": [], \"histogram\": [], \"sample\": []");
+		return;
+	}
+
+	sample = ProfileSample(values, count, seed, &nsample);
+	min = max = values[0];
+	for (int i = 0; i < count; i++)
+	{
+		sum += values[i];
+		min = Min(min, values[i]);
+		max = Max(max, values[i]);
+	}
+	mean = sum / count;
+	for (int i = 0; i < count; i++)
+		ss += (values[i] - mean) * (values[i] - mean);
+
+	JsonAppendKey(buf, "mean", false);
+	JsonAppendDouble(buf, mean);
+	JsonAppendKey(buf, "std", false);
+	JsonAppendDouble(buf, sqrt(ss / count));
+	JsonAppendKey(buf, "min", false);
+	JsonAppendDouble(buf, min);
+	JsonAppendKey(buf, "max", false);
+	JsonAppendDouble(buf, max);
+
+	{
+		double		edges[PROFILE_BINS - 1];
+		double		proportions[PROFILE_BINS];
+		double		counts[PROFILE_BINS];
+
+		StatsQuantileEdges(values, count, PROFILE_BINS, edges);
+		StatsBinProportions(values, count, edges, PROFILE_BINS, proportions);
+		for (int b = 0; b < PROFILE_BINS; b++)
+			counts[b] = rint(proportions[b] * count);
+		JsonAppendKey(buf, "edges", false);
+		JsonAppendDoubles(buf, edges, PROFILE_BINS - 1);
+		JsonAppendKey(buf, "histogram", false);
+		JsonAppendDoubles(buf, counts, PROFILE_BINS);
+	}
+
+	JsonAppendKey(buf, "sample", false);
+	JsonAppendDoubles(buf, sample, nsample);
+	pfree(sample);
+}
+
+/*
+ * Append the profile of a categorical feature: codes holds its n category
+ * codes (NaN for NULL), categories[code] the text of each of ncategories
+ * codes.  Categories that no row has are left out.
+ */
+static void
+ProfileAppendCategorical(StringInfo buf, const char *name, int column,
+						 const double *codes, int n, char **categories, int ncategories)
+{
+	int64	   *counts = palloc0(sizeof(int64) * Max(1, ncategories));
+	StatsCount *sorted = palloc(sizeof(StatsCount) * Max(1, ncategories));
+	int64		nulls = 0;
+	int			k = 0;
+
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(codes[i]))
+			nulls++;
+		else
+			counts[(int) codes[i]]++;
+	}
+	for (int c = 0; c < ncategories; c++)
+	{
+		if (counts[c] > 0)
+		{
+			sorted[k].text = categories[c];
+			sorted[k].count = counts[c];
+			k++;
+		}
+	}
+	StatsSortCounts(sorted, k);
+
+	ProfileAppendHeader(buf, name, column, true, n, nulls);
+	JsonAppendKey(buf, "categories", false);
+	appendStringInfoChar(buf, '[');
+	for (int c = 0; c < k; c++)
+	{
+		if (c > 0)
+			appendStringInfoString(buf, ", ");
+		JsonAppendString(buf, sorted[c].text);
+	}
+	appendStringInfoChar(buf, ']');
+	JsonAppendKey(buf, "counts", false);
+	appendStringInfoChar(buf, '[');
+	for (int c = 0; c < k; c++)
+		appendStringInfo(buf, "%s" INT64_FORMAT, c > 0 ? ", " : "", sorted[c].count);
+	appendStringInfoChar(buf, ']');
+	pfree(counts);
+	pfree(sorted);
+}
+
+/*
+ * An estimate of the bytes ProfileBuild takes for nrows training rows and
+ * npred predictions of ds, for mlops.max_train_memory: a copy of a column,
+ * and for each sampled value and category about 256 bytes (measured about
+ * 230), its text in the JSON document, then its parsed and binary jsonb.
+ */
+double
+ProfileBuildMemory(const Dataset *ds, int nrows, int npred)
+{
+	double		values = 0;
+
+	for (int i = 0; i < ds->ninputs; i++)
+		values += ds->inputs[i].categorical ? ds->inputs[i].ncategories
+			: Min(nrows, mlops_drift_sample_size);
+	values += Min(npred, mlops_drift_sample_size);
+	return values * 256 + sizeof(double) * (double) Max(nrows, npred);
+}
+
+/*
+ * Build the reference profile of a model; see profile.h.
+ */
+Jsonb *
+ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
+			 const double *pred, int npred, int nout, char **labels)
+{
+	StringInfoData buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, Max(nrows, npred)),
+										 MCXT_ALLOC_HUGE);
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	JsonAppendKey(&buf, "version", true);
+	appendStringInfo(&buf, "%d", PROFILE_VERSION);
+	JsonAppendKey(&buf, "rows", false);
+	appendStringInfo(&buf, "%d", nrows);
+	JsonAppendKey(&buf, "seed", false);
+	appendStringInfo(&buf, "%d", seed);
+	JsonAppendKey(&buf, "sample_size", false);
+	appendStringInfo(&buf, "%d", mlops_drift_sample_size);
+	JsonAppendKey(&buf, "bins", false);
+	appendStringInfo(&buf, "%d", PROFILE_BINS);
+
+	JsonAppendKey(&buf, "columns", false);
+	appendStringInfoChar(&buf, '[');
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *col = &ds->columns[j];
+
+		appendStringInfoString(&buf, j > 0 ? ", {" : "{");
+		JsonAppendKey(&buf, "name", true);
+		JsonAppendString(&buf, col->name);
+		JsonAppendKey(&buf, "kind", false);
+		JsonAppendString(&buf, ProfileKindName(col->kind));
+		JsonAppendKey(&buf, "type", false);
+		JsonAppendString(&buf, format_type_be(col->typid));
+		JsonAppendKey(&buf, "array_length", false);
+		appendStringInfo(&buf, "%d", col->kind == SOURCE_ARRAY ? col->ninputs : 0);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+
+	JsonAppendKey(&buf, "features", false);
+	appendStringInfoChar(&buf, '[');
+	for (int i = 0; i < ds->ninputs; i++)
+	{
+		const DatasetInput *in = &ds->inputs[i];
+
+		for (int r = 0; r < nrows; r++)
+			values[r] = in->values[rows[r]];
+		appendStringInfoString(&buf, i > 0 ? ", {" : "{");
+		if (in->categorical)
+			ProfileAppendCategorical(&buf, in->name, in->column, values, nrows,
+									 in->categories, in->ncategories);
+		else
+			ProfileAppendNumeric(&buf, in->name, in->column, values, nrows,
+								 ((uint64) (uint32) seed << 32) | (uint64) i);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+
+	JsonAppendKey(&buf, "prediction", false);
+	if (npred == 0)
+		appendStringInfoString(&buf, "null");
+	else if (nout == 1 && labels == NULL)
+	{
+		memcpy(values, pred, sizeof(double) * npred);
+		appendStringInfoChar(&buf, '{');
+		ProfileAppendNumeric(&buf, PROFILE_PREDICTION, -1, values, npred,
+							 ((uint64) (uint32) seed << 32) | (uint64) ds->ninputs);
+		appendStringInfoChar(&buf, '}');
+	}
+	else
+	{
+		for (int r = 0; r < npred; r++)
+			values[r] = ModelArgmax(pred + (Size) r * nout, nout);
+		appendStringInfoChar(&buf, '{');
+		ProfileAppendCategorical(&buf, PROFILE_PREDICTION, -1, values, npred, labels, nout);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, '}');
+
+	pfree(values);
+	return JsonFromText(&buf);
+}
+
+/*
+ * A JSON array of numbers of a stored profile as doubles (null reads as
+ * NaN); *n receives its length.
+ */
+static double *
+ProfileGetDoubles(JsonbContainer *obj, const char *key, int *n)
+{
+	JsonbContainer *arr = JsonGetContainer(obj, key);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	double	   *out;
+	int			k = 0;
+
+	if (!JsonContainerIsArray(arr))
+		ProfileCorrupted(psprintf("Key \"%s\" is not an array.", key));
+	*n = JsonContainerSize(arr);
+	out = palloc(sizeof(double) * Max(1, *n));
+	it = JsonbIteratorInit(arr);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvNull)
+			out[k++] = NAN;
+		else if (!JsonValueNumber(&v, &out[k++]))
+			ProfileCorrupted(psprintf("Key \"%s\" holds a %s.", key, JsonTypeName(&v)));
+	}
+	return out;
+}
+
+/*
+ * Parse one profiled feature (an input, or the predictions).
+ */
+static void
+ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
+{
+	char	   *kind = JsonGetString(obj, "kind");
+
+	f->name = JsonGetString(obj, "name");
+	f->column = JsonGetInt(obj, "column");
+	f->rows = JsonGetInt(obj, "rows");
+	f->count = JsonGetInt(obj, "count");
+	f->nulls = JsonGetInt(obj, "nulls");
+	if (f->count < 0 || f->nulls < 0 || f->count + f->nulls != f->rows)
+		ProfileCorrupted(psprintf("Feature \"%s\" has %d rows, %d values and %d NULLs.",
+								  f->name, (int) f->rows, (int) f->count, (int) f->nulls));
+	if (strcmp(kind, "numeric") == 0)
+	{
+		int			nedges,
+					nbins;
+
+		f->categorical = false;
+		f->mean = JsonGetDouble(obj, "mean");
+		f->std = JsonGetDouble(obj, "std");
+		f->min = JsonGetDouble(obj, "min");
+		f->max = JsonGetDouble(obj, "max");
+		f->edges = ProfileGetDoubles(obj, "edges", &nedges);
+		f->histogram = ProfileGetDoubles(obj, "histogram", &nbins);
+		f->sample = ProfileGetDoubles(obj, "sample", &f->nsample);
+		if (f->count == 0)
+		{
+			f->edges = f->histogram = NULL;
+			return;
+		}
+		if (nedges != PROFILE_BINS - 1 || nbins != PROFILE_BINS || f->nsample == 0)
+			ProfileCorrupted(psprintf("Feature \"%s\" has %d edges, %d bins and %d sampled values.",
+									  f->name, nedges, nbins, f->nsample));
+		if (!isfinite(f->mean) || !(f->std >= 0) || !isfinite(f->std) ||
+			!isfinite(f->min) || !isfinite(f->max) || f->min > f->max)
+			ProfileCorrupted(psprintf("Feature \"%s\" has a mean, std, min or max out of range.", f->name));
+		for (int b = 0; b < PROFILE_BINS - 1; b++)
+			if (!isfinite(f->edges[b]) || (b > 0 && f->edges[b] < f->edges[b - 1]))
+				ProfileCorrupted(psprintf("The bin edges of feature \"%s\" are not ascending finite numbers.",
+										  f->name));
+		for (int b = 0; b < PROFILE_BINS; b++)
+			if (!(f->histogram[b] >= 0) || f->histogram[b] > f->count)
+				ProfileCorrupted(psprintf("A bin count of feature \"%s\" is out of range.", f->name));
+		for (int i = 0; i < f->nsample; i++)
+			if (!isfinite(f->sample[i]) || (i > 0 && f->sample[i] < f->sample[i - 1]))
+				ProfileCorrupted(psprintf("The sample of feature \"%s\" is not ascending finite numbers.",
+										  f->name));
+	}
+	else if (strcmp(kind, "categorical") == 0)
+	{
+		JsonbContainer *cats = JsonGetContainer(obj, "categories");
+		int			ncounts;
+
+		if (!JsonContainerIsArray(cats))
+			ProfileCorrupted("Key \"categories\" is not an array.");
+		f->categorical = true;
+		f->counts = ProfileGetDoubles(obj, "counts", &ncounts);
+		f->ncategories = JsonContainerSize(cats);
+		if (ncounts != f->ncategories)
+			ProfileCorrupted(psprintf("Feature \"%s\" has %d categories but %d counts.",
+									  f->name, f->ncategories, ncounts));
+		f->categories = palloc(sizeof(char *) * Max(1, f->ncategories));
+		for (int c = 0; c < f->ncategories; c++)
+		{
+			f->categories[c] = JsonValueToCString(JsonArrayElement(cats, c));
+			if (f->categories[c] == NULL)
+				ProfileCorrupted(psprintf("A category of feature \"%s\" is not a string.", f->name));
+			if (!(f->counts[c] > 0) || f->counts[c] > f->count)
+				ProfileCorrupted(psprintf("The count of category \"%s\" of feature \"%s\" is out of range.",
+										  f->categories[c], f->name));
+		}
+	}
+	else
+		ProfileCorrupted(psprintf("Feature kind \"%s\" is unknown.", kind));
+}
+
+/*
+ * Element i of a stored profile's array, which must be an object.
+ */
+static JsonbContainer *
+ProfileObject(JsonbContainer *arr, int i, const char *what)
+{
+	JsonbValue *v = JsonArrayElement(arr, i);
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ProfileCorrupted(psprintf("%s is not an object.", what));
+	return v->val.binary.data;
+}
+
+/*
+ * A required array of a stored profile.
+ */
+static JsonbContainer *
+ProfileArray(JsonbContainer *obj, const char *key)
+{
+	JsonbContainer *arr = JsonGetContainer(obj, key);
+
+	if (!JsonContainerIsArray(arr))
+		ProfileCorrupted(psprintf("Key \"%s\" is not an array.", key));
+	return arr;
+}
+
+/*
+ * Error context callback of ProfileFromJson: name the model whose profile
+ * is being read.
+ */
+static void
+ProfileErrorContext(void *arg)
+{
+	errcontext("reading the reference profile of model " INT64_FORMAT, *(const int64 *) arg);
+}
+
+/*
+ * Parse the stored profile of model m, checking it against the model: one
+ * column per source column, one feature per input, predictions of the
+ * model's kind.
+ */
+Profile *
+ProfileFromJson(Jsonb *jb, const MlopsModel *m)
+{
+	Profile    *p = palloc0(sizeof(Profile));
+	JsonbContainer *root = &jb->root;
+	JsonbContainer *columns;
+	JsonbContainer *features;
+	JsonbValue *pred;
+	int			version;
+	ErrorContextCallback errcallback;
+
+	/* mlops.import_xgboost stores none until mlops.set_reference */
+	if (JsonContainerIsObject(root) && JsonContainerSize(root) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model " INT64_FORMAT " has no reference profile", m->id),
+				 errhint("Build one with mlops.set_reference(" INT64_FORMAT ", relation).", m->id)));
+
+	errcallback.callback = ProfileErrorContext;
+	errcallback.arg = (void *) &m->id;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	version = JsonGetInt(root, "version");
+	if (version != PROFILE_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("reference profile has unknown format version %d", version),
+				 errhint("The model was trained by another version of mlops; retrain it.")));
+	p->rows = JsonGetInt(root, "rows");
+
+	columns = ProfileArray(root, "columns");
+	p->ncolumns = JsonContainerSize(columns);
+	if (p->ncolumns != m->fz->nsources)
+		ProfileCorrupted(psprintf("It has %d columns, the model %d.", p->ncolumns, m->fz->nsources));
+	p->columns = palloc0(sizeof(ProfileColumn) * Max(1, p->ncolumns));
+	for (int j = 0; j < p->ncolumns; j++)
+	{
+		JsonbContainer *obj = ProfileObject(columns, j, "A column");
+		ProfileColumn *col = &p->columns[j];
+		char	   *kind;
+		int			k;
+
+		col->name = JsonGetString(obj, "name");
+		col->type = JsonGetString(obj, "type");
+		col->array_length = JsonGetInt(obj, "array_length");
+		kind = JsonGetString(obj, "kind");
+		for (k = 0; k < lengthof(kind_names); k++)
+			if (strcmp(kind, kind_names[k]) == 0)
+				break;
+		if (k == lengthof(kind_names))
+			ProfileCorrupted(psprintf("Column kind \"%s\" is unknown.", kind));
+		col->kind = (SourceKind) k;
+		if (col->kind == SOURCE_ARRAY ? col->array_length < 1 || col->array_length > MLOPS_MAX_FEATURES
+			: col->array_length != 0)
+			ProfileCorrupted(psprintf("Column \"%s\" has array length %d.", col->name, col->array_length));
+	}
+
+	features = ProfileArray(root, "features");
+	p->nfeatures = JsonContainerSize(features);
+	if (p->nfeatures != m->fz->ninputs)
+		ProfileCorrupted(psprintf("It has %d features, the model %d inputs.", p->nfeatures, m->fz->ninputs));
+	p->features = palloc0(sizeof(ProfileFeature) * Max(1, p->nfeatures));
+	for (int i = 0; i < p->nfeatures; i++)
+	{
+		ProfileFeatureFromJson(ProfileObject(features, i, "A feature"), &p->features[i]);
+		if (p->features[i].column < 0 || p->features[i].column >= p->ncolumns)
+			ProfileCorrupted(psprintf("Feature \"%s\" names column %d.",
+									  p->features[i].name, p->features[i].column));
+	}
+
+	pred = JsonGet(root, "prediction");
+	if (pred == NULL)
+		ProfileCorrupted("Key \"prediction\" is missing.");
+	if (pred->type == jbvBinary && JsonContainerIsObject(pred->val.binary.data))
+	{
+		p->prediction = palloc0(sizeof(ProfileFeature));
+		ProfileFeatureFromJson(pred->val.binary.data, p->prediction);
+		if (p->prediction->categorical != (m->task == TASK_CLASSIFICATION))
+			ProfileCorrupted(psprintf("Its predictions are %s, but model " INT64_FORMAT " is a %s model.",
+									  p->prediction->categorical ? "categorical" : "numeric", m->id,
+									  MlopsTaskName(m->task)));
+	}
+	else if (pred->type != jbvNull)
+		ProfileCorrupted("Key \"prediction\" is neither an object nor null.");
+	error_context_stack = errcallback.previous;
+	return p;
+}
+
+/*
+ * The source columns of a profile, to read a relation with DatasetRead.
+ */
+DatasetSpec *
+ProfileSpec(const Profile *profile)
+{
+	DatasetSpec *spec = palloc(sizeof(DatasetSpec));
+
+	spec->ncolumns = profile->ncolumns;
+	spec->names = palloc(sizeof(char *) * Max(1, profile->ncolumns));
+	spec->array_lengths = palloc(sizeof(int) * Max(1, profile->ncolumns));
+	for (int j = 0; j < profile->ncolumns; j++)
+	{
+		spec->names[j] = profile->columns[j].name;
+		spec->array_lengths[j] = profile->columns[j].array_length;
+		/* a date's inputs: five, or six for a model older than 0.2.0 */
+		if (profile->columns[j].kind == SOURCE_DATETIME)
+			for (int i = 0; i < profile->nfeatures; i++)
+				spec->array_lengths[j] += (profile->features[i].column == j);
+	}
+	return spec;
+}

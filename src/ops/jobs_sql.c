@@ -1,0 +1,522 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs_sql.c
+ *	  Jobs and schedules, the SQL entry points: mlops.train_async,
+ *	  mlops.cancel_job, mlops.schedule and mlops.unschedule.
+ *
+ * Each checks its arguments and the caller now, so that a job or schedule
+ * that cannot run is refused rather than failing later, writes the row of
+ * mlops.jobs or mlops.schedules as the extension owner (registry.c), and
+ * wakes the launcher (worker.c) when the transaction commits.  What a job
+ * and a schedule are, and the table access of the background worker, are
+ * in jobs_store.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "train/dataset.h"
+#include "ops/jobs.h"
+#include "ops/jobs_internal.h"
+#include "jsonutil.h"
+#include "ops/policy.h"
+#include "ops/progress.h"
+#include "privileges.h"
+#include "registry.h"
+#include "ops/retrain.h"
+#include "train/train.h"
+#include "ops/worker.h"
+
+PG_FUNCTION_INFO_V1(mlops_train_async);
+PG_FUNCTION_INFO_V1(mlops_cancel_job);
+PG_FUNCTION_INFO_V1(mlops_schedule);
+PG_FUNCTION_INFO_V1(mlops_unschedule);
+
+/* the kinds of the parameters of mlops.train, in order */
+typedef enum TrainArgKind
+{
+	ARG_TEXT,
+	ARG_JSONB,
+	ARG_TEXT_ARRAY,
+	ARG_FLOAT8,
+	ARG_INT4
+} TrainArgKind;
+
+typedef struct TrainArg
+{
+	const char *name;
+	TrainArgKind kind;
+} TrainArg;
+
+static const TrainArg train_args[] = {
+	{"project", ARG_TEXT},
+	{"relation", ARG_TEXT},
+	{"target", ARG_TEXT},
+	{"algorithm", ARG_TEXT},
+	{"task", ARG_TEXT},
+	{"hyperparams", ARG_JSONB},
+	{"preprocess", ARG_JSONB},
+	{"features", ARG_TEXT_ARRAY},
+	{"exclude", ARG_TEXT_ARRAY},
+	{"test_size", ARG_FLOAT8},
+	{"split", ARG_TEXT},
+	{"order_by", ARG_TEXT},
+	{"seed", ARG_INT4},
+	{"deploy", ARG_TEXT},
+	{"cv", ARG_INT4},
+};
+
+/* wake the launcher when the current transaction commits */
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
+
+/*
+ * Transaction callback: wake the launcher after a commit that queued a job
+ * or changed a schedule (before the commit it could not see them).
+ */
+static void
+JobsXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (wake_at_commit)
+				ProgressWakeLauncher();
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Have the launcher look at the jobs and schedules as soon as this
+ * transaction commits.
+ */
+static void
+JobsWakeAtCommit(void)
+{
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(JobsXactCallback, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/*
+ * Warn when no background worker serves this database: the row is kept,
+ * but nothing will run it until one does.
+ */
+static void
+JobsWarnIfNoWorker(const char *what)
+{
+	char	   *dbname = get_database_name(MyDatabaseId);
+
+	if (WorkerServesDatabase(dbname))
+		return;
+	ereport(WARNING,
+			(errmsg("the mlops background worker is not running for database \"%s\"", dbname),
+			 errdetail("The %s is recorded, but nothing runs it until the worker does.", what),
+			 errhint("Add mlops to shared_preload_libraries, set mlops.database to \"%s\" and restart the server.",
+					 dbname)));
+}
+
+/*
+ * The current user, as a regrole Datum.
+ */
+static Datum
+JobsCurrentUser(void)
+{
+	return ObjectIdGetDatum(GetUserId());
+}
+
+/*
+ * Append a text[] as a JSON array (NULL elements as null).
+ */
+static void
+JobsAppendTextArray(StringInfo buf, ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		if (nulls[i])
+			appendStringInfoString(buf, "null");
+		else
+			JsonAppendString(buf, TextDatumGetCString(elems[i]));
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * Append argument i of mlops.train_async as a JSON value; the relation
+ * (argument 1) as resolved.  Non-finite floats are written as strings,
+ * which the job casts back to float8.
+ */
+static void
+JobsAppendTrainArg(StringInfo buf, FunctionCallInfo fcinfo, int i, const char *relation)
+{
+	const TrainArg *arg = &train_args[i];
+
+	if (PG_ARGISNULL(i))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	switch (arg->kind)
+	{
+		case ARG_TEXT:
+			JsonAppendString(buf, i == 1 ? relation : text_to_cstring(PG_GETARG_TEXT_PP(i)));
+			break;
+		case ARG_JSONB:
+			{
+				Jsonb	   *jb = PG_GETARG_JSONB_P(i);
+
+				appendStringInfoString(buf, JsonbToCString(NULL, &jb->root, VARSIZE(jb)));
+				break;
+			}
+		case ARG_TEXT_ARRAY:
+			JobsAppendTextArray(buf, PG_GETARG_ARRAYTYPE_P(i));
+			break;
+		case ARG_FLOAT8:
+			{
+				double		d = PG_GETARG_FLOAT8(i);
+
+				if (isfinite(d))
+					JsonAppendDouble(buf, d);
+				else
+					JsonAppendString(buf, float8out_internal(d));
+				break;
+			}
+		case ARG_INT4:
+			appendStringInfo(buf, "%d", PG_GETARG_INT32(i));
+			break;
+	}
+}
+
+/*
+ * mlops.train_async(<the parameters of mlops.train>): queue a training job
+ * and return its id.  Every argument is checked now, as mlops.train checks
+ * it before reading a row (TrainCheck); the relation is stored
+ * schema-qualified so the job finds it whatever its search_path.  Only
+ * what depends on the rows fails the job.
+ */
+Datum
+mlops_train_async(PG_FUNCTION_ARGS)
+{
+	TrainRequest req = {0};
+	TrainPlan	plan;
+	char	   *project;
+	char	   *relation;
+	StringInfoData args;
+	Oid			types[3] = {TEXTOID, JSONBOID, REGROLEOID};
+	Datum		values[3];
+	int64		job_id;
+
+	TrainRequestFromArgs(fcinfo, &req);
+	TrainCheck(&req, &plan);
+	project = req.project;
+	relation = plan.relname;
+
+	initStringInfo(&args);
+	appendStringInfoChar(&args, '{');
+	for (int i = 0; i < lengthof(train_args); i++)
+	{
+		JsonAppendKey(&args, train_args[i].name, i == 0);
+		JobsAppendTrainArg(&args, fcinfo, i, relation);
+	}
+	appendStringInfoChar(&args, '}');
+
+	values[0] = CStringGetTextDatum(project);
+	values[1] = JsonbPGetDatum(JsonFromText(&args));
+	values[2] = JobsCurrentUser();
+	SPI_connect();
+	RegistryWriteAsOwner("INSERT INTO mlops.jobs (kind, project, args, submitted_by) "
+						 "VALUES ('train', $1, $2, $3) RETURNING id",
+						 3, types, values, NULL);
+	job_id = JobsResultInt64(0, 1);
+	SPI_finish();
+
+	JobsLogEvent("queued", job_id, "train", project, 0, NULL, 0);
+	JobsWakeAtCommit();
+	JobsWarnIfNoWorker("job");
+	PG_RETURN_INT64(job_id);
+}
+
+/*
+ * May the current user act on something a role (by OID) submitted or
+ * created?  Members of the role and superusers may.
+ */
+static bool
+JobsMayActFor(Oid roleid)
+{
+	return superuser() || (OidIsValid(roleid) && has_privs_of_role(GetUserId(), roleid));
+}
+
+/*
+ * A role's name for a message, or its OID when it no longer exists.
+ */
+static char *
+JobsRoleName(Oid roleid)
+{
+	char	   *name = GetUserNameFromId(roleid, true);
+
+	return name ? name : psprintf("with OID %u", roleid);
+}
+
+/*
+ * mlops.cancel_job(job_id): cancel a queued job, or ask a running job's
+ * worker to stop (it records "canceled" when it does).  Returns false, with
+ * a notice, for a job that already finished.
+ */
+Datum
+mlops_cancel_job(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int64		job_id = PG_GETARG_INT64(0);
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char	   *status;
+	Oid			submitted_by;
+	char	   *kind;
+	char	   *project;
+	RegistryProject *proj;
+	const char *error;
+
+	values[0] = Int64GetDatum(job_id);
+	SPI_connect();
+	RegistryWriteAsOwner("SELECT j.status, j.submitted_by, j.kind, j.project FROM mlops.jobs j "
+						 "WHERE j.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+						 1, types, values, NULL);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+	status = JobsResultText(0, 1, cxt);
+	submitted_by = JobsResultOid(0, 2);
+	kind = JobsResultText(0, 3, cxt);
+	project = JobsResultText(0, 4, cxt);
+
+	proj = RegistryGetProject(project, true);
+	if (!JobsMayActFor(submitted_by) && (proj == NULL || !PrivilegeHeld(proj->id, PRIV_ADMIN)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to cancel job " INT64_FORMAT, job_id),
+				 errdetail("Only members of the role that submitted the job (%s) and admins of its project may cancel it.",
+						   JobsRoleName(submitted_by))));
+
+	if (strcmp(status, "queued") == 0)
+		error = "canceled before it started";
+	else if (strcmp(status, "running") == 0)
+	{
+		/* a worker holds the job: it stops at its next interrupt check */
+		if (ProgressRequestCancel(job_id))
+		{
+			SPI_finish();
+			PG_RETURN_BOOL(true);
+		}
+		/* no worker holds it any more: nothing is left to stop */
+		error = "canceled while running";
+	}
+	else
+	{
+		SPI_finish();
+		ereport(NOTICE,
+				(errmsg("job " INT64_FORMAT " already finished with status \"%s\"", job_id, status)));
+		PG_RETURN_BOOL(false);
+	}
+
+	values[1] = CStringGetTextDatum(error);
+	RegistryWriteAsOwner("UPDATE mlops.jobs SET status = 'canceled', error = $2, "
+						 "finished_at = pg_catalog.clock_timestamp() WHERE id OPERATOR(pg_catalog.=) $1",
+						 2, types, values, NULL);
+	SPI_finish();
+	JobsLogEvent("canceled", job_id, kind, project, 0, error, 0);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * mlops.schedule(project, every, relation, policy): retrain the project
+ * every interval, as the calling role, with the policy; returns the
+ * schedule's id.  A project has one schedule: scheduling it again replaces
+ * the settings and restarts the interval.  The policy, and the project's
+ * retraining settings against the relation, are checked now, so that a
+ * schedule that cannot run is refused rather than failing every run.
+ */
+Datum
+mlops_schedule(PG_FUNCTION_ARGS)
+{
+	char	   *project;
+	Interval   *every;
+	Interval	zero = {0};
+	char	   *relation = NULL;
+	Jsonb	   *policy;
+	Policy		parsed;
+	RegistryProject *proj;
+	Oid			types[6] = {TEXTOID, INTERVALOID, TEXTOID, JSONBOID, REGROLEOID, INT8OID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int64		id;
+	bool		created;
+	char	   *old_every = NULL;
+	char	   *old_relation = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+	StringInfoData detail;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("project and every must not be NULL")));
+	project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	every = PG_GETARG_INTERVAL_P(1);
+	if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(every),
+										  IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule interval must be positive"),
+				 errdetail("The interval given is \"%s\".",
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(every))))));
+	policy = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	PolicyParse(policy, &parsed);
+	proj = RegistryGetProject(project, false);
+	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	if (parsed.deploy)
+		PrivilegeCheck(proj->id, proj->name, PRIV_DEPLOY);
+	if (!PG_ARGISNULL(2))
+		DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(2)), &relation);
+	RetrainCheckSettings(proj, relation);
+
+	values[0] = CStringGetTextDatum(project);
+	values[1] = IntervalPGetDatum(every);
+	values[2] = relation ? CStringGetTextDatum(relation) : (Datum) 0;
+	nulls[2] = relation ? ' ' : 'n';
+	values[3] = policy ? JsonbPGetDatum(policy) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	values[4] = JobsCurrentUser();
+	SPI_connect();
+	RegistryWriteAsOwner("SELECT id, every::pg_catalog.text, relation FROM mlops.schedules "
+						 "WHERE project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+						 1, types, values, nulls);
+	created = (SPI_processed == 0);
+	if (!created)
+	{
+		/* what the replaced schedule did, for the notice */
+		old_every = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2));
+		old_relation = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		if (old_relation != NULL)
+			old_relation = MemoryContextStrdup(outer, old_relation);
+	}
+	if (created)
+		RegistryWriteAsOwner("INSERT INTO mlops.schedules (project, every, relation, policy, "
+							 "next_run_at, created_by) "
+							 "VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, $5) "
+							 "RETURNING id",
+							 5, types, values, nulls);
+	else
+	{
+		values[5] = Int64GetDatum(JobsResultInt64(0, 1));
+		RegistryWriteAsOwner("UPDATE mlops.schedules SET every = $2, relation = $3, policy = $4, "
+							 "next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, created_by = $5, "
+							 "created_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $6 RETURNING id",
+							 6, types, values, nulls);
+	}
+	id = JobsResultInt64(0, 1);
+	SPI_finish();
+
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "{\"schedule_id\": " INT64_FORMAT ", \"every\": ", id);
+	JsonAppendString(&detail, DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(every))));
+	appendStringInfoString(&detail, ", \"relation\": ");
+	if (relation)
+		JsonAppendString(&detail, relation);
+	else
+		appendStringInfoString(&detail, "null");
+	appendStringInfoString(&detail, ", \"policy\": ");
+	PolicyToJson(&parsed, &detail);
+	appendStringInfoChar(&detail, '}');
+	RegistryLogEvent(created ? "schedule_created" : "schedule_updated", project, 0, detail.data);
+	if (!created)
+		ereport(NOTICE,
+				(errmsg("replaced the schedule of project \"%s\"", project),
+				 errdetail("It ran every %s on %s; it now runs every %s on %s.",
+						   old_every, old_relation ? old_relation : "the last training run's relation",
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(every))),
+						   relation ? relation : "the last training run's relation"),
+				 errhint("A project has one schedule; mlops.unschedule() removes it.")));
+
+	JobsWakeAtCommit();
+	JobsWarnIfNoWorker("schedule");
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * mlops.unschedule(project): remove the project's schedule; false when it
+ * has none.  Jobs it already queued still run.
+ */
+Datum
+mlops_unschedule(PG_FUNCTION_ARGS)
+{
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	RegistryProject *proj;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int64		id;
+	Oid			created_by;
+
+	values[0] = CStringGetTextDatum(project);
+	SPI_connect();
+	RegistryWriteAsOwner("SELECT s.id, s.created_by FROM mlops.schedules s "
+						 "WHERE s.project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+						 1, types, values, NULL);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
+	id = JobsResultInt64(0, 1);
+	created_by = JobsResultOid(0, 2);
+
+	/* train on the project may; so may the schedule's creator if the project is gone */
+	proj = RegistryGetProject(project, true);
+	if (proj != NULL)
+		PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
+	else if (!JobsMayActFor(created_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to remove the schedule of project \"%s\"", project),
+				 errdetail("Only members of the role that created the schedule (%s) may remove it.",
+						   JobsRoleName(created_by))));
+
+	RegistryWriteAsOwner("DELETE FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
+	SPI_finish();
+	RegistryLogEvent("schedule_removed", project, 0,
+					 psprintf("{\"schedule_id\": " INT64_FORMAT "}", id));
+	PG_RETURN_BOOL(true);
+}

@@ -1,0 +1,524 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker: a launcher ("mlops scheduler") that runs queued
+ *	  jobs and due schedules, each job in its own dynamic background worker
+ *	  ("mlops job") as the role that submitted it.
+ *
+ * Modelled on pg_cron and worker_spi.  The launcher is a static background
+ * worker, registered only when mlops is in shared_preload_libraries; it
+ * starts once recovery has finished (never on a hot standby), connects to
+ * the database named by mlops.database as the bootstrap superuser, pins
+ * its search_path to pg_catalog, pg_temp (ALTER DATABASE ... SET cannot
+ * redirect its statements), and loops: look at the jobs and schedules, then sleep on its latch until the
+ * next schedule is due, mlops.scheduler_naptime has passed, a job worker
+ * started or stopped (bgw_notify_pid), or a transaction that queued a job
+ * committed (jobs_sql.c wakes it).  SIGHUP rereads the configuration (a new
+ * mlops.database makes it exit, to be restarted there); SIGTERM ends it
+ * (and pg_terminate_backend makes it restart a second later).  While the
+ * extension is not created it just waits.
+ *
+ * Each pass, in one transaction: take note of job workers that exited (a
+ * job still "running" then failed: the worker died), queue due schedules,
+ * deploy the approved deploy requests whose window is open (governance.c),
+ * take queued jobs up to mlops.max_jobs running, claim a shared-memory slot
+ * for each (progress.c) and mark them running; after the commit, start one
+ * worker per job, passing job id, slot, database and role in bgw_extra.
+ * The first launcher after a server start marks the jobs that were running
+ * failed ("server restarted"); a launcher that restarts while the server
+ * stays up adopts the slots of workers still running, and fails only the
+ * running jobs no worker holds.
+ *
+ * A job worker connects as the submitting role (so the job reads only what
+ * that role may read), attaches to its slot, runs the job's SQL (jobs_store.c)
+ * and records the result in the same transaction.  An error is caught,
+ * the transaction rolled back, and the failure (or the cancel, when
+ * mlops.cancel_job asked for it) recorded in a new one.  A worker killed
+ * outright cannot record anything; the launcher does it for it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "ops/governance.h"
+#include "ops/jobs.h"
+#include "ops/progress.h"
+#include "ops/worker.h"
+
+char	   *mlops_database = NULL;
+int			mlops_scheduler_naptime = 10000;
+int			mlops_max_jobs = 2;
+
+/* how long a job worker may take to attach to its slot before the launcher gives up */
+#define WORKER_ATTACH_TIMEOUT_MS 60000
+
+#define WORKER_EXITED_ERROR \
+	"job worker exited before the job finished (it was terminated or hit a fatal error; see the server log)"
+
+/* what the launcher passes to a job worker in bgw_extra */
+typedef struct JobWorkerArgs
+{
+	int64		job_id;
+	Oid			dboid;
+	Oid			roleoid;
+	int			slot;
+} JobWorkerArgs;
+
+StaticAssertDecl(sizeof(JobWorkerArgs) <= BGW_EXTRALEN, "JobWorkerArgs does not fit in bgw_extra");
+
+/* the launcher's bookkeeping, per slot: the job it runs there and the worker's handle */
+static int64 *launcher_jobs = NULL;
+static BackgroundWorkerHandle **launcher_handles = NULL;
+static bool launcher_warned = false;
+
+/*
+ * Define the worker's settings; called from _PG_init (also without
+ * preloading, so that they can be set and shown everywhere).
+ */
+void
+WorkerDefineSettings(void)
+{
+	DefineCustomStringVariable("mlops.database",
+							   "Sets the database in which the mlops background worker runs jobs and schedules.",
+							   "The worker runs only when mlops is in shared_preload_libraries; "
+							   "it restarts in the new database when this changes.",
+							   &mlops_database,
+							   "postgres",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.scheduler_naptime",
+							"Sets the longest time the mlops background worker sleeps between looks at jobs and schedules.",
+							"Queued jobs and due schedules wake it earlier.",
+							&mlops_scheduler_naptime,
+							10000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.max_jobs",
+							"Sets how many mlops jobs may run at the same time.",
+							"Each running job takes one background worker (max_worker_processes).",
+							&mlops_max_jobs,
+							2, 1, 1024,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+}
+
+/*
+ * Register the launcher; called from _PG_init while preloading.
+ */
+void
+WorkerRegisterLauncher(void)
+{
+	BackgroundWorker worker = {0};
+
+	if (IsBinaryUpgrade)
+		return;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	strlcpy(worker.bgw_library_name, "mlops", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "MlopsLauncherMain", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "mlops scheduler", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "mlops scheduler", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Does a running launcher serve this database?  Only when mlops is
+ * preloaded and the database is mlops.database.
+ */
+bool
+WorkerServesDatabase(const char *dbname)
+{
+	return ProgressAvailable() && mlops_database != NULL && strcmp(mlops_database, dbname) == 0;
+}
+
+/*
+ * Start a transaction with a snapshot in a background worker; allocations
+ * go to cxt.
+ */
+static void
+WorkerBeginTx(MemoryContext cxt, const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+/*
+ * Commit the transaction of WorkerBeginTx and go back to cxt.
+ */
+static void
+WorkerCommitTx(MemoryContext cxt)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * on_shmem_exit callback of the launcher: no wake-ups to it any more.
+ */
+static void
+LauncherExit(int code, Datum arg)
+{
+	ProgressSetLauncherPid(0);
+}
+
+/*
+ * How many more jobs may start now: mlops.max_jobs less the running ones,
+ * and no more than there are free slots (a job of the database the
+ * launcher served before a change of mlops.database may still hold one).
+ */
+static int
+LauncherFreeSlots(void)
+{
+	int			running = 0;
+	int			free_slots = 0;
+
+	for (int i = 0; i < ProgressSlotCount(); i++)
+	{
+		ProgressSlotInfo info;
+
+		ProgressSlotGet(i, &info);
+		if (info.job_id == 0)
+			free_slots++;
+		if (launcher_jobs[i] != 0)
+			running++;
+	}
+	return Min(free_slots, Max(0, mlops_max_jobs - running));
+}
+
+/*
+ * Take note of the job workers that exited.  A worker frees its slot when
+ * it exits, after recording how its job ended; one that never got to
+ * attach is known by its handle (or, for a slot adopted from an earlier
+ * launcher, by a timeout).  Jobs still "running" after their worker is gone
+ * are marked failed.
+ */
+static void
+LauncherReap(void)
+{
+	int			n = ProgressSlotCount();
+	int64	   *ended = palloc(sizeof(int64) * n);
+	int			nended = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		ProgressSlotInfo info;
+		bool		gone;
+
+		if (launcher_jobs[i] == 0)
+			continue;
+		ProgressSlotGet(i, &info);
+		if (info.job_id != launcher_jobs[i])
+			gone = true;
+		else if (launcher_handles[i] != NULL)
+		{
+			pid_t		pid;
+
+			gone = GetBackgroundWorkerPid(launcher_handles[i], &pid) == BGWH_STOPPED;
+		}
+		else
+			gone = info.pid == 0 &&
+				TimestampDifferenceExceeds(info.claimed_at, GetCurrentTimestamp(),
+										   WORKER_ATTACH_TIMEOUT_MS);
+		if (!gone)
+			continue;
+		ProgressReleaseSlot(i, launcher_jobs[i]);
+		ended[nended++] = launcher_jobs[i];
+		launcher_jobs[i] = 0;
+		if (launcher_handles[i] != NULL)
+		{
+			pfree(launcher_handles[i]);
+			launcher_handles[i] = NULL;
+		}
+	}
+	if (nended > 0)
+		JobsFailRunning(ended, nended, true, WORKER_EXITED_ERROR);
+}
+
+/*
+ * Once per launcher, when the job tables are there: jobs marked running
+ * that no worker holds were interrupted, by a server restart (when no
+ * launcher recovered from it yet) or by a worker exit that an earlier
+ * launcher did not see.  Returns whether this was the recovery from a
+ * server restart.
+ */
+static bool
+LauncherFailUnheld(void)
+{
+	int			n = ProgressSlotCount();
+	int64	   *held = palloc(sizeof(int64) * n);
+	int			nheld = 0;
+	bool		after_restart = !ProgressRecovered();
+
+	for (int i = 0; i < n; i++)
+		if (launcher_jobs[i] != 0)
+			held[nheld++] = launcher_jobs[i];
+	JobsFailRunning(held, nheld, false, after_restart ? "server restarted" : WORKER_EXITED_ERROR);
+	return after_restart;
+}
+
+/*
+ * Start the worker of a job whose slot is claimed and whose row says
+ * running; false when no background worker slot is free.
+ */
+static bool
+LauncherStartWorker(const JobsQueued *job, int slot)
+{
+	BackgroundWorker worker = {0};
+	JobWorkerArgs args = {0};
+	BackgroundWorkerHandle *handle;
+	MemoryContext old;
+	bool		ok;
+
+	args.job_id = job->id;
+	args.dboid = MyDatabaseId;
+	args.roleoid = job->roleoid;
+	args.slot = slot;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "mlops", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "MlopsJobWorkerMain", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "mlops job " INT64_FORMAT, job->id);
+	strlcpy(worker.bgw_type, "mlops job", BGW_MAXLEN);
+	worker.bgw_notify_pid = MyProcPid;
+	memcpy(worker.bgw_extra, &args, sizeof(args));
+
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(old);
+	if (ok)
+		launcher_handles[slot] = handle;
+	return ok;
+}
+
+/*
+ * Give a job's slot back and put the job back in the queue.
+ */
+static void
+LauncherRequeue(const JobsQueued *job, int slot, MemoryContext cxt)
+{
+	ProgressReleaseSlot(slot, job->id);
+	launcher_jobs[slot] = 0;
+	WorkerBeginTx(cxt, "mlops scheduler: requeue a job");
+	JobsRequeue(job->id);
+	WorkerCommitTx(cxt);
+}
+
+/*
+ * One look at the jobs and schedules; returns how long to sleep (ms).
+ */
+static long
+LauncherPass(MemoryContext cxt, bool *checked_unheld)
+{
+	long		timeout = mlops_scheduler_naptime;
+	JobsQueued *jobs = NULL;
+	int		   *slots = NULL;
+	int			njobs = 0;
+	int			started = 0;
+	bool		after_restart = false;
+
+	WorkerBeginTx(cxt, "mlops scheduler: looking at jobs and schedules");
+	if (JobsTablesExist())
+	{
+		if (!*checked_unheld)
+		{
+			after_restart = LauncherFailUnheld();
+			*checked_unheld = true;
+		}
+		LauncherReap();
+		JobsQueueDueSchedules();
+		GovernanceDeployApproved();
+		njobs = JobsTakeQueued(LauncherFreeSlots(), &jobs);
+		slots = palloc(sizeof(int) * Max(1, njobs));
+		for (int i = 0; i < njobs; i++)
+		{
+			slots[i] = ProgressClaimSlot(jobs[i].id);
+			if (slots[i] < 0)
+				elog(ERROR, "no free mlops job slot for job " INT64_FORMAT, jobs[i].id);
+			launcher_jobs[slots[i]] = jobs[i].id;
+		}
+		timeout = JobsNextScheduleWait(timeout);
+	}
+	WorkerCommitTx(cxt);
+	if (after_restart)
+		ProgressSetRecovered();
+
+	/* the jobs' rows say running now (committed), so their workers may start */
+	while (started < njobs && LauncherStartWorker(&jobs[started], slots[started]))
+		started++;
+	if (started < njobs)
+	{
+		if (!launcher_warned)
+			ereport(WARNING,
+					(errmsg("could not start an mlops job worker: no background worker slot is free"),
+					 errdetail("%d jobs stay queued.", njobs - started),
+					 errhint("Raise max_worker_processes, or lower mlops.max_jobs.")));
+		launcher_warned = true;
+		for (int i = started; i < njobs; i++)
+			LauncherRequeue(&jobs[i], slots[i], cxt);
+	}
+	else if (njobs > 0)
+		launcher_warned = false;
+	return timeout;
+}
+
+/*
+ * Main function of the launcher.
+ */
+void
+MlopsLauncherMain(Datum main_arg)
+{
+	MemoryContext cxt;
+	char	   *database;
+	bool		checked_unheld = false;
+	int			n;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	database = pstrdup(mlops_database);
+	BackgroundWorkerInitializeConnection(database, NULL, 0);
+	pgstat_report_appname("mlops scheduler");
+
+	/*
+	 * The launcher is a superuser: whatever search_path the database's owner
+	 * set for it, its statements look only in pg_catalog (and name
+	 * everything schema-qualified as well).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	ProgressSetLauncherPid(MyProcPid);
+	on_shmem_exit(LauncherExit, (Datum) 0);
+
+	/* adopt the slots of job workers started by an earlier launcher */
+	n = ProgressSlotCount();
+	launcher_jobs = MemoryContextAllocZero(TopMemoryContext, sizeof(int64) * n);
+	launcher_handles = MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * n);
+	for (int i = 0; i < n; i++)
+	{
+		ProgressSlotInfo info;
+
+		ProgressSlotGet(i, &info);
+		if (info.dboid == MyDatabaseId)
+			launcher_jobs[i] = info.job_id;
+	}
+
+	ereport(LOG,
+			(errmsg("mlops scheduler started in database \"%s\"", database)));
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "mlops scheduler", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (strcmp(mlops_database, database) != 0)
+			{
+				ereport(LOG,
+						(errmsg("mlops scheduler restarts to move from database \"%s\" to \"%s\"",
+								database, mlops_database)));
+				proc_exit(1);
+			}
+		}
+		MemoryContextSwitchTo(cxt);
+		timeout = LauncherPass(cxt, &checked_unheld);
+		MemoryContextReset(cxt);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * Main function of a job worker: run one job and exit.
+ */
+void
+MlopsJobWorkerMain(Datum main_arg)
+{
+	JobWorkerArgs args;
+	MemoryContext cxt;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleoid, 0);
+	pgstat_report_appname(psprintf("mlops job " INT64_FORMAT, args.job_id));
+	if (!ProgressAttach(args.slot, args.job_id))
+		proc_exit(0);
+	cxt = AllocSetContextCreate(TopMemoryContext, "mlops job", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+
+	PG_TRY();
+	{
+		char	   *kind = NULL;
+		Jsonb	   *job_args = NULL;
+		bool		started;
+
+		WorkerBeginTx(cxt, "mlops job: starting");
+		started = JobsStart(args.job_id, &kind, &job_args);
+		WorkerCommitTx(cxt);
+		if (started)
+		{
+			if (ProgressCancelRequested())
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("canceling job " INT64_FORMAT " due to user request", args.job_id)));
+			MlopsProgressPhase("running", 0);
+			WorkerBeginTx(cxt, psprintf("mlops job " INT64_FORMAT ": %s", args.job_id, kind));
+			JobsFinish(args.job_id, "succeeded", JobsRun(kind, job_args), NULL, 0);
+			WorkerCommitTx(cxt);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		bool		canceled;
+
+		/* record the failure without being interrupted again */
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		canceled = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && ProgressCancelRequested();
+		WorkerBeginTx(cxt, "mlops job: recording the failure");
+		JobsFinish(args.job_id, canceled ? "canceled" : "failed", NULL,
+				   canceled ? "canceled while running" : (edata->message ? edata->message : "unknown error"),
+				   edata->sqlerrcode);
+		WorkerCommitTx(cxt);
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+
+	proc_exit(0);
+}

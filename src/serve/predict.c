@@ -1,0 +1,598 @@
+/*-------------------------------------------------------------------------
+ *
+ * predict.c
+ *	  mlops.predict, predict_proba, predict_label and featurize.
+ *
+ * One C function per result kind serves every overload: the first
+ * argument is a project name (its deployed model) or a model id (that
+ * model), the second a row, a float8[] or float4[] of raw features in the
+ * model's column order, a numeric[] (what ARRAY[5.1, 3.5] is), or a jsonb
+ * object, also as text (an untyped literal resolves to the text form, as
+ * a web application sends JSON).  Rows and objects are matched to
+ * the model's columns by name; how a row type maps onto a model is worked
+ * out once per row type and kept in fn_extra with buffers sized for the
+ * model, so scoring a row allocates nothing and deforms the row only up to
+ * the last column the model reads.  A call site keeps this for the last
+ * few models it met, each in a memory context reused for the next model,
+ * so a query whose rows switch models stays flat in memory.  Every form
+ * goes through the model's frozen transform.  The user's predict privilege
+ * on the model's project is checked when a call state is made, and again
+ * only when the user or the privilege cache's generation changes (SET ROLE,
+ * a grant or revoke, a change of role membership): no per-row catalog work.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "train/dataset.h"
+#include "jsonutil.h"
+#include "serve/model_cache.h"
+#include "privileges.h"
+
+/* models a call site keeps buffers and row mappings for */
+#define CALL_SITE_MODELS 8
+
+/*
+ * What a call site keeps for one model between rows: buffers sized for the
+ * model, and how the last row type maps onto the model's source columns.
+ * Everything lives in its own memory context, reset when the slot is
+ * given to another model.
+ */
+typedef struct CallState
+{
+	MemoryContext cxt;
+	MemoryContext map_cxt;		/* the row mapping, a child of cxt */
+	int64		model_id;
+	MlopsModel *model;			/* valid while generation is the cache's */
+	uint64		generation;
+	Oid			userid;			/* holds predict on the model's project */
+	uint64		privilege_generation;	/* while this is the current one */
+	uint64		last_used;
+	bool		has_categories; /* the model has a categorical input */
+	text	   *project;		/* the project it was resolved from, if any */
+	double	   *raw;			/* ninputs */
+	double	   *x;				/* nfeatures */
+	double	   *out;			/* ModelOutputs */
+	/* row form */
+	Oid			typid;
+	int32		typmod;
+	TupleDesc	desc;			/* the row type */
+	int			natts;			/* attributes up to the last one read */
+	Datum	   *values;
+	bool	   *nulls;
+	int		   *attnum;			/* per source column: 0-based attribute */
+	Oid		   *atttype;		/* its base type */
+} CallState;
+
+/*
+ * What a call site keeps in fn_extra: its argument types, and the call
+ * states of the last few models it met, so a query whose rows switch
+ * between models neither rebuilds nor accumulates them.
+ */
+typedef struct CallSite
+{
+	Oid			key_type;		/* of the first argument: text or bigint */
+	Oid			arg_type;		/* of the second: a row type, array, jsonb or text */
+	bool		unseen_noticed; /* an unseen category was reported */
+	CallState  *last;			/* the state of the previous row */
+	uint64		use_clock;
+	int			nstates;
+	CallState	states[CALL_SITE_MODELS];
+} CallSite;
+
+PG_FUNCTION_INFO_V1(mlops_predict);
+PG_FUNCTION_INFO_V1(mlops_predict_proba);
+PG_FUNCTION_INFO_V1(mlops_predict_label);
+PG_FUNCTION_INFO_V1(mlops_featurize);
+
+/*
+ * The call site's state in fn_extra, made on its first row.
+ */
+static CallSite *
+GetCallSite(FunctionCallInfo fcinfo)
+{
+	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
+
+	if (site == NULL)
+	{
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+		site->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+		site->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+		fcinfo->flinfo->fn_extra = site;
+	}
+	return site;
+}
+
+/*
+ * Does a call state serve the model named by the call's first argument
+ * (a model id, or the project it was resolved from)?
+ */
+static inline bool
+StateMatches(const CallState *cs, const CallSite *site, FunctionCallInfo fcinfo)
+{
+	text	   *project;
+
+	if (site->key_type == INT8OID)
+		return cs->model_id == PG_GETARG_INT64(0);
+	project = PG_GETARG_TEXT_PP(0);
+	return cs->project != NULL && VARSIZE_ANY_EXHDR(project) == VARSIZE_ANY_EXHDR(cs->project) &&
+		memcmp(VARDATA_ANY(project), VARDATA_ANY(cs->project), VARSIZE_ANY_EXHDR(project)) == 0;
+}
+
+/*
+ * Give a call state to model m (resolved from the call's first argument):
+ * free what it held for another model and size its buffers for m.
+ */
+static void
+InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
+			  uint64 generation)
+{
+	if (cs->cxt == NULL)
+		cs->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mlops predict call state",
+										ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(cs->cxt);
+	cs->map_cxt = NULL;
+	cs->desc = NULL;
+	cs->model_id = m->id;
+	cs->model = m;
+	cs->generation = generation;
+	cs->userid = InvalidOid;
+	cs->project = NULL;
+	if (site->key_type != INT8OID)
+	{
+		text	   *project = PG_GETARG_TEXT_PP(0);
+
+		cs->project = MemoryContextAlloc(cs->cxt, VARSIZE_ANY(project));
+		memcpy(cs->project, project, VARSIZE_ANY(project));
+	}
+	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->ninputs));
+	cs->x = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->nfeatures));
+	cs->out = MemoryContextAlloc(cs->cxt, sizeof(double) * ModelOutputs(m));
+	cs->has_categories = false;
+	for (int k = 0; k < m->fz->ninputs; k++)
+		cs->has_categories |= m->fz->inputs[k].categorical;
+}
+
+/*
+ * The call state of the call's model, with the model: the previous row's
+ * when the call names the same model and the cache still holds it, else
+ * one of the call site's other states, else a free or the least recently
+ * used state made over for the model.  A state whose model the cache may
+ * have freed (another generation) is made over too, since the model may
+ * have been reloaded with another shape.
+ */
+static CallState *
+GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
+{
+	CallSite   *site = GetCallSite(fcinfo);
+	uint64		generation = ModelCacheGeneration();
+	CallState  *cs = site->last;
+	MlopsModel *m;
+	int64		model_id;
+	bool		found = false;
+
+	if (cs != NULL && cs->generation == generation && cs->userid == GetUserId() &&
+		cs->privilege_generation == PrivilegeGeneration() && StateMatches(cs, site, fcinfo))
+	{
+		*model = cs->model;
+		return cs;
+	}
+
+	model_id = site->key_type == INT8OID ? PG_GETARG_INT64(0)
+		: ModelCacheDeployed(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	m = ModelCacheGet(model_id);
+	generation = ModelCacheGeneration();
+
+	cs = NULL;
+	for (int i = 0; i < site->nstates; i++)
+	{
+		CallState  *s = &site->states[i];
+
+		if (s->generation == generation && s->model == m && StateMatches(s, site, fcinfo))
+		{
+			found = true;
+			cs = s;
+			break;
+		}
+		if (cs == NULL || s->last_used < cs->last_used)
+			cs = s;
+	}
+	if (!found)
+	{
+		if (site->nstates < CALL_SITE_MODELS)
+			cs = &site->states[site->nstates++];
+		InitCallState(fcinfo, site, cs, m, generation);
+	}
+	/*
+	 * The user must hold predict on the model's project: checked again when
+	 * the user or what roles hold may have changed.
+	 */
+	if (!found || cs->userid != GetUserId() || cs->privilege_generation != PrivilegeGeneration())
+	{
+		uint64		privilege_generation = PrivilegeGeneration();
+
+		PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
+		cs->userid = GetUserId();
+		cs->privilege_generation = privilege_generation;
+	}
+	cs->last_used = ++site->use_clock;
+	site->last = cs;
+	*model = m;
+	return cs;
+}
+
+/*
+ * Work out how a row type maps onto a model's source columns: by name,
+ * with types that fit each column's kind.  Only the attributes up to the
+ * last one the model reads are deformed.
+ */
+static void
+MapRowType(CallState *cs, const MlopsModel *m, Oid typid, int32 typmod)
+{
+	MemoryContext old;
+	TupleDesc	desc;
+	const Featurizer *fz = m->fz;
+	int			last = 0;
+
+	if (cs->map_cxt == NULL)
+		cs->map_cxt = AllocSetContextCreate(cs->cxt, "mlops predict row mapping",
+											ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(cs->map_cxt);
+	cs->desc = NULL;
+	old = MemoryContextSwitchTo(cs->map_cxt);
+	desc = lookup_rowtype_tupdesc_copy(typid, typmod);
+	cs->attnum = palloc(sizeof(int) * Max(1, fz->nsources));
+	cs->atttype = palloc(sizeof(Oid) * Max(1, fz->nsources));
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		const char *name = fz->sources[j].name;
+		int			a;
+
+		for (a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+				break;
+		}
+		if (a == desc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("row has no column \"%s\", which model " INT64_FORMAT " needs", name, m->id)));
+		cs->attnum[j] = a;
+		cs->atttype[j] = getBaseType(TupleDescAttr(desc, a)->atttypid);
+		FeaturizerCheckSourceType(fz, j, cs->atttype[j], m->id);
+		last = Max(last, a + 1);
+	}
+	cs->values = palloc(sizeof(Datum) * Max(1, last));
+	cs->nulls = palloc(sizeof(bool) * Max(1, last));
+	cs->typid = typid;
+	cs->typmod = typmod;
+	cs->natts = last;
+	cs->desc = desc;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Extract the first natts attributes of a row datum, as heap_deform_tuple
+ * does for all of them (attributes the row lacks are NULL).
+ */
+static void
+DeformPrefix(HeapTupleHeader tup, TupleDesc desc, int natts, Datum *values, bool *isnull)
+{
+	bool		hasnulls = (tup->t_infomask & HEAP_HASNULL) != 0;
+	int			present = Min(HeapTupleHeaderGetNatts(tup), natts);
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bits8	   *bp = tup->t_bits;
+	uint32		off = 0;
+	int			a;
+
+	for (a = 0; a < present; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (hasnulls && att_isnull(a, bp))
+		{
+			values[a] = (Datum) 0;
+			isnull[a] = true;
+			continue;
+		}
+		isnull[a] = false;
+		if (att->attlen == -1)
+			off = att_align_pointer(off, att->attalign, -1, tp + off);
+		else
+			off = att_align_nominal(off, att->attalign);
+		values[a] = fetchatt(att, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	for (; a < natts; a++)
+	{
+		values[a] = (Datum) 0;
+		isnull[a] = true;
+	}
+}
+
+/*
+ * Raw inputs of the model from a row, its columns matched by name.
+ */
+static void
+RawFromRecord(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
+{
+	HeapTupleHeader th = PG_GETARG_HEAPTUPLEHEADER(1);
+	Oid			typid = HeapTupleHeaderGetTypeId(th);
+	int32		typmod = HeapTupleHeaderGetTypMod(th);
+
+	if (cs->desc == NULL || cs->typid != typid || cs->typmod != typmod)
+		MapRowType(cs, m, typid, typmod);
+	DeformPrefix(th, cs->desc, cs->natts, cs->values, cs->nulls);
+
+	for (int j = 0; j < m->fz->nsources; j++)
+	{
+		int			a = cs->attnum[j];
+
+		FeaturizerRawFromDatum(m->fz, j, cs->values[a], cs->atttype[j], cs->nulls[a], cs->raw);
+	}
+}
+
+/*
+ * Raw inputs of the model from a jsonb object, matched by key.  Every
+ * missing key is named in one error, before any value is converted.
+ */
+static void
+RawFromJsonb(Jsonb *jb, const MlopsModel *m, double *raw)
+{
+	JsonbValue **values = palloc(sizeof(JsonbValue *) * Max(1, m->fz->nsources));
+	StringInfoData missing;
+	int			nmissing = 0;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("features must be a JSON object")));
+	initStringInfo(&missing);
+	for (int j = 0; j < m->fz->nsources; j++)
+	{
+		values[j] = JsonGet(&jb->root, m->fz->sources[j].name);
+		if (values[j] == NULL)
+			appendStringInfo(&missing, "%s\"%s\"", nmissing++ > 0 ? ", " : "",
+							 m->fz->sources[j].name);
+	}
+	if (nmissing > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg_plural("features have no key %s, which model " INT64_FORMAT " needs",
+							   "features have no keys %s, which model " INT64_FORMAT " needs",
+							   nmissing, missing.data, m->id),
+				 errhint("Send every column the model was trained on; use null for a missing value.")));
+	for (int j = 0; j < m->fz->nsources; j++)
+		FeaturizerRawFromJson(m->fz, j, values[j], m->id, raw);
+}
+
+/*
+ * The call's JSON object given as text, parsed as jsonb.
+ */
+static Jsonb *
+JsonbFromText(FunctionCallInfo fcinfo)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+}
+
+/*
+ * Raw inputs from a float8[], float4[] or numeric[] in the model's column
+ * order; only for models whose columns are all numeric.
+ */
+static void
+RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double *raw)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	Datum	   *elems;
+	bool	   *nulls;
+
+	if (!FeaturizerAllNumeric(m->fz))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model " INT64_FORMAT " has non-numeric features and cannot score an array", m->id),
+				 errhint("Pass the row itself, or a jsonb object, so its columns are matched by name.")));
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must be a one-dimensional array")));
+	if (n != m->fz->ninputs)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("model " INT64_FORMAT " expects %d features, got an array of %d",
+						m->id, m->fz->ninputs, n),
+				 errhint("Pass the raw features in the model's column order, or pass the row itself.")));
+	if (elemtype == FLOAT8OID)
+		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+	else if (elemtype == FLOAT4OID)
+		deconstruct_array(arr, FLOAT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	else
+		deconstruct_array(arr, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int j = 0; j < n; j++)
+	{
+		if (nulls[j])
+			raw[j] = NAN;
+		else if (elemtype == FLOAT8OID)
+			raw[j] = DatumGetFloat8(elems[j]);
+		else if (elemtype == FLOAT4OID)
+			raw[j] = DatumGetFloat4(elems[j]);
+		else
+			raw[j] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, elems[j]));
+		if (!nulls[j] && !isfinite(raw[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(raw[j]) ? "NaN" : "infinite"),
+					 errhint("Use NULL for a missing value.")));
+	}
+}
+
+/*
+ * Report, once per call site, a category the model did not see in
+ * training (raw value -1): it is scored as an unknown category.
+ */
+static void
+NoticeUnseenCategory(CallSite *site, const MlopsModel *m, const double *raw)
+{
+	for (int k = 0; k < m->fz->ninputs; k++)
+	{
+		const FeatureInput *in = &m->fz->inputs[k];
+
+		if (in->categorical && raw[k] == -1.0)
+		{
+			ereport(NOTICE,
+					(errmsg("column \"%s\" holds a category that model " INT64_FORMAT " did not see in training",
+							m->fz->sources[in->source].name, m->id),
+					 errdetail("It is scored as an unknown category.  This notice is given once per call site.")));
+			site->unseen_noticed = true;
+			return;
+		}
+	}
+}
+
+/*
+ * The feature vector of the call's row under the model's transform, in
+ * cs->x.
+ */
+static void
+CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
+{
+	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
+
+	if (site->arg_type == FLOAT8ARRAYOID)
+		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
+	else if (site->arg_type == FLOAT4ARRAYOID)
+		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
+	else if (site->arg_type == NUMERICARRAYOID)
+		RawFromArray(fcinfo, m, NUMERICOID, cs->raw);
+	else if (site->arg_type == JSONBOID)
+		RawFromJsonb(PG_GETARG_JSONB_P(1), m, cs->raw);
+	else if (site->arg_type == TEXTOID)
+		RawFromJsonb(JsonbFromText(fcinfo), m, cs->raw);
+	else
+		RawFromRecord(fcinfo, cs, m);
+	if (cs->has_categories && !site->unseen_noticed)
+		NoticeUnseenCategory(site, m, cs->raw);
+	FeaturizerApply(m->fz, cs->raw, cs->x);
+}
+
+/*
+ * Score the call's row: fills out (ModelOutputs values) and returns the
+ * model.
+ */
+static MlopsModel *
+ScoreCall(FunctionCallInfo fcinfo, double **out)
+{
+	MlopsModel *m;
+	CallState  *cs = GetCallState(fcinfo, &m);
+
+	CallFeatures(fcinfo, cs, m);
+	ModelPredictRows(m, cs->x, 1, cs->out);
+	*out = cs->out;
+	return m;
+}
+
+/*
+ * A classification-only function called on a regression model.
+ */
+static void
+RequireClassifier(const MlopsModel *m, const char *fn)
+{
+	if (m->task != TASK_CLASSIFICATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s needs a classification model, and model " INT64_FORMAT " is a regression model",
+						fn, m->id),
+				 errhint("Use mlops.predict() for regression.")));
+}
+
+/*
+ * mlops.predict: the regression value, the predicted label when labels are
+ * numeric or boolean, or its index in label order when they are text.
+ */
+Datum
+mlops_predict(PG_FUNCTION_ARGS)
+{
+	MlopsModel *m;
+	double	   *out;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	m = ScoreCall(fcinfo, &out);
+	PG_RETURN_FLOAT8(ModelPredictValue(m, out));
+}
+
+/*
+ * mlops.predict_proba: class probabilities in label order.
+ */
+Datum
+mlops_predict_proba(PG_FUNCTION_ARGS)
+{
+	MlopsModel *m;
+	double	   *out;
+	Datum	   *elems;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	m = ScoreCall(fcinfo, &out);
+	RequireClassifier(m, "mlops.predict_proba()");
+	elems = palloc(sizeof(Datum) * m->nclasses);
+	for (int k = 0; k < m->nclasses; k++)
+		elems[k] = Float8GetDatum(out[k]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, m->nclasses, FLOAT8OID, 8,
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * mlops.predict_label: the predicted class label as text.
+ */
+Datum
+mlops_predict_label(PG_FUNCTION_ARGS)
+{
+	MlopsModel *m;
+	double	   *out;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	m = ScoreCall(fcinfo, &out);
+	RequireClassifier(m, "mlops.predict_label()");
+	PG_RETURN_TEXT_P(cstring_to_text(m->labels[ModelArgmax(out, m->nclasses)]));
+}
+
+/*
+ * mlops.featurize: the feature vector the model sees for a row.
+ */
+Datum
+mlops_featurize(PG_FUNCTION_ARGS)
+{
+	MlopsModel *m;
+	CallState  *cs;
+	Datum	   *elems;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	cs = GetCallState(fcinfo, &m);
+	CallFeatures(fcinfo, cs, m);
+	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
+	for (int k = 0; k < m->fz->nfeatures; k++)
+		elems[k] = Float8GetDatum(cs->x[k]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, m->fz->nfeatures, FLOAT8OID, 8,
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}

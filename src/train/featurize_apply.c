@@ -1,0 +1,399 @@
+/*-------------------------------------------------------------------------
+ *
+ * featurize_apply.c
+ *	  Applying the feature transform: the features of a row of raw inputs,
+ *	  of dataset rows and of a training matrix; the source columns a model
+ *	  reads; and the raw inputs of a row at predict time, from datums or
+ *	  from jsonb.
+ *
+ * The transform as a whole is described in featurize.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "train/featurize.h"
+#include "train/featurize_internal.h"
+#include "jsonutil.h"
+
+#define FEATURIZE_BLOCK 1024		/* rows transformed at a time */
+
+/*
+ * Transform one row of raw inputs into features.
+ */
+void
+FeaturizerApply(const Featurizer *fz, const double *raw, double *out)
+{
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		const FeatureInput *in = &fz->inputs[k];
+		double	   *o = out + in->first_feature;
+		double		x = raw[k];
+		int			slot;
+
+		if (!in->categorical)
+		{
+			if (isnan(x))
+			{
+				if (in->impute == IMPUTE_ERROR)
+					ereport(ERROR,
+							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							 errmsg("feature column \"%s\" is NULL", in->name),
+							 errdetail("The model was trained with \"impute\": \"error\" for this column.")));
+				x = in->fill;
+			}
+			o[0] = (x - in->center) / in->scale_by;
+			continue;
+		}
+		slot = CategorySlot(in, x);
+		switch (in->encode)
+		{
+			case ENCODE_ONE_HOT:
+				memset(o, 0, sizeof(double) * in->nfeatures);
+				if (slot >= 0 && (slot < in->ncategories || in->null_category))
+					o[slot] = 1.0;
+				else if (in->has_other)
+					o[in->nfeatures - 1] = 1.0;
+				break;
+			case ENCODE_ORDINAL:
+				o[0] = (slot >= 0 && slot < in->ncategories) ? slot : in->unknown_value;
+				break;
+			case ENCODE_TARGET:
+				if (slot < 0 || (slot == in->ncategories && !in->null_category))
+					slot = in->ncategories + 1;
+				memcpy(o, in->target_values + (size_t) slot * in->ntarget, sizeof(double) * in->ntarget);
+				break;
+		}
+	}
+}
+
+/*
+ * Check that a dataset read for a model has the model's inputs: each
+ * source column of the same kind (array columns of the same length).
+ */
+void
+FeaturizerCheckDataset(const Featurizer *fz, const Dataset *ds)
+{
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		const FeatureSource *src = &fz->sources[j];
+		const DatasetColumn *col = &ds->columns[j];
+
+		if (col->kind != src->kind || col->ninputs != src->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, but the model was trained on type %s",
+							src->name, format_type_be(col->typid), src->type)));
+	}
+}
+
+/*
+ * The source columns to read for a model.
+ */
+DatasetSpec *
+FeaturizerSpec(const Featurizer *fz)
+{
+	DatasetSpec *spec = palloc(sizeof(DatasetSpec));
+
+	spec->ncolumns = fz->nsources;
+	spec->names = palloc(sizeof(char *) * Max(1, fz->nsources));
+	spec->array_lengths = palloc0(sizeof(int) * Max(1, fz->nsources));
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		spec->names[j] = fz->sources[j].name;
+		if (fz->sources[j].kind == SOURCE_ARRAY || fz->sources[j].kind == SOURCE_DATETIME)
+			spec->array_lengths[j] = fz->sources[j].ninputs;
+	}
+	return spec;
+}
+
+/*
+ * Are all source columns plain numbers (so raw arrays can be scored)?
+ */
+bool
+FeaturizerAllNumeric(const Featurizer *fz)
+{
+	for (int j = 0; j < fz->nsources; j++)
+		if (fz->sources[j].kind != SOURCE_NUMERIC)
+			return false;
+	return true;
+}
+
+/*
+ * For each categorical input, the category index of each of a dataset's
+ * category codes (-1 when not a known category).
+ */
+static int **
+DatasetRemap(const Featurizer *fz, const Dataset *ds)
+{
+	int		  **remap = palloc0(sizeof(int *) * Max(1, fz->ninputs));
+
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		const DatasetInput *din = &ds->inputs[k];
+
+		if (!fz->inputs[k].categorical)
+			continue;
+		remap[k] = palloc(sizeof(int) * Max(1, din->ncategories));
+		for (int c = 0; c < din->ncategories; c++)
+			remap[k][c] = StrMapGet(fz->inputs[k].lookup, din->categories[c]);
+	}
+	return remap;
+}
+
+/*
+ * The raw inputs of one dataset row, categories as model indices.
+ */
+static inline void
+DatasetRaw(const Featurizer *fz, const Dataset *ds, int **remap, int row, double *raw)
+{
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		double		x = ds->inputs[k].values[row];
+
+		raw[k] = (remap[k] != NULL && !isnan(x)) ? remap[k][(int) x] : x;
+	}
+}
+
+/*
+ * The features of dataset rows, row-major (nrows x nfeatures) into out.
+ */
+void
+FeaturizerDatasetRows(const Featurizer *fz, const Dataset *ds, const int *rows,
+					  int nrows, double *out)
+{
+	int		  **remap = DatasetRemap(fz, ds);
+	double	   *raw = palloc(sizeof(double) * Max(1, fz->ninputs));
+
+	for (int i = 0; i < nrows; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		DatasetRaw(fz, ds, remap, rows[i], raw);
+		FeaturizerApply(fz, raw, out + (size_t) i * fz->nfeatures);
+	}
+	pfree(raw);
+}
+
+/*
+ * The features of training rows as a column-major matrix of nrows x
+ * nfeatures doubles, as the algorithms take them.
+ */
+double *
+FeaturizerMatrix(const Featurizer *fz, const Dataset *ds, const int *rows, int nrows)
+{
+	int			p = fz->nfeatures;
+	double	   *X = palloc_extended(sizeof(double) * Max(1, nrows) * p, MCXT_ALLOC_HUGE);
+	double	   *block = palloc(sizeof(double) * FEATURIZE_BLOCK * Max(1, p));
+
+	for (int start = 0; start < nrows; start += FEATURIZE_BLOCK)
+	{
+		int			n = Min(FEATURIZE_BLOCK, nrows - start);
+
+		FeaturizerDatasetRows(fz, ds, rows + start, n, block);
+		for (int i = 0; i < n; i++)
+			for (int f = 0; f < p; f++)
+				X[(size_t) f * nrows + start + i] = block[(size_t) i * p + f];
+	}
+	pfree(block);
+	return X;
+}
+
+/*
+ * What a source kind expects, for error messages.
+ */
+static const char *
+ExpectedType(const FeatureSource *src)
+{
+	switch (src->kind)
+	{
+		case SOURCE_NUMERIC:
+			return "a number";
+		case SOURCE_CATEGORICAL:
+			return "text or an enum";
+		case SOURCE_DATETIME:
+			return "a date or timestamp";
+		case SOURCE_ARRAY:
+			return psprintf("a real[] or double precision[] of %d elements", src->ninputs);
+	}
+	return "";
+}
+
+/*
+ * A JSON string sent for a number column, as forms and query strings
+ * send numbers: accepted when it holds a number ("42", " 4.2e1 "), else an
+ * error saying how to send it.
+ */
+static void
+JsonStringNumber(const JsonbValue *v, const char *name, int64 model_id, double *out)
+{
+	char	   *s = JsonValueToCString(v);
+	char	   *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	while (*end == ' ')
+		end++;
+	if (end == s || *end != '\0' || errno == ERANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key \"%s\" is the string \"%s\", but model " INT64_FORMAT " expects a number",
+						name, s, model_id),
+				 errhint("Send a JSON number ({\"%s\": 42}), a string holding one ({\"%s\": \"42\"}), or null.",
+						 name, name)));
+}
+
+/*
+ * Store a category's text as the raw value of a categorical input.
+ */
+static inline void
+RawCategory(const FeatureInput *in, const char *text, double *raw)
+{
+	*raw = StrMapGet(in->lookup, text);
+}
+
+/*
+ * Check that a row column of base type typid can feed source column
+ * "source"; otherwise an error naming the column and both types.
+ */
+void
+FeaturizerCheckSourceType(const Featurizer *fz, int source, Oid typid, int64 model_id)
+{
+	const FeatureSource *src = &fz->sources[source];
+
+	if (DatasetSourceKind(typid, src->name) != src->kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" has type %s, but model " INT64_FORMAT " expects %s",
+						src->name, format_type_be(typid), model_id, ExpectedType(src)),
+				 errdetail("The model was trained on type %s.", src->type)));
+}
+
+/*
+ * The raw inputs of source column "source" from a datum of base type typid
+ * (a row's column at predict time, checked by FeaturizerCheckSourceType).
+ */
+void
+FeaturizerRawFromDatum(const Featurizer *fz, int source, Datum d, Oid typid,
+					   bool isnull, double *raw)
+{
+	const FeatureSource *src = &fz->sources[source];
+	double	   *r = raw + src->first_input;
+	double		v;
+
+	if (isnull)
+	{
+		for (int k = 0; k < src->ninputs; k++)
+			r[k] = NAN;
+		return;
+	}
+	switch (src->kind)
+	{
+		case SOURCE_NUMERIC:
+			v = DatasetDatumNumber(d, typid);
+			if (!isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("feature \"%s\" is %s", src->name, isnan(v) ? "NaN" : "infinite"),
+						 errhint("Use NULL for a missing value.")));
+			r[0] = v;
+			break;
+		case SOURCE_CATEGORICAL:
+			RawCategory(&fz->inputs[src->first_input], DatasetCategoryText(d, typid), r);
+			break;
+		case SOURCE_DATETIME:
+			DatasetDatetimeParts(d, typid, src->name, src->ninputs, r);
+			break;
+		case SOURCE_ARRAY:
+			DatasetArrayValues(d, src->name, src->ninputs, r);
+			break;
+	}
+}
+
+/*
+ * The raw inputs of source column "source" from a jsonb value (a key of a
+ * jsonb row at predict time): numbers, strings for categories and dates,
+ * arrays of numbers; null is NULL.
+ */
+void
+FeaturizerRawFromJson(const Featurizer *fz, int source, JsonbValue *v,
+					  int64 model_id, double *raw)
+{
+	const FeatureSource *src = &fz->sources[source];
+	double	   *r = raw + src->first_input;
+	char	   *s;
+
+	if (v->type == jbvNull)
+	{
+		for (int k = 0; k < src->ninputs; k++)
+			r[k] = NAN;
+		return;
+	}
+	switch (src->kind)
+	{
+		case SOURCE_NUMERIC:
+			if (v->type == jbvString)
+				JsonStringNumber(v, src->name, model_id, r);
+			else if (!JsonValueNumber(v, r))
+				break;
+			if (!isfinite(r[0]))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("feature \"%s\" is %s", src->name, isnan(r[0]) ? "NaN" : "infinite")));
+			return;
+		case SOURCE_CATEGORICAL:
+			if (v->type == jbvString)
+				s = JsonValueToCString(v);
+			else if (v->type == jbvBool)
+				s = pstrdup(v->val.boolean ? "true" : "false");
+			else if (v->type == jbvNumeric)
+				s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+			else
+				break;
+			RawCategory(&fz->inputs[src->first_input], s, r);
+			return;
+		case SOURCE_DATETIME:
+			if (v->type != jbvString)
+				break;
+			{
+				Oid			typinput,
+							typioparam;
+
+				getTypeInputInfo(src->datetime_type, &typinput, &typioparam);
+				DatasetDatetimeParts(OidInputFunctionCall(typinput, JsonValueToCString(v), typioparam, -1),
+									 src->datetime_type, src->name, src->ninputs, r);
+			}
+			return;
+		case SOURCE_ARRAY:
+			if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+				break;
+			if ((int) JsonContainerSize(v->val.binary.data) != src->ninputs)
+				ereport(ERROR,
+						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						 errmsg("key \"%s\" has %d elements where %d are expected", src->name,
+								(int) JsonContainerSize(v->val.binary.data), src->ninputs)));
+			for (int k = 0; k < src->ninputs; k++)
+			{
+				JsonbValue *e = getIthJsonbValueFromContainer(v->val.binary.data, k);
+
+				if (e->type == jbvNull)
+					r[k] = NAN;
+				else if (!JsonValueNumber(e, &r[k]) || !isfinite(r[k]))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("key \"%s\" must hold finite numbers or nulls", src->name)));
+			}
+			return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("key \"%s\" is %s, but model " INT64_FORMAT " expects %s",
+					src->name, JsonTypeName(v), model_id, ExpectedType(src))));
+}

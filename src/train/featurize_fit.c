@@ -1,0 +1,616 @@
+/*-------------------------------------------------------------------------
+ *
+ * featurize_fit.c
+ *	  Fitting the feature transform on the training rows: the preprocess
+ *	  settings, imputation, scaling statistics, the categories kept and
+ *	  their encoding (one-hot, ordinal, target), and the feature names.
+ *
+ * The transform as a whole is described in featurize.h; applying it is in
+ * featurize_apply.c, storing and reading it in featurize_json.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "train/featurize.h"
+#include "train/featurize_internal.h"
+#include "jsonutil.h"
+#include "monitor/stats.h"
+
+#define TARGET_SMOOTHING 10.0
+
+/* the preprocess settings of one source column */
+typedef struct ColumnOptions
+{
+	ImputeKind	impute;
+	bool		impute_set;
+	double		fill_number;	/* constant imputation of numbers */
+	char	   *fill_text;		/* constant imputation of categories */
+	ScaleKind	scale;
+	bool		scale_set;
+	EncodeKind	encode;
+	bool		encode_set;
+	int			max_categories; /* 0 = all */
+} ColumnOptions;
+
+/*
+ * qsort comparator for C strings.
+ */
+static int
+CompareString(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * Smallest and largest of n values.
+ */
+static void
+MinMax(const double *v, int n, double *min, double *max)
+{
+	*min = *max = v[0];
+	for (int i = 1; i < n; i++)
+	{
+		*min = Min(*min, v[i]);
+		*max = Max(*max, v[i]);
+	}
+}
+
+/*
+ * A scale of zero (a constant column) would divide by zero; scikit-learn
+ * replaces it by one, and so do we.
+ */
+static double
+NonZeroScale(double s)
+{
+	return (s < 10 * DBL_EPSILON) ? 1.0 : s;
+}
+
+/*
+ * Parse the preprocess settings of one source column.
+ */
+static void
+ParseColumnOptions(ColumnOptions *o, const DatasetColumn *col, JsonbValue *opts)
+{
+	bool		categorical = (col->kind == SOURCE_CATEGORICAL);
+	int			npairs;
+	JsonPair   *pairs;
+
+	if (opts->type != jbvBinary || !JsonContainerIsObject(opts->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("preprocess settings of column \"%s\" must be a JSON object", col->name)));
+	pairs = JsonObjectPairs(JsonbValueToJsonb(opts), "preprocess", &npairs);
+
+	for (int i = 0; i < npairs; i++)
+	{
+		const char *key = pairs[i].key;
+		JsonbValue *v = &pairs[i].value;
+		char	   *s = JsonValueToCString(v);
+		int			k;
+
+		if (strcmp(key, "impute") == 0)
+		{
+			JsonbValue *c = (v->type == jbvBinary) ? JsonGet(v->val.binary.data, "constant") : NULL;
+
+			o->impute_set = true;
+			if (c != NULL)
+			{
+				o->impute = IMPUTE_CONSTANT;
+				if (categorical && c->type == jbvString)
+					o->fill_text = JsonValueToCString(c);
+				else if (categorical || !JsonValueNumber(c, &o->fill_number) || !isfinite(o->fill_number))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid constant imputation value \"%s\" for column \"%s\"",
+									JsonValueDisplay(c), col->name),
+							 errdetail("The constant of a %s column must be a %s.",
+									   categorical ? "categorical" : "numeric",
+									   categorical ? "string" : "finite number")));
+				continue;
+			}
+			k = FeaturizerLookupName(featurizer_impute_names, lengthof(featurizer_impute_names), s);
+			if (k <= IMPUTE_NONE || k == IMPUTE_CONSTANT)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid impute setting \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
+						 errhint("Valid settings are \"mean\", \"median\", \"mode\", \"min\", \"max\", \"zero\", \"error\" and {\"constant\": x}.")));
+			if (categorical && k != IMPUTE_MODE && k != IMPUTE_ERROR)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("impute \"%s\" does not apply to categorical column \"%s\"", s, col->name),
+						 errhint("Categorical columns take \"mode\", \"error\" or {\"constant\": \"text\"}.")));
+			o->impute = (ImputeKind) k;
+		}
+		else if (strcmp(key, "scale") == 0)
+		{
+			if (categorical)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"scale\" does not apply to categorical column \"%s\"", col->name),
+						 errhint("Categorical columns are encoded, not scaled.")));
+			k = FeaturizerLookupName(featurizer_scale_names, lengthof(featurizer_scale_names), s);
+			if (k < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid scale setting \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
+						 errhint("Valid settings are \"none\", \"standard\", \"min_max\", \"max_abs\" and \"robust\".")));
+			o->scale = (ScaleKind) k;
+			o->scale_set = true;
+		}
+		else if (strcmp(key, "encode") == 0 || strcmp(key, "max_categories") == 0)
+		{
+			double		d;
+
+			if (!categorical)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"%s\" does not apply to %s column \"%s\"", key,
+								featurizer_source_kind_names[col->kind], col->name),
+						 errdetail("Only categorical (text, varchar, char, enum) columns are encoded.")));
+			if (key[0] == 'e')
+			{
+				k = FeaturizerLookupName(featurizer_encode_names, lengthof(featurizer_encode_names), s);
+				if (k < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid encode setting \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
+							 errhint("Valid settings are \"one_hot\", \"ordinal\" and \"target\".")));
+				o->encode = (EncodeKind) k;
+				o->encode_set = true;
+			}
+			else if (v->type != jbvNumeric || !JsonValueNumber(v, &d) || d != floor(d) ||
+					 d < 1 || d > MLOPS_MAX_CATEGORIES)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid max_categories \"%s\" for column \"%s\"", JsonValueDisplay(v), col->name),
+						 errdetail("max_categories is an integer between 1 and %d.", MLOPS_MAX_CATEGORIES)));
+			else
+				o->max_categories = (int) d;
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown preprocess option \"%s\" for column \"%s\"", key, col->name),
+					 errhint("Valid options are \"impute\", \"scale\", \"encode\" and \"max_categories\".")));
+	}
+}
+
+/*
+ * The value replacing NULL in a numeric input, computed on its training
+ * values v (n values, NULLs removed), which the median and the mode
+ * rearrange.
+ */
+static double
+ImputeValue(const FeatureInput *in, const ColumnOptions *o, double *v, int n, int nnull)
+{
+	static const double half = 0.5;
+	double		sum = 0;
+	double		median,
+				lo,
+				hi,
+				best;
+	int			bestrun;
+
+	switch (in->impute)
+	{
+		case IMPUTE_NONE:
+			return NAN;
+		case IMPUTE_CONSTANT:
+			return o->fill_number;
+		case IMPUTE_ZERO:
+			return 0.0;
+		case IMPUTE_ERROR:
+			if (nnull > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("column \"%s\" has %d NULL values in the training rows", in->name, nnull),
+						 errdetail("Its preprocess setting is \"impute\": \"error\".")));
+			return NAN;
+		default:
+			break;
+	}
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" is NULL in every training row", in->name),
+				 errhint("Exclude the column, or impute a constant.")));
+	switch (in->impute)
+	{
+		case IMPUTE_MEAN:
+			for (int i = 0; i < n; i++)
+				sum += v[i];
+			return sum / n;
+		case IMPUTE_MEDIAN:
+			StatsQuantiles(v, n, &half, 1, &median);
+			return median;
+		case IMPUTE_MIN:
+			MinMax(v, n, &lo, &hi);
+			return lo;
+		case IMPUTE_MAX:
+			MinMax(v, n, &lo, &hi);
+			return hi;
+		case IMPUTE_MODE:
+			/* most frequent value; the smallest one on ties (scikit-learn) */
+			StatsSortDoubles(v, n);
+			best = v[0];
+			bestrun = 0;
+			for (int i = 0; i < n;)
+			{
+				int			j = i;
+
+				while (j < n && v[j] == v[i])
+					j++;
+				if (j - i > bestrun)
+				{
+					bestrun = j - i;
+					best = v[i];
+				}
+				i = j;
+			}
+			return best;
+		default:
+			elog(ERROR, "unexpected imputation kind %d", in->impute);
+	}
+	pg_unreachable();
+}
+
+/*
+ * Compute the scaling statistics of a numeric input from its imputed
+ * training values v (n values, missing ones removed), which robust scaling
+ * rearranges.
+ */
+static void
+FitScale(FeatureInput *in, double *v, int n)
+{
+	static const double quartiles[] = {0.25, 0.5, 0.75};
+	double		mean = 0,
+				var = 0,
+				lo,
+				hi,
+				q[lengthof(quartiles)];
+
+	in->center = 0.0;
+	in->scale_by = 1.0;
+	if (in->scale == SCALE_NONE || n == 0)
+		return;
+	switch (in->scale)
+	{
+		case SCALE_STANDARD:
+			for (int i = 0; i < n; i++)
+				mean += v[i];
+			mean /= n;
+			for (int i = 0; i < n; i++)
+				var += (v[i] - mean) * (v[i] - mean);
+			in->center = mean;
+			in->scale_by = NonZeroScale(sqrt(var / n));
+			break;
+		case SCALE_MIN_MAX:
+			MinMax(v, n, &lo, &hi);
+			in->center = lo;
+			in->scale_by = NonZeroScale(hi - lo);
+			break;
+		case SCALE_MAX_ABS:
+			MinMax(v, n, &lo, &hi);
+			in->scale_by = NonZeroScale(Max(fabs(lo), fabs(hi)));
+			break;
+		case SCALE_ROBUST:
+			StatsQuantiles(v, n, quartiles, lengthof(quartiles), q);
+			in->center = q[1];
+			in->scale_by = NonZeroScale(q[2] - q[0]);
+			break;
+		case SCALE_NONE:
+			break;
+	}
+}
+
+/*
+ * Fit a numeric input on the training rows.
+ */
+static void
+FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
+		   const int *rows, int nrows, double *buf)
+{
+	int			n = 0,
+				nnull = 0;
+
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+
+		if (isnan(x))
+			nnull++;
+		else
+			buf[n++] = x;
+	}
+	in->fill = ImputeValue(in, o, buf, n, nnull);
+
+	/* scaling statistics see the imputed values */
+	if (!isnan(in->fill) && nnull > 0)
+		for (int i = 0; i < nnull; i++)
+			buf[n++] = in->fill;
+	FitScale(in, buf, n);
+	in->nfeatures = 1;
+}
+
+/*
+ * Build the lookup from category text to index.
+ */
+void
+FeaturizerBuildLookup(FeatureInput *in)
+{
+	in->lookup = StrMapCreate(CurrentMemoryContext, in->ncategories);
+	for (int k = 0; k < in->ncategories; k++)
+		StrMapPut(in->lookup, in->categories[k], k);
+}
+
+/*
+ * Fit the target encoding of a categorical input: per category (then
+ * NULL, then unknown values), the smoothed mean of the target.
+ */
+static void
+FitTargetEncoding(FeatureInput *in, const Dataset *ds, const DatasetInput *din,
+				  const int *rows, int nrows, const int *remap)
+{
+	int			nt = in->ntarget;
+	int			nslots = in->ncategories + 2;
+	double	   *sum = palloc0(sizeof(double) * nslots * nt);
+	double	   *count = palloc0(sizeof(double) * nslots);
+	double	   *prior = palloc0(sizeof(double) * nt);
+
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+		double		y = ds->target[rows[i]];
+		int			slot = CategorySlot(in, isnan(x) ? x : remap[(int) x]);
+
+		if (slot < 0)
+			slot = in->ncategories + 1;
+		count[slot] += 1;
+		for (int t = 0; t < nt; t++)
+		{
+			/* regression: the value; binary: y == 1; multiclass: y == t */
+			double		v = ds->nclasses == 0 ? y : (ds->nclasses == 2 ? (y == 1) : (y == t));
+
+			sum[slot * nt + t] += v;
+			prior[t] += v;
+		}
+	}
+	for (int t = 0; t < nt; t++)
+		prior[t] /= nrows;
+
+	in->target_values = palloc(sizeof(double) * nslots * nt);
+	for (int s = 0; s < nslots; s++)
+		for (int t = 0; t < nt; t++)
+			in->target_values[s * nt + t] = (s == nslots - 1) ? prior[t]
+				: (sum[s * nt + t] + TARGET_SMOOTHING * prior[t]) / (count[s] + TARGET_SMOOTHING);
+}
+
+/*
+ * Fit a categorical input on the training rows.
+ */
+static void
+FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
+			   const DatasetInput *din, const int *rows, int nrows, MlopsAlgorithm alg)
+{
+	StatsCount *counts = palloc0(sizeof(StatsCount) * Max(1, din->ncategories));
+	int		   *remap = palloc(sizeof(int) * Max(1, din->ncategories));
+	int			nnull = 0,
+				ndistinct = 0,
+				nkeep;
+
+	in->encode = o->encode_set ? o->encode : (ALG_IS_TREE(alg) ? ENCODE_ORDINAL : ENCODE_ONE_HOT);
+	for (int c = 0; c < din->ncategories; c++)
+		counts[c].text = din->categories[c];
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+
+		if (isnan(x))
+			nnull++;
+		else if (counts[(int) x].count++ == 0)
+			ndistinct++;
+	}
+	if (in->impute == IMPUTE_ERROR && nnull > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" has %d NULL values in the training rows", in->name, nnull),
+				 errdetail("Its preprocess setting is \"impute\": \"error\".")));
+	if (ndistinct > MLOPS_MAX_CATEGORIES && o->max_categories == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("categorical column \"%s\" has %d distinct values in the training rows",
+						in->name, ndistinct),
+				 errdetail("At most %d categories are kept unless max_categories is set.", MLOPS_MAX_CATEGORIES),
+				 errhint("Set {\"%s\": {\"max_categories\": 100}} in preprocess, or exclude the column.", in->name)));
+	if (ndistinct == 0 && in->impute == IMPUTE_MODE)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" is NULL in every training row", in->name),
+				 errhint("Exclude the column, or impute a constant.")));
+
+	/* keep the most frequent categories, then sort them by text */
+	StatsSortCounts(counts, din->ncategories);
+	nkeep = (o->max_categories > 0) ? Min(o->max_categories, ndistinct) : ndistinct;
+	in->ncategories = nkeep;
+	in->categories = palloc(sizeof(char *) * Max(1, nkeep));
+	for (int k = 0; k < nkeep; k++)
+		in->categories[k] = pstrdup(counts[k].text);
+	qsort(in->categories, nkeep, sizeof(char *), CompareString);
+	FeaturizerBuildLookup(in);
+
+	in->null_category = (in->impute == IMPUTE_NONE && in->encode != ENCODE_ORDINAL && nnull > 0);
+	in->has_other = (in->encode == ENCODE_ONE_HOT && nkeep < ndistinct);
+	in->unknown_value = ALG_IS_TREE(alg) ? NAN : -1.0;
+	in->fill_index = -1;
+	if (in->impute == IMPUTE_MODE)
+		in->fill_index = StrMapGet(in->lookup, counts[0].text);
+	else if (in->impute == IMPUTE_CONSTANT)
+		in->fill_index = StrMapGet(in->lookup, o->fill_text);
+
+	switch (in->encode)
+	{
+		case ENCODE_ONE_HOT:
+			in->nfeatures = nkeep + (in->null_category ? 1 : 0) + (in->has_other ? 1 : 0);
+			break;
+		case ENCODE_ORDINAL:
+			in->nfeatures = 1;
+			break;
+		case ENCODE_TARGET:
+			in->ntarget = ds->nclasses > 2 ? ds->nclasses : 1;
+			in->nfeatures = in->ntarget;
+			for (int c = 0; c < din->ncategories; c++)
+				remap[c] = StrMapGet(in->lookup, din->categories[c]);
+			FitTargetEncoding(in, ds, din, rows, nrows, remap);
+			break;
+	}
+	if (in->nfeatures == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column \"%s\" is NULL in every training row", in->name),
+				 errhint("Exclude the column, or impute a constant.")));
+}
+
+/*
+ * Name the features of an input.
+ */
+static void
+NameFeatures(const FeatureInput *in, char **names, char **labels, int nclasses)
+{
+	int			f = 0;
+
+	if (!in->categorical || in->encode == ENCODE_ORDINAL ||
+		(in->encode == ENCODE_TARGET && in->ntarget == 1))
+	{
+		names[0] = pstrdup(in->name);
+		return;
+	}
+	if (in->encode == ENCODE_TARGET)
+	{
+		for (int t = 0; t < nclasses; t++)
+			names[t] = psprintf("%s=%s", in->name, labels[t]);
+		return;
+	}
+	for (int k = 0; k < in->ncategories; k++)
+		names[f++] = psprintf("%s=%s", in->name, in->categories[k]);
+	if (in->null_category)
+		names[f++] = psprintf("%s=NULL", in->name);
+	if (in->has_other)
+		names[f++] = psprintf("%s=(other)", in->name);
+}
+
+/*
+ * Check preprocess settings against the feature source columns, whose
+ * names and kinds are all it takes, so that mlops.train can do it before
+ * reading a row: every key must name a column, every option must fit the
+ * column's kind.
+ */
+void
+FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *columns, int ncolumns)
+{
+	int			npairs;
+	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
+
+	for (int i = 0; i < npairs; i++)
+	{
+		ColumnOptions o = {0};
+		int			j;
+
+		for (j = 0; j < ncolumns; j++)
+			if (strcmp(pairs[i].key, columns[j].name) == 0)
+				break;
+		if (j == ncolumns)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("preprocess names column \"%s\", which is not a feature", pairs[i].key)));
+		ParseColumnOptions(&o, &columns[j], &pairs[i].value);
+	}
+}
+
+/*
+ * Fit the transform of every input on the training rows.
+ */
+Featurizer *
+FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
+			  MlopsAlgorithm alg, Jsonb *preprocess)
+{
+	Featurizer *fz = palloc0(sizeof(Featurizer));
+	double	   *buf = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
+	int			npairs;
+	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
+	bool		is_tree = ALG_IS_TREE(alg);
+
+	FeaturizerCheckPreprocess(preprocess, ds->columns, ds->ncolumns);
+
+	fz->nsources = ds->ncolumns;
+	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, ds->ncolumns));
+	fz->ninputs = ds->ninputs;
+	fz->inputs = palloc0(sizeof(FeatureInput) * Max(1, ds->ninputs));
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *col = &ds->columns[j];
+		FeatureSource *src = &fz->sources[j];
+		ColumnOptions o = {0};
+
+		src->name = col->name;
+		src->type = format_type_be(col->typid);
+		src->kind = col->kind;
+		src->datetime_type = (col->kind == SOURCE_DATETIME) ? col->typid : InvalidOid;
+		src->first_input = col->first_input;
+		src->ninputs = col->ninputs;
+
+		o.impute = (is_tree || col->kind == SOURCE_CATEGORICAL) ? IMPUTE_NONE : IMPUTE_MEAN;
+		o.scale = is_tree ? SCALE_NONE : SCALE_STANDARD;
+		for (int i = 0; i < npairs; i++)
+			if (strcmp(pairs[i].key, col->name) == 0)
+				ParseColumnOptions(&o, col, &pairs[i].value);
+		if (!is_tree && col->kind != SOURCE_CATEGORICAL && o.impute == IMPUTE_NONE)
+			o.impute = IMPUTE_MEAN;
+
+		for (int k = 0; k < col->ninputs; k++)
+		{
+			const DatasetInput *din = &ds->inputs[col->first_input + k];
+			FeatureInput *in = &fz->inputs[col->first_input + k];
+
+			CHECK_FOR_INTERRUPTS();
+			in->name = din->name;
+			in->source = j;
+			in->categorical = din->categorical;
+			in->impute = o.impute;
+			in->scale = o.scale;
+			in->fill = NAN;
+			in->scale_by = 1.0;
+			in->unknown_value = NAN;
+			in->fill_index = -1;
+			if (in->categorical)
+				FitCategorical(in, &o, ds, din, rows, nrows, alg);
+			else
+				FitNumeric(in, &o, din, rows, nrows, buf);
+		}
+	}
+
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		fz->inputs[k].first_feature = fz->nfeatures;
+		fz->nfeatures += fz->inputs[k].nfeatures;
+	}
+	if (fz->nfeatures > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many features: %d", fz->nfeatures),
+				 errdetail("At most %d are supported; lower max_categories or use ordinal encoding.",
+						   MLOPS_MAX_FEATURES)));
+	fz->feature_names = palloc(sizeof(char *) * Max(1, fz->nfeatures));
+	for (int k = 0; k < fz->ninputs; k++)
+		NameFeatures(&fz->inputs[k], fz->feature_names + fz->inputs[k].first_feature,
+					 ds->labels, ds->nclasses);
+	pfree(buf);
+	return fz;
+}

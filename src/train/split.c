@@ -1,0 +1,219 @@
+/*-------------------------------------------------------------------------
+ *
+ * split.c
+ *	  Deterministic train/test splits.
+ *
+ * The number of held-out rows is ceil(test_size * n), as scikit-learn's
+ * train_test_split computes it.  Shuffles use PostgreSQL's own PRNG seeded
+ * with the user's seed, so the same rows in the same order with the same
+ * seed give the same split on every platform.  Both halves are returned in
+ * row order, so a model always sees its training rows in relation order.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "utils/memutils.h"
+
+#include "train/split.h"
+
+static const char *const split_names[] = {
+	[SPLIT_RANDOM] = "random",
+	[SPLIT_STRATIFIED] = "stratified",
+	[SPLIT_LAST] = "last",
+};
+
+/*
+ * Parse a split name.
+ */
+SplitKind
+SplitKindFromName(const char *name)
+{
+	for (int i = 0; i < lengthof(split_names); i++)
+		if (strcmp(name, split_names[i]) == 0)
+			return (SplitKind) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown split \"%s\"", name),
+			 errhint("Valid splits are \"random\", \"stratified\" and \"last\".")));
+	pg_unreachable();
+}
+
+/*
+ * Name of a split kind.
+ */
+const char *
+SplitKindName(SplitKind kind)
+{
+	return split_names[kind];
+}
+
+/*
+ * qsort comparator for row numbers.
+ */
+static int
+CompareInt(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Fisher-Yates shuffle of n ints.
+ */
+static void
+Shuffle(int *a, int n, pg_prng_state *rng)
+{
+	for (int i = n - 1; i > 0; i--)
+	{
+		int			j = (int) pg_prng_uint64_range(rng, 0, i);
+		int			t = a[i];
+
+		a[i] = a[j];
+		a[j] = t;
+	}
+}
+
+/*
+ * Choose held-out rows per class in proportion to the class sizes (largest
+ * remainder), keeping at least one training row of every class that has
+ * two rows or more.
+ */
+static void
+StratifiedTest(const Dataset *ds, int ntest, pg_prng_state *rng, bool *is_test)
+{
+	int			k = ds->nclasses;
+	int		   *count = palloc0(sizeof(int) * k);
+	int		   *take = palloc0(sizeof(int) * k);
+	double	   *rem = palloc(sizeof(double) * k);
+	int			assigned = 0;
+
+	for (int i = 0; i < ds->nrows; i++)
+		count[(int) ds->target[i]]++;
+	for (int c = 0; c < k; c++)
+	{
+		double		exact = (double) count[c] * ntest / ds->nrows;
+
+		take[c] = (int) floor(exact);
+		rem[c] = exact - take[c];
+		assigned += take[c];
+	}
+	while (assigned < ntest)
+	{
+		int			best = -1;
+
+		for (int c = 0; c < k; c++)
+			if (take[c] < count[c] && (best < 0 || rem[c] > rem[best]))
+				best = c;
+		if (best < 0)
+			break;
+		take[best]++;
+		rem[best] = -1.0;
+		assigned++;
+	}
+	for (int c = 0; c < k; c++)
+	{
+		int		   *members = palloc_extended(sizeof(int) * Max(1, count[c]), MCXT_ALLOC_HUGE);
+		int			m = 0;
+
+		if (count[c] >= 2 && take[c] >= count[c])
+			take[c] = count[c] - 1;
+		for (int i = 0; i < ds->nrows; i++)
+			if ((int) ds->target[i] == c)
+				members[m++] = i;
+		Shuffle(members, m, rng);
+		for (int i = 0; i < take[c]; i++)
+			is_test[members[i]] = true;
+		pfree(members);
+	}
+}
+
+/*
+ * Split the rows of a dataset into training and held-out rows.
+ */
+Split *
+SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed)
+{
+	Split	   *s = palloc0(sizeof(Split));
+	int			n = ds->nrows;
+	int			ntest = (int) ceil(test_size * n);
+	bool	   *is_test = palloc_extended(sizeof(bool) * Max(1, n), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	pg_prng_state rng;
+
+	if (ntest >= n || (test_size > 0 && n < 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too few rows to split: %d rows with test_size %g", n, test_size),
+				 errhint("Training needs at least one row and the held-out set at least one more; use test_size => 0 to train on every row.")));
+
+	pg_prng_seed(&rng, (uint64) (int64) seed);
+	if (ntest > 0)
+	{
+		if (kind == SPLIT_LAST)
+		{
+			for (int i = n - ntest; i < n; i++)
+				is_test[i] = true;
+		}
+		else if (kind == SPLIT_STRATIFIED && ds->nclasses > 0)
+			StratifiedTest(ds, ntest, &rng, is_test);
+		else
+		{
+			int		   *perm = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+
+			for (int i = 0; i < n; i++)
+				perm[i] = i;
+			Shuffle(perm, n, &rng);
+			for (int i = 0; i < ntest; i++)
+				is_test[perm[i]] = true;
+			pfree(perm);
+		}
+	}
+
+	s->train = palloc_extended(sizeof(int) * Max(1, n), MCXT_ALLOC_HUGE);
+	s->test = palloc_extended(sizeof(int) * Max(1, n), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+	{
+		if (is_test[i])
+			s->test[s->ntest++] = i;
+		else
+			s->train[s->ntrain++] = i;
+	}
+	pfree(is_test);
+	return s;
+}
+
+/*
+ * Move a seeded random fraction (at least one row) of "rows" into "held"
+ * (for early stopping); both stay in row order.
+ */
+void
+SplitHoldOut(int *rows, int *nrows, int **held, int *nheld, double fraction, int seed)
+{
+	int			n = *nrows;
+	int			nh = Max(1, (int) ceil(fraction * n));
+	int		   *perm = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+	pg_prng_state rng;
+	int			kept = 0;
+
+	if (nh >= n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too few training rows for early stopping: %d", n)));
+	memcpy(perm, rows, sizeof(int) * n);
+	pg_prng_seed(&rng, (uint64) (int64) seed ^ UINT64CONST(0x9e3779b97f4a7c15));
+	Shuffle(perm, n, &rng);
+	*held = palloc_extended(sizeof(int) * nh, MCXT_ALLOC_HUGE);
+	memcpy(*held, perm, sizeof(int) * nh);
+	qsort(*held, nh, sizeof(int), CompareInt);
+	qsort(perm + nh, n - nh, sizeof(int), CompareInt);
+	for (int i = nh; i < n; i++)
+		rows[kept++] = perm[i];
+	*nrows = kept;
+	*nheld = nh;
+	pfree(perm);
+}

@@ -1,0 +1,883 @@
+/*-------------------------------------------------------------------------
+ *
+ * train.c
+ *	  mlops.train: read, split, featurize, fit, evaluate, register, deploy.
+ *
+ * Every setting is checked before a row is read (TrainCheck, which
+ * mlops.train_async, mlops.retrain and mlops.schedule call too, so a typo
+ * fails at once and never after minutes of reading).
+ * The relation is read as the calling role.  Featurization statistics are
+ * fitted on the training rows only.  Metrics are computed by loading the
+ * serialized model exactly as predict will, and scoring the held-out rows
+ * through the same path, so the stored metrics describe the stored model.
+ * The registry writes happen last, as the extension owner; an error before
+ * then leaves nothing behind (all memory, libxgboost's included, belongs to
+ * the call's memory contexts).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "train/curves.h"
+#include "train/cv.h"
+#include "train/dataset.h"
+#include "train/featurize.h"
+#include "train/hyperparams.h"
+#include "jsonutil.h"
+#include "train/metrics.h"
+#include "serve/model.h"
+#include "ops/governance.h"
+#include "serve/model_cache.h"
+#include "monitor/profile.h"
+#include "ops/progress.h"
+#include "ops/policy.h"
+#include "privileges.h"
+#include "registry.h"
+#include "train/split.h"
+#include "train/train.h"
+
+PG_FUNCTION_INFO_V1(mlops_train);
+
+/*
+ * An argument that must not be NULL.
+ */
+static void
+RequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+/*
+ * Score rows of a dataset with a loaded model and append the metrics (JSON
+ * object members, no braces) to "metrics".  When pred is not NULL, it
+ * receives the model's outputs (nrows x ModelOutputs).
+ */
+void
+TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrows,
+			   StringInfo metrics, double **pred)
+{
+	int			nout = ModelOutputs(m);
+	double	   *out = palloc_extended(sizeof(double) * (size_t) nrows * nout, MCXT_ALLOC_HUGE);
+	double	   *y = palloc_extended(sizeof(double) * nrows, MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < nrows; i++)
+		y[i] = ds->target[rows[i]];
+	ModelPredictDataset(m, ds, rows, nrows, out);
+
+	if (m->task == TASK_CLASSIFICATION)
+	{
+		int		   *yi = palloc_extended(sizeof(int) * nrows, MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < nrows; i++)
+			yi[i] = (int) y[i];
+		MetricsClassification(metrics, yi, out, nrows, m->nclasses);
+		pfree(yi);
+	}
+	else
+		MetricsRegression(metrics, y, out, nrows);
+	if (pred != NULL)
+		*pred = out;
+	else
+		pfree(out);
+	pfree(y);
+}
+
+/*
+ * The task of a training run: given, fixed by the project, implied by the
+ * algorithm, or -1 to be inferred from the target.
+ */
+static int
+ChooseTask(int task, const RegistryProject *proj, MlopsAlgorithm alg)
+{
+	if (proj != NULL)
+	{
+		if (task >= 0 && task != (int) proj->task)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("project \"%s\" is a %s project", proj->name, MlopsTaskName(proj->task)),
+					 errdetail("The first training run of a project fixes its task.")));
+		task = proj->task;
+	}
+	if (task < 0 && alg == ALG_LOGISTIC)
+		task = TASK_CLASSIFICATION;
+	else if (task < 0 && !ALG_IS_TREE(alg))
+		task = TASK_REGRESSION;
+
+	if (task == TASK_CLASSIFICATION && !ALG_IS_TREE(alg) && alg != ALG_LOGISTIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("algorithm \"%s\" is for regression", MlopsAlgorithmName(alg)),
+				 errhint("Use \"logistic\", \"xgboost\" or \"random_forest\" for classification.")));
+	if (task == TASK_REGRESSION && alg == ALG_LOGISTIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("algorithm \"logistic\" is for classification")));
+	return task;
+}
+
+/*
+ * How to read the target, given the task (or -1) and the target's type.
+ */
+static TargetMode
+ChooseTargetMode(int task, Oid target_type)
+{
+	Oid			base = getBaseType(target_type);
+
+	if (task == TASK_REGRESSION)
+		return TARGET_REGRESSION;
+	if (task == TASK_CLASSIFICATION && !DatasetTargetIsCategorical(base) &&
+		base != INT2OID && base != INT4OID && base != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("classification target has type %s", format_type_be(target_type)),
+				 errhint("A classification target must be boolean, integer, text or an enum; cast it in a view.")));
+	if (task == TASK_CLASSIFICATION || DatasetTargetIsCategorical(base))
+		return TARGET_COLLECT_LABELS;
+	if (base == INT2OID || base == INT4OID || base == INT8OID)
+		return TARGET_INFER;
+	return TARGET_REGRESSION;
+}
+
+/*
+ * The targets of some rows.
+ */
+static double *
+GatherTargets(const Dataset *ds, const int *rows, int n)
+{
+	double	   *y = palloc_extended(sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		y[i] = ds->target[rows[i]];
+	return y;
+}
+
+/*
+ * Refuse a training run whose memory would exceed mlops.max_train_memory,
+ * before the feature matrix is built.  The data read and the split are held
+ * to the end; the fit phase adds the feature matrices of the training and
+ * validation rows with their targets (one-hot encoding makes them wider
+ * than the data) and what the algorithm allocates besides (libxgboost's
+ * copies, the linear solvers' working matrices); after the matrices are
+ * freed, the reference profile (see ProfileBuildMemory) takes their place.
+ */
+static void
+CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
+				 const HyperParams *hp)
+{
+	double		held = ds->bytes + 2.0 * sizeof(int) * ds->nrows;
+	double		matrix = ((double) td->n + td->nval) * (td->p + 1.0) * sizeof(double);
+	double		fit = ModelOps(td->algorithm)->fit_memory(td, hp);
+	double		profile = ProfileBuildMemory(ds, split->ntrain, split->ntest);
+
+	MlopsCheckTrainMemory(held + Max(matrix + fit, profile),
+						  "Reading the data takes %.0f kB; then the %d x %d feature matrix takes %.0f kB and the %s fit %.0f kB; then the reference profile %.0f kB.",
+						  ceil(held / 1024.0), td->n + td->nval, td->p, ceil(matrix / 1024.0),
+						  MlopsAlgorithmName(td->algorithm), ceil(fit / 1024.0), ceil(profile / 1024.0));
+}
+
+/*
+ * Refuse targets that cannot be learned: one class, or a constant value.
+ */
+static void
+CheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
+{
+	double		first = ds->target[s->train[0]];
+
+	for (int i = 1; i < s->ntrain; i++)
+		if (ds->target[s->train[i]] != first)
+			return;
+	if (task == TASK_CLASSIFICATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("target column \"%s\" has a single class in the training rows", ds->target_name),
+				 errdetail("Classification needs at least two classes.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("target column \"%s\" is constant in the training rows", ds->target_name)));
+}
+
+/*
+ * The split of a training run, given its task (-1 while the target is not
+ * read yet); a setting that cannot work is an error.
+ */
+static SplitKind
+ChooseSplit(const TrainRequest *req, int task)
+{
+	SplitKind	kind;
+
+	if (req->split >= 0)
+		kind = (SplitKind) req->split;
+	else if (req->order_by != NULL)
+		kind = SPLIT_LAST;
+	else
+		kind = task == TASK_CLASSIFICATION ? SPLIT_STRATIFIED : SPLIT_RANDOM;
+	if (kind == SPLIT_LAST && req->order_by == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("split \"last\" needs order_by"),
+				 errhint("Name the column that orders the rows in time, e.g. order_by => 'created_at'.")));
+	if (kind == SPLIT_STRATIFIED && task == TASK_REGRESSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("split \"stratified\" applies only to classification")));
+	return kind;
+}
+
+/*
+ * Should the new model replace the deployed one?  With "auto" it must not
+ * be worse on the selection metric: on the same held-out rows when the
+ * deployed model was scored on them, else by the stored metrics.
+ */
+static bool
+DecideDeploy(const char *deploy, const char *metric, int64 current, double new_score,
+			 double old_score)
+{
+	if (strcmp(deploy, "always") == 0)
+		return true;
+	if (strcmp(deploy, "never") == 0)
+		return false;
+	if (current == 0)
+		return true;
+	if (isnan(new_score))
+		return false;
+	return isnan(old_score) || PolicyBetter(metric, new_score, old_score, 0.0);
+}
+
+/*
+ * Say why deploy "auto" left a new model undeployed: a NOTICE, and a
+ * not_deployed event with the compared scores.  old_score is the deployed
+ * model's, on the same held-out rows when same_rows, else by its stored
+ * metrics.
+ */
+static void
+ReportNotDeployed(const char *project, const TrainResult *res, double old_score, bool same_rows)
+{
+	const char *metric = res->metric;
+	const char *worse = PolicyLowerIsBetter(metric) ? "above" : "below";
+	int			test_rows = JsonGetInt(&res->metrics->root, "test_rows");
+	char	   *why;
+	StringInfoData detail;
+
+	if (isnan(res->score))
+		why = psprintf("It has no %s to compare with deployed model " INT64_FORMAT
+					   ": no rows were held out (test_size is 0).", metric, res->previous);
+	else if (same_rows)
+		why = psprintf("Its %s %.4f is %s the %.4f of deployed model " INT64_FORMAT
+					   " on the same %d held-out rows.", metric, res->score, worse, old_score,
+					   res->previous, test_rows);
+	else
+		why = psprintf("Its %s %.4f is %s the stored %.4f of deployed model " INT64_FORMAT
+					   ", which could not be scored on the same rows: %s.", metric, res->score, worse,
+					   old_score, res->previous, res->compare_problem);
+	ereport(NOTICE,
+			(errmsg("model " INT64_FORMAT " was not deployed", res->model_id),
+			 errdetail_internal("%s", why),
+			 errhint("mlops.deploy('%s', 'specific', " INT64_FORMAT ") deploys it anyway.",
+					 project, res->model_id)));
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"reason\": ");
+	JsonAppendString(&detail, why);
+	appendStringInfo(&detail, ", \"metric\": \"%s\", \"score\": ", metric);
+	JsonAppendDouble(&detail, res->score);
+	appendStringInfo(&detail, ", \"deployed_model_id\": " INT64_FORMAT ", \"deployed_score\": ",
+					 res->previous);
+	JsonAppendDouble(&detail, old_score);
+	appendStringInfo(&detail, ", \"basis\": \"%s\"", same_rows ? "same_rows" : "stored_metrics");
+	if (same_rows)
+		appendStringInfo(&detail, ", \"test_rows\": %d, \"deployed_metrics_same_rows\": %s",
+						 test_rows, JsonbToCString(NULL, &res->compare_metrics->root,
+												   VARSIZE(res->compare_metrics)));
+	appendStringInfoChar(&detail, '}');
+	RegistryLogEvent("not_deployed", project, res->model_id, detail.data);
+}
+
+/*
+ * A metric of a metrics object; NaN when absent or not a number.
+ */
+double
+TrainScore(Jsonb *metrics, const char *metric)
+{
+	JsonbValue *v = JsonGet(&metrics->root, metric);
+	double		d;
+
+	return v != NULL && v->type == jbvNumeric && JsonValueNumber(v, &d) ? d : NAN;
+}
+
+/*
+ * Does a model older than 0.2.0 read a date column (read with DATE_PARTS
+ * inputs for the new model) with a sixth input, its hour?
+ */
+static bool
+OldDateHour(const DatasetColumn *col, const FeatureSource *src)
+{
+	return col->kind == SOURCE_DATETIME && col->typid == DATEOID &&
+		col->ninputs == DATE_PARTS && src->ninputs == DATETIME_PARTS;
+}
+
+/*
+ * A dataset holding the columns another model reads, shared with ds (the
+ * same rows and values), with the target in that model's label order.
+ * NULL, with *problem set, when ds lacks a column of the model or a label.
+ */
+static Dataset *
+DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
+{
+	Dataset    *view = palloc(sizeof(Dataset));
+	const Featurizer *fz = m->fz;
+	int			ninputs = 0;
+
+	*view = *ds;
+	view->ncolumns = fz->nsources;
+	view->columns = palloc(sizeof(DatasetColumn) * fz->nsources);
+	view->ninputs = fz->ninputs;
+	view->inputs = palloc(sizeof(DatasetInput) * fz->ninputs);
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		const FeatureSource *src = &fz->sources[j];
+		int			c;
+
+		for (c = 0; c < ds->ncolumns; c++)
+			if (strcmp(ds->columns[c].name, src->name) == 0)
+				break;
+		if (c == ds->ncolumns || ds->columns[c].kind != src->kind ||
+			(ds->columns[c].ninputs != src->ninputs && !OldDateHour(&ds->columns[c], src)))
+		{
+			*problem = psprintf("relation %s has no column \"%s\" as model " INT64_FORMAT " reads it",
+								ds->relname, src->name, m->id);
+			return NULL;
+		}
+		view->columns[j] = ds->columns[c];
+		view->columns[j].first_input = ninputs;
+		view->columns[j].ninputs = src->ninputs;
+		for (int k = 0; k < src->ninputs; k++)
+		{
+			if (k < ds->columns[c].ninputs)
+				view->inputs[ninputs + k] = ds->inputs[ds->columns[c].first_input + k];
+			else
+			{
+				/* the hour of a date, always 0 */
+				view->inputs[ninputs + k] = ds->inputs[ds->columns[c].first_input];
+				view->inputs[ninputs + k].name = psprintf("%s.%s", src->name, datetime_part_names[k]);
+				view->inputs[ninputs + k].values =
+					palloc_extended(sizeof(double) * Max(1, ds->nrows), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+			}
+			view->inputs[ninputs + k].column = j;
+		}
+		ninputs += src->ninputs;
+	}
+
+	if (m->task == TASK_CLASSIFICATION)
+	{
+		int		   *map = palloc(sizeof(int) * Max(1, ds->nclasses));
+
+		for (int k = 0; k < ds->nclasses; k++)
+		{
+			map[k] = -1;
+			for (int l = 0; l < m->nclasses; l++)
+				if (strcmp(ds->labels[k], m->labels[l]) == 0)
+					map[k] = l;
+		}
+		view->target = palloc_extended(sizeof(double) * Max(1, ds->nrows), MCXT_ALLOC_HUGE);
+		for (int i = 0; i < ds->nrows; i++)
+		{
+			int			k = (int) ds->target[i];
+
+			if (map[k] < 0)
+			{
+				*problem = psprintf("model " INT64_FORMAT " never saw label \"%s\"", m->id, ds->labels[k]);
+				return NULL;
+			}
+			view->target[i] = map[k];
+		}
+		view->nclasses = m->nclasses;
+		view->labels = m->labels;
+	}
+	return view;
+}
+
+/*
+ * The columns a training run reads: the new model's feature columns, then
+ * those only the compared model m (or NULL) reads, with their array
+ * lengths, so that m is scored on its own columns.  A column of m that the
+ * relation lacks, or has with another kind, is not read: the comparison
+ * then says so.  Nothing of m is kept (a cached model may be evicted while
+ * the relation is read).
+ */
+static void
+TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec)
+{
+	int			nmax = plan->ncolumns + (m ? m->fz->nsources : 0);
+	int			n = plan->ncolumns;
+
+	spec->names = palloc(sizeof(char *) * Max(1, nmax));
+	spec->array_lengths = palloc0(sizeof(int) * Max(1, nmax));
+	memcpy(spec->names, plan->columns, sizeof(char *) * plan->ncolumns);
+	for (int j = 0; m != NULL && j < m->fz->nsources; j++)
+	{
+		const FeatureSource *src = &m->fz->sources[j];
+		AttrNumber	attnum = get_attnum(plan->relid, src->name);
+		bool		known = false;
+
+		for (int c = 0; c < plan->ncolumns && !known; c++)
+			known = strcmp(plan->columns[c], src->name) == 0;
+		if (known || attnum == InvalidAttrNumber || attnum < 0 ||
+			DatasetSourceKind(getBaseType(get_atttype(plan->relid, attnum)), src->name) != src->kind)
+			continue;
+		spec->names[n] = pstrdup(src->name);
+		spec->array_lengths[n] = (src->kind == SOURCE_ARRAY || src->kind == SOURCE_DATETIME)
+			? src->ninputs : 0;
+		n++;
+	}
+	spec->ncolumns = n;
+}
+
+/*
+ * Score another model (the deployed one) on the held-out rows of a new
+ * training run, so both are compared on the same rows; ds holds the
+ * columns of both (TrainReadSpec).
+ */
+static void
+CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split *split,
+				 TrainResult *res)
+{
+	MlopsModel *m = ModelCacheGet(model_id);
+	Dataset    *view;
+	StringInfoData metrics;
+
+	if (split->ntest == 0)
+	{
+		res->compare_problem = pstrdup("no rows were held out");
+		return;
+	}
+	if (m->task != task)
+	{
+		res->compare_problem = psprintf("model " INT64_FORMAT " is a %s model", m->id, MlopsTaskName(m->task));
+		return;
+	}
+	view = DatasetForModel(ds, m, &res->compare_problem);
+	if (view == NULL)
+		return;
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	TrainScoreRows(m, view, split->test, split->ntest, &metrics, NULL);
+	appendStringInfo(&metrics, ", \"test_rows\": %d}", split->ntest);
+	res->compare_metrics = JsonFromText(&metrics);
+	res->compare_score = TrainScore(res->compare_metrics, res->metric);
+}
+
+/*
+ * Check every setting of a training request before a row is read: the
+ * project, test_size and deploy, the relation and its columns (target,
+ * features, exclude, order_by), the task the target allows, the split,
+ * the hyperparameters of the algorithm, and the preprocess settings
+ * against the feature columns' names and types.  What the check learned
+ * goes to plan.  Only what depends on the values (an integer target that
+ * turns out to be a regression target, a constant target) is left for
+ * after the read.
+ */
+void
+TrainCheck(const TrainRequest *req, TrainPlan *plan)
+{
+	DatasetColumn *cols;
+
+	RegistryCheckProjectName(req->project);
+	if (!(req->test_size >= 0.0 && req->test_size < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size must be at least 0 and less than 1"),
+				 errdetail("test_size is %g.", req->test_size)));
+	if (strcmp(req->deploy, "auto") != 0 && strcmp(req->deploy, "always") != 0 &&
+		strcmp(req->deploy, "never") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown deploy setting \"%s\"", req->deploy),
+				 errhint("Valid settings are \"auto\", \"always\" and \"never\".")));
+
+	plan->proj = RegistryGetProject(req->project, true);
+	if (plan->proj != NULL)
+	{
+		PrivilegeCheck(plan->proj->id, plan->proj->name, PRIV_TRAIN);
+		if (strcmp(req->deploy, "never") != 0)
+			PrivilegeCheck(plan->proj->id, plan->proj->name, PRIV_DEPLOY);
+		if (strcmp(plan->proj->target, req->target) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("project \"%s\" has target \"%s\", not \"%s\"",
+							req->project, plan->proj->target, req->target),
+					 errdetail("The first training run of a project fixes its target.")));
+	}
+	plan->task = ChooseTask(req->task, plan->proj, req->algorithm);
+
+	plan->relid = DatasetResolveRelation(req->relation, &plan->relname);
+	plan->columns = DatasetFeatureColumns(plan->relid, req->target, req->features, req->exclude,
+										  &plan->ncolumns);
+	if (req->order_by != NULL && get_attnum(plan->relid, req->order_by) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("order_by column \"%s\" does not exist in relation %s",
+						req->order_by, plan->relname)));
+	plan->target_mode = ChooseTargetMode(plan->task,
+										 get_atttype(plan->relid, get_attnum(plan->relid, req->target)));
+	if (plan->target_mode == TARGET_REGRESSION)
+		plan->task = TASK_REGRESSION;
+	else if (plan->target_mode == TARGET_COLLECT_LABELS)
+		plan->task = TASK_CLASSIFICATION;
+
+	(void) ChooseSplit(req, plan->task);
+	/* while the task is unknown, only scale_pos_weight waits for the read */
+	(void) HyperParamsParse(req->algorithm, plan->task < 0 ? TASK_CLASSIFICATION : plan->task,
+							req->hyperparams);
+
+	cols = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
+	for (int j = 0; j < plan->ncolumns; j++)
+	{
+		cols[j].name = plan->columns[j];
+		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
+		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
+	}
+	FeaturizerCheckPreprocess(req->preprocess, cols, plan->ncolumns);
+	pfree(cols);
+}
+
+/*
+ * Train, evaluate, register and (per req->deploy) deploy a model.
+ */
+void
+TrainRun(const TrainRequest *req, TrainResult *res)
+{
+	TrainPlan	plan;
+	RegistryProject *proj;
+	int			task;
+	char	   *relname;
+	Oid			relid;
+	char	  **columns;
+	int			ncolumns;
+	DatasetSpec spec;
+	Dataset    *ds;
+	Dataset		both;
+	int64		compare_id;
+	SplitKind	split_kind;
+	Split	   *split;
+	HyperParams *hp;
+	Featurizer *fz;
+	TrainData	td = {0};
+	int		   *val_rows = NULL;
+	StringInfoData info,
+				buf,
+				metrics,
+				training;
+	bytea	   *blob;
+	instr_time	start,
+				duration;
+	double		fit_seconds;
+	MlopsModel	loaded = {0};
+	MemoryContext score_cxt;
+	MemoryContext old;
+	RegistryModelRow row = {0};
+	double	   *pred = NULL;
+	double	   *importance;
+	double		old_score;
+	bool		same_rows;
+	Policy		policy;
+	CurveSet   *curves = NULL;
+	char	   *cv = NULL;
+
+	TrainCheck(req, &plan);
+	proj = plan.proj;
+	/* the project's policy, with a retrain's own keys, picks the metric */
+	if (proj != NULL)
+		PolicyForProject(proj->name, req->policy, &policy);
+	else
+		PolicyParse(req->policy, &policy);
+	/* deploy "auto" compares with the deployed model on the same rows */
+	compare_id = req->compare_model;
+	if (compare_id == 0 && proj != NULL && strcmp(req->deploy, "auto") == 0)
+		compare_id = RegistryDeployedModel(proj->id);
+	relid = plan.relid;
+	relname = plan.relname;
+	columns = plan.columns;
+	ncolumns = plan.ncolumns;
+
+	/* read, with the columns of the model to compare with */
+	MlopsProgressPhase("reading", 0);
+	TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
+	ds = DatasetRead(relid, relname, req->target, &spec, req->order_by, plan.target_mode, NULL, 0);
+	both = *ds;
+	if (ds->ncolumns > ncolumns)
+	{
+		/* the new model sees its own columns only */
+		ds->ninputs = ds->columns[ncolumns].first_input;
+		ds->ncolumns = ncolumns;
+	}
+	row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", ds->nrows,
+									DatasetFingerprint(ds));
+	if (ds->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("relation %s has no rows with a non-NULL target to train on", relname)));
+	if (ds->null_targets > 0)
+		ereport(NOTICE,
+				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
+	DatasetNoticeIdColumns(ds);
+	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
+	res->metric = PolicyMetric(&policy, task);
+
+	/* split */
+	split_kind = ChooseSplit(req, task);
+	split = SplitRows(ds, split_kind, req->test_size, req->seed);
+	CheckTargetVaries(ds, split, task);
+
+	/* featurize and fit */
+	MlopsProgressPhase("featurizing", 0);
+	hp = HyperParamsParse(req->algorithm, task, req->hyperparams);
+	td.algorithm = req->algorithm;
+	if (hp->applies[HP_EARLY_STOPPING_ROUNDS] && hp->v[HP_EARLY_STOPPING_ROUNDS] > 0)
+		SplitHoldOut(split->train, &split->ntrain, &val_rows, &td.nval,
+					 EARLY_STOPPING_FRACTION, req->seed);
+	fz = FeaturizerFit(ds, split->train, split->ntrain, req->algorithm, req->preprocess);
+
+	td.n = split->ntrain;
+	td.p = fz->nfeatures;
+	td.nclasses = ds->nclasses;
+	td.seed = req->seed;
+	CheckTrainMemory(ds, split, &td, hp);
+	if (req->cv > 0)
+		cv = CrossValidate(ds, split->train, split->ntrain, task, req->algorithm, hp,
+						   req->preprocess, req->cv, req->seed);
+	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
+	td.y = GatherTargets(ds, split->train, split->ntrain);
+	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
+	if (td.nval > 0)
+	{
+		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);
+		td.yval = GatherTargets(ds, val_rows, td.nval);
+	}
+
+	initStringInfo(&info);
+	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
+	INSTR_TIME_SET_CURRENT(start);
+	importance = palloc0(sizeof(double) * Max(1, td.p));
+	blob = ModelOps(req->algorithm)->fit(&td, hp, &info, importance);
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
+	pfree((void *) td.X);
+
+	/* evaluate the stored form on the held-out rows */
+	MlopsProgressPhase("evaluating", split->ntest);
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	score_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops scoring", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(score_cxt);
+	loaded.algorithm = req->algorithm;
+	loaded.task = task;
+	loaded.fz = fz;
+	loaded.nclasses = ds->nclasses;
+	loaded.ops = ModelOps(req->algorithm);
+	loaded.impl = loaded.ops->load(blob, fz->nfeatures, ds->nclasses);
+	if (split->ntest > 0)
+	{
+		TrainScoreRows(&loaded, ds, split->test, split->ntest, &metrics, &pred);
+		appendStringInfoString(&metrics, ", ");
+	}
+	MemoryContextSwitchTo(old);
+
+	/* the reference profile for drift: training inputs, held-out predictions */
+	row.profile = ProfileBuild(ds, split->train, split->ntrain, req->seed, pred, split->ntest,
+							   ModelOutputs(&loaded), task == TASK_CLASSIFICATION ? ds->labels : NULL);
+	if (task == TASK_CLASSIFICATION && split->ntest > 0)
+		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
+							   ds->nclasses, ds->labels);
+	MemoryContextDelete(score_cxt);
+	if (cv != NULL)
+		appendStringInfo(&metrics, "\"cv\": %s, ", cv);
+	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",
+					 split->ntrain, split->ntest, fit_seconds);
+
+	/* the deployed model on the same held-out rows */
+	res->compare_score = NAN;
+	if (compare_id != 0)
+		CompareOnHeldOut(compare_id, task, &both, split, res);
+
+	/* the training record */
+	initStringInfo(&training);
+	appendStringInfoString(&training, "{\"relation\": ");
+	JsonAppendString(&training, relname);
+	appendStringInfoString(&training, ", \"target\": ");
+	JsonAppendString(&training, req->target);
+	appendStringInfoString(&training, ", \"target_type\": ");
+	JsonAppendString(&training, format_type_be(ds->target_type));
+	appendStringInfo(&training, ", \"labels_numeric\": %s", ds->labels_numeric ? "true" : "false");
+	appendStringInfoString(&training, ", \"columns\": ");
+	JsonAppendStrings(&training, columns, ncolumns);
+	appendStringInfo(&training, ", \"rows\": %d, \"null_target_rows\": " INT64_FORMAT
+					 ", \"train_rows\": %d, \"test_rows\": %d, \"validation_rows\": %d"
+					 ", \"test_size\": ",
+					 ds->nrows, ds->null_targets, split->ntrain, split->ntest, td.nval);
+	JsonAppendDouble(&training, req->test_size);
+	appendStringInfo(&training, ", \"split\": \"%s\", \"order_by\": ", SplitKindName(split_kind));
+	if (req->order_by)
+		JsonAppendString(&training, req->order_by);
+	else
+		appendStringInfoString(&training, "null");
+	appendStringInfo(&training, ", \"seed\": %d, \"threads\": %d, \"fit_seconds\": %.6f%s}",
+					 req->seed, mlops_threads, fit_seconds, info.data);
+
+	/* register */
+	MlopsProgressPhase("registering", 0);
+	if (proj == NULL)
+	{
+		proj = palloc0(sizeof(RegistryProject));
+		proj->id = RegistryCreateProject(req->project, task, req->target);
+		proj->name = req->project;
+		proj->task = task;
+		RegistryLogEvent("create_project", req->project, 0, NULL);
+	}
+	initStringInfo(&buf);
+	HyperParamsToJson(hp, &buf);
+	row.project_id = proj->id;
+	row.algorithm = req->algorithm;
+	row.hyperparams = JsonFromText(&buf);
+	row.preprocess = req->preprocess;
+	resetStringInfo(&buf);
+	FeaturizerToJson(fz, &buf);
+	row.features = JsonFromText(&buf);
+	row.labels = ds->labels;
+	row.nlabels = ds->nclasses;
+	row.metrics = JsonFromText(&metrics);
+	row.training = JsonFromText(&training);
+	resetStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int j = 0; j < fz->nfeatures; j++)
+	{
+		JsonAppendKey(&buf, fz->feature_names[j], j == 0);
+		JsonAppendDouble(&buf, importance[j]);
+	}
+	appendStringInfoChar(&buf, '}');
+	row.importance = JsonFromText(&buf);
+	row.format = ModelFormat(req->algorithm);
+	row.model = blob;
+	row.parent_model_id = req->parent_model_id;
+	res->model_id = RegistryInsertModel(&row, &res->version);
+	if (curves != NULL)
+		CurvesStore(res->model_id, curves);
+	res->task = task;
+	res->metrics = row.metrics;
+	res->score = TrainScore(row.metrics, res->metric);
+
+	resetStringInfo(&buf);
+	appendStringInfo(&buf, "{\"version\": %d, \"algorithm\": \"%s\", \"metrics\": %s}",
+					 res->version, MlopsAlgorithmName(req->algorithm), metrics.data);
+	RegistryLogEvent("train", req->project, res->model_id, buf.data);
+
+	/* deploy */
+	res->previous = RegistryDeployedModel(proj->id);
+	same_rows = res->previous != 0 && res->previous == compare_id && res->compare_metrics != NULL;
+	if (same_rows)
+		old_score = res->compare_score;
+	else
+		old_score = res->previous ? RegistryModelScore(res->previous, res->metric) : NAN;
+	res->deployed = DecideDeploy(req->deploy, res->metric, res->previous, res->score, old_score);
+	if (!res->deployed && strcmp(req->deploy, "auto") == 0)
+		ReportNotDeployed(req->project, res, old_score, same_rows);
+	if (res->deployed)
+		res->deployed = GovernanceDeploy(proj, &policy, res->model_id,
+										 req->deploy,
+										 psprintf("mlops.train with deploy => %s", req->deploy), false,
+										 &res->request_id) == GOVERNANCE_DEPLOYED;
+	if (res->deployed)
+	{
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "{\"strategy\": \"train_%s\", \"previous_model_id\": ", req->deploy);
+		if (res->previous)
+			appendStringInfo(&buf, INT64_FORMAT "}", res->previous);
+		else
+			appendStringInfoString(&buf, "null}");
+		RegistryLogEvent("deploy", req->project, res->model_id, buf.data);
+	}
+}
+
+/*
+ * Fill a training request from the arguments of mlops.train (and of
+ * mlops.train_async, which has the same parameters): required arguments
+ * must not be NULL, names (algorithm, task, split) must be known.
+ */
+void
+TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req)
+{
+	RequireArg(fcinfo, 0, "project");
+	RequireArg(fcinfo, 1, "relation");
+	RequireArg(fcinfo, 2, "target");
+	RequireArg(fcinfo, 3, "algorithm");
+	RequireArg(fcinfo, 5, "hyperparams");
+	RequireArg(fcinfo, 6, "preprocess");
+	RequireArg(fcinfo, 9, "test_size");
+	RequireArg(fcinfo, 12, "seed");
+	RequireArg(fcinfo, 13, "deploy");
+	req->project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	req->relation = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	req->target = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	req->algorithm = MlopsAlgorithmFromName(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	req->task = PG_ARGISNULL(4) ? -1 : (int) MlopsTaskFromName(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	req->hyperparams = PG_GETARG_JSONB_P(5);
+	req->preprocess = PG_GETARG_JSONB_P(6);
+	req->features = PG_ARGISNULL(7) ? NULL : PG_GETARG_ARRAYTYPE_P(7);
+	req->exclude = PG_ARGISNULL(8) ? NULL : PG_GETARG_ARRAYTYPE_P(8);
+	req->test_size = PG_GETARG_FLOAT8(9);
+	req->split = PG_ARGISNULL(10) ? -1 : (int) SplitKindFromName(text_to_cstring(PG_GETARG_TEXT_PP(10)));
+	req->order_by = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
+	req->seed = PG_GETARG_INT32(12);
+	req->deploy = text_to_cstring(PG_GETARG_TEXT_PP(13));
+	req->cv = PG_ARGISNULL(14) ? 0 : PG_GETARG_INT32(14);
+	if (!PG_ARGISNULL(14) && (req->cv < 2 || req->cv > CV_MAX_FOLDS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cv is out of range: %d", PG_GETARG_INT32(14)),
+				 errdetail("Cross-validation takes 2 to %d folds; NULL skips it.", CV_MAX_FOLDS)));
+}
+
+/*
+ * mlops.train(project, relation, target, algorithm, task, hyperparams,
+ * preprocess, features, exclude, test_size, split, order_by, seed, deploy,
+ * cv)
+ */
+Datum
+mlops_train(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TrainRequest req = {0};
+	TrainResult res = {0};
+	Datum		result[7];
+	bool		nulls[7] = {0};
+
+	TrainRequestFromArgs(fcinfo, &req);
+	TrainRun(&req, &res);
+
+	result[0] = CStringGetTextDatum(req.project);
+	result[1] = Int64GetDatum(res.model_id);
+	result[2] = Int32GetDatum(res.version);
+	result[3] = CStringGetTextDatum(MlopsAlgorithmName(req.algorithm));
+	result[4] = CStringGetTextDatum(MlopsTaskName(res.task));
+	result[5] = JsonbPGetDatum(res.metrics);
+	result[6] = BoolGetDatum(res.deployed);
+	SetSingleFuncCall(fcinfo, 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result, nulls);
+	return (Datum) 0;
+}

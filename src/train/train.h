@@ -1,0 +1,84 @@
+/*-------------------------------------------------------------------------
+ *
+ * train.h
+ *	  Training runs: checking a request, training, scoring a model on rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_TRAIN_H
+#define MLOPS_TRAIN_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+#include "train/dataset.h"
+#include "serve/model.h"
+#include "registry.h"
+
+/* what to train: the parameters of mlops.train */
+typedef struct TrainRequest
+{
+	char	   *project;
+	char	   *relation;
+	char	   *target;
+	MlopsAlgorithm algorithm;
+	int			task;			/* MlopsTask, or -1 to infer */
+	Jsonb	   *hyperparams;
+	Jsonb	   *preprocess;
+	ArrayType  *features;		/* NULL: every column but target and exclude */
+	ArrayType  *exclude;
+	double		test_size;
+	int			split;			/* SplitKind, or -1 for the default */
+	char	   *order_by;
+	int			seed;
+	char	   *deploy;			/* "auto", "always" or "never" */
+	int			cv;				/* folds of cross-validation, 0 for none */
+	int64		compare_model;	/* also score this model on the held-out rows */
+	Jsonb	   *policy;			/* overrides of the project's policy, or NULL */
+	int64		parent_model_id;	/* the model whose settings this re-runs, or 0 */
+} TrainRequest;
+
+/* the share of the training rows early stopping validates on */
+#define EARLY_STOPPING_FRACTION 0.1
+
+/* what TrainCheck learned about a request before reading a row */
+typedef struct TrainPlan
+{
+	RegistryProject *proj;		/* NULL while the project does not exist */
+	int			task;			/* MlopsTask, or -1 until the target is read */
+	Oid			relid;
+	char	   *relname;		/* quoted, schema-qualified */
+	char	  **columns;		/* the feature source columns */
+	int			ncolumns;
+	TargetMode	target_mode;
+} TrainPlan;
+
+/* what a training run did */
+typedef struct TrainResult
+{
+	int64		model_id;
+	int			version;
+	MlopsTask	task;
+	Jsonb	   *metrics;
+	const char *metric;			/* the selection metric */
+	double		score;			/* its value; NaN without held-out rows */
+	bool		deployed;
+	int64		request_id;		/* the deploy request made instead, or 0 */
+	int64		previous;		/* the model deployed before, or 0 */
+	Jsonb	   *compare_metrics;	/* compare_model on the same rows, or NULL */
+	double		compare_score;
+	char	   *compare_problem;	/* why compare_model could not be scored */
+} TrainResult;
+
+extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
+extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
+extern void TrainRun(const TrainRequest *req, TrainResult *res);
+extern double TrainScore(Jsonb *metrics, const char *metric);
+extern void TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows,
+						   int nrows, StringInfo metrics, double **pred);
+
+#endif							/* MLOPS_TRAIN_H */
