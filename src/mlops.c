@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * mlops.c
- *	  Module entry point: settings and the names of tasks and algorithms.
+ *	  Library entry point (_PG_init calls each module's Init), the training
+ *	  resource settings and the names of tasks and algorithms.
  *
  * Nothing here calls into libxgboost or OpenBLAS: the postmaster forks
  * every backend, and threads started before the fork would not survive it.
@@ -23,17 +24,23 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
-#include "monitor/drift.h"
 #include "mlops.h"
+#include "monitor/profile.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
+#include "serve/forest.h"
+#include "serve/model_cache.h"
 
 PG_MODULE_MAGIC;
 
-int			mlops_threads = 1;
-int			mlops_max_train_memory_kb = 1024 * 1024;
-int			mlops_model_cache_size = 64;
-bool		mlops_vector_tree_walk = true;
+/* bounds of the training resource settings */
+#define THREADS_DEFAULT					1
+#define THREADS_MAX						256
+#define MAX_TRAIN_MEMORY_DEFAULT_KB		(1024 * 1024)
+#define MAX_TRAIN_MEMORY_MIN_KB			1024
+
+int			mlops_threads = THREADS_DEFAULT;
+int			mlops_max_train_memory_kb = MAX_TRAIN_MEMORY_DEFAULT_KB;
 
 static const char *const task_names[] = {
 	[TASK_CLASSIFICATION] = "classification",
@@ -71,17 +78,18 @@ CheckThreads(int *newval, void **extra, GucSource source)
 }
 
 /*
- * Define the settings of the extension; when preloaded, also set up the
- * shared memory of the job slots and register the background worker.
+ * Define the training resource settings: mlops.threads and
+ * mlops.max_train_memory, read by MlopsSetLibraryThreads and
+ * MlopsCheckTrainMemory below.
  */
-void
-_PG_init(void)
+static void
+MlopsInit(void)
 {
 	DefineCustomIntVariable("mlops.threads",
 							"Sets the number of threads libxgboost and OpenBLAS may use in one backend.",
 							"Only a superuser can change it; at most the number of online CPUs.",
 							&mlops_threads,
-							1, 1, 256,
+							THREADS_DEFAULT, 1, THREADS_MAX,
 							PGC_SUSET, 0,
 							CheckThreads, NULL, NULL);
 
@@ -90,37 +98,26 @@ _PG_init(void)
 							"It counts the data read, the feature matrix and the algorithm's copies of it; "
 							"training that needs more is refused with an error.  Only a superuser can change it.",
 							&mlops_max_train_memory_kb,
-							1024 * 1024, 1024, INT_MAX,
+							MAX_TRAIN_MEMORY_DEFAULT_KB, MAX_TRAIN_MEMORY_MIN_KB, INT_MAX,
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+}
 
-	DefineCustomIntVariable("mlops.model_cache_size",
-							"Sets how many loaded models each backend keeps in its cache.",
-							"The least recently used model is evicted first.",
-							&mlops_model_cache_size,
-							64, 1, 100000,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("mlops.vector_tree_walk",
-							 "Scores tree models with the AVX-512 walk where the processor has it.",
-							 "Off, every row takes the scalar walk; both give the same results.",
-							 &mlops_vector_tree_walk,
-							 true,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-
-	DriftDefineSettings();
-	WorkerDefineSettings();
+/*
+ * Load the library: each module defines its own settings and, when mlops
+ * is preloaded, its shared memory and background workers.
+ */
+void
+_PG_init(void)
+{
+	MlopsInit();
+	ModelCacheInit();
+	ForestInit();
+	ProfileInit();
+	ProgressInit();
+	WorkerInit();
 
 	MarkGUCPrefixReserved("mlops");
-
-	/* the background worker and its shared memory exist only when preloaded */
-	if (process_shared_preload_libraries_in_progress)
-	{
-		ProgressInstallHooks();
-		WorkerRegisterLauncher();
-	}
 }
 
 /*

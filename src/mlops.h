@@ -11,11 +11,9 @@
 
 #include "postgres.h"
 
-/* Settings (GUCs), defined in mlops.c */
+/* Training resource settings (GUCs), defined in mlops.c */
 extern int	mlops_threads;
 extern int	mlops_max_train_memory_kb;
-extern int	mlops_model_cache_size;
-extern bool mlops_vector_tree_walk;
 
 /* Limits */
 #define MLOPS_MAX_CLASSES		1000	/* distinct labels of a classifier */

@@ -59,7 +59,6 @@
 #include "utils/lsyscache.h"
 
 #include "train/dataset.h"
-#include "monitor/drift.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
 #include "monitor/profile.h"
@@ -67,9 +66,6 @@
 #include "registry.h"
 #include "monitor/stats.h"
 #include "strmap.h"
-
-/* default of mlops.drift_sample_size */
-#define DRIFT_DEFAULT_SAMPLE_SIZE	10000
 
 /* auto: statistical tests up to this many reference rows, distances beyond */
 #define DRIFT_AUTO_MAX_ROWS			1000
@@ -118,25 +114,7 @@ static const DriftMethodInfo drift_methods[] = {
 	[DRIFT_L_INFINITY] = {"l_infinity", false, true, false, 0.3},
 };
 
-int			mlops_drift_sample_size = DRIFT_DEFAULT_SAMPLE_SIZE;
-
 PG_FUNCTION_INFO_V1(mlops_drift);
-
-/*
- * Define mlops.drift_sample_size.
- */
-void
-DriftDefineSettings(void)
-{
-	DefineCustomIntVariable("mlops.drift_sample_size",
-							"Sets how many reference values of each numeric input a model's profile keeps.",
-							"Training samples this many non-NULL values (all of them when there are fewer) "
-							"for the ks and wasserstein drift methods.",
-							&mlops_drift_sample_size,
-							DRIFT_DEFAULT_SAMPLE_SIZE, 100, 1000000,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
-}
 
 /*
  * Parse a method name; an unknown one is an error listing them all.

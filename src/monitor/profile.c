@@ -27,12 +27,19 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
-#include "monitor/drift.h"
 #include "jsonutil.h"
 #include "serve/model.h"
 #include "monitor/profile.h"
 #include "monitor/stats.h"
+
+/* mlops.drift_sample_size and its bounds */
+#define DRIFT_SAMPLE_SIZE_DEFAULT	10000
+#define DRIFT_SAMPLE_SIZE_MIN		100
+#define DRIFT_SAMPLE_SIZE_MAX		1000000
+
+int			mlops_drift_sample_size = DRIFT_SAMPLE_SIZE_DEFAULT;
 
 static const char *const kind_names[] = {
 	[SOURCE_NUMERIC] = "numeric",
@@ -40,6 +47,22 @@ static const char *const kind_names[] = {
 	[SOURCE_DATETIME] = "datetime",
 	[SOURCE_ARRAY] = "array",
 };
+
+/*
+ * Define mlops.drift_sample_size; called from _PG_init.
+ */
+void
+ProfileInit(void)
+{
+	DefineCustomIntVariable("mlops.drift_sample_size",
+							"Sets how many reference values of each numeric input a model's profile keeps.",
+							"Training samples this many non-NULL values (all of them when there are fewer) "
+							"for the ks and wasserstein drift methods.",
+							&mlops_drift_sample_size,
+							DRIFT_SAMPLE_SIZE_DEFAULT, DRIFT_SAMPLE_SIZE_MIN, DRIFT_SAMPLE_SIZE_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+}
 
 /*
  * Name of a source kind.

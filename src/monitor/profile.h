@@ -100,6 +100,10 @@ typedef struct Profile
  * class probabilities in label order, labels[k] being the text of class k.
  * npred == 0 (nothing held out) gives a profile without predictions.
  */
+/* mlops.drift_sample_size: reference values sampled per numeric input */
+extern int	mlops_drift_sample_size;
+
+extern void ProfileInit(void);
 extern Jsonb *ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 						   const double *pred, int npred, int nout, char **labels);
 

@@ -32,7 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "train/dataset.h"
-#include "ops/jobs.h"
+#include "ops/jobs_store.h"
 #include "ops/jobs_internal.h"
 #include "jsonutil.h"
 #include "ops/policy.h"

@@ -36,7 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "ops/jobs.h"
+#include "ops/jobs_store.h"
 #include "ops/jobs_internal.h"
 #include "jsonutil.h"
 #include "registry.h"

@@ -169,7 +169,7 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 		rows[i] = i;
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
-	TrainScoreRows(m, ds, rows, ds->nrows, &metrics, NULL);
+	ModelScoreRows(m, ds, rows, ds->nrows, &metrics, NULL);
 	appendStringInfo(&metrics, ", \"rows\": %d}", ds->nrows);
 	result = JsonFromText(&metrics);
 

@@ -116,11 +116,14 @@ ProgressShmemStartup(void)
 }
 
 /*
- * Install the shared-memory hooks; called from _PG_init while preloading.
+ * Install the shared-memory hooks of the job slots when mlops is preloaded
+ * (without preloading there are none); called from _PG_init.
  */
 void
-ProgressInstallHooks(void)
+ProgressInit(void)
 {
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ProgressShmemRequest;
 	prev_shmem_startup_hook = shmem_startup_hook;

@@ -32,7 +32,7 @@ extern void MlopsProgressPhase(const char *phase, int64 total);
 extern void MlopsProgressAdvance(int64 done);
 
 /* Shared memory set-up (from _PG_init, while preloading) */
-extern void ProgressInstallHooks(void);
+extern void ProgressInit(void);
 
 /* Slots: for the launcher, the job worker and mlops.cancel_job */
 extern bool ProgressAvailable(void);

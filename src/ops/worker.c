@@ -54,7 +54,7 @@
 #include "utils/timestamp.h"
 
 #include "ops/governance.h"
-#include "ops/jobs.h"
+#include "ops/jobs_store.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
 
@@ -85,11 +85,32 @@ static BackgroundWorkerHandle **launcher_handles = NULL;
 static bool launcher_warned = false;
 
 /*
- * Define the worker's settings; called from _PG_init (also without
- * preloading, so that they can be set and shown everywhere).
+ * Register the launcher.
+ */
+static void
+WorkerRegisterLauncher(void)
+{
+	BackgroundWorker worker = {0};
+
+	if (IsBinaryUpgrade)
+		return;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	strlcpy(worker.bgw_library_name, "mlops", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "MlopsLauncherMain", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "mlops scheduler", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "mlops scheduler", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Define the worker's settings (also without preloading, so that they can
+ * be set and shown everywhere) and, while preloading, register the
+ * launcher; called from _PG_init.
  */
 void
-WorkerDefineSettings(void)
+WorkerInit(void)
 {
 	DefineCustomStringVariable("mlops.database",
 							   "Sets the database in which the mlops background worker runs jobs and schedules.",
@@ -115,26 +136,9 @@ WorkerDefineSettings(void)
 							2, 1, 1024,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
-}
 
-/*
- * Register the launcher; called from _PG_init while preloading.
- */
-void
-WorkerRegisterLauncher(void)
-{
-	BackgroundWorker worker = {0};
-
-	if (IsBinaryUpgrade)
-		return;
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	strlcpy(worker.bgw_library_name, "mlops", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "MlopsLauncherMain", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "mlops scheduler", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "mlops scheduler", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	if (process_shared_preload_libraries_in_progress)
+		WorkerRegisterLauncher();
 }
 
 /*

@@ -17,8 +17,7 @@ extern char *mlops_database;
 extern int	mlops_scheduler_naptime;
 extern int	mlops_max_jobs;
 
-extern void WorkerDefineSettings(void);
-extern void WorkerRegisterLauncher(void);
+extern void WorkerInit(void);
 extern bool WorkerServesDatabase(const char *dbname);
 
 /* entry points of the background workers, named in BackgroundWorker */

@@ -68,6 +68,10 @@ typedef struct Forest
 	float	   *margin;			/* scratch: one row's outputs */
 } Forest;
 
+/* mlops.vector_tree_walk: use the AVX-512 walk where the processor has it */
+extern bool mlops_vector_tree_walk;
+
+extern void ForestInit(void);
 extern Forest *ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures,
 										int nclasses);
 extern void ForestPredict(const Forest *f, const double *X, int n, bool vector,

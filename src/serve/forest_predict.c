@@ -44,6 +44,8 @@
 #define FOREST_AVX512_TARGET __attribute__((target("avx512f")))
 #endif
 
+#include "utils/guc.h"
+
 #include "serve/forest_internal.h"
 
 /*
@@ -57,6 +59,24 @@
 
 /* groups of FOREST_LANES trees the AVX-512 walk steps together */
 #define FOREST_AVX512_GROUPS 8
+
+
+bool		mlops_vector_tree_walk = true;
+
+/*
+ * Define mlops.vector_tree_walk; called from _PG_init.
+ */
+void
+ForestInit(void)
+{
+	DefineCustomBoolVariable("mlops.vector_tree_walk",
+							 "Scores tree models with the AVX-512 walk where the processor has it.",
+							 "Off, every row takes the scalar walk; both give the same results.",
+							 &mlops_vector_tree_walk,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+}
 
 /*
  * The bytes of the complete form of ntrees trees, depth deep.

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "serve/model.h"
+#include "train/metrics.h"
 
 #define PREDICT_BLOCK 1024		/* rows scored at a time */
 
@@ -96,4 +97,39 @@ ModelPredictDataset(const MlopsModel *m, const Dataset *ds, const int *rows,
 		ModelPredictRows(m, block, n, out + (size_t) start * ModelOutputs(m));
 	}
 	pfree(block);
+}
+
+/*
+ * Score rows of a dataset with a loaded model and append the metrics (JSON
+ * object members, no braces) to "metrics".  When pred is not NULL, it
+ * receives the model's outputs (nrows x ModelOutputs).
+ */
+void
+ModelScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrows,
+			   StringInfo metrics, double **pred)
+{
+	int			nout = ModelOutputs(m);
+	double	   *out = palloc_extended(sizeof(double) * (size_t) nrows * nout, MCXT_ALLOC_HUGE);
+	double	   *y = palloc_extended(sizeof(double) * nrows, MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < nrows; i++)
+		y[i] = ds->target[rows[i]];
+	ModelPredictDataset(m, ds, rows, nrows, out);
+
+	if (m->task == TASK_CLASSIFICATION)
+	{
+		int		   *yi = palloc_extended(sizeof(int) * nrows, MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < nrows; i++)
+			yi[i] = (int) y[i];
+		MetricsClassification(metrics, yi, out, nrows, m->nclasses);
+		pfree(yi);
+	}
+	else
+		MetricsRegression(metrics, y, out, nrows);
+	if (pred != NULL)
+		*pred = out;
+	else
+		pfree(out);
+	pfree(y);
 }

@@ -86,6 +86,8 @@ extern int	ModelOutputs(const MlopsModel *m);
 extern void ModelPredictRows(const MlopsModel *m, const double *X, int n, double *out);
 extern void ModelPredictDataset(const MlopsModel *m, const Dataset *ds,
 								const int *rows, int nrows, double *out);
+extern void ModelScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows,
+						   int nrows, StringInfo metrics, double **pred);
 extern double ModelPredictValue(const MlopsModel *m, const double *out);
 extern int	ModelArgmax(const double *proba, int k);
 

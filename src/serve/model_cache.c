@@ -28,6 +28,7 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
@@ -60,6 +61,27 @@ static Oid	deployments_relid = InvalidOid;
 static bool models_stale = false;
 static bool deployed_stale = false;
 static uint64 generation = 1;	/* changes whenever a cached model may go */
+
+/* mlops.model_cache_size and its bounds */
+#define MODEL_CACHE_SIZE_DEFAULT	64
+#define MODEL_CACHE_SIZE_MAX		100000
+
+int			mlops_model_cache_size = MODEL_CACHE_SIZE_DEFAULT;
+
+/*
+ * Define mlops.model_cache_size; called from _PG_init.
+ */
+void
+ModelCacheInit(void)
+{
+	DefineCustomIntVariable("mlops.model_cache_size",
+							"Sets how many loaded models each backend keeps in its cache.",
+							"The least recently used model is evicted first.",
+							&mlops_model_cache_size,
+							MODEL_CACHE_SIZE_DEFAULT, 1, MODEL_CACHE_SIZE_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+}
 
 /*
  * Relcache callback: a change to mlops.models or mlops.deployments was

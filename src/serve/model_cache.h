@@ -13,6 +13,10 @@
 
 #include "serve/model.h"
 
+/* mlops.model_cache_size: loaded models each backend keeps */
+extern int	mlops_model_cache_size;
+
+extern void ModelCacheInit(void);
 extern MlopsModel *ModelCacheGet(int64 model_id);
 extern int64 ModelCacheDeployed(const char *project);
 extern uint64 ModelCacheGeneration(void);

@@ -34,7 +34,6 @@
 #include "serve/model.h"
 #include "ops/progress.h"
 #include "train/split.h"
-#include "train/train.h"
 
 /* a training row while folds are dealt */
 typedef struct CvRow
@@ -178,7 +177,7 @@ CvFold(const Dataset *ds, const int *rows, int n, const int *fold, int f, MlopsT
 	loaded.impl = loaded.ops->load(blob, fz->nfeatures, ds->nclasses);
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
-	TrainScoreRows(&loaded, ds, test, ntest, &metrics, NULL);
+	ModelScoreRows(&loaded, ds, test, ntest, &metrics, NULL);
 	appendStringInfo(&metrics, ", \"train_rows\": %d, \"test_rows\": %d}", ntrain, ntest);
 
 	MemoryContextSwitchTo(old);

@@ -12,6 +12,9 @@
 
 #include "train/dataset.h"
 
+/* the share of the training rows early stopping validates on (SplitHoldOut) */
+#define EARLY_STOPPING_FRACTION 0.1
+
 typedef enum SplitKind
 {
 	SPLIT_RANDOM,

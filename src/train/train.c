@@ -64,41 +64,6 @@ RequireArg(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
- * Score rows of a dataset with a loaded model and append the metrics (JSON
- * object members, no braces) to "metrics".  When pred is not NULL, it
- * receives the model's outputs (nrows x ModelOutputs).
- */
-void
-TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrows,
-			   StringInfo metrics, double **pred)
-{
-	int			nout = ModelOutputs(m);
-	double	   *out = palloc_extended(sizeof(double) * (size_t) nrows * nout, MCXT_ALLOC_HUGE);
-	double	   *y = palloc_extended(sizeof(double) * nrows, MCXT_ALLOC_HUGE);
-
-	for (int i = 0; i < nrows; i++)
-		y[i] = ds->target[rows[i]];
-	ModelPredictDataset(m, ds, rows, nrows, out);
-
-	if (m->task == TASK_CLASSIFICATION)
-	{
-		int		   *yi = palloc_extended(sizeof(int) * nrows, MCXT_ALLOC_HUGE);
-
-		for (int i = 0; i < nrows; i++)
-			yi[i] = (int) y[i];
-		MetricsClassification(metrics, yi, out, nrows, m->nclasses);
-		pfree(yi);
-	}
-	else
-		MetricsRegression(metrics, y, out, nrows);
-	if (pred != NULL)
-		*pred = out;
-	else
-		pfree(out);
-	pfree(y);
-}
-
-/*
  * The task of a training run: given, fixed by the project, implied by the
  * algorithm, or -1 to be inferred from the target.
  */
@@ -476,7 +441,7 @@ CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split 
 		return;
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
-	TrainScoreRows(m, view, split->test, split->ntest, &metrics, NULL);
+	ModelScoreRows(m, view, split->test, split->ntest, &metrics, NULL);
 	appendStringInfo(&metrics, ", \"test_rows\": %d}", split->ntest);
 	res->compare_metrics = JsonFromText(&metrics);
 	res->compare_score = TrainScore(res->compare_metrics, res->metric);
@@ -694,7 +659,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	loaded.impl = loaded.ops->load(blob, fz->nfeatures, ds->nclasses);
 	if (split->ntest > 0)
 	{
-		TrainScoreRows(&loaded, ds, split->test, split->ntest, &metrics, &pred);
+		ModelScoreRows(&loaded, ds, split->test, split->ntest, &metrics, &pred);
 		appendStringInfoString(&metrics, ", ");
 	}
 	MemoryContextSwitchTo(old);

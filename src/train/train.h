@@ -42,9 +42,6 @@ typedef struct TrainRequest
 	int64		parent_model_id;	/* the model whose settings this re-runs, or 0 */
 } TrainRequest;
 
-/* the share of the training rows early stopping validates on */
-#define EARLY_STOPPING_FRACTION 0.1
-
 /* what TrainCheck learned about a request before reading a row */
 typedef struct TrainPlan
 {
@@ -78,7 +75,5 @@ extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
 extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
 extern double TrainScore(Jsonb *metrics, const char *metric);
-extern void TrainScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows,
-						   int nrows, StringInfo metrics, double **pred);
 
 #endif							/* MLOPS_TRAIN_H */

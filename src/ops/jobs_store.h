@@ -1,16 +1,18 @@
 /*-------------------------------------------------------------------------
  *
- * jobs.h
- *	  Jobs and schedules: the SQL functions that queue and cancel jobs and
- *	  manage schedules, and the table access of the background worker.
+ * jobs_store.h
+ *	  The job store: the access to mlops.jobs and mlops.schedules that the
+ *	  background worker (worker.c) and the SQL entry points (jobs_sql.c)
+ *	  use.  The store depends on neither, so the worker and the SQL entry
+ *	  points can both depend on it without a cycle.
  *
  * Every function that reads or writes the tables runs inside a transaction
  * with SPI connected (the caller's, or the worker's).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MLOPS_JOBS_H
-#define MLOPS_JOBS_H
+#ifndef MLOPS_JOBS_STORE_H
+#define MLOPS_JOBS_STORE_H
 
 #include "postgres.h"
 
@@ -37,4 +39,4 @@ extern Jsonb *JobsRun(const char *kind, Jsonb *args);
 extern void JobsFinish(int64 job_id, const char *status, Jsonb *result,
 					   const char *error, int sqlerrcode);
 
-#endif							/* MLOPS_JOBS_H */
+#endif							/* MLOPS_JOBS_STORE_H */
