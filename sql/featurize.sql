@@ -1,5 +1,4 @@
 -- Featurization: every column type, preprocess options, frozen transforms
-\set VERBOSITY terse
 CREATE TYPE plan AS ENUM ('free', 'pro', 'enterprise');
 CREATE TABLE customers (
   id        int,

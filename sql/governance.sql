@@ -1,5 +1,4 @@
 -- governance: policies, stages, deploy requests, approvals, deploy windows
-\set VERBOSITY terse
 -- model ids in this file do not depend on the files run before it
 SELECT FROM pg_catalog.setval('mlops.models_id_seq', 20000);
 

@@ -1,5 +1,4 @@
 -- mlops.classification_metrics and mlops.regression_metrics
-\set VERBOSITY terse
 SELECT mlops.classification_metrics('{0,1,1,0}', '{{0.9,0.1},{0.2,0.8},{0.6,0.4},{0.4,0.6}}');
 SELECT mlops.regression_metrics('{1,2,3,4}', '{1.5,2,2.5,4}');
 -- the metrics of a model's predictions equal those it stored

@@ -1,5 +1,4 @@
 -- mlops.predict, predict_proba, predict_label, featurize: every input form
-\set VERBOSITY terse
 
 SELECT model_id AS iris_model FROM mlops.overview WHERE project = 'iris' \gset
 SELECT model_id AS diabetes_model FROM mlops.overview WHERE project = 'diabetes' \gset

@@ -1,5 +1,4 @@
 -- deploy, rollback, evaluate, drop, views, events and privileges
-\set VERBOSITY terse
 
 SELECT project, task, target, version, algorithm, metric, round(score::numeric, 4) AS score
   FROM mlops.overview ORDER BY project;

@@ -1,5 +1,4 @@
 -- mlops.retrain: drift-gated retraining, compared on the same held-out rows
-\set VERBOSITY terse
 CREATE TABLE sensor AS
 SELECT g AS id, sin(g) AS a, cos(g * 0.7) AS b, (sin(g) + cos(g * 0.7) > 0.2) AS alarm
   FROM generate_series(1, 2000) g;

@@ -1,6 +1,5 @@
 -- Sizes that come from the data, the memory bound of training and who may
 -- change the training settings (issue 10, defects 2 and 7)
-\set VERBOSITY terse
 LOAD 'mlops';
 CREATE ROLE regress_mlops_limits;
 
@@ -21,11 +20,9 @@ CREATE VIEW limits_parts AS
 CREATE VIEW limits_fit AS SELECT 1.0::float8 AS y, array_fill(y, ARRAY[9999]) AS a, y AS b FROM limits_rows;
 GRANT SELECT ON limits_wrap, limits_array, limits_parts, limits_fit TO regress_mlops_limits;
 SET ROLE regress_mlops_limits;
-\set VERBOSITY default
 SELECT * FROM mlops.train('limits', 'limits_wrap', 'y');
 SELECT * FROM mlops.train('limits', 'limits_array', 'y');
 SELECT * FROM mlops.train('limits', 'limits_parts', 'y');
-\set VERBOSITY terse
 -- read in full: the training stops at the constant target
 SELECT * FROM mlops.train('limits', 'limits_fit', 'y', test_size => 0);
 RESET ROLE;
@@ -55,7 +52,10 @@ RESET ROLE;
 SET mlops.max_train_memory = '100GB';
 SHOW mlops.max_train_memory;
 RESET mlops.max_train_memory;
+-- the detail names this machine's CPU count
+\set VERBOSITY terse
 SET mlops.threads = 256;
+\set VERBOSITY default
 \echo :LAST_ERROR_SQLSTATE
 SET mlops.threads = 1;
 SHOW mlops.threads;
@@ -65,9 +65,7 @@ SHOW mlops.threads;
 CREATE TABLE limits_texts AS
   SELECT repeat(md5((g % 1000)::text), 32) || g % 1000 AS c, g % 2 AS y FROM generate_series(1, 2000) g;
 SET mlops.max_train_memory = '1MB';
-\set VERBOSITY default
 SELECT * FROM mlops.train('limits_texts', 'limits_texts', 'y');
-\set VERBOSITY terse
 RESET mlops.max_train_memory;
 
 -- It counts the feature matrix: 1000 categories one-hot
@@ -76,9 +74,7 @@ RESET mlops.max_train_memory;
 CREATE TABLE limits_onehot AS
   SELECT (g % 1000)::text AS c, (g % 7)::float8 AS y FROM generate_series(1, 4000) g;
 SET mlops.max_train_memory = '4MB';
-\set VERBOSITY default
 SELECT * FROM mlops.train('limits_onehot', 'limits_onehot', 'y', algorithm => 'ridge');
-\set VERBOSITY terse
 SELECT algorithm, deployed FROM mlops.train('limits_onehot', 'limits_onehot', 'y', algorithm => 'ridge',
   preprocess => '{"c": {"encode": "ordinal"}}');
 -- and libxgboost's copies: 15000 training rows of 20 features take 5.5 MB
@@ -93,9 +89,7 @@ CREATE TABLE limits_trees AS
   FROM generate_series(1, 20000) g;
 SET mlops.max_train_memory = '12MB';
 SET mlops.drift_sample_size = 100;
-\set VERBOSITY default
 SELECT * FROM mlops.train('limits_trees', 'limits_trees', 'y', hyperparams => '{"n_estimators": 2}');
-\set VERBOSITY terse
 RESET mlops.drift_sample_size;
 RESET mlops.max_train_memory;
 

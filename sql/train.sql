@@ -1,5 +1,4 @@
 -- mlops.train: algorithms, tasks, splits, metrics and bad input
-\set VERBOSITY terse
 
 -- xgboost on a text label: classification inferred, stratified split
 SELECT project, model_id, version, algorithm, task, deployed,
