@@ -195,16 +195,14 @@ PrivilegeRead(int64 project_id, Oid roleid)
 						1, types, values, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Oid			owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		Oid			grantee = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		Oid			owner = RegistryResultOid(r, "created_by");
+		Oid			grantee = DatumGetObjectId(RegistryResultDatum(r, "grantee", &isnull));
 
 		if (r == 0 && OidIsValid(owner) && has_privs_of_role(roleid, owner))
 			held = PRIV_ALL;
 		if (!isnull && (grantee == InvalidOid || has_privs_of_role(roleid, grantee)))
-			held |= PrivilegeFromName(SPI_getvalue(tup, desc, 3));
+			held |= PrivilegeFromName(RegistryResultText(r, "privilege", CurrentMemoryContext));
 	}
 	SPI_finish();
 	return (held & PRIV_ADMIN) ? PRIV_ALL : held;

@@ -139,26 +139,90 @@ RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const
 }
 
 /*
- * Fetch an int8 from column col of row 0 of the last result.
+ * The number of column "column" of the last SPI result.  A name the query
+ * does not return is a bug in the query.
  */
-static int64
-ResultInt64(int col)
+static int
+ResultColumn(const char *column)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+	int			col = SPI_fnumber(SPI_tuptable->tupdesc, column);
 
-	return isnull ? 0 : DatumGetInt64(d);
+	if (col <= 0)
+		elog(ERROR, "column \"%s\" is not in the result", column);
+	return col;
 }
 
 /*
- * Copy a text column of row 0 of the last result out of SPI's memory.
+ * The value of column "column" (by name) of row "row" of the last SPI
+ * result.
  */
-static char *
-ResultText(int col, MemoryContext cxt)
+Datum
+RegistryResultDatum(uint64 row, const char *column, bool *isnull)
 {
-	char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 ResultColumn(column), isnull);
+}
+
+/*
+ * An int8 (or int4) column of row "row" of the last SPI result; 0 for NULL.
+ */
+int64
+RegistryResultInt64(uint64 row, const char *column)
+{
+	bool		isnull;
+	Datum		d = RegistryResultDatum(row, column, &isnull);
+
+	if (isnull)
+		return 0;
+	if (SPI_gettypeid(SPI_tuptable->tupdesc, ResultColumn(column)) == INT4OID)
+		return DatumGetInt32(d);
+	return DatumGetInt64(d);
+}
+
+/*
+ * An oid (or regrole) column of row "row" of the last SPI result;
+ * InvalidOid for NULL.
+ */
+Oid
+RegistryResultOid(uint64 row, const char *column)
+{
+	bool		isnull;
+	Datum		d = RegistryResultDatum(row, column, &isnull);
+
+	return isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+/*
+ * A column of row "row" of the last SPI result in its text form, copied
+ * into cxt; NULL for NULL.
+ */
+char *
+RegistryResultText(uint64 row, const char *column, MemoryContext cxt)
+{
+	char	   *s = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+									 ResultColumn(column));
 
 	return s ? MemoryContextStrdup(cxt, s) : NULL;
+}
+
+/*
+ * A jsonb column of row "row" of the last SPI result, copied into cxt;
+ * NULL for NULL.
+ */
+Jsonb *
+RegistryResultJsonb(uint64 row, const char *column, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = RegistryResultDatum(row, column, &isnull);
+	MemoryContext old;
+	Jsonb	   *jb;
+
+	if (isnull)
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	jb = DatumGetJsonbPCopy(d);
+	MemoryContextSwitchTo(old);
+	return jb;
 }
 
 /*
@@ -193,12 +257,11 @@ RegistryFetchProject(const char *column, Oid type, Datum value)
 	if (SPI_processed == 1)
 	{
 		p = MemoryContextAllocZero(cxt, sizeof(RegistryProject));
-		p->id = ResultInt64(1);
-		p->name = ResultText(2, cxt);
-		p->task = MlopsTaskFromName(ResultText(3, cxt));
-		p->target = ResultText(4, cxt);
-		p->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5,
-												  &(bool) {false}));
+		p->id = RegistryResultInt64(0, "id");
+		p->name = RegistryResultText(0, "name", cxt);
+		p->task = MlopsTaskFromName(RegistryResultText(0, "task", cxt));
+		p->target = RegistryResultText(0, "target", cxt);
+		p->owner = RegistryResultOid(0, "created_by");
 	}
 	SPI_finish();
 	return p;
@@ -254,7 +317,7 @@ RegistryCreateProject(const char *name, MlopsTask task, const char *target)
 	RegistryWriteAsOwner("INSERT INTO mlops.projects (name, task, target, created_by) "
 				  "VALUES ($1, $2, $3, $4) RETURNING id",
 				  4, types, values, NULL);
-	id = ResultInt64(1);
+	id = RegistryResultInt64(0, "id");
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("projects"));
 	return id;
@@ -312,9 +375,8 @@ RegistryInsertModel(const RegistryModelRow *row, int *version)
 				  "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 "
 				  "FROM mlops.models WHERE project_id OPERATOR(pg_catalog.=) $1 RETURNING id, version",
 				  15, types, values, nulls);
-	id = ResultInt64(1);
-	*version = (int) DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &(bool)
-												 {false}));
+	id = RegistryResultInt64(0, "id");
+	*version = (int) RegistryResultInt64(0, "version");
 	SPI_finish();
 	return id;
 }
@@ -334,7 +396,7 @@ RegistryDeployedModel(int64 project_id)
 						"WHERE d.project_id OPERATOR(pg_catalog.=) $1 ORDER BY d.id DESC LIMIT 1",
 						1, types, values, NULL);
 	if (SPI_processed == 1)
-		id = ResultInt64(1);
+		id = RegistryResultInt64(0, "model_id");
 	SPI_finish();
 	return id;
 }
@@ -354,13 +416,13 @@ RegistryModelScore(int64 model_id, const char *metric)
 	SPI_connect();
 	RegistryReadAsOwner("SELECT CASE WHEN pg_catalog.jsonb_typeof(m.metrics OPERATOR(pg_catalog.->) $2) "
 						"OPERATOR(pg_catalog.=) 'number' "
-						"THEN (m.metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 END "
+						"THEN (m.metrics OPERATOR(pg_catalog.->>) $2)::pg_catalog.float8 END AS score "
 						"FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
 						2, types, values, NULL);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		d = RegistryResultDatum(0, "score", &isnull);
 
 		if (!isnull)
 			score = DatumGetFloat8(d);
@@ -473,11 +535,10 @@ RollbackTarget(void)
 
 	for (int i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
-		int64		model = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *strategy = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-		bool		is_archived = DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+		int64		model = RegistryResultInt64(i, "model_id");
+		char	   *strategy = RegistryResultText(i, "strategy", CurrentMemoryContext);
+		bool		is_archived = DatumGetBool(RegistryResultDatum(i, "archived", &isnull));
 
 		if (strategy != NULL && strcmp(strategy, "rollback") == 0 && top > 0)
 		{
@@ -530,7 +591,7 @@ RegistryChooseModel(int64 project_id, const char *metric, bool lower_is_better,
 			"AND m.stage OPERATOR(pg_catalog.<>) 'archived' "
 			"ORDER BY m.version DESC LIMIT 1";
 	else if (strcmp(strategy, "rollback") == 0)
-		sql = "SELECT d.model_id, d.strategy, m.stage OPERATOR(pg_catalog.=) 'archived' "
+		sql = "SELECT d.model_id, d.strategy, m.stage OPERATOR(pg_catalog.=) 'archived' AS archived "
 			"FROM mlops.deployments d JOIN mlops.models m ON m.id OPERATOR(pg_catalog.=) d.model_id "
 			"WHERE d.project_id OPERATOR(pg_catalog.=) $1 ORDER BY d.id";
 	else
@@ -542,7 +603,7 @@ RegistryChooseModel(int64 project_id, const char *metric, bool lower_is_better,
 	if (strcmp(strategy, "rollback") == 0)
 		id = RollbackTarget();
 	else if (SPI_processed == 1)
-		id = ResultInt64(1);
+		id = RegistryResultInt64(0, "id");
 	SPI_finish();
 	return id;
 }
@@ -561,7 +622,7 @@ RegistryModelVersion(int64 model_id)
 	RegistryReadAsOwner("SELECT m.version::pg_catalog.int8 FROM mlops.models m "
 						"WHERE m.id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	if (SPI_processed == 1)
-		version = (int) ResultInt64(1);
+		version = (int) RegistryResultInt64(0, "version");
 	SPI_finish();
 	return version;
 }
@@ -580,7 +641,7 @@ RegistryModelProject(int64 model_id)
 	RegistryReadAsOwner("SELECT m.project_id FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
 						1, types, values, NULL);
 	if (SPI_processed == 1)
-		project_id = ResultInt64(1);
+		project_id = RegistryResultInt64(0, "project_id");
 	SPI_finish();
 	if (project_id == 0)
 		ereport(ERROR,
@@ -676,17 +737,13 @@ RegistryModelProfile(int64 model_id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	Jsonb	   *profile;
-	MemoryContext old;
 
 	SPI_connect();
 	RegistryReadAsOwner("SELECT m.profile FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
 						1, types, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "model " INT64_FORMAT " does not exist", model_id);
-	old = MemoryContextSwitchTo(cxt);
-	profile = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											   &(bool) {false}));
-	MemoryContextSwitchTo(old);
+	profile = RegistryResultJsonb(0, "profile", cxt);
 	SPI_finish();
 	return profile;
 }
@@ -783,7 +840,7 @@ RegistryInsertDriftReport(const RegistryDriftReport *report)
 				  "prediction_drift, checked_by) "
 				  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
 				  12, rtypes, rvalues, rnulls);
-	id = ResultInt64(1);
+	id = RegistryResultInt64(0, "id");
 	fvalues[0] = Int64GetDatum(id);
 	RegistryWriteAsOwner("INSERT INTO mlops.drift_results (report_id, position, feature, kind, method, "
 				  "statistic, p_value, threshold, drifted, null_share, out_of_range_share, "

@@ -134,7 +134,7 @@ mlops_export_model(PG_FUNCTION_ARGS)
 						"'lineage', pg_catalog.jsonb_build_object('model_id', m.id, 'version', m.version, "
 						"'parent_model_id', m.parent_model_id, 'data_fingerprint', m.data_fingerprint, "
 						"'created_at', m.created_at, 'created_by', m.created_by::pg_catalog.text), "
-						"'annotations', pg_catalog.jsonb_build_object('description', m.description, 'tags', m.tags)), "
+						"'annotations', pg_catalog.jsonb_build_object('description', m.description, 'tags', m.tags)) AS doc, "
 						"m.algorithm, m.model "
 						"FROM mlops.models m JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
 						"WHERE m.id OPERATOR(pg_catalog.=) $1",
@@ -143,10 +143,10 @@ mlops_export_model(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	doc = RegistryResultJsonb(0, "doc", outer);
+	algorithm = RegistryResultText(0, "algorithm", outer);
 	MemoryContextSwitchTo(outer);
-	doc = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	algorithm = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	blob = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	blob = DatumGetByteaPCopy(RegistryResultDatum(0, "model", &isnull));
 	SPI_finish();
 
 	initStringInfo(&buf);

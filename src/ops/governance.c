@@ -72,25 +72,21 @@ ReadRequest(int64 id)
 
 	SPI_connect();
 	RegistryReadAsOwner("SELECT r.project, r.model_id, r.strategy, r.status, r.requested_by, "
-						"r.decided_by, r.deployed_at IS NOT NULL FROM mlops.deploy_requests r "
+						"r.decided_by, r.deployed_at IS NOT NULL AS deployed FROM mlops.deploy_requests r "
 						"WHERE r.id OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
 		r = MemoryContextAllocZero(cxt, sizeof(DeployRequest));
 		r->id = id;
-		r->project = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
-		r->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		r->strategy = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
-		r->status = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 4));
-		r->requested_by = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
-		r->decided_by = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
-		if (isnull)
-			r->decided_by = InvalidOid;
-		r->deployed = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		r->project = RegistryResultText(0, "project", cxt);
+		r->model_id = RegistryResultInt64(0, "model_id");
+		r->strategy = RegistryResultText(0, "strategy", cxt);
+		r->status = RegistryResultText(0, "status", cxt);
+		r->requested_by = RegistryResultOid(0, "requested_by");
+		r->decided_by = RegistryResultOid(0, "decided_by");
+		r->deployed = DatumGetBool(RegistryResultDatum(0, "deployed", &isnull));
 	}
 	SPI_finish();
 	return r;
@@ -116,12 +112,8 @@ DeployRefusal(const Policy *policy, int64 model_id, char **detail)
 						1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		stage = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		metrics = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-												   &(bool) {false}));
-		MemoryContextSwitchTo(old);
+		stage = RegistryResultText(0, "stage", cxt);
+		metrics = RegistryResultJsonb(0, "metrics", cxt);
 	}
 	SPI_finish();
 	if (stage == NULL)
@@ -203,10 +195,10 @@ RequestDeploy(const RegistryProject *proj, int64 model_id, const char *strategy,
 						 "OR (r.status OPERATOR(pg_catalog.=) 'approved' AND r.deployed_at IS NULL)) RETURNING r.id) "
 						 "INSERT INTO mlops.deploy_requests (project, model_id, strategy, requested_by, reason) "
 						 "VALUES ($1, $2, $3, $4, $5) RETURNING id, "
-						 "(SELECT COALESCE(pg_catalog.jsonb_agg(old.id), '[]'::pg_catalog.jsonb) FROM old)::pg_catalog.text",
+						 "(SELECT COALESCE(pg_catalog.jsonb_agg(old.id), '[]'::pg_catalog.jsonb) FROM old)::pg_catalog.text AS superseded",
 						 5, types, values, NULL);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false}));
-	superseded = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	id = RegistryResultInt64(0, "id");
+	superseded = RegistryResultText(0, "superseded", CurrentMemoryContext);
 	SPI_finish();
 	RegistryLogEvent("deploy_requested", proj->name, model_id,
 					 psprintf("{\"request_id\": " INT64_FORMAT ", \"strategy\": \"%s\", \"superseded\": %s}",

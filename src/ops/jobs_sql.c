@@ -261,7 +261,7 @@ mlops_train_async(PG_FUNCTION_ARGS)
 	RegistryWriteAsOwner("INSERT INTO mlops.jobs (kind, project, args, submitted_by) "
 						 "VALUES ('train', $1, $2, $3) RETURNING id",
 						 3, types, values, NULL);
-	job_id = JobsResultInt64(0, 1);
+	job_id = RegistryResultInt64(0, "id");
 	SPI_finish();
 
 	JobsLogEvent("queued", job_id, "train", project, 0, NULL, 0);
@@ -319,10 +319,10 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-	status = JobsResultText(0, 1, cxt);
-	submitted_by = JobsResultOid(0, 2);
-	kind = JobsResultText(0, 3, cxt);
-	project = JobsResultText(0, 4, cxt);
+	status = RegistryResultText(0, "status", cxt);
+	submitted_by = RegistryResultOid(0, "submitted_by");
+	kind = RegistryResultText(0, "kind", cxt);
+	project = RegistryResultText(0, "project", cxt);
 
 	proj = RegistryGetProject(project, true);
 	if (!JobsMayActFor(submitted_by) && (proj == NULL || !PrivilegeHeld(proj->id, PRIV_ADMIN)))
@@ -427,11 +427,8 @@ mlops_schedule(PG_FUNCTION_ARGS)
 	if (!created)
 	{
 		/* what the replaced schedule did, for the notice */
-		old_every = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 2));
-		old_relation = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-		if (old_relation != NULL)
-			old_relation = MemoryContextStrdup(outer, old_relation);
+		old_every = RegistryResultText(0, "every", outer);
+		old_relation = RegistryResultText(0, "relation", outer);
 	}
 	if (created)
 		RegistryWriteAsOwner("INSERT INTO mlops.schedules (project, every, relation, policy, "
@@ -441,13 +438,13 @@ mlops_schedule(PG_FUNCTION_ARGS)
 							 5, types, values, nulls);
 	else
 	{
-		values[5] = Int64GetDatum(JobsResultInt64(0, 1));
+		values[5] = Int64GetDatum(RegistryResultInt64(0, "id"));
 		RegistryWriteAsOwner("UPDATE mlops.schedules SET every = $2, relation = $3, policy = $4, "
 							 "next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) $2, created_by = $5, "
 							 "created_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $6 RETURNING id",
 							 6, types, values, nulls);
 	}
-	id = JobsResultInt64(0, 1);
+	id = RegistryResultInt64(0, "id");
 	SPI_finish();
 
 	initStringInfo(&detail);
@@ -500,8 +497,8 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	id = JobsResultInt64(0, 1);
-	created_by = JobsResultOid(0, 2);
+	id = RegistryResultInt64(0, "id");
+	created_by = RegistryResultOid(0, "created_by");
 
 	/* train on the project may; so may the schedule's creator if the project is gone */
 	proj = RegistryGetProject(project, true);

@@ -68,43 +68,6 @@ static const char *const retrain_sql =
 "policy => " JOBS_JSON("policy") ") t";
 
 /*
- * Fetch an int8 column of row "row" of the last SPI result (0 for NULL).
- */
-int64
-JobsResultInt64(uint64 row, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
-/*
- * Copy a text column of row "row" of the last SPI result into cxt (NULL
- * stays NULL).
- */
-char *
-JobsResultText(uint64 row, int col, MemoryContext cxt)
-{
-	char	   *s = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-
-	return s ? MemoryContextStrdup(cxt, s) : NULL;
-}
-
-/*
- * Fetch an OID (or regrole) from column col of row "row" of the last SPI
- * result.
- */
-Oid
-JobsResultOid(uint64 row, int col)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
-
-	return isnull ? InvalidOid : DatumGetObjectId(d);
-}
-
-/*
  * Write a job's state change to mlops.events.  model_id is the model the
  * job made (0 for none); error and sqlerrcode describe a failure.
  */
@@ -158,9 +121,9 @@ JobsCopyRows(MemoryContext cxt, int *nrows)
 
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		rows[r].id = JobsResultInt64(r, 1);
-		rows[r].kind = JobsResultText(r, 2, cxt);
-		rows[r].project = JobsResultText(r, 3, cxt);
+		rows[r].id = RegistryResultInt64(r, "id");
+		rows[r].kind = RegistryResultText(r, "kind", cxt);
+		rows[r].project = RegistryResultText(r, "project", cxt);
 	}
 	*nrows = (int) SPI_processed;
 	return rows;
@@ -227,7 +190,7 @@ JobsQueueDueSchedules(void)
 	SPI_connect();
 	RegistryWriteAsOwner("DELETE FROM mlops.schedules s WHERE NOT EXISTS "
 						 "(SELECT 1 FROM mlops.projects p WHERE p.name OPERATOR(pg_catalog.=) s.project) "
-						 "RETURNING s.id, 'retrain', s.project",
+						 "RETURNING s.id, 'retrain' AS kind, s.project",
 						 0, NULL, NULL, NULL);
 	rows = JobsCopyRows(cxt, &nrows);
 	SPI_finish();
@@ -259,12 +222,12 @@ JobsQueueDueSchedules(void)
 						 "  THEN s.next_run_at OPERATOR(pg_catalog.+) s.every"
 						 "  ELSE pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) s.every END"
 						 " FROM queued q WHERE s.id OPERATOR(pg_catalog.=) q.schedule_id"
-						 " RETURNING q.id, 'retrain', q.project, s.id",
+						 " RETURNING q.id, 'retrain' AS kind, q.project, s.id AS schedule_id",
 						 0, NULL, NULL, NULL);
 	rows = JobsCopyRows(cxt, &nrows);
 	schedule_ids = palloc(sizeof(int64) * Max(1, nrows));
 	for (int r = 0; r < nrows; r++)
-		schedule_ids[r] = JobsResultInt64(r, 4);
+		schedule_ids[r] = RegistryResultInt64(r, "schedule_id");
 	SPI_finish();
 	for (int r = 0; r < nrows; r++)
 		RegistryLogEvent("job_queued", rows[r].project, 0,
@@ -325,9 +288,9 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 	Datum	   *elems;
 
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT j.id, r.rolname, j.submitted_by::pg_catalog.oid, r.rolcanlogin, "
+	RegistryWriteAsOwner("SELECT j.id, r.rolname, j.submitted_by::pg_catalog.oid AS submitted_by, r.rolcanlogin, "
 						 "r.oid IS NULL OR pg_catalog.has_database_privilege(r.oid, "
-						 "pg_catalog.current_database(), 'CONNECT') "
+						 "pg_catalog.current_database(), 'CONNECT') AS can_connect "
 						 "FROM mlops.jobs j LEFT JOIN pg_catalog.pg_roles r "
 						 "ON r.oid OPERATOR(pg_catalog.=) j.submitted_by::pg_catalog.oid "
 						 "WHERE j.status OPERATOR(pg_catalog.=) 'queued' ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
@@ -338,14 +301,12 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 	problems = palloc(sizeof(char *) * Max(1, nrows));
 	for (int r = 0; r < nrows; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *role = JobsResultText(r, 2, cxt);
+		char	   *role = RegistryResultText(r, "rolname", cxt);
 		bool		no_role = (role == NULL);
 		bool		isnull;
-		Oid			roleoid = JobsResultOid(r, 3);
-		bool		can_login = !no_role && DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		bool		can_connect = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		Oid			roleoid = RegistryResultOid(r, "submitted_by");
+		bool		can_login = !no_role && DatumGetBool(RegistryResultDatum(r, "rolcanlogin", &isnull));
+		bool		can_connect = DatumGetBool(RegistryResultDatum(r, "can_connect", &isnull));
 		char	   *problem = NULL;
 
 		if (no_role)
@@ -357,11 +318,11 @@ JobsTakeQueued(int limit, JobsQueued **jobs)
 							   role, get_database_name(MyDatabaseId));
 		if (problem != NULL)
 		{
-			failed_ids[nfailed] = JobsResultInt64(r, 1);
+			failed_ids[nfailed] = RegistryResultInt64(r, "id");
 			problems[nfailed++] = MemoryContextStrdup(cxt, problem);
 			continue;
 		}
-		taken[ntaken].id = JobsResultInt64(r, 1);
+		taken[ntaken].id = RegistryResultInt64(r, "id");
 		taken[ntaken++].roleoid = roleoid;
 	}
 
@@ -417,15 +378,9 @@ JobsStart(int64 job_id, char **kind, Jsonb **args)
 						 2, types, values, NULL);
 	if (SPI_processed == 1)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-		MemoryContext old;
-
-		*kind = JobsResultText(0, 1, cxt);
-		project = JobsResultText(0, 2, cxt);
-		old = MemoryContextSwitchTo(cxt);
-		*args = DatumGetJsonbPCopy(d);
-		MemoryContextSwitchTo(old);
+		*kind = RegistryResultText(0, "kind", cxt);
+		project = RegistryResultText(0, "project", cxt);
+		*args = RegistryResultJsonb(0, "args", cxt);
 	}
 	SPI_finish();
 	if (project == NULL)

@@ -41,23 +41,7 @@ PG_FUNCTION_INFO_V1(mlops_model_card);
 #define CARD_RECENT_ROWS 10
 
 /* column "name" of row 0 of the last SPI result, as text; NULL for NULL */
-static char *
-Col(const char *name)
-{
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-						SPI_fnumber(SPI_tuptable->tupdesc, name));
-}
-
-/* column "name" of row 0 of the last SPI result as jsonb; NULL for NULL */
-static Jsonb *
-ColJsonb(const char *name)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  SPI_fnumber(SPI_tuptable->tupdesc, name), &isnull);
-
-	return isnull ? NULL : DatumGetJsonbP(d);
-}
+#define Col(name) RegistryResultText(0, (name), CurrentMemoryContext)
 
 /* member "key" of a jsonb object as text (strings unquoted), or NULL */
 static char *
@@ -262,13 +246,12 @@ mlops_model_card(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
-	metrics = ColJsonb("metrics");
-	training = ColJsonb("training");
-	importance = ColJsonb("importance");
-	tags = ColJsonb("tags");
+	metrics = RegistryResultJsonb(0, "metrics", CurrentMemoryContext);
+	training = RegistryResultJsonb(0, "training", CurrentMemoryContext);
+	importance = RegistryResultJsonb(0, "importance", CurrentMemoryContext);
+	tags = RegistryResultJsonb(0, "tags", CurrentMemoryContext);
 	description = Col("description");
-	labels_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								 SPI_fnumber(SPI_tuptable->tupdesc, "labels"), &isnull);
+	labels_datum = RegistryResultDatum(0, "labels", &isnull);
 	if (!isnull)
 	{
 		Datum	   *elems;

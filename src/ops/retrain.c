@@ -157,9 +157,6 @@ ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(proj->id), Int64GetDatum(model_id)};
-	bool		isnull;
-	TupleDesc	desc;
-	HeapTuple	tup;
 	Jsonb	   *training;
 
 	SPI_connect();
@@ -179,14 +176,11 @@ ReadLastSettings(const RegistryProject *proj, int64 model_id, LastSettings *last
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no model to retrain", proj->name),
 				 errhint("Train one with mlops.train() first.")));
-	desc = SPI_tuptable->tupdesc;
-	tup = SPI_tuptable->vals[0];
-	MemoryContextSwitchTo(cxt);
-	last->model_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	last->algorithm = MlopsAlgorithmFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
-	last->hyperparams = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull));
-	last->preprocess = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
-	training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
+	last->model_id = RegistryResultInt64(0, "id");
+	last->algorithm = MlopsAlgorithmFromName(RegistryResultText(0, "algorithm", cxt));
+	last->hyperparams = RegistryResultJsonb(0, "hyperparams", cxt);
+	last->preprocess = RegistryResultJsonb(0, "preprocess", cxt);
+	training = RegistryResultJsonb(0, "training", cxt);
 	SPI_finish();
 	SettingsFromTraining(last, training);
 }
@@ -214,9 +208,9 @@ CheckDrift(const char *project, const char *relation, DriftCheck *dc)
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not check drift of project \"%s\"", project);
-	dc->checked = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	dc->drifted = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	prediction = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	dc->checked = (int) RegistryResultInt64(0, "features");
+	dc->drifted = (int) RegistryResultInt64(0, "drifted");
+	prediction = RegistryResultDatum(0, "prediction_drift", &isnull);
 	dc->prediction = isnull ? -1 : DatumGetBool(prediction) ? 1 : 0;
 	SPI_finish();
 	dc->share = dc->checked > 0 ? (double) dc->drifted / dc->checked : 0.0;

@@ -247,15 +247,13 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
 	bool		isnull;
-	TupleDesc	desc;
-	HeapTuple	tup;
 	bytea	   *blob;
 	int			format;
 	ErrorContextCallback errcallback;
 
 	SPI_connect();
 	RegistryReadAsOwner("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
-						"m.format, m.model, p.id, p.name FROM mlops.models m "
+						"m.format, m.model, p.id AS project_id, p.name AS project FROM mlops.models m "
 						"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
 						"WHERE m.id OPERATOR(pg_catalog.=) $1",
 						1, types, values, NULL);
@@ -263,8 +261,6 @@ ModelLoad(int64 model_id, MemoryContext parent)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
-	desc = SPI_tuptable->tupdesc;
-	tup = SPI_tuptable->vals[0];
 
 	errcallback.callback = ModelLoadErrorContext;
 	errcallback.arg = &model_id;
@@ -274,26 +270,26 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	m = palloc0(sizeof(MlopsModel));
 	m->id = model_id;
 	m->mcxt = cxt;
-	m->project_id = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
-	m->project = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
-	m->algorithm = MlopsAlgorithmFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
-	m->task = MlopsTaskFromName(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull)));
-	m->fz = FeaturizerFromJson(DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull)));
+	m->project_id = RegistryResultInt64(0, "project_id");
+	m->project = RegistryResultText(0, "project", cxt);
+	m->algorithm = MlopsAlgorithmFromName(RegistryResultText(0, "algorithm", cxt));
+	m->task = MlopsTaskFromName(RegistryResultText(0, "task", cxt));
+	m->fz = FeaturizerFromJson(RegistryResultJsonb(0, "features", cxt));
 	if (m->task == TASK_CLASSIFICATION)
 	{
 		bool		labels_null;
-		Datum		labels = SPI_getbinval(tup, desc, 4, &labels_null);
-		Jsonb	   *training = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 5, &isnull));
+		Datum		labels = RegistryResultDatum(0, "labels", &labels_null);
+		Jsonb	   *training = RegistryResultJsonb(0, "training", cxt);
 
 		ModelLabelsFromRow(m, labels, labels_null, training);
 	}
-	format = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	format = (int) RegistryResultInt64(0, "format");
 	if (format != ModelFormat(m->algorithm))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("model " INT64_FORMAT " has unknown format version %d", model_id, format),
 				 errhint("The model was written by another version of mlops; retrain it.")));
-	blob = DatumGetByteaPCopy(SPI_getbinval(tup, desc, 7, &isnull));
+	blob = DatumGetByteaPCopy(RegistryResultDatum(0, "model", &isnull));
 	m->ops = ModelOps(m->algorithm);
 	m->impl = m->ops->load(blob, m->fz->nfeatures, m->task == TASK_CLASSIFICATION ? m->nclasses : 0);
 	pfree(blob);
