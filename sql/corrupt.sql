@@ -2,6 +2,7 @@
 -- stored model, transform or profile refuses them with an error naming the
 -- model and what is wrong, never a crash.  Each case corrupts a fresh copy
 -- of a sound model and shows the outcome of one call on it.
+\i sql/include/datasets.psql
 SET statement_timeout = '60s';
 
 CREATE TABLE flowers AS

@@ -2,6 +2,9 @@
 -- report tables and views (src/monitor/drift.c, src/monitor/profile.c).  The statistics
 -- themselves are compared with SciPy by test/python/test_drift.py; here:
 -- the contract, the bookkeeping, and every bad input.
+-- Model ids in this file are above those of the files run before it (the
+-- checks below take the newest model).
+SELECT FROM pg_catalog.setval('mlops.models_id_seq', 90000);
 
 -- Deterministic data: a numeric column, an integer one with NULLs, a text
 -- one; 400 rows, so training keeps 300 and auto picks ks and chi2.

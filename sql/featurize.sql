@@ -1,4 +1,7 @@
 -- Featurization: every column type, preprocess options, frozen transforms
+\i sql/include/datasets.psql
+-- model ids in this file do not depend on the files run before it
+SELECT FROM pg_catalog.setval('mlops.models_id_seq', 30000);
 CREATE TYPE plan AS ENUM ('free', 'pro', 'enterprise');
 CREATE TABLE customers (
   id        int,

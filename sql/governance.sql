@@ -1,5 +1,6 @@
 -- governance: policies, stages, deploy requests, approvals, deploy windows
 -- model ids in this file do not depend on the files run before it
+\i sql/include/datasets.psql
 SELECT FROM pg_catalog.setval('mlops.models_id_seq', 20000);
 
 -- an error's message with times of day masked (deploy windows come from now())

@@ -1,4 +1,7 @@
 -- mlops.retrain: drift-gated retraining, compared on the same held-out rows
+\i sql/include/datasets.psql
+-- model ids in this file do not depend on the files run before it
+SELECT FROM pg_catalog.setval('mlops.models_id_seq', 40000);
 CREATE TABLE sensor AS
 SELECT g AS id, sin(g) AS a, cos(g * 0.7) AS b, (sin(g) + cos(g * 0.7) > 0.2) AS alarm
   FROM generate_series(1, 2000) g;
@@ -79,7 +82,7 @@ SELECT model_id = :xgb AS still_xgb FROM mlops.overview WHERE project = 'cust';
 SELECT action, deployed, reason LIKE 'new f1 % >= deployed % on the same 300 held-out rows; forced' AS says_why
   FROM mlops.retrain('cust', 'cust_next', force => true);
 SELECT * FROM mlops.retrain('cust', model_id => 123456);
-SELECT * FROM mlops.retrain('cust', model_id => (SELECT min(id) FROM mlops.models));
+SELECT * FROM mlops.retrain('cust', model_id => :first);
 
 -- an empty relation (a quiet day of a "new rows" view) is skipped, forced or not
 CREATE VIEW sensor_quiet AS SELECT * FROM sensor_shifted WHERE id < 0;

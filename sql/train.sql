@@ -1,4 +1,5 @@
 -- mlops.train: algorithms, tasks, splits, metrics and bad input
+\i sql/include/datasets.psql
 
 -- xgboost on a text label: classification inferred, stratified split
 SELECT project, model_id, version, algorithm, task, deployed,
@@ -215,8 +216,11 @@ RESET mlops.max_train_memory;
 SET mlops.threads = 0;
 
 -- a statement timeout cancels training
+-- (terse: where the timeout strikes, reading or fitting, depends on the machine)
+\set VERBOSITY terse
 SET statement_timeout = '50ms';
 SELECT * FROM mlops.train('slow', 'big', 'y', task => 'regression', hyperparams => '{"n_estimators": 100000}');
+\set VERBOSITY default
 RESET statement_timeout;
 -- nothing of the failed runs was registered
 SELECT count(*) FROM mlops.projects WHERE name IN ('x', 'slow');
