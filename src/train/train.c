@@ -27,6 +27,7 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -752,7 +753,11 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 					 res->version, MlopsAlgorithmName(req->algorithm), metrics.data);
 	RegistryLogEvent("train", req->project, res->model_id, buf.data);
 
-	/* deploy */
+	/*
+	 * deploy, under the project's lock like every lifecycle operation: a
+	 * deploy or drop that committed while this run trained is seen here
+	 */
+	RegistryLockProject(proj);
 	res->previous = RegistryDeployedModel(proj->id);
 	same_rows = res->previous != 0 && res->previous == compare_id && res->compare_metrics != NULL;
 	if (same_rows)
@@ -777,6 +782,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 			appendStringInfoString(&buf, "null}");
 		RegistryLogEvent("deploy", req->project, res->model_id, buf.data);
 	}
+	PopActiveSnapshot();
 }
 
 /*

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * train.h
- *	  Training runs: checking a request, training, scoring a model on rows.
+ *	  Training runs: checking a request and training.
  *
  *-------------------------------------------------------------------------
  */

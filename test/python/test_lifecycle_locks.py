@@ -1,7 +1,7 @@
 """Lifecycle operations of one project serialize on its mlops.projects row,
 and privileges reach other sessions.
 
-Two sessions race deploy against drop_model, in both orders, under READ
+Two sessions race deploy against drop_model (and train's deploy), in both orders, under READ
 COMMITTED (the second waits, then its checks see what the first
 committed) and REPEATABLE READ (the second fails with a serialization
 failure); the deployment is never lost to a cascading delete.  A revoke in
@@ -122,6 +122,17 @@ tap.ok(blocked, "repeatable read: deploy waits for the uncommitted drop")
 tap.ok(isinstance(err, psycopg2.errors.SerializationFailure),
        "then fails with a serialization failure", str(err))
 tap.is_close(deployed(), x, name="and the deployment is unchanged")
+
+# READ COMMITTED: deploy y, then train with deploy => always: the training run
+# waits for the deploy and replaces the model it deployed, not the one its
+# statement's snapshot showed
+blocked, err = race(f"SELECT * FROM mlops.deploy('lockp', 'specific', {y})",
+                    "SELECT * FROM mlops.train('lockp', 'diabetes', 'progression', algorithm => 'ridge', "
+                    "exclude => '{id,ord}', deploy => 'always')", "READ COMMITTED")
+tap.ok(blocked and err is None, "train's deploy waits for an uncommitted deploy, then succeeds", str(err))
+ca.execute("SELECT (detail->>'previous_model_id')::bigint FROM mlops.events "
+           "WHERE project = 'lockp' AND action = 'deploy' ORDER BY id DESC LIMIT 1")
+tap.is_close(ca.fetchone()[0], y, name="and records the model the concurrent deploy committed as the one it replaced")
 
 # READ COMMITTED: drop_project waits for a deploy, then drops everything
 blocked, err = race(f"SELECT * FROM mlops.deploy('lockp', 'specific', {y})", "SELECT mlops.drop_project('lockp')",
