@@ -5,10 +5,12 @@
 #
 # Cluster A (no background worker) holds models of three projects, an
 # evaluation, a drift report, a queued job and an interval schedule.  Its
-# pg_dump -Fc is restored into cluster B, which preloads mlops with the
-# restored database as mlops.database.  Checks: every model predicts
-# exactly what it predicted in A; every registry table has A's rows; the
-# worker of B runs the queued job and picks the schedule up.
+# pg_dump -Fc is restored into cluster B, which preloads mlops; its worker
+# serves another database until the restored one has been checked (so it
+# cannot add models meanwhile), then is pointed at the restored database.
+# Checks: every model predicts exactly what it predicted in A; every
+# registry table has A's rows; the worker of B runs the queued job and
+# picks the schedule up.
 set -euo pipefail
 
 # shellcheck source=worker_lib.bash source-path=SCRIPTDIR
@@ -57,7 +59,7 @@ mlops_cluster_stop fast
 
 # --- cluster B: restore with the worker running ----------------------------------
 
-mlops_cluster_start "shared_preload_libraries = 'mlops'" "mlops.database = 'restored'" "mlops.scheduler_naptime = 100"
+mlops_cluster_start "shared_preload_libraries = 'mlops'" "mlops.database = 'postgres'" "mlops.scheduler_naptime = 100"
 mlops_psql -c "CREATE DATABASE restored"
 export PGDATABASE=restored
 mlops_as_pg "$MLOPS_PGBIN/pg_restore" -h "$PGHOST" -p "$PGPORT" -U postgres -d restored "$a_dir/db.dump" ||
@@ -67,6 +69,9 @@ sql "$scores_sql" >"$MLOPS_CLUSTER_DIR/scores"
 diff "$a_dir/scores" "$MLOPS_CLUSTER_DIR/scores" >&2 && rc=0 || rc=$?
 tap_ok "$rc" "every model of the restored database predicts exactly what it predicted before the dump"
 tap_is "$(sql "SELECT count(*) FROM mlops.models")" 4 "the restored registry has the four models"
+
+# now the worker serves the restored database
+mlops_psql -c "ALTER SYSTEM SET mlops.database = 'restored'" -c "SELECT pg_reload_conf()" >/dev/null
 
 tap_is "$(wait_for "SELECT status IN ('succeeded', 'failed') FROM mlops.jobs WHERE id = $job" t 60)" t \
 	"the worker runs the job queued before the dump"
