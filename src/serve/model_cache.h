@@ -15,6 +15,7 @@
 
 extern MlopsModel *ModelCacheGet(int64 model_id);
 extern int64 ModelCacheDeployed(const char *project);
+extern int64 ModelCacheDeployedIfAny(const char *project);
 extern uint64 ModelCacheGeneration(void);
 
 #endif							/* MLOPS_MODEL_CACHE_H */
