@@ -9,7 +9,8 @@
  * T the feature's distinct float32 thresholds in increasing order and
  * bin(v) the number of them that are <= v, v < T[i] exactly when bin(v) <=
  * i (floats compared as libxgboost compares them, so the answers, and the
- * outputs, are the same bits).  A row's values are binned once; then a
+ * outputs, are the same bits).  A row's values are binned once (16
+ * thresholds per compare, see ForestBinRow); then a
  * node is 32 bits, (i << 16) | slot with slot = 1 + feature, and the row's
  * slots hold bin << 16, so "go right" is one unsigned compare of the
  * slot's word with the node's: bin << 16 > (i << 16) | slot exactly when
@@ -67,13 +68,13 @@ struct ForestBinned
 	int			nslots;			/* 1 + nfeatures, rounded up to FOREST_TABLE */
 	uint32	   *nodes;			/* per group: positions x FOREST_LANES */
 	float	   *leaves;			/* per group: 2^depth x FOREST_LANES */
-	int			nused;			/* features some split reads, by decreasing bits */
+	int			nused;			/* features some split reads */
 	int32	   *used;			/* their slots */
-	int32	   *first;			/* per used feature: its first threshold */
-	int32	   *bits;			/* per used feature: log2 of its table's size */
+	int32	   *first;			/* per used feature: its first table entry */
+	int32	   *levels;			/* per used feature: its levels of tables */
 
-	float	   *thresholds;		/* per used feature: sorted, then NaN up to a
-								 * power of two */
+	float	   *thresholds;		/* per used feature: its levels' tables (see
+								 * ForestBinRow) */
 	uint32	   *row;			/* scratch: a row's slot words */
 };
 
@@ -136,10 +137,11 @@ ForestBinnedThresholds(const Forest *f, ForestBinned *b, float **values, int *co
 
 	b->used = palloc(sizeof(int32) * Max(1, nfeatures));
 	b->first = palloc(sizeof(int32) * Max(1, nfeatures));
-	b->bits = palloc(sizeof(int32) * Max(1, nfeatures));
+	b->levels = palloc(sizeof(int32) * Max(1, nfeatures));
 	for (int j = 0; j < nfeatures; j++)
 	{
-		int			bits = 0;
+		int			levels = 1;
+		Size		size = FOREST_LANES;
 
 		if (count[j] == 0)
 			continue;
@@ -148,37 +150,38 @@ ForestBinnedThresholds(const Forest *f, ForestBinned *b, float **values, int *co
 		if (count[j] >= FOREST_BINNED_MAX_THRESHOLDS)
 			return false;
 		/* room for every threshold and one NaN: bins go from 0 to count */
-		while ((1 << bits) < count[j] + 1)
-			bits++;
-		b->used[b->nused] = j + 1;
-		b->bits[b->nused++] = bits;
-	}
-	/* by decreasing bits (a stable insertion sort: few features, once) */
-	for (int u = 1; u < b->nused; u++)
-		for (int w = u; w > 0 && b->bits[w - 1] < b->bits[w]; w--)
+		while (size < (Size) count[j] + 1)
 		{
-			int32		slot = b->used[w];
-			int32		bits = b->bits[w];
-
-			b->used[w] = b->used[w - 1];
-			b->bits[w] = b->bits[w - 1];
-			b->used[w - 1] = slot;
-			b->bits[w - 1] = bits;
+			levels++;
+			size *= FOREST_LANES;
 		}
-	for (int u = 0; u < b->nused; u++)
-	{
-		b->first[u] = ntotal;
-		ntotal += (Size) 1 << b->bits[u];
+		b->used[b->nused] = j + 1;
+		b->first[b->nused] = ntotal;
+		b->levels[b->nused++] = levels;
+		/* the levels' tables: 16, 256, ... entries, the last one size */
+		ntotal += (size * FOREST_LANES - FOREST_LANES) / (FOREST_LANES - 1);
 	}
 	b->thresholds = palloc_extended(sizeof(float) * Max(1, ntotal), MCXT_ALLOC_HUGE);
 	for (int u = 0; u < b->nused; u++)
 	{
 		int			j = b->used[u] - 1;
-		float	   *t = b->thresholds + b->first[u];
+		Size		size = 1;
+		float	   *level = b->thresholds + b->first[u];
+		float	   *full;
 
-		memcpy(t, values[j], sizeof(float) * count[j]);
-		for (int k = count[j]; k < (1 << b->bits[u]); k++)
-			t[k] = NAN;
+		for (int l = 0; l < b->levels[u]; l++)
+			size *= FOREST_LANES;
+		full = level + (size - FOREST_LANES) / (FOREST_LANES - 1);
+		memcpy(full, values[j], sizeof(float) * count[j]);
+		for (Size k = count[j]; k < size; k++)
+			full[k] = NAN;
+		/* level l's entry i: the last threshold of block i of size / 16^(l + 1) */
+		for (Size n = FOREST_LANES; n < size; n *= FOREST_LANES)
+		{
+			for (Size i = 0; i < n; i++)
+				level[i] = full[(i + 1) * (size / n) - 1];
+			level += n;
+		}
 	}
 	return true;
 }
@@ -279,38 +282,35 @@ ForestBuildBinned(Forest *f, int depth)
 
 /*
  * The slot words of a row without missing values (x as in ForestSum):
- * each used feature's bin, shifted up 16 bits.  Sixteen features at a
- * time, each lane a branch-free binary search of its feature's
- * power-of-two table (NaN padding is never <= v), step by step.
+ * each used feature's bin, shifted up 16 bits.  A feature's thresholds,
+ * sorted and padded with NaN (never <= v) to 16^L entries, are searched
+ * 16 at a time: level l's table holds the last threshold of each of its
+ * 16^(l + 1) blocks, so the thresholds <= v in the block found so far are
+ * the whole blocks of the next level that are <= v, counted with one
+ * compare; the last level is the thresholds themselves.  A feature of at
+ * most 255 thresholds takes two compares, and the features' searches are
+ * independent of each other.
  */
 static FOREST_AVX512_TARGET inline void
 ForestBinRow(const ForestBinned *b, const float *x, uint32 *row)
 {
-	for (int u = 0; u < b->nused; u += FOREST_LANES)
+	for (int u = 0; u < b->nused; u++)
 	{
-		__mmask16	live = b->nused - u >= FOREST_LANES ? 0xFFFF
-			: (__mmask16) ((1u << (b->nused - u)) - 1);
-		__m512i		slots = _mm512_maskz_loadu_epi32(live, b->used + u);
-		__m512i		first = _mm512_maskz_loadu_epi32(live, b->first + u);
-		__m512i		bits = _mm512_maskz_loadu_epi32(live, b->bits + u);
-		__m512		v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, slots, x, sizeof(float));
-		__m512i		lo = _mm512_sub_epi32(first, _mm512_set1_epi32(1));
+		const float *level = b->thresholds + b->first[u];
+		__m512		v = _mm512_set1_ps(x[b->used[u]]);
+		uint32		bin = 0;
+		uint32		size = FOREST_LANES;
 
-		/* the first lane has the most bits */
-		for (int k = b->bits[u] - 1; k >= 0; k--)
+		for (int l = 0; l < b->levels[u]; l++)
 		{
-			__mmask16	searching = _mm512_mask_cmpgt_epi32_mask(live, bits, _mm512_set1_epi32(k));
-			__m512i		step = _mm512_set1_epi32(1 << k);
-			__m512		t = _mm512_mask_i32gather_ps(v, searching, _mm512_add_epi32(lo, step),
-													 b->thresholds, sizeof(float));
-			__mmask16	le = _mm512_mask_cmp_ps_mask(searching, t, v, _CMP_LE_OQ);
+			__mmask16	le = _mm512_cmp_ps_mask(_mm512_loadu_ps(level + bin * FOREST_LANES), v,
+												_CMP_LE_OQ);
 
-			lo = _mm512_mask_add_epi32(lo, le, lo, step);
+			bin = bin * FOREST_LANES + __builtin_popcount(le);
+			level += size;
+			size *= FOREST_LANES;
 		}
-		_mm512_mask_i32scatter_epi32(row, live, slots,
-									 _mm512_slli_epi32(_mm512_sub_epi32(_mm512_add_epi32(lo, _mm512_set1_epi32(1)),
-																		first), 16),
-									 sizeof(uint32));
+		row[b->used[u]] = bin << 16;
 	}
 }
 

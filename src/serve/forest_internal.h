@@ -16,7 +16,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define FOREST_AVX512
-#define FOREST_AVX512_TARGET __attribute__((target("avx512f")))
+#define FOREST_AVX512_TARGET __attribute__((target("avx512f,popcnt")))
 #endif
 
 /* the row values one permute of the AVX-512 walk looks up */
