@@ -8,7 +8,9 @@
  * model), the second a row, a float8[] or float4[] of raw features in the
  * model's column order, a numeric[] (what ARRAY[5.1, 3.5] is), or a jsonb
  * object, also as text (an untyped literal resolves to the text form, as
- * a web application sends JSON).  Rows and objects are matched to
+ * a web application sends JSON); in the planned form the planner rewrites
+ * row calls into (plan_support.c), a model id and that model's columns one
+ * by one.  Rows and objects are matched to
  * the model's columns by name; how a row type maps onto a model is worked
  * out once per row type and kept in fn_extra with buffers sized for the
  * model, so scoring a row allocates nothing and deforms the row only up to

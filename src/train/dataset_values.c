@@ -256,6 +256,21 @@ DatasetArrayValues(Datum d, const char *column, int expected, double *out)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("array column \"%s\" has %d elements where %d are expected", column, n, expected),
 				 errdetail("Array features have a fixed length, set by the first training row.")));
+	if (!ARR_HASNULL(arr))
+	{
+		/* without NULLs, the elements are one aligned C array */
+		const float4 *f4 = (const float4 *) ARR_DATA_PTR(arr);
+		const float8 *f8 = (const float8 *) ARR_DATA_PTR(arr);
+		bool		finite = true;
+
+		for (int i = 0; i < n; i++)
+		{
+			out[i] = elem == FLOAT8OID ? f8[i] : f4[i];
+			finite &= isfinite(out[i]);
+		}
+		if (finite)
+			return;
+	}
 	if (elem == FLOAT8OID)
 		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
 	else
