@@ -1042,3 +1042,44 @@ CREATE FUNCTION mlops.model_card(model_id bigint) RETURNS text
 AS 'MODULE_PATHNAME', 'mlops_model_card'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.model_card(bigint) IS 'A Markdown model card with the nine sections of Mitchell et al. (2019), filled from the registry; what is unknown is said to be unknown. Needs the predict privilege.';
+
+--------------------------------------------------------------------------
+-- Planned scoring: the planner rewrites mlops.predict('p', t) (and
+-- predict_proba, predict_label, featurize) into a call that takes only the
+-- columns the deployed model reads (see src/serve/plan_support.c)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.predict_support(internal) RETURNS internal
+AS 'MODULE_PATHNAME', 'mlops_predict_support'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.predict_support(internal) IS 'Planner support function of the row forms (project text, features record) of predict, predict_proba, predict_label and featurize: rewrites a call on a table''s row into the planned form when the project''s deployed model is known and the user holds predict on the project.';
+
+CREATE FUNCTION mlops.planned_model_current(project text, model_id bigint) RETURNS boolean
+AS 'MODULE_PATHNAME', 'mlops_planned_model_current'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.planned_model_current(text, bigint) IS 'Internal (the planned form''s guard): true when model_id is the project''s deployed model and the current user holds predict on the project; false otherwise, also for a project that does not exist.';
+
+CREATE FUNCTION mlops.predict_planned(model_id bigint, VARIADIC columns "any") RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_predict'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.predict_planned(bigint, "any") IS 'Internal (what the planner rewrites mlops.predict(project, row) into): mlops.predict with the given model on its source columns, passed one by one in the model''s order. Needs the predict privilege.';
+
+CREATE FUNCTION mlops.predict_proba_planned(model_id bigint, VARIADIC columns "any") RETURNS float8[]
+AS 'MODULE_PATHNAME', 'mlops_predict_proba'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.predict_proba_planned(bigint, "any") IS 'Internal (what the planner rewrites mlops.predict_proba(project, row) into): class probabilities of the given model on its source columns, passed one by one in the model''s order. Needs the predict privilege.';
+
+CREATE FUNCTION mlops.predict_label_planned(model_id bigint, VARIADIC columns "any") RETURNS text
+AS 'MODULE_PATHNAME', 'mlops_predict_label'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.predict_label_planned(bigint, "any") IS 'Internal (what the planner rewrites mlops.predict_label(project, row) into): the predicted label of the given model on its source columns, passed one by one in the model''s order. Needs the predict privilege.';
+
+CREATE FUNCTION mlops.featurize_planned(model_id bigint, VARIADIC columns "any") RETURNS float8[]
+AS 'MODULE_PATHNAME', 'mlops_featurize'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.featurize_planned(bigint, "any") IS 'Internal (what the planner rewrites mlops.featurize(project, row) into): the feature vector of the given model on its source columns, passed one by one in the model''s order. Needs the predict privilege.';
+
+ALTER FUNCTION mlops.predict(text, record) SUPPORT mlops.predict_support;
+ALTER FUNCTION mlops.predict_proba(text, record) SUPPORT mlops.predict_support;
+ALTER FUNCTION mlops.predict_label(text, record) SUPPORT mlops.predict_support;
+ALTER FUNCTION mlops.featurize(text, record) SUPPORT mlops.predict_support;

@@ -292,6 +292,19 @@ PrivilegeHeld(int64 project_id, uint32 privileges)
 }
 
 /*
+ * Does the current user hold one of "privileges" in a project named by
+ * name?  False for a project that does not exist: the answer is the same
+ * for a project the user cannot see and one that is not there.
+ */
+bool
+PrivilegeHeldByName(const char *project, uint32 privileges)
+{
+	int64		project_id = PrivilegeProjectId(project);
+
+	return project_id != 0 && PrivilegeHeld(project_id, privileges);
+}
+
+/*
  * Refuse the call unless the current user holds a privilege in a project.
  */
 void
@@ -350,12 +363,10 @@ Datum
 mlops_has_project_privilege_name(PG_FUNCTION_ARGS)
 {
 	uint32		privileges = PrivilegeArgument(fcinfo);
-	int64		project_id;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	project_id = PrivilegeProjectId(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	PG_RETURN_BOOL(project_id != 0 && PrivilegeHeld(project_id, privileges));
+	PG_RETURN_BOOL(PrivilegeHeldByName(text_to_cstring(PG_GETARG_TEXT_PP(0)), privileges));
 }
 
 /*

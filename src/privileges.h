@@ -24,6 +24,7 @@ typedef enum ProjectPrivilege
 #define PRIV_ALL (PRIV_PREDICT | PRIV_TRAIN | PRIV_DEPLOY | PRIV_APPROVE | PRIV_ADMIN)
 
 extern bool PrivilegeHeld(int64 project_id, uint32 privileges);
+extern bool PrivilegeHeldByName(const char *project, uint32 privileges);
 extern void PrivilegeCheck(int64 project_id, const char *project, ProjectPrivilege privilege);
 extern uint64 PrivilegeGeneration(void);
 

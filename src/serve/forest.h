@@ -48,6 +48,8 @@ typedef enum ForestTransform
 	FOREST_SOFTMAX				/* multi:softprob */
 } ForestTransform;
 
+typedef struct ForestBinned ForestBinned;
+
 /* a compiled ensemble, allocated in one memory context */
 typedef struct Forest
 {
@@ -63,6 +65,8 @@ typedef struct Forest
 	ForestNode *nodes;
 	int			depth;			/* of the complete form: the deepest leaf */
 	ForestSlot *slots;			/* the complete form, or NULL */
+	struct ForestBinned *binned;	/* the binned form (forest_binned.c), or
+									 * NULL */
 	float	   *row;			/* scratch (one row at a time): NaN, then the row as
 								 * float32, then zeros up to a multiple of 32 */
 	float	   *margin;			/* scratch: one row's outputs */

@@ -535,7 +535,8 @@ ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasse
 		f->steps[t / FOREST_LANES] = Max(f->steps[t / FOREST_LANES], s.depths[t]);
 		depth = Max(depth, s.depths[t]);
 	}
-	if (ForestUseAvx512(f, depth))
+	ForestBuildBinned(f, depth);
+	if (f->binned == NULL && ForestUseAvx512(f, depth))
 		ForestBuildComplete(f, depth);
 	f->row = palloc0(sizeof(float) * TYPEALIGN(FOREST_TABLE, nfeatures + 1));
 	f->row[0] = NAN;

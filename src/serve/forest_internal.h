@@ -13,6 +13,12 @@
 
 #include "serve/forest.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FOREST_AVX512
+#define FOREST_AVX512_TARGET __attribute__((target("avx512f,popcnt")))
+#endif
+
 /* the row values one permute of the AVX-512 walk looks up */
 #define FOREST_TABLE 32
 
@@ -92,5 +98,32 @@ extern void ForestCompileObjectEnd(CompileState *s);
 /* forest_predict.c: the complete form */
 extern bool ForestUseAvx512(const Forest *f, int depth);
 extern void ForestBuildComplete(Forest *f, int depth);
+
+/* forest_binned.c: the binned form */
+extern void ForestBuildBinned(Forest *f, int depth);
+#ifdef FOREST_AVX512
+extern FOREST_AVX512_TARGET void ForestSumBinned(const Forest *f, const float *x, float *margin);
+#endif
+
+/*
+ * Add the leaves of "lanes" consecutive trees from "first", in tree order,
+ * to their outputs' margins.  A single output is summed in a register:
+ * through memory, every addition would wait for the previous one's store.
+ */
+static inline void
+ForestAddLeaves(const Forest *f, int first, int lanes, const float *leaves, float *margin)
+{
+	if (f->noutputs == 1)
+	{
+		float		sum = margin[0];
+
+		for (int l = 0; l < lanes; l++)
+			sum += leaves[l];
+		margin[0] = sum;
+	}
+	else
+		for (int l = 0; l < lanes; l++)
+			margin[f->outputs[first + l]] += leaves[l];
+}
 
 #endif							/* MLOPS_FOREST_INTERNAL_H */

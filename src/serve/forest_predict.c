@@ -31,6 +31,10 @@
  * gathering the 16-byte nodes of the breadth-first form, is slower than
  * the scalar walk.
  *
+ * Models that have a binned form (forest_binned.c: 32-bit nodes against
+ * the row's bins, the top levels selected with blends) take its walk
+ * instead, and the complete form is built only for the others.
+ *
  * The ensembles are compiled in forest_compile.c.
  *
  *-------------------------------------------------------------------------
@@ -38,11 +42,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define FOREST_AVX512
-#define FOREST_AVX512_TARGET __attribute__((target("avx512f")))
-#endif
 
 #include "utils/guc.h"
 
@@ -150,27 +149,6 @@ ForestBuildComplete(Forest *f, int depth)
 		}
 	}
 	pfree(from);
-}
-
-/*
- * Add the leaves of "lanes" consecutive trees from "first", in tree order,
- * to their outputs' margins.  A single output is summed in a register:
- * through memory, every addition would wait for the previous one's store.
- */
-static inline void
-ForestAddLeaves(const Forest *f, int first, int lanes, const float *leaves, float *margin)
-{
-	if (f->noutputs == 1)
-	{
-		float		sum = margin[0];
-
-		for (int l = 0; l < lanes; l++)
-			sum += leaves[l];
-		margin[0] = sum;
-	}
-	else
-		for (int l = 0; l < lanes; l++)
-			margin[f->outputs[first + l]] += leaves[l];
 }
 
 /*
@@ -389,6 +367,8 @@ ForestPredict(const Forest *f, const double *X, int n, bool vector, double *out)
 		if (has_missing)
 			ForestSum(f, x, margin, true);
 #ifdef FOREST_AVX512
+		else if (vector && f->binned != NULL)
+			ForestSumBinned(f, x, margin);
 		else if (vector && f->slots != NULL)
 			ForestSumAvx512(f, x, margin);
 #endif

@@ -360,11 +360,12 @@ ModelCacheGet(int64 model_id)
 }
 
 /*
- * The id of a project's deployed model; an unknown project or one with
- * nothing deployed is an error.
+ * The id of a project's deployed model, 0 when the project does not exist
+ * or has nothing deployed.  Nothing is checked: callers check the user's
+ * privilege on the project before they hand out anything derived from it.
  */
 int64
-ModelCacheDeployed(const char *project)
+ModelCacheDeployedIfAny(const char *project)
 {
 	DeployedEntry *e;
 	RegistryProject *p;
@@ -378,17 +379,39 @@ ModelCacheDeployed(const char *project)
 			return e->model_id;
 	}
 
-	p = RegistryGetProject(project, false);
+	p = RegistryGetProject(project, true);
+	if (p == NULL)
+		return 0;
 	model_id = RegistryDeployedModel(p->id);
 	if (model_id == 0)
+		return 0;
+
+	ModelCacheSync();
+	if (strlen(project) < NAMEDATALEN)
+	{
+		e = hash_search(deployed, project, HASH_ENTER, NULL);
+		e->model_id = model_id;
+	}
+	return model_id;
+}
+
+/*
+ * The id of a project's deployed model; an unknown project or one with
+ * nothing deployed is an error.
+ */
+int64
+ModelCacheDeployed(const char *project)
+{
+	int64		model_id = ModelCacheDeployedIfAny(project);
+
+	if (model_id == 0)
+	{
+		RegistryGetProject(project, false);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no deployed model", project),
 				 errhint("Deploy one with mlops.deploy(), or pass a model_id.")));
-
-	ModelCacheSync();
-	e = hash_search(deployed, project, HASH_ENTER, NULL);
-	e->model_id = model_id;
+	}
 	return model_id;
 }
 

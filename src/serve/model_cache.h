@@ -19,6 +19,7 @@ extern int	mlops_model_cache_size;
 extern void ModelCacheInit(void);
 extern MlopsModel *ModelCacheGet(int64 model_id);
 extern int64 ModelCacheDeployed(const char *project);
+extern int64 ModelCacheDeployedIfAny(const char *project);
 extern uint64 ModelCacheGeneration(void);
 
 #endif							/* MLOPS_MODEL_CACHE_H */

@@ -8,7 +8,9 @@
  * model), the second a row, a float8[] or float4[] of raw features in the
  * model's column order, a numeric[] (what ARRAY[5.1, 3.5] is), or a jsonb
  * object, also as text (an untyped literal resolves to the text form, as
- * a web application sends JSON).  Rows and objects are matched to
+ * a web application sends JSON); in the planned form the planner rewrites
+ * row calls into (plan_support.c), a model id and that model's columns one
+ * by one.  Rows and objects are matched to
  * the model's columns by name; how a row type maps onto a model is worked
  * out once per row type and kept in fn_extra with buffers sized for the
  * model, so scoring a row allocates nothing and deforms the row only up to
@@ -40,6 +42,7 @@
 #include "train/dataset.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
+#include "serve/plan_support.h"
 #include "privileges.h"
 
 /* models a call site keeps buffers and row mappings for */
@@ -75,6 +78,7 @@ typedef struct CallState
 	bool	   *nulls;
 	int		   *attnum;			/* per source column: 0-based attribute */
 	Oid		   *atttype;		/* its base type */
+	Oid		   *argtypes;		/* planned form: base type of each column */
 } CallState;
 
 /*
@@ -86,6 +90,7 @@ typedef struct CallSite
 {
 	Oid			key_type;		/* of the first argument: text or bigint */
 	Oid			arg_type;		/* of the second: a row type, array, jsonb or text */
+	bool		planned;		/* the planned form (see plan_support.c) */
 	bool		unseen_noticed; /* an unseen category was reported */
 	CallState  *last;			/* the state of the previous row */
 	uint64		use_clock;
@@ -111,6 +116,7 @@ GetCallSite(FunctionCallInfo fcinfo)
 		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
 		site->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 		site->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+		site->planned = PlannedCall(fcinfo);
 		fcinfo->flinfo->fn_extra = site;
 	}
 	return site;
@@ -147,6 +153,7 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 		MemoryContextReset(cs->cxt);
 	cs->map_cxt = NULL;
 	cs->desc = NULL;
+	cs->argtypes = NULL;
 	cs->model_id = m->id;
 	cs->model = m;
 	cs->generation = generation;
@@ -476,7 +483,13 @@ CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
 	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
 
-	if (site->arg_type == FLOAT8ARRAYOID)
+	if (site->planned)
+	{
+		if (cs->argtypes == NULL)
+			cs->argtypes = PlannedArgTypes(fcinfo, m, cs->cxt);
+		PlannedRaw(fcinfo, m, cs->argtypes, cs->raw);
+	}
+	else if (site->arg_type == FLOAT8ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
 	else if (site->arg_type == FLOAT4ARRAYOID)
 		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
@@ -510,6 +523,16 @@ ScoreCall(FunctionCallInfo fcinfo, double **out)
 }
 
 /*
+ * Is the call's result NULL whatever the model: a NULL model or project,
+ * or a NULL row (in the planned form, a NULL column is a missing value).
+ */
+static bool
+NullCall(FunctionCallInfo fcinfo)
+{
+	return PG_ARGISNULL(0) || (PG_ARGISNULL(1) && !GetCallSite(fcinfo)->planned);
+}
+
+/*
  * A classification-only function called on a regression model.
  */
 static void
@@ -533,7 +556,7 @@ mlops_predict(PG_FUNCTION_ARGS)
 	MlopsModel *m;
 	double	   *out;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	m = ScoreCall(fcinfo, &out);
 	PG_RETURN_FLOAT8(ModelPredictValue(m, out));
@@ -549,7 +572,7 @@ mlops_predict_proba(PG_FUNCTION_ARGS)
 	double	   *out;
 	Datum	   *elems;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	m = ScoreCall(fcinfo, &out);
 	RequireClassifier(m, "mlops.predict_proba()");
@@ -569,7 +592,7 @@ mlops_predict_label(PG_FUNCTION_ARGS)
 	MlopsModel *m;
 	double	   *out;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	m = ScoreCall(fcinfo, &out);
 	RequireClassifier(m, "mlops.predict_label()");
@@ -586,7 +609,7 @@ mlops_featurize(PG_FUNCTION_ARGS)
 	CallState  *cs;
 	Datum	   *elems;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	cs = GetCallState(fcinfo, &m);
 	CallFeatures(fcinfo, cs, m);

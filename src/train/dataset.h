@@ -109,6 +109,7 @@ extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 							TargetMode mode, char **known_labels, int nknown);
 extern void DatasetNoticeIdColumns(const Dataset *ds);
 extern bool DatasetIsNumericType(Oid typid);
+extern bool DatasetSourceKindOf(Oid typid, SourceKind *kind);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);
 extern double DatasetDatumNumber(Datum d, Oid typid);
 extern int	DatasetDatetimeInputs(Oid typid);

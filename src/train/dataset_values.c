@@ -49,21 +49,37 @@ DatasetIsNumericType(Oid typid)
 }
 
 /*
+ * Can a column of a (base) type be a feature column?  If so, *kind says
+ * how it becomes model inputs.
+ */
+bool
+DatasetSourceKindOf(Oid typid, SourceKind *kind)
+{
+	if (DatasetIsNumericType(typid))
+		*kind = SOURCE_NUMERIC;
+	else if (typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID ||
+			 typid == NAMEOID || type_is_enum(typid))
+		*kind = SOURCE_CATEGORICAL;
+	else if (typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID)
+		*kind = SOURCE_DATETIME;
+	else if (typid == FLOAT4ARRAYOID || typid == FLOAT8ARRAYOID)
+		*kind = SOURCE_ARRAY;
+	else
+		return false;
+	return true;
+}
+
+/*
  * How a feature column of a (base) type becomes model inputs; any other
  * type is an error naming the column.
  */
 SourceKind
 DatasetSourceKind(Oid typid, const char *column)
 {
-	if (DatasetIsNumericType(typid))
-		return SOURCE_NUMERIC;
-	if (typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID ||
-		typid == NAMEOID || type_is_enum(typid))
-		return SOURCE_CATEGORICAL;
-	if (typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID)
-		return SOURCE_DATETIME;
-	if (typid == FLOAT4ARRAYOID || typid == FLOAT8ARRAYOID)
-		return SOURCE_ARRAY;
+	SourceKind	kind;
+
+	if (DatasetSourceKindOf(typid, &kind))
+		return kind;
 	ereport(ERROR,
 			(errcode(ERRCODE_DATATYPE_MISMATCH),
 			 errmsg("feature column \"%s\" has unsupported type %s", column, format_type_be(typid)),
@@ -240,6 +256,21 @@ DatasetArrayValues(Datum d, const char *column, int expected, double *out)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("array column \"%s\" has %d elements where %d are expected", column, n, expected),
 				 errdetail("Array features have a fixed length, set by the first training row.")));
+	if (!ARR_HASNULL(arr))
+	{
+		/* without NULLs, the elements are one aligned C array */
+		const float4 *f4 = (const float4 *) ARR_DATA_PTR(arr);
+		const float8 *f8 = (const float8 *) ARR_DATA_PTR(arr);
+		bool		finite = true;
+
+		for (int i = 0; i < n; i++)
+		{
+			out[i] = elem == FLOAT8OID ? f8[i] : f4[i];
+			finite &= isfinite(out[i]);
+		}
+		if (finite)
+			return;
+	}
 	if (elem == FLOAT8OID)
 		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
 	else

@@ -127,6 +127,8 @@ typedef struct Featurizer
 	FeatureInput *inputs;
 	int			nfeatures;
 	char	  **feature_names;
+	bool		identity;		/* the features are the raw inputs (see
+								 * FeaturizerIdentity) */
 } Featurizer;
 
 extern void FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *columns,
@@ -138,6 +140,7 @@ extern Featurizer *FeaturizerFromJson(Jsonb *jb);
 extern void FeaturizerCheckDataset(const Featurizer *fz, const Dataset *ds);
 extern DatasetSpec *FeaturizerSpec(const Featurizer *fz);
 extern bool FeaturizerAllNumeric(const Featurizer *fz);
+extern bool FeaturizerIdentity(const Featurizer *fz);
 extern void FeaturizerApply(const Featurizer *fz, const double *raw, double *out);
 extern void FeaturizerDatasetRows(const Featurizer *fz, const Dataset *ds, const int *rows,
 								  int nrows, double *out);

@@ -26,11 +26,39 @@
 #define FEATURIZE_BLOCK 1024		/* rows transformed at a time */
 
 /*
+ * Are a transform's features its raw inputs, in order?  True when every
+ * input is numeric, one feature, neither imputed (NULL stays missing) nor
+ * scaled: (x - 0) / 1 is x, -0 and NaN included, so FeaturizerApply may
+ * copy the row (for a 2048-bit fingerprint, most of its time otherwise).
+ */
+bool
+FeaturizerIdentity(const Featurizer *fz)
+{
+	if (fz->nfeatures != fz->ninputs)
+		return false;
+	for (int k = 0; k < fz->ninputs; k++)
+	{
+		const FeatureInput *in = &fz->inputs[k];
+
+		if (in->categorical || in->first_feature != k || in->nfeatures != 1 ||
+			in->impute != IMPUTE_NONE || !isnan(in->fill) || in->center != 0.0 ||
+			in->scale_by != 1.0)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Transform one row of raw inputs into features.
  */
 void
 FeaturizerApply(const Featurizer *fz, const double *raw, double *out)
 {
+	if (fz->identity)
+	{
+		memcpy(out, raw, sizeof(double) * fz->ninputs);
+		return;
+	}
 	for (int k = 0; k < fz->ninputs; k++)
 	{
 		const FeatureInput *in = &fz->inputs[k];

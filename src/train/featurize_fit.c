@@ -612,5 +612,6 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 		NameFeatures(&fz->inputs[k], fz->feature_names + fz->inputs[k].first_feature,
 					 ds->labels, ds->nclasses);
 	pfree(buf);
+	fz->identity = FeaturizerIdentity(fz);
 	return fz;
 }

@@ -352,5 +352,6 @@ FeaturizerFromJson(Jsonb *jb)
 			fz->feature_names[fz->inputs[k].first_feature + f] = name;
 		}
 	}
+	fz->identity = FeaturizerIdentity(fz);
 	return fz;
 }

@@ -6,7 +6,9 @@
 # (wrk), builds and installs mlops, starts a throwaway cluster, then runs
 # bench.py: batch scoring, single-row serving, model load, XGBoost, linear and
 # logistic training against the Python path and libxgboost, 3 repetitions,
-# medians.  Prints the markdown table of the README's Performance section.
+# medians; then fastscore.py (issue 16: the planned form of predict, the
+# binned walk, wide inputs).  Prints the markdown tables of the README's
+# Performance section.
 # About 10 minutes on 2 cores; not part of test/run.sh.
 #
 # Environment: MLOPS_BENCH_REPS (3), MLOPS_BENCH_ROWS (1000000),
@@ -29,3 +31,5 @@ mlops_cluster_start "shared_preload_libraries = 'mlops'" "shared_buffers = 1GB" 
 	"max_parallel_workers_per_gather = 0" "mlops.threads = 1"
 mlops_psql -c "CREATE EXTENSION mlops" >&2
 MLOPS_PGBIN=$MLOPS_PGBIN mlops_timeout 3600 /usr/bin/python3 "$MLOPS_ROOT/test/bench/bench.py"
+# issue 16: the planned form, the binned walk, wide inputs (reuses bench.py's table and model)
+MLOPS_PGBIN=$MLOPS_PGBIN mlops_timeout 3600 /usr/bin/python3 "$MLOPS_ROOT/test/bench/fastscore.py"

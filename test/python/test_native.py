@@ -4,7 +4,8 @@ mlops compiles every XGBoost model into its own node arrays when a backend
 loads it and never calls libxgboost's predict.  Here many models trained by
 mlops (binary, 3 and 10 classes, regression, random forests, depth 0 to 12,
 early stopping, 12 to 150 trees, 8 to 64 features, NULLs in the training
-rows so that default directions matter) score random and adversarial rows,
+rows so that default directions matter, features split on all 255 or 63
+cuts of max_bin 256 or 64, for the binned walk) score random and adversarial rows,
 with and without NULLs, with mlops.vector_tree_walk off and on (rows
 without NULLs take the AVX-512 walk where the processor has it): values exactly equal to split thresholds and doubles
 that round onto them in float32, signed zeros, denormals, +-huge values
@@ -284,6 +285,36 @@ for nfeat in (31, 32, 63, 64):
     make_table(f"nat_wide{nfeat}", "int", lambda X: (noisy(X[:, ::-1]) > 0).astype(int), nfeat)
     check(f"binary:logistic on {nfeat} features",
           train(f"nat_wide{nfeat}", f"nat_wide{nfeat}", "xgboost", n_estimators=20, max_depth=5), 2)
+
+
+
+def thresholds_per_feature(bst):
+    """The number of distinct float32 split thresholds of each feature of a model."""
+    seen = {}
+    for tree in trees(json.loads(bytes(bst.save_raw("json")))):
+        for left, feat, cond in zip(tree["left_children"], tree["split_indices"], tree["split_conditions"]):
+            if left != -1:
+                seen.setdefault(feat, set()).add(np.float32(cond))
+    return [len(v) for v in seen.values()]
+
+
+# the binned walk (processors with AVX-512): features with as many thresholds as hist's max_bin allows,
+# 255 of 256 bins and 63 of 64, and more than 255 (max_bin 1024), on rows of many distinct values;
+# deep trees use most cuts
+cur.execute("DROP TABLE IF EXISTS nat_bins; CREATE TABLE nat_bins AS SELECT g AS id, "
+            + ", ".join(f"(random() * 8 - 4)::float8 AS f{j}" for j in range(4))
+            + ", (random() * 8 - 4)::float8 AS y FROM generate_series(1, 30000) g")
+cur.execute("UPDATE nat_bins SET y = f0 * 3 + sin(f1 * 5) * 2 + f2 * f3 + y * 0.1")
+for max_bin in (256, 64, 1024):
+    mid = train(f"nat_bins{max_bin}", "nat_bins", "xgboost", n_estimators=40, max_depth=10,
+                max_bin=max_bin, min_child_weight=0, learning_rate=0.3)
+    most = max(thresholds_per_feature(booster_of(mid)))
+    if max_bin <= 256:
+        tap.ok(most == max_bin - 1, f"max_bin {max_bin}: a feature splits on all {max_bin - 1} cuts", most)
+    else:
+        tap.ok(most > 255, f"max_bin {max_bin}: a feature splits on more than 255 cuts (three levels of "
+               "tables in the binned walk)", most)
+    check(f"reg:squarederror with max_bin {max_bin}", mid, 0)
 
 tap.ok(stats["identical"] == stats["values"],
        f"all {stats['values']} outputs are bit-identical to libxgboost's",

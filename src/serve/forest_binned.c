@@ -1,0 +1,470 @@
+/*-------------------------------------------------------------------------
+ *
+ * forest_binned.c
+ *	  The binned form of a compiled XGBoost ensemble and its AVX-512 walk.
+ *
+ * A tree ensemble compares each feature with few distinct thresholds
+ * (libxgboost's hist method cuts a feature into at most max_bin bins), so
+ * a split "value < threshold" can be asked of the value's bin instead: with
+ * T the feature's distinct float32 thresholds in increasing order and
+ * bin(v) the number of them that are <= v, v < T[i] exactly when bin(v) <=
+ * i (floats compared as libxgboost compares them, so the answers, and the
+ * outputs, are the same bits).  A row's values are binned once (16
+ * thresholds per compare, see ForestBinRow); then a
+ * node is 32 bits, (i << 16) | slot with slot = 1 + feature, and the row's
+ * slots hold bin << 16, so "go right" is one unsigned compare of the
+ * slot's word with the node's: bin << 16 > (i << 16) | slot exactly when
+ * bin > i.  Slot 0 holds 0: a node of 0 always goes left.
+ *
+ * The trees are laid out as in the complete form (forest_predict.c): every
+ * tree padded to a complete tree of the ensemble's depth, by groups of
+ * FOREST_LANES trees, position by position, one lane per tree; internal
+ * positions hold nodes (a leaf above the last level becomes a node of 0
+ * whose subtree holds copies of it), the last level the leaf values.  At
+ * half the size of the complete form, a model of 100 trees of depth 6
+ * takes 50 kB.  One vector steps 16 trees; the top FOREST_BLEND_LEVELS
+ * levels select each tree's node among the level's positions with blends
+ * (a level of 2^l positions is 2^l loads and 2^l - 1 blends, no gather),
+ * the levels below with one 32-bit gather.  The slot words of rows of up
+ * to 64 slots are looked up with permutes of the row in registers, wider
+ * rows (fingerprints, embeddings) with a gather.  Leaves are added in tree
+ * order, as the scalar walk does.
+ *
+ * Rows with a missing value take the scalar walk (its default directions);
+ * models whose feature has 32768 distinct thresholds or more, or a NaN
+ * threshold, have no binned form.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lib/qunique.h"
+#include "utils/memutils.h"
+#include "serve/forest_internal.h"
+
+/* the binned form: its deepest trees, its largest size relative to the breadth-first nodes */
+#define FOREST_BINNED_MAX_DEPTH 10
+#define FOREST_BINNED_MAX_GROWTH 4
+
+/* a feature's distinct thresholds: fewer than this, so a bin fits in 16 bits */
+#define FOREST_BINNED_MAX_THRESHOLDS 32768
+
+/* levels whose nodes are selected with blends, not gathered */
+#define FOREST_BLEND_LEVELS 4
+
+/* groups of FOREST_LANES trees that step together */
+#define FOREST_BINNED_GROUPS 4
+
+/* slots of a row looked up with permutes; wider rows gather */
+#define FOREST_BINNED_PERMUTE_SLOTS 64
+
+/* the binned form of a Forest */
+struct ForestBinned
+{
+	int			depth;
+	int			positions;		/* internal positions of a tree: 2^depth - 1 */
+	int			nslots;			/* 1 + nfeatures, rounded up to FOREST_TABLE */
+	uint32	   *nodes;			/* per group: positions x FOREST_LANES */
+	float	   *leaves;			/* per group: 2^depth x FOREST_LANES */
+	int			nused;			/* features some split reads */
+	int32	   *used;			/* their slots */
+	int32	   *first;			/* per used feature: its first table entry */
+	int32	   *levels;			/* per used feature: its levels of tables */
+
+	float	   *thresholds;		/* per used feature: its levels' tables (see
+								 * ForestBinRow) */
+	uint32	   *row;			/* scratch: a row's slot words */
+};
+
+/*
+ * The bytes of the binned nodes and leaves of ntrees trees, depth deep.
+ */
+static Size
+ForestBinnedSize(int ntrees, int depth)
+{
+	Size		ngroups = (ntrees + FOREST_LANES - 1) / FOREST_LANES;
+
+	return sizeof(uint32) * ngroups * ((Size) 2 << depth) * FOREST_LANES;
+}
+
+/*
+ * Order floats (never NaN) for qsort.
+ */
+static int
+FloatCmp(const void *a, const void *b)
+{
+	float		x = *(const float *) a;
+	float		y = *(const float *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Each feature's distinct split thresholds, sorted, into b (allocated in
+ * the current context): false when a feature has too many, or a NaN one.
+ * values[j] and count[j] receive feature j's, for the nodes' indexes.
+ */
+static bool
+ForestBinnedThresholds(const Forest *f, ForestBinned *b, float **values, int *count)
+{
+	int			nfeatures = f->nfeatures;
+	Size		ntotal = 0;
+
+	for (int i = 0; i < f->nnodes; i++)
+	{
+		const ForestNode *node = &f->nodes[i];
+
+		if (node->feature == 0)
+			continue;
+		if (isnan(node->value))
+			return false;
+		count[node->feature - 1]++;
+	}
+	for (int j = 0; j < nfeatures; j++)
+	{
+		values[j] = palloc(sizeof(float) * Max(1, count[j]));
+		count[j] = 0;
+	}
+	for (int i = 0; i < f->nnodes; i++)
+	{
+		const ForestNode *node = &f->nodes[i];
+
+		if (node->feature != 0)
+			values[node->feature - 1][count[node->feature - 1]++] = node->value;
+	}
+
+	b->used = palloc(sizeof(int32) * Max(1, nfeatures));
+	b->first = palloc(sizeof(int32) * Max(1, nfeatures));
+	b->levels = palloc(sizeof(int32) * Max(1, nfeatures));
+	for (int j = 0; j < nfeatures; j++)
+	{
+		int			levels = 1;
+		Size		size = FOREST_LANES;
+
+		if (count[j] == 0)
+			continue;
+		qsort(values[j], count[j], sizeof(float), FloatCmp);
+		count[j] = qunique(values[j], count[j], sizeof(float), FloatCmp);
+		if (count[j] >= FOREST_BINNED_MAX_THRESHOLDS)
+			return false;
+		/* room for every threshold and one NaN: bins go from 0 to count */
+		while (size < (Size) count[j] + 1)
+		{
+			levels++;
+			size *= FOREST_LANES;
+		}
+		b->used[b->nused] = j + 1;
+		b->first[b->nused] = ntotal;
+		b->levels[b->nused++] = levels;
+		/* the levels' tables: 16, 256, ... entries, the last one size */
+		ntotal += (size * FOREST_LANES - FOREST_LANES) / (FOREST_LANES - 1);
+	}
+	b->thresholds = palloc_extended(sizeof(float) * Max(1, ntotal), MCXT_ALLOC_HUGE);
+	for (int u = 0; u < b->nused; u++)
+	{
+		int			j = b->used[u] - 1;
+		Size		size = 1;
+		float	   *level = b->thresholds + b->first[u];
+		float	   *full;
+
+		for (int l = 0; l < b->levels[u]; l++)
+			size *= FOREST_LANES;
+		full = level + (size - FOREST_LANES) / (FOREST_LANES - 1);
+		memcpy(full, values[j], sizeof(float) * count[j]);
+		for (Size k = count[j]; k < size; k++)
+			full[k] = NAN;
+		/* level l's entry i: the last threshold of block i of size / 16^(l + 1) */
+		for (Size n = FOREST_LANES; n < size; n *= FOREST_LANES)
+		{
+			for (Size i = 0; i < n; i++)
+				level[i] = full[(i + 1) * (size / n) - 1];
+			level += n;
+		}
+	}
+	return true;
+}
+
+/*
+ * Lay the trees out in b, "depth" deep (see the file's comment), each
+ * split's threshold as its index in its feature's thresholds.
+ */
+static void
+ForestBinnedTrees(const Forest *f, ForestBinned *b, int depth, float **values, const int *count)
+{
+	int			positions = (1 << depth) - 1;
+	Size		ngroups = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES;
+	int32	   *from = palloc(sizeof(int32) * (2 * positions + 1));
+
+	b->depth = depth;
+	b->positions = positions;
+	b->nodes = palloc_extended(ForestBinnedSize(f->ntrees, depth), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	b->leaves = (float *) (b->nodes + ngroups * positions * FOREST_LANES);
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		Size		group = t / FOREST_LANES;
+		int			lane = t % FOREST_LANES;
+		uint32	   *nodes = b->nodes + group * positions * FOREST_LANES + lane;
+		float	   *leaves = b->leaves + group * (positions + 1) * FOREST_LANES + lane;
+
+		/* from[p] is the node at position p; a leaf is its own children */
+		from[0] = f->roots[t];
+		for (int p = 0; p < 2 * positions + 1; p++)
+		{
+			const ForestNode *node = &f->nodes[from[p]];
+			const float *t0;
+			const float *hit;
+
+			if (p >= positions)
+			{
+				leaves[(p - positions) * FOREST_LANES] = node->value;
+				continue;
+			}
+			from[2 * p + 1] = node->feature != 0 ? node->left : from[p];
+			from[2 * p + 2] = node->feature != 0 ? node->left + 1 : from[p];
+			if (node->feature == 0)
+				continue;		/* a node of 0 (zeroed): always left */
+			t0 = values[node->feature - 1];
+			hit = bsearch(&node->value, t0, count[node->feature - 1], sizeof(float), FloatCmp);
+			nodes[p * FOREST_LANES] = ((uint32) (hit - t0) << 16) | (uint32) node->feature;
+		}
+	}
+	pfree(from);
+}
+
+/*
+ * Build the binned form of the compiled trees, all "depth" deep, when the
+ * processor runs AVX-512F and the model fits it (see the file's comment);
+ * otherwise leave f->binned NULL.
+ */
+void
+ForestBuildBinned(Forest *f, int depth)
+{
+#ifdef FOREST_AVX512
+	MemoryContext result = CurrentMemoryContext;
+	MemoryContext tmp;
+	ForestBinned *b;
+	float	  **values;
+	int		   *count;
+
+	if (depth > FOREST_BINNED_MAX_DEPTH || f->ntrees == 0 || f->nfeatures >= PG_INT16_MAX ||
+		ForestBinnedSize(f->ntrees, depth) >
+		FOREST_BINNED_MAX_GROWTH * sizeof(ForestNode) * (Size) f->nnodes ||
+		!__builtin_cpu_supports("avx512f"))
+		return;
+
+	/* the form lives in a context of its own under the model's, deleted when it cannot be built */
+	tmp = AllocSetContextCreate(result, "mlops binned forest", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(tmp);
+	b = palloc0(sizeof(ForestBinned));
+	b->nslots = TYPEALIGN(FOREST_TABLE, f->nfeatures + 1);
+	values = palloc0(sizeof(float *) * f->nfeatures);
+	count = palloc0(sizeof(int) * f->nfeatures);
+	if (!ForestBinnedThresholds(f, b, values, count))
+	{
+		MemoryContextSwitchTo(result);
+		MemoryContextDelete(tmp);
+		return;
+	}
+	ForestBinnedTrees(f, b, depth, values, count);
+	b->row = palloc0(sizeof(uint32) * b->nslots);
+	for (int j = 0; j < f->nfeatures; j++)
+		pfree(values[j]);
+	pfree(values);
+	pfree(count);
+	MemoryContextSwitchTo(result);
+	f->binned = b;
+#endif
+}
+
+#ifdef FOREST_AVX512
+
+/*
+ * The slot words of a row without missing values (x as in ForestSum):
+ * each used feature's bin, shifted up 16 bits.  A feature's thresholds,
+ * sorted and padded with NaN (never <= v) to 16^L entries, are searched
+ * 16 at a time: level l's table holds the last threshold of each of its
+ * 16^(l + 1) blocks, so the thresholds <= v in the block found so far are
+ * the whole blocks of the next level that are <= v, counted with one
+ * compare; the last level is the thresholds themselves.  A feature of at
+ * most 255 thresholds takes two compares, and the features' searches are
+ * independent of each other.
+ */
+static FOREST_AVX512_TARGET inline void
+ForestBinRow(const ForestBinned *b, const float *x, uint32 *row)
+{
+	for (int u = 0; u < b->nused; u++)
+	{
+		const float *level = b->thresholds + b->first[u];
+		__m512		v = _mm512_set1_ps(x[b->used[u]]);
+		uint32		bin = 0;
+		uint32		size = FOREST_LANES;
+
+		for (int l = 0; l < b->levels[u]; l++)
+		{
+			__mmask16	le = _mm512_cmp_ps_mask(_mm512_loadu_ps(level + bin * FOREST_LANES), v,
+												_CMP_LE_OQ);
+
+			bin = bin * FOREST_LANES + __builtin_popcount(le);
+			level += size;
+			size *= FOREST_LANES;
+		}
+		row[b->used[u]] = bin << 16;
+	}
+}
+
+/*
+ * The slot words that 16 nodes read: looked up in the row's first 64
+ * slots with permutes, or gathered for wider rows.
+ */
+static FOREST_AVX512_TARGET inline __m512i
+ForestBinnedLookup(const uint32 *row, int nslots, __m512i node, __m512i r0, __m512i r1,
+				   __m512i r2, __m512i r3)
+{
+	__m512i		v;
+
+	if (nslots > FOREST_BINNED_PERMUTE_SLOTS)
+		return _mm512_i32gather_epi32(_mm512_and_si512(node, _mm512_set1_epi32(0xFFFF)), row,
+									  sizeof(uint32));
+	v = _mm512_permutex2var_epi32(r0, node, r1);
+	if (nslots > FOREST_TABLE)
+		v = _mm512_mask_mov_epi32(v, _mm512_test_epi32_mask(node, _mm512_set1_epi32(FOREST_TABLE)),
+								  _mm512_permutex2var_epi32(r2, node, r3));
+	return v;
+}
+
+/*
+ * The node of each of a group's 16 trees at level "level" (a constant),
+ * whose positions start at nodes (FOREST_LANES words each), selected by
+ * the directions taken at the levels above (right[l] at level l): with
+ * blends of the level's positions, last direction first.
+ */
+static FOREST_AVX512_TARGET pg_attribute_always_inline __m512i
+ForestBlendLevel(const uint32 *nodes, int level, const __mmask16 *right)
+{
+	__m512i		c[1 << (FOREST_BLEND_LEVELS - 1)];
+	int			n = 1 << level;
+
+#pragma GCC unroll 8
+	for (int p = 0; p < n; p++)
+		c[p] = _mm512_loadu_si512(nodes + p * FOREST_LANES);
+#pragma GCC unroll 8
+	for (int l = level - 1; l >= 0; l--)
+	{
+		n >>= 1;
+#pragma GCC unroll 8
+		for (int p = 0; p < n; p++)
+			c[p] = _mm512_mask_blend_epi32(right[l], c[2 * p], c[2 * p + 1]);
+	}
+	return c[0];
+}
+
+/*
+ * Walk n groups of trees from group "first" (n a constant where it
+ * matters) for the row whose slot words are row (the first 64 also in
+ * r0 to r3), level by level together, and store each tree's leaf value in
+ * leaves, FOREST_LANES per group.
+ */
+static FOREST_AVX512_TARGET pg_attribute_always_inline void
+ForestBinnedGroups(const ForestBinned *b, const uint32 *row, int first, int n, __m512i r0,
+				   __m512i r1, __m512i r2, __m512i r3, float *leaves)
+{
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	int			positions = b->positions;
+	int			blend = Min(b->depth, FOREST_BLEND_LEVELS);
+	__mmask16	right[FOREST_BINNED_GROUPS][FOREST_BLEND_LEVELS];
+	__m512i		at[FOREST_BINNED_GROUPS];
+
+	/* the top levels: blends */
+#pragma GCC unroll 8
+	for (int level = 0; level < FOREST_BLEND_LEVELS; level++)
+	{
+		if (level >= blend)
+			break;
+#pragma GCC unroll 8
+		for (int g = 0; g < n; g++)
+		{
+			const uint32 *nodes = b->nodes + (Size) (first + g) * positions * FOREST_LANES +
+				((1 << level) - 1) * FOREST_LANES;
+			__m512i		node = ForestBlendLevel(nodes, level, right[g]);
+
+			right[g][level] = _mm512_cmpgt_epu32_mask(ForestBinnedLookup(row, b->nslots, node,
+																		  r0, r1, r2, r3), node);
+		}
+	}
+	/* the position below them within its level, times FOREST_LANES, plus the lane */
+	for (int g = 0; g < n; g++)
+	{
+		__m512i		p = _mm512_setzero_si512();
+
+		for (int level = 0; level < blend; level++)
+			p = _mm512_mask_add_epi32(_mm512_add_epi32(p, p), right[g][level], _mm512_add_epi32(p, p),
+									  _mm512_set1_epi32(1));
+		at[g] = _mm512_add_epi32(_mm512_slli_epi32(p, 4), lane);
+	}
+	/* the levels below: gathers */
+	for (int level = blend; level < b->depth; level++)
+		for (int g = 0; g < n; g++)
+		{
+			const uint32 *nodes = b->nodes + (Size) (first + g) * positions * FOREST_LANES +
+				((1 << level) - 1) * FOREST_LANES;
+			__m512i		node = _mm512_i32gather_epi32(at[g], nodes, sizeof(uint32));
+			__mmask16	r = _mm512_cmpgt_epu32_mask(ForestBinnedLookup(row, b->nslots, node,
+																		r0, r1, r2, r3), node);
+			/* the next level's 2p (+1 when right), in units of FOREST_LANES, plus the lane */
+			__m512i		twice = _mm512_sub_epi32(_mm512_add_epi32(at[g], at[g]), lane);
+
+			at[g] = _mm512_mask_add_epi32(twice, r, twice, _mm512_set1_epi32(FOREST_LANES));
+		}
+	for (int g = 0; g < n; g++)
+		_mm512_storeu_ps(leaves + g * FOREST_LANES,
+						 _mm512_i32gather_ps(at[g], b->leaves + (Size) (first + g) * (positions + 1) *
+											 FOREST_LANES, sizeof(float)));
+}
+
+/*
+ * Add every tree's leaf for one row without missing values (x as in
+ * ForestSum) to its output's margin, walking the binned form:
+ * FOREST_BINNED_GROUPS groups of trees step together; then their leaves are
+ * added in tree order.
+ */
+FOREST_AVX512_TARGET void
+ForestSumBinned(const Forest *f, const float *x, float *margin)
+{
+	const ForestBinned *b = f->binned;
+	int			ngroups = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES;
+	uint32	   *row = b->row;
+	float		leaves[FOREST_BINNED_GROUPS * FOREST_LANES];
+	__m512i		r0,
+				r1,
+				r2 = _mm512_setzero_si512(),
+				r3 = _mm512_setzero_si512();
+
+	ForestBinRow(b, x, row);
+	r0 = _mm512_loadu_si512(row);
+	r1 = _mm512_loadu_si512(row + 16);
+	if (b->nslots > FOREST_TABLE && b->nslots <= FOREST_BINNED_PERMUTE_SLOTS)
+	{
+		r2 = _mm512_loadu_si512(row + 32);
+		r3 = _mm512_loadu_si512(row + 48);
+	}
+
+	for (int first = 0; first < ngroups; first += FOREST_BINNED_GROUPS)
+	{
+		int			n = Min(FOREST_BINNED_GROUPS, ngroups - first);
+
+		if (n == FOREST_BINNED_GROUPS)
+			ForestBinnedGroups(b, row, first, FOREST_BINNED_GROUPS, r0, r1, r2, r3, leaves);
+		else
+			ForestBinnedGroups(b, row, first, n, r0, r1, r2, r3, leaves);
+		for (int g = 0; g < n; g++)
+		{
+			int			t = (first + g) * FOREST_LANES;
+
+			ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + g * FOREST_LANES, margin);
+		}
+	}
+}
+
+#endif							/* FOREST_AVX512 */
