@@ -271,3 +271,48 @@ mlops_load_csv() {
 		mlops_die "could not load $csv"
 	mlops_log "data: loaded $(mlops_psql -Atc "SELECT count(*) FROM $table") rows of $(basename "$csv") into $table"
 }
+
+# Citus, a test-time dependency of test/integration/citus.sh (mlops never links it).
+# Its source tarball sits in shared/vendor next to the checkout (or next to the
+# checkout's parent, for git worktrees); MLOPS_CITUS_TARBALL overrides.
+if [[ -z ${MLOPS_CITUS_TARBALL:-} ]]; then
+	MLOPS_CITUS_TARBALL=$MLOPS_ROOT/../shared/vendor/citus-12.1.12.tar.gz
+	[[ -f $MLOPS_CITUS_TARBALL ]] || MLOPS_CITUS_TARBALL=$MLOPS_ROOT/../../shared/vendor/citus-12.1.12.tar.gz
+fi
+MLOPS_CITUS_DEB_PACKAGES=(
+	libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libssl-dev libselinux1-dev
+	libxml2-dev libxslt1-dev libpam0g-dev libreadline-dev
+)
+
+# True when citus.so is installed in $PG_CONFIG's library directory
+mlops_citus_installed() {
+	[[ -f $("$PG_CONFIG" --pkglibdir)/citus.so ]]
+}
+
+# Build Citus from $MLOPS_CITUS_TARBALL in a temporary directory and install it
+# into $PG_CONFIG's installation; do nothing when citus.so is already there
+mlops_citus_install() {
+	local build rc=0
+
+	if mlops_citus_installed; then
+		mlops_log "citus: citus.so is installed"
+		return 0
+	fi
+	[[ -f $MLOPS_CITUS_TARBALL ]] || mlops_die "citus: no source tarball at $MLOPS_CITUS_TARBALL"
+	build=$(mktemp -d "${TMPDIR:-/tmp}/mlops-citus.XXXXXX") || mlops_die "mktemp failed"
+	mlops_log "citus: building $(basename "$MLOPS_CITUS_TARBALL") in $build (log: $build/build.log)"
+	(
+		set -e
+		tar -xzf "$MLOPS_CITUS_TARBALL" -C "$build" --strip-components=1
+		cd "$build"
+		./configure PG_CONFIG="$PG_CONFIG" --without-libcurl
+		make -j "$(nproc)"
+		make install
+	) >"$build/build.log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		tail -n 30 "$build/build.log" >&2
+		mlops_die "citus: build failed (log above, directory $build kept)"
+	fi
+	rm -rf "$build"
+	mlops_log "citus: installed into $("$PG_CONFIG" --pkglibdir)"
+}
