@@ -5,6 +5,7 @@
 # Source it from bash:  . "$(dirname "$0")/../test/lib.sh"
 #
 #   mlops_install_deps           install the Debian packages (as root, only if missing)
+#   mlops_citus_install          build and install Citus from shared/vendor if citus.so is missing
 #   mlops_build                  make + make install (PG_CFLAGS from $MLOPS_CFLAGS)
 #   mlops_cluster_start [LINE]   throwaway cluster; extra postgresql.conf lines as arguments
 #   mlops_cluster_stop [MODE]    stop it (smart | fast | immediate), keeping its data
@@ -53,15 +54,17 @@ mlops_die() {
 	exit 1
 }
 
-# Install the missing Debian packages; do nothing when all are installed
+# Install the missing Debian packages (with Citus's build dependencies unless
+# MLOPS_SKIP_CITUS=1); do nothing when all are installed
 mlops_install_deps() {
-	local pkg missing=()
+	local pkg missing=() packages=("${MLOPS_DEB_PACKAGES[@]}")
 
-	for pkg in "${MLOPS_DEB_PACKAGES[@]}"; do
+	[[ ${MLOPS_SKIP_CITUS:-} == 1 ]] || packages+=("${MLOPS_CITUS_DEB_PACKAGES[@]}")
+	for pkg in "${packages[@]}"; do
 		[[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
 	done
 	if ((${#missing[@]} == 0)); then
-		mlops_log "dependencies: all ${#MLOPS_DEB_PACKAGES[@]} Debian packages are installed"
+		mlops_log "dependencies: all ${#packages[@]} Debian packages are installed"
 		return 0
 	fi
 	((EUID == 0)) || mlops_die "missing Debian packages: ${missing[*]} (run as root to install them)"
