@@ -105,25 +105,41 @@ FindReplicatedTable(const char *name)
 	return NULL;
 }
 
-/*
- * Whether Citus is installed and this node is the coordinator of a
- * cluster (it is in pg_dist_node as group 0).
- */
-static bool
-CitusIsCoordinator(void)
+/* what this node is in a Citus cluster */
+typedef enum CitusRole
 {
-	bool		result;
+	CITUS_NONE,					/* no Citus, or not part of a cluster */
+	CITUS_COORDINATOR,			/* in pg_dist_node as group 0 */
+	CITUS_WORKER,
+} CitusRole;
+
+/*
+ * What this node is: without the citus extension, none; else the
+ * coordinator when citus_is_coordinator() says so, a worker when its
+ * local group is not the coordinator's 0 (citus_add_node set it).
+ */
+static CitusRole
+CitusNodeRole(void)
+{
+	CitusRole	role = CITUS_NONE;
 	bool		isnull;
 
 	if (!OidIsValid(get_extension_oid("citus", true)))
-		return false;
+		return CITUS_NONE;
 	SPI_connect();
-	RegistryReadAsOwner("SELECT pg_catalog.citus_is_coordinator()", 0, NULL, NULL, NULL);
-	result = SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
-		!isnull;
+	RegistryReadAsOwner("SELECT CASE WHEN pg_catalog.citus_is_coordinator() THEN 1"
+						" WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_dist_local_group"
+						"   WHERE groupid OPERATOR(pg_catalog.<>) 0) THEN 2 ELSE 0 END",
+						0, NULL, NULL, NULL);
+	if (SPI_processed == 1)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			role = (CitusRole) DatumGetInt32(d);
+	}
 	SPI_finish();
-	return result;
+	return role;
 }
 
 /*
@@ -168,7 +184,7 @@ mlops_registry_capture(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	const char *op;
 
-	if (!CitusIsCoordinator())
+	if (CitusNodeRole() != CITUS_COORDINATOR)
 		return PointerGetDatum(NULL);
 	SPI_connect();
 	if (RegistryChangesDistributed())
@@ -251,9 +267,10 @@ InvalidateReplicatedTables(void)
 
 /*
  * mlops.registry_apply(): BEFORE INSERT row trigger on the placements of
- * mlops.registry_changes.  On a worker it applies the change to the
- * worker's registry; on the coordinator (whose registry made the change)
- * it does nothing.  It never lets the row be stored.
+ * mlops.registry_changes.  On a Citus worker it applies the change to the
+ * worker's registry; elsewhere (the coordinator, whose registry made the
+ * change, or a node without Citus) it does nothing.  It never lets the row
+ * be stored.
  */
 Datum
 mlops_registry_apply(PG_FUNCTION_ARGS)
@@ -269,7 +286,7 @@ mlops_registry_apply(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_BY_INSERT(td->tg_event) || desc->natts != 3)
 		elog(ERROR, "mlops.registry_apply() must be a BEFORE INSERT row trigger of mlops.registry_changes");
-	if (CitusIsCoordinator())
+	if (CitusNodeRole() != CITUS_WORKER)
 		return PointerGetDatum(NULL);
 	table = heap_getattr(tuple, 1, desc, &isnull[0]);
 	op = heap_getattr(tuple, 2, desc, &isnull[1]);
@@ -365,7 +382,7 @@ mlops_citus_setup(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for function mlops.citus_setup"),
 				 errdetail("Only a superuser can replicate the registry to the worker nodes.")));
-	if (!CitusIsCoordinator())
+	if (CitusNodeRole() != CITUS_COORDINATOR)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this node is not the coordinator of a Citus cluster"),

@@ -180,6 +180,27 @@ tap_is "$(sql_err "SET ROLE bob; SELECT mlops.predict('iris', t) FROM iris_d t" 
 	"$(sql_err "SET ROLE bob; SELECT mlops.predict('iris', t) FROM iris t" | grep -c ERROR)" \
 	"... and fails as on a single node"
 
+# --- training and drift read a distributed table through the coordinator
+train_sig="SELECT m.algorithm, m.data_fingerprint, md5(m.model), m.metrics - 'fit_seconds' FROM mlops.models m WHERE m.id ="
+for spec in "xgboost iris species" "logistic iris species" "linear dia progression" "ridge dia progression"; do
+	read -r algo table target <<<"$spec"
+	train="SELECT model_id FROM mlops.train('${table}_$algo', 'TABLE', '$target', algorithm => '$algo',
+		exclude => '{id}', order_by => 'id', deploy => 'never')"
+	local_id=$(sql "${train//TABLE/$table}")
+	dist_id=$(sql "${train//TABLE/${table}_d}")
+	tap_same "$(sql "$train_sig $dist_id")" "$(sql "$train_sig $local_id")" \
+		"$algo trained on the distributed ${table}_d equals the single-node fit (data fingerprint, model bytes, metrics)"
+done
+drift="SET extra_float_digits = 3; SELECT feature, method, statistic, p_value, drifted, null_share, out_of_range_share
+	FROM mlops.drift('iris', 'TABLE', method => 'METHOD') ORDER BY feature"
+for method in psi jensen_shannon ks wasserstein; do
+	d=${drift//METHOD/$method}
+	tap_same "$(sql "${d//TABLE/iris_d}")" "$(sql "${d//TABLE/iris}")" \
+		"mlops.drift $method on the distributed table equals the single-node run"
+done
+tap_like "$(sql_err "SET ROLE bob; SELECT mlops.train('bob_dia', 'dia_d', 'progression', algorithm => 'linear')")" \
+	"permission denied for table dia_d" "training on a distributed table bob cannot read is refused"
+
 # --- bad input
 tap_like "$(sql_err "SELECT mlops.predict(987654, t) FROM iris_d t")" \
 	"$(sql_err "SELECT mlops.predict(987654, t) FROM iris t" | sed -n 's/^.*ERROR: *//p' | head -1)" \
