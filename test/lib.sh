@@ -6,6 +6,7 @@
 #
 #   mlops_install_deps           install the Debian packages (as root, only if missing)
 #   mlops_citus_install          build and install Citus from shared/vendor if citus.so is missing
+#   mlops_citus_cluster_start N [LINE]  Citus coordinator (current cluster) and N workers
 #   mlops_build                  make + make install (PG_CFLAGS from $MLOPS_CFLAGS)
 #   mlops_cluster_start [LINE]   throwaway cluster; extra postgresql.conf lines as arguments
 #   mlops_cluster_stop [MODE]    stop it (smart | fast | immediate), keeping its data
@@ -318,4 +319,31 @@ mlops_citus_install() {
 	fi
 	rm -rf "$build"
 	mlops_log "citus: installed into $("$PG_CONFIG" --pkglibdir)"
+}
+
+# Start N worker clusters and a coordinator (the current cluster, on
+# localhost), each with shared_preload_libraries = 'citus,mlops' and the
+# extra postgresql.conf lines given; create citus on each and add the
+# workers.  Sets MLOPS_CITUS_WORKER_PORTS (an array) and PGHOST=localhost.
+mlops_citus_cluster_start() {
+	local n=$1 i port conf
+
+	shift
+	conf=("listen_addresses = 'localhost'" "shared_preload_libraries = 'citus,mlops'"
+		"max_prepared_transactions = 20" "max_connections = 60"
+		"citus.enable_statistics_collection = off" "$@")
+	MLOPS_CITUS_WORKER_PORTS=()
+	for ((i = 0; i <= n; i++)); do
+		mlops_cluster_start "${conf[@]}"
+		export PGHOST=localhost
+		mlops_psql -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" ||
+			mlops_die "CREATE EXTENSION citus failed on port $PGPORT"
+		((i == n)) || MLOPS_CITUS_WORKER_PORTS+=("$PGPORT")
+	done
+	mlops_psql -c "SELECT citus_set_coordinator_host('localhost', $PGPORT)" >/dev/null
+	for port in "${MLOPS_CITUS_WORKER_PORTS[@]}"; do
+		mlops_psql -c "SELECT citus_add_node('localhost', $port)" >/dev/null ||
+			mlops_die "citus_add_node failed for port $port"
+	done
+	mlops_log "citus: coordinator on port $PGPORT, workers on ${MLOPS_CITUS_WORKER_PORTS[*]}"
 }

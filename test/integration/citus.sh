@@ -36,17 +36,12 @@ if ! mlops_citus_installed; then
 fi
 
 data=$MLOPS_ROOT/contrib/datasets
-conf=("listen_addresses = 'localhost'" "shared_preload_libraries = 'citus,mlops'"
-	"max_prepared_transactions = 20" "max_connections = 60" "citus.enable_statistics_collection = off")
+mlops_citus_cluster_start 2
+w1=${MLOPS_CITUS_WORKER_PORTS[0]} w2=${MLOPS_CITUS_WORKER_PORTS[1]} coord=$PGPORT
 
-# The workers first, then the coordinator (which stays the current cluster)
-mlops_cluster_start "${conf[@]}"
-w1=$PGPORT
-mlops_cluster_start "${conf[@]}"
-w2=$PGPORT
-mlops_cluster_start "${conf[@]}"
-coord=$PGPORT
-export PGHOST=localhost
+# Run SQL on a node (by port)
+on() { PGPORT=$1 sql "$2"; }
+on_err() { PGPORT=$1 sql_err "$2"; }
 
 # Compare two multi-line results, showing the first differing lines (not the whole results)
 tap_same() {
@@ -57,16 +52,6 @@ tap_same() {
 		diff <(printf '%s\n' "$2" | cut -c1-200) <(printf '%s\n' "$1" | cut -c1-200) | head -n 8 | sed 's/^/#   /'
 	fi
 }
-
-# Run SQL on a node (by port)
-on() { PGPORT=$1 sql "$2"; }
-on_err() { PGPORT=$1 sql_err "$2"; }
-
-for port in "$w1" "$w2" "$coord"; do
-	on "$port" "SET client_min_messages = warning; CREATE EXTENSION citus" >/dev/null
-done
-sql "SELECT citus_set_coordinator_host('localhost', $coord);
-	SELECT citus_add_node('localhost', $w1); SELECT citus_add_node('localhost', $w2)" >/dev/null
 
 # --- the extension and the registry on every node
 sql "CREATE EXTENSION mlops" >/dev/null
