@@ -1077,13 +1077,13 @@ AS 'MODULE_PATHNAME', 'mlops_registry_apply'
 LANGUAGE C;
 COMMENT ON FUNCTION mlops.registry_apply() IS 'BEFORE INSERT trigger of mlops.registry_changes: on a Citus worker, applies a registry change of the coordinator to this node''s registry; never stores the row.';
 
-CREATE TRIGGER registry_capture AFTER INSERT OR UPDATE OR DELETE ON mlops.projects
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.projects
 	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
-CREATE TRIGGER registry_capture AFTER INSERT OR UPDATE OR DELETE ON mlops.models
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.models
 	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
-CREATE TRIGGER registry_capture AFTER INSERT OR UPDATE OR DELETE ON mlops.deployments
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.deployments
 	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
-CREATE TRIGGER registry_capture AFTER INSERT OR UPDATE OR DELETE ON mlops.project_grants
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.project_grants
 	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
 CREATE TRIGGER registry_apply BEFORE INSERT ON mlops.registry_changes
 	FOR EACH ROW EXECUTE FUNCTION mlops.registry_apply();

@@ -6,6 +6,7 @@
 #
 #   mlops_install_deps           install the Debian packages (as root, only if missing)
 #   mlops_citus_install          build and install Citus from shared/vendor if citus.so is missing
+#   mlops_citus_node_start [LINE]       a cluster with citus and mlops preloaded, citus created
 #   mlops_citus_cluster_start N [LINE]  Citus coordinator (current cluster) and N workers
 #   mlops_build                  make + make install (PG_CFLAGS from $MLOPS_CFLAGS)
 #   mlops_cluster_start [LINE]   throwaway cluster; extra postgresql.conf lines as arguments
@@ -321,23 +322,28 @@ mlops_citus_install() {
 	mlops_log "citus: installed into $("$PG_CONFIG" --pkglibdir)"
 }
 
-# Start N worker clusters and a coordinator (the current cluster, on
-# localhost), each with shared_preload_libraries = 'citus,mlops' and the
-# extra postgresql.conf lines given; create citus on each and add the
-# workers.  Sets MLOPS_CITUS_WORKER_PORTS (an array) and PGHOST=localhost.
+# Start a cluster for a Citus node (the current cluster, on localhost) with
+# shared_preload_libraries = 'citus,mlops' and the extra postgresql.conf
+# lines given, and create the citus extension in it
+mlops_citus_node_start() {
+	mlops_cluster_start "listen_addresses = 'localhost'" "shared_preload_libraries = 'citus,mlops'" \
+		"max_prepared_transactions = 20" "max_connections = 60" \
+		"citus.enable_statistics_collection = off" "$@"
+	export PGHOST=localhost
+	mlops_psql -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" ||
+		mlops_die "CREATE EXTENSION citus failed on port $PGPORT"
+}
+
+# Start N worker nodes and a coordinator (the current cluster), with the
+# extra postgresql.conf lines given, and add the workers to the coordinator.
+# Sets MLOPS_CITUS_WORKER_PORTS (an array).
 mlops_citus_cluster_start() {
-	local n=$1 i port conf
+	local n=$1 i port
 
 	shift
-	conf=("listen_addresses = 'localhost'" "shared_preload_libraries = 'citus,mlops'"
-		"max_prepared_transactions = 20" "max_connections = 60"
-		"citus.enable_statistics_collection = off" "$@")
 	MLOPS_CITUS_WORKER_PORTS=()
 	for ((i = 0; i <= n; i++)); do
-		mlops_cluster_start "${conf[@]}"
-		export PGHOST=localhost
-		mlops_psql -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" ||
-			mlops_die "CREATE EXTENSION citus failed on port $PGPORT"
+		mlops_citus_node_start "$@"
 		((i == n)) || MLOPS_CITUS_WORKER_PORTS+=("$PGPORT")
 	done
 	mlops_psql -c "SELECT citus_set_coordinator_host('localhost', $PGPORT)" >/dev/null

@@ -11,7 +11,7 @@
  * coordinator's.
  *
  * The registry tables that serving reads (projects, models, deployments,
- * project_grants) carry a row trigger, mlops.registry_capture.  On the
+ * project_grants) carry a BEFORE row trigger, mlops.registry_capture.  On the
  * coordinator of a cluster set up by mlops.citus_setup(), it turns every
  * row change into one row inserted into mlops.registry_changes, a Citus
  * reference table: Citus sends that INSERT to every node's placement in
@@ -49,6 +49,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -79,6 +80,9 @@ static const ReplicatedTable replicated_tables[] = {
 };
 
 #define NUM_REPLICATED_TABLES lengthof(replicated_tables)
+
+/* true while mlops.registry_apply writes this worker's registry */
+static bool applying = false;
 
 /*
  * Error unless the function was called as a trigger.
@@ -156,6 +160,30 @@ RegistryChangesDistributed(void)
 }
 
 /*
+ * On a coordinator not set up by mlops.citus_setup(), warn (once per
+ * transaction) that registry changes do not reach the workers, if it has
+ * any.  The caller has connected to SPI.
+ */
+static void
+WarnNotSetUp(void)
+{
+	static LocalTransactionId warned = InvalidLocalTransactionId;
+
+	if (warned == MyProc->lxid)
+		return;
+	RegistryReadAsOwner("SELECT 1 FROM pg_catalog.pg_dist_node"
+						" WHERE groupid OPERATOR(pg_catalog.<>) 0 LIMIT 1",
+						0, NULL, NULL, NULL);
+	if (SPI_processed == 0)
+		return;
+	warned = MyProc->lxid;
+	ereport(WARNING,
+			(errmsg("this change of the mlops registry does not reach the Citus worker nodes"),
+			 errdetail("mlops.citus_setup() has not run on this coordinator, so predict in worker tasks does not know this project."),
+			 errhint("Run SELECT mlops.citus_setup() on the coordinator.")));
+}
+
+/*
  * Send one change to every node: insert it into mlops.registry_changes.
  * The caller has connected to SPI.
  */
@@ -172,9 +200,13 @@ SendChange(const char *table, const char *op, Datum row, Oid rowtype)
 }
 
 /*
- * mlops.registry_capture(): AFTER row trigger on the replicated registry
- * tables.  On the coordinator of a set-up cluster it sends the row change
- * to every worker; elsewhere it does nothing.
+ * mlops.registry_capture(): BEFORE row trigger on the replicated registry
+ * tables (before, so that a refused write fails with its own error, not a
+ * key collision).  On the coordinator of a set-up cluster it sends the row
+ * change to every worker; if the write fails after all, the transaction
+ * and the change roll back together.  On a worker only the coordinator's
+ * changes may write the registry (a project made there would collide with
+ * the coordinator's ids).  Without Citus it does nothing.
  */
 Datum
 mlops_registry_capture(PG_FUNCTION_ARGS)
@@ -183,24 +215,36 @@ mlops_registry_capture(PG_FUNCTION_ARGS)
 	Relation	rel = td->tg_relation;
 	HeapTuple	tuple;
 	const char *op;
+	CitusRole	role;
 
-	if (CitusNodeRole() != CITUS_COORDINATOR)
-		return PointerGetDatum(NULL);
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "mlops.registry_capture() must be a BEFORE row trigger");
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		op = "INSERT", tuple = td->tg_trigtuple;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		op = "UPDATE", tuple = td->tg_newtuple;
+	else
+		op = "DELETE", tuple = td->tg_trigtuple;
+	if (applying)
+		return PointerGetDatum(tuple);
+	role = CitusNodeRole();
+	if (role == CITUS_WORKER)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot change the mlops registry on a Citus worker node"),
+				 errdetail("The workers' registry is a copy of the coordinator's."),
+				 errhint("Train, deploy, grant and drop on the coordinator.")));
+	if (role != CITUS_COORDINATOR)
+		return PointerGetDatum(tuple);
 	SPI_connect();
-	if (RegistryChangesDistributed())
-	{
-		if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-			op = "INSERT", tuple = td->tg_trigtuple;
-		else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-			op = "UPDATE", tuple = td->tg_newtuple;
-		else
-			op = "DELETE", tuple = td->tg_trigtuple;
+	if (!RegistryChangesDistributed())
+		WarnNotSetUp();
+	else
 		SendChange(RelationGetRelationName(rel), op,
 				   heap_copy_tuple_as_datum(tuple, RelationGetDescr(rel)),
 				   RelationGetForm(rel)->reltype);
-	}
 	SPI_finish();
-	return PointerGetDatum(NULL);
+	return PointerGetDatum(tuple);
 }
 
 /*
@@ -295,26 +339,35 @@ mlops_registry_apply(PG_FUNCTION_ARGS)
 		elog(ERROR, "a registry change names no table or operation");
 
 	SPI_connect();
-	if (strcmp(TextDatumGetCString(op), "RESET") == 0)
+	applying = true;
+	PG_TRY();
 	{
-		/* a full copy follows: start from an empty registry */
-		for (int i = NUM_REPLICATED_TABLES - 1; i >= 0; i--)
-			RegistryWriteAsOwner(psprintf("DELETE FROM mlops.%s", replicated_tables[i].name),
-								 0, NULL, NULL, NULL);
-	}
-	else
-	{
-		const ReplicatedTable *t = FindReplicatedTable(TextDatumGetCString(table));
-		const char *opname = TextDatumGetCString(op);
-		Oid			type = JSONBOID;
+		if (strcmp(TextDatumGetCString(op), "RESET") == 0)
+		{
+			/* a full copy follows: start from an empty registry */
+			for (int i = NUM_REPLICATED_TABLES - 1; i >= 0; i--)
+				RegistryWriteAsOwner(psprintf("DELETE FROM mlops.%s", replicated_tables[i].name),
+									 0, NULL, NULL, NULL);
+		}
+		else
+		{
+			const ReplicatedTable *t = FindReplicatedTable(TextDatumGetCString(table));
+			const char *opname = TextDatumGetCString(op);
+			Oid			type = JSONBOID;
 
-		if (t == NULL || isnull[2] ||
-			(strcmp(opname, "INSERT") != 0 && strcmp(opname, "UPDATE") != 0 &&
-			 strcmp(opname, "DELETE") != 0))
-			elog(ERROR, "malformed registry change: %s of table \"%s\"",
-				 opname, TextDatumGetCString(table));
-		RegistryWriteAsOwner(ApplyStatement(t, opname), 1, &type, &row, NULL);
+			if (t == NULL || isnull[2] ||
+				(strcmp(opname, "INSERT") != 0 && strcmp(opname, "UPDATE") != 0 &&
+				 strcmp(opname, "DELETE") != 0))
+				elog(ERROR, "malformed registry change: %s of table \"%s\"",
+					 opname, TextDatumGetCString(table));
+			RegistryWriteAsOwner(ApplyStatement(t, opname), 1, &type, &row, NULL);
+		}
 	}
+	PG_FINALLY();
+	{
+		applying = false;
+	}
+	PG_END_TRY();
 	SPI_finish();
 	InvalidateReplicatedTables();
 	return PointerGetDatum(NULL);
@@ -365,8 +418,10 @@ CheckWorkersHaveMlops(void)
 
 /*
  * mlops.citus_setup(): on a Citus coordinator, make mlops.registry_changes
- * a reference table (once) and copy the whole serving registry to every
- * worker, replacing what they hold.  Run it after CREATE EXTENSION mlops
+ * a reference table (once), give every node a placement of it (Citus's
+ * replicate_reference_tables, which also places the cluster's other
+ * reference tables on nodes added since) and copy the whole serving
+ * registry to every worker, replacing what they hold.  Run it after CREATE EXTENSION mlops
  * and after adding worker nodes.  Returns the number of worker nodes.
  * Superuser only: it writes every node's registry.
  */
@@ -399,6 +454,9 @@ mlops_citus_setup(PG_FUNCTION_ARGS)
 							 0, NULL, NULL, NULL);
 		AtEOXact_GUC(true, save_nestlevel);
 	}
+	/* a node added since the first setup gets its placement */
+	RegistryWriteAsOwner("SELECT pg_catalog.replicate_reference_tables('block_writes')",
+						 0, NULL, NULL, NULL);
 	SendChange("", "RESET", (Datum) 0, JSONBOID);
 	for (int i = 0; i < NUM_REPLICATED_TABLES; i++)
 		RegistryWriteAsOwner(psprintf("INSERT INTO mlops.registry_changes (relation, op, \"row\")"

@@ -17,7 +17,8 @@
 #     rolled-back one never; a dropped project is gone everywhere
 #   - bad input: a model id unknown on the workers, a distributed table
 #     without a column the model needs, a worker without mlops (named)
-#   - mlops.citus_setup() again restores a worker's lost registry
+#   - registry writes on a worker are refused; mlops.citus_setup() again
+#     restores a worker's lost registry
 #
 # Skipped when MLOPS_SKIP_CITUS=1 or when Citus is not installed
 # (test/run.sh builds it from shared/vendor unless MLOPS_SKIP_CITUS=1).
@@ -60,10 +61,6 @@ for port in "$w1" "$w2"; do
 		"$(sql "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" \
 		"CREATE EXTENSION mlops on the coordinator created it on the worker on port $port"
 done
-tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() reaches both workers"
-tap_is "$(sql "SELECT partmethod::text || repmodel::text FROM pg_dist_partition WHERE logicalrelid = 'mlops.registry_changes'::regclass")" \
-	"nt" "mlops.registry_changes is a reference table"
-
 mlops_load_csv "$data/iris.csv" iris species text
 mlops_load_csv "$data/diabetes.csv" dia progression float8
 sql "ALTER TABLE iris ADD id serial PRIMARY KEY; ALTER TABLE dia ADD id serial PRIMARY KEY;
@@ -76,7 +73,16 @@ sql "ALTER TABLE iris ADD id serial PRIMARY KEY; ALTER TABLE dia ADD id serial P
 tap_is "$(sql "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid IN ('iris_d'::regclass, 'dia_d'::regclass)")" \
 	64 "iris_d and dia_d are distributed in 32 shards each"
 
-iris1=$(sql "SELECT model_id FROM mlops.train('iris', 'iris', 'species', exclude => '{id}')")
+# Before mlops.citus_setup(): a warning, once per transaction
+early=$(sql_err "SELECT model_id FROM mlops.train('iris', 'iris', 'species', exclude => '{id}')")
+tap_is "$(grep -c "WARNING:  this change of the mlops registry does not reach the Citus worker nodes" <<<"$early")" 1 \
+	"before mlops.citus_setup() a registry change warns (once) that the workers do not get it"
+iris1=$(sql "SELECT max(id) FROM mlops.models")
+tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() reaches both workers"
+tap_is "$(sql "SELECT partmethod::text || repmodel::text FROM pg_dist_partition WHERE logicalrelid = 'mlops.registry_changes'::regclass")" \
+	"nt" "mlops.registry_changes is a reference table"
+tap_is "$(sql "SELECT count(*) FROM mlops.registry_changes")" 0 "it stores nothing"
+
 iris2=$(sql "SELECT model_id FROM mlops.train('iris', 'iris', 'species', algorithm => 'logistic', exclude => '{id}', deploy => 'never')")
 dia1=$(sql "SELECT model_id FROM mlops.train('dia', 'dia', 'progression', algorithm => 'ridge', exclude => '{id}')")
 
@@ -209,11 +215,30 @@ tap_like "$(sql_err "SELECT mlops.predict('dia', t) FROM dia_d t")" "project \"d
 check_registry "after the drop the worker's registry equals the coordinator's"
 
 # --- mlops.citus_setup() again copies the whole registry (a node that lost it)
-on "$w1" "DELETE FROM mlops.project_grants; DELETE FROM mlops.projects" >/dev/null
+tap_like "$(on_err "$w1" "CREATE TABLE wt AS SELECT i::float8 AS a, (i % 3)::float8 AS y FROM generate_series(1, 100) i;
+	SELECT mlops.train('on_worker', 'wt', 'y', algorithm => 'linear')")" \
+	"cannot change the mlops registry on a Citus worker node" "training on a worker is refused: the registry is written on the coordinator"
+on "$w1" "SET session_replication_role = replica;
+	DELETE FROM mlops.project_grants; DELETE FROM mlops.deployments; DELETE FROM mlops.models; DELETE FROM mlops.projects" >/dev/null
 tap_is "$(on "$w1" "SELECT count(*) FROM mlops.models")" 0 "the worker on port $w1 lost its registry"
 tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() runs again"
 check_registry "mlops.citus_setup() copied the whole registry to the worker that had lost it"
 tap_same "$(sql "${iris_probe//TABLE/iris_d}")" "$m1" "the workers score with the deployed model again"
+
+# --- a worker added later gets the registry from mlops.citus_setup()
+mlops_citus_node_start
+w3=$PGPORT
+PGPORT=$coord
+sql "SELECT citus_add_node('localhost', $w3)" >/dev/null
+tap_is "$(on "$w3" "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" \
+	"$(sql "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" "citus_add_node created mlops on the new worker"
+tap_is "$(sql "SELECT mlops.citus_setup()")" 3 "mlops.citus_setup() reaches the three workers"
+tap_same "$(on "$w3" "$registry")" "$(sql "$registry")" "the new worker's registry equals the coordinator's"
+sql "CREATE TABLE iris_d3 AS SELECT * FROM iris; SET client_min_messages = warning;
+	SELECT create_distributed_table('iris_d3', 'id', colocate_with => 'none')" >/dev/null
+tap_is "$(sql "SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement JOIN pg_dist_shard USING (shardid) WHERE logicalrelid = 'iris_d3'::regclass")" \
+	3 "iris_d3 has shards on the three workers"
+tap_same "$(sql "${scores//TABLE/iris_d3}")" "$single" "every predict form over iris_d3 (three workers) equals the single-node run"
 
 # --- a worker without mlops is named
 on "$w2" "SET citus.enable_ddl_propagation = off; DROP EXTENSION mlops CASCADE" >/dev/null 2>&1
