@@ -407,7 +407,7 @@ CheckWorkersHaveMlops(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("mlops is not installed on worker node %s", node),
-					 errhint("Install the mlops package on that node; CREATE EXTENSION mlops on the coordinator then creates it on every worker.")));
+					 errhint("Install the mlops package on that node; CREATE EXTENSION mlops on the coordinator creates it on every worker when it commits, so run mlops.citus_setup() in a later transaction.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("worker node %s has mlops %s, the coordinator %s",

@@ -15,6 +15,8 @@
 #   - deploys: a committed one is used by the workers' next statement (also
 #     in a session whose worker connections cached the old model), a
 #     rolled-back one never; a dropped project is gone everywhere
+#   - training and drift read a distributed table through the coordinator and
+#     equal the single-node run; a train_async job runs on the coordinator
 #   - bad input: a model id unknown on the workers, a distributed table
 #     without a column the model needs, a worker without mlops (named)
 #   - registry writes on a worker are refused; mlops.citus_setup() again
@@ -164,6 +166,12 @@ for port in "$w1" "$w2"; do
 	tap_is "$(on "$port" "SET ROLE bob; SELECT count(*) FROM mlops.models")" 0 \
 		"on the worker on port $port bob sees no model"
 done
+shard=$(sql "SELECT 'mlops.registry_changes_' || shardid FROM pg_dist_shard WHERE logicalrelid = 'mlops.registry_changes'::regclass")
+for table in mlops.registry_changes "$shard"; do
+	tap_like "$(on_err "$w1" "SET ROLE bob; INSERT INTO $table VALUES ('projects', 'RESET', NULL)")" \
+		"permission denied for table registry_changes" \
+		"on a worker bob cannot insert a change into $table (the apply trigger runs as the owner)"
+done
 tap_same "$(sql "SET ROLE alice; ${iris_probe//TABLE/iris_d}")" "$m1" "alice scores iris_d on the workers like on a single node"
 tap_like "$(sql_err "SET ROLE bob; SELECT mlops.predict('iris', t) FROM iris_d t")" \
 	"permission denied for project \"iris\"" "bob cannot score iris_d: the workers check his privilege"
@@ -188,6 +196,16 @@ for method in psi jensen_shannon ks wasserstein; do
 	d=${drift//METHOD/$method}
 	tap_same "$(sql "${d//TABLE/iris_d}")" "$(sql "${d//TABLE/iris}")" \
 		"mlops.drift $method on the distributed table equals the single-node run"
+done
+# Jobs run on the coordinator: the model a job trains on a distributed table reaches the workers
+job=$(sql "SELECT mlops.train_async('iris_async', 'iris_d', 'species', exclude => '{id}', order_by => 'id')")
+tap_is "$(wait_for "SELECT status FROM mlops.jobs WHERE id = $job" succeeded 120)" succeeded \
+	"train_async on the distributed iris_d runs as a job of the coordinator's background worker"
+async_probe="SET extra_float_digits = 3; SELECT md5(string_agg(mlops.predict_proba('iris_async', t)::text, ';' ORDER BY id)) FROM TABLE t"
+tap_same "$(sql "${async_probe//TABLE/iris_d}")" "$(sql "${async_probe//TABLE/iris}")" \
+	"the job's deployed model scores iris_d on the workers as on a single node"
+for port in "$w1" "$w2"; do
+	tap_is "$(on "$port" "SELECT count(*) FROM mlops.jobs")" 0 "the worker on port $port has no job"
 done
 tap_like "$(sql_err "SET ROLE bob; SELECT mlops.train('bob_dia', 'dia_d', 'progression', algorithm => 'linear')")" \
 	"permission denied for table dia_d" "training on a distributed table bob cannot read is refused"
