@@ -678,3 +678,53 @@ ALTER FUNCTION mlops.predict(text, record) SUPPORT mlops.predict_support;
 ALTER FUNCTION mlops.predict_proba(text, record) SUPPORT mlops.predict_support;
 ALTER FUNCTION mlops.predict_label(text, record) SUPPORT mlops.predict_support;
 ALTER FUNCTION mlops.featurize(text, record) SUPPORT mlops.predict_support;
+
+--------------------------------------------------------------------------
+-- Citus: the registry replicated to the worker nodes (src/ops/citus.c)
+--
+-- On a Citus coordinator, mlops.citus_setup() makes mlops.registry_changes
+-- a reference table; every row change of the serving registry (projects,
+-- models, deployments, project_grants) is then inserted into it, and a
+-- trigger on each worker's placement applies it to the worker's registry
+-- in the coordinator's two-phase-committed transaction.  Without Citus the
+-- triggers do nothing.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.registry_changes (
+	relation	text NOT NULL,
+	op			text NOT NULL,
+	"row"		jsonb
+);
+COMMENT ON TABLE mlops.registry_changes IS 'Carrier of registry changes from a Citus coordinator to its workers (a reference table after mlops.citus_setup()); a trigger applies each row on the workers and never lets it be stored, so it is always empty.';
+COMMENT ON COLUMN mlops.registry_changes.relation IS 'The registry table changed: projects, models, deployments or project_grants.';
+COMMENT ON COLUMN mlops.registry_changes.op IS 'INSERT, UPDATE, DELETE, or RESET (empty the worker''s registry before a full copy).';
+COMMENT ON COLUMN mlops.registry_changes."row" IS 'The row (the new one for INSERT and UPDATE) as to_jsonb: roles by name.';
+-- it carries whole model rows (training data): nobody but the owner reads it
+REVOKE ALL ON mlops.registry_changes FROM PUBLIC;
+ALTER TABLE mlops.registry_changes ENABLE ROW LEVEL SECURITY;
+
+CREATE FUNCTION mlops.registry_capture() RETURNS trigger
+AS 'MODULE_PATHNAME', 'mlops_registry_capture'
+LANGUAGE C;
+COMMENT ON FUNCTION mlops.registry_capture() IS 'Row trigger of the serving registry tables: on a Citus coordinator set up by mlops.citus_setup(), sends the change to every worker through mlops.registry_changes.';
+
+CREATE FUNCTION mlops.registry_apply() RETURNS trigger
+AS 'MODULE_PATHNAME', 'mlops_registry_apply'
+LANGUAGE C;
+COMMENT ON FUNCTION mlops.registry_apply() IS 'BEFORE INSERT trigger of mlops.registry_changes: on a Citus worker, applies a registry change of the coordinator to this node''s registry; never stores the row.';
+
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.projects
+	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.models
+	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.deployments
+	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
+CREATE TRIGGER registry_capture BEFORE INSERT OR UPDATE OR DELETE ON mlops.project_grants
+	FOR EACH ROW EXECUTE FUNCTION mlops.registry_capture();
+CREATE TRIGGER registry_apply BEFORE INSERT ON mlops.registry_changes
+	FOR EACH ROW EXECUTE FUNCTION mlops.registry_apply();
+
+CREATE FUNCTION mlops.citus_setup() RETURNS int
+AS 'MODULE_PATHNAME', 'mlops_citus_setup'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.citus_setup() IS 'On a Citus coordinator: check that every worker has mlops, make mlops.registry_changes a reference table and copy the serving registry to every worker; run it after CREATE EXTENSION mlops and after adding nodes. Returns the number of workers. Superuser only.';

@@ -5,6 +5,9 @@
 # Source it from bash:  . "$(dirname "$0")/../test/lib.sh"
 #
 #   mlops_install_deps           install the Debian packages (as root, only if missing)
+#   mlops_citus_install          build and install Citus from shared/vendor if citus.so is missing
+#   mlops_citus_node_start [LINE]       a cluster with citus and mlops preloaded, citus created
+#   mlops_citus_cluster_start N [LINE]  Citus coordinator (current cluster) and N workers
 #   mlops_build                  make + make install (PG_CFLAGS from $MLOPS_CFLAGS)
 #   mlops_cluster_start [LINE]   throwaway cluster; extra postgresql.conf lines as arguments
 #   mlops_cluster_stop [MODE]    stop it (smart | fast | immediate), keeping its data
@@ -54,15 +57,17 @@ mlops_die() {
 	exit 1
 }
 
-# Install the missing Debian packages; do nothing when all are installed
+# Install the missing Debian packages (with Citus's build dependencies unless
+# MLOPS_SKIP_CITUS=1); do nothing when all are installed
 mlops_install_deps() {
-	local pkg missing=()
+	local pkg missing=() packages=("${MLOPS_DEB_PACKAGES[@]}")
 
-	for pkg in "${MLOPS_DEB_PACKAGES[@]}"; do
+	[[ ${MLOPS_SKIP_CITUS:-} == 1 ]] || packages+=("${MLOPS_CITUS_DEB_PACKAGES[@]}")
+	for pkg in "${packages[@]}"; do
 		[[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
 	done
 	if ((${#missing[@]} == 0)); then
-		mlops_log "dependencies: all ${#MLOPS_DEB_PACKAGES[@]} Debian packages are installed"
+		mlops_log "dependencies: all ${#packages[@]} Debian packages are installed"
 		return 0
 	fi
 	((EUID == 0)) || mlops_die "missing Debian packages: ${missing[*]} (run as root to install them)"
@@ -271,4 +276,81 @@ mlops_load_csv() {
 	mlops_psql -c "$sql" -c "\\copy $table FROM '$csv' WITH (FORMAT csv, HEADER true, NULL 'NA')" >/dev/null ||
 		mlops_die "could not load $csv"
 	mlops_log "data: loaded $(mlops_psql -Atc "SELECT count(*) FROM $table") rows of $(basename "$csv") into $table"
+}
+
+# Citus, a test-time dependency of test/integration/citus.sh (mlops never links it).
+# Its source tarball sits in shared/vendor next to the checkout (or next to the
+# checkout's parent, for git worktrees); MLOPS_CITUS_TARBALL overrides.
+if [[ -z ${MLOPS_CITUS_TARBALL:-} ]]; then
+	MLOPS_CITUS_TARBALL=$MLOPS_ROOT/../shared/vendor/citus-12.1.12.tar.gz
+	[[ -f $MLOPS_CITUS_TARBALL ]] || MLOPS_CITUS_TARBALL=$MLOPS_ROOT/../../shared/vendor/citus-12.1.12.tar.gz
+fi
+MLOPS_CITUS_DEB_PACKAGES=(
+	libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libssl-dev libselinux1-dev
+	libxml2-dev libxslt1-dev libpam0g-dev libreadline-dev
+)
+
+# True when citus.so is installed in $PG_CONFIG's library directory
+mlops_citus_installed() {
+	[[ -f $("$PG_CONFIG" --pkglibdir)/citus.so ]]
+}
+
+# Build Citus from $MLOPS_CITUS_TARBALL in a temporary directory and install it
+# into $PG_CONFIG's installation; do nothing when citus.so is already there
+mlops_citus_install() {
+	local build rc=0
+
+	if mlops_citus_installed; then
+		mlops_log "citus: citus.so is installed"
+		return 0
+	fi
+	[[ -f $MLOPS_CITUS_TARBALL ]] || mlops_die "citus: no source tarball at $MLOPS_CITUS_TARBALL"
+	build=$(mktemp -d "${TMPDIR:-/tmp}/mlops-citus.XXXXXX") || mlops_die "mktemp failed"
+	mlops_log "citus: building $(basename "$MLOPS_CITUS_TARBALL") in $build (log: $build/build.log)"
+	(
+		set -e
+		tar -xzf "$MLOPS_CITUS_TARBALL" -C "$build" --strip-components=1
+		cd "$build"
+		./configure PG_CONFIG="$PG_CONFIG" --without-libcurl
+		make -j "$(nproc)"
+		make install
+	) >"$build/build.log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		tail -n 30 "$build/build.log" >&2
+		mlops_die "citus: build failed (log above, directory $build kept)"
+	fi
+	rm -rf "$build"
+	mlops_log "citus: installed into $("$PG_CONFIG" --pkglibdir)"
+}
+
+# Start a cluster for a Citus node (the current cluster, on localhost) with
+# shared_preload_libraries = 'citus,mlops' and the extra postgresql.conf
+# lines given, and create the citus extension in it
+mlops_citus_node_start() {
+	mlops_cluster_start "listen_addresses = 'localhost'" "shared_preload_libraries = 'citus,mlops'" \
+		"max_prepared_transactions = 20" "max_connections = 60" \
+		"citus.enable_statistics_collection = off" "$@"
+	export PGHOST=localhost
+	mlops_psql -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" ||
+		mlops_die "CREATE EXTENSION citus failed on port $PGPORT"
+}
+
+# Start N worker nodes and a coordinator (the current cluster), with the
+# extra postgresql.conf lines given, and add the workers to the coordinator.
+# Sets MLOPS_CITUS_WORKER_PORTS (an array).
+mlops_citus_cluster_start() {
+	local n=$1 i port
+
+	shift
+	MLOPS_CITUS_WORKER_PORTS=()
+	for ((i = 0; i <= n; i++)); do
+		mlops_citus_node_start "$@"
+		((i == n)) || MLOPS_CITUS_WORKER_PORTS+=("$PGPORT")
+	done
+	mlops_psql -c "SELECT citus_set_coordinator_host('localhost', $PGPORT)" >/dev/null
+	for port in "${MLOPS_CITUS_WORKER_PORTS[@]}"; do
+		mlops_psql -c "SELECT citus_add_node('localhost', $port)" >/dev/null ||
+			mlops_die "citus_add_node failed for port $port"
+	done
+	mlops_log "citus: coordinator on port $PGPORT, workers on ${MLOPS_CITUS_WORKER_PORTS[*]}"
 }

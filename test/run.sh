@@ -10,10 +10,12 @@
 #   python       prove test/python/test_*.py (scikit-learn/SciPy references) in mlops_py
 #   fuzz         test/fuzz/run.sh: every SQL function with adversarial arguments and
 #                corrupted registry rows, on its own cluster; fails on a backend crash
-#   integration  prove test/integration/*.sh (they start their own clusters)
+#   integration  prove test/integration/*.sh (they start their own clusters); citus.sh
+#                last, after building Citus from shared/vendor if citus.so is missing
 #
 # Options: --only STEP   run one step
 #          --no-deps     do not check or install Debian packages
+#          --no-citus    skip the Citus build and test/integration/citus.sh (MLOPS_SKIP_CITUS=1)
 # Environment: MLOPS_CFLAGS (default: strict flags), MLOPS_STEP_TIMEOUT (seconds, default 300)
 set -euo pipefail
 
@@ -27,7 +29,7 @@ STEPS=(regress pgtap python fuzz integration)
 
 # Print the command line synopsis
 usage() {
-	echo "usage: bash test/run.sh [--only regress|pgtap|python|fuzz|integration] [--no-deps]"
+	echo "usage: bash test/run.sh [--only regress|pgtap|python|fuzz|integration] [--no-deps] [--no-citus]"
 }
 
 # Run a command under the step time limit
@@ -75,11 +77,19 @@ step_fuzz() {
 	limited bash "$MLOPS_ROOT/test/fuzz/run.sh" --calls 20000
 }
 
+# citus.sh runs on its own (after building Citus if needed), with a time limit of its own
 step_integration() {
-	local tests=("$MLOPS_ROOT"/test/integration/*.sh)
+	local tests=() test rc=0
 
-	[[ -e ${tests[0]} ]] || return 77
-	limited prove -v --exec bash "${tests[@]}"
+	for test in "$MLOPS_ROOT"/test/integration/*.sh; do
+		[[ $test == */citus.sh ]] || tests+=("$test")
+	done
+	((${#tests[@]})) || return 77
+	limited prove -v --exec bash "${tests[@]}" || rc=1
+	if [[ ${MLOPS_SKIP_CITUS:-} != 1 ]]; then
+		(mlops_citus_install) && limited prove -v --exec bash "$MLOPS_ROOT/test/integration/citus.sh" || rc=1
+	fi
+	return "$rc"
 }
 
 only="" deps=1
@@ -92,6 +102,10 @@ while (($#)); do
 			;;
 		--no-deps)
 			deps=0
+			shift
+			;;
+		--no-citus)
+			export MLOPS_SKIP_CITUS=1
 			shift
 			;;
 		-h | --help)

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+#
+# test/integration/citus.sh: mlops on a Citus 12.1 cluster
+#
+# A coordinator and two workers (three throwaway clusters on their own
+# ports, shared_preload_libraries = 'citus,mlops').  Every check compares
+# the distributed run with a single-node run of the same rows and model:
+# the same table, not distributed, on the coordinator.
+#   - CREATE EXTENSION mlops on the coordinator reaches both workers and
+#     mlops.citus_setup() copies the registry to them; the registry is the
+#     same on every node, with its row-level security and column privileges
+#   - predict over a distributed table runs inside the worker tasks (EXPLAIN
+#     VERBOSE) and returns what the single node returns; INSERT ... SELECT
+#     mlops.predict(...) into a distributed table works
+#   - deploys: a committed one is used by the workers' next statement (also
+#     in a session whose worker connections cached the old model), a
+#     rolled-back one never; a dropped project is gone everywhere
+#   - training and drift read a distributed table through the coordinator and
+#     equal the single-node run; a train_async job runs on the coordinator
+#   - bad input: a model id unknown on the workers, a distributed table
+#     without a column the model needs, a worker without mlops (named)
+#   - registry writes on a worker are refused; mlops.citus_setup() again
+#     restores a worker's lost registry
+#
+# Skipped when MLOPS_SKIP_CITUS=1 or when Citus is not installed
+# (test/run.sh builds it from shared/vendor unless MLOPS_SKIP_CITUS=1).
+set -euo pipefail
+
+# shellcheck source=worker_lib.bash source-path=SCRIPTDIR
+. "$(dirname "$0")/worker_lib.bash"
+
+if [[ ${MLOPS_SKIP_CITUS:-} == 1 ]]; then
+	echo "1..0 # SKIP MLOPS_SKIP_CITUS=1"
+	exit 0
+fi
+if ! mlops_citus_installed; then
+	echo "1..0 # SKIP citus.so is not installed in $("$PG_CONFIG" --pkglibdir) (test/run.sh builds it)"
+	exit 0
+fi
+
+data=$MLOPS_ROOT/contrib/datasets
+mlops_citus_cluster_start 2
+w1=${MLOPS_CITUS_WORKER_PORTS[0]} w2=${MLOPS_CITUS_WORKER_PORTS[1]} coord=$PGPORT
+
+# Run SQL on a node (by port)
+on() { PGPORT=$1 sql "$2"; }
+on_err() { PGPORT=$1 sql_err "$2"; }
+
+# Compare two multi-line results, showing the first differing lines (not the whole results)
+tap_same() {
+	if [[ $1 == "$2" ]]; then
+		tap_ok 0 "$3"
+	else
+		tap_ok 1 "$3"
+		diff <(printf '%s\n' "$2" | cut -c1-200) <(printf '%s\n' "$1" | cut -c1-200) | head -n 8 | sed 's/^/#   /'
+	fi
+}
+
+# --- the extension and the registry on every node
+sql "CREATE EXTENSION mlops" >/dev/null
+for port in "$w1" "$w2"; do
+	tap_is "$(on "$port" "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" \
+		"$(sql "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" \
+		"CREATE EXTENSION mlops on the coordinator created it on the worker on port $port"
+done
+mlops_load_csv "$data/iris.csv" iris species text
+mlops_load_csv "$data/diabetes.csv" dia progression float8
+sql "ALTER TABLE iris ADD id serial PRIMARY KEY; ALTER TABLE dia ADD id serial PRIMARY KEY;
+	CREATE TABLE iris_d (LIKE iris); INSERT INTO iris_d SELECT * FROM iris;
+	CREATE TABLE dia_d (LIKE dia); INSERT INTO dia_d SELECT * FROM dia;
+	SET client_min_messages = warning;
+	SELECT create_distributed_table('iris_d', 'id'); SELECT create_distributed_table('dia_d', 'id');
+	SELECT truncate_local_data_after_distributing_table('iris_d');
+	SELECT truncate_local_data_after_distributing_table('dia_d')" >/dev/null
+tap_is "$(sql "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid IN ('iris_d'::regclass, 'dia_d'::regclass)")" \
+	64 "iris_d and dia_d are distributed in 32 shards each"
+
+# Before mlops.citus_setup(): a warning, once per transaction
+early=$(sql_err "SELECT model_id FROM mlops.train('iris', 'iris', 'species', exclude => '{id}')")
+tap_is "$(grep -c "WARNING:  this change of the mlops registry does not reach the Citus worker nodes" <<<"$early")" 1 \
+	"before mlops.citus_setup() a registry change warns (once) that the workers do not get it"
+iris1=$(sql "SELECT max(id) FROM mlops.models")
+tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() reaches both workers"
+tap_is "$(sql "SELECT partmethod::text || repmodel::text FROM pg_dist_partition WHERE logicalrelid = 'mlops.registry_changes'::regclass")" \
+	"nt" "mlops.registry_changes is a reference table"
+tap_is "$(sql "SELECT count(*) FROM mlops.registry_changes")" 0 "it stores nothing"
+
+iris2=$(sql "SELECT model_id FROM mlops.train('iris', 'iris', 'species', algorithm => 'logistic', exclude => '{id}', deploy => 'never')")
+dia1=$(sql "SELECT model_id FROM mlops.train('dia', 'dia', 'progression', algorithm => 'ridge', exclude => '{id}')")
+
+# The serving registry as the superuser sees it: the same on every node
+registry="SELECT x FROM (
+	SELECT 'p' || id || name || task || target || created_by::text AS x FROM mlops.projects
+	UNION ALL SELECT 'm' || id || project_id || version || algorithm || md5(model) || md5(features::text)
+	  || coalesce(labels::text, '') || stage || created_by::text FROM mlops.models
+	UNION ALL SELECT 'd' || id || project_id || model_id || strategy || deployed_by::text FROM mlops.deployments
+	UNION ALL SELECT 'g' || project_id || grantee::text || privilege FROM mlops.project_grants) r ORDER BY x"
+check_registry() {
+	local port expected
+
+	expected=$(sql "$registry")
+	for port in "$w1" "$w2"; do
+		tap_same "$(on "$port" "$registry")" "$expected" "$1 (worker on port $port)"
+	done
+}
+check_registry "the worker's registry equals the coordinator's after training"
+
+# --- predict pushed down into the worker tasks
+explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT id, mlops.predict('iris', t) FROM iris_d t")
+tap_like "$explain" "Task Count: 32" "predict over iris_d runs as 32 tasks"
+tap_like "$explain" "Query: SELECT id, mlops.predict\('iris'::text, t\.\*\) AS predict FROM public\.iris_d_[0-9]+ t" \
+	"EXPLAIN VERBOSE shows mlops.predict inside the task's query"
+
+scores="SET extra_float_digits = 3;
+	SELECT t.id, mlops.predict('iris', t), mlops.predict_proba('iris', t), mlops.predict_label('iris', t),
+	       mlops.predict_proba($iris2, to_jsonb(t)), mlops.featurize($iris2, t),
+	       mlops.predict('iris', ARRAY[t.sepal_length_cm, t.sepal_width_cm, t.petal_length_cm, t.petal_width_cm])
+	  FROM TABLE t ORDER BY 1"
+single=$(sql "${scores//TABLE/iris}")
+tap_same "$(sql "${scores//TABLE/iris_d}")" "$single" \
+	"every predict form over the distributed iris_d equals the single-node run over iris (150 rows)"
+dia_scores="SET extra_float_digits = 3; SELECT t.id, mlops.predict('dia', t), mlops.predict($dia1, to_jsonb(t)) FROM TABLE t ORDER BY 1"
+tap_same "$(sql "${dia_scores//TABLE/dia_d}")" "$(sql "${dia_scores//TABLE/dia}")" \
+	"ridge predict over the distributed dia_d equals the single-node run (442 rows)"
+
+sql "CREATE TABLE scores (id int, score float8); SET client_min_messages = warning;
+	SELECT create_distributed_table('scores', 'id', colocate_with => 'dia_d')" >/dev/null
+explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) INSERT INTO scores SELECT id, mlops.predict('dia', t) FROM dia_d t")
+tap_like "$explain" "Query: INSERT INTO public\.scores_[0-9]+ .*mlops\.predict\('dia'::text, t\.\*\)" \
+	"INSERT INTO scores SELECT id, mlops.predict(...) FROM dia_d is pushed down to the shards"
+tap_is "$(sql "INSERT INTO scores SELECT id, mlops.predict('dia', t) FROM dia_d t; SELECT count(*) FROM scores")" 442 \
+	"INSERT ... SELECT mlops.predict writes a score for every row"
+tap_same "$(sql "SET extra_float_digits = 3; SELECT string_agg(s.score::text, ',' ORDER BY s.id) FROM scores s")" \
+	"$(sql "SET extra_float_digits = 3; SELECT string_agg(mlops.predict('dia', t)::text, ',' ORDER BY t.id) FROM dia t")" \
+	"the distributed scores equal the single-node predictions"
+
+# --- transactional deploys, worker caches
+iris_probe="SET extra_float_digits = 3; SELECT md5(string_agg(mlops.predict_proba('iris', t)::text, ';' ORDER BY id)) FROM TABLE t"
+by_model() { sql "SET extra_float_digits = 3; SELECT md5(string_agg(mlops.predict_proba($1, t)::text, ';' ORDER BY id)) FROM iris t"; }
+m1=$(by_model "$iris1")
+m2=$(by_model "$iris2")
+tap_same "$(sql "${iris_probe//TABLE/iris_d}")" "$m1" "before the deploy the workers score with model $iris1"
+sql "BEGIN; SELECT mlops.deploy('iris', 'specific', $iris2); ROLLBACK" >/dev/null
+tap_same "$(sql "${iris_probe//TABLE/iris_d}")" "$m1" "a rolled-back deploy is never used by the workers"
+check_registry "a rolled-back deploy leaves the worker's registry as the coordinator's"
+# One session: warm the workers' caches, deploy in another session, score again
+session=$(mlops_psql -At -c "${iris_probe//TABLE/iris_d}" \
+	-c "\\! PGPORT=$coord $MLOPS_PGBIN/psql -X -q -At -c \"SELECT mlops.deploy('iris', 'specific', $iris2)\" >/dev/null" \
+	-c "${iris_probe//TABLE/iris_d}")
+tap_same "$session" "$m1"$'\n'"$m2" \
+	"a deploy committed in another session is used by the workers' next statement (cached worker connections)"
+tap_same "$(mlops_psql -At -c "${iris_probe//TABLE/iris_d}" \
+	-c "DO \$\$BEGIN PERFORM mlops.deploy('iris', 'specific', $iris1); END\$\$" -c "${iris_probe//TABLE/iris_d}")" \
+	"$m2"$'\n'"$m1" "a deploy committed in the same session is used by its next statement"
+check_registry "after three deploys the worker's registry equals the coordinator's"
+
+# --- security: row-level security and column privileges on the workers
+sql "CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN; GRANT SELECT ON iris_d, iris TO alice, bob;
+	SELECT mlops.grant('iris', 'alice', 'predict')" >/dev/null
+check_registry "a grant reaches the worker's registry"
+for port in "$w1" "$w2"; do
+	tap_is "$(on "$port" "SET ROLE alice; SELECT string_agg(DISTINCT p.name, ',') FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id")" \
+		iris "on the worker on port $port alice sees the models of iris only (row-level security)"
+	tap_like "$(on_err "$port" "SET ROLE alice; SELECT model FROM mlops.models")" \
+		"permission denied for table models" "on the worker on port $port alice cannot read the model bytes"
+	tap_is "$(on "$port" "SET ROLE bob; SELECT count(*) FROM mlops.models")" 0 \
+		"on the worker on port $port bob sees no model"
+done
+shard=$(sql "SELECT 'mlops.registry_changes_' || shardid FROM pg_dist_shard WHERE logicalrelid = 'mlops.registry_changes'::regclass")
+for table in mlops.registry_changes "$shard"; do
+	tap_like "$(on_err "$w1" "SET ROLE bob; INSERT INTO $table VALUES ('projects', 'RESET', NULL)")" \
+		"permission denied for table registry_changes" \
+		"on a worker bob cannot insert a change into $table (the apply trigger runs as the owner)"
+done
+tap_same "$(sql "SET ROLE alice; ${iris_probe//TABLE/iris_d}")" "$m1" "alice scores iris_d on the workers like on a single node"
+tap_like "$(sql_err "SET ROLE bob; SELECT mlops.predict('iris', t) FROM iris_d t")" \
+	"permission denied for project \"iris\"" "bob cannot score iris_d: the workers check his privilege"
+tap_is "$(sql_err "SET ROLE bob; SELECT mlops.predict('iris', t) FROM iris_d t" | grep -c ERROR)" \
+	"$(sql_err "SET ROLE bob; SELECT mlops.predict('iris', t) FROM iris t" | grep -c ERROR)" \
+	"... and fails as on a single node"
+
+# --- training and drift read a distributed table through the coordinator
+train_sig="SELECT m.algorithm, m.data_fingerprint, md5(m.model), m.metrics - 'fit_seconds' FROM mlops.models m WHERE m.id ="
+for spec in "xgboost iris species" "logistic iris species" "linear dia progression" "ridge dia progression"; do
+	read -r algo table target <<<"$spec"
+	train="SELECT model_id FROM mlops.train('${table}_$algo', 'TABLE', '$target', algorithm => '$algo',
+		exclude => '{id}', order_by => 'id', deploy => 'never')"
+	local_id=$(sql "${train//TABLE/$table}")
+	dist_id=$(sql "${train//TABLE/${table}_d}")
+	tap_same "$(sql "$train_sig $dist_id")" "$(sql "$train_sig $local_id")" \
+		"$algo trained on the distributed ${table}_d equals the single-node fit (data fingerprint, model bytes, metrics)"
+done
+drift="SET extra_float_digits = 3; SELECT feature, method, statistic, p_value, drifted, null_share, out_of_range_share
+	FROM mlops.drift('iris', 'TABLE', method => 'METHOD') ORDER BY feature"
+for method in psi jensen_shannon ks wasserstein; do
+	d=${drift//METHOD/$method}
+	tap_same "$(sql "${d//TABLE/iris_d}")" "$(sql "${d//TABLE/iris}")" \
+		"mlops.drift $method on the distributed table equals the single-node run"
+done
+# Jobs run on the coordinator: the model a job trains on a distributed table reaches the workers
+job=$(sql "SELECT mlops.train_async('iris_async', 'iris_d', 'species', exclude => '{id}', order_by => 'id')")
+tap_is "$(wait_for "SELECT status FROM mlops.jobs WHERE id = $job" succeeded 120)" succeeded \
+	"train_async on the distributed iris_d runs as a job of the coordinator's background worker"
+async_probe="SET extra_float_digits = 3; SELECT md5(string_agg(mlops.predict_proba('iris_async', t)::text, ';' ORDER BY id)) FROM TABLE t"
+tap_same "$(sql "${async_probe//TABLE/iris_d}")" "$(sql "${async_probe//TABLE/iris}")" \
+	"the job's deployed model scores iris_d on the workers as on a single node"
+for port in "$w1" "$w2"; do
+	tap_is "$(on "$port" "SELECT count(*) FROM mlops.jobs")" 0 "the worker on port $port has no job"
+done
+tap_like "$(sql_err "SET ROLE bob; SELECT mlops.train('bob_dia', 'dia_d', 'progression', algorithm => 'linear')")" \
+	"permission denied for table dia_d" "training on a distributed table bob cannot read is refused"
+
+# --- bad input
+tap_like "$(sql_err "SELECT mlops.predict(987654, t) FROM iris_d t")" \
+	"$(sql_err "SELECT mlops.predict(987654, t) FROM iris t" | sed -n 's/^.*ERROR: *//p' | head -1)" \
+	"predict by a model id unknown on the workers fails as on a single node"
+sql "CREATE TABLE iris_short AS SELECT id, sepal_length_cm, sepal_width_cm FROM iris;
+	CREATE TABLE iris_short_d AS SELECT * FROM iris_short; SET client_min_messages = warning;
+	SELECT create_distributed_table('iris_short_d', 'id')" >/dev/null
+missing=$(sql_err "SELECT mlops.predict('iris', t) FROM iris_short t" | sed -n 's/^.*ERROR: *//p' | head -1)
+tap_like "$missing" "petal_length_cm" "single node: a table without a model column is refused, naming it"
+tap_like "$(sql_err "SELECT mlops.predict('iris', t) FROM iris_short_d t")" "${missing//\"/.}" \
+	"a distributed table without a model column fails on the workers with the same error"
+
+# --- a dropped project is gone everywhere
+sql "SELECT mlops.drop_project('dia')" >/dev/null
+for port in "$w1" "$w2"; do
+	tap_is "$(on "$port" "SELECT count(*) FROM mlops.projects WHERE name = 'dia'")" 0 \
+		"a dropped project is gone from the worker on port $port"
+done
+tap_like "$(sql_err "SELECT mlops.predict('dia', t) FROM dia_d t")" "project \"dia\" does not exist" \
+	"predict of a dropped project fails on the workers"
+check_registry "after the drop the worker's registry equals the coordinator's"
+
+# --- mlops.citus_setup() again copies the whole registry (a node that lost it)
+tap_like "$(on_err "$w1" "CREATE TABLE wt AS SELECT i::float8 AS a, (i % 3)::float8 AS y FROM generate_series(1, 100) i;
+	SELECT mlops.train('on_worker', 'wt', 'y', algorithm => 'linear')")" \
+	"cannot change the mlops registry on a Citus worker node" "training on a worker is refused: the registry is written on the coordinator"
+on "$w1" "SET session_replication_role = replica;
+	DELETE FROM mlops.project_grants; DELETE FROM mlops.deployments; DELETE FROM mlops.models; DELETE FROM mlops.projects" >/dev/null
+tap_is "$(on "$w1" "SELECT count(*) FROM mlops.models")" 0 "the worker on port $w1 lost its registry"
+tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() runs again"
+check_registry "mlops.citus_setup() copied the whole registry to the worker that had lost it"
+tap_same "$(sql "${iris_probe//TABLE/iris_d}")" "$m1" "the workers score with the deployed model again"
+
+# --- a worker added later gets the registry from mlops.citus_setup()
+mlops_citus_node_start
+w3=$PGPORT
+PGPORT=$coord
+sql "SELECT citus_add_node('localhost', $w3)" >/dev/null
+tap_is "$(on "$w3" "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" \
+	"$(sql "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" "citus_add_node created mlops on the new worker"
+tap_is "$(sql "SELECT mlops.citus_setup()")" 3 "mlops.citus_setup() reaches the three workers"
+tap_same "$(on "$w3" "$registry")" "$(sql "$registry")" "the new worker's registry equals the coordinator's"
+sql "CREATE TABLE iris_d3 AS SELECT * FROM iris; SET client_min_messages = warning;
+	SELECT create_distributed_table('iris_d3', 'id', colocate_with => 'none')" >/dev/null
+tap_is "$(sql "SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement JOIN pg_dist_shard USING (shardid) WHERE logicalrelid = 'iris_d3'::regclass")" \
+	3 "iris_d3 has shards on the three workers"
+tap_same "$(sql "${scores//TABLE/iris_d3}")" "$single" "every predict form over iris_d3 (three workers) equals the single-node run"
+
+# --- a worker without mlops is named
+on "$w2" "SET citus.enable_ddl_propagation = off; DROP EXTENSION mlops CASCADE" >/dev/null 2>&1
+tap_like "$(sql_err "SELECT mlops.citus_setup()")" "mlops is not installed on worker node localhost:$w2" \
+	"mlops.citus_setup() names the worker that lacks mlops"
+
+tap_done
