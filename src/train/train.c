@@ -172,16 +172,18 @@ GatherTargets(const Dataset *ds, const int *rows, int n)
  * before the feature matrix is built.  The data read and the split are held
  * to the end; the fit phase adds the feature matrices of the training and
  * validation rows with their targets (one-hot encoding makes them wider
- * than the data) and what the algorithm allocates besides (libxgboost's
- * copies, the linear solvers' working matrices); after the matrices are
- * freed, the reference profile (see ProfileBuildMemory) takes their place.
+ * than the data; an algorithm that streams its rows has none) and what the
+ * algorithm allocates besides (libxgboost's quantized matrix, the linear
+ * solvers' working matrices); after the fit, the reference profile (see
+ * ProfileBuildMemory) takes their place.
  */
 static void
 CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
 				 const HyperParams *hp)
 {
 	double		held = ds->bytes + 2.0 * sizeof(int) * ds->nrows;
-	double		matrix = ((double) td->n + td->nval) * (td->p + 1.0) * sizeof(double);
+	double		matrix = ((double) td->n + td->nval) *
+		(ModelOps(td->algorithm)->streams ? 1.0 : td->p + 1.0) * sizeof(double);
 	double		fit = ModelOps(td->algorithm)->fit_memory(td, hp);
 	double		profile = ProfileBuildMemory(ds, split->ntrain, split->ntest);
 
@@ -661,14 +663,11 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	if (req->cv > 0)
 		cv = CrossValidate(ds, split->train, split->ntrain, task, req->algorithm, hp,
 						   req->preprocess, req->cv, req->seed);
-	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
+	TrainDataSetRows(&td, fz, ds, split->train, val_rows);
 	td.y = GatherTargets(ds, split->train, split->ntrain);
 	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
 	if (td.nval > 0)
-	{
-		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);
 		td.yval = GatherTargets(ds, val_rows, td.nval);
-	}
 
 	initStringInfo(&info);
 	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
@@ -678,7 +677,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
-	pfree((void *) td.X);
+	if (td.X != NULL)
+		pfree((void *) td.X);
 
 	/* evaluate the stored form on the held-out rows */
 	MlopsProgressPhase("evaluating", split->ntest);
