@@ -18,8 +18,9 @@
  *	  edges of PROFILE_BINS equal-frequency bins (numpy.quantile, linear),
  *	  the histogram counts in those bins and a sorted, seeded random sample
  *	  of at most mlops.drift_sample_size values (all of them when there are
- *	  no more); for categories the count of every category, most frequent
- *	  first;
+ *	  no more; fewer when the model has so many inputs that all samples
+ *	  would hold more than PROFILE_MAX_SAMPLE_VALUES), stored in binary;
+ *	  for categories the count of every category, most frequent first;
  *	- the same statistics of the model's predictions on the held-out rows
  *	  (the regression value, or the predicted class as a category), or
  *	  null when nothing was held out.
@@ -35,8 +36,24 @@
 
 #include "train/dataset.h"
 
-/* profile format version, stored as "version" */
-#define PROFILE_VERSION		1
+/*
+ * profile format version, stored as "version": 2 stores the value samples
+ * in binary (a base64 string), 1 (before 0.2.0, still read) as arrays of
+ * numbers
+ */
+#define PROFILE_VERSION		2
+#define PROFILE_VERSION_NUMBER_SAMPLES 1
+
+/*
+ * the value samples of all numeric inputs and of the predictions together
+ * hold at most this many values (8 MB of doubles): a model with more than
+ * PROFILE_MAX_SAMPLE_VALUES / mlops.drift_sample_size - 1 inputs samples
+ * fewer values of each
+ */
+#define PROFILE_MAX_SAMPLE_VALUES	1000000
+
+/* bytes a sampled value takes while a profile is built (see ProfileBuildMemory) */
+#define PROFILE_SAMPLE_VALUE_BYTES	48
 
 /* equal-frequency bins of a numeric profile (psi, jensen_shannon) */
 #define PROFILE_BINS		10

@@ -331,6 +331,7 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 				DatasetArrayValues(d, c->name, c->ninputs, vals);
 				for (int k = 0; k < c->ninputs; k++)
 					in[k].values[row] = vals[k];
+				pfree(vals);
 			}
 			break;
 	}
