@@ -288,6 +288,122 @@ ProfileBuildMemory(const Dataset *ds, int nrows, int npred)
 		sizeof(double) * (double) Max(nrows, npred);
 }
 
+/* a profile being built: the JSON text so far */
+struct ProfileBuilder
+{
+	StringInfoData buf;
+	int			ninputs;
+	int			seed;
+	int			sample_size;
+};
+
+/*
+ * Begin the reference profile of a model: the statistics of the training
+ * inputs; see ProfileBuild.
+ */
+ProfileBuilder *
+ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
+{
+	ProfileBuilder *b = palloc(sizeof(ProfileBuilder));
+	StringInfo	buf = &b->buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
+
+	b->ninputs = ds->ninputs;
+	b->seed = seed;
+	b->sample_size = ProfileSampleSize(ds->ninputs);
+	initStringInfo(buf);
+	appendStringInfoChar(buf, '{');
+	JsonAppendKey(buf, "version", true);
+	appendStringInfo(buf, "%d", PROFILE_VERSION);
+	JsonAppendKey(buf, "rows", false);
+	appendStringInfo(buf, "%d", nrows);
+	JsonAppendKey(buf, "seed", false);
+	appendStringInfo(buf, "%d", seed);
+	JsonAppendKey(buf, "sample_size", false);
+	appendStringInfo(buf, "%d", b->sample_size);
+	JsonAppendKey(buf, "bins", false);
+	appendStringInfo(buf, "%d", PROFILE_BINS);
+
+	JsonAppendKey(buf, "columns", false);
+	appendStringInfoChar(buf, '[');
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *col = &ds->columns[j];
+
+		appendStringInfoString(buf, j > 0 ? ", {" : "{");
+		JsonAppendKey(buf, "name", true);
+		JsonAppendString(buf, col->name);
+		JsonAppendKey(buf, "kind", false);
+		JsonAppendString(buf, ProfileKindName(col->kind));
+		JsonAppendKey(buf, "type", false);
+		JsonAppendString(buf, format_type_be(col->typid));
+		JsonAppendKey(buf, "array_length", false);
+		appendStringInfo(buf, "%d", col->kind == SOURCE_ARRAY ? col->ninputs : 0);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, ']');
+
+	JsonAppendKey(buf, "features", false);
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < ds->ninputs; i++)
+	{
+		const DatasetInput *in = &ds->inputs[i];
+
+		for (int r = 0; r < nrows; r++)
+			values[r] = in->values[rows[r]];
+		appendStringInfoString(buf, i > 0 ? ", {" : "{");
+		if (in->categorical)
+			ProfileAppendCategorical(buf, in->name, in->column, values, nrows,
+									 in->categories, in->ncategories);
+		else
+			ProfileAppendNumeric(buf, in->name, in->column, values, nrows, b->sample_size,
+								 ((uint64) (uint32) seed << 32) | (uint64) i);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, ']');
+	pfree(values);
+	return b;
+}
+
+/*
+ * End a reference profile with the statistics of the predictions; see
+ * ProfileBuild.
+ */
+Jsonb *
+ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout, char **labels)
+{
+	StringInfo	buf = &b->buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, npred), MCXT_ALLOC_HUGE);
+	Jsonb	   *jb;
+
+	JsonAppendKey(buf, "prediction", false);
+	if (npred == 0)
+		appendStringInfoString(buf, "null");
+	else if (nout == 1 && labels == NULL)
+	{
+		memcpy(values, pred, sizeof(double) * npred);
+		appendStringInfoChar(buf, '{');
+		ProfileAppendNumeric(buf, PROFILE_PREDICTION, -1, values, npred, b->sample_size,
+							 ((uint64) (uint32) b->seed << 32) | (uint64) b->ninputs);
+		appendStringInfoChar(buf, '}');
+	}
+	else
+	{
+		for (int r = 0; r < npred; r++)
+			values[r] = ModelArgmax(pred + (Size) r * nout, nout);
+		appendStringInfoChar(buf, '{');
+		ProfileAppendCategorical(buf, PROFILE_PREDICTION, -1, values, npred, labels, nout);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, '}');
+
+	pfree(values);
+	jb = JsonFromText(buf);
+	pfree(buf->data);
+	pfree(b);
+	return jb;
+}
+
 /*
  * Build the reference profile of a model; see profile.h.
  */
@@ -295,85 +411,7 @@ Jsonb *
 ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 			 const double *pred, int npred, int nout, char **labels)
 {
-	StringInfoData buf;
-	double	   *values = palloc_extended(sizeof(double) * Max(1, Max(nrows, npred)),
-										 MCXT_ALLOC_HUGE);
-	int			sample_size = ProfileSampleSize(ds->ninputs);
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	JsonAppendKey(&buf, "version", true);
-	appendStringInfo(&buf, "%d", PROFILE_VERSION);
-	JsonAppendKey(&buf, "rows", false);
-	appendStringInfo(&buf, "%d", nrows);
-	JsonAppendKey(&buf, "seed", false);
-	appendStringInfo(&buf, "%d", seed);
-	JsonAppendKey(&buf, "sample_size", false);
-	appendStringInfo(&buf, "%d", sample_size);
-	JsonAppendKey(&buf, "bins", false);
-	appendStringInfo(&buf, "%d", PROFILE_BINS);
-
-	JsonAppendKey(&buf, "columns", false);
-	appendStringInfoChar(&buf, '[');
-	for (int j = 0; j < ds->ncolumns; j++)
-	{
-		const DatasetColumn *col = &ds->columns[j];
-
-		appendStringInfoString(&buf, j > 0 ? ", {" : "{");
-		JsonAppendKey(&buf, "name", true);
-		JsonAppendString(&buf, col->name);
-		JsonAppendKey(&buf, "kind", false);
-		JsonAppendString(&buf, ProfileKindName(col->kind));
-		JsonAppendKey(&buf, "type", false);
-		JsonAppendString(&buf, format_type_be(col->typid));
-		JsonAppendKey(&buf, "array_length", false);
-		appendStringInfo(&buf, "%d", col->kind == SOURCE_ARRAY ? col->ninputs : 0);
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoChar(&buf, ']');
-
-	JsonAppendKey(&buf, "features", false);
-	appendStringInfoChar(&buf, '[');
-	for (int i = 0; i < ds->ninputs; i++)
-	{
-		const DatasetInput *in = &ds->inputs[i];
-
-		for (int r = 0; r < nrows; r++)
-			values[r] = in->values[rows[r]];
-		appendStringInfoString(&buf, i > 0 ? ", {" : "{");
-		if (in->categorical)
-			ProfileAppendCategorical(&buf, in->name, in->column, values, nrows,
-									 in->categories, in->ncategories);
-		else
-			ProfileAppendNumeric(&buf, in->name, in->column, values, nrows, sample_size,
-								 ((uint64) (uint32) seed << 32) | (uint64) i);
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoChar(&buf, ']');
-
-	JsonAppendKey(&buf, "prediction", false);
-	if (npred == 0)
-		appendStringInfoString(&buf, "null");
-	else if (nout == 1 && labels == NULL)
-	{
-		memcpy(values, pred, sizeof(double) * npred);
-		appendStringInfoChar(&buf, '{');
-		ProfileAppendNumeric(&buf, PROFILE_PREDICTION, -1, values, npred, sample_size,
-							 ((uint64) (uint32) seed << 32) | (uint64) ds->ninputs);
-		appendStringInfoChar(&buf, '}');
-	}
-	else
-	{
-		for (int r = 0; r < npred; r++)
-			values[r] = ModelArgmax(pred + (Size) r * nout, nout);
-		appendStringInfoChar(&buf, '{');
-		ProfileAppendCategorical(&buf, PROFILE_PREDICTION, -1, values, npred, labels, nout);
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoChar(&buf, '}');
-
-	pfree(values);
-	return JsonFromText(&buf);
+	return ProfileEnd(ProfileBegin(ds, rows, nrows, seed), pred, npred, nout, labels);
 }
 
 /*

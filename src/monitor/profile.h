@@ -120,6 +120,15 @@ typedef struct Profile
 extern Jsonb *ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 						   const double *pred, int npred, int nout, char **labels);
 
+/*
+ * The same in two steps: the inputs, while the training rows are there,
+ * then the predictions, once the model has made them.
+ */
+typedef struct ProfileBuilder ProfileBuilder;
+extern ProfileBuilder *ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed);
+extern Jsonb *ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout,
+						 char **labels);
+
 /* an estimate of the bytes ProfileBuild takes, for mlops.max_train_memory */
 extern double ProfileBuildMemory(const Dataset *ds, int nrows, int npred);
 

@@ -41,6 +41,9 @@ typedef struct TrainData
 	const Dataset *ds;
 	const int  *rows;			/* n rows of ds */
 	const int  *val_rows;		/* nval rows of ds */
+	void		(*rows_done) (void *arg);	/* see TrainDataRowsDone, or NULL;
+											 * may be called again */
+	void	   *rows_done_arg;
 } TrainData;
 
 /*
@@ -52,6 +55,8 @@ typedef struct TrainData
  * registers a reset callback there for any foreign memory.  "predict"
  * scores n row-major rows of p featurized values into out: one value per
  * row for regression, nclasses probabilities per row for classification.
+ * "fit" calls TrainDataRowsDone once it has read the rows for the last time
+ * (the caller may then free them).
  * "fit_memory" estimates the bytes "fit" allocates besides td's arrays
  * (td->X is not needed), for mlops.max_train_memory.  "streams" says that
  * "fit" reads the rows through TrainDataRows, so the caller may leave X
@@ -72,6 +77,7 @@ extern void TrainDataRows(const TrainData *td, bool validation, int start, int n
 						  double *out);
 extern void TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset *ds,
 							 const int *rows, const int *val_rows);
+extern void TrainDataRowsDone(const TrainData *td);
 
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;

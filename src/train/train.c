@@ -10,6 +10,11 @@
  * fitted on the training rows only.  Metrics are computed by loading the
  * serialized model exactly as predict will, and scoring the held-out rows
  * through the same path, so the stored metrics describe the stored model.
+ * The reference profile of the training inputs is built before the fit;
+ * once the fit has read the training rows (TrainDataRowsDone) only the
+ * held-out rows of the data set are kept, so the fit's own memory (for
+ * XGBoost the quantized matrix and the boosting state) does not add to a
+ * full copy of the table.
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -191,6 +196,39 @@ CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
 						  "Reading the data takes %.0f kB; then the %d x %d feature matrix takes %.0f kB and the %s fit %.0f kB; then the reference profile %.0f kB.",
 						  ceil(held / 1024.0), td->n + td->nval, td->p, ceil(matrix / 1024.0),
 						  MlopsAlgorithmName(td->algorithm), ceil(fit / 1024.0), ceil(profile / 1024.0));
+}
+
+/* the data set of a training run and its split, for TrainKeepHeldOut */
+typedef struct HeldOutRows
+{
+	Dataset    *ds;				/* the new model's columns */
+	Dataset    *both;			/* with the compared model's columns */
+	Split	   *split;
+	bool		done;
+} HeldOutRows;
+
+/*
+ * The fit no longer reads the training rows (TrainDataRowsDone): keep only
+ * the held-out rows of the data set, renumbered 0 .. ntest - 1, for the
+ * metrics and the comparison; the training rows' columns are freed before
+ * the fit allocates its own memory.  The reference profile of the training
+ * rows is built before.
+ */
+static void
+TrainKeepHeldOut(void *arg)
+{
+	HeldOutRows *h = (HeldOutRows *) arg;
+
+	if (h->done)
+		return;
+	h->done = true;
+	DatasetKeepRows(h->both, h->split->test, h->split->ntest);
+	h->ds->target = h->both->target;
+	h->ds->nrows = h->both->nrows;
+	h->ds->bytes = h->both->bytes;
+	for (int i = 0; i < h->split->ntest; i++)
+		h->split->test[i] = i;
+	h->split->train = NULL;
 }
 
 /*
@@ -600,6 +638,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	Policy		policy;
 	CurveSet   *curves = NULL;
 	char	   *cv = NULL;
+	int			nrows;
+	HeldOutRows held_out = {0};
+	ProfileBuilder *profile;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -628,6 +669,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		ds->ninputs = ds->columns[ncolumns].first_input;
 		ds->ncolumns = ncolumns;
 	}
+	nrows = ds->nrows;
 	row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", ds->nrows,
 									DatasetFingerprint(ds));
 	if (ds->nrows == 0)
@@ -669,11 +711,20 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	if (td.nval > 0)
 		td.yval = GatherTargets(ds, val_rows, td.nval);
 
+	/* the reference profile for drift: the training inputs now, while they are here */
+	profile = ProfileBegin(ds, split->train, split->ntrain, req->seed);
+	held_out.ds = ds;
+	held_out.both = &both;
+	held_out.split = split;
+	td.rows_done = TrainKeepHeldOut;
+	td.rows_done_arg = &held_out;
+
 	initStringInfo(&info);
 	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
 	INSTR_TIME_SET_CURRENT(start);
 	importance = palloc0(sizeof(double) * Max(1, td.p));
 	blob = ModelOps(req->algorithm)->fit(&td, hp, &info, importance);
+	TrainKeepHeldOut(&held_out);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
@@ -699,9 +750,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	}
 	MemoryContextSwitchTo(old);
 
-	/* the reference profile for drift: training inputs, held-out predictions */
-	row.profile = ProfileBuild(ds, split->train, split->ntrain, req->seed, pred, split->ntest,
-							   ModelOutputs(&loaded), task == TASK_CLASSIFICATION ? ds->labels : NULL);
+	/* the reference profile ends with the held-out predictions */
+	row.profile = ProfileEnd(profile, pred, split->ntest, ModelOutputs(&loaded),
+							 task == TASK_CLASSIFICATION ? ds->labels : NULL);
 	if (task == TASK_CLASSIFICATION && split->ntest > 0)
 		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
 							   ds->nclasses, ds->labels);
@@ -730,7 +781,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	appendStringInfo(&training, ", \"rows\": %d, \"null_target_rows\": " INT64_FORMAT
 					 ", \"train_rows\": %d, \"test_rows\": %d, \"validation_rows\": %d"
 					 ", \"test_size\": ",
-					 ds->nrows, ds->null_targets, split->ntrain, split->ntest, td.nval);
+					 nrows, ds->null_targets, split->ntrain, split->ntest, td.nval);
 	JsonAppendDouble(&training, req->test_size);
 	appendStringInfo(&training, ", \"split\": \"%s\", \"order_by\": ", SplitKindName(split_kind));
 	if (req->order_by)

@@ -60,3 +60,15 @@ TrainDataRows(const TrainData *td, bool validation, int start, int n, double *ou
 			out[(size_t) i * td->p + j] = col[i];
 	}
 }
+
+/*
+ * Tell the caller that the fit will not read td's rows (X and Xval, or the
+ * data set's) any more, so that it may free them before the boosting
+ * rounds or the solver allocate their own memory.
+ */
+void
+TrainDataRowsDone(const TrainData *td)
+{
+	if (td->rows_done != NULL)
+		td->rows_done(td->rows_done_arg);
+}

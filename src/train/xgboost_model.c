@@ -540,6 +540,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 
 	if (patience > 0)
 		dval = XgbValidationMatrix(td);
+	TrainDataRowsDone(td);
 
 	XgbCheck(XGBoosterCreate((DMatrixHandle *) &dtrain->handle, 1, &b), "create a booster");
 	booster = XgbOwn(b, true);
