@@ -46,11 +46,12 @@
 
 /*
  * the value samples of all numeric inputs and of the predictions together
- * hold at most this many values (8 MB of doubles): a model with more than
- * PROFILE_MAX_SAMPLE_VALUES / mlops.drift_sample_size - 1 inputs samples
- * fewer values of each
+ * hold at most this many values (2 MB of doubles, which the registry
+ * stores and compresses with every model): a model with more than
+ * PROFILE_MAX_SAMPLE_VALUES / mlops.drift_sample_size - 1 inputs (24 at
+ * the default) samples fewer values of each
  */
-#define PROFILE_MAX_SAMPLE_VALUES	1000000
+#define PROFILE_MAX_SAMPLE_VALUES	250000
 
 /* bytes a sampled value takes while a profile is built (see ProfileBuildMemory) */
 #define PROFILE_SAMPLE_VALUE_BYTES	48
