@@ -146,8 +146,15 @@ SELECT 'profile without features: ' || corrupt(:linear, $$profile = jsonb_set(pr
 SELECT 'profile features not an array: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features}', '{"a": 1}')$$, :'drift');
 SELECT 'categorical predictions of a regression: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{prediction}', profile->'features'->0)$$, :'drift');
 SELECT 'sound drift, ks: ' || corrupt(:logistic, 'labels = labels', :'drift_ks');
-SELECT 'NaN in a sample: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample,0}', 'null')$$, :'drift_ks');
-SELECT 'unsorted sample: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample,0}', '1e6')$$, :'drift_ks');
+-- a sample is the base64 of little-endian float8 values: NaN, 1 and 2, 1
+SELECT 'NaN in a sample: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample}', '"AAAAAAAA+H8AAAAAAADwPw=="')$$, :'drift_ks');
+SELECT 'unsorted sample: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample}', '"AAAAAAAAAEAAAAAAAADwPw=="')$$, :'drift_ks');
+SELECT 'sample not base64: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample}', '"%%%"')$$, :'drift_ks');
+SELECT 'sample of 12 bytes: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample}', '"AAAAAAAAAEAAAAAA"')$$, :'drift_ks');
+SELECT 'sample an array: ' || corrupt(:logistic, $$profile = jsonb_set(profile, '{features,1,sample}', '[1, 2]')$$, :'drift_ks');
+-- a 0.1.0 profile (format 1) holds its samples as arrays of numbers
+SELECT 'format 1 samples: ' || corrupt(:logistic, $$profile = jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(profile, '{version}', '1'), '{features,0,sample}', '[1, 2]'), '{features,1,sample}', '[1, 2]'), '{features,2,sample}', '[1, 2]'), '{features,3,sample}', '[1, 2]')$$, :'drift_ks');
+SELECT 'format 1, NaN in a sample: ' || corrupt(:logistic, $$profile = jsonb_set(jsonb_set(jsonb_set(jsonb_set(jsonb_set(profile, '{version}', '1'), '{features,0,sample}', '[1, 2]'), '{features,1,sample}', '[null, 2]'), '{features,2,sample}', '[1, 2]'), '{features,3,sample}', '[1, 2]')$$, :'drift_ks');
 SELECT 'negative count: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,count}', '-5')$$, :'drift_psi');
 SELECT 'descending edges: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,edges}', '[9, 8, 7, 6, 5, 4, 3, 2, 1]')$$, :'drift_psi');
 SELECT 'negative bin count: ' || corrupt(:linear, $$profile = jsonb_set(profile, '{features,1,histogram,3}', '-1')$$, :'drift_psi');

@@ -20,6 +20,7 @@ FROM mlops.train('drift_p', 'drift_t', 'y', hyperparams => '{"n_estimators": 5}'
 SELECT id AS drift_p FROM mlops.projects WHERE name = 'drift_p' \gset
 
 -- the profile: columns, inputs, the training rows' statistics, predictions
+-- (a sample is the base64 of its little-endian float8 values)
 SELECT profile -> 'version' AS version, profile -> 'rows' AS rows,
        profile -> 'sample_size' AS sample_size, profile -> 'bins' AS bins,
        jsonb_path_query_array(profile, '$.columns[*].name') AS columns,
@@ -28,12 +29,12 @@ FROM mlops.models WHERE version = 1 AND project_id = (SELECT id FROM mlops.proje
 SELECT f ->> 'name' AS name, f ->> 'kind' AS kind, f -> 'rows' AS rows, f -> 'count' AS count,
        f -> 'nulls' AS nulls, round((f ->> 'mean')::numeric, 6) AS mean,
        f -> 'min' AS min, f -> 'max' AS max, jsonb_array_length(f -> 'edges') AS edges,
-       f -> 'histogram' AS histogram, jsonb_array_length(f -> 'sample') AS sample,
+       f -> 'histogram' AS histogram, length(decode(f ->> 'sample', 'base64')) / 8 AS sample,
        f -> 'categories' AS categories, f -> 'counts' AS counts
 FROM mlops.models m, jsonb_array_elements(m.profile -> 'features') f
 WHERE m.project_id = (SELECT id FROM mlops.projects WHERE name = 'drift_p');
 SELECT profile -> 'prediction' ->> 'kind' AS kind, profile -> 'prediction' -> 'rows' AS rows,
-       jsonb_array_length(profile -> 'prediction' -> 'sample') AS sample
+       length(decode(profile -> 'prediction' ->> 'sample', 'base64')) / 8 AS sample
 FROM mlops.models WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'drift_p');
 
 --
@@ -93,7 +94,7 @@ SHOW mlops.drift_sample_size;
 SET mlops.drift_sample_size = 100;
 SELECT version FROM mlops.train('drift_p', 'drift_t', 'y', hyperparams => '{"n_estimators": 5}',
                                 exclude => '{id}', deploy => 'never');
-SELECT f ->> 'name' AS name, jsonb_array_length(f -> 'sample') AS sample
+SELECT f ->> 'name' AS name, length(decode(f ->> 'sample', 'base64')) / 8 AS sample
 FROM mlops.models m, jsonb_array_elements(m.profile -> 'features') f
 WHERE m.id = (SELECT max(id) FROM mlops.models);
 RESET mlops.drift_sample_size;

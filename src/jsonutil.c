@@ -15,7 +15,9 @@
 #include <limits.h>
 #include <math.h>
 
+#include "common/base64.h"
 #include "common/shortest_dec.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
@@ -296,4 +298,68 @@ Jsonb *
 JsonFromText(StringInfo buf)
 {
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf->data)));
+}
+
+/*
+ * Append a JSON string holding n doubles in binary: their IEEE 754 bytes,
+ * little-endian, in base64.  A large array of numbers stays compact and
+ * never goes through numeric_in when the document becomes jsonb (a JSON
+ * number of jsonb is a numeric); JsonBinaryDoubles reads it back exactly.
+ */
+void
+JsonAppendBinaryDoubles(StringInfo buf, const double *v, int n)
+{
+	int			len = (int) sizeof(double) * n;
+	char	   *bytes = palloc(Max(1, len));
+	int			enclen = pg_b64_enc_len(len);
+
+	for (int i = 0; i < n; i++)
+	{
+		uint64		u;
+
+		memcpy(&u, &v[i], sizeof(u));
+#ifdef WORDS_BIGENDIAN
+		u = pg_bswap64(u);
+#endif
+		memcpy(bytes + (size_t) i * sizeof(u), &u, sizeof(u));
+	}
+	appendStringInfoChar(buf, '"');
+	enlargeStringInfo(buf, enclen + 2);
+	enclen = pg_b64_encode(bytes, len, buf->data + buf->len, enclen);
+	if (enclen < 0)
+		elog(ERROR, "could not encode %d doubles in base64", n);
+	buf->len += enclen;
+	buf->data[buf->len] = '\0';
+	appendStringInfoChar(buf, '"');
+	pfree(bytes);
+}
+
+/*
+ * The doubles of a string written by JsonAppendBinaryDoubles; NULL when
+ * it is not one.  *n receives their number.
+ */
+double *
+JsonBinaryDoubles(const char *str, int len, int *n)
+{
+	int			maxlen = pg_b64_dec_len(len);
+	char	   *bytes = palloc(Max(1, maxlen));
+	int			declen = pg_b64_decode(str, len, bytes, maxlen);
+	double	   *out;
+
+	if (declen < 0 || declen % sizeof(double) != 0)
+		return NULL;
+	*n = declen / (int) sizeof(double);
+	out = palloc(sizeof(double) * Max(1, *n));
+	for (int i = 0; i < *n; i++)
+	{
+		uint64		u;
+
+		memcpy(&u, bytes + (size_t) i * sizeof(u), sizeof(u));
+#ifdef WORDS_BIGENDIAN
+		u = pg_bswap64(u);
+#endif
+		memcpy(&out[i], &u, sizeof(u));
+	}
+	pfree(bytes);
+	return out;
 }

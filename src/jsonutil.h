@@ -36,6 +36,8 @@ extern void JsonAppendString(StringInfo buf, const char *str);
 extern void JsonAppendDouble(StringInfo buf, double v);
 extern void JsonAppendDoubles(StringInfo buf, const double *v, int n);
 extern void JsonAppendStrings(StringInfo buf, char **v, int n);
+extern void JsonAppendBinaryDoubles(StringInfo buf, const double *v, int n);
+extern double *JsonBinaryDoubles(const char *str, int len, int *n);
 extern void JsonAppendKey(StringInfo buf, const char *key, bool first);
 extern Jsonb *JsonFromText(StringInfo buf);
 

@@ -5,9 +5,18 @@
  *
  * The profile is written as JSON text and stored as jsonb.  Numbers are
  * printed in the shortest form that reads back as the same double (as
- * float8out does), which keeps samples of thousands of values compact.  Quantile edges and bin counts come from the same
- * functions as mlops.psi (stats_distance.c), so a profile's histogram is exactly
- * what mlops.psi would compute on the training values.
+ * float8out does); the value samples, which are most of a profile, are
+ * binary (JsonAppendBinaryDoubles: base64 of the doubles' bytes), so they
+ * never go through numeric_in and stay compact.  Profiles of format
+ * version 1 (before 0.2.0) hold the samples as arrays of numbers; they
+ * are read as well.  Quantile edges and bin counts come from the same
+ * functions as mlops.psi (stats_distance.c), so a profile's histogram is
+ * exactly what mlops.psi would compute on the training values.
+ *
+ * The samples of all inputs together hold at most PROFILE_MAX_SAMPLE_VALUES
+ * values: each input (and the predictions) samples at most
+ * mlops.drift_sample_size values, and fewer when the model has so many
+ * inputs that the total would pass that bound (ProfileSampleSize).
  *
  * The value sample of a numeric input is drawn without replacement by a
  * partial Fisher-Yates shuffle of the input's non-NULL values in row order,
@@ -110,15 +119,26 @@ ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categoric
 }
 
 /*
+ * The number of values each numeric input (and the predictions) of a
+ * model with ninputs inputs samples: mlops.drift_sample_size, or less so
+ * that all samples together hold at most PROFILE_MAX_SAMPLE_VALUES.
+ */
+static int
+ProfileSampleSize(int ninputs)
+{
+	return Max(1, Min(mlops_drift_sample_size, PROFILE_MAX_SAMPLE_VALUES / (ninputs + 1)));
+}
+
+/*
  * The sample of a numeric feature's count non-NULL values, sorted: all of
- * them when there are at most mlops.drift_sample_size, otherwise the first
- * places of a partial Fisher-Yates shuffle of values (which reorders them)
- * with a PRNG seeded by seed.  *nsample receives its size.
+ * them when there are at most size, otherwise the first places of a partial
+ * Fisher-Yates shuffle of values (which reorders them) with a PRNG seeded
+ * by seed.  *nsample receives its length.
  */
 static double *
-ProfileSample(double *values, int count, uint64 seed, int *nsample)
+ProfileSample(double *values, int count, int size, uint64 seed, int *nsample)
 {
-	int			k = Min(count, mlops_drift_sample_size);
+	int			k = Min(count, size);
 	double	   *sample = palloc(sizeof(double) * k);
 
 	if (k < count)
@@ -143,12 +163,12 @@ ProfileSample(double *values, int count, uint64 seed, int *nsample)
 
 /*
  * Append the profile of a numeric feature: values holds its n values (NaN
- * for NULL) and is overwritten.  The sample is drawn with a PRNG seeded by
- * seed.
+ * for NULL) and is overwritten.  The sample of at most sample_size values
+ * is drawn with a PRNG seeded by seed.
  */
 static void
 ProfileAppendNumeric(StringInfo buf, const char *name, int column,
-					 double *values, int n, uint64 seed)
+					 double *values, int n, int sample_size, uint64 seed)
 {
 	int			count = 0;
 	int			nsample;
@@ -167,11 +187,11 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 	if (count == 0)
 	{
 		appendStringInfoString(buf, ", \"mean\": null, \"std\": null, \"min\": null, "
-							   "\"max\": null, \"edges\": [], \"histogram\": [], \"sample\": []");
+							   "\"max\": null, \"edges\": [], \"histogram\": [], \"sample\": \"\"");
 		return;
 	}
 
-	sample = ProfileSample(values, count, seed, &nsample);
+	sample = ProfileSample(values, count, sample_size, seed, &nsample);
 	min = max = values[0];
 	for (int i = 0; i < count; i++)
 	{
@@ -208,7 +228,7 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 	}
 
 	JsonAppendKey(buf, "sample", false);
-	JsonAppendDoubles(buf, sample, nsample);
+	JsonAppendBinaryDoubles(buf, sample, nsample);
 	pfree(sample);
 }
 
@@ -266,20 +286,145 @@ ProfileAppendCategorical(StringInfo buf, const char *name, int column,
 
 /*
  * An estimate of the bytes ProfileBuild takes for nrows training rows and
- * npred predictions of ds, for mlops.max_train_memory: a copy of a column,
- * and for each sampled value and category about 256 bytes (measured about
- * 230), its text in the JSON document, then its parsed and binary jsonb.
+ * npred predictions of ds, for mlops.max_train_memory: a copy of a column;
+ * for each sampled value its bytes, their base64 text in the JSON document
+ * and in the jsonb (PROFILE_SAMPLE_VALUE_BYTES); for each category about
+ * 256 bytes (measured about 230), its text in the JSON document, then its
+ * parsed and binary jsonb.
  */
 double
 ProfileBuildMemory(const Dataset *ds, int nrows, int npred)
 {
+	int			size = ProfileSampleSize(ds->ninputs);
 	double		values = 0;
+	double		categories = 0;
 
 	for (int i = 0; i < ds->ninputs; i++)
-		values += ds->inputs[i].categorical ? ds->inputs[i].ncategories
-			: Min(nrows, mlops_drift_sample_size);
-	values += Min(npred, mlops_drift_sample_size);
-	return values * 256 + sizeof(double) * (double) Max(nrows, npred);
+	{
+		if (ds->inputs[i].categorical)
+			categories += ds->inputs[i].ncategories;
+		else
+			values += Min(nrows, size);
+	}
+	values += Min(npred, size);
+	return values * PROFILE_SAMPLE_VALUE_BYTES + categories * 256 +
+		sizeof(double) * (double) Max(nrows, npred);
+}
+
+/* a profile being built: the JSON text so far */
+struct ProfileBuilder
+{
+	StringInfoData buf;
+	int			ninputs;
+	int			seed;
+	int			sample_size;
+};
+
+/*
+ * Begin the reference profile of a model: the statistics of the training
+ * inputs; see ProfileBuild.
+ */
+ProfileBuilder *
+ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
+{
+	ProfileBuilder *b = palloc(sizeof(ProfileBuilder));
+	StringInfo	buf = &b->buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
+
+	b->ninputs = ds->ninputs;
+	b->seed = seed;
+	b->sample_size = ProfileSampleSize(ds->ninputs);
+	initStringInfo(buf);
+	appendStringInfoChar(buf, '{');
+	JsonAppendKey(buf, "version", true);
+	appendStringInfo(buf, "%d", PROFILE_VERSION);
+	JsonAppendKey(buf, "rows", false);
+	appendStringInfo(buf, "%d", nrows);
+	JsonAppendKey(buf, "seed", false);
+	appendStringInfo(buf, "%d", seed);
+	JsonAppendKey(buf, "sample_size", false);
+	appendStringInfo(buf, "%d", b->sample_size);
+	JsonAppendKey(buf, "bins", false);
+	appendStringInfo(buf, "%d", PROFILE_BINS);
+
+	JsonAppendKey(buf, "columns", false);
+	appendStringInfoChar(buf, '[');
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const DatasetColumn *col = &ds->columns[j];
+
+		appendStringInfoString(buf, j > 0 ? ", {" : "{");
+		JsonAppendKey(buf, "name", true);
+		JsonAppendString(buf, col->name);
+		JsonAppendKey(buf, "kind", false);
+		JsonAppendString(buf, ProfileKindName(col->kind));
+		JsonAppendKey(buf, "type", false);
+		JsonAppendString(buf, format_type_be(col->typid));
+		JsonAppendKey(buf, "array_length", false);
+		appendStringInfo(buf, "%d", col->kind == SOURCE_ARRAY ? col->ninputs : 0);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, ']');
+
+	JsonAppendKey(buf, "features", false);
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < ds->ninputs; i++)
+	{
+		const DatasetInput *in = &ds->inputs[i];
+
+		for (int r = 0; r < nrows; r++)
+			values[r] = in->values[rows[r]];
+		appendStringInfoString(buf, i > 0 ? ", {" : "{");
+		if (in->categorical)
+			ProfileAppendCategorical(buf, in->name, in->column, values, nrows,
+									 in->categories, in->ncategories);
+		else
+			ProfileAppendNumeric(buf, in->name, in->column, values, nrows, b->sample_size,
+								 ((uint64) (uint32) seed << 32) | (uint64) i);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, ']');
+	pfree(values);
+	return b;
+}
+
+/*
+ * End a reference profile with the statistics of the predictions; see
+ * ProfileBuild.
+ */
+Jsonb *
+ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout, char **labels)
+{
+	StringInfo	buf = &b->buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, npred), MCXT_ALLOC_HUGE);
+	Jsonb	   *jb;
+
+	JsonAppendKey(buf, "prediction", false);
+	if (npred == 0)
+		appendStringInfoString(buf, "null");
+	else if (nout == 1 && labels == NULL)
+	{
+		memcpy(values, pred, sizeof(double) * npred);
+		appendStringInfoChar(buf, '{');
+		ProfileAppendNumeric(buf, PROFILE_PREDICTION, -1, values, npred, b->sample_size,
+							 ((uint64) (uint32) b->seed << 32) | (uint64) b->ninputs);
+		appendStringInfoChar(buf, '}');
+	}
+	else
+	{
+		for (int r = 0; r < npred; r++)
+			values[r] = ModelArgmax(pred + (Size) r * nout, nout);
+		appendStringInfoChar(buf, '{');
+		ProfileAppendCategorical(buf, PROFILE_PREDICTION, -1, values, npred, labels, nout);
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, '}');
+
+	pfree(values);
+	jb = JsonFromText(buf);
+	pfree(buf->data);
+	pfree(b);
+	return jb;
 }
 
 /*
@@ -289,84 +434,7 @@ Jsonb *
 ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 			 const double *pred, int npred, int nout, char **labels)
 {
-	StringInfoData buf;
-	double	   *values = palloc_extended(sizeof(double) * Max(1, Max(nrows, npred)),
-										 MCXT_ALLOC_HUGE);
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	JsonAppendKey(&buf, "version", true);
-	appendStringInfo(&buf, "%d", PROFILE_VERSION);
-	JsonAppendKey(&buf, "rows", false);
-	appendStringInfo(&buf, "%d", nrows);
-	JsonAppendKey(&buf, "seed", false);
-	appendStringInfo(&buf, "%d", seed);
-	JsonAppendKey(&buf, "sample_size", false);
-	appendStringInfo(&buf, "%d", mlops_drift_sample_size);
-	JsonAppendKey(&buf, "bins", false);
-	appendStringInfo(&buf, "%d", PROFILE_BINS);
-
-	JsonAppendKey(&buf, "columns", false);
-	appendStringInfoChar(&buf, '[');
-	for (int j = 0; j < ds->ncolumns; j++)
-	{
-		const DatasetColumn *col = &ds->columns[j];
-
-		appendStringInfoString(&buf, j > 0 ? ", {" : "{");
-		JsonAppendKey(&buf, "name", true);
-		JsonAppendString(&buf, col->name);
-		JsonAppendKey(&buf, "kind", false);
-		JsonAppendString(&buf, ProfileKindName(col->kind));
-		JsonAppendKey(&buf, "type", false);
-		JsonAppendString(&buf, format_type_be(col->typid));
-		JsonAppendKey(&buf, "array_length", false);
-		appendStringInfo(&buf, "%d", col->kind == SOURCE_ARRAY ? col->ninputs : 0);
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoChar(&buf, ']');
-
-	JsonAppendKey(&buf, "features", false);
-	appendStringInfoChar(&buf, '[');
-	for (int i = 0; i < ds->ninputs; i++)
-	{
-		const DatasetInput *in = &ds->inputs[i];
-
-		for (int r = 0; r < nrows; r++)
-			values[r] = in->values[rows[r]];
-		appendStringInfoString(&buf, i > 0 ? ", {" : "{");
-		if (in->categorical)
-			ProfileAppendCategorical(&buf, in->name, in->column, values, nrows,
-									 in->categories, in->ncategories);
-		else
-			ProfileAppendNumeric(&buf, in->name, in->column, values, nrows,
-								 ((uint64) (uint32) seed << 32) | (uint64) i);
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoChar(&buf, ']');
-
-	JsonAppendKey(&buf, "prediction", false);
-	if (npred == 0)
-		appendStringInfoString(&buf, "null");
-	else if (nout == 1 && labels == NULL)
-	{
-		memcpy(values, pred, sizeof(double) * npred);
-		appendStringInfoChar(&buf, '{');
-		ProfileAppendNumeric(&buf, PROFILE_PREDICTION, -1, values, npred,
-							 ((uint64) (uint32) seed << 32) | (uint64) ds->ninputs);
-		appendStringInfoChar(&buf, '}');
-	}
-	else
-	{
-		for (int r = 0; r < npred; r++)
-			values[r] = ModelArgmax(pred + (Size) r * nout, nout);
-		appendStringInfoChar(&buf, '{');
-		ProfileAppendCategorical(&buf, PROFILE_PREDICTION, -1, values, npred, labels, nout);
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoChar(&buf, '}');
-
-	pfree(values);
-	return JsonFromText(&buf);
+	return ProfileEnd(ProfileBegin(ds, rows, nrows, seed), pred, npred, nout, labels);
 }
 
 /*
@@ -401,10 +469,32 @@ ProfileGetDoubles(JsonbContainer *obj, const char *key, int *n)
 }
 
 /*
- * Parse one profiled feature (an input, or the predictions).
+ * The value sample of a stored numeric feature: a binary string (format
+ * version 2), or an array of numbers (version 1); *n receives its length.
+ */
+static double *
+ProfileGetSample(JsonbContainer *obj, int version, int *n)
+{
+	JsonbValue *v;
+	double	   *out;
+
+	if (version == PROFILE_VERSION_NUMBER_SAMPLES)
+		return ProfileGetDoubles(obj, "sample", n);
+	v = JsonGet(obj, "sample");
+	if (v == NULL || v->type != jbvString)
+		ProfileCorrupted("Key \"sample\" is not a string.");
+	out = JsonBinaryDoubles(v->val.string.val, v->val.string.len, n);
+	if (out == NULL)
+		ProfileCorrupted("Key \"sample\" does not hold binary doubles.");
+	return out;
+}
+
+/*
+ * Parse one profiled feature (an input, or the predictions) of a profile
+ * of format "version".
  */
 static void
-ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
+ProfileFeatureFromJson(JsonbContainer *obj, int version, ProfileFeature *f)
 {
 	char	   *kind = JsonGetString(obj, "kind");
 
@@ -428,7 +518,7 @@ ProfileFeatureFromJson(JsonbContainer *obj, ProfileFeature *f)
 		f->max = JsonGetDouble(obj, "max");
 		f->edges = ProfileGetDoubles(obj, "edges", &nedges);
 		f->histogram = ProfileGetDoubles(obj, "histogram", &nbins);
-		f->sample = ProfileGetDoubles(obj, "sample", &f->nsample);
+		f->sample = ProfileGetSample(obj, version, &f->nsample);
 		if (f->count == 0)
 		{
 			f->edges = f->histogram = NULL;
@@ -545,7 +635,7 @@ ProfileFromJson(Jsonb *jb, const MlopsModel *m)
 	error_context_stack = &errcallback;
 
 	version = JsonGetInt(root, "version");
-	if (version != PROFILE_VERSION)
+	if (version != PROFILE_VERSION && version != PROFILE_VERSION_NUMBER_SAMPLES)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("reference profile has unknown format version %d", version),
@@ -586,7 +676,7 @@ ProfileFromJson(Jsonb *jb, const MlopsModel *m)
 	p->features = palloc0(sizeof(ProfileFeature) * Max(1, p->nfeatures));
 	for (int i = 0; i < p->nfeatures; i++)
 	{
-		ProfileFeatureFromJson(ProfileObject(features, i, "A feature"), &p->features[i]);
+		ProfileFeatureFromJson(ProfileObject(features, i, "A feature"), version, &p->features[i]);
 		if (p->features[i].column < 0 || p->features[i].column >= p->ncolumns)
 			ProfileCorrupted(psprintf("Feature \"%s\" names column %d.",
 									  p->features[i].name, p->features[i].column));
@@ -598,7 +688,7 @@ ProfileFromJson(Jsonb *jb, const MlopsModel *m)
 	if (pred->type == jbvBinary && JsonContainerIsObject(pred->val.binary.data))
 	{
 		p->prediction = palloc0(sizeof(ProfileFeature));
-		ProfileFeatureFromJson(pred->val.binary.data, p->prediction);
+		ProfileFeatureFromJson(pred->val.binary.data, version, p->prediction);
 		if (p->prediction->categorical != (m->task == TASK_CLASSIFICATION))
 			ProfileCorrupted(psprintf("Its predictions are %s, but model " INT64_FORMAT " is a %s model.",
 									  p->prediction->categorical ? "categorical" : "numeric", m->id,

@@ -18,8 +18,9 @@
  *	  edges of PROFILE_BINS equal-frequency bins (numpy.quantile, linear),
  *	  the histogram counts in those bins and a sorted, seeded random sample
  *	  of at most mlops.drift_sample_size values (all of them when there are
- *	  no more); for categories the count of every category, most frequent
- *	  first;
+ *	  no more; fewer when the model has so many inputs that all samples
+ *	  would hold more than PROFILE_MAX_SAMPLE_VALUES), stored in binary;
+ *	  for categories the count of every category, most frequent first;
  *	- the same statistics of the model's predictions on the held-out rows
  *	  (the regression value, or the predicted class as a category), or
  *	  null when nothing was held out.
@@ -35,8 +36,25 @@
 
 #include "train/dataset.h"
 
-/* profile format version, stored as "version" */
-#define PROFILE_VERSION		1
+/*
+ * profile format version, stored as "version": 2 stores the value samples
+ * in binary (a base64 string), 1 (before 0.2.0, still read) as arrays of
+ * numbers
+ */
+#define PROFILE_VERSION		2
+#define PROFILE_VERSION_NUMBER_SAMPLES 1
+
+/*
+ * the value samples of all numeric inputs and of the predictions together
+ * hold at most this many values (2 MB of doubles, which the registry
+ * stores and compresses with every model): a model with more than
+ * PROFILE_MAX_SAMPLE_VALUES / mlops.drift_sample_size - 1 inputs (24 at
+ * the default) samples fewer values of each
+ */
+#define PROFILE_MAX_SAMPLE_VALUES	250000
+
+/* bytes a sampled value takes while a profile is built (see ProfileBuildMemory) */
+#define PROFILE_SAMPLE_VALUE_BYTES	48
 
 /* equal-frequency bins of a numeric profile (psi, jensen_shannon) */
 #define PROFILE_BINS		10
@@ -106,6 +124,15 @@ extern int	mlops_drift_sample_size;
 extern void ProfileInit(void);
 extern Jsonb *ProfileBuild(const Dataset *ds, const int *rows, int nrows, int seed,
 						   const double *pred, int npred, int nout, char **labels);
+
+/*
+ * The same in two steps: the inputs, while the training rows are there,
+ * then the predictions, once the model has made them.
+ */
+typedef struct ProfileBuilder ProfileBuilder;
+extern ProfileBuilder *ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed);
+extern Jsonb *ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout,
+						 char **labels);
 
 /* an estimate of the bytes ProfileBuild takes, for mlops.max_train_memory */
 extern double ProfileBuildMemory(const Dataset *ds, int nrows, int npred);

@@ -17,20 +17,33 @@
 #include "train/hyperparams.h"
 #include "mlops.h"
 
-/* featurized rows an algorithm trains on */
+/*
+ * Featurized rows an algorithm trains on.  They are either materialized
+ * (X and Xval, column-major) or, for an algorithm whose ops "stream", left
+ * in the data set: X and Xval are NULL and TrainDataRows featurizes a block
+ * of rows at a time through fz from ds's rows and val_rows, so the fit never
+ * holds a second copy of the data.
+ */
 typedef struct TrainData
 {
 	MlopsAlgorithm algorithm;
 	int			n;
 	int			p;
-	const double *X;			/* column-major, n x p */
+	const double *X;			/* column-major, n x p, or NULL */
 	const double *y;			/* value, or class index */
 	int			nclasses;		/* 0 for regression */
 	const double *class_weight; /* weight of each class's rows, or NULL */
 	int			nval;			/* validation rows for early stopping */
-	const double *Xval;
+	const double *Xval;			/* column-major, nval x p, or NULL */
 	const double *yval;
 	int			seed;
+	const Featurizer *fz;		/* with X NULL: the rows' source */
+	const Dataset *ds;
+	const int  *rows;			/* n rows of ds */
+	const int  *val_rows;		/* nval rows of ds */
+	void		(*rows_done) (void *arg);	/* see TrainDataRowsDone, or NULL;
+											 * may be called again */
+	void	   *rows_done_arg;
 } TrainData;
 
 /*
@@ -42,8 +55,12 @@ typedef struct TrainData
  * registers a reset callback there for any foreign memory.  "predict"
  * scores n row-major rows of p featurized values into out: one value per
  * row for regression, nclasses probabilities per row for classification.
+ * "fit" calls TrainDataRowsDone once it has read the rows for the last time
+ * (the caller may then free them).
  * "fit_memory" estimates the bytes "fit" allocates besides td's arrays
- * (td->X is not needed), for mlops.max_train_memory.
+ * (td->X is not needed), for mlops.max_train_memory.  "streams" says that
+ * "fit" reads the rows through TrainDataRows, so the caller may leave X
+ * and Xval NULL and pass the data set instead.
  */
 typedef struct AlgorithmOps
 {
@@ -52,7 +69,15 @@ typedef struct AlgorithmOps
 	double		(*fit_memory) (const TrainData *td, const HyperParams *hp);
 	void	   *(*load) (const bytea *blob, int nfeatures, int nclasses);
 	void		(*predict) (void *impl, const double *X, int n, int p, double *out);
+	bool		streams;
 } AlgorithmOps;
+
+/* train/train_data.c */
+extern void TrainDataRows(const TrainData *td, bool validation, int start, int n,
+						  double *out);
+extern void TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset *ds,
+							 const int *rows, const int *val_rows);
+extern void TrainDataRowsDone(const TrainData *td);
 
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;

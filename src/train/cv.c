@@ -151,7 +151,7 @@ CvFold(const Dataset *ds, const int *rows, int n, const int *fold, int f, MlopsT
 	td.p = fz->nfeatures;
 	td.nclasses = ds->nclasses;
 	td.seed = seed;
-	td.X = FeaturizerMatrix(fz, ds, train, ntrain);
+	TrainDataSetRows(&td, fz, ds, train, val);
 	y = palloc_extended(sizeof(double) * ntrain, MCXT_ALLOC_HUGE);
 	for (int i = 0; i < ntrain; i++)
 		y[i] = ds->target[train[i]];
@@ -163,7 +163,6 @@ CvFold(const Dataset *ds, const int *rows, int n, const int *fold, int f, MlopsT
 
 		for (int i = 0; i < td.nval; i++)
 			yval[i] = ds->target[val[i]];
-		td.Xval = FeaturizerMatrix(fz, ds, val, td.nval);
 		td.yval = yval;
 	}
 

@@ -12,7 +12,14 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "train/dataset.h"
+
+#define FNV_PRIME UINT64CONST(0x100000001b3)
+
+/* rows hashed together, input by input (the columns are far apart) */
+#define FINGERPRINT_BLOCK_ROWS 256
 
 /* FNV-1a over bytes, continuing from h */
 static uint64
@@ -23,13 +30,13 @@ Fnv1a64(uint64 h, const void *data, size_t len)
 	for (size_t i = 0; i < len; i++)
 	{
 		h ^= p[i];
-		h *= UINT64CONST(0x100000001b3);
+		h *= FNV_PRIME;
 	}
 	return h;
 }
 
 /* one value of a row into its hash: a tag byte, then the value's bytes */
-static uint64
+static inline uint64
 FingerprintValue(uint64 h, double v, const char *text)
 {
 	if (text != NULL)
@@ -40,13 +47,18 @@ FingerprintValue(uint64 h, double v, const char *text)
 	{
 		double		d = (v == 0.0) ? 0.0 : v;	/* -0 and 0 are the same value */
 		uint64		u;
-		uint8		bytes[9];
 
+		/* Fnv1a64 over 'n' and the 8 bytes, little-endian, unrolled */
 		memcpy(&u, &d, sizeof(u));
-		bytes[0] = 'n';
-		for (int b = 0; b < 8; b++)
-			bytes[b + 1] = (uint8) (u >> (8 * b));	/* little-endian */
-		return Fnv1a64(h, bytes, sizeof(bytes));
+		h = (h ^ 'n') * FNV_PRIME;
+		h = (h ^ (u & 0xFF)) * FNV_PRIME;
+		h = (h ^ ((u >> 8) & 0xFF)) * FNV_PRIME;
+		h = (h ^ ((u >> 16) & 0xFF)) * FNV_PRIME;
+		h = (h ^ ((u >> 24) & 0xFF)) * FNV_PRIME;
+		h = (h ^ ((u >> 32) & 0xFF)) * FNV_PRIME;
+		h = (h ^ ((u >> 40) & 0xFF)) * FNV_PRIME;
+		h = (h ^ ((u >> 48) & 0xFF)) * FNV_PRIME;
+		return (h ^ (u >> 56)) * FNV_PRIME;
 	}
 }
 
@@ -66,28 +78,46 @@ uint64
 DatasetFingerprint(const Dataset *ds)
 {
 	uint64		sum = 0;
+	uint64		h[FINGERPRINT_BLOCK_ROWS];
 
-	for (int i = 0; i < ds->nrows; i++)
+	/* the rows' hashes advance input by input, a block of rows at a time */
+	for (int start = 0; start < ds->nrows; start += FINGERPRINT_BLOCK_ROWS)
 	{
-		uint64		h = UINT64CONST(0xcbf29ce484222325);
+		int			n = Min(FINGERPRINT_BLOCK_ROWS, ds->nrows - start);
 
-		if (ds->target_name != NULL)
-			h = FingerprintValue(h, ds->target[i],
-								 ds->nclasses > 0 ? ds->labels[(int) ds->target[i]] : NULL);
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < n; i++)
+		{
+			double		t = ds->target_name ? ds->target[start + i] : 0;
+
+			h[i] = UINT64CONST(0xcbf29ce484222325);
+			if (ds->target_name != NULL)
+				h[i] = FingerprintValue(h[i], t, ds->nclasses > 0 ? ds->labels[(int) t] : NULL);
+		}
 		for (int k = 0; k < ds->ninputs; k++)
 		{
 			const DatasetInput *in = &ds->inputs[k];
-			double		v = in->values[i];
 
-			h = FingerprintValue(h, v, in->categorical && !isnan(v) ? in->categories[(int) v] : NULL);
+			for (int i = 0; i < n; i++)
+			{
+				double		v = in->values[start + i];
+
+				h[i] = FingerprintValue(h[i], v,
+										in->categorical && !isnan(v) ? in->categories[(int) v] : NULL);
+			}
 		}
-		/* splitmix64's finalizer */
-		h ^= h >> 30;
-		h *= UINT64CONST(0xbf58476d1ce4e5b9);
-		h ^= h >> 27;
-		h *= UINT64CONST(0x94d049bb133111eb);
-		h ^= h >> 31;
-		sum += h;
+		for (int i = 0; i < n; i++)
+		{
+			uint64		x = h[i];
+
+			/* splitmix64's finalizer */
+			x ^= x >> 30;
+			x *= UINT64CONST(0xbf58476d1ce4e5b9);
+			x ^= x >> 27;
+			x *= UINT64CONST(0x94d049bb133111eb);
+			x ^= x >> 31;
+			sum += x;
+		}
 	}
 	return sum;
 }

@@ -331,6 +331,7 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 				DatasetArrayValues(d, c->name, c->ninputs, vals);
 				for (int k = 0; k < c->ninputs; k++)
 					in[k].values[row] = vals[k];
+				pfree(vals);
 			}
 			break;
 	}
@@ -634,4 +635,39 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 
 	SPI_finish();
 	return ds;
+}
+
+/*
+ * Keep only rows rows[0 .. n - 1] of a data set, in that order (row i
+ * becomes what row rows[i] was), and free the columns of the others:
+ * training drops the training rows once the fit no longer reads them and
+ * keeps the held-out rows for the metrics.
+ */
+void
+DatasetKeepRows(Dataset *ds, const int *rows, int n)
+{
+	for (int k = 0; k < ds->ninputs; k++)
+	{
+		double	   *old = ds->inputs[k].values;
+		double	   *kept = MemoryContextAllocExtended(GetMemoryChunkContext(old),
+													  sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < n; i++)
+			kept[i] = old[rows[i]];
+		ds->inputs[k].values = kept;
+		pfree(old);
+	}
+	if (ds->target != NULL)
+	{
+		double	   *old = ds->target;
+		double	   *kept = MemoryContextAllocExtended(GetMemoryChunkContext(old),
+													  sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < n; i++)
+			kept[i] = old[rows[i]];
+		ds->target = kept;
+		pfree(old);
+	}
+	ds->bytes -= (double) (ds->nrows - n) * sizeof(double) * (ds->ninputs + 1);
+	ds->nrows = n;
 }

@@ -286,4 +286,7 @@ DatasetArrayValues(Datum d, const char *column, int expected, double *out)
 	}
 	pfree(elems);
 	pfree(nulls);
+	/* a wide array's detoasted copy would pile up until the batch is reset */
+	if ((Pointer) arr != DatumGetPointer(d))
+		pfree(arr);
 }

@@ -24,6 +24,7 @@
 #include "jsonutil.h"
 
 #define FEATURIZE_BLOCK 1024		/* rows transformed at a time */
+#define FEATURIZE_RAW_ROWS 64		/* rows gathered from the columns at a time */
 
 /*
  * Are a transform's features its raw inputs, in order?  True when every
@@ -177,16 +178,26 @@ DatasetRemap(const Featurizer *fz, const Dataset *ds)
 }
 
 /*
- * The raw inputs of one dataset row, categories as model indices.
+ * The raw inputs of n dataset rows, row-major into raw (n x ninputs),
+ * categories as model indices.  Read input by input: a wide data set's
+ * columns are far apart, and a few rows of each stay in cache.
  */
 static inline void
-DatasetRaw(const Featurizer *fz, const Dataset *ds, int **remap, int row, double *raw)
+DatasetRaw(const Featurizer *fz, const Dataset *ds, int **remap, const int *rows, int n,
+		   double *raw)
 {
-	for (int k = 0; k < fz->ninputs; k++)
-	{
-		double		x = ds->inputs[k].values[row];
+	int			ninputs = fz->ninputs;
 
-		raw[k] = (remap[k] != NULL && !isnan(x)) ? remap[k][(int) x] : x;
+	for (int k = 0; k < ninputs; k++)
+	{
+		const double *values = ds->inputs[k].values;
+
+		for (int i = 0; i < n; i++)
+		{
+			double		x = values[rows[i]];
+
+			raw[(size_t) i * ninputs + k] = (remap[k] != NULL && !isnan(x)) ? remap[k][(int) x] : x;
+		}
 	}
 }
 
@@ -198,14 +209,18 @@ FeaturizerDatasetRows(const Featurizer *fz, const Dataset *ds, const int *rows,
 					  int nrows, double *out)
 {
 	int		  **remap = DatasetRemap(fz, ds);
-	double	   *raw = palloc(sizeof(double) * Max(1, fz->ninputs));
+	double	   *raw = palloc(sizeof(double) * FEATURIZE_RAW_ROWS * Max(1, fz->ninputs));
 
-	for (int i = 0; i < nrows; i++)
+	for (int start = 0; start < nrows; start += FEATURIZE_RAW_ROWS)
 	{
-		if ((i & 0xFFFF) == 0)
+		int			n = Min(FEATURIZE_RAW_ROWS, nrows - start);
+
+		if ((start & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		DatasetRaw(fz, ds, remap, rows[i], raw);
-		FeaturizerApply(fz, raw, out + (size_t) i * fz->nfeatures);
+		DatasetRaw(fz, ds, remap, rows + start, n, raw);
+		for (int i = 0; i < n; i++)
+			FeaturizerApply(fz, raw + (size_t) i * fz->ninputs,
+							out + (size_t) (start + i) * fz->nfeatures);
 	}
 	pfree(raw);
 }

@@ -87,6 +87,8 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	params.tol = hp->applies[HP_TOL] ? hp->v[HP_TOL] : 1e-4;
 	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
 
+	/* the solvers read the materialized matrix only */
+	TrainDataRowsDone(td);
 	MlopsSetLibraryThreads();
 	if (kind == LINEAR_LOGISTIC)
 	{

@@ -10,6 +10,11 @@
  * fitted on the training rows only.  Metrics are computed by loading the
  * serialized model exactly as predict will, and scoring the held-out rows
  * through the same path, so the stored metrics describe the stored model.
+ * The reference profile of the training inputs is built before the fit;
+ * once the fit has read the training rows (TrainDataRowsDone) only the
+ * held-out rows of the data set are kept, so the fit's own memory (for
+ * XGBoost the quantized matrix and the boosting state) does not add to a
+ * full copy of the table.
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -138,16 +143,18 @@ GatherTargets(const Dataset *ds, const int *rows, int n)
  * before the feature matrix is built.  The data read and the split are held
  * to the end; the fit phase adds the feature matrices of the training and
  * validation rows with their targets (one-hot encoding makes them wider
- * than the data) and what the algorithm allocates besides (libxgboost's
- * copies, the linear solvers' working matrices); after the matrices are
- * freed, the reference profile (see ProfileBuildMemory) takes their place.
+ * than the data; an algorithm that streams its rows has none) and what the
+ * algorithm allocates besides (libxgboost's quantized matrix, the linear
+ * solvers' working matrices); after the fit, the reference profile (see
+ * ProfileBuildMemory) takes their place.
  */
 static void
 CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
 				 const HyperParams *hp)
 {
 	double		held = ds->bytes + 2.0 * sizeof(int) * ds->nrows;
-	double		matrix = ((double) td->n + td->nval) * (td->p + 1.0) * sizeof(double);
+	double		matrix = ((double) td->n + td->nval) *
+		(ModelOps(td->algorithm)->streams ? 1.0 : td->p + 1.0) * sizeof(double);
 	double		fit = ModelOps(td->algorithm)->fit_memory(td, hp);
 	double		profile = ProfileBuildMemory(ds, split->ntrain, split->ntest);
 
@@ -155,6 +162,39 @@ CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
 						  "Reading the data takes %.0f kB; then the %d x %d feature matrix takes %.0f kB and the %s fit %.0f kB; then the reference profile %.0f kB.",
 						  ceil(held / 1024.0), td->n + td->nval, td->p, ceil(matrix / 1024.0),
 						  MlopsAlgorithmName(td->algorithm), ceil(fit / 1024.0), ceil(profile / 1024.0));
+}
+
+/* the data set of a training run and its split, for TrainKeepHeldOut */
+typedef struct HeldOutRows
+{
+	Dataset    *ds;				/* the new model's columns */
+	Dataset    *both;			/* with the compared model's columns */
+	Split	   *split;
+	bool		done;
+} HeldOutRows;
+
+/*
+ * The fit no longer reads the training rows (TrainDataRowsDone): keep only
+ * the held-out rows of the data set, renumbered 0 .. ntest - 1, for the
+ * metrics and the comparison; the training rows' columns are freed before
+ * the fit allocates its own memory.  The reference profile of the training
+ * rows is built before.
+ */
+static void
+TrainKeepHeldOut(void *arg)
+{
+	HeldOutRows *h = (HeldOutRows *) arg;
+
+	if (h->done)
+		return;
+	h->done = true;
+	DatasetKeepRows(h->both, h->split->test, h->split->ntest);
+	h->ds->target = h->both->target;
+	h->ds->nrows = h->both->nrows;
+	h->ds->bytes = h->both->bytes;
+	for (int i = 0; i < h->split->ntest; i++)
+		h->split->test[i] = i;
+	h->split->train = NULL;
 }
 
 /*
@@ -564,6 +604,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	Policy		policy;
 	CurveSet   *curves = NULL;
 	char	   *cv = NULL;
+	int			nrows;
+	HeldOutRows held_out = {0};
+	ProfileBuilder *profile;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -592,6 +635,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		ds->ninputs = ds->columns[ncolumns].first_input;
 		ds->ncolumns = ncolumns;
 	}
+	nrows = ds->nrows;
 	row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", ds->nrows,
 									DatasetFingerprint(ds));
 	if (ds->nrows == 0)
@@ -627,24 +671,31 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	if (req->cv > 0)
 		cv = CrossValidate(ds, split->train, split->ntrain, task, req->algorithm, hp,
 						   req->preprocess, req->cv, req->seed);
-	td.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
+	TrainDataSetRows(&td, fz, ds, split->train, val_rows);
 	td.y = GatherTargets(ds, split->train, split->ntrain);
 	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
 	if (td.nval > 0)
-	{
-		td.Xval = FeaturizerMatrix(fz, ds, val_rows, td.nval);
 		td.yval = GatherTargets(ds, val_rows, td.nval);
-	}
+
+	/* the reference profile for drift: the training inputs now, while they are here */
+	profile = ProfileBegin(ds, split->train, split->ntrain, req->seed);
+	held_out.ds = ds;
+	held_out.both = &both;
+	held_out.split = split;
+	td.rows_done = TrainKeepHeldOut;
+	td.rows_done_arg = &held_out;
 
 	initStringInfo(&info);
 	MlopsProgressPhase("fitting", hp->applies[HP_N_ESTIMATORS] ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
 	INSTR_TIME_SET_CURRENT(start);
 	importance = palloc0(sizeof(double) * Max(1, td.p));
 	blob = ModelOps(req->algorithm)->fit(&td, hp, &info, importance);
+	TrainKeepHeldOut(&held_out);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
-	pfree((void *) td.X);
+	if (td.X != NULL)
+		pfree((void *) td.X);
 
 	/* evaluate the stored form on the held-out rows */
 	MlopsProgressPhase("evaluating", split->ntest);
@@ -665,9 +716,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	}
 	MemoryContextSwitchTo(old);
 
-	/* the reference profile for drift: training inputs, held-out predictions */
-	row.profile = ProfileBuild(ds, split->train, split->ntrain, req->seed, pred, split->ntest,
-							   ModelOutputs(&loaded), task == TASK_CLASSIFICATION ? ds->labels : NULL);
+	/* the reference profile ends with the held-out predictions */
+	row.profile = ProfileEnd(profile, pred, split->ntest, ModelOutputs(&loaded),
+							 task == TASK_CLASSIFICATION ? ds->labels : NULL);
 	if (task == TASK_CLASSIFICATION && split->ntest > 0)
 		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
 							   ds->nclasses, ds->labels);
@@ -696,7 +747,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	appendStringInfo(&training, ", \"rows\": %d, \"null_target_rows\": " INT64_FORMAT
 					 ", \"train_rows\": %d, \"test_rows\": %d, \"validation_rows\": %d"
 					 ", \"test_size\": ",
-					 ds->nrows, ds->null_targets, split->ntrain, split->ntest, td.nval);
+					 nrows, ds->null_targets, split->ntrain, split->ntest, td.nval);
 	JsonAppendDouble(&training, req->test_size);
 	appendStringInfo(&training, ", \"split\": \"%s\", \"order_by\": ", SplitKindName(split_kind));
 	if (req->order_by)

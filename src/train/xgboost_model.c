@@ -9,6 +9,14 @@
  * code is checked and turned into an ERROR carrying XGBGetLastError().
  * Training calls CHECK_FOR_INTERRUPTS() between boosting rounds.
  *
+ * The training rows reach libxgboost as its quantized matrix
+ * (XGQuantileDMatrixCreateFromCallback), fed blocks of rows featurized from
+ * the data set on the fly: the fit holds a byte per value, never a float
+ * copy of the table nor libxgboost's copy of one.  The models are those of
+ * the in-memory matrix bit for bit (same sketch, same bins).  The few
+ * validation rows of early stopping stay an in-memory matrix, since
+ * evaluation predicts from exact values.
+ *
  * Models are stored in XGBoost's UBJSON format.  Random forests are the
  * trees of XGBoost's random-forest mode (one round of n_estimators parallel
  * trees with row and column subsampling and learning rate 1), grown one
@@ -33,8 +41,10 @@
 #include "serve/model.h"
 #include "ops/progress.h"
 
-/* rows per block of the column-major to row-major transposition */
-#define XGB_TRANSPOSE_ROWS 256
+/* the blocks of rows handed to libxgboost: at most this many rows... */
+#define XGB_BLOCK_ROWS 65536
+/* ... and about this many values (32 MB of doubles) */
+#define XGB_BLOCK_VALUES (4 * 1024 * 1024)
 
 /* a libxgboost handle freed with the memory context that owns it */
 typedef struct XgbOwned
@@ -106,71 +116,230 @@ XgbOwn(void *handle, bool booster)
 }
 
 /*
- * A DMatrix of n column-major rows with their labels, owned by the current
- * context.  libxgboost wants row-major floats with NaN as missing.  With
- * class_weight (one weight per class, y class indices), each row weighs
- * its class's weight, as scikit-learn's sample_weight does; the quantile
- * sketch of "hist" and the objectives use the weights.
+ * The per-row float info libxgboost takes with the rows start .. start + n
+ * - 1 of the training (or validation) rows: labels, and with class_weight
+ * (one weight per class, y class indices) each row's class weight, as
+ * scikit-learn's sample_weight does; the quantile sketch of "hist" and the
+ * objectives use the weights.  buf has room for n floats.
+ */
+static void
+XgbSetInfo(DMatrixHandle h, const TrainData *td, bool validation, int start, int n,
+		   float *buf)
+{
+	const double *y = (validation ? td->yval : td->y) + start;
+
+	for (int i = 0; i < n; i++)
+		buf[i] = (float) y[i];
+	XgbCheck(XGDMatrixSetFloatInfo(h, "label", buf, n), "set labels");
+	if (td->class_weight != NULL)
+	{
+		for (int i = 0; i < n; i++)
+			buf[i] = (float) td->class_weight[(int) y[i]];
+		XgbCheck(XGDMatrixSetFloatInfo(h, "weight", buf, n), "set weights");
+	}
+}
+
+/*
+ * The number of rows of a block handed to libxgboost: about
+ * XGB_BLOCK_VALUES values, never more than XGB_BLOCK_ROWS rows nor than
+ * the n rows there are.
+ */
+static int
+XgbBlockRows(int n, int p)
+{
+	return Max(1, Min(Min(XGB_BLOCK_ROWS, n), XGB_BLOCK_VALUES / Max(1, p)));
+}
+
+/*
+ * The state of the iterator that feeds the training rows to
+ * XGQuantileDMatrixCreateFromCallback a block at a time.  libxgboost calls
+ * it from C++ and reads the rows twice (the quantile sketch, then the bin
+ * indexes), so a PostgreSQL error (a cancel, out of memory) must not unwind
+ * through its frames: it is caught, ends the iteration, and is thrown again
+ * once libxgboost has returned.
+ */
+typedef struct XgbRowIter
+{
+	const TrainData *td;
+	DMatrixHandle proxy;
+	int			next;			/* first row of the next block */
+	int			block_rows;
+	double	   *block;			/* block_rows x p, row-major */
+	float	   *info;			/* block_rows labels or weights */
+	MemoryContext block_cxt;	/* featurizing work memory, reset per block */
+	MemoryContext cxt;			/* where an error is kept */
+	ErrorData  *error;			/* the error that stopped the iteration */
+} XgbRowIter;
+
+/*
+ * libxgboost's reset callback: the rows again from the first.
+ */
+static void
+XgbRowIterReset(DataIterHandle handle)
+{
+	((XgbRowIter *) handle)->next = 0;
+}
+
+/*
+ * libxgboost's next callback: hand the next block of rows to the proxy
+ * matrix as a dense row-major array of doubles (the array interface, which
+ * libxgboost reads in place, converting each value to float as the
+ * in-memory matrix does); 0 when there are no more rows.
+ */
+static int
+XgbRowIterNext(DataIterHandle handle)
+{
+	XgbRowIter *it = (XgbRowIter *) handle;
+	const TrainData *td = it->td;
+	int			n;
+	char		iface[160];
+	MemoryContext old;
+
+	if (it->error != NULL || it->next >= td->n)
+		return 0;
+	n = Min(it->block_rows, td->n - it->next);
+	old = MemoryContextSwitchTo(it->block_cxt);
+	PG_TRY();
+	{
+		TrainDataRows(td, false, it->next, n, it->block);
+		snprintf(iface, sizeof(iface),
+				 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f8\", \"version\": 3}",
+				 (size_t) it->block, n, td->p);
+		XgbCheck(XGProxyDMatrixSetDataDense(it->proxy, iface), "set a block of rows");
+		XgbSetInfo(it->proxy, td, false, it->next, n, it->info);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(it->cxt);
+		it->error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(it->block_cxt);
+	if (it->error != NULL)
+		return 0;
+	it->next += n;
+	return 1;
+}
+
+/*
+ * The training rows as libxgboost's quantized matrix for the "hist"
+ * method, owned by the current context.  It is fed a block of rows at a
+ * time, so neither a float copy of the rows nor libxgboost's own copy of
+ * the values is made: only the bin index of each value (one byte up to 256
+ * bins) is kept.  The bins are those of the in-memory matrix: the sketch
+ * sees the same values in the same order.
  */
 static XgbOwned *
-XgbMatrix(const double *X, const double *y, int n, int p, const double *class_weight)
+XgbQuantileMatrix(const TrainData *td, int max_bin)
 {
+	XgbRowIter	it = {0};
+	DMatrixHandle proxy;
+	DMatrixHandle h = NULL;
+	XgbOwned   *owned_proxy;
+	char	   *config;
+	int			rc;
+
+	XgbCheck(XGProxyDMatrixCreate(&proxy), "create a proxy matrix");
+	owned_proxy = XgbOwn(proxy, false);
+	it.td = td;
+	it.proxy = proxy;
+	it.block_rows = XgbBlockRows(td->n, td->p);
+	it.block = palloc(sizeof(double) * (size_t) it.block_rows * Max(1, td->p));
+	it.info = palloc(sizeof(float) * it.block_rows);
+	it.cxt = CurrentMemoryContext;
+	it.block_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops xgboost block",
+										 ALLOCSET_DEFAULT_SIZES);
+	config = psprintf("{\"missing\": NaN, \"nthread\": %d, \"max_bin\": %d}",
+					  mlops_threads, max_bin);
+	rc = XGQuantileDMatrixCreateFromCallback(&it, proxy, NULL, XgbRowIterReset,
+											 XgbRowIterNext, config, &h);
+	if (it.error != NULL)
+	{
+		if (rc == 0)
+			XGDMatrixFree(h);
+		ReThrowError(it.error);
+	}
+	XgbCheck(rc, "build the quantized matrix");
+	XgbFree(owned_proxy);
+	MemoryContextDelete(it.block_cxt);
+	pfree(it.block);
+	pfree(it.info);
+	return XgbOwn(h, false);
+}
+
+/*
+ * The validation rows as an in-memory DMatrix, owned by the current
+ * context: early stopping evaluates on exact values, which a quantized
+ * matrix does not keep.  libxgboost wants row-major floats with NaN as
+ * missing.
+ */
+static XgbOwned *
+XgbValidationMatrix(const TrainData *td)
+{
+	int			n = td->nval;
+	int			p = td->p;
+	int			block_rows = XgbBlockRows(n, p);
 	float	   *Xf = palloc_extended(sizeof(float) * (size_t) n * p, MCXT_ALLOC_HUGE);
-	float	   *yf = palloc_extended(sizeof(float) * n, MCXT_ALLOC_HUGE);
+	double	   *block = palloc(sizeof(double) * (size_t) block_rows * Max(1, p));
+	float	   *info = palloc_extended(sizeof(float) * Max(1, n), MCXT_ALLOC_HUGE);
 	DMatrixHandle h;
 	XgbOwned   *o;
 
-	/* transpose by blocks of rows, so the rows being written stay in cache */
-	for (int start = 0; start < n; start += XGB_TRANSPOSE_ROWS)
+	for (int start = 0; start < n; start += block_rows)
 	{
-		int			end = Min(n, start + XGB_TRANSPOSE_ROWS);
+		int			rows = Min(block_rows, n - start);
 
-		for (int j = 0; j < p; j++)
-		{
-			const double *col = X + (size_t) j * n;
-
-			for (int i = start; i < end; i++)
-				Xf[(size_t) i * p + j] = (float) col[i];
-		}
+		TrainDataRows(td, true, start, rows, block);
+		for (size_t k = 0; k < (size_t) rows * p; k++)
+			Xf[(size_t) start * p + k] = (float) block[k];
 	}
-	for (int i = 0; i < n; i++)
-		yf[i] = (float) y[i];
 	XgbCheck(XGDMatrixCreateFromMat_omp(Xf, n, p, NAN, &h, mlops_threads), "create a matrix");
 	o = XgbOwn(h, false);
-	XgbCheck(XGDMatrixSetFloatInfo(h, "label", yf, n), "set labels");
-	if (class_weight != NULL)
-	{
-		for (int i = 0; i < n; i++)
-			yf[i] = (float) class_weight[(int) y[i]];
-		XgbCheck(XGDMatrixSetFloatInfo(h, "weight", yf, n), "set weights");
-	}
+	XgbSetInfo(h, td, true, 0, n, info);
 	pfree(Xf);
-	pfree(yf);
+	pfree(block);
+	pfree(info);
 	return o;
 }
 
 /*
- * An estimate of the bytes one DMatrix of n rows and p features takes while
- * a booster trains on it: the row-major floats XgbMatrix hands over,
- * libxgboost's copy of them (an index and a value per entry, row offsets),
- * its quantized form for the "hist" method (a bin index per value, one byte
- * up to 256 bins, else two) and, per row, the labels, gradient pairs and
- * predictions of every output.
+ * An estimate of the bytes the quantized matrix of n rows and p features
+ * takes while a booster trains on it: a bin index per value (one byte up
+ * to 256 bins, else two) and, per row, its offset, the label, weight,
+ * gradient pairs and predictions of every output; building it adds one
+ * block of rows.
  */
 static double
-XgbMatrixMemory(double n, double p, int max_bin, int noutputs)
+XgbQuantileMatrixMemory(double n, double p, int max_bin, int noutputs)
 {
 	double		bin_bytes = (max_bin <= 256) ? 1 : 2;
+	double		block = XgbBlockRows((int) n, (int) p) * (p * sizeof(double) + sizeof(float));
 
-	return n * p * (sizeof(float) + sizeof(uint32) + sizeof(float) + bin_bytes) +
-		n * (2 * sizeof(float) + 2 * sizeof(size_t) + noutputs * (2 * sizeof(float) + sizeof(float)));
+	return n * p * bin_bytes + block +
+		n * (2 * sizeof(float) + sizeof(size_t) + noutputs * (2 * sizeof(float) + sizeof(float)));
 }
 
 /*
- * The bytes XgbFit allocates besides td's arrays (see XgbMatrixMemory), plus
- * the gradient histograms of the "hist" method: libxgboost 1.7 keeps one
- * per node of the tree being grown, a pair of doubles per bin of every
- * feature (at most max_bin bins, and no more than there are rows).
+ * An estimate of the bytes the in-memory validation matrix of n rows takes:
+ * the row-major floats handed over, libxgboost's copy of them (an index and
+ * a value per entry, row offsets) and, per row, the label, weight and
+ * predictions of every output.
+ */
+static double
+XgbValidationMatrixMemory(double n, double p, int noutputs)
+{
+	return n * p * (sizeof(float) + sizeof(uint32) + sizeof(float)) +
+		n * (2 * sizeof(float) + sizeof(size_t) + noutputs * sizeof(float));
+}
+
+/*
+ * The bytes XgbFit allocates besides td's arrays (see the two functions
+ * above), plus the gradient histograms of the "hist" method: libxgboost
+ * 1.7 keeps one per node of the tree being grown, a pair of doubles per
+ * bin of every feature (at most max_bin bins, and no more than there are
+ * rows).
  */
 static double
 XgbFitMemory(const TrainData *td, const HyperParams *hp)
@@ -182,8 +351,8 @@ XgbFitMemory(const TrainData *td, const HyperParams *hp)
 
 	if (depth > 0 && depth < 30)
 		nodes = Min(nodes, (double) (1 << (depth + 1)));
-	return XgbMatrixMemory(td->n, td->p, max_bin, noutputs) +
-		XgbMatrixMemory(td->nval, td->p, max_bin, noutputs) +
+	return XgbQuantileMatrixMemory(td->n, td->p, max_bin, noutputs) +
+		XgbValidationMatrixMemory(td->nval, td->p, noutputs) +
 		nodes * td->p * Min(max_bin, td->n) * 2 * sizeof(double);
 }
 
@@ -352,7 +521,7 @@ XgbImportance(BoosterHandle b, int p, double *importance)
 static bytea *
 XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
-	XgbOwned   *dtrain = XgbMatrix(td->X, td->y, td->n, td->p, td->class_weight);
+	XgbOwned   *dtrain = XgbQuantileMatrix(td, (int) hp->v[HP_MAX_BIN]);
 	XgbOwned   *dval = NULL;
 	XgbOwned   *booster;
 	BoosterHandle b;
@@ -370,7 +539,8 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	bytea	   *blob;
 
 	if (patience > 0)
-		dval = XgbMatrix(td->Xval, td->yval, td->nval, td->p, td->class_weight);
+		dval = XgbValidationMatrix(td);
+	TrainDataRowsDone(td);
 
 	XgbCheck(XGBoosterCreate((DMatrixHandle *) &dtrain->handle, 1, &b), "create a booster");
 	booster = XgbOwn(b, true);
@@ -531,4 +701,5 @@ const AlgorithmOps xgboost_ops = {
 	.fit_memory = XgbFitMemory,
 	.load = XgbLoad,
 	.predict = XgbPredict,
+	.streams = true,
 };

@@ -12,6 +12,7 @@ Also counts the sequential scans of the relation that one mlops.drift call
 makes (pg_stat_user_tables).  Connection from the PG* environment.
 """
 
+import base64
 import io
 import os
 import time
@@ -53,7 +54,8 @@ def main():
     cur.execute("SELECT profile FROM mlops.models WHERE id = (SELECT max(id) FROM mlops.models)")
     profile = cur.fetchone()[0]
     refs = profile["features"] + [profile["prediction"]]
-    samples = [np.array(f["sample"]) for f in refs]
+    samples = [np.frombuffer(base64.b64decode(f["sample"]), dtype="<f8") if isinstance(f["sample"], str)
+               else np.array(f["sample"]) for f in refs]
 
     # the same linear model, refitted on the training rows (first 75 % by id)
     cur.execute(f"SELECT {', '.join(FEATURES)}, y FROM bench_reference ORDER BY id LIMIT 30000")

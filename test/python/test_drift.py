@@ -47,6 +47,7 @@ variables and the database must have the mlops extension:
   /usr/bin/python3 test/python/test_drift.py
 """
 
+import base64
 import collections
 import datetime
 import io
@@ -110,7 +111,15 @@ def train(cur, project, table, extra="", target="y"):
                 f"hyperparams => '{{\"n_estimators\": 20}}', {SPLIT}{extra})")
     model_id = cur.fetchone()[0]
     cur.execute("SELECT profile FROM mlops.models WHERE id = %s", (model_id,))
-    return model_id, cur.fetchone()[0]
+    return model_id, decode_samples(cur.fetchone()[0])
+
+
+def decode_samples(profile):
+    """The profile with each binary sample (base64 of little-endian float8) as a list of numbers."""
+    for f in profile["features"] + ([profile["prediction"]] if profile["prediction"] else []):
+        if isinstance(f.get("sample"), str):
+            f["sample"] = np.frombuffer(base64.b64decode(f["sample"]), dtype="<f8").tolist()
+    return profile
 
 
 def rel_close(got, expected, rel=REL, abs_=1e-300):
@@ -259,7 +268,7 @@ def check_adversarial_profile(cur, rng, n):
     cur.execute("SELECT model_id FROM mlops.train('drift_adv', 'drift_adv', 'y', exclude => '{id}', "
                 "hyperparams => '{\"n_estimators\": 1}', test_size => 0, deploy => 'never')")
     cur.execute("SELECT profile FROM mlops.models WHERE id = %s", (cur.fetchone()[0],))
-    feats = {f["name"]: f for f in cur.fetchone()[0]["features"]}
+    feats = {f["name"]: f for f in decode_samples(cur.fetchone()[0])["features"]}
     c = Checks(f"selection: profiles of adversarial columns, {n} rows, equal NumPy exactly")
     for name in ADVERSARIAL:
         f = feats[name]
