@@ -31,6 +31,10 @@ typedef struct TrainData
 	const double *Xval;
 	const double *yval;
 	int			seed;
+	void	   *dtrain;			/* xgboost: a DMatrixHandle of the rows, labels
+								 * and weights set, that fit uses instead of
+								 * building one from X; NULL: build it */
+	void	   *dval;			/* the same for the validation rows */
 } TrainData;
 
 /*
@@ -56,6 +60,8 @@ typedef struct AlgorithmOps
 
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;
+extern void *XgbMatrixCreate(const double *X, const double *y, int n, int p);
+extern void *XgbMatrixSlice(void *full, const int *rows, int nrows, const float *weights);
 extern bytea *XgbConvertModel(const char *data, size_t len, const char *format,
 							  const char *what);
 

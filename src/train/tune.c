@@ -123,8 +123,25 @@ typedef struct TuneState
 	int			k;
 	int			p;
 	const double *X;			/* n x p, column-major */
+	void	   *full;			/* xgboost: the libxgboost matrix of X whose
+								 * slices every fit trains on, or NULL */
 	int			ntrials;		/* for the progress phase */
 } TuneState;
+
+/* the rows of a fold at a rung (positions among the training rows) */
+typedef struct TuneFold
+{
+	int			ntrain;
+	int		   *train;
+	int			nval;			/* early stopping's validation rows */
+	int		   *val;
+	int			ntest;
+	int		   *test;
+	double	   *y;				/* the targets of train */
+	double	   *class_weight;	/* fixed class_weight's weights, or NULL */
+	void	   *dtrain;			/* slices of TuneState.full, or NULL */
+	void	   *dval;
+} TuneFold;
 
 /*
  * Is name one of a NULL-terminated list?
@@ -235,114 +252,169 @@ InSubset(int i, double share, int seed)
 }
 
 /*
- * Fit a candidate on the training rows outside fold f (those of the subset
- * of a share of the rows) and return its score on fold f.
+ * The targets of the training rows at some positions.
+ */
+static double *
+TuneTargets(const TuneState *st, const int *pos, int n)
+{
+	double	   *y = palloc_extended(sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		y[i] = st->ds->target[st->rows[pos[i]]];
+	return y;
+}
+
+/*
+ * A column-major copy of the feature matrix's rows at some positions.
+ */
+static double *
+TuneGather(const TuneState *st, const int *pos, int n)
+{
+	double	   *X = palloc_extended(sizeof(double) * Max(1, n) * Max(1, st->p), MCXT_ALLOC_HUGE);
+
+	for (int j = 0; j < st->p; j++)
+		for (int i = 0; i < n; i++)
+			X[(size_t) j * n + i] = st->X[(size_t) j * st->n + pos[i]];
+	return X;
+}
+
+/*
+ * The per-row weights (as floats) of rows given their classes' weights.
+ */
+static float *
+TuneRowWeights(const double *class_weight, const double *y, int n)
+{
+	float	   *w;
+
+	if (class_weight == NULL)
+		return NULL;
+	w = palloc_extended(sizeof(float) * Max(1, n), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+		w[i] = (float) class_weight[(int) y[i]];
+	return w;
+}
+
+/*
+ * Deal the training rows of each fold at a rung (those in the subset of a
+ * share of the rows), hold out early stopping's validation rows, and, when
+ * the search shares one libxgboost matrix, slice each fold's matrices out
+ * of it: every candidate of the rung then trains on the same, already
+ * quantized, matrices.  hp holds the fixed hyperparameters (early
+ * stopping, class_weight).
+ */
+static TuneFold *
+TunePrepareFolds(const TuneState *st, const HyperParams *hp, double share)
+{
+	TuneFold   *folds = palloc0(sizeof(TuneFold) * st->k);
+	const Dataset *ds = st->ds;
+
+	for (int f = 0; f < st->k; f++)
+	{
+		TuneFold   *fd = &folds[f];
+
+		fd->train = palloc_extended(sizeof(int) * st->n, MCXT_ALLOC_HUGE);
+		fd->test = palloc_extended(sizeof(int) * st->n, MCXT_ALLOC_HUGE);
+		for (int i = 0; i < st->n; i++)
+		{
+			if (st->fold[i] == f)
+				fd->test[fd->ntest++] = i;
+			else if (InSubset(i, share, st->req->train.seed))
+				fd->train[fd->ntrain++] = i;
+		}
+		if (fd->ntrain < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("too few training rows to tune: fold %d has %d", f + 1, fd->ntrain)));
+		if (hp->applies[HP_EARLY_STOPPING_ROUNDS] && hp->v[HP_EARLY_STOPPING_ROUNDS] > 0)
+			SplitHoldOut(fd->train, &fd->ntrain, &fd->val, &fd->nval, EARLY_STOPPING_FRACTION,
+						 st->req->train.seed);
+		fd->y = TuneTargets(st, fd->train, fd->ntrain);
+		fd->class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, fd->y, fd->ntrain);
+		if (st->full != NULL)
+		{
+			fd->dtrain = XgbMatrixSlice(st->full, fd->train, fd->ntrain,
+										TuneRowWeights(fd->class_weight, fd->y, fd->ntrain));
+			if (fd->nval > 0)
+				fd->dval = XgbMatrixSlice(st->full, fd->val, fd->nval,
+										  TuneRowWeights(fd->class_weight,
+														 TuneTargets(st, fd->val, fd->nval),
+														 fd->nval));
+		}
+	}
+	return folds;
+}
+
+/*
+ * Fit a candidate on a fold's training rows and return its score on the
+ * fold's rows.
  */
 static double
-TuneFoldScore(const TuneState *st, const HyperParams *hp, int f, double share, int *ntrained)
+TuneFoldScore(const TuneState *st, const HyperParams *hp, const TuneFold *fd)
 {
 	const Dataset *ds = st->ds;
 	const AlgorithmOps *ops = ModelOps(st->req->train.algorithm);
-	int		   *train = palloc_extended(sizeof(int) * st->n, MCXT_ALLOC_HUGE);
-	int		   *test = palloc_extended(sizeof(int) * st->n, MCXT_ALLOC_HUGE);
-	int			ntrain = 0,
-				ntest = 0;
-	int		   *val = NULL;
 	TrainData	td = {0};
 	double	   *X,
-			   *y,
 			   *out;
 	bytea	   *blob;
 	void	   *impl;
 	StringInfoData buf;
 
-	for (int i = 0; i < st->n; i++)
-	{
-		if (st->fold[i] == f)
-			test[ntest++] = i;
-		else if (InSubset(i, share, st->req->train.seed))
-			train[ntrain++] = i;
-	}
-	if (ntrain < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too few training rows to tune: fold %d has %d", f + 1, ntrain)));
 	td.algorithm = st->req->train.algorithm;
-	if (hp->applies[HP_EARLY_STOPPING_ROUNDS] && hp->v[HP_EARLY_STOPPING_ROUNDS] > 0)
-		SplitHoldOut(train, &ntrain, &val, &td.nval, EARLY_STOPPING_FRACTION,
-					 st->req->train.seed);
-	*ntrained = ntrain;
-
-	/* the fold's rows from the shared matrix (column-major) */
-	td.n = ntrain;
+	td.n = fd->ntrain;
 	td.p = st->p;
 	td.nclasses = ds->nclasses;
 	td.seed = st->req->train.seed;
-	X = palloc_extended(sizeof(double) * Max(1, ntrain) * Max(1, st->p), MCXT_ALLOC_HUGE);
-	y = palloc_extended(sizeof(double) * Max(1, ntrain), MCXT_ALLOC_HUGE);
-	for (int j = 0; j < st->p; j++)
-		for (int i = 0; i < ntrain; i++)
-			X[(size_t) j * ntrain + i] = st->X[(size_t) j * st->n + train[i]];
-	for (int i = 0; i < ntrain; i++)
-		y[i] = ds->target[st->rows[train[i]]];
-	td.X = X;
-	td.y = y;
-	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, y, ntrain);
-	if (td.nval > 0)
+	td.y = fd->y;
+	td.nval = fd->nval;
+	/* class_weight searched: this candidate's weights */
+	td.class_weight = st->full != NULL ? fd->class_weight
+		: HyperParamsClassWeights(hp, ds->labels, ds->nclasses, fd->y, fd->ntrain);
+	td.dtrain = fd->dtrain;
+	td.dval = fd->dval;
+	if (fd->dtrain == NULL)
 	{
-		double	   *Xv = palloc_extended(sizeof(double) * td.nval * Max(1, st->p), MCXT_ALLOC_HUGE);
-		double	   *yv = palloc(sizeof(double) * td.nval);
-
-		for (int j = 0; j < st->p; j++)
-			for (int i = 0; i < td.nval; i++)
-				Xv[(size_t) j * td.nval + i] = st->X[(size_t) j * st->n + val[i]];
-		for (int i = 0; i < td.nval; i++)
-			yv[i] = ds->target[st->rows[val[i]]];
-		td.Xval = Xv;
-		td.yval = yv;
+		td.X = TuneGather(st, fd->train, fd->ntrain);
+		if (fd->nval > 0)
+		{
+			td.Xval = TuneGather(st, fd->val, fd->nval);
+			td.yval = TuneTargets(st, fd->val, fd->nval);
+		}
 	}
 
 	initStringInfo(&buf);
 	blob = ops->fit(&td, hp, &buf, palloc0(sizeof(double) * Max(1, st->p)));
-	pfree(X);
 	impl = ops->load(blob, st->p, ds->nclasses);
 
 	/* score the fold's rows (row-major) */
-	X = palloc_extended(sizeof(double) * Max(1, ntest) * Max(1, st->p), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < ntest; i++)
+	X = palloc_extended(sizeof(double) * Max(1, fd->ntest) * Max(1, st->p), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < fd->ntest; i++)
 		for (int j = 0; j < st->p; j++)
-			X[(size_t) i * st->p + j] = st->X[(size_t) j * st->n + test[i]];
-	out = palloc_extended(sizeof(double) * Max(1, ntest) * Max(1, ds->nclasses),
+			X[(size_t) i * st->p + j] = st->X[(size_t) j * st->n + fd->test[i]];
+	out = palloc_extended(sizeof(double) * Max(1, fd->ntest) * Max(1, ds->nclasses),
 						  MCXT_ALLOC_HUGE);
-	ops->predict(impl, X, ntest, st->p, out);
+	ops->predict(impl, X, fd->ntest, st->p, out);
 	resetStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	if (st->task == TASK_CLASSIFICATION)
 	{
-		int		   *yi = palloc(sizeof(int) * Max(1, ntest));
+		int		   *yi = palloc(sizeof(int) * Max(1, fd->ntest));
 
-		for (int i = 0; i < ntest; i++)
-			yi[i] = (int) ds->target[st->rows[test[i]]];
-		MetricsClassification(&buf, yi, out, ntest, ds->nclasses);
+		for (int i = 0; i < fd->ntest; i++)
+			yi[i] = (int) ds->target[st->rows[fd->test[i]]];
+		MetricsClassification(&buf, yi, out, fd->ntest, ds->nclasses);
 	}
 	else
-	{
-		double	   *yt = palloc(sizeof(double) * Max(1, ntest));
-
-		for (int i = 0; i < ntest; i++)
-			yt[i] = ds->target[st->rows[test[i]]];
-		MetricsRegression(&buf, yt, out, ntest);
-	}
+		MetricsRegression(&buf, TuneTargets(st, fd->test, fd->ntest), out, fd->ntest);
 	appendStringInfoChar(&buf, '}');
 	return TrainScore(JsonFromText(&buf), st->metric);
 }
 
 /*
- * Evaluate candidate number c (of the trials) on every fold, training on a
- * share of the rows.
+ * Evaluate candidate number c (of the trials) on every fold of a rung.
  */
 static void
-TuneEvaluate(const TuneState *st, TuneCandidate *cand, int c, double share)
+TuneEvaluate(const TuneState *st, const TuneFold *folds, TuneCandidate *cand, int c)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops tune trial",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -361,14 +433,12 @@ TuneEvaluate(const TuneState *st, TuneCandidate *cand, int c, double share)
 	MemoryContextSwitchTo(fold_cxt);
 	for (int f = 0; f < st->k; f++)
 	{
-		int			ntrained;
-
 		CHECK_FOR_INTERRUPTS();
 		MlopsProgressPhase(psprintf("tuning: trial %d of %d, fold %d of %d",
 									c + 1, st->ntrials, f + 1, st->k),
 						   hp->applies[HP_N_ESTIMATORS] ? (int64) hp->v[HP_N_ESTIMATORS] : 0);
-		cand->scores[f] = TuneFoldScore(st, hp, f, share, &ntrained);
-		trained += ntrained;
+		cand->scores[f] = TuneFoldScore(st, hp, &folds[f]);
+		trained += folds[f].ntrain;
 		MemoryContextReset(fold_cxt);
 	}
 	INSTR_TIME_SET_CURRENT(duration);
@@ -421,6 +491,8 @@ TuneSearchRun(const TuneState *st, TuneCandidate *cands, int ncands)
 	int		   *alive = palloc(sizeof(int) * ncands);
 	int			nalive = ncands;
 	int			rungs = 1;
+	HyperParams *hp = HyperParamsParse(st->req->train.algorithm, st->task,
+									   st->req->train.hyperparams);
 
 	for (int c = 0; c < ncands; c++)
 		alive[c] = c;
@@ -430,13 +502,21 @@ TuneSearchRun(const TuneState *st, TuneCandidate *cands, int ncands)
 
 	for (int r = 0; r < rungs; r++)
 	{
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops tune rung",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 		double		share = pow(TUNE_HALVING_FACTOR, -(rungs - 1 - r));
+		TuneFold   *folds;
 		int			keep;
 
 		/* at least 20 rows per fold to train on */
 		share = Min(1.0, Max(share, 20.0 * st->k / Max(1, st->n)));
+		MlopsProgressPhase("tuning: slicing the folds", 0);
+		folds = TunePrepareFolds(st, hp, share);
+		MemoryContextSwitchTo(old);
 		for (int i = 0; i < nalive; i++)
-			TuneEvaluate(st, &cands[alive[i]], alive[i], share);
+			TuneEvaluate(st, folds, &cands[alive[i]], alive[i]);
+		MemoryContextDelete(cxt);
 		if (r == rungs - 1)
 			break;
 		/* keep the best third: insertion sort by score, earlier first on ties */
@@ -544,6 +624,35 @@ TuneRecordTrials(int64 tune_id, const char *project, const TuneCandidate *cands,
 }
 
 /*
+ * Refuse a search whose memory would exceed mlops.max_train_memory, before
+ * the feature matrix is built: the data read, the feature matrix of the
+ * training rows, a fit's copy of a fold of it and the fit itself; with a
+ * shared libxgboost matrix, that matrix (an index and a float per value)
+ * and its slices for the folds with their quantized form (a byte per
+ * value), instead of the fit's copy.
+ */
+static void
+CheckTuneMemory(const TuneState *st, bool share_matrix)
+{
+	TrainData	sizing = {0};
+	double		matrix = (double) st->n * (st->p + 1.0) * sizeof(double);
+	double		xgb = share_matrix ? (double) st->n * st->p * (8.0 + 9.0 * (st->k - 1)) : matrix;
+	double		fit;
+
+	sizing.algorithm = st->req->train.algorithm;
+	sizing.n = st->n;
+	sizing.p = st->p;
+	sizing.nclasses = st->ds->nclasses;
+	fit = ModelOps(sizing.algorithm)->fit_memory(&sizing,
+												 HyperParamsParse(sizing.algorithm, st->task,
+																  st->req->train.hyperparams));
+	MlopsCheckTrainMemory(st->ds->bytes + matrix + xgb + fit,
+						  "Reading the data takes %.0f kB; the %d x %d feature matrix of the training rows %.0f kB, the folds' matrices %.0f kB and a fit %.0f kB.",
+						  ceil(st->ds->bytes / 1024.0), st->n, st->p, ceil(matrix / 1024.0),
+						  ceil(xgb / 1024.0), ceil(fit / 1024.0));
+}
+
+/*
  * Run a tune: check, read, search, record the trials, refit the best
  * candidate through mlops.train's path.  Fills res as TrainRun does, and
  * the tune's id, best parameters and their cross-validated score.
@@ -564,9 +673,9 @@ TuneRun(const TuneRequest *req, TrainResult *res, int64 *tune_id, Jsonb **best_p
 	TuneCandidate *cands;
 	int			ncands;
 	int			best = -1;
-	double		matrix,
-				fit;
-	TrainData	sizing = {0};
+	bool		share_matrix;
+	MemoryContext search_cxt,
+				old;
 	TrainRequest refit;
 	StringInfoData buf;
 
@@ -581,7 +690,10 @@ TuneRun(const TuneRequest *req, TrainResult *res, int64 *tune_id, Jsonb **best_p
 						policy.metric, req->metric),
 				 errdetail("The policy's metric chooses between models of the project.")));
 
-	/* read the rows once */
+	/* read the rows once; everything the search holds goes with search_cxt */
+	search_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops tune search",
+									   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(search_cxt);
 	MlopsProgressPhase("reading", 0);
 	spec.ncolumns = plan.ncolumns;
 	spec.names = plan.columns;
@@ -600,7 +712,7 @@ TuneRun(const TuneRequest *req, TrainResult *res, int64 *tune_id, Jsonb **best_p
 					  req->train.seed);
 	TrainCheckTargetVaries(ds, split, st.task);
 
-	/* folds, the transform and the feature matrix, once */
+	/* folds, the transform, the feature matrix and libxgboost's, once */
 	MlopsProgressPhase("featurizing", 0);
 	st.req = req;
 	st.ds = ds;
@@ -612,19 +724,19 @@ TuneRun(const TuneRequest *req, TrainResult *res, int64 *tune_id, Jsonb **best_p
 							req->cv, req->train.seed);
 	fz = FeaturizerFit(ds, split->train, split->ntrain, req->train.algorithm, req->train.preprocess);
 	st.p = fz->nfeatures;
-	matrix = (double) st.n * (st.p + 1.0) * sizeof(double);
-	sizing.algorithm = req->train.algorithm;
-	sizing.n = st.n;
-	sizing.p = st.p;
-	sizing.nclasses = ds->nclasses;
-	fit = ModelOps(req->train.algorithm)->fit_memory(&sizing,
-													 HyperParamsParse(req->train.algorithm, st.task,
-																	  req->train.hyperparams));
-	MlopsCheckTrainMemory(ds->bytes + 2.0 * matrix + fit,
-						  "Reading the data takes %.0f kB; the %d x %d feature matrix of the training rows and a fold's copy of it take %.0f kB, a fit %.0f kB.",
-						  ceil(ds->bytes / 1024.0), st.n, st.p, ceil(2.0 * matrix / 1024.0),
-						  ceil(fit / 1024.0));
+	/* per-candidate class weights change the matrices' weights: no sharing */
+	share_matrix = ALG_IS_TREE(req->train.algorithm) && !TuneSpaceHas(space, "class_weight");
+	CheckTuneMemory(&st, share_matrix);
 	st.X = FeaturizerMatrix(fz, ds, split->train, split->ntrain);
+	if (share_matrix)
+	{
+		double	   *y = palloc_extended(sizeof(double) * st.n, MCXT_ALLOC_HUGE);
+
+		for (int i = 0; i < st.n; i++)
+			y[i] = ds->target[st.rows[i]];
+		st.full = XgbMatrixCreate(st.X, y, st.n, st.p);
+		pfree(y);
+	}
 
 	/* search */
 	cands = TuneCandidates(req, space, st.k, &ncands);
@@ -638,16 +750,18 @@ TuneRun(const TuneRequest *req, TrainResult *res, int64 *tune_id, Jsonb **best_p
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("no trial has a defined %s on every fold", metric),
 				 errhint("Choose another metric, or fewer folds.")));
-	pfree((void *) st.X);
 
+	MemoryContextSwitchTo(old);
 	*tune_id = TuneNewId();
 	TuneRecordTrials(*tune_id, req->train.project, cands, ncands, st.k);
-	*best_params = cands[best].params;
+	*best_params = (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(cands[best].params));
 	*cv_score = cands[best].mean;
+	metric = pstrdup(metric);
+	MemoryContextDelete(search_cxt);
 
 	/* refit the best on all training rows, as mlops.train would */
 	refit = req->train;
-	refit.hyperparams = PolicyMerge(req->train.hyperparams, cands[best].params);
+	refit.hyperparams = PolicyMerge(req->train.hyperparams, *best_params);
 	refit.tune_id = *tune_id;
 	refit.parent_model_id = plan.proj ? RegistryDeployedModel(plan.proj->id) : 0;
 	if (policy.metric == NULL && req->metric != NULL)
@@ -667,7 +781,7 @@ TuneRun(const TuneRequest *req, TrainResult *res, int64 *tune_id, Jsonb **best_p
 	appendStringInfo(&buf, ", \"cv_score\": ");
 	JsonAppendDouble(&buf, *cv_score);
 	appendStringInfo(&buf, ", \"best_params\": %s}",
-					 JsonbToCString(NULL, &cands[best].params->root, VARSIZE(cands[best].params)));
+					 JsonbToCString(NULL, &(*best_params)->root, VARSIZE(*best_params)));
 	RegistryLogEvent("tune", req->train.project, res->model_id, buf.data);
 }
 

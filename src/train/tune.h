@@ -68,6 +68,7 @@ extern TuneSearch TuneSearchFromName(const char *name);
 extern const char *TuneSearchName(TuneSearch search);
 extern TuneSpace *TuneSpaceParse(Jsonb *space, MlopsAlgorithm alg, MlopsTask task,
 								 Jsonb *base);
+extern bool TuneSpaceHas(const TuneSpace *space, const char *name);
 extern int64 TuneSpaceGridSize(const TuneSpace *space);
 extern Jsonb *TuneSpaceGridPoint(const TuneSpace *space, int64 index);
 extern Jsonb *TuneSpaceSample(const TuneSpace *space, pg_prng_state *rng);

@@ -304,6 +304,18 @@ TuneSpaceParse(Jsonb *space, MlopsAlgorithm alg, MlopsTask task, Jsonb *base)
 }
 
 /*
+ * Does the space search a hyperparameter (by its name as written)?
+ */
+bool
+TuneSpaceHas(const TuneSpace *space, const char *name)
+{
+	for (int i = 0; i < space->ndims; i++)
+		if (strcmp(space->dims[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
  * The grid points of a range: min, middle, max, distinct values only.
  */
 static int

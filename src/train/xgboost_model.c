@@ -352,8 +352,10 @@ XgbImportance(BoosterHandle b, int p, double *importance)
 static bytea *
 XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
-	XgbOwned   *dtrain = XgbMatrix(td->X, td->y, td->n, td->p, td->class_weight);
+	XgbOwned   *dtrain = td->dtrain ? NULL : XgbMatrix(td->X, td->y, td->n, td->p, td->class_weight);
 	XgbOwned   *dval = NULL;
+	DMatrixHandle htrain = td->dtrain ? td->dtrain : dtrain->handle;
+	DMatrixHandle hval = td->dval;
 	XgbOwned   *booster;
 	BoosterHandle b;
 	bool		forest = (td->algorithm == ALG_RANDOM_FOREST);
@@ -369,10 +371,13 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	const char *raw;
 	bytea	   *blob;
 
-	if (patience > 0)
+	if (patience > 0 && hval == NULL)
+	{
 		dval = XgbMatrix(td->Xval, td->yval, td->nval, td->p, td->class_weight);
+		hval = dval->handle;
+	}
 
-	XgbCheck(XGBoosterCreate((DMatrixHandle *) &dtrain->handle, 1, &b), "create a booster");
+	XgbCheck(XGBoosterCreate(&htrain, 1, &b), "create a booster");
 	booster = XgbOwn(b, true);
 
 	XgbCheck(XGBoosterSetParam(b, "verbosity", "0"), "set a parameter");
@@ -412,13 +417,13 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		CHECK_FOR_INTERRUPTS();
 		MlopsProgressAdvance(it);
 		if (forest)
-			XgbCheck(XGBoosterBoostOneIter(b, dtrain->handle, grad, hess, ngrad), "grow a tree");
+			XgbCheck(XGBoosterBoostOneIter(b, htrain, grad, hess, ngrad), "grow a tree");
 		else
-			XgbCheck(XGBoosterUpdateOneIter(b, it, dtrain->handle), "run a boosting round");
+			XgbCheck(XGBoosterUpdateOneIter(b, it, htrain), "run a boosting round");
 		done = it + 1;
 		if (patience > 0)
 		{
-			double		loss = XgbEvalLoss(b, it, dval->handle);
+			double		loss = XgbEvalLoss(b, it, hval);
 
 			if (loss < best_loss)
 			{
@@ -456,7 +461,8 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		pfree(grad);
 		pfree(hess);
 	}
-	XgbFree(dtrain);
+	if (dtrain)
+		XgbFree(dtrain);
 	if (dval)
 		XgbFree(dval);
 	XgbFree(booster);
@@ -524,6 +530,34 @@ XgbConvertModel(const char *data, size_t len, const char *format, const char *wh
 	memcpy(VARDATA(out), raw, outlen);
 	XgbFree(booster);
 	return out;
+}
+
+/*
+ * A DMatrix of n column-major rows with their labels, owned by the current
+ * context, for XgbMatrixSlice (mlops.tune slices its folds out of it).
+ */
+void *
+XgbMatrixCreate(const double *X, const double *y, int n, int p)
+{
+	return XgbMatrix(X, y, n, p, NULL)->handle;
+}
+
+/*
+ * Rows of a DMatrix made by XgbMatrixCreate (labels included) as a DMatrix
+ * owned by the current context, each row weighing weights[i] (NULL: 1).
+ * libxgboost keeps the quantized form of a DMatrix with it, so fits on the
+ * same slice quantize once.
+ */
+void *
+XgbMatrixSlice(void *full, const int *rows, int nrows, const float *weights)
+{
+	DMatrixHandle h;
+
+	XgbCheck(XGDMatrixSliceDMatrix(full, rows, nrows, &h), "slice a matrix");
+	XgbOwn(h, false);
+	if (weights != NULL)
+		XgbCheck(XGDMatrixSetFloatInfo(h, "weight", weights, nrows), "set weights");
+	return h;
 }
 
 const AlgorithmOps xgboost_ops = {
