@@ -68,7 +68,7 @@ SpaceErrorContext(void *arg)
 {
 	SpaceContext *c = arg;
 
-	errcontext("%s search space key \"%s\"", c->is_default ? "default" : "search_space", c->key);
+	errcontext("%s key \"%s\"", c->is_default ? "default search space" : "search_space", c->key);
 }
 
 /*
