@@ -10,11 +10,18 @@
  * (the held-out rows never take part in the search), deals the training
  * rows into the stratified, seeded folds of train's cv (cv.c), fits the
  * feature transform once on all training rows and builds the feature
- * matrix once; each fit of a trial gathers its fold's rows from that
- * matrix.  (Fitting the transform once is what a scikit-learn search over a
- * transformed matrix does: for trees it only numbers the categories; linear
- * models' scaling statistics see the validation fold's inputs, not its
- * targets.)
+ * matrix once.  (Fitting the transform once is what a scikit-learn search
+ * over a transformed matrix does: for trees it only numbers the
+ * categories; linear models' scaling statistics see the validation fold's
+ * inputs, not its targets.)  XGBoost and random forests: libxgboost gets
+ * one matrix of the training rows, and each fold's rows are sliced out of
+ * it once per rung (XGDMatrixSliceDMatrix); libxgboost keeps a matrix's
+ * quantized form with it, so every candidate trains on already quantized
+ * folds, and the fits equal fits on matrices built from the fold's rows
+ * (the quantile sketch sees the same rows).  When class_weight is searched,
+ * the rows' weights change per candidate and each fit builds its own
+ * matrix, as linear models' fits do from the fold's rows of the feature
+ * matrix.
  *
  * Searches: "grid" runs every point of the grid (tune_space.c) and ignores
  * trials; "random" draws trials candidates; "halving" draws trials
