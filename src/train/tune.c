@@ -516,8 +516,7 @@ TuneSearchRun(const TuneState *st, TuneCandidate *cands, int ncands)
 		TuneFold   *folds;
 		int			keep;
 
-		/* at least 20 rows per fold to train on */
-		share = Min(1.0, Max(share, 20.0 * st->k / Max(1, st->n)));
+		share = Min(1.0, Max(share, (double) TUNE_MIN_RUNG_ROWS * st->k / Max(1, st->n)));
 		MlopsProgressPhase("tuning: slicing the folds", 0);
 		folds = TunePrepareFolds(st, hp, share);
 		MemoryContextSwitchTo(old);

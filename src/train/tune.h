@@ -27,6 +27,9 @@
 /* halving keeps the best third of the candidates at each rung */
 #define TUNE_HALVING_FACTOR 3
 
+/* a halving rung trains on at least this many rows per fold */
+#define TUNE_MIN_RUNG_ROWS 20
+
 typedef enum TuneSearch
 {
 	TUNE_GRID,
