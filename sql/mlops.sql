@@ -1133,3 +1133,101 @@ CREATE FUNCTION mlops.citus_setup() RETURNS int
 AS 'MODULE_PATHNAME', 'mlops_citus_setup'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.citus_setup() IS 'On a Citus coordinator: check that every worker has mlops, make mlops.registry_changes a reference table and copy the serving registry to every worker; run it after CREATE EXTENSION mlops and after adding nodes. Returns the number of workers. Superuser only.';
+
+-- Tuning: mlops.tune, mlops.tune_async, mlops.trials
+--------------------------------------------------------------------------
+
+CREATE SEQUENCE mlops.tune_ids;
+COMMENT ON SEQUENCE mlops.tune_ids IS 'Ids of mlops.tune runs (mlops.trials.tune_id).';
+
+CREATE TABLE mlops.trials (
+	tune_id		bigint NOT NULL,
+	project		text NOT NULL,
+	trial		int NOT NULL,
+	params		jsonb NOT NULL,
+	scores		float8[] NOT NULL,
+	mean		float8,
+	std			float8,
+	seconds		float8 NOT NULL,
+	status		text NOT NULL CHECK (status IN ('complete', 'pruned')),
+	train_rows	int NOT NULL,
+	PRIMARY KEY (tune_id, trial)
+);
+CREATE INDEX ON mlops.trials (project);
+COMMENT ON TABLE mlops.trials IS 'Every candidate of every mlops.tune: its hyperparameters and its cross-validated scores of the selection metric.';
+COMMENT ON COLUMN mlops.trials.params IS 'The searched hyperparameters of the candidate (merged over the tune''s hyperparams).';
+COMMENT ON COLUMN mlops.trials.scores IS 'The selection metric on each fold, at the last rung the candidate reached.';
+COMMENT ON COLUMN mlops.trials.mean IS 'The mean of scores; NULL when a fold''s score is undefined.';
+COMMENT ON COLUMN mlops.trials.std IS 'The population standard deviation of scores.';
+COMMENT ON COLUMN mlops.trials.seconds IS 'Wall time of the candidate''s fits and scoring, all rungs.';
+COMMENT ON COLUMN mlops.trials.status IS 'complete, or pruned (successive halving dropped it before the last rung).';
+COMMENT ON COLUMN mlops.trials.train_rows IS 'The rows each fold''s fit trained on (fewer than the training rows at the early rungs of halving).';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.trials', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.tune_ids', '');
+
+REVOKE ALL ON mlops.trials FROM PUBLIC;
+GRANT SELECT ON mlops.trials TO PUBLIC;
+REVOKE ALL ON SEQUENCE mlops.tune_ids FROM PUBLIC;
+
+ALTER TABLE mlops.trials ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.trials FOR SELECT
+	USING (mlops.has_project_privilege(project));
+COMMENT ON POLICY project_privilege ON mlops.trials IS 'The trials of the projects the user holds a privilege on.';
+
+ALTER TABLE mlops.jobs DROP CONSTRAINT jobs_kind_check;
+ALTER TABLE mlops.jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('train', 'retrain', 'tune'));
+COMMENT ON COLUMN mlops.jobs.kind IS 'train (mlops.train_async), tune (mlops.tune_async) or retrain (a schedule).';
+
+CREATE FUNCTION mlops.tune(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	search_space jsonb DEFAULT NULL,
+	search		text DEFAULT 'random',
+	trials		int DEFAULT 20,
+	cv			int DEFAULT 5,
+	metric		text DEFAULT NULL,
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto')
+RETURNS TABLE (project text, model_id bigint, version int, algorithm text, task text,
+			   metrics jsonb, deployed boolean, tune_id bigint, best_params jsonb, cv_score float8)
+AS 'MODULE_PATHNAME', 'mlops_tune'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.tune(text, text, text, text, jsonb, text, int, int, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+	IS 'Search hyperparameters (grid, random or successive halving) by k-fold cross-validation on the training rows, record every trial in mlops.trials, then train, register and (optionally) deploy the best as mlops.train does. Needs the train privilege (and deploy unless deploy => ''never'').';
+
+CREATE FUNCTION mlops.tune_async(
+	project		text,
+	relation	text,
+	target		text,
+	algorithm	text DEFAULT 'xgboost',
+	search_space jsonb DEFAULT NULL,
+	search		text DEFAULT 'random',
+	trials		int DEFAULT 20,
+	cv			int DEFAULT 5,
+	metric		text DEFAULT NULL,
+	task		text DEFAULT NULL,
+	hyperparams jsonb DEFAULT '{}',
+	preprocess	jsonb DEFAULT '{}',
+	features	text[] DEFAULT NULL,
+	exclude		text[] DEFAULT NULL,
+	test_size	float8 DEFAULT 0.25,
+	split		text DEFAULT NULL,
+	order_by	text DEFAULT NULL,
+	seed		int DEFAULT 42,
+	deploy		text DEFAULT 'auto')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mlops_tune_async'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.tune_async(text, text, text, text, jsonb, text, int, int, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
+	IS 'Queue an mlops.tune call as a background job run as the calling role; returns the job id.';

@@ -715,7 +715,8 @@ RegistryDropProject(int64 project_id)
 
 	SPI_connect();
 	RegistryWriteAsOwner("WITH p AS (DELETE FROM mlops.projects WHERE id OPERATOR(pg_catalog.=) $1 RETURNING name), "
-						 "pol AS (DELETE FROM mlops.policies x USING p WHERE x.project OPERATOR(pg_catalog.=) p.name) "
+						 "pol AS (DELETE FROM mlops.policies x USING p WHERE x.project OPERATOR(pg_catalog.=) p.name), "
+						 "tri AS (DELETE FROM mlops.trials x USING p WHERE x.project OPERATOR(pg_catalog.=) p.name) "
 						 "UPDATE mlops.deploy_requests r SET status = 'expired', "
 						 "decided_at = pg_catalog.clock_timestamp() FROM p "
 						 "WHERE r.project OPERATOR(pg_catalog.=) p.name AND (r.status OPERATOR(pg_catalog.=) 'pending' "

@@ -41,9 +41,11 @@
 #include "registry.h"
 #include "ops/retrain.h"
 #include "train/train.h"
+#include "train/tune.h"
 #include "ops/worker.h"
 
 PG_FUNCTION_INFO_V1(mlops_train_async);
+PG_FUNCTION_INFO_V1(mlops_tune_async);
 PG_FUNCTION_INFO_V1(mlops_cancel_job);
 PG_FUNCTION_INFO_V1(mlops_schedule);
 PG_FUNCTION_INFO_V1(mlops_unschedule);
@@ -80,6 +82,29 @@ static const TrainArg train_args[] = {
 	{"seed", ARG_INT4},
 	{"deploy", ARG_TEXT},
 	{"cv", ARG_INT4},
+};
+
+/* the parameters of mlops.tune, in order */
+static const TrainArg tune_args[] = {
+	{"project", ARG_TEXT},
+	{"relation", ARG_TEXT},
+	{"target", ARG_TEXT},
+	{"algorithm", ARG_TEXT},
+	{"search_space", ARG_JSONB},
+	{"search", ARG_TEXT},
+	{"trials", ARG_INT4},
+	{"cv", ARG_INT4},
+	{"metric", ARG_TEXT},
+	{"task", ARG_TEXT},
+	{"hyperparams", ARG_JSONB},
+	{"preprocess", ARG_JSONB},
+	{"features", ARG_TEXT_ARRAY},
+	{"exclude", ARG_TEXT_ARRAY},
+	{"test_size", ARG_FLOAT8},
+	{"split", ARG_TEXT},
+	{"order_by", ARG_TEXT},
+	{"seed", ARG_INT4},
+	{"deploy", ARG_TEXT},
 };
 
 /* wake the launcher when the current transaction commits */
@@ -176,14 +201,14 @@ JobsAppendTextArray(StringInfo buf, ArrayType *arr)
 }
 
 /*
- * Append argument i of mlops.train_async as a JSON value; the relation
- * (argument 1) as resolved.  Non-finite floats are written as strings,
- * which the job casts back to float8.
+ * Append argument i of mlops.train_async or mlops.tune_async (its kind in
+ * arg) as a JSON value; the relation (argument 1) as resolved.  Non-finite
+ * floats are written as strings, which the job casts back to float8.
  */
 static void
-JobsAppendTrainArg(StringInfo buf, FunctionCallInfo fcinfo, int i, const char *relation)
+JobsAppendTrainArg(StringInfo buf, FunctionCallInfo fcinfo, const TrainArg *arg, int i,
+				   const char *relation)
 {
-	const TrainArg *arg = &train_args[i];
 
 	if (PG_ARGISNULL(i))
 	{
@@ -222,6 +247,46 @@ JobsAppendTrainArg(StringInfo buf, FunctionCallInfo fcinfo, int i, const char *r
 }
 
 /*
+ * Queue a job of a kind ("train" or "tune") whose arguments are those of
+ * the call (described by args), with the relation as resolved; returns
+ * its id.
+ */
+static int64
+JobsQueueCall(const char *kind, FunctionCallInfo fcinfo, const TrainArg *arg, int nargs,
+			  const char *project, const char *relation)
+{
+	StringInfoData json;
+	Oid			types[4] = {TEXTOID, TEXTOID, JSONBOID, REGROLEOID};
+	Datum		values[4];
+	int64		job_id;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	for (int i = 0; i < nargs; i++)
+	{
+		JsonAppendKey(&json, arg[i].name, i == 0);
+		JobsAppendTrainArg(&json, fcinfo, &arg[i], i, relation);
+	}
+	appendStringInfoChar(&json, '}');
+
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = CStringGetTextDatum(project);
+	values[2] = JsonbPGetDatum(JsonFromText(&json));
+	values[3] = JobsCurrentUser();
+	SPI_connect();
+	RegistryWriteAsOwner("INSERT INTO mlops.jobs (kind, project, args, submitted_by) "
+						 "VALUES ($1, $2, $3, $4) RETURNING id",
+						 4, types, values, NULL);
+	job_id = RegistryResultInt64(0, "id");
+	SPI_finish();
+
+	JobsLogEvent("queued", job_id, kind, project, 0, NULL, 0);
+	JobsWakeAtCommit();
+	JobsWarnIfNoWorker("job");
+	return job_id;
+}
+
+/*
  * mlops.train_async(<the parameters of mlops.train>): queue a training job
  * and return its id.  Every argument is checked now, as mlops.train checks
  * it before reading a row (TrainCheck); the relation is stored
@@ -233,41 +298,27 @@ mlops_train_async(PG_FUNCTION_ARGS)
 {
 	TrainRequest req = {0};
 	TrainPlan	plan;
-	char	   *project;
-	char	   *relation;
-	StringInfoData args;
-	Oid			types[3] = {TEXTOID, JSONBOID, REGROLEOID};
-	Datum		values[3];
-	int64		job_id;
 
 	TrainRequestFromArgs(fcinfo, &req);
 	TrainCheck(&req, &plan);
-	project = req.project;
-	relation = plan.relname;
+	PG_RETURN_INT64(JobsQueueCall("train", fcinfo, train_args, lengthof(train_args),
+								  req.project, plan.relname));
+}
 
-	initStringInfo(&args);
-	appendStringInfoChar(&args, '{');
-	for (int i = 0; i < lengthof(train_args); i++)
-	{
-		JsonAppendKey(&args, train_args[i].name, i == 0);
-		JobsAppendTrainArg(&args, fcinfo, i, relation);
-	}
-	appendStringInfoChar(&args, '}');
+/*
+ * mlops.tune_async(<the parameters of mlops.tune>): queue a tuning job and
+ * return its id, every argument checked now as for mlops.train_async.
+ */
+Datum
+mlops_tune_async(PG_FUNCTION_ARGS)
+{
+	TuneRequest req = {0};
+	TrainPlan	plan;
 
-	values[0] = CStringGetTextDatum(project);
-	values[1] = JsonbPGetDatum(JsonFromText(&args));
-	values[2] = JobsCurrentUser();
-	SPI_connect();
-	RegistryWriteAsOwner("INSERT INTO mlops.jobs (kind, project, args, submitted_by) "
-						 "VALUES ('train', $1, $2, $3) RETURNING id",
-						 3, types, values, NULL);
-	job_id = RegistryResultInt64(0, "id");
-	SPI_finish();
-
-	JobsLogEvent("queued", job_id, "train", project, 0, NULL, 0);
-	JobsWakeAtCommit();
-	JobsWarnIfNoWorker("job");
-	PG_RETURN_INT64(job_id);
+	TuneRequestFromArgs(fcinfo, &req);
+	TuneCheck(&req, &plan);
+	PG_RETURN_INT64(JobsQueueCall("tune", fcinfo, tune_args, lengthof(tune_args),
+								  req.train.project, plan.relname));
 }
 
 /*

@@ -5,7 +5,7 @@
  *	  worker (worker.c), and the helpers the SQL entry points (jobs_sql.c)
  *	  share with it.
  *
- * A job is a row of mlops.jobs: its kind ("train" or "retrain"), its
+ * A job is a row of mlops.jobs: its kind ("train", "tune" or "retrain"), its
  * arguments as jsonb, the role that submitted it, and its state: queued,
  * running, then succeeded, failed or canceled.  The launcher takes queued
  * jobs (oldest first) and marks them running before it starts their
@@ -61,6 +61,21 @@ static const char *const train_sql =
 "test_size => (" JOBS_TEXT("test_size") ")::pg_catalog.float8, split => " JOBS_TEXT("split") ", "
 "order_by => " JOBS_TEXT("order_by") ", seed => (" JOBS_TEXT("seed") ")::pg_catalog.int4, "
 "deploy => " JOBS_TEXT("deploy") ", cv => (" JOBS_TEXT("cv") ")::pg_catalog.int4) t";
+
+static const char *const tune_sql =
+"SELECT pg_catalog.to_jsonb(t) FROM mlops.tune("
+"project => " JOBS_TEXT("project") ", relation => " JOBS_TEXT("relation") ", "
+"target => " JOBS_TEXT("target") ", algorithm => " JOBS_TEXT("algorithm") ", "
+"search_space => CASE WHEN pg_catalog.jsonb_typeof(" JOBS_JSON("search_space") ") "
+"OPERATOR(pg_catalog.<>) 'null' THEN " JOBS_JSON("search_space") " END, search => " JOBS_TEXT("search") ", "
+"trials => (" JOBS_TEXT("trials") ")::pg_catalog.int4, cv => (" JOBS_TEXT("cv") ")::pg_catalog.int4, "
+"metric => " JOBS_TEXT("metric") ", "
+"task => " JOBS_TEXT("task") ", hyperparams => " JOBS_JSON("hyperparams") ", "
+"preprocess => " JOBS_JSON("preprocess") ", "
+"features => " JOBS_TEXT_ARRAY("features") ", exclude => " JOBS_TEXT_ARRAY("exclude") ", "
+"test_size => (" JOBS_TEXT("test_size") ")::pg_catalog.float8, split => " JOBS_TEXT("split") ", "
+"order_by => " JOBS_TEXT("order_by") ", seed => (" JOBS_TEXT("seed") ")::pg_catalog.int4, "
+"deploy => " JOBS_TEXT("deploy") ") t";
 
 static const char *const retrain_sql =
 "SELECT pg_catalog.to_jsonb(t) FROM mlops.retrain("
@@ -409,6 +424,8 @@ JobsRun(const char *kind, Jsonb *args)
 		sql = train_sql;
 	else if (strcmp(kind, "retrain") == 0)
 		sql = retrain_sql;
+	else if (strcmp(kind, "tune") == 0)
+		sql = tune_sql;
 	else
 		elog(ERROR, "unknown job kind \"%s\"", kind);
 

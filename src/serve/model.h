@@ -44,6 +44,10 @@ typedef struct TrainData
 	void		(*rows_done) (void *arg);	/* see TrainDataRowsDone, or NULL;
 											 * may be called again */
 	void	   *rows_done_arg;
+	void	   *dtrain;			/* xgboost: a DMatrixHandle of the rows, labels
+								 * and weights set, that fit uses instead of
+								 * building one from X; NULL: build it */
+	void	   *dval;			/* the same for the validation rows */
 } TrainData;
 
 /*
@@ -81,6 +85,8 @@ extern void TrainDataRowsDone(const TrainData *td);
 
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;
+extern void *XgbMatrixCreate(const double *X, const double *y, int n, int p);
+extern void *XgbMatrixSlice(void *full, const int *rows, int nrows, const float *weights);
 extern bytea *XgbConvertModel(const char *data, size_t len, const char *format,
 							  const char *what);
 

@@ -76,8 +76,8 @@ CvRowCompare(const void *a, const void *b)
  * The fold of each of the n training rows; see the file header.  Too few
  * rows (of a class) for k folds is an error.
  */
-static int *
-CvFolds(const Dataset *ds, const int *rows, int n, bool stratified, int k, int seed)
+int *
+CvAssignFolds(const Dataset *ds, const int *rows, int n, bool stratified, int k, int seed)
 {
 	CvRow	   *r = palloc_extended(sizeof(CvRow) * Max(n, 1), MCXT_ALLOC_HUGE);
 	int		   *fold = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
@@ -193,7 +193,7 @@ char *
 CrossValidate(const Dataset *ds, const int *rows, int nrows, MlopsTask task, MlopsAlgorithm alg,
 			  const HyperParams *hp, Jsonb *preprocess, int k, int seed)
 {
-	int		   *fold = CvFolds(ds, rows, nrows, task == TASK_CLASSIFICATION, k, seed);
+	int		   *fold = CvAssignFolds(ds, rows, nrows, task == TASK_CLASSIFICATION, k, seed);
 	char	  **folds = palloc(sizeof(char *) * k);
 	Jsonb	  **parsed = palloc(sizeof(Jsonb *) * k);
 	double	   *v = palloc(sizeof(double) * k);

@@ -16,6 +16,8 @@
 
 #define CV_MAX_FOLDS	100
 
+extern int *CvAssignFolds(const Dataset *ds, const int *rows, int n, bool stratified, int k,
+						  int seed);
 extern char *CrossValidate(const Dataset *ds, const int *rows, int nrows, MlopsTask task,
 						   MlopsAlgorithm alg, const HyperParams *hp, Jsonb *preprocess,
 						   int k, int seed);

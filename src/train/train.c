@@ -200,8 +200,8 @@ TrainKeepHeldOut(void *arg)
 /*
  * Refuse targets that cannot be learned: one class, or a constant value.
  */
-static void
-CheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
+void
+TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 {
 	double		first = ds->target[s->train[0]];
 
@@ -222,8 +222,8 @@ CheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
  * The split of a training run, given its task (-1 while the target is not
  * read yet); a setting that cannot work is an error.
  */
-static SplitKind
-ChooseSplit(const TrainRequest *req, int task)
+SplitKind
+TrainChooseSplit(const TrainRequest *req, int task)
 {
 	SplitKind	kind;
 
@@ -546,7 +546,7 @@ TrainCheck(const TrainRequest *req, TrainPlan *plan)
 	else if (plan->target_mode == TARGET_COLLECT_LABELS)
 		plan->task = TASK_CLASSIFICATION;
 
-	(void) ChooseSplit(req, plan->task);
+	(void) TrainChooseSplit(req, plan->task);
 	/* while the task is unknown, only scale_pos_weight waits for the read */
 	(void) HyperParamsParse(req->algorithm, plan->task < 0 ? TASK_CLASSIFICATION : plan->task,
 							req->hyperparams);
@@ -650,9 +650,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	res->metric = PolicyMetric(&policy, task);
 
 	/* split */
-	split_kind = ChooseSplit(req, task);
+	split_kind = TrainChooseSplit(req, task);
 	split = SplitRows(ds, split_kind, req->test_size, req->seed);
-	CheckTargetVaries(ds, split, task);
+	TrainCheckTargetVaries(ds, split, task);
 
 	/* featurize and fit */
 	MlopsProgressPhase("featurizing", 0);
@@ -754,6 +754,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		JsonAppendString(&training, req->order_by);
 	else
 		appendStringInfoString(&training, "null");
+	if (req->tune_id != 0)
+		appendStringInfo(&training, ", \"tune_id\": " INT64_FORMAT, req->tune_id);
 	appendStringInfo(&training, ", \"seed\": %d, \"threads\": %d, \"fit_seconds\": %.6f%s}",
 					 req->seed, mlops_threads, fit_seconds, info.data);
 

@@ -16,6 +16,7 @@
 #include "utils/jsonb.h"
 
 #include "train/dataset.h"
+#include "train/split.h"
 #include "serve/model.h"
 #include "registry.h"
 
@@ -40,6 +41,7 @@ typedef struct TrainRequest
 	int64		compare_model;	/* also score this model on the held-out rows */
 	Jsonb	   *policy;			/* overrides of the project's policy, or NULL */
 	int64		parent_model_id;	/* the model whose settings this re-runs, or 0 */
+	int64		tune_id;		/* the mlops.tune whose best this refits, or 0 */
 } TrainRequest;
 
 /* what TrainCheck learned about a request before reading a row */
@@ -73,6 +75,8 @@ typedef struct TrainResult
 
 extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
 extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
+extern SplitKind TrainChooseSplit(const TrainRequest *req, int task);
+extern void TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
 extern double TrainScore(Jsonb *metrics, const char *metric);
 

@@ -521,8 +521,10 @@ XgbImportance(BoosterHandle b, int p, double *importance)
 static bytea *
 XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
-	XgbOwned   *dtrain = XgbQuantileMatrix(td, (int) hp->v[HP_MAX_BIN]);
+	XgbOwned   *dtrain = td->dtrain ? NULL : XgbQuantileMatrix(td, (int) hp->v[HP_MAX_BIN]);
 	XgbOwned   *dval = NULL;
+	DMatrixHandle htrain = td->dtrain ? td->dtrain : dtrain->handle;
+	DMatrixHandle hval = td->dval;
 	XgbOwned   *booster;
 	BoosterHandle b;
 	bool		forest = (td->algorithm == ALG_RANDOM_FOREST);
@@ -538,11 +540,14 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	const char *raw;
 	bytea	   *blob;
 
-	if (patience > 0)
+	if (patience > 0 && hval == NULL)
+	{
 		dval = XgbValidationMatrix(td);
+		hval = dval->handle;
+	}
 	TrainDataRowsDone(td);
 
-	XgbCheck(XGBoosterCreate((DMatrixHandle *) &dtrain->handle, 1, &b), "create a booster");
+	XgbCheck(XGBoosterCreate(&htrain, 1, &b), "create a booster");
 	booster = XgbOwn(b, true);
 
 	XgbCheck(XGBoosterSetParam(b, "verbosity", "0"), "set a parameter");
@@ -582,13 +587,13 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		CHECK_FOR_INTERRUPTS();
 		MlopsProgressAdvance(it);
 		if (forest)
-			XgbCheck(XGBoosterBoostOneIter(b, dtrain->handle, grad, hess, ngrad), "grow a tree");
+			XgbCheck(XGBoosterBoostOneIter(b, htrain, grad, hess, ngrad), "grow a tree");
 		else
-			XgbCheck(XGBoosterUpdateOneIter(b, it, dtrain->handle), "run a boosting round");
+			XgbCheck(XGBoosterUpdateOneIter(b, it, htrain), "run a boosting round");
 		done = it + 1;
 		if (patience > 0)
 		{
-			double		loss = XgbEvalLoss(b, it, dval->handle);
+			double		loss = XgbEvalLoss(b, it, hval);
 
 			if (loss < best_loss)
 			{
@@ -626,7 +631,8 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		pfree(grad);
 		pfree(hess);
 	}
-	XgbFree(dtrain);
+	if (dtrain)
+		XgbFree(dtrain);
 	if (dval)
 		XgbFree(dval);
 	XgbFree(booster);
@@ -694,6 +700,54 @@ XgbConvertModel(const char *data, size_t len, const char *format, const char *wh
 	memcpy(VARDATA(out), raw, outlen);
 	XgbFree(booster);
 	return out;
+}
+
+/*
+ * An in-memory DMatrix of n column-major rows with their labels, owned by
+ * the current context, for XgbMatrixSlice: mlops.tune slices its folds out
+ * of it (libxgboost 1.7 cannot slice a quantized matrix).  libxgboost wants
+ * row-major floats with NaN as missing.
+ */
+void *
+XgbMatrixCreate(const double *X, const double *y, int n, int p)
+{
+	float	   *Xf = palloc_extended(sizeof(float) * (size_t) n * p, MCXT_ALLOC_HUGE);
+	float	   *yf = palloc_extended(sizeof(float) * Max(1, n), MCXT_ALLOC_HUGE);
+	DMatrixHandle h;
+
+	for (int j = 0; j < p; j++)
+	{
+		const double *col = X + (size_t) j * n;
+
+		for (int i = 0; i < n; i++)
+			Xf[(size_t) i * p + j] = (float) col[i];
+	}
+	for (int i = 0; i < n; i++)
+		yf[i] = (float) y[i];
+	XgbCheck(XGDMatrixCreateFromMat_omp(Xf, n, p, NAN, &h, mlops_threads), "create a matrix");
+	XgbOwn(h, false);
+	XgbCheck(XGDMatrixSetFloatInfo(h, "label", yf, n), "set labels");
+	pfree(Xf);
+	pfree(yf);
+	return h;
+}
+
+/*
+ * Rows of a DMatrix made by XgbMatrixCreate (labels included) as a DMatrix
+ * owned by the current context, each row weighing weights[i] (NULL: 1).
+ * libxgboost keeps the quantized form of a DMatrix with it, so fits on the
+ * same slice quantize once.
+ */
+void *
+XgbMatrixSlice(void *full, const int *rows, int nrows, const float *weights)
+{
+	DMatrixHandle h;
+
+	XgbCheck(XGDMatrixSliceDMatrix(full, rows, nrows, &h), "slice a matrix");
+	XgbOwn(h, false);
+	if (weights != NULL)
+		XgbCheck(XGDMatrixSetFloatInfo(h, "weight", weights, nrows), "set weights");
+	return h;
 }
 
 const AlgorithmOps xgboost_ops = {

@@ -34,18 +34,18 @@ CSV = "--csv" in sys.argv
 ARGS = [a for a in sys.argv[1:] if a != "--csv"]
 
 
-def export(cur, expressions):
-    """COPY (SELECT expressions FROM bench) in binary (or CSV); a float64 column per expression.
+def export(cur, expressions, table="bench"):
+    """COPY (SELECT expressions FROM table) in binary (or CSV); a float64 column per expression.
 
     Every expression must be a non-NULL float8 (cast others in SQL).
     """
     if CSV:
         text = io.StringIO()
-        cur.copy_expert(f"COPY (SELECT {', '.join(expressions)} FROM bench) TO STDOUT (FORMAT csv)", text)
+        cur.copy_expert(f"COPY (SELECT {', '.join(expressions)} FROM {table}) TO STDOUT (FORMAT csv)", text)
         text.seek(0)
         return np.loadtxt(text, delimiter=",", dtype=np.float64, ndmin=2)
     buf = io.BytesIO()
-    cur.copy_expert(f"COPY (SELECT {', '.join(expressions)} FROM bench) TO STDOUT (FORMAT binary)", buf)
+    cur.copy_expert(f"COPY (SELECT {', '.join(expressions)} FROM {table}) TO STDOUT (FORMAT binary)", buf)
     raw = buf.getbuffer()
     assert bytes(raw[:11]) == COPY_SIGNATURE
     start = 19 + int.from_bytes(raw[15:19], "big")
@@ -122,4 +122,5 @@ def main():
     print(json.dumps(out))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -68,7 +68,10 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 	(28, 'set_reference', $$SELECT mlops.set_reference((SELECT m.id FROM mlops.models m JOIN mlops.projects p
 		ON p.id = m.project_id WHERE p.name = 'evil_xgb'), 'evil.data')$$),
 	(29, 'model_card', $$SELECT mlops.model_card((SELECT m.id FROM mlops.models m JOIN mlops.projects p
-		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$);
+		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$),
+	(30, 'tune', $$SELECT * FROM mlops.tune('evil_tune', 'evil.data', 'y', 'ridge', trials => 2, cv => 2,
+		exclude => '{i,c}')$$),
+	(31, 'tune_async', $$SELECT mlops.tune_async('evil_tune', 'evil.data', 'y', 'ridge', trials => 2, cv => 2)$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;

@@ -33,6 +33,27 @@ def fetch(conn, table, label):
     return X, y, len(y) - ntest
 
 
+MASK = (1 << 64) - 1
+
+
+def splitmix64(x):
+    """The key cv.c gives a training row (x: the seed in the high half, the position in the low)."""
+    z = (x + 0x9e3779b97f4a7c15) & MASK
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & MASK
+    return z ^ (z >> 31)
+
+
+def cv_folds(classes, k, seed):
+    """The fold cv.c deals each training row (classes: class index per row, all 0 for regression)."""
+    n = len(classes)
+    rows = sorted(range(n), key=lambda i: (classes[i], splitmix64(((seed & 0xffffffff) << 32) ^ i), i))
+    fold = np.empty(n, dtype=int)
+    for j, i in enumerate(rows):
+        fold[i] = j % k
+    return fold
+
+
 def label_indices(y):
     """Class indices in label order (sorted), and the labels."""
     labels = sorted(set(y))

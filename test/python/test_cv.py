@@ -23,26 +23,9 @@ from sklearn.preprocessing import StandardScaler
 import refdata
 import tap
 
-MASK = (1 << 64) - 1
 conn = tap.connect()
 cur = conn.cursor()
-
-
-def splitmix64(x):
-    z = (x + 0x9e3779b97f4a7c15) & MASK
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & MASK
-    return z ^ (z >> 31)
-
-
-def folds(classes, k, seed):
-    """The fold of each training row (classes: class index per row, or None for regression)."""
-    n = len(classes)
-    rows = sorted(range(n), key=lambda i: (classes[i], splitmix64(((seed & 0xffffffff) << 32) ^ i), i))
-    fold = np.empty(n, dtype=int)
-    for j, i in enumerate(rows):
-        fold[i] = j % k
-    return fold
+folds = refdata.cv_folds
 
 
 def train(table, label, algorithm, hp, k, seed=42):
