@@ -1042,3 +1042,73 @@ CREATE FUNCTION mlops.model_card(model_id bigint) RETURNS text
 AS 'MODULE_PATHNAME', 'mlops_model_card'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.model_card(bigint) IS 'A Markdown model card with the nine sections of Mitchell et al. (2019), filled from the registry; what is unknown is said to be unknown. Needs the predict privilege.';
+
+--------------------------------------------------------------------------
+-- Explanations: TreeSHAP and linear contributions, global importance
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.explain(project text, features record)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(project text, features jsonb)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(project text, features float8[])
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(model_id bigint, features record)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(model_id bigint, features jsonb)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(model_id bigint, features float8[])
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION mlops.explain(text, record) IS 'Contribution of each model input to the deployed model''s raw margin for a row (columns matched by name), then the bias; they sum to the margin. Trees: exact TreeSHAP as XGBoost''s pred_contribs; linear models: coefficient x featurized value. output is the label whose margin it is (classification). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(text, jsonb) IS 'Contribution of each model input to the deployed model''s raw margin for a JSON object (keys matched by name), then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(text, float8[]) IS 'Contribution of each model input to the deployed model''s raw margin for raw numeric features in the model''s order, then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(bigint, record) IS 'Contribution of each input of one model to its raw margin for a row, then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(bigint, jsonb) IS 'Contribution of each input of one model to its raw margin for a JSON object, then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(bigint, float8[]) IS 'Contribution of each input of one model to its raw margin for raw numeric features, then the bias; see explain(text, record). Needs the predict privilege.';
+
+CREATE TABLE mlops.shap_importance (
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	project		text NOT NULL,
+	feature		text NOT NULL,
+	mean_abs_shap float8 NOT NULL,
+	rows		bigint NOT NULL,
+	relation	text NOT NULL,
+	computed_at timestamptz NOT NULL DEFAULT now(),
+	computed_by regrole NOT NULL,
+	PRIMARY KEY (model_id, feature)
+);
+COMMENT ON TABLE mlops.shap_importance IS 'Global importance recorded by mlops.explain_global: each model input''s mean absolute contribution to the raw margin (summed over the classes of a multiclass model) over the rows of a relation.';
+SELECT pg_catalog.pg_extension_config_dump('mlops.shap_importance', '');
+REVOKE ALL ON mlops.shap_importance FROM PUBLIC;
+GRANT SELECT ON mlops.shap_importance TO PUBLIC;
+ALTER TABLE mlops.shap_importance ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.shap_importance FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+COMMENT ON POLICY project_privilege ON mlops.shap_importance IS 'The global importances of the models of the projects the user holds a privilege on.';
+
+CREATE VIEW mlops.global_importance WITH (security_invoker = true) AS
+SELECT s.project, s.model_id, m.version, s.feature, s.mean_abs_shap,
+	   (m.importance ->> s.feature)::float8 AS gain_importance,
+	   s.rows, s.relation, s.computed_at, s.computed_by
+  FROM mlops.shap_importance s
+  JOIN mlops.models m ON m.id = s.model_id;
+COMMENT ON VIEW mlops.global_importance IS 'Each model input''s mean absolute SHAP value recorded by mlops.explain_global, with the training importance of the feature of the same name (XGBoost gain or standardized coefficient; NULL for an input encoded into several features).';
+GRANT SELECT ON mlops.global_importance TO PUBLIC;
+
+CREATE FUNCTION mlops.explain_global(project text, relation text)
+RETURNS TABLE (model_id bigint, feature text, mean_abs_shap float8, rows bigint)
+AS 'MODULE_PATHNAME', 'mlops_explain_global'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.explain_global(text, text) IS 'Explain every row of a relation with the project''s deployed model and record each input''s mean absolute contribution in mlops.shap_importance (view mlops.global_importance); returns them, largest first. Needs the predict privilege and SELECT on the relation.';

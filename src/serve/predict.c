@@ -40,6 +40,7 @@
 #include "train/dataset.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
+#include "serve/predict.h"
 #include "privileges.h"
 
 /* models a call site keeps buffers and row mappings for */
@@ -506,6 +507,24 @@ ScoreCall(FunctionCallInfo fcinfo, double **out)
 	CallFeatures(fcinfo, cs, m);
 	ModelPredictRows(m, cs->x, 1, cs->out);
 	*out = cs->out;
+	return m;
+}
+
+/*
+ * The call's model and its row (the call's second argument, any form
+ * predict takes): the raw inputs and the features, valid until the next
+ * row.  For other functions of the same arguments (mlops.explain);
+ * fn_extra is the call site's.
+ */
+MlopsModel *
+PredictCallRow(FunctionCallInfo fcinfo, const double **raw, const double **x)
+{
+	MlopsModel *m;
+	CallState  *cs = GetCallState(fcinfo, &m);
+
+	CallFeatures(fcinfo, cs, m);
+	*raw = cs->raw;
+	*x = cs->x;
 	return m;
 }
 
