@@ -707,3 +707,67 @@ RETURNS TABLE (model_id bigint, feature text, mean_abs_shap float8, rows bigint)
 AS 'MODULE_PATHNAME', 'mlops_explain_global'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.explain_global(text, text) IS 'Explain every row of a relation with the project''s deployed model and record each input''s mean absolute contribution in mlops.shap_importance (view mlops.global_importance); returns them, largest first. Needs the predict privilege and SELECT on the relation.';
+
+--------------------------------------------------------------------------
+-- Model comparison and fairness
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.compare(model_a bigint, model_b bigint, relation text)
+RETURNS TABLE (test text, statistic float8, p_value float8, a_score float8, b_score float8, better text)
+AS 'MODULE_PATHNAME', 'mlops_compare'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.compare(bigint, bigint, text) IS 'Compare two models of one project on the labeled rows of a relation: McNemar''s test (statsmodels mcnemar, exact below 25 discordant rows, else chi-square with continuity correction) on accuracy for classification, the paired t-test (scipy ttest_rel) of squared errors for regression; better is a, b or neither at the 5% level. Needs the train privilege and SELECT on the relation.';
+
+CREATE TABLE mlops.fairness_reports (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	relation	text NOT NULL,
+	rows		bigint NOT NULL,
+	sensitive	text[] NOT NULL,
+	computed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	computed_by regrole NOT NULL
+);
+CREATE INDEX ON mlops.fairness_reports (model_id);
+COMMENT ON TABLE mlops.fairness_reports IS 'One row per mlops.fairness call: the model, the relation, its labeled rows and the sensitive columns.';
+
+CREATE TABLE mlops.fairness_results (
+	report_id	bigint NOT NULL REFERENCES mlops.fairness_reports (id) ON DELETE CASCADE,
+	position	int NOT NULL,
+	attribute	text NOT NULL,
+	grp			text,
+	rows		bigint NOT NULL,
+	selection_rate float8,
+	tpr			float8,
+	fpr			float8,
+	"precision" float8,
+	accuracy	float8,
+	demographic_parity_diff float8,
+	demographic_parity_ratio float8,
+	equalized_odds_diff float8,
+	PRIMARY KEY (report_id, position)
+);
+COMMENT ON TABLE mlops.fairness_results IS 'One row per sensitive attribute and group of a fairness report, as mlops.fairness returned it (grp NULL: the rows where the attribute is NULL); rates with fairlearn''s definitions, NULL when undefined.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.fairness_reports', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.fairness_reports_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.fairness_results', '');
+REVOKE ALL ON mlops.fairness_reports, mlops.fairness_results FROM PUBLIC;
+GRANT SELECT ON mlops.fairness_reports, mlops.fairness_results TO PUBLIC;
+ALTER TABLE mlops.fairness_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.fairness_results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.fairness_reports FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+COMMENT ON POLICY project_privilege ON mlops.fairness_reports IS 'The fairness reports of the models of the projects the user holds a privilege on.';
+CREATE POLICY project_privilege ON mlops.fairness_results FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.fairness_reports f
+		JOIN mlops.models m ON m.id = f.model_id WHERE f.id = report_id)));
+COMMENT ON POLICY project_privilege ON mlops.fairness_results IS 'The rows of the fairness reports the user sees.';
+
+CREATE FUNCTION mlops.fairness(project text, relation text, sensitive text[], model_id bigint DEFAULT NULL)
+RETURNS TABLE (attribute text, grp text, rows bigint, selection_rate float8, tpr float8, fpr float8,
+			   "precision" float8, accuracy float8, demographic_parity_diff float8,
+			   demographic_parity_ratio float8, equalized_odds_diff float8)
+AS 'MODULE_PATHNAME', 'mlops_fairness'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.fairness(text, text, text[], bigint) IS 'Per sensitive column and group, a binary classifier''s selection rate, TPR, FPR, precision and accuracy on the labeled rows of a relation, and the column''s demographic parity difference and ratio and equalized odds difference (fairlearn''s definitions; positive = the second label); recorded in mlops.fairness_reports/fairness_results and shown by the model card. The deployed model unless model_id is given. Needs the train privilege and SELECT on the relation.';
