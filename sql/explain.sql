@@ -79,3 +79,57 @@ SELECT * FROM mlops.explain_global('ex_iris', 'ex_other');
 SELECT count(*) FROM mlops.train('ex_undeployed', 'ex_iris', 'species', algorithm => 'logistic', deploy => 'never');
 SELECT * FROM mlops.explain_global('ex_undeployed', 'ex_iris');
 \set VERBOSITY default
+
+-- compare: McNemar for classification (exact below 25 discordant rows)
+SELECT test, statistic, round(p_value::numeric, 6) AS p_value, round(a_score::numeric, 4) AS a_score,
+       round(b_score::numeric, 4) AS b_score, better
+  FROM mlops.compare(:bin, :lin, 'ex_bin');
+SELECT test, statistic, p_value, better FROM mlops.compare(:tree, :tree, 'ex_iris');
+-- regression: paired t-test of squared errors
+SELECT model_id AS reg1 FROM mlops.train('ex_reg', 'ex_iris', 'petal_width', algorithm => 'linear',
+       exclude => '{species}') \gset
+SELECT model_id AS reg2 FROM mlops.train('ex_reg', 'ex_iris', 'petal_width', algorithm => 'xgboost',
+       hyperparams => '{"n_estimators": 3, "max_depth": 1}', exclude => '{species}', deploy => 'never') \gset
+SELECT test, round(statistic::numeric, 4) AS statistic, round(p_value::numeric, 6) AS p_value,
+       round(a_score::numeric, 4) AS a_score, round(b_score::numeric, 4) AS b_score, better
+  FROM mlops.compare(:reg1, :reg2, 'ex_iris');
+
+-- fairness: rates per group, disparities per attribute, recorded
+SELECT attribute, grp, rows, round(selection_rate::numeric, 4) AS selection_rate, round(tpr::numeric, 4) AS tpr,
+       round(fpr::numeric, 4) AS fpr, round("precision"::numeric, 4) AS "precision", round(accuracy::numeric, 4) AS accuracy,
+       round(demographic_parity_diff::numeric, 4) AS dpd, round(demographic_parity_ratio::numeric, 4) AS dpr,
+       round(equalized_odds_diff::numeric, 4) AS eod
+  FROM mlops.fairness('ex_bin', 'ex_bin', '{even}');
+SELECT r.project, r.model_id = :lin AS deployed_model, r.relation, r.rows, r.sensitive, count(*) AS groups
+  FROM mlops.fairness_reports r JOIN mlops.fairness_results g ON g.report_id = r.id
+ GROUP BY r.id ORDER BY r.id;
+SELECT count(*) FROM mlops.fairness('ex_bin', 'ex_bin', '{even,sepal_width}', :bin);
+SELECT position(E'## Factors\n\nGroups evaluated with mlops.fairness on public.ex_bin' IN mlops.model_card(:lin)) > 0 AS card_factors,
+       position('| even | 1 | 75 |' IN mlops.model_card(:lin)) > 0 AS card_table,
+       position('- even: demographic parity difference' IN mlops.model_card(:lin)) > 0 AS card_considerations,
+       position('Fairness: unknown' IN mlops.model_card(:tree)) > 0 AS card_unknown;
+
+-- errors
+\set VERBOSITY terse
+SELECT * FROM mlops.compare(:tree, :bin, 'ex_iris');
+SELECT * FROM mlops.compare(:tree, NULL, 'ex_iris');
+SELECT * FROM mlops.compare(:tree, 999999999, 'ex_iris');
+SELECT * FROM mlops.compare(:tree, :rf, 'no_such_table');
+SELECT * FROM mlops.compare(:tree, :rf, 'ex_empty');
+SELECT * FROM mlops.compare(:tree, :rf, 'ex_other');
+SELECT * FROM mlops.compare(:bin, :lin, 'ex_iris');
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', '{no_such_column}');
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', '{}');
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', '{even,even}');
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', '{virginica}');
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', ARRAY['even', NULL]);
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', NULL);
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin', '{even}', :tree);
+SELECT * FROM mlops.fairness('ex_iris', 'ex_iris', '{species}');
+SELECT * FROM mlops.fairness('ex_reg', 'ex_iris', '{species}');
+SELECT * FROM mlops.fairness('ex_iris', 'ex_iris', '{sepal_length}', :tree);
+CREATE TABLE ex_bin_empty AS SELECT * FROM ex_bin WHERE false;
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin_empty', '{even}');
+CREATE TABLE ex_bin_wide AS SELECT b.*, (row_number() OVER ())::float8 AS serial FROM ex_bin b, generate_series(1, 7);
+SELECT * FROM mlops.fairness('ex_bin', 'ex_bin_wide', '{serial}');
+\set VERBOSITY default

@@ -98,13 +98,18 @@ mlops_compare(PG_FUNCTION_ARGS)
 	project_b = RegistryModelProject(id_b);
 	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
 	if (project_b != proj->id)
+	{
+		RegistryProject *other = RegistryGetProjectById(project_b);
+
+		PrivilegeCheck(other->id, other->name, PRIV_TRAIN);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("models " INT64_FORMAT " and " INT64_FORMAT " belong to different projects",
 						id_a, id_b),
-				 errdetail("Model " INT64_FORMAT " is of project \"%s\", model " INT64_FORMAT " of another one.",
-						   id_a, proj->name, id_b),
+				 errdetail("Model " INT64_FORMAT " is of project \"%s\", model " INT64_FORMAT " of project \"%s\".",
+						   id_a, proj->name, id_b, other->name),
 				 errhint("Compare two models of the same project, which predict the same target.")));
+	}
 
 	/* the columns and labels of both, copied: loading one may evict the other */
 	m = ModelCacheGet(id_a);

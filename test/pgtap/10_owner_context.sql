@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -69,7 +69,10 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 		ON p.id = m.project_id WHERE p.name = 'evil_xgb'), 'evil.data')$$),
 	(29, 'model_card', $$SELECT mlops.model_card((SELECT m.id FROM mlops.models m JOIN mlops.projects p
 		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$),
-	(30, 'explain_global', $$SELECT * FROM mlops.explain_global('evil_reg', 'evil.data')$$);
+	(30, 'explain_global', $$SELECT * FROM mlops.explain_global('evil_reg', 'evil.data')$$),
+	(31, 'train a classifier for fairness', $$SELECT * FROM mlops.train('evil_fair', 'evil.data', 'c', 'logistic',
+		exclude => '{i,y}')$$),
+	(32, 'fairness', $$SELECT * FROM mlops.fairness('evil_fair', 'evil.data', '{x2}')$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
