@@ -30,6 +30,7 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "serve/forest.h"
@@ -149,6 +150,7 @@ ShapRecurse(const ShapWalk *w, int node, int depth, ShapPathElement *parent,
 	int			index;
 	float		v;
 
+	check_stack_depth();
 	memcpy(path, parent, sizeof(ShapPathElement) * (depth + 1));
 	ShapExtend(path, depth, parent_zero, parent_one, parent_feature);
 
@@ -232,7 +234,8 @@ ForestShap(Forest *f, const double *x, double *phi)
 	for (int g = 0; g <= f->ntrees / FOREST_LANES; g++)
 		depth = Max(depth, f->steps[g]);
 	/* levels 0 .. depth + 1, each a copy one longer than the last */
-	paths = palloc(sizeof(ShapPathElement) * (depth + 3) * (depth + 4) / 2);
+	paths = palloc_extended(sizeof(ShapPathElement) * ((Size) depth + 3) * ((Size) depth + 4) / 2,
+							MCXT_ALLOC_HUGE);
 
 	f->row[0] = NAN;
 	for (int j = 0; j < p; j++)

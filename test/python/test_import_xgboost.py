@@ -52,7 +52,7 @@ for objective, label, extra, task, labels in [
     ("multi:softprob", np.nan_to_num(X[:, 8], nan=1), {"num_class": 3}, "classification", BANDS),
     ("reg:squarederror", np.nan_to_num(X[:, 7]), {}, "regression", None),
 ]:
-    params = {"objective": objective, "max_depth": 5, "eta": 0.2, "seed": 5, **extra}
+    params = {"objective": objective, "max_depth": 5, "eta": 0.2, "seed": 5, "tree_method": "hist", "nthread": 2, **extra}
     booster = xgb.train(params, xgb.DMatrix(Xb, label=label), num_boost_round=30)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.json")
