@@ -56,6 +56,9 @@ SELECT feature, round(mean_abs_shap::numeric, 3) AS mean_abs_shap, rows
 SELECT project, version, feature, round(mean_abs_shap::numeric, 3) AS mean_abs_shap,
        gain_importance IS NOT NULL AS has_gain, rows, relation
   FROM mlops.global_importance WHERE model_id = :tree ORDER BY mean_abs_shap DESC;
+-- before explain_global, a model's features show their training importance only
+SELECT feature, gain_importance IS NOT NULL AS has_gain, mean_abs_shap FROM mlops.global_importance
+ WHERE model_id = :rf ORDER BY feature;
 
 -- errors
 \set VERBOSITY terse

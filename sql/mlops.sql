@@ -1099,12 +1099,17 @@ CREATE POLICY project_privilege ON mlops.shap_importance FOR SELECT
 COMMENT ON POLICY project_privilege ON mlops.shap_importance IS 'The global importances of the models of the projects the user holds a privilege on.';
 
 CREATE VIEW mlops.global_importance WITH (security_invoker = true) AS
-SELECT s.project, s.model_id, m.version, s.feature, s.mean_abs_shap,
-	   (m.importance ->> s.feature)::float8 AS gain_importance,
-	   s.rows, s.relation, s.computed_at, s.computed_by
-  FROM mlops.shap_importance s
-  JOIN mlops.models m ON m.id = s.model_id;
-COMMENT ON VIEW mlops.global_importance IS 'Each model input''s mean absolute SHAP value recorded by mlops.explain_global, with the training importance of the feature of the same name (XGBoost gain or standardized coefficient; NULL for an input encoded into several features).';
+SELECT p.name AS project, m.id AS model_id, m.version, x.feature, x.gain_importance, x.mean_abs_shap,
+	   x.rows, x.relation, x.computed_at, x.computed_by
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL (
+	SELECT COALESCE(g.feature, s.feature) AS feature, g.gain_importance, s.mean_abs_shap, s.rows,
+		   s.relation, s.computed_at, s.computed_by
+	  FROM (SELECT kv.key AS feature, (kv.value #>> '{}')::float8 AS gain_importance
+			  FROM jsonb_each(m.importance) kv) g
+	  FULL JOIN (SELECT * FROM mlops.shap_importance si WHERE si.model_id = m.id) s ON s.feature = g.feature) x;
+COMMENT ON VIEW mlops.global_importance IS 'Each model''s features with their training importance (XGBoost gain or standardized coefficient), and each input''s mean absolute SHAP value once mlops.explain_global computed it (matched by name; an input encoded into several features has a row of its own).';
 GRANT SELECT ON mlops.global_importance TO PUBLIC;
 
 CREATE FUNCTION mlops.explain_global(project text, relation text)
