@@ -110,8 +110,8 @@ struct CompileState
 
 	/* the compiled trees */
 	ForestNode *nodes;
-	float	   *covers;			/* per node; NULL once a tree lacks them */
-	bool		no_covers;
+	float	   *covers;			/* per node: its cover (sum_hessian) */
+	bool		no_covers;		/* a tree had no sum_hessian */
 	int			nnodes;
 	Size		node_cap;
 	int32	   *roots;
