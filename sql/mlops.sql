@@ -1231,3 +1231,141 @@ AS 'MODULE_PATHNAME', 'mlops_tune_async'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.tune_async(text, text, text, text, jsonb, text, int, int, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
 	IS 'Queue an mlops.tune call as a background job run as the calling role; returns the job id.';
+
+-- Explanations: TreeSHAP and linear contributions, global importance
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.explain(project text, features record)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(project text, features jsonb)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(project text, features float8[])
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(model_id bigint, features record)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(model_id bigint, features jsonb)
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION mlops.explain(model_id bigint, features float8[])
+RETURNS TABLE (output text, feature text, value float8, contribution float8)
+AS 'MODULE_PATHNAME', 'mlops_explain'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+COMMENT ON FUNCTION mlops.explain(text, record) IS 'Contribution of each model input to the deployed model''s raw margin for a row (columns matched by name), then the bias; they sum to the margin. Trees: exact TreeSHAP as XGBoost''s pred_contribs; linear models: coefficient x featurized value. output is the label whose margin it is (classification). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(text, jsonb) IS 'Contribution of each model input to the deployed model''s raw margin for a JSON object (keys matched by name), then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(text, float8[]) IS 'Contribution of each model input to the deployed model''s raw margin for raw numeric features in the model''s order, then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(bigint, record) IS 'Contribution of each input of one model to its raw margin for a row, then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(bigint, jsonb) IS 'Contribution of each input of one model to its raw margin for a JSON object, then the bias; see explain(text, record). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.explain(bigint, float8[]) IS 'Contribution of each input of one model to its raw margin for raw numeric features, then the bias; see explain(text, record). Needs the predict privilege.';
+
+CREATE TABLE mlops.shap_importance (
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	project		text NOT NULL,
+	feature		text NOT NULL,
+	mean_abs_shap float8 NOT NULL,
+	rows		bigint NOT NULL,
+	relation	text NOT NULL,
+	computed_at timestamptz NOT NULL DEFAULT now(),
+	computed_by regrole NOT NULL,
+	PRIMARY KEY (model_id, feature)
+);
+COMMENT ON TABLE mlops.shap_importance IS 'Global importance recorded by mlops.explain_global: each model input''s mean absolute contribution to the raw margin (summed over the classes of a multiclass model) over the rows of a relation.';
+SELECT pg_catalog.pg_extension_config_dump('mlops.shap_importance', '');
+REVOKE ALL ON mlops.shap_importance FROM PUBLIC;
+GRANT SELECT ON mlops.shap_importance TO PUBLIC;
+ALTER TABLE mlops.shap_importance ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.shap_importance FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+COMMENT ON POLICY project_privilege ON mlops.shap_importance IS 'The global importances of the models of the projects the user holds a privilege on.';
+
+CREATE VIEW mlops.global_importance WITH (security_invoker = true) AS
+SELECT p.name AS project, m.id AS model_id, m.version, x.feature, x.gain_importance, x.mean_abs_shap,
+	   x.rows, x.relation, x.computed_at, x.computed_by
+  FROM mlops.models m
+  JOIN mlops.projects p ON p.id = m.project_id
+ CROSS JOIN LATERAL (
+	SELECT COALESCE(g.feature, s.feature) AS feature, g.gain_importance, s.mean_abs_shap, s.rows,
+		   s.relation, s.computed_at, s.computed_by
+	  FROM (SELECT kv.key AS feature, (kv.value #>> '{}')::float8 AS gain_importance
+			  FROM jsonb_each(m.importance) kv) g
+	  FULL JOIN (SELECT * FROM mlops.shap_importance si WHERE si.model_id = m.id) s ON s.feature = g.feature) x;
+COMMENT ON VIEW mlops.global_importance IS 'Each model''s features with their training importance (XGBoost gain or standardized coefficient), and each input''s mean absolute SHAP value once mlops.explain_global computed it (matched by name; an input encoded into several features has a row of its own).';
+GRANT SELECT ON mlops.global_importance TO PUBLIC;
+
+CREATE FUNCTION mlops.explain_global(project text, relation text)
+RETURNS TABLE (model_id bigint, feature text, mean_abs_shap float8, rows bigint)
+AS 'MODULE_PATHNAME', 'mlops_explain_global'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.explain_global(text, text) IS 'Explain every row of a relation with the project''s deployed model and record each input''s mean absolute contribution in mlops.shap_importance (view mlops.global_importance); returns them, largest first. Needs the predict privilege and SELECT on the relation.';
+
+--------------------------------------------------------------------------
+-- Model comparison and fairness
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.compare(model_a bigint, model_b bigint, relation text)
+RETURNS TABLE (test text, statistic float8, p_value float8, a_score float8, b_score float8, better text)
+AS 'MODULE_PATHNAME', 'mlops_compare'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.compare(bigint, bigint, text) IS 'Compare two models of one project on the labeled rows of a relation: McNemar''s test (statsmodels mcnemar, exact below 25 discordant rows, else chi-square with continuity correction) on accuracy for classification, the paired t-test (scipy ttest_rel) of squared errors for regression; better is a, b or neither at the 5% level. Needs the train privilege and SELECT on the relation.';
+
+CREATE TABLE mlops.fairness_reports (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL REFERENCES mlops.models (id) ON DELETE CASCADE,
+	relation	text NOT NULL,
+	rows		bigint NOT NULL,
+	sensitive	text[] NOT NULL,
+	computed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	computed_by regrole NOT NULL
+);
+CREATE INDEX ON mlops.fairness_reports (model_id);
+COMMENT ON TABLE mlops.fairness_reports IS 'One row per mlops.fairness call: the model, the relation, its labeled rows and the sensitive columns.';
+
+CREATE TABLE mlops.fairness_results (
+	report_id	bigint NOT NULL REFERENCES mlops.fairness_reports (id) ON DELETE CASCADE,
+	position	int NOT NULL,
+	attribute	text NOT NULL,
+	grp			text,
+	rows		bigint NOT NULL,
+	selection_rate float8,
+	tpr			float8,
+	fpr			float8,
+	"precision" float8,
+	accuracy	float8,
+	demographic_parity_diff float8,
+	demographic_parity_ratio float8,
+	equalized_odds_diff float8,
+	PRIMARY KEY (report_id, position)
+);
+COMMENT ON TABLE mlops.fairness_results IS 'One row per sensitive attribute and group of a fairness report, as mlops.fairness returned it (grp NULL: the rows where the attribute is NULL); rates with fairlearn''s definitions, NULL when undefined.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.fairness_reports', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.fairness_reports_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.fairness_results', '');
+REVOKE ALL ON mlops.fairness_reports, mlops.fairness_results FROM PUBLIC;
+GRANT SELECT ON mlops.fairness_reports, mlops.fairness_results TO PUBLIC;
+ALTER TABLE mlops.fairness_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.fairness_results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.fairness_reports FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.models m WHERE m.id = model_id)));
+COMMENT ON POLICY project_privilege ON mlops.fairness_reports IS 'The fairness reports of the models of the projects the user holds a privilege on.';
+CREATE POLICY project_privilege ON mlops.fairness_results FOR SELECT
+	USING (mlops.has_project_privilege((SELECT m.project_id FROM mlops.fairness_reports f
+		JOIN mlops.models m ON m.id = f.model_id WHERE f.id = report_id)));
+COMMENT ON POLICY project_privilege ON mlops.fairness_results IS 'The rows of the fairness reports the user sees.';
+
+CREATE FUNCTION mlops.fairness(project text, relation text, sensitive text[], model_id bigint DEFAULT NULL)
+RETURNS TABLE (attribute text, grp text, rows bigint, selection_rate float8, tpr float8, fpr float8,
+			   "precision" float8, accuracy float8, demographic_parity_diff float8,
+			   demographic_parity_ratio float8, equalized_odds_diff float8)
+AS 'MODULE_PATHNAME', 'mlops_fairness'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.fairness(text, text, text[], bigint) IS 'Per sensitive column and group, a binary classifier''s selection rate, TPR, FPR, precision and accuracy on the labeled rows of a relation, and the column''s demographic parity difference and ratio and equalized odds difference (fairlearn''s definitions; positive = the second label); recorded in mlops.fairness_reports/fairness_results and shown by the model card. The deployed model unless model_id is given. Needs the train privilege and SELECT on the relation.';

@@ -31,6 +31,7 @@
 
 #include "jsonutil.h"
 #include "privileges.h"
+#include "ops/card_fairness.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(mlops_model_card);
@@ -306,8 +307,9 @@ mlops_model_card(PG_FUNCTION_ARGS)
 
 	/* Factors */
 	appendStringInfoString(&buf, "## Factors\n\n");
-	AppendTagOrUnknown(&buf, tags, "factors",
-					   "Unknown: no relevant groups, instrumentation or environments were recorded (tag \"factors\"), and no fairness report exists for this model.");
+	if (!CardFairnessFactors(&buf, model_id) || TagText(tags, "factors") != NULL)
+		AppendTagOrUnknown(&buf, tags, "factors",
+						   "Unknown: no relevant groups, instrumentation or environments were recorded (tag \"factors\"), and no fairness report exists for this model.");
 	appendStringInfo(&buf, "Inputs: the columns %s.\n\n",
 					 TagText(training, "columns") ? TagText(training, "columns") : "(unknown)");
 
@@ -366,11 +368,13 @@ mlops_model_card(PG_FUNCTION_ARGS)
 			   "ORDER BY r.id DESC LIMIT " CppAsString2(CARD_RECENT_ROWS),
 			   model_id, "Drift reports (newest first):\n\n| Checked at | Relation | Rows | Drifted features | Dataset drift | Prediction drift |",
 			   "No drift report was recorded.");
+	CardFairnessTable(&buf, model_id);
 
 	/* Ethical considerations */
 	appendStringInfoString(&buf, "## Ethical considerations\n\n");
-	AppendTagOrUnknown(&buf, tags, "ethical_considerations",
-					   "Unknown: none were recorded (tag \"ethical_considerations\").");
+	if (!CardFairnessConsiderations(&buf, model_id) || TagText(tags, "ethical_considerations") != NULL)
+		AppendTagOrUnknown(&buf, tags, "ethical_considerations",
+						   "Unknown: none were recorded (tag \"ethical_considerations\").");
 
 	/* Caveats and recommendations */
 	appendStringInfoString(&buf, "## Caveats and recommendations\n\n");

@@ -63,6 +63,10 @@ typedef struct Forest
 	int32	   *steps;			/* per FOREST_LANES trees: deepest leaf */
 	int			nnodes;
 	ForestNode *nodes;
+	float	   *covers;			/* per node: its training cover (sum_hessian), or
+								 * NULL when the model has none */
+	double	   *means;			/* per node: the cover-weighted mean of its
+								 * leaves, made by the first TreeSHAP */
 	int			depth;			/* of the complete form: the deepest leaf */
 	ForestSlot *slots;			/* the complete form, or NULL */
 	struct ForestBinned *binned;	/* the binned form (forest_binned.c), or
@@ -80,5 +84,6 @@ extern Forest *ForestFromXgboostUbjson(const char *data, size_t len, int nfeatur
 										int nclasses);
 extern void ForestPredict(const Forest *f, const double *X, int n, bool vector,
 						  double *out);
+extern void ForestShap(Forest *f, const double *x, double *phi);
 
 #endif							/* MLOPS_FOREST_H */

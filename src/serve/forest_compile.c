@@ -7,7 +7,9 @@
  * libxgboost wrote at training (learner.gradient_booster.model.trees[]
  * with their left_children, right_children, split_indices,
  * split_conditions and default_left arrays; tree_info, the output of each
- * tree; the objective; base_score) into one array of 16-byte nodes.  Each
+ * tree; the objective; base_score) into one array of 16-byte nodes, and
+ * the nodes' covers (sum_hessian) into a parallel array that TreeSHAP
+ * reads (forest_shap.c; models without them cannot be explained).  Each
  * tree is laid out breadth first, so siblings are adjacent and a walk only
  * moves forward.  A small streaming UBJSON reader feeds the compiler, which
  * keeps the few arrays it needs; libxgboost is not involved, and no
@@ -62,6 +64,7 @@ static const struct
 	{"split_conditions", KEY_SPLIT_CONDITIONS},
 	{"default_left", KEY_DEFAULT_LEFT},
 	{"split_type", KEY_SPLIT_TYPE},
+	{"sum_hessian", KEY_SUM_HESSIAN},
 };
 
 /* deepest path we track: learner.gradient_booster.model.trees[i].x[j] */
@@ -107,6 +110,8 @@ struct CompileState
 
 	/* the compiled trees */
 	ForestNode *nodes;
+	float	   *covers;			/* per node: its cover (sum_hessian) */
+	bool		no_covers;		/* a tree had no sum_hessian */
 	int			nnodes;
 	Size		node_cap;
 	int32	   *roots;
@@ -325,6 +330,7 @@ ForestCompileObjectEnd(CompileState *s)
 	const double *cond = a[KEY_SPLIT_CONDITIONS - KEY_FIRST_ARRAY].v;
 	const double *dleft = a[KEY_DEFAULT_LEFT - KEY_FIRST_ARRAY].v;
 	const NumList *split_type = &a[KEY_SPLIT_TYPE - KEY_FIRST_ARRAY];
+	const NumList *hessian = &a[KEY_SUM_HESSIAN - KEY_FIRST_ARRAY];
 	int			tree = s->ntrees;
 	int			nn;
 	int			base = s->nnodes;
@@ -339,7 +345,8 @@ ForestCompileObjectEnd(CompileState *s)
 
 	nn = CountFromString(s->num_nodes, "tree's node count", 1, PG_INT32_MAX);
 	for (int k = 0; k < NUM_TREE_ARRAYS; k++)
-		if (a[k].n != nn && !(k == KEY_SPLIT_TYPE - KEY_FIRST_ARRAY && a[k].n == 0))
+		if (a[k].n != nn && !((k == KEY_SPLIT_TYPE - KEY_FIRST_ARRAY ||
+								k == KEY_SUM_HESSIAN - KEY_FIRST_ARRAY) && a[k].n == 0))
 			CORRUPTED("Tree %d has %d nodes but %zu entries in %s.", tree, nn, a[k].n,
 					  KeyName(KEY_FIRST_ARRAY + k));
 	for (Size i = 0; i < split_type->n; i++)
@@ -356,7 +363,11 @@ ForestCompileObjectEnd(CompileState *s)
 		s->node_cap = Max((Size) base + nn, s->node_cap * 2);
 		s->nodes = s->nodes ? repalloc_huge(s->nodes, sizeof(ForestNode) * s->node_cap)
 			: MemoryContextAllocHuge(s->result_cxt, sizeof(ForestNode) * s->node_cap);
+		s->covers = s->covers ? repalloc_huge(s->covers, sizeof(float) * s->node_cap)
+			: MemoryContextAllocHuge(s->result_cxt, sizeof(float) * s->node_cap);
 	}
+	if (hessian->n == 0)
+		s->no_covers = true;
 	if ((Size) s->ntrees == s->root_cap)
 	{
 		s->root_cap = Max(64, s->root_cap * 2);
@@ -378,6 +389,7 @@ ForestCompileObjectEnd(CompileState *s)
 		ForestNode *node = &s->nodes[base + head];
 
 		node->value = (float) cond[o];
+		s->covers[base + head] = hessian->n > 0 ? (float) hessian->v[o] : 0;
 		max_depth = Max(max_depth, depth[head]);
 		if (left[o] == -1 && right[o] == -1)
 		{
@@ -521,6 +533,11 @@ ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasse
 	f->nnodes = s.nnodes;
 	f->nodes = s.nodes ? repalloc_huge(s.nodes, sizeof(ForestNode) * Max(1, s.nnodes))
 		: palloc(sizeof(ForestNode));
+	f->covers = NULL;
+	if (s.covers != NULL && !s.no_covers)
+		f->covers = repalloc_huge(s.covers, sizeof(float) * Max(1, s.nnodes));
+	else if (s.covers != NULL)
+		pfree(s.covers);
 	f->roots = palloc_extended(sizeof(int32) * Max(1, s.ntrees), MCXT_ALLOC_HUGE);
 	f->outputs = palloc_extended(sizeof(int32) * Max(1, s.ntrees), MCXT_ALLOC_HUGE);
 	f->steps = palloc0(sizeof(int32) * (s.ntrees / FOREST_LANES + 1));

@@ -50,11 +50,12 @@ typedef enum ModelKey
 	KEY_SPLIT_INDICES,
 	KEY_SPLIT_CONDITIONS,
 	KEY_DEFAULT_LEFT,
-	KEY_SPLIT_TYPE
+	KEY_SPLIT_TYPE,
+	KEY_SUM_HESSIAN				/* node covers, for TreeSHAP */
 } ModelKey;
 
 #define KEY_FIRST_ARRAY KEY_LEFT
-#define NUM_TREE_ARRAYS (KEY_SPLIT_TYPE - KEY_LEFT + 1)
+#define NUM_TREE_ARRAYS (KEY_SUM_HESSIAN - KEY_LEFT + 1)
 
 /* the kinds of scalar values */
 typedef enum ScalarKind

@@ -43,6 +43,7 @@
 #include "jsonutil.h"
 #include "serve/model_cache.h"
 #include "serve/plan_support.h"
+#include "serve/predict.h"
 #include "privileges.h"
 
 /* models a call site keeps buffers and row mappings for */
@@ -530,6 +531,24 @@ static bool
 NullCall(FunctionCallInfo fcinfo)
 {
 	return PG_ARGISNULL(0) || (PG_ARGISNULL(1) && !GetCallSite(fcinfo)->planned);
+}
+
+/*
+ * The call's model and its row (the call's second argument, any form
+ * predict takes): the raw inputs and the features, valid until the next
+ * row.  For other functions of the same arguments (mlops.explain);
+ * fn_extra is the call site's.
+ */
+MlopsModel *
+PredictCallRow(FunctionCallInfo fcinfo, const double **raw, const double **x)
+{
+	MlopsModel *m;
+	CallState  *cs = GetCallState(fcinfo, &m);
+
+	CallFeatures(fcinfo, cs, m);
+	*raw = cs->raw;
+	*x = cs->x;
+	return m;
 }
 
 /*

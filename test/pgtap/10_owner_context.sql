@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(42);
+SELECT plan(45);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -71,7 +71,11 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$),
 	(30, 'tune', $$SELECT * FROM mlops.tune('evil_tune', 'evil.data', 'y', 'ridge', trials => 2, cv => 2,
 		exclude => '{i,c}')$$),
-	(31, 'tune_async', $$SELECT mlops.tune_async('evil_tune', 'evil.data', 'y', 'ridge', trials => 2, cv => 2)$$);
+	(31, 'tune_async', $$SELECT mlops.tune_async('evil_tune', 'evil.data', 'y', 'ridge', trials => 2, cv => 2)$$),
+	(32, 'explain_global', $$SELECT * FROM mlops.explain_global('evil_reg', 'evil.data')$$),
+	(33, 'train a classifier for fairness', $$SELECT * FROM mlops.train('evil_fair', 'evil.data', 'c', 'logistic',
+		exclude => '{i,y}')$$),
+	(34, 'fairness', $$SELECT * FROM mlops.fairness('evil_fair', 'evil.data', '{x2}')$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
