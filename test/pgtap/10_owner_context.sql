@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(40);
+SELECT plan(44);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -68,7 +68,12 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 	(28, 'set_reference', $$SELECT mlops.set_reference((SELECT m.id FROM mlops.models m JOIN mlops.projects p
 		ON p.id = m.project_id WHERE p.name = 'evil_xgb'), 'evil.data')$$),
 	(29, 'model_card', $$SELECT mlops.model_card((SELECT m.id FROM mlops.models m JOIN mlops.projects p
-		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$);
+		ON p.id = m.project_id WHERE p.name = 'evil_xgb'))$$),
+	(30, 'monitor', $$SELECT * FROM mlops.monitor('evil_reg', 'evil.data', 'y')$$),
+	(31, 'set_policy guardrails', $$SELECT mlops.set_policy('evil_reg', '{"guardrails": {"min_live_score": -1,
+		"max_drift_share": 0, "action": "rollback"}, "drift_severity": {"warning": 0}}')$$),
+	(32, 'check_alerts (a rollback)', $$SELECT mlops.check_alerts('evil_reg')$$),
+	(33, 'check_alerts of every project', $$SELECT mlops.check_alerts()$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
