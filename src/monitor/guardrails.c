@@ -86,9 +86,10 @@ ReadServingStats(const char *project, int64 model_id, ServingFacts *s)
 }
 
 /*
- * Roll the deployment back after a breach, unless the deployed model
- * changed since the check or there is nothing to go back to; returns what
- * happened, for the breach's event.
+ * Undo the deployment after a breach: roll it back, unless the deployed
+ * model changed since the check or there is nothing to go back to; returns
+ * what happened, for the breach's event.  (Aborting a running canary
+ * instead is one more branch here, after the lock.)
  */
 static const char *
 GuardrailRollback(const RegistryProject *proj, const Policy *policy, int64 breached,
