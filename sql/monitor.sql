@@ -177,3 +177,17 @@ SELECT action, reason LIKE '%; the latest monitor window of model % is degraded 
 SELECT mlops.schedule('grow', '1 day', policy => '{"min_new_rows": 50, "on_degradation": true}') > 0 AS scheduled;
 SELECT mlops.schedule('grow', '1 day', policy => '{"min_new_rows": "many"}');
 SELECT mlops.unschedule('grow');
+
+-- mlops.report: one self-contained HTML page with inline SVG charts
+SELECT r LIKE '<!DOCTYPE html>%</html>' || chr(10) AS html, r NOT LIKE '%<script%' AS no_script,
+       r !~* '(https?:|src=|href=|url\()' AS no_network,
+       (length(r) - length(replace(r, '<svg', ''))) / 4 AS charts,
+       r LIKE '%<h2>Open alerts</h2><table>%' AS alerts
+  FROM mlops.report('churn') r;
+SELECT model_id AS x1 FROM mlops.train('<b>&"x''', 'churn', 'churned', exclude => '{id,at}',
+                                       hyperparams => '{"n_estimators": 5}') \gset
+SELECT r LIKE '%<h1>Project &lt;b&gt;&amp;&quot;x&#39;</h1>%' AS escaped, r NOT LIKE '%<b>&"%' AS no_raw,
+       r LIKE '%<h2>Open alerts</h2><p class="none">None.</p>%' AS no_alerts
+  FROM mlops.report('<b>&"x''') r;
+SELECT mlops.report(NULL);
+SELECT mlops.report('nope');

@@ -2,10 +2,10 @@
 --
 -- mp_alice owns project mp; mp_bob holds predict, mp_carol train, mp_dave
 -- deploy, mp_eve nothing.  monitor needs train, check_alerts deploy (it may
--- roll back); performance history and alerts show only to roles with a
--- privilege on the project; nobody writes them directly.
+-- roll back), report predict; performance history and alerts show only to
+-- roles with a privilege on the project; nobody writes them directly.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 
 CREATE TABLE mon_t AS
 SELECT i AS id, (i % 17) / 17.0 AS a, (i % 7) / 7.0 AS b, ((i % 17) / 17.0 + (i % 7) / 7.0 > 1)::int AS y,
@@ -42,6 +42,7 @@ SELECT is((SELECT count(*) FROM mlops.performance_history WHERE project = 'mp'),
 SELECT is((SELECT count(*) FROM mlops.alerts WHERE project = 'mp') + (SELECT count(*) FROM mlops.alert_status WHERE project = 'mp'),
 	0::bigint, 'eve sees no alert of mp');
 SELECT lives_ok($$SELECT mlops.check_alerts()$$, 'eve checks the alerts of the projects she may deploy in');
+SELECT throws_ok($$SELECT mlops.report('mp')$$, '42501', NULL, 'eve cannot read the report of mp');
 RESET ROLE;
 
 -- bob (predict) reads, but neither monitors nor checks
@@ -55,6 +56,7 @@ SELECT results_eq($$SELECT rule, status, severity FROM mlops.alert_status WHERE 
 SELECT throws_ok($$INSERT INTO mlops.alerts (project, rule, severity) VALUES ('mp', 'x', 'warning')$$, '42501', NULL,
 	'bob cannot write alerts');
 SELECT throws_ok($$DELETE FROM mlops.performance_history$$, '42501', NULL, 'bob cannot delete live performance');
+SELECT ok(mlops.report('mp') LIKE '%degraded_performance%', 'bob (predict) reads the report of mp, with its open alert');
 RESET ROLE;
 
 -- carol (train) monitors, but does not check alerts (which may roll back)
