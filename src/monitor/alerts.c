@@ -37,6 +37,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -51,6 +52,9 @@
 PG_FUNCTION_INFO_V1(mlops_check_alerts);
 
 #define ALERTS_CHANNEL "mlops_alerts"
+
+/* longest wait of the worker for a project's lock */
+#define ALERTS_LOCK_TIMEOUT "1s"
 
 /*
  * Announce an opened or resolved alert.
@@ -313,7 +317,9 @@ AlertsProjects(int *n)
 /*
  * Check one project in a subtransaction: an error (a dropped project, a
  * damaged policy, a lock timeout) is reported as a warning and does not
- * stop the others.
+ * stop the others.  A rollback waits at most ALERTS_LOCK_TIMEOUT for the
+ * project's lock (a session may hold it in an open transaction), so that
+ * the worker's pass goes on; the next pass tries again.
  */
 static void
 AlertsCheckIsolated(const char *name)
@@ -326,9 +332,13 @@ AlertsCheckIsolated(const char *name)
 	PG_TRY();
 	{
 		RegistryProject *proj = RegistryGetProject(name, true);
+		int			nestlevel = NewGUCNestLevel();
 
+		(void) set_config_option("lock_timeout", ALERTS_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		if (proj != NULL)
 			AlertsCheckProject(proj, true);
+		AtEOXact_GUC(true, nestlevel);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;

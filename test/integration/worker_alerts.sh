@@ -4,10 +4,11 @@
 # every naptime
 #
 # A throwaway cluster with mlops preloaded and a short naptime.  alice
-# deploys version 2 of project wa; its live score on fresh outcomes is bad.
-# With a guardrail "min_live_score" and "action": "rollback", the worker,
+# deploys version 2 of project wa with a guardrail "min_live_score" and
+# "action": "rollback"; its live score on fresh outcomes is bad.  The worker,
 # without anyone calling mlops.check_alerts, opens the guardrail alert,
-# rolls the deployment back to version 1 and records both in mlops.events;
+# rolls the deployment back to version 1 and records both in mlops.events
+# (waiting at most 1 s at a time for a project lock another session holds);
 # a LISTEN session gets the NOTIFY.  A failed job opens the job_failed
 # alert, which resolves when a later job succeeds; an error in one project
 # (a damaged policy) does not stop the others.
@@ -33,16 +34,25 @@ sql "UPDATE mlops.policies SET policy = '{\"guardrails\": 7}' WHERE project = 'w
      INSERT INTO mlops.policies (project, policy, updated_by) SELECT 'wb', '{\"guardrails\": 7}', 'alice'
       WHERE NOT EXISTS (SELECT 1 FROM mlops.policies WHERE project = 'wb')" >/dev/null
 
-sql "SET ROLE alice; SELECT count(*) FROM mlops.monitor('wa', 'wa_later', 'y')" >/dev/null
-tap_is "$(sql "SELECT model_id FROM mlops.overview WHERE project = 'wa'")" "$v2" "version 2 is deployed, its live score bad"
-
-# a LISTEN session in the background, for 5 seconds
-listen_out=$MLOPS_CLUSTER_DIR/listen.out
-(mlops_psql -X -q -c "LISTEN mlops_alerts" -c "SELECT pg_sleep(5)" >"$listen_out" 2>&1 &)
-sleep 1
 sql "SET ROLE alice; SELECT mlops.set_policy('wa', '{\"guardrails\": {\"min_live_score\": 0.5, \"action\": \"rollback\"}}')" \
 	>/dev/null
+tap_is "$(sql "SELECT model_id FROM mlops.overview WHERE project = 'wa'")" "$v2" "version 2 is deployed"
 
+# a LISTEN session in the background, for 8 seconds; another session holds
+# wa's row locked for 4 seconds, so the worker's rollback times out (1 s) and
+# is tried again at the next passes
+listen_out=$MLOPS_CLUSTER_DIR/listen.out
+(mlops_psql -X -q -c "LISTEN mlops_alerts" -c "SELECT pg_sleep(8)" >"$listen_out" 2>&1 &)
+(mlops_psql -X -q -c "BEGIN" -c "SELECT 1 FROM mlops.projects WHERE name = 'wa' FOR UPDATE" -c "SELECT pg_sleep(4)" \
+	-c "COMMIT" >/dev/null 2>&1 &)
+sleep 1
+# its live score is bad: the guardrail breaks
+sql "SET ROLE alice; SELECT count(*) FROM mlops.monitor('wa', 'wa_later', 'y')" >/dev/null
+sleep 2
+tap_is "$(sql "SELECT model_id FROM mlops.overview WHERE project = 'wa'")" "$v2" \
+	"while another session holds the project's lock, nothing rolls back"
+tap_like "$(grep -c 'could not check the alerts of project "wa": canceling statement due to lock timeout' \
+	"$MLOPS_CLUSTER_DIR/server.log")" '^[1-9]' "the worker's wait times out with a warning, and the pass goes on"
 tap_is "$(wait_for "SELECT model_id FROM mlops.overview WHERE project = 'wa'" "$v1" 30)" "$v1" \
 	"the worker rolls wa back to version 1 on its own"
 tap_is "$(sql "SELECT rule, severity, model_id FROM mlops.alerts WHERE project = 'wa' AND rule LIKE 'guardrail%'")" \
