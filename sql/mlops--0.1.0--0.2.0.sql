@@ -964,3 +964,101 @@ RETURNS TABLE (attribute text, grp text, rows bigint, selection_rate float8, tpr
 AS 'MODULE_PATHNAME', 'mlops_fairness'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.fairness(text, text, text[], bigint) IS 'Per sensitive column and group, a binary classifier''s selection rate, TPR, FPR, precision and accuracy on the labeled rows of a relation, and the column''s demographic parity difference and ratio and equalized odds difference (fairlearn''s definitions; positive = the second label); recorded in mlops.fairness_reports/fairness_results and shown by the model card. The deployed model unless model_id is given. Needs the train privilege and SELECT on the relation.';
+
+-- Live performance, alerts and guardrails (src/monitor/performance.c,
+-- src/monitor/alerts.c, src/monitor/guardrails.c)
+--
+-- mlops.monitor scores labeled rows per time window and records each
+-- window in mlops.performance_history; the alert rules (dataset drift,
+-- degraded live performance, guardrails, failed jobs) open and resolve rows
+-- of mlops.alerts, each change announced by NOTIFY mlops_alerts.  Only the
+-- extension's C code writes these tables.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.performance_history (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL,
+	relation	text NOT NULL,
+	window_start timestamptz,
+	window_size interval,
+	rows		bigint NOT NULL,
+	metric		text NOT NULL,
+	value		float8,
+	held_out	float8,
+	degraded	boolean,
+	metrics		jsonb NOT NULL,
+	monitored_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	monitored_by regrole NOT NULL
+);
+CREATE INDEX ON mlops.performance_history (project, id);
+COMMENT ON TABLE mlops.performance_history IS 'One row per window of each mlops.monitor call: the metrics of a model on labeled rows, its primary metric against the held-out score, and whether it degraded.';
+COMMENT ON COLUMN mlops.performance_history.window_start IS 'Start of the window (windows are aligned on the Unix epoch, as date_bin with origin 1970-01-01 UTC); NULL when the call had no time column (one window of every row).';
+COMMENT ON COLUMN mlops.performance_history.metric IS 'The primary metric: the project policy''s "metric", else f1 (classification) or r2 (regression).';
+COMMENT ON COLUMN mlops.performance_history.held_out IS 'The model''s primary metric on its held-out rows at training; NULL when it has none.';
+COMMENT ON COLUMN mlops.performance_history.degraded IS 'True when value is worse than held_out by more than the policy''s max_degradation (relative, 0.05 by default); NULL when either is missing.';
+
+CREATE TABLE mlops.alerts (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint,
+	rule		text NOT NULL,
+	severity	text NOT NULL CHECK (severity IN ('warning', 'critical')),
+	value		float8,
+	threshold	float8,
+	fired_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	resolved_at timestamptz,
+	detail		jsonb NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX alerts_open_rule ON mlops.alerts (project, rule) WHERE resolved_at IS NULL;
+CREATE INDEX ON mlops.alerts (fired_at);
+COMMENT ON TABLE mlops.alerts IS 'Alerts: one row per firing of a rule for a project, resolved (resolved_at) when its condition clears; at most one open alert per project and rule.';
+COMMENT ON COLUMN mlops.alerts.rule IS 'dataset_drift, degraded_performance, job_failed, or a guardrail: guardrail_error_rate, guardrail_p99_us, guardrail_live_score, guardrail_drift_share.';
+COMMENT ON COLUMN mlops.alerts.severity IS 'warning or critical: drift by the policy''s drift_severity, guardrails critical, the other rules warning.';
+COMMENT ON COLUMN mlops.alerts.value IS 'The value that broke the threshold (drift share, live score, error rate, p99 latency); NULL for failed jobs.';
+COMMENT ON INDEX mlops.alerts_open_rule IS 'No duplicate open alert for the same project and rule.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.performance_history', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.performance_history_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.alerts_id_seq', '');
+
+REVOKE ALL ON mlops.performance_history, mlops.alerts FROM PUBLIC;
+GRANT SELECT ON mlops.performance_history, mlops.alerts TO PUBLIC;
+
+ALTER TABLE mlops.performance_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.alerts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.performance_history FOR SELECT
+	USING (mlops.has_project_privilege(project));
+CREATE POLICY project_privilege ON mlops.alerts FOR SELECT
+	USING (mlops.has_project_privilege(project));
+COMMENT ON POLICY project_privilege ON mlops.performance_history IS 'The live performance of the projects the user holds a privilege on.';
+COMMENT ON POLICY project_privilege ON mlops.alerts IS 'The alerts of the projects the user holds a privilege on.';
+
+CREATE VIEW mlops.alert_status WITH (security_invoker = true) AS
+SELECT DISTINCT ON (a.project, a.rule)
+	   a.project, a.rule, CASE WHEN a.resolved_at IS NULL THEN 'firing' ELSE 'resolved' END AS status,
+	   a.severity, a.model_id, a.value, a.threshold, a.fired_at, a.resolved_at, a.id AS alert_id, a.detail
+  FROM mlops.alerts a
+ ORDER BY a.project, a.rule, a.id DESC;
+COMMENT ON VIEW mlops.alert_status IS 'The latest alert of each project and rule: firing (open) or resolved.';
+GRANT SELECT ON mlops.alert_status TO PUBLIC;
+
+CREATE FUNCTION mlops.monitor(project text, relation text, label text, prediction text DEFAULT NULL,
+	time_column text DEFAULT NULL, window_size interval DEFAULT '1 day', model_id bigint DEFAULT NULL)
+RETURNS TABLE (window_start timestamptz, rows bigint, metrics jsonb, degraded boolean)
+AS 'MODULE_PATHNAME', 'mlops_monitor'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.monitor(text, text, text, text, text, interval, bigint) IS 'Live performance: the training metrics of the deployed (or given) model on the labeled rows of a relation (scored, or read from the prediction column), per window of time_column; recorded in mlops.performance_history, a window degraded when its primary metric is worse than the held-out score by more than the policy''s max_degradation. Needs the train privilege.';
+
+CREATE FUNCTION mlops.check_alerts(project text DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mlops_check_alerts'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.check_alerts(text) IS 'Evaluate the alert rules and guardrails of a project (NULL: of every project the caller may deploy in), as the background worker does every naptime: opens and resolves alerts, and rolls back on a guardrail breach with "action": "rollback"; returns the number of alerts opened. Needs the deploy privilege.';
+COMMENT ON FUNCTION mlops.check_alerts(text) IS 'Evaluate the alert rules and guardrails of a project (NULL: of every project the caller may deploy in), as the background worker does every naptime: opens and resolves alerts, and rolls back on a guardrail breach with "action": "rollback"; returns the number of alerts opened. Needs the deploy privilege.';
+
+CREATE FUNCTION mlops.report(project text) RETURNS text
+AS 'MODULE_PATHNAME', 'mlops_report'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.report(text) IS 'One self-contained HTML page about a project (inline SVG charts, no scripts, no network): the deployed model and the primary metric of every version, live performance windows, drift share over time, feature importance and open alerts. Needs the predict privilege.';

@@ -40,7 +40,7 @@ MLOPS_DEB_PACKAGES=(
 	libxgboost-dev libopenblas-dev liblapacke-dev
 	libtap-parser-sourcehandler-pgtap-perl
 	python3 python3-psycopg2 python3-numpy python3-scipy python3-sklearn python3-xgboost
-	prometheus-postgres-exporter prometheus curl
+	prometheus-postgres-exporter prometheus curl chromium
 )
 
 # Directories of the clusters started by this shell, removed on exit

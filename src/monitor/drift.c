@@ -59,6 +59,7 @@
 #include "utils/lsyscache.h"
 
 #include "train/dataset.h"
+#include "monitor/alerts.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
 #include "monitor/profile.h"
@@ -628,6 +629,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 	{
 		report_id = RegistryInsertDriftReport(&report);
 		RegistryLogEvent("drift_check", project, m->id, DriftEventDetail(report_id, &report));
+		AlertsCheckProject(proj, false);
 	}
 
 	DriftReturnRows(fcinfo, results, report.nresults);

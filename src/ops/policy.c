@@ -21,6 +21,17 @@
  *	 "approvers":		the role whose members approve
  *	 "deploy_window":	{"days": [1..7], "from": "09:00", "to": "17:00",
  *						"timezone": "UTC"}: when deploys may happen
+ *	 "max_degradation": how far (relative) a live score may fall below the
+ *						held-out score before a monitor window is degraded
+ *						(0.05)
+ *	 "drift_severity":	{"warning": 0.15, "critical": 0.30}: the drift shares
+ *						at which the dataset drift alert fires
+ *	 "guardrails":		{"max_error_rate", "max_p99_us", "min_live_score",
+ *						"max_drift_share", "action": "alert" | "rollback"}
+ *	 "min_new_rows":	retrain only when the relation holds this many more
+ *						rows than the deployed model was trained on (0)
+ *	 "on_degradation":	retrain when the latest monitor window of the
+ *						deployed model is degraded (false)
  * A project's policy (mlops.policies, mlops.set_policy) and a schedule's or
  * a retrain call's use the same keys; the latter override the former.
  * Unknown keys and values of the wrong type or range are errors that name
@@ -43,7 +54,10 @@
 #include "registry.h"
 
 #define POLICY_KEYS "\"retrain\", \"drift_share\", \"on_prediction_drift\", \"min_improvement\", " \
-	"\"deploy\", \"metric\", \"min_score\", \"require_approval\", \"approvers\" and \"deploy_window\""
+	"\"deploy\", \"metric\", \"min_score\", \"require_approval\", \"approvers\", \"deploy_window\", " \
+	"\"max_degradation\", \"drift_severity\", \"guardrails\", \"min_new_rows\" and \"on_degradation\""
+#define SEVERITY_KEYS "\"warning\" and \"critical\""
+#define GUARDRAIL_KEYS "\"max_error_rate\", \"max_p99_us\", \"min_live_score\", \"max_drift_share\" and \"action\""
 #define WINDOW_KEYS "\"days\", \"from\", \"to\" and \"timezone\""
 
 /*
@@ -91,6 +105,21 @@ ParseNumber(const char *key, const JsonbValue *v, double lo, double hi)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("policy \"%s\" must be a number between %g and %g", key, lo, hi)));
 	return d;
+}
+
+/*
+ * A row count setting: a whole number, at least 0.
+ */
+static int64
+ParseCount(const char *key, const JsonbValue *v)
+{
+	double		d;
+
+	if (v->type != jbvNumeric || !JsonValueNumber(v, &d) || !(d >= 0 && d <= 1e15) || d != floor(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"%s\" must be a whole number of rows, at least 0", key)));
+	return (int64) d;
 }
 
 /*
@@ -263,6 +292,73 @@ ParseMinScore(const JsonbValue *v, Policy *out)
 }
 
 /*
+ * "drift_severity": {"warning": share, "critical": share}, each optional;
+ * when both are given, warning is at most critical.
+ */
+static void
+ParseDriftSeverity(const JsonbValue *v, Policy *out)
+{
+	int			npairs;
+	JsonPair   *pairs = ParseObject("drift_severity", v, &npairs);
+	int			given = 0;
+
+	for (int i = 0; i < npairs; i++)
+	{
+		const char *key = pairs[i].key;
+
+		if (strcmp(key, "warning") == 0)
+			out->drift_warning = ParseNumber("drift_severity.warning", &pairs[i].value, 0.0, 1.0);
+		else if (strcmp(key, "critical") == 0)
+			out->drift_critical = ParseNumber("drift_severity.critical", &pairs[i].value, 0.0, 1.0);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown policy \"drift_severity\" key \"%s\"", key),
+					 errhint("Valid keys are " SEVERITY_KEYS ".")));
+		given++;
+	}
+	/* one share given alone may pass the other's default */
+	if (given == 2 && out->drift_warning > out->drift_critical)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"drift_severity\" has warning %g above critical %g",
+						out->drift_warning, out->drift_critical)));
+}
+
+/*
+ * "guardrails": the limits the background worker checks, and what a
+ * breach does.
+ */
+static void
+ParseGuardrails(const JsonbValue *v, PolicyGuardrails *g)
+{
+	int			npairs;
+	JsonPair   *pairs = ParseObject("guardrails", v, &npairs);
+
+	for (int i = 0; i < npairs; i++)
+	{
+		const char *key = pairs[i].key;
+		JsonbValue *e = &pairs[i].value;
+
+		if (strcmp(key, "max_error_rate") == 0)
+			g->max_error_rate = ParseNumber("guardrails.max_error_rate", e, 0.0, 1.0);
+		else if (strcmp(key, "max_p99_us") == 0)
+			g->max_p99_us = ParseNumber("guardrails.max_p99_us", e, 0.0, 1e15);
+		else if (strcmp(key, "min_live_score") == 0)
+			g->min_live_score = ParseNumber("guardrails.min_live_score", e, -1e15, 1e15);
+		else if (strcmp(key, "max_drift_share") == 0)
+			g->max_drift_share = ParseNumber("guardrails.max_drift_share", e, 0.0, 1.0);
+		else if (strcmp(key, "action") == 0)
+			g->rollback = ParseChoice("guardrails.action", e, "rollback", "alert");
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown policy \"guardrails\" key \"%s\"", key),
+					 errhint("Valid keys are " GUARDRAIL_KEYS ".")));
+	}
+}
+
+/*
  * Validate a policy object (NULL: the defaults) and fill in the defaults.
  */
 void
@@ -277,6 +373,13 @@ PolicyParse(Jsonb *policy, Policy *out)
 	out->on_prediction_drift = true;
 	out->min_improvement = 0.0;
 	out->deploy = true;
+	out->max_degradation = 0.05;
+	out->drift_warning = 0.15;
+	out->drift_critical = 0.30;
+	out->guardrails.max_error_rate = NAN;
+	out->guardrails.max_p99_us = NAN;
+	out->guardrails.min_live_score = NAN;
+	out->guardrails.max_drift_share = NAN;
 	if (policy != NULL)
 		pairs = JsonObjectPairs(policy, "policy", &npairs);
 	for (int i = 0; i < npairs; i++)
@@ -304,6 +407,16 @@ PolicyParse(Jsonb *policy, Policy *out)
 			out->approvers = ParseString(key, v);
 		else if (strcmp(key, "deploy_window") == 0)
 			out->window = ParseWindow(v);
+		else if (strcmp(key, "max_degradation") == 0)
+			out->max_degradation = ParseNumber(key, v, 0.0, 1.0);
+		else if (strcmp(key, "drift_severity") == 0)
+			ParseDriftSeverity(v, out);
+		else if (strcmp(key, "guardrails") == 0)
+			ParseGuardrails(v, &out->guardrails);
+		else if (strcmp(key, "min_new_rows") == 0)
+			out->min_new_rows = ParseCount(key, v);
+		else if (strcmp(key, "on_degradation") == 0)
+			out->on_degradation = ParseBool(key, v);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -324,6 +437,8 @@ PolicyToJson(const Policy *p, StringInfo buf)
 	appendStringInfoString(buf, ", \"min_improvement\": ");
 	JsonAppendDouble(buf, p->min_improvement);
 	appendStringInfo(buf, ", \"deploy\": \"%s\"", p->deploy ? "auto" : "never");
+	appendStringInfo(buf, ", \"min_new_rows\": " INT64_FORMAT ", \"on_degradation\": %s",
+					 p->min_new_rows, p->on_degradation ? "true" : "false");
 	if (p->metric)
 	{
 		appendStringInfoString(buf, ", \"metric\": ");

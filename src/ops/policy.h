@@ -26,6 +26,17 @@ typedef struct PolicyWindow
 	char	   *text;			/* as the policy spells it, for messages */
 } PolicyWindow;
 
+/* "guardrails": limits the background worker checks every naptime; NaN: not set */
+typedef struct PolicyGuardrails
+{
+	double		max_error_rate;	/* errors / calls of the deployed model */
+	double		max_p99_us;		/* its 99th percentile latency */
+	double		min_live_score; /* latest monitor window's primary metric (a
+								 * ceiling for lower-is-better metrics) */
+	double		max_drift_share;	/* latest drift report's share */
+	bool		rollback;		/* "action": "rollback" (true) or "alert" */
+} PolicyGuardrails;
+
 typedef struct Policy
 {
 	bool		on_drift;		/* "retrain": "on_drift" (true) or "always" */
@@ -41,6 +52,13 @@ typedef struct Policy
 	bool		require_approval;
 	char	   *approvers;		/* a role name, or NULL */
 	PolicyWindow *window;		/* NULL: deploys at any time */
+	double		max_degradation;	/* relative loss of live score that is
+									 * degraded */
+	double		drift_warning;	/* "drift_severity": drift shares of the */
+	double		drift_critical; /* dataset drift alert's severities */
+	PolicyGuardrails guardrails;
+	int64		min_new_rows;	/* retrain only with this many more rows */
+	bool		on_degradation; /* retrain when the latest window degraded */
 } Policy;
 
 extern void PolicyParse(Jsonb *policy, Policy *out);

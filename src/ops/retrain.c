@@ -20,8 +20,12 @@
  * nothing is deployed and the reason says why.  Every decision, with its
  * reason and the compared metrics, is written to mlops.events.  An empty
  * relation (a quiet day of a "new rows since yesterday" view) is skipped
- * with the reason "no rows".  Works without the background worker, so
- * pg_cron can call it.
+ * with the reason "no rows".  With "min_new_rows", a relation that holds
+ * fewer than that many more labeled rows than the deployed model was
+ * trained on is skipped too; with "on_degradation", a degraded latest
+ * mlops.monitor window of the deployed model is a reason to retrain by
+ * itself (no drift check then).  force skips both gates.  Works without
+ * the background worker, so pg_cron can call it.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +44,7 @@
 
 #include "ops/governance.h"
 #include "jsonutil.h"
+#include "monitor/performance.h"
 #include "ops/policy.h"
 #include "privileges.h"
 #include "registry.h"
@@ -253,6 +258,69 @@ RelationHasRows(const char *relname)
 }
 
 /*
+ * How many rows with a non-NULL target a relation holds (that the caller
+ * may read).
+ */
+static int64
+RelationLabeledRows(const char *relname, const char *target)
+{
+	int64		n;
+	bool		isnull;
+
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s IS NOT NULL",
+							 relname, quote_identifier(target)), true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the rows of relation %s", relname);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return n;
+}
+
+/*
+ * How many rows (with a non-NULL target) a model was trained on, from its
+ * training record; 0 when it does not say (an imported model).
+ */
+static int64
+ModelTrainedRows(int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+	int64		n = 0;
+
+	SPI_connect();
+	RegistryReadAsOwner("SELECT CASE WHEN pg_catalog.jsonb_typeof(m.training OPERATOR(pg_catalog.->) 'rows') "
+						"OPERATOR(pg_catalog.=) 'number' "
+						"THEN (m.training OPERATOR(pg_catalog.->>) 'rows')::pg_catalog.numeric::pg_catalog.int8 END "
+						"FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+						1, types, values, NULL);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		n = isnull ? 0 : DatumGetInt64(d);
+	}
+	SPI_finish();
+	return n;
+}
+
+/*
+ * Whether the latest mlops.monitor window of a model is degraded; what it
+ * found goes to *why.
+ */
+static bool
+LatestWindowDegraded(const char *project, int64 model_id, char **why)
+{
+	PerformanceWindow w;
+
+	if (!PerformanceLatestWindow(project, model_id, &w) || w.degraded != 1)
+		return false;
+	*why = psprintf("the latest monitor window of model " INT64_FORMAT " is degraded (%s %.4f, held-out %.4f)",
+					model_id, w.metric, w.value, w.held_out);
+	return true;
+}
+
+/*
  * Append the detail of a retrain decision as JSON.
  */
 static void
@@ -348,6 +416,7 @@ mlops_retrain(PG_FUNCTION_ARGS)
 	int64		current;
 	DriftCheck	dc = {0};
 	bool		drift_checked = false;
+	char	   *degraded = NULL;
 	TrainRequest req = {0};
 	TrainPlan	plan;
 	TrainResult res = {0};
@@ -392,8 +461,25 @@ mlops_retrain(PG_FUNCTION_ARGS)
 		goto done;
 	}
 
+	/* enough new rows? */
+	if (policy.min_new_rows > 0 && !force && current != 0)
+	{
+		int64		have = RelationLabeledRows(plan.relname, proj->target);
+		int64		trained = ModelTrainedRows(current);
+
+		if (have - trained < policy.min_new_rows)
+		{
+			reason = psprintf("too few new rows: " INT64_FORMAT " labeled rows, " INT64_FORMAT
+							  " more than deployed model " INT64_FORMAT " was trained on (min_new_rows "
+							  INT64_FORMAT ")", have, have - trained, current, policy.min_new_rows);
+			action = "skipped";
+			goto done;
+		}
+	}
+
 	/* is there a reason to retrain? */
-	if (policy.on_drift && !force && current != 0)
+	if (policy.on_drift && !force && current != 0 &&
+		!(policy.on_degradation && LatestWindowDegraded(project, current, &degraded)))
 	{
 		CheckDrift(project, relation, &dc);
 		drift_checked = true;
@@ -445,6 +531,8 @@ mlops_retrain(PG_FUNCTION_ARGS)
 		reason = psprintf("%s; %s", reason, DescribeDrift(&dc, &policy));
 	else if (force)
 		reason = psprintf("%s; forced", reason);
+	else if (degraded)
+		reason = psprintf("%s; %s", reason, degraded);
 	if (deploy)
 	{
 		/* the decision holds only if no one deployed meanwhile */

@@ -21,6 +21,7 @@
  * Each pass, in one transaction: take note of job workers that exited (a
  * job still "running" then failed: the worker died), queue due schedules,
  * deploy the approved deploy requests whose window is open (governance.c),
+ * check the alert rules and guardrails of every project (alerts.c),
  * take queued jobs up to mlops.max_jobs running, claim a shared-memory slot
  * for each (progress.c) and mark them running; after the commit, start one
  * worker per job, passing job id, slot, database and role in bgw_extra.
@@ -53,6 +54,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "monitor/alerts.h"
 #include "ops/governance.h"
 #include "ops/jobs_store.h"
 #include "ops/progress.h"
@@ -354,6 +356,7 @@ LauncherPass(MemoryContext cxt, bool *checked_unheld)
 		LauncherReap();
 		JobsQueueDueSchedules();
 		GovernanceDeployApproved();
+		AlertsWorkerPass();
 		njobs = JobsTakeQueued(LauncherFreeSlots(), &jobs);
 		slots = palloc(sizeof(int) * Max(1, njobs));
 		for (int i = 0; i < njobs; i++)

@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(45);
+SELECT plan(49);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -75,7 +75,12 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 	(32, 'explain_global', $$SELECT * FROM mlops.explain_global('evil_reg', 'evil.data')$$),
 	(33, 'train a classifier for fairness', $$SELECT * FROM mlops.train('evil_fair', 'evil.data', 'c', 'logistic',
 		exclude => '{i,y}')$$),
-	(34, 'fairness', $$SELECT * FROM mlops.fairness('evil_fair', 'evil.data', '{x2}')$$);
+	(34, 'fairness', $$SELECT * FROM mlops.fairness('evil_fair', 'evil.data', '{x2}')$$),
+	(35, 'monitor', $$SELECT * FROM mlops.monitor('evil_reg', 'evil.data', 'y')$$),
+	(36, 'set_policy guardrails', $$SELECT mlops.set_policy('evil_reg', '{"guardrails": {"min_live_score": -1,
+		"max_drift_share": 0, "action": "rollback"}, "drift_severity": {"warning": 0}}')$$),
+	(37, 'check_alerts (a rollback)', $$SELECT mlops.check_alerts('evil_reg')$$),
+	(38, 'check_alerts of every project', $$SELECT mlops.check_alerts()$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
