@@ -34,6 +34,7 @@
 #include "utils/memutils.h"
 
 #include "jsonutil.h"
+#include "ops/experiment.h"
 #include "serve/model_cache.h"
 #include "registry.h"
 #include "strmap.h"
@@ -48,7 +49,7 @@ typedef struct ModelEntry
 typedef struct DeployedEntry
 {
 	char		project[NAMEDATALEN];	/* hash key */
-	int64		model_id;
+	ModelDeployment deployment;
 } DeployedEntry;
 
 static MemoryContext cache_cxt = NULL;
@@ -342,36 +343,55 @@ ModelCacheGet(int64 model_id)
 }
 
 /*
- * The id of a project's deployed model; an unknown project or one with
- * nothing deployed is an error.
+ * What serves a project: its deployed model and its running experiment
+ * (experiment.c), which change together (both send the invalidation of
+ * mlops.deployments).  An unknown project or one with nothing deployed is
+ * an error.
  */
-int64
-ModelCacheDeployed(const char *project)
+ModelDeployment
+ModelCacheDeployment(const char *project)
 {
 	DeployedEntry *e;
 	RegistryProject *p;
-	int64		model_id;
+	ModelDeployment d = {0};
+	Experiment	experiment;
 
 	ModelCacheSync();
 	if (strlen(project) < NAMEDATALEN)
 	{
 		e = hash_search(deployed, project, HASH_FIND, NULL);
 		if (e != NULL)
-			return e->model_id;
+			return e->deployment;
 	}
 
 	p = RegistryGetProject(project, false);
-	model_id = RegistryDeployedModel(p->id);
-	if (model_id == 0)
+	d.model_id = RegistryDeployedModel(p->id);
+	if (d.model_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no deployed model", project),
 				 errhint("Deploy one with mlops.deploy(), or pass a model_id.")));
+	if (ExperimentRunning(p->name, &experiment))
+	{
+		d.challenger_id = experiment.challenger_id;
+		d.fraction = experiment.fraction;
+		d.shadow = experiment.kind == EXPERIMENT_SHADOW;
+	}
 
 	ModelCacheSync();
 	e = hash_search(deployed, project, HASH_ENTER, NULL);
-	e->model_id = model_id;
-	return model_id;
+	e->deployment = d;
+	return d;
+}
+
+/*
+ * The id of a project's deployed model; an unknown project or one with
+ * nothing deployed is an error.
+ */
+int64
+ModelCacheDeployed(const char *project)
+{
+	return ModelCacheDeployment(project).model_id;
 }
 
 /*
