@@ -270,8 +270,8 @@ ExperimentEnd(const char *project, const char *outcome, const char *reason)
 /*
  * A deploy of model_id in the project (any path: mlops.deploy, an
  * approval, the worker, train, retrain, import) ends its running
- * experiment: "promoted" when the challenger is deployed, "rolled_back" by
- * a rollback, else "replaced".
+ * experiment: "rolled_back" by a rollback (whichever model it goes back
+ * to), else "promoted" when the challenger is deployed, else "replaced".
  */
 void
 ExperimentEndByDeploy(int64 project_id, int64 model_id, const char *strategy)
@@ -294,8 +294,8 @@ ExperimentEndByDeploy(int64 project_id, int64 model_id, const char *strategy)
 	SPI_finish();
 	if (project == NULL || !ExperimentRunning(project, &e))
 		return;
-	ExperimentEnd(project, e.challenger_id == model_id ? "promoted" :
-				  strcmp(strategy, "rollback") == 0 ? "rolled_back" : "replaced",
+	ExperimentEnd(project, strcmp(strategy, "rollback") == 0 ? "rolled_back" :
+				  e.challenger_id == model_id ? "promoted" : "replaced",
 				  psprintf("deploy of model " INT64_FORMAT " with strategy %s", model_id, strategy));
 }
 
