@@ -4,6 +4,9 @@
  *	  Per-backend cache of loaded models and of each project's deployed
  *	  model.
  *
+ * With the deployed model comes the project's running experiment
+ * (canary or shadow, ops/experiment.c), which predict routes by.
+ *
  * Loading a model (reading its row, parsing the frozen transform,
  * deserializing the algorithm's state) happens once per backend; predict
  * then costs a hash lookup.  Each loaded model lives in its own memory
@@ -12,8 +15,9 @@
  * mlops.model_cache_size models are kept; the least recently used one goes
  * first.
  *
- * Invalidation is transactional: deploy and drop send a relcache
- * invalidation for mlops.deployments or mlops.models, which is delivered at
+ * Invalidation is transactional: deploy, drop and the experiment
+ * strategies send a relcache invalidation for mlops.deployments or
+ * mlops.models, which is delivered at
  * commit to every backend (and replayed on hot standbys).  The callback only
  * marks the cache stale; it is emptied at the next lookup, never while a
  * caller may hold a model.
