@@ -14,9 +14,13 @@
  * Raising the fraction only moves entities to the challenger: an entity
  * routed to it at 5 % stays with it at 20 %.
  *
- * The hash is SplitMix64's finalizer chained over the 64-bit patterns of
- * the values (-0 read as 0, every NaN as one pattern), or over the key's
- * bytes eight at a time: fixed across platforms, releases and restarts.
+ * The hash folds the 64-bit patterns of the values (-0 read as 0, every
+ * NaN as one pattern), or the key's bytes eight at a time (little-endian),
+ * into h = (rotl(h, 5) ^ word) * K, one multiply per value (FxHash's
+ * step), starting from the count, and finishes with SplitMix64's
+ * finalizer, which spreads every input bit over the top bits read: fixed
+ * across platforms, releases and restarts, and a few nanoseconds for a
+ * row of 20 values.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,21 +30,27 @@
 
 #include "serve/routing.h"
 
-/* the seed of every hash (the 64-bit fractional part of the golden ratio) */
-#define ROUTING_SEED UINT64CONST(0x9E3779B97F4A7C15)
+/* the multiplier of each step (the 64-bit fractional part of the golden ratio) */
+#define ROUTING_K UINT64CONST(0x9E3779B97F4A7C15)
 
 /*
- * Mix one 64-bit word into the running hash h (SplitMix64's finalizer of
- * h + word).
+ * Fold one 64-bit word into the running hash h.
  */
 static inline uint64
-RoutingMix(uint64 h, uint64 word)
+RoutingStep(uint64 h, uint64 word)
 {
-	uint64		z = h + word + ROUTING_SEED;
+	return (((h << 5) | (h >> 59)) ^ word) * ROUTING_K;
+}
 
-	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return z ^ (z >> 31);
+/*
+ * SplitMix64's finalizer: every bit of h reaches the top bits.
+ */
+static inline uint64
+RoutingFinish(uint64 h)
+{
+	h = (h ^ (h >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	h = (h ^ (h >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return h ^ (h >> 31);
 }
 
 /*
@@ -49,7 +59,7 @@ RoutingMix(uint64 h, uint64 word)
 uint64
 RoutingHashRaw(const double *raw, int n)
 {
-	uint64		h = RoutingMix(0, (uint64) n);
+	uint64		h = (uint64) n;
 
 	for (int j = 0; j < n; j++)
 	{
@@ -64,9 +74,9 @@ RoutingHashRaw(const double *raw, int n)
 				v = 0.0;		/* -0 and 0 are the same value */
 			memcpy(&bits, &v, sizeof(bits));
 		}
-		h = RoutingMix(h, bits);
+		h = RoutingStep(h, bits);
 	}
-	return h;
+	return RoutingFinish(h);
 }
 
 /*
@@ -75,7 +85,7 @@ RoutingHashRaw(const double *raw, int n)
 uint64
 RoutingHashKey(const char *key, int len)
 {
-	uint64		h = RoutingMix(0, (uint64) len);
+	uint64		h = (uint64) len;
 
 	for (int i = 0; i < len; i += 8)
 	{
@@ -84,9 +94,9 @@ RoutingHashKey(const char *key, int len)
 		/* little-endian, whatever the machine's byte order */
 		for (int k = 0; k < 8 && i + k < len; k++)
 			word |= (uint64) (unsigned char) key[i + k] << (8 * k);
-		h = RoutingMix(h, word);
+		h = RoutingStep(h, word);
 	}
-	return h;
+	return RoutingFinish(h);
 }
 
 /*

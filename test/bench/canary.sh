@@ -20,9 +20,12 @@
 # The states alternate for --rounds rounds (default 5) of --seconds seconds
 # (default 10) each, and the median transactions per second of each state
 # are compared: the canary's overhead is 1 - canary / none (target: at most
-# 5 %).  On a shared or busy machine the numbers are noisy: run it on a
-# quiet one, and read the spread printed per state.  Needs root or the
-# postgres user, like test/run.sh; --no-build also skips the Debian package
+# 5 %).  Each round also times predict over all 20000 rows inside one
+# statement (microseconds per row, no client round trip), where the
+# routing's own cost is not hidden by the network.  On a shared or busy
+# machine the numbers are noisy: run it on a quiet one, and read the
+# ranges printed per state.  Needs root or the postgres user, like
+# test/run.sh; --no-build also skips the Debian package
 # check.
 set -euo pipefail
 
@@ -68,6 +71,16 @@ SELECT i AS id, x[1] AS x1, x[2] AS x2, x[3] AS x3, x[4] AS x4, x[5] AS x5, x[6]
        (x[1] + 2 * x[2] - x[3] + 0.5 * x[4] + 0.1 * x[20] + random() * 5 > 12)::int AS y
 FROM (SELECT i, ARRAY(SELECT random() * 10 FROM generate_series(1, 20) WHERE i > 0) AS x
       FROM generate_series(1, 20000) i) s;
+-- microseconds per row of predict inside one statement over every row
+CREATE FUNCTION bench_per_row(project text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz := clock_timestamp();
+	n bigint;
+BEGIN
+	SELECT count(mlops.predict(project, ARRAY[x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14,
+											  x15, x16, x17, x18, x19, x20])) INTO n FROM bench_rows;
+	RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6 / n;
+END $$;
 SELECT model_id FROM mlops.train('bench_linear', 'bench_rows', 'y', algorithm => 'logistic', exclude => '{id}');
 SELECT model_id FROM mlops.train('bench_linear', 'bench_rows', 'y', algorithm => 'logistic', exclude => '{id}',
                                  hyperparams => '{"C": 0.5}', deploy => 'never');
@@ -117,25 +130,37 @@ median() {
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-printf '\n%-14s %-8s %12s %12s %10s\n' project state "median tps" "min-max" overhead
+# per state of each project: the median single-row tps and in-statement
+# microseconds per row, with their ranges
+report=""
 for project in bench_linear bench_xgb; do
-	declare -A runs=([none]="" [canary]="" [shadow]="")
+	declare -A runs=([none]="" [canary]="" [shadow]="") rows=([none]="" [canary]="" [shadow]="")
 	for ((r = 1; r <= rounds; r++)); do
 		for state in none canary shadow; do
 			set_state "$project" "$state"
 			runs[$state]+=" $(tps "$PGDATABASE" "$tmp/$project.sql")"
+			rows[$state]+=" $(mlops_psql -At -c "SELECT round(bench_per_row('$project')::numeric, 3)")"
 		done
 	done
 	set_state "$project" none
 	# shellcheck disable=SC2086
 	base=$(median ${runs[none]})
+	# shellcheck disable=SC2086
+	base_row=$(median ${rows[none]})
 	for state in none canary shadow; do
 		# shellcheck disable=SC2086
 		m=$(median ${runs[$state]})
 		# shellcheck disable=SC2086
 		range=$(printf '%s\n' ${runs[$state]} | sort -g | sed -n '1p;$p' | paste -sd- | sed 's/\.[0-9]*//g')
-		printf '%-14s %-8s %12.0f %12s %9.1f%%\n' "$project" "$state" "$m" "$range" \
-			"$(awk -v b="$base" -v m="$m" 'BEGIN { print 100 * (1 - m / b) }')"
+		# shellcheck disable=SC2086
+		m_row=$(median ${rows[$state]})
+		# shellcheck disable=SC2086
+		range_row=$(printf '%s\n' ${rows[$state]} | sort -g | sed -n '1p;$p' | paste -sd-)
+		report+=$(printf '%-14s %-7s %10.0f %13s %8.1f%% %9.3f %15s %8.1f%%' "$project" "$state" "$m" "$range" \
+			"$(awk -v b="$base" -v m="$m" 'BEGIN { print 100 * (1 - m / b) }')" "$m_row" "$range_row" \
+			"$(awk -v b="$base_row" -v m="$m_row" 'BEGIN { print 100 * (m / b - 1) }')")$'\n'
 	done
-	unset runs
+	unset runs rows
 done
+printf '\n%-14s %-7s %10s %13s %9s %9s %15s %9s\n' project state "tps" "tps min-max" overhead "us/row" "us/row min-max" overhead
+printf '%s' "$report"
