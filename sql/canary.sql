@@ -82,6 +82,14 @@ SELECT status FROM mlops.deploy('can', 'canary', :c2, 0.6);
 SELECT mlops.variant('can', i) AS variant, count(*) FROM iris i GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS left_the_challenger FROM at30 i WHERE mlops.variant('can', i) <> 'challenger';
 SELECT count(*) AS experiments, max(fraction) AS fraction FROM mlops.experiments WHERE project = 'can';
+-- the deployed model and the challenger must both fit in the model cache
+\c
+\set VERBOSITY terse
+SET mlops.model_cache_size = 1;
+SELECT count(mlops.predict('can', i)) FROM iris i;
+SET mlops.model_cache_size = 2;
+SELECT count(mlops.predict('can', i)) FROM iris i;
+RESET mlops.model_cache_size;
 -- another challenger while one runs, dropping the challenger: refused
 SELECT version FROM mlops.train('can', 'iris', 'species', algorithm => 'random_forest', hyperparams => '{"n_estimators": 3}', deploy => 'never');
 SELECT id AS c3 FROM mlops.models WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'can') AND version = 3 \gset

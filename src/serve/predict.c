@@ -225,17 +225,24 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 		d.model_id = PG_GETARG_INT64(0);
 	else
 		d = ModelCacheDeployment(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	if (d.challenger_id != 0)
-		c = ModelCacheGet(d.challenger_id);
-	generation = ModelCacheGeneration();
 	m = ModelCacheGet(d.model_id);
-	/* loading one of the two may not evict the other */
-	if (c != NULL && ModelCacheGeneration() != generation)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("mlops.model_cache_size must be at least 2 to serve the experiment of project \"%s\"",
-						m->project),
-				 errdetail("The deployed model and the challenger are both loaded to serve it.")));
+	if (d.challenger_id != 0)
+	{
+		/*
+		 * Loading the challenger evicts the least recently used model,
+		 * which is not the deployed one just used unless the cache holds a
+		 * single model: then getting it again reloads it.
+		 */
+		c = ModelCacheGet(d.challenger_id);
+		generation = ModelCacheGeneration();
+		m = ModelCacheGet(d.model_id);
+		if (ModelCacheGeneration() != generation)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("mlops.model_cache_size must be at least 2 to serve the experiment of project \"%s\"",
+							m->project),
+					 errdetail("The deployed model and the challenger are both loaded to serve it.")));
+	}
 	generation = ModelCacheGeneration();
 
 	cs = NULL;
