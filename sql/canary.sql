@@ -95,6 +95,8 @@ SELECT version FROM mlops.train('can', 'iris', 'species', algorithm => 'random_f
 SELECT id AS c3 FROM mlops.models WHERE project_id = (SELECT id FROM mlops.projects WHERE name = 'can') AND version = 3 \gset
 SELECT * FROM mlops.deploy('can', 'canary', :c3, 0.1);
 SELECT mlops.drop_model(:c2);
+SELECT mlops.set_stage(:c2, 'archived');
+SELECT mlops.set_stage(:c2, 'staging');
 
 -- a shadow (switched from the canary): predict always answers with the champion
 SELECT status FROM mlops.deploy('can', 'shadow', :c2);

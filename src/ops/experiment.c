@@ -300,17 +300,18 @@ ExperimentEndByDeploy(int64 project_id, int64 model_id, const char *strategy)
 }
 
 /*
- * Refuse to drop the challenger of the project's running experiment.
+ * Refuse to drop or archive (what) the challenger of the project's
+ * running experiment, which serves calls.
  */
 void
-ExperimentCheckDrop(const RegistryProject *proj, int64 model_id)
+ExperimentCheckNotChallenger(const RegistryProject *proj, int64 model_id, const char *what)
 {
 	Experiment	e;
 
 	if (ExperimentRunning(proj->name, &e) && e.challenger_id == model_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("model " INT64_FORMAT " is the challenger of a running %s in project \"%s\"",
-						model_id, KindName(e.kind), proj->name),
-				 errhint("End the experiment with mlops.deploy('%s', 'abort') first.", proj->name)));
+				 errmsg("cannot %s model " INT64_FORMAT ", the challenger of a running %s in project \"%s\"",
+						what, model_id, KindName(e.kind), proj->name),
+				 errhint("End the experiment with mlops.deploy('%s', 'abort') or promote it first.", proj->name)));
 }

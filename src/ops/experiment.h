@@ -36,6 +36,6 @@ extern int64 ExperimentStart(const RegistryProject *proj, ExperimentKind kind, i
 extern int64 ExperimentChallenger(const RegistryProject *proj, const char *strategy);
 extern int64 ExperimentEnd(const char *project, const char *outcome, const char *reason);
 extern void ExperimentEndByDeploy(int64 project_id, int64 model_id, const char *strategy);
-extern void ExperimentCheckDrop(const RegistryProject *proj, int64 model_id);
+extern void ExperimentCheckNotChallenger(const RegistryProject *proj, int64 model_id, const char *what);
 
 #endif							/* MLOPS_EXPERIMENT_H */

@@ -266,7 +266,7 @@ mlops_drop_model(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("model " INT64_FORMAT " is deployed in project \"%s\"", model_id, proj->name),
 				 errhint("Deploy another model first, or drop the whole project with mlops.drop_project().")));
-	ExperimentCheckDrop(proj, model_id);
+	ExperimentCheckNotChallenger(proj, model_id, "drop");
 	RegistryDropModel(model_id);
 	RegistryLogEvent("drop_model", proj->name, model_id, NULL);
 	PopActiveSnapshot();
