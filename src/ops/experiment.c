@@ -20,9 +20,11 @@
  *   - 'abort' (mlops.deploy, or a guardrail through ExperimentEnd):
  *	   "aborted", and the project's promote requests still waiting are
  *	   superseded;
- *   - any other deploy of the project (a rollback, a retrain, a specific
- *	   model...): "rolled_back" or "replaced", since the champion changed;
+ *   - any other deploy of the project, since the champion changes:
+ *	   "rolled_back" by a rollback, else "promoted" when it deploys the
+ *	   challenger (specific), else "replaced" (a retrain, best_score...);
  *   - dropping the project: "dropped".
+ * While it runs, its challenger can be neither dropped nor archived.
  * Starting, changing and ending send the same relcache invalidation as a
  * deploy, so every backend's model cache (and predict's call states)
  * learn of it at commit; every change is in mlops.events.  Starting needs

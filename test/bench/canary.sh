@@ -13,20 +13,23 @@
 #
 #   SELECT mlops.predict('<project>', ARRAY[:x1, ..., :x20]::float8[])
 #
-# with 20 random parameters (so rows go to both variants) in three states:
-# no experiment, a canary at 50 % (the routing: a hash of the 20 raw
-# values, and the challenger's call state for half the rows), and a shadow
-# (both models score every row, for reference: the cost of scoring twice).
+# with 20 random parameters (so rows go to both variants) in four states:
+# no experiment; "routing", a canary at a fraction of 1e-9 (every row is
+# hashed and routed, all to the champion: the routing's own cost); a
+# canary at 50 % (half the rows scored by the challenger's call state:
+# with large forests, two models interleaved also share the processor's
+# caches); and a shadow (both models score every row, for reference: the
+# cost of scoring twice).
 # The states alternate for --rounds rounds (default 5) of --seconds seconds
 # (default 10) each, and the median transactions per second of each state
-# are compared: the canary's overhead is 1 - canary / none (target: at most
-# 5 %).  Each round also times predict over all 20000 rows inside one
-# statement (microseconds per row, no client round trip; the best of the
-# rounds), where the routing's own cost is not hidden by the network.  On a shared or busy
-# machine the numbers are noisy: run it on a quiet one, and read the
-# ranges printed per state.  Needs root or the postgres user, like
-# test/run.sh; --no-build also skips the Debian package
-# check.
+# are compared: the overhead of a state is 1 - its tps / none's (target
+# for routing: at most 5 %).  Each round also times predict over all 20000
+# rows inside one statement (microseconds per row, no client round trip;
+# the best of the rounds), where the routing's own cost is not hidden by
+# the network.  On a shared or busy machine the numbers are noisy: run it
+# on a quiet one, and read the ranges printed per state.  Needs root or
+# the postgres user, like test/run.sh; --no-build also skips the Debian
+# package check.
 set -euo pipefail
 
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
@@ -106,7 +109,8 @@ for project in bench_linear bench_xgb; do
 	} >"$tmp/$project.sql"
 done
 
-# set the project's experiment state: none, canary (50 %) or shadow
+# set the project's experiment state: none, routing (a canary at 1e-9),
+# canary (50 %) or shadow
 set_state() {
 	local project=$1 state=$2 challenger
 
@@ -114,6 +118,7 @@ set_state() {
 		ON p.id = m.project_id WHERE p.name = '$project'")
 	mlops_psql -c "SELECT count(*) FROM mlops.deploy('$project', 'abort')" >/dev/null 2>&1 || true
 	case $state in
+		routing) mlops_psql -c "SELECT status FROM mlops.deploy('$project', 'canary', $challenger, 1e-9)" >/dev/null ;;
 		canary) mlops_psql -c "SELECT status FROM mlops.deploy('$project', 'canary', $challenger, 0.5)" >/dev/null ;;
 		shadow) mlops_psql -c "SELECT status FROM mlops.deploy('$project', 'shadow', $challenger)" >/dev/null ;;
 	esac
@@ -135,9 +140,9 @@ median() {
 # ranges
 report=""
 for project in bench_linear bench_xgb; do
-	declare -A runs=([none]="" [canary]="" [shadow]="") rows=([none]="" [canary]="" [shadow]="")
+	declare -A runs=([none]="" [routing]="" [canary]="" [shadow]="") rows=([none]="" [routing]="" [canary]="" [shadow]="")
 	for ((r = 1; r <= rounds; r++)); do
-		for state in none canary shadow; do
+		for state in none routing canary shadow; do
 			set_state "$project" "$state"
 			runs[$state]+=" $(tps "$PGDATABASE" "$tmp/$project.sql")"
 			rows[$state]+=" $(mlops_psql -At -c "SELECT round(bench_per_row('$project')::numeric, 3)")"
@@ -148,7 +153,7 @@ for project in bench_linear bench_xgb; do
 	base=$(median ${runs[none]})
 	# shellcheck disable=SC2086
 	base_row=$(printf '%s\n' ${rows[none]} | sort -g | head -n 1)
-	for state in none canary shadow; do
+	for state in none routing canary shadow; do
 		# shellcheck disable=SC2086
 		m=$(median ${runs[$state]})
 		# shellcheck disable=SC2086
