@@ -61,7 +61,6 @@ SELECT feature, gain_importance IS NOT NULL AS has_gain, mean_abs_shap FROM mlop
  WHERE model_id = :rf ORDER BY feature;
 
 -- errors
-\set VERBOSITY terse
 SELECT * FROM mlops.explain('no_such_project', ARRAY[1, 2, 3, 4]::float8[]);
 SELECT * FROM mlops.explain(999999999, ARRAY[1, 2, 3, 4]::float8[]);
 SELECT * FROM mlops.explain(:tree, ARRAY[1, 2, 3]::float8[]);
@@ -81,7 +80,6 @@ CREATE TABLE ex_other (a float8);
 SELECT * FROM mlops.explain_global('ex_iris', 'ex_other');
 SELECT count(*) FROM mlops.train('ex_undeployed', 'ex_iris', 'species', algorithm => 'logistic', deploy => 'never');
 SELECT * FROM mlops.explain_global('ex_undeployed', 'ex_iris');
-\set VERBOSITY default
 
 -- compare: McNemar for classification (exact below 25 discordant rows)
 SELECT test, statistic, round(p_value::numeric, 6) AS p_value, round(a_score::numeric, 4) AS a_score,
@@ -113,7 +111,6 @@ SELECT position(E'## Factors\n\nGroups evaluated with mlops.fairness on public.e
        position('Fairness: unknown' IN mlops.model_card(:tree)) > 0 AS card_unknown;
 
 -- errors
-\set VERBOSITY terse
 SELECT * FROM mlops.compare(:tree, :bin, 'ex_iris');
 SELECT * FROM mlops.compare(:tree, NULL, 'ex_iris');
 SELECT * FROM mlops.compare(:tree, 999999999, 'ex_iris');
@@ -135,4 +132,3 @@ CREATE TABLE ex_bin_empty AS SELECT * FROM ex_bin WHERE false;
 SELECT * FROM mlops.fairness('ex_bin', 'ex_bin_empty', '{even}');
 CREATE TABLE ex_bin_wide AS SELECT b.*, (row_number() OVER ())::float8 AS serial FROM ex_bin b, generate_series(1, 7);
 SELECT * FROM mlops.fairness('ex_bin', 'ex_bin_wide', '{serial}');
-\set VERBOSITY default

@@ -353,11 +353,12 @@ UPDATE mlops.models m SET stage = 'production'
   FROM mlops.deployed_models d WHERE d.model_id = m.id;
 
 DROP FUNCTION mlops.deploy(text, text, bigint);
-CREATE FUNCTION mlops.deploy(project text, strategy text DEFAULT 'best_score', model_id bigint DEFAULT NULL)
+CREATE FUNCTION mlops.deploy(project text, strategy text DEFAULT 'best_score', model_id bigint DEFAULT NULL,
+	fraction float8 DEFAULT NULL)
 RETURNS TABLE (project text, model_id bigint, version int, strategy text, status text, request_id bigint)
 AS 'MODULE_PATHNAME', 'mlops_deploy'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.deploy(text, text, bigint) IS 'Deploy a model of the project: best_score, most_recent, rollback or specific (model_id); status pending and a request_id when the policy requires an approval.';
+COMMENT ON FUNCTION mlops.deploy(text, text, bigint, float8) IS 'Deploy a model of the project: best_score, most_recent, rollback, specific (model_id) or promote (the running experiment''s challenger), status deployed, or pending with a request_id when the policy requires an approval; or start a canary (model_id answers fraction of the keys) or a shadow (model_id scored on every call, never returned), status started, or abort it, status aborted.';
 
 --------------------------------------------------------------------------
 -- Governance (src/ops/governance.c, src/ops/policy.c): project policies, deploy
@@ -1062,3 +1063,54 @@ CREATE FUNCTION mlops.report(project text) RETURNS text
 AS 'MODULE_PATHNAME', 'mlops_report'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.report(text) IS 'One self-contained HTML page about a project (inline SVG charts, no scripts, no network): the deployed model and the primary metric of every version, live performance windows, drift share over time, feature importance and open alerts. Needs the predict privilege.';
+
+--------------------------------------------------------------------------
+-- Canary and shadow experiments (src/ops/experiment.c, src/serve/routing.c,
+-- src/monitor/experiment.c): mlops.deploy's strategies canary, shadow,
+-- promote and abort keep their state here; predict routes by it.
+--------------------------------------------------------------------------
+
+CREATE TABLE mlops.experiments (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	kind		text NOT NULL CHECK (kind IN ('canary', 'shadow')),
+	champion_model_id bigint NOT NULL,
+	challenger_model_id bigint NOT NULL,
+	fraction	float8 CHECK ((kind = 'canary') = (fraction IS NOT NULL) AND fraction > 0 AND fraction < 1),
+	started_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
+	started_by	regrole NOT NULL,
+	ended_at	timestamptz,
+	ended_by	regrole,
+	outcome		text CHECK ((ended_at IS NULL) = (outcome IS NULL)
+							AND outcome IN ('promoted', 'aborted', 'rolled_back', 'replaced', 'dropped'))
+);
+CREATE UNIQUE INDEX experiments_running ON mlops.experiments (project) WHERE ended_at IS NULL;
+COMMENT ON TABLE mlops.experiments IS 'Canary and shadow experiments (mlops.deploy strategies canary, shadow, promote, abort): at most one running per project, the rows of ended ones kept as a record.';
+COMMENT ON COLUMN mlops.experiments.kind IS 'canary (the challenger answers fraction of the keys) or shadow (the challenger is scored on every call, its outputs never returned).';
+COMMENT ON COLUMN mlops.experiments.champion_model_id IS 'The deployed model when the experiment started; it stays deployed until promote.';
+COMMENT ON COLUMN mlops.experiments.fraction IS 'A canary''s share of the keys routed to the challenger, in (0, 1); NULL for a shadow.';
+COMMENT ON COLUMN mlops.experiments.outcome IS 'How it ended: promoted (the challenger was deployed), aborted (mlops.deploy abort or a guardrail), rolled_back or replaced (another deploy changed the champion), dropped (with the project); NULL while it runs.';
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiments', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiments_id_seq', '');
+
+REVOKE ALL ON mlops.experiments FROM PUBLIC;
+GRANT SELECT ON mlops.experiments TO PUBLIC;
+ALTER TABLE mlops.experiments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.experiments FOR SELECT
+	USING (mlops.has_project_privilege(project));
+COMMENT ON POLICY project_privilege ON mlops.experiments IS 'The experiments of the projects the user holds a privilege on.';
+
+CREATE FUNCTION mlops.variant(project text, features record) RETURNS text
+AS 'MODULE_PATHNAME', 'mlops_variant' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.variant(project text, features jsonb) RETURNS text
+AS 'MODULE_PATHNAME', 'mlops_variant' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.variant(text, record) IS 'Which model of the project''s canary answers a row: champion or challenger (always champion without a canary). Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.variant(text, jsonb) IS 'Which model of the project''s canary answers a JSON object: champion or challenger (always champion without a canary). Needs the predict privilege.';
+
+CREATE FUNCTION mlops.experiment(project text, relation text, label text)
+RETURNS TABLE (variant text, model_id bigint, rows bigint, metric text, value float8,
+			   ci_low float8, ci_high float8, p_value float8, significant boolean)
+AS 'MODULE_PATHNAME', 'mlops_experiment'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.experiment(text, text, text) IS 'Score the running experiment''s champion and challenger on the labeled rows of a relation, routed as predict routes them (a shadow: every row by both): accuracy or mse per variant with a 95 % interval, and the difference (challenger minus champion) with its test: two-proportion z-test or Welch''s t-test (canary), McNemar or paired t-test (shadow). Needs the predict privilege.';

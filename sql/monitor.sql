@@ -1,5 +1,4 @@
 -- mlops.monitor (live performance per window), alerts and guardrails
-\set VERBOSITY terse
 -- the error of a statement, with model ids (which depend on the tests run before) as N
 CREATE FUNCTION monitor_error(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

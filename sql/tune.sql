@@ -80,7 +80,6 @@ SELECT count(*) AS trials, bool_and((params->>'alpha')::float8 BETWEEN 0.0001 AN
   FROM mlops.trials WHERE project = 'tune_diabetes';
 
 -- bad input: each a clear error
-\set VERBOSITY default
 SELECT * FROM mlops.tune('tune_iris', 'tune_iris', 'species', search_space => '{"max_deph": [3]}');
 SELECT * FROM mlops.tune('tune_iris', 'tune_iris', 'species', search_space => '{"max_depth": []}');
 SELECT * FROM mlops.tune('tune_iris', 'tune_iris', 'species', search_space => '{"learning_rate": {"min": 0.3, "max": 0.1}}');
@@ -115,7 +114,6 @@ SELECT * FROM mlops.tune('tune_iris', 'no_such_table', 'species');
 SELECT * FROM mlops.tune(NULL, 'tune_iris', 'species');
 SELECT mlops.tune_async('tune_iris', 'tune_iris', 'species', search_space => '{"max_depth": []}');
 SELECT mlops.tune_async('tune_iris', 'tune_iris', 'species', trials => 0);
-\set VERBOSITY terse
 
 -- tune_async: a job of kind tune with the arguments as given (the relation schema-qualified)
 SELECT mlops.tune_async('tune_async', 'tune_iris', 'species', trials => 2, cv => 2, deploy => 'never',

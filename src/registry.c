@@ -41,6 +41,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
+#include "ops/experiment.h"
 #include "registry.h"
 
 /*
@@ -445,7 +446,7 @@ RegistryTableOid(const char *name)
 /*
  * Record a deployment and tell every backend at commit.  The deployed
  * model's stage becomes production, the one it replaces goes back to
- * staging.
+ * staging; the project's running experiment ends (experiment.c).
  */
 void
 RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
@@ -467,6 +468,7 @@ RegistryDeploy(int64 project_id, int64 model_id, const char *strategy)
 						 "OR m.stage OPERATOR(pg_catalog.=) 'production')",
 						 2, types, values, NULL);
 	SPI_finish();
+	ExperimentEndByDeploy(project_id, model_id, strategy);
 	CacheInvalidateRelcacheByRelid(RegistryTableOid("deployments"));
 }
 

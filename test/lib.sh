@@ -39,7 +39,7 @@ MLOPS_DEB_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap postgresql-15-cron
 	libxgboost-dev libopenblas-dev liblapacke-dev
 	libtap-parser-sourcehandler-pgtap-perl
-	python3 python3-psycopg2 python3-numpy python3-scipy python3-sklearn python3-xgboost
+	python3 python3-psycopg2 python3-numpy python3-scipy python3-sklearn python3-xgboost python3-statsmodels
 	prometheus-postgres-exporter prometheus curl chromium
 )
 

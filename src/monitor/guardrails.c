@@ -33,6 +33,7 @@
 
 #include "jsonutil.h"
 #include "monitor/guardrails.h"
+#include "ops/experiment.h"
 #include "ops/governance.h"
 #include "registry.h"
 
@@ -86,10 +87,10 @@ ReadServingStats(const char *project, int64 model_id, ServingFacts *s)
 }
 
 /*
- * Undo the deployment after a breach: roll it back, unless the deployed
- * model changed since the check or there is nothing to go back to; returns
- * what happened, for the breach's event.  (Aborting a running canary
- * instead is one more branch here, after the lock.)
+ * Undo the deployment after a breach: abort a running canary or shadow
+ * experiment (the challenger is what changed), else roll the deployment
+ * back, unless the deployed model changed since the check or there is
+ * nothing to go back to; returns what happened, for the breach's event.
  */
 static const char *
 GuardrailRollback(const RegistryProject *proj, const Policy *policy, int64 breached,
@@ -100,11 +101,18 @@ GuardrailRollback(const RegistryProject *proj, const Policy *policy, int64 breac
 	int64		target = 0;
 	int64		request_id;
 	const char *outcome;
+	Experiment	experiment;
 	StringInfoData detail;
 
 	RegistryLockProject(proj);
 	current = RegistryDeployedModel(proj->id);
-	if (current != breached)
+	if (ExperimentRunning(proj->name, &experiment))
+	{
+		ExperimentEnd(proj->name, "aborted", reason);
+		outcome = psprintf("aborted the experiment of challenger model " INT64_FORMAT,
+						   experiment.challenger_id);
+	}
+	else if (current != breached)
 		outcome = "not rolled back: the deployed model changed meanwhile";
 	else if ((target = RegistryChooseModel(proj->id, metric, PolicyLowerIsBetter(metric),
 										   "rollback", current)) == 0)

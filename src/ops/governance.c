@@ -37,6 +37,7 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "ops/experiment.h"
 #include "ops/governance.h"
 #include "jsonutil.h"
 #include "privileges.h"
@@ -352,6 +353,8 @@ mlops_set_stage(PG_FUNCTION_ARGS)
 				 errmsg("model " INT64_FORMAT " is deployed in project \"%s\": its stage is production",
 						model_id, proj->name),
 				 errhint("Deploy another model first; the deployed model then goes back to staging.")));
+	if (strcmp(stage, "archived") == 0)
+		ExperimentCheckNotChallenger(proj, model_id, "archive");
 
 	values[0] = Int64GetDatum(model_id);
 	values[1] = CStringGetTextDatum(stage);

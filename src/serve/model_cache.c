@@ -4,6 +4,9 @@
  *	  Per-backend cache of loaded models and of each project's deployed
  *	  model.
  *
+ * With the deployed model comes the project's running experiment
+ * (canary or shadow, ops/experiment.c), which predict routes by.
+ *
  * Loading a model (reading its row, parsing the frozen transform,
  * deserializing the algorithm's state) happens once per backend; predict
  * then costs a hash lookup.  Each loaded model lives in its own memory
@@ -12,8 +15,9 @@
  * mlops.model_cache_size models are kept; the least recently used one goes
  * first.
  *
- * Invalidation is transactional: deploy and drop send a relcache
- * invalidation for mlops.deployments or mlops.models, which is delivered at
+ * Invalidation is transactional: deploy, drop and the experiment
+ * strategies send a relcache invalidation for mlops.deployments or
+ * mlops.models, which is delivered at
  * commit to every backend (and replayed on hot standbys).  The callback only
  * marks the cache stale; it is emptied at the next lookup, never while a
  * caller may hold a model.
@@ -35,6 +39,7 @@
 #include "utils/memutils.h"
 
 #include "jsonutil.h"
+#include "ops/experiment.h"
 #include "serve/model_cache.h"
 #include "registry.h"
 #include "strmap.h"
@@ -49,7 +54,7 @@ typedef struct ModelEntry
 typedef struct DeployedEntry
 {
 	char		project[NAMEDATALEN];	/* hash key */
-	int64		model_id;
+	ModelDeployment deployment;
 } DeployedEntry;
 
 static MemoryContext cache_cxt = NULL;
@@ -360,39 +365,69 @@ ModelCacheGet(int64 model_id)
 }
 
 /*
- * The id of a project's deployed model, 0 when the project does not exist
- * or has nothing deployed.  Nothing is checked: callers check the user's
+ * What serves a project: its deployed model and its running experiment
+ * (experiment.c), which change together (both send the invalidation of
+ * mlops.deployments).  model_id is 0 when the project does not exist or
+ * has nothing deployed.  Nothing is checked: callers check the user's
  * privilege on the project before they hand out anything derived from it.
  */
-int64
-ModelCacheDeployedIfAny(const char *project)
+ModelDeployment
+ModelCacheDeploymentIfAny(const char *project)
 {
 	DeployedEntry *e;
 	RegistryProject *p;
-	int64		model_id;
+	ModelDeployment d = {0};
+	Experiment	experiment;
 
 	ModelCacheSync();
 	if (strlen(project) < NAMEDATALEN)
 	{
 		e = hash_search(deployed, project, HASH_FIND, NULL);
 		if (e != NULL)
-			return e->model_id;
+			return e->deployment;
 	}
 
 	p = RegistryGetProject(project, true);
 	if (p == NULL)
-		return 0;
-	model_id = RegistryDeployedModel(p->id);
-	if (model_id == 0)
-		return 0;
+		return d;
+	d.model_id = RegistryDeployedModel(p->id);
+	if (d.model_id == 0)
+		return d;
+	if (ExperimentRunning(p->name, &experiment))
+	{
+		d.challenger_id = experiment.challenger_id;
+		d.fraction = experiment.fraction;
+		d.shadow = experiment.kind == EXPERIMENT_SHADOW;
+	}
 
 	ModelCacheSync();
 	if (strlen(project) < NAMEDATALEN)
 	{
 		e = hash_search(deployed, project, HASH_ENTER, NULL);
-		e->model_id = model_id;
+		e->deployment = d;
 	}
-	return model_id;
+	return d;
+}
+
+/*
+ * What serves a project; an unknown project or one with nothing deployed
+ * is an error.
+ */
+ModelDeployment
+ModelCacheDeployment(const char *project)
+{
+	ModelDeployment d = ModelCacheDeploymentIfAny(project);
+
+	if (d.model_id == 0)
+	{
+		/* an unknown project gets its own error */
+		RegistryGetProject(project, false);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("project \"%s\" has no deployed model", project),
+				 errhint("Deploy one with mlops.deploy(), or pass a model_id.")));
+	}
+	return d;
 }
 
 /*
@@ -402,17 +437,7 @@ ModelCacheDeployedIfAny(const char *project)
 int64
 ModelCacheDeployed(const char *project)
 {
-	int64		model_id = ModelCacheDeployedIfAny(project);
-
-	if (model_id == 0)
-	{
-		RegistryGetProject(project, false);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("project \"%s\" has no deployed model", project),
-				 errhint("Deploy one with mlops.deploy(), or pass a model_id.")));
-	}
-	return model_id;
+	return ModelCacheDeployment(project).model_id;
 }
 
 /*

@@ -120,6 +120,20 @@ SourceColumn(Oid relid, Index rti, const FeatureSource *src)
 }
 
 /*
+ * The model a call of a project's predict may be planned for: its deployed
+ * model, or 0 when there is none or when an experiment (canary or shadow)
+ * runs, since then rows are routed across two models and only the row form
+ * serves them.
+ */
+static int64
+PlannableModel(const char *project)
+{
+	ModelDeployment d = ModelCacheDeploymentIfAny(project);
+
+	return d.challenger_id != 0 ? 0 : d.model_id;
+}
+
+/*
  * The rewritten form of a row-form call (see the file's comment), or NULL
  * to keep the call as it is.
  */
@@ -165,7 +179,7 @@ PlanRowCall(PlannerInfo *root, FuncExpr *call)
 	name = TextDatumGetCString(project->constvalue);
 	if (!PrivilegeHeldByName(name, PRIV_PREDICT))
 		return NULL;
-	model_id = ModelCacheDeployedIfAny(name);
+	model_id = PlannableModel(name);
 	if (model_id == 0)
 		return NULL;
 	m = ModelCacheGet(model_id);
@@ -254,7 +268,7 @@ mlops_planned_model_current(PG_FUNCTION_ARGS)
 		pfree(c->project);
 	name = text_to_cstring(project);
 	c->current = PrivilegeHeldByName(name, PRIV_PREDICT) &&
-		ModelCacheDeployedIfAny(name) == model_id;
+		PlannableModel(name) == model_id;
 	c->project = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(project));
 	memcpy(c->project, project, VARSIZE_ANY(project));
 	c->model_id = model_id;

@@ -21,6 +21,11 @@
  * on the model's project is checked when a call state is made, and again
  * only when the user or the privilege cache's generation changes (SET ROLE,
  * a grant or revoke, a change of role membership): no per-row catalog work.
+ * While a project runs a canary or a shadow (experiment.c), the call state
+ * of its deployed model also holds one for the challenger, made with it
+ * (so whether an experiment runs is known once per call state, not per
+ * row): a canary scores each row with the model routing.c picks, a shadow
+ * scores the challenger too and returns the champion's outputs.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +50,7 @@
 #include "serve/plan_support.h"
 #include "serve/predict.h"
 #include "privileges.h"
+#include "serve/routing.h"
 
 /* models a call site keeps buffers and row mappings for */
 #define CALL_SITE_MODELS 8
@@ -66,6 +72,9 @@ typedef struct CallState
 	uint64		privilege_generation;	/* while this is the current one */
 	uint64		last_used;
 	bool		has_categories; /* the model has a categorical input */
+	struct CallState *challenger;	/* of the project's running experiment */
+	double		fraction;		/* a canary's */
+	bool		shadow;
 	text	   *project;		/* the project it was resolved from, if any */
 	double	   *raw;			/* ninputs */
 	double	   *x;				/* nfeatures */
@@ -103,6 +112,7 @@ PG_FUNCTION_INFO_V1(mlops_predict);
 PG_FUNCTION_INFO_V1(mlops_predict_proba);
 PG_FUNCTION_INFO_V1(mlops_predict_label);
 PG_FUNCTION_INFO_V1(mlops_featurize);
+PG_FUNCTION_INFO_V1(mlops_variant);
 
 /*
  * The call site's state in fn_extra, made on its first row.
@@ -173,6 +183,24 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 	cs->has_categories = false;
 	for (int k = 0; k < m->fz->ninputs; k++)
 		cs->has_categories |= m->fz->inputs[k].categorical;
+	cs->challenger = NULL;
+}
+
+/*
+ * Give the call state of a project's deployed model the state of its
+ * running experiment's challenger c, in a child of its memory context.
+ */
+static void
+InitChallenger(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *c,
+			   const ModelDeployment *d)
+{
+	CallState  *ch = MemoryContextAllocZero(cs->cxt, sizeof(CallState));
+
+	ch->cxt = AllocSetContextCreate(cs->cxt, "mlops predict challenger state", ALLOCSET_SMALL_SIZES);
+	InitCallState(fcinfo, site, ch, c, cs->generation);
+	cs->challenger = ch;
+	cs->fraction = d->fraction;
+	cs->shadow = d->shadow;
 }
 
 /*
@@ -190,7 +218,8 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	uint64		generation = ModelCacheGeneration();
 	CallState  *cs = site->last;
 	MlopsModel *m;
-	int64		model_id;
+	MlopsModel *c = NULL;
+	ModelDeployment d = {0};
 	bool		found = false;
 
 	if (cs != NULL && cs->generation == generation && cs->userid == GetUserId() &&
@@ -200,9 +229,28 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 		return cs;
 	}
 
-	model_id = site->key_type == INT8OID ? PG_GETARG_INT64(0)
-		: ModelCacheDeployed(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	m = ModelCacheGet(model_id);
+	if (site->key_type == INT8OID)
+		d.model_id = PG_GETARG_INT64(0);
+	else
+		d = ModelCacheDeployment(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	m = ModelCacheGet(d.model_id);
+	if (d.challenger_id != 0)
+	{
+		/*
+		 * Loading the challenger evicts the least recently used model,
+		 * which is not the deployed one just used unless the cache holds a
+		 * single model: then getting it again reloads it.
+		 */
+		c = ModelCacheGet(d.challenger_id);
+		generation = ModelCacheGeneration();
+		m = ModelCacheGet(d.model_id);
+		if (ModelCacheGeneration() != generation)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("mlops.model_cache_size must be at least 2 to serve the experiment of project \"%s\"",
+							m->project),
+					 errdetail("The deployed model and the challenger are both loaded to serve it.")));
+	}
 	generation = ModelCacheGeneration();
 
 	cs = NULL;
@@ -224,6 +272,8 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 		if (site->nstates < CALL_SITE_MODELS)
 			cs = &site->states[site->nstates++];
 		InitCallState(fcinfo, site, cs, m, generation);
+		if (c != NULL)
+			InitChallenger(fcinfo, site, cs, c, &d);
 	}
 	/*
 	 * The user must hold predict on the model's project: checked again when
@@ -476,11 +526,10 @@ NoticeUnseenCategory(CallSite *site, const MlopsModel *m, const double *raw)
 }
 
 /*
- * The feature vector of the call's row under the model's transform, in
- * cs->x.
+ * The raw inputs of the model from the call's row, in cs->raw.
  */
 static void
-CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
+CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 {
 	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
 
@@ -504,12 +553,35 @@ CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 		RawFromRecord(fcinfo, cs, m);
 	if (cs->has_categories && !site->unseen_noticed)
 		NoticeUnseenCategory(site, m, cs->raw);
+}
+
+/*
+ * Does a canary route the call's row (its raw inputs in cs->raw, the
+ * deployed model's) to the challenger?
+ */
+static inline bool
+RoutesToChallenger(const CallState *cs, const MlopsModel *m)
+{
+	return cs->challenger != NULL && !cs->shadow &&
+		RoutingToChallenger(cs->fraction, cs->raw, m->fz->ninputs, NULL, 0);
+}
+
+/*
+ * Score the call's row with the state's model: fills cs->out.
+ */
+static void
+ScoreState(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m)
+{
+	CallRaw(fcinfo, cs, m);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
+	ModelPredictRows(m, cs->x, 1, cs->out);
 }
 
 /*
  * Score the call's row: fills out (ModelOutputs values) and returns the
- * model.
+ * model, the challenger when a canary routes the row to it.  A shadow's
+ * challenger is scored too and its outputs set aside (for the prediction
+ * log).
  */
 static MlopsModel *
 ScoreCall(FunctionCallInfo fcinfo, double **out)
@@ -517,7 +589,19 @@ ScoreCall(FunctionCallInfo fcinfo, double **out)
 	MlopsModel *m;
 	CallState  *cs = GetCallState(fcinfo, &m);
 
-	CallFeatures(fcinfo, cs, m);
+	CallRaw(fcinfo, cs, m);
+	if (cs->challenger != NULL)
+	{
+		if (cs->shadow)
+			ScoreState(fcinfo, cs->challenger, cs->challenger->model);
+		else if (RoutesToChallenger(cs, m))
+		{
+			cs = cs->challenger;
+			m = cs->model;
+			CallRaw(fcinfo, cs, m);
+		}
+	}
+	FeaturizerApply(m->fz, cs->raw, cs->x);
 	ModelPredictRows(m, cs->x, 1, cs->out);
 	*out = cs->out;
 	return m;
@@ -536,8 +620,9 @@ NullCall(FunctionCallInfo fcinfo)
 /*
  * The call's model and its row (the call's second argument, any form
  * predict takes): the raw inputs and the features, valid until the next
- * row.  For other functions of the same arguments (mlops.explain);
- * fn_extra is the call site's.
+ * row.  For other functions of the same arguments (mlops.explain, which
+ * explains the deployed model, also while a canary runs); fn_extra is the
+ * call site's.
  */
 MlopsModel *
 PredictCallRow(FunctionCallInfo fcinfo, const double **raw, const double **x)
@@ -545,7 +630,8 @@ PredictCallRow(FunctionCallInfo fcinfo, const double **raw, const double **x)
 	MlopsModel *m;
 	CallState  *cs = GetCallState(fcinfo, &m);
 
-	CallFeatures(fcinfo, cs, m);
+	CallRaw(fcinfo, cs, m);
+	FeaturizerApply(m->fz, cs->raw, cs->x);
 	*raw = cs->raw;
 	*x = cs->x;
 	return m;
@@ -631,10 +717,28 @@ mlops_featurize(PG_FUNCTION_ARGS)
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	cs = GetCallState(fcinfo, &m);
-	CallFeatures(fcinfo, cs, m);
+	CallRaw(fcinfo, cs, m);
+	FeaturizerApply(m->fz, cs->raw, cs->x);
 	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
 	for (int k = 0; k < m->fz->nfeatures; k++)
 		elems[k] = Float8GetDatum(cs->x[k]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, m->fz->nfeatures, FLOAT8OID, 8,
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * mlops.variant: which model of the project's canary answers a row,
+ * "champion" or "challenger" (always "champion" without a canary).
+ */
+Datum
+mlops_variant(PG_FUNCTION_ARGS)
+{
+	MlopsModel *m;
+	CallState  *cs;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	cs = GetCallState(fcinfo, &m);
+	CallRaw(fcinfo, cs, m);
+	PG_RETURN_TEXT_P(cstring_to_text(RoutesToChallenger(cs, m) ? "challenger" : "champion"));
 }

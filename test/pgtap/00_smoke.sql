@@ -1,13 +1,13 @@
 -- test/pgtap/00_smoke.sql: the objects of the SQL contract in DESIGN.md exist
 -- (schema, registry tables and views with their columns, core functions)
 BEGIN;
-SELECT plan(112);
+SELECT plan(115);
 
 SELECT has_schema('mlops');
 
 SELECT has_table('mlops', t::name, format('table mlops.%s exists', t))
 FROM unnest(ARRAY['projects', 'models', 'deployments', 'evaluations', 'events', 'drift_reports',
-	'drift_results', 'jobs', 'schedules', 'project_grants']) AS t;
+	'drift_results', 'jobs', 'schedules', 'project_grants', 'experiments']) AS t;
 
 SELECT has_view('mlops', v::name, format('view mlops.%s exists', v))
 FROM unnest(ARRAY['overview', 'model_metrics', 'model_features', 'events_log', 'drift_history',
@@ -42,14 +42,14 @@ FROM unnest(ARRAY['record', 'double precision[]', 'real[]', 'jsonb']) AS a;
 SELECT volatility_is('mlops', 'predict', ARRAY['text', 'record'], 'stable',
 	'mlops.predict is stable');
 
-SELECT has_function('mlops', 'deploy', ARRAY['text', 'text', 'bigint'],
+SELECT has_function('mlops', 'deploy', ARRAY['text', 'text', 'bigint', 'double precision'],
 	'mlops.deploy has the contract signature');
 
 SELECT has_function('mlops', f, format('mlops.%s exists', f))
 FROM unnest(ARRAY['predict_proba', 'predict_label', 'featurize', 'evaluate', 'drop_model',
 	'drop_project', 'drift', 'ks_test', 'wasserstein', 'psi', 'jensen_shannon', 'chi2_test',
 	'retrain', 'schedule', 'unschedule', 'train_async', 'cancel_job', 'roc_curve', 'pr_curve',
-	'calibration_curve']) AS f;
+	'calibration_curve', 'variant', 'experiment']) AS f;
 
 SELECT function_returns('mlops', 'drift', ARRAY['text', 'text', 'text', 'double precision', 'bigint'],
 	'setof record', 'mlops.drift returns a table');

@@ -9,7 +9,7 @@
 -- the registry.  The extension (created by postgres) is owned by a
 -- superuser, so one shadow run as the owner would be an escalation.
 BEGIN;
-SELECT plan(49);
+SELECT plan(57);
 
 CREATE ROLE hostile;
 CREATE SCHEMA evil AUTHORIZATION hostile;
@@ -80,7 +80,19 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 	(36, 'set_policy guardrails', $$SELECT mlops.set_policy('evil_reg', '{"guardrails": {"min_live_score": -1,
 		"max_drift_share": 0, "action": "rollback"}, "drift_severity": {"warning": 0}}')$$),
 	(37, 'check_alerts (a rollback)', $$SELECT mlops.check_alerts('evil_reg')$$),
-	(38, 'check_alerts of every project', $$SELECT mlops.check_alerts()$$);
+	(38, 'check_alerts of every project', $$SELECT mlops.check_alerts()$$),
+	(39, 'deploy canary', $$SELECT * FROM mlops.deploy('evil_reg', 'canary', (SELECT m.id FROM mlops.models m
+		JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'evil_reg' AND m.stage IN ('none', 'staging')
+		ORDER BY m.id LIMIT 1), 0.5)$$),
+	(40, 'experiment', $$SELECT * FROM mlops.experiment('evil_reg', 'evil.data', 'y')$$),
+	(41, 'deploy shadow', $$SELECT * FROM mlops.deploy('evil_reg', 'shadow', (SELECT e.challenger_model_id
+		FROM mlops.experiments e WHERE e.project = 'evil_reg' AND e.ended_at IS NULL))$$),
+	(42, 'deploy promote (a request)', $$SELECT * FROM mlops.deploy('evil_reg', 'promote')$$),
+	(43, 'deploy abort', $$SELECT * FROM mlops.deploy('evil_reg', 'abort')$$),
+	(44, 'deploy canary again', $$SELECT * FROM mlops.deploy('evil_reg', 'canary', (SELECT m.id FROM mlops.models m
+		JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'evil_reg' AND m.stage IN ('none', 'staging')
+		ORDER BY m.id LIMIT 1), 0.2)$$),
+	(45, 'rollback ends the canary', $$SELECT * FROM mlops.deploy('evil_reg', 'rollback')$$);
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
@@ -115,6 +127,8 @@ SELECT is((SELECT count(*) FROM mlops.models m JOIN mlops.projects p ON p.id = m
 	'the registry holds what the calls wrote (4 models of evil_reg, one dropped)');
 SELECT is((SELECT count(*) FROM mlops.jobs WHERE project = 'evil_reg' AND status = 'canceled'), 1::bigint,
 	'the queued job was canceled');
+SELECT is((SELECT string_agg(kind || ' ' || outcome, ', ' ORDER BY id) FROM mlops.experiments WHERE project = 'evil_reg'),
+	'shadow aborted, canary rolled_back', 'the experiments were started and ended');
 
 -- an error raised while running as the owner (version overflow in the
 -- insert of a model), caught in a PL/pgSQL block, leaves the caller's user,
