@@ -637,3 +637,30 @@ CREATE FUNCTION mlops.model_card(model_id bigint) RETURNS text
 AS 'MODULE_PATHNAME', 'mlops_model_card'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.model_card(bigint) IS 'A Markdown model card with the nine sections of Mitchell et al. (2019), filled from the registry; what is unknown is said to be unknown. Needs the predict privilege.';
+
+--------------------------------------------------------------------------
+-- Serving statistics (shared memory)
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.serving_stats_entries(
+	OUT model_id bigint, OUT variant text, OUT calls bigint, OUT errors bigint, OUT dropped bigint,
+	OUT mean_us float8, OUT p50_us float8, OUT p95_us float8, OUT p99_us float8, OUT max_us float8,
+	OUT first_call timestamptz, OUT last_call timestamptz, OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mlops_serving_stats_entries'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.serving_stats_entries() IS 'The serving statistics in shared memory of this database''s models whose project the user holds a privilege on; read them through the view mlops.serving_stats. Empty unless mlops is in shared_preload_libraries.';
+
+CREATE VIEW mlops.serving_stats WITH (security_invoker = true) AS
+SELECT p.name AS project, s.model_id, m.version, s.variant, s.calls, s.errors, s.dropped,
+	   s.mean_us, s.p50_us, s.p95_us, s.p99_us, s.max_us, s.first_call, s.last_call, s.stats_reset
+  FROM mlops.serving_stats_entries() s
+  JOIN mlops.models m ON m.id = s.model_id
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.serving_stats IS 'Calls, errors, dropped prediction-log rows and latency (mean, percentiles from a log-scale histogram with 19 % wide buckets, clamped to max_us) of predict per model and variant in this database, since the server started or the statistics were reset. Kept in shared memory: empty unless mlops is in shared_preload_libraries (nothing else changes without it); counting is turned off by mlops.track_serving. A role sees the projects it holds a privilege on.';
+GRANT SELECT ON mlops.serving_stats TO PUBLIC;
+
+CREATE FUNCTION mlops.serving_stats_reset() RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_serving_stats_reset'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.serving_stats_reset() IS 'Forget the serving statistics of this database''s models of the projects the user administers (admin privilege; a superuser: all of them). Statistics of other projects stay.';

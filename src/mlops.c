@@ -27,6 +27,7 @@
 #include "mlops.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
+#include "serve/serving_stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -112,6 +113,7 @@ _PG_init(void)
 
 	DriftDefineSettings();
 	WorkerDefineSettings();
+	ServingStatsInit();
 
 	MarkGUCPrefixReserved("mlops");
 

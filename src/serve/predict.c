@@ -40,6 +40,7 @@
 #include "train/dataset.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
+#include "serve/serving_stats.h"
 #include "privileges.h"
 
 /* models a call site keeps buffers and row mappings for */
@@ -494,22 +495,6 @@ CallFeatures(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 }
 
 /*
- * Score the call's row: fills out (ModelOutputs values) and returns the
- * model.
- */
-static MlopsModel *
-ScoreCall(FunctionCallInfo fcinfo, double **out)
-{
-	MlopsModel *m;
-	CallState  *cs = GetCallState(fcinfo, &m);
-
-	CallFeatures(fcinfo, cs, m);
-	ModelPredictRows(m, cs->x, 1, cs->out);
-	*out = cs->out;
-	return m;
-}
-
-/*
  * A classification-only function called on a regression model.
  */
 static void
@@ -524,6 +509,30 @@ RequireClassifier(const MlopsModel *m, const char *fn)
 }
 
 /*
+ * Score the call's row: fills out (ModelOutputs values) and returns the
+ * model.  classifier_fn names the calling function when it needs a
+ * classification model.  The call is counted in the serving statistics
+ * (an error after the model is known as an error).
+ */
+static MlopsModel *
+ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
+{
+	MlopsModel *m;
+	CallState  *cs;
+
+	ServingCallBegin();
+	cs = GetCallState(fcinfo, &m);
+	ServingCallModel(m->id, m->project_id, SERVING_CHAMPION);
+	if (classifier_fn != NULL)
+		RequireClassifier(m, classifier_fn);
+	CallFeatures(fcinfo, cs, m);
+	ModelPredictRows(m, cs->x, 1, cs->out);
+	ServingCallEnd();
+	*out = cs->out;
+	return m;
+}
+
+/*
  * mlops.predict: the regression value, the predicted label when labels are
  * numeric or boolean, or its index in label order when they are text.
  */
@@ -535,7 +544,7 @@ mlops_predict(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = ScoreCall(fcinfo, &out);
+	m = ScoreCall(fcinfo, &out, NULL);
 	PG_RETURN_FLOAT8(ModelPredictValue(m, out));
 }
 
@@ -551,8 +560,7 @@ mlops_predict_proba(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = ScoreCall(fcinfo, &out);
-	RequireClassifier(m, "mlops.predict_proba()");
+	m = ScoreCall(fcinfo, &out, "mlops.predict_proba()");
 	elems = palloc(sizeof(Datum) * m->nclasses);
 	for (int k = 0; k < m->nclasses; k++)
 		elems[k] = Float8GetDatum(out[k]);
@@ -571,8 +579,7 @@ mlops_predict_label(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	m = ScoreCall(fcinfo, &out);
-	RequireClassifier(m, "mlops.predict_label()");
+	m = ScoreCall(fcinfo, &out, "mlops.predict_label()");
 	PG_RETURN_TEXT_P(cstring_to_text(m->labels[ModelArgmax(out, m->nclasses)]));
 }
 
