@@ -639,7 +639,7 @@ LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.model_card(bigint) IS 'A Markdown model card with the nine sections of Mitchell et al. (2019), filled from the registry; what is unknown is said to be unknown. Needs the predict privilege.';
 
 --------------------------------------------------------------------------
--- Serving statistics (shared memory)
+-- Serving statistics (shared memory) and the prediction log
 --------------------------------------------------------------------------
 
 CREATE FUNCTION mlops.serving_stats_entries(
@@ -664,3 +664,31 @@ CREATE FUNCTION mlops.serving_stats_reset() RETURNS void
 AS 'MODULE_PATHNAME', 'mlops_serving_stats_reset'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.serving_stats_reset() IS 'Forget the serving statistics of this database''s models of the projects the user administers (admin privilege; a superuser: all of them). Statistics of other projects stay.';
+
+CREATE TABLE mlops.predictions (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL,
+	variant		text NOT NULL,
+	key			text,
+	predicted_at timestamptz NOT NULL,
+	features	jsonb,
+	prediction	float8,
+	proba		float8[]
+);
+CREATE INDEX ON mlops.predictions (project, predicted_at);
+CREATE INDEX ON mlops.predictions (project, key);
+COMMENT ON TABLE mlops.predictions IS 'The prediction log: predict calls sampled by the project''s policy "log_predictions", written by the background worker from a shared-memory queue (project by name, so rows outlive the project); rows older than policy "log_retention" are deleted by the worker. Join it with outcomes to monitor live performance.';
+COMMENT ON COLUMN mlops.predictions.key IS 'The value of the entity key (policy "key") in the call''s input, as text; NULL without a key or for array inputs.';
+COMMENT ON COLUMN mlops.predictions.predicted_at IS 'When predict ran (not when the worker wrote the row).';
+COMMENT ON COLUMN mlops.predictions.features IS 'The call''s input as jsonb (a row as row_to_json makes it, an array under the model''s column names); NULL when it was too wide for a queue entry.';
+COMMENT ON COLUMN mlops.predictions.prediction IS 'What mlops.predict returned.';
+COMMENT ON COLUMN mlops.predictions.proba IS 'Class probabilities in label order; NULL for regression.';
+SELECT pg_catalog.pg_extension_config_dump('mlops.predictions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.predictions_id_seq', '');
+REVOKE ALL ON mlops.predictions FROM PUBLIC;
+GRANT SELECT ON mlops.predictions TO PUBLIC;
+ALTER TABLE mlops.predictions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.predictions FOR SELECT
+	USING (mlops.has_project_privilege(project));
+COMMENT ON POLICY project_privilege ON mlops.predictions IS 'The logged predictions of the projects the user holds a privilege on.';

@@ -27,6 +27,7 @@
 #include "mlops.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
+#include "serve/prediction_log.h"
 #include "serve/serving_stats.h"
 
 PG_MODULE_MAGIC;
@@ -114,6 +115,7 @@ _PG_init(void)
 	DriftDefineSettings();
 	WorkerDefineSettings();
 	ServingStatsInit();
+	PredictionLogInit();
 
 	MarkGUCPrefixReserved("mlops");
 

@@ -41,6 +41,10 @@ typedef struct Policy
 	bool		require_approval;
 	char	   *approvers;		/* a role name, or NULL */
 	PolicyWindow *window;		/* NULL: deploys at any time */
+	char	   *key;			/* the entity key's column or JSON key, or NULL */
+	bool		log_predictions;	/* "log_predictions" is set */
+	double		log_sample;		/* its "sample": the share of calls logged */
+	char	   *log_retention;	/* "log_retention": an interval, or NULL */
 } Policy;
 
 extern void PolicyParse(Jsonb *policy, Policy *out);

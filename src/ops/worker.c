@@ -57,6 +57,7 @@
 #include "ops/jobs.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
+#include "serve/prediction_log.h"
 
 char	   *mlops_database = NULL;
 int			mlops_scheduler_naptime = 10000;
@@ -350,6 +351,7 @@ LauncherPass(MemoryContext cxt, bool *checked_unheld)
 		LauncherReap();
 		JobsQueueDueSchedules();
 		GovernanceDeployApproved();
+		PredictionLogWork();
 		njobs = JobsTakeQueued(LauncherFreeSlots(), &jobs);
 		slots = palloc(sizeof(int) * Max(1, njobs));
 		for (int i = 0; i < njobs; i++)

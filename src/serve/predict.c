@@ -40,6 +40,7 @@
 #include "train/dataset.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
+#include "serve/prediction_log.h"
 #include "serve/serving_stats.h"
 #include "privileges.h"
 
@@ -512,7 +513,8 @@ RequireClassifier(const MlopsModel *m, const char *fn)
  * Score the call's row: fills out (ModelOutputs values) and returns the
  * model.  classifier_fn names the calling function when it needs a
  * classification model.  The call is counted in the serving statistics
- * (an error after the model is known as an error).
+ * (an error after the model is known as an error) and handed to the
+ * prediction log.
  */
 static MlopsModel *
 ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
@@ -527,6 +529,8 @@ ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
 		RequireClassifier(m, classifier_fn);
 	CallFeatures(fcinfo, cs, m);
 	ModelPredictRows(m, cs->x, 1, cs->out);
+	PredictionLogRow(m, SERVING_CHAMPION, PG_GETARG_DATUM(1),
+					 ((CallSite *) fcinfo->flinfo->fn_extra)->arg_type, cs->out);
 	ServingCallEnd();
 	*out = cs->out;
 	return m;
