@@ -665,6 +665,21 @@ AS 'MODULE_PATHNAME', 'mlops_serving_stats_reset'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.serving_stats_reset() IS 'Forget the serving statistics of this database''s models of the projects the user administers (admin privilege; a superuser: all of them). Statistics of other projects stay.';
 
+CREATE FUNCTION mlops.serving_histogram_entries(
+	OUT model_id bigint, OUT variant text, OUT le_us float8, OUT calls bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mlops_serving_histogram_entries'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.serving_histogram_entries() IS 'The non-empty latency histogram buckets in shared memory of this database''s models whose project the user holds a privilege on; read them through the view mlops.serving_latency_histogram. Empty unless mlops is in shared_preload_libraries.';
+
+CREATE VIEW mlops.serving_latency_histogram WITH (security_invoker = true) AS
+SELECT p.name AS project, h.model_id, m.version, h.variant, h.le_us, h.calls
+  FROM mlops.serving_histogram_entries() h
+  JOIN mlops.models m ON m.id = h.model_id
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.serving_latency_histogram IS 'The latency histogram behind mlops.serving_stats: per model and variant, the calls whose latency fell in each non-empty bucket, a bucket being [le_us / 2^(1/4), le_us) microseconds (the first starts at 0, the last ends at infinity). A role sees the projects it holds a privilege on.';
+GRANT SELECT ON mlops.serving_latency_histogram TO PUBLIC;
+
 CREATE TABLE mlops.predictions (
 	id			bigserial PRIMARY KEY,
 	project		text NOT NULL,

@@ -31,6 +31,8 @@ SELECT project, model_id = :m1 AS is_m1, version, variant, calls, errors, droppe
        mean_us > 0 AS mean_positive, p50_us <= p95_us AND p95_us <= p99_us AND p99_us <= max_us AS ordered,
        first_call <= last_call AS times_ordered, stats_reset <= first_call AS reset_first
   FROM mlops.serving_stats WHERE project = 'ss_iris';
+-- the histogram behind the percentiles holds every call
+SELECT sum(calls) AS histogram_calls, min(le_us) > 0 AS bounds_positive FROM mlops.serving_latency_histogram WHERE project = 'ss_iris';
 -- an error caught by an exception block counts too
 DO $$
 BEGIN

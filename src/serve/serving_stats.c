@@ -2,7 +2,8 @@
  *
  * serving_stats.c
  *	  Serving statistics in shared memory (the pg_stat_statements pattern):
- *	  mlops.serving_stats, mlops.serving_stats_reset, mlops.track_serving.
+ *	  mlops.serving_stats, mlops.serving_latency_histogram,
+ *	  mlops.serving_stats_reset, mlops.track_serving.
  *
  * A shared hash holds one entry per (database, model, variant): calls,
  * errors, dropped prediction-log rows, the sum and maximum of the
@@ -135,6 +136,7 @@ static const char *const variant_names[SERVING_VARIANTS] = {
 };
 
 PG_FUNCTION_INFO_V1(mlops_serving_stats_entries);
+PG_FUNCTION_INFO_V1(mlops_serving_histogram_entries);
 PG_FUNCTION_INFO_V1(mlops_serving_stats_reset);
 
 /*
@@ -505,24 +507,19 @@ ServingQuantile(const int64 *hist, int64 n, double q, double max_us)
 }
 
 /*
- * mlops.serving_stats_entries(): the entries of this database on whose
- * project the caller holds a privilege, with model ids; the view
- * mlops.serving_stats names the project and version.
+ * Copies of this database's entries on whose project the caller holds a
+ * privilege, after flushing the caller's own counts.
  */
-Datum
-mlops_serving_stats_entries(PG_FUNCTION_ARGS)
+static ServingEntry *
+ServingVisibleEntries(int *n)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS seq;
 	ServingEntry *e;
 	ServingEntry *copies;
 	int			ncopies = 0;
+	int			nvisible = 0;
 
-	InitMaterializedSRF(fcinfo, 0);
-	if (serving_hash == NULL)
-		return (Datum) 0;
 	ServingFlush();
-
 	/* copy the entries out under the lock, then check privileges outside it */
 	LWLockAcquire(serving_shared->lock, LW_SHARED);
 	copies = palloc(sizeof(ServingEntry) * Max(1, hash_get_num_entries(serving_hash)));
@@ -538,16 +535,36 @@ mlops_serving_stats_entries(PG_FUNCTION_ARGS)
 		SpinLockRelease(&ve->mutex);
 	}
 	LWLockRelease(serving_shared->lock);
-
 	for (int i = 0; i < ncopies; i++)
+		if (PrivilegeHeld(copies[i].project_id, PRIV_ALL))
+			copies[nvisible++] = copies[i];
+	*n = nvisible;
+	return copies;
+}
+
+/*
+ * mlops.serving_stats_entries(): the entries of this database on whose
+ * project the caller holds a privilege, with model ids; the view
+ * mlops.serving_stats names the project and version.
+ */
+Datum
+mlops_serving_stats_entries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ServingEntry *entries;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (serving_hash == NULL)
+		return (Datum) 0;
+	entries = ServingVisibleEntries(&n);
+	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *c = &copies[i];
+		ServingEntry *c = &entries[i];
 		const ServingCounters *k = &c->counters;
 		Datum		values[13];
 		bool		nulls[13] = {0};
 
-		if (!PrivilegeHeld(c->project_id, PRIV_ALL))
-			continue;
 		values[0] = Int64GetDatum(c->key.model_id);
 		values[1] = CStringGetTextDatum(ServingVariantName((ServingVariant) c->key.variant));
 		values[2] = Int64GetDatum(k->calls);
@@ -568,6 +585,43 @@ mlops_serving_stats_entries(PG_FUNCTION_ARGS)
 				nulls[j] = true;
 		values[12] = TimestampTzGetDatum(c->stats_reset);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * mlops.serving_histogram_entries(): the non-empty latency histogram
+ * buckets of the same entries: model id, variant, the bucket's upper
+ * bound in microseconds (le_us) and its calls.
+ */
+Datum
+mlops_serving_histogram_entries(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ServingEntry *entries;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (serving_hash == NULL)
+		return (Datum) 0;
+	entries = ServingVisibleEntries(&n);
+	for (int i = 0; i < n; i++)
+	{
+		ServingEntry *c = &entries[i];
+
+		for (int b = 0; b < SERVING_BUCKETS; b++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {0};
+
+			if (c->counters.hist[b] == 0)
+				continue;
+			values[0] = Int64GetDatum(c->key.model_id);
+			values[1] = CStringGetTextDatum(ServingVariantName((ServingVariant) c->key.variant));
+			values[2] = Float8GetDatum(ServingBucketUpper(b));
+			values[3] = Int64GetDatum(c->counters.hist[b]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 	}
 	return (Datum) 0;
 }
