@@ -570,11 +570,15 @@ PredictionLogWork(void)
 }
 
 /*
- * Define mlops.log_queue_size; when preloading, request the queue.
+ * When preloading: define mlops.log_queue_size and request the queue.  A
+ * PGC_POSTMASTER setting cannot be defined once the server runs, so
+ * without preloading the setting does not exist (as pg_stat_statements.max).
  */
 void
 PredictionLogInit(void)
 {
+	if (!process_shared_preload_libraries_in_progress)
+		return;
 	DefineCustomIntVariable("mlops.log_queue_size",
 							"Sets how many logged predictions the shared-memory queue holds until the background worker writes them.",
 							"Each entry takes about 1 kB of shared memory; rows that find the queue full are dropped and counted.",
@@ -582,8 +586,6 @@ PredictionLogInit(void)
 							10000, 16, 1000000,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
-	if (!process_shared_preload_libraries_in_progress)
-		return;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = LogShmemRequest;
 	prev_shmem_startup_hook = shmem_startup_hook;
