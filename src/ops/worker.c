@@ -21,6 +21,7 @@
  * Each pass, in one transaction: take note of job workers that exited (a
  * job still "running" then failed: the worker died), queue due schedules,
  * deploy the approved deploy requests whose window is open (governance.c),
+ * write the prediction log's queue and prune it (prediction_log.c),
  * take queued jobs up to mlops.max_jobs running, claim a shared-memory slot
  * for each (progress.c) and mark them running; after the commit, start one
  * worker per job, passing job id, slot, database and role in bgw_extra.
