@@ -43,6 +43,7 @@
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -423,7 +424,7 @@ typedef struct LoggedRow
 	TimestampTz predicted_at;
 	double		prediction;
 	Datum		key;			/* text, or 0 for NULL */
-	Datum		proba;			/* float8[], or 0 */
+	Datum		proba;			/* a float8[] literal as text, or 0 */
 	Datum		features;		/* jsonb, or 0 */
 } LoggedRow;
 
@@ -463,12 +464,14 @@ LogTake(LoggedRow *rows, int max)
 			r->proba = r->key = r->features = (Datum) 0;
 			if (slot->nproba >= 0)
 			{
-				Datum	   *elems = palloc(sizeof(Datum) * Max(1, slot->nproba));
+				StringInfoData proba;
 
+				initStringInfo(&proba);
+				appendStringInfoChar(&proba, '{');
 				for (int k = 0; k < slot->nproba; k++)
-					elems[k] = Float8GetDatum(slot->data[k]);
-				r->proba = PointerGetDatum(construct_array(elems, slot->nproba, FLOAT8OID, 8,
-														   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+					appendStringInfo(&proba, "%s%s", k > 0 ? "," : "", float8out_internal(slot->data[k]));
+				appendStringInfoChar(&proba, '}');
+				r->proba = CStringGetTextDatum(proba.data);
 			}
 			data += sizeof(double) * Max(slot->nproba, 0);
 			if (slot->keylen >= 0)
@@ -491,46 +494,81 @@ LogTake(LoggedRow *rows, int max)
 }
 
 /*
- * Write the queued rows of this database to mlops.predictions.
+ * An array of n values of a type, NULL where isnull says.
+ */
+static Datum
+LogArray(Datum *values, bool *isnull, int n, Oid elemtype)
+{
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, elemtype,
+											  elmlen, elmbyval, elmalign));
+}
+
+/*
+ * Write the queued rows of this database to mlops.predictions, a batch of
+ * rows per statement (arrays unnested).
  */
 static void
 LogDrain(void)
 {
 	const char *sql =
 		"INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, features, prediction, proba) "
-		"SELECT p.name, $2, $3, $4, $5, $6, $7, $8 FROM mlops.projects p WHERE p.id OPERATOR(pg_catalog.=) $1";
-	Oid			types[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, FLOAT8OID,
-	FLOAT8ARRAYOID};
+		"SELECT p.name, u.model_id, u.variant, u.key, u.predicted_at, u.features, u.prediction, "
+		"u.proba::pg_catalog.float8[] "
+		"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+		"pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+		"pg_catalog.unnest($8)) "
+		"AS u(project_id, model_id, variant, key, predicted_at, features, prediction, proba) "
+		"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) u.project_id";
+	static const Oid elemtypes[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID,
+	FLOAT8OID, TEXTOID};
+	Oid			types[8];
 	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_DRAIN_BATCH);
+	Datum	   *columns[8];
+	bool	   *nulls[8];
 	SPIPlanPtr	plan;
 	int			total = 0;
 	int			n;
 
+	for (int c = 0; c < 8; c++)
+	{
+		types[c] = get_array_type(elemtypes[c]);
+		columns[c] = palloc(sizeof(Datum) * LOG_DRAIN_BATCH);
+		nulls[c] = palloc0(sizeof(bool) * LOG_DRAIN_BATCH);
+	}
 	plan = SPI_prepare(sql, 8, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	while (total < LOG_DRAIN_MAX && (n = LogTake(rows, LOG_DRAIN_BATCH)) > 0)
 	{
+		Datum		args[8];
+
 		for (int i = 0; i < n; i++)
 		{
 			LoggedRow  *r = &rows[i];
-			Datum		values[8];
-			char		nulls[8] = "        ";
 
-			values[0] = Int64GetDatum(r->project_id);
-			values[1] = Int64GetDatum(r->model_id);
-			values[2] = CStringGetTextDatum(ServingVariantName((ServingVariant) r->variant));
-			values[3] = r->key;
-			values[4] = TimestampTzGetDatum(r->predicted_at);
-			values[5] = r->features;
-			values[6] = Float8GetDatum(r->prediction);
-			values[7] = r->proba;
-			nulls[3] = r->key ? ' ' : 'n';
-			nulls[5] = r->features ? ' ' : 'n';
-			nulls[7] = r->proba ? ' ' : 'n';
-			if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not write to mlops.predictions");
+			columns[0][i] = Int64GetDatum(r->project_id);
+			columns[1][i] = Int64GetDatum(r->model_id);
+			columns[2][i] = CStringGetTextDatum(ServingVariantName((ServingVariant) r->variant));
+			columns[3][i] = r->key;
+			columns[4][i] = TimestampTzGetDatum(r->predicted_at);
+			columns[5][i] = r->features;
+			columns[6][i] = Float8GetDatum(r->prediction);
+			columns[7][i] = r->proba;
+			nulls[3][i] = r->key == (Datum) 0;
+			nulls[5][i] = r->features == (Datum) 0;
+			nulls[7][i] = r->proba == (Datum) 0;
 		}
+		for (int c = 0; c < 8; c++)
+			args[c] = LogArray(columns[c], nulls[c], n, elemtypes[c]);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write to mlops.predictions");
 		total += n;
 	}
 }
