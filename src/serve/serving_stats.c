@@ -103,6 +103,8 @@ typedef struct LocalEntry
 	int64		project_id;
 	instr_time	first_end;
 	instr_time	last_end;
+	int			hist_lo;		/* the buckets counted in are within */
+	int			hist_hi;		/* hist_lo..hist_hi */
 	ServingCounters counters;	/* first_call and last_call unused */
 } LocalEntry;
 
@@ -203,16 +205,21 @@ ServingStatsAvailable(void)
 }
 
 /*
- * Histogram bucket of a latency in microseconds.
+ * Histogram bucket of a latency in microseconds: floor(4 log2(us)) + 9,
+ * from the binary exponent and which quarter-octave the mantissa is in
+ * (cheaper than log2 on every call).
  */
 static inline int
 ServingBucket(double us)
 {
+	int			e;
+	double		m;
 	int			b;
 
 	if (!(us > 0.0))
 		return 0;
-	b = (int) floor(4.0 * log2(us)) + 9;
+	m = 2.0 * frexp(us, &e);	/* us = m 2^(e-1), m in [1, 2) */
+	b = 4 * (e - 1) + 9 + (m >= 1.189207115002721) + (m >= 1.4142135623730951) + (m >= 1.6817928305074290);
 	return Max(0, Min(b, SERVING_BUCKETS - 1));
 }
 
@@ -226,17 +233,18 @@ ServingBucketUpper(int b)
 }
 
 /*
- * Add one set of counters to another (times are added by the caller).
+ * Add one set of counters to another (times are added by the caller);
+ * only the histogram buckets lo..hi of from may be non-zero.
  */
 static void
-CountersAdd(ServingCounters *to, const ServingCounters *from)
+CountersAdd(ServingCounters *to, const ServingCounters *from, int lo, int hi)
 {
 	to->calls += from->calls;
 	to->errors += from->errors;
 	to->dropped += from->dropped;
 	to->sum_us += from->sum_us;
 	to->max_us = Max(to->max_us, from->max_us);
-	for (int b = 0; b < SERVING_BUCKETS; b++)
+	for (int b = lo; b <= hi; b++)
 		to->hist[b] += from->hist[b];
 }
 
@@ -299,7 +307,7 @@ ServingFlush(void)
 			volatile ServingEntry *ve = e;
 
 			SpinLockAcquire(&ve->mutex);
-			CountersAdd(&e->counters, &le->counters);
+			CountersAdd(&e->counters, &le->counters, le->hist_lo, le->hist_hi);
 			if (le->counters.calls > 0)
 			{
 				TimestampTz first = InstrToTimestamp(le->first_end, now_instr, now);
@@ -339,6 +347,8 @@ LocalEntryFor(int64 model_id, int64 project_id, ServingVariant variant)
 	le->key.variant = (int32) variant;
 	le->key.model_id = model_id;
 	le->project_id = project_id;
+	le->hist_lo = SERVING_BUCKETS;
+	le->hist_hi = -1;
 	return le;
 }
 
@@ -450,6 +460,7 @@ ServingCallEnd(void)
 	instr_time	end;
 	instr_time	elapsed;
 	double		us;
+	int			b;
 	LocalEntry *le;
 
 	if (!pending.active || pending.model_id == 0)
@@ -467,7 +478,10 @@ ServingCallEnd(void)
 	le->counters.calls++;
 	le->counters.sum_us += us;
 	le->counters.max_us = Max(le->counters.max_us, us);
-	le->counters.hist[ServingBucket(us)]++;
+	b = ServingBucket(us);
+	le->counters.hist[b]++;
+	le->hist_lo = Min(le->hist_lo, b);
+	le->hist_hi = Max(le->hist_hi, b);
 
 	elapsed = end;
 	INSTR_TIME_SUBTRACT(elapsed, last_flush);

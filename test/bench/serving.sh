@@ -18,6 +18,9 @@
 #             call was either logged or counted as dropped (lost must be 0;
 #             dropped is non-zero only when the queue was full)
 #
+#   in-statement  200,000 predict calls in one statement, track_serving off
+#             vs on: the per-call cost without pgbench's round trips
+#
 # The configurations alternate within each repetition (--reps, default 3) so
 # that a noisy machine hurts both alike; each cell is the median TPS of
 # --seconds-long runs (default 10).  Prints a markdown table.  Needs root
@@ -116,6 +119,17 @@ for ((r = 1; r <= reps; r++)); do
 	done
 done
 
+# Milliseconds of one statement of 200,000 predict calls, with PGOPTIONS $1
+batch_ms() {
+	PGOPTIONS=$1 mlops_psql -q -c '\timing on' \
+		-c "SELECT count(mlops.predict('bench_srv', '{5.1,3.5,1.4,0.2}'::float8[])) FROM generate_series(1, 200000)" |
+		awk '/^Time: / { print $2; exit }'
+}
+for ((r = 1; r <= 2 * reps + 1; r++)); do
+	runs[batch_off]+=" $(batch_ms "-c mlops.track_serving=off")"
+	runs[batch_on]+=" $(batch_ms "")"
+done
+
 # Percent slower of the median of $2 than that of $1
 slower() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (a - b) / a * 100 }'
@@ -131,6 +145,10 @@ for c in 1 2 8; do
 	nolog=$(median ${runs[log_off_$c]}) log=$(median ${runs[log_on_$c]})
 	echo "| $c | $off | $on | $(slower "$off" "$on") slower | $nolog | $log | $(slower "$nolog" "$log") slower |"
 done
+# shellcheck disable=SC2086
+boff=$(median ${runs[batch_off]}) bon=$(median ${runs[batch_on]})
 echo
+echo "in-statement, 200,000 calls: track_serving off $boff ms, on $bon ms ($(slower "$boff" "$bon") slower;" \
+	"$(awk -v a="$boff" -v b="$bon" 'BEGIN { printf "%.0f", (b - a) / 200000 * 1e6 }') ns per call)"
 echo "prediction log: $logged_total rows logged, $dropped_total dropped (queue full, counted), $lost_total lost"
 ((lost_total == 0))
