@@ -148,7 +148,8 @@ done
 # shellcheck disable=SC2086
 boff=$(median ${runs[batch_off]}) bon=$(median ${runs[batch_on]})
 echo
-echo "in-statement, 200,000 calls: track_serving off $boff ms, on $bon ms ($(slower "$boff" "$bon") slower;" \
+echo "in-statement, 200,000 calls: track_serving off $boff ms, on $bon ms" \
+	"($(awk -v a="$boff" -v b="$bon" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') time;" \
 	"$(awk -v a="$boff" -v b="$bon" 'BEGIN { printf "%.0f", (b - a) / 200000 * 1e6 }') ns per call)"
 echo "prediction log: $logged_total rows logged, $dropped_total dropped (queue full, counted), $lost_total lost"
 ((lost_total == 0))
