@@ -101,11 +101,13 @@ typedef struct ServingPolicy
 	int64		project_id;		/* hash key */
 	bool		log;
 	double		sample;
-	char	   *key;			/* in TopMemoryContext, or NULL */
+	char	   *key;			/* in policy_cxt, or NULL */
 } ServingPolicy;
 
 static LogQueue *log_queue = NULL;
+static MemoryContext policy_cxt = NULL;
 static HTAB *policies = NULL;
+static bool policies_stale = false;
 static ServingPolicy *last_policy = NULL;
 static Oid	policies_relid = InvalidOid;
 static uint64 sample_seed = 0;
@@ -160,21 +162,22 @@ LogShmemStartup(void)
 
 /*
  * Relcache callback: mlops.policies changed (or everything is reset), so
- * the cached serving policies may be stale.
+ * the cached serving policies may be stale.  It only marks them stale;
+ * they are dropped at the next lookup, never while a caller uses one.
  */
 static void
 LogPolicyInvalidate(Datum arg, Oid relid)
 {
-	if (policies != NULL && (relid == InvalidOid || relid == policies_relid))
+	if (relid == InvalidOid || relid == policies_relid)
 	{
-		hash_destroy(policies);
-		policies = NULL;
+		policies_stale = true;
 		last_policy = NULL;
 	}
 }
 
 /*
- * The serving policy of a model's project, cached.
+ * The serving policy of a model's project, cached; valid until the next
+ * call.
  */
 static ServingPolicy *
 LogPolicyFor(const MlopsModel *m)
@@ -184,19 +187,24 @@ LogPolicyFor(const MlopsModel *m)
 
 	if (last_policy != NULL && last_policy->project_id == m->project_id)
 		return last_policy;
-	if (!OidIsValid(policies_relid))
+	if (policy_cxt == NULL)
 	{
 		policies_relid = RegistryTableOid("policies");
 		CacheRegisterRelcacheCallback(LogPolicyInvalidate, (Datum) 0);
+		policy_cxt = AllocSetContextCreate(TopMemoryContext, "mlops serving policies",
+										   ALLOCSET_SMALL_SIZES);
+		policies_stale = true;
 	}
-	if (policies == NULL)
+	if (policies_stale)
 	{
 		HASHCTL		ctl;
 
+		MemoryContextReset(policy_cxt);
 		ctl.keysize = sizeof(int64);
 		ctl.entrysize = sizeof(ServingPolicy);
-		ctl.hcxt = TopMemoryContext;
+		ctl.hcxt = policy_cxt;
 		policies = hash_create("mlops serving policies", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		policies_stale = false;
 	}
 	sp = hash_search(policies, &m->project_id, HASH_FIND, &found);
 	if (!found)
@@ -204,13 +212,13 @@ LogPolicyFor(const MlopsModel *m)
 		Policy		p;
 
 		PolicyParse(PolicyLoad(m->project), &p);
-		/* the policy was read: an invalidation may have emptied the cache meanwhile */
-		if (policies == NULL)
+		/* an invalidation taken in while reading: read it again */
+		if (policies_stale)
 			return LogPolicyFor(m);
 		sp = hash_search(policies, &m->project_id, HASH_ENTER, NULL);
 		sp->log = p.log_predictions && p.log_sample > 0.0;
 		sp->sample = p.log_sample;
-		sp->key = p.key != NULL ? MemoryContextStrdup(TopMemoryContext, p.key) : NULL;
+		sp->key = p.key != NULL ? MemoryContextStrdup(policy_cxt, p.key) : NULL;
 	}
 	last_policy = sp;
 	return sp;

@@ -58,7 +58,7 @@ tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day -25 hours')")" 'ERROR: 
 tap_like "$(sql_err "SELECT mlops.schedule('reg', NULL)")" 'ERROR:  project and every must not be NULL' \
 	"a NULL interval is an error"
 tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day', policy => '{\"retrian\": \"always\"}')")" \
-	'ERROR:  unknown policy key "retrian".*HINT:  Valid keys are "retrain", "drift_share", "on_prediction_drift", "min_improvement", "deploy", "metric", "min_score", "require_approval", "approvers" and "deploy_window"' \
+	'ERROR:  unknown policy key "retrian".*HINT:  Valid keys are "retrain", "drift_share", "on_prediction_drift", "min_improvement", "deploy", "metric", "min_score", "require_approval", "approvers", "deploy_window", "key", "log_predictions" and "log_retention"' \
 	"an unknown policy key is an error listing the valid ones"
 tap_like "$(sql_err "SELECT mlops.schedule('reg', '1 day', policy => '{\"drift_share\": 2}')")" \
 	'ERROR:  policy "drift_share" must be a number between 0 and 1' "an out-of-range policy value is an error"
