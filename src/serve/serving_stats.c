@@ -272,14 +272,14 @@ ServingFlush(void)
 	TimestampTz now;
 	instr_time	now_instr;
 
-	INSTR_TIME_SET_CURRENT(last_flush);
+	INSTR_TIME_SET_CURRENT(now_instr);
+	last_flush = now_instr;
 	if (nlocal == 0 || serving_hash == NULL)
 	{
 		nlocal = 0;
 		return;
 	}
 	now = GetCurrentTimestamp();
-	INSTR_TIME_SET_CURRENT(now_instr);
 	for (int i = 0; i < nlocal; i++)
 	{
 		LocalEntry *le = &local_entries[i];
