@@ -1135,6 +1135,7 @@ AS 'MODULE_PATHNAME', 'mlops_citus_setup'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.citus_setup() IS 'On a Citus coordinator: check that every worker has mlops, make mlops.registry_changes a reference table and copy the serving registry to every worker; run it after CREATE EXTENSION mlops and after adding nodes. Returns the number of workers. Superuser only.';
 
+--------------------------------------------------------------------------
 -- Tuning: mlops.tune, mlops.tune_async, mlops.trials
 --------------------------------------------------------------------------
 
@@ -1233,6 +1234,7 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.tune_async(text, text, text, text, jsonb, text, int, int, text, text, jsonb, jsonb, text[], text[], float8, text, text, int, text)
 	IS 'Queue an mlops.tune call as a background job run as the calling role; returns the job id.';
 
+--------------------------------------------------------------------------
 -- Explanations: TreeSHAP and linear contributions, global importance
 --------------------------------------------------------------------------
 
@@ -1371,6 +1373,7 @@ AS 'MODULE_PATHNAME', 'mlops_fairness'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.fairness(text, text, text[], bigint) IS 'Per sensitive column and group, a binary classifier''s selection rate, TPR, FPR, precision and accuracy on the labeled rows of a relation, and the column''s demographic parity difference and ratio and equalized odds difference (fairlearn''s definitions; positive = the second label); recorded in mlops.fairness_reports/fairness_results and shown by the model card. The deployed model unless model_id is given. Needs the train privilege and SELECT on the relation.';
 
+--------------------------------------------------------------------------
 -- Live performance, alerts and guardrails (src/monitor/performance.c,
 -- src/monitor/alerts.c, src/monitor/guardrails.c)
 --
@@ -1518,3 +1521,73 @@ RETURNS TABLE (variant text, model_id bigint, rows bigint, metric text, value fl
 AS 'MODULE_PATHNAME', 'mlops_experiment'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.experiment(text, text, text) IS 'Score the running experiment''s champion and challenger on the labeled rows of a relation, routed as predict routes them (a shadow: every row by both): accuracy or mse per variant with a 95 % interval, and the difference (challenger minus champion) with its test: two-proportion z-test or Welch''s t-test (canary), McNemar or paired t-test (shadow). Needs the predict privilege.';
+
+--------------------------------------------------------------------------
+-- Serving statistics (shared memory) and the prediction log
+--------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.serving_stats_entries(
+	OUT model_id bigint, OUT variant text, OUT calls bigint, OUT errors bigint, OUT dropped bigint,
+	OUT mean_us float8, OUT p50_us float8, OUT p95_us float8, OUT p99_us float8, OUT max_us float8,
+	OUT first_call timestamptz, OUT last_call timestamptz, OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mlops_serving_stats_entries'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.serving_stats_entries() IS 'The serving statistics in shared memory of this database''s models whose project the user holds a privilege on; read them through the view mlops.serving_stats. Empty unless mlops is in shared_preload_libraries.';
+
+CREATE VIEW mlops.serving_stats WITH (security_invoker = true) AS
+SELECT p.name AS project, s.model_id, m.version, s.variant, s.calls, s.errors, s.dropped,
+	   s.mean_us, s.p50_us, s.p95_us, s.p99_us, s.max_us, s.first_call, s.last_call, s.stats_reset
+  FROM mlops.serving_stats_entries() s
+  JOIN mlops.models m ON m.id = s.model_id
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.serving_stats IS 'Calls, errors, dropped prediction-log rows and latency (mean, percentiles from a log-scale histogram with 19 % wide buckets, clamped to max_us) of predict per model and variant in this database, since the server started or the statistics were reset. Kept in shared memory: empty unless mlops is in shared_preload_libraries (nothing else changes without it); counting is turned off by mlops.track_serving. A role sees the projects it holds a privilege on.';
+GRANT SELECT ON mlops.serving_stats TO PUBLIC;
+
+CREATE FUNCTION mlops.serving_stats_reset() RETURNS void
+AS 'MODULE_PATHNAME', 'mlops_serving_stats_reset'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.serving_stats_reset() IS 'Forget the serving statistics of this database''s models of the projects the user administers (admin privilege; a superuser: all of them). Statistics of other projects stay.';
+
+CREATE FUNCTION mlops.serving_histogram_entries(
+	OUT model_id bigint, OUT variant text, OUT le_us float8, OUT calls bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mlops_serving_histogram_entries'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.serving_histogram_entries() IS 'The non-empty latency histogram buckets in shared memory of this database''s models whose project the user holds a privilege on; read them through the view mlops.serving_latency_histogram. Empty unless mlops is in shared_preload_libraries.';
+
+CREATE VIEW mlops.serving_latency_histogram WITH (security_invoker = true) AS
+SELECT p.name AS project, h.model_id, m.version, h.variant, h.le_us, h.calls
+  FROM mlops.serving_histogram_entries() h
+  JOIN mlops.models m ON m.id = h.model_id
+  JOIN mlops.projects p ON p.id = m.project_id;
+COMMENT ON VIEW mlops.serving_latency_histogram IS 'The latency histogram behind mlops.serving_stats: per model and variant, the calls whose latency fell in each non-empty bucket, a bucket being [le_us / 2^(1/4), le_us) microseconds (the first starts at 0, the last ends at infinity). A role sees the projects it holds a privilege on.';
+GRANT SELECT ON mlops.serving_latency_histogram TO PUBLIC;
+
+CREATE TABLE mlops.predictions (
+	id			bigserial PRIMARY KEY,
+	project		text NOT NULL,
+	model_id	bigint NOT NULL,
+	variant		text NOT NULL,
+	key			text,
+	predicted_at timestamptz NOT NULL,
+	features	jsonb,
+	prediction	float8,
+	proba		float8[]
+);
+CREATE INDEX ON mlops.predictions (project, predicted_at);
+CREATE INDEX ON mlops.predictions (project, key);
+COMMENT ON TABLE mlops.predictions IS 'The prediction log: predict calls sampled by the project''s policy "log_predictions", written by the background worker from a shared-memory queue (project by name, so rows outlive the project); rows older than policy "log_retention" are deleted by the worker. Join it with outcomes to monitor live performance.';
+COMMENT ON COLUMN mlops.predictions.key IS 'The value of the entity key (policy "key") in the call''s input, as text; NULL without a key or for array inputs.';
+COMMENT ON COLUMN mlops.predictions.predicted_at IS 'When predict ran (not when the worker wrote the row).';
+COMMENT ON COLUMN mlops.predictions.features IS 'The call''s input as jsonb (a row as row_to_json makes it, an array under the model''s column names); NULL when it was too wide for a queue entry.';
+COMMENT ON COLUMN mlops.predictions.prediction IS 'What mlops.predict returned.';
+COMMENT ON COLUMN mlops.predictions.proba IS 'Class probabilities in label order; NULL for regression.';
+SELECT pg_catalog.pg_extension_config_dump('mlops.predictions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.predictions_id_seq', '');
+REVOKE ALL ON mlops.predictions FROM PUBLIC;
+GRANT SELECT ON mlops.predictions TO PUBLIC;
+ALTER TABLE mlops.predictions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY project_privilege ON mlops.predictions FOR SELECT
+	USING (mlops.has_project_privilege(project));
+COMMENT ON POLICY project_privilege ON mlops.predictions IS 'The logged predictions of the projects the user holds a privilege on.';

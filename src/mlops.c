@@ -30,6 +30,8 @@
 #include "ops/worker.h"
 #include "serve/forest.h"
 #include "serve/model_cache.h"
+#include "serve/prediction_log.h"
+#include "serve/serving_stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -116,6 +118,8 @@ _PG_init(void)
 	ProfileInit();
 	ProgressInit();
 	WorkerInit();
+	ServingStatsInit();
+	PredictionLogInit();
 
 	MarkGUCPrefixReserved("mlops");
 }

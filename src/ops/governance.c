@@ -305,6 +305,8 @@ mlops_set_policy(PG_FUNCTION_ARGS)
 						 "updated_at = pg_catalog.now(), updated_by = excluded.updated_by",
 						 3, types, values, NULL);
 	SPI_finish();
+	/* backends caching the project's serving policy (prediction log) reread it */
+	CacheInvalidateRelcacheByRelid(RegistryTableOid("policies"));
 	RegistryLogEvent("set_policy", proj->name, 0,
 					 psprintf("{\"policy\": %s}", JsonbToCString(NULL, &merged->root, VARSIZE(merged))));
 	PopActiveSnapshot();

@@ -32,6 +32,11 @@
  *						rows than the deployed model was trained on (0)
  *	 "on_degradation":	retrain when the latest monitor window of the
  *						deployed model is degraded (false)
+ *	 "key":				the column (row form) or JSON key (jsonb form) that
+ *						identifies an entity
+ *	 "log_predictions": {"sample": 0.1}: log that share of predict calls
+ *						(sample defaults to 1)
+ *	 "log_retention":	"30 days": how long logged predictions are kept
  * A project's policy (mlops.policies, mlops.set_policy) and a schedule's or
  * a retrain call's use the same keys; the latter override the former.
  * Unknown keys and values of the wrong type or range are errors that name
@@ -47,6 +52,7 @@
 #include "executor/spi.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "jsonutil.h"
@@ -55,7 +61,8 @@
 
 #define POLICY_KEYS "\"retrain\", \"drift_share\", \"on_prediction_drift\", \"min_improvement\", " \
 	"\"deploy\", \"metric\", \"min_score\", \"require_approval\", \"approvers\", \"deploy_window\", " \
-	"\"max_degradation\", \"drift_severity\", \"guardrails\", \"min_new_rows\" and \"on_degradation\""
+	"\"max_degradation\", \"drift_severity\", \"guardrails\", \"min_new_rows\", \"on_degradation\", " \
+	"\"key\", \"log_predictions\" and \"log_retention\""
 #define SEVERITY_KEYS "\"warning\" and \"critical\""
 #define GUARDRAIL_KEYS "\"max_error_rate\", \"max_p99_us\", \"min_live_score\", \"max_drift_share\" and \"action\""
 #define WINDOW_KEYS "\"days\", \"from\", \"to\" and \"timezone\""
@@ -359,6 +366,57 @@ ParseGuardrails(const JsonbValue *v, PolicyGuardrails *g)
 }
 
 /*
+ * "log_predictions": {"sample": share of calls logged, 0 to 1 (1)}.
+ */
+static void
+ParseLogPredictions(const JsonbValue *v, Policy *out)
+{
+	int			npairs;
+	JsonPair   *pairs = ParseObject("log_predictions", v, &npairs);
+
+	out->log_predictions = true;
+	out->log_sample = 1.0;
+	for (int i = 0; i < npairs; i++)
+	{
+		if (strcmp(pairs[i].key, "sample") == 0)
+			out->log_sample = ParseNumber("log_predictions.sample", &pairs[i].value, 0.0, 1.0);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown policy \"log_predictions\" key \"%s\"", pairs[i].key),
+					 errhint("The only key is \"sample\".")));
+	}
+}
+
+/*
+ * "log_retention": a positive interval such as "30 days", as text.
+ */
+static char *
+ParseRetention(const JsonbValue *v)
+{
+	char	   *s = v->type == jbvString ? JsonValueToCString(v) : NULL;
+	char		workbuf[256];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	struct pg_itm_in itm;
+	bool		valid = false;
+
+	if (s != NULL && ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) == 0)
+		valid = DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm) == 0 ||
+			DecodeISO8601Interval(s, &dtype, &itm) == 0;
+	if (!valid || dtype != DTK_DELTA ||
+		!(itm.tm_year > 0 || itm.tm_mon > 0 || itm.tm_mday > 0 || itm.tm_usec > 0) ||
+		itm.tm_year < 0 || itm.tm_mon < 0 || itm.tm_mday < 0 || itm.tm_usec < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("policy \"log_retention\" must be a positive interval such as \"30 days\""),
+				 errdetail("Logged predictions older than the interval are deleted by the background worker.")));
+	return s;
+}
+
+/*
  * Validate a policy object (NULL: the defaults) and fill in the defaults.
  */
 void
@@ -417,6 +475,12 @@ PolicyParse(Jsonb *policy, Policy *out)
 			out->min_new_rows = ParseCount(key, v);
 		else if (strcmp(key, "on_degradation") == 0)
 			out->on_degradation = ParseBool(key, v);
+		else if (strcmp(key, "key") == 0)
+			out->key = ParseString(key, v);
+		else if (strcmp(key, "log_predictions") == 0)
+			ParseLogPredictions(v, out);
+		else if (strcmp(key, "log_retention") == 0)
+			out->log_retention = ParseRetention(v);
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -59,6 +59,10 @@ typedef struct Policy
 	PolicyGuardrails guardrails;
 	int64		min_new_rows;	/* retrain only with this many more rows */
 	bool		on_degradation; /* retrain when the latest window degraded */
+	char	   *key;			/* the entity key's column or JSON key, or NULL */
+	bool		log_predictions;	/* "log_predictions" is set */
+	double		log_sample;		/* its "sample": the share of calls logged */
+	char	   *log_retention;	/* "log_retention": an interval, or NULL */
 } Policy;
 
 extern void PolicyParse(Jsonb *policy, Policy *out);

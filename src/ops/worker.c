@@ -22,6 +22,7 @@
  * job still "running" then failed: the worker died), queue due schedules,
  * deploy the approved deploy requests whose window is open (governance.c),
  * check the alert rules and guardrails of every project (alerts.c),
+ * write the prediction log's queue and prune it (prediction_log.c),
  * take queued jobs up to mlops.max_jobs running, claim a shared-memory slot
  * for each (progress.c) and mark them running; after the commit, start one
  * worker per job, passing job id, slot, database and role in bgw_extra.
@@ -59,6 +60,7 @@
 #include "ops/jobs_store.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
+#include "serve/prediction_log.h"
 
 char	   *mlops_database = NULL;
 int			mlops_scheduler_naptime = 10000;
@@ -357,6 +359,7 @@ LauncherPass(MemoryContext cxt, bool *checked_unheld)
 		JobsQueueDueSchedules();
 		GovernanceDeployApproved();
 		AlertsWorkerPass();
+		PredictionLogWork();
 		njobs = JobsTakeQueued(LauncherFreeSlots(), &jobs);
 		slots = palloc(sizeof(int) * Max(1, njobs));
 		for (int i = 0; i < njobs; i++)

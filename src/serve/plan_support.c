@@ -59,6 +59,7 @@
 #include "registry.h"
 #include "serve/model_cache.h"
 #include "serve/plan_support.h"
+#include "serve/prediction_log.h"
 #include "train/dataset.h"
 
 /* what a planned_model_current call site remembers of its last answer */
@@ -121,16 +122,20 @@ SourceColumn(Oid relid, Index rti, const FeatureSource *src)
 
 /*
  * The model a call of a project's predict may be planned for: its deployed
- * model, or 0 when there is none or when an experiment (canary or shadow)
- * runs, since then rows are routed across two models and only the row form
- * serves them.
+ * model, or 0 when there is none, when an experiment (canary or shadow)
+ * runs (rows are routed across two models), or when the project's policy
+ * logs predictions or names an entity key (both read the whole input):
+ * only the row form serves those.
  */
 static int64
 PlannableModel(const char *project)
 {
 	ModelDeployment d = ModelCacheDeploymentIfAny(project);
 
-	return d.challenger_id != 0 ? 0 : d.model_id;
+	if (d.model_id == 0 || d.challenger_id != 0 ||
+		PredictionLogNeedsInput(ModelCacheGet(d.model_id)))
+		return 0;
+	return d.model_id;
 }
 
 /*

@@ -47,8 +47,11 @@
 #include "train/dataset.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
+#include "serve/entity_key.h"
 #include "serve/plan_support.h"
 #include "serve/predict.h"
+#include "serve/prediction_log.h"
+#include "serve/serving_stats.h"
 #include "privileges.h"
 #include "serve/routing.h"
 
@@ -557,13 +560,23 @@ CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 
 /*
  * Does a canary route the call's row (its raw inputs in cs->raw, the
- * deployed model's) to the challenger?
+ * deployed model's) to the challenger?  By the hash of the entity key
+ * when the project's policy names one, else of the raw inputs.
  */
-static inline bool
-RoutesToChallenger(const CallState *cs, const MlopsModel *m)
+static bool
+RoutesToChallenger(FunctionCallInfo fcinfo, const CallState *cs, const MlopsModel *m)
 {
-	return cs->challenger != NULL && !cs->shadow &&
-		RoutingToChallenger(cs->fraction, cs->raw, m->fz->ninputs, NULL, 0);
+	const char *key_name;
+	char	   *key = NULL;
+
+	if (cs->challenger == NULL || cs->shadow)
+		return false;
+	key_name = PredictionLogKey(m);
+	if (key_name != NULL)
+		key = EntityKeyFromInput(PG_GETARG_DATUM(1),
+								 ((CallSite *) fcinfo->flinfo->fn_extra)->arg_type, key_name);
+	return RoutingToChallenger(cs->fraction, cs->raw, m->fz->ninputs,
+							   key, key ? (int) strlen(key) : 0);
 }
 
 /*
@@ -575,36 +588,6 @@ ScoreState(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m)
 	CallRaw(fcinfo, cs, m);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 	ModelPredictRows(m, cs->x, 1, cs->out);
-}
-
-/*
- * Score the call's row: fills out (ModelOutputs values) and returns the
- * model, the challenger when a canary routes the row to it.  A shadow's
- * challenger is scored too and its outputs set aside (for the prediction
- * log).
- */
-static MlopsModel *
-ScoreCall(FunctionCallInfo fcinfo, double **out)
-{
-	MlopsModel *m;
-	CallState  *cs = GetCallState(fcinfo, &m);
-
-	CallRaw(fcinfo, cs, m);
-	if (cs->challenger != NULL)
-	{
-		if (cs->shadow)
-			ScoreState(fcinfo, cs->challenger, cs->challenger->model);
-		else if (RoutesToChallenger(cs, m))
-		{
-			cs = cs->challenger;
-			m = cs->model;
-			CallRaw(fcinfo, cs, m);
-		}
-	}
-	FeaturizerApply(m->fz, cs->raw, cs->x);
-	ModelPredictRows(m, cs->x, 1, cs->out);
-	*out = cs->out;
-	return m;
 }
 
 /*
@@ -652,6 +635,56 @@ RequireClassifier(const MlopsModel *m, const char *fn)
 }
 
 /*
+ * Score the call's row: fills out (ModelOutputs values) and returns the
+ * model, the challenger when a canary routes the row to it.  classifier_fn
+ * names the calling function when it needs a classification model.  The
+ * call is counted in the serving statistics under its variant (an error
+ * after the model is known as an error) and handed to the prediction log;
+ * a shadow's challenger is scored too and only logged.  Planned calls
+ * (their projects neither log nor route) are counted, not logged.
+ */
+static MlopsModel *
+ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
+{
+	MlopsModel *m;
+	CallState  *cs;
+	CallSite   *site;
+	ServingVariant variant = SERVING_CHAMPION;
+
+	ServingCallBegin();
+	cs = GetCallState(fcinfo, &m);
+	site = (CallSite *) fcinfo->flinfo->fn_extra;
+	ServingCallModel(m->id, m->project_id, variant);
+	CallRaw(fcinfo, cs, m);
+	if (cs->challenger != NULL)
+	{
+		if (cs->shadow)
+		{
+			ScoreState(fcinfo, cs->challenger, cs->challenger->model);
+			PredictionLogRow(cs->challenger->model, SERVING_SHADOW, PG_GETARG_DATUM(1),
+							 site->arg_type, cs->challenger->out);
+		}
+		else if (RoutesToChallenger(fcinfo, cs, m))
+		{
+			cs = cs->challenger;
+			m = cs->model;
+			variant = SERVING_CHALLENGER;
+			ServingCallModel(m->id, m->project_id, variant);
+			CallRaw(fcinfo, cs, m);
+		}
+	}
+	if (classifier_fn != NULL)
+		RequireClassifier(m, classifier_fn);
+	FeaturizerApply(m->fz, cs->raw, cs->x);
+	ModelPredictRows(m, cs->x, 1, cs->out);
+	if (!site->planned)
+		PredictionLogRow(m, variant, PG_GETARG_DATUM(1), site->arg_type, cs->out);
+	ServingCallEnd();
+	*out = cs->out;
+	return m;
+}
+
+/*
  * mlops.predict: the regression value, the predicted label when labels are
  * numeric or boolean, or its index in label order when they are text.
  */
@@ -663,7 +696,7 @@ mlops_predict(PG_FUNCTION_ARGS)
 
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
-	m = ScoreCall(fcinfo, &out);
+	m = ScoreCall(fcinfo, &out, NULL);
 	PG_RETURN_FLOAT8(ModelPredictValue(m, out));
 }
 
@@ -679,8 +712,7 @@ mlops_predict_proba(PG_FUNCTION_ARGS)
 
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
-	m = ScoreCall(fcinfo, &out);
-	RequireClassifier(m, "mlops.predict_proba()");
+	m = ScoreCall(fcinfo, &out, "mlops.predict_proba()");
 	elems = palloc(sizeof(Datum) * m->nclasses);
 	for (int k = 0; k < m->nclasses; k++)
 		elems[k] = Float8GetDatum(out[k]);
@@ -699,8 +731,7 @@ mlops_predict_label(PG_FUNCTION_ARGS)
 
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
-	m = ScoreCall(fcinfo, &out);
-	RequireClassifier(m, "mlops.predict_label()");
+	m = ScoreCall(fcinfo, &out, "mlops.predict_label()");
 	PG_RETURN_TEXT_P(cstring_to_text(m->labels[ModelArgmax(out, m->nclasses)]));
 }
 
@@ -740,5 +771,5 @@ mlops_variant(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	cs = GetCallState(fcinfo, &m);
 	CallRaw(fcinfo, cs, m);
-	PG_RETURN_TEXT_P(cstring_to_text(RoutesToChallenger(cs, m) ? "challenger" : "champion"));
+	PG_RETURN_TEXT_P(cstring_to_text(RoutesToChallenger(fcinfo, cs, m) ? "challenger" : "champion"));
 }

@@ -8,7 +8,10 @@
 # the standby exactly what they give on the primary; a deploy committed on
 # the primary is used by the standby's next statement once replayed, and a
 # rolled-back deploy never; mlops.drift computes the same statistics on the
-# standby, records nothing there and says so in a NOTICE.
+# standby, records nothing there and says so in a NOTICE.  Both servers
+# preload mlops: the standby counts its own predict calls in its
+# serving_stats (shared memory, nothing written), and drops and counts the
+# rows a logging policy samples, since a standby cannot log.
 set -euo pipefail
 
 # shellcheck source=worker_lib.bash source-path=SCRIPTDIR
@@ -16,7 +19,7 @@ set -euo pipefail
 
 data=$MLOPS_ROOT/contrib/datasets
 
-mlops_cluster_start "wal_level = replica" "max_wal_senders = 4"
+mlops_cluster_start "wal_level = replica" "max_wal_senders = 4" "shared_preload_libraries = 'mlops'"
 primary_host=$PGHOST primary_port=$PGPORT primary_dir=$MLOPS_CLUSTER_DIR
 sql "CREATE EXTENSION mlops" >/dev/null
 mlops_load_csv "$data/iris.csv" iris species text
@@ -111,5 +114,20 @@ diff "$primary_dir/drift" "$sdir/drift" >&2 && rc=0 || rc=$?
 tap_ok "$rc" "and computes exactly the primary's statistics"
 tap_is "$(($(on_primary "SELECT count(*) FROM mlops.drift_reports") - reports))" 1 \
 	"only the primary's call was recorded"
+
+# Serving statistics on the standby: its own shared memory counts its calls
+on_primary "SELECT mlops.serving_stats_reset()" >/dev/null
+on_standby "SELECT mlops.serving_stats_reset()" >/dev/null
+on_standby "SELECT count(mlops.predict('dia', t)) FROM dia t" >/dev/null
+on_standby_err "SELECT mlops.predict('dia', '{}'::jsonb)" >/dev/null
+tap_is "$(on_standby "SELECT model_id || ' ' || variant || ' ' || calls || ' ' || errors FROM mlops.serving_stats WHERE project = 'dia'")" \
+	"$dia1 champion 442 1" "the standby counts its predict calls and errors in its serving_stats"
+tap_is "$(on_primary "SELECT count(*) FROM mlops.serving_stats WHERE project = 'dia'")" 0 \
+	"the primary's serving_stats do not hold the standby's calls"
+on_primary "SELECT mlops.set_policy('dia', '{\"key\": \"id\", \"log_predictions\": {\"sample\": 1}}')" >/dev/null
+caught_up
+on_standby "SELECT count(mlops.predict('dia', t)) FROM dia t WHERE id <= 10" >/dev/null
+tap_is "$(on_standby "SELECT calls || ' ' || dropped FROM mlops.serving_stats WHERE project = 'dia'")" "452 10" \
+	"a standby cannot log predictions: the sampled calls are dropped and counted"
 
 tap_done

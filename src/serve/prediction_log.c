@@ -1,0 +1,662 @@
+/*-------------------------------------------------------------------------
+ *
+ * prediction_log.c
+ *	  The prediction log (policies "log_predictions", "key" and
+ *	  "log_retention"): a bounded queue in shared memory that predict fills
+ *	  and the background worker drains into mlops.predictions.
+ *
+ * Predict never waits and never writes: for a sampled call it builds the
+ * row (features as jsonb, prediction, probabilities, entity key, model,
+ * variant, time), reserves a slot under a spinlock held for a few
+ * instructions, copies the row in and marks the slot ready.  When the
+ * queue is full, or the row cannot be logged here (a hot standby, a
+ * database the worker does not serve, a row too wide for a slot), the row
+ * is dropped and counted in serving_stats.dropped.  Each slot holds
+ * LOG_SLOT_DATA bytes of key, probabilities and features: a row whose
+ * features do not fit is logged with features NULL; one whose key and
+ * probabilities alone do not fit is dropped.  A quarter-full queue wakes
+ * the worker; it also drains at every pass (mlops.scheduler_naptime).
+ *
+ * Sampling: each served call draws a number from a hash of a per-backend
+ * seed and the backend's call count, and is logged when it is below
+ * "sample" (1: every call, 0: none).  A shadow model's row follows the
+ * decision of the call it shadows, so both rows of a call are logged or
+ * neither.
+ *
+ * The project's serving policy is cached per backend and dropped when
+ * mlops.policies changes (set_policy sends a relcache invalidation).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "jsonutil.h"
+#include "ops/policy.h"
+#include "ops/progress.h"
+#include "ops/worker.h"
+#include "registry.h"
+#include "serve/entity_key.h"
+#include "serve/prediction_log.h"
+
+/* bytes of key, probabilities and features one slot holds */
+#define LOG_SLOT_DATA 960
+/* rows the worker takes out of the queue per INSERT batch, and per pass */
+#define LOG_DRAIN_BATCH 1000
+#define LOG_DRAIN_MAX 200000
+
+#define SLOT_FREE 0
+#define SLOT_READY 1
+
+int			mlops_log_queue_size = 10000;
+
+typedef struct LogSlot
+{
+	pg_atomic_uint32 state;		/* SLOT_FREE or SLOT_READY */
+	int32		variant;
+	Oid			dboid;
+	int32		keylen;			/* -1: NULL */
+	int32		nproba;			/* -1: NULL */
+	int32		featlen;		/* 0: NULL */
+	int64		model_id;
+	int64		project_id;
+	TimestampTz predicted_at;
+	double		prediction;
+	double		data[LOG_SLOT_DATA / sizeof(double)];	/* proba, key, features */
+} LogSlot;
+
+typedef struct LogQueue
+{
+	slock_t		mutex;			/* protects head and tail */
+	uint64		head;			/* next slot to fill */
+	uint64		tail;			/* oldest slot not drained */
+	int			size;
+	LogSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+} LogQueue;
+
+/* what predict needs of a project's policy */
+typedef struct ServingPolicy
+{
+	int64		project_id;		/* hash key */
+	bool		log;
+	double		sample;
+	char	   *key;			/* in policy_cxt, or NULL */
+} ServingPolicy;
+
+static LogQueue *log_queue = NULL;
+static MemoryContext policy_cxt = NULL;
+static HTAB *policies = NULL;
+static bool policies_stale = false;
+static ServingPolicy *last_policy = NULL;
+static Oid	policies_relid = InvalidOid;
+static uint64 sample_seed = 0;
+static uint64 sample_calls = 0;
+static bool last_sampled = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * Shared memory of the queue.
+ */
+static Size
+LogQueueSize(void)
+{
+	return add_size(offsetof(LogQueue, slots), mul_size(sizeof(LogSlot), mlops_log_queue_size));
+}
+
+/*
+ * shmem_request_hook: reserve the queue.
+ */
+static void
+LogShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(LogQueueSize());
+}
+
+/*
+ * shmem_startup_hook: create (or attach to) the queue.
+ */
+static void
+LogShmemStartup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	log_queue = ShmemInitStruct("mlops prediction log", LogQueueSize(), &found);
+	if (!found)
+	{
+		SpinLockInit(&log_queue->mutex);
+		log_queue->head = log_queue->tail = 0;
+		log_queue->size = mlops_log_queue_size;
+		for (int i = 0; i < mlops_log_queue_size; i++)
+			pg_atomic_init_u32(&log_queue->slots[i].state, SLOT_FREE);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Relcache callback: mlops.policies changed (or everything is reset), so
+ * the cached serving policies may be stale.  It only marks them stale;
+ * they are dropped at the next lookup, never while a caller uses one.
+ */
+static void
+LogPolicyInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == policies_relid)
+	{
+		policies_stale = true;
+		last_policy = NULL;
+	}
+}
+
+/*
+ * The serving policy of a model's project, cached; valid until the next
+ * call.
+ */
+static ServingPolicy *
+LogPolicyFor(const MlopsModel *m)
+{
+	ServingPolicy *sp;
+	bool		found;
+
+	if (last_policy != NULL && last_policy->project_id == m->project_id)
+		return last_policy;
+	if (policy_cxt == NULL)
+	{
+		policies_relid = RegistryTableOid("policies");
+		CacheRegisterRelcacheCallback(LogPolicyInvalidate, (Datum) 0);
+		policy_cxt = AllocSetContextCreate(TopMemoryContext, "mlops serving policies",
+										   ALLOCSET_SMALL_SIZES);
+		policies_stale = true;
+	}
+	if (policies_stale)
+	{
+		HASHCTL		ctl;
+
+		MemoryContextReset(policy_cxt);
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ServingPolicy);
+		ctl.hcxt = policy_cxt;
+		policies = hash_create("mlops serving policies", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		policies_stale = false;
+	}
+	sp = hash_search(policies, &m->project_id, HASH_FIND, &found);
+	if (!found)
+	{
+		Policy		p;
+
+		PolicyParse(PolicyLoad(m->project), &p);
+		/* an invalidation taken in while reading: read it again */
+		if (policies_stale)
+			return LogPolicyFor(m);
+		sp = hash_search(policies, &m->project_id, HASH_ENTER, NULL);
+		sp->log = p.log_predictions && p.log_sample > 0.0;
+		sp->sample = p.log_sample;
+		sp->key = p.key != NULL ? MemoryContextStrdup(policy_cxt, p.key) : NULL;
+	}
+	last_policy = sp;
+	return sp;
+}
+
+/*
+ * The entity key column or JSON key of a model's project ("key" policy),
+ * or NULL without one.
+ */
+const char *
+PredictionLogKey(const MlopsModel *m)
+{
+	return LogPolicyFor(m)->key;
+}
+
+/*
+ * Do the calls of a model's project need their whole input: a "key"
+ * policy, or logged predictions?  (Then predict is not planned on the
+ * model's columns alone.)
+ */
+bool
+PredictionLogNeedsInput(const MlopsModel *m)
+{
+	ServingPolicy *sp = LogPolicyFor(m);
+
+	return sp->key != NULL || sp->log;
+}
+
+/*
+ * splitmix64: a well mixed 64-bit hash of a 64-bit number.
+ */
+static inline uint64
+Mix64(uint64 x)
+{
+	x += UINT64CONST(0x9E3779B97F4A7C15);
+	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return x ^ (x >> 31);
+}
+
+/*
+ * Is this call logged?  Served calls draw; a shadow follows the call it
+ * shadows.
+ */
+static bool
+LogSampled(ServingVariant variant, double sample)
+{
+	double		u;
+
+	if (variant == SERVING_SHADOW)
+		return last_sampled;
+	if (sample_seed == 0)
+		sample_seed = Mix64(((uint64) MyProcPid << 32) ^ (uint64) MyStartTimestamp) | 1;
+	u = (double) (Mix64(sample_seed ^ ++sample_calls) >> 11) * (1.0 / 9007199254740992.0);
+	last_sampled = u < sample;
+	return last_sampled;
+}
+
+/*
+ * Can this backend's rows reach the worker?  Not on a hot standby, and
+ * only in the database the worker runs in.
+ */
+static bool
+LogReachesWorker(void)
+{
+	static Oid	checked_db = InvalidOid;
+	static char *checked_name = NULL;
+	static bool served = false;
+
+	if (RecoveryInProgress())
+		return false;
+	if (checked_db != MyDatabaseId || checked_name != mlops_database)
+	{
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		served = dbname != NULL && WorkerServesDatabase(dbname);
+		checked_db = MyDatabaseId;
+		checked_name = mlops_database;
+	}
+	return served;
+}
+
+/*
+ * The features of an array input as a JSON object keyed by the model's
+ * column names.
+ */
+static Jsonb *
+ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr, Oid argtype)
+{
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	StringInfoData buf;
+
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int j = 0; j < n && j < m->fz->nsources; j++)
+	{
+		JsonAppendKey(&buf, m->fz->sources[j].name, j == 0);
+		if (nulls[j])
+			appendStringInfoString(&buf, "null");
+		else if (elemtype == FLOAT8OID)
+			JsonAppendDouble(&buf, DatumGetFloat8(elems[j]));
+		else if (elemtype == FLOAT4OID)
+			JsonAppendDouble(&buf, DatumGetFloat4(elems[j]));
+		else
+			appendStringInfoString(&buf, DatumGetCString(DirectFunctionCall1(numeric_out, elems[j])));
+	}
+	appendStringInfoChar(&buf, '}');
+	return JsonFromText(&buf);
+}
+
+/*
+ * The features of a predict input as jsonb: the object itself, the row
+ * as row_to_json makes it, or an array's values under the column names.
+ */
+static Jsonb *
+FeaturesJsonb(const MlopsModel *m, Datum features, Oid argtype)
+{
+	if (argtype == JSONBOID)
+		return DatumGetJsonbP(features);
+	if (argtype == TEXTOID)
+		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(features))));
+	if (argtype == FLOAT8ARRAYOID || argtype == FLOAT4ARRAYOID || argtype == NUMERICARRAYOID)
+		return ArrayFeaturesJsonb(m, DatumGetArrayTypeP(features), argtype);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(TextDatumGetCString(DirectFunctionCall1(row_to_json, features)))));
+}
+
+/*
+ * Hand a scored call to the prediction log, when the project's policy logs
+ * it: features is the call's input (of type argtype), out the model's
+ * outputs.  With a "key" policy the input must hold the key, logged or
+ * not.
+ */
+void
+PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oid argtype,
+				 const double *out)
+{
+	ServingPolicy *sp;
+	char	   *key = NULL;
+	Jsonb	   *jb;
+	int			keylen;
+	int			nproba;
+	int			featlen;
+	uint64		pos = 0;
+	uint64		length = 0;
+	bool		full;
+	LogSlot    *slot;
+	char	   *data;
+
+	if (log_queue == NULL)
+		return;
+	sp = LogPolicyFor(m);
+	if (!sp->log)
+		return;
+	if (sp->key != NULL)
+		key = EntityKeyFromInput(features, argtype, sp->key);
+	if (!LogSampled(variant, sp->sample))
+		return;
+	if (!LogReachesWorker())
+	{
+		ServingCountDropped(m->id, m->project_id, variant);
+		return;
+	}
+
+	keylen = key != NULL ? (int) strlen(key) : -1;
+	nproba = m->task == TASK_CLASSIFICATION ? m->nclasses : -1;
+	if ((Size) Max(nproba, 0) * sizeof(double) + (Size) Max(keylen, 0) > LOG_SLOT_DATA)
+	{
+		ServingCountDropped(m->id, m->project_id, variant);
+		return;
+	}
+	jb = FeaturesJsonb(m, features, argtype);
+	featlen = VARSIZE(jb);
+	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen > LOG_SLOT_DATA)
+		featlen = 0;
+
+	SpinLockAcquire(&log_queue->mutex);
+	full = log_queue->head - log_queue->tail >= (uint64) log_queue->size;
+	if (!full)
+	{
+		pos = log_queue->head++;
+		length = log_queue->head - log_queue->tail;
+	}
+	SpinLockRelease(&log_queue->mutex);
+	if (full)
+	{
+		ServingCountDropped(m->id, m->project_id, variant);
+		return;
+	}
+
+	slot = &log_queue->slots[pos % log_queue->size];
+	Assert(pg_atomic_read_u32(&slot->state) == SLOT_FREE);
+	slot->variant = (int32) variant;
+	slot->dboid = MyDatabaseId;
+	slot->model_id = m->id;
+	slot->project_id = m->project_id;
+	slot->predicted_at = GetCurrentTimestamp();
+	slot->prediction = ModelPredictValue(m, out);
+	slot->nproba = nproba;
+	slot->keylen = keylen;
+	slot->featlen = featlen;
+	data = (char *) slot->data;
+	if (nproba > 0)
+		memcpy(data, out, sizeof(double) * nproba);
+	data += sizeof(double) * Max(nproba, 0);
+	if (keylen > 0)
+		memcpy(data, key, keylen);
+	data += Max(keylen, 0);
+	if (featlen > 0)
+		memcpy(data, jb, featlen);
+	pg_write_barrier();
+	pg_atomic_write_u32(&slot->state, SLOT_READY);
+
+	if (length == (uint64) Max(1, log_queue->size / 4))
+		ProgressWakeLauncher();
+}
+
+/*
+ * One logged row taken out of the queue.
+ */
+typedef struct LoggedRow
+{
+	int64		project_id;
+	int64		model_id;
+	int32		variant;
+	TimestampTz predicted_at;
+	double		prediction;
+	Datum		key;			/* text, or 0 for NULL */
+	Datum		proba;			/* a float8[] literal as text, or 0 */
+	Datum		features;		/* jsonb, or 0 */
+} LoggedRow;
+
+/*
+ * Take up to max ready rows of this database out of the queue, in order;
+ * rows of another database (mlops.database changed) are discarded.
+ */
+static int
+LogTake(LoggedRow *rows, int max)
+{
+	uint64		tail;
+	uint64		head;
+	int			n = 0;
+
+	SpinLockAcquire(&log_queue->mutex);
+	tail = log_queue->tail;
+	head = log_queue->head;
+	SpinLockRelease(&log_queue->mutex);
+
+	for (; tail < head && n < max; tail++)
+	{
+		LogSlot    *slot = &log_queue->slots[tail % log_queue->size];
+		const char *data = (const char *) slot->data;
+
+		if (pg_atomic_read_u32(&slot->state) != SLOT_READY)
+			break;				/* a backend is still copying it in */
+		pg_read_barrier();
+		if (slot->dboid == MyDatabaseId)
+		{
+			LoggedRow  *r = &rows[n++];
+
+			r->project_id = slot->project_id;
+			r->model_id = slot->model_id;
+			r->variant = slot->variant;
+			r->predicted_at = slot->predicted_at;
+			r->prediction = slot->prediction;
+			r->proba = r->key = r->features = (Datum) 0;
+			if (slot->nproba >= 0)
+			{
+				StringInfoData proba;
+
+				initStringInfo(&proba);
+				appendStringInfoChar(&proba, '{');
+				for (int k = 0; k < slot->nproba; k++)
+					appendStringInfo(&proba, "%s%s", k > 0 ? "," : "", float8out_internal(slot->data[k]));
+				appendStringInfoChar(&proba, '}');
+				r->proba = CStringGetTextDatum(proba.data);
+			}
+			data += sizeof(double) * Max(slot->nproba, 0);
+			if (slot->keylen >= 0)
+				r->key = PointerGetDatum(cstring_to_text_with_len(data, slot->keylen));
+			data += Max(slot->keylen, 0);
+			if (slot->featlen > 0)
+			{
+				void	   *copy = palloc(slot->featlen);
+
+				memcpy(copy, data, slot->featlen);
+				r->features = PointerGetDatum(copy);
+			}
+		}
+		pg_atomic_write_u32(&slot->state, SLOT_FREE);
+	}
+	SpinLockAcquire(&log_queue->mutex);
+	log_queue->tail = tail;
+	SpinLockRelease(&log_queue->mutex);
+	return n;
+}
+
+/*
+ * An array of n values of a type, NULL where isnull says.
+ */
+static Datum
+LogArray(Datum *values, bool *isnull, int n, Oid elemtype)
+{
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, elemtype,
+											  elmlen, elmbyval, elmalign));
+}
+
+/*
+ * Write the queued rows of this database to mlops.predictions, a batch of
+ * rows per statement (arrays unnested).
+ */
+static void
+LogDrain(void)
+{
+	const char *sql =
+		"INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, features, prediction, proba) "
+		"SELECT p.name, u.model_id, u.variant, u.key, u.predicted_at, u.features, u.prediction, "
+		"u.proba::pg_catalog.float8[] "
+		"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+		"pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+		"pg_catalog.unnest($8)) "
+		"AS u(project_id, model_id, variant, key, predicted_at, features, prediction, proba) "
+		"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) u.project_id";
+	static const Oid elemtypes[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID,
+	FLOAT8OID, TEXTOID};
+	Oid			types[8];
+	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_DRAIN_BATCH);
+	Datum	   *columns[8];
+	bool	   *nulls[8];
+	SPIPlanPtr	plan;
+	int			total = 0;
+	int			n;
+
+	for (int c = 0; c < 8; c++)
+	{
+		types[c] = get_array_type(elemtypes[c]);
+		columns[c] = palloc(sizeof(Datum) * LOG_DRAIN_BATCH);
+		nulls[c] = palloc0(sizeof(bool) * LOG_DRAIN_BATCH);
+	}
+	plan = SPI_prepare(sql, 8, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	while (total < LOG_DRAIN_MAX && (n = LogTake(rows, LOG_DRAIN_BATCH)) > 0)
+	{
+		Datum		args[8];
+
+		for (int i = 0; i < n; i++)
+		{
+			LoggedRow  *r = &rows[i];
+
+			columns[0][i] = Int64GetDatum(r->project_id);
+			columns[1][i] = Int64GetDatum(r->model_id);
+			columns[2][i] = CStringGetTextDatum(ServingVariantName((ServingVariant) r->variant));
+			columns[3][i] = r->key;
+			columns[4][i] = TimestampTzGetDatum(r->predicted_at);
+			columns[5][i] = r->features;
+			columns[6][i] = Float8GetDatum(r->prediction);
+			columns[7][i] = r->proba;
+			nulls[3][i] = r->key == (Datum) 0;
+			nulls[5][i] = r->features == (Datum) 0;
+			nulls[7][i] = r->proba == (Datum) 0;
+		}
+		for (int c = 0; c < 8; c++)
+			args[c] = LogArray(columns[c], nulls[c], n, elemtypes[c]);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write to mlops.predictions");
+		total += n;
+	}
+}
+
+/*
+ * Delete logged predictions older than their project's "log_retention".
+ */
+static void
+LogPrune(void)
+{
+	if (SPI_execute("DELETE FROM mlops.predictions d USING mlops.policies pol "
+					"WHERE d.project OPERATOR(pg_catalog.=) pol.project "
+					"AND pol.policy OPERATOR(pg_catalog.?) 'log_retention' "
+					"AND d.predicted_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
+					"(pol.policy OPERATOR(pg_catalog.->>) 'log_retention')::pg_catalog.interval)",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not prune mlops.predictions");
+}
+
+/*
+ * The worker's pass over the prediction log, in its transaction: prune by
+ * retention, then write the queued rows (rows taken out of the queue are
+ * lost if the transaction fails, so that comes last).  Nothing to do until the extension
+ * has mlops.predictions.
+ */
+void
+PredictionLogWork(void)
+{
+	Oid			nsp = get_namespace_oid("mlops", true);
+
+	if (log_queue == NULL || !OidIsValid(nsp) || !OidIsValid(get_relname_relid("predictions", nsp)))
+		return;
+	SPI_connect();
+	LogPrune();
+	LogDrain();
+	SPI_finish();
+}
+
+/*
+ * When preloading: define mlops.log_queue_size and request the queue.  A
+ * PGC_POSTMASTER setting cannot be defined once the server runs, so
+ * without preloading the setting does not exist (as pg_stat_statements.max).
+ */
+void
+PredictionLogInit(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomIntVariable("mlops.log_queue_size",
+							"Sets how many logged predictions the shared-memory queue holds until the background worker writes them.",
+							"Each entry takes about 1 kB of shared memory; rows that find the queue full are dropped and counted.",
+							&mlops_log_queue_size,
+							10000, 16, 1000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = LogShmemRequest;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = LogShmemStartup;
+}

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * prediction_log.h
+ *	  The prediction log: predict hands sampled rows to a bounded queue in
+ *	  shared memory; the background worker writes them to
+ *	  mlops.predictions and prunes them by retention.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_PREDICTION_LOG_H
+#define MLOPS_PREDICTION_LOG_H
+
+#include "postgres.h"
+
+#include "serve/model.h"
+#include "serve/serving_stats.h"
+
+/* GUC */
+extern int	mlops_log_queue_size;
+
+extern void PredictionLogInit(void);
+extern void PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features,
+							 Oid argtype, const double *out);
+extern void PredictionLogWork(void);
+extern const char *PredictionLogKey(const MlopsModel *m);
+extern bool PredictionLogNeedsInput(const MlopsModel *m);
+
+#endif							/* MLOPS_PREDICTION_LOG_H */

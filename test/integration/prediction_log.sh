@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+#
+# test/integration/prediction_log.sh: the prediction log end to end
+#
+# A throwaway cluster with mlops preloaded, its worker in this database and
+# a queue of 100 entries.  Checks: with "log_predictions": {"sample": 1}
+# every call reaches mlops.predictions (the worker drains the queue), each
+# row holding what predict returned (prediction, proba), the entity key,
+# the input as jsonb and when predict ran; nothing is lost while the queue
+# is not full.  With the worker held up (a lock on mlops.predictions) the
+# queue fills: exactly the 100 rows it holds are logged later, the rest are
+# dropped and counted in serving_stats.dropped.  The worker deletes rows
+# older than "log_retention" and keeps the rows of projects without one.
+set -euo pipefail
+
+# shellcheck source=worker_lib.bash source-path=SCRIPTDIR
+. "$(dirname "$0")/worker_lib.bash"
+
+data=$MLOPS_ROOT/contrib/datasets
+
+mlops_cluster_start "shared_preload_libraries = 'mlops'" "mlops.database = 'postgres'" \
+	"mlops.scheduler_naptime = 100" "mlops.log_queue_size = 100"
+sql "CREATE EXTENSION mlops" >/dev/null
+mlops_load_csv "$data/iris.csv" iris species text
+sql "ALTER TABLE iris ADD id serial" >/dev/null
+m=$(sql "SELECT model_id FROM mlops.train('iris', 'iris', 'species', algorithm => 'logistic', exclude => '{id}')")
+# what predict returns, computed before logging starts
+sql "CREATE TABLE expected AS SELECT t.id, mlops.predict('iris', t) AS prediction, mlops.predict_proba('iris', t) AS proba
+     FROM iris t; SELECT mlops.serving_stats_reset()" >/dev/null
+sql "SELECT mlops.set_policy('iris', '{\"key\": \"id\", \"log_predictions\": {\"sample\": 1}, \"log_retention\": \"30 days\"}')" >/dev/null
+
+# 90 calls (the queue holds 100): every one is logged, with what predict returned
+before=$(sql "SELECT clock_timestamp()")
+sql "SELECT count(mlops.predict_proba('iris', t)) FROM iris t WHERE id <= 60" >/dev/null
+sql "SELECT count(mlops.predict('iris', to_jsonb(t))) FROM iris t WHERE id > 60 AND id <= 90" >/dev/null
+after=$(sql "SELECT clock_timestamp()")
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions" 90 30)" 90 "the worker writes every sampled call (none lost while the queue is not full)"
+tap_is "$(sql "SELECT count(*) FROM mlops.predictions p JOIN iris t ON t.id::text = p.key JOIN expected e ON e.id = t.id
+                WHERE p.project = 'iris' AND p.model_id = $m AND p.variant = 'champion'
+                  AND p.prediction = e.prediction AND p.proba = e.proba
+                  AND (p.features ->> 'id')::int = t.id AND p.features ->> 'species' = t.species
+                  AND p.predicted_at BETWEEN '$before' AND '$after'")" 90 \
+	"each row holds the key, the input, the prediction, the probabilities and when predict ran"
+tap_is "$(sql "SELECT calls || ' ' || errors || ' ' || dropped FROM mlops.serving_stats WHERE project = 'iris'")" \
+	"90 0 0" "serving_stats counts the calls, no drops"
+
+# A held-up worker: the queue fills, the rest is dropped and counted
+coproc LOCKER { "$MLOPS_PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 2>&1; }
+locker_pid=$LOCKER_PID
+echo "BEGIN; LOCK TABLE mlops.predictions IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER[1]}"
+read -r -t 30 locked <&"${LOCKER[0]}" || locked=timeout
+tap_is "$locked" locked "the prediction log's table is locked"
+wait_for "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'mlops scheduler' AND wait_event_type = 'Lock'" t 30 >/dev/null
+sql "SELECT count(mlops.predict('iris', t)) FROM iris t" >/dev/null
+tap_is "$(sql "SELECT calls || ' ' || dropped FROM mlops.serving_stats WHERE project = 'iris'")" \
+	"240 50" "a full queue drops the calls that find it full and counts them"
+echo "COMMIT;" >&"${LOCKER[1]}"
+echo '\q' >&"${LOCKER[1]}"
+wait "$locker_pid" 2>/dev/null || true
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions" 190 30)" 190 "the rows the queue held are written once the worker runs again"
+
+# Retention: rows older than "log_retention" go; a project without one keeps its rows
+sql "INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, prediction)
+     VALUES ('iris', $m, 'champion', 'old', now() - interval '31 days', 0),
+            ('iris', $m, 'champion', 'recent', now() - interval '29 days', 0),
+            ('other', $m, 'champion', 'old', now() - interval '400 days', 0)" >/dev/null
+tap_is "$(wait_for "SELECT string_agg(project || ':' || key, ' ' ORDER BY project) FROM mlops.predictions WHERE key IN ('old', 'recent')" \
+	"iris:recent other:old" 30)" "iris:recent other:old" "the worker prunes rows older than the project's retention"
+
+tap_done
