@@ -108,8 +108,9 @@ check_registry "the worker's registry equals the coordinator's after training"
 # --- predict pushed down into the worker tasks
 explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT id, mlops.predict('iris', t) FROM iris_d t")
 tap_like "$explain" "Task Count: 32" "predict over iris_d runs as 32 tasks"
-tap_like "$explain" "Query: SELECT id, mlops.predict\('iris'::text, t\.\*\) AS predict FROM public\.iris_d_[0-9]+ t" \
-	"EXPLAIN VERBOSE shows mlops.predict inside the task's query"
+# (the planner's rewrite of predict into its planned form travels with the task)
+tap_like "$explain" "Query: SELECT id, CASE WHEN mlops\.planned_model_current\('iris'::text, '[0-9]+'::bigint\) THEN mlops\.predict_planned\('[0-9]+'::bigint, [a-z_, ]+\) ELSE mlops\.predict\('iris'::text, t\.\*\) END AS predict FROM public\.iris_d_[0-9]+ t" \
+	"EXPLAIN VERBOSE shows mlops.predict, in its planned form, inside the task's query"
 
 scores="SET extra_float_digits = 3;
 	SELECT t.id, mlops.predict('iris', t), mlops.predict_proba('iris', t), mlops.predict_label('iris', t),
