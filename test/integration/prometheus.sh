@@ -27,6 +27,7 @@ mlops_load_csv "$data/iris.csv" iris species text
 iris=$(sql "SELECT model_id FROM mlops.train('iris', 'iris', 'species')")
 sql "SELECT count(*) FROM mlops.drift('iris', 'iris')" >/dev/null
 sql "SELECT count(mlops.predict('iris', i)) FROM iris i" >/dev/null
+sql "SELECT count(*) FROM mlops.monitor('iris', 'iris', 'species')" >/dev/null
 
 # The exporter, on a free loopback port
 port=$(mlops_free_port)
@@ -77,6 +78,20 @@ got=$(series mlops_drift_features_checked "project=iris")
 tap_is "$got" "4" "mlops_drift_features_checked counts the four inputs"
 got=$(series mlops_jobs_count "status=failed")
 tap_is "$got" "0" "mlops_jobs_count has a zero series for failed jobs"
+
+want=$(sql "SELECT calls FROM mlops.serving_stats WHERE project = 'iris' AND variant = 'champion'")
+got=$(series mlops_serving_calls "model_id=$iris,project=iris,variant=champion")
+tap_is "$got" "$want" "mlops_serving_calls counts the predict calls of the serving statistics ($want)"
+got=$(series mlops_serving_p99_us "model_id=$iris,project=iris,variant=champion")
+want=$(sql "SELECT p99_us FROM mlops.serving_stats WHERE project = 'iris' AND variant = 'champion'")
+same_number "${got:-NaN}" "$want" && rc=0 || rc=$?
+tap_ok $rc "mlops_serving_p99_us is serving_stats' p99 ($want µs)"
+want=$(sql "SELECT value FROM mlops.performance_history WHERE project = 'iris' ORDER BY id DESC LIMIT 1")
+got=$(series mlops_live_score "model_id=$iris,project=iris")
+same_number "${got:-NaN}" "$want" && rc=0 || rc=$?
+tap_ok $rc "mlops_live_score is the latest monitor window's score ($want)"
+got=$(series mlops_alerts_open "severity=critical")
+tap_is "$got" "0" "mlops_alerts_open has a zero series for critical alerts"
 
 # The alert rules
 "$promtool" check rules "$prom/mlops-rules.yml" >/dev/null && rc=0 || rc=$?
