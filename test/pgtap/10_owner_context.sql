@@ -76,23 +76,24 @@ INSERT INTO evil.attacks (n, what, sql) VALUES
 	(33, 'train a classifier for fairness', $$SELECT * FROM mlops.train('evil_fair', 'evil.data', 'c', 'logistic',
 		exclude => '{i,y}')$$),
 	(34, 'fairness', $$SELECT * FROM mlops.fairness('evil_fair', 'evil.data', '{x2}')$$),
-	(35, 'monitor', $$SELECT * FROM mlops.monitor('evil_reg', 'evil.data', 'y')$$),
-	(36, 'set_policy guardrails', $$SELECT mlops.set_policy('evil_reg', '{"guardrails": {"min_live_score": -1,
-		"max_drift_share": 0, "action": "rollback"}, "drift_severity": {"warning": 0}}')$$),
-	(37, 'check_alerts (a rollback)', $$SELECT mlops.check_alerts('evil_reg')$$),
-	(38, 'check_alerts of every project', $$SELECT mlops.check_alerts()$$),
-	(39, 'deploy canary', $$SELECT * FROM mlops.deploy('evil_reg', 'canary', (SELECT m.id FROM mlops.models m
+	(35, 'deploy canary', $$SELECT * FROM mlops.deploy('evil_reg', 'canary', (SELECT m.id FROM mlops.models m
 		JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'evil_reg' AND m.stage IN ('none', 'staging')
 		ORDER BY m.id LIMIT 1), 0.5)$$),
-	(40, 'experiment', $$SELECT * FROM mlops.experiment('evil_reg', 'evil.data', 'y')$$),
-	(41, 'deploy shadow', $$SELECT * FROM mlops.deploy('evil_reg', 'shadow', (SELECT e.challenger_model_id
+	(36, 'experiment', $$SELECT * FROM mlops.experiment('evil_reg', 'evil.data', 'y')$$),
+	(37, 'deploy shadow', $$SELECT * FROM mlops.deploy('evil_reg', 'shadow', (SELECT e.challenger_model_id
 		FROM mlops.experiments e WHERE e.project = 'evil_reg' AND e.ended_at IS NULL))$$),
-	(42, 'deploy promote (a request)', $$SELECT * FROM mlops.deploy('evil_reg', 'promote')$$),
-	(43, 'deploy abort', $$SELECT * FROM mlops.deploy('evil_reg', 'abort')$$),
-	(44, 'deploy canary again', $$SELECT * FROM mlops.deploy('evil_reg', 'canary', (SELECT m.id FROM mlops.models m
+	(38, 'deploy promote (a request)', $$SELECT * FROM mlops.deploy('evil_reg', 'promote')$$),
+	(39, 'deploy abort', $$SELECT * FROM mlops.deploy('evil_reg', 'abort')$$),
+	(40, 'deploy canary again', $$SELECT * FROM mlops.deploy('evil_reg', 'canary', (SELECT m.id FROM mlops.models m
 		JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'evil_reg' AND m.stage IN ('none', 'staging')
 		ORDER BY m.id LIMIT 1), 0.2)$$),
-	(45, 'rollback ends the canary', $$SELECT * FROM mlops.deploy('evil_reg', 'rollback')$$);
+	(41, 'rollback ends the canary', $$SELECT * FROM mlops.deploy('evil_reg', 'rollback')$$),
+	(42, 'monitor', $$SELECT * FROM mlops.monitor('evil_reg', 'evil.data', 'y')$$),
+	(43, 'set_policy guardrails', $$SELECT mlops.set_policy('evil_reg', '{"guardrails": {"min_live_score": -1,
+		"max_drift_share": 0, "action": "rollback"}, "drift_severity": {"warning": 0}}')$$),
+	(44, 'check_alerts (a rollback)', $$SELECT mlops.check_alerts('evil_reg')$$),
+	(45, 'check_alerts of every project', $$SELECT mlops.check_alerts()$$);
+
 
 SET client_min_messages = error;
 SET search_path = evil, pg_catalog;
