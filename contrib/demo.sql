@@ -88,5 +88,40 @@ SELECT project, model_id, version, strategy, status FROM mlops.deploy('cancer_go
 SELECT model_id, version, parent_model_id, depth, data_fingerprint, relation
 FROM mlops.lineage WHERE project = 'cancer' ORDER BY version;
 
+-- Tuning: a small random search over XGBoost's space, 3 trials x 2 stratified folds;
+-- the best settings are refit and registered (not deployed here)
+SELECT model_id, round(cv_score::numeric, 4) AS cv_f1, best_params->'max_depth' AS max_depth
+FROM mlops.tune('cancer_tuned', 'breast_cancer', 'diagnosis', trials => 3, cv => 2,
+                search_space => '{"max_depth": [2, 4], "n_estimators": {"min": 20, "max": 60, "int": true}}',
+                deploy => 'never');
+SELECT trial, round(mean::numeric, 4) AS mean_f1, status FROM mlops.trials
+WHERE project = 'cancer_tuned' ORDER BY trial;
+
+-- Why this prediction: exact TreeSHAP contributions of the deployed model, summing to the margin
+SELECT feature, round(contribution::numeric, 4) AS contribution
+FROM mlops.explain('cancer', (SELECT b FROM breast_cancer b LIMIT 1))
+ORDER BY abs(contribution) DESC LIMIT 5;
+
+-- A canary: a logistic challenger answers 20 % of the rows (by a hash of their values);
+-- the experiment scores both variants on labeled rows and tests the difference
+SELECT model_id AS challenger FROM mlops.train('cancer', 'breast_cancer', 'diagnosis',
+                                                algorithm => 'logistic', deploy => 'never') \gset
+SELECT project, strategy, status FROM mlops.deploy('cancer', 'canary', :challenger, 0.2);
+SELECT mlops.variant('cancer', b) AS variant, count(*) FROM breast_cancer b GROUP BY 1 ORDER BY 1;
+SELECT variant, rows, metric, round(value::numeric, 4) AS value, round(p_value::numeric, 4) AS p_value
+FROM mlops.experiment('cancer', 'breast_cancer', 'diagnosis');
+SELECT project, strategy, status FROM mlops.deploy('cancer', 'abort');
+
+-- Serving statistics, from shared memory: calls, errors and latency per model and variant
+-- (the experiment above scored each variant's rows with its model)
+SELECT project, model_id, version, variant, calls, errors, round(p99_us::numeric, 1) AS p99_us
+FROM mlops.serving_stats WHERE project = 'cancer' ORDER BY model_id, variant;
+
+-- Live performance on labeled rows (the deployed model was retrained on the recalibrated
+-- readings, so on the original ones it is degraded), and the alerts it raises
+SELECT rows, round((metrics->>'f1')::numeric, 4) AS live_f1, degraded
+FROM mlops.monitor('cancer', 'breast_cancer', 'diagnosis');
+SELECT project, rule, status, severity FROM mlops.alert_status ORDER BY project, rule;
+
 -- The audit log
 SELECT time, action, project, model_id FROM mlops.events_log ORDER BY time;
