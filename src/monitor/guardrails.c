@@ -28,6 +28,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
@@ -37,7 +38,7 @@
 #include "ops/governance.h"
 #include "registry.h"
 
-/* the serving statistics of the deployed model */
+/* the serving statistics of the deployed model (and a running challenger) */
 typedef struct ServingFacts
 {
 	double		calls;
@@ -46,40 +47,49 @@ typedef struct ServingFacts
 } ServingFacts;
 
 /*
- * Read the deployed model's serving statistics; false when there are none
- * (no mlops.serving_stats, or no calls).
+ * Read the serving statistics of the deployed model and, while a canary or
+ * shadow runs, of its challenger (whose errors and latency are the risk the
+ * guardrails watch); false when there are none (no mlops.serving_stats, or
+ * no calls).
  */
 static bool
 ReadServingStats(const char *project, int64 model_id, ServingFacts *s)
 {
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2] = {CStringGetTextDatum(project), Int64GetDatum(model_id)};
+	Oid			types[2] = {TEXTOID, INT8ARRAYOID};
+	Datum		values[2];
+	Datum		ids[2] = {Int64GetDatum(model_id), 0};
+	int			nids = 1;
+	Experiment	experiment;
 	bool		found = false;
 
 	if (model_id == 0 || !OidIsValid(RegistryTableOid("serving_stats")))
 		return false;
+	if (ExperimentRunning(project, &experiment))
+		ids[nids++] = Int64GetDatum(experiment.challenger_id);
+	values[0] = CStringGetTextDatum(project);
+	values[1] = PointerGetDatum(construct_array(ids, nids, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	SPI_connect();
-	RegistryReadAsOwner("SELECT pg_catalog.sum(s.calls)::pg_catalog.float8, "
-						"pg_catalog.sum(s.errors)::pg_catalog.float8, "
-						"pg_catalog.max(s.p99_us)::pg_catalog.float8 "
+	RegistryReadAsOwner("SELECT pg_catalog.sum(s.calls)::pg_catalog.float8 AS calls, "
+						"pg_catalog.sum(s.errors)::pg_catalog.float8 AS errors, "
+						"pg_catalog.max(s.p99_us)::pg_catalog.float8 AS p99_us "
 						"FROM mlops.serving_stats s WHERE s.project OPERATOR(pg_catalog.=) $1 "
-						"AND s.model_id OPERATOR(pg_catalog.=) $2",
+						"AND s.model_id OPERATOR(pg_catalog.=) ANY ($2)",
 						2, types, values, NULL);
 	if (SPI_processed == 1)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull[3];
-		Datum		d[3];
+		bool		isnull;
+		Datum		calls = RegistryResultDatum(0, "calls", &isnull);
 
-		for (int i = 0; i < 3; i++)
-			d[i] = SPI_getbinval(tup, desc, i + 1, &isnull[i]);
-		found = !isnull[0] && DatumGetFloat8(d[0]) > 0;
+		found = !isnull && DatumGetFloat8(calls) > 0;
 		if (found)
 		{
-			s->calls = DatumGetFloat8(d[0]);
-			s->errors = isnull[1] ? 0 : DatumGetFloat8(d[1]);
-			s->p99_us = isnull[2] ? NAN : DatumGetFloat8(d[2]);
+			Datum		errors = RegistryResultDatum(0, "errors", &isnull);
+			Datum		p99 = RegistryResultDatum(0, "p99_us", &isnull);
+
+			s->calls = DatumGetFloat8(calls);
+			s->errors = DatumGetFloat8(errors);
+			s->p99_us = isnull ? NAN : DatumGetFloat8(p99);
 		}
 	}
 	SPI_finish();
