@@ -16,7 +16,7 @@
 # Options: --only STEP   run one step
 #          --no-deps     do not check or install Debian packages
 #          --no-citus    skip the Citus build and test/integration/citus.sh (MLOPS_SKIP_CITUS=1)
-# Environment: MLOPS_CFLAGS (default: strict flags), MLOPS_STEP_TIMEOUT (seconds, default 300)
+# Environment: MLOPS_CFLAGS (default: strict flags), MLOPS_STEP_TIMEOUT (seconds, default 1200: the python and integration steps take several minutes each on 2 cores)
 set -euo pipefail
 
 # mlops.* lines for postgresql.conf; only settings the library defines, since it reserves the prefix
@@ -34,7 +34,7 @@ usage() {
 
 # Run a command under the step time limit
 limited() {
-	mlops_timeout "${MLOPS_STEP_TIMEOUT:-300}" "$@"
+	mlops_timeout "${MLOPS_STEP_TIMEOUT:-1200}" "$@"
 }
 
 # Recreate database $1 and create the extensions named by the other arguments in it
