@@ -1469,7 +1469,7 @@ COMMENT ON FUNCTION mlops.check_alerts(text) IS 'Evaluate the alert rules and gu
 CREATE FUNCTION mlops.report(project text) RETURNS text
 AS 'MODULE_PATHNAME', 'mlops_report'
 LANGUAGE C STABLE PARALLEL UNSAFE;
-COMMENT ON FUNCTION mlops.report(text) IS 'One self-contained HTML page about a project (inline SVG charts, no scripts, no network): the deployed model and the primary metric of every version, live performance windows, drift share over time, feature importance and open alerts. Needs the predict privilege.';
+COMMENT ON FUNCTION mlops.report(text) IS 'One self-contained HTML page about a project (inline SVG charts, no scripts, no network): the deployed model and the primary metric of every version, live performance windows, drift share over time, feature importance, the latency histogram of predict calls, open alerts and the running (else the latest) experiment''s state. Needs the predict privilege.';
 
 --------------------------------------------------------------------------
 -- Canary and shadow experiments (src/ops/experiment.c, src/serve/routing.c,

@@ -177,16 +177,33 @@ SELECT mlops.schedule('grow', '1 day', policy => '{"min_new_rows": 50, "on_degra
 SELECT mlops.schedule('grow', '1 day', policy => '{"min_new_rows": "many"}');
 SELECT mlops.unschedule('grow');
 
--- mlops.report: one self-contained HTML page with inline SVG charts
+-- mlops.report: one self-contained HTML page with inline SVG charts; its latency histogram
+-- counts the deployed model's predict calls (all variants), its experiment section shows a canary
+SELECT model_id AS m_chal FROM mlops.train('churn', 'churn', 'churned', exclude => '{id,at}',
+                                           hyperparams => '{"n_estimators": 5}', deploy => 'never') \gset
+SELECT strategy FROM mlops.deploy('churn', 'canary', :m_chal, 0.25);
+SELECT count(mlops.predict('churn', c)) AS predicted FROM churn c;
+SELECT sum(calls) AS champion_calls FROM mlops.serving_latency_histogram
+ WHERE project = 'churn' AND model_id = (SELECT model_id FROM mlops.deployments d JOIN mlops.projects p
+                                          ON p.id = d.project_id WHERE p.name = 'churn' ORDER BY d.id DESC LIMIT 1) \gset
 SELECT r LIKE '<!DOCTYPE html>%</html>' || chr(10) AS html, r NOT LIKE '%<script%' AS no_script,
        r !~* '(https?:|src=|href=|url\()' AS no_network,
        (length(r) - length(replace(r, '<svg', ''))) / 4 AS charts,
-       r LIKE '%<h2>Open alerts</h2><table>%' AS alerts
+       r LIKE '%<h2>Open alerts</h2><table>%' AS alerts,
+       r LIKE '%<h2>Latency of the deployed model</h2><p>' || :champion_calls || ' calls %<svg%' AS latency,
+       r LIKE '%<h2>Experiment</h2>%mlops.experiment(project, relation, label)%<td>canary</td><td>%</td><td>'
+              || :m_chal || '</td><td>0.25</td>%<td>running</td>%' AS experiment
+  FROM mlops.report('churn') r;
+SELECT strategy FROM mlops.deploy('churn', 'abort');
+SELECT r LIKE '%<h2>Experiment</h2>%<td>canary</td>%<td>aborted</td></tr></table>%' AS latest_experiment
   FROM mlops.report('churn') r;
 SELECT model_id AS x1 FROM mlops.train('<b>&"x''', 'churn', 'churned', exclude => '{id,at}',
                                        hyperparams => '{"n_estimators": 5}') \gset
 SELECT r LIKE '%<h1>Project &lt;b&gt;&amp;&quot;x&#39;</h1>%' AS escaped, r NOT LIKE '%<b>&"%' AS no_raw,
-       r LIKE '%<h2>Open alerts</h2><p class="none">None.</p>%' AS no_alerts
+       r LIKE '%<h2>Open alerts</h2><p class="none">None.</p>%' AS no_alerts,
+       r LIKE '%<h2>Latency of the deployed model</h2><p class="none">No calls of the deployed model %' AS no_calls,
+       r LIKE '%<h2>Experiment</h2><p>%</p><p class="none">None.</p>%' AS no_experiment,
+       (length(r) - length(replace(r, '<svg', ''))) / 4 AS charts
   FROM mlops.report('<b>&"x''') r;
 SELECT mlops.report(NULL);
 SELECT mlops.report('nope');

@@ -10,8 +10,12 @@
  * (mlops.performance_history, a line with the held-out score as a dashed
  * reference), the drift share of the latest drift reports (a line with the
  * policy's warning and critical shares), the deployed model's feature
- * importance (horizontal bars, the 15 largest) and the open alerts.  A
- * section without data says so.  Every text from the registry (names,
+ * importance (horizontal bars, the 15 largest), the deployed model's latency
+ * histogram (mlops.serving_latency_histogram, all variants summed), the
+ * open alerts and the running (else the latest) experiment of
+ * mlops.experiments: its state only, since its statistical test needs
+ * labeled rows and is mlops.experiment's job.  A section without data says
+ * so.  Every text from the registry (names,
  * labels, features) is HTML-escaped.  Needs the predict privilege, which
  * lets a role read the project's registry rows.
  *
@@ -27,6 +31,7 @@
 #include "utils/builtins.h"
 
 #include "ops/policy.h"
+#include "serve/serving_stats.h"
 #include "privileges.h"
 #include "registry.h"
 
@@ -57,7 +62,7 @@ typedef struct ReportRows
 /*
  * Run a report query (as the owner: the caller's privilege was checked)
  * with the project's name and id as $1 and $2 and the metric as $3; its
- * columns are label text, x float8, y float8, flag bool.
+ * columns are label text, x float8, y float8 and flag bool, by name.
  */
 static void
 ReportQuery(const char *sql, const RegistryProject *proj, const char *metric, ReportRows *r)
@@ -76,18 +81,16 @@ ReportQuery(const char *sql, const RegistryProject *proj, const char *metric, Re
 	r->flag = MemoryContextAlloc(cxt, sizeof(bool) * Max(1, r->n));
 	for (int i = 0; i < r->n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *s = SPI_getvalue(tup, desc, 1);
+		char	   *s = RegistryResultText(i, "label", cxt);
 		bool		isnull;
 		Datum		d;
 
-		r->label[i] = MemoryContextStrdup(cxt, s ? s : "");
-		d = SPI_getbinval(tup, desc, 2, &isnull);
+		r->label[i] = s ? s : "";
+		d = RegistryResultDatum(i, "x", &isnull);
 		r->x[i] = isnull ? NAN : DatumGetFloat8(d);
-		d = SPI_getbinval(tup, desc, 3, &isnull);
+		d = RegistryResultDatum(i, "y", &isnull);
 		r->y[i] = isnull ? NAN : DatumGetFloat8(d);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
+		d = RegistryResultDatum(i, "flag", &isnull);
 		r->flag[i] = !isnull && DatumGetBool(d);
 	}
 	SPI_finish();
@@ -310,7 +313,8 @@ BarChart(StringInfo buf, const char *title, const ReportRows *r, bool horizontal
 }
 
 /*
- * A table of rows of text cells (NULL: empty), escaped.
+ * A table of the rows of a query (run as ReportQuery runs its queries)
+ * whose columns are named by head, in text form (NULL: empty), escaped.
  */
 static void
 Table(StringInfo buf, const char *const *head, int ncols, const char *sql, const RegistryProject *proj,
@@ -335,7 +339,7 @@ Table(StringInfo buf, const char *const *head, int ncols, const char *sql, const
 			appendStringInfoString(buf, "<tr>");
 			for (int c = 0; c < ncols; c++)
 			{
-				char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1);
+				char	   *s = RegistryResultText(i, head[c], CurrentMemoryContext);
 
 				appendStringInfoString(buf, "<td>");
 				HtmlEscape(buf, s ? s : "");
@@ -346,6 +350,36 @@ Table(StringInfo buf, const char *const *head, int ncols, const char *sql, const
 		appendStringInfoString(buf, "</table>");
 	}
 	SPI_finish();
+}
+
+/*
+ * The latency section: the calls per histogram bucket of the deployed
+ * model (r->label the bucket's upper bound, r->y its calls), else why
+ * there are none.
+ */
+static void
+LatencySection(StringInfo buf, const ReportRows *r, bool deployed)
+{
+	double		calls = 0;
+
+	for (int i = 0; i < r->n; i++)
+		calls += r->y[i];
+	if (!deployed)
+		appendStringInfoString(buf, "<p class=\"none\">No model is deployed.</p>");
+	else if (!ServingStatsAvailable())
+		appendStringInfoString(buf, "<p class=\"none\">No serving statistics: mlops is not in "
+							   "shared_preload_libraries.</p>");
+	else if (r->n == 0)
+		appendStringInfo(buf, "<p class=\"none\">No calls of the deployed model counted since the "
+						 "statistics were reset (mlops.track_serving is %s).</p>",
+						 mlops_track_serving ? "on" : "off");
+	else
+	{
+		appendStringInfo(buf, "<p>%.0f calls of mlops.predict, all variants, from "
+						 "mlops.serving_latency_histogram; a bar counts the calls that took from "
+						 "its bound / 2^(1/4) to its bound.</p>", calls);
+		BarChart(buf, "calls per latency bucket (upper bound in microseconds)", r, false);
+	}
 }
 
 /* the deployed model of the project $2 */
@@ -359,6 +393,8 @@ Table(StringInfo buf, const char *const *head, int ncols, const char *sql, const
 static const char *const versions_head[] = {"version", "model_id", "algorithm", "stage", "metric", "value",
 "test rows", "created"};
 static const char *const alerts_head[] = {"rule", "severity", "model_id", "value", "threshold", "fired at"};
+static const char *const experiment_head[] = {"kind", "champion", "challenger", "fraction", "started",
+"ended", "outcome"};
 
 /*
  * mlops.report(project)
@@ -402,8 +438,8 @@ mlops_report(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, "</b>%s.</p>\n", PolicyLowerIsBetter(metric) ? " (lower is better)" : "");
 
 	/* versions */
-	ReportQuery("SELECT 'v' OPERATOR(pg_catalog.||) m.version::pg_catalog.text, m.id::pg_catalog.float8, "
-				METRIC_SQL("m") ", m.id OPERATOR(pg_catalog.=) " DEPLOYED_SQL " "
+	ReportQuery("SELECT 'v' OPERATOR(pg_catalog.||) m.version::pg_catalog.text AS label, m.id::pg_catalog.float8 AS x, "
+				METRIC_SQL("m") " AS y, m.id OPERATOR(pg_catalog.=) " DEPLOYED_SQL " AS flag "
 				"FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $2 ORDER BY m.version",
 				proj, metric, &r);
 	deployed = NULL;
@@ -424,16 +460,16 @@ mlops_report(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, "No model is deployed.</p>");
 	BarChart(&buf, psprintf("held-out %s by version", metric), &r, false);
 	Table(&buf, versions_head, lengthof(versions_head),
-		  "SELECT m.version, m.id, m.algorithm, m.stage, $3, " METRIC_SQL("m") ", "
-		  "m.metrics OPERATOR(pg_catalog.->>) 'test_rows', "
-		  "pg_catalog.to_char(m.created_at, 'YYYY-MM-DD HH24:MI') "
+		  "SELECT m.version, m.id AS model_id, m.algorithm, m.stage, $3 AS metric, " METRIC_SQL("m") " AS value, "
+		  "m.metrics OPERATOR(pg_catalog.->>) 'test_rows' AS \"test rows\", "
+		  "pg_catalog.to_char(m.created_at, 'YYYY-MM-DD HH24:MI') AS created "
 		  "FROM mlops.models m WHERE m.project_id OPERATOR(pg_catalog.=) $2 ORDER BY m.version DESC",
 		  proj, metric);
 
 	/* live performance */
 	appendStringInfoString(&buf, "\n<h2>Live performance of the deployed model</h2>");
-	ReportQuery("SELECT * FROM (SELECT pg_catalog.to_char(COALESCE(h.window_start, h.monitored_at), 'YYYY-MM-DD HH24:MI'), "
-				"h.id::pg_catalog.float8, h.value, h.degraded FROM mlops.performance_history h "
+	ReportQuery("SELECT * FROM (SELECT pg_catalog.to_char(COALESCE(h.window_start, h.monitored_at), 'YYYY-MM-DD HH24:MI') AS label, "
+				"h.id::pg_catalog.float8 AS x, h.value AS y, h.degraded AS flag FROM mlops.performance_history h "
 				"WHERE h.project OPERATOR(pg_catalog.=) $1 AND h.model_id OPERATOR(pg_catalog.=) " DEPLOYED_SQL " "
 				"ORDER BY h.id DESC LIMIT " CppAsString2(REPORT_MAX_POINTS) ") s ORDER BY 2",
 				proj, metric, &r);
@@ -445,8 +481,8 @@ mlops_report(PG_FUNCTION_ARGS)
 
 	/* drift */
 	appendStringInfoString(&buf, "\n<h2>Drift share over time</h2>");
-	ReportQuery("SELECT * FROM (SELECT pg_catalog.to_char(r.checked_at, 'YYYY-MM-DD HH24:MI'), "
-				"r.id::pg_catalog.float8, r.drift_share, r.dataset_drift FROM mlops.drift_reports r "
+	ReportQuery("SELECT * FROM (SELECT pg_catalog.to_char(r.checked_at, 'YYYY-MM-DD HH24:MI') AS label, "
+				"r.id::pg_catalog.float8 AS x, r.drift_share AS y, r.dataset_drift AS flag FROM mlops.drift_reports r "
 				"WHERE r.project_id OPERATOR(pg_catalog.=) $2 ORDER BY r.id DESC LIMIT "
 				CppAsString2(REPORT_MAX_POINTS) ") s ORDER BY 2",
 				proj, metric, &r);
@@ -459,19 +495,40 @@ mlops_report(PG_FUNCTION_ARGS)
 
 	/* importance */
 	appendStringInfoString(&buf, "\n<h2>Feature importance of the deployed model</h2>");
-	ReportQuery("SELECT e.key, NULL::pg_catalog.float8, (e.value)::pg_catalog.float8, false "
+	ReportQuery("SELECT e.key AS label, NULL::pg_catalog.float8 AS x, (e.value)::pg_catalog.float8 AS y, false AS flag "
 				"FROM mlops.models m, pg_catalog.jsonb_each(m.importance) e "
 				"WHERE m.id OPERATOR(pg_catalog.=) " DEPLOYED_SQL " "
 				"AND pg_catalog.jsonb_typeof(e.value) OPERATOR(pg_catalog.=) 'number' "
 				"ORDER BY 3 DESC LIMIT " CppAsString2(REPORT_MAX_FEATURES), proj, metric, &r);
 	BarChart(&buf, "importance (largest first)", &r, true);
 
-	/* alerts */
+	/* latency */
+	appendStringInfoString(&buf, "\n<h2>Latency of the deployed model</h2>");
+	ReportQuery("SELECT pg_catalog.round(h.le_us::pg_catalog.numeric, 2)::pg_catalog.float8::pg_catalog.text AS label, "
+				"h.le_us AS x, "
+				"pg_catalog.sum(h.calls)::pg_catalog.float8 AS y, false AS flag "
+				"FROM mlops.serving_latency_histogram h "
+				"WHERE h.project OPERATOR(pg_catalog.=) $1 AND h.model_id OPERATOR(pg_catalog.=) " DEPLOYED_SQL " "
+				"GROUP BY h.le_us ORDER BY h.le_us", proj, metric, &r);
+	LatencySection(&buf, &r, deployed != NULL);
+
 	appendStringInfoString(&buf, "\n<h2>Open alerts</h2>");
 	Table(&buf, alerts_head, lengthof(alerts_head),
 		  "SELECT a.rule, a.severity, a.model_id, a.value, a.threshold, "
-		  "pg_catalog.to_char(a.fired_at, 'YYYY-MM-DD HH24:MI:SS') FROM mlops.alerts a "
+		  "pg_catalog.to_char(a.fired_at, 'YYYY-MM-DD HH24:MI:SS') AS \"fired at\" FROM mlops.alerts a "
 		  "WHERE a.project OPERATOR(pg_catalog.=) $1 AND a.resolved_at IS NULL ORDER BY a.id",
+		  proj, metric);
+
+	/* experiment */
+	appendStringInfoString(&buf, "\n<h2>Experiment</h2><p>The running experiment, else the latest one. "
+						   "The report shows its state; comparing champion and challenger needs labeled "
+						   "rows: mlops.experiment(project, relation, label) runs the test.</p>");
+	Table(&buf, experiment_head, lengthof(experiment_head),
+		  "SELECT e.kind, e.champion_model_id AS champion, e.challenger_model_id AS challenger, e.fraction, "
+		  "pg_catalog.to_char(e.started_at, 'YYYY-MM-DD HH24:MI:SS') AS started, "
+		  "pg_catalog.to_char(e.ended_at, 'YYYY-MM-DD HH24:MI:SS') AS ended, "
+		  "COALESCE(e.outcome, 'running') AS outcome FROM mlops.experiments e "
+		  "WHERE e.project OPERATOR(pg_catalog.=) $1 ORDER BY e.ended_at IS NULL DESC, e.id DESC LIMIT 1",
 		  proj, metric);
 	appendStringInfoString(&buf, "\n</body></html>\n");
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));

@@ -2,8 +2,9 @@
 #
 # test/integration/report_render.sh: mlops.report renders in a browser
 #
-# A throwaway cluster; a project with two versions, live performance
-# windows, drift reports and an open alert.  mlops.report's page is
+# A throwaway cluster (mlops preloaded, for serving statistics); a
+# project with two versions, live performance windows, drift reports,
+# predict calls (the latency histogram) and a running canary.  mlops.report's page is
 # written to a file and rendered by headless Chromium (Debian's chromium)
 # to a PNG, which must not be blank: the PNG is decoded (zlib, the five
 # PNG filters) and must hold the charts' blue and red and a good share of
@@ -20,7 +21,7 @@ if [[ -z $browser ]]; then
 	exit 0
 fi
 
-mlops_cluster_start
+mlops_cluster_start "shared_preload_libraries = 'mlops'" "mlops.database = 'postgres'"
 sql "CREATE EXTENSION mlops" >/dev/null
 sql "CREATE TABLE rr AS SELECT g AS id, sin(g) AS a, cos(g * 0.7) AS b,
        CASE WHEN sin(g) + cos(g * 0.7) > 0.2 THEN 'yes' ELSE 'no' END AS label,
@@ -34,6 +35,8 @@ sql "SELECT count(*) FROM mlops.monitor('rr', 'rr_later', 'label', time_column =
 for t in rr rr_shifted rr rr_shifted; do
 	sql "SELECT count(*) FROM mlops.drift('rr', '$t')" >/dev/null
 done
+sql "SELECT count(mlops.predict('rr', r)) FROM rr r" >/dev/null
+sql "SELECT strategy FROM mlops.deploy('rr', 'canary', (SELECT min(id) FROM mlops.models), 0.2)" >/dev/null
 
 dir=$MLOPS_CLUSTER_DIR/report
 mkdir -p "$dir"
@@ -41,11 +44,14 @@ chmod 777 "$dir"
 sql "SELECT mlops.report('rr')" >"$dir/report.html"
 tap_like "$(head -c 15 "$dir/report.html")" '^<!DOCTYPE html>' "mlops.report returns an HTML page"
 tap_is "$(grep -Eic '<script|https?:|src=|href=' "$dir/report.html" || true)" 0 "the page has no script and names no URL"
+tap_is "$(grep -o '<svg' "$dir/report.html" | wc -l)" 5 \
+	"five charts: versions, live performance, drift, importance, latency histogram"
+tap_like "$(cat "$dir/report.html")" '<td>canary</td>.*<td>running</td>' "the running canary is in the experiment table"
 
 # Chromium refuses to run as root without --no-sandbox; the profile is a throwaway directory
 timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-extensions --no-first-run \
 	--user-data-dir="$dir/profile" --proxy-server='127.0.0.1:9' --proxy-bypass-list='<-loopback>' \
-	--window-size=1000,2000 --screenshot="$dir/report.png" "file://$dir/report.html" >"$dir/chromium.log" 2>&1 || true
+	--window-size=1000,2600 --screenshot="$dir/report.png" "file://$dir/report.html" >"$dir/chromium.log" 2>&1 || true
 tap_ok "$([[ -s $dir/report.png ]] && echo 0 || echo 1)" "headless Chromium renders the page to a PNG"
 
 out=$(/usr/bin/python3 - "$dir/report.png" <<'PY'

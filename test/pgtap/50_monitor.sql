@@ -5,7 +5,7 @@
 -- roll back), report predict; performance history and alerts show only to
 -- roles with a privilege on the project; nobody writes them directly.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 CREATE TABLE mon_t AS
 SELECT i AS id, (i % 17) / 17.0 AS a, (i % 7) / 7.0 AS b, ((i % 17) / 17.0 + (i % 7) / 7.0 > 1)::int AS y,
@@ -57,6 +57,8 @@ SELECT throws_ok($$INSERT INTO mlops.alerts (project, rule, severity) VALUES ('m
 	'bob cannot write alerts');
 SELECT throws_ok($$DELETE FROM mlops.performance_history$$, '42501', NULL, 'bob cannot delete live performance');
 SELECT ok(mlops.report('mp') LIKE '%degraded_performance%', 'bob (predict) reads the report of mp, with its open alert');
+SELECT ok(mlops.report('mp') LIKE '%<h2>Latency of the deployed model</h2>%<h2>Experiment</h2>%<p class="none">None.</p>%',
+	'bob''s report has the latency and experiment sections (mp runs no experiment)');
 RESET ROLE;
 
 -- carol (train) monitors, but does not check alerts (which may roll back)
