@@ -110,23 +110,11 @@ ModelScoreRows(const MlopsModel *m, const Dataset *ds, const int *rows, int nrow
 {
 	int			nout = ModelOutputs(m);
 	double	   *out = palloc_extended(sizeof(double) * (size_t) nrows * nout, MCXT_ALLOC_HUGE);
-	double	   *y = palloc_extended(sizeof(double) * nrows, MCXT_ALLOC_HUGE);
+	double	   *y = DatasetTargets(ds, rows, nrows);
 
-	for (int i = 0; i < nrows; i++)
-		y[i] = ds->target[rows[i]];
 	ModelPredictDataset(m, ds, rows, nrows, out);
-
-	if (m->task == TASK_CLASSIFICATION)
-	{
-		int		   *yi = palloc_extended(sizeof(int) * nrows, MCXT_ALLOC_HUGE);
-
-		for (int i = 0; i < nrows; i++)
-			yi[i] = (int) y[i];
-		MetricsClassification(metrics, yi, out, nrows, m->nclasses);
-		pfree(yi);
-	}
-	else
-		MetricsRegression(metrics, y, out, nrows);
+	MetricsOfOutputs(metrics, y, out, nrows,
+					 m->task == TASK_CLASSIFICATION ? m->nclasses : 0);
 	if (pred != NULL)
 		*pred = out;
 	else

@@ -129,7 +129,6 @@ CvFold(const Dataset *ds, const int *rows, int n, const int *fold, int f, MlopsT
 	int		   *val = NULL;
 	TrainData	td = {0};
 	Featurizer *fz;
-	double	   *y;
 	bytea	   *blob;
 	StringInfoData info,
 				metrics;
@@ -152,19 +151,10 @@ CvFold(const Dataset *ds, const int *rows, int n, const int *fold, int f, MlopsT
 	td.nclasses = ds->nclasses;
 	td.seed = seed;
 	TrainDataSetRows(&td, fz, ds, train, val);
-	y = palloc_extended(sizeof(double) * ntrain, MCXT_ALLOC_HUGE);
-	for (int i = 0; i < ntrain; i++)
-		y[i] = ds->target[train[i]];
-	td.y = y;
+	td.y = DatasetTargets(ds, train, ntrain);
 	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
 	if (td.nval > 0)
-	{
-		double	   *yval = palloc(sizeof(double) * td.nval);
-
-		for (int i = 0; i < td.nval; i++)
-			yval[i] = ds->target[val[i]];
-		td.yval = yval;
-	}
+		td.yval = DatasetTargets(ds, val, td.nval);
 
 	initStringInfo(&info);
 	blob = ModelOps(alg)->fit(&td, hp, &info, palloc0(sizeof(double) * Max(1, td.p)));

@@ -120,5 +120,6 @@ extern char *DatasetCategoryText(Datum d, Oid typid);
 extern void DatasetArrayValues(Datum d, const char *column, int expected, double *out);
 extern bool DatasetLabelsAreNumeric(Oid typid);
 extern uint64 DatasetFingerprint(const Dataset *ds);
+extern double *DatasetTargets(const Dataset *ds, const int *rows, int n);
 
 #endif							/* MLOPS_DATASET_H */

@@ -671,3 +671,16 @@ DatasetKeepRows(Dataset *ds, const int *rows, int n)
 	ds->bytes -= (double) (ds->nrows - n) * sizeof(double) * (ds->ninputs + 1);
 	ds->nrows = n;
 }
+
+/*
+ * The targets of some rows of a dataset, in a new array.
+ */
+double *
+DatasetTargets(const Dataset *ds, const int *rows, int n)
+{
+	double	   *y = palloc_extended(sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		y[i] = ds->target[rows[i]];
+	return y;
+}

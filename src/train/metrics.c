@@ -466,3 +466,24 @@ MetricsRegression(StringInfo buf, const double *y, const double *pred, int n)
 						MetricsForceFiniteScore(MetricsSumValue(&d_var),
 												MetricsSumValue(&y_var)));
 }
+
+/*
+ * The metrics of a model's outputs: MetricsClassification on the class
+ * indices of y when nclasses > 0, else MetricsRegression.
+ */
+void
+MetricsOfOutputs(StringInfo buf, const double *y, const double *out, int n, int nclasses)
+{
+	int		   *yi;
+
+	if (nclasses == 0)
+	{
+		MetricsRegression(buf, y, out, n);
+		return;
+	}
+	yi = palloc_extended(sizeof(int) * Max(1, n), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+		yi[i] = (int) y[i];
+	MetricsClassification(buf, yi, out, n, nclasses);
+	pfree(yi);
+}

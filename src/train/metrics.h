@@ -32,4 +32,11 @@ extern void MetricsClassification(StringInfo buf, const int *y, const double *pr
  */
 extern void MetricsRegression(StringInfo buf, const double *y, const double *pred, int n);
 
+/*
+ * Append the metrics of a model's outputs on n rows: classification
+ * (nclasses > 0; y holds class indices, out n x nclasses probabilities) or
+ * regression (out the predictions).
+ */
+extern void MetricsOfOutputs(StringInfo buf, const double *y, const double *out, int n, int nclasses);
+
 #endif							/* MLOPS_METRICS_H */

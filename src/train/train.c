@@ -126,19 +126,6 @@ ChooseTargetMode(int task, Oid target_type)
 }
 
 /*
- * The targets of some rows.
- */
-static double *
-GatherTargets(const Dataset *ds, const int *rows, int n)
-{
-	double	   *y = palloc_extended(sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
-
-	for (int i = 0; i < n; i++)
-		y[i] = ds->target[rows[i]];
-	return y;
-}
-
-/*
  * Refuse a training run whose memory would exceed mlops.max_train_memory,
  * before the feature matrix is built.  The data read and the split are held
  * to the end; the fit phase adds the feature matrices of the training and
@@ -672,10 +659,10 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		cv = CrossValidate(ds, split->train, split->ntrain, task, req->algorithm, hp,
 						   req->preprocess, req->cv, req->seed);
 	TrainDataSetRows(&td, fz, ds, split->train, val_rows);
-	td.y = GatherTargets(ds, split->train, split->ntrain);
+	td.y = DatasetTargets(ds, split->train, split->ntrain);
 	td.class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, td.y, td.n);
 	if (td.nval > 0)
-		td.yval = GatherTargets(ds, val_rows, td.nval);
+		td.yval = DatasetTargets(ds, val_rows, td.nval);
 
 	/* the reference profile for drift: the training inputs now, while they are here */
 	profile = ProfileBegin(ds, split->train, split->ntrain, req->seed);
@@ -720,7 +707,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	row.profile = ProfileEnd(profile, pred, split->ntest, ModelOutputs(&loaded),
 							 task == TASK_CLASSIFICATION ? ds->labels : NULL);
 	if (task == TASK_CLASSIFICATION && split->ntest > 0)
-		curves = CurvesHeldOut(pred, GatherTargets(ds, split->test, split->ntest), split->ntest,
+		curves = CurvesHeldOut(pred, DatasetTargets(ds, split->test, split->ntest), split->ntest,
 							   ds->nclasses, ds->labels);
 	MemoryContextDelete(score_cxt);
 	if (cv != NULL)

@@ -336,9 +336,9 @@ TunePrepareFolds(const TuneState *st, const HyperParams *hp, double share)
 			SplitHoldOut(fd->train, &fd->ntrain, &fd->val, &fd->nval, EARLY_STOPPING_FRACTION,
 						 st->req->train.seed);
 		fd->y = TuneTargets(st, fd->train, fd->ntrain);
-		fd->class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, fd->y, fd->ntrain);
 		if (st->full != NULL)
 		{
+			fd->class_weight = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, fd->y, fd->ntrain);
 			fd->dtrain = XgbMatrixSlice(st->full, fd->train, fd->ntrain,
 										TuneRowWeights(fd->class_weight, fd->y, fd->ntrain));
 			if (fd->nval > 0)
@@ -403,16 +403,8 @@ TuneFoldScore(const TuneState *st, const HyperParams *hp, const TuneFold *fd)
 	ops->predict(impl, X, fd->ntest, st->p, out);
 	resetStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	if (st->task == TASK_CLASSIFICATION)
-	{
-		int		   *yi = palloc(sizeof(int) * Max(1, fd->ntest));
-
-		for (int i = 0; i < fd->ntest; i++)
-			yi[i] = (int) ds->target[st->rows[fd->test[i]]];
-		MetricsClassification(&buf, yi, out, fd->ntest, ds->nclasses);
-	}
-	else
-		MetricsRegression(&buf, TuneTargets(st, fd->test, fd->ntest), out, fd->ntest);
+	MetricsOfOutputs(&buf, TuneTargets(st, fd->test, fd->ntest), out, fd->ntest,
+					 st->task == TASK_CLASSIFICATION ? ds->nclasses : 0);
 	appendStringInfoChar(&buf, '}');
 	return TrainScore(JsonFromText(&buf), st->metric);
 }
