@@ -270,7 +270,7 @@ mlops_explain_global(PG_FUNCTION_ARGS)
 
 	k = ExplainOutputs(m);
 	ninputs = m->fz->ninputs;
-	block = palloc(sizeof(double) * EXPLAIN_BLOCK * Max(1, m->fz->nfeatures));
+	block = palloc_extended(sizeof(double) * EXPLAIN_BLOCK * Max(1, m->fz->nfeatures), MCXT_ALLOC_HUGE);
 	rowids = palloc(sizeof(int) * EXPLAIN_BLOCK);
 	phi = palloc(sizeof(double) * k * (m->fz->nfeatures + 1));
 	contrib = palloc(sizeof(double) * k * (ninputs + 1));

@@ -526,6 +526,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	DMatrixHandle htrain = td->dtrain ? td->dtrain : dtrain->handle;
 	DMatrixHandle hval = td->dval;
 	XgbOwned   *booster;
+	XgbOwned   *sliced_booster = NULL;
 	BoosterHandle b;
 	bool		forest = (td->algorithm == ALG_RANDOM_FOREST);
 	int			rounds = (int) hp->v[HP_N_ESTIMATORS];
@@ -610,7 +611,7 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		BoosterHandle sliced;
 
 		XgbCheck(XGBoosterSlice(b, 0, best_iter + 1, 1, &sliced), "slice the booster");
-		XgbOwn(sliced, true);
+		sliced_booster = XgbOwn(sliced, true);
 		b = sliced;
 	}
 
@@ -635,6 +636,8 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		XgbFree(dtrain);
 	if (dval)
 		XgbFree(dval);
+	if (sliced_booster)
+		XgbFree(sliced_booster);
 	XgbFree(booster);
 	return blob;
 }
