@@ -544,12 +544,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 
 	proj = RegistryGetProject(project, false);
 	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
-	m = ModelCacheGet(PG_ARGISNULL(4) ? ModelCacheDeployed(project) : PG_GETARG_INT64(4));
-	if (m->project_id != proj->id)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model " INT64_FORMAT " belongs to project \"%s\", not \"%s\"",
-						m->id, m->project, project)));
+	m = ModelCacheGetOfProject(proj, PG_ARGISNULL(4) ? NULL : &(int64) {PG_GETARG_INT64(4)});
 	profile = ProfileFromJson(RegistryModelProfile(m->id), m);
 	DriftCheckMethod(profile, method);
 

@@ -214,12 +214,7 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 	project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	proj = RegistryGetProject(project, false);
 	PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
-	m = ModelCacheGet(PG_ARGISNULL(2) ? ModelCacheDeployed(project) : PG_GETARG_INT64(2));
-	if (m->project_id != proj->id)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model " INT64_FORMAT " belongs to project \"%s\", not \"%s\"",
-						m->id, m->project, project)));
+	m = ModelCacheGetOfProject(proj, PG_ARGISNULL(2) ? NULL : &(int64) {PG_GETARG_INT64(2)});
 
 	relid = DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(1)), &relname);
 	ds = DatasetRead(relid, relname, proj->target, FeaturizerSpec(m->fz), NULL,

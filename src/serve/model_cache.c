@@ -441,6 +441,27 @@ ModelCacheDeployed(const char *project)
 }
 
 /*
+ * The model a call on a project works with: the project's deployed model
+ * when model_id is NULL, else *model_id, which must be one of the
+ * project's models (the error does not name the project a model of
+ * another project belongs to).
+ */
+MlopsModel *
+ModelCacheGetOfProject(const RegistryProject *proj, const int64 *model_id)
+{
+	int64		owner;
+
+	if (model_id == NULL)
+		return ModelCacheGet(ModelCacheDeployed(proj->name));
+	owner = RegistryModelProject(*model_id);
+	if (owner != 0 && owner != proj->id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model " INT64_FORMAT " is not a model of project \"%s\"", *model_id, proj->name)));
+	return ModelCacheGet(*model_id);
+}
+
+/*
  * A number that changes whenever a model the cache handed out may have
  * been freed or a project's deployed model may have changed (after taking
  * in pending invalidations): callers may keep a model pointer for as long

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "registry.h"
 #include "serve/model.h"
 
 /* mlops.model_cache_size: loaded models each backend keeps */
@@ -27,6 +28,7 @@ typedef struct ModelDeployment
 
 extern void ModelCacheInit(void);
 extern MlopsModel *ModelCacheGet(int64 model_id);
+extern MlopsModel *ModelCacheGetOfProject(const RegistryProject *proj, const int64 *model_id);
 extern int64 ModelCacheDeployed(const char *project);
 extern ModelDeployment ModelCacheDeployment(const char *project);
 extern ModelDeployment ModelCacheDeploymentIfAny(const char *project);
