@@ -172,3 +172,12 @@ SELECT mlops.drop_project('canr');
 SELECT kind, outcome FROM mlops.experiments WHERE project = 'canr';
 SELECT mlops.drop_project('can');
 SELECT mlops.drop_project('can2');
+
+-- a challenger reads only the deployed model's columns, as it reads them:
+-- callers pass the deployed model's rows
+SELECT version FROM mlops.train('can3', 'iris', 'species', algorithm => 'logistic',
+                                features => '{sepal_length,sepal_width}');
+SELECT model_id AS wide FROM mlops.train('can3', 'iris', 'species', algorithm => 'logistic', deploy => 'never') \gset
+SELECT * FROM mlops.deploy('can3', 'shadow', :wide);
+SELECT count(*) AS experiments FROM mlops.experiments WHERE project = 'can3';
+

@@ -407,7 +407,7 @@ mlops_check_alerts(PG_FUNCTION_ARGS)
 		{
 			RegistryProject *proj = RegistryGetProject(names[i], true);
 
-			if (proj != NULL && PrivilegeHeld(proj->id, PRIV_DEPLOY | PRIV_ADMIN))
+			if (proj != NULL && PrivilegeHeld(proj->id, PRIV_DEPLOY))
 				opened += AlertsCheckProject(proj, true);
 		}
 	}

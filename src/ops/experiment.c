@@ -42,6 +42,8 @@
 
 #include "jsonutil.h"
 #include "ops/experiment.h"
+#include "monitor/profile.h"
+#include "serve/model_cache.h"
 
 /*
  * Read the project's running experiment into e; false when it runs none
@@ -100,13 +102,18 @@ ModelStage(int64 model_id)
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(model_id)};
-	char	   *stage;
+	char	   *stage = NULL;
 
 	SPI_connect();
 	RegistryReadAsOwner("SELECT m.stage FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
 						1, types, values, NULL);
-	stage = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	if (SPI_processed == 1)
+		stage = RegistryResultText(0, "stage", cxt);
 	SPI_finish();
+	if (stage == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
 	return stage;
 }
 
@@ -116,6 +123,46 @@ ModelStage(int64 model_id)
  * on and locked; with the running experiment's challenger, change its
  * kind or fraction.  Returns the experiment's id.
  */
+/*
+ * Refuse a challenger that reads a column the deployed model does not read,
+ * or reads one as another kind: callers pass the rows the deployed model
+ * reads, and a shadow's error would fail their statements.
+ */
+static void
+CheckChallengerColumns(int64 champion_id, int64 challenger_id)
+{
+	/* copied out: the second ModelCacheGet may evict the first model */
+	const Featurizer *fz = ModelCacheGet(champion_id)->fz;
+	int			n = fz->nsources;
+	FeatureSource *champion = palloc(sizeof(FeatureSource) * Max(1, n));
+
+	memcpy(champion, fz->sources, sizeof(FeatureSource) * n);
+	for (int j = 0; j < n; j++)
+		champion[j].name = pstrdup(fz->sources[j].name);
+	fz = ModelCacheGet(challenger_id)->fz;
+	for (int j = 0; j < fz->nsources; j++)
+	{
+		const FeatureSource *c = &fz->sources[j];
+		const FeatureSource *d = NULL;
+
+		for (int k = 0; k < n && d == NULL; k++)
+			if (strcmp(champion[k].name, c->name) == 0)
+				d = &champion[k];
+		if (d == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model " INT64_FORMAT " reads column \"%s\", which the deployed model " INT64_FORMAT " does not read",
+							challenger_id, c->name, champion_id),
+					 errdetail("Predict is called with the rows the deployed model reads, so the challenger may read only its columns, as it reads them.")));
+		if (d->kind != c->kind || d->ninputs != c->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model " INT64_FORMAT " reads column \"%s\" as a %s input, the deployed model " INT64_FORMAT " as a %s input",
+							challenger_id, c->name, ProfileKindName(c->kind), champion_id, ProfileKindName(d->kind)),
+					 errdetail("Predict is called with the rows the deployed model reads, so the challenger may read only its columns, as it reads them.")));
+	}
+}
+
 int64
 ExperimentStart(const RegistryProject *proj, ExperimentKind kind, int64 model_id, double fraction)
 {
@@ -148,6 +195,7 @@ ExperimentStart(const RegistryProject *proj, ExperimentKind kind, int64 model_id
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model " INT64_FORMAT " is archived", model_id),
 				 errhint("Move it back to staging with mlops.set_stage() first.")));
+	CheckChallengerColumns(deployed, model_id);
 
 	values[0] = CStringGetTextDatum(proj->name);
 	values[1] = CStringGetTextDatum(KindName(kind));

@@ -579,13 +579,7 @@ PolicyLoad(const char *project)
 	RegistryReadAsOwner("SELECT p.policy FROM mlops.policies p WHERE p.project OPERATOR(pg_catalog.=) $1",
 						1, types, values, NULL);
 	if (SPI_processed == 1)
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		policy = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-												  &(bool) {false}));
-		MemoryContextSwitchTo(old);
-	}
+		policy = RegistryResultJsonb(0, "policy", cxt);
 	SPI_finish();
 	return policy;
 }
