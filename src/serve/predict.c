@@ -659,11 +659,7 @@ ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
 	if (cs->challenger != NULL)
 	{
 		if (cs->shadow)
-		{
 			ScoreState(fcinfo, cs->challenger, cs->challenger->model);
-			PredictionLogRow(cs->challenger->model, SERVING_SHADOW, PG_GETARG_DATUM(1),
-							 site->arg_type, cs->challenger->out);
-		}
 		else if (RoutesToChallenger(fcinfo, cs, m))
 		{
 			cs = cs->challenger;
@@ -678,7 +674,13 @@ ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 	ModelPredictRows(m, cs->x, 1, cs->out);
 	if (!site->planned)
+	{
+		/* the champion's row first: a shadow's row follows its sampling */
 		PredictionLogRow(m, variant, PG_GETARG_DATUM(1), site->arg_type, cs->out);
+		if (cs->challenger != NULL && cs->shadow)
+			PredictionLogRow(cs->challenger->model, SERVING_SHADOW, PG_GETARG_DATUM(1),
+							 site->arg_type, cs->challenger->out);
+	}
 	ServingCallEnd();
 	*out = cs->out;
 	return m;
