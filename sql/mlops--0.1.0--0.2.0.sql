@@ -1060,7 +1060,6 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'mlops_check_alerts'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION mlops.check_alerts(text) IS 'Evaluate the alert rules and guardrails of a project (NULL: of every project the caller may deploy in), as the background worker does every naptime: opens and resolves alerts, and rolls back on a guardrail breach with "action": "rollback"; returns the number of alerts opened. Needs the deploy privilege.';
-COMMENT ON FUNCTION mlops.check_alerts(text) IS 'Evaluate the alert rules and guardrails of a project (NULL: of every project the caller may deploy in), as the background worker does every naptime: opens and resolves alerts, and rolls back on a guardrail breach with "action": "rollback"; returns the number of alerts opened. Needs the deploy privilege.';
 
 CREATE FUNCTION mlops.report(project text) RETURNS text
 AS 'MODULE_PATHNAME', 'mlops_report'

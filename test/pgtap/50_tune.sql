@@ -6,7 +6,7 @@
 -- deploy => 'never') on an existing project (42501); mlops.trials shows a
 -- role the trials of the projects it holds a privilege on, never others'.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 CREATE TABLE tune_t AS
 SELECT i AS id, (i % 17) / 17.0 AS a, (i % 7) / 7.0 AS b, ((i % 17) / 17.0 + (i % 7) / 7.0 > 1)::int AS y
@@ -46,11 +46,14 @@ SELECT throws_ok($$SELECT * FROM mlops.tune('tp', 'tune_t', 'y', trials => 2, cv
 	'42501', NULL, 'a tune that may deploy needs deploy as well');
 SELECT is((SELECT deployed FROM mlops.tune('tp', 'tune_t', 'y', trials => 2, cv => 3, exclude => '{id}', deploy => 'never',
 	search_space => '{"max_depth": [2, 3], "n_estimators": [5]}')), false, 'with train, tune deploy never works');
-SELECT ok(mlops.tune_async('tp', 'tune_t', 'y', trials => 2, cv => 3, deploy => 'never') > 0,
-	'with train, tune_async queues a job');
+SELECT is((SELECT j.kind || ' ' || j.status FROM mlops.jobs j
+			WHERE j.id = (SELECT mlops.tune_async('tp', 'tune_t', 'y', trials => 2, cv => 3, deploy => 'never'))),
+	'tune queued', 'with train, tune_async queues a tune job');
 -- its own project: tune_other's trials, invisible to tune_owner
 SELECT lives_ok($$SELECT * FROM mlops.tune('tp_other', 'tune_t', 'y', trials => 2, cv => 3, exclude => '{id}',
 	search_space => '{"n_estimators": [3, 4]}')$$, 'tune_other tunes a project of its own');
+SELECT is((SELECT count(*) FROM mlops.trials WHERE project = 'tp_other'), 2::bigint,
+	'tune_other sees the two trials of its project');
 RESET ROLE;
 SET ROLE tune_owner;
 SELECT is((SELECT count(*) FROM mlops.trials WHERE project = 'tp_other'), 0::bigint,
