@@ -507,4 +507,5 @@ def main():
         print("| " + " | ".join(r) + " |")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import psycopg2
 
+from bench import PrivatePeak, connect, log, proc_mb
+
 HERE = Path(__file__).resolve().parent
 PY = "/usr/bin/python3"
 ROWS = 1000000
@@ -51,46 +53,6 @@ FEATURES = [f"f{i}" for i in range(1, 21)]
 SETTINGS = ["SET mlops.max_train_memory = '64GB'", "SET mlops.threads = 1",
             "SET max_parallel_workers_per_gather = 0"]
 results = []
-
-
-def log(message):
-    """Progress on stderr."""
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
-def connect():
-    """A new autocommit connection (a new backend)."""
-    conn = psycopg2.connect("")
-    conn.autocommit = True
-    return conn
-
-
-def proc_mb(pid, field):
-    """A memory figure of /proc/PID/status, in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(field + r":\s+(\d+) kB", status).group(1)) / 1024
-
-
-class PrivatePeak:
-    """Samples a process's RssAnon every 10 ms until done()."""
-
-    def __init__(self, pid):
-        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
-        self.thread = threading.Thread(target=self.run)
-        self.thread.start()
-
-    def run(self):
-        """Sample until stopped."""
-        while True:
-            self.peak = max(self.peak, proc_mb(self.pid, "RssAnon"))
-            if self.stop.wait(0.01):
-                return
-
-    def done(self):
-        """Stop sampling; the peak in MB."""
-        self.stop.set()
-        self.thread.join()
-        return self.peak
 
 
 def timed_sql(sql):
