@@ -46,8 +46,8 @@ SELECT throws_ok($$SELECT * FROM mlops.tune('tp', 'tune_t', 'y', trials => 2, cv
 	'42501', NULL, 'a tune that may deploy needs deploy as well');
 SELECT is((SELECT deployed FROM mlops.tune('tp', 'tune_t', 'y', trials => 2, cv => 3, exclude => '{id}', deploy => 'never',
 	search_space => '{"max_depth": [2, 3], "n_estimators": [5]}')), false, 'with train, tune deploy never works');
-SELECT is((SELECT j.kind || ' ' || j.status FROM mlops.jobs j
-			WHERE j.id = (SELECT mlops.tune_async('tp', 'tune_t', 'y', trials => 2, cv => 3, deploy => 'never'))),
+SELECT mlops.tune_async('tp', 'tune_t', 'y', trials => 2, cv => 3, deploy => 'never') AS tune_job \gset
+SELECT is((SELECT j.kind || ' ' || j.status FROM mlops.jobs j WHERE j.id = :tune_job),
 	'tune queued', 'with train, tune_async queues a tune job');
 -- its own project: tune_other's trials, invisible to tune_owner
 SELECT lives_ok($$SELECT * FROM mlops.tune('tp_other', 'tune_t', 'y', trials => 2, cv => 3, exclude => '{id}',
