@@ -116,10 +116,8 @@ AlertsUpdate(const char *project, const AlertCondition *c)
 						 2, types, values, nulls);
 	if (SPI_processed == 1)
 	{
-		bool		isnull;
-
-		open_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		open_severity = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		open_id = RegistryResultInt64(0, "id");
+		open_severity = RegistryResultText(0, "severity", CurrentMemoryContext);
 	}
 	if (open_id != 0 && c->firing && strcmp(open_severity, c->severity) == 0)
 	{
@@ -149,9 +147,7 @@ AlertsUpdate(const char *project, const AlertCondition *c)
 								 7, types, values, nulls);
 			if (SPI_processed == 1)
 			{
-				bool		isnull;
-
-				opened = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				opened = RegistryResultInt64(0, "id");
 				AlertsNotify("fired", opened, project, c, c->severity);
 			}
 		}
@@ -187,8 +183,8 @@ AlertsReadFacts(const RegistryProject *proj, AlertFacts *f)
 		bool		isnull;
 
 		f->has_drift = true;
-		f->drift_report = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		f->drift_share = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		f->drift_report = RegistryResultInt64(0, "id");
+		f->drift_share = DatumGetFloat8(RegistryResultDatum(0, "drift_share", &isnull));
 	}
 	SPI_finish();
 	f->has_window = PerformanceLatestWindow(proj->name, f->deployed, &f->window);
@@ -254,8 +250,8 @@ CheckJobRule(const RegistryProject *proj, const AlertFacts *f)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
-	RegistryReadAsOwner("SELECT j.status OPERATOR(pg_catalog.=) 'failed', "
-						"pg_catalog.jsonb_build_object('job_id', j.id, 'kind', j.kind, 'error', j.error)::pg_catalog.text "
+	RegistryReadAsOwner("SELECT j.status OPERATOR(pg_catalog.=) 'failed' AS failed, "
+						"pg_catalog.jsonb_build_object('job_id', j.id, 'kind', j.kind, 'error', j.error)::pg_catalog.text AS detail "
 						"FROM mlops.jobs j WHERE j.project OPERATOR(pg_catalog.=) $1 "
 						"AND j.status OPERATOR(pg_catalog.=) ANY ('{succeeded,failed}'::pg_catalog.text[]) "
 						"ORDER BY j.finished_at DESC NULLS LAST, j.id DESC LIMIT 1",
@@ -264,9 +260,9 @@ CheckJobRule(const RegistryProject *proj, const AlertFacts *f)
 	{
 		bool		isnull;
 
-		c.firing = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		c.firing = DatumGetBool(RegistryResultDatum(0, "failed", &isnull));
 		if (c.firing)
-			c.detail = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+			c.detail = RegistryResultText(0, "detail", cxt);
 	}
 	SPI_finish();
 	return AlertsUpdate(proj->name, &c) != 0;
@@ -309,7 +305,7 @@ AlertsProjects(int *n)
 	*n = (int) SPI_processed;
 	names = MemoryContextAlloc(cxt, sizeof(char *) * Max(1, *n));
 	for (int i = 0; i < *n; i++)
-		names[i] = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		names[i] = RegistryResultText(i, "name", cxt);
 	SPI_finish();
 	return names;
 }

@@ -48,6 +48,11 @@ PG_FUNCTION_INFO_V1(mlops_experiment);
 /* rows fetched from the cursor at a time */
 #define EXPERIMENT_FETCH 1000
 
+/* the columns of the query that reads the scored rows, in its order */
+#define COL_ROUTED 1			/* the row went to the challenger (canary) */
+#define COL_CHAMPION 2			/* the champion's score of the row */
+#define COL_CHALLENGER 3		/* the challenger's score of the row */
+
 /* running count, sum, mean and sum of squared deviations (Welford) */
 typedef struct RunningMean
 {
@@ -231,9 +236,9 @@ mlops_experiment(PG_FUNCTION_ARGS)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			bool		to_challenger = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
-			double		a = DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
-			double		b = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+			bool		to_challenger = DatumGetBool(SPI_getbinval(tup, desc, COL_ROUTED, &isnull));
+			double		a = DatumGetFloat8(SPI_getbinval(tup, desc, COL_CHAMPION, &isnull));
+			double		b = DatumGetFloat8(SPI_getbinval(tup, desc, COL_CHALLENGER, &isnull));
 
 			if (shadow)
 			{

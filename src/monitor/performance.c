@@ -540,18 +540,16 @@ PerformanceLatestWindow(const char *project, int64 model_id, PerformanceWindow *
 	found = SPI_processed == 1;
 	if (found)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		d;
 
-		out->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		out->metric = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 2));
-		d = SPI_getbinval(tup, desc, 3, &isnull);
+		out->id = RegistryResultInt64(0, "id");
+		out->metric = RegistryResultText(0, "metric", cxt);
+		d = RegistryResultDatum(0, "value", &isnull);
 		out->value = isnull ? NAN : DatumGetFloat8(d);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
+		d = RegistryResultDatum(0, "held_out", &isnull);
 		out->held_out = isnull ? NAN : DatumGetFloat8(d);
-		d = SPI_getbinval(tup, desc, 5, &isnull);
+		d = RegistryResultDatum(0, "degraded", &isnull);
 		out->degraded = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
 	}
 	SPI_finish();

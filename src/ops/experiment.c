@@ -61,23 +61,21 @@ ExperimentRunning(const char *project, Experiment *e)
 		return false;
 	values[0] = CStringGetTextDatum(project);
 	SPI_connect();
-	RegistryReadAsOwner("SELECT e.id, e.kind OPERATOR(pg_catalog.=) 'shadow', e.champion_model_id, "
+	RegistryReadAsOwner("SELECT e.id, e.kind OPERATOR(pg_catalog.=) 'shadow' AS shadow, e.champion_model_id, "
 						"e.challenger_model_id, e.fraction FROM mlops.experiments e "
 						"WHERE e.project OPERATOR(pg_catalog.=) $1 AND e.ended_at IS NULL",
 						1, types, values, NULL);
 	if (SPI_processed == 1)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		fraction;
 
 		found = true;
-		e->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		e->kind = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull)) ? EXPERIMENT_SHADOW : EXPERIMENT_CANARY;
-		e->champion_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		e->challenger_id = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		fraction = SPI_getbinval(tup, desc, 5, &isnull);
+		e->id = RegistryResultInt64(0, "id");
+		e->kind = DatumGetBool(RegistryResultDatum(0, "shadow", &isnull)) ? EXPERIMENT_SHADOW : EXPERIMENT_CANARY;
+		e->champion_id = RegistryResultInt64(0, "champion_model_id");
+		e->challenger_id = RegistryResultInt64(0, "challenger_model_id");
+		fraction = RegistryResultDatum(0, "fraction", &isnull);
 		e->fraction = isnull ? 0.0 : DatumGetFloat8(fraction);
 	}
 	SPI_finish();

@@ -343,6 +343,39 @@ JobsRoleName(Oid roleid)
 }
 
 /*
+ * Read job_id's row into the SPI result, locking it when asked, and check
+ * that the caller may cancel it: members of the submitting role and admins
+ * of its project may.  mlops.cancel_job calls it without the lock first, so
+ * a role that may not cancel a job never locks its row.
+ */
+static void
+CancelJobRead(int64 job_id, bool lock)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	Oid			submitted_by;
+	RegistryProject *proj;
+
+	RegistryWriteAsOwner(psprintf("SELECT j.status, j.submitted_by, j.kind, j.project FROM mlops.jobs j "
+								  "WHERE j.id OPERATOR(pg_catalog.=) $1%s", lock ? " FOR UPDATE" : ""),
+						 1, types, values, NULL);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+	submitted_by = RegistryResultOid(0, "submitted_by");
+	if (JobsMayActFor(submitted_by))
+		return;
+	proj = RegistryGetProject(RegistryResultText(0, "project", CurrentMemoryContext), true);
+	if (proj == NULL || !PrivilegeHeld(proj->id, PRIV_ADMIN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to cancel job " INT64_FORMAT, job_id),
+				 errdetail("Only members of the role that submitted the job (%s) and admins of its project may cancel it.",
+						   JobsRoleName(submitted_by))));
+}
+
+/*
  * mlops.cancel_job(job_id): cancel a queued job, or ask a running job's
  * worker to stop (it records "canceled" when it does).  Returns false, with
  * a notice, for a job that already finished.
@@ -355,33 +388,17 @@ mlops_cancel_job(PG_FUNCTION_ARGS)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	char	   *status;
-	Oid			submitted_by;
 	char	   *kind;
 	char	   *project;
-	RegistryProject *proj;
 	const char *error;
 
-	values[0] = Int64GetDatum(job_id);
 	SPI_connect();
-	RegistryWriteAsOwner("SELECT j.status, j.submitted_by, j.kind, j.project FROM mlops.jobs j "
-						 "WHERE j.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						 1, types, values, NULL);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
+	CancelJobRead(job_id, false);
+	CancelJobRead(job_id, true);
 	status = RegistryResultText(0, "status", cxt);
-	submitted_by = RegistryResultOid(0, "submitted_by");
 	kind = RegistryResultText(0, "kind", cxt);
 	project = RegistryResultText(0, "project", cxt);
-
-	proj = RegistryGetProject(project, true);
-	if (!JobsMayActFor(submitted_by) && (proj == NULL || !PrivilegeHeld(proj->id, PRIV_ADMIN)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to cancel job " INT64_FORMAT, job_id),
-				 errdetail("Only members of the role that submitted the job (%s) and admins of its project may cancel it.",
-						   JobsRoleName(submitted_by))));
+	values[0] = Int64GetDatum(job_id);
 
 	if (strcmp(status, "queued") == 0)
 		error = "canceled before it started";
@@ -525,33 +542,30 @@ mlops_schedule(PG_FUNCTION_ARGS)
 }
 
 /*
- * mlops.unschedule(project): remove the project's schedule; false when it
- * has none.  Jobs it already queued still run.
+ * Read the schedule of project into the SPI result, locking it when asked,
+ * and check that the caller may remove it: whoever may train on the
+ * project, or, once the project is gone, members of the role that created
+ * the schedule.  Returns the schedule's id, 0 when the project has none.
+ * mlops.unschedule
+ * calls it without the lock first, so a role that may not remove a schedule
+ * never locks it.
  */
-Datum
-mlops_unschedule(PG_FUNCTION_ARGS)
+static int64
+UnscheduleRead(const char *project, bool lock)
 {
-	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	RegistryProject *proj;
 	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
+	Datum		values[1] = {CStringGetTextDatum(project)};
+	RegistryProject *proj;
 	int64		id;
 	Oid			created_by;
 
-	values[0] = CStringGetTextDatum(project);
-	SPI_connect();
-	RegistryWriteAsOwner("SELECT s.id, s.created_by FROM mlops.schedules s "
-						 "WHERE s.project OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	RegistryWriteAsOwner(psprintf("SELECT s.id, s.created_by FROM mlops.schedules s "
+								  "WHERE s.project OPERATOR(pg_catalog.=) $1%s", lock ? " FOR UPDATE" : ""),
 						 1, types, values, NULL);
 	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		PG_RETURN_BOOL(false);
-	}
+		return 0;
 	id = RegistryResultInt64(0, "id");
 	created_by = RegistryResultOid(0, "created_by");
-
-	/* train on the project may; so may the schedule's creator if the project is gone */
 	proj = RegistryGetProject(project, true);
 	if (proj != NULL)
 		PrivilegeCheck(proj->id, proj->name, PRIV_TRAIN);
@@ -561,6 +575,28 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to remove the schedule of project \"%s\"", project),
 				 errdetail("Only members of the role that created the schedule (%s) may remove it.",
 						   JobsRoleName(created_by))));
+	return id;
+}
+
+/*
+ * mlops.unschedule(project): remove the project's schedule; false when it
+ * has none.  Jobs it already queued still run.
+ */
+Datum
+mlops_unschedule(PG_FUNCTION_ARGS)
+{
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int64		id;
+
+	values[0] = CStringGetTextDatum(project);
+	SPI_connect();
+	if (UnscheduleRead(project, false) == 0 || (id = UnscheduleRead(project, true)) == 0)
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
 
 	RegistryWriteAsOwner("DELETE FROM mlops.schedules WHERE project OPERATOR(pg_catalog.=) $1", 1, types, values, NULL);
 	SPI_finish();

@@ -120,6 +120,14 @@ c=$(slow_job slow_c)
 wait_running "$c" >/dev/null
 tap_like "$(sql_err "SET ROLE mallory; SELECT mlops.cancel_job($c)")" \
 	'ERROR:  permission denied to cancel job' "another role cannot cancel the job"
+# the privilege is checked before the job's row is locked: mallory is refused
+# at once while another session holds the row, not after waiting for it
+mlops_psql -At -c "BEGIN; SELECT 1 FROM mlops.jobs WHERE id = $c FOR UPDATE; SELECT pg_sleep(3); COMMIT" >/dev/null &
+holder=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'BEGIN; SELECT 1 FROM mlops.jobs%' AND state = 'active'" 1 >/dev/null
+tap_like "$(sql_err "SET lock_timeout = '500ms'; SET ROLE mallory; SELECT mlops.cancel_job($c)")" \
+	'ERROR:  permission denied to cancel job' "a role that may not cancel a job never waits for its row lock"
+wait $holder
 
 # --- a killed job worker, a terminated launcher ------------------------------
 

@@ -103,6 +103,14 @@ job=$(next_retrain reg "$job")
 tap_is "$(sql "SELECT status || ' ' || (result->>'action') FROM mlops.jobs WHERE id = $job")" "succeeded skipped" \
 	"the next run finds no drift against the new model and skips"
 tap_like "$(sql "SELECT result->>'reason' FROM mlops.jobs WHERE id = $job")" '^no drift' "saying so"
+# the privilege is checked before the schedule's row is locked
+sql "CREATE ROLE sched_outsider LOGIN" >/dev/null
+mlops_psql -At -c "BEGIN; SELECT 1 FROM mlops.schedules WHERE project = 'reg' FOR UPDATE; SELECT pg_sleep(3); COMMIT" >/dev/null &
+holder=$!
+wait_for "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'BEGIN; SELECT 1 FROM mlops.schedules%' AND state = 'active'" 1 >/dev/null
+tap_like "$(sql_err "SET lock_timeout = '500ms'; SET ROLE sched_outsider; SELECT mlops.unschedule('reg')")" \
+	'ERROR:  permission denied for project "reg"' "a role that may not remove a schedule never waits for its row lock"
+wait $holder
 tap_is "$(sql "SELECT mlops.unschedule('reg')")" t "unschedule removes the schedule"
 tap_is "$(sql "SELECT mlops.unschedule('reg')")" f "unschedule of a project without a schedule returns false"
 tap_is "$(sql "SELECT count(*) FROM mlops.events WHERE action = 'schedule_removed' AND project = 'reg'")" 1 \
