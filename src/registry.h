@@ -14,6 +14,7 @@
 #include "utils/jsonb.h"
 
 #include "mlops.h"
+#include "owner_sql.h"
 
 #define MLOPS_MAX_PROJECT_NAME (NAMEDATALEN - 1)
 
@@ -103,17 +104,5 @@ typedef struct RegistryDriftReport
 
 extern Jsonb *RegistryModelProfile(int64 model_id);
 extern int64 RegistryInsertDriftReport(const RegistryDriftReport *report);
-
-/* columns of the last SPI result, by name */
-extern Datum RegistryResultDatum(uint64 row, const char *column, bool *isnull);
-extern int64 RegistryResultInt64(uint64 row, const char *column);
-extern Oid	RegistryResultOid(uint64 row, const char *column);
-extern char *RegistryResultText(uint64 row, const char *column, MemoryContext cxt);
-extern Jsonb *RegistryResultJsonb(uint64 row, const char *column, MemoryContext cxt);
-
-extern int	RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
-								 const char *nulls);
-extern int	RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
-								const char *nulls);
 
 #endif							/* MLOPS_REGISTRY_H */
