@@ -76,6 +76,9 @@ struct ForestBinned
 	float	   *thresholds;		/* per used feature: its levels' tables (see
 								 * ForestBinRow) */
 	uint32	   *row;			/* scratch: a row's slot words */
+	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
+	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
+								 * ngroups x FOREST_LANES */
 };
 
 /*
@@ -269,6 +272,9 @@ ForestBuildBinned(Forest *f, int depth)
 	}
 	ForestBinnedTrees(f, b, depth, values, count);
 	b->row = palloc0(sizeof(uint32) * b->nslots);
+	b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
+	b->leaves_batch = palloc0(sizeof(float) * FOREST_BATCH * FOREST_LANES *
+							  ((f->ntrees + FOREST_LANES - 1) / FOREST_LANES));
 	for (int j = 0; j < f->nfeatures; j++)
 		pfree(values[j]);
 	pfree(values);
@@ -424,18 +430,17 @@ ForestBinnedGroups(const ForestBinned *b, const uint32 *row, int first, int n, _
 }
 
 /*
- * Add every tree's leaf for one row without missing values (x as in
- * ForestSum) to its output's margin, walking the binned form:
- * FOREST_BINNED_GROUPS groups of trees step together; then their leaves are
- * added in tree order.
+ * Walk every tree for one row without missing values (x as in ForestSum)
+ * in the binned form, FOREST_BINNED_GROUPS groups of trees stepping
+ * together, and store each tree's leaf value in leaves, in tree order
+ * (FOREST_LANES per group; lanes after the last tree hold leaves of
+ * padding).  row is scratch for the row's slot words.
  */
-FOREST_AVX512_TARGET void
-ForestSumBinned(const Forest *f, const float *x, float *margin)
+static FOREST_AVX512_TARGET pg_attribute_always_inline void
+ForestBinnedLeaves(const Forest *f, const float *x, uint32 *row, float *leaves)
 {
 	const ForestBinned *b = f->binned;
 	int			ngroups = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES;
-	uint32	   *row = b->row;
-	float		leaves[FOREST_BINNED_GROUPS * FOREST_LANES];
 	__m512i		r0,
 				r1,
 				r2 = _mm512_setzero_si512(),
@@ -449,22 +454,71 @@ ForestSumBinned(const Forest *f, const float *x, float *margin)
 		r2 = _mm512_loadu_si512(row + 32);
 		r3 = _mm512_loadu_si512(row + 48);
 	}
-
 	for (int first = 0; first < ngroups; first += FOREST_BINNED_GROUPS)
 	{
 		int			n = Min(FOREST_BINNED_GROUPS, ngroups - first);
 
 		if (n == FOREST_BINNED_GROUPS)
-			ForestBinnedGroups(b, row, first, FOREST_BINNED_GROUPS, r0, r1, r2, r3, leaves);
+			ForestBinnedGroups(b, row, first, FOREST_BINNED_GROUPS, r0, r1, r2, r3,
+							   leaves + first * FOREST_LANES);
 		else
-			ForestBinnedGroups(b, row, first, n, r0, r1, r2, r3, leaves);
-		for (int g = 0; g < n; g++)
-		{
-			int			t = (first + g) * FOREST_LANES;
-
-			ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + g * FOREST_LANES, margin);
-		}
+			ForestBinnedGroups(b, row, first, n, r0, r1, r2, r3, leaves + first * FOREST_LANES);
 	}
+}
+
+/*
+ * Add every tree's leaf for one row without missing values (x as in
+ * ForestSum) to its output's margin, walking the binned form; the leaves
+ * are added in tree order.
+ */
+FOREST_AVX512_TARGET void
+ForestSumBinned(const Forest *f, const float *x, float *margin)
+{
+	float	   *leaves = f->binned->leaves_batch;
+
+	ForestBinnedLeaves(f, x, f->binned->row, leaves);
+	for (int t = 0; t < f->ntrees; t += FOREST_LANES)
+		ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + t, margin);
+}
+
+/*
+ * ForestSumBinned for n <= FOREST_BATCH rows without missing values, the
+ * r-th at x + r * f->rowstride, its outputs' margins (set to the base
+ * margin by the caller) at margins + r * f->noutputs.  The rows' walks are
+ * independent of each other, so the processor overlaps them; then, for a
+ * single output, the leaves are summed with one lane per row, tree after
+ * tree: each lane adds its row's leaves in tree order, the very float32
+ * additions of the one-row walk, but the rows' chains of 100 dependent
+ * additions run side by side instead of one after the other.
+ */
+FOREST_AVX512_TARGET void
+ForestSumBinnedBatch(const Forest *f, const float *x, int n, float *margins)
+{
+	const ForestBinned *b = f->binned;
+	int			pitch = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES * FOREST_LANES;
+	float	   *leaves = b->leaves_batch;
+
+	for (int r = 0; r < n; r++)
+		ForestBinnedLeaves(f, x + (Size) r * f->rowstride, b->rows + (Size) r * b->nslots,
+						   leaves + r * pitch);
+	if (f->noutputs == 1)
+	{
+		__m512i		at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+															  11, 12, 13, 14, 15),
+											_mm512_set1_epi32(pitch));
+		__mmask16	lanes = (__mmask16) ((1u << n) - 1);
+		__m512		sum = _mm512_maskz_loadu_ps(lanes, margins);
+
+		for (int t = 0; t < f->ntrees; t++)
+			sum = _mm512_add_ps(sum, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, at,
+															  leaves + t, sizeof(float)));
+		_mm512_mask_storeu_ps(margins, lanes, sum);
+		return;
+	}
+	for (int r = 0; r < n; r++)
+		for (int t = 0; t < f->ntrees; t += FOREST_LANES)
+			ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + r * pitch + t,
+							margins + r * f->noutputs);
 }
 
 #endif							/* FOREST_AVX512 */

@@ -79,8 +79,8 @@ PG_FUNCTION_INFO_V1(mlops_planned_model_current);
 /*
  * The function mlops.<name>(argument types), or InvalidOid.
  */
-static Oid
-MlopsFunction(const char *name, int nargs, Oid *argtypes)
+Oid
+PlanSupportFunction(const char *name, int nargs, Oid *argtypes)
 {
 	return LookupFuncName(list_make2(makeString("mlops"), makeString(pstrdup(name))),
 						  nargs, argtypes, true);
@@ -175,8 +175,8 @@ PlanRowCall(PlannerInfo *root, FuncExpr *call)
 		return NULL;
 
 	planned_name = psprintf("%s_planned", get_func_name(call->funcid));
-	planned_fn = MlopsFunction(planned_name, 2, planned_types);
-	current_fn = MlopsFunction("planned_model_current", 2, current_types);
+	planned_fn = PlanSupportFunction(planned_name, 2, planned_types);
+	current_fn = PlanSupportFunction("planned_model_current", 2, current_types);
 	if (!OidIsValid(planned_fn) || !OidIsValid(current_fn))
 		return NULL;
 
