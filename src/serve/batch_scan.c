@@ -55,8 +55,10 @@
  * target list, and every predict error, comes with its row.  So the node is
  * not used under a LIMIT (reading ahead would be wasted work), when the
  * scan's filter holds a volatile function (the rows read ahead would run
- * it), for SCROLL cursors (it cannot scan backward), for statements other
- * than SELECT or with row locks, or when mlops.batch_predict is off.  It
+ * it), for cursors that may scan backward (the node cannot: DECLARE
+ * without NO SCROLL gets a plan without the node, as PostgreSQL lets such a
+ * cursor go backward when its plan can), for statements other than SELECT
+ * or with row locks, or when mlops.batch_predict is off.  It
  * runs in parallel workers too, above their share of a parallel scan.
  *
  *-------------------------------------------------------------------------
@@ -337,6 +339,8 @@ BatchScanOf(PlannedStmt *stmt, Scan *scan, PlannedFunctions *fns, bool *looked_u
 	cscan->scan.plan.plan_rows = scan->plan.plan_rows;
 	cscan->scan.plan.plan_width = scan->plan.plan_width;
 	cscan->scan.plan.parallel_safe = scan->plan.parallel_safe;
+	cscan->scan.plan.extParam = bms_copy(scan->plan.extParam);
+	cscan->scan.plan.allParam = bms_copy(scan->plan.allParam);
 	cscan->scan.plan.plan_node_id = MaxPlanNodeId(stmt->planTree) + 1;
 	foreach(sub, stmt->subplans)
 		cscan->scan.plan.plan_node_id = Max(cscan->scan.plan.plan_node_id,
@@ -359,6 +363,8 @@ BatchScanOf(PlannedStmt *stmt, Scan *scan, PlannedFunctions *fns, bool *looked_u
 static Plan *
 BatchRewrite(PlannedStmt *stmt, Plan *plan, PlannedFunctions *fns, bool *looked_up)
 {
+	ListCell   *lc;
+
 	if (plan == NULL || IsA(plan, Limit))
 		return plan;
 	switch (nodeTag(plan))
@@ -367,6 +373,14 @@ BatchRewrite(PlannedStmt *stmt, Plan *plan, PlannedFunctions *fns, bool *looked_
 		case T_IndexScan:
 		case T_BitmapHeapScan:
 			return BatchScanOf(stmt, (Scan *) plan, fns, looked_up);
+		case T_SubqueryScan:
+			((SubqueryScan *) plan)->subplan = BatchRewrite(stmt, ((SubqueryScan *) plan)->subplan,
+															fns, looked_up);
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) plan)->appendplans)
+				lfirst(lc) = BatchRewrite(stmt, lfirst(lc), fns, looked_up);
+			break;
 		default:
 			break;
 	}
@@ -390,8 +404,10 @@ BatchPlanner(Query *parse, const char *query_string, int cursorOptions,
 		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
 	else
 		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
+	/* a cursor goes backward if declared SCROLL, or without NO SCROLL when its plan can */
 	if (mlops_batch_predict && stmt->commandType == CMD_SELECT && stmt->rowMarks == NIL &&
-		(cursorOptions & CURSOR_OPT_SCROLL) == 0)
+		(cursorOptions & CURSOR_OPT_SCROLL) == 0 &&
+		((cursorOptions & CURSOR_OPT_FAST_PLAN) == 0 || (cursorOptions & CURSOR_OPT_NO_SCROLL) != 0))
 		stmt->planTree = BatchRewrite(stmt, stmt->planTree, &fns, &looked_up);
 	return stmt;
 }
