@@ -16,7 +16,9 @@
  * next row.  After the planner has finished (planner_hook), BatchRewrite
  * looks for a scan (sequential, index or bitmap heap) whose target list
  * holds such a CASE as a whole entry, of predict, predict_proba or
- * predict_label, and puts a "MlopsBatchPredict" custom scan above it.  The
+ * predict_label on a model whose inputs are all numeric (predict_proba and
+ * predict_label: a classifier), and puts a "MlopsBatchPredict" custom scan
+ * above it.  The
  * node pulls up to BATCH_ROWS rows from the scan, keeping references to
  * them (an in-buffer tuple is pinned, not copied), featurizes them into one
  * matrix and scores it with one ModelPredictRows call, where the binned
@@ -85,6 +87,7 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
+#include "privileges.h"
 #include "serve/batch_scan.h"
 #include "serve/model_cache.h"
 #include "serve/plan_support.h"
@@ -237,6 +240,30 @@ IsPlannedCase(Expr *expr, Index scanrelid, PlannedFunctions *fns, bool *looked_u
 }
 
 /*
+ * Is the model of a planned CASE of this kind one the batch scores (see
+ * BatchFits)?  Asked at planning only about the project's deployed model,
+ * for a user who holds predict on it (as the support function does).
+ */
+static bool
+BatchableCase(CaseExpr *c, PredictKind kind)
+{
+	CaseWhen   *when = linitial(c->args);
+	Const	   *project = linitial(((FuncExpr *) when->expr)->args);
+	FuncExpr   *planned = (FuncExpr *) when->result;
+	int64		model_id = DatumGetInt64(((Const *) linitial(planned->args))->constvalue);
+	char	   *name;
+	MlopsModel *m;
+
+	if (!IsA(project, Const) || project->constisnull || project->consttype != TEXTOID)
+		return false;
+	name = TextDatumGetCString(project->constvalue);
+	if (!PrivilegeHeldByName(name, PRIV_PREDICT) || PlanSupportModel(name) != model_id)
+		return false;
+	m = ModelCacheGet(model_id);
+	return FeaturizerAllNumeric(m->fz) && (kind == PREDICT_VALUE || m->task == TASK_CLASSIFICATION);
+}
+
+/*
  * The scan relation's columns, in order, as a target list of Vars (a NULL
  * for a dropped column): what the scan returns below the node, so that it
  * hands over its tuples without projecting them.
@@ -313,7 +340,8 @@ BatchScanOf(PlannedStmt *stmt, Scan *scan, PlannedFunctions *fns, bool *looked_u
 		TargetEntry *tle = flatCopyTargetEntry(lfirst(lc));
 		PredictKind kind;
 
-		if (IsPlannedCase(tle->expr, scan->scanrelid, fns, looked_up, &kind))
+		if (IsPlannedCase(tle->expr, scan->scanrelid, fns, looked_up, &kind) &&
+			BatchableCase((CaseExpr *) tle->expr, kind))
 		{
 			Param	   *p = makeNode(Param);
 
