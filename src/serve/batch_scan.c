@@ -132,6 +132,8 @@ typedef struct BatchCall
 								 * first scored batch */
 	double	   *raw;			/* inputs of one row */
 	double	   *out;			/* BATCH_ROWS x noutputs */
+	instr_time	scored_at;		/* when the batch was scored */
+	double		row_us;			/* the batch's time per row scored */
 	int			index[BATCH_ROWS];	/* per row: its row of out, or -1 */
 } BatchCall;
 
@@ -613,6 +615,8 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	ExprContext *econtext = bs->css.ss.ps.ps_ExprContext;
 	MlopsModel *m;
 	int			n = 0;
+	instr_time	start;
+	instr_time	elapsed;
 
 	call->scored = false;
 	econtext->ecxt_scantuple = bs->slots[0];
@@ -638,6 +642,7 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 			call->index[r] = -1;
 		return;
 	}
+	INSTR_TIME_SET_CURRENT(start);
 	for (int r = 0; r < bs->nrows; r++)
 	{
 		if (BatchRowFeatures(call, m, bs->slots[r], call->X + (Size) n * m->fz->nfeatures))
@@ -647,6 +652,10 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	}
 	if (n > 0)
 		ModelPredictRows(m, call->X, n, call->out);
+	INSTR_TIME_SET_CURRENT(call->scored_at);
+	elapsed = call->scored_at;
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	call->row_us = INSTR_TIME_GET_DOUBLE(elapsed) * 1e6 / Max(n, 1);
 }
 
 /*
@@ -697,18 +706,20 @@ BatchValue(BatchScanState *bs, BatchCall *call, int r, bool *isnull)
 	if (!call->scored || call->index[r] < 0)
 		return ExecEvalExprSwitchContext(call->planned, econtext, isnull);
 
-	/* a batch row is one call of the planned form in the serving statistics */
+	/*
+	 * a batch row is one call of the planned form in the serving statistics,
+	 * its latency its share of the batch's time
+	 */
 	if (call->generation != ModelCacheGeneration())
 	{
 		call->model = ModelCacheGet(call->model_id);
 		call->generation = ModelCacheGeneration();
 	}
-	ServingCallBegin();
-	ServingCallModel(call->model->id, call->model->project_id, SERVING_CHAMPION);
 	old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
 	d = PredictResult(call->kind, call->model, call->out + (Size) call->index[r] * call->noutputs);
 	MemoryContextSwitchTo(old);
-	ServingCallEnd();
+	ServingCountBatchRow(call->model->id, call->model->project_id, SERVING_CHAMPION, call->row_us,
+						 call->scored_at);
 	*isnull = false;
 	return d;
 }

@@ -10,7 +10,7 @@
  * bin(v) the number of them that are <= v, v < T[i] exactly when bin(v) <=
  * i (floats compared as libxgboost compares them, so the answers, and the
  * outputs, are the same bits).  A row's values are binned once (16
- * thresholds per compare, see ForestBinRow); then a
+ * thresholds per compare, see ForestBinOf); then a
  * node is 32 bits, (i << 16) | slot with slot = 1 + feature, and the row's
  * slots hold bin << 16, so "go right" is one unsigned compare of the
  * slot's word with the node's: bin << 16 > (i << 16) | slot exactly when
@@ -74,7 +74,7 @@ struct ForestBinned
 	int32	   *levels;			/* per used feature: its levels of tables */
 
 	float	   *thresholds;		/* per used feature: its levels' tables (see
-								 * ForestBinRow) */
+								 * ForestBinOf) */
 	uint32	   *row;			/* scratch: a row's slot words */
 	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
 	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
@@ -287,8 +287,8 @@ ForestBuildBinned(Forest *f, int depth)
 #ifdef FOREST_AVX512
 
 /*
- * The slot words of a row without missing values (x as in ForestSum):
- * each used feature's bin, shifted up 16 bits.  A feature's thresholds,
+ * The bin of value x of used feature u: the number of its thresholds <=
+ * x.  A feature's thresholds,
  * sorted and padded with NaN (never <= v) to 16^L entries, are searched
  * 16 at a time: level l's table holds the last threshold of each of its
  * 16^(l + 1) blocks, so the thresholds <= v in the block found so far are
@@ -297,26 +297,66 @@ ForestBuildBinned(Forest *f, int depth)
  * most 255 thresholds takes two compares, and the features' searches are
  * independent of each other.
  */
-static FOREST_AVX512_TARGET inline void
-ForestBinRow(const ForestBinned *b, const float *x, uint32 *row)
+static FOREST_AVX512_TARGET inline uint32
+ForestBinOf(const ForestBinned *b, int u, float x)
 {
+	const float *level = b->thresholds + b->first[u];
+	__m512		v = _mm512_set1_ps(x);
+	uint32		bin = 0;
+	uint32		size = FOREST_LANES;
+
+	for (int l = 0; l < b->levels[u]; l++)
+	{
+		__mmask16	le = _mm512_cmp_ps_mask(_mm512_loadu_ps(level + bin * FOREST_LANES), v,
+											_CMP_LE_OQ);
+
+		bin = bin * FOREST_LANES + __builtin_popcount(le);
+		level += size;
+		size *= FOREST_LANES;
+	}
+	return bin;
+}
+
+/*
+ * The slot words of a row without missing values (x as in ForestSum) in
+ * row, for wider rows than permutes look up; otherwise in the registers
+ * r[0..3] (slots 0-15, 16-31, 32-47, 48-63), built there without a trip
+ * through memory (a vector load of words just stored one by one waits for
+ * the stores).  Each used feature's word is its bin (ForestBinOf), shifted
+ * up 16 bits; the others are 0.
+ */
+static FOREST_AVX512_TARGET pg_attribute_always_inline void
+ForestBinRow(const ForestBinned *b, const float *x, uint32 *row, __m512i *r)
+{
+	for (int k = 0; k < 4; k++)
+		r[k] = _mm512_setzero_si512();
+	if (b->nslots > FOREST_BINNED_PERMUTE_SLOTS)
+	{
+		for (int u = 0; u < b->nused; u++)
+			row[b->used[u]] = ForestBinOf(b, u, x[b->used[u]]) << 16;
+		return;
+	}
 	for (int u = 0; u < b->nused; u++)
 	{
-		const float *level = b->thresholds + b->first[u];
-		__m512		v = _mm512_set1_ps(x[b->used[u]]);
-		uint32		bin = 0;
-		uint32		size = FOREST_LANES;
+		int			slot = b->used[u];
+		__m512i		word = _mm512_set1_epi32(ForestBinOf(b, u, x[slot]) << 16);
+		__mmask16	lane = (__mmask16) (1u << (slot % FOREST_LANES));
 
-		for (int l = 0; l < b->levels[u]; l++)
+		switch (slot / FOREST_LANES)
 		{
-			__mmask16	le = _mm512_cmp_ps_mask(_mm512_loadu_ps(level + bin * FOREST_LANES), v,
-												_CMP_LE_OQ);
-
-			bin = bin * FOREST_LANES + __builtin_popcount(le);
-			level += size;
-			size *= FOREST_LANES;
+			case 0:
+				r[0] = _mm512_mask_mov_epi32(r[0], lane, word);
+				break;
+			case 1:
+				r[1] = _mm512_mask_mov_epi32(r[1], lane, word);
+				break;
+			case 2:
+				r[2] = _mm512_mask_mov_epi32(r[2], lane, word);
+				break;
+			default:
+				r[3] = _mm512_mask_mov_epi32(r[3], lane, word);
+				break;
 		}
-		row[b->used[u]] = bin << 16;
 	}
 }
 
@@ -441,19 +481,17 @@ ForestBinnedLeaves(const Forest *f, const float *x, uint32 *row, float *leaves)
 {
 	const ForestBinned *b = f->binned;
 	int			ngroups = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES;
+	__m512i		r[4];
 	__m512i		r0,
 				r1,
-				r2 = _mm512_setzero_si512(),
-				r3 = _mm512_setzero_si512();
+				r2,
+				r3;
 
-	ForestBinRow(b, x, row);
-	r0 = _mm512_loadu_si512(row);
-	r1 = _mm512_loadu_si512(row + 16);
-	if (b->nslots > FOREST_TABLE && b->nslots <= FOREST_BINNED_PERMUTE_SLOTS)
-	{
-		r2 = _mm512_loadu_si512(row + 32);
-		r3 = _mm512_loadu_si512(row + 48);
-	}
+	ForestBinRow(b, x, row, r);
+	r0 = r[0];
+	r1 = r[1];
+	r2 = r[2];
+	r3 = r[3];
 	for (int first = 0; first < ngroups; first += FOREST_BINNED_GROUPS)
 	{
 		int			n = Min(FOREST_BINNED_GROUPS, ngroups - first);
