@@ -28,7 +28,11 @@
  * the levels below with one 32-bit gather.  The slot words of rows of up
  * to 64 slots are looked up with permutes of the row in registers, wider
  * rows (fingerprints, embeddings) with a gather.  Leaves are added in tree
- * order, as the scalar walk does.
+ * order, as the scalar walk does.  ForestSumBinnedBatch scores up to
+ * FOREST_BATCH rows at a time (ForestPredict hands it the rows of a
+ * multi-row call without missing values): the rows' walks do not wait for
+ * each other, and the leaves are summed with one vector lane per row, each
+ * lane the same float32 additions in tree order.
  *
  * Rows with a missing value take the scalar walk (its default directions);
  * models whose feature has 32768 distinct thresholds or more, or a NaN
