@@ -54,6 +54,16 @@ SELECT count(*) AS rows,
        count(*) FILTER (WHERE r.p IS DISTINCT FROM s.p OR r.pr IS DISTINCT FROM s.pr OR r.l IS DISTINCT FROM s.l
                         OR r.g IS DISTINCT FROM s.g OR r.h IS DISTINCT FROM s.h) AS differ
   FROM bp_one r JOIN bp_single s USING (id);
+-- INSERT ... SELECT, which scores a table into another
+CREATE TABLE bp_ins (id int, p float8, l text);
+EXPLAIN (COSTS OFF) INSERT INTO bp_ins SELECT id, mlops.predict('bp', t), mlops.predict_label('bp', t) FROM bp_t t;
+INSERT INTO bp_ins SELECT id, mlops.predict('bp', t), mlops.predict_label('bp', t) FROM bp_t t;
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.p IS DISTINCT FROM s.p OR i.l IS DISTINCT FROM s.l) AS differ
+  FROM bp_ins i JOIN bp_single s USING (id);
+DROP TABLE bp_ins;
+-- UPDATE keeps one row at a time
+EXPLAIN (COSTS OFF) UPDATE bp_t t SET v = mlops.predict('bp_reg', t);
+
 -- in order, under a sort, an aggregate, an index scan
 SELECT count(*) FILTER (WHERE p IS DISTINCT FROM (SELECT s.g FROM bp_single s WHERE s.id = q.id)) AS differ, count(*)
   FROM (SELECT id, mlops.predict('bp_reg', t) p FROM bp_t t ORDER BY 2, 1) q;

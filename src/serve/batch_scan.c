@@ -60,7 +60,9 @@
  * it), for cursors that may scan backward (the node cannot: DECLARE
  * without NO SCROLL gets a plan without the node, as PostgreSQL lets such a
  * cursor go backward when its plan can), for statements other than SELECT
- * or with row locks, or when mlops.batch_predict is off.  It
+ * (CREATE TABLE AS, COPY (SELECT ...)) and INSERT ... SELECT, or with row
+ * locks, or when mlops.batch_predict is off (for statements planned after
+ * it changed).  It
  * runs in parallel workers too, above their share of a parallel scan.
  *
  *-------------------------------------------------------------------------
@@ -435,7 +437,9 @@ BatchPlanner(Query *parse, const char *query_string, int cursorOptions,
 	else
 		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
 	/* a cursor goes backward if declared SCROLL, or without NO SCROLL when its plan can */
-	if (mlops_batch_predict && stmt->commandType == CMD_SELECT && stmt->rowMarks == NIL &&
+	if (mlops_batch_predict &&
+		(stmt->commandType == CMD_SELECT || stmt->commandType == CMD_INSERT) &&
+		stmt->rowMarks == NIL &&
 		(cursorOptions & CURSOR_OPT_SCROLL) == 0 &&
 		((cursorOptions & CURSOR_OPT_FAST_PLAN) == 0 || (cursorOptions & CURSOR_OPT_NO_SCROLL) != 0))
 		stmt->planTree = BatchRewrite(stmt, stmt->planTree, &fns, &looked_up);
