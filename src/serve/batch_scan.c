@@ -18,15 +18,14 @@
  * holds such a CASE as a whole entry, of predict, predict_proba or
  * predict_label on a model whose inputs are all numeric (predict_proba and
  * predict_label: a classifier), and puts a "MlopsBatchPredict" custom scan
- * above it.  The
- * node pulls up to BATCH_ROWS rows from the scan, keeping references to
- * them (an in-buffer tuple is pinned, not copied), featurizes them into one
- * matrix and scores it with one ModelPredictRows call, where the binned
- * walk scores FOREST_BATCH rows at a time with one lane of the leaf sums
- * per row (forest_binned.c: still float32 additions in tree order, so
- * every output has libxgboost's bits).  Then it returns the rows one by
- * one, projecting the scan's original target list in which each batched
- * CASE is replaced by a PARAM_EXEC the node sets per row.
+ * above it.  The node pulls up to BATCH_ROWS rows from the scan, keeping
+ * references to them (an in-buffer tuple is pinned, not copied), featurizes
+ * them into one matrix and scores it with one ModelPredictRows call, where
+ * the binned walk scores FOREST_BATCH rows at a time with one lane of the
+ * leaf sums per row (forest_binned.c: still float32 additions in tree
+ * order, so every output has libxgboost's bits).  Then it returns the rows
+ * one by one, projecting the scan's original target list in which each
+ * batched CASE is replaced by a PARAM_EXEC the node sets per row.
  *
  * A post-pass, not a path: the planned form exists only after the support
  * function ran, inside expression preprocessing, and the batch node changes
@@ -62,8 +61,8 @@
  * cursor go backward when its plan can), for statements other than SELECT
  * (CREATE TABLE AS, COPY (SELECT ...)) and INSERT ... SELECT, or with row
  * locks, or when mlops.batch_predict is off (for statements planned after
- * it changed).  It
- * runs in parallel workers too, above their share of a parallel scan.
+ * it changed).  It runs in parallel workers too, above their share of a
+ * parallel scan.
  *
  *-------------------------------------------------------------------------
  */
