@@ -12,7 +12,7 @@ DATA = sql/$(EXTENSION)--0.1.0.sql $(EXTENSION)--0.1.0.control $(wildcard sql/$(
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 # pg_regress tests, listed explicitly so the install script never runs as one
-REGRESS = setup train predict registry metrics stats featurize retrain drift corrupt security_limits papercuts governance lineage plan_support tune explain monitor canary serving_stats
+REGRESS = setup train predict registry metrics stats featurize retrain drift corrupt security_limits papercuts governance lineage plan_support tune explain monitor canary serving_stats batch_predict
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS += -I$(srcdir)/src

@@ -28,6 +28,7 @@
 #include "monitor/profile.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
+#include "serve/batch_scan.h"
 #include "serve/forest.h"
 #include "serve/model_cache.h"
 #include "serve/prediction_log.h"
@@ -120,6 +121,7 @@ _PG_init(void)
 	WorkerInit();
 	ServingStatsInit();
 	PredictionLogInit();
+	BatchScanInit();
 
 	MarkGUCPrefixReserved("mlops");
 }

@@ -15,6 +15,9 @@
 /* trees walked side by side for one row */
 #define FOREST_LANES 16
 
+/* rows the binned walk scores together (one per lane of their sums) */
+#define FOREST_BATCH 16
+
 /*
  * One tree node, 16 bytes.  Every tree is laid out breadth first, so a
  * node's children are adjacent (right = left + 1) and come after it.
@@ -74,6 +77,10 @@ typedef struct Forest
 	float	   *row;			/* scratch (one row at a time): NaN, then the row as
 								 * float32, then zeros up to a multiple of 32 */
 	float	   *margin;			/* scratch: one row's outputs */
+	int			rowstride;		/* floats of a row in row and rows */
+	float	   *rows;			/* scratch: FOREST_BATCH rows laid out as row */
+	float	   *margins;		/* scratch: FOREST_BATCH rows' outputs */
+	int		   *batch;			/* scratch: their indexes in the caller's rows */
 } Forest;
 
 /* mlops.vector_tree_walk: use the AVX-512 walk where the processor has it */

@@ -10,7 +10,7 @@
  * bin(v) the number of them that are <= v, v < T[i] exactly when bin(v) <=
  * i (floats compared as libxgboost compares them, so the answers, and the
  * outputs, are the same bits).  A row's values are binned once (16
- * thresholds per compare, see ForestBinRow); then a
+ * thresholds per compare, see ForestBinOf); then a
  * node is 32 bits, (i << 16) | slot with slot = 1 + feature, and the row's
  * slots hold bin << 16, so "go right" is one unsigned compare of the
  * slot's word with the node's: bin << 16 > (i << 16) | slot exactly when
@@ -28,7 +28,11 @@
  * the levels below with one 32-bit gather.  The slot words of rows of up
  * to 64 slots are looked up with permutes of the row in registers, wider
  * rows (fingerprints, embeddings) with a gather.  Leaves are added in tree
- * order, as the scalar walk does.
+ * order, as the scalar walk does.  ForestSumBinnedBatch scores up to
+ * FOREST_BATCH rows at a time (ForestPredict hands it the rows of a
+ * multi-row call without missing values): the rows' walks do not wait for
+ * each other, and the leaves are summed with one vector lane per row, each
+ * lane the same float32 additions in tree order.
  *
  * Rows with a missing value take the scalar walk (its default directions);
  * models whose feature has 32768 distinct thresholds or more, or a NaN
@@ -74,8 +78,11 @@ struct ForestBinned
 	int32	   *levels;			/* per used feature: its levels of tables */
 
 	float	   *thresholds;		/* per used feature: its levels' tables (see
-								 * ForestBinRow) */
+								 * ForestBinOf) */
 	uint32	   *row;			/* scratch: a row's slot words */
+	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
+	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
+								 * ngroups x FOREST_LANES */
 };
 
 /*
@@ -269,6 +276,9 @@ ForestBuildBinned(Forest *f, int depth)
 	}
 	ForestBinnedTrees(f, b, depth, values, count);
 	b->row = palloc0(sizeof(uint32) * b->nslots);
+	b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
+	b->leaves_batch = palloc0(sizeof(float) * FOREST_BATCH * FOREST_LANES *
+							  ((f->ntrees + FOREST_LANES - 1) / FOREST_LANES));
 	for (int j = 0; j < f->nfeatures; j++)
 		pfree(values[j]);
 	pfree(values);
@@ -281,8 +291,8 @@ ForestBuildBinned(Forest *f, int depth)
 #ifdef FOREST_AVX512
 
 /*
- * The slot words of a row without missing values (x as in ForestSum):
- * each used feature's bin, shifted up 16 bits.  A feature's thresholds,
+ * The bin of value x of used feature u: the number of its thresholds <=
+ * x.  A feature's thresholds,
  * sorted and padded with NaN (never <= v) to 16^L entries, are searched
  * 16 at a time: level l's table holds the last threshold of each of its
  * 16^(l + 1) blocks, so the thresholds <= v in the block found so far are
@@ -291,26 +301,66 @@ ForestBuildBinned(Forest *f, int depth)
  * most 255 thresholds takes two compares, and the features' searches are
  * independent of each other.
  */
-static FOREST_AVX512_TARGET inline void
-ForestBinRow(const ForestBinned *b, const float *x, uint32 *row)
+static FOREST_AVX512_TARGET inline uint32
+ForestBinOf(const ForestBinned *b, int u, float x)
 {
+	const float *level = b->thresholds + b->first[u];
+	__m512		v = _mm512_set1_ps(x);
+	uint32		bin = 0;
+	uint32		size = FOREST_LANES;
+
+	for (int l = 0; l < b->levels[u]; l++)
+	{
+		__mmask16	le = _mm512_cmp_ps_mask(_mm512_loadu_ps(level + bin * FOREST_LANES), v,
+											_CMP_LE_OQ);
+
+		bin = bin * FOREST_LANES + __builtin_popcount(le);
+		level += size;
+		size *= FOREST_LANES;
+	}
+	return bin;
+}
+
+/*
+ * The slot words of a row without missing values (x as in ForestSum) in
+ * row, for wider rows than permutes look up; otherwise in the registers
+ * r[0..3] (slots 0-15, 16-31, 32-47, 48-63), built there without a trip
+ * through memory (a vector load of words just stored one by one waits for
+ * the stores).  Each used feature's word is its bin (ForestBinOf), shifted
+ * up 16 bits; the others are 0.
+ */
+static FOREST_AVX512_TARGET pg_attribute_always_inline void
+ForestBinRow(const ForestBinned *b, const float *x, uint32 *row, __m512i *r)
+{
+	for (int k = 0; k < 4; k++)
+		r[k] = _mm512_setzero_si512();
+	if (b->nslots > FOREST_BINNED_PERMUTE_SLOTS)
+	{
+		for (int u = 0; u < b->nused; u++)
+			row[b->used[u]] = ForestBinOf(b, u, x[b->used[u]]) << 16;
+		return;
+	}
 	for (int u = 0; u < b->nused; u++)
 	{
-		const float *level = b->thresholds + b->first[u];
-		__m512		v = _mm512_set1_ps(x[b->used[u]]);
-		uint32		bin = 0;
-		uint32		size = FOREST_LANES;
+		int			slot = b->used[u];
+		__m512i		word = _mm512_set1_epi32(ForestBinOf(b, u, x[slot]) << 16);
+		__mmask16	lane = (__mmask16) (1u << (slot % FOREST_LANES));
 
-		for (int l = 0; l < b->levels[u]; l++)
+		switch (slot / FOREST_LANES)
 		{
-			__mmask16	le = _mm512_cmp_ps_mask(_mm512_loadu_ps(level + bin * FOREST_LANES), v,
-												_CMP_LE_OQ);
-
-			bin = bin * FOREST_LANES + __builtin_popcount(le);
-			level += size;
-			size *= FOREST_LANES;
+			case 0:
+				r[0] = _mm512_mask_mov_epi32(r[0], lane, word);
+				break;
+			case 1:
+				r[1] = _mm512_mask_mov_epi32(r[1], lane, word);
+				break;
+			case 2:
+				r[2] = _mm512_mask_mov_epi32(r[2], lane, word);
+				break;
+			default:
+				r[3] = _mm512_mask_mov_epi32(r[3], lane, word);
+				break;
 		}
-		row[b->used[u]] = bin << 16;
 	}
 }
 
@@ -424,47 +474,93 @@ ForestBinnedGroups(const ForestBinned *b, const uint32 *row, int first, int n, _
 }
 
 /*
- * Add every tree's leaf for one row without missing values (x as in
- * ForestSum) to its output's margin, walking the binned form:
- * FOREST_BINNED_GROUPS groups of trees step together; then their leaves are
- * added in tree order.
+ * Walk every tree for one row without missing values (x as in ForestSum)
+ * in the binned form, FOREST_BINNED_GROUPS groups of trees stepping
+ * together, and store each tree's leaf value in leaves, in tree order
+ * (FOREST_LANES per group; lanes after the last tree hold leaves of
+ * padding).  row is scratch for the row's slot words.
  */
-FOREST_AVX512_TARGET void
-ForestSumBinned(const Forest *f, const float *x, float *margin)
+static FOREST_AVX512_TARGET pg_attribute_always_inline void
+ForestBinnedLeaves(const Forest *f, const float *x, uint32 *row, float *leaves)
 {
 	const ForestBinned *b = f->binned;
 	int			ngroups = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES;
-	uint32	   *row = b->row;
-	float		leaves[FOREST_BINNED_GROUPS * FOREST_LANES];
+	__m512i		r[4];
 	__m512i		r0,
 				r1,
-				r2 = _mm512_setzero_si512(),
-				r3 = _mm512_setzero_si512();
+				r2,
+				r3;
 
-	ForestBinRow(b, x, row);
-	r0 = _mm512_loadu_si512(row);
-	r1 = _mm512_loadu_si512(row + 16);
-	if (b->nslots > FOREST_TABLE && b->nslots <= FOREST_BINNED_PERMUTE_SLOTS)
-	{
-		r2 = _mm512_loadu_si512(row + 32);
-		r3 = _mm512_loadu_si512(row + 48);
-	}
-
+	ForestBinRow(b, x, row, r);
+	r0 = r[0];
+	r1 = r[1];
+	r2 = r[2];
+	r3 = r[3];
 	for (int first = 0; first < ngroups; first += FOREST_BINNED_GROUPS)
 	{
 		int			n = Min(FOREST_BINNED_GROUPS, ngroups - first);
 
 		if (n == FOREST_BINNED_GROUPS)
-			ForestBinnedGroups(b, row, first, FOREST_BINNED_GROUPS, r0, r1, r2, r3, leaves);
+			ForestBinnedGroups(b, row, first, FOREST_BINNED_GROUPS, r0, r1, r2, r3,
+							   leaves + first * FOREST_LANES);
 		else
-			ForestBinnedGroups(b, row, first, n, r0, r1, r2, r3, leaves);
-		for (int g = 0; g < n; g++)
-		{
-			int			t = (first + g) * FOREST_LANES;
-
-			ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + g * FOREST_LANES, margin);
-		}
+			ForestBinnedGroups(b, row, first, n, r0, r1, r2, r3, leaves + first * FOREST_LANES);
 	}
+}
+
+/*
+ * Add every tree's leaf for one row without missing values (x as in
+ * ForestSum) to its output's margin, walking the binned form; the leaves
+ * are added in tree order.
+ */
+FOREST_AVX512_TARGET void
+ForestSumBinned(const Forest *f, const float *x, float *margin)
+{
+	float	   *leaves = f->binned->leaves_batch;
+
+	ForestBinnedLeaves(f, x, f->binned->row, leaves);
+	for (int t = 0; t < f->ntrees; t += FOREST_LANES)
+		ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + t, margin);
+}
+
+/*
+ * ForestSumBinned for n <= FOREST_BATCH rows without missing values, the
+ * r-th at x + r * f->rowstride, its outputs' margins (set to the base
+ * margin by the caller) at margins + r * f->noutputs.  The rows' walks are
+ * independent of each other, so the processor overlaps them; then, for a
+ * single output, the leaves are summed with one lane per row, tree after
+ * tree: each lane adds its row's leaves in tree order, the very float32
+ * additions of the one-row walk, but the rows' chains of 100 dependent
+ * additions run side by side instead of one after the other.
+ */
+FOREST_AVX512_TARGET void
+ForestSumBinnedBatch(const Forest *f, const float *x, int n, float *margins)
+{
+	const ForestBinned *b = f->binned;
+	int			pitch = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES * FOREST_LANES;
+	float	   *leaves = b->leaves_batch;
+
+	for (int r = 0; r < n; r++)
+		ForestBinnedLeaves(f, x + (Size) r * f->rowstride, b->rows + (Size) r * b->nslots,
+						   leaves + r * pitch);
+	if (f->noutputs == 1)
+	{
+		__m512i		at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+															  11, 12, 13, 14, 15),
+											_mm512_set1_epi32(pitch));
+		__mmask16	lanes = (__mmask16) ((1u << n) - 1);
+		__m512		sum = _mm512_maskz_loadu_ps(lanes, margins);
+
+		for (int t = 0; t < f->ntrees; t++)
+			sum = _mm512_add_ps(sum, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, at,
+															  leaves + t, sizeof(float)));
+		_mm512_mask_storeu_ps(margins, lanes, sum);
+		return;
+	}
+	for (int r = 0; r < n; r++)
+		for (int t = 0; t < f->ntrees; t += FOREST_LANES)
+			ForestAddLeaves(f, t, Min(FOREST_LANES, f->ntrees - t), leaves + r * pitch + t,
+							margins + r * f->noutputs);
 }
 
 #endif							/* FOREST_AVX512 */

@@ -555,9 +555,18 @@ ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasse
 	ForestBuildBinned(f, depth);
 	if (f->binned == NULL && ForestUseAvx512(f, depth))
 		ForestBuildComplete(f, depth);
-	f->row = palloc0(sizeof(float) * TYPEALIGN(FOREST_TABLE, nfeatures + 1));
+	f->rowstride = TYPEALIGN(FOREST_TABLE, nfeatures + 1);
+	f->row = palloc0(sizeof(float) * f->rowstride);
 	f->row[0] = NAN;
 	f->margin = palloc(sizeof(float) * f->noutputs);
+	if (f->binned != NULL)
+	{
+		f->rows = palloc0(sizeof(float) * f->rowstride * FOREST_BATCH);
+		for (int r = 0; r < FOREST_BATCH; r++)
+			f->rows[r * f->rowstride] = NAN;
+		f->margins = palloc(sizeof(float) * f->noutputs * FOREST_BATCH);
+		f->batch = palloc(sizeof(int) * FOREST_BATCH);
+	}
 	MemoryContextDelete(tmp);
 	return f;
 }

@@ -104,6 +104,8 @@ extern void ForestBuildComplete(Forest *f, int depth);
 extern void ForestBuildBinned(Forest *f, int depth);
 #ifdef FOREST_AVX512
 extern FOREST_AVX512_TARGET void ForestSumBinned(const Forest *f, const float *x, float *margin);
+extern FOREST_AVX512_TARGET void ForestSumBinnedBatch(const Forest *f, const float *x, int n,
+													  float *margins);
 #endif
 
 /*

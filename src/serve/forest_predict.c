@@ -337,12 +337,65 @@ ForestSoftmax(float *v, int k)
 }
 
 /*
+ * Turn a row's summed margins into its outputs (k of them, at out).
+ */
+static inline void
+ForestOutputs(const Forest *f, float *margin, double *out)
+{
+	int			k = f->noutputs;
+
+	if (f->transform == FOREST_SIGMOID)
+		margin[0] = ForestSigmoid(margin[0]);
+	else if (f->transform == FOREST_SOFTMAX)
+		ForestSoftmax(margin, k);
+	for (int c = 0; c < k; c++)
+		out[c] = margin[c];
+}
+
+/*
+ * Convert a row of p doubles to float32 into x[1..p]: true when a value is
+ * missing (NaN).
+ */
+static inline bool
+ForestRowFloat(const double *row, int p, float *x)
+{
+	bool		has_missing = false;
+
+	for (int j = 0; j < p; j++)
+	{
+		x[j + 1] = (float) row[j];
+		has_missing |= isnan(x[j + 1]);
+	}
+	return has_missing;
+}
+
+#ifdef FOREST_AVX512
+/*
+ * Score the n <= FOREST_BATCH rows of f->rows, rows batch[0..n-1] of the
+ * caller's, with the binned batch walk.
+ */
+static void
+ForestFlushBatch(const Forest *f, int n, double *out)
+{
+	int			k = f->noutputs;
+
+	for (int i = 0; i < n * k; i++)
+		f->margins[i] = f->base_margin;
+	ForestSumBinnedBatch(f, f->rows, n, f->margins);
+	for (int r = 0; r < n; r++)
+		ForestOutputs(f, f->margins + r * k, out + (size_t) f->batch[r] * k);
+}
+#endif
+
+/*
  * Score n row-major rows of f->nfeatures featurized values (NaN is
  * missing) into out, f->noutputs values per row: the regression value,
  * P(class 1) for binary:logistic, the class probabilities for
  * multi:softprob.  The values are libxgboost's float32 results.  With
  * "vector", rows without missing values take the AVX-512 walk when the
- * model has its complete form.
+ * model has its complete form, or the binned form's, FOREST_BATCH rows at
+ * a time (ForestSumBinnedBatch) when it has that; rows with a missing
+ * value take the scalar walk.  Every path gives the same bits.
  */
 void
 ForestPredict(const Forest *f, const double *X, int n, bool vector, double *out)
@@ -351,17 +404,30 @@ ForestPredict(const Forest *f, const double *X, int n, bool vector, double *out)
 	int			k = f->noutputs;
 	float	   *x = f->row;
 	float	   *margin = f->margin;
+	int			batched = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		const double *row = X + (size_t) i * p;
-		bool		has_missing = false;
+		bool		has_missing;
 
-		for (int j = 0; j < p; j++)
+#ifdef FOREST_AVX512
+		if (vector && f->binned != NULL && n > 1)
 		{
-			x[j + 1] = (float) row[j];
-			has_missing |= isnan(x[j + 1]);
+			/* rows without missing values wait for a batch */
+			if (!ForestRowFloat(row, p, f->rows + (size_t) batched * f->rowstride))
+			{
+				f->batch[batched++] = i;
+				if (batched == FOREST_BATCH)
+				{
+					ForestFlushBatch(f, batched, out);
+					batched = 0;
+				}
+				continue;
+			}
 		}
+#endif
+		has_missing = ForestRowFloat(row, p, x);
 		for (int c = 0; c < k; c++)
 			margin[c] = f->base_margin;
 		if (has_missing)
@@ -374,12 +440,10 @@ ForestPredict(const Forest *f, const double *X, int n, bool vector, double *out)
 #endif
 		else
 			ForestSum(f, x, margin, false);
-
-		if (f->transform == FOREST_SIGMOID)
-			margin[0] = ForestSigmoid(margin[0]);
-		else if (f->transform == FOREST_SOFTMAX)
-			ForestSoftmax(margin, k);
-		for (int c = 0; c < k; c++)
-			out[(size_t) i * k + c] = margin[c];
+		ForestOutputs(f, margin, out + (size_t) i * k);
 	}
+#ifdef FOREST_AVX512
+	if (batched > 0)
+		ForestFlushBatch(f, batched, out);
+#endif
 }

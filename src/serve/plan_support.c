@@ -79,8 +79,8 @@ PG_FUNCTION_INFO_V1(mlops_planned_model_current);
 /*
  * The function mlops.<name>(argument types), or InvalidOid.
  */
-static Oid
-MlopsFunction(const char *name, int nargs, Oid *argtypes)
+Oid
+PlanSupportFunction(const char *name, int nargs, Oid *argtypes)
 {
 	return LookupFuncName(list_make2(makeString("mlops"), makeString(pstrdup(name))),
 						  nargs, argtypes, true);
@@ -127,8 +127,8 @@ SourceColumn(Oid relid, Index rti, const FeatureSource *src)
  * logs predictions or names an entity key (both read the whole input):
  * only the row form serves those.
  */
-static int64
-PlannableModel(const char *project)
+int64
+PlanSupportModel(const char *project)
 {
 	ModelDeployment d = ModelCacheDeploymentIfAny(project);
 
@@ -175,8 +175,8 @@ PlanRowCall(PlannerInfo *root, FuncExpr *call)
 		return NULL;
 
 	planned_name = psprintf("%s_planned", get_func_name(call->funcid));
-	planned_fn = MlopsFunction(planned_name, 2, planned_types);
-	current_fn = MlopsFunction("planned_model_current", 2, current_types);
+	planned_fn = PlanSupportFunction(planned_name, 2, planned_types);
+	current_fn = PlanSupportFunction("planned_model_current", 2, current_types);
 	if (!OidIsValid(planned_fn) || !OidIsValid(current_fn))
 		return NULL;
 
@@ -184,7 +184,7 @@ PlanRowCall(PlannerInfo *root, FuncExpr *call)
 	name = TextDatumGetCString(project->constvalue);
 	if (!PrivilegeHeldByName(name, PRIV_PREDICT))
 		return NULL;
-	model_id = PlannableModel(name);
+	model_id = PlanSupportModel(name);
 	if (model_id == 0)
 		return NULL;
 	m = ModelCacheGet(model_id);
@@ -273,7 +273,7 @@ mlops_planned_model_current(PG_FUNCTION_ARGS)
 		pfree(c->project);
 	name = text_to_cstring(project);
 	c->current = PrivilegeHeldByName(name, PRIV_PREDICT) &&
-		PlannableModel(name) == model_id;
+		PlanSupportModel(name) == model_id;
 	c->project = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE_ANY(project));
 	memcpy(c->project, project, VARSIZE_ANY(project));
 	c->model_id = model_id;

@@ -17,6 +17,8 @@
 
 #include "serve/model.h"
 
+extern Oid	PlanSupportFunction(const char *name, int nargs, Oid *argtypes);
+extern int64 PlanSupportModel(const char *project);
 extern bool PlannedCall(FunctionCallInfo fcinfo);
 extern Oid *PlannedArgTypes(FunctionCallInfo fcinfo, const MlopsModel *m, MemoryContext cxt);
 extern void PlannedRaw(FunctionCallInfo fcinfo, const MlopsModel *m, const Oid *types,

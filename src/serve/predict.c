@@ -687,6 +687,31 @@ ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
 }
 
 /*
+ * The result of a predict function of this kind for a row's outputs
+ * (ModelOutputs values of model m).
+ */
+Datum
+PredictResult(PredictKind kind, const MlopsModel *m, const double *out)
+{
+	Datum	   *elems;
+
+	switch (kind)
+	{
+		case PREDICT_VALUE:
+			break;
+		case PREDICT_PROBA:
+			elems = palloc(sizeof(Datum) * m->nclasses);
+			for (int k = 0; k < m->nclasses; k++)
+				elems[k] = Float8GetDatum(out[k]);
+			return PointerGetDatum(construct_array(elems, m->nclasses, FLOAT8OID, 8,
+												   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		case PREDICT_LABEL:
+			return PointerGetDatum(cstring_to_text(m->labels[ModelArgmax(out, m->nclasses)]));
+	}
+	return Float8GetDatum(ModelPredictValue(m, out));
+}
+
+/*
  * mlops.predict: the regression value, the predicted label when labels are
  * numeric or boolean, or its index in label order when they are text.
  */
@@ -699,7 +724,7 @@ mlops_predict(PG_FUNCTION_ARGS)
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	m = ScoreCall(fcinfo, &out, NULL);
-	PG_RETURN_FLOAT8(ModelPredictValue(m, out));
+	return PredictResult(PREDICT_VALUE, m, out);
 }
 
 /*
@@ -710,16 +735,11 @@ mlops_predict_proba(PG_FUNCTION_ARGS)
 {
 	MlopsModel *m;
 	double	   *out;
-	Datum	   *elems;
 
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	m = ScoreCall(fcinfo, &out, "mlops.predict_proba()");
-	elems = palloc(sizeof(Datum) * m->nclasses);
-	for (int k = 0; k < m->nclasses; k++)
-		elems[k] = Float8GetDatum(out[k]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, m->nclasses, FLOAT8OID, 8,
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return PredictResult(PREDICT_PROBA, m, out);
 }
 
 /*
@@ -734,7 +754,7 @@ mlops_predict_label(PG_FUNCTION_ARGS)
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	m = ScoreCall(fcinfo, &out, "mlops.predict_label()");
-	PG_RETURN_TEXT_P(cstring_to_text(m->labels[ModelArgmax(out, m->nclasses)]));
+	return PredictResult(PREDICT_LABEL, m, out);
 }
 
 /*

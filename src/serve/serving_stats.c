@@ -417,6 +417,21 @@ ServingExecutorEnd(QueryDesc *queryDesc)
 }
 
 /*
+ * Register the callbacks that count errors and flush at exit, once.
+ */
+static void
+ServingRegisterCallbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(ServingXactCallback, NULL);
+	RegisterSubXactCallback(ServingSubXactCallback, NULL);
+	before_shmem_exit(ServingExit, (Datum) 0);
+	INSTR_TIME_SET_CURRENT(last_flush);
+	callbacks_registered = true;
+}
+
+/*
  * Start timing a call (before its model is looked up, so that loading it
  * counts).
  */
@@ -425,14 +440,7 @@ ServingCallBegin(void)
 {
 	if (!mlops_track_serving || serving_hash == NULL)
 		return;
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(ServingXactCallback, NULL);
-		RegisterSubXactCallback(ServingSubXactCallback, NULL);
-		before_shmem_exit(ServingExit, (Datum) 0);
-		INSTR_TIME_SET_CURRENT(last_flush);
-		callbacks_registered = true;
-	}
+	ServingRegisterCallbacks();
 	ServingCountPendingError();
 	pending.model_id = 0;
 	pending.active = true;
@@ -452,26 +460,18 @@ ServingCallModel(int64 model_id, int64 project_id, ServingVariant variant)
 }
 
 /*
- * The call begun last succeeded: count it with its latency.
+ * Count a call of a model that succeeded, us microseconds long, ended at
+ * "end"; flush when the last flush is old enough.
  */
-void
-ServingCallEnd(void)
+static void
+ServingCount(int64 model_id, int64 project_id, ServingVariant variant, double us,
+			 instr_time end)
 {
-	instr_time	end;
 	instr_time	elapsed;
-	double		us;
 	int			b;
 	LocalEntry *le;
 
-	if (!pending.active || pending.model_id == 0)
-		return;
-	INSTR_TIME_SET_CURRENT(end);
-	elapsed = end;
-	INSTR_TIME_SUBTRACT(elapsed, pending.start);
-	us = INSTR_TIME_GET_DOUBLE(elapsed) * 1e6;
-	pending.active = false;
-
-	le = LocalEntryFor(pending.model_id, pending.project_id, pending.variant);
+	le = LocalEntryFor(model_id, project_id, variant);
 	if (le->counters.calls == 0)
 		le->first_end = end;
 	le->last_end = end;
@@ -487,6 +487,40 @@ ServingCallEnd(void)
 	INSTR_TIME_SUBTRACT(elapsed, last_flush);
 	if (INSTR_TIME_GET_MICROSEC(elapsed) >= SERVING_FLUSH_US)
 		ServingFlush();
+}
+
+/*
+ * The call begun last succeeded: count it with its latency.
+ */
+void
+ServingCallEnd(void)
+{
+	instr_time	end;
+	instr_time	elapsed;
+
+	if (!pending.active || pending.model_id == 0)
+		return;
+	INSTR_TIME_SET_CURRENT(end);
+	elapsed = end;
+	INSTR_TIME_SUBTRACT(elapsed, pending.start);
+	pending.active = false;
+	ServingCount(pending.model_id, pending.project_id, pending.variant,
+				 INSTR_TIME_GET_DOUBLE(elapsed) * 1e6, end);
+}
+
+/*
+ * Count a row that a batch scored (batch_scan.c) as a call that succeeded:
+ * its latency us is its share of the batch's time, the batch ended at
+ * "end".
+ */
+void
+ServingCountBatchRow(int64 model_id, int64 project_id, ServingVariant variant, double us,
+					 instr_time end)
+{
+	if (!mlops_track_serving || serving_hash == NULL)
+		return;
+	ServingRegisterCallbacks();
+	ServingCount(model_id, project_id, variant, us, end);
 }
 
 /*

@@ -26,6 +26,8 @@
 
 #include "postgres.h"
 
+#include "portability/instr_time.h"
+
 /* which role a model played in a call */
 typedef enum ServingVariant
 {
@@ -45,6 +47,8 @@ extern const char *ServingVariantName(ServingVariant variant);
 extern void ServingCallBegin(void);
 extern void ServingCallModel(int64 model_id, int64 project_id, ServingVariant variant);
 extern void ServingCallEnd(void);
+extern void ServingCountBatchRow(int64 model_id, int64 project_id, ServingVariant variant,
+								 double us, instr_time end);
 extern void ServingCountDropped(int64 model_id, int64 project_id, ServingVariant variant);
 
 #endif							/* MLOPS_SERVING_STATS_H */

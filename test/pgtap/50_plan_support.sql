@@ -58,7 +58,7 @@ SELECT mlops.grant('psp', 'ps_other', 'predict');
 \o
 SET ROLE ps_other;
 SELECT alike(psp_plan('SELECT mlops.predict(''psp'', t) FROM psp_t t'),
-	'%mlops.predict_planned(''N''::bigint, a, b)%', 'with predict, the call takes the model''s columns');
+	'%mlops.predict_planned(''N''::bigint, %a, %b)%', 'with predict, the call takes the model''s columns');
 SELECT is(mlops.planned_model_current('psp', :pm), true, 'planned_model_current is true with predict');
 SELECT is((SELECT count(*) FROM psp_t t
 	WHERE mlops.predict_proba('psp', t) IS DISTINCT FROM mlops.predict_proba(:pm, jsonb_build_object('a', t.a, 'b', t.b))),

@@ -151,6 +151,41 @@ def max_rel(got, ref):
 stats = {"values": 0, "identical": 0}
 
 
+def deployed_project(model_id):
+    """The project whose deployed model model_id is, and the model's source columns; (None, None) if none."""
+    cur.execute("SELECT o.project, (SELECT array_agg(c->>'name' ORDER BY n) FROM "
+                "jsonb_array_elements(m.features->'columns') WITH ORDINALITY a(c, n)) "
+                "FROM mlops.overview o JOIN mlops.models m ON m.id = o.model_id WHERE o.model_id = %s", (model_id,))
+    found = cur.fetchone()
+    return found if found is not None else (None, None)
+
+
+def column_outputs(project, columns, X, classification):
+    """The planned form on a table of the model's columns: (batched, one row at a time, labels equal).
+
+    A whole target-list entry of the planned form is scored by the MlopsBatchPredict node in
+    batches of rows (mlops.batch_predict on), else one row at a time; the labels of both must agree.
+    """
+    cur.execute("DROP TABLE IF EXISTS probe_cols; CREATE TABLE probe_cols (i int, "
+                + ", ".join(f'"{c}" float8' for c in columns) + ")")
+    buf = io.StringIO("".join(f"{i}\t" + "\t".join("\\N" if np.isnan(v) else repr(float(v)) for v in r) + "\n"
+                              for i, r in enumerate(X)))
+    cur.copy_from(buf, "probe_cols")
+    fn = "predict_proba" if classification else "predict"
+    got = {}
+    for batch in ("on", "off"):
+        cur.execute(f"SET mlops.batch_predict = {batch}")
+        sql = (f"SELECT mlops.{fn}(%(p)s, t), "
+               + ("mlops.predict_label(%(p)s, t)" if classification else "NULL") + " FROM probe_cols t ORDER BY i")
+        cur.execute("EXPLAIN " + sql, {"p": project})
+        used = "MlopsBatchPredict" in "\n".join(r[0] for r in cur.fetchall())
+        cur.execute(sql, {"p": project})
+        rows = cur.fetchall()
+        got[batch] = (used, np.array([r[0] for r in rows], dtype=float), [r[1] for r in rows])
+    cur.execute("RESET mlops.batch_predict")
+    return got
+
+
 def check(name, model_id, nclasses, bst=None):
     """Compare mlops with libxgboost on the probe rows of a model, with each tree walk.
 
@@ -173,6 +208,18 @@ def check(name, model_id, nclasses, bst=None):
         tap.ok(ok and worst <= REL, f"{name}, vector_tree_walk {walk}: {len(X)} rows equal libxgboost's "
                f"within {REL:g} relative", f"shapes {got.shape} {ref.shape}, max relative difference {worst:.3g}")
     cur.execute("RESET mlops.vector_tree_walk")
+    project, columns = deployed_project(model_id)
+    if project is None:
+        return
+    got = column_outputs(project, columns, X, nclasses > 0)
+    batched, single = got["on"], got["off"]
+    same = batched[1].shape == ref.shape and np.array_equal(batched[1], ref)
+    tap.ok(batched[0] and not single[0] and same and np.array_equal(batched[1], single[1])
+           and batched[2] == single[2],
+           f"{name}, table columns: batched (MlopsBatchPredict), one row at a time and libxgboost "
+           f"give the same bits on {len(X)} rows",
+           f"batch node used {batched[0]}/{single[0]}, equal to libxgboost {same}, "
+           f"equal to one row at a time {np.array_equal(batched[1], single[1])}, labels {batched[2] == single[2]}")
 
 
 # models trained by mlops: every objective, depths 1..8, early stopping, forests
@@ -419,10 +466,10 @@ cur.execute("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_p
             "SET max_parallel_workers_per_gather = 2")
 cur.execute("EXPLAIN (VERBOSE, COSTS OFF) SELECT id, mlops.predict('nat_reg_d5', t) FROM nat_big t")
 plan = "\n".join(r[0] for r in cur.fetchall())
-scan = plan[plan.find("Parallel Seq Scan"):]
 tap.ok("Gather" in plan and "Parallel Seq Scan on public.nat_big" in plan
-       and "mlops.predict('nat_reg_d5'::text, t.*)" in scan.split("\n")[1],
-       "EXPLAIN shows predict evaluated in a Parallel Seq Scan", plan)
+       and 0 <= plan.find("Custom Scan (MlopsBatchPredict)") < plan.find("Parallel Seq Scan")
+       and "mlops.predict('nat_reg_d5'::text, t.*)" in plan,
+       "EXPLAIN shows predict batched above a Parallel Seq Scan", plan)
 cur.execute("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
             "SELECT sum(mlops.predict('nat_reg_d5', t)), count(*) FROM nat_big t")
 plan = "\n".join(r[0] for r in cur.fetchall())
