@@ -676,7 +676,7 @@ mlops_drift(PG_FUNCTION_ARGS)
 	if (DriftPartialApplies(relid))
 	{
 		/* a distributed table: partial profiles of its shards, merged */
-		DriftSummary *sums = DriftPartialRead(relname, m->id, profile,
+		DriftSummary *sums = DriftPartialRead(relid, relname, m->id, profile,
 											  sample ? mlops_drift_sample_size : 0);
 
 		if (sums == NULL)

@@ -45,6 +45,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -56,6 +57,7 @@
 #include "utils/expandeddatum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/typcache.h"
 
 #include "monitor/drift_partial.h"
@@ -70,6 +72,9 @@
 
 /* version of the serialized form */
 #define PARTIAL_VERSION			1
+
+/* rows the model scores at a time */
+#define PARTIAL_PREDICT_BATCH	1024
 
 /* largest sample_size (mlops.drift_sample_size's maximum) */
 #define PARTIAL_MAX_SAMPLE		1000000
@@ -112,8 +117,10 @@ typedef struct PartialReader
 	Datum	   *values;
 	bool	   *nulls;
 	double	   *raw;			/* the model's raw inputs */
-	double	   *x;				/* its features */
-	double	   *out;			/* its outputs */
+	int			npending;		/* rows whose prediction waits for a batch */
+	double	   *x;				/* their features, PARTIAL_PREDICT_BATCH rows */
+	int64	   *keys;			/* their keys */
+	double	   *out;			/* the model's outputs on them */
 	char	  **texts;			/* per source column: category text or NULL */
 } PartialReader;
 
@@ -319,16 +326,69 @@ PartialReaderCreate(DriftPartial *st, Oid rowtype, int32 rowtypmod)
 	r->values = palloc(sizeof(Datum) * Max(1, r->desc->natts));
 	r->nulls = palloc(sizeof(bool) * Max(1, r->desc->natts));
 	r->raw = palloc(sizeof(double) * Max(1, fz->ninputs));
-	r->x = palloc(sizeof(double) * Max(1, fz->nfeatures));
-	r->out = palloc(sizeof(double) * Max(1, ModelOutputs(m)));
+	r->x = palloc(sizeof(double) * PARTIAL_PREDICT_BATCH * Max(1, fz->nfeatures));
+	r->keys = palloc(sizeof(int64) * PARTIAL_PREDICT_BATCH);
+	r->out = palloc(sizeof(double) * PARTIAL_PREDICT_BATCH * Max(1, ModelOutputs(m)));
 	MemoryContextSwitchTo(old);
 	return r;
 }
 
 /*
- * Add one row to the state: its inputs as the model reads them, and the
- * model's prediction; key orders the row for the samples.  Work memory
- * comes from the caller's (per-row) context.
+ * Add a value of a numeric input (NaN: NULL) with its row's key.
+ */
+static void
+PartialAddNumber(DriftPartial *st, PartialInput *in, const ProfileFeature *ref,
+				 double v, int64 key)
+{
+	if (isnan(v))
+	{
+		in->nulls++;
+		return;
+	}
+	if (ref->edges != NULL)
+		in->histogram[StatsBinIndex(ref->edges, PROFILE_BINS, v)]++;
+	if (v < ref->min || v > ref->max)
+		in->outside++;
+	PartialSampleAdd(st, in, key, v);
+}
+
+/*
+ * Score the rows waiting for their prediction and add the predictions
+ * (the regression value, or the predicted class).
+ */
+static void
+PartialFlush(DriftPartial *st)
+{
+	PartialReader *r = st->reader;
+	MlopsModel *m;
+	PartialInput *in;
+	const ProfileFeature *ref;
+	int			nout;
+
+	if (r == NULL || r->npending == 0)
+		return;
+	m = ModelCacheGet(st->model_id);
+	nout = ModelOutputs(m);
+	in = &st->inputs[st->ninputs - 1];
+	ref = r->profile->prediction;
+	ModelPredictRows(m, r->x, r->npending, r->out);
+	for (int i = 0; i < r->npending; i++)
+	{
+		const double *out = r->out + (Size) i * nout;
+
+		if (ref->categorical)
+			PartialCategoryAdd(st, in, m->labels[ModelArgmax(out, nout)], 1);
+		else
+			PartialAddNumber(st, in, ref, out[0], r->keys[i]);
+	}
+	r->npending = 0;
+}
+
+/*
+ * Add one row to the state: its inputs as the model reads them, and its
+ * features for the prediction (scored a batch at a time); key orders the
+ * row for the samples.  Work memory comes from the caller's (per-row)
+ * context.
  */
 static void
 PartialAddRow(DriftPartial *st, HeapTupleHeader th, int64 key)
@@ -340,8 +400,11 @@ PartialAddRow(DriftPartial *st, HeapTupleHeader th, int64 key)
 
 	if (r == NULL || r->rowtype != HeapTupleHeaderGetTypeId(th) ||
 		r->rowtypmod != HeapTupleHeaderGetTypMod(th))
+	{
+		PartialFlush(st);
 		r = st->reader = PartialReaderCreate(st, HeapTupleHeaderGetTypeId(th),
 											 HeapTupleHeaderGetTypMod(th));
+	}
 	profile = r->profile;
 	m = ModelCacheGet(st->model_id);
 
@@ -358,50 +421,24 @@ PartialAddRow(DriftPartial *st, HeapTupleHeader th, int64 key)
 	}
 
 	st->rows++;
-	for (int i = 0; i < st->ninputs; i++)
+	for (int i = 0; i < profile->nfeatures; i++)
 	{
 		PartialInput *in = &st->inputs[i];
-		const ProfileFeature *ref;
-		double		v;
+		const ProfileFeature *ref = &profile->features[i];
 
-		if (i < profile->nfeatures)
-		{
-			ref = &profile->features[i];
-			if (ref->categorical)
-			{
-				const char *text = r->texts[ref->column];
-
-				if (text == NULL)
-					in->nulls++;
-				else
-					PartialCategoryAdd(st, in, text, 1);
-				continue;
-			}
-			v = r->raw[i];
-		}
-		else
-		{
-			/* the prediction: the regression value, or the predicted class */
-			ref = profile->prediction;
-			FeaturizerApply(m->fz, r->raw, r->x);
-			ModelPredictRows(m, r->x, 1, r->out);
-			if (ref->categorical)
-			{
-				PartialCategoryAdd(st, in, m->labels[ModelArgmax(r->out, ModelOutputs(m))], 1);
-				continue;
-			}
-			v = r->out[0];
-		}
-		if (isnan(v))
-		{
+		if (!ref->categorical)
+			PartialAddNumber(st, in, ref, r->raw[i], key);
+		else if (r->texts[ref->column] == NULL)
 			in->nulls++;
-			continue;
-		}
-		if (ref->edges != NULL)
-			in->histogram[StatsBinIndex(ref->edges, PROFILE_BINS, v)]++;
-		if (v < ref->min || v > ref->max)
-			in->outside++;
-		PartialSampleAdd(st, in, key, v);
+		else
+			PartialCategoryAdd(st, in, r->texts[ref->column], 1);
+	}
+	if (profile->prediction != NULL)
+	{
+		FeaturizerApply(m->fz, r->raw, r->x + (Size) r->npending * m->fz->nfeatures);
+		r->keys[r->npending++] = key;
+		if (r->npending == PARTIAL_PREDICT_BATCH)
+			PartialFlush(st);
 	}
 }
 
@@ -409,7 +446,7 @@ PartialAddRow(DriftPartial *st, HeapTupleHeader th, int64 key)
  * Add the counts and samples of another state of the same model.
  */
 static void
-PartialMerge(DriftPartial *st, const DriftPartial *other)
+PartialMerge(DriftPartial *st, DriftPartial *other)
 {
 	if (other->model_id != st->model_id || other->sample_size != st->sample_size ||
 		other->ninputs != st->ninputs)
@@ -418,6 +455,8 @@ PartialMerge(DriftPartial *st, const DriftPartial *other)
 				 errmsg("cannot merge partial drift profiles of different models or sample sizes"),
 				 errdetail("One is of model " INT64_FORMAT " with samples of %d values, the other of model " INT64_FORMAT " with %d.",
 						   st->model_id, st->sample_size, other->model_id, other->sample_size)));
+	PartialFlush(st);
+	PartialFlush(other);
 	st->rows += other->rows;
 	for (int i = 0; i < st->ninputs; i++)
 	{
@@ -438,11 +477,12 @@ PartialMerge(DriftPartial *st, const DriftPartial *other)
 }
 
 /*
- * Serialize a state into buf.
+ * Serialize a state into buf (after scoring the rows that wait).
  */
 static void
-PartialSerialize(const DriftPartial *st, StringInfo buf)
+PartialSerialize(DriftPartial *st, StringInfo buf)
 {
+	PartialFlush(st);
 	pq_sendint32(buf, PARTIAL_VERSION);
 	pq_sendint64(buf, st->model_id);
 	pq_sendint32(buf, st->sample_size);
@@ -764,16 +804,45 @@ DriftPartialApplies(Oid relid)
 }
 
 /*
+ * The sample keys hash whole rows: refuse, naming it, a column whose type
+ * has no extended hash function (json, point, ...).
+ */
+static void
+PartialCheckHashable(Oid relid, const char *relname)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped)
+			continue;
+		if (!OidIsValid(lookup_type_cache(att->atttypid, TYPECACHE_HASH_EXTENDED_PROC)->hash_extended_proc))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot sample the rows of distributed table %s: column \"%s\" has type %s, which has no hash function",
+							relname, NameStr(att->attname), format_type_be(att->atttypid)),
+					 errdetail("On a distributed table ks and wasserstein compare the rows of smallest hash_record_extended(row, 0)."),
+					 errhint("Use method psi or jensen_shannon, which count every row, or drift a table without that column.")));
+	}
+	relation_close(rel, AccessShareLock);
+}
+
+/*
  * The summaries of a relation's rows, from the merged partial profiles of
  * its shards: SELECT mlops.drift_profile(model_id, sample_size,
  * hash_record_extended(t, 0), ROW(t.c1, ...)) FROM relname t, which Citus
  * runs as one worker_partial_agg per shard, in the worker tasks.  (The
  * row is an anonymous ROW of the source columns: Citus checks that the
  * argument types of a pushed-down aggregate are exactly the declared
- * ones, and a table's row type is not record.)
+ * ones, and a table's row type is not record.)  Without samples every
+ * row's key is 0.
  */
 DriftSummary *
-DriftPartialRead(const char *relname, int64 model_id, const Profile *profile, int sample_size)
+DriftPartialRead(Oid relid, const char *relname, int64 model_id, const Profile *profile,
+				 int sample_size)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Oid			types[2] = {INT8OID, INT4OID};
@@ -788,10 +857,14 @@ DriftPartialRead(const char *relname, int64 model_id, const Profile *profile, in
 	CitusCheckWorkersHaveMlops();
 
 	initStringInfo(&query);
-	appendStringInfoString(&query, "SELECT mlops.drift_profile($1, $2, pg_catalog.hash_record_extended(t, 0), ROW(");
+	appendStringInfo(&query, "SELECT mlops.drift_profile($1, $2, %s, ROW(",
+					 sample_size > 0 ? "pg_catalog.hash_record_extended(t, 0)" : "0");
 	for (int j = 0; j < profile->ncolumns; j++)
 		appendStringInfo(&query, "%st.%s", j > 0 ? ", " : "", quote_identifier(profile->columns[j].name));
 	appendStringInfo(&query, ")) FROM %s AS t", relname);
+	if (sample_size > 0)
+		PartialCheckHashable(relid, relname);
+	elog(DEBUG1, "drift reads the distributed table %s through partial profiles: %s", relname, query.data);
 
 	SPI_connect();
 	ret = SPI_execute_with_args(query.data, 2, types, values, NULL, true, 1);

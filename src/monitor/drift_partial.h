@@ -52,10 +52,11 @@ extern bool DriftPartialApplies(Oid relid);
 /*
  * The summaries of the profile's inputs and, when it has them, of the
  * model's predictions (the last one), merged from the partial profiles of
- * relname's shards, read as the calling role.  sample_size bounds each
- * sample (0: none).  Returns NULL when the relation has no rows.
+ * relid's shards (relname, quoted), read as the calling role.  sample_size
+ * bounds each sample (0: none).  Returns NULL when the relation has no
+ * rows.
  */
-extern DriftSummary *DriftPartialRead(const char *relname, int64 model_id,
+extern DriftSummary *DriftPartialRead(Oid relid, const char *relname, int64 model_id,
 									  const Profile *profile, int sample_size);
 
 #endif							/* MLOPS_DRIFT_PARTIAL_H */

@@ -192,6 +192,19 @@ for spec in "xgboost iris species" "logistic iris species" "linear dia progressi
 	tap_same "$(sql "$train_sig $dist_id")" "$(sql "$train_sig $local_id")" \
 		"$algo trained on the distributed ${table}_d equals the single-node fit (data fingerprint, model bytes, metrics)"
 done
+# XGBoost on a sample of a distributed table: a view whose predicate the
+# worker tasks evaluate, so only the sampled rows reach the coordinator
+sql "CREATE VIEW iris_d_half AS SELECT * FROM iris_d WHERE hashint4(id) % 2 = 0;
+	CREATE VIEW iris_half AS SELECT * FROM iris WHERE hashint4(id) % 2 = 0" >/dev/null
+tap_like "$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM iris_d_half")" \
+	"Query: SELECT .* FROM public\.iris_d_[0-9]+ iris_d WHERE \(\(hashint4\(id\) (OPERATOR\(pg_catalog\.)?%\)? 2\) (OPERATOR\(pg_catalog\.)?=\)? 0\)" \
+	"a sampling view over iris_d filters the rows inside the worker tasks"
+train="SELECT model_id FROM mlops.train('iris_sample_TABLE', 'TABLE', 'species', exclude => '{id}', order_by => 'id', deploy => 'never')"
+tap_same "$(sql "$train_sig $(sql "${train//TABLE/iris_d_half}")")" "$(sql "$train_sig $(sql "${train//TABLE/iris_half}")")" \
+	"xgboost trained on the sampling view of iris_d equals the single-node fit on the same sample"
+tap_is "$(sql "SELECT training->>'rows' FROM mlops.models ORDER BY id DESC LIMIT 1")" "$(sql "SELECT count(*) FROM iris_half")" \
+	"... which has the sampled rows only"
+
 # --- drift on a distributed table: per-shard partial profiles, merged on the coordinator
 iris_row="ROW(t.sepal_length_cm, t.sepal_width_cm, t.petal_length_cm, t.petal_width_cm)"
 explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.drift_profile($iris1, 10000, hash_record_extended(t, 0), $iris_row) FROM iris_d t")
@@ -261,6 +274,19 @@ done
 d="SET mlops.drift_sample_size = 100; ${drift//METHOD/psi}"
 d=${d//PROJECT/iris}
 tap_same "$(sql "${d//TABLE/iris_d}")" "$(sql "${d//TABLE/iris}")" "... while psi, which counts every row, still equals the single-node run on all rows"
+# A column without a hash function: psi counts every row; ks, which samples by hash, names it
+sql "CREATE TABLE iris_json AS SELECT *, json_build_object('id', id) AS doc FROM iris;
+	SET client_min_messages = warning; SELECT create_distributed_table('iris_json', 'id')" >/dev/null
+d=${drift//METHOD/psi}
+d=${d//PROJECT/iris}
+tap_same "$(sql "${d//TABLE/iris_json}")" "$(sql "${d//TABLE/iris}")" \
+	"drift psi on a distributed table with a json column equals the single-node run"
+tap_like "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_json', method => 'ks')")" \
+	"cannot sample the rows of distributed table public\.iris_json: column \"doc\" has type json, which has no hash function" \
+	"drift ks on it names the column that cannot be hashed"
+tap_like "$(sql_err "SET client_min_messages = debug1; SELECT count(*) FROM mlops.drift('iris', 'iris_d', method => 'psi')")" \
+	"drift reads the distributed table public\.iris_d through partial profiles: SELECT mlops\.drift_profile\(\\\$1, \\\$2, 0, ROW\(t\.sepal_length_cm" \
+	"at DEBUG1 drift shows the query it pushes down (no sample keys for psi)"
 sql "SELECT mlops.grant('iris', 'alice', 'train')" >/dev/null
 tap_is "$(sql "SET ROLE alice; SELECT count(*) FROM mlops.drift('iris', 'iris_d', method => 'psi')")" 5 \
 	"alice, with the train privilege, checks the drift of iris_d"
