@@ -5,32 +5,35 @@
  *	  Citus runs per shard in the worker tasks and merges on the
  *	  coordinator, and mlops.drift's use of it on a distributed table.
  *
- * mlops.drift_profile(model_id, sample_size, row) summarizes rows against
- * the model's frozen reference profile, per model input and for the
- * model's predictions: the rows and NULLs; for numbers the counts in the
- * reference's PROFILE_BINS bins (its frozen edges), the count outside the
- * reference [min, max] and a bounded sample; for categories the count of
- * every distinct value.  The transition state is a bytea (Citus pushes
- * down only aggregates whose state is not a pseudo-type, and ships it as
- * text through the type's output function), held while it grows as an
- * expanded object that flattens to the serialized form.  The combine
- * function adds counts and merges samples, so Citus rewrites the aggregate
- * into worker_partial_agg in each shard's task and coord_combine_agg on
- * the coordinator; its result is the merged state.  Every count is an
- * integer, so the merged counts, and every statistic computed from them
- * (psi, jensen_shannon, chi2, l_infinity, the data-quality shares), are
- * exactly those of a single-node read of the same rows.
+ * mlops.drift_profile(model_id, sample_size, key, row) summarizes rows
+ * against the model's frozen reference profile, per model input and for
+ * the model's predictions (made here, a batch of rows at a time): the rows
+ * and NULLs; for numbers the counts in the reference's PROFILE_BINS bins
+ * (its frozen edges), the count outside the reference [min, max] and a
+ * bounded sample; for categories the count of every distinct value.  row
+ * is ROW(t.c1, ...) of the model's source columns in order.  The
+ * transition state is a bytea (Citus pushes down only aggregates whose
+ * state is not a pseudo-type, and ships it as text through the type's
+ * output function), held while it grows as an expanded object that
+ * flattens to the serialized form.  The combine function adds counts and
+ * merges samples, so Citus rewrites the aggregate into worker_partial_agg
+ * in each shard's task and coord_combine_agg on the coordinator; its
+ * result is the merged state.  Every count is an integer, so the merged
+ * counts, and every statistic computed from them (psi, jensen_shannon,
+ * chi2, l_infinity, the data-quality shares), are exactly those of a
+ * single-node read of the same rows.
  *
- * The sample.  Each row has a key, hash_record_extended(row, 0): a hash of
- * the whole row's values, the same on any node.  The sample of a numeric
- * input is the non-NULL values of the sample_size rows with the smallest
- * (key, value) among the rows where the input is not NULL; a shard keeps
- * its sample_size smallest, the merge keeps the sample_size smallest of
- * both, so the merged sample does not depend on how rows are spread over
- * shards or in which order the partial states arrive.  With at most
- * sample_size non-NULL values the sample is all of them (and ks and
- * wasserstein equal the single-node results); rows equal in every column
- * share a key, so they are in or out of the sample together.
+ * The sample.  mlops.drift passes each row's key as
+ * hash_record_extended(row, 0): a hash of the whole row's values, the same
+ * on any node.  The sample of a numeric input is the non-NULL values of the
+ * sample_size rows with the smallest (key, value) among the rows where the
+ * input is not NULL; a shard keeps its sample_size smallest, the merge
+ * keeps the sample_size smallest of both, so the merged sample does not
+ * depend on how rows are spread over shards or in which order the partial
+ * states arrive.  With at most sample_size non-NULL values the sample is
+ * all of them (and ks and wasserstein equal the single-node results); rows
+ * equal in every column share a key, so they are in or out of the sample
+ * together.
  *
  * Serialized form (network byte order, pq_send*): version, model id,
  * sample size, number of summaries, rows; per summary a kind byte, the
