@@ -173,6 +173,8 @@ PartialCreate(MemoryContext parent, int64 model_id, int sample_size, int ninputs
 /*
  * Report a damaged serialized state.
  */
+static void PartialCorrupted(const char *what) pg_attribute_noreturn();
+
 static void
 PartialCorrupted(const char *what)
 {
@@ -857,7 +859,7 @@ DriftPartialRead(Oid relid, const char *relname, int64 model_id, const Profile *
 	Datum		d;
 	int			ret;
 
-	CitusCheckWorkersHaveMlops();
+	CitusCheckWorkers();
 
 	initStringInfo(&query);
 	appendStringInfo(&query, "SELECT mlops.drift_profile($1, $2, %s, ROW(",

@@ -416,14 +416,20 @@ CheckWorkersHaveMlops(void)
 }
 
 /*
- * Error unless every worker node has mlops at this node's version (for
- * the modules that push work down to the workers).
+ * Error unless every worker node has mlops at this node's version and
+ * mlops.citus_setup() has copied the registry to them (for the modules
+ * that push work using the registry down to the workers).
  */
 void
-CitusCheckWorkersHaveMlops(void)
+CitusCheckWorkers(void)
 {
 	SPI_connect();
 	CheckWorkersHaveMlops();
+	if (!RegistryChangesDistributed())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the mlops registry has not been copied to the Citus worker nodes"),
+				 errhint("Run SELECT mlops.citus_setup() on the coordinator.")));
 	SPI_finish();
 }
 

@@ -17,9 +17,10 @@
 extern bool CitusIsDistributedTable(Oid relid);
 
 /*
- * Error unless every worker node has mlops at this node's version, naming
- * the first node that has not.
+ * Error unless every worker node has mlops at this node's version (naming
+ * the first node that has not) and mlops.citus_setup() has copied the
+ * registry to them.
  */
-extern void CitusCheckWorkersHaveMlops(void);
+extern void CitusCheckWorkers(void);
 
 #endif							/* MLOPS_CITUS_H */

@@ -81,6 +81,11 @@ early=$(sql_err "SELECT model_id FROM mlops.train('iris', 'iris', 'species', exc
 tap_is "$(grep -c "WARNING:  this change of the mlops registry does not reach the Citus worker nodes" <<<"$early")" 1 \
 	"before mlops.citus_setup() a registry change warns (once) that the workers do not get it"
 iris1=$(sql "SELECT max(id) FROM mlops.models")
+sql "CREATE TABLE iris_early AS SELECT * FROM iris; SET client_min_messages = warning;
+	SELECT create_distributed_table('iris_early', 'id')" >/dev/null
+tap_like "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_early', method => 'psi')")" \
+	"the mlops registry has not been copied to the Citus worker nodes" \
+	"before mlops.citus_setup() drift on a distributed table says the workers lack the registry"
 tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() reaches both workers"
 tap_is "$(sql "SELECT partmethod::text || repmodel::text FROM pg_dist_partition WHERE logicalrelid = 'mlops.registry_changes'::regclass")" \
 	"nt" "mlops.registry_changes is a reference table"
