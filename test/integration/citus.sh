@@ -15,8 +15,18 @@
 #   - deploys: a committed one is used by the workers' next statement (also
 #     in a session whose worker connections cached the old model), a
 #     rolled-back one never; a dropped project is gone everywhere
-#   - training and drift read a distributed table through the coordinator and
-#     equal the single-node run; a train_async job runs on the coordinator
+#   - training reads a distributed table through the coordinator and equals
+#     the single-node run (also xgboost on a sampling view); a train_async
+#     job runs on the coordinator
+#   - drift on a distributed table runs the partial aggregate
+#     mlops.drift_profile in the worker tasks (EXPLAIN VERBOSE) and equals
+#     the single-node run to the last digit for every method and share
+#     (numbers and categories, NULLs, out-of-range values, unseen
+#     categories); with more values than mlops.drift_sample_size, ks and
+#     wasserstein equal a single-node run on the rows of smallest
+#     hash_record_extended(row, 0); bad input: a missing column, a role that
+#     cannot read a worker's shards, a column without a hash function,
+#     drift before mlops.citus_setup()
 #   - bad input: a model id unknown on the workers, a distributed table
 #     without a column the model needs, a worker without mlops (named)
 #   - registry writes on a worker are refused; mlops.citus_setup() again
