@@ -261,6 +261,17 @@ check_drift mix_reg mix_now mix_now_d psi jensen_shannon auto
 check_drift mix_cls mix_now mix_now_d psi jensen_shannon auto
 check_drift mix_num mix_now mix_now_d psi jensen_shannon ks wasserstein auto
 check_drift mix_cat mix_now mix_now_d psi jensen_shannon chi2 l_infinity auto
+# Dates, timestamps and arrays: several inputs from one column
+sql "CREATE TABLE parts AS SELECT i AS id, timestamp '2026-01-01' + i * interval '7 hours' AS at,
+	date '2026-01-01' + i AS day, ARRAY[(i % 13)::float8, (i % 7)::float8 / 7] AS v, (i % 13) * 1.5 + i % 2 AS y
+	FROM generate_series(1, 400) i;
+	CREATE TABLE parts_now AS SELECT i AS id, CASE WHEN i % 10 = 0 THEN NULL ELSE timestamp '2026-03-01' + i * interval '5 hours' END AS at,
+	date '2026-02-01' + i AS day, ARRAY[(i % 17)::float8, (i % 5)::float8 / 7] AS v, 0.0 AS y
+	FROM generate_series(1, 2500) i;
+	CREATE TABLE parts_now_d AS SELECT * FROM parts_now; SET client_min_messages = warning;
+	SELECT create_distributed_table('parts_now_d', 'id');
+	SELECT mlops.train('parts', 'parts', 'y', algorithm => 'xgboost', exclude => '{id}', order_by => 'id')" >/dev/null
+check_drift parts parts_now parts_now_d psi ks wasserstein auto
 report="SELECT r.rows, r.method, r.drifted, r.drift_share, r.dataset_drift, r.prediction_drift
 	FROM mlops.drift_reports r WHERE r.relation = 'public.TABLE' ORDER BY r.id DESC LIMIT 1"
 tap_same "$(sql "${report//TABLE/mix_now_d}")" "$(sql "${report//TABLE/mix_now}")" \
