@@ -589,15 +589,22 @@ PartialDeserialize(bytea *flat, MemoryContext parent)
 			n = (int) PartialReadCount(&buf, 4, sample_size, "sample length");
 			if (buf.len - buf.cursor < (int64) n * 16)
 				PartialCorrupted("It ends early.");
+			/* the serialized sample is the heap's array: kept as it is */
+			if (n > 0)
+				in->sample = MemoryContextAlloc(st->hdr.eoh_context,
+												sizeof(PartialValue) * sample_size);
 			for (int s = 0; s < n; s++)
 			{
-				int64		key = pq_getmsgint64(&buf);
-				double		value = pq_getmsgfloat8(&buf);
+				PartialValue *v = &in->sample[s];
 
-				if (!isfinite(value))
+				v->key = pq_getmsgint64(&buf);
+				v->value = pq_getmsgfloat8(&buf);
+				if (!isfinite(v->value))
 					PartialCorrupted("A sampled value is not finite.");
-				PartialSampleAdd(st, in, key, value);
+				if (s > 0 && PartialLess(&in->sample[(s - 1) / 2], v))
+					PartialCorrupted("The sample is not in heap order.");
 			}
+			in->nsample = n;
 		}
 		else
 		{
