@@ -1186,3 +1186,30 @@ ALTER TABLE mlops.predictions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY project_privilege ON mlops.predictions FOR SELECT
 	USING (mlops.has_project_privilege(project));
 COMMENT ON POLICY project_privilege ON mlops.predictions IS 'The logged predictions of the projects the user holds a privilege on.';
+
+-- Distributed drift (issue 15): partial drift profiles that Citus computes
+-- per shard in the worker tasks and merges on the coordinator
+CREATE FUNCTION mlops.drift_partial_step(state bytea, model_id bigint, sample_size integer, key bigint, "row" record)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_partial_step'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.drift_partial_step(bytea, bigint, integer, bigint, record) IS 'Transition function of mlops.drift_profile: adds a row''s model inputs and prediction to a partial drift profile (needs the train privilege on the model''s project).';
+
+CREATE FUNCTION mlops.drift_partial_combine(a bytea, b bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_partial_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.drift_partial_combine(bytea, bytea) IS 'Combine function of mlops.drift_profile: merges two partial drift profiles of the same model (counts added, samples merged).';
+
+CREATE FUNCTION mlops.drift_partial_final(state bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_partial_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.drift_partial_final(bytea) IS 'Final function of mlops.drift_profile: the merged partial drift profile in its serialized form.';
+
+CREATE AGGREGATE mlops.drift_profile(model_id bigint, sample_size integer, key bigint, "row" record) (
+	SFUNC = mlops.drift_partial_step,
+	STYPE = bytea,
+	COMBINEFUNC = mlops.drift_partial_combine,
+	FINALFUNC = mlops.drift_partial_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE mlops.drift_profile(bigint, integer, bigint, record) IS 'The partial drift profile of rows against a model''s reference profile, in a serialized form: bin counts on its frozen edges, category counts, NULL and out-of-range counts, and per numeric input the values of the sample_size rows of smallest key. row is ROW(t.c1, ...) of the model''s source columns in order. mlops.drift runs it on a distributed Citus table (key = hash_record_extended(t, 0)), which pushes it down into the shards'' tasks and merges the partial results on the coordinator.';

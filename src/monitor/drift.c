@@ -40,6 +40,18 @@
  * inputs did, and the dataset drifted when at least DRIFT_DATASET_SHARE of
  * the columns did.  The result rows stay one per input.
  *
+ * The relation's values are first summarized per input (DriftSummary: bin
+ * counts on the reference's frozen edges, category counts, NULL and
+ * out-of-range counts, the values ks and wasserstein compare), then
+ * compared with the reference.  On one node the summary counts every row
+ * and its sample is every non-NULL value.  A distributed Citus table is
+ * summarized by per-shard partial profiles computed in the worker tasks
+ * and merged on the coordinator (drift_partial.c): the same counts, so the
+ * same psi, jensen_shannon, chi2, l_infinity and shares; ks and
+ * wasserstein compare a bounded sample (all values when there are at most
+ * mlops.drift_sample_size).  The current categories the reference never
+ * had are compared after its own, sorted by text.
+ *
  * Every call is recorded in mlops.drift_reports / mlops.drift_results and
  * logged as a drift_check event.
  *
@@ -60,6 +72,7 @@
 
 #include "train/dataset.h"
 #include "monitor/alerts.h"
+#include "monitor/drift_partial.h"
 #include "jsonutil.h"
 #include "serve/model_cache.h"
 #include "monitor/profile.h"
@@ -243,29 +256,17 @@ DriftDecide(RegistryDriftResult *res, DriftMethod method)
 }
 
 /*
- * Compare the n current values of a numeric feature (NaN for NULL) with
- * its reference.  buf has room for n values.
+ * Compare the current values of a numeric feature with its reference.
  */
 static void
-DriftNumeric(const ProfileFeature *ref, const double *values, int n, double *buf,
-			 DriftMethod method, RegistryDriftResult *res)
+DriftNumeric(const ProfileFeature *ref, const DriftSummary *cur, DriftMethod method,
+			 RegistryDriftResult *res)
 {
-	int			count = 0;
-	int64		outside = 0;
+	int64		count = cur->rows - cur->nulls;
 
-	for (int i = 0; i < n; i++)
-	{
-		double		v = values[i];
-
-		if (isnan(v))
-			continue;
-		buf[count++] = v;
-		if (v < ref->min || v > ref->max)
-			outside++;
-	}
-	res->null_share = (double) (n - count) / n;
+	res->null_share = (double) cur->nulls / cur->rows;
 	if (ref->count > 0 && count > 0)
-		res->out_of_range_share = (double) outside / count;
+		res->out_of_range_share = (double) cur->outside / count;
 	if (ref->count == 0 || count == 0)
 	{
 		/* nothing to compare: drifted when exactly one side has values */
@@ -276,12 +277,12 @@ DriftNumeric(const ProfileFeature *ref, const double *values, int n, double *buf
 	switch (method)
 	{
 		case DRIFT_KS:
-			StatsSortDoubles(buf, count);
-			StatsKsTest(ref->sample, ref->nsample, buf, count, &res->statistic, &res->p_value);
+			StatsKsTest(ref->sample, ref->nsample, cur->sample, cur->nsample,
+						&res->statistic, &res->p_value);
 			break;
 		case DRIFT_WASSERSTEIN:
-			StatsSortDoubles(buf, count);
-			res->raw_statistic = StatsWasserstein(ref->sample, ref->nsample, buf, count);
+			res->raw_statistic = StatsWasserstein(ref->sample, ref->nsample,
+												  cur->sample, cur->nsample);
 			res->statistic = res->raw_statistic / Max(ref->std, DRIFT_STD_FLOOR);
 			break;
 		case DRIFT_PSI:
@@ -291,8 +292,10 @@ DriftNumeric(const ProfileFeature *ref, const double *values, int n, double *buf
 				double		curprop[PROFILE_BINS];
 
 				for (int b = 0; b < PROFILE_BINS; b++)
+				{
 					refprop[b] = ref->histogram[b] / (double) ref->count;
-				StatsBinProportions(buf, count, ref->edges, PROFILE_BINS, curprop);
+					curprop[b] = (double) cur->histogram[b] / (double) count;
+				}
 				res->statistic = (method == DRIFT_PSI) ?
 					StatsPsi(refprop, curprop, PROFILE_BINS) :
 					StatsJensenShannon(refprop, curprop, PROFILE_BINS);
@@ -304,61 +307,65 @@ DriftNumeric(const ProfileFeature *ref, const double *values, int n, double *buf
 	DriftDecide(res, method);
 }
 
+/* qsort comparator of category texts (char *) */
+static int
+DriftCompareTexts(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
- * Compare the n current category codes of a categorical feature (NaN for
- * NULL; categories[code] is the text of each of ncategories codes) with
- * its reference.
+ * Compare the current values of a categorical feature with its reference.
+ * The bins are the reference's categories in its order, then the current
+ * categories it never had, sorted by text (strcmp), so the result does not
+ * depend on the order of the rows.
  */
 static void
-DriftCategorical(const ProfileFeature *ref, const double *codes, int n,
-				 char **categories, int ncategories, DriftMethod method,
+DriftCategorical(const ProfileFeature *ref, const DriftSummary *cur, DriftMethod method,
 				 RegistryDriftResult *res)
 {
-	double	   *percode = palloc0(sizeof(double) * Max(1, ncategories));
-	int			maxk = ref->ncategories + ncategories;
+	int			maxk = ref->ncategories + cur->ncategories;
 	double	   *refc = palloc0(sizeof(double) * Max(1, maxk));
 	double	   *curc = palloc0(sizeof(double) * Max(1, maxk));
+	char	  **unseen = palloc(sizeof(char *) * Max(1, cur->ncategories));
 	StrMap	   *known = StrMapCreate(CurrentMemoryContext, ref->ncategories);
+	StrMap	   *current = StrMapCreate(CurrentMemoryContext, cur->ncategories);
 	int			k = ref->ncategories;
-	int64		nulls = 0;
+	int			nunseen = 0;
 	double		count,
-				unseen = 0.0,
+				unseen_count = 0.0,
 				rsum = 0.0,
 				csum;
 
-	for (int i = 0; i < n; i++)
-	{
-		if (isnan(codes[i]))
-			nulls++;
-		else
-			percode[(int) codes[i]] += 1.0;
-	}
 	for (int c = 0; c < ref->ncategories; c++)
 	{
 		StrMapPut(known, ref->categories[c], c);
 		refc[c] = ref->counts[c];
 		rsum += ref->counts[c];
 	}
-	/* current counts over the union of categories, unseen ones appended */
-	for (int code = 0; code < ncategories; code++)
+	for (int i = 0; i < cur->ncategories; i++)
 	{
-		int			c;
+		int			c = StrMapGet(known, cur->categories[i]);
 
-		if (percode[code] == 0.0)
-			continue;
-		c = StrMapGet(known, categories[code]);
-		if (c < 0)
-		{
-			c = k++;
-			unseen += percode[code];
-		}
-		curc[c] += percode[code];
+		StrMapPut(current, cur->categories[i], i);
+		if (c >= 0)
+			curc[c] += (double) cur->counts[i];
+		else
+			unseen[nunseen++] = cur->categories[i];
 	}
-	count = csum = (double) (n - nulls);
+	qsort(unseen, nunseen, sizeof(char *), DriftCompareTexts);
+	for (int u = 0; u < nunseen; u++)
+	{
+		double		n = (double) cur->counts[StrMapGet(current, unseen[u])];
 
-	res->null_share = (double) nulls / n;
+		curc[k++] = n;
+		unseen_count += n;
+	}
+	count = csum = (double) (cur->rows - cur->nulls);
+
+	res->null_share = (double) cur->nulls / cur->rows;
 	if (count > 0)
-		res->unseen_share = unseen / count;
+		res->unseen_share = unseen_count / count;
 	if (rsum == 0.0 || count == 0.0)
 	{
 		res->drifted = (rsum == 0.0) != (count == 0.0);
@@ -395,6 +402,84 @@ DriftCategorical(const ProfileFeature *ref, const double *codes, int n,
 			elog(ERROR, "drift method %d does not compare categories", (int) method);
 	}
 	DriftDecide(res, method);
+}
+
+/*
+ * The summary of the n values of a numeric feature read on this node (NaN
+ * for NULL) against its reference: the sample is every non-NULL value,
+ * sorted when the method needs it.  buf has room for n values and becomes
+ * the sample.
+ */
+static void
+DriftSummarizeNumbers(const ProfileFeature *ref, const double *values, int n, double *buf,
+					  bool sample, DriftSummary *cur)
+{
+	int			count = 0;
+
+	memset(cur, 0, sizeof(DriftSummary));
+	for (int i = 0; i < n; i++)
+	{
+		double		v = values[i];
+
+		if (isnan(v))
+			continue;
+		buf[count++] = v;
+		if (v < ref->min || v > ref->max)
+			cur->outside++;
+	}
+	cur->rows = n;
+	cur->nulls = n - count;
+	if (ref->edges != NULL)
+		StatsBinCounts(buf, count, ref->edges, PROFILE_BINS, cur->histogram);
+	if (sample)
+		StatsSortDoubles(buf, count);
+	cur->sample = buf;
+	cur->nsample = count;
+}
+
+/*
+ * The summary of the n category codes of a categorical feature read on
+ * this node (NaN for NULL; categories[code] is the text of each of
+ * ncategories codes).
+ */
+static void
+DriftSummarizeCodes(const double *codes, int n, char **categories, int ncategories,
+					DriftSummary *cur)
+{
+	int64	   *percode = palloc0(sizeof(int64) * Max(1, ncategories));
+
+	memset(cur, 0, sizeof(DriftSummary));
+	cur->rows = n;
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(codes[i]))
+			cur->nulls++;
+		else
+			percode[(int) codes[i]]++;
+	}
+	cur->categories = palloc(sizeof(char *) * Max(1, ncategories));
+	cur->counts = palloc(sizeof(int64) * Max(1, ncategories));
+	for (int code = 0; code < ncategories; code++)
+	{
+		if (percode[code] == 0)
+			continue;
+		cur->categories[cur->ncategories] = categories[code];
+		cur->counts[cur->ncategories++] = percode[code];
+	}
+	pfree(percode);
+}
+
+/*
+ * Compare a summary with its reference by the feature's kind.
+ */
+static void
+DriftCompare(const ProfileFeature *ref, const DriftSummary *cur, DriftMethod method,
+			 RegistryDriftResult *res)
+{
+	if (ref->categorical)
+		DriftCategorical(ref, cur, method, res);
+	else
+		DriftNumeric(ref, cur, method, res);
 }
 
 /*
@@ -509,6 +594,28 @@ DriftReturnRows(FunctionCallInfo fcinfo, const RegistryDriftResult *results, int
 }
 
 /*
+ * The reference of result i: input i, or the predictions after the inputs.
+ */
+static const ProfileFeature *
+DriftResultFeature(const Profile *profile, int i)
+{
+	return (i < profile->nfeatures) ? &profile->features[i] : profile->prediction;
+}
+
+/*
+ * Report a relation without rows.
+ */
+static void DriftNoRows(const char *relname) pg_attribute_noreturn();
+
+static void
+DriftNoRows(const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA),
+			 errmsg("relation %s has no rows to check for drift", relname)));
+}
+
+/*
  * mlops.drift(project, relation, method, threshold, model_id): compare a
  * relation with the reference profile of the deployed (or given) model.
  */
@@ -523,8 +630,10 @@ mlops_drift(PG_FUNCTION_ARGS)
 	MlopsModel *m;
 	Profile    *profile;
 	Oid			relid;
-	Dataset    *ds;
-	double	   *buf;
+	int			nresults;
+	DriftMethod *used;
+	bool		sample = false;
+	int64		rows;
 	RegistryDriftResult *results;
 	bool	   *column_drifted;
 	RegistryDriftReport report = {0};
@@ -550,66 +659,98 @@ mlops_drift(PG_FUNCTION_ARGS)
 
 	relid = DatasetResolveRelation(text_to_cstring(PG_GETARG_TEXT_PP(1)), &relname);
 	DriftCheckColumns(relid, relname, profile);
-	ds = DatasetRead(relid, relname, NULL, ProfileSpec(profile), NULL, TARGET_NONE, NULL, 0);
-	if (ds->nrows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("relation %s has no rows to check for drift", relname)));
-	if (ds->ninputs != profile->nfeatures)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("relation %s gives %d model inputs, but the reference profile has %d",
-						relname, ds->ninputs, profile->nfeatures)));
 
-	results = palloc0(sizeof(RegistryDriftResult) * (profile->nfeatures + 1));
-	column_drifted = palloc0(sizeof(bool) * Max(1, profile->ncolumns));
-	buf = palloc_extended(sizeof(double) * Max(1, (Size) ds->nrows), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < profile->nfeatures; i++)
+	/* the method of each input and of the predictions; do ks or wasserstein need samples? */
+	nresults = profile->nfeatures + (profile->prediction != NULL ? 1 : 0);
+	used = palloc(sizeof(DriftMethod) * nresults);
+	for (int i = 0; i < nresults; i++)
 	{
-		const ProfileFeature *ref = &profile->features[i];
-		const DatasetInput *in = &ds->inputs[i];
-		DriftMethod used = DriftResolveMethod(method, ref);
+		const ProfileFeature *ref = DriftResultFeature(profile, i);
 
-		CHECK_FOR_INTERRUPTS();
-		if (in->categorical != ref->categorical || strcmp(in->name, ref->name) != 0)
+		used[i] = DriftResolveMethod(DriftMethodFits(method, ref->categorical) ? method : DRIFT_AUTO,
+									 ref);
+		sample = sample || used[i] == DRIFT_KS || used[i] == DRIFT_WASSERSTEIN;
+	}
+
+	results = palloc0(sizeof(RegistryDriftResult) * nresults);
+	if (DriftPartialApplies(relid))
+	{
+		/* a distributed table: partial profiles of its shards, merged */
+		DriftSummary *sums = DriftPartialRead(relid, relname, m->id, profile,
+											  sample ? mlops_drift_sample_size : 0);
+
+		if (sums == NULL)
+			DriftNoRows(relname);
+		rows = sums[0].rows;
+		for (int i = 0; i < nresults; i++)
+		{
+			DriftInitResult(&results[i], DriftResultFeature(profile, i), used[i], threshold);
+			DriftCompare(DriftResultFeature(profile, i), &sums[i], used[i], &results[i]);
+		}
+	}
+	else
+	{
+		Dataset    *ds = DatasetRead(relid, relname, NULL, ProfileSpec(profile), NULL,
+									 TARGET_NONE, NULL, 0);
+		double	   *buf;
+		DriftSummary cur;
+
+		if (ds->nrows == 0)
+			DriftNoRows(relname);
+		if (ds->ninputs != profile->nfeatures)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("input \"%s\" of relation %s does not match input \"%s\" of the reference profile",
-							in->name, relname, ref->name)));
-		DriftInitResult(&results[i], ref, used, threshold);
-		if (ref->categorical)
-			DriftCategorical(ref, in->values, ds->nrows, in->categories, in->ncategories,
-							 used, &results[i]);
-		else
-			DriftNumeric(ref, in->values, ds->nrows, buf, used, &results[i]);
-		if (results[i].drifted)
-			column_drifted[ref->column] = true;
+					 errmsg("relation %s gives %d model inputs, but the reference profile has %d",
+							relname, ds->ninputs, profile->nfeatures)));
+		rows = ds->nrows;
+		buf = palloc_extended(sizeof(double) * Max(1, (Size) ds->nrows), MCXT_ALLOC_HUGE);
+		for (int i = 0; i < profile->nfeatures; i++)
+		{
+			const ProfileFeature *ref = &profile->features[i];
+			const DatasetInput *in = &ds->inputs[i];
+
+			CHECK_FOR_INTERRUPTS();
+			if (in->categorical != ref->categorical || strcmp(in->name, ref->name) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("input \"%s\" of relation %s does not match input \"%s\" of the reference profile",
+								in->name, relname, ref->name)));
+			if (ref->categorical)
+				DriftSummarizeCodes(in->values, ds->nrows, in->categories, in->ncategories, &cur);
+			else
+				DriftSummarizeNumbers(ref, in->values, ds->nrows, buf, sample, &cur);
+			DriftInitResult(&results[i], ref, used[i], threshold);
+			DriftCompare(ref, &cur, used[i], &results[i]);
+		}
+		if (profile->prediction != NULL)
+		{
+			const ProfileFeature *ref = profile->prediction;
+			int			p = profile->nfeatures;
+			double	   *pred = DriftPredict(m, ds);
+
+			if (ref->categorical)
+				DriftSummarizeCodes(pred, ds->nrows, m->labels, m->nclasses, &cur);
+			else
+				DriftSummarizeNumbers(ref, pred, ds->nrows, buf, sample, &cur);
+			DriftInitResult(&results[p], ref, used[p], threshold);
+			DriftCompare(ref, &cur, used[p], &results[p]);
+		}
 	}
+
+	column_drifted = palloc0(sizeof(bool) * Max(1, profile->ncolumns));
+	for (int i = 0; i < profile->nfeatures; i++)
+		if (results[i].drifted)
+			column_drifted[profile->features[i].column] = true;
 	for (int j = 0; j < profile->ncolumns; j++)
 		report.drifted += column_drifted[j] ? 1 : 0;
-	report.nresults = profile->nfeatures;
-	report.prediction_drift = -1;
-
-	if (profile->prediction != NULL)
-	{
-		const ProfileFeature *ref = profile->prediction;
-		RegistryDriftResult *res = &results[report.nresults++];
-		DriftMethod used = DriftResolveMethod(DriftMethodFits(method, ref->categorical) ?
-											  method : DRIFT_AUTO, ref);
-		double	   *pred = DriftPredict(m, ds);
-
-		DriftInitResult(res, ref, used, threshold);
-		if (ref->categorical)
-			DriftCategorical(ref, pred, ds->nrows, m->labels, m->nclasses, used, res);
-		else
-			DriftNumeric(ref, pred, ds->nrows, buf, used, res);
-		report.prediction_drift = res->drifted ? 1 : 0;
-	}
+	report.nresults = nresults;
+	report.prediction_drift = (profile->prediction == NULL) ? -1 :
+		results[profile->nfeatures].drifted ? 1 : 0;
 
 	report.project_id = proj->id;
 	report.model_id = m->id;
 	report.relation = relname;
-	report.rows = ds->nrows;
+	report.rows = rows;
 	report.method = drift_methods[method].name;
 	report.threshold = threshold;
 	report.features = profile->ncolumns;

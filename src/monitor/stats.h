@@ -94,6 +94,14 @@ extern void StatsBinProportions(const double *values, int n, const double *edges
 								int bins, double *proportions);
 
 /*
+ * The bin of one value (StatsBinProportions' rule), and the count of n
+ * values in each bin added to counts (bins values).
+ */
+extern int	StatsBinIndex(const double *edges, int bins, double value);
+extern void StatsBinCounts(const double *values, int n, const double *edges, int bins,
+						   int64 *counts);
+
+/*
  * Population stability index of two vectors of bin proportions.
  */
 extern double StatsPsi(const double *reference, const double *current, int bins);

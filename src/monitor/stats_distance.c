@@ -89,8 +89,45 @@ StatsQuantileEdges(double *values, int n, int bins, double *edges)
 }
 
 /*
- * Bin proportions of a sample: the bin of x is the number of edges not
- * greater than x (numpy.searchsorted(edges, x, side='right')).
+ * The bin of a value among bins bins delimited by bins - 1 ascending edges:
+ * the number of edges not greater than it (numpy.searchsorted(edges, x,
+ * side='right')).
+ */
+int
+StatsBinIndex(const double *edges, int bins, double value)
+{
+	int			lo = 0,
+				hi = bins - 1;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (edges[mid] <= value)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Count the n values falling into each of the bins bins (StatsBinIndex)
+ * into counts, which must hold bins values (it is not zeroed first).
+ */
+void
+StatsBinCounts(const double *values, int n, const double *edges, int bins, int64 *counts)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		counts[StatsBinIndex(edges, bins, values[i])]++;
+	}
+}
+
+/*
+ * Share of the n values in each bin: StatsBinCounts divided by n.
  */
 void
 StatsBinProportions(const double *values, int n, const double *edges,
@@ -100,23 +137,7 @@ StatsBinProportions(const double *values, int n, const double *edges,
 
 	Assert(n > 0);
 
-	for (int i = 0; i < n; i++)
-	{
-		int			lo = 0,
-					hi = bins - 1;
-
-		CHECK_FOR_INTERRUPTS();
-		while (lo < hi)
-		{
-			int			mid = lo + (hi - lo) / 2;
-
-			if (edges[mid] <= values[i])
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		counts[lo]++;
-	}
+	StatsBinCounts(values, n, edges, bins, counts);
 	for (int b = 0; b < bins; b++)
 		proportions[b] = (double) counts[b] / (double) n;
 	pfree(counts);

@@ -58,6 +58,7 @@
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
+#include "ops/citus.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(mlops_registry_capture);
@@ -412,6 +413,48 @@ CheckWorkersHaveMlops(void)
 						node, result, RegistryResultText(0, "extversion", CurrentMemoryContext)),
 				 errhint("Run ALTER EXTENSION mlops UPDATE on the coordinator.")));
 	}
+}
+
+/*
+ * Error unless every worker node has mlops at this node's version and
+ * mlops.citus_setup() has copied the registry to them (for the modules
+ * that push work using the registry down to the workers).
+ */
+void
+CitusCheckWorkers(void)
+{
+	SPI_connect();
+	CheckWorkersHaveMlops();
+	if (!RegistryChangesDistributed())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the mlops registry has not been copied to the Citus worker nodes"),
+				 errhint("Run SELECT mlops.citus_setup() on the coordinator.")));
+	SPI_finish();
+}
+
+/*
+ * Whether relid is a distributed Citus table: in pg_dist_partition with a
+ * distribution method other than 'n' (reference and local tables), so that
+ * a query over it runs as tasks on its shards.
+ */
+bool
+CitusIsDistributedTable(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		distributed;
+
+	if (!OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	SPI_connect();
+	RegistryReadAsOwner("SELECT 1 FROM pg_catalog.pg_dist_partition"
+						" WHERE logicalrelid OPERATOR(pg_catalog.=) $1"
+						"   AND partmethod OPERATOR(pg_catalog.<>) 'n'",
+						1, types, values, NULL);
+	distributed = SPI_processed > 0;
+	SPI_finish();
+	return distributed;
 }
 
 /*

@@ -18,8 +18,16 @@
 #              sums; the sums must agree to 1e-9 relative)
 #   score+write INSERT INTO <scores> SELECT id, mlops.predict('b', t) FROM <table> t
 #              (distributed: a co-located scores table, written by the tasks)
-#   drift      mlops.drift('b', <table>, method => 'psi') (reads the
-#              distributed table through the coordinator: not pushed down)
+#   drift      mlops.drift('b', <table>, method => 'psi'): on the
+#              distributed table the partial drift profiles are computed in
+#              the worker tasks and merged on the coordinator
+#   drift_ks   the same with method => 'ks' (the partial profiles carry a
+#              sample of mlops.drift_sample_size values per input)
+#   The tasks of drift and drift_ks: Citus cannot EXPLAIN ANALYZE a
+#   pushed-down custom aggregate (its partial result is a cstring), so each
+#   shard's partial drift profile is timed on its worker as the task runs
+#   it: SELECT mlops.drift_profile(model, 0, 0, ROW(t.f1, ..., t.f8)) FROM
+#   <shard> t for psi, with 10000 and hash_record_extended(t, 0) for ks.
 #
 # With citus.explain_all_tasks the distributed EXPLAIN ANALYZE lists each
 # task's execution time; the table shows their sum and maximum.  One
@@ -129,16 +137,47 @@ res[write_dist]=$(best "INSERT INTO scores_d SELECT id, mlops.predict('b', t) FR
 mlops_log "timing: drift"
 res[drift_single]=$(best "SELECT count(*) FROM mlops.drift('b', 'b', method => 'psi')")
 res[drift_dist]=$(best "SELECT count(*) FROM mlops.drift('b', 'b_d', method => 'psi')")
+res[drift_ks_single]=$(best "SELECT count(*) FROM mlops.drift('b', 'b', method => 'ks')")
+res[drift_ks_dist]=$(best "SELECT count(*) FROM mlops.drift('b', 'b_d', method => 'ks')")
+mlops_log "timing: the partial drift profiles, per shard"
+model=$(q "SELECT max(id) FROM mlops.models")
+profile="SELECT length(mlops.drift_profile($model, SAMPLE, KEY, ROW(t.f1, t.f2, t.f3, t.f4, t.f5, t.f6, t.f7, t.f8))) FROM"
+# Citus cannot EXPLAIN ANALYZE a pushed-down custom aggregate (its partial
+# result is a cstring), so each shard's task is timed on its worker: the
+# same aggregate over the shard table, as the task runs it
+shard_times() { # SAMPLE: "sum max count" of the per-shard execution times
+	local port shard p=${profile//SAMPLE/$1} key="hash_record_extended(t, 0)"
+
+	(($1 > 0)) || key=0
+	p=${p//KEY/$key}
+
+	q "SELECT nodeport, shardid FROM pg_dist_shard_placement JOIN pg_dist_shard USING (shardid)
+		WHERE logicalrelid = 'b_d'::regclass ORDER BY shardid" |
+		while IFS='|' read -r port shard; do
+			PGPORT=$port mlops_psql -At -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) $p b_d_$shard t" |
+				awk '/Execution Time:/ { print $(NF - 1) }'
+		done | awk '{ s += $1; if ($1 > m) m = $1; n++ } END { printf "%.1f %.1f %d\n", s, m, n }'
+}
+for k in drift drift_ks; do
+	sample=0
+	[[ $k == drift_ks ]] && sample=10000
+	read -r ds dm dn <<<"$(shard_times $sample)"
+	read -r dt _ <<<"${res[${k}_dist]}"
+	res[${k}_dist]="$dt $ds $dm $dn"
+done
+psi_single=$(q "SET extra_float_digits = 3; SELECT string_agg(statistic::text, ',' ORDER BY feature) FROM mlops.drift('b', 'b', method => 'psi')")
+psi_dist=$(q "SET extra_float_digits = 3; SELECT string_agg(statistic::text, ',' ORDER BY feature) FROM mlops.drift('b', 'b_d', method => 'psi')")
+psi_agree=$([[ $psi_single == "$psi_dist" ]] && echo yes || echo NO)
 
 echo
-echo "Citus: $workers workers x 32 shards on one machine ($(nproc) cores), $rows rows, best of $repeat"
+echo "Citus: $workers workers x 32 shards on one machine ($(nproc) cores), $rows rows, best of $repeat; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| statement | single node (ms) | distributed (ms) | tasks | task sum (ms) | task max (ms) |"
 echo "|---|---:|---:|---:|---:|---:|"
-for k in score write drift; do
+for k in score write drift drift_ks; do
 	read -r st _ _ _ <<<"${res[${k}_single]}"
 	read -r dt ds dm dn <<<"${res[${k}_dist]}"
 	printf '| %s | %s | %s | %s | %s | %s |\n' "$k" "$st" "$dt" "$dn" "$ds" "$dm"
 done
 echo
-echo "score sums agree to 1e-9 relative: $agree"
+echo "score sums agree to 1e-9 relative: $agree; drift psi statistics equal to the last digit: $psi_agree"

@@ -15,8 +15,18 @@
 #   - deploys: a committed one is used by the workers' next statement (also
 #     in a session whose worker connections cached the old model), a
 #     rolled-back one never; a dropped project is gone everywhere
-#   - training and drift read a distributed table through the coordinator and
-#     equal the single-node run; a train_async job runs on the coordinator
+#   - training reads a distributed table through the coordinator and equals
+#     the single-node run (also xgboost on a sampling view); a train_async
+#     job runs on the coordinator
+#   - drift on a distributed table runs the partial aggregate
+#     mlops.drift_profile in the worker tasks (EXPLAIN VERBOSE) and equals
+#     the single-node run to the last digit for every method and share
+#     (numbers and categories, NULLs, out-of-range values, unseen
+#     categories); with more values than mlops.drift_sample_size, ks and
+#     wasserstein equal a single-node run on the rows of smallest
+#     hash_record_extended(row, 0); bad input: a missing column, a role that
+#     cannot read a worker's shards, a column without a hash function,
+#     drift before mlops.citus_setup()
 #   - bad input: a model id unknown on the workers, a distributed table
 #     without a column the model needs, a worker without mlops (named)
 #   - registry writes on a worker are refused; mlops.citus_setup() again
@@ -46,13 +56,14 @@ w1=${MLOPS_CITUS_WORKER_PORTS[0]} w2=${MLOPS_CITUS_WORKER_PORTS[1]} coord=$PGPOR
 on() { PGPORT=$1 sql "$2"; }
 on_err() { PGPORT=$1 sql_err "$2"; }
 
-# Compare two multi-line results, showing the first differing lines (not the whole results)
+# Compare two multi-line results, showing the first differing lines (not the whole results);
+# an empty expected result fails
 tap_same() {
-	if [[ $1 == "$2" ]]; then
+	if [[ -n $2 && $1 == "$2" ]]; then
 		tap_ok 0 "$3"
 	else
 		tap_ok 1 "$3"
-		diff <(printf '%s\n' "$2" | cut -c1-200) <(printf '%s\n' "$1" | cut -c1-200) | head -n 8 | sed 's/^/#   /'
+		diff <(printf '%s\n' "$2" | cut -c1-200) <(printf '%s\n' "$1" | cut -c1-200) | head -n 8 | sed 's/^/#   /' || true
 	fi
 }
 
@@ -80,6 +91,11 @@ early=$(sql_err "SELECT model_id FROM mlops.train('iris', 'iris', 'species', exc
 tap_is "$(grep -c "WARNING:  this change of the mlops registry does not reach the Citus worker nodes" <<<"$early")" 1 \
 	"before mlops.citus_setup() a registry change warns (once) that the workers do not get it"
 iris1=$(sql "SELECT max(id) FROM mlops.models")
+sql "CREATE TABLE iris_early AS SELECT * FROM iris; SET client_min_messages = warning;
+	SELECT create_distributed_table('iris_early', 'id')" >/dev/null
+tap_like "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_early', method => 'psi')")" \
+	"the mlops registry has not been copied to the Citus worker nodes" \
+	"before mlops.citus_setup() drift on a distributed table says the workers lack the registry"
 tap_is "$(sql "SELECT mlops.citus_setup()")" 2 "mlops.citus_setup() reaches both workers"
 tap_is "$(sql "SELECT partmethod::text || repmodel::text FROM pg_dist_partition WHERE logicalrelid = 'mlops.registry_changes'::regclass")" \
 	"nt" "mlops.registry_changes is a reference table"
@@ -191,13 +207,120 @@ for spec in "xgboost iris species" "logistic iris species" "linear dia progressi
 	tap_same "$(sql "$train_sig $dist_id")" "$(sql "$train_sig $local_id")" \
 		"$algo trained on the distributed ${table}_d equals the single-node fit (data fingerprint, model bytes, metrics)"
 done
-drift="SET extra_float_digits = 3; SELECT feature, method, statistic, p_value, drifted, null_share, out_of_range_share
-	FROM mlops.drift('iris', 'TABLE', method => 'METHOD') ORDER BY feature"
-for method in psi jensen_shannon ks wasserstein; do
-	d=${drift//METHOD/$method}
-	tap_same "$(sql "${d//TABLE/iris_d}")" "$(sql "${d//TABLE/iris}")" \
-		"mlops.drift $method on the distributed table equals the single-node run"
+# XGBoost on a sample of a distributed table: a view whose predicate the
+# worker tasks evaluate, so only the sampled rows reach the coordinator
+sql "CREATE VIEW iris_d_half AS SELECT * FROM iris_d WHERE hashint4(id) % 2 = 0;
+	CREATE VIEW iris_half AS SELECT * FROM iris WHERE hashint4(id) % 2 = 0" >/dev/null
+tap_like "$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM iris_d_half")" \
+	"Query: SELECT .* FROM public\.iris_d_[0-9]+ iris_d WHERE \(\(hashint4\(id\) (OPERATOR\(pg_catalog\.)?%\)? 2\) (OPERATOR\(pg_catalog\.)?=\)? 0\)" \
+	"a sampling view over iris_d filters the rows inside the worker tasks"
+train="SELECT model_id FROM mlops.train('iris_sample_TABLE', 'TABLE', 'species', exclude => '{id}', order_by => 'id', deploy => 'never')"
+tap_same "$(sql "$train_sig $(sql "${train//TABLE/iris_d_half}")")" "$(sql "$train_sig $(sql "${train//TABLE/iris_half}")")" \
+	"xgboost trained on the sampling view of iris_d equals the single-node fit on the same sample"
+tap_is "$(sql "SELECT training->>'rows' FROM mlops.models ORDER BY id DESC LIMIT 1")" "$(sql "SELECT count(*) FROM iris_half")" \
+	"... which has the sampled rows only"
+
+# --- drift on a distributed table: per-shard partial profiles, merged on the coordinator
+iris_row="ROW(t.sepal_length_cm, t.sepal_width_cm, t.petal_length_cm, t.petal_width_cm)"
+explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.drift_profile($iris1, 10000, hash_record_extended(t, 0), $iris_row) FROM iris_d t")
+tap_like "$explain" "Task Count: 32" "the partial drift profile of iris_d runs as 32 tasks"
+tap_like "$explain" "Query: SELECT pg_catalog\.worker_partial_agg\('mlops\.drift_profile\(bigint,integer,bigint,record\)'::regprocedure, ROW\('$iris1'::bigint, 10000, hash_record_extended\(t\.\*, '0'::bigint\), ROW\(sepal_length_cm, sepal_width_cm, petal_length_cm, petal_width_cm\)\)\) AS drift_profile FROM public\.iris_d_[0-9]+ t" \
+	"EXPLAIN VERBOSE shows the partial aggregate mlops.drift_profile inside each task's query"
+tap_like "$explain" "coord_combine_agg\(" "... and its combine on the coordinator"
+drift="SET extra_float_digits = 3; SELECT feature, kind, method, statistic, p_value, threshold, drifted,
+	null_share, out_of_range_share, unseen_share, raw_statistic
+	FROM mlops.drift('PROJECT', 'TABLE', method => 'METHOD') ORDER BY feature"
+check_drift() { # project local-table distributed-table methods...
+	local project=$1 local_table=$2 dist_table=$3 method d
+	shift 3
+	for method in "$@"; do
+		d=${drift//METHOD/$method}
+		d=${d//PROJECT/$project}
+		tap_same "$(sql "${d//TABLE/$dist_table}")" "$(sql "${d//TABLE/$local_table}")" \
+			"mlops.drift $method of $project on the distributed $dist_table equals the single-node run (every column, every digit)"
+	done
+}
+check_drift iris iris iris_d psi jensen_shannon ks wasserstein auto
+# Numbers and categories with NULLs, values outside the reference range and
+# categories the reference never had; a numeric and a categorical prediction
+sql "CREATE TABLE mix AS SELECT i AS id, CASE WHEN i % 7 = 0 THEN NULL ELSE (i % 50)::float8 END AS x,
+	(ARRAY['a', 'b', 'c'])[1 + i % 3] AS c, (ARRAY['u', 'v'])[1 + i % 2] AS c2,
+	(i % 50) * 2.0 + (i % 3) AS y, (i % 3 = 0)::text AS label
+	FROM generate_series(1, 300) i;
+	CREATE TABLE mix_now AS SELECT i AS id, CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 70)::float8 - 5 END AS x,
+	CASE WHEN i % 11 = 0 THEN NULL ELSE (ARRAY['a', 'b', 'c', 'd', 'e', 'a'])[1 + i % 6] END AS c,
+	(ARRAY['u', 'v', 'w'])[1 + i % 3] AS c2, 0.0 AS y, 'true' AS label
+	FROM generate_series(1, 3000) i;
+	CREATE TABLE mix_now_d AS SELECT * FROM mix_now; SET client_min_messages = warning;
+	SELECT create_distributed_table('mix_now_d', 'id')" >/dev/null
+sql "SELECT mlops.train('mix_reg', 'mix', 'y', algorithm => 'linear', exclude => '{id,label}', order_by => 'id');
+	SELECT mlops.train('mix_cls', 'mix', 'label', algorithm => 'logistic', exclude => '{id,y}', order_by => 'id');
+	SELECT mlops.train('mix_cat', 'mix', 'y', algorithm => 'linear', features => '{c,c2}', order_by => 'id');
+	SELECT mlops.train('mix_num', 'mix', 'y', algorithm => 'ridge', features => '{x}', order_by => 'id')" >/dev/null
+check_drift mix_reg mix_now mix_now_d psi jensen_shannon auto
+check_drift mix_cls mix_now mix_now_d psi jensen_shannon auto
+check_drift mix_num mix_now mix_now_d psi jensen_shannon ks wasserstein auto
+check_drift mix_cat mix_now mix_now_d psi jensen_shannon chi2 l_infinity auto
+# Dates, timestamps and arrays: several inputs from one column
+sql "CREATE TABLE parts AS SELECT i AS id, timestamp '2026-01-01' + i * interval '7 hours' AS at,
+	date '2026-01-01' + i AS day, ARRAY[(i % 13)::float8, (i % 7)::float8 / 7] AS v, (i % 13) * 1.5 + i % 2 AS y
+	FROM generate_series(1, 400) i;
+	CREATE TABLE parts_now AS SELECT i AS id, CASE WHEN i % 10 = 0 THEN NULL ELSE timestamp '2026-03-01' + i * interval '5 hours' END AS at,
+	date '2026-02-01' + i AS day, ARRAY[(i % 17)::float8, (i % 5)::float8 / 7] AS v, 0.0 AS y
+	FROM generate_series(1, 2500) i;
+	CREATE TABLE parts_now_d AS SELECT * FROM parts_now; SET client_min_messages = warning;
+	SELECT create_distributed_table('parts_now_d', 'id');
+	SELECT mlops.train('parts', 'parts', 'y', algorithm => 'xgboost', exclude => '{id}', order_by => 'id')" >/dev/null
+check_drift parts parts_now parts_now_d psi ks wasserstein auto
+report="SELECT r.rows, r.method, r.drifted, r.drift_share, r.dataset_drift, r.prediction_drift
+	FROM mlops.drift_reports r WHERE r.relation = 'public.TABLE' ORDER BY r.id DESC LIMIT 1"
+tap_same "$(sql "${report//TABLE/mix_now_d}")" "$(sql "${report//TABLE/mix_now}")" \
+	"the recorded drift report of the distributed table equals the single-node one (rows, drift share, dataset and prediction drift)"
+tap_is "$(sql "SELECT count(*) > 0 FROM mlops.drift('mix_cat', 'mix_now_d', method => 'chi2') WHERE unseen_share > 0")" t \
+	"the distributed run sees the categories the reference never had"
+# The sample: with more non-NULL values than mlops.drift_sample_size, ks and
+# wasserstein compare the values of the rows with the smallest
+# hash_record_extended(row, 0): what a single node gives on exactly those rows
+sql "CREATE TABLE iris_sample AS SELECT * FROM iris t ORDER BY hash_record_extended(t, 0), id LIMIT 100;
+	CREATE TABLE mix_x_sample AS SELECT * FROM mix_now t WHERE x IS NOT NULL ORDER BY hash_record_extended(t, 0), id LIMIT 100;
+	CREATE TABLE mix_sample AS SELECT * FROM mix_now t ORDER BY hash_record_extended(t, 0), id LIMIT 100" >/dev/null
+sampled() { # project table method: the ks/wasserstein columns of the result lines
+	local d="SET mlops.drift_sample_size = 100; ${drift//METHOD/$3}"
+	d=${d//PROJECT/$1}
+	sql "${d//TABLE/$2}" | cut -d'|' -f1-5,11
+}
+for method in ks wasserstein; do
+	tap_same "$(sampled iris iris_d $method | grep -v '^prediction')" "$(sampled iris iris_sample $method | grep -v '^prediction')" \
+		"drift $method on iris_d (150 rows) with a sample of 100 equals a single-node run on the 100 rows of smallest hash_record_extended(row, 0)"
+	tap_same "$(sampled mix_num mix_now_d $method | grep '^x')" "$(sampled mix_num mix_x_sample $method | grep '^x')" \
+		"drift $method of mix_num's x (3000 rows, NULLs) samples the 100 rows of smallest key among those where x is not NULL"
+	tap_same "$(sampled mix_num mix_now_d $method | grep '^prediction')" "$(sampled mix_num mix_sample $method | grep '^prediction')" \
+		"drift $method of mix_num's prediction samples the 100 rows of smallest key"
 done
+d="SET mlops.drift_sample_size = 100; ${drift//METHOD/psi}"
+d=${d//PROJECT/iris}
+tap_same "$(sql "${d//TABLE/iris_d}")" "$(sql "${d//TABLE/iris}")" "... while psi, which counts every row, still equals the single-node run on all rows"
+# A column without a hash function: psi counts every row; ks, which samples by hash, names it
+sql "CREATE TABLE iris_json AS SELECT *, json_build_object('id', id) AS doc FROM iris;
+	SET client_min_messages = warning; SELECT create_distributed_table('iris_json', 'id')" >/dev/null
+d=${drift//METHOD/psi}
+d=${d//PROJECT/iris}
+tap_same "$(sql "${d//TABLE/iris_json}")" "$(sql "${d//TABLE/iris}")" \
+	"drift psi on a distributed table with a json column equals the single-node run"
+tap_like "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_json', method => 'ks')")" \
+	"cannot sample the rows of distributed table public\.iris_json: column \"doc\" has type json, which has no hash function" \
+	"drift ks on it names the column that cannot be hashed"
+tap_like "$(sql_err "SET client_min_messages = debug1; SELECT count(*) FROM mlops.drift('iris', 'iris_d', method => 'psi')")" \
+	"drift reads the distributed table public\.iris_d through partial profiles: SELECT mlops\.drift_profile\(\\\$1, \\\$2, 0, ROW\(t\.sepal_length_cm" \
+	"at DEBUG1 drift shows the query it pushes down (no sample keys for psi)"
+sql "SELECT mlops.grant('iris', 'alice', 'train')" >/dev/null
+tap_is "$(sql "SET ROLE alice; SELECT count(*) FROM mlops.drift('iris', 'iris_d', method => 'psi')")" 5 \
+	"alice, with the train privilege, checks the drift of iris_d"
+on "$w1" "SET citus.enable_ddl_propagation = off; REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM alice" >/dev/null
+tap_like "$(sql_err "SET ROLE alice; SELECT * FROM mlops.drift('iris', 'iris_d', method => 'psi')")" \
+	"permission denied for table iris_d_[0-9]+" "a role that cannot read the shards on a worker gets that worker's permission error"
+on "$w1" "SET citus.enable_ddl_propagation = off; GRANT SELECT ON ALL TABLES IN SCHEMA public TO alice" >/dev/null
+
 # Jobs run on the coordinator: the model a job trains on a distributed table reaches the workers
 job=$(sql "SELECT mlops.train_async('iris_async', 'iris_d', 'species', exclude => '{id}', order_by => 'id')")
 tap_is "$(wait_for "SELECT status FROM mlops.jobs WHERE id = $job" succeeded 120)" succeeded \
@@ -222,6 +345,15 @@ missing=$(sql_err "SELECT mlops.predict('iris', t) FROM iris_short t" | sed -n '
 tap_like "$missing" "petal_length_cm" "single node: a table without a model column is refused, naming it"
 tap_like "$(sql_err "SELECT mlops.predict('iris', t) FROM iris_short_d t")" "${missing//\"/.}" \
 	"a distributed table without a model column fails on the workers with the same error"
+# drift: the same errors as on a single node
+missing=$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_short')" | sed -n 's/^.*ERROR: *//p' | head -1)
+tap_like "$missing" "petal_length_cm" "single node: drift on a table without a model column is refused, naming it"
+tap_is "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_short_d')" | sed -n 's/^.*ERROR: *//p' | head -1)" \
+	"${missing//iris_short/iris_short_d}" "drift on a distributed table without a model column fails with the same error"
+tap_like "$(sql_err "SET ROLE bob; SELECT * FROM mlops.drift('iris', 'iris_d')")" "permission denied for project \"iris\"" \
+	"bob, without the train privilege, cannot check the drift of iris_d"
+tap_like "$(sql_err "SET ROLE bob; SELECT mlops.drift_profile($iris1, 100, 0, $iris_row) FROM iris_d t")" \
+	"permission denied for project \"iris\"" "... nor run the partial aggregate himself: the workers check his privilege"
 
 # --- a dropped project is gone everywhere
 sql "SELECT mlops.drop_project('dia')" >/dev/null
@@ -263,5 +395,7 @@ tap_same "$(sql "${scores//TABLE/iris_d3}")" "$single" "every predict form over 
 on "$w2" "SET citus.enable_ddl_propagation = off; DROP EXTENSION mlops CASCADE" >/dev/null 2>&1
 tap_like "$(sql_err "SELECT mlops.citus_setup()")" "mlops is not installed on worker node localhost:$w2" \
 	"mlops.citus_setup() names the worker that lacks mlops"
+tap_like "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_d3', method => 'psi')")" "mlops is not installed on worker node localhost:$w2" \
+	"mlops.drift on a distributed table names the worker that lacks mlops"
 
 tap_done
