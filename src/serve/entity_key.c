@@ -128,3 +128,38 @@ EntityKeyFromInput(Datum features, Oid argtype, const char *key)
 		return NULL;
 	return EntityKeyFromRow(DatumGetHeapTupleHeader(features), key);
 }
+
+/*
+ * Wrap a predict input of type type: JSON text is parsed as jsonb here,
+ * once.
+ */
+void
+EntityInputInit(EntityInput *in, Datum value, Oid type)
+{
+	in->value = value;
+	in->type = type;
+	if (type == TEXTOID)
+	{
+		in->value = DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(value)));
+		in->type = JSONBOID;
+	}
+	in->key_read = false;
+	in->key = NULL;
+}
+
+/*
+ * The entity key of an input (policy "key" names key; NULL without one),
+ * read on the first call and remembered.
+ */
+const char *
+EntityInputKey(EntityInput *in, const char *key)
+{
+	if (key == NULL)
+		return NULL;
+	if (!in->key_read)
+	{
+		in->key = EntityKeyFromInput(in->value, in->type, key);
+		in->key_read = true;
+	}
+	return in->key;
+}

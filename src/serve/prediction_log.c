@@ -30,10 +30,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -53,17 +56,18 @@
 #include "utils/timestamp.h"
 
 #include "jsonutil.h"
+#include "mix64.h"
 #include "ops/policy.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
 #include "registry.h"
 #include "serve/entity_key.h"
 #include "serve/prediction_log.h"
+#include "serve/prediction_log_write.h"
 
 /* bytes of key, probabilities and features one slot holds */
 #define LOG_SLOT_DATA 960
-/* rows the worker takes out of the queue per INSERT batch, and per pass */
-#define LOG_DRAIN_BATCH 1000
+/* rows the worker takes out of the queue per pass */
 #define LOG_DRAIN_MAX 200000
 
 #define SLOT_FREE 0
@@ -248,18 +252,6 @@ PredictionLogNeedsInput(const MlopsModel *m)
 }
 
 /*
- * splitmix64: a well mixed 64-bit hash of a 64-bit number.
- */
-static inline uint64
-Mix64(uint64 x)
-{
-	x += UINT64CONST(0x9E3779B97F4A7C15);
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return x ^ (x >> 31);
-}
-
-/*
  * Is this call logged?  Served calls draw; a shadow follows the call it
  * shadows.
  */
@@ -303,10 +295,12 @@ LogReachesWorker(void)
 
 /*
  * The features of an array input as a JSON object keyed by the model's
- * column names.
+ * column names, built directly (no JSON text): each number as the shortest
+ * decimal that reads back as the same double, as JsonAppendDouble writes
+ * it; a numeric as it is.
  */
 static Jsonb *
-ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr, Oid argtype)
+ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 {
 	Oid			elemtype = ARR_ELEMTYPE(arr);
 	int16		elmlen;
@@ -315,57 +309,73 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr, Oid argtype)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	StringInfoData buf;
+	JsonbParseState *state = NULL;
+	JsonbValue *object;
 
 	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (int j = 0; j < n && j < m->fz->nsources; j++)
 	{
-		JsonAppendKey(&buf, m->fz->sources[j].name, j == 0);
+		JsonbValue	k;
+		JsonbValue	v;
+
+		k.type = jbvString;
+		k.val.string.val = m->fz->sources[j].name;
+		k.val.string.len = strlen(m->fz->sources[j].name);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		v.type = jbvNumeric;
 		if (nulls[j])
-			appendStringInfoString(&buf, "null");
-		else if (elemtype == FLOAT8OID)
-			JsonAppendDouble(&buf, DatumGetFloat8(elems[j]));
-		else if (elemtype == FLOAT4OID)
-			JsonAppendDouble(&buf, DatumGetFloat4(elems[j]));
+			v.type = jbvNull;
+		else if (elemtype == NUMERICOID)
+			v.val.numeric = DatumGetNumeric(elems[j]);
 		else
-			appendStringInfoString(&buf, DatumGetCString(DirectFunctionCall1(numeric_out, elems[j])));
+		{
+			double		d = elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]);
+			char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+			if (!isfinite(d))
+				v.type = jbvNull;
+			else
+			{
+				double_to_shortest_decimal_buf(d, num);
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(num),
+																	ObjectIdGetDatum(InvalidOid),
+																	Int32GetDatum(-1)));
+			}
+		}
+		pushJsonbValue(&state, WJB_VALUE, &v);
 	}
-	appendStringInfoChar(&buf, '}');
-	return JsonFromText(&buf);
+	object = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(object);
 }
 
 /*
- * The features of a predict input as jsonb: the object itself, the row
- * as row_to_json makes it, or an array's values under the column names.
+ * The features of a predict input as jsonb: the object itself (JSON text
+ * was parsed by EntityInputInit), the row as row_to_json makes it, or an
+ * array's values under the column names.
  */
 static Jsonb *
 FeaturesJsonb(const MlopsModel *m, Datum features, Oid argtype)
 {
 	if (argtype == JSONBOID)
 		return DatumGetJsonbP(features);
-	if (argtype == TEXTOID)
-		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(features))));
 	if (argtype == FLOAT8ARRAYOID || argtype == FLOAT4ARRAYOID || argtype == NUMERICARRAYOID)
-		return ArrayFeaturesJsonb(m, DatumGetArrayTypeP(features), argtype);
+		return ArrayFeaturesJsonb(m, DatumGetArrayTypeP(features));
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(TextDatumGetCString(DirectFunctionCall1(row_to_json, features)))));
 }
 
 /*
  * Hand a scored call to the prediction log, when the project's policy logs
- * it: features is the call's input (of type argtype), out the model's
- * outputs.  With a "key" policy the input must hold the key, logged or
- * not.
+ * it: in is the call's input, out the model's outputs.  With a "key"
+ * policy the input must hold the key, logged or not.
  */
 void
-PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oid argtype,
-				 const double *out)
+PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, const double *out)
 {
 	ServingPolicy *sp;
-	char	   *key = NULL;
+	const char *key;
 	Jsonb	   *jb;
 	int			keylen;
 	int			nproba;
@@ -381,8 +391,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 	sp = LogPolicyFor(m);
 	if (!sp->log)
 		return;
-	if (sp->key != NULL)
-		key = EntityKeyFromInput(features, argtype, sp->key);
+	key = EntityInputKey(in, sp->key);
 	if (!LogSampled(variant, sp->sample))
 		return;
 	if (!LogReachesWorker())
@@ -398,7 +407,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 		ServingCountDropped(m->id, m->project_id, variant);
 		return;
 	}
-	jb = FeaturesJsonb(m, features, argtype);
+	jb = FeaturesJsonb(m, in->value, in->type);
 	featlen = VARSIZE(jb);
 	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen > LOG_SLOT_DATA)
 		featlen = 0;
@@ -423,7 +432,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 	slot->dboid = MyDatabaseId;
 	slot->model_id = m->id;
 	slot->project_id = m->project_id;
-	slot->predicted_at = GetCurrentTimestamp();
+	slot->predicted_at = ServingCallTimestamp();
 	slot->prediction = ModelPredictValue(m, out);
 	slot->nproba = nproba;
 	slot->keylen = keylen;
@@ -445,23 +454,9 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 }
 
 /*
- * One logged row taken out of the queue.
- */
-typedef struct LoggedRow
-{
-	int64		project_id;
-	int64		model_id;
-	int32		variant;
-	TimestampTz predicted_at;
-	double		prediction;
-	Datum		key;			/* text, or 0 for NULL */
-	Datum		proba;			/* a float8[] literal as text, or 0 */
-	Datum		features;		/* jsonb, or 0 */
-} LoggedRow;
-
-/*
- * Take up to max ready rows of this database out of the queue, in order;
- * rows of another database (mlops.database changed) are discarded.
+ * Take up to max ready rows of this database out of the queue, in order,
+ * with their values made in the current memory context; rows of another
+ * database (mlops.database changed) are discarded.
  */
 static int
 LogTake(LoggedRow *rows, int max)
@@ -489,20 +484,25 @@ LogTake(LoggedRow *rows, int max)
 
 			r->project_id = slot->project_id;
 			r->model_id = slot->model_id;
-			r->variant = slot->variant;
+			r->variant = (ServingVariant) slot->variant;
 			r->predicted_at = slot->predicted_at;
 			r->prediction = slot->prediction;
 			r->proba = r->key = r->features = (Datum) 0;
 			if (slot->nproba >= 0)
 			{
-				StringInfoData proba;
+				ArrayType  *proba = construct_empty_array(FLOAT8OID);
 
-				initStringInfo(&proba);
-				appendStringInfoChar(&proba, '{');
-				for (int k = 0; k < slot->nproba; k++)
-					appendStringInfo(&proba, "%s%s", k > 0 ? "," : "", float8out_internal(slot->data[k]));
-				appendStringInfoChar(&proba, '}');
-				r->proba = CStringGetTextDatum(proba.data);
+				if (slot->nproba > 0)
+				{
+					Datum	   *elems = palloc(sizeof(Datum) * slot->nproba);
+
+					for (int k = 0; k < slot->nproba; k++)
+						elems[k] = Float8GetDatum(slot->data[k]);
+					proba = construct_array(elems, slot->nproba, FLOAT8OID, sizeof(float8),
+											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+					pfree(elems);
+				}
+				r->proba = PointerGetDatum(proba);
 			}
 			data += sizeof(double) * Max(slot->nproba, 0);
 			if (slot->keylen >= 0)
@@ -525,83 +525,33 @@ LogTake(LoggedRow *rows, int max)
 }
 
 /*
- * An array of n values of a type, NULL where isnull says.
- */
-static Datum
-LogArray(Datum *values, bool *isnull, int n, Oid elemtype)
-{
-	int16		elmlen;
-	bool		elmbyval;
-	char		elmalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
-	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, elemtype,
-											  elmlen, elmbyval, elmalign));
-}
-
-/*
  * Write the queued rows of this database to mlops.predictions, a batch of
- * rows per statement (arrays unnested).
+ * rows at a time (prediction_log_write.c), each batch's values made in a
+ * memory context reset for the next.
  */
 static void
 LogDrain(void)
 {
-	const char *sql =
-		"INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, features, prediction, proba) "
-		"SELECT p.name, u.model_id, u.variant, u.key, u.predicted_at, u.features, u.prediction, "
-		"u.proba::pg_catalog.float8[] "
-		"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-		"pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-		"pg_catalog.unnest($8)) "
-		"AS u(project_id, model_id, variant, key, predicted_at, features, prediction, proba) "
-		"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) u.project_id";
-	static const Oid elemtypes[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID,
-	FLOAT8OID, TEXTOID};
-	Oid			types[8];
-	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_DRAIN_BATCH);
-	Datum	   *columns[8];
-	bool	   *nulls[8];
-	SPIPlanPtr	plan;
+	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_WRITE_BATCH);
+	MemoryContext rows_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops prediction log rows",
+												   ALLOCSET_DEFAULT_SIZES);
+	LogWriter  *w = LogWriterBegin();
 	int			total = 0;
-	int			n;
 
-	for (int c = 0; c < 8; c++)
+	for (;;)
 	{
-		types[c] = get_array_type(elemtypes[c]);
-		columns[c] = palloc(sizeof(Datum) * LOG_DRAIN_BATCH);
-		nulls[c] = palloc0(sizeof(bool) * LOG_DRAIN_BATCH);
-	}
-	plan = SPI_prepare(sql, 8, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	while (total < LOG_DRAIN_MAX && (n = LogTake(rows, LOG_DRAIN_BATCH)) > 0)
-	{
-		Datum		args[8];
+		MemoryContext old = MemoryContextSwitchTo(rows_cxt);
+		int			n = total < LOG_DRAIN_MAX ? LogTake(rows, LOG_WRITE_BATCH) : 0;
 
-		for (int i = 0; i < n; i++)
-		{
-			LoggedRow  *r = &rows[i];
-
-			columns[0][i] = Int64GetDatum(r->project_id);
-			columns[1][i] = Int64GetDatum(r->model_id);
-			columns[2][i] = CStringGetTextDatum(ServingVariantName((ServingVariant) r->variant));
-			columns[3][i] = r->key;
-			columns[4][i] = TimestampTzGetDatum(r->predicted_at);
-			columns[5][i] = r->features;
-			columns[6][i] = Float8GetDatum(r->prediction);
-			columns[7][i] = r->proba;
-			nulls[3][i] = r->key == (Datum) 0;
-			nulls[5][i] = r->features == (Datum) 0;
-			nulls[7][i] = r->proba == (Datum) 0;
-		}
-		for (int c = 0; c < 8; c++)
-			args[c] = LogArray(columns[c], nulls[c], n, elemtypes[c]);
-		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write to mlops.predictions");
+		MemoryContextSwitchTo(old);
+		if (n == 0)
+			break;
+		LogWriterInsert(w, rows, n);
+		MemoryContextReset(rows_cxt);
 		total += n;
 	}
+	LogWriterEnd(w);
+	MemoryContextDelete(rows_cxt);
 }
 
 /*

@@ -26,6 +26,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+
 /* which role a model played in a call */
 typedef enum ServingVariant
 {
@@ -45,6 +47,7 @@ extern const char *ServingVariantName(ServingVariant variant);
 extern void ServingCallBegin(void);
 extern void ServingCallModel(int64 model_id, int64 project_id, ServingVariant variant);
 extern void ServingCallEnd(void);
+extern TimestampTz ServingCallTimestamp(void);
 extern void ServingCountDropped(int64 model_id, int64 project_id, ServingVariant variant);
 
 #endif							/* MLOPS_SERVING_STATS_H */
