@@ -35,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "registry.h"
 #include "serve/prediction_log_write.h"
@@ -159,8 +160,11 @@ LogWriterLearnProjects(LogWriter *w, const LoggedRow *rows, int n)
 	if (nids == 0)
 		return;
 	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	/* a snapshot of now: a project dropped since the pass began is gone */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	RegistryReadAsOwner("SELECT id, name FROM mlops.projects "
 						"WHERE id OPERATOR(pg_catalog.=) ANY ($1)", 1, types, values, NULL);
+	PopActiveSnapshot();
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		int64		id = RegistryResultInt64(r, "id");
