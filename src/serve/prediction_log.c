@@ -53,6 +53,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "jsonutil.h"
@@ -294,10 +295,125 @@ LogReachesWorker(void)
 }
 
 /*
+ * A double as the numeric that numeric_in reads from its shortest decimal
+ * (the number JsonAppendDouble writes, with the same display scale),
+ * without parsing text: the decimal's digits (at most 17) as an integer
+ * over a power of ten.
+ *
+ * Most features have a few decimals: when d * 10^k is an integer t below
+ * 10^15 for some k <= 8, t / 10^k reads back as d, and 10^-k is wider
+ * than d's ulp (so no other decimal of at most k decimals reads back as
+ * d), t / 10^k without its trailing zeros is the shortest decimal itself,
+ * found without the shortest-decimal search.
+ */
+static Numeric
+DoubleNumeric(double d)
+{
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+	char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
+	const char *p = num;
+	int64		digits = 0;
+	int			scale = 0;
+	bool		negative = false;
+	bool		fraction = false;
+	int			e;
+
+	(void) frexp(d, &e);
+	for (int k = 0; k < lengthof(pow10); k++)
+	{
+		double		t = d * pow10[k];
+
+		if (fabs(t) >= 1e15)
+			break;
+		if (t == rint(t) && t / pow10[k] == d)
+		{
+			if (ldexp(1.0, e - 53) * pow10[k] >= 1.0)
+				break;
+			digits = (int64) t;
+			while (k > 0 && digits % 10 == 0)
+			{
+				digits /= 10;
+				k--;
+			}
+			return int64_div_fast_to_numeric(digits, k);
+		}
+	}
+
+	double_to_shortest_decimal_buf(d, num);
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	for (; *p != '\0'; p++)
+	{
+		if (*p == '.')
+			fraction = true;
+		else if (*p == 'e')
+		{
+			scale -= atoi(p + 1);
+			break;
+		}
+		else
+		{
+			digits = digits * 10 + (*p - '0');
+			scale += fraction;
+		}
+	}
+	if (scale < 0)				/* a large number: let numeric_in scale it */
+		return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(num),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	return int64_div_fast_to_numeric(negative ? -digits : digits, scale);
+}
+
+/* the last model whose column names were put in jsonb key order */
+static int64 key_order_model = 0;
+static int *key_order = NULL;
+
+/*
+ * qsort comparator of column indexes, as jsonb orders object keys: by
+ * length, then bytes.
+ */
+static int
+KeyOrderCompare(const void *a, const void *b, void *arg)
+{
+	const MlopsModel *m = arg;
+	const char *x = m->fz->sources[*(const int *) a].name;
+	const char *y = m->fz->sources[*(const int *) b].name;
+	size_t		lx = strlen(x);
+	size_t		ly = strlen(y);
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return memcmp(x, y, lx);
+}
+
+/*
+ * A model's column indexes in jsonb key order, worked out once per model
+ * (a model's columns never change) for the last model asked about.
+ */
+static const int *
+KeyOrder(const MlopsModel *m)
+{
+	if (key_order_model != m->id)
+	{
+		key_order_model = 0;
+		if (key_order != NULL)
+			pfree(key_order);
+		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(1, m->fz->nsources));
+		for (int j = 0; j < m->fz->nsources; j++)
+			key_order[j] = j;
+		qsort_arg(key_order, m->fz->nsources, sizeof(int), KeyOrderCompare, (void *) m);
+		key_order_model = m->id;
+	}
+	return key_order;
+}
+
+/*
  * The features of an array input as a JSON object keyed by the model's
- * column names, built directly (no JSON text): each number as the shortest
- * decimal that reads back as the same double, as JsonAppendDouble writes
- * it; a numeric as it is.
+ * column names, built directly (no JSON text, and the keys already in
+ * jsonb's order): each number as the shortest decimal that reads back as
+ * the same double, as JsonAppendDouble writes it; a numeric as it is.
  */
 static Jsonb *
 ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
@@ -309,45 +425,42 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	JsonbParseState *state = NULL;
-	JsonbValue *object;
+	const int  *order = KeyOrder(m);
+	JsonbValue	object;
 
 	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (int j = 0; j < n && j < m->fz->nsources; j++)
+	object.type = jbvObject;
+	object.val.object.nPairs = 0;
+	object.val.object.pairs = palloc(sizeof(JsonbPair) * Max(1, m->fz->nsources));
+	for (int i = 0; i < m->fz->nsources; i++)
 	{
-		JsonbValue	k;
-		JsonbValue	v;
+		int			j = order[i];
+		JsonbPair  *pair;
 
-		k.type = jbvString;
-		k.val.string.val = m->fz->sources[j].name;
-		k.val.string.len = strlen(m->fz->sources[j].name);
-		pushJsonbValue(&state, WJB_KEY, &k);
-		v.type = jbvNumeric;
+		if (j >= n)
+			continue;
+		pair = &object.val.object.pairs[object.val.object.nPairs];
+		pair->order = object.val.object.nPairs++;
+		pair->key.type = jbvString;
+		pair->key.val.string.val = m->fz->sources[j].name;
+		pair->key.val.string.len = strlen(m->fz->sources[j].name);
+		pair->value.type = jbvNumeric;
 		if (nulls[j])
-			v.type = jbvNull;
+			pair->value.type = jbvNull;
 		else if (elemtype == NUMERICOID)
-			v.val.numeric = DatumGetNumeric(elems[j]);
+			pair->value.val.numeric = DatumGetNumeric(elems[j]);
 		else
 		{
 			double		d = elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]);
-			char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
 
-			if (!isfinite(d))
-				v.type = jbvNull;
+			if (isfinite(d))
+				pair->value.val.numeric = DoubleNumeric(d);
 			else
-			{
-				double_to_shortest_decimal_buf(d, num);
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(num),
-																	ObjectIdGetDatum(InvalidOid),
-																	Int32GetDatum(-1)));
-			}
+				pair->value.type = jbvNull;
 		}
-		pushJsonbValue(&state, WJB_VALUE, &v);
 	}
-	object = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(object);
+	return JsonbValueToJsonb(&object);
 }
 
 /*

@@ -8,10 +8,13 @@
  * The worker takes rows out of the shared-memory queue with their values
  * already made (text, float8[], jsonb), so writing a row is filling a
  * virtual slot: the id comes from the column's default (nextval of the
- * table's sequence), the project's name from a per-pass cache filled with
- * one query per batch that meets an unknown project id.  A row whose
- * project was dropped before the worker wrote it is discarded, as the
- * join of the former INSERT ... SELECT did.  The table has no triggers
+ * table's sequence), the project's name from a cache of the worker's
+ * lifetime, filled with one query per batch that meets an unknown project
+ * id and emptied at the next batch after mlops.projects changes
+ * (drop_project and create_project send a relcache invalidation, taken in
+ * when the worker locks mlops.predictions).  A row whose project was dropped before the
+ * worker wrote it is discarded, as the join of the former INSERT ...
+ * SELECT did.  The table has no triggers
  * and no constraints besides NOT NULL columns, which the worker always
  * fills; its indexes (primary key, (project, predicted_at), (project,
  * key)) are maintained with ExecInsertIndexTuples.
@@ -32,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -59,7 +63,7 @@ static const char *const column_names[NCOLS] = {
 	"id", "project", "model_id", "variant", "key", "predicted_at", "features", "prediction", "proba"
 };
 
-/* a project's name, as the rows of one pass need it */
+/* a project's name, as the rows need it */
 typedef struct ProjectName
 {
 	int64		project_id;		/* hash key */
@@ -77,10 +81,60 @@ struct LogWriter
 	CommandId	cid;
 	AttrNumber	attnum[NCOLS];	/* 0-based */
 	ExprState  *id_default;
-	TupleTableSlot *slots[LOG_WRITE_BATCH];
+	TupleTableSlot *slots[LOG_WRITE_BATCH];	/* made as needed */
+	int			nslots;
 	Datum		variant_names[SERVING_VARIANTS];
-	HTAB	   *projects;
 };
+
+/* the project names cache, and the relation whose changes empty it */
+static HTAB *project_names = NULL;
+static MemoryContext project_names_cxt = NULL;
+static Oid	projects_relid = InvalidOid;
+static bool project_names_stale = false;
+
+/*
+ * Relcache callback: mlops.projects changed (or everything is reset), so
+ * the names cached may be stale.  It only marks them stale; they are
+ * dropped at the next batch, never while a batch uses them.
+ */
+static void
+LogWriterInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == projects_relid)
+		project_names_stale = true;
+}
+
+/*
+ * The project names cache, emptied first when it is stale.
+ */
+static HTAB *
+ProjectNames(void)
+{
+	HASHCTL		ctl;
+
+	if (project_names_stale && project_names != NULL)
+	{
+		MemoryContextReset(project_names_cxt);
+		project_names = NULL;
+	}
+	project_names_stale = false;
+
+	if (project_names_cxt == NULL)
+	{
+		project_names_cxt = AllocSetContextCreate(TopMemoryContext, "mlops prediction log projects",
+												  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(LogWriterInvalidate, (Datum) 0);
+	}
+	if (project_names == NULL)
+	{
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ProjectName);
+		ctl.hcxt = project_names_cxt;
+		project_names = hash_create("mlops prediction log projects", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return project_names;
+}
 
 /*
  * Open mlops.predictions, its indexes and a bulk-insert state for one
@@ -94,10 +148,10 @@ LogWriterBegin(void)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	LogWriter  *w = palloc0(sizeof(LogWriter));
 	TupleDesc	desc;
-	HASHCTL		ctl;
 
 	w->cxt = cxt;
 	w->batch_cxt = AllocSetContextCreate(cxt, "mlops prediction log batch", ALLOCSET_DEFAULT_SIZES);
+	projects_relid = RegistryTableOid("projects");
 	w->rel = table_open(RegistryTableOid("predictions"), RowExclusiveLock);
 	desc = RelationGetDescr(w->rel);
 	for (int c = 0; c < NCOLS; c++)
@@ -121,15 +175,8 @@ LogWriterBegin(void)
 	w->cid = GetCurrentCommandId(true);
 	w->id_default = ExecPrepareExpr((Expr *) build_column_default(w->rel, w->attnum[COL_ID] + 1),
 									w->estate);
-	for (int i = 0; i < LOG_WRITE_BATCH; i++)
-		w->slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	for (int v = 0; v < SERVING_VARIANTS; v++)
 		w->variant_names[v] = CStringGetTextDatum(ServingVariantName((ServingVariant) v));
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(ProjectName);
-	ctl.hcxt = cxt;
-	w->projects = hash_create("mlops prediction log projects", 16, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	MemoryContextSwitchTo(old);
 	return w;
 }
@@ -139,7 +186,7 @@ LogWriterBegin(void)
  * with one query; a project that no longer exists gets no name.
  */
 static void
-LogWriterLearnProjects(LogWriter *w, const LoggedRow *rows, int n)
+LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	int			nids = 0;
@@ -149,7 +196,7 @@ LogWriterLearnProjects(LogWriter *w, const LoggedRow *rows, int n)
 	for (int i = 0; i < n; i++)
 	{
 		bool		found;
-		ProjectName *p = hash_search(w->projects, &rows[i].project_id, HASH_ENTER, &found);
+		ProjectName *p = hash_search(names, &rows[i].project_id, HASH_ENTER, &found);
 
 		if (!found)
 		{
@@ -168,11 +215,11 @@ LogWriterLearnProjects(LogWriter *w, const LoggedRow *rows, int n)
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		int64		id = RegistryResultInt64(r, "id");
-		ProjectName *p = hash_search(w->projects, &id, HASH_FIND, NULL);
-		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+		ProjectName *p = hash_search(names, &id, HASH_FIND, NULL);
+		MemoryContext old = MemoryContextSwitchTo(project_names_cxt);
 
 		if (p != NULL)
-			p->name = CStringGetTextDatum(RegistryResultText(r, "name", w->cxt));
+			p->name = CStringGetTextDatum(RegistryResultText(r, "name", project_names_cxt));
 		MemoryContextSwitchTo(old);
 	}
 }
@@ -185,23 +232,32 @@ void
 LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 {
 	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	HTAB	   *names;
 	MemoryContext old;
 	int			nslots = 0;
 
 	Assert(n <= LOG_WRITE_BATCH);
 	MemoryContextReset(w->batch_cxt);
 	old = MemoryContextSwitchTo(w->batch_cxt);
-	LogWriterLearnProjects(w, rows, n);
+	names = ProjectNames();
+	LogWriterLearnProjects(names, rows, n);
 	for (int i = 0; i < n; i++)
 	{
 		const LoggedRow *r = &rows[i];
-		ProjectName *p = hash_search(w->projects, &r->project_id, HASH_FIND, NULL);
+		ProjectName *p = hash_search(names, &r->project_id, HASH_FIND, NULL);
 		TupleTableSlot *slot;
 		Datum	   *values;
 		bool	   *isnull;
 
 		if (p == NULL || p->name == (Datum) 0)
 			continue;			/* the project was dropped */
+		if (nslots == w->nslots)
+		{
+			MemoryContext cxt = MemoryContextSwitchTo(w->cxt);
+
+			w->slots[w->nslots++] = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
+			MemoryContextSwitchTo(cxt);
+		}
 		slot = w->slots[nslots++];
 		ExecClearTuple(slot);
 		values = slot->tts_values;
@@ -249,7 +305,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 void
 LogWriterEnd(LogWriter *w)
 {
-	for (int i = 0; i < LOG_WRITE_BATCH; i++)
+	for (int i = 0; i < w->nslots; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
 	FreeBulkInsertState(w->bistate);
 	table_finish_bulk_insert(w->rel, 0);

@@ -103,4 +103,18 @@ tap_is "$(sql "WITH x(v) AS (VALUES (ARRAY[5.1, 3.5, 1.4, 0.2]::float8[]), (ARRA
                 FROM p JOIN e USING (n)")" "true:- true:- true:- true:7" \
 	"array inputs are logged under the model's column names (float8, float4 widened, numeric), JSON text with its key"
 
+# Numbers as jsonb text: the same digits and scale as to_jsonb writes them
+# (the shortest decimal), for short decimals, full doubles, negatives,
+# zeros, large and tiny magnitudes
+sql "CREATE TABLE numbers AS SELECT i, ARRAY[round((random() * 200 - 100)::numeric, i % 5)::float8, random() * 10 ^ (i % 9 - 4),
+            (ARRAY[0, -0.0, 1e20, 1.5e-7, 123456789.125, 0.1 + 0.2, 1e15, 99999999999999.9])[i % 8 + 1],
+            round(random()::numeric, 8)::float8]::float8[] AS x FROM generate_series(1, 80) i" >/dev/null
+sql "SELECT count(mlops.predict('iris_b', x)) FROM numbers" >/dev/null
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'iris_b'" 84 30)" 84 "the numbers' rows are written"
+tap_is "$(sql "SELECT count(*) FROM (SELECT features, row_number() OVER (ORDER BY id) AS n FROM mlops.predictions
+                WHERE project = 'iris_b') p JOIN numbers ON i = n - 4
+              WHERE p.features::text = jsonb_build_object('sepal_length_cm', x[1], 'sepal_width_cm', x[2],
+                                                         'petal_length_cm', x[3], 'petal_width_cm', x[4])::text")" 80 \
+	"array values are logged with the digits to_jsonb writes"
+
 tap_done
