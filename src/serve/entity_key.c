@@ -115,7 +115,7 @@ EntityKeyFromJsonb(Jsonb *jb, const char *key)
  * The entity key of a predict input of type argtype (a row type, jsonb,
  * JSON as text, or an array of raw features: no key).
  */
-char *
+static char *
 EntityKeyFromInput(Datum features, Oid argtype, const char *key)
 {
 	if (argtype == JSONBOID)

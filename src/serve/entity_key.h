@@ -35,7 +35,6 @@ typedef struct EntityInput
 
 extern void EntityInputInit(EntityInput *in, Datum value, Oid type);
 extern const char *EntityInputKey(EntityInput *in, const char *key);
-extern char *EntityKeyFromInput(Datum features, Oid argtype, const char *key);
 extern char *EntityKeyFromRow(HeapTupleHeader row, const char *key);
 extern char *EntityKeyFromJsonb(Jsonb *jb, const char *key);
 

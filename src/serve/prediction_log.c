@@ -15,7 +15,8 @@
  * LOG_SLOT_DATA bytes of key, probabilities and features: a row whose
  * features do not fit is logged with features NULL; one whose key and
  * probabilities alone do not fit is dropped.  A quarter-full queue wakes
- * the worker; it also drains at every pass (mlops.scheduler_naptime).
+ * the worker; it also drains at every pass (mlops.scheduler_naptime),
+ * writing the rows with heap multi-inserts (prediction_log_write.c).
  *
  * Sampling: each served call draws a number from a hash of a per-backend
  * seed and the backend's call count, and is logged when it is below
