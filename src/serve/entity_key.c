@@ -115,7 +115,7 @@ EntityKeyFromJsonb(Jsonb *jb, const char *key)
  * The entity key of a predict input of type argtype (a row type, jsonb,
  * JSON as text, or an array of raw features: no key).
  */
-char *
+static char *
 EntityKeyFromInput(Datum features, Oid argtype, const char *key)
 {
 	if (argtype == JSONBOID)
@@ -127,4 +127,39 @@ EntityKeyFromInput(Datum features, Oid argtype, const char *key)
 	if (argtype == FLOAT8ARRAYOID || argtype == FLOAT4ARRAYOID || argtype == NUMERICARRAYOID)
 		return NULL;
 	return EntityKeyFromRow(DatumGetHeapTupleHeader(features), key);
+}
+
+/*
+ * Wrap a predict input of type type: JSON text is parsed as jsonb here,
+ * once.
+ */
+void
+EntityInputInit(EntityInput *in, Datum value, Oid type)
+{
+	in->value = value;
+	in->type = type;
+	if (type == TEXTOID)
+	{
+		in->value = DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(value)));
+		in->type = JSONBOID;
+	}
+	in->key_read = false;
+	in->key = NULL;
+}
+
+/*
+ * The entity key of an input (policy "key" names key; NULL without one),
+ * read on the first call and remembered.
+ */
+const char *
+EntityInputKey(EntityInput *in, const char *key)
+{
+	if (key == NULL)
+		return NULL;
+	if (!in->key_read)
+	{
+		in->key = EntityKeyFromInput(in->value, in->type, key);
+		in->key_read = true;
+	}
+	return in->key;
 }

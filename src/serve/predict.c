@@ -82,6 +82,7 @@ typedef struct CallState
 	double	   *raw;			/* ninputs */
 	double	   *x;				/* nfeatures */
 	double	   *out;			/* ModelOutputs */
+	JsonbValue *jvalues;		/* jsonb form: nsources values looked up */
 	/* row form */
 	Oid			typid;
 	int32		typmod;
@@ -183,6 +184,7 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->ninputs));
 	cs->x = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->nfeatures));
 	cs->out = MemoryContextAlloc(cs->cxt, sizeof(double) * ModelOutputs(m));
+	cs->jvalues = MemoryContextAlloc(cs->cxt, sizeof(JsonbValue) * Max(1, m->fz->nsources));
 	cs->has_categories = false;
 	for (int k = 0; k < m->fz->ninputs; k++)
 		cs->has_categories |= m->fz->inputs[k].categorical;
@@ -411,47 +413,49 @@ RawFromRecord(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 }
 
 /*
- * Raw inputs of the model from a jsonb object, matched by key.  Every
+ * Raw inputs of the model from a jsonb object, matched by key, each looked
+ * up into the call state's buffer (nothing allocated per row).  Every
  * missing key is named in one error, before any value is converted.
  */
 static void
-RawFromJsonb(Jsonb *jb, const MlopsModel *m, double *raw)
+RawFromJsonb(Jsonb *jb, CallState *cs, const MlopsModel *m)
 {
-	JsonbValue **values = palloc(sizeof(JsonbValue *) * Max(1, m->fz->nsources));
-	StringInfoData missing;
-	int			nmissing = 0;
+	bool		missing = false;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("features must be a JSON object")));
-	initStringInfo(&missing);
 	for (int j = 0; j < m->fz->nsources; j++)
 	{
-		values[j] = JsonGet(&jb->root, m->fz->sources[j].name);
-		if (values[j] == NULL)
-			appendStringInfo(&missing, "%s\"%s\"", nmissing++ > 0 ? ", " : "",
-							 m->fz->sources[j].name);
+		const char *name = m->fz->sources[j].name;
+
+		if (getKeyJsonValueFromContainer(&jb->root, name, strlen(name), &cs->jvalues[j]) == NULL)
+		{
+			cs->jvalues[j].type = jbvBinary;
+			cs->jvalues[j].val.binary.data = NULL;
+			missing = true;
+		}
 	}
-	if (nmissing > 0)
+	if (missing)
+	{
+		StringInfoData names;
+		int			nmissing = 0;
+
+		initStringInfo(&names);
+		for (int j = 0; j < m->fz->nsources; j++)
+			if (cs->jvalues[j].type == jbvBinary && cs->jvalues[j].val.binary.data == NULL)
+				appendStringInfo(&names, "%s\"%s\"", nmissing++ > 0 ? ", " : "",
+								 m->fz->sources[j].name);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg_plural("features have no key %s, which model " INT64_FORMAT " needs",
 							   "features have no keys %s, which model " INT64_FORMAT " needs",
-							   nmissing, missing.data, m->id),
+							   nmissing, names.data, m->id),
 				 errhint("Send every column the model was trained on; use null for a missing value.")));
+	}
 	for (int j = 0; j < m->fz->nsources; j++)
-		FeaturizerRawFromJson(m->fz, j, values[j], m->id, raw);
-}
-
-/*
- * The call's JSON object given as text, parsed as jsonb.
- */
-static Jsonb *
-JsonbFromText(FunctionCallInfo fcinfo)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											  CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1)))));
+		FeaturizerRawFromJson(m->fz, j, &cs->jvalues[j], m->id, cs->raw);
 }
 
 /*
@@ -529,10 +533,11 @@ NoticeUnseenCategory(CallSite *site, const MlopsModel *m, const double *raw)
 }
 
 /*
- * The raw inputs of the model from the call's row, in cs->raw.
+ * The raw inputs of the model from the call's row, in cs->raw; in is the
+ * call's input (CallInput), unused in the planned form.
  */
 static void
-CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
+CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, const EntityInput *in)
 {
 	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
 
@@ -548,14 +553,27 @@ CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
 		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
 	else if (site->arg_type == NUMERICARRAYOID)
 		RawFromArray(fcinfo, m, NUMERICOID, cs->raw);
-	else if (site->arg_type == JSONBOID)
-		RawFromJsonb(PG_GETARG_JSONB_P(1), m, cs->raw);
-	else if (site->arg_type == TEXTOID)
-		RawFromJsonb(JsonbFromText(fcinfo), m, cs->raw);
+	else if (in->type == JSONBOID)
+		RawFromJsonb(DatumGetJsonbP(in->value), cs, m);
 	else
 		RawFromRecord(fcinfo, cs, m);
 	if (cs->has_categories && !site->unseen_noticed)
 		NoticeUnseenCategory(site, m, cs->raw);
+}
+
+/*
+ * The call's input (its second argument), JSON text parsed once; nothing
+ * in the planned form, whose inputs are the columns themselves.
+ */
+static void
+CallInput(FunctionCallInfo fcinfo, EntityInput *in)
+{
+	CallSite   *site = GetCallSite(fcinfo);
+
+	if (site->planned)
+		EntityInputInit(in, (Datum) 0, InvalidOid);
+	else
+		EntityInputInit(in, PG_GETARG_DATUM(1), site->arg_type);
 }
 
 /*
@@ -564,17 +582,13 @@ CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m)
  * when the project's policy names one, else of the raw inputs.
  */
 static bool
-RoutesToChallenger(FunctionCallInfo fcinfo, const CallState *cs, const MlopsModel *m)
+RoutesToChallenger(const CallState *cs, const MlopsModel *m, EntityInput *in)
 {
-	const char *key_name;
-	char	   *key = NULL;
+	const char *key;
 
 	if (cs->challenger == NULL || cs->shadow)
 		return false;
-	key_name = PredictionLogKey(m);
-	if (key_name != NULL)
-		key = EntityKeyFromInput(PG_GETARG_DATUM(1),
-								 ((CallSite *) fcinfo->flinfo->fn_extra)->arg_type, key_name);
+	key = EntityInputKey(in, PredictionLogKey(m));
 	return RoutingToChallenger(cs->fraction, cs->raw, m->fz->ninputs,
 							   key, key ? (int) strlen(key) : 0);
 }
@@ -583,9 +597,9 @@ RoutesToChallenger(FunctionCallInfo fcinfo, const CallState *cs, const MlopsMode
  * Score the call's row with the state's model: fills cs->out.
  */
 static void
-ScoreState(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m)
+ScoreState(FunctionCallInfo fcinfo, CallState *cs, MlopsModel *m, const EntityInput *in)
 {
-	CallRaw(fcinfo, cs, m);
+	CallRaw(fcinfo, cs, m, in);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 	ModelPredictRows(m, cs->x, 1, cs->out);
 }
@@ -612,8 +626,10 @@ PredictCallRow(FunctionCallInfo fcinfo, const double **raw, const double **x)
 {
 	MlopsModel *m;
 	CallState  *cs = GetCallState(fcinfo, &m);
+	EntityInput in;
 
-	CallRaw(fcinfo, cs, m);
+	CallInput(fcinfo, &in);
+	CallRaw(fcinfo, cs, m, &in);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 	*raw = cs->raw;
 	*x = cs->x;
@@ -650,23 +666,25 @@ ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
 	CallState  *cs;
 	CallSite   *site;
 	ServingVariant variant = SERVING_CHAMPION;
+	EntityInput in;
 
 	ServingCallBegin();
 	cs = GetCallState(fcinfo, &m);
 	site = (CallSite *) fcinfo->flinfo->fn_extra;
 	ServingCallModel(m->id, m->project_id, variant);
-	CallRaw(fcinfo, cs, m);
+	CallInput(fcinfo, &in);
+	CallRaw(fcinfo, cs, m, &in);
 	if (cs->challenger != NULL)
 	{
 		if (cs->shadow)
-			ScoreState(fcinfo, cs->challenger, cs->challenger->model);
-		else if (RoutesToChallenger(fcinfo, cs, m))
+			ScoreState(fcinfo, cs->challenger, cs->challenger->model, &in);
+		else if (RoutesToChallenger(cs, m, &in))
 		{
 			cs = cs->challenger;
 			m = cs->model;
 			variant = SERVING_CHALLENGER;
 			ServingCallModel(m->id, m->project_id, variant);
-			CallRaw(fcinfo, cs, m);
+			CallRaw(fcinfo, cs, m, &in);
 		}
 	}
 	if (classifier_fn != NULL)
@@ -676,10 +694,9 @@ ScoreCall(FunctionCallInfo fcinfo, double **out, const char *classifier_fn)
 	if (!site->planned)
 	{
 		/* the champion's row first: a shadow's row follows its sampling */
-		PredictionLogRow(m, variant, PG_GETARG_DATUM(1), site->arg_type, cs->out);
+		PredictionLogRow(m, variant, &in, cs->out);
 		if (cs->challenger != NULL && cs->shadow)
-			PredictionLogRow(cs->challenger->model, SERVING_SHADOW, PG_GETARG_DATUM(1),
-							 site->arg_type, cs->challenger->out);
+			PredictionLogRow(cs->challenger->model, SERVING_SHADOW, &in, cs->challenger->out);
 	}
 	ServingCallEnd();
 	*out = cs->out;
@@ -766,11 +783,13 @@ mlops_featurize(PG_FUNCTION_ARGS)
 	MlopsModel *m;
 	CallState  *cs;
 	Datum	   *elems;
+	EntityInput in;
 
 	if (NullCall(fcinfo))
 		PG_RETURN_NULL();
 	cs = GetCallState(fcinfo, &m);
-	CallRaw(fcinfo, cs, m);
+	CallInput(fcinfo, &in);
+	CallRaw(fcinfo, cs, m, &in);
 	FeaturizerApply(m->fz, cs->raw, cs->x);
 	elems = palloc(sizeof(Datum) * Max(1, m->fz->nfeatures));
 	for (int k = 0; k < m->fz->nfeatures; k++)
@@ -788,10 +807,12 @@ mlops_variant(PG_FUNCTION_ARGS)
 {
 	MlopsModel *m;
 	CallState  *cs;
+	EntityInput in;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	cs = GetCallState(fcinfo, &m);
-	CallRaw(fcinfo, cs, m);
-	PG_RETURN_TEXT_P(cstring_to_text(RoutesToChallenger(fcinfo, cs, m) ? "challenger" : "champion"));
+	CallInput(fcinfo, &in);
+	CallRaw(fcinfo, cs, m, &in);
+	PG_RETURN_TEXT_P(cstring_to_text(RoutesToChallenger(cs, m, &in) ? "challenger" : "champion"));
 }

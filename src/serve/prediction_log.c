@@ -15,7 +15,8 @@
  * LOG_SLOT_DATA bytes of key, probabilities and features: a row whose
  * features do not fit is logged with features NULL; one whose key and
  * probabilities alone do not fit is dropped.  A quarter-full queue wakes
- * the worker; it also drains at every pass (mlops.scheduler_naptime).
+ * the worker; it also drains at every pass (mlops.scheduler_naptime),
+ * writing the rows with heap multi-inserts (prediction_log_write.c).
  *
  * Sampling: each served call draws a number from a hash of a per-backend
  * seed and the backend's call count, and is logged when it is below
@@ -30,10 +31,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -50,20 +54,22 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "jsonutil.h"
+#include "mix64.h"
 #include "ops/policy.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
 #include "registry.h"
 #include "serve/entity_key.h"
 #include "serve/prediction_log.h"
+#include "serve/prediction_log_write.h"
 
 /* bytes of key, probabilities and features one slot holds */
 #define LOG_SLOT_DATA 960
-/* rows the worker takes out of the queue per INSERT batch, and per pass */
-#define LOG_DRAIN_BATCH 1000
+/* rows the worker takes out of the queue per pass */
 #define LOG_DRAIN_MAX 200000
 
 #define SLOT_FREE 0
@@ -248,18 +254,6 @@ PredictionLogNeedsInput(const MlopsModel *m)
 }
 
 /*
- * splitmix64: a well mixed 64-bit hash of a 64-bit number.
- */
-static inline uint64
-Mix64(uint64 x)
-{
-	x += UINT64CONST(0x9E3779B97F4A7C15);
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return x ^ (x >> 31);
-}
-
-/*
  * Is this call logged?  Served calls draw; a shadow follows the call it
  * shadows.
  */
@@ -302,11 +296,128 @@ LogReachesWorker(void)
 }
 
 /*
+ * A double as the numeric that numeric_in reads from its shortest decimal
+ * (the number JsonAppendDouble writes, with the same display scale),
+ * without parsing text: the decimal's digits (at most 17) as an integer
+ * over a power of ten.
+ *
+ * Most features have a few decimals: when d * 10^k is an integer t below
+ * 10^15 for some k <= 8, t / 10^k reads back as d, and 10^-k is wider
+ * than d's ulp (so no other decimal of at most k decimals reads back as
+ * d), t / 10^k without its trailing zeros is the shortest decimal itself,
+ * found without the shortest-decimal search.
+ */
+static Numeric
+DoubleNumeric(double d)
+{
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+	char		num[DOUBLE_SHORTEST_DECIMAL_LEN];
+	const char *p = num;
+	int64		digits = 0;
+	int			scale = 0;
+	bool		negative = false;
+	bool		fraction = false;
+	int			e;
+
+	(void) frexp(d, &e);
+	for (int k = 0; k < lengthof(pow10); k++)
+	{
+		double		t = d * pow10[k];
+
+		if (fabs(t) >= 1e15)
+			break;
+		if (t == rint(t) && t / pow10[k] == d)
+		{
+			if (ldexp(1.0, e - 53) * pow10[k] >= 1.0)
+				break;
+			digits = (int64) t;
+			while (k > 0 && digits % 10 == 0)
+			{
+				digits /= 10;
+				k--;
+			}
+			return int64_div_fast_to_numeric(digits, k);
+		}
+	}
+
+	double_to_shortest_decimal_buf(d, num);
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	for (; *p != '\0'; p++)
+	{
+		if (*p == '.')
+			fraction = true;
+		else if (*p == 'e')
+		{
+			scale -= atoi(p + 1);
+			break;
+		}
+		else
+		{
+			digits = digits * 10 + (*p - '0');
+			scale += fraction;
+		}
+	}
+	if (scale < 0)				/* a large number: let numeric_in scale it */
+		return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(num),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	return int64_div_fast_to_numeric(negative ? -digits : digits, scale);
+}
+
+/* the last model whose column names were put in jsonb key order */
+static int64 key_order_model = 0;
+static int *key_order = NULL;
+
+/*
+ * qsort comparator of column indexes, as jsonb orders object keys: by
+ * length, then bytes.
+ */
+static int
+KeyOrderCompare(const void *a, const void *b, void *arg)
+{
+	const MlopsModel *m = arg;
+	const char *x = m->fz->sources[*(const int *) a].name;
+	const char *y = m->fz->sources[*(const int *) b].name;
+	size_t		lx = strlen(x);
+	size_t		ly = strlen(y);
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return memcmp(x, y, lx);
+}
+
+/*
+ * A model's column indexes in jsonb key order, worked out once per model
+ * (a model's columns never change) for the last model asked about.
+ */
+static const int *
+KeyOrder(const MlopsModel *m)
+{
+	if (key_order_model != m->id)
+	{
+		key_order_model = 0;
+		if (key_order != NULL)
+			pfree(key_order);
+		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(1, m->fz->nsources));
+		for (int j = 0; j < m->fz->nsources; j++)
+			key_order[j] = j;
+		qsort_arg(key_order, m->fz->nsources, sizeof(int), KeyOrderCompare, (void *) m);
+		key_order_model = m->id;
+	}
+	return key_order;
+}
+
+/*
  * The features of an array input as a JSON object keyed by the model's
- * column names.
+ * column names, built directly (no JSON text, and the keys already in
+ * jsonb's order): each number as the shortest decimal that reads back as
+ * the same double, as JsonAppendDouble writes it; a numeric as it is.
  */
 static Jsonb *
-ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr, Oid argtype)
+ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 {
 	Oid			elemtype = ARR_ELEMTYPE(arr);
 	int16		elmlen;
@@ -315,57 +426,70 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr, Oid argtype)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	StringInfoData buf;
+	const int  *order = KeyOrder(m);
+	JsonbValue	object;
 
 	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int j = 0; j < n && j < m->fz->nsources; j++)
+	object.type = jbvObject;
+	object.val.object.nPairs = 0;
+	object.val.object.pairs = palloc(sizeof(JsonbPair) * Max(1, m->fz->nsources));
+	for (int i = 0; i < m->fz->nsources; i++)
 	{
-		JsonAppendKey(&buf, m->fz->sources[j].name, j == 0);
+		int			j = order[i];
+		JsonbPair  *pair;
+
+		if (j >= n)
+			continue;
+		pair = &object.val.object.pairs[object.val.object.nPairs];
+		pair->order = object.val.object.nPairs++;
+		pair->key.type = jbvString;
+		pair->key.val.string.val = m->fz->sources[j].name;
+		pair->key.val.string.len = strlen(m->fz->sources[j].name);
+		pair->value.type = jbvNumeric;
 		if (nulls[j])
-			appendStringInfoString(&buf, "null");
-		else if (elemtype == FLOAT8OID)
-			JsonAppendDouble(&buf, DatumGetFloat8(elems[j]));
-		else if (elemtype == FLOAT4OID)
-			JsonAppendDouble(&buf, DatumGetFloat4(elems[j]));
+			pair->value.type = jbvNull;
+		else if (elemtype == NUMERICOID)
+			pair->value.val.numeric = DatumGetNumeric(elems[j]);
 		else
-			appendStringInfoString(&buf, DatumGetCString(DirectFunctionCall1(numeric_out, elems[j])));
+		{
+			double		d = elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]);
+
+			if (isfinite(d))
+				pair->value.val.numeric = DoubleNumeric(d);
+			else
+				pair->value.type = jbvNull;
+		}
 	}
-	appendStringInfoChar(&buf, '}');
-	return JsonFromText(&buf);
+	return JsonbValueToJsonb(&object);
 }
 
 /*
- * The features of a predict input as jsonb: the object itself, the row
- * as row_to_json makes it, or an array's values under the column names.
+ * The features of a predict input as jsonb: the object itself (JSON text
+ * was parsed by EntityInputInit), the row as row_to_json makes it, or an
+ * array's values under the column names.
  */
 static Jsonb *
 FeaturesJsonb(const MlopsModel *m, Datum features, Oid argtype)
 {
 	if (argtype == JSONBOID)
 		return DatumGetJsonbP(features);
-	if (argtype == TEXTOID)
-		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(features))));
 	if (argtype == FLOAT8ARRAYOID || argtype == FLOAT4ARRAYOID || argtype == NUMERICARRAYOID)
-		return ArrayFeaturesJsonb(m, DatumGetArrayTypeP(features), argtype);
+		return ArrayFeaturesJsonb(m, DatumGetArrayTypeP(features));
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(TextDatumGetCString(DirectFunctionCall1(row_to_json, features)))));
 }
 
 /*
  * Hand a scored call to the prediction log, when the project's policy logs
- * it: features is the call's input (of type argtype), out the model's
- * outputs.  With a "key" policy the input must hold the key, logged or
- * not.
+ * it: in is the call's input, out the model's outputs.  With a "key"
+ * policy the input must hold the key, logged or not.
  */
 void
-PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oid argtype,
-				 const double *out)
+PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, const double *out)
 {
 	ServingPolicy *sp;
-	char	   *key = NULL;
+	const char *key;
 	Jsonb	   *jb;
 	int			keylen;
 	int			nproba;
@@ -381,8 +505,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 	sp = LogPolicyFor(m);
 	if (!sp->log)
 		return;
-	if (sp->key != NULL)
-		key = EntityKeyFromInput(features, argtype, sp->key);
+	key = EntityInputKey(in, sp->key);
 	if (!LogSampled(variant, sp->sample))
 		return;
 	if (!LogReachesWorker())
@@ -398,7 +521,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 		ServingCountDropped(m->id, m->project_id, variant);
 		return;
 	}
-	jb = FeaturesJsonb(m, features, argtype);
+	jb = FeaturesJsonb(m, in->value, in->type);
 	featlen = VARSIZE(jb);
 	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen > LOG_SLOT_DATA)
 		featlen = 0;
@@ -423,7 +546,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 	slot->dboid = MyDatabaseId;
 	slot->model_id = m->id;
 	slot->project_id = m->project_id;
-	slot->predicted_at = GetCurrentTimestamp();
+	slot->predicted_at = ServingCallTimestamp();
 	slot->prediction = ModelPredictValue(m, out);
 	slot->nproba = nproba;
 	slot->keylen = keylen;
@@ -445,23 +568,9 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features, Oi
 }
 
 /*
- * One logged row taken out of the queue.
- */
-typedef struct LoggedRow
-{
-	int64		project_id;
-	int64		model_id;
-	int32		variant;
-	TimestampTz predicted_at;
-	double		prediction;
-	Datum		key;			/* text, or 0 for NULL */
-	Datum		proba;			/* a float8[] literal as text, or 0 */
-	Datum		features;		/* jsonb, or 0 */
-} LoggedRow;
-
-/*
- * Take up to max ready rows of this database out of the queue, in order;
- * rows of another database (mlops.database changed) are discarded.
+ * Take up to max ready rows of this database out of the queue, in order,
+ * with their values made in the current memory context; rows of another
+ * database (mlops.database changed) are discarded.
  */
 static int
 LogTake(LoggedRow *rows, int max)
@@ -489,20 +598,25 @@ LogTake(LoggedRow *rows, int max)
 
 			r->project_id = slot->project_id;
 			r->model_id = slot->model_id;
-			r->variant = slot->variant;
+			r->variant = (ServingVariant) slot->variant;
 			r->predicted_at = slot->predicted_at;
 			r->prediction = slot->prediction;
 			r->proba = r->key = r->features = (Datum) 0;
 			if (slot->nproba >= 0)
 			{
-				StringInfoData proba;
+				ArrayType  *proba = construct_empty_array(FLOAT8OID);
 
-				initStringInfo(&proba);
-				appendStringInfoChar(&proba, '{');
-				for (int k = 0; k < slot->nproba; k++)
-					appendStringInfo(&proba, "%s%s", k > 0 ? "," : "", float8out_internal(slot->data[k]));
-				appendStringInfoChar(&proba, '}');
-				r->proba = CStringGetTextDatum(proba.data);
+				if (slot->nproba > 0)
+				{
+					Datum	   *elems = palloc(sizeof(Datum) * slot->nproba);
+
+					for (int k = 0; k < slot->nproba; k++)
+						elems[k] = Float8GetDatum(slot->data[k]);
+					proba = construct_array(elems, slot->nproba, FLOAT8OID, sizeof(float8),
+											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+					pfree(elems);
+				}
+				r->proba = PointerGetDatum(proba);
 			}
 			data += sizeof(double) * Max(slot->nproba, 0);
 			if (slot->keylen >= 0)
@@ -525,83 +639,33 @@ LogTake(LoggedRow *rows, int max)
 }
 
 /*
- * An array of n values of a type, NULL where isnull says.
- */
-static Datum
-LogArray(Datum *values, bool *isnull, int n, Oid elemtype)
-{
-	int16		elmlen;
-	bool		elmbyval;
-	char		elmalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
-	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, elemtype,
-											  elmlen, elmbyval, elmalign));
-}
-
-/*
  * Write the queued rows of this database to mlops.predictions, a batch of
- * rows per statement (arrays unnested).
+ * rows at a time (prediction_log_write.c), each batch's values made in a
+ * memory context reset for the next.
  */
 static void
 LogDrain(void)
 {
-	const char *sql =
-		"INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, features, prediction, proba) "
-		"SELECT p.name, u.model_id, u.variant, u.key, u.predicted_at, u.features, u.prediction, "
-		"u.proba::pg_catalog.float8[] "
-		"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-		"pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-		"pg_catalog.unnest($8)) "
-		"AS u(project_id, model_id, variant, key, predicted_at, features, prediction, proba) "
-		"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) u.project_id";
-	static const Oid elemtypes[8] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID,
-	FLOAT8OID, TEXTOID};
-	Oid			types[8];
-	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_DRAIN_BATCH);
-	Datum	   *columns[8];
-	bool	   *nulls[8];
-	SPIPlanPtr	plan;
+	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_WRITE_BATCH);
+	MemoryContext rows_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops prediction log rows",
+												   ALLOCSET_DEFAULT_SIZES);
+	LogWriter  *w = LogWriterBegin();
 	int			total = 0;
-	int			n;
 
-	for (int c = 0; c < 8; c++)
+	for (;;)
 	{
-		types[c] = get_array_type(elemtypes[c]);
-		columns[c] = palloc(sizeof(Datum) * LOG_DRAIN_BATCH);
-		nulls[c] = palloc0(sizeof(bool) * LOG_DRAIN_BATCH);
-	}
-	plan = SPI_prepare(sql, 8, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	while (total < LOG_DRAIN_MAX && (n = LogTake(rows, LOG_DRAIN_BATCH)) > 0)
-	{
-		Datum		args[8];
+		MemoryContext old = MemoryContextSwitchTo(rows_cxt);
+		int			n = total < LOG_DRAIN_MAX ? LogTake(rows, LOG_WRITE_BATCH) : 0;
 
-		for (int i = 0; i < n; i++)
-		{
-			LoggedRow  *r = &rows[i];
-
-			columns[0][i] = Int64GetDatum(r->project_id);
-			columns[1][i] = Int64GetDatum(r->model_id);
-			columns[2][i] = CStringGetTextDatum(ServingVariantName((ServingVariant) r->variant));
-			columns[3][i] = r->key;
-			columns[4][i] = TimestampTzGetDatum(r->predicted_at);
-			columns[5][i] = r->features;
-			columns[6][i] = Float8GetDatum(r->prediction);
-			columns[7][i] = r->proba;
-			nulls[3][i] = r->key == (Datum) 0;
-			nulls[5][i] = r->features == (Datum) 0;
-			nulls[7][i] = r->proba == (Datum) 0;
-		}
-		for (int c = 0; c < 8; c++)
-			args[c] = LogArray(columns[c], nulls[c], n, elemtypes[c]);
-		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write to mlops.predictions");
+		MemoryContextSwitchTo(old);
+		if (n == 0)
+			break;
+		LogWriterInsert(w, rows, n);
+		MemoryContextReset(rows_cxt);
 		total += n;
 	}
+	LogWriterEnd(w);
+	MemoryContextDelete(rows_cxt);
 }
 
 /*

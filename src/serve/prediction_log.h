@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "serve/entity_key.h"
 #include "serve/model.h"
 #include "serve/serving_stats.h"
 
@@ -19,8 +20,8 @@
 extern int	mlops_log_queue_size;
 
 extern void PredictionLogInit(void);
-extern void PredictionLogRow(const MlopsModel *m, ServingVariant variant, Datum features,
-							 Oid argtype, const double *out);
+extern void PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in,
+							 const double *out);
 extern void PredictionLogWork(void);
 extern const char *PredictionLogKey(const MlopsModel *m);
 extern bool PredictionLogNeedsInput(const MlopsModel *m);

@@ -16,11 +16,11 @@
  *
  * The hash folds the 64-bit patterns of the values (-0 read as 0, every
  * NaN as one pattern), or the key's bytes eight at a time (little-endian),
- * into h = (rotl(h, 5) ^ word) * K, one multiply per value (FxHash's
- * step), starting from the count, and finishes with SplitMix64's
- * finalizer, which spreads every input bit over the top bits read: fixed
- * across platforms, releases and restarts, and a few nanoseconds for a
- * row of 20 values.
+ * into h = (rotl(h, 5) ^ word) * K (K = MIX64_GOLDEN), one multiply per
+ * value (FxHash's step), starting from the count, and finishes with
+ * SplitMix64's finalizer (mix64.h), which spreads every input bit over
+ * the top bits read: fixed across platforms, releases and restarts, and a
+ * few nanoseconds for a row of 20 values.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,10 +28,8 @@
 
 #include <math.h>
 
+#include "mix64.h"
 #include "serve/routing.h"
-
-/* the multiplier of each step (the 64-bit fractional part of the golden ratio) */
-#define ROUTING_K UINT64CONST(0x9E3779B97F4A7C15)
 
 /*
  * Fold one 64-bit word into the running hash h.
@@ -39,18 +37,7 @@
 static inline uint64
 RoutingStep(uint64 h, uint64 word)
 {
-	return (((h << 5) | (h >> 59)) ^ word) * ROUTING_K;
-}
-
-/*
- * SplitMix64's finalizer: every bit of h reaches the top bits.
- */
-static inline uint64
-RoutingFinish(uint64 h)
-{
-	h = (h ^ (h >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	h = (h ^ (h >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return h ^ (h >> 31);
+	return (((h << 5) | (h >> 59)) ^ word) * MIX64_GOLDEN;
 }
 
 /*
@@ -76,7 +63,7 @@ RoutingHashRaw(const double *raw, int n)
 		}
 		h = RoutingStep(h, bits);
 	}
-	return RoutingFinish(h);
+	return Mix64Finish(h);
 }
 
 /*
@@ -96,7 +83,7 @@ RoutingHashKey(const char *key, int len)
 			word |= (uint64) (unsigned char) key[i + k] << (8 * k);
 		h = RoutingStep(h, word);
 	}
-	return RoutingFinish(h);
+	return Mix64Finish(h);
 }
 
 /*

@@ -14,12 +14,24 @@
  * does nothing and the view is empty.
  *
  * A backend never touches shared memory per call: ServingCallBegin and
- * ServingCallEnd read the clock and add to a small local table, which is
- * flushed (a shared lock on the hash, a spinlock per entry) at the end of
- * each statement, when a transaction aborts, at backend exit, and when a
- * call ends 100 ms or more after the last flush.  A call begun and not
- * ended when its (sub)transaction aborts is an error.  Hot standbys count
- * their own calls: nothing here writes to a table.
+ * ServingCallEnd read the clock (the only two clock reads a call costs)
+ * and add to a small local table, which is flushed at the end of each
+ * statement, when a transaction aborts, at backend exit, and when a call
+ * ends 100 ms or more after the last flush.  A call begun and not ended
+ * when its (sub)transaction aborts is an error.  Hot standbys count their
+ * own calls: nothing here writes to a table.
+ *
+ * Flushing takes no lock once a backend knows an entry: the counters are
+ * atomics, and each local entry remembers its shared entry with the
+ * hash's generation.  Removing entries (a reset) takes the hash's lock
+ * exclusively, advances the generation and then waits until no backend
+ * is in the middle of a lock-free flush (each backend's flushing flag, in
+ * shared memory by pgprocno); a flush that starts later sees the new
+ * generation and looks its entry up again under the shared lock.  Call
+ * times come from the monotonic clock; they are turned into timestamps
+ * with an offset to the wall clock read again every second, so a flush
+ * reads no clock either (and the prediction log takes a call's time from
+ * here, ServingCallTimestamp).
  *
  * Histogram: bucket b holds latencies in [2^((b-9)/4), 2^((b-8)/4)) µs
  * (bucket 0 everything below, the last everything above), so a bucket is
@@ -39,9 +51,10 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "storage/ipc.h"
+#include "port/atomics.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -68,39 +81,62 @@ typedef struct ServingKey
 	int64		model_id;
 } ServingKey;
 
-/* what one entry counts; the same in shared and local memory */
+/* what one entry counts, in local memory and in copies of shared entries */
 typedef struct ServingCounters
 {
 	int64		calls;
 	int64		errors;
 	int64		dropped;
-	double		sum_us;
-	double		max_us;
+	uint64		sum_ns;
+	uint64		max_ns;
 	TimestampTz first_call;		/* 0: no call yet */
 	TimestampTz last_call;
 	int64		hist[SERVING_BUCKETS];
 } ServingCounters;
 
+/* an entry of the shared hash; every counter an atomic */
 typedef struct ServingEntry
 {
 	ServingKey	key;			/* hash key */
 	int64		project_id;
 	TimestampTz stats_reset;	/* when counting began: the entry's first
 								 * call since start-up or a reset */
-	slock_t		mutex;			/* protects counters */
-	ServingCounters counters;
+	pg_atomic_uint64 calls;
+	pg_atomic_uint64 errors;
+	pg_atomic_uint64 dropped;
+	pg_atomic_uint64 sum_ns;
+	pg_atomic_uint64 max_ns;
+	pg_atomic_uint64 first_call;	/* a TimestampTz; 0: no call yet */
+	pg_atomic_uint64 last_call;
+	pg_atomic_uint64 hist[SERVING_BUCKETS];
 } ServingEntry;
+
+/* a backend's flag, on a cache line of its own */
+typedef union ServingFlushing
+{
+	pg_atomic_uint32 flag;		/* 1 while flushing without the lock */
+	char		pad[PG_CACHE_LINE_SIZE];
+} ServingFlushing;
 
 typedef struct ServingShared
 {
-	LWLock	   *lock;			/* the hash's shape: shared to add counts */
+	LWLock	   *lock;			/* the hash's shape: shared to look up or
+								 * add, exclusive to remove */
+	pg_atomic_uint64 generation;	/* advanced before entries are removed */
+	int			nflushing;
+	ServingFlushing flushing[FLEXIBLE_ARRAY_MEMBER];	/* by pgprocno */
 } ServingShared;
 
-/* a backend's counts not flushed yet; call times as instr_time */
+/*
+ * A backend's counts not flushed yet, and the shared entry they go to
+ * (valid while the hash's generation is still gen).
+ */
 typedef struct LocalEntry
 {
 	ServingKey	key;
 	int64		project_id;
+	ServingEntry *shared;		/* NULL: not looked up yet */
+	uint64		gen;
 	instr_time	first_end;
 	instr_time	last_end;
 	int			hist_lo;		/* the buckets counted in are within */
@@ -121,11 +157,18 @@ typedef struct PendingCall
 static ServingShared *serving_shared = NULL;
 static HTAB *serving_hash = NULL;
 
+/* the local entries; those with counts to flush are marked dirty */
 static LocalEntry local_entries[SERVING_LOCAL_ENTRIES];
 static int	nlocal = 0;
+static bool dirty = false;
 static PendingCall pending;
 static instr_time last_flush;
+static instr_time last_end;		/* of the last call counted */
 static bool callbacks_registered = false;
+/* the wall clock at a moment of the monotonic clock, read every second */
+static instr_time clock_instr;
+static TimestampTz clock_wall;
+static bool clock_set = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -151,12 +194,23 @@ ServingVariantName(ServingVariant variant)
 }
 
 /*
+ * Size of the shared state besides the hash: one flushing flag per
+ * backend (MaxBackends is known from shmem_request_hook on).
+ */
+static Size
+ServingSharedSize(void)
+{
+	return add_size(offsetof(ServingShared, flushing),
+					mul_size(sizeof(ServingFlushing), MaxBackends));
+}
+
+/*
  * Shared memory the statistics take.
  */
 static Size
 ServingShmemSize(void)
 {
-	return add_size(MAXALIGN(sizeof(ServingShared)),
+	return add_size(ServingSharedSize(),
 					hash_estimate_size(SERVING_MAX_ENTRIES, sizeof(ServingEntry)));
 }
 
@@ -185,9 +239,15 @@ ServingShmemStartup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	serving_shared = ShmemInitStruct("mlops serving stats", sizeof(ServingShared), &found);
+	serving_shared = ShmemInitStruct("mlops serving stats", ServingSharedSize(), &found);
 	if (!found)
+	{
 		serving_shared->lock = &(GetNamedLWLockTranche("mlops serving stats"))->lock;
+		pg_atomic_init_u64(&serving_shared->generation, 0);
+		serving_shared->nflushing = MaxBackends;
+		for (int i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u32(&serving_shared->flushing[i].flag, 0);
+	}
 	info.keysize = sizeof(ServingKey);
 	info.entrysize = sizeof(ServingEntry);
 	serving_hash = ShmemInitHash("mlops serving stats hash", SERVING_MAX_ENTRIES, SERVING_MAX_ENTRIES,
@@ -233,114 +293,234 @@ ServingBucketUpper(int b)
 }
 
 /*
- * Add one set of counters to another (times are added by the caller);
- * only the histogram buckets lo..hi of from may be non-zero.
+ * Nanoseconds of an interval of the monotonic clock.
  */
-static void
-CountersAdd(ServingCounters *to, const ServingCounters *from, int lo, int hi)
+static inline uint64
+InstrNanoseconds(instr_time t)
 {
-	to->calls += from->calls;
-	to->errors += from->errors;
-	to->dropped += from->dropped;
-	to->sum_us += from->sum_us;
-	to->max_us = Max(to->max_us, from->max_us);
-	for (int b = lo; b <= hi; b++)
-		to->hist[b] += from->hist[b];
+	return (uint64) t.tv_sec * UINT64CONST(1000000000) + (uint64) t.tv_nsec;
 }
 
 /*
- * A timestamp for a moment measured with the monotonic clock, given now
- * in both clocks.
+ * A timestamp for a moment measured with the monotonic clock: from the
+ * wall clock read at clock_instr, read again when that is a second or
+ * more before t (so that the two clocks cannot drift apart by much: NTP
+ * slews the wall clock by at most 0.5 ms a second).
  */
 static TimestampTz
-InstrToTimestamp(instr_time t, instr_time now_instr, TimestampTz now)
+InstrToTimestamp(instr_time t)
 {
-	instr_time	ago = now_instr;
+	instr_time	since;
 
-	INSTR_TIME_SUBTRACT(ago, t);
-	return now - (TimestampTz) INSTR_TIME_GET_MICROSEC(ago);
+	if (clock_set)
+	{
+		since = t;
+		INSTR_TIME_SUBTRACT(since, clock_instr);
+	}
+	if (!clock_set || since.tv_sec >= 1)
+	{
+		INSTR_TIME_SET_CURRENT(clock_instr);
+		clock_wall = GetCurrentTimestamp();
+		clock_set = true;
+		since = t;
+		INSTR_TIME_SUBTRACT(since, clock_instr);
+	}
+	return clock_wall + (TimestampTz) INSTR_TIME_GET_MICROSEC(since);
 }
 
 /*
- * Move the backend's local counts to shared memory.  An entry that does
- * not fit any more (the hash is full) loses its counts.  Never raises an
- * error, so that it may run while a transaction aborts.
+ * Raise an atomic to at least v.
+ */
+static inline void
+AtomicMax(pg_atomic_uint64 *a, uint64 v)
+{
+	uint64		old = pg_atomic_read_u64(a);
+
+	while (old < v && !pg_atomic_compare_exchange_u64(a, &old, v))
+		;
+}
+
+/*
+ * Lower an atomic to at most v (0 counts as no value yet).
+ */
+static inline void
+AtomicMinNonZero(pg_atomic_uint64 *a, uint64 v)
+{
+	uint64		old = pg_atomic_read_u64(a);
+
+	while ((old == 0 || old > v) && !pg_atomic_compare_exchange_u64(a, &old, v))
+		;
+}
+
+/*
+ * Add a local entry's counts to its shared entry, and clear them.
+ */
+static void
+EntryAdd(ServingEntry *e, LocalEntry *le)
+{
+	ServingCounters *c = &le->counters;
+
+	if (c->calls > 0)
+	{
+		pg_atomic_fetch_add_u64(&e->calls, c->calls);
+		pg_atomic_fetch_add_u64(&e->sum_ns, c->sum_ns);
+		AtomicMax(&e->max_ns, c->max_ns);
+		for (int b = le->hist_lo; b <= le->hist_hi; b++)
+			if (c->hist[b] > 0)
+			{
+				pg_atomic_fetch_add_u64(&e->hist[b], c->hist[b]);
+				c->hist[b] = 0;
+			}
+		AtomicMinNonZero(&e->first_call, (uint64) InstrToTimestamp(le->first_end));
+		AtomicMax(&e->last_call, (uint64) InstrToTimestamp(le->last_end));
+	}
+	if (c->errors > 0)
+		pg_atomic_fetch_add_u64(&e->errors, c->errors);
+	if (c->dropped > 0)
+		pg_atomic_fetch_add_u64(&e->dropped, c->dropped);
+	c->calls = c->errors = c->dropped = 0;
+	c->sum_ns = c->max_ns = 0;
+	le->hist_lo = SERVING_BUCKETS;
+	le->hist_hi = -1;
+}
+
+/*
+ * Find (or make) the shared entry of a local entry, under the hash's lock
+ * held shared, and remember it with the generation.  NULL when the hash is
+ * full; the lock is held shared on return either way.
+ */
+static ServingEntry *
+EntryLookUp(LocalEntry *le)
+{
+	ServingEntry *e;
+	bool		found;
+
+	e = hash_search(serving_hash, &le->key, HASH_FIND, NULL);
+	if (e == NULL)
+	{
+		LWLockRelease(serving_shared->lock);
+		LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
+		e = hash_search(serving_hash, &le->key, HASH_ENTER_NULL, &found);
+		if (e != NULL && !found)
+		{
+			e->project_id = le->project_id;
+			e->stats_reset = le->counters.calls > 0 ?
+				InstrToTimestamp(le->first_end) : GetCurrentTimestamp();
+			pg_atomic_init_u64(&e->calls, 0);
+			pg_atomic_init_u64(&e->errors, 0);
+			pg_atomic_init_u64(&e->dropped, 0);
+			pg_atomic_init_u64(&e->sum_ns, 0);
+			pg_atomic_init_u64(&e->max_ns, 0);
+			pg_atomic_init_u64(&e->first_call, 0);
+			pg_atomic_init_u64(&e->last_call, 0);
+			for (int b = 0; b < SERVING_BUCKETS; b++)
+				pg_atomic_init_u64(&e->hist[b], 0);
+		}
+		LWLockRelease(serving_shared->lock);
+		LWLockAcquire(serving_shared->lock, LW_SHARED);
+		/* a reset may have removed it in between: counted next time */
+		e = hash_search(serving_hash, &le->key, HASH_FIND, NULL);
+	}
+	le->shared = e;
+	le->gen = pg_atomic_read_u64(&serving_shared->generation);
+	return e;
+}
+
+/*
+ * Move the backend's local counts to shared memory.  Entries the backend
+ * knows get their counts without a lock (see the file comment); the others
+ * are looked up under the shared lock.  An entry that does not fit any
+ * more (the hash is full) loses its counts.  Never raises an error, so
+ * that it may run while a transaction aborts.
  */
 static void
 ServingFlush(void)
 {
-	TimestampTz now;
-	instr_time	now_instr;
+	pg_atomic_uint32 *flushing = NULL;
+	uint64		gen;
+	bool		missing = false;
 
-	INSTR_TIME_SET_CURRENT(now_instr);
-	last_flush = now_instr;
-	if (nlocal == 0 || serving_hash == NULL)
+	last_flush = last_end;
+	if (!dirty || serving_hash == NULL)
 	{
-		nlocal = 0;
+		dirty = false;
 		return;
 	}
-	now = GetCurrentTimestamp();
+	if (MyProc != NULL && MyProc->pgprocno < serving_shared->nflushing)
+		flushing = &serving_shared->flushing[MyProc->pgprocno].flag;
+
+	/* lock-free: the entries known in this generation */
+	if (flushing != NULL)
+	{
+		pg_atomic_exchange_u32(flushing, 1);
+		gen = pg_atomic_read_u64(&serving_shared->generation);
+		for (int i = 0; i < nlocal; i++)
+		{
+			LocalEntry *le = &local_entries[i];
+
+			if (le->shared != NULL && le->gen == gen)
+				EntryAdd(le->shared, le);
+		}
+		pg_atomic_exchange_u32(flushing, 0);
+	}
+
+	/* the others, under the lock */
 	for (int i = 0; i < nlocal; i++)
 	{
-		LocalEntry *le = &local_entries[i];
-		ServingEntry *e;
-		bool		found;
+		ServingCounters *c = &local_entries[i].counters;
 
+		missing |= c->calls > 0 || c->errors > 0 || c->dropped > 0;
+	}
+	if (missing)
+	{
 		LWLockAcquire(serving_shared->lock, LW_SHARED);
-		e = hash_search(serving_hash, &le->key, HASH_FIND, NULL);
-		if (e == NULL)
+		for (int i = 0; i < nlocal; i++)
 		{
-			LWLockRelease(serving_shared->lock);
-			LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
-			e = hash_search(serving_hash, &le->key, HASH_ENTER_NULL, &found);
-			if (e != NULL && !found)
-			{
-				e->project_id = le->project_id;
-				e->stats_reset = le->counters.calls > 0 ?
-					InstrToTimestamp(le->first_end, now_instr, now) : now;
-				SpinLockInit(&e->mutex);
-				memset(&e->counters, 0, sizeof(ServingCounters));
-			}
-		}
-		if (e != NULL)
-		{
-			volatile ServingEntry *ve = e;
+			LocalEntry *le = &local_entries[i];
+			ServingCounters *c = &le->counters;
+			ServingEntry *e;
 
-			SpinLockAcquire(&ve->mutex);
-			CountersAdd(&e->counters, &le->counters, le->hist_lo, le->hist_hi);
-			if (le->counters.calls > 0)
+			if (c->calls == 0 && c->errors == 0 && c->dropped == 0)
+				continue;
+			e = EntryLookUp(le);
+			if (e != NULL)
+				EntryAdd(e, le);
+			else
 			{
-				TimestampTz first = InstrToTimestamp(le->first_end, now_instr, now);
-
-				if (e->counters.first_call == 0 || first < e->counters.first_call)
-					e->counters.first_call = first;
-				e->counters.last_call = Max(e->counters.last_call,
-											InstrToTimestamp(le->last_end, now_instr, now));
+				/* the hash is full: these counts are lost */
+				memset(c, 0, sizeof(ServingCounters));
+				le->hist_lo = SERVING_BUCKETS;
+				le->hist_hi = -1;
 			}
-			SpinLockRelease(&ve->mutex);
 		}
 		LWLockRelease(serving_shared->lock);
 	}
-	nlocal = 0;
+	dirty = false;
 }
 
 /*
- * The local entry of a model and variant, made (flushing the others when
- * the table is full) if there is none.
+ * The local entry of a model and variant, made (flushing and forgetting
+ * the others when the table is full) if there is none.
  */
 static LocalEntry *
 LocalEntryFor(int64 model_id, int64 project_id, ServingVariant variant)
 {
 	LocalEntry *le;
 
+	dirty = true;
 	for (int i = 0; i < nlocal; i++)
 	{
 		le = &local_entries[i];
-		if (le->key.model_id == model_id && le->key.variant == (int32) variant)
+		if (le->key.model_id == model_id && le->key.variant == (int32) variant &&
+			le->key.dboid == MyDatabaseId)
 			return le;
 	}
 	if (nlocal == SERVING_LOCAL_ENTRIES)
+	{
 		ServingFlush();
+		nlocal = 0;
+		dirty = true;
+	}
 	le = &local_entries[nlocal++];
 	memset(le, 0, sizeof(LocalEntry));
 	le->key.dboid = MyDatabaseId;
@@ -412,7 +592,7 @@ ServingExecutorEnd(QueryDesc *queryDesc)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
-	if (nlocal > 0)
+	if (dirty)
 		ServingFlush();
 }
 
@@ -427,7 +607,6 @@ ServingRegisterCallbacks(void)
 	RegisterXactCallback(ServingXactCallback, NULL);
 	RegisterSubXactCallback(ServingSubXactCallback, NULL);
 	before_shmem_exit(ServingExit, (Datum) 0);
-	INSTR_TIME_SET_CURRENT(last_flush);
 	callbacks_registered = true;
 }
 
@@ -445,6 +624,8 @@ ServingCallBegin(void)
 	pending.model_id = 0;
 	pending.active = true;
 	INSTR_TIME_SET_CURRENT(pending.start);
+	if (INSTR_TIME_IS_ZERO(last_flush))
+		last_flush = pending.start;
 }
 
 /*
@@ -460,25 +641,26 @@ ServingCallModel(int64 model_id, int64 project_id, ServingVariant variant)
 }
 
 /*
- * Count a call of a model that succeeded, us microseconds long, ended at
+ * Count a call of a model that succeeded, ns nanoseconds long, ended at
  * "end"; flush when the last flush is old enough.
  */
 static void
-ServingCount(int64 model_id, int64 project_id, ServingVariant variant, double us,
+ServingCount(int64 model_id, int64 project_id, ServingVariant variant, uint64 ns,
 			 instr_time end)
 {
 	instr_time	elapsed;
 	int			b;
 	LocalEntry *le;
 
+	last_end = end;
 	le = LocalEntryFor(model_id, project_id, variant);
 	if (le->counters.calls == 0)
 		le->first_end = end;
 	le->last_end = end;
 	le->counters.calls++;
-	le->counters.sum_us += us;
-	le->counters.max_us = Max(le->counters.max_us, us);
-	b = ServingBucket(us);
+	le->counters.sum_ns += ns;
+	le->counters.max_ns = Max(le->counters.max_ns, ns);
+	b = ServingBucket((double) ns / 1000.0);
 	le->counters.hist[b]++;
 	le->hist_lo = Min(le->hist_lo, b);
 	le->hist_hi = Max(le->hist_hi, b);
@@ -505,7 +687,7 @@ ServingCallEnd(void)
 	INSTR_TIME_SUBTRACT(elapsed, pending.start);
 	pending.active = false;
 	ServingCount(pending.model_id, pending.project_id, pending.variant,
-				 INSTR_TIME_GET_DOUBLE(elapsed) * 1e6, end);
+				 InstrNanoseconds(elapsed), end);
 }
 
 /*
@@ -520,7 +702,22 @@ ServingCountBatchRow(int64 model_id, int64 project_id, ServingVariant variant, d
 	if (!mlops_track_serving || serving_hash == NULL)
 		return;
 	ServingRegisterCallbacks();
-	ServingCount(model_id, project_id, variant, us, end);
+	if (INSTR_TIME_IS_ZERO(last_flush))
+		last_flush = end;
+	ServingCount(model_id, project_id, variant, (uint64) (us * 1000.0), end);
+}
+
+/*
+ * When the call being timed began, as a timestamp, without reading the
+ * clock again; the wall clock when no call is timed (statistics off or
+ * not preloaded).
+ */
+TimestampTz
+ServingCallTimestamp(void)
+{
+	if (pending.active)
+		return InstrToTimestamp(pending.start);
+	return GetCurrentTimestamp();
 }
 
 /*
@@ -554,33 +751,59 @@ ServingQuantile(const int64 *hist, int64 n, double q, double max_us)
 	return max_us;
 }
 
+/* a copy of a shared entry, read out of its atomics */
+typedef struct ServingCopy
+{
+	ServingKey	key;
+	int64		project_id;
+	TimestampTz stats_reset;
+	ServingCounters counters;
+} ServingCopy;
+
 /*
  * Copies of this database's entries on whose project the caller holds a
- * privilege, after flushing the caller's own counts.
+ * privilege, after flushing the caller's own counts.  Calls are the sum
+ * of the histogram read, so that the percentiles and calls agree even
+ * while other backends flush.
  */
-static ServingEntry *
+static ServingCopy *
 ServingVisibleEntries(int *n)
 {
 	HASH_SEQ_STATUS seq;
 	ServingEntry *e;
-	ServingEntry *copies;
+	ServingCopy *copies;
 	int			ncopies = 0;
 	int			nvisible = 0;
 
 	ServingFlush();
 	/* copy the entries out under the lock, then check privileges outside it */
 	LWLockAcquire(serving_shared->lock, LW_SHARED);
-	copies = palloc(sizeof(ServingEntry) * Max(1, hash_get_num_entries(serving_hash)));
+	copies = palloc(sizeof(ServingCopy) * Max(1, hash_get_num_entries(serving_hash)));
 	hash_seq_init(&seq, serving_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		volatile ServingEntry *ve = e;
+		ServingCopy *c;
+		ServingCounters *k;
 
 		if (e->key.dboid != MyDatabaseId)
 			continue;
-		SpinLockAcquire(&ve->mutex);
-		copies[ncopies++] = *e;
-		SpinLockRelease(&ve->mutex);
+		c = &copies[ncopies++];
+		k = &c->counters;
+		c->key = e->key;
+		c->project_id = e->project_id;
+		c->stats_reset = e->stats_reset;
+		k->calls = 0;
+		for (int b = 0; b < SERVING_BUCKETS; b++)
+		{
+			k->hist[b] = (int64) pg_atomic_read_u64(&e->hist[b]);
+			k->calls += k->hist[b];
+		}
+		k->errors = (int64) pg_atomic_read_u64(&e->errors);
+		k->dropped = (int64) pg_atomic_read_u64(&e->dropped);
+		k->sum_ns = pg_atomic_read_u64(&e->sum_ns);
+		k->max_ns = pg_atomic_read_u64(&e->max_ns);
+		k->first_call = (TimestampTz) pg_atomic_read_u64(&e->first_call);
+		k->last_call = (TimestampTz) pg_atomic_read_u64(&e->last_call);
 	}
 	LWLockRelease(serving_shared->lock);
 	for (int i = 0; i < ncopies; i++)
@@ -599,7 +822,7 @@ Datum
 mlops_serving_stats_entries(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ServingEntry *entries;
+	ServingCopy *entries;
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -608,8 +831,9 @@ mlops_serving_stats_entries(PG_FUNCTION_ARGS)
 	entries = ServingVisibleEntries(&n);
 	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *c = &entries[i];
+		ServingCopy *c = &entries[i];
 		const ServingCounters *k = &c->counters;
+		double		max_us = (double) k->max_ns / 1000.0;
 		Datum		values[13];
 		bool		nulls[13] = {0};
 
@@ -620,11 +844,11 @@ mlops_serving_stats_entries(PG_FUNCTION_ARGS)
 		values[4] = Int64GetDatum(k->dropped);
 		if (k->calls > 0)
 		{
-			values[5] = Float8GetDatum(k->sum_us / (double) k->calls);
-			values[6] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.50, k->max_us));
-			values[7] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.95, k->max_us));
-			values[8] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.99, k->max_us));
-			values[9] = Float8GetDatum(k->max_us);
+			values[5] = Float8GetDatum((double) k->sum_ns / 1000.0 / (double) k->calls);
+			values[6] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.50, max_us));
+			values[7] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.95, max_us));
+			values[8] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.99, max_us));
+			values[9] = Float8GetDatum(max_us);
 			values[10] = TimestampTzGetDatum(k->first_call);
 			values[11] = TimestampTzGetDatum(k->last_call);
 		}
@@ -646,7 +870,7 @@ Datum
 mlops_serving_histogram_entries(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ServingEntry *entries;
+	ServingCopy *entries;
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -655,7 +879,7 @@ mlops_serving_histogram_entries(PG_FUNCTION_ARGS)
 	entries = ServingVisibleEntries(&n);
 	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *c = &entries[i];
+		ServingCopy *c = &entries[i];
 
 		for (int b = 0; b < SERVING_BUCKETS; b++)
 		{
@@ -672,6 +896,23 @@ mlops_serving_histogram_entries(PG_FUNCTION_ARGS)
 		}
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Before entries are removed (the hash's lock held exclusively): advance
+ * the generation, so that no flush starting from now on uses an entry it
+ * remembers, and wait for the flushes that started before, which may
+ * still be adding to one.  A flush holds its flag for a few atomic
+ * additions, so this waits a few microseconds at most (more only when
+ * such a backend is descheduled).
+ */
+static void
+ServingRetireEntries(void)
+{
+	pg_atomic_fetch_add_u64(&serving_shared->generation, 1);
+	for (int i = 0; i < serving_shared->nflushing; i++)
+		while (pg_atomic_read_u32(&serving_shared->flushing[i].flag) != 0)
+			pg_usleep(10);
 }
 
 /*
@@ -704,6 +945,7 @@ mlops_serving_stats_reset(PG_FUNCTION_ARGS)
 		allowed[i] = superuser() || PrivilegeHeld(projects[i], PRIV_ADMIN);
 
 	LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
+	ServingRetireEntries();
 	hash_seq_init(&seq, serving_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{

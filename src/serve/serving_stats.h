@@ -26,6 +26,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "portability/instr_time.h"
 
 /* which role a model played in a call */
@@ -49,6 +50,7 @@ extern void ServingCallModel(int64 model_id, int64 project_id, ServingVariant va
 extern void ServingCallEnd(void);
 extern void ServingCountBatchRow(int64 model_id, int64 project_id, ServingVariant variant,
 								 double us, instr_time end);
+extern TimestampTz ServingCallTimestamp(void);
 extern void ServingCountDropped(int64 model_id, int64 project_id, ServingVariant variant);
 
 #endif							/* MLOPS_SERVING_STATS_H */

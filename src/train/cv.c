@@ -31,6 +31,7 @@
 #include "train/cv.h"
 #include "train/featurize.h"
 #include "jsonutil.h"
+#include "mix64.h"
 #include "serve/model.h"
 #include "ops/progress.h"
 #include "train/split.h"
@@ -42,19 +43,6 @@ typedef struct CvRow
 	int			cls;
 	uint64		key;
 } CvRow;
-
-/*
- * splitmix64: the key of a row.
- */
-static uint64
-CvHash(uint64 x)
-{
-	uint64		z = x + UINT64CONST(0x9e3779b97f4a7c15);
-
-	z = (z ^ (z >> 30)) * UINT64CONST(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /*
  * qsort comparator: class, then key, then position.
@@ -90,7 +78,7 @@ CvAssignFolds(const Dataset *ds, const int *rows, int n, bool stratified, int k,
 	{
 		r[i].position = i;
 		r[i].cls = stratified ? (int) ds->target[rows[i]] : 0;
-		r[i].key = CvHash(((uint64) (uint32) seed << 32) ^ (uint64) i);
+		r[i].key = Mix64(((uint64) (uint32) seed << 32) ^ (uint64) i);
 	}
 	qsort(r, n, sizeof(CvRow), CvRowCompare);
 	for (int i = 0, start = 0; i < n; i++)

@@ -26,7 +26,11 @@
 # for routing: at most 5 %).  Each round also times predict over all 20000
 # rows inside one statement (microseconds per row, no client round trip;
 # the best of the rounds), where the routing's own cost is not hidden by
-# the network.  On a shared or busy machine the numbers are noisy: run it
+# the network.  Each pgbench run also measures the server's CPU time per
+# call (the clock ticks of the postmaster's reaped children, that is the
+# pgbench backend once it has exited, from /proc, over the transactions
+# made): steadier than TPS on a shared machine, where other processes take
+# the cores.  On a shared or busy machine the numbers are noisy: run it
 # on a quiet one, and read the ranges printed per state.  Needs root or
 # the postgres user, like test/run.sh; --no-build also skips the Debian
 # package check.
@@ -124,10 +128,25 @@ set_state() {
 	esac
 }
 
-# transactions per second of one pgbench run
-tps() {
-	"$MLOPS_PGBIN/pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$2" "$1" 2>/dev/null |
-		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+# CPU clock ticks of the postmaster's reaped children (cutime + cstime)
+server_ticks() {
+	awk '{ print $16 + $17 }' "/proc/$(head -n 1 "$MLOPS_CLUSTER_DIR/data/postmaster.pid")/stat"
+}
+hz=$(getconf CLK_TCK)
+
+# one pgbench run on database $1 with script $2: appends its transactions
+# per second to runs[$3] and the server's CPU microseconds per call to
+# cpu[$3]
+measure() {
+	local t0 t1 tps n
+
+	t0=$(server_ticks)
+	read -r tps n < <("$MLOPS_PGBIN/pgbench" -n -M prepared -c 1 -j 1 -T "$seconds" -f "$2" "$1" 2>/dev/null |
+		awk '/^number of transactions actually processed:/ { n = $NF } /^tps = / { t = $3 } END { print t, n }')
+	sleep 0.5 # the backend is reaped
+	t1=$(server_ticks)
+	runs[$3]+=" $tps"
+	cpu[$3]+=" $(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz * 1e6 / n }')"
 }
 
 # the median of the arguments
@@ -141,10 +160,11 @@ median() {
 report=""
 for project in bench_linear bench_xgb; do
 	declare -A runs=([none]="" [routing]="" [canary]="" [shadow]="") rows=([none]="" [routing]="" [canary]="" [shadow]="")
+	declare -A cpu=([none]="" [routing]="" [canary]="" [shadow]="")
 	for ((r = 1; r <= rounds; r++)); do
 		for state in none routing canary shadow; do
 			set_state "$project" "$state"
-			runs[$state]+=" $(tps "$PGDATABASE" "$tmp/$project.sql")"
+			measure "$PGDATABASE" "$tmp/$project.sql" "$state"
 			rows[$state]+=" $(mlops_psql -At -c "SELECT round(bench_per_row('$project')::numeric, 3)")"
 		done
 	done
@@ -153,6 +173,8 @@ for project in bench_linear bench_xgb; do
 	base=$(median ${runs[none]})
 	# shellcheck disable=SC2086
 	base_row=$(printf '%s\n' ${rows[none]} | sort -g | head -n 1)
+	# shellcheck disable=SC2086
+	base_cpu=$(median ${cpu[none]})
 	for state in none routing canary shadow; do
 		# shellcheck disable=SC2086
 		m=$(median ${runs[$state]})
@@ -162,11 +184,14 @@ for project in bench_linear bench_xgb; do
 		m_row=$(printf '%s\n' ${rows[$state]} | sort -g | head -n 1)
 		# shellcheck disable=SC2086
 		range_row=$(printf '%s\n' ${rows[$state]} | sort -g | sed -n '1p;$p' | paste -sd-)
-		report+=$(printf '%-14s %-7s %10.0f %13s %8.1f%% %9.3f %15s %8.1f%%' "$project" "$state" "$m" "$range" \
+		# shellcheck disable=SC2086
+		m_cpu=$(median ${cpu[$state]})
+		report+=$(printf '%-14s %-7s %10.0f %13s %8.1f%% %9.3f %15s %8.1f%% %9.2f %8.1f%%' "$project" "$state" "$m" "$range" \
 			"$(awk -v b="$base" -v m="$m" 'BEGIN { print 100 * (1 - m / b) }')" "$m_row" "$range_row" \
-			"$(awk -v b="$base_row" -v m="$m_row" 'BEGIN { print 100 * (m / b - 1) }')")$'\n'
+			"$(awk -v b="$base_row" -v m="$m_row" 'BEGIN { print 100 * (m / b - 1) }')" "$m_cpu" \
+			"$(awk -v b="$base_cpu" -v m="$m_cpu" 'BEGIN { print 100 * (m / b - 1) }')")$'\n'
 	done
-	unset runs rows
+	unset runs rows cpu
 done
-printf '\n%-14s %-7s %10s %13s %9s %9s %15s %9s\n' project state "tps" "tps min-max" overhead "best us/row" "us/row min-max" overhead
+printf '\n%-14s %-7s %10s %13s %9s %9s %15s %9s %9s %9s\n' project state "tps" "tps min-max" overhead "best us/row" "us/row min-max" overhead "cpu us/tx" overhead
 printf '%s' "$report"

@@ -23,8 +23,15 @@
 #
 # The configurations alternate within each repetition (--reps, default 3) so
 # that a noisy machine hurts both alike; each cell is the median TPS of
-# --seconds-long runs (default 10).  Prints a markdown table.  Needs root
-# or the postgres user, like test/run.sh.
+# --seconds-long runs (default 10).  Beside TPS, which other processes on
+# the machine disturb, each run measures the server's CPU time per call:
+# the clock ticks of the postmaster's reaped children (every pgbench
+# backend, once it has exited) and of the mlops scheduler (which writes the
+# log; after the queue is drained), from /proc, over the transactions
+# pgbench made.  On a shared machine that is the steadier measure of what
+# statistics and logging cost.  Prints markdown tables.  Needs root (to
+# read /proc of the server's processes) or the postgres user, like
+# test/run.sh.
 set -euo pipefail
 
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
@@ -67,10 +74,39 @@ trap 'rm -f "$script"; mlops_cleanup' EXIT
 echo "SELECT mlops.predict('bench_srv', '{5.1,3.5,1.4,0.2}'::float8[]);" >"$script"
 chmod 644 "$script"
 
-# TPS of one pgbench run with PGOPTIONS $1 and $2 clients
-tps() {
+# TPS and transactions of one pgbench run with PGOPTIONS $1 and $2 clients
+pgbench_run() {
 	PGOPTIONS=$1 "$MLOPS_PGBIN/pgbench" -n -M prepared -f "$script" -c "$2" -j "$2" -T "$seconds" 2>/dev/null |
-		awk '/^tps = / { print $3; exit }'
+		awk '/^number of transactions actually processed:/ { n = $NF } /^tps = / { t = $3 } END { print t, n }'
+}
+
+# CPU clock ticks the server has used: the postmaster's reaped children
+# (cutime + cstime) and the scheduler's own (utime + stime)
+server_ticks() {
+	local pm launcher
+
+	pm=$(head -n 1 "$MLOPS_CLUSTER_DIR/data/postmaster.pid")
+	launcher=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'mlops scheduler'")
+	{
+		awk '{ print $16 + $17 }' "/proc/$pm/stat"
+		awk '{ print $14 + $15 }' "/proc/$launcher/stat"
+	} | awk '{ s += $1 } END { print s }'
+}
+hz=$(getconf CLK_TCK)
+
+# One measured run (PGOPTIONS $1, $2 clients; $3 = drain: wait for the
+# worker to write the log first): appends the TPS to runs[$4] and the
+# server's CPU microseconds per call to cpu[$4]
+measure() {
+	local t0 t1 tps n
+
+	t0=$(server_ticks)
+	read -r tps n < <(pgbench_run "$1" "$2")
+	[[ $3 == drain ]] && logged=$(drained)
+	sleep 0.5 # the backends are reaped
+	t1=$(server_ticks)
+	runs[$4]+=" $tps"
+	cpu[$4]+=" $(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz * 1e6 / n }')"
 }
 
 # Median of the numbers given as arguments
@@ -97,20 +133,19 @@ drained() {
 	echo "$now"
 }
 
-declare -A runs
+declare -A runs cpu
 lost_total=0 dropped_total=0 logged_total=0
 for ((r = 1; r <= reps; r++)); do
 	for c in 1 2 8; do
 		mlops_log "rep $r, $c clients: track_serving off / on"
-		runs[track_off_$c]+=" $(tps "-c mlops.track_serving=off" "$c")"
-		runs[track_on_$c]+=" $(tps "" "$c")"
+		measure "-c mlops.track_serving=off" "$c" - "track_off_$c"
+		measure "" "$c" - "track_on_$c"
 
 		mlops_log "rep $r, $c clients: no log / log sample 1"
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": null}')" >/dev/null
-		runs[log_off_$c]+=" $(tps "" "$c")"
+		measure "" "$c" - "log_off_$c"
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": {\"sample\": 1}}'); SELECT mlops.serving_stats_reset(); TRUNCATE mlops.predictions" >/dev/null
-		runs[log_on_$c]+=" $(tps "" "$c")"
-		logged=$(drained)
+		measure "" "$c" drain "log_on_$c"
 		read -r calls dropped < <(q "SELECT calls, dropped FROM mlops.serving_stats WHERE project = 'bench_srv'" | tr '|' ' ')
 		lost=$((calls - dropped - logged))
 		mlops_log "  $calls calls: $logged logged, $dropped dropped (queue full), $lost lost"
@@ -144,6 +179,19 @@ for c in 1 2 8; do
 	# shellcheck disable=SC2086
 	nolog=$(median ${runs[log_off_$c]}) log=$(median ${runs[log_on_$c]})
 	echo "| $c | $off | $on | $(slower "$off" "$on") slower | $nolog | $log | $(slower "$nolog" "$log") slower |"
+done
+echo
+echo "server CPU per call (µs; median of the runs):"
+echo
+echo "| clients | track_serving off | on | on vs off | no log | log sample 1 | log vs no log |"
+echo "|---|---|---|---|---|---|---|"
+for c in 1 2 8; do
+	# shellcheck disable=SC2086
+	off=$(median ${cpu[track_off_$c]}) on=$(median ${cpu[track_on_$c]})
+	# shellcheck disable=SC2086
+	nolog=$(median ${cpu[log_off_$c]}) log=$(median ${cpu[log_on_$c]})
+	echo "| $c | $off | $on | $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |" \
+		"$nolog | $log | $(awk -v a="$nolog" -v b="$log" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |"
 done
 # shellcheck disable=SC2086
 boff=$(median ${runs[batch_off]}) bon=$(median ${runs[batch_on]})

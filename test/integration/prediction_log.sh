@@ -67,4 +67,54 @@ sql "INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_a
 tap_is "$(wait_for "SELECT string_agg(project || ':' || key, ' ' ORDER BY project) FROM mlops.predictions WHERE key IN ('old', 'recent')" \
 	"iris:recent other:old" 30)" "iris:recent other:old" "the worker prunes rows older than the project's retention"
 
+# Array and JSON-text inputs, two projects in one batch, a project dropped
+# before the worker writes its rows: the features under the model's column
+# names (numbers as their shortest decimal, float4 widened first), the key
+# read from the JSON text, the dropped project's rows discarded
+for p in iris_b iris_c; do
+	sql "SELECT count(*) FROM mlops.train('$p', 'iris', 'species', algorithm => 'logistic', exclude => '{id}')" >/dev/null
+	sql "SELECT mlops.set_policy('$p', '{\"key\": \"id\", \"log_predictions\": {\"sample\": 1}}')" >/dev/null
+done
+coproc LOCKER2 { "$MLOPS_PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 2>&1; }
+locker_pid=$LOCKER2_PID
+echo "BEGIN; LOCK TABLE mlops.predictions IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&"${LOCKER2[1]}"
+read -r -t 30 locked <&"${LOCKER2[0]}" || locked=timeout
+wait_for "SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'mlops scheduler' AND wait_event_type = 'Lock'" t 30 >/dev/null
+sql "SELECT mlops.predict('iris_b', '{5.1,3.5,1.4,0.2}'::float8[])" >/dev/null
+sql "SELECT mlops.predict('iris_b', '{5.1,3.5,1.4,0.2}'::float4[])" >/dev/null
+sql "SELECT mlops.predict('iris_b', '{5.10,3.5,1.4,0.2}'::numeric[])" >/dev/null
+sql "SELECT mlops.predict('iris_b', '{\"id\": 7, \"sepal_length_cm\": 5.1, \"sepal_width_cm\": 3.5, \"petal_length_cm\": 1.4, \"petal_width_cm\": 0.2}')" >/dev/null
+sql "SELECT mlops.predict('iris_c', '{5.1,3.5,1.4,0.2}'::float8[])" >/dev/null
+sql "SELECT mlops.drop_project('iris_c')" >/dev/null
+echo "COMMIT;" >&"${LOCKER2[1]}"
+echo '\q' >&"${LOCKER2[1]}"
+wait "$locker_pid" 2>/dev/null || true
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'iris_b'" 4 30)" 4 \
+	"rows of two projects taken in one batch are written, each under its project"
+tap_is "$(sql "SELECT count(*) FROM mlops.predictions WHERE project = 'iris_c'")" 0 \
+	"the rows of a project dropped before the worker wrote them are discarded"
+tap_is "$(sql "WITH x(v) AS (VALUES (ARRAY[5.1, 3.5, 1.4, 0.2]::float8[]), (ARRAY[5.1, 3.5, 1.4, 0.2]::float4[]::float8[]),
+                                    (ARRAY[5.1, 3.5, 1.4, 0.2]::float8[]), (ARRAY[5.1, 3.5, 1.4, 0.2]::float8[])),
+                   e AS (SELECT row_number() OVER () AS n, jsonb_build_object('sepal_length_cm', v[1], 'sepal_width_cm', v[2],
+                                'petal_length_cm', v[3], 'petal_width_cm', v[4]) AS f FROM x),
+                   p AS (SELECT row_number() OVER (ORDER BY id) AS n, features - 'id' AS f, key FROM mlops.predictions
+                          WHERE project = 'iris_b')
+              SELECT string_agg((p.f = e.f)::text || ':' || coalesce(p.key, '-'), ' ' ORDER BY p.n)
+                FROM p JOIN e USING (n)")" "true:- true:- true:- true:7" \
+	"array inputs are logged under the model's column names (float8, float4 widened, numeric), JSON text with its key"
+
+# Numbers as jsonb text: the same digits and scale as to_jsonb writes them
+# (the shortest decimal), for short decimals, full doubles, negatives,
+# zeros, large and tiny magnitudes
+sql "CREATE TABLE numbers AS SELECT i, ARRAY[round((random() * 200 - 100)::numeric, i % 5)::float8, random() * 10 ^ (i % 9 - 4),
+            (ARRAY[0, -0.0, 1e20, 1.5e-7, 123456789.125, 0.1 + 0.2, 1e15, 99999999999999.9])[i % 8 + 1],
+            round(random()::numeric, 8)::float8]::float8[] AS x FROM generate_series(1, 80) i" >/dev/null
+sql "SELECT count(mlops.predict('iris_b', x)) FROM numbers" >/dev/null
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'iris_b'" 84 30)" 84 "the numbers' rows are written"
+tap_is "$(sql "SELECT count(*) FROM (SELECT features, row_number() OVER (ORDER BY id) AS n FROM mlops.predictions
+                WHERE project = 'iris_b') p JOIN numbers ON i = n - 4
+              WHERE p.features::text = jsonb_build_object('sepal_length_cm', x[1], 'sepal_width_cm', x[2],
+                                                         'petal_length_cm', x[3], 'petal_width_cm', x[4])::text")" 80 \
+	"array values are logged with the digits to_jsonb writes"
+
 tap_done

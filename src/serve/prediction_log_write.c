@@ -1,0 +1,316 @@
+/*-------------------------------------------------------------------------
+ *
+ * prediction_log_write.c
+ *	  Writing the prediction log to mlops.predictions the way COPY does:
+ *	  heap multi-inserts through a bulk-insert state, each batch's index
+ *	  entries through the executor, no SQL statement per batch.
+ *
+ * The worker takes rows out of the shared-memory queue with their values
+ * already made (text, float8[], jsonb), so writing a row is filling a
+ * virtual slot: the id comes from the column's default (nextval of the
+ * table's sequence), the project's name from a cache of the worker's
+ * lifetime, filled with one query per batch that meets an unknown project
+ * id and emptied at the next batch after mlops.projects changes
+ * (drop_project and create_project send a relcache invalidation, taken in
+ * when the worker locks mlops.predictions).  A row whose project was dropped before the
+ * worker wrote it is discarded, as the join of the former INSERT ...
+ * SELECT did.  The table has no triggers
+ * and no constraints besides NOT NULL columns, which the worker always
+ * fills; its indexes (primary key, (project, predicted_at), (project,
+ * key)) are maintained with ExecInsertIndexTuples.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "registry.h"
+#include "serve/prediction_log_write.h"
+
+/* the columns of mlops.predictions the worker writes, in this order */
+enum
+{
+	COL_ID,
+	COL_PROJECT,
+	COL_MODEL_ID,
+	COL_VARIANT,
+	COL_KEY,
+	COL_PREDICTED_AT,
+	COL_FEATURES,
+	COL_PREDICTION,
+	COL_PROBA,
+	NCOLS
+};
+
+static const char *const column_names[NCOLS] = {
+	"id", "project", "model_id", "variant", "key", "predicted_at", "features", "prediction", "proba"
+};
+
+/* a project's name, as the rows need it */
+typedef struct ProjectName
+{
+	int64		project_id;		/* hash key */
+	Datum		name;			/* text, or 0: the project is gone */
+} ProjectName;
+
+struct LogWriter
+{
+	MemoryContext cxt;			/* what lives for the pass */
+	MemoryContext batch_cxt;	/* reset at every batch */
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	CommandId	cid;
+	AttrNumber	attnum[NCOLS];	/* 0-based */
+	ExprState  *id_default;
+	TupleTableSlot *slots[LOG_WRITE_BATCH];	/* made as needed */
+	int			nslots;
+	Datum		variant_names[SERVING_VARIANTS];
+};
+
+/* the project names cache, and the relation whose changes empty it */
+static HTAB *project_names = NULL;
+static MemoryContext project_names_cxt = NULL;
+static Oid	projects_relid = InvalidOid;
+static bool project_names_stale = false;
+
+/*
+ * Relcache callback: mlops.projects changed (or everything is reset), so
+ * the names cached may be stale.  It only marks them stale; they are
+ * dropped at the next batch, never while a batch uses them.
+ */
+static void
+LogWriterInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == projects_relid)
+		project_names_stale = true;
+}
+
+/*
+ * The project names cache, emptied first when it is stale.
+ */
+static HTAB *
+ProjectNames(void)
+{
+	HASHCTL		ctl;
+
+	if (project_names_stale && project_names != NULL)
+	{
+		MemoryContextReset(project_names_cxt);
+		project_names = NULL;
+	}
+	project_names_stale = false;
+
+	if (project_names_cxt == NULL)
+	{
+		project_names_cxt = AllocSetContextCreate(TopMemoryContext, "mlops prediction log projects",
+												  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(LogWriterInvalidate, (Datum) 0);
+	}
+	if (project_names == NULL)
+	{
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(ProjectName);
+		ctl.hcxt = project_names_cxt;
+		project_names = hash_create("mlops prediction log projects", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	return project_names;
+}
+
+/*
+ * Open mlops.predictions, its indexes and a bulk-insert state for one
+ * pass of the worker.
+ */
+LogWriter *
+LogWriterBegin(void)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops prediction log writer",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	LogWriter  *w = palloc0(sizeof(LogWriter));
+	TupleDesc	desc;
+
+	w->cxt = cxt;
+	w->batch_cxt = AllocSetContextCreate(cxt, "mlops prediction log batch", ALLOCSET_DEFAULT_SIZES);
+	projects_relid = RegistryTableOid("projects");
+	w->rel = table_open(RegistryTableOid("predictions"), RowExclusiveLock);
+	desc = RelationGetDescr(w->rel);
+	for (int c = 0; c < NCOLS; c++)
+	{
+		int			a;
+
+		for (a = 0; a < desc->natts; a++)
+			if (!TupleDescAttr(desc, a)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(desc, a)->attname), column_names[c]) == 0)
+				break;
+		if (a == desc->natts)
+			elog(ERROR, "mlops.predictions has no column \"%s\"", column_names[c]);
+		w->attnum[c] = a;
+	}
+
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->bistate = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
+	w->id_default = ExecPrepareExpr((Expr *) build_column_default(w->rel, w->attnum[COL_ID] + 1),
+									w->estate);
+	for (int v = 0; v < SERVING_VARIANTS; v++)
+		w->variant_names[v] = CStringGetTextDatum(ServingVariantName((ServingVariant) v));
+	MemoryContextSwitchTo(old);
+	return w;
+}
+
+/*
+ * Learn the names of the projects of rows that the cache does not know,
+ * with one query; a project that no longer exists gets no name.
+ */
+static void
+LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	int			nids = 0;
+	Oid			types[1] = {INT8ARRAYOID};
+	Datum		values[1];
+
+	for (int i = 0; i < n; i++)
+	{
+		bool		found;
+		ProjectName *p = hash_search(names, &rows[i].project_id, HASH_ENTER, &found);
+
+		if (!found)
+		{
+			p->name = (Datum) 0;
+			ids[nids++] = Int64GetDatum(rows[i].project_id);
+		}
+	}
+	if (nids == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	/* a snapshot of now: a project dropped since the pass began is gone */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	RegistryReadAsOwner("SELECT id, name FROM mlops.projects "
+						"WHERE id OPERATOR(pg_catalog.=) ANY ($1)", 1, types, values, NULL);
+	PopActiveSnapshot();
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int64		id = RegistryResultInt64(r, "id");
+		ProjectName *p = hash_search(names, &id, HASH_FIND, NULL);
+		MemoryContext old = MemoryContextSwitchTo(project_names_cxt);
+
+		if (p != NULL)
+			p->name = CStringGetTextDatum(RegistryResultText(r, "name", project_names_cxt));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Write up to LOG_WRITE_BATCH rows: one heap multi-insert, then their
+ * index entries.
+ */
+void
+LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
+{
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	HTAB	   *names;
+	MemoryContext old;
+	int			nslots = 0;
+
+	Assert(n <= LOG_WRITE_BATCH);
+	MemoryContextReset(w->batch_cxt);
+	old = MemoryContextSwitchTo(w->batch_cxt);
+	names = ProjectNames();
+	LogWriterLearnProjects(names, rows, n);
+	for (int i = 0; i < n; i++)
+	{
+		const LoggedRow *r = &rows[i];
+		ProjectName *p = hash_search(names, &r->project_id, HASH_FIND, NULL);
+		TupleTableSlot *slot;
+		Datum	   *values;
+		bool	   *isnull;
+
+		if (p == NULL || p->name == (Datum) 0)
+			continue;			/* the project was dropped */
+		if (nslots == w->nslots)
+		{
+			MemoryContext cxt = MemoryContextSwitchTo(w->cxt);
+
+			w->slots[w->nslots++] = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
+			MemoryContextSwitchTo(cxt);
+		}
+		slot = w->slots[nslots++];
+		ExecClearTuple(slot);
+		values = slot->tts_values;
+		isnull = slot->tts_isnull;
+		memset(isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		values[w->attnum[COL_ID]] = ExecEvalExprSwitchContext(w->id_default, econtext,
+															   &isnull[w->attnum[COL_ID]]);
+		values[w->attnum[COL_PROJECT]] = p->name;
+		values[w->attnum[COL_MODEL_ID]] = Int64GetDatum(r->model_id);
+		values[w->attnum[COL_VARIANT]] = w->variant_names[r->variant];
+		values[w->attnum[COL_KEY]] = r->key;
+		values[w->attnum[COL_PREDICTED_AT]] = TimestampTzGetDatum(r->predicted_at);
+		values[w->attnum[COL_FEATURES]] = r->features;
+		values[w->attnum[COL_PREDICTION]] = Float8GetDatum(r->prediction);
+		values[w->attnum[COL_PROBA]] = r->proba;
+		isnull[w->attnum[COL_PROJECT]] = false;
+		isnull[w->attnum[COL_MODEL_ID]] = false;
+		isnull[w->attnum[COL_VARIANT]] = false;
+		isnull[w->attnum[COL_KEY]] = r->key == (Datum) 0;
+		isnull[w->attnum[COL_PREDICTED_AT]] = false;
+		isnull[w->attnum[COL_FEATURES]] = r->features == (Datum) 0;
+		isnull[w->attnum[COL_PREDICTION]] = false;
+		isnull[w->attnum[COL_PROBA]] = r->proba == (Datum) 0;
+		ExecStoreVirtualTuple(slot);
+	}
+	if (nslots > 0)
+	{
+		table_multi_insert(w->rel, w->slots, nslots, w->cid, 0, w->bistate);
+		for (int i = 0; i < nslots; i++)
+		{
+			List	   *recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate,
+														false, false, NULL, NIL);
+
+			list_free(recheck);
+			ResetPerTupleExprContext(w->estate);
+		}
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Finish the pass: close the indexes and the table (the rows are the
+ * transaction's, committed with it).
+ */
+void
+LogWriterEnd(LogWriter *w)
+{
+	for (int i = 0; i < w->nslots; i++)
+		ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeBulkInsertState(w->bistate);
+	table_finish_bulk_insert(w->rel, 0);
+	ExecCloseIndices(w->rri);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+	MemoryContextDelete(w->cxt);
+}

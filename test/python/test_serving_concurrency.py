@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Serving statistics stay exact under concurrent calls and resets.
+
+Backends flush their counts to shared memory without a lock once they
+know an entry (atomic counters; serving_stats.c), and a reset removes
+entries while other backends may be flushing.  Checks, with 4 sessions
+scoring single rows in parallel (one statement per call, so one flush per
+call):
+
+  calls        exactly the number of calls made, after concurrent calls
+  histogram    holds every call (its sum equals calls)
+  reset        concurrent resets during calls break nothing, and the
+               sessions, whose remembered entries a reset removed, count
+               exactly again afterwards (they look their entry up anew)
+
+Run with the system Python (psycopg2) against a server that preloads
+mlops; the connection comes from the PG* environment variables:
+
+  /usr/bin/python3 test/python/test_serving_concurrency.py
+"""
+
+import threading
+
+import tap
+
+SESSIONS = 4
+CALLS = 300
+ROW = "'{5.1,3.5,1.4,0.2}'::float8[]"
+
+
+def score(n, errors):
+    """n single-row predict statements on a session of its own."""
+    try:
+        conn = tap.connect()
+        cur = conn.cursor()
+        for _ in range(n):
+            cur.execute(f"SELECT mlops.predict('py_conc', {ROW})")
+            cur.fetchall()
+        conn.close()
+    except Exception as e:  # noqa: BLE001 - reported by the test
+        errors.append(repr(e))
+
+
+def resetting(stop, errors):
+    """Reset the statistics until told to stop."""
+    try:
+        conn = tap.connect()
+        cur = conn.cursor()
+        while not stop.is_set():
+            cur.execute("SELECT mlops.serving_stats_reset()")
+        conn.close()
+    except Exception as e:  # noqa: BLE001
+        errors.append(repr(e))
+
+
+def run(n, with_resets):
+    """SESSIONS threads of n calls each, optionally beside a resetting one."""
+    errors = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=score, args=(n, errors)) for _ in range(SESSIONS)]
+    resetter = threading.Thread(target=resetting, args=(stop, errors)) if with_resets else None
+    if resetter:
+        resetter.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    if resetter:
+        resetter.join()
+    return errors
+
+
+def stats(cur):
+    cur.execute(
+        "SELECT calls, errors, (SELECT sum(calls) FROM mlops.serving_latency_histogram "
+        "WHERE project = 'py_conc') FROM mlops.serving_stats WHERE project = 'py_conc'"
+    )
+    return cur.fetchone()
+
+
+def main():
+    tap.plan(4)
+    conn = tap.connect()
+    cur = conn.cursor()
+    tap.load_csv(conn, "py_conc_iris", tap.datasets_dir() / "iris.csv", "species")
+    cur.execute("SET client_min_messages = warning")
+    cur.execute("SELECT mlops.drop_project('py_conc') FROM mlops.projects WHERE name = 'py_conc'")
+    cur.execute(
+        "SELECT model_id FROM mlops.train('py_conc', 'py_conc_iris', 'species', exclude => '{id}', "
+        "hyperparams => '{\"n_estimators\": 10}')"
+    )
+    cur.execute("SELECT mlops.serving_stats_reset()")
+
+    errors = run(CALLS, False)
+    row = stats(cur)
+    expected = SESSIONS * CALLS
+    tap.ok(
+        not errors and row is not None and row[0] == expected and row[1] == 0 and row[2] == expected,
+        "concurrent single-row calls are counted exactly, each in the histogram",
+        f"calls, errors, histogram {row} (expected {expected}); {errors}",
+    )
+
+    errors = run(CALLS, True)
+    tap.ok(not errors, "calls beside concurrent resets raise no error", repr(errors))
+
+    # new sessions: counted exactly after the resets
+    cur.execute("SELECT mlops.serving_stats_reset()")
+    errors = run(CALLS // 3, False)
+    row = stats(cur)
+    expected = SESSIONS * (CALLS // 3)
+    tap.ok(
+        not errors and row is not None and row[0] == expected and row[2] == expected,
+        "after a reset, concurrent calls are counted exactly again",
+        f"calls, errors, histogram {row} (expected {expected}); {errors}",
+    )
+
+    # one session that remembers its entry across a reset by another
+    other = tap.connect().cursor()
+    cur.execute(f"SELECT mlops.predict('py_conc', {ROW})")
+    other.execute("SELECT mlops.serving_stats_reset()")
+    for _ in range(7):
+        cur.execute(f"SELECT mlops.predict('py_conc', {ROW})")
+    row = stats(other)
+    tap.ok(row is not None and row[0] == 7 and row[2] == 7,
+           "a session whose entry another session reset counts into a new entry", repr(row))
+
+    cur.execute("SELECT mlops.drop_project('py_conc')")
+    cur.execute("DROP TABLE py_conc_iris")
+
+
+if __name__ == "__main__":
+    main()
