@@ -638,25 +638,35 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 }
 
 /*
+ * Keep only rows rows[0 .. n - 1] of one input of a data set, in that
+ * order, and free the others' values: training releases the columns one
+ * at a time as the fit stops reading them (see DatasetKeepRows).
+ */
+void
+DatasetKeepInputRows(Dataset *ds, int input, const int *rows, int n)
+{
+	double	   *old = ds->inputs[input].values;
+	double	   *kept = MemoryContextAllocExtended(GetMemoryChunkContext(old),
+												  sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		kept[i] = old[rows[i]];
+	ds->inputs[input].values = kept;
+	pfree(old);
+}
+
+/*
  * Keep only rows rows[0 .. n - 1] of a data set, in that order (row i
  * becomes what row rows[i] was), and free the columns of the others:
  * training drops the training rows once the fit no longer reads them and
- * keeps the held-out rows for the metrics.
+ * keeps the held-out rows for the metrics.  Inputs before first_input
+ * already hold only those rows (DatasetKeepInputRows).
  */
 void
-DatasetKeepRows(Dataset *ds, const int *rows, int n)
+DatasetKeepRows(Dataset *ds, const int *rows, int n, int first_input)
 {
-	for (int k = 0; k < ds->ninputs; k++)
-	{
-		double	   *old = ds->inputs[k].values;
-		double	   *kept = MemoryContextAllocExtended(GetMemoryChunkContext(old),
-													  sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
-
-		for (int i = 0; i < n; i++)
-			kept[i] = old[rows[i]];
-		ds->inputs[k].values = kept;
-		pfree(old);
-	}
+	for (int k = first_input; k < ds->ninputs; k++)
+		DatasetKeepInputRows(ds, k, rows, n);
 	if (ds->target != NULL)
 	{
 		double	   *old = ds->target;

@@ -157,8 +157,24 @@ typedef struct HeldOutRows
 	Dataset    *ds;				/* the new model's columns */
 	Dataset    *both;			/* with the compared model's columns */
 	Split	   *split;
+	int			inputs_kept;	/* inputs 0 .. inputs_kept - 1 of both hold
+								 * only the held-out rows */
 	bool		done;
 } HeldOutRows;
+
+/*
+ * The fit no longer reads input "input" of the training rows (it reads
+ * them in order): keep only its held-out rows (see TrainKeepHeldOut).
+ */
+static void
+TrainKeepHeldOutInput(void *arg, int input)
+{
+	HeldOutRows *h = (HeldOutRows *) arg;
+
+	Assert(!h->done && input == h->inputs_kept);
+	DatasetKeepInputRows(h->both, input, h->split->test, h->split->ntest);
+	h->inputs_kept = input + 1;
+}
 
 /*
  * The fit no longer reads the training rows (TrainDataRowsDone): keep only
@@ -175,7 +191,7 @@ TrainKeepHeldOut(void *arg)
 	if (h->done)
 		return;
 	h->done = true;
-	DatasetKeepRows(h->both, h->split->test, h->split->ntest);
+	DatasetKeepRows(h->both, h->split->test, h->split->ntest, h->inputs_kept);
 	h->ds->target = h->both->target;
 	h->ds->nrows = h->both->nrows;
 	h->ds->bytes = h->both->bytes;
@@ -670,6 +686,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	held_out.both = &both;
 	held_out.split = split;
 	td.rows_done = TrainKeepHeldOut;
+	td.input_done = TrainKeepHeldOutInput;
 	td.rows_done_arg = &held_out;
 
 	initStringInfo(&info);
