@@ -90,35 +90,51 @@ StatsQuantileEdges(double *values, int n, int bins, double *edges)
 
 /*
  * Bin proportions of a sample: the bin of x is the number of edges not
- * greater than x (numpy.searchsorted(edges, x, side='right')).
+ * greater than x (numpy.searchsorted(edges, x, side='right')).  With
+ * edges in order (quantile edges are), that is a count of comparisons
+ * with no branch to mispredict, in four interleaved sets of counters;
+ * otherwise a binary search, as numpy does.
  */
 void
 StatsBinProportions(const double *values, int n, const double *edges,
 					int bins, double *proportions)
 {
-	int64	   *counts = palloc0(bins * sizeof(int64));
+	int64	   *counts = palloc0(4 * bins * sizeof(int64));
+	bool		ordered = true;
 
 	Assert(n > 0);
 
+	for (int b = 1; b < bins - 1; b++)
+		ordered &= edges[b - 1] <= edges[b];
 	for (int i = 0; i < n; i++)
 	{
 		int			lo = 0,
 					hi = bins - 1;
 
-		CHECK_FOR_INTERRUPTS();
-		while (lo < hi)
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (ordered)
 		{
-			int			mid = lo + (hi - lo) / 2;
-
-			if (edges[mid] <= values[i])
-				lo = mid + 1;
-			else
-				hi = mid;
+			for (int b = 0; b < bins - 1; b++)
+				lo += edges[b] <= values[i];
 		}
-		counts[lo]++;
+		else
+		{
+			while (lo < hi)
+			{
+				int			mid = lo + (hi - lo) / 2;
+
+				if (edges[mid] <= values[i])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+		}
+		counts[(i & 3) * bins + lo]++;
 	}
 	for (int b = 0; b < bins; b++)
-		proportions[b] = (double) counts[b] / (double) n;
+		proportions[b] = (double) (counts[b] + counts[bins + b] + counts[2 * bins + b] +
+								   counts[3 * bins + b]) / (double) n;
 	pfree(counts);
 }
 
