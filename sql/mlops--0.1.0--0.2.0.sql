@@ -1186,3 +1186,17 @@ ALTER TABLE mlops.predictions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY project_privilege ON mlops.predictions FOR SELECT
 	USING (mlops.has_project_privilege(project));
 COMMENT ON POLICY project_privilege ON mlops.predictions IS 'The logged predictions of the projects the user holds a privilege on.';
+
+-- Profile compression (issue 14, wide inputs)
+--
+-- A profile holds up to 250,000 sampled values (2 MB of doubles, as base64
+-- text in the jsonb); pglz takes about 25 ms to compress one, lz4 a tenth
+-- of that (and less to read back for mlops.drift).  A server built
+-- without lz4 keeps the default.
+DO $$
+BEGIN
+	ALTER TABLE mlops.models ALTER COLUMN profile SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+	NULL;
+END
+$$;

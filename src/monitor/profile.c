@@ -217,8 +217,7 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 		double		proportions[PROFILE_BINS];
 		double		counts[PROFILE_BINS];
 
-		StatsQuantileEdges(values, count, PROFILE_BINS, edges);
-		StatsBinProportions(values, count, edges, PROFILE_BINS, proportions);
+		StatsEqualFrequencyBins(values, count, PROFILE_BINS, edges, proportions);
 		for (int b = 0; b < PROFILE_BINS; b++)
 			counts[b] = rint(proportions[b] * count);
 		JsonAppendKey(buf, "edges", false);
