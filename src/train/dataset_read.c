@@ -508,14 +508,17 @@ static void
 DatasetReceiverFlush(DatasetReceiver *r)
 {
 	Dataset    *ds = r->ds;
-	int			first = ds->nrows - r->staged;
+	const double *stage = r->stage;
+	int			ninputs = ds->ninputs;
+	int			staged = r->staged;
+	int			first = ds->nrows - staged;
 
-	for (int k = 0; k < ds->ninputs; k++)
+	for (int k = 0; k < ninputs; k++)
 	{
-		double	   *values = ds->inputs[k].values + first;
+		double	   *restrict values = ds->inputs[k].values + first;
 
-		for (int i = 0; i < r->staged; i++)
-			values[i] = r->stage[(size_t) i * ds->ninputs + k];
+		for (int i = 0; i < staged; i++)
+			values[i] = stage[(size_t) i * ninputs + k];
 	}
 	r->staged = 0;
 }
