@@ -11,10 +11,11 @@
  * serialized model exactly as predict will, and scoring the held-out rows
  * through the same path, so the stored metrics describe the stored model.
  * The reference profile of the training inputs is built before the fit;
- * once the fit has read the training rows (TrainDataRowsDone) only the
- * held-out rows of the data set are kept, so the fit's own memory (for
- * XGBoost the quantized matrix and the boosting state) does not add to a
- * full copy of the table.
+ * once the fit has read the training rows (TrainDataRowsDone; for XGBoost
+ * column by column, as it moves them into floats) only the held-out rows
+ * of the data set are kept, so the fit's own memory (for XGBoost the
+ * quantized matrix and the boosting state) does not add to a full copy of
+ * the table.
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -130,18 +131,21 @@ ChooseTargetMode(int task, Oid target_type)
  * before the feature matrix is built.  The data read and the split are held
  * to the end; the fit phase adds the feature matrices of the training and
  * validation rows with their targets (one-hot encoding makes them wider
- * than the data; an algorithm that streams its rows has none) and what the
- * algorithm allocates besides (libxgboost's quantized matrix, the linear
- * solvers' working matrices); after the fit, the reference profile (see
- * ProfileBuildMemory) takes their place.
+ * than the data; for an algorithm that streams its rows, the float columns
+ * replacing the data set's doubles only where they are wider) and what
+ * the algorithm allocates besides (libxgboost's quantized matrix, the
+ * linear solvers' working matrices); after the fit, the reference profile
+ * (see ProfileBuildMemory) takes their place.
  */
 static void
 CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
 				 const HyperParams *hp)
 {
 	double		held = ds->bytes + 2.0 * sizeof(int) * ds->nrows;
-	double		matrix = ((double) td->n + td->nval) *
-		(ModelOps(td->algorithm)->streams ? 1.0 : td->p + 1.0) * sizeof(double);
+	double		row = ModelOps(td->algorithm)->streams
+		? sizeof(double) + Max(0.0, (double) td->p * sizeof(float) - (double) ds->ninputs * sizeof(double))
+		: (td->p + 1.0) * sizeof(double);
+	double		matrix = ((double) td->n + td->nval) * row;
 	double		fit = ModelOps(td->algorithm)->fit_memory(td, hp);
 	double		profile = ProfileBuildMemory(ds, split->ntrain, split->ntest);
 
