@@ -87,7 +87,9 @@ typedef struct AlgorithmOps
 
 /* train/train_data.c */
 extern void TrainDataRows(const TrainData *td, bool validation, int start, int n,
-						  float *out);
+						  double *out);
+extern void TrainDataFloatRows(const TrainData *td, bool validation, int start, int n,
+							   float *out);
 extern void TrainDataFloatColumns(const TrainData *td);
 extern void TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset *ds,
 							 const int *rows, const int *val_rows);

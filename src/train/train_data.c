@@ -92,16 +92,40 @@ TrainDataFloatColumns(const TrainData *td)
 
 /*
  * Rows start .. start + n - 1 of the training (or validation) rows,
- * featurized, as floats row-major into out (n x p).
+ * featurized, row-major into out (n x p).
  */
 void
-TrainDataRows(const TrainData *td, bool validation, int start, int n, float *out)
+TrainDataRows(const TrainData *td, bool validation, int start, int n, double *out)
 {
 	const double *X = validation ? td->Xval : td->X;
 	int			nrows = validation ? td->nval : td->n;
-	int			p = td->p;
 
 	Assert(start >= 0 && n >= 0 && start + n <= nrows);
+	if (X == NULL)
+	{
+		FeaturizerDatasetRows(td->fz, td->ds, (validation ? td->val_rows : td->rows) + start,
+							  n, out);
+		return;
+	}
+	for (int j = 0; j < td->p; j++)
+	{
+		const double *col = X + (size_t) j * nrows + start;
+
+		for (int i = 0; i < n; i++)
+			out[(size_t) i * td->p + j] = col[i];
+	}
+}
+
+/*
+ * TrainDataRows as floats (each the float of the double): from the float
+ * columns once TrainDataFloatColumns has made them, else converted.
+ */
+void
+TrainDataFloatRows(const TrainData *td, bool validation, int start, int n, float *out)
+{
+	int			p = td->p;
+
+	Assert(start >= 0 && n >= 0 && start + n <= (validation ? td->nval : td->n));
 	if (td->cols != NULL && td->cols[0] != NULL)
 	{
 		int			first = start + (validation ? td->n : 0);
@@ -121,30 +145,19 @@ TrainDataRows(const TrainData *td, bool validation, int start, int n, float *out
 			}
 		}
 	}
-	else if (X == NULL)
+	else
 	{
-		const int  *rows = (validation ? td->val_rows : td->rows) + start;
 		double	   *block = palloc(sizeof(double) * TRAIN_DATA_CHUNK_ROWS * Max(1, p));
 
 		for (int i0 = 0; i0 < n; i0 += TRAIN_DATA_CHUNK_ROWS)
 		{
 			int			m = Min(TRAIN_DATA_CHUNK_ROWS, n - i0);
 
-			FeaturizerDatasetRows(td->fz, td->ds, rows + i0, m, block);
+			TrainDataRows(td, validation, start + i0, m, block);
 			for (size_t k = 0; k < (size_t) m * p; k++)
 				out[(size_t) i0 * p + k] = (float) block[k];
 		}
 		pfree(block);
-	}
-	else
-	{
-		for (int j = 0; j < p; j++)
-		{
-			const double *col = X + (size_t) j * nrows + start;
-
-			for (int i = 0; i < n; i++)
-				out[(size_t) i * p + j] = (float) col[i];
-		}
 	}
 }
 

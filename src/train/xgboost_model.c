@@ -201,7 +201,7 @@ XgbRowIterNext(DataIterHandle handle)
 	old = MemoryContextSwitchTo(it->block_cxt);
 	PG_TRY();
 	{
-		TrainDataRows(td, false, it->next, n, it->block);
+		TrainDataFloatRows(td, false, it->next, n, it->block);
 		snprintf(iface, sizeof(iface),
 				 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f4\", \"version\": 3}",
 				 (size_t) it->block, n, td->p);
@@ -285,7 +285,7 @@ XgbValidationMatrix(const TrainData *td)
 	DMatrixHandle h;
 	XgbOwned   *o;
 
-	TrainDataRows(td, true, 0, n, Xf);
+	TrainDataFloatRows(td, true, 0, n, Xf);
 	XgbCheck(XGDMatrixCreateFromMat_omp(Xf, n, p, NAN, &h, mlops_threads), "create a matrix");
 	o = XgbOwn(h, false);
 	XgbSetInfo(h, td, true, 0, n, info);
