@@ -131,21 +131,19 @@ ChooseTargetMode(int task, Oid target_type)
  * before the feature matrix is built.  The data read and the split are held
  * to the end; the fit phase adds the feature matrices of the training and
  * validation rows with their targets (one-hot encoding makes them wider
- * than the data; for an algorithm that streams its rows, the float columns
- * replacing the data set's doubles only where they are wider) and what
- * the algorithm allocates besides (libxgboost's quantized matrix, the
- * linear solvers' working matrices); after the fit, the reference profile
- * (see ProfileBuildMemory) takes their place.
+ * than the data; an algorithm that streams its rows has none: XGBoost's
+ * float columns are never wider than the doubles they replace) and what the
+ * algorithm allocates besides (libxgboost's quantized matrix, the linear
+ * solvers' working matrices); after the fit, the reference profile (see
+ * ProfileBuildMemory) takes their place.
  */
 static void
 CheckTrainMemory(const Dataset *ds, const Split *split, const TrainData *td,
 				 const HyperParams *hp)
 {
 	double		held = ds->bytes + 2.0 * sizeof(int) * ds->nrows;
-	double		row = ModelOps(td->algorithm)->streams
-		? sizeof(double) + Max(0.0, (double) td->p * sizeof(float) - (double) ds->ninputs * sizeof(double))
-		: (td->p + 1.0) * sizeof(double);
-	double		matrix = ((double) td->n + td->nval) * row;
+	double		matrix = ((double) td->n + td->nval) *
+		(ModelOps(td->algorithm)->streams ? 1.0 : td->p + 1.0) * sizeof(double);
 	double		fit = ModelOps(td->algorithm)->fit_memory(td, hp);
 	double		profile = ProfileBuildMemory(ds, split->ntrain, split->ntest);
 

@@ -56,7 +56,10 @@ TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset *ds,
  * (input_done set): featurize the training and validation rows into
  * td->cols, input by input, telling the caller after each input that its
  * column is no longer read, then that no row of the data set is (the
- * rows_done callback).  Nothing to do otherwise.
+ * rows_done callback).  Nothing to do otherwise, nor when the floats would
+ * take more bytes than the doubles they replace (one-hot encoded
+ * categories): the rows are then featurized from the data set as they are
+ * read.
  */
 void
 TrainDataFloatColumns(const TrainData *td)
@@ -64,7 +67,8 @@ TrainDataFloatColumns(const TrainData *td)
 	const Featurizer *fz = td->fz;
 	float	  **cols = td->cols;
 
-	if (td->X != NULL || td->input_done == NULL || cols == NULL || cols[0] != NULL)
+	if (td->X != NULL || td->input_done == NULL || cols == NULL || cols[0] != NULL ||
+		(double) fz->nfeatures * sizeof(float) > (double) fz->ninputs * sizeof(double))
 		return;
 	for (int k = 0; k < fz->ninputs; k++)
 	{
