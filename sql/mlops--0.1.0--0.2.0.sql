@@ -1213,3 +1213,17 @@ CREATE AGGREGATE mlops.drift_profile(model_id bigint, sample_size integer, key b
 	PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE mlops.drift_profile(bigint, integer, bigint, record) IS 'The partial drift profile of rows against a model''s reference profile, in a serialized form: bin counts on its frozen edges, category counts, NULL and out-of-range counts, and per numeric input the values of the sample_size rows of smallest key. row is ROW(t.c1, ...) of the model''s source columns in order. mlops.drift runs it on a distributed Citus table (key = hash_record_extended(t, 0)), which pushes it down into the shards'' tasks and merges the partial results on the coordinator.';
+
+-- Profile compression (issue 14, wide inputs)
+--
+-- A profile holds up to 250,000 sampled values (2 MB of doubles, as base64
+-- text in the jsonb); pglz takes about 25 ms to compress one, lz4 a tenth
+-- of that (and less to read back for mlops.drift).  A server built
+-- without lz4 keeps the default.
+DO $$
+BEGIN
+	ALTER TABLE mlops.models ALTER COLUMN profile SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+	NULL;
+END
+$$;

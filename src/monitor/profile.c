@@ -7,7 +7,9 @@
  * printed in the shortest form that reads back as the same double (as
  * float8out does); the value samples, which are most of a profile, are
  * binary (JsonAppendBinaryDoubles: base64 of the doubles' bytes), so they
- * never go through numeric_in and stay compact.  Profiles of format
+ * never go through numeric_in and stay compact; they are kept out of the
+ * text and put into the parsed jsonb (ProfileFillSamples), which the
+ * parser would otherwise copy character by character.  Profiles of format
  * version 1 (before 0.2.0) hold the samples as arrays of numbers; they
  * are read as well.  Quantile edges and bin counts come from the same
  * functions as mlops.psi (stats_distance.c), so a profile's histogram is
@@ -162,14 +164,31 @@ ProfileSample(double *values, int count, int size, uint64 seed, int *nsample)
 }
 
 /*
+ * A profile being built: the JSON text so far, with each value sample
+ * written as a placeholder, the sample's index as a string, and kept
+ * apart (see ProfileFillSamples).
+ */
+struct ProfileBuilder
+{
+	StringInfoData buf;
+	int			ninputs;
+	int			seed;
+	int			sample_size;
+	int			nsamples;
+	char	  **samples;		/* each a JSON string, quotes included */
+};
+
+/*
  * Append the profile of a numeric feature: values holds its n values (NaN
- * for NULL) and is overwritten.  The sample of at most sample_size values
- * is drawn with a PRNG seeded by seed.
+ * for NULL) and is overwritten.  The sample of at most b->sample_size
+ * values is drawn with a PRNG seeded by seed.
  */
 static void
-ProfileAppendNumeric(StringInfo buf, const char *name, int column,
-					 double *values, int n, int sample_size, uint64 seed)
+ProfileAppendNumeric(ProfileBuilder *b, const char *name, int column,
+					 double *values, int n, uint64 seed)
 {
+	StringInfo	buf = &b->buf;
+	StringInfoData text;
 	int			count = 0;
 	int			nsample;
 	double	   *sample;
@@ -191,7 +210,7 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 		return;
 	}
 
-	sample = ProfileSample(values, count, sample_size, seed, &nsample);
+	sample = ProfileSample(values, count, b->sample_size, seed, &nsample);
 	min = max = values[0];
 	for (int i = 0; i < count; i++)
 	{
@@ -217,8 +236,7 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 		double		proportions[PROFILE_BINS];
 		double		counts[PROFILE_BINS];
 
-		StatsQuantileEdges(values, count, PROFILE_BINS, edges);
-		StatsBinProportions(values, count, edges, PROFILE_BINS, proportions);
+		StatsEqualFrequencyBins(values, count, PROFILE_BINS, edges, proportions);
 		for (int b = 0; b < PROFILE_BINS; b++)
 			counts[b] = rint(proportions[b] * count);
 		JsonAppendKey(buf, "edges", false);
@@ -228,7 +246,10 @@ ProfileAppendNumeric(StringInfo buf, const char *name, int column,
 	}
 
 	JsonAppendKey(buf, "sample", false);
-	JsonAppendBinaryDoubles(buf, sample, nsample);
+	appendStringInfo(buf, "\"%d\"", b->nsamples);
+	initStringInfo(&text);
+	JsonAppendBinaryDoubles(&text, sample, nsample);
+	b->samples[b->nsamples++] = text.data;
 	pfree(sample);
 }
 
@@ -311,15 +332,6 @@ ProfileBuildMemory(const Dataset *ds, int nrows, int npred)
 		sizeof(double) * (double) Max(nrows, npred);
 }
 
-/* a profile being built: the JSON text so far */
-struct ProfileBuilder
-{
-	StringInfoData buf;
-	int			ninputs;
-	int			seed;
-	int			sample_size;
-};
-
 /*
  * Begin the reference profile of a model: the statistics of the training
  * inputs; see ProfileBuild.
@@ -334,6 +346,8 @@ ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
 	b->ninputs = ds->ninputs;
 	b->seed = seed;
 	b->sample_size = ProfileSampleSize(ds->ninputs);
+	b->nsamples = 0;
+	b->samples = palloc(sizeof(char *) * (ds->ninputs + 1));
 	initStringInfo(buf);
 	appendStringInfoChar(buf, '{');
 	JsonAppendKey(buf, "version", true);
@@ -379,13 +393,49 @@ ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
 			ProfileAppendCategorical(buf, in->name, in->column, values, nrows,
 									 in->categories, in->ncategories);
 		else
-			ProfileAppendNumeric(buf, in->name, in->column, values, nrows, b->sample_size,
+			ProfileAppendNumeric(b, in->name, in->column, values, nrows,
 								 ((uint64) (uint32) seed << 32) | (uint64) i);
 		appendStringInfoChar(buf, '}');
 	}
 	appendStringInfoChar(buf, ']');
 	pfree(values);
 	return b;
+}
+
+/*
+ * The profile jb with the placeholder of each value sample replaced by the
+ * sample.  The samples are most of a profile's text; jsonb_in would copy
+ * them character by character, while the document without them parses
+ * quickly and is rebuilt here token by token (the same jsonb as parsing
+ * the whole text).
+ */
+static Jsonb *
+ProfileFillSamples(Jsonb *jb, const ProfileBuilder *b)
+{
+	JsonbIterator *it = JsonbIteratorInit(&jb->root);
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+	JsonbValue *res = NULL;
+	JsonbIteratorToken tok;
+	bool		sample = false;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			sample = v.val.string.len == 6 && memcmp(v.val.string.val, "sample", 6) == 0;
+		else if (tok == WJB_VALUE && sample && v.type == jbvString && v.val.string.len > 0)
+		{
+			int			i = atoi(pnstrdup(v.val.string.val, v.val.string.len));
+
+			if (i < 0 || i >= b->nsamples)
+				elog(ERROR, "profile sample placeholder %d out of range", i);
+			/* the JSON string without its quotes (base64 needs no escapes) */
+			v.val.string.val = b->samples[i] + 1;
+			v.val.string.len = strlen(b->samples[i]) - 2;
+		}
+		res = pushJsonbValue(&state, tok, tok < WJB_BEGIN_ARRAY ? &v : NULL);
+	}
+	return JsonbValueToJsonb(res);
 }
 
 /*
@@ -406,7 +456,7 @@ ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout, char **la
 	{
 		memcpy(values, pred, sizeof(double) * npred);
 		appendStringInfoChar(buf, '{');
-		ProfileAppendNumeric(buf, PROFILE_PREDICTION, -1, values, npred, b->sample_size,
+		ProfileAppendNumeric(b, PROFILE_PREDICTION, -1, values, npred,
 							 ((uint64) (uint32) b->seed << 32) | (uint64) b->ninputs);
 		appendStringInfoChar(buf, '}');
 	}
@@ -421,8 +471,11 @@ ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout, char **la
 	appendStringInfoChar(buf, '}');
 
 	pfree(values);
-	jb = JsonFromText(buf);
+	jb = ProfileFillSamples(JsonFromText(buf), b);
 	pfree(buf->data);
+	for (int i = 0; i < b->nsamples; i++)
+		pfree(b->samples[i]);
+	pfree(b->samples);
 	pfree(b);
 	return jb;
 }

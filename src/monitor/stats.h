@@ -62,6 +62,8 @@ extern void StatsSelectRanks(double *values, size_t n, const size_t *ranks, int 
  * statistics they read are selected, which rearranges values.
  */
 extern void StatsQuantiles(double *values, int n, const double *q, int nq, double *out);
+extern void StatsQuantilesCounted(const double *distinct, const int64 *counts, int ndistinct,
+								  int n, const double *q, int nq, double *out);
 
 /*
  * Two-sided two-sample Kolmogorov-Smirnov test, as scipy.stats.ks_2samp
@@ -100,6 +102,15 @@ extern void StatsBinProportions(const double *values, int n, const double *edges
 extern int	StatsBinIndex(const double *edges, int bins, double value);
 extern void StatsBinCounts(const double *values, int n, const double *edges, int bins,
 						   int64 *counts);
+
+/*
+ * StatsQuantileEdges and StatsBinProportions of one sample at once, with
+ * the same results; a sample of at most STATS_FEW_VALUES distinct values
+ * is counted instead of selected and binned.  Rearranges values.
+ */
+#define STATS_FEW_VALUES 16
+extern void StatsEqualFrequencyBins(double *values, int n, int bins, double *edges,
+									double *proportions);
 
 /*
  * Population stability index of two vectors of bin proportions.

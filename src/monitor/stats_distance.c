@@ -37,6 +37,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 
 #include "monitor/stats.h"
 
@@ -113,16 +114,129 @@ StatsBinIndex(const double *edges, int bins, double value)
 
 /*
  * Count the n values falling into each of the bins bins (StatsBinIndex)
- * into counts, which must hold bins values (it is not zeroed first).
+ * into counts, which must hold bins values (it is not zeroed first).  With
+ * edges in order (quantile edges are), a value's bin is a count of
+ * comparisons with no branch to mispredict, into four interleaved sets of
+ * counters; otherwise a binary search, as numpy does.
  */
 void
 StatsBinCounts(const double *values, int n, const double *edges, int bins, int64 *counts)
 {
+	int64	   *lanes = palloc0(sizeof(int64) * 4 * bins);
+	bool		ordered = true;
+
+	for (int b = 1; b < bins - 1; b++)
+		ordered &= edges[b - 1] <= edges[b];
 	for (int i = 0; i < n; i++)
 	{
+		int			lo = 0;
+
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		counts[StatsBinIndex(edges, bins, values[i])]++;
+		if (ordered)
+		{
+			for (int b = 0; b < bins - 1; b++)
+				lo += edges[b] <= values[i];
+		}
+		else
+			lo = StatsBinIndex(edges, bins, values[i]);
+		lanes[(i & 3) * bins + lo]++;
+	}
+	for (int b = 0; b < bins; b++)
+		counts[b] += lanes[b] + lanes[bins + b] + lanes[2 * bins + b] + lanes[3 * bins + b];
+	pfree(lanes);
+}
+
+/*
+ * The distinct values of n values, ascending, with their counts, when
+ * there are at most STATS_FEW_VALUES of them and no negative zero (a
+ * selection may return either zero for a rank, a count only one); false
+ * otherwise.  Values are told apart by their bits, so a negative zero is
+ * never taken for a zero.
+ */
+static bool
+StatsFewValues(const double *values, int n, double *distinct, int64 *counts, int *ndistinct)
+{
+	uint64		bits[STATS_FEW_VALUES];
+	int			nd = 0;
+
+	StaticAssertStmt(STATS_FEW_VALUES <= 32, "the matches of a value are a 32-bit mask");
+	for (int i = 0; i < n; i++)
+	{
+		double		x = values[i];
+		uint64		u;
+		uint32		match = 0;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memcpy(&u, &x, sizeof(u));
+		for (int d = 0; d < nd; d++)
+			match |= (uint32) (bits[d] == u) << d;
+		if (unlikely(match == 0))
+		{
+			if (nd == STATS_FEW_VALUES || (x == 0.0 && signbit(x)))
+				return false;
+			bits[nd] = u;
+			distinct[nd] = x;
+			counts[nd] = 0;
+			match = (uint32) 1 << nd++;
+		}
+		counts[pg_rightmost_one_pos32(match)]++;
+	}
+	/* insertion sort of the few, with their counts */
+	for (int i = 1; i < nd; i++)
+	{
+		double		x = distinct[i];
+		int64		c = counts[i];
+		int			j;
+
+		for (j = i; j > 0 && distinct[j - 1] > x; j--)
+		{
+			distinct[j] = distinct[j - 1];
+			counts[j] = counts[j - 1];
+		}
+		distinct[j] = x;
+		counts[j] = c;
+	}
+	*ndistinct = nd;
+	return true;
+}
+
+/*
+ * The edges of bins equal-frequency bins of a sample (StatsQuantileEdges)
+ * and the proportions of its values in them (StatsBinProportions), with
+ * the same results.  A sample of few distinct values (0/1 fingerprint
+ * bits, flags, small counts) is counted once instead of being selected
+ * and binned value by value.  Rearranges values.
+ */
+void
+StatsEqualFrequencyBins(double *values, int n, int bins, double *edges, double *proportions)
+{
+	double		distinct[STATS_FEW_VALUES];
+	int64		counts[STATS_FEW_VALUES];
+	int			nd;
+
+	Assert(n > 0 && bins >= STATS_MIN_BINS);
+
+	if (!StatsFewValues(values, n, distinct, counts, &nd))
+	{
+		StatsQuantileEdges(values, n, bins, edges);
+		StatsBinProportions(values, n, edges, bins, proportions);
+		return;
+	}
+	{
+		double	   *q = palloc(sizeof(double) * (bins - 1));
+		int64	   *binned = palloc0(sizeof(int64) * bins);
+
+		for (int k = 1; k < bins; k++)
+			q[k - 1] = (double) k / (double) bins;
+		StatsQuantilesCounted(distinct, counts, nd, n, q, bins - 1, edges);
+		for (int d = 0; d < nd; d++)
+			binned[StatsBinIndex(edges, bins, distinct[d])] += counts[d];
+		for (int b = 0; b < bins; b++)
+			proportions[b] = (double) binned[b] / (double) n;
+		pfree(q);
+		pfree(binned);
 	}
 }
 

@@ -315,9 +315,28 @@ StatsSelectQuantiles(double *values, int n, const double *q, int nq)
 }
 
 /*
+ * The linear quantile q of n values from its order statistics: a at rank
+ * StatsQuantileRank(n, q), b at the next rank (any value when there is
+ * none).  numpy.quantile's interpolation formula, from the upper neighbour
+ * when the fraction is at least one half.
+ */
+static inline double
+StatsInterpolate(int n, double q, double a, double b)
+{
+	double		vi = (double) (n - 1) * q;
+	double		gamma;
+	double		diff;
+
+	if (vi >= (double) (n - 1))
+		return a;
+	gamma = vi - (double) StatsQuantileRank(n, q);
+	diff = b - a;
+	return (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
+}
+
+/*
  * Quantiles q[0 .. nq - 1] of n values, numpy.quantile's linear method
- * with its interpolation formula (from the upper neighbour when the
- * fraction is at least one half).  Rearranges values.
+ * (StatsInterpolate).  Rearranges values.
  */
 void
 StatsQuantiles(double *values, int n, const double *q, int nq, double *out)
@@ -327,19 +346,43 @@ StatsQuantiles(double *values, int n, const double *q, int nq, double *out)
 	StatsSelectQuantiles(values, n, q, nq);
 	for (int i = 0; i < nq; i++)
 	{
-		double		vi = (double) (n - 1) * q[i];
+		int			lo = Min(StatsQuantileRank(n, q[i]), n - 1);
 
-		if (vi >= (double) (n - 1))
-			out[i] = values[n - 1];
-		else
-		{
-			int			lo = StatsQuantileRank(n, q[i]);
-			double		gamma = vi - (double) lo;
-			double		a = values[lo];
-			double		b = values[lo + 1];
-			double		diff = b - a;
+		out[i] = StatsInterpolate(n, q[i], values[lo], values[Min(lo + 1, n - 1)]);
+	}
+}
 
-			out[i] = (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
-		}
+/*
+ * The value of rank r (0-based) of n values given as their ndistinct
+ * distinct values, ascending, and the count of each.
+ */
+static double
+StatsCountedRank(const double *distinct, const int64 *counts, int ndistinct, int64 r)
+{
+	for (int d = 0; d < ndistinct - 1; d++)
+	{
+		if (r < counts[d])
+			return distinct[d];
+		r -= counts[d];
+	}
+	return distinct[ndistinct - 1];
+}
+
+/*
+ * StatsQuantiles of n values given as their ndistinct distinct values,
+ * ascending, and the count of each: the same quantiles, bit for bit.
+ */
+void
+StatsQuantilesCounted(const double *distinct, const int64 *counts, int ndistinct, int n,
+					  const double *q, int nq, double *out)
+{
+	Assert(n > 0 && ndistinct > 0);
+
+	for (int i = 0; i < nq; i++)
+	{
+		int			lo = Min(StatsQuantileRank(n, q[i]), n - 1);
+
+		out[i] = StatsInterpolate(n, q[i], StatsCountedRank(distinct, counts, ndistinct, lo),
+								  StatsCountedRank(distinct, counts, ndistinct, Min(lo + 1, n - 1)));
 	}
 }

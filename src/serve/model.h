@@ -22,7 +22,11 @@
  * (X and Xval, column-major) or, for an algorithm whose ops "stream", left
  * in the data set: X and Xval are NULL and TrainDataRows featurizes a block
  * of rows at a time through fz from ds's rows and val_rows, so the fit never
- * holds a second copy of the data.
+ * holds a second copy of the data.  When the caller can release the data
+ * set's columns one at a time (input_done), TrainDataFloatColumns moves the
+ * rows into "cols", the features of the training then validation rows as
+ * floats (what libxgboost keeps of them), freeing each column of the data
+ * set as it goes: half the memory of the doubles they replace.
  */
 typedef struct TrainData
 {
@@ -43,7 +47,12 @@ typedef struct TrainData
 	const int  *val_rows;		/* nval rows of ds */
 	void		(*rows_done) (void *arg);	/* see TrainDataRowsDone, or NULL;
 											 * may be called again */
-	void	   *rows_done_arg;
+	void		(*input_done) (void *arg, int input);	/* the fit no longer
+														 * reads this input of
+														 * ds, or NULL */
+	void	   *rows_done_arg;	/* the argument of both */
+	float	  **cols;			/* streaming: p columns of n + nval floats,
+								 * NULL until TrainDataFloatColumns */
 	void	   *dtrain;			/* xgboost: a DMatrixHandle of the rows, labels
 								 * and weights set, that fit uses instead of
 								 * building one from X; NULL: build it */
@@ -79,6 +88,9 @@ typedef struct AlgorithmOps
 /* train/train_data.c */
 extern void TrainDataRows(const TrainData *td, bool validation, int start, int n,
 						  double *out);
+extern void TrainDataFloatRows(const TrainData *td, bool validation, int start, int n,
+							   float *out);
+extern void TrainDataFloatColumns(const TrainData *td);
 extern void TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset *ds,
 							 const int *rows, const int *val_rows);
 extern void TrainDataRowsDone(const TrainData *td);

@@ -107,7 +107,8 @@ extern bool DatasetTargetIsCategorical(Oid typid);
 extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 							const DatasetSpec *spec, const char *order_by,
 							TargetMode mode, char **known_labels, int nknown);
-extern void DatasetKeepRows(Dataset *ds, const int *rows, int n);
+extern void DatasetKeepInputRows(Dataset *ds, int input, const int *rows, int n);
+extern void DatasetKeepRows(Dataset *ds, const int *rows, int n, int first_input);
 extern void DatasetNoticeIdColumns(const Dataset *ds);
 extern bool DatasetIsNumericType(Oid typid);
 extern bool DatasetSourceKindOf(Oid typid, SourceKind *kind);

@@ -16,6 +16,12 @@
 
 #include "train/dataset.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FINGERPRINT_AVX512
+#define FINGERPRINT_AVX512_TARGET __attribute__((target("avx512f,avx512dq")))
+#endif
+
 #define FNV_PRIME UINT64CONST(0x100000001b3)
 
 /* rows hashed together, input by input (the columns are far apart) */
@@ -63,6 +69,50 @@ FingerprintValue(uint64 h, double v, const char *text)
 }
 
 /*
+ * FingerprintValue of the numbers values[0 .. n - 1] into the hashes
+ * h[0 .. n - 1], one row each.
+ */
+static void
+FingerprintNumbers(uint64 *h, const double *values, int n)
+{
+	for (int i = 0; i < n; i++)
+		h[i] = FingerprintValue(h[i], values[i], NULL);
+}
+
+#ifdef FINGERPRINT_AVX512
+/*
+ * FingerprintNumbers eight rows at a time with AVX-512 (64-bit multiplies
+ * are AVX512DQ): each lane hashes 'n' and the value's bytes, or 'z' for a
+ * NaN, the same steps as FingerprintValue.
+ */
+static FINGERPRINT_AVX512_TARGET void
+FingerprintNumbersAvx512(uint64 *h, const double *values, int n)
+{
+	const __m512i prime = _mm512_set1_epi64((long long) FNV_PRIME);
+	const __m512i byte = _mm512_set1_epi64(0xFF);
+	int			i;
+
+	for (i = 0; i + 8 <= n; i += 8)
+	{
+		__m512d		v = _mm512_loadu_pd(values + i);
+		__m512i		hv = _mm512_loadu_si512((const void *) (h + i));
+		__mmask8	nan = _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+		__mmask8	zero = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_EQ_OQ);
+		/* -0 and 0 are the same value: both hash the bytes of 0 */
+		__m512i		u = _mm512_maskz_mov_epi64((__mmask8) ~zero, _mm512_castpd_si512(v));
+		__m512i		hn = _mm512_mullo_epi64(_mm512_xor_si512(hv, _mm512_set1_epi64('n')), prime);
+		__m512i		hz = _mm512_mullo_epi64(_mm512_xor_si512(hv, _mm512_set1_epi64('z')), prime);
+
+		for (int b = 0; b < 8; b++)
+			hn = _mm512_mullo_epi64(_mm512_xor_si512(hn, _mm512_and_si512(_mm512_srli_epi64(u, 8 * b), byte)),
+									prime);
+		_mm512_storeu_si512((void *) (h + i), _mm512_mask_blend_epi64(nan, hn, hz));
+	}
+	FingerprintNumbers(h + i, values + i, n - i);
+}
+#endif
+
+/*
  * The order-independent fingerprint of the rows of a data set: the sum
  * (modulo 2^64) over rows of splitmix64(FNV-1a 64 of the row), where a
  * row is its target (the label text for classification, else the number)
@@ -79,6 +129,12 @@ DatasetFingerprint(const Dataset *ds)
 {
 	uint64		sum = 0;
 	uint64		h[FINGERPRINT_BLOCK_ROWS];
+	void		(*numbers) (uint64 *h, const double *values, int n) = FingerprintNumbers;
+
+#ifdef FINGERPRINT_AVX512
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+		numbers = FingerprintNumbersAvx512;
+#endif
 
 	/* the rows' hashes advance input by input, a block of rows at a time */
 	for (int start = 0; start < ds->nrows; start += FINGERPRINT_BLOCK_ROWS)
@@ -98,12 +154,16 @@ DatasetFingerprint(const Dataset *ds)
 		{
 			const DatasetInput *in = &ds->inputs[k];
 
+			if (!in->categorical)
+			{
+				numbers(h, in->values + start, n);
+				continue;
+			}
 			for (int i = 0; i < n; i++)
 			{
 				double		v = in->values[start + i];
 
-				h[i] = FingerprintValue(h[i], v,
-										in->categorical && !isnan(v) ? in->categories[(int) v] : NULL);
+				h[i] = FingerprintValue(h[i], v, !isnan(v) ? in->categories[(int) v] : NULL);
 			}
 		}
 		for (int i = 0; i < n; i++)

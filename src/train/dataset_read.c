@@ -35,6 +35,7 @@
 
 #define DATASET_MIN_ROWS 1024		/* first allocation of the column arrays */
 #define DATASET_BATCH_ROWS 10000	/* rows between resets of the work memory */
+#define DATASET_STAGE_ROWS 64		/* rows gathered before they go to the columns */
 #define MLOPS_MAX_READ_CATEGORIES 100000	/* distinct values of one column */
 #define DATASET_MAP_ENTRY_BYTES 32	/* a category's entry in its StrMap */
 
@@ -255,23 +256,23 @@ typedef struct CategoryCodes
 } CategoryCodes;
 
 /*
- * Store the value of source column j of one row into its inputs.  Work
- * memory comes from the current (per-batch) context; category texts are
- * kept in "keep".
+ * Store the value of source column j of one row into its inputs' places
+ * of out, the row's inputs.  Work memory comes from the current
+ * (per-batch) context; category texts are kept in "keep".
  */
 static void
-StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
+StoreColumn(Dataset *ds, int j, Datum d, bool isnull, double *out,
 			CategoryCodes *codes, MemoryContext keep)
 {
 	DatasetColumn *c = &ds->columns[j];
 	DatasetInput *in = &ds->inputs[c->first_input];
-	double		parts[DATETIME_PARTS];
+	double	   *o = out + c->first_input;
 	double		v;
 
 	if (isnull)
 	{
 		for (int k = 0; k < c->ninputs; k++)
-			in[k].values[row] = NAN;
+			o[k] = NAN;
 		return;
 	}
 	switch (c->kind)
@@ -284,7 +285,7 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 						 errmsg("feature column \"%s\" contains %s", c->name,
 								isnan(v) ? "NaN" : "an infinite value"),
 						 errhint("Use NULL for missing values.")));
-			in->values[row] = v;
+			o[0] = v;
 			break;
 		case SOURCE_CATEGORICAL:
 			{
@@ -316,23 +317,14 @@ StoreColumn(Dataset *ds, int j, Datum d, bool isnull, int row,
 					in->categories[code] = MemoryContextStrdup(keep, s);
 					in->ncategories++;
 				}
-				in->values[row] = code;
+				o[0] = code;
 			}
 			break;
 		case SOURCE_DATETIME:
-			DatasetDatetimeParts(d, c->typid, c->name, c->ninputs, parts);
-			for (int k = 0; k < c->ninputs; k++)
-				in[k].values[row] = parts[k];
+			DatasetDatetimeParts(d, c->typid, c->name, c->ninputs, o);
 			break;
 		case SOURCE_ARRAY:
-			{
-				double	   *vals = palloc(sizeof(double) * c->ninputs);
-
-				DatasetArrayValues(d, c->name, c->ninputs, vals);
-				for (int k = 0; k < c->ninputs; k++)
-					in[k].values[row] = vals[k];
-				pfree(vals);
-			}
+			DatasetArrayValues(d, c->name, c->ninputs, o);
 			break;
 	}
 }
@@ -355,6 +347,8 @@ typedef struct DatasetReceiver
 	Oid			target_base;
 	Oid			outfunc;
 	CategoryCodes *codes;		/* per source column */
+	double	   *stage;			/* DATASET_STAGE_ROWS rows of inputs, row-major */
+	int			staged;			/* the last rows read, still in stage */
 	int64		capacity;		/* rows the arrays have room for */
 	int			rows_in_batch;	/* rows since batch_cxt was reset */
 	MemoryContext outer;		/* where the data set lives */
@@ -505,6 +499,31 @@ DatasetStoreTarget(DatasetReceiver *r, Datum t, int row)
 }
 
 /*
+ * Move the staged rows, the last "staged" rows read, into the column
+ * arrays: a wide row's inputs go to as many arrays, far apart, so rows are
+ * gathered row by row and moved a block at a time, each array getting a
+ * run of consecutive values.
+ */
+static void
+DatasetReceiverFlush(DatasetReceiver *r)
+{
+	Dataset    *ds = r->ds;
+	const double *stage = r->stage;
+	int			ninputs = ds->ninputs;
+	int			staged = r->staged;
+	int			first = ds->nrows - staged;
+
+	for (int k = 0; k < ninputs; k++)
+	{
+		double	   *restrict values = ds->inputs[k].values + first;
+
+		for (int i = 0; i < staged; i++)
+			values[i] = stage[(size_t) i * ninputs + k];
+	}
+	r->staged = 0;
+}
+
+/*
  * One row of the query: the target (attribute 1 when there is one), then
  * the source columns.  Rows with a NULL target are counted and skipped.
  */
@@ -535,8 +554,10 @@ DatasetReceiveSlot(TupleTableSlot *slot, DestReceiver *self)
 		DatasetStoreTarget(r, slot->tts_values[0], ds->nrows);
 	for (int j = 0; j < ds->ncolumns; j++)
 		StoreColumn(ds, j, slot->tts_values[j + first], slot->tts_isnull[j + first],
-					ds->nrows, r->codes, r->outer);
+					r->stage + (size_t) r->staged * ds->ninputs, r->codes, r->outer);
 	ds->nrows++;
+	if (++r->staged == DATASET_STAGE_ROWS)
+		DatasetReceiverFlush(r);
 	MemoryContextSwitchTo(old);
 	return true;
 }
@@ -599,6 +620,7 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 	r.outer = outer;
 	r.batch_cxt = AllocSetContextCreate(outer, "mlops read batch", ALLOCSET_DEFAULT_SIZES);
 	r.codes = palloc0(sizeof(CategoryCodes) * Max(1, ds->ncolumns));
+	r.stage = palloc(sizeof(double) * DATASET_STAGE_ROWS * Max(1, ds->ninputs));
 	for (int j = 0; j < ds->ncolumns; j++)
 		if (ds->columns[j].kind == SOURCE_CATEGORICAL)
 			r.codes[j].map = StrMapCreate(outer, 64);
@@ -613,6 +635,8 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 		elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
 	MemoryContextSwitchTo(outer);	/* SPI left us in its own context */
 	MemoryContextDelete(r.batch_cxt);
+	DatasetReceiverFlush(&r);
+	pfree(r.stage);
 
 	if (r.ls.cmp != NULL)
 	{
@@ -638,25 +662,35 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 }
 
 /*
+ * Keep only rows rows[0 .. n - 1] of one input of a data set, in that
+ * order, and free the others' values: training releases the columns one
+ * at a time as the fit stops reading them (see DatasetKeepRows).
+ */
+void
+DatasetKeepInputRows(Dataset *ds, int input, const int *rows, int n)
+{
+	double	   *old = ds->inputs[input].values;
+	double	   *kept = MemoryContextAllocExtended(GetMemoryChunkContext(old),
+												  sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		kept[i] = old[rows[i]];
+	ds->inputs[input].values = kept;
+	pfree(old);
+}
+
+/*
  * Keep only rows rows[0 .. n - 1] of a data set, in that order (row i
  * becomes what row rows[i] was), and free the columns of the others:
  * training drops the training rows once the fit no longer reads them and
- * keeps the held-out rows for the metrics.
+ * keeps the held-out rows for the metrics.  Inputs before first_input
+ * already hold only those rows (DatasetKeepInputRows).
  */
 void
-DatasetKeepRows(Dataset *ds, const int *rows, int n)
+DatasetKeepRows(Dataset *ds, const int *rows, int n, int first_input)
 {
-	for (int k = 0; k < ds->ninputs; k++)
-	{
-		double	   *old = ds->inputs[k].values;
-		double	   *kept = MemoryContextAllocExtended(GetMemoryChunkContext(old),
-													  sizeof(double) * Max(1, n), MCXT_ALLOC_HUGE);
-
-		for (int i = 0; i < n; i++)
-			kept[i] = old[rows[i]];
-		ds->inputs[k].values = kept;
-		pfree(old);
-	}
+	for (int k = first_input; k < ds->ninputs; k++)
+		DatasetKeepInputRows(ds, k, rows, n);
 	if (ds->target != NULL)
 	{
 		double	   *old = ds->target;

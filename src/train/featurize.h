@@ -144,6 +144,8 @@ extern bool FeaturizerIdentity(const Featurizer *fz);
 extern void FeaturizerApply(const Featurizer *fz, const double *raw, double *out);
 extern void FeaturizerDatasetRows(const Featurizer *fz, const Dataset *ds, const int *rows,
 								  int nrows, double *out);
+extern void FeaturizerInputColumns(const Featurizer *fz, const Dataset *ds, int input,
+								   const int *rows, int nrows, float **cols);
 extern double *FeaturizerMatrix(const Featurizer *fz, const Dataset *ds,
 								const int *rows, int nrows);
 extern void FeaturizerCheckSourceType(const Featurizer *fz, int source, Oid typid,

@@ -50,6 +50,49 @@ FeaturizerIdentity(const Featurizer *fz)
 }
 
 /*
+ * Transform the raw value x of one input into its features at o.
+ */
+static inline void
+ApplyInput(const FeatureInput *in, double x, double *o)
+{
+	int			slot;
+
+	if (!in->categorical)
+	{
+		if (isnan(x))
+		{
+			if (in->impute == IMPUTE_ERROR)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("feature column \"%s\" is NULL", in->name),
+						 errdetail("The model was trained with \"impute\": \"error\" for this column.")));
+			x = in->fill;
+		}
+		o[0] = (x - in->center) / in->scale_by;
+		return;
+	}
+	slot = CategorySlot(in, x);
+	switch (in->encode)
+	{
+		case ENCODE_ONE_HOT:
+			memset(o, 0, sizeof(double) * in->nfeatures);
+			if (slot >= 0 && (slot < in->ncategories || in->null_category))
+				o[slot] = 1.0;
+			else if (in->has_other)
+				o[in->nfeatures - 1] = 1.0;
+			break;
+		case ENCODE_ORDINAL:
+			o[0] = (slot >= 0 && slot < in->ncategories) ? slot : in->unknown_value;
+			break;
+		case ENCODE_TARGET:
+			if (slot < 0 || (slot == in->ncategories && !in->null_category))
+				slot = in->ncategories + 1;
+			memcpy(o, in->target_values + (size_t) slot * in->ntarget, sizeof(double) * in->ntarget);
+			break;
+	}
+}
+
+/*
  * Transform one row of raw inputs into features.
  */
 void
@@ -61,46 +104,7 @@ FeaturizerApply(const Featurizer *fz, const double *raw, double *out)
 		return;
 	}
 	for (int k = 0; k < fz->ninputs; k++)
-	{
-		const FeatureInput *in = &fz->inputs[k];
-		double	   *o = out + in->first_feature;
-		double		x = raw[k];
-		int			slot;
-
-		if (!in->categorical)
-		{
-			if (isnan(x))
-			{
-				if (in->impute == IMPUTE_ERROR)
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("feature column \"%s\" is NULL", in->name),
-							 errdetail("The model was trained with \"impute\": \"error\" for this column.")));
-				x = in->fill;
-			}
-			o[0] = (x - in->center) / in->scale_by;
-			continue;
-		}
-		slot = CategorySlot(in, x);
-		switch (in->encode)
-		{
-			case ENCODE_ONE_HOT:
-				memset(o, 0, sizeof(double) * in->nfeatures);
-				if (slot >= 0 && (slot < in->ncategories || in->null_category))
-					o[slot] = 1.0;
-				else if (in->has_other)
-					o[in->nfeatures - 1] = 1.0;
-				break;
-			case ENCODE_ORDINAL:
-				o[0] = (slot >= 0 && slot < in->ncategories) ? slot : in->unknown_value;
-				break;
-			case ENCODE_TARGET:
-				if (slot < 0 || (slot == in->ncategories && !in->null_category))
-					slot = in->ncategories + 1;
-				memcpy(o, in->target_values + (size_t) slot * in->ntarget, sizeof(double) * in->ntarget);
-				break;
-		}
-	}
+		ApplyInput(&fz->inputs[k], raw[k], out + fz->inputs[k].first_feature);
 }
 
 /*
@@ -156,8 +160,25 @@ FeaturizerAllNumeric(const Featurizer *fz)
 }
 
 /*
- * For each categorical input, the category index of each of a dataset's
- * category codes (-1 when not a known category).
+ * For a categorical input, the category index of each of a dataset's
+ * category codes (-1 when not a known category); NULL for a numeric input.
+ */
+static int *
+InputRemap(const Featurizer *fz, const Dataset *ds, int k)
+{
+	const DatasetInput *din = &ds->inputs[k];
+	int		   *remap;
+
+	if (!fz->inputs[k].categorical)
+		return NULL;
+	remap = palloc(sizeof(int) * Max(1, din->ncategories));
+	for (int c = 0; c < din->ncategories; c++)
+		remap[c] = StrMapGet(fz->inputs[k].lookup, din->categories[c]);
+	return remap;
+}
+
+/*
+ * InputRemap of every input.
  */
 static int **
 DatasetRemap(const Featurizer *fz, const Dataset *ds)
@@ -165,15 +186,7 @@ DatasetRemap(const Featurizer *fz, const Dataset *ds)
 	int		  **remap = palloc0(sizeof(int *) * Max(1, fz->ninputs));
 
 	for (int k = 0; k < fz->ninputs; k++)
-	{
-		const DatasetInput *din = &ds->inputs[k];
-
-		if (!fz->inputs[k].categorical)
-			continue;
-		remap[k] = palloc(sizeof(int) * Max(1, din->ncategories));
-		for (int c = 0; c < din->ncategories; c++)
-			remap[k][c] = StrMapGet(fz->inputs[k].lookup, din->categories[c]);
-	}
+		remap[k] = InputRemap(fz, ds, k);
 	return remap;
 }
 
@@ -247,6 +260,39 @@ FeaturizerMatrix(const Featurizer *fz, const Dataset *ds, const int *rows, int n
 	}
 	pfree(block);
 	return X;
+}
+
+/*
+ * The features of one input of dataset rows, as floats: feature
+ * first_feature + j of rows[i] into cols[j][i] for each of the input's
+ * features, each value the float of the double FeaturizerDatasetRows
+ * gives (what libxgboost makes of it).
+ */
+void
+FeaturizerInputColumns(const Featurizer *fz, const Dataset *ds, int input,
+					   const int *rows, int nrows, float **cols)
+{
+	const FeatureInput *in = &fz->inputs[input];
+	const double *values = ds->inputs[input].values;
+	int		   *remap = InputRemap(fz, ds, input);
+	double	   *o = palloc(sizeof(double) * Max(1, in->nfeatures));
+
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = values[rows[i]];
+
+		if (remap != NULL && !isnan(x))
+			x = remap[(int) x];
+		if (fz->identity)
+			o[0] = x;
+		else
+			ApplyInput(in, x, o);
+		for (int j = 0; j < in->nfeatures; j++)
+			cols[j][i] = (float) o[j];
+	}
+	pfree(o);
+	if (remap != NULL)
+		pfree(remap);
 }
 
 /*

@@ -321,6 +321,14 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 	int			n = 0,
 				nnull = 0;
 
+	in->nfeatures = 1;
+	if (in->impute == IMPUTE_NONE && in->scale == SCALE_NONE)
+	{
+		/* the trees' default learns nothing from the values */
+		in->fill = NAN;
+		FitScale(in, buf, 0);
+		return;
+	}
 	for (int i = 0; i < nrows; i++)
 	{
 		double		x = din->values[rows[i]];
@@ -337,7 +345,6 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 		for (int i = 0; i < nnull; i++)
 			buf[n++] = in->fill;
 	FitScale(in, buf, n);
-	in->nfeatures = 1;
 }
 
 /*

@@ -11,10 +11,11 @@
  * serialized model exactly as predict will, and scoring the held-out rows
  * through the same path, so the stored metrics describe the stored model.
  * The reference profile of the training inputs is built before the fit;
- * once the fit has read the training rows (TrainDataRowsDone) only the
- * held-out rows of the data set are kept, so the fit's own memory (for
- * XGBoost the quantized matrix and the boosting state) does not add to a
- * full copy of the table.
+ * once the fit has read the training rows (TrainDataRowsDone; for XGBoost
+ * column by column, as it moves them into floats) only the held-out rows
+ * of the data set are kept, so the fit's own memory (for XGBoost the
+ * quantized matrix and the boosting state) does not add to a full copy of
+ * the table.
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -130,7 +131,8 @@ ChooseTargetMode(int task, Oid target_type)
  * before the feature matrix is built.  The data read and the split are held
  * to the end; the fit phase adds the feature matrices of the training and
  * validation rows with their targets (one-hot encoding makes them wider
- * than the data; an algorithm that streams its rows has none) and what the
+ * than the data; an algorithm that streams its rows has none: XGBoost's
+ * float columns are never wider than the doubles they replace) and what the
  * algorithm allocates besides (libxgboost's quantized matrix, the linear
  * solvers' working matrices); after the fit, the reference profile (see
  * ProfileBuildMemory) takes their place.
@@ -157,8 +159,24 @@ typedef struct HeldOutRows
 	Dataset    *ds;				/* the new model's columns */
 	Dataset    *both;			/* with the compared model's columns */
 	Split	   *split;
+	int			inputs_kept;	/* inputs 0 .. inputs_kept - 1 of both hold
+								 * only the held-out rows */
 	bool		done;
 } HeldOutRows;
+
+/*
+ * The fit no longer reads input "input" of the training rows (it reads
+ * them in order): keep only its held-out rows (see TrainKeepHeldOut).
+ */
+static void
+TrainKeepHeldOutInput(void *arg, int input)
+{
+	HeldOutRows *h = (HeldOutRows *) arg;
+
+	Assert(!h->done && input == h->inputs_kept);
+	DatasetKeepInputRows(h->both, input, h->split->test, h->split->ntest);
+	h->inputs_kept = input + 1;
+}
 
 /*
  * The fit no longer reads the training rows (TrainDataRowsDone): keep only
@@ -175,7 +193,7 @@ TrainKeepHeldOut(void *arg)
 	if (h->done)
 		return;
 	h->done = true;
-	DatasetKeepRows(h->both, h->split->test, h->split->ntest);
+	DatasetKeepRows(h->both, h->split->test, h->split->ntest, h->inputs_kept);
 	h->ds->target = h->both->target;
 	h->ds->nrows = h->both->nrows;
 	h->ds->bytes = h->both->bytes;
@@ -670,6 +688,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	held_out.both = &both;
 	held_out.split = split;
 	td.rows_done = TrainKeepHeldOut;
+	td.input_done = TrainKeepHeldOutInput;
 	td.rows_done_arg = &held_out;
 
 	initStringInfo(&info);

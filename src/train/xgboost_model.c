@@ -43,7 +43,7 @@
 
 /* the blocks of rows handed to libxgboost: at most this many rows... */
 #define XGB_BLOCK_ROWS 65536
-/* ... and about this many values (32 MB of doubles) */
+/* ... and about this many values (16 MB of floats) */
 #define XGB_BLOCK_VALUES (4 * 1024 * 1024)
 
 /* a libxgboost handle freed with the memory context that owns it */
@@ -164,7 +164,7 @@ typedef struct XgbRowIter
 	DMatrixHandle proxy;
 	int			next;			/* first row of the next block */
 	int			block_rows;
-	double	   *block;			/* block_rows x p, row-major */
+	float	   *block;			/* block_rows x p, row-major */
 	float	   *info;			/* block_rows labels or weights */
 	MemoryContext block_cxt;	/* featurizing work memory, reset per block */
 	MemoryContext cxt;			/* where an error is kept */
@@ -182,9 +182,9 @@ XgbRowIterReset(DataIterHandle handle)
 
 /*
  * libxgboost's next callback: hand the next block of rows to the proxy
- * matrix as a dense row-major array of doubles (the array interface, which
- * libxgboost reads in place, converting each value to float as the
- * in-memory matrix does); 0 when there are no more rows.
+ * matrix as a dense row-major array of floats (the array interface, which
+ * libxgboost reads in place; each value is the float the in-memory matrix
+ * makes of the featurized double); 0 when there are no more rows.
  */
 static int
 XgbRowIterNext(DataIterHandle handle)
@@ -201,9 +201,9 @@ XgbRowIterNext(DataIterHandle handle)
 	old = MemoryContextSwitchTo(it->block_cxt);
 	PG_TRY();
 	{
-		TrainDataRows(td, false, it->next, n, it->block);
+		TrainDataFloatRows(td, false, it->next, n, it->block);
 		snprintf(iface, sizeof(iface),
-				 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f8\", \"version\": 3}",
+				 "{\"data\": [%zu, true], \"shape\": [%d, %d], \"typestr\": \"<f4\", \"version\": 3}",
 				 (size_t) it->block, n, td->p);
 		XgbCheck(XGProxyDMatrixSetDataDense(it->proxy, iface), "set a block of rows");
 		XgbSetInfo(it->proxy, td, false, it->next, n, it->info);
@@ -246,7 +246,7 @@ XgbQuantileMatrix(const TrainData *td, int max_bin)
 	it.td = td;
 	it.proxy = proxy;
 	it.block_rows = XgbBlockRows(td->n, td->p);
-	it.block = palloc(sizeof(double) * (size_t) it.block_rows * Max(1, td->p));
+	it.block = palloc(sizeof(float) * (size_t) it.block_rows * Max(1, td->p));
 	it.info = palloc(sizeof(float) * it.block_rows);
 	it.cxt = CurrentMemoryContext;
 	it.block_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops xgboost block",
@@ -280,26 +280,16 @@ XgbValidationMatrix(const TrainData *td)
 {
 	int			n = td->nval;
 	int			p = td->p;
-	int			block_rows = XgbBlockRows(n, p);
-	float	   *Xf = palloc_extended(sizeof(float) * (size_t) n * p, MCXT_ALLOC_HUGE);
-	double	   *block = palloc(sizeof(double) * (size_t) block_rows * Max(1, p));
+	float	   *Xf = palloc_extended(sizeof(float) * Max(1, (size_t) n * p), MCXT_ALLOC_HUGE);
 	float	   *info = palloc_extended(sizeof(float) * Max(1, n), MCXT_ALLOC_HUGE);
 	DMatrixHandle h;
 	XgbOwned   *o;
 
-	for (int start = 0; start < n; start += block_rows)
-	{
-		int			rows = Min(block_rows, n - start);
-
-		TrainDataRows(td, true, start, rows, block);
-		for (size_t k = 0; k < (size_t) rows * p; k++)
-			Xf[(size_t) start * p + k] = (float) block[k];
-	}
+	TrainDataFloatRows(td, true, 0, n, Xf);
 	XgbCheck(XGDMatrixCreateFromMat_omp(Xf, n, p, NAN, &h, mlops_threads), "create a matrix");
 	o = XgbOwn(h, false);
 	XgbSetInfo(h, td, true, 0, n, info);
 	pfree(Xf);
-	pfree(block);
 	pfree(info);
 	return o;
 }
@@ -521,9 +511,9 @@ XgbImportance(BoosterHandle b, int p, double *importance)
 static bytea *
 XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
 {
-	XgbOwned   *dtrain = td->dtrain ? NULL : XgbQuantileMatrix(td, (int) hp->v[HP_MAX_BIN]);
+	XgbOwned   *dtrain;
 	XgbOwned   *dval = NULL;
-	DMatrixHandle htrain = td->dtrain ? td->dtrain : dtrain->handle;
+	DMatrixHandle htrain;
 	DMatrixHandle hval = td->dval;
 	XgbOwned   *booster;
 	XgbOwned   *sliced_booster = NULL;
@@ -541,6 +531,10 @@ XgbFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	const char *raw;
 	bytea	   *blob;
 
+	if (td->dtrain == NULL)
+		TrainDataFloatColumns(td);
+	dtrain = td->dtrain ? NULL : XgbQuantileMatrix(td, (int) hp->v[HP_MAX_BIN]);
+	htrain = td->dtrain ? td->dtrain : dtrain->handle;
 	if (patience > 0 && hval == NULL)
 	{
 		dval = XgbValidationMatrix(td);

