@@ -137,6 +137,11 @@ SELECT 'truncated trees: ' || corrupt(:trees, 'model = substring(model from 1 fo
 SELECT 'one byte of trees: ' || corrupt(:trees, $$model = '\x7b'$$, :'proba');
 SELECT 'linear bytes as trees: ' || corrupt(:linear, $$algorithm = 'xgboost', format = 1$$, :'predict');
 SELECT 'trees as linear bytes: ' || corrupt(:trees, $$algorithm = 'logistic'$$, :'predict');
+-- a node's parent out of range (libxgboost would read the node there): the
+-- compiler refuses it before predict, and before export hands it to libxgboost
+SELECT 'parent out of range, predict: ' || corrupt(:trees, $$model = set_byte(model, position('parents'::bytea in model) + 23, 64)$$, :'predict');
+SELECT 'parent out of range, export: ' || corrupt(:trees, $$model = set_byte(model, position('parents'::bytea in model) + 23, 64)$$, 'SELECT mlops.export_model(%s)');
+SELECT 'parent of another node: ' || corrupt(:trees, $$model = set_byte(model, position('parents'::bytea in model) + 26, 2)$$, :'predict');
 SELECT 'unknown format: ' || corrupt(:logistic, 'format = 7', :'predict');
 SELECT 'unknown algorithm: ' || corrupt(:logistic, $$algorithm = 'quantum'$$, :'predict');
 SELECT 'transform with fewer features than the model: ' || corrupt(:logistic, $$features = jsonb_set(jsonb_set(features, '{inputs}', (features->'inputs') - 3), '{columns}', (features->'columns') - 3) || '{"nfeatures": 3}'$$, :'array');

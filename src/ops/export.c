@@ -40,6 +40,8 @@
 
 #include "jsonutil.h"
 #include "ops/lineage.h"
+#include "serve/forest.h"
+#include "train/featurize.h"
 #include "train/linear.h"
 #include "serve/model.h"
 #include "serve/model_cache.h"
@@ -272,6 +274,37 @@ XgboostJsonText(JsonbContainer *model)
 	initStringInfo(&buf);
 	XgboostJsonAppend(&buf, model, false);
 	return buf.data;
+}
+
+/*
+ * Error context of XgboostImportModel: which document is checked.
+ */
+static void
+XgboostImportContext(void *arg)
+{
+	errcontext("checking %s before libxgboost reads it", (const char *) arg);
+}
+
+/*
+ * The stored UBJSON of an XGBoost model document, converted by libxgboost
+ * after the compiler has checked the document for nfeatures features and
+ * nclasses classes (libxgboost trusts parts of a model, see
+ * forest_jsonb.c).  what names the document in errors.
+ */
+static bytea *
+XgboostImportModel(JsonbContainer *model, int nfeatures, int nclasses, const char *what)
+{
+	ErrorContextCallback errcallback;
+	char	   *json;
+
+	errcallback.callback = XgboostImportContext;
+	errcallback.arg = unconstify(char *, what);
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	ForestCheckXgboostJsonb(model, nfeatures, nclasses);
+	error_context_stack = errcallback.previous;
+	json = XgboostJsonText(model);
+	return XgbConvertModel(json, strlen(json), "ubj", what);
 }
 
 /*
@@ -585,9 +618,10 @@ mlops_import_model(PG_FUNCTION_ARGS)
 	v = DocumentMember(root, "model", jbvBinary, false);
 	if (ALG_IS_TREE(spec.row.algorithm))
 	{
-		char	   *json = XgboostJsonText(v->val.binary.data);
-
-		spec.row.model = XgbConvertModel(json, strlen(json), "ubj", "the document's \"model\"");
+		spec.row.model = XgboostImportModel(v->val.binary.data,
+											FeaturizerFromJson(spec.row.features)->nfeatures,
+											spec.task == TASK_CLASSIFICATION ? spec.row.nlabels : 0,
+											"the document's \"model\"");
 	}
 	else
 		spec.row.model = LinearFromJson(v->val.binary.data);
@@ -693,7 +727,6 @@ mlops_import_xgboost(PG_FUNCTION_ARGS)
 	char	   *objective;
 	int			num_class;
 	int			nclasses;
-	char	   *json;
 	StringInfoData buf;
 	Datum		values[4];
 
@@ -762,7 +795,6 @@ mlops_import_xgboost(PG_FUNCTION_ARGS)
 	}
 
 	/* the stored form: UBJSON through libxgboost, softmax served as softprob */
-	json = XgboostJsonText(&model->root);
 	if (strcmp(objective, "multi:softmax") == 0)
 	{
 		Datum		keys[3] = {CStringGetTextDatum("learner"), CStringGetTextDatum("objective"),
@@ -773,9 +805,9 @@ mlops_import_xgboost(PG_FUNCTION_ARGS)
 																 DirectFunctionCall1(jsonb_in, CStringGetDatum("\"multi:softprob\"")),
 																 BoolGetDatum(false)));
 
-		json = XgboostJsonText(&softprob->root);
+		model = softprob;
 	}
-	spec.row.model = XgbConvertModel(json, strlen(json), "ubj", "model");
+	spec.row.model = XgboostImportModel(&model->root, ncolumns, nclasses, "model");
 	spec.row.algorithm = ALG_XGBOOST;
 	spec.row.format = ModelFormat(ALG_XGBOOST);
 	spec.row.features = PassthroughTransform(columns, ncolumns);

@@ -12,6 +12,8 @@
 
 #include "postgres.h"
 
+#include "utils/jsonb.h"
+
 /* trees walked side by side for one row */
 #define FOREST_LANES 16
 
@@ -89,6 +91,7 @@ extern bool mlops_vector_tree_walk;
 extern void ForestInit(void);
 extern Forest *ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures,
 										int nclasses);
+extern void ForestCheckXgboostJsonb(JsonbContainer *doc, int nfeatures, int nclasses);
 extern void ForestPredict(const Forest *f, const double *X, int n, bool vector,
 						  double *out);
 extern void ForestShap(Forest *f, const double *x, double *phi);

@@ -65,6 +65,11 @@ static const struct
 	{"default_left", KEY_DEFAULT_LEFT},
 	{"split_type", KEY_SPLIT_TYPE},
 	{"sum_hessian", KEY_SUM_HESSIAN},
+	{"parents", KEY_PARENTS},
+	{"categories", KEY_CATEGORIES},
+	{"categories_nodes", KEY_CATEGORIES_NODES},
+	{"categories_segments", KEY_CATEGORIES_SEGMENTS},
+	{"categories_sizes", KEY_CATEGORIES_SIZES},
 };
 
 /* deepest path we track: learner.gradient_booster.model.trees[i].x[j] */
@@ -331,6 +336,7 @@ ForestCompileObjectEnd(CompileState *s)
 	const double *dleft = a[KEY_DEFAULT_LEFT - KEY_FIRST_ARRAY].v;
 	const NumList *split_type = &a[KEY_SPLIT_TYPE - KEY_FIRST_ARRAY];
 	const NumList *hessian = &a[KEY_SUM_HESSIAN - KEY_FIRST_ARRAY];
+	const double *parent = a[KEY_PARENTS - KEY_FIRST_ARRAY].v;
 	int			tree = s->ntrees;
 	int			nn;
 	int			base = s->nnodes;
@@ -344,17 +350,25 @@ ForestCompileObjectEnd(CompileState *s)
 		return;
 
 	nn = CountFromString(s->num_nodes, "tree's node count", 1, PG_INT32_MAX);
-	for (int k = 0; k < NUM_TREE_ARRAYS; k++)
+	for (int k = 0; k < KEY_FIRST_CATEGORY_ARRAY - KEY_FIRST_ARRAY; k++)
 		if (a[k].n != nn && !((k == KEY_SPLIT_TYPE - KEY_FIRST_ARRAY ||
 								k == KEY_SUM_HESSIAN - KEY_FIRST_ARRAY) && a[k].n == 0))
 			CORRUPTED("Tree %d has %d nodes but %zu entries in %s.", tree, nn, a[k].n,
 					  KeyName(KEY_FIRST_ARRAY + k));
+	/* libxgboost reads the node at every node's parent index */
+	for (int i = 1; i < nn; i++)
+		if (!(parent[i] >= 0 && parent[i] < nn && parent[i] == floor(parent[i])))
+			CORRUPTED("Node %d of tree %d has parent %.0f.", i, tree, parent[i]);
 	for (Size i = 0; i < split_type->n; i++)
 		if (split_type->v[i] != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("stored XGBoost model uses categorical splits"),
 					 errdetail("Native inference evaluates numeric splits only.")));
+	for (int k = KEY_FIRST_CATEGORY_ARRAY - KEY_FIRST_ARRAY; k < NUM_TREE_ARRAYS; k++)
+		if (a[k].n != 0)
+			CORRUPTED("Tree %d has %zu entries in %s, but no categorical split.", tree, a[k].n,
+					  KeyName(KEY_FIRST_ARRAY + k));
 
 	if ((Size) base + nn > (Size) PG_INT32_MAX)
 		CORRUPTED("Its trees have more than %d nodes.", PG_INT32_MAX);
@@ -402,6 +416,9 @@ ForestCompileObjectEnd(CompileState *s)
 		if (!ValidChild(left[o], nn) || !ValidChild(right[o], nn) || left[o] == right[o] ||
 			seen[(int) left[o]] || seen[(int) right[o]])
 			CORRUPTED("Node %d of tree %d has children %.0f and %.0f.", o, tree, left[o], right[o]);
+		if (parent[(int) left[o]] != o || parent[(int) right[o]] != o)
+			CORRUPTED("Node %d of tree %d has children %.0f and %.0f whose parents are %.0f and %.0f.",
+					  o, tree, left[o], right[o], parent[(int) left[o]], parent[(int) right[o]]);
 		if (!(feature[o] >= 0 && feature[o] < s->nfeatures && feature[o] == floor(feature[o])))
 			CORRUPTED("Node %d of tree %d splits on feature %.0f of %d.", o, tree, feature[o], s->nfeatures);
 		node->feature = (int32) feature[o] + 1;
@@ -495,62 +512,42 @@ CompileLearner(CompileState *s, Forest *f, int nclasses)
 }
 
 /*
- * Compile a model stored as libxgboost's UBJSON into an ensemble allocated
- * in CurrentMemoryContext.  nfeatures is the width of the featurized rows,
- * nclasses the classes (0 for regression); a model that disagrees with
- * them, or is malformed in any way predict depends on, is an ERROR (the
- * caller's error context names the model).
+ * Build the ensemble of the events read into s (in the temporary context
+ * tmp, deleted here) in result_cxt.
  */
-Forest *
-ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasses)
+static Forest *
+CompileFinish(CompileState *s, MemoryContext result_cxt, MemoryContext tmp, int nfeatures,
+			  int nclasses)
 {
-	MemoryContext result_cxt = CurrentMemoryContext;
-	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "mlops forest compile",
-											  ALLOCSET_DEFAULT_SIZES);
-	CompileState s = {0};
-	UbjReader	r;
-	Forest	   *f = palloc0(sizeof(Forest));
+	Forest	   *f;
 	int			depth = 0;
 
-	s.nfeatures = nfeatures;
-	s.result_cxt = result_cxt;
-	r.buf = (const uint8 *) data;
-	r.len = len;
-	r.pos = 0;
-	r.s = &s;
-
-	MemoryContextSwitchTo(tmp);
-	if (*ForestUbjTake(&r, 1) != '{')
-		CORRUPTED("It does not start with a UBJSON object.");
-	ForestUbjValue(&r, '{', 0);
-	if (r.pos != r.len)
-		CORRUPTED("Its UBJSON has %zu bytes after its end.", r.len - r.pos);
-	CompileLearner(&s, f, nclasses);
+	CompileLearner(s, f = MemoryContextAllocZero(result_cxt, sizeof(Forest)), nclasses);
 
 	MemoryContextSwitchTo(result_cxt);
 	f->nfeatures = nfeatures;
-	f->ntrees = s.ntrees;
-	f->nnodes = s.nnodes;
-	f->nodes = s.nodes ? repalloc_huge(s.nodes, sizeof(ForestNode) * Max(1, s.nnodes))
+	f->ntrees = s->ntrees;
+	f->nnodes = s->nnodes;
+	f->nodes = s->nodes ? repalloc_huge(s->nodes, sizeof(ForestNode) * Max(1, s->nnodes))
 		: palloc(sizeof(ForestNode));
 	f->covers = NULL;
-	if (s.covers != NULL && !s.no_covers)
-		f->covers = repalloc_huge(s.covers, sizeof(float) * Max(1, s.nnodes));
-	else if (s.covers != NULL)
-		pfree(s.covers);
-	f->roots = palloc_extended(sizeof(int32) * Max(1, s.ntrees), MCXT_ALLOC_HUGE);
-	f->outputs = palloc_extended(sizeof(int32) * Max(1, s.ntrees), MCXT_ALLOC_HUGE);
-	f->steps = palloc0(sizeof(int32) * (s.ntrees / FOREST_LANES + 1));
-	for (int t = 0; t < s.ntrees; t++)
+	if (s->covers != NULL && !s->no_covers)
+		f->covers = repalloc_huge(s->covers, sizeof(float) * Max(1, s->nnodes));
+	else if (s->covers != NULL)
+		pfree(s->covers);
+	f->roots = palloc_extended(sizeof(int32) * Max(1, s->ntrees), MCXT_ALLOC_HUGE);
+	f->outputs = palloc_extended(sizeof(int32) * Max(1, s->ntrees), MCXT_ALLOC_HUGE);
+	f->steps = palloc0(sizeof(int32) * (s->ntrees / FOREST_LANES + 1));
+	for (int t = 0; t < s->ntrees; t++)
 	{
-		double		g = s.tree_info.v[t];
+		double		g = s->tree_info.v[t];
 
 		if (!(g >= 0 && g < f->noutputs && g == floor(g)))
 			CORRUPTED("Tree %d adds to output %.0f of %d.", t, g, f->noutputs);
-		f->roots[t] = s.roots[t];
+		f->roots[t] = s->roots[t];
 		f->outputs[t] = (int32) g;
-		f->steps[t / FOREST_LANES] = Max(f->steps[t / FOREST_LANES], s.depths[t]);
-		depth = Max(depth, s.depths[t]);
+		f->steps[t / FOREST_LANES] = Max(f->steps[t / FOREST_LANES], s->depths[t]);
+		depth = Max(depth, s->depths[t]);
 	}
 	ForestBuildBinned(f, depth);
 	if (f->binned == NULL && ForestUseAvx512(f, depth))
@@ -569,4 +566,61 @@ ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasse
 	}
 	MemoryContextDelete(tmp);
 	return f;
+}
+
+/*
+ * Compile a model stored as libxgboost's UBJSON into an ensemble allocated
+ * in CurrentMemoryContext.  nfeatures is the width of the featurized rows,
+ * nclasses the classes (0 for regression); a model that disagrees with
+ * them, or is malformed in any way predict depends on, is an ERROR (the
+ * caller's error context names the model).
+ */
+Forest *
+ForestFromXgboostUbjson(const char *data, size_t len, int nfeatures, int nclasses)
+{
+	MemoryContext result_cxt = CurrentMemoryContext;
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "mlops forest compile",
+											  ALLOCSET_DEFAULT_SIZES);
+	CompileState s = {0};
+	UbjReader	r;
+
+	s.nfeatures = nfeatures;
+	s.result_cxt = result_cxt;
+	r.buf = (const uint8 *) data;
+	r.len = len;
+	r.pos = 0;
+	r.s = &s;
+
+	MemoryContextSwitchTo(tmp);
+	if (*ForestUbjTake(&r, 1) != '{')
+		CORRUPTED("It does not start with a UBJSON object.");
+	ForestUbjValue(&r, '{', 0);
+	if (r.pos != r.len)
+		CORRUPTED("Its UBJSON has %zu bytes after its end.", r.len - r.pos);
+	return CompileFinish(&s, result_cxt, tmp, nfeatures, nclasses);
+}
+
+/*
+ * Check that an XGBoost model given as a jsonb document (an import) is one
+ * native inference compiles for nfeatures features and nclasses classes,
+ * before libxgboost reads it: libxgboost trusts a tree's parents and its
+ * categorical arrays, and a document that lies about them could crash the
+ * backend.  A model that does not pass is an ERROR.
+ */
+void
+ForestCheckXgboostJsonb(JsonbContainer *doc, int nfeatures, int nclasses)
+{
+	MemoryContext result_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops forest check",
+													 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "mlops forest compile",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(tmp);
+	CompileState s = {0};
+
+	s.nfeatures = nfeatures;
+	s.result_cxt = result_cxt;
+	ForestJsonbEvents(&s, doc);
+	(void) CompileFinish(&s, result_cxt, tmp, nfeatures, nclasses);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(result_cxt);
 }

@@ -11,6 +11,8 @@
 #ifndef MLOPS_FOREST_INTERNAL_H
 #define MLOPS_FOREST_INTERNAL_H
 
+#include "utils/jsonb.h"
+
 #include "serve/forest.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -51,11 +53,18 @@ typedef enum ModelKey
 	KEY_SPLIT_CONDITIONS,
 	KEY_DEFAULT_LEFT,
 	KEY_SPLIT_TYPE,
-	KEY_SUM_HESSIAN				/* node covers, for TreeSHAP */
+	KEY_SUM_HESSIAN,			/* node covers, for TreeSHAP */
+	KEY_PARENTS,				/* read by libxgboost only: checked for it */
+	/* categorical splits (libxgboost indexes them unchecked): must be empty */
+	KEY_CATEGORIES,
+	KEY_CATEGORIES_NODES,
+	KEY_CATEGORIES_SEGMENTS,
+	KEY_CATEGORIES_SIZES
 } ModelKey;
 
 #define KEY_FIRST_ARRAY KEY_LEFT
-#define NUM_TREE_ARRAYS (KEY_SUM_HESSIAN - KEY_LEFT + 1)
+#define KEY_FIRST_CATEGORY_ARRAY KEY_CATEGORIES
+#define NUM_TREE_ARRAYS (KEY_CATEGORIES_SIZES - KEY_LEFT + 1)
 
 /* the kinds of scalar values */
 typedef enum ScalarKind
@@ -86,6 +95,9 @@ typedef struct UbjReader
 /* forest_ubjson.c: the reader */
 extern const uint8 *ForestUbjTake(UbjReader *r, size_t n);
 extern void ForestUbjValue(UbjReader *r, uint8 marker, int depth);
+
+/* forest_jsonb.c: the same events from a jsonb document */
+extern void ForestJsonbEvents(CompileState *s, JsonbContainer *doc);
 
 /* forest_compile.c: the compiler's events */
 extern void ForestPathPush(CompileState *s, ModelKey key);

@@ -87,6 +87,37 @@ for objective, label, extra, task, labels in [
     err = float((np.abs(ex - contribs) / np.maximum(1, np.abs(margin))[:, :, None]).max())
     tap.ok(err <= 1e-5, f"{objective}: explain equals pred_contribs", f"worst {err:.3g}")
 
+# libxgboost trusts a tree's parents and its categorical arrays (it indexes
+# with them unchecked): a document that lies about them is refused before
+# libxgboost reads it, and the backend lives on
+def lying(change):
+    d = json.loads(doc)
+    change(d["learner"]["gradient_booster"]["model"]["trees"][0])
+    return json.dumps(d)
+
+
+def refused(document):
+    try:
+        cur.execute("SELECT model_id FROM mlops.import_xgboost('imp_lie', %s, %s, 'regression')",
+                    (document, features))
+        return None, "accepted"
+    except psycopg2.Error as e:
+        return e.pgcode, e.pgerror
+
+
+code, message = refused(lying(lambda t: t["parents"].__setitem__(1, 99999)))
+tap.ok(code == "XX001" and "has parent 99999" in message and "before libxgboost reads it" in message,
+       "a parent out of range is refused before libxgboost reads the document", message)
+code, message = refused(lying(lambda t: t["parents"].__setitem__(2, 1)))
+tap.ok(code == "XX001" and "whose parents are" in message, "a parent that is not the node's parent is refused",
+       message)
+code, message = refused(lying(lambda t: t.update(categories_nodes=[0], categories_segments=[7],
+                                                  categories_sizes=[3], categories=[1])))
+tap.ok(code == "XX001" and "categories" in message and "no categorical split" in message,
+       "categorical arrays on a tree without categorical splits are refused", message)
+cur.execute("SELECT count(*) FROM mlops.lineage WHERE project = 'imp_lie'")
+tap.ok(cur.fetchone()[0] == 0, "and nothing was registered")
+
 # XGBoost's own categorical splits cannot be served natively: a clear refusal
 Xc = Xb.copy()
 Xc[:, 5] = np.nan_to_num(Xc[:, 5], nan=1)
