@@ -85,6 +85,7 @@ extern void TrainDataRowsDone(const TrainData *td);
 
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;
+extern const AlgorithmOps lstsq_ops;
 extern void *XgbMatrixCreate(const double *X, const double *y, int n, int p);
 extern void *XgbMatrixSlice(void *full, const int *rows, int nrows, const float *weights);
 extern bytea *XgbConvertModel(const char *data, size_t len, const char *format,

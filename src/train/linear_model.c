@@ -13,9 +13,11 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "train/linear.h"
+#include "train/linear_accum.h"
 #include "serve/model.h"
 #include "serve/model_cache.h"
 #include "privileges.h"
@@ -113,6 +115,60 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	return LinearSerialize(m);
 }
 
+/* featurized values per block of rows handed to the accumulator (8 MB) */
+#define LSQ_BLOCK_VALUES (1 << 20)
+
+/*
+ * Fit least squares or ridge from the rows streamed a block at a time into
+ * the accumulator of linear_accum.c: the featurized matrix is never built.
+ * Importance as LinImportance, with the standard deviations from the
+ * accumulated statistics.
+ */
+static bytea *
+LsqFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
+{
+	LinearKind	kind = KindOf(td->algorithm);
+	LinearParams params = {0};
+	LinearAccum *acc = LinearAccumCreate(td->p);
+	int			block = Max(1, Min(td->n, LSQ_BLOCK_VALUES / td->p));
+	double	   *rows = palloc_extended(sizeof(double) * block * td->p, MCXT_ALLOC_HUGE);
+	LinearModel *m;
+
+	params.alpha = hp->applies[HP_ALPHA] ? hp->v[HP_ALPHA] : 0.0;
+	params.max_iter = 1;
+	params.tol = 1;
+	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
+
+	MlopsSetLibraryThreads();
+	for (int start = 0; start < td->n; start += block)
+	{
+		int			b = Min(block, td->n - start);
+
+		CHECK_FOR_INTERRUPTS();
+		TrainDataRows(td, false, start, b, rows);
+		LinearAccumAddRows(acc, rows, td->y + start, b);
+	}
+	pfree(rows);
+	TrainDataRowsDone(td);
+
+	m = LinearAccumSolve(acc, kind, &params);
+	appendStringInfo(info, ", \"iterations\": %d, \"converged\": %s",
+					 m->iterations, m->converged ? "true" : "false");
+	LinearAccumStddev(acc, importance);
+	for (int j = 0; j < td->p; j++)
+		importance[j] *= fabs(m->coef[j]);
+	return LinearSerialize(m);
+}
+
+/*
+ * The bytes LsqFit allocates besides td's arrays.
+ */
+static double
+LsqFitMemory(const TrainData *td, const HyperParams *hp)
+{
+	return LinearAccumMemory(td->p) + sizeof(double) * Max(td->p, LSQ_BLOCK_VALUES);
+}
+
 /*
  * The bytes LinFit allocates besides td's arrays.
  */
@@ -158,6 +214,15 @@ const AlgorithmOps linear_ops = {
 	.fit_memory = LinFitMemory,
 	.load = LinLoad,
 	.predict = LinPredict,
+};
+
+/* linear and ridge: statistics accumulated from streamed rows */
+const AlgorithmOps lstsq_ops = {
+	.fit = LsqFit,
+	.fit_memory = LsqFitMemory,
+	.load = LinLoad,
+	.predict = LinPredict,
+	.streams = true,
 };
 
 /*
