@@ -4,9 +4,15 @@
  *	  Streaming QR sufficient statistics of least squares and ridge
  *	  regression (see linear_accum.h for the API).
  *
- * State.  The k x k upper-triangular R of [1 | X | y] (k = p + 2: a column
- * of ones, the p features, the target) over every row added, with a
- * non-negative diagonal, and the number of rows.  Rows are buffered in a
+ * State.  The k x k upper-triangular R of [1 | X - s | y - t] (k = p + 2:
+ * a column of ones, the p features, the target) over every row added, with
+ * a non-negative diagonal, the number of rows and the shift (s, t): the
+ * values of the first row added.  Shifting removes most of a large common
+ * offset (features or a target far from zero relative to their spread)
+ * before the QR, whose rounding is relative to the columns' norms, so the
+ * centered statistics keep the accuracy of centering the rows first; it
+ * changes R only in its first row (column j gains r11 times the shift
+ * difference), which is how states of different shifts are merged.  Rows are buffered in a
  * block below R; a full block is folded in by a Householder QR (LAPACK
  * dgeqrf) of R stacked on the block, whose triangle is the new R.  Merging
  * folds the other state's R (and its buffered rows) in the same way: R of
@@ -16,10 +22,11 @@
  * Solving.  Write R = [r11 r1x r1y; 0 Rxx rxy; 0 0 ryy] by the column
  * groups [1 | X | y].  The column of ones comes first, so Rxx is the R of
  * X centered on its column means, r1x / r11 are those means and r1y / r11
- * the target's mean: the centered problem min ||Xc w - yc|| has the same
+ * the target's mean (less the shift): the centered problem min ||Xc w - yc|| has the same
  * solutions as the p x p problem min ||Rxx w - rxy||, and no pass over the
- * rows computes the means first.  Without an intercept the R of [X | y] is
- * that of R's columns 1 .. k - 1 (a k x (k - 1) QR).
+ * rows computes the means first (the shift is added back to them).
+ * Without an intercept the R of [X | y] is that of R's columns 1 .. k - 1
+ * once the shift is undone in R's first row (a k x (k - 1) QR).
  *
  * - Least squares (LinearRegression): the minimum-norm solution of
  *	 Rxx w = rxy by LAPACK dgelsd, singular values below max(n, p) * machine
@@ -39,8 +46,9 @@
  *
  * Serialized form (bytea, in the byte order of the server, like the
  * models): the magic "MLACC", a format version byte, two zero bytes, int32
- * p, int32 zero, int64 rows, then the upper triangle of R column by column
- * (column j: rows 0 .. j), (p + 2)(p + 3) / 2 float8 values.
+ * p, int32 zero, int64 rows, the shift (p + 1 float8: features, then the
+ * target), then the upper triangle of R column by column (column j: rows
+ * 0 .. j), (p + 2)(p + 3) / 2 float8 values.
  *
  *-------------------------------------------------------------------------
  */
@@ -68,6 +76,8 @@ struct LinearAccum
 	int			p;				/* features */
 	int			k;				/* p + 2 columns: ones, features, target */
 	int64		nrows;			/* rows added, folded in or buffered */
+	double	   *shift;			/* k: 0, then the first row's features and
+								 * target, subtracted from every row */
 	int			capacity;		/* rows the block below R holds */
 	int			pending;		/* rows buffered in the block */
 	int			ld;				/* k + capacity, leading dimension of work */
@@ -105,6 +115,7 @@ LinearAccumCreate(int nfeatures)
 	acc->ld = acc->k + acc->capacity;
 	acc->work = LinearAlloc((size_t) acc->ld * acc->k, true);
 	acc->tau = LinearAlloc(acc->k, false);
+	acc->shift = LinearAlloc(acc->k, true);
 	LinearCheckLapack("dgeqrf",
 					  LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, acc->ld, acc->k, acc->work,
 										  acc->ld, acc->tau, &query, -1));
@@ -139,11 +150,13 @@ AccumFlush(LinearAccum *acc)
 }
 
 /*
- * Buffer one row of the k columns, element j at row[j * stride]; the
- * caller counts it in nrows.
+ * Buffer one row of the k columns of a state shifted by "from", element j
+ * at row[j * stride], shifted by acc's shift instead: element j gains
+ * element 0 (the ones column) times from[j] - shift[j].  The caller counts
+ * it in nrows.
  */
 static void
-AccumAppendRaw(LinearAccum *acc, const double *row, size_t stride)
+AccumAppendRaw(LinearAccum *acc, const double *row, size_t stride, const double *from)
 {
 	int			r;
 
@@ -151,7 +164,7 @@ AccumAppendRaw(LinearAccum *acc, const double *row, size_t stride)
 		AccumFlush(acc);
 	r = acc->k + acc->pending++;
 	for (int j = 0; j < acc->k; j++)
-		W(acc, r, j) = row[j * stride];
+		W(acc, r, j) = row[j * stride] + row[0] * (from[j] - acc->shift[j]);
 }
 
 /*
@@ -162,13 +175,18 @@ LinearAccumAddRow(LinearAccum *acc, const double *x, double y)
 {
 	int			r;
 
+	if (acc->nrows == 0)
+	{
+		memcpy(acc->shift + 1, x, sizeof(double) * acc->p);
+		acc->shift[acc->p + 1] = y;
+	}
 	if (acc->pending == acc->capacity)
 		AccumFlush(acc);
 	r = acc->k + acc->pending++;
 	W(acc, r, 0) = 1.0;
 	for (int j = 0; j < acc->p; j++)
-		W(acc, r, j + 1) = x[j];
-	W(acc, r, acc->p + 1) = y;
+		W(acc, r, j + 1) = x[j] - acc->shift[j + 1];
+	W(acc, r, acc->p + 1) = y - acc->shift[acc->p + 1];
 	acc->nrows++;
 }
 
@@ -194,6 +212,8 @@ LinearAccumMerge(LinearAccum *acc, const LinearAccum *other)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("cannot merge linear model statistics of %d and %d features",
 						acc->p, other->p)));
+	if (acc->nrows == 0)
+		memcpy(acc->shift, other->shift, sizeof(double) * acc->k);
 	for (int i = 0; i < other->k + other->pending; i++)
 	{
 		const double *row = &W(other, i, 0);
@@ -202,7 +222,7 @@ LinearAccumMerge(LinearAccum *acc, const LinearAccum *other)
 		for (int j = 0; j < other->k && zero; j++)
 			zero = row[(size_t) j * other->ld] == 0;
 		if (!zero)
-			AccumAppendRaw(acc, row, other->ld);
+			AccumAppendRaw(acc, row, other->ld, other->shift);
 	}
 	acc->nrows += other->nrows;
 }
@@ -232,11 +252,11 @@ bytea *
 LinearAccumSerialize(LinearAccum *acc)
 {
 	size_t		ntri = (size_t) acc->k * (acc->k + 1) / 2;
-	size_t		len = ACCUM_HEADER_SIZE + sizeof(double) * ntri;
+	size_t		len = ACCUM_HEADER_SIZE + sizeof(double) * (acc->k - 1 + ntri);
 	bytea	   *blob = palloc0(VARHDRSZ + len);
 	char	   *dst = VARDATA(blob);
 	int32		p = acc->p;
-	double	   *tri = (double *) (dst + ACCUM_HEADER_SIZE);
+	double	   *vals = (double *) (dst + ACCUM_HEADER_SIZE);
 
 	AccumFlush(acc);
 	SET_VARSIZE(blob, VARHDRSZ + len);
@@ -244,9 +264,11 @@ LinearAccumSerialize(LinearAccum *acc)
 	dst[5] = ACCUM_FORMAT_VERSION;
 	memcpy(dst + 8, &p, sizeof(int32));
 	memcpy(dst + 16, &acc->nrows, sizeof(int64));
+	for (int j = 1; j < acc->k; j++)
+		*vals++ = acc->shift[j];
 	for (int j = 0; j < acc->k; j++)
 		for (int i = 0; i <= j; i++)
-			*tri++ = W(acc, i, j);
+			*vals++ = W(acc, i, j);
 	return blob;
 }
 
@@ -290,12 +312,19 @@ LinearAccumDeserialize(const bytea *blob)
 	if (p < 1 || p > LINEAR_ACCUM_MAX_FEATURES || nrows < 0)
 		AccumCorrupted("A size is out of range.");
 	ntri = (size_t) (p + 2) * (p + 3) / 2;
-	if (len != ACCUM_HEADER_SIZE + sizeof(double) * ntri)
+	if (len != ACCUM_HEADER_SIZE + sizeof(double) * (p + 1 + ntri))
 		AccumCorrupted("The length does not match the number of features.");
 
 	acc = LinearAccumCreate(p);
 	acc->nrows = nrows;
 	src += ACCUM_HEADER_SIZE;
+	for (int j = 1; j < acc->k; j++)
+	{
+		memcpy(&acc->shift[j], src, sizeof(double));
+		src += sizeof(double);
+		if (!isfinite(acc->shift[j]))
+			AccumCorrupted("A shift value is not finite.");
+	}
 	for (int j = 0; j < acc->k; j++)
 		for (int i = 0; i <= j; i++)
 		{
@@ -433,19 +462,22 @@ LinearAccumSolve(LinearAccum *acc, LinearKind kind, const LinearParams *params)
 
 		AccumSolveTriangle(acc->work, acc->ld, 1, p, acc->nrows, kind, params->alpha,
 						   model->coef);
-		/* intercept = mean(y) - mean(x) . w */
-		model->intercept[0] = W(acc, 0, p + 1) / r11;
+		/* intercept = mean(y) - mean(x) . w, the means shifted back */
+		model->intercept[0] = acc->shift[p + 1] + W(acc, 0, p + 1) / r11;
 		for (int j = 0; j < p; j++)
-			model->intercept[0] -= W(acc, 0, j + 1) / r11 * model->coef[j];
+			model->intercept[0] -= (acc->shift[j + 1] + W(acc, 0, j + 1) / r11) * model->coef[j];
 	}
 	else
 	{
-		/* the R of [X | y]: QR of R's columns 1 .. k - 1 */
+		/* the R of [X | y]: QR of R's columns 1 .. k - 1, unshifted */
 		double	   *S = LinearAlloc((size_t) k * (k - 1), false);
 		double	   *tau = LinearAlloc(k - 1, false);
 
 		for (int j = 1; j < k; j++)
+		{
 			memcpy(S + (size_t) (j - 1) * k, &W(acc, 0, j), sizeof(double) * k);
+			S[(size_t) (j - 1) * k] += W(acc, 0, 0) * acc->shift[j];
+		}
 		LinearCheckLapack("dgeqrf",
 						  LAPACKE_dgeqrf(LAPACK_COL_MAJOR, k, k - 1, S, k, tau));
 		for (int j = 0; j < k - 1; j++)
