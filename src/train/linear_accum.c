@@ -493,16 +493,19 @@ LinearAccumSolve(LinearAccum *acc, LinearKind kind, const LinearParams *params)
 
 /*
  * An estimate of the bytes an accumulator of p features and its solve
- * allocate, for mlops.max_train_memory: the state with its block and
- * workspace, then the solver's copies and LAPACK's workspace.
+ * allocate, for mlops.max_train_memory: the state (R, the block of rows
+ * below it, dgeqrf's workspace), then the largest solve (ridge without an
+ * intercept: the k x (k - 1) copy of R, the 2p x (p + 1) problem and
+ * dgelsd's workspace, about 256 values per feature).
  */
 double
 LinearAccumMemory(int nfeatures)
 {
-	double		k = nfeatures + 2.0;
+	double		p = nfeatures;
+	double		k = p + 2;
 	double		capacity = LinearBlockRows(INT_MAX, nfeatures + 2);
-	double		state = (k + capacity) * k + 2 * k * 64;
-	double		solve = 2 * k * k + 2.0 * nfeatures * (nfeatures + 1) + 256 * k + 1024;
+	double		state = (k + capacity) * k + 64 * k + 3 * k;
+	double		solve = k * (k - 1) + 2 * p * (p + 1) + 256 * p + 1024;
 
 	return (state + solve) * sizeof(double);
 }

@@ -166,7 +166,8 @@ LsqFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 static double
 LsqFitMemory(const TrainData *td, const HyperParams *hp)
 {
-	return LinearAccumMemory(td->p) + sizeof(double) * Max(td->p, LSQ_BLOCK_VALUES);
+	return LinearAccumMemory(td->p) +
+		sizeof(double) * (double) Max(1, Min(td->n, LSQ_BLOCK_VALUES / td->p)) * td->p;
 }
 
 /*
