@@ -284,10 +284,25 @@ StatsSelectRanks(double *values, size_t n, const size_t *ranks, int nranks)
  * values interpolates between (numpy's virtual index (n - 1) q, rounded
  * down).
  */
-static inline int
+int
 StatsQuantileRank(int n, double q)
 {
 	return (int) floor((double) (n - 1) * q);
+}
+
+/*
+ * The linear quantile q of n values (n - 1) q < n - 1 from the order
+ * statistics it interpolates between: a of rank StatsQuantileRank(n, q)
+ * and b of the next rank; numpy's formula (from the upper neighbour when
+ * the fraction is at least one half).
+ */
+double
+StatsQuantileValue(int n, double q, double a, double b)
+{
+	double		gamma = (double) (n - 1) * q - (double) StatsQuantileRank(n, q);
+	double		diff = b - a;
+
+	return (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
 }
 
 /*
@@ -334,12 +349,8 @@ StatsQuantiles(double *values, int n, const double *q, int nq, double *out)
 		else
 		{
 			int			lo = StatsQuantileRank(n, q[i]);
-			double		gamma = vi - (double) lo;
-			double		a = values[lo];
-			double		b = values[lo + 1];
-			double		diff = b - a;
 
-			out[i] = (gamma >= 0.5) ? b - diff * (1.0 - gamma) : a + diff * gamma;
+			out[i] = StatsQuantileValue(n, q[i], values[lo], values[lo + 1]);
 		}
 	}
 }

@@ -83,6 +83,12 @@ extern void TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset 
 							 const int *rows, const int *val_rows);
 extern void TrainDataRowsDone(const TrainData *td);
 
+/* train/linear_model.c: least squares and ridge from rows in blocks */
+struct LinearAccum;
+extern void LsqAddRows(struct LinearAccum *acc, const TrainData *td);
+extern bytea *LsqFinish(struct LinearAccum *acc, MlopsAlgorithm algorithm, const HyperParams *hp,
+						StringInfo info, double *importance);
+
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;
 extern const AlgorithmOps lstsq_ops;

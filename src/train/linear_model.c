@@ -119,27 +119,15 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 #define LSQ_BLOCK_VALUES (1 << 20)
 
 /*
- * Fit least squares or ridge from the rows streamed a block at a time into
- * the accumulator of linear_accum.c: the featurized matrix is never built.
- * Importance as LinImportance, with the standard deviations from the
- * accumulated statistics.
+ * Add td's training rows to the accumulator of least squares or ridge,
+ * featurized a block at a time: the featurized matrix is never built.
  */
-static bytea *
-LsqFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
+void
+LsqAddRows(LinearAccum *acc, const TrainData *td)
 {
-	LinearKind	kind = KindOf(td->algorithm);
-	LinearParams params = {0};
-	LinearAccum *acc = LinearAccumCreate(td->p);
 	int			block = Max(1, Min(td->n, LSQ_BLOCK_VALUES / td->p));
 	double	   *rows = palloc_extended(sizeof(double) * block * td->p, MCXT_ALLOC_HUGE);
-	LinearModel *m;
 
-	params.alpha = hp->applies[HP_ALPHA] ? hp->v[HP_ALPHA] : 0.0;
-	params.max_iter = 1;
-	params.tol = 1;
-	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
-
-	MlopsSetLibraryThreads();
 	for (int start = 0; start < td->n; start += block)
 	{
 		int			b = Min(block, td->n - start);
@@ -149,15 +137,48 @@ LsqFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 		LinearAccumAddRows(acc, rows, td->y + start, b);
 	}
 	pfree(rows);
-	TrainDataRowsDone(td);
+}
 
-	m = LinearAccumSolve(acc, kind, &params);
+/*
+ * Solve least squares or ridge (per algorithm and hyperparameters) from
+ * the accumulated rows; returns the serialized model, fills importance as
+ * LinImportance does (the standard deviations from the statistics) and
+ * appends the fit's description to info.
+ */
+bytea *
+LsqFinish(LinearAccum *acc, MlopsAlgorithm algorithm, const HyperParams *hp,
+		  StringInfo info, double *importance)
+{
+	LinearParams params = {0};
+	LinearModel *m;
+
+	params.alpha = hp->applies[HP_ALPHA] ? hp->v[HP_ALPHA] : 0.0;
+	params.max_iter = 1;
+	params.tol = 1;
+	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
+	MlopsSetLibraryThreads();
+	m = LinearAccumSolve(acc, KindOf(algorithm), &params);
 	appendStringInfo(info, ", \"iterations\": %d, \"converged\": %s",
 					 m->iterations, m->converged ? "true" : "false");
 	LinearAccumStddev(acc, importance);
-	for (int j = 0; j < td->p; j++)
+	for (int j = 0; j < m->nfeatures; j++)
 		importance[j] *= fabs(m->coef[j]);
 	return LinearSerialize(m);
+}
+
+/*
+ * Fit least squares or ridge from td's rows streamed into the accumulator
+ * of linear_accum.c.
+ */
+static bytea *
+LsqFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
+{
+	LinearAccum *acc = LinearAccumCreate(td->p);
+
+	MlopsSetLibraryThreads();
+	LsqAddRows(acc, td);
+	TrainDataRowsDone(td);
+	return LsqFinish(acc, td->algorithm, hp, info, importance);
 }
 
 /*

@@ -134,6 +134,64 @@ StratifiedTest(const Dataset *ds, int ntest, pg_prng_state *rng, bool *is_test)
 }
 
 /*
+ * The number of held-out rows of n rows, or an error when too few rows
+ * are left to train on.
+ */
+static int
+SplitTestCount(int n, double test_size)
+{
+	int			ntest = (int) ceil(test_size * n);
+
+	if (ntest >= n || (test_size > 0 && n < 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("too few rows to split: %d rows with test_size %g", n, test_size),
+				 errhint("Training needs at least one row and the held-out set at least one more; use test_size => 0 to train on every row.")));
+	return ntest;
+}
+
+/*
+ * Rows 0 .. n - 1 shuffled by Fisher-Yates: the random split holds out the
+ * first ntest of them.
+ */
+static int *
+SplitShuffledRows(int n, pg_prng_state *rng)
+{
+	int		   *perm = palloc_extended(sizeof(int) * Max(1, n), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		perm[i] = i;
+	Shuffle(perm, n, rng);
+	return perm;
+}
+
+/*
+ * The random split of n rows as a bitmap (bit i of byte i / 8 set for a
+ * held-out row): the same rows SplitRows holds out, for a caller that
+ * reads the rows in blocks instead of holding them.  The shuffle takes 4
+ * bytes per row while it runs; the bitmap n / 8 bytes.  *ntest receives
+ * the number of held-out rows.
+ */
+uint8 *
+SplitRandomBitmap(int n, double test_size, int seed, int *ntest)
+{
+	uint8	   *bits = palloc_extended(Max(1, (n + 7) / 8), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	pg_prng_state rng;
+
+	*ntest = SplitTestCount(n, test_size);
+	pg_prng_seed(&rng, (uint64) (int64) seed);
+	if (*ntest > 0)
+	{
+		int		   *perm = SplitShuffledRows(n, &rng);
+
+		for (int i = 0; i < *ntest; i++)
+			bits[perm[i] / 8] |= (uint8) (1 << (perm[i] % 8));
+		pfree(perm);
+	}
+	return bits;
+}
+
+/*
  * Split the rows of a dataset into training and held-out rows.
  */
 Split *
@@ -141,15 +199,9 @@ SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed)
 {
 	Split	   *s = palloc0(sizeof(Split));
 	int			n = ds->nrows;
-	int			ntest = (int) ceil(test_size * n);
+	int			ntest = SplitTestCount(n, test_size);
 	bool	   *is_test = palloc_extended(sizeof(bool) * Max(1, n), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	pg_prng_state rng;
-
-	if (ntest >= n || (test_size > 0 && n < 2))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("too few rows to split: %d rows with test_size %g", n, test_size),
-				 errhint("Training needs at least one row and the held-out set at least one more; use test_size => 0 to train on every row.")));
 
 	pg_prng_seed(&rng, (uint64) (int64) seed);
 	if (ntest > 0)
@@ -163,11 +215,8 @@ SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed)
 			StratifiedTest(ds, ntest, &rng, is_test);
 		else
 		{
-			int		   *perm = palloc_extended(sizeof(int) * n, MCXT_ALLOC_HUGE);
+			int		   *perm = SplitShuffledRows(n, &rng);
 
-			for (int i = 0; i < n; i++)
-				perm[i] = i;
-			Shuffle(perm, n, &rng);
 			for (int i = 0; i < ntest; i++)
 				is_test[perm[i]] = true;
 			pfree(perm);

@@ -54,6 +54,7 @@
 #include "registry.h"
 #include "train/split.h"
 #include "train/train.h"
+#include "train/train_stream.h"
 
 PG_FUNCTION_INFO_V1(mlops_train);
 
@@ -195,6 +196,15 @@ TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 	for (int i = 1; i < s->ntrain; i++)
 		if (ds->target[s->train[i]] != first)
 			return;
+	TrainConstantTargetError(ds, task);
+}
+
+/*
+ * The error of a target that is constant (one class) in the training rows.
+ */
+void
+TrainConstantTargetError(const Dataset *ds, MlopsTask task)
+{
 	if (task == TASK_CLASSIFICATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -203,6 +213,22 @@ TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
 			 errmsg("target column \"%s\" is constant in the training rows", ds->target_name)));
+}
+
+/*
+ * Refuse a relation without a row to train on, and say how many rows a
+ * NULL target left out.
+ */
+void
+TrainCheckRowsRead(const Dataset *ds)
+{
+	if (ds->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("relation %s has no rows with a non-NULL target to train on", ds->relname)));
+	if (ds->null_targets > 0)
+		ereport(NOTICE,
+				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
 }
 
 /*
@@ -611,6 +637,33 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	columns = plan.columns;
 	ncolumns = plan.ncolumns;
 
+	/* linear and ridge on numeric columns train from blocks of rows */
+	if (TrainStreamApplies(req, &plan, compare_id))
+	{
+		TrainStreamResult sr;
+
+		TrainStreamRun(req, &plan, &sr);
+		ds = sr.ds;
+		nrows = ds->nrows;
+		row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", nrows, sr.fingerprint);
+		task = TASK_REGRESSION;
+		res->metric = PolicyMetric(&policy, task);
+		split_kind = SPLIT_RANDOM;
+		split = palloc0(sizeof(Split));
+		split->ntrain = sr.ntrain;
+		split->ntest = sr.ntest;
+		hp = sr.hp;
+		fz = sr.fz;
+		blob = sr.blob;
+		importance = sr.importance;
+		info = sr.info;
+		fit_seconds = sr.fit_seconds;
+		row.profile = sr.profile;
+		initStringInfo(&metrics);
+		appendStringInfo(&metrics, "{%s%s", sr.metrics.data, sr.ntest > 0 ? ", " : "");
+		goto evaluated;
+	}
+
 	/* read, with the columns of the model to compare with */
 	MlopsProgressPhase("reading", 0);
 	TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
@@ -625,13 +678,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	nrows = ds->nrows;
 	row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", ds->nrows,
 									DatasetFingerprint(ds));
-	if (ds->nrows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("relation %s has no rows with a non-NULL target to train on", relname)));
-	if (ds->null_targets > 0)
-		ereport(NOTICE,
-				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
+	TrainCheckRowsRead(ds);
 	DatasetNoticeIdColumns(ds);
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
 	res->metric = PolicyMetric(&policy, task);
@@ -710,6 +757,8 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		curves = CurvesHeldOut(pred, DatasetTargets(ds, split->test, split->ntest), split->ntest,
 							   ds->nclasses, ds->labels);
 	MemoryContextDelete(score_cxt);
+
+evaluated:
 	if (cv != NULL)
 		appendStringInfo(&metrics, "\"cv\": %s, ", cv);
 	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",

@@ -77,6 +77,8 @@ extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
 extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
 extern SplitKind TrainChooseSplit(const TrainRequest *req, int task);
 extern void TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task);
+extern void TrainConstantTargetError(const Dataset *ds, MlopsTask task) pg_attribute_noreturn();
+extern void TrainCheckRowsRead(const Dataset *ds);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
 extern double TrainScore(Jsonb *metrics, const char *metric);
 

@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * train_stream.c
+ *	  mlops.train for least squares and ridge without holding the rows: the
+ *	  relation is read several times, a block of rows at a time, and only
+ *	  statistics are kept, so the backend's memory does not grow with the
+ *	  number of rows.
+ *
+ * TrainStreamApplies says when: linear or ridge, a random split (no
+ * order_by, no cv, no model to compare with on the held-out rows), every
+ * feature column numeric but not an integer type (integers are checked for
+ * id-like columns, which takes their values), and preprocess settings that
+ * need no sorting (see FeaturizerFitsByBlocks).  Anything else trains from
+ * the rows in memory as before.
+ *
+ * The scans, each of the same query under the same snapshot with
+ * synchronized sequential scans off (so every scan sees the same rows in
+ * the same order, and row numbers mean the same rows):
+ *
+ * 1. count the rows and fingerprint them (DatasetFingerprint of each
+ *	  block, summed as the fingerprint of the whole is);
+ * 2. the split, from the row count: SplitRandomBitmap holds out the rows
+ *	  SplitRows would; then the training rows give the featurizer's
+ *	  statistics (FeaturizerFitAdd) and the profile's sorts
+ *	  (ProfileStreamAdd);
+ * 3. the training rows, featurized, into least squares' statistics
+ *	  (LsqAddRows into linear_accum.c), and the profile's sample;
+ * 4. the held-out rows, scored by the stored model as predict scores them:
+ *	  the metrics' first pass and the predictions' profile;
+ * 5. the held-out rows again: the metrics' second pass.
+ *
+ * The results are those of the in-memory path: the same split, transform,
+ * coefficients (the same statistics, accumulated in the same row order),
+ * metrics and profile, except the profile's std, summed in sorted order,
+ * which agrees to rounding.
+ *
+ * Memory: one block of rows, the bitmap of held-out rows (n / 8 bytes),
+ * the profile's sorts (TRAIN_STREAM_SORT_KB together, spilling to
+ * temporary files beyond), the statistics; and, while the split is drawn,
+ * its shuffle (4 bytes per row, freed before the scans that follow).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+#include "monitor/profile_stream.h"
+#include "ops/progress.h"
+#include "train/linear_accum.h"
+#include "train/metrics.h"
+#include "train/split.h"
+#include "train/train_stream.h"
+
+/* rows read per block */
+#define TRAIN_STREAM_BLOCK_ROWS 8192
+
+/* memory of the reference profile's sorts, together (kB) */
+#define TRAIN_STREAM_SORT_KB (32 * 1024)
+
+/* the state of the scans, handed to the block functions */
+typedef struct StreamState
+{
+	uint8	   *held_out;		/* bitmap of held-out rows */
+	int		   *rows;			/* scratch: the block's rows of one side */
+	double	   *y;				/* scratch: their targets */
+	double	   *pred;			/* scratch: their predictions */
+	uint64		fingerprint;
+	FeaturizerFitState *fit;
+	ProfileStream *profile;
+	bool		have_first;
+	double		first_target;
+	bool		target_varies;
+	LinearAccum *acc;
+	const Featurizer *fz;
+	MlopsAlgorithm algorithm;
+	MlopsModel *loaded;
+	MetricsRegressionState metrics;
+} StreamState;
+
+/*
+ * Is row number "row" held out?
+ */
+static inline bool
+IsHeldOut(const StreamState *st, int64 row)
+{
+	return (st->held_out[row / 8] >> (row % 8)) & 1;
+}
+
+/*
+ * The rows of a block on one side of the split, into st->rows; returns
+ * their number.
+ */
+static int
+BlockRows(StreamState *st, const Dataset *ds, int64 first, bool held_out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < ds->nrows; i++)
+		if (IsHeldOut(st, first + i) == held_out)
+			st->rows[n++] = i;
+	for (int i = 0; i < n; i++)
+		st->y[i] = ds->target[st->rows[i]];
+	return n;
+}
+
+/*
+ * Scan 1: the fingerprint.
+ */
+static void
+StreamCount(Dataset *ds, int64 first, void *arg)
+{
+	StreamState *st = (StreamState *) arg;
+
+	st->fingerprint += DatasetFingerprint(ds);
+}
+
+/*
+ * Scan 2: the featurizer's statistics and the profile's sorts, over the
+ * training rows; whether the target varies.
+ */
+static void
+StreamStatistics(Dataset *ds, int64 first, void *arg)
+{
+	StreamState *st = (StreamState *) arg;
+	int			n = BlockRows(st, ds, first, false);
+
+	FeaturizerFitAdd(st->fit, ds, st->rows, n);
+	ProfileStreamAdd(st->profile, ds, st->rows, n);
+	for (int i = 0; i < n && !st->target_varies; i++)
+	{
+		if (!st->have_first)
+		{
+			st->first_target = st->y[i];
+			st->have_first = true;
+		}
+		st->target_varies = st->y[i] != st->first_target;
+	}
+}
+
+/*
+ * Scan 3: the training rows into least squares' statistics, and the
+ * profile's sample.
+ */
+static void
+StreamFit(Dataset *ds, int64 first, void *arg)
+{
+	StreamState *st = (StreamState *) arg;
+	TrainData	td = {0};
+
+	td.algorithm = st->algorithm;
+	td.n = BlockRows(st, ds, first, false);
+	td.p = st->fz->nfeatures;
+	td.y = st->y;
+	td.fz = st->fz;
+	td.ds = ds;
+	td.rows = st->rows;
+	LsqAddRows(st->acc, &td);
+	ProfileStreamSample(st->profile, ds, st->rows, td.n);
+}
+
+/*
+ * Scan 4: the held-out rows' predictions, the metrics' first pass and the
+ * predictions' profile.
+ */
+static void
+StreamEvaluate(Dataset *ds, int64 first, void *arg)
+{
+	StreamState *st = (StreamState *) arg;
+	int			n = BlockRows(st, ds, first, true);
+
+	ModelPredictDataset(st->loaded, ds, st->rows, n, st->pred);
+	MetricsRegressionPass1(&st->metrics, st->y, st->pred, n);
+	ProfileStreamPredictions(st->profile, st->pred, n);
+}
+
+/*
+ * Scan 5: the metrics' second pass.
+ */
+static void
+StreamEvaluateAgain(Dataset *ds, int64 first, void *arg)
+{
+	StreamState *st = (StreamState *) arg;
+	int			n = BlockRows(st, ds, first, true);
+
+	ModelPredictDataset(st->loaded, ds, st->rows, n, st->pred);
+	MetricsRegressionPass2(&st->metrics, st->y, st->pred, n);
+}
+
+/*
+ * Does this training run train from blocks of rows (see the file header)?
+ */
+bool
+TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan, int64 compare_id)
+{
+	DatasetColumn *cols;
+	bool		applies;
+
+	if ((req->algorithm != ALG_LINEAR && req->algorithm != ALG_RIDGE) ||
+		req->cv > 0 || compare_id != 0 || req->order_by != NULL ||
+		(req->split >= 0 && req->split != SPLIT_RANDOM) ||
+		plan->target_mode != TARGET_REGRESSION)
+		return false;
+	cols = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
+	for (int j = 0; j < plan->ncolumns; j++)
+	{
+		cols[j].name = plan->columns[j];
+		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
+		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
+		if (cols[j].typid == INT2OID || cols[j].typid == INT4OID || cols[j].typid == INT8OID)
+		{
+			pfree(cols);
+			return false;
+		}
+	}
+	applies = FeaturizerFitsByBlocks(req->preprocess, cols, plan->ncolumns, req->algorithm);
+	pfree(cols);
+	return applies;
+}
+
+/*
+ * One scan of the relation, a block at a time.
+ */
+static Dataset *
+StreamScan(const TrainRequest *req, const TrainPlan *plan, DatasetBlockFn fn, StreamState *st)
+{
+	DatasetSpec spec;
+
+	spec.ncolumns = plan->ncolumns;
+	spec.names = plan->columns;
+	spec.array_lengths = NULL;
+	return DatasetScan(plan->relid, plan->relname, req->target, &spec, NULL, TARGET_REGRESSION,
+					   NULL, 0, TRAIN_STREAM_BLOCK_ROWS, fn, st);
+}
+
+/*
+ * Train least squares or ridge from blocks of rows; see the file header.
+ */
+void
+TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult *out)
+{
+	StreamState st = {0};
+	Dataset    *ds;
+	int			guc_level = NewGUCNestLevel();
+	int			ntest;
+	instr_time	start,
+				duration;
+	MlopsModel	loaded = {0};
+
+	/* every scan sees the rows in the same order */
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	st.algorithm = req->algorithm;
+	st.rows = palloc(sizeof(int) * TRAIN_STREAM_BLOCK_ROWS);
+	st.y = palloc(sizeof(double) * TRAIN_STREAM_BLOCK_ROWS);
+	st.pred = palloc(sizeof(double) * TRAIN_STREAM_BLOCK_ROWS);
+
+	elog(DEBUG1, "training from relation %s read in blocks of %d rows", plan->relname,
+		 TRAIN_STREAM_BLOCK_ROWS);
+
+	/* 1: count and fingerprint */
+	MlopsProgressPhase("reading", 0);
+	ds = StreamScan(req, plan, StreamCount, &st);
+	out->ds = ds;
+	out->fingerprint = st.fingerprint;
+	TrainCheckRowsRead(ds);
+
+	/* the split; then the memory this takes, which does not grow with the rows */
+	st.held_out = SplitRandomBitmap(ds->nrows, req->test_size, req->seed, &ntest);
+	out->ntest = ntest;
+	out->ntrain = ds->nrows - ntest;
+	out->hp = HyperParamsParse(req->algorithm, TASK_REGRESSION, req->hyperparams);
+	MlopsCheckTrainMemory(4.0 * ds->nrows + TRAIN_STREAM_SORT_KB * 1024.0 +
+						  LinearAccumMemory(Max(1, ds->ninputs)),
+						  "Training from blocks of rows takes %.0f kB for the split, %d kB for the reference profile's sorts and %.0f kB for the %s fit.",
+						  ceil(4.0 * ds->nrows / 1024.0), TRAIN_STREAM_SORT_KB,
+						  ceil(LinearAccumMemory(Max(1, ds->ninputs)) / 1024.0),
+						  MlopsAlgorithmName(req->algorithm));
+
+	/* 2: the transform's statistics and the profile's sorts */
+	MlopsProgressPhase("featurizing", 0);
+	st.fit = FeaturizerFitBegin(ds, req->algorithm, req->preprocess);
+	st.profile = ProfileStreamBegin(ds, req->seed, TRAIN_STREAM_SORT_KB);
+	(void) StreamScan(req, plan, StreamStatistics, &st);
+	if (!st.target_varies)
+		TrainConstantTargetError(ds, TASK_REGRESSION);
+	out->fz = FeaturizerFitEnd(st.fit, ds);
+	st.fz = out->fz;
+	ProfileStreamSortDone(st.profile);
+
+	/* 3: the fit */
+	MlopsProgressPhase("fitting", 0);
+	INSTR_TIME_SET_CURRENT(start);
+	MlopsSetLibraryThreads();
+	st.acc = LinearAccumCreate(out->fz->nfeatures);
+	(void) StreamScan(req, plan, StreamFit, &st);
+	initStringInfo(&out->info);
+	out->importance = palloc0(sizeof(double) * out->fz->nfeatures);
+	out->blob = LsqFinish(st.acc, req->algorithm, out->hp, &out->info, out->importance);
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	out->fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
+
+	/* 4, 5: the stored model on the held-out rows */
+	initStringInfo(&out->metrics);
+	ProfileStreamPredictionsBegin(st.profile, ntest);
+	if (ntest > 0)
+	{
+		MlopsProgressPhase("evaluating", ntest);
+		loaded.algorithm = req->algorithm;
+		loaded.task = TASK_REGRESSION;
+		loaded.fz = out->fz;
+		loaded.ops = ModelOps(req->algorithm);
+		loaded.impl = loaded.ops->load(out->blob, out->fz->nfeatures, 0);
+		st.loaded = &loaded;
+		(void) StreamScan(req, plan, StreamEvaluate, &st);
+		(void) StreamScan(req, plan, StreamEvaluateAgain, &st);
+		MetricsRegressionAppend(&out->metrics, &st.metrics);
+	}
+	out->profile = ProfileStreamEnd(st.profile);
+	AtEOXact_GUC(true, guc_level);
+}
