@@ -15,6 +15,10 @@
  * held-out rows of the data set are kept, so the fit's own memory (for
  * XGBoost the quantized matrix and the boosting state) does not add to a
  * full copy of the table.
+ * Least squares and ridge with a random split on numeric columns do not
+ * hold the rows at all: train_stream.c reads them in blocks, several
+ * times, and hands back what registration needs (TrainStreamApplies says
+ * when).
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
