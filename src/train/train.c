@@ -359,7 +359,7 @@ OldDateHour(const DatasetColumn *col, const FeatureSource *src)
  * same rows and values), with the target in that model's label order.
  * NULL, with *problem set, when ds lacks a column of the model or a label.
  */
-static Dataset *
+Dataset *
 DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 {
 	Dataset    *view = palloc(sizeof(Dataset));
@@ -472,6 +472,20 @@ TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec)
 }
 
 /*
+ * Why model m cannot be compared with a new model of this task on ntest
+ * held-out rows, or NULL.
+ */
+char *
+CompareProblem(const MlopsModel *m, MlopsTask task, int ntest)
+{
+	if (ntest == 0)
+		return pstrdup("no rows were held out");
+	if (m->task != task)
+		return psprintf("model " INT64_FORMAT " is a %s model", m->id, MlopsTaskName(m->task));
+	return NULL;
+}
+
+/*
  * Score another model (the deployed one) on the held-out rows of a new
  * training run, so both are compared on the same rows; ds holds the
  * columns of both (TrainReadSpec).
@@ -484,16 +498,9 @@ CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split 
 	Dataset    *view;
 	StringInfoData metrics;
 
-	if (split->ntest == 0)
-	{
-		res->compare_problem = pstrdup("no rows were held out");
+	res->compare_problem = CompareProblem(m, task, split->ntest);
+	if (res->compare_problem != NULL)
 		return;
-	}
-	if (m->task != task)
-	{
-		res->compare_problem = psprintf("model " INT64_FORMAT " is a %s model", m->id, MlopsTaskName(m->task));
-		return;
-	}
 	view = DatasetForModel(ds, m, &res->compare_problem);
 	if (view == NULL)
 		return;
@@ -624,6 +631,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	int			nrows;
 	HeldOutRows held_out = {0};
 	ProfileBuilder *profile;
+	bool		streamed;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -642,16 +650,19 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	ncolumns = plan.ncolumns;
 
 	/* linear and ridge on numeric columns train from blocks of rows */
-	if (TrainStreamApplies(req, &plan, compare_id))
+	res->compare_score = NAN;
+	streamed = TrainStreamApplies(req, &plan);
+	if (streamed)
 	{
-		TrainStreamResult sr;
+		TrainStreamResult sr = {0};
 
-		TrainStreamRun(req, &plan, &sr);
+		task = TASK_REGRESSION;
+		res->metric = PolicyMetric(&policy, task);
+		TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
+		TrainStreamRun(req, &plan, &spec, compare_id, &sr, res);
 		ds = sr.ds;
 		nrows = ds->nrows;
 		row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", nrows, sr.fingerprint);
-		task = TASK_REGRESSION;
-		res->metric = PolicyMetric(&policy, task);
 		split_kind = SPLIT_RANDOM;
 		split = palloc0(sizeof(Split));
 		split->ntrain = sr.ntrain;
@@ -769,8 +780,7 @@ evaluated:
 					 split->ntrain, split->ntest, fit_seconds);
 
 	/* the deployed model on the same held-out rows */
-	res->compare_score = NAN;
-	if (compare_id != 0)
+	if (compare_id != 0 && !streamed)
 		CompareOnHeldOut(compare_id, task, &both, split, res);
 
 	/* the training record */

@@ -7,11 +7,13 @@
  *	  number of rows.
  *
  * TrainStreamApplies says when: linear or ridge, a random split (no
- * order_by, no cv, no model to compare with on the held-out rows), every
- * feature column numeric but not an integer type (integers are checked for
- * id-like columns, which takes their values), and preprocess settings that
- * need no sorting (see FeaturizerFitsByBlocks).  Anything else trains from
- * the rows in memory as before.
+ * order_by, no cv), every feature column numeric but not an integer type
+ * (integers are checked for id-like columns, which takes their values),
+ * and preprocess settings that need no sorting (see
+ * FeaturizerFitsByBlocks).  Anything else trains from the rows in memory
+ * as before.  The model to compare with (deploy "auto") is scored on the
+ * held-out rows in the same scans, from its own columns, which are read
+ * too.
  *
  * The scans, each of the same query under the same snapshot with
  * synchronized sequential scans off (so every scan sees the same rows in
@@ -25,8 +27,9 @@
  *	  (ProfileStreamAdd);
  * 3. the training rows, featurized, into least squares' statistics
  *	  (LsqAddRows into linear_accum.c), and the profile's sample;
- * 4. the held-out rows, scored by the stored model as predict scores them:
- *	  the metrics' first pass and the predictions' profile;
+ * 4. the held-out rows, scored by the stored model as predict scores them
+ *	  (and by the model compared with): the metrics' first pass and the
+ *	  predictions' profile;
  * 5. the held-out rows again: the metrics' second pass.
  *
  * The results are those of the in-memory path: the same split, transform,
@@ -50,9 +53,12 @@
 #include "portability/instr_time.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
+#include "jsonutil.h"
 #include "monitor/profile_stream.h"
 #include "ops/progress.h"
+#include "serve/model_cache.h"
 #include "train/linear_accum.h"
 #include "train/metrics.h"
 #include "train/split.h"
@@ -67,10 +73,16 @@
 /* the state of the scans, handed to the block functions */
 typedef struct StreamState
 {
+	const TrainRequest *req;
+	const TrainPlan *plan;
+	const DatasetSpec *spec;	/* the columns read: the new model's, then
+								 * those only the compared model reads */
+	MemoryContext block_cxt;	/* reset for each block */
 	uint8	   *held_out;		/* bitmap of held-out rows */
 	int		   *rows;			/* scratch: the block's rows of one side */
 	double	   *y;				/* scratch: their targets */
 	double	   *pred;			/* scratch: their predictions */
+	double	   *pred2;			/* scratch: the compared model's */
 	uint64		fingerprint;
 	FeaturizerFitState *fit;
 	ProfileStream *profile;
@@ -82,7 +94,28 @@ typedef struct StreamState
 	MlopsAlgorithm algorithm;
 	MlopsModel *loaded;
 	MetricsRegressionState metrics;
+	MlopsModel *compare;		/* the model compared with, or NULL */
+	char	   *compare_problem;
+	MetricsRegressionState compare_metrics;
 } StreamState;
+
+/*
+ * Begin the work on a block: a fresh block context, and the block's view
+ * with the new model's columns only (into own).
+ */
+static Dataset *
+BlockBegin(StreamState *st, Dataset *ds, Dataset *own, MemoryContext *old)
+{
+	MemoryContextReset(st->block_cxt);
+	*old = MemoryContextSwitchTo(st->block_cxt);
+	*own = *ds;
+	if (ds->ncolumns > st->plan->ncolumns)
+	{
+		own->ninputs = ds->columns[st->plan->ncolumns].first_input;
+		own->ncolumns = st->plan->ncolumns;
+	}
+	return own;
+}
 
 /*
  * Is row number "row" held out?
@@ -114,11 +147,15 @@ BlockRows(StreamState *st, const Dataset *ds, int64 first, bool held_out)
  * Scan 1: the fingerprint.
  */
 static void
-StreamCount(Dataset *ds, int64 first, void *arg)
+StreamCount(Dataset *block, int64 first, void *arg)
 {
 	StreamState *st = (StreamState *) arg;
+	MemoryContext old;
+	Dataset		view;
+	Dataset    *ds = BlockBegin(st, block, &view, &old);
 
 	st->fingerprint += DatasetFingerprint(ds);
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -126,9 +163,12 @@ StreamCount(Dataset *ds, int64 first, void *arg)
  * training rows; whether the target varies.
  */
 static void
-StreamStatistics(Dataset *ds, int64 first, void *arg)
+StreamStatistics(Dataset *block, int64 first, void *arg)
 {
 	StreamState *st = (StreamState *) arg;
+	MemoryContext old;
+	Dataset		view;
+	Dataset    *ds = BlockBegin(st, block, &view, &old);
 	int			n = BlockRows(st, ds, first, false);
 
 	FeaturizerFitAdd(st->fit, ds, st->rows, n);
@@ -142,6 +182,7 @@ StreamStatistics(Dataset *ds, int64 first, void *arg)
 		}
 		st->target_varies = st->y[i] != st->first_target;
 	}
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -149,9 +190,12 @@ StreamStatistics(Dataset *ds, int64 first, void *arg)
  * profile's sample.
  */
 static void
-StreamFit(Dataset *ds, int64 first, void *arg)
+StreamFit(Dataset *block, int64 first, void *arg)
 {
 	StreamState *st = (StreamState *) arg;
+	MemoryContext old;
+	Dataset		view;
+	Dataset    *ds = BlockBegin(st, block, &view, &old);
 	TrainData	td = {0};
 
 	td.algorithm = st->algorithm;
@@ -163,47 +207,80 @@ StreamFit(Dataset *ds, int64 first, void *arg)
 	td.rows = st->rows;
 	LsqAddRows(st->acc, &td);
 	ProfileStreamSample(st->profile, ds, st->rows, td.n);
+	MemoryContextSwitchTo(old);
 }
 
 /*
- * Scan 4: the held-out rows' predictions, the metrics' first pass and the
- * predictions' profile.
+ * Scans 4 and 5: the held-out rows' predictions (the new model's, and the
+ * compared model's from its own columns) into one pass of the metrics;
+ * the first pass also profiles the predictions.
  */
 static void
-StreamEvaluate(Dataset *ds, int64 first, void *arg)
+StreamEvaluateBlock(Dataset *block, int64 first, StreamState *st, bool first_pass)
 {
-	StreamState *st = (StreamState *) arg;
+	MemoryContext old;
+	Dataset		view;
+	Dataset    *ds = BlockBegin(st, block, &view, &old);
 	int			n = BlockRows(st, ds, first, true);
 
 	ModelPredictDataset(st->loaded, ds, st->rows, n, st->pred);
-	MetricsRegressionPass1(&st->metrics, st->y, st->pred, n);
-	ProfileStreamPredictions(st->profile, st->pred, n);
+	if (first_pass)
+	{
+		MetricsRegressionPass1(&st->metrics, st->y, st->pred, n);
+		ProfileStreamPredictions(st->profile, st->pred, n);
+	}
+	else
+		MetricsRegressionPass2(&st->metrics, st->y, st->pred, n);
+	if (st->compare != NULL)
+	{
+		char	   *problem = NULL;
+		Dataset    *theirs = DatasetForModel(block, st->compare, &problem);
+
+		if (theirs == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			st->compare_problem = MemoryContextStrdup(old, problem);
+			st->compare = NULL;
+			return;
+		}
+		ModelPredictDataset(st->compare, theirs, st->rows, n, st->pred2);
+		if (first_pass)
+			MetricsRegressionPass1(&st->compare_metrics, st->y, st->pred2, n);
+		else
+			MetricsRegressionPass2(&st->compare_metrics, st->y, st->pred2, n);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Scan 4: the metrics' first pass and the predictions' profile.
+ */
+static void
+StreamEvaluate(Dataset *block, int64 first, void *arg)
+{
+	StreamEvaluateBlock(block, first, (StreamState *) arg, true);
 }
 
 /*
  * Scan 5: the metrics' second pass.
  */
 static void
-StreamEvaluateAgain(Dataset *ds, int64 first, void *arg)
+StreamEvaluateAgain(Dataset *block, int64 first, void *arg)
 {
-	StreamState *st = (StreamState *) arg;
-	int			n = BlockRows(st, ds, first, true);
-
-	ModelPredictDataset(st->loaded, ds, st->rows, n, st->pred);
-	MetricsRegressionPass2(&st->metrics, st->y, st->pred, n);
+	StreamEvaluateBlock(block, first, (StreamState *) arg, false);
 }
 
 /*
  * Does this training run train from blocks of rows (see the file header)?
  */
 bool
-TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan, int64 compare_id)
+TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan)
 {
 	DatasetColumn *cols;
 	bool		applies;
 
 	if ((req->algorithm != ALG_LINEAR && req->algorithm != ALG_RIDGE) ||
-		req->cv > 0 || compare_id != 0 || req->order_by != NULL ||
+		req->cv > 0 || req->order_by != NULL ||
 		(req->split >= 0 && req->split != SPLIT_RANDOM) ||
 		plan->target_mode != TARGET_REGRESSION)
 		return false;
@@ -228,22 +305,20 @@ TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan, int64 compare
  * One scan of the relation, a block at a time.
  */
 static Dataset *
-StreamScan(const TrainRequest *req, const TrainPlan *plan, DatasetBlockFn fn, StreamState *st)
+StreamScan(DatasetBlockFn fn, StreamState *st)
 {
-	DatasetSpec spec;
-
-	spec.ncolumns = plan->ncolumns;
-	spec.names = plan->columns;
-	spec.array_lengths = NULL;
-	return DatasetScan(plan->relid, plan->relname, req->target, &spec, NULL, TARGET_REGRESSION,
-					   NULL, 0, TRAIN_STREAM_BLOCK_ROWS, fn, st);
+	return DatasetScan(st->plan->relid, st->plan->relname, st->req->target, st->spec, NULL,
+					   TARGET_REGRESSION, NULL, 0, TRAIN_STREAM_BLOCK_ROWS, fn, st);
 }
 
 /*
  * Train least squares or ridge from blocks of rows; see the file header.
+ * spec names the columns to read (TrainReadSpec); the model compare_id (or
+ * 0) is scored on the held-out rows into res's compare members.
  */
 void
-TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult *out)
+TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, const DatasetSpec *spec,
+			   int64 compare_id, TrainStreamResult *out, TrainResult *res)
 {
 	StreamState st = {0};
 	Dataset    *ds;
@@ -256,7 +331,13 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult
 	/* every scan sees the rows in the same order */
 	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	st.req = req;
+	st.plan = plan;
+	st.spec = spec;
+	st.block_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops training block",
+										 ALLOCSET_DEFAULT_SIZES);
 	st.algorithm = req->algorithm;
+	st.pred2 = palloc(sizeof(double) * TRAIN_STREAM_BLOCK_ROWS);
 	st.rows = palloc(sizeof(int) * TRAIN_STREAM_BLOCK_ROWS);
 	st.y = palloc(sizeof(double) * TRAIN_STREAM_BLOCK_ROWS);
 	st.pred = palloc(sizeof(double) * TRAIN_STREAM_BLOCK_ROWS);
@@ -266,7 +347,13 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult
 
 	/* 1: count and fingerprint */
 	MlopsProgressPhase("reading", 0);
-	ds = StreamScan(req, plan, StreamCount, &st);
+	ds = StreamScan(StreamCount, &st);
+	if (ds->ncolumns > plan->ncolumns)
+	{
+		/* the new model sees its own columns only */
+		ds->ninputs = ds->columns[plan->ncolumns].first_input;
+		ds->ncolumns = plan->ncolumns;
+	}
 	out->ds = ds;
 	out->fingerprint = st.fingerprint;
 	TrainCheckRowsRead(ds);
@@ -287,7 +374,7 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult
 	MlopsProgressPhase("featurizing", 0);
 	st.fit = FeaturizerFitBegin(ds, req->algorithm, req->preprocess);
 	st.profile = ProfileStreamBegin(ds, req->seed, TRAIN_STREAM_SORT_KB);
-	(void) StreamScan(req, plan, StreamStatistics, &st);
+	(void) StreamScan(StreamStatistics, &st);
 	if (!st.target_varies)
 		TrainConstantTargetError(ds, TASK_REGRESSION);
 	out->fz = FeaturizerFitEnd(st.fit, ds);
@@ -299,7 +386,7 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult
 	INSTR_TIME_SET_CURRENT(start);
 	MlopsSetLibraryThreads();
 	st.acc = LinearAccumCreate(out->fz->nfeatures);
-	(void) StreamScan(req, plan, StreamFit, &st);
+	(void) StreamScan(StreamFit, &st);
 	initStringInfo(&out->info);
 	out->importance = palloc0(sizeof(double) * out->fz->nfeatures);
 	out->blob = LsqFinish(st.acc, req->algorithm, out->hp, &out->info, out->importance);
@@ -319,10 +406,34 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, TrainStreamResult
 		loaded.ops = ModelOps(req->algorithm);
 		loaded.impl = loaded.ops->load(out->blob, out->fz->nfeatures, 0);
 		st.loaded = &loaded;
-		(void) StreamScan(req, plan, StreamEvaluate, &st);
-		(void) StreamScan(req, plan, StreamEvaluateAgain, &st);
+		if (compare_id != 0)
+		{
+			st.compare = ModelCacheGet(compare_id);
+			res->compare_problem = CompareProblem(st.compare, TASK_REGRESSION, ntest);
+			if (res->compare_problem != NULL)
+				st.compare = NULL;
+		}
+		(void) StreamScan(StreamEvaluate, &st);
+		if (st.compare != NULL)
+			st.compare = ModelCacheGet(compare_id);
+		(void) StreamScan(StreamEvaluateAgain, &st);
 		MetricsRegressionAppend(&out->metrics, &st.metrics);
+		if (st.compare_problem != NULL)
+			res->compare_problem = st.compare_problem;
+		else if (st.compare != NULL)
+		{
+			StringInfoData metrics;
+
+			initStringInfo(&metrics);
+			appendStringInfoChar(&metrics, '{');
+			MetricsRegressionAppend(&metrics, &st.compare_metrics);
+			appendStringInfo(&metrics, ", \"test_rows\": %d}", ntest);
+			res->compare_metrics = JsonFromText(&metrics);
+			res->compare_score = TrainScore(res->compare_metrics, res->metric);
+		}
 	}
+	else if (compare_id != 0)
+		res->compare_problem = CompareProblem(ModelCacheGet(compare_id), TASK_REGRESSION, 0);
 	out->profile = ProfileStreamEnd(st.profile);
 	AtEOXact_GUC(true, guc_level);
 }

@@ -35,9 +35,9 @@ typedef struct TrainStreamResult
 	Jsonb	   *profile;
 } TrainStreamResult;
 
-extern bool TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan,
-							   int64 compare_id);
+extern bool TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan);
 extern void TrainStreamRun(const TrainRequest *req, const TrainPlan *plan,
-						   TrainStreamResult *out);
+						   const DatasetSpec *spec, int64 compare_id,
+						   TrainStreamResult *out, TrainResult *res);
 
 #endif							/* MLOPS_TRAIN_STREAM_H */

@@ -111,6 +111,35 @@ compare("preprocess", "ts", "linear", "{}",
 compare("constant_fill", "ts", "ridge", '{"alpha": 0.5}', '{"c": {"impute": {"constant": -7}, "scale": "standard"}}')
 compare("all_rows", "ts", "linear", test_size=0)
 
+
+
+def compare_deployed(name, cv):
+    """deploy auto against a deployed XGBoost model on the same held-out rows: the not_deployed event."""
+    project = f"cmp_{name}"
+    cur.execute("SELECT model_id FROM mlops.train(%s, 'ts', 'y', algorithm => 'xgboost', "
+                "hyperparams => '{\"n_estimators\": 30}', deploy => 'always')", (project,))
+    deployed = cur.fetchone()[0]
+    cur.execute("SET client_min_messages = debug1")
+    del conn.notices[:]
+    cur.execute("SELECT model_id, deployed FROM mlops.train(%s, 'ts', 'y', algorithm => 'linear', "
+                "features => '{a}', deploy => 'auto', cv => %s)", (project, cv))
+    model_id, was_deployed = cur.fetchone()
+    cur.execute("SET client_min_messages = notice")
+    tap.ok(any("read in blocks" in m for m in conn.notices) == (cv is None),
+           f"deploy auto, cv {cv}: read in blocks only without cv")
+    cur.execute("SELECT detail - 'reason' - 'deployed_model_id' FROM mlops.events "
+                "WHERE action = 'not_deployed' AND model_id = %s", (model_id,))
+    rows = cur.fetchall()
+    return deployed, was_deployed, rows[0][0] if rows else None
+
+
+_, dep_s, ev_s = compare_deployed("s", None)
+_, dep_m, ev_m = compare_deployed("m", 2)
+tap.ok(not dep_s and not dep_m and ev_s is not None, "deploy auto: the worse linear model is not deployed either way")
+tap.ok(ev_s is not None and ev_s.get("basis") == "same_rows" and ev_s == ev_m,
+       "deploy auto: the deployed model scored on the same held-out rows, with the same metrics, read in blocks",
+       f"{ev_s}\n{ev_m}")
+
 cur.execute("DROP TABLE IF EXISTS ts_const; CREATE TABLE ts_const AS SELECT a, b, 4.0::float8 AS y FROM ts")
 same_error("constant_target", "ts_const")
 cur.execute("DROP TABLE IF EXISTS ts_empty; CREATE TABLE ts_empty (a float8, y float8)")
