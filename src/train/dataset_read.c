@@ -595,7 +595,8 @@ DatasetRead(Oid relid, const char *relname, const char *target,
  * with each full block and the last one (ds->nrows rows, row numbers
  * first .. first + ds->nrows - 1 of the query).  Category codes stay the
  * same across blocks.  The data set returned has the columns and the
- * target's description, nrows the number of rows read and no rows.
+ * target's description, nrows the number of rows read and no rows (its
+ * values and target are NULL).
  * Labels are collected only in DatasetRead: a scan reads a regression
  * target or none.
  */
@@ -658,9 +659,19 @@ DatasetScan(Oid relid, const char *relname, const char *target,
 	MemoryContextDelete(r.batch_cxt);
 	if (block_rows > 0)
 	{
+		/* the rows were the blocks' */
 		if (ds->nrows > 0)
 			DatasetReceiverFlush(&r);
 		ds->nrows = (int) r.block_first;
+		for (int k = 0; k < ds->ninputs && r.capacity > 0; k++)
+		{
+			pfree(ds->inputs[k].values);
+			ds->inputs[k].values = NULL;
+		}
+		if (ds->target != NULL)
+			pfree(ds->target);
+		ds->target = NULL;
+		ds->bytes = 0;
 	}
 
 	if (r.ls.cmp != NULL)
