@@ -116,6 +116,8 @@ extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 							TargetMode mode, char **known_labels, int nknown);
 extern void DatasetKeepRows(Dataset *ds, const int *rows, int n);
 extern void DatasetNoticeIdColumns(const Dataset *ds);
+extern bool DatasetChecksIdColumn(const DatasetColumn *c, int64 nrows);
+extern void DatasetNoticeIdColumn(const char *name);
 extern bool DatasetIsNumericType(Oid typid);
 extern bool DatasetSourceKindOf(Oid typid, SourceKind *kind);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);

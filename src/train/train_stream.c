@@ -7,10 +7,8 @@
  *	  number of rows.
  *
  * TrainStreamApplies says when: linear or ridge, a random split (no
- * order_by, no cv), every feature column numeric but not an integer type
- * (integers are checked for id-like columns, which takes their values),
- * and preprocess settings that need no sorting (see
- * FeaturizerFitsByBlocks).  Anything else trains from the rows in memory
+ * order_by, no cv), every feature column numeric, and preprocess settings
+ * that need no sorting (see FeaturizerFitsByBlocks).  Anything else trains from the rows in memory
  * as before.  The model to compare with (deploy "auto") is scored on the
  * held-out rows in the same scans, from its own columns, which are read
  * too.
@@ -21,7 +19,9 @@
  * memory would be most of the run's):
  *
  * 1. count the rows and fingerprint them (DatasetFingerprint of each
- *	  block, summed as the fingerprint of the whole is);
+ *	  block, summed as the fingerprint of the whole is); integer columns go
+ *	  into tuplesorts for DatasetNoticeIdColumns's check (all present, all
+ *	  different);
  * 2. the split, from the row count: SplitRandomBitmap holds out the rows
  *	  SplitRows would; then the training rows give the featurizer's
  *	  statistics (FeaturizerFitAdd) and the profile's sorts
@@ -50,12 +50,14 @@
 
 #include <math.h>
 
+#include "catalog/pg_operator_d.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/tuplesort.h"
 
 #include "jsonutil.h"
 #include "monitor/profile_stream.h"
@@ -86,6 +88,9 @@ typedef struct StreamState
 	double	   *pred;			/* scratch: their predictions */
 	double	   *pred2;			/* scratch: the compared model's */
 	uint64		fingerprint;
+	Tuplesortstate **id_sorts;	/* per source column: an integer column's
+								 * values, or NULL */
+	bool	   *id_nulls;		/* per source column: a NULL seen */
 	FeaturizerFitState *fit;
 	ProfileStream *profile;
 	bool		have_first;
@@ -157,6 +162,18 @@ StreamCount(Dataset *block, int64 first, void *arg)
 	Dataset    *ds = BlockBegin(st, block, &view, &old);
 
 	st->fingerprint += DatasetFingerprint(ds);
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		const double *values = ds->inputs[ds->columns[j].first_input].values;
+
+		if (st->id_sorts[j] == NULL || st->id_nulls[j])
+			continue;
+		for (int i = 0; i < ds->nrows && !st->id_nulls[j]; i++)
+		{
+			st->id_nulls[j] = isnan(values[i]);
+			tuplesort_putdatum(st->id_sorts[j], Float8GetDatum(values[i]), false);
+		}
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -292,15 +309,45 @@ TrainStreamApplies(const TrainRequest *req, const TrainPlan *plan)
 		cols[j].name = plan->columns[j];
 		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
 		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
-		if (cols[j].typid == INT2OID || cols[j].typid == INT4OID || cols[j].typid == INT8OID)
-		{
-			pfree(cols);
-			return false;
-		}
 	}
 	applies = FeaturizerFitsByBlocks(req->preprocess, cols, plan->ncolumns, req->algorithm);
 	pfree(cols);
 	return applies;
+}
+
+/*
+ * After scan 1: the NOTICE of DatasetNoticeIdColumns for each integer
+ * column all of whose values are present and different; the sorts end.
+ */
+static void
+StreamNoticeIdColumns(StreamState *st, const Dataset *ds)
+{
+	for (int j = 0; j < ds->ncolumns; j++)
+	{
+		Tuplesortstate *sort = st->id_sorts[j];
+		bool		unique = !st->id_nulls[j];
+		bool		have_prev = false;
+		double		prev = 0;
+		Datum		d;
+		bool		isnull;
+
+		if (sort == NULL)
+			continue;
+		if (unique && DatasetChecksIdColumn(&ds->columns[j], ds->nrows))
+		{
+			tuplesort_performsort(sort);
+			while (unique && tuplesort_getdatum(sort, true, &d, &isnull, NULL))
+			{
+				unique = !have_prev || DatumGetFloat8(d) != prev;
+				prev = DatumGetFloat8(d);
+				have_prev = true;
+			}
+			if (unique)
+				DatasetNoticeIdColumn(ds->columns[j].name);
+		}
+		tuplesort_end(sort);
+		st->id_sorts[j] = NULL;
+	}
 }
 
 /*
@@ -352,8 +399,20 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, const DatasetSpec
 	elog(DEBUG1, "training from relation %s read in blocks of %d rows", plan->relname,
 		 TRAIN_STREAM_BLOCK_ROWS);
 
-	/* 1: count and fingerprint */
+	/* 1: count and fingerprint; the integer columns' values sorted */
 	MlopsProgressPhase("reading", 0);
+	st.id_sorts = palloc0(sizeof(Tuplesortstate *) * Max(1, plan->ncolumns));
+	st.id_nulls = palloc0(sizeof(bool) * Max(1, plan->ncolumns));
+	for (int j = 0; j < plan->ncolumns; j++)
+	{
+		Oid			typid = getBaseType(get_atttype(plan->relid,
+													get_attnum(plan->relid, plan->columns[j])));
+
+		if (typid == INT2OID || typid == INT4OID || typid == INT8OID)
+			st.id_sorts[j] = tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid,
+												   false, Max(64, TRAIN_STREAM_SORT_KB / plan->ncolumns),
+												   NULL, TUPLESORT_NONE);
+	}
 	ds = StreamScan(StreamCount, &st);
 	if (ds->ncolumns > plan->ncolumns)
 	{
@@ -364,6 +423,7 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, const DatasetSpec
 	out->ds = ds;
 	out->fingerprint = st.fingerprint;
 	TrainCheckRowsRead(ds);
+	StreamNoticeIdColumns(&st, ds);
 
 	/* the split; then the memory this takes, which does not grow with the rows */
 	st.held_out = SplitRandomBitmap(ds->nrows, req->test_size, req->seed, &ntest);

@@ -21,7 +21,7 @@ cur = conn.cursor()
 
 
 def load(table, n, seed):
-    """n rows: float8 columns (c with NULLs), a date, a real[3], y; some NULL targets."""
+    """n rows: float8 columns (c with NULLs), integers (an id, k), a date, a real[3], y; some NULL targets."""
     rng = np.random.default_rng(seed)
     a = rng.normal(3, 2, n)
     b = rng.uniform(-5, 5, n)
@@ -34,11 +34,11 @@ def load(table, n, seed):
         cv = "\\N" if np.isnan(c[i]) else repr(c[i])
         yv = "\\N" if i % 50 == 7 else repr(y[i])
         arrv = "{" + ",".join(repr(float(v)) for v in arr[i]) + "}"
-        buf.write(f"{a[i]!r}\t{b[i]!r}\t{cv}\t{int(days[i])}\t{arrv}\t{yv}\n")
+        buf.write(f"{a[i]!r}\t{b[i]!r}\t{cv}\t{int(days[i])}\t{arrv}\t{yv}\t{i}\t{int(days[i]) % 37}\n")
     buf.seek(0)
     cur.execute(f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (a float8, b float8, c float8, "
-                "dd int, arr real[], y float8)")
-    cur.copy_from(buf, table, columns=("a", "b", "c", "dd", "arr", "y"))
+                "dd int, arr real[], y float8, id int, k bigint)")
+    cur.copy_from(buf, table, columns=("a", "b", "c", "dd", "arr", "y", "id", "k"))
     cur.execute(f"ALTER TABLE {table} ADD COLUMN d date; UPDATE {table} SET d = date '2020-01-01' + dd; "
                 f"ALTER TABLE {table} DROP COLUMN dd")
 
@@ -52,7 +52,8 @@ def train(project, table, algorithm, hyperparams, preprocess, test_size, cv):
                 (project, table, algorithm, hyperparams, preprocess, test_size, cv))
     model_id = cur.fetchone()[0]
     cur.execute("SET client_min_messages = notice")
-    return model_id, any("read in blocks" in m for m in conn.notices)
+    notices = sorted(m for m in conn.notices if "NOTICE" in m and "like an id" in m)
+    return model_id, any("read in blocks" in m for m in conn.notices), notices
 
 
 def without_std(profile):
@@ -64,9 +65,11 @@ def without_std(profile):
 
 
 def compare(name, table, algorithm, hyperparams="{}", preprocess="{}", test_size=0.25):
-    streamed, blocks = train(f"s_{name}", table, algorithm, hyperparams, preprocess, test_size, None)
-    memory, blocks_cv = train(f"m_{name}", table, algorithm, hyperparams, preprocess, test_size, 2)
+    streamed, blocks, ids = train(f"s_{name}", table, algorithm, hyperparams, preprocess, test_size, None)
+    memory, blocks_cv, ids_cv = train(f"m_{name}", table, algorithm, hyperparams, preprocess, test_size, 2)
     tap.ok(blocks and not blocks_cv, f"{name}: read in blocks without cv, in memory with it")
+    tap.ok(len(ids) == 1 and '"id"' in ids[0] and ids == ids_cv, f"{name}: the same id-like column NOTICE",
+           f"{ids}\n{ids_cv}")
     cur.execute("SELECT model, features, importance, data_fingerprint, metrics - 'fit_seconds' - 'cv', "
                 "profile, training - 'fit_seconds' FROM mlops.models WHERE id = %s", (streamed,))
     s = cur.fetchone()
