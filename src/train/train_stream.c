@@ -376,6 +376,7 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, const DatasetSpec
 	instr_time	start,
 				duration;
 	MlopsModel	loaded = {0};
+	double		sorts;
 
 	/*
 	 * Every scan sees the rows in the same order; and JIT does not compile
@@ -430,10 +431,11 @@ TrainStreamRun(const TrainRequest *req, const TrainPlan *plan, const DatasetSpec
 	out->ntest = ntest;
 	out->ntrain = ds->nrows - ntest;
 	out->hp = HyperParamsParse(req->algorithm, TASK_REGRESSION, req->hyperparams);
-	MlopsCheckTrainMemory(4.0 * ds->nrows + TRAIN_STREAM_SORT_KB * 1024.0 +
-						  LinearAccumMemory(Max(1, ds->ninputs)),
-						  "Training from blocks of rows takes %.0f kB for the split, %d kB for the reference profile's sorts and %.0f kB for the %s fit.",
-						  ceil(4.0 * ds->nrows / 1024.0), TRAIN_STREAM_SORT_KB,
+	/* a sort holds 32 bytes per value until it reaches its share */
+	sorts = Min(TRAIN_STREAM_SORT_KB * 1024.0, 32.0 * ds->nrows * Max(1, ds->ninputs));
+	MlopsCheckTrainMemory(4.0 * ds->nrows + sorts + LinearAccumMemory(Max(1, ds->ninputs)),
+						  "Training from blocks of rows takes %.0f kB for the split, %.0f kB for the reference profile's sorts and %.0f kB for the %s fit.",
+						  ceil(4.0 * ds->nrows / 1024.0), ceil(sorts / 1024.0),
 						  ceil(LinearAccumMemory(Max(1, ds->ninputs)) / 1024.0),
 						  MlopsAlgorithmName(req->algorithm));
 

@@ -143,6 +143,12 @@ tap.ok(ev_s is not None and ev_s.get("basis") == "same_rows" and ev_s == ev_m,
        "deploy auto: the deployed model scored on the same held-out rows, with the same metrics, read in blocks",
        f"{ev_s}\n{ev_m}")
 
+cur.execute("DROP TABLE IF EXISTS ts_small; CREATE TABLE ts_small AS SELECT a, b, y FROM ts LIMIT 2000")
+cur.execute("SET mlops.max_train_memory = '2MB'")
+cur.execute("SELECT count(*) FROM mlops.train('small_memory', 'ts_small', 'y', algorithm => 'linear', deploy => 'never')")
+tap.ok(cur.fetchone()[0] == 1, "a small table trains from blocks under a 2 MB mlops.max_train_memory")
+cur.execute("RESET mlops.max_train_memory")
+
 cur.execute("DROP TABLE IF EXISTS ts_const; CREATE TABLE ts_const AS SELECT a, b, 4.0::float8 AS y FROM ts")
 same_error("constant_target", "ts_const")
 cur.execute("DROP TABLE IF EXISTS ts_empty; CREATE TABLE ts_empty (a float8, y float8)")
