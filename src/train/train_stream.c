@@ -8,10 +8,10 @@
  *
  * TrainStreamApplies says when: linear or ridge, a random split (no
  * order_by, no cv), every feature column numeric, and preprocess settings
- * that need no sorting (see FeaturizerFitsByBlocks).  Anything else trains from the rows in memory
- * as before.  The model to compare with (deploy "auto") is scored on the
- * held-out rows in the same scans, from its own columns, which are read
- * too.
+ * that need no sorting (see FeaturizerFitsByBlocks).  Anything else trains
+ * from the rows in memory as before.  The model to compare with (deploy
+ * "auto") is scored on the held-out rows in the same scans, from its own
+ * columns, which are read too.
  *
  * The scans, each of the same query under the same snapshot with
  * synchronized sequential scans off (so every scan sees the same rows in
