@@ -68,9 +68,10 @@ SET mlops.max_train_memory = '1MB';
 SELECT * FROM mlops.train('limits_texts', 'limits_texts', 'y');
 RESET mlops.max_train_memory;
 
--- It counts the feature matrix: 1000 categories one-hot
--- encoded make 3000 training rows 24 MB wide, which ridge refuses under
--- 4 MB although the column read takes 64 kB; ordinal encoding fits.
+-- It counts the fit's memory: 1000 categories one-hot
+-- encoded make ridge's statistics 997 x 997 wide (about 40 MB), which it
+-- refuses under 4 MB although the column read takes 64 kB; ordinal
+-- encoding fits.
 CREATE TABLE limits_onehot AS
   SELECT (g % 1000)::text AS c, (g % 7)::float8 AS y FROM generate_series(1, 4000) g;
 SET mlops.max_train_memory = '4MB';

@@ -33,6 +33,7 @@
 #include "serve/model_cache.h"
 #include "serve/prediction_log.h"
 #include "serve/serving_stats.h"
+#include "train/train_stream.h"
 
 PG_MODULE_MAGIC;
 
@@ -122,6 +123,7 @@ _PG_init(void)
 	ServingStatsInit();
 	PredictionLogInit();
 	BatchScanInit();
+	TrainStreamInit();
 
 	MarkGUCPrefixReserved("mlops");
 }

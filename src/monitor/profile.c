@@ -39,10 +39,12 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 
 #include "jsonutil.h"
 #include "serve/model.h"
 #include "monitor/profile.h"
+#include "monitor/profile_internal.h"
 #include "monitor/stats.h"
 
 /* mlops.drift_sample_size and its bounds */
@@ -100,7 +102,7 @@ ProfileCorrupted(const char *what)
  * Append the members every profiled feature has: name, column, kind and
  * the row and NULL counts.
  */
-static void
+void
 ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categorical,
 					int64 rows, int64 nulls)
 {
@@ -125,58 +127,146 @@ ProfileAppendHeader(StringInfo buf, const char *name, int column, bool categoric
  * model with ninputs inputs samples: mlops.drift_sample_size, or less so
  * that all samples together hold at most PROFILE_MAX_SAMPLE_VALUES.
  */
-static int
+int
 ProfileSampleSize(int ninputs)
 {
 	return Max(1, Min(mlops_drift_sample_size, PROFILE_MAX_SAMPLE_VALUES / (ninputs + 1)));
 }
 
 /*
- * The sample of a numeric feature's count non-NULL values, sorted: all of
- * them when there are at most size, otherwise the first places of a partial
- * Fisher-Yates shuffle of values (which reorders them) with a PRNG seeded
- * by seed.  *nsample receives its length.
+ * qsort comparator for ints.
  */
-static double *
-ProfileSample(double *values, int count, int size, uint64 seed, int *nsample)
+static int
+ProfileCompareInt(const void *a, const void *b)
 {
-	int			k = Min(count, size);
-	double	   *sample = palloc(sizeof(double) * k);
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The positions (0 .. count - 1) of the values a numeric feature's sample
+ * takes from its count non-NULL values: all of them when there are at most
+ * size, otherwise the first places of a partial Fisher-Yates shuffle of the
+ * positions with a PRNG seeded by seed (only the positions a swap touches
+ * are kept, so this takes memory in the sample's size, not the column's).
+ * Returns them ascending; *nsample receives their number.
+ */
+int *
+ProfileSampleOrdinals(int64 count, int size, uint64 seed, int *nsample)
+{
+	int			k = (int) Min(count, (int64) size);
+	int		   *ordinals = palloc(sizeof(int) * Max(1, k));
 
 	if (k < count)
 	{
 		pg_prng_state prng;
+		HASHCTL		ctl = {0};
+		HTAB	   *moved;
 
+		/* position -> the position whose value it holds after the swaps */
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = 2 * sizeof(int64);
+		ctl.hcxt = CurrentMemoryContext;
+		moved = hash_create("mlops profile sample", 2 * k, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		pg_prng_seed(&prng, seed);
 		for (int i = 0; i < k; i++)
 		{
-			int			j = i + (int) pg_prng_uint64_range(&prng, 0, count - 1 - i);
-			double		t = values[i];
+			int64		j = i + (int64) pg_prng_uint64_range(&prng, 0, count - 1 - i);
+			int64		pos[2] = {i, j};
+			int64		val[2];
+			bool		found;
 
-			values[i] = values[j];
-			values[j] = t;
+			for (int t = 0; t < 2; t++)
+			{
+				int64	   *e = hash_search(moved, &pos[t], HASH_FIND, NULL);
+
+				val[t] = e ? e[1] : pos[t];
+			}
+			for (int t = 0; t < 2; t++)
+			{
+				int64	   *e = hash_search(moved, &pos[t], HASH_ENTER, &found);
+
+				e[1] = val[1 - t];
+			}
 		}
+		for (int i = 0; i < k; i++)
+		{
+			int64		pos = i;
+			int64	   *e = hash_search(moved, &pos, HASH_FIND, NULL);
+
+			ordinals[i] = (int) e[1];
+		}
+		hash_destroy(moved);
+		qsort(ordinals, k, sizeof(int), ProfileCompareInt);
 	}
-	memcpy(sample, values, sizeof(double) * k);
-	StatsSortDoubles(sample, k);
+	else
+		for (int i = 0; i < k; i++)
+			ordinals[i] = i;
 	*nsample = k;
+	return ordinals;
+}
+
+/*
+ * The sample of a numeric feature's count non-NULL values, sorted: the
+ * values at ProfileSampleOrdinals's positions.  *nsample receives its
+ * length.
+ */
+static double *
+ProfileSample(const double *values, int count, int size, uint64 seed, int *nsample)
+{
+	int		   *ordinals = ProfileSampleOrdinals(count, size, seed, nsample);
+	double	   *sample = palloc(sizeof(double) * Max(1, *nsample));
+
+	for (int i = 0; i < *nsample; i++)
+		sample[i] = values[ordinals[i]];
+	pfree(ordinals);
+	StatsSortDoubles(sample, *nsample);
 	return sample;
 }
 
 /*
- * A profile being built: the JSON text so far, with each value sample
- * written as a placeholder, the sample's index as a string, and kept
- * apart (see ProfileFillSamples).
+ * Append the statistics of a numeric feature with at least one non-NULL
+ * value (after its header).  Its value sample is written as a placeholder,
+ * the sample's index as a string, and kept apart (see ProfileFillSamples).
  */
-struct ProfileBuilder
+void
+ProfileAppendNumericStats(ProfileBuilder *b, const ProfileNumericStats *st)
 {
-	StringInfoData buf;
-	int			ninputs;
-	int			seed;
-	int			sample_size;
-	int			nsamples;
-	char	  **samples;		/* each a JSON string, quotes included */
-};
+	StringInfo	buf = &b->buf;
+	StringInfoData text;
+
+	JsonAppendKey(buf, "mean", false);
+	JsonAppendDouble(buf, st->mean);
+	JsonAppendKey(buf, "std", false);
+	JsonAppendDouble(buf, st->std);
+	JsonAppendKey(buf, "min", false);
+	JsonAppendDouble(buf, st->min);
+	JsonAppendKey(buf, "max", false);
+	JsonAppendDouble(buf, st->max);
+	JsonAppendKey(buf, "edges", false);
+	JsonAppendDoubles(buf, st->edges, PROFILE_BINS - 1);
+	JsonAppendKey(buf, "histogram", false);
+	JsonAppendDoubles(buf, st->counts, PROFILE_BINS);
+	JsonAppendKey(buf, "sample", false);
+	appendStringInfo(buf, "\"%d\"", b->nsamples);
+	initStringInfo(&text);
+	JsonAppendBinaryDoubles(&text, st->sample, st->nsample);
+	b->samples[b->nsamples++] = text.data;
+}
+
+/*
+ * Append the statistics of a numeric feature none of whose values is
+ * known (after its header).
+ */
+void
+ProfileAppendNumericEmpty(StringInfo buf)
+{
+	appendStringInfoString(buf, ", \"mean\": null, \"std\": null, \"min\": null, "
+						   "\"max\": null, \"edges\": [], \"histogram\": [], \"sample\": \"\"");
+}
 
 /*
  * Append the profile of a numeric feature: values holds its n values (NaN
@@ -188,15 +278,11 @@ ProfileAppendNumeric(ProfileBuilder *b, const char *name, int column,
 					 double *values, int n, uint64 seed)
 {
 	StringInfo	buf = &b->buf;
-	StringInfoData text;
 	int			count = 0;
-	int			nsample;
-	double	   *sample;
 	double		sum = 0.0,
-				ss = 0.0,
-				mean,
-				min,
-				max;
+				ss = 0.0;
+	double		proportions[PROFILE_BINS];
+	ProfileNumericStats st;
 
 	CHECK_FOR_INTERRUPTS();
 	for (int i = 0; i < n; i++)
@@ -205,52 +291,27 @@ ProfileAppendNumeric(ProfileBuilder *b, const char *name, int column,
 	ProfileAppendHeader(buf, name, column, false, n, n - count);
 	if (count == 0)
 	{
-		appendStringInfoString(buf, ", \"mean\": null, \"std\": null, \"min\": null, "
-							   "\"max\": null, \"edges\": [], \"histogram\": [], \"sample\": \"\"");
+		ProfileAppendNumericEmpty(buf);
 		return;
 	}
 
-	sample = ProfileSample(values, count, b->sample_size, seed, &nsample);
-	min = max = values[0];
+	st.sample = ProfileSample(values, count, b->sample_size, seed, &st.nsample);
+	st.min = st.max = values[0];
 	for (int i = 0; i < count; i++)
 	{
 		sum += values[i];
-		min = Min(min, values[i]);
-		max = Max(max, values[i]);
+		st.min = Min(st.min, values[i]);
+		st.max = Max(st.max, values[i]);
 	}
-	mean = sum / count;
+	st.mean = sum / count;
 	for (int i = 0; i < count; i++)
-		ss += (values[i] - mean) * (values[i] - mean);
-
-	JsonAppendKey(buf, "mean", false);
-	JsonAppendDouble(buf, mean);
-	JsonAppendKey(buf, "std", false);
-	JsonAppendDouble(buf, sqrt(ss / count));
-	JsonAppendKey(buf, "min", false);
-	JsonAppendDouble(buf, min);
-	JsonAppendKey(buf, "max", false);
-	JsonAppendDouble(buf, max);
-
-	{
-		double		edges[PROFILE_BINS - 1];
-		double		proportions[PROFILE_BINS];
-		double		counts[PROFILE_BINS];
-
-		StatsEqualFrequencyBins(values, count, PROFILE_BINS, edges, proportions);
-		for (int b = 0; b < PROFILE_BINS; b++)
-			counts[b] = rint(proportions[b] * count);
-		JsonAppendKey(buf, "edges", false);
-		JsonAppendDoubles(buf, edges, PROFILE_BINS - 1);
-		JsonAppendKey(buf, "histogram", false);
-		JsonAppendDoubles(buf, counts, PROFILE_BINS);
-	}
-
-	JsonAppendKey(buf, "sample", false);
-	appendStringInfo(buf, "\"%d\"", b->nsamples);
-	initStringInfo(&text);
-	JsonAppendBinaryDoubles(&text, sample, nsample);
-	b->samples[b->nsamples++] = text.data;
-	pfree(sample);
+		ss += (values[i] - st.mean) * (values[i] - st.mean);
+	st.std = sqrt(ss / count);
+	StatsEqualFrequencyBins(values, count, PROFILE_BINS, st.edges, proportions);
+	for (int k = 0; k < PROFILE_BINS; k++)
+		st.counts[k] = rint(proportions[k] * count);
+	ProfileAppendNumericStats(b, &st);
+	pfree(st.sample);
 }
 
 /*
@@ -333,15 +394,14 @@ ProfileBuildMemory(const Dataset *ds, int nrows, int npred)
 }
 
 /*
- * Begin the reference profile of a model: the statistics of the training
- * inputs; see ProfileBuild.
+ * Begin the JSON text of a profile of nrows training rows of ds's columns,
+ * up to the opening of its features array.
  */
 ProfileBuilder *
-ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
+ProfileStart(const Dataset *ds, int nrows, int seed)
 {
 	ProfileBuilder *b = palloc(sizeof(ProfileBuilder));
 	StringInfo	buf = &b->buf;
-	double	   *values = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
 
 	b->ninputs = ds->ninputs;
 	b->seed = seed;
@@ -382,6 +442,20 @@ ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
 
 	JsonAppendKey(buf, "features", false);
 	appendStringInfoChar(buf, '[');
+	return b;
+}
+
+/*
+ * Begin the reference profile of a model: the statistics of the training
+ * inputs; see ProfileBuild.
+ */
+ProfileBuilder *
+ProfileBegin(const Dataset *ds, const int *rows, int nrows, int seed)
+{
+	ProfileBuilder *b = ProfileStart(ds, nrows, seed);
+	StringInfo	buf = &b->buf;
+	double	   *values = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
+
 	for (int i = 0; i < ds->ninputs; i++)
 	{
 		const DatasetInput *in = &ds->inputs[i];
@@ -439,6 +513,23 @@ ProfileFillSamples(Jsonb *jb, const ProfileBuilder *b)
 }
 
 /*
+ * The profile a builder holds, once its JSON text is complete: parsed, its
+ * samples put in; the builder is freed.
+ */
+Jsonb *
+ProfileFinish(ProfileBuilder *b)
+{
+	Jsonb	   *jb = ProfileFillSamples(JsonFromText(&b->buf), b);
+
+	pfree(b->buf.data);
+	for (int i = 0; i < b->nsamples; i++)
+		pfree(b->samples[i]);
+	pfree(b->samples);
+	pfree(b);
+	return jb;
+}
+
+/*
  * End a reference profile with the statistics of the predictions; see
  * ProfileBuild.
  */
@@ -447,7 +538,6 @@ ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout, char **la
 {
 	StringInfo	buf = &b->buf;
 	double	   *values = palloc_extended(sizeof(double) * Max(1, npred), MCXT_ALLOC_HUGE);
-	Jsonb	   *jb;
 
 	JsonAppendKey(buf, "prediction", false);
 	if (npred == 0)
@@ -471,13 +561,7 @@ ProfileEnd(ProfileBuilder *b, const double *pred, int npred, int nout, char **la
 	appendStringInfoChar(buf, '}');
 
 	pfree(values);
-	jb = ProfileFillSamples(JsonFromText(buf), b);
-	pfree(buf->data);
-	for (int i = 0; i < b->nsamples; i++)
-		pfree(b->samples[i]);
-	pfree(b->samples);
-	pfree(b);
-	return jb;
+	return ProfileFinish(b);
 }
 
 /*

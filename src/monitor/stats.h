@@ -66,6 +66,15 @@ extern void StatsQuantilesCounted(const double *distinct, const int64 *counts, i
 								  int n, const double *q, int nq, double *out);
 
 /*
+ * The rank of the lower order statistic the linear quantile q of n values
+ * reads, and the quantile from it (a) and the next one (b) when
+ * (n - 1) q < n - 1 (else the quantile is the largest value): what
+ * StatsQuantiles computes, for values read in order from a sort.
+ */
+extern int	StatsQuantileRank(int n, double q);
+extern double StatsQuantileValue(int n, double q, double a, double b);
+
+/*
  * Two-sided two-sample Kolmogorov-Smirnov test, as scipy.stats.ks_2samp
  * with method='auto'.  a and b must be sorted ascending.
  */

@@ -284,7 +284,7 @@ StatsSelectRanks(double *values, size_t n, const size_t *ranks, int nranks)
  * values interpolates between (numpy's virtual index (n - 1) q, rounded
  * down).
  */
-static inline int
+int
 StatsQuantileRank(int n, double q)
 {
 	return (int) floor((double) (n - 1) * q);
@@ -320,8 +320,8 @@ StatsSelectQuantiles(double *values, int n, const double *q, int nq)
  * none).  numpy.quantile's interpolation formula, from the upper neighbour
  * when the fraction is at least one half.
  */
-static inline double
-StatsInterpolate(int n, double q, double a, double b)
+double
+StatsQuantileValue(int n, double q, double a, double b)
 {
 	double		vi = (double) (n - 1) * q;
 	double		gamma;
@@ -336,7 +336,7 @@ StatsInterpolate(int n, double q, double a, double b)
 
 /*
  * Quantiles q[0 .. nq - 1] of n values, numpy.quantile's linear method
- * (StatsInterpolate).  Rearranges values.
+ * (StatsQuantileValue).  Rearranges values.
  */
 void
 StatsQuantiles(double *values, int n, const double *q, int nq, double *out)
@@ -348,7 +348,7 @@ StatsQuantiles(double *values, int n, const double *q, int nq, double *out)
 	{
 		int			lo = Min(StatsQuantileRank(n, q[i]), n - 1);
 
-		out[i] = StatsInterpolate(n, q[i], values[lo], values[Min(lo + 1, n - 1)]);
+		out[i] = StatsQuantileValue(n, q[i], values[lo], values[Min(lo + 1, n - 1)]);
 	}
 }
 
@@ -382,7 +382,7 @@ StatsQuantilesCounted(const double *distinct, const int64 *counts, int ndistinct
 	{
 		int			lo = Min(StatsQuantileRank(n, q[i]), n - 1);
 
-		out[i] = StatsInterpolate(n, q[i], StatsCountedRank(distinct, counts, ndistinct, lo),
+		out[i] = StatsQuantileValue(n, q[i], StatsCountedRank(distinct, counts, ndistinct, lo),
 								  StatsCountedRank(distinct, counts, ndistinct, Min(lo + 1, n - 1)));
 	}
 }

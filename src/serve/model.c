@@ -18,7 +18,9 @@
 const AlgorithmOps *
 ModelOps(MlopsAlgorithm alg)
 {
-	return ALG_IS_TREE(alg) ? &xgboost_ops : &linear_ops;
+	if (ALG_IS_TREE(alg))
+		return &xgboost_ops;
+	return (alg == ALG_LINEAR || alg == ALG_RIDGE) ? &lstsq_ops : &linear_ops;
 }
 
 /*

@@ -95,8 +95,15 @@ extern void TrainDataSetRows(TrainData *td, const Featurizer *fz, const Dataset 
 							 const int *rows, const int *val_rows);
 extern void TrainDataRowsDone(const TrainData *td);
 
+/* train/linear_model.c: least squares and ridge from rows in blocks */
+struct LinearAccum;
+extern void LsqAddRows(struct LinearAccum *acc, const TrainData *td);
+extern bytea *LsqFinish(struct LinearAccum *acc, MlopsAlgorithm algorithm, const HyperParams *hp,
+						StringInfo info, double *importance);
+
 extern const AlgorithmOps xgboost_ops;
 extern const AlgorithmOps linear_ops;
+extern const AlgorithmOps lstsq_ops;
 extern void *XgbMatrixCreate(const double *X, const double *y, int n, int p);
 extern void *XgbMatrixSlice(void *full, const int *rows, int nrows, const float *weights);
 extern bytea *XgbConvertModel(const char *data, size_t len, const char *format,

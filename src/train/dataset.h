@@ -104,12 +104,21 @@ extern char **DatasetFeatureColumns(Oid relid, const char *target,
 									ArrayType *features, ArrayType *exclude,
 									int *ncolumns);
 extern bool DatasetTargetIsCategorical(Oid typid);
+/* a block of rows of DatasetScan: ds->nrows rows, the first numbered first */
+typedef void (*DatasetBlockFn) (Dataset *ds, int64 first, void *arg);
+
+extern Dataset *DatasetScan(Oid relid, const char *relname, const char *target,
+							const DatasetSpec *spec, const char *order_by,
+							TargetMode mode, char **known_labels, int nknown,
+							int block_rows, DatasetBlockFn fn, void *arg);
 extern Dataset *DatasetRead(Oid relid, const char *relname, const char *target,
 							const DatasetSpec *spec, const char *order_by,
 							TargetMode mode, char **known_labels, int nknown);
 extern void DatasetKeepInputRows(Dataset *ds, int input, const int *rows, int n);
 extern void DatasetKeepRows(Dataset *ds, const int *rows, int n, int first_input);
 extern void DatasetNoticeIdColumns(const Dataset *ds);
+extern bool DatasetChecksIdColumn(const DatasetColumn *c, int64 nrows);
+extern void DatasetNoticeIdColumn(const char *name);
 extern bool DatasetIsNumericType(Oid typid);
 extern bool DatasetSourceKindOf(Oid typid, SourceKind *kind);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);

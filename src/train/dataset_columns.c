@@ -229,6 +229,30 @@ CompareDouble(const void *a, const void *b)
 }
 
 /*
+ * Does DatasetNoticeIdColumns look at column c of a data set of nrows
+ * rows?  Integer columns of tables of DATASET_ID_MIN_ROWS rows or more.
+ */
+bool
+DatasetChecksIdColumn(const DatasetColumn *c, int64 nrows)
+{
+	return nrows >= DATASET_ID_MIN_ROWS &&
+		(c->typid == INT2OID || c->typid == INT4OID || c->typid == INT8OID);
+}
+
+/*
+ * The NOTICE of an integer column whose values are all present and all
+ * different.
+ */
+void
+DatasetNoticeIdColumn(const char *name)
+{
+	ereport(NOTICE,
+			(errmsg("column \"%s\" is used as a feature and is unique on every row, like an id", name),
+			 errhint("Unless its values carry meaning, leave it out with exclude => '{%s}'.",
+					 name)));
+}
+
+/*
  * NOTICE for each integer column whose values are all present and all
  * different (an id, most likely): used as a feature it lets a model
  * memorize rows.  Tables of fewer than DATASET_ID_MIN_ROWS rows are not
@@ -247,17 +271,14 @@ DatasetNoticeIdColumns(const Dataset *ds)
 		const DatasetColumn *c = &ds->columns[j];
 		bool		unique = true;
 
-		if (c->typid != INT2OID && c->typid != INT4OID && c->typid != INT8OID)
+		if (!DatasetChecksIdColumn(c, ds->nrows))
 			continue;
 		memcpy(v, ds->inputs[c->first_input].values, sizeof(double) * ds->nrows);
 		qsort(v, ds->nrows, sizeof(double), CompareDouble);
 		for (int i = 0; i < ds->nrows && unique; i++)
 			unique = !isnan(v[i]) && (i == 0 || v[i] != v[i - 1]);
 		if (unique)
-			ereport(NOTICE,
-					(errmsg("column \"%s\" is used as a feature and is unique on every row, like an id", c->name),
-					 errhint("Unless its values carry meaning, leave it out with exclude => '{%s}'.",
-							 c->name)));
+			DatasetNoticeIdColumn(c->name);
 	}
 	pfree(v);
 }

@@ -350,6 +350,10 @@ typedef struct DatasetReceiver
 	double	   *stage;			/* DATASET_STAGE_ROWS rows of inputs, row-major */
 	int			staged;			/* the last rows read, still in stage */
 	int64		capacity;		/* rows the arrays have room for */
+	int			block_rows;		/* DatasetScan: rows per block, else 0 */
+	DatasetBlockFn block_fn;
+	void	   *block_arg;
+	int64		block_first;	/* row number of the block's first row */
 	int			rows_in_batch;	/* rows since batch_cxt was reset */
 	MemoryContext outer;		/* where the data set lives */
 	MemoryContext batch_cxt;	/* per-row work memory, reset now and then */
@@ -415,7 +419,7 @@ DatasetReceiverGrow(DatasetReceiver *r)
 {
 	Dataset    *ds = r->ds;
 	MemoryContext old = MemoryContextSwitchTo(r->outer);
-	int64		newcap = Max(r->capacity * 2, DATASET_MIN_ROWS);
+	int64		newcap = r->block_rows > 0 ? r->block_rows : Max(r->capacity * 2, DATASET_MIN_ROWS);
 	double		bytes;
 
 	if (r->capacity >= INT_MAX)
@@ -524,6 +528,19 @@ DatasetReceiverFlush(DatasetReceiver *r)
 }
 
 /*
+ * DatasetScan: hand the rows read so far (staged rows moved in first) to
+ * the block function and start the next block.
+ */
+static void
+DatasetReceiverHandBlock(DatasetReceiver *r)
+{
+	DatasetReceiverFlush(r);
+	r->block_fn(r->ds, r->block_first, r->block_arg);
+	r->block_first += r->ds->nrows;
+	r->ds->nrows = 0;
+}
+
+/*
  * One row of the query: the target (attribute 1 when there is one), then
  * the source columns.  Rows with a NULL target are counted and skipped.
  */
@@ -541,7 +558,9 @@ DatasetReceiveSlot(TupleTableSlot *slot, DestReceiver *self)
 		ds->null_targets++;
 		return true;
 	}
-	if (ds->nrows == r->capacity)
+	if (ds->nrows == r->capacity && r->block_rows > 0 && ds->nrows > 0)
+		DatasetReceiverHandBlock(r);
+	else if (ds->nrows == r->capacity)
 		DatasetReceiverGrow(r);
 	if (++r->rows_in_batch == DATASET_BATCH_ROWS)
 	{
@@ -588,6 +607,27 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 			const DatasetSpec *spec, const char *order_by,
 			TargetMode mode, char **known_labels, int nknown)
 {
+	return DatasetScan(relid, relname, target, spec, order_by, mode, known_labels, nknown,
+					   0, NULL, NULL);
+}
+
+/*
+ * Read as DatasetRead does, block_rows rows at a time when block_rows > 0:
+ * the data set's arrays hold one block, and fn(ds, first, arg) is called
+ * with each full block and the last one (ds->nrows rows, row numbers
+ * first .. first + ds->nrows - 1 of the query).  Category codes stay the
+ * same across blocks.  The data set returned has the columns and the
+ * target's description, nrows the number of rows read and no rows (its
+ * values and target are NULL).
+ * Labels are collected only in DatasetRead: a scan reads a regression
+ * target or none.
+ */
+Dataset *
+DatasetScan(Oid relid, const char *relname, const char *target,
+			const DatasetSpec *spec, const char *order_by,
+			TargetMode mode, char **known_labels, int nknown,
+			int block_rows, DatasetBlockFn fn, void *arg)
+{
 	Dataset    *ds = palloc0(sizeof(Dataset));
 	MemoryContext outer = CurrentMemoryContext;
 	DatasetReceiver r = {0};
@@ -618,6 +658,11 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 	r.known_labels = known_labels;
 	r.nknown = nknown;
 	r.outer = outer;
+	r.block_rows = block_rows;
+	r.block_fn = fn;
+	r.block_arg = arg;
+	if (block_rows > 0 && mode != TARGET_REGRESSION && mode != TARGET_NONE)
+		elog(ERROR, "a scan by blocks reads a regression target or none");
 	r.batch_cxt = AllocSetContextCreate(outer, "mlops read batch", ALLOCSET_DEFAULT_SIZES);
 	r.codes = palloc0(sizeof(CategoryCodes) * Max(1, ds->ncolumns));
 	r.stage = palloc(sizeof(double) * DATASET_STAGE_ROWS * Max(1, ds->ninputs));
@@ -637,6 +682,22 @@ DatasetRead(Oid relid, const char *relname, const char *target,
 	MemoryContextDelete(r.batch_cxt);
 	DatasetReceiverFlush(&r);
 	pfree(r.stage);
+	if (block_rows > 0)
+	{
+		/* the rows were the blocks' */
+		if (ds->nrows > 0)
+			DatasetReceiverHandBlock(&r);
+		ds->nrows = (int) r.block_first;
+		for (int k = 0; k < ds->ninputs && r.capacity > 0; k++)
+		{
+			pfree(ds->inputs[k].values);
+			ds->inputs[k].values = NULL;
+		}
+		if (ds->target != NULL)
+			pfree(ds->target);
+		ds->target = NULL;
+		ds->bytes = 0;
+	}
 
 	if (r.ls.cmp != NULL)
 	{

@@ -133,6 +133,15 @@ typedef struct Featurizer
 
 extern void FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *columns,
 									  int ncolumns);
+typedef struct FeaturizerFitState FeaturizerFitState;
+
+extern bool FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns,
+								   int ncolumns, MlopsAlgorithm alg);
+extern FeaturizerFitState *FeaturizerFitBegin(const Dataset *ds, MlopsAlgorithm alg,
+											  Jsonb *preprocess);
+extern void FeaturizerFitAdd(FeaturizerFitState *st, const Dataset *ds, const int *rows,
+							 int nrows);
+extern Featurizer *FeaturizerFitEnd(FeaturizerFitState *st, const Dataset *ds);
 extern Featurizer *FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 								 MlopsAlgorithm alg, Jsonb *preprocess);
 extern void FeaturizerToJson(const Featurizer *fz, StringInfo buf);

@@ -348,6 +348,147 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 }
 
 /*
+ * The running statistics of a numeric input's training values, for the
+ * settings that need no sorting (FitNumericSummary): every impute but
+ * "median" and "mode", every scale but "robust".  Both the in-memory fit
+ * and a fit over blocks of rows (FeaturizerFitAdd) accumulate them row by
+ * row, so the two give the same transform.
+ */
+typedef struct NumericSummary
+{
+	int64		count;			/* non-NULL values */
+	int64		nnull;
+	double		sum;			/* in row order, as the mean imputation sums */
+	double		min;
+	double		max;
+	double		mean;			/* Welford's running mean and sum of squared
+								 * deviations */
+	double		m2;
+} NumericSummary;
+
+/*
+ * Can a numeric input with these settings be fitted from its summary?
+ */
+static bool
+SummaryFits(const ColumnOptions *o)
+{
+	return o->impute != IMPUTE_MEDIAN && o->impute != IMPUTE_MODE && o->scale != SCALE_ROBUST;
+}
+
+/*
+ * Add one value (NaN for NULL) to a summary.
+ */
+static inline void
+SummaryAdd(NumericSummary *s, double x)
+{
+	double		delta;
+
+	if (isnan(x))
+	{
+		s->nnull++;
+		return;
+	}
+	s->min = (s->count == 0 || x < s->min) ? x : s->min;
+	s->max = (s->count == 0 || x > s->max) ? x : s->max;
+	s->count++;
+	s->sum += x;
+	delta = x - s->mean;
+	s->mean += delta / s->count;
+	s->m2 += delta * (x - s->mean);
+}
+
+/*
+ * Fit a numeric input from the summary of its training values: the value
+ * imputed (as ImputeValue), then the scaling statistics of the imputed
+ * values (as FitScale: the fill counts once per NULL).  The mean sums in
+ * the same order as FitScale; the variance combines Welford's sum of
+ * squares of the non-NULL values with the fills' (Chan's formula), which
+ * agrees with FitScale's two passes to rounding.
+ */
+static void
+FitNumericSummary(FeatureInput *in, const ColumnOptions *o, const NumericSummary *s)
+{
+	int64		nfill;
+	int64		n;
+	double		lo,
+				hi,
+				mean;
+
+	switch (in->impute)
+	{
+		case IMPUTE_NONE:
+			in->fill = NAN;
+			break;
+		case IMPUTE_CONSTANT:
+			in->fill = o->fill_number;
+			break;
+		case IMPUTE_ZERO:
+			in->fill = 0.0;
+			break;
+		case IMPUTE_ERROR:
+			if (s->nnull > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("column \"%s\" has " INT64_FORMAT " NULL values in the training rows",
+								in->name, s->nnull),
+						 errdetail("Its preprocess setting is \"impute\": \"error\".")));
+			in->fill = NAN;
+			break;
+		default:
+			if (s->count == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("column \"%s\" is NULL in every training row", in->name),
+						 errhint("Exclude the column, or impute a constant.")));
+			in->fill = in->impute == IMPUTE_MEAN ? s->sum / s->count
+				: in->impute == IMPUTE_MIN ? s->min : s->max;
+			break;
+	}
+
+	in->nfeatures = 1;
+	in->center = 0.0;
+	in->scale_by = 1.0;
+	nfill = isnan(in->fill) ? 0 : s->nnull;
+	n = s->count + nfill;
+	if (in->scale == SCALE_NONE || n == 0)
+		return;
+	lo = s->count > 0 ? s->min : in->fill;
+	hi = s->count > 0 ? s->max : in->fill;
+	if (nfill > 0)
+	{
+		lo = Min(lo, in->fill);
+		hi = Max(hi, in->fill);
+	}
+	switch (in->scale)
+	{
+		case SCALE_STANDARD:
+			mean = s->sum;
+			for (int64 i = 0; i < nfill; i++)
+				mean += in->fill;
+			mean /= n;
+			{
+				double		delta = in->fill - s->mean;
+				double		m2 = s->m2;
+
+				if (nfill > 0 && s->count > 0)
+					m2 += delta * delta * ((double) s->count * nfill / n);
+				in->center = mean;
+				in->scale_by = NonZeroScale(sqrt(m2 / n));
+			}
+			break;
+		case SCALE_MIN_MAX:
+			in->center = lo;
+			in->scale_by = NonZeroScale(hi - lo);
+			break;
+		case SCALE_MAX_ABS:
+			in->scale_by = NonZeroScale(Max(fabs(lo), fabs(hi)));
+			break;
+		default:
+			elog(ERROR, "scaling %d needs the values sorted", in->scale);
+	}
+}
+
+/*
  * Build the lookup from category text to index.
  */
 void
@@ -542,20 +683,76 @@ FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *columns, int n
 }
 
 /*
- * Fit the transform of every input on the training rows.
+ * The settings of a source column: the defaults of the algorithm, then the
+ * column's preprocess entry.
  */
-Featurizer *
-FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
-			  MlopsAlgorithm alg, Jsonb *preprocess)
+static void
+ColumnOptionsFor(ColumnOptions *o, const DatasetColumn *col, bool is_tree,
+				 JsonPair *pairs, int npairs)
 {
-	Featurizer *fz = palloc0(sizeof(Featurizer));
-	double	   *buf = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
+	memset(o, 0, sizeof(ColumnOptions));
+	o->impute = (is_tree || col->kind == SOURCE_CATEGORICAL) ? IMPUTE_NONE : IMPUTE_MEAN;
+	o->scale = is_tree ? SCALE_NONE : SCALE_STANDARD;
+	for (int i = 0; i < npairs; i++)
+		if (strcmp(pairs[i].key, col->name) == 0)
+			ParseColumnOptions(o, col, &pairs[i].value);
+	if (!is_tree && col->kind != SOURCE_CATEGORICAL && o->impute == IMPUTE_NONE)
+		o->impute = IMPUTE_MEAN;
+}
+
+/*
+ * Can the transform of these columns be fitted from blocks of rows
+ * (FeaturizerFitAdd alone)?  Yes when every input is numeric and no
+ * setting needs the values sorted.
+ */
+bool
+FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns, int ncolumns,
+					   MlopsAlgorithm alg)
+{
 	int			npairs;
 	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
-	bool		is_tree = ALG_IS_TREE(alg);
+
+	for (int j = 0; j < ncolumns; j++)
+	{
+		ColumnOptions o;
+
+		if (columns[j].kind == SOURCE_CATEGORICAL)
+			return false;
+		ColumnOptionsFor(&o, &columns[j], ALG_IS_TREE(alg), pairs, npairs);
+		if (!SummaryFits(&o))
+			return false;
+	}
+	return true;
+}
+
+/* a transform being fitted */
+struct FeaturizerFitState
+{
+	Featurizer *fz;
+	MlopsAlgorithm alg;
+	ColumnOptions *options;		/* per source column */
+	NumericSummary *summaries;	/* per input */
+	bool	   *summarized;		/* per input: fitted from its summary */
+};
+
+/*
+ * Begin fitting the transform of the columns of ds (whose rows are not
+ * read here): the settings of every input.
+ */
+FeaturizerFitState *
+FeaturizerFitBegin(const Dataset *ds, MlopsAlgorithm alg, Jsonb *preprocess)
+{
+	FeaturizerFitState *st = palloc0(sizeof(FeaturizerFitState));
+	Featurizer *fz = palloc0(sizeof(Featurizer));
+	int			npairs;
+	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
 
 	FeaturizerCheckPreprocess(preprocess, ds->columns, ds->ncolumns);
-
+	st->fz = fz;
+	st->alg = alg;
+	st->options = palloc0(sizeof(ColumnOptions) * Max(1, ds->ncolumns));
+	st->summaries = palloc0(sizeof(NumericSummary) * Max(1, ds->ninputs));
+	st->summarized = palloc0(sizeof(bool) * Max(1, ds->ninputs));
 	fz->nsources = ds->ncolumns;
 	fz->sources = palloc0(sizeof(FeatureSource) * Max(1, ds->ncolumns));
 	fz->ninputs = ds->ninputs;
@@ -564,7 +761,7 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 	{
 		const DatasetColumn *col = &ds->columns[j];
 		FeatureSource *src = &fz->sources[j];
-		ColumnOptions o = {0};
+		ColumnOptions *o = &st->options[j];
 
 		src->name = col->name;
 		src->type = format_type_be(col->typid);
@@ -572,37 +769,61 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 		src->datetime_type = (col->kind == SOURCE_DATETIME) ? col->typid : InvalidOid;
 		src->first_input = col->first_input;
 		src->ninputs = col->ninputs;
-
-		o.impute = (is_tree || col->kind == SOURCE_CATEGORICAL) ? IMPUTE_NONE : IMPUTE_MEAN;
-		o.scale = is_tree ? SCALE_NONE : SCALE_STANDARD;
-		for (int i = 0; i < npairs; i++)
-			if (strcmp(pairs[i].key, col->name) == 0)
-				ParseColumnOptions(&o, col, &pairs[i].value);
-		if (!is_tree && col->kind != SOURCE_CATEGORICAL && o.impute == IMPUTE_NONE)
-			o.impute = IMPUTE_MEAN;
+		ColumnOptionsFor(o, col, ALG_IS_TREE(alg), pairs, npairs);
 
 		for (int k = 0; k < col->ninputs; k++)
 		{
 			const DatasetInput *din = &ds->inputs[col->first_input + k];
 			FeatureInput *in = &fz->inputs[col->first_input + k];
 
-			CHECK_FOR_INTERRUPTS();
 			in->name = din->name;
 			in->source = j;
 			in->categorical = din->categorical;
-			in->impute = o.impute;
-			in->scale = o.scale;
+			in->impute = o->impute;
+			in->scale = o->scale;
 			in->fill = NAN;
 			in->scale_by = 1.0;
 			in->unknown_value = NAN;
 			in->fill_index = -1;
-			if (in->categorical)
-				FitCategorical(in, &o, ds, din, rows, nrows, alg);
-			else
-				FitNumeric(in, &o, din, rows, nrows, buf);
+			st->summarized[col->first_input + k] = !in->categorical && SummaryFits(o);
 		}
 	}
+	return st;
+}
 
+/*
+ * Add training rows rows[0 .. nrows - 1] of ds to the summaries of the
+ * inputs fitted from one.
+ */
+void
+FeaturizerFitAdd(FeaturizerFitState *st, const Dataset *ds, const int *rows, int nrows)
+{
+	for (int k = 0; k < ds->ninputs; k++)
+	{
+		const double *values = ds->inputs[k].values;
+		NumericSummary *sum = &st->summaries[k];
+
+		if (!st->summarized[k])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < nrows; i++)
+			SummaryAdd(sum, values[rows[i]]);
+	}
+}
+
+/*
+ * End the fit: the inputs fitted from their summaries, then the features'
+ * positions and names (ds gives the labels a target encoding names).
+ */
+Featurizer *
+FeaturizerFitEnd(FeaturizerFitState *st, const Dataset *ds)
+{
+	Featurizer *fz = st->fz;
+
+	for (int k = 0; k < fz->ninputs; k++)
+		if (st->summarized[k])
+			FitNumericSummary(&fz->inputs[k], &st->options[fz->inputs[k].source],
+							  &st->summaries[k]);
 	for (int k = 0; k < fz->ninputs; k++)
 	{
 		fz->inputs[k].first_feature = fz->nfeatures;
@@ -618,7 +839,41 @@ FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
 	for (int k = 0; k < fz->ninputs; k++)
 		NameFeatures(&fz->inputs[k], fz->feature_names + fz->inputs[k].first_feature,
 					 ds->labels, ds->nclasses);
-	pfree(buf);
 	fz->identity = FeaturizerIdentity(fz);
 	return fz;
+}
+
+/*
+ * Fit the transform of every input on the training rows held in ds: the
+ * summaries of FeaturizerFitAdd, and the inputs that need their values
+ * gathered (categories, medians, modes, robust scaling) one by one.
+ */
+Featurizer *
+FeaturizerFit(const Dataset *ds, const int *rows, int nrows,
+			  MlopsAlgorithm alg, Jsonb *preprocess)
+{
+	FeaturizerFitState *st = FeaturizerFitBegin(ds, alg, preprocess);
+	double	   *buf = NULL;
+
+	FeaturizerFitAdd(st, ds, rows, nrows);
+	for (int k = 0; k < ds->ninputs; k++)
+	{
+		FeatureInput *in = &st->fz->inputs[k];
+		const ColumnOptions *o = &st->options[in->source];
+
+		CHECK_FOR_INTERRUPTS();
+		if (st->summarized[k])
+			continue;
+		if (in->categorical)
+			FitCategorical(in, o, ds, &ds->inputs[k], rows, nrows, alg);
+		else
+		{
+			if (buf == NULL)
+				buf = palloc_extended(sizeof(double) * Max(1, nrows), MCXT_ALLOC_HUGE);
+			FitNumeric(in, o, &ds->inputs[k], rows, nrows, buf);
+		}
+	}
+	if (buf != NULL)
+		pfree(buf);
+	return FeaturizerFitEnd(st, ds);
 }

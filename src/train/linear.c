@@ -8,8 +8,10 @@
  * of the same name so that a model trained here has the coefficients a
  * data scientist gets in Python:
  *
- * - linear_lstsq.c: least squares and ridge, and LinearFitRegression, the
- *	 entry point of the regressions;
+ * - linear_accum.c: least squares and ridge from streamed rows (a
+ *	 streaming QR);
+ * - linear_lstsq.c: centered views of a matrix, and LinearFitRegression,
+ *	 the entry point of elastic net;
  * - linear_enet.c: elastic net (lasso) by coordinate descent;
  * - linear_logistic.c: logistic regression by Newton's method.
  *
@@ -117,11 +119,9 @@ LinearCheckProblem(int n, int p, const LinearParams *params)
 
 /*
  * An estimate of the bytes a fit of n rows and p features allocates besides
- * X and y, for mlops.max_train_memory: the copies of X, the Gram or kernel
- * matrix, the blocks of rows, LAPACK's workspace (dgelsd's is about 256
- * values per unit of the smaller dimension), Newton's Hessians and the
- * labels as integers.  Ridge counts the least-squares problem it falls back
- * to on a singular matrix, after freeing its own.
+ * X and y, for mlops.max_train_memory: the copies of X, the Gram matrix,
+ * the blocks of rows, Newton's Hessians and the labels as integers.  Least
+ * squares and ridge train from streamed rows (LinearAccumMemory).
  */
 double
 LinearFitMemory(LinearKind kind, int n, int p, int nclasses, bool fit_intercept)
@@ -129,17 +129,13 @@ LinearFitMemory(LinearKind kind, int n, int p, int nclasses, bool fit_intercept)
 	double		dn = n,
 				dp = p;
 	double		block = Max(LINEAR_BLOCK_DOUBLES, (double) LINEAR_MIN_BLOCK_ROWS * (dp + 1));
-	double		lstsq_work = 256 * Min(dn, dp) + 1024;
 	double		doubles = 0;
 
 	switch (kind)
 	{
 		case LINEAR_OLS:
-			doubles = dn * dp + dn + dp + lstsq_work;
-			break;
 		case LINEAR_RIDGE:
-			doubles = (p <= n) ? dp * dp + dp + block : dn * dp + dn * dn + dn;
-			doubles = Max(doubles, (dn + dp) * dp + dn + 2 * dp + lstsq_work);
+			elog(ERROR, "least squares and ridge are not fitted on a matrix");
 			break;
 		case LINEAR_ELASTIC_NET:
 			doubles = 2 * dp + ((n > p) ? dp * dp + 2 * dp + block : dn * dp + 2 * dn);

@@ -1,37 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * linear_lstsq.c
- *	  Least squares and ridge regression in closed form, and
- *	  LinearFitRegression, the entry point of the regressions (elastic net
- *	  in linear_enet.c).
+ *	  The centered views of a materialized design matrix (column means, a
+ *	  centered copy, the centered Gram matrix) and LinearFitRegression, the
+ *	  entry point of elastic net (linear_enet.c) on such a matrix.
  *
- * - Least squares (LinearRegression) centers X and y when an intercept is
- *	 fitted and takes the minimum-norm solution from LAPACK's dgelsd.
- *	 Singular values below max(n, p) * machine epsilon times the largest
- *	 are taken as zero, the default rcond of numpy.linalg.lstsq: on a
- *	 rank-deficient design (duplicate or constant columns, one-hot groups
- *	 that sum to a constant or to a numeric column, more features than
- *	 rows) the directions that rounding leaves a little above zero would
- *	 otherwise be kept with huge coefficients that depend on the order of
- *	 the rows.  scikit-learn (scipy.linalg.lstsq, rcond = epsilon) keeps
- *	 them; numpy's cutoff gives the stable minimum-norm solution.
- *
- * - Ridge solves the centered normal equations (X'X + alpha I) w = X'y by
- *	 Cholesky (dposv), or the kernel form (XX' + alpha I) a = y, w = X'a when
- *	 there are more features than rows, as scikit-learn's cholesky solver
- *	 does.  Should Cholesky fail on a numerically singular matrix, the same
- *	 problem is solved as the least-squares problem [X; sqrt(alpha) I] w =
- *	 [y; 0], which with alpha = 0 is ordinary least squares.
+ * Least squares and ridge do not come here: they train from rows streamed
+ * into the statistics of linear_accum.c, whose file header describes their
+ * solvers (the minimum-norm solution with numpy.linalg.lstsq's cutoff of
+ * small singular values, and ridge as the least-squares problem
+ * [X; sqrt(alpha) I] w = [y; 0]).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <float.h>
 #include <math.h>
 
 #include <cblas.h>
-#include <lapacke.h>
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -128,100 +114,8 @@ LinearCenteredGram(const double *X, const double *y, int n, int p,
 }
 
 /*
- * Minimum-norm solution of the centered least-squares problem, with the
- * rows sqrt(alpha) I appended when alpha > 0 (ridge), by LAPACK dgelsd
- * with numpy.linalg.lstsq's cutoff of small singular values (see the file
- * header).
- */
-static void
-LinearFitLeastSquares(const double *X, const double *y, int n, int p,
-					  double alpha, const double *xmean, double ymean,
-					  double *w)
-{
-	int			m = (alpha > 0) ? n + p : n;
-	int			ldb = Max(m, p);
-	double	   *A = LinearCenteredCopy(X, n, p, xmean, m);
-	double	   *b = LinearAlloc(ldb, true);
-	double	   *sv = LinearAlloc(Min(m, p), false);
-	lapack_int	rank;
-
-	if (alpha > 0)
-		for (int j = 0; j < p; j++)
-			A[(size_t) j * m + n + j] = sqrt(alpha);
-	for (int i = 0; i < n; i++)
-		b[i] = y[i] - ymean;
-
-	LinearCheckLapack("dgelsd",
-					  LAPACKE_dgelsd(LAPACK_COL_MAJOR, m, p, 1, A, m, b, ldb,
-									 sv, Max(m, p) * DBL_EPSILON, &rank));
-	memcpy(w, b, sizeof(double) * p);
-	pfree(A);
-	pfree(b);
-	pfree(sv);
-}
-
-/*
- * Ridge regression by Cholesky on the normal equations (p <= n) or on the
- * kernel matrix (p > n); least squares when alpha = 0 or when the matrix is
- * numerically singular.
- */
-static void
-LinearFitRidge(const double *X, const double *y, int n, int p, double alpha,
-			   const double *xmean, double ymean, double *w)
-{
-	lapack_int	info;
-
-	if (alpha == 0)
-	{
-		LinearFitLeastSquares(X, y, n, p, 0, xmean, ymean, w);
-		return;
-	}
-
-	if (p <= n)
-	{
-		double	   *Q = LinearAlloc((size_t) p * p, false);
-		double	   *q = LinearAlloc(p, false);
-		double		yy;
-
-		LinearCenteredGram(X, y, n, p, xmean, ymean, Q, q, &yy);
-		for (int j = 0; j < p; j++)
-			Q[(size_t) j * p + j] += alpha;
-		info = LAPACKE_dposv(LAPACK_COL_MAJOR, 'U', p, 1, Q, p, q, p);
-		if (info == 0)
-			memcpy(w, q, sizeof(double) * p);
-		pfree(Q);
-		pfree(q);
-	}
-	else
-	{
-		double	   *Xc = LinearCenteredCopy(X, n, p, xmean, n);
-		double	   *K = LinearAlloc((size_t) n * n, false);
-		double	   *a = LinearAlloc(n, false);
-
-		cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, n, p,
-					1.0, Xc, n, 0.0, K, n);
-		for (int i = 0; i < n; i++)
-		{
-			K[(size_t) i * n + i] += alpha;
-			a[i] = y[i] - ymean;
-		}
-		info = LAPACKE_dposv(LAPACK_COL_MAJOR, 'U', n, 1, K, n, a, n);
-		if (info == 0)
-			cblas_dgemv(CblasColMajor, CblasTrans, n, p,
-						1.0, Xc, n, a, 1, 0.0, w, 1);
-		pfree(Xc);
-		pfree(K);
-		pfree(a);
-	}
-
-	if (info > 0)
-		LinearFitLeastSquares(X, y, n, p, alpha, xmean, ymean, w);
-	else
-		LinearCheckLapack("dposv", info);
-}
-
-/*
- * Fit a least-squares, ridge or elastic-net model; see the file header.
+ * Fit an elastic-net model (lasso with l1_ratio = 1) on the materialized
+ * matrix X.
  */
 LinearModel *
 LinearFitRegression(LinearKind kind, const double *X, const double *y,
@@ -234,9 +128,8 @@ LinearFitRegression(LinearKind kind, const double *X, const double *y,
 	double		ymean = 0;
 
 	LinearCheckProblem(n, p, params);
-	if (kind != LINEAR_OLS && kind != LINEAR_RIDGE &&
-		kind != LINEAR_ELASTIC_NET)
-		elog(ERROR, "linear model kind %d is not a regression", (int) kind);
+	if (kind != LINEAR_ELASTIC_NET)
+		elog(ERROR, "linear model kind %d is not fitted on a matrix", (int) kind);
 
 	model = LinearNewModel(kind, p, 0, 1);
 	model->converged = true;
@@ -253,19 +146,7 @@ LinearFitRegression(LinearKind kind, const double *X, const double *y,
 		ymean /= n;
 	}
 
-	switch (kind)
-	{
-		case LINEAR_OLS:
-			LinearFitLeastSquares(X, y, n, p, 0, xmean, ymean, model->coef);
-			break;
-		case LINEAR_RIDGE:
-			LinearFitRidge(X, y, n, p, params->alpha, xmean, ymean,
-						   model->coef);
-			break;
-		default:
-			LinearFitElasticNet(X, y, n, p, params, xmean, ymean, model);
-			break;
-	}
+	LinearFitElasticNet(X, y, n, p, params, xmean, ymean, model);
 	model->intercept[0] = ymean - cblas_ddot(p, xmean, 1, model->coef, 1);
 
 	MemoryContextSwitchTo(oldctx);

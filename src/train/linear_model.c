@@ -13,9 +13,11 @@
 
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "train/linear.h"
+#include "train/linear_accum.h"
 #include "serve/model.h"
 #include "serve/model_cache.h"
 #include "privileges.h"
@@ -113,6 +115,82 @@ LinFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *impo
 	return LinearSerialize(m);
 }
 
+/* featurized values per block of rows handed to the accumulator (8 MB) */
+#define LSQ_BLOCK_VALUES (1 << 20)
+
+/*
+ * Add td's training rows to the accumulator of least squares or ridge,
+ * featurized a block at a time: the featurized matrix is never built.
+ */
+void
+LsqAddRows(LinearAccum *acc, const TrainData *td)
+{
+	int			block = Max(1, Min(td->n, LSQ_BLOCK_VALUES / td->p));
+	double	   *rows = palloc_extended(sizeof(double) * block * td->p, MCXT_ALLOC_HUGE);
+
+	for (int start = 0; start < td->n; start += block)
+	{
+		int			b = Min(block, td->n - start);
+
+		CHECK_FOR_INTERRUPTS();
+		TrainDataRows(td, false, start, b, rows);
+		LinearAccumAddRows(acc, rows, td->y + start, b);
+	}
+	pfree(rows);
+}
+
+/*
+ * Solve least squares or ridge (per algorithm and hyperparameters) from
+ * the accumulated rows; returns the serialized model, fills importance as
+ * LinImportance does (the standard deviations from the statistics) and
+ * appends the fit's description to info.
+ */
+bytea *
+LsqFinish(LinearAccum *acc, MlopsAlgorithm algorithm, const HyperParams *hp,
+		  StringInfo info, double *importance)
+{
+	LinearParams params = {0};
+	LinearModel *m;
+
+	params.alpha = hp->applies[HP_ALPHA] ? hp->v[HP_ALPHA] : 0.0;
+	params.max_iter = 1;
+	params.tol = 1;
+	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
+	MlopsSetLibraryThreads();
+	m = LinearAccumSolve(acc, KindOf(algorithm), &params);
+	appendStringInfo(info, ", \"iterations\": %d, \"converged\": %s",
+					 m->iterations, m->converged ? "true" : "false");
+	LinearAccumStddev(acc, importance);
+	for (int j = 0; j < m->nfeatures; j++)
+		importance[j] *= fabs(m->coef[j]);
+	return LinearSerialize(m);
+}
+
+/*
+ * Fit least squares or ridge from td's rows streamed into the accumulator
+ * of linear_accum.c.
+ */
+static bytea *
+LsqFit(const TrainData *td, const HyperParams *hp, StringInfo info, double *importance)
+{
+	LinearAccum *acc = LinearAccumCreate(td->p);
+
+	MlopsSetLibraryThreads();
+	LsqAddRows(acc, td);
+	TrainDataRowsDone(td);
+	return LsqFinish(acc, td->algorithm, hp, info, importance);
+}
+
+/*
+ * The bytes LsqFit allocates besides td's arrays.
+ */
+static double
+LsqFitMemory(const TrainData *td, const HyperParams *hp)
+{
+	return LinearAccumMemory(td->p) +
+		sizeof(double) * (double) Max(1, Min(td->n, LSQ_BLOCK_VALUES / td->p)) * td->p;
+}
+
 /*
  * The bytes LinFit allocates besides td's arrays.
  */
@@ -158,6 +236,15 @@ const AlgorithmOps linear_ops = {
 	.fit_memory = LinFitMemory,
 	.load = LinLoad,
 	.predict = LinPredict,
+};
+
+/* linear and ridge: statistics accumulated from streamed rows */
+const AlgorithmOps lstsq_ops = {
+	.fit = LsqFit,
+	.fit_memory = LsqFitMemory,
+	.load = LinLoad,
+	.predict = LinPredict,
+	.streams = true,
 };
 
 /*

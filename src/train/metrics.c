@@ -50,13 +50,6 @@
 #include "jsonutil.h"
 #include "train/metrics.h"
 
-/* Compensated running sum */
-typedef struct MetricsSum
-{
-	double		sum;
-	double		comp;
-} MetricsSum;
-
 /* One row's score for one class, with whether the row is of that class */
 typedef struct MetricsScore
 {
@@ -407,64 +400,91 @@ MetricsForceFiniteScore(double num, double den)
 }
 
 /*
- * Append the regression metrics of n held-out rows (see metrics.h).
+ * The first pass of the regression metrics over rows y[0 .. n - 1] and
+ * their predictions: errors, and the shifted sums of y and of the
+ * residuals (shifted by the first row's).  Rows may come in several calls,
+ * in order.
  */
 void
-MetricsRegression(StringInfo buf, const double *y, const double *pred, int n)
+MetricsRegressionPass1(MetricsRegressionState *st, const double *y, const double *pred, int n)
 {
-	int			start = buf->len;
-	MetricsSum	y_shift = {0.0, 0.0};
-	MetricsSum	d_shift = {0.0, 0.0};
-	MetricsSum	abs_err = {0.0, 0.0};
-	MetricsSum	sq_err = {0.0, 0.0};
-	MetricsSum	y_var = {0.0, 0.0};
-	MetricsSum	d_var = {0.0, 0.0};
-	double		d0;
-	double		y_mean;
-	double		d_mean;
-	double		mse;
-	int			i;
-
-	if (n < 1)
-		elog(ERROR, "metrics need at least one row");
-
-	/* First pass: errors, and the means of y and of the residuals */
-	d0 = y[0] - pred[0];
-	for (i = 0; i < n; i++)
+	for (int i = 0; i < n; i++)
 	{
 		double		d = y[i] - pred[i];
 
 		CHECK_FOR_INTERRUPTS();
-		MetricsSumAdd(&y_shift, y[i] - y[0]);
-		MetricsSumAdd(&d_shift, d - d0);
-		MetricsSumAdd(&abs_err, fabs(d));
-		MetricsSumAdd(&sq_err, d * d);
+		if (st->n == 0)
+		{
+			st->y0 = y[i];
+			st->d0 = d;
+		}
+		st->n++;
+		MetricsSumAdd(&st->y_shift, y[i] - st->y0);
+		MetricsSumAdd(&st->d_shift, d - st->d0);
+		MetricsSumAdd(&st->abs_err, fabs(d));
+		MetricsSumAdd(&st->sq_err, d * d);
 	}
-	y_mean = y[0] + MetricsSumValue(&y_shift) / n;
-	d_mean = d0 + MetricsSumValue(&d_shift) / n;
+}
 
-	/* Second pass: spread of y and of the residuals around their means */
-	for (i = 0; i < n; i++)
+/*
+ * The second pass over the same rows, in the same order: the spread of y
+ * and of the residuals around their means.
+ */
+void
+MetricsRegressionPass2(MetricsRegressionState *st, const double *y, const double *pred, int n)
+{
+	double		y_mean = st->y0 + MetricsSumValue(&st->y_shift) / st->n;
+	double		d_mean = st->d0 + MetricsSumValue(&st->d_shift) / st->n;
+
+	for (int i = 0; i < n; i++)
 	{
 		double		dy = y[i] - y_mean;
 		double		dd = (y[i] - pred[i]) - d_mean;
 
 		CHECK_FOR_INTERRUPTS();
-		MetricsSumAdd(&y_var, dy * dy);
-		MetricsSumAdd(&d_var, dd * dd);
+		MetricsSumAdd(&st->y_var, dy * dy);
+		MetricsSumAdd(&st->d_var, dd * dd);
 	}
+}
 
-	mse = MetricsSumValue(&sq_err) / n;
+/*
+ * Append the regression metrics of the two passes (see metrics.h).
+ */
+void
+MetricsRegressionAppend(StringInfo buf, const MetricsRegressionState *st)
+{
+	int			start = buf->len;
+	int64		n = st->n;
+	double		mse;
+
+	if (n < 1)
+		elog(ERROR, "metrics need at least one row");
+	mse = MetricsSumValue(&st->sq_err) / n;
 	MetricsAppendNumber(buf, start, "r2",
 						n < 2 ? get_float8_nan() :
-						MetricsForceFiniteScore(MetricsSumValue(&sq_err),
-												MetricsSumValue(&y_var)));
-	MetricsAppendNumber(buf, start, "mae", MetricsSumValue(&abs_err) / n);
+						MetricsForceFiniteScore(MetricsSumValue(&st->sq_err),
+												MetricsSumValue(&st->y_var)));
+	MetricsAppendNumber(buf, start, "mae", MetricsSumValue(&st->abs_err) / n);
 	MetricsAppendNumber(buf, start, "mse", mse);
 	MetricsAppendNumber(buf, start, "rmse", sqrt(mse));
 	MetricsAppendNumber(buf, start, "explained_variance",
-						MetricsForceFiniteScore(MetricsSumValue(&d_var),
-												MetricsSumValue(&y_var)));
+						MetricsForceFiniteScore(MetricsSumValue(&st->d_var),
+												MetricsSumValue(&st->y_var)));
+}
+
+/*
+ * Append the regression metrics of n held-out rows (see metrics.h).
+ */
+void
+MetricsRegression(StringInfo buf, const double *y, const double *pred, int n)
+{
+	MetricsRegressionState st = {0};
+
+	if (n < 1)
+		elog(ERROR, "metrics need at least one row");
+	MetricsRegressionPass1(&st, y, pred, n);
+	MetricsRegressionPass2(&st, y, pred, n);
+	MetricsRegressionAppend(buf, &st);
 }
 
 /*

@@ -32,6 +32,33 @@ extern void MetricsClassification(StringInfo buf, const int *y, const double *pr
  */
 extern void MetricsRegression(StringInfo buf, const double *y, const double *pred, int n);
 
+/* Compensated running sum */
+typedef struct MetricsSum
+{
+	double		sum;
+	double		comp;
+} MetricsSum;
+
+/* the regression metrics of rows handed over in blocks, in two passes */
+typedef struct MetricsRegressionState
+{
+	int64		n;
+	double		y0;				/* the first row's target and residual */
+	double		d0;
+	MetricsSum	y_shift;
+	MetricsSum	d_shift;
+	MetricsSum	abs_err;
+	MetricsSum	sq_err;
+	MetricsSum	y_var;
+	MetricsSum	d_var;
+} MetricsRegressionState;
+
+extern void MetricsRegressionPass1(MetricsRegressionState *st, const double *y,
+								   const double *pred, int n);
+extern void MetricsRegressionPass2(MetricsRegressionState *st, const double *y,
+								   const double *pred, int n);
+extern void MetricsRegressionAppend(StringInfo buf, const MetricsRegressionState *st);
+
 /*
  * Append the metrics of a model's outputs on n rows: classification
  * (nclasses > 0; y holds class indices, out n x nclasses probabilities) or

@@ -33,6 +33,7 @@ typedef struct Split
 extern SplitKind SplitKindFromName(const char *name);
 extern const char *SplitKindName(SplitKind kind);
 extern Split *SplitRows(const Dataset *ds, SplitKind kind, double test_size, int seed);
+extern uint8 *SplitRandomBitmap(int n, double test_size, int seed, int *ntest);
 extern void SplitHoldOut(int *rows, int *nrows, int **held, int *nheld, double fraction, int seed);
 
 #endif							/* MLOPS_SPLIT_H */

@@ -16,6 +16,10 @@
  * of the data set are kept, so the fit's own memory (for XGBoost the
  * quantized matrix and the boosting state) does not add to a full copy of
  * the table.
+ * Least squares and ridge with a random split on numeric columns do not
+ * hold the rows at all: train_stream.c reads them in blocks, several
+ * times, and hands back what registration needs (TrainStreamApplies says
+ * when).
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -55,6 +59,7 @@
 #include "registry.h"
 #include "train/split.h"
 #include "train/train.h"
+#include "train/train_stream.h"
 
 PG_FUNCTION_INFO_V1(mlops_train);
 
@@ -213,6 +218,15 @@ TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 	for (int i = 1; i < s->ntrain; i++)
 		if (ds->target[s->train[i]] != first)
 			return;
+	TrainConstantTargetError(ds, task);
+}
+
+/*
+ * The error of a target that is constant (one class) in the training rows.
+ */
+void
+TrainConstantTargetError(const Dataset *ds, MlopsTask task)
+{
 	if (task == TASK_CLASSIFICATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -221,6 +235,22 @@ TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task)
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
 			 errmsg("target column \"%s\" is constant in the training rows", ds->target_name)));
+}
+
+/*
+ * Refuse a relation without a row to train on, and say how many rows a
+ * NULL target left out.
+ */
+void
+TrainCheckRowsRead(const Dataset *ds)
+{
+	if (ds->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("relation %s has no rows with a non-NULL target to train on", ds->relname)));
+	if (ds->null_targets > 0)
+		ereport(NOTICE,
+				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
 }
 
 /*
@@ -347,7 +377,7 @@ OldDateHour(const DatasetColumn *col, const FeatureSource *src)
  * same rows and values), with the target in that model's label order.
  * NULL, with *problem set, when ds lacks a column of the model or a label.
  */
-static Dataset *
+Dataset *
 DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem)
 {
 	Dataset    *view = palloc(sizeof(Dataset));
@@ -460,6 +490,20 @@ TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec)
 }
 
 /*
+ * Why model m cannot be compared with a new model of this task on ntest
+ * held-out rows, or NULL.
+ */
+char *
+CompareProblem(const MlopsModel *m, MlopsTask task, int ntest)
+{
+	if (ntest == 0)
+		return pstrdup("no rows were held out");
+	if (m->task != task)
+		return psprintf("model " INT64_FORMAT " is a %s model", m->id, MlopsTaskName(m->task));
+	return NULL;
+}
+
+/*
  * Score another model (the deployed one) on the held-out rows of a new
  * training run, so both are compared on the same rows; ds holds the
  * columns of both (TrainReadSpec).
@@ -472,16 +516,9 @@ CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split 
 	Dataset    *view;
 	StringInfoData metrics;
 
-	if (split->ntest == 0)
-	{
-		res->compare_problem = pstrdup("no rows were held out");
+	res->compare_problem = CompareProblem(m, task, split->ntest);
+	if (res->compare_problem != NULL)
 		return;
-	}
-	if (m->task != task)
-	{
-		res->compare_problem = psprintf("model " INT64_FORMAT " is a %s model", m->id, MlopsTaskName(m->task));
-		return;
-	}
 	view = DatasetForModel(ds, m, &res->compare_problem);
 	if (view == NULL)
 		return;
@@ -612,6 +649,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	int			nrows;
 	HeldOutRows held_out = {0};
 	ProfileBuilder *profile;
+	bool		streamed;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -629,6 +667,36 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	columns = plan.columns;
 	ncolumns = plan.ncolumns;
 
+	/* linear and ridge on numeric columns train from blocks of rows */
+	res->compare_score = NAN;
+	streamed = TrainStreamApplies(req, &plan);
+	if (streamed)
+	{
+		TrainStreamResult sr = {0};
+
+		task = TASK_REGRESSION;
+		res->metric = PolicyMetric(&policy, task);
+		TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
+		TrainStreamRun(req, &plan, &spec, compare_id, &sr, res);
+		ds = sr.ds;
+		nrows = ds->nrows;
+		row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", nrows, sr.fingerprint);
+		split_kind = SPLIT_RANDOM;
+		split = palloc0(sizeof(Split));
+		split->ntrain = sr.ntrain;
+		split->ntest = sr.ntest;
+		hp = sr.hp;
+		fz = sr.fz;
+		blob = sr.blob;
+		importance = sr.importance;
+		info = sr.info;
+		fit_seconds = sr.fit_seconds;
+		row.profile = sr.profile;
+		initStringInfo(&metrics);
+		appendStringInfo(&metrics, "{%s%s", sr.metrics.data, sr.ntest > 0 ? ", " : "");
+		goto evaluated;
+	}
+
 	/* read, with the columns of the model to compare with */
 	MlopsProgressPhase("reading", 0);
 	TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
@@ -643,13 +711,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	nrows = ds->nrows;
 	row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", ds->nrows,
 									DatasetFingerprint(ds));
-	if (ds->nrows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA),
-				 errmsg("relation %s has no rows with a non-NULL target to train on", relname)));
-	if (ds->null_targets > 0)
-		ereport(NOTICE,
-				(errmsg("skipped " INT64_FORMAT " rows whose target is NULL", ds->null_targets)));
+	TrainCheckRowsRead(ds);
 	DatasetNoticeIdColumns(ds);
 	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
 	res->metric = PolicyMetric(&policy, task);
@@ -729,14 +791,15 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		curves = CurvesHeldOut(pred, DatasetTargets(ds, split->test, split->ntest), split->ntest,
 							   ds->nclasses, ds->labels);
 	MemoryContextDelete(score_cxt);
+
+evaluated:
 	if (cv != NULL)
 		appendStringInfo(&metrics, "\"cv\": %s, ", cv);
 	appendStringInfo(&metrics, "\"train_rows\": %d, \"test_rows\": %d, \"fit_seconds\": %.6f}",
 					 split->ntrain, split->ntest, fit_seconds);
 
 	/* the deployed model on the same held-out rows */
-	res->compare_score = NAN;
-	if (compare_id != 0)
+	if (compare_id != 0 && !streamed)
 		CompareOnHeldOut(compare_id, task, &both, split, res);
 
 	/* the training record */

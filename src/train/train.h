@@ -77,6 +77,10 @@ extern void TrainRequestFromArgs(FunctionCallInfo fcinfo, TrainRequest *req);
 extern void TrainCheck(const TrainRequest *req, TrainPlan *plan);
 extern SplitKind TrainChooseSplit(const TrainRequest *req, int task);
 extern void TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task);
+extern void TrainConstantTargetError(const Dataset *ds, MlopsTask task) pg_attribute_noreturn();
+extern void TrainCheckRowsRead(const Dataset *ds);
+extern char *CompareProblem(const MlopsModel *m, MlopsTask task, int ntest);
+extern Dataset *DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
 extern double TrainScore(Jsonb *metrics, const char *metric);
 

@@ -2,7 +2,7 @@
 #
 # test/bench/memory.sh: training memory and the time outside the fit
 #
-#   bash test/bench/memory.sh [--no-build] [xgb-1m] [big] [wide]
+#   bash test/bench/memory.sh [--no-build] [xgb-1m] [big] [linear-big] [wide]
 #
 # Builds and installs mlops (unless --no-build), starts a throwaway cluster
 # (test/lib.sh) and runs memory.py (see its docstring): XGBoost on 1M x 20
