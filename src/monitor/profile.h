@@ -154,5 +154,6 @@ extern DatasetSpec *ProfileSpec(const Profile *profile);
  * "datetime", "array").
  */
 extern const char *ProfileKindName(SourceKind kind);
+extern bool ProfileKindFromName(const char *name, SourceKind *kind);
 
 #endif							/* MLOPS_PROFILE_H */

@@ -79,6 +79,14 @@ extern SplitKind TrainChooseSplit(const TrainRequest *req, int task);
 extern void TrainCheckTargetVaries(const Dataset *ds, const Split *s, MlopsTask task);
 extern void TrainConstantTargetError(const Dataset *ds, MlopsTask task) pg_attribute_noreturn();
 extern void TrainCheckRowsRead(const Dataset *ds);
+/* train_compare.c */
+extern bool DecideDeploy(const char *deploy, const char *metric, int64 current, double new_score,
+						 double old_score);
+extern void ReportNotDeployed(const char *project, const TrainResult *res, double old_score,
+							  bool same_rows);
+extern void TrainReadSpec(const TrainPlan *plan, const MlopsModel *m, DatasetSpec *spec);
+extern void CompareOnHeldOut(int64 model_id, MlopsTask task, const Dataset *ds, const Split *split,
+							 TrainResult *res);
 extern char *CompareProblem(const MlopsModel *m, MlopsTask task, int ntest);
 extern Dataset *DatasetForModel(const Dataset *ds, const MlopsModel *m, char **problem);
 extern void TrainRun(const TrainRequest *req, TrainResult *res);
