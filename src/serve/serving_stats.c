@@ -33,6 +33,8 @@
  * reads no clock either (and the prediction log takes a call's time from
  * here, ServingCallTimestamp).
  *
+ * The view's functions and the reset are in serving_stats_sql.c.
+ *
  * Histogram: bucket b holds latencies in [2^((b-9)/4), 2^((b-8)/4)) µs
  * (bucket 0 everything below, the last everything above), so a bucket is
  * 19 % wide.  The q-quantile is the upper bound of the bucket holding the
@@ -62,70 +64,16 @@
 
 #include "privileges.h"
 #include "serve/serving_stats.h"
+#include "serve/serving_stats_internal.h"
 
 /* entries in shared memory: (database, model, variant) triples */
 #define SERVING_MAX_ENTRIES 2000
-/* histogram buckets; see the file comment */
-#define SERVING_BUCKETS 128
 /* entries a backend accumulates between flushes */
 #define SERVING_LOCAL_ENTRIES 16
 /* the longest a backend keeps counts to itself inside a statement */
 #define SERVING_FLUSH_US 100000.0
 
 bool		mlops_track_serving = true;
-
-typedef struct ServingKey
-{
-	Oid			dboid;
-	int32		variant;
-	int64		model_id;
-} ServingKey;
-
-/* what one entry counts, in local memory and in copies of shared entries */
-typedef struct ServingCounters
-{
-	int64		calls;
-	int64		errors;
-	int64		dropped;
-	uint64		sum_ns;
-	uint64		max_ns;
-	TimestampTz first_call;		/* 0: no call yet */
-	TimestampTz last_call;
-	int64		hist[SERVING_BUCKETS];
-} ServingCounters;
-
-/* an entry of the shared hash; every counter an atomic */
-typedef struct ServingEntry
-{
-	ServingKey	key;			/* hash key */
-	int64		project_id;
-	TimestampTz stats_reset;	/* when counting began: the entry's first
-								 * call since start-up or a reset */
-	pg_atomic_uint64 calls;
-	pg_atomic_uint64 errors;
-	pg_atomic_uint64 dropped;
-	pg_atomic_uint64 sum_ns;
-	pg_atomic_uint64 max_ns;
-	pg_atomic_uint64 first_call;	/* a TimestampTz; 0: no call yet */
-	pg_atomic_uint64 last_call;
-	pg_atomic_uint64 hist[SERVING_BUCKETS];
-} ServingEntry;
-
-/* a backend's flag, on a cache line of its own */
-typedef union ServingFlushing
-{
-	pg_atomic_uint32 flag;		/* 1 while flushing without the lock */
-	char		pad[PG_CACHE_LINE_SIZE];
-} ServingFlushing;
-
-typedef struct ServingShared
-{
-	LWLock	   *lock;			/* the hash's shape: shared to look up or
-								 * add, exclusive to remove */
-	pg_atomic_uint64 generation;	/* advanced before entries are removed */
-	int			nflushing;
-	ServingFlushing flushing[FLEXIBLE_ARRAY_MEMBER];	/* by pgprocno */
-} ServingShared;
 
 /*
  * A backend's counts not flushed yet, and the shared entry they go to
@@ -154,8 +102,8 @@ typedef struct PendingCall
 	instr_time	start;
 } PendingCall;
 
-static ServingShared *serving_shared = NULL;
-static HTAB *serving_hash = NULL;
+ServingShared *serving_shared = NULL;
+HTAB	   *serving_hash = NULL;
 
 /* the local entries; those with counts to flush are marked dirty */
 static LocalEntry local_entries[SERVING_LOCAL_ENTRIES];
@@ -179,10 +127,6 @@ static const char *const variant_names[SERVING_VARIANTS] = {
 	[SERVING_CHALLENGER] = "challenger",
 	[SERVING_SHADOW] = "shadow",
 };
-
-PG_FUNCTION_INFO_V1(mlops_serving_stats_entries);
-PG_FUNCTION_INFO_V1(mlops_serving_histogram_entries);
-PG_FUNCTION_INFO_V1(mlops_serving_stats_reset);
 
 /*
  * Name of a variant, as the view shows it.
@@ -286,7 +230,7 @@ ServingBucket(double us)
 /*
  * Upper bound of a histogram bucket in microseconds.
  */
-static inline double
+double
 ServingBucketUpper(int b)
 {
 	return exp2((b - 8) / 4.0);
@@ -433,7 +377,7 @@ EntryLookUp(LocalEntry *le)
  * more (the hash is full) loses its counts.  Never raises an error, so
  * that it may run while a transaction aborts.
  */
-static void
+void
 ServingFlush(void)
 {
 	pg_atomic_uint32 *flushing = NULL;
@@ -730,236 +674,6 @@ ServingCountDropped(int64 model_id, int64 project_id, ServingVariant variant)
 	if (!mlops_track_serving || serving_hash == NULL)
 		return;
 	LocalEntryFor(model_id, project_id, variant)->counters.dropped++;
-}
-
-/*
- * The q-quantile of a histogram of n latencies, clamped to max_us.
- */
-static double
-ServingQuantile(const int64 *hist, int64 n, double q, double max_us)
-{
-	int64		rank = (int64) ceil(q * (double) n);
-	int64		seen = 0;
-
-	rank = Max(rank, 1);
-	for (int b = 0; b < SERVING_BUCKETS; b++)
-	{
-		seen += hist[b];
-		if (seen >= rank)
-			return Min(ServingBucketUpper(b), max_us);
-	}
-	return max_us;
-}
-
-/* a copy of a shared entry, read out of its atomics */
-typedef struct ServingCopy
-{
-	ServingKey	key;
-	int64		project_id;
-	TimestampTz stats_reset;
-	ServingCounters counters;
-} ServingCopy;
-
-/*
- * Copies of this database's entries on whose project the caller holds a
- * privilege, after flushing the caller's own counts.  Calls are the sum
- * of the histogram read, so that the percentiles and calls agree even
- * while other backends flush.
- */
-static ServingCopy *
-ServingVisibleEntries(int *n)
-{
-	HASH_SEQ_STATUS seq;
-	ServingEntry *e;
-	ServingCopy *copies;
-	int			ncopies = 0;
-	int			nvisible = 0;
-
-	ServingFlush();
-	/* copy the entries out under the lock, then check privileges outside it */
-	LWLockAcquire(serving_shared->lock, LW_SHARED);
-	copies = palloc(sizeof(ServingCopy) * Max(1, hash_get_num_entries(serving_hash)));
-	hash_seq_init(&seq, serving_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		ServingCopy *c;
-		ServingCounters *k;
-
-		if (e->key.dboid != MyDatabaseId)
-			continue;
-		c = &copies[ncopies++];
-		k = &c->counters;
-		c->key = e->key;
-		c->project_id = e->project_id;
-		c->stats_reset = e->stats_reset;
-		k->calls = 0;
-		for (int b = 0; b < SERVING_BUCKETS; b++)
-		{
-			k->hist[b] = (int64) pg_atomic_read_u64(&e->hist[b]);
-			k->calls += k->hist[b];
-		}
-		k->errors = (int64) pg_atomic_read_u64(&e->errors);
-		k->dropped = (int64) pg_atomic_read_u64(&e->dropped);
-		k->sum_ns = pg_atomic_read_u64(&e->sum_ns);
-		k->max_ns = pg_atomic_read_u64(&e->max_ns);
-		k->first_call = (TimestampTz) pg_atomic_read_u64(&e->first_call);
-		k->last_call = (TimestampTz) pg_atomic_read_u64(&e->last_call);
-	}
-	LWLockRelease(serving_shared->lock);
-	for (int i = 0; i < ncopies; i++)
-		if (PrivilegeHeld(copies[i].project_id, PRIV_ALL))
-			copies[nvisible++] = copies[i];
-	*n = nvisible;
-	return copies;
-}
-
-/*
- * mlops.serving_stats_entries(): the entries of this database on whose
- * project the caller holds a privilege, with model ids; the view
- * mlops.serving_stats names the project and version.
- */
-Datum
-mlops_serving_stats_entries(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ServingCopy *entries;
-	int			n;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (serving_hash == NULL)
-		return (Datum) 0;
-	entries = ServingVisibleEntries(&n);
-	for (int i = 0; i < n; i++)
-	{
-		ServingCopy *c = &entries[i];
-		const ServingCounters *k = &c->counters;
-		double		max_us = (double) k->max_ns / 1000.0;
-		Datum		values[13];
-		bool		nulls[13] = {0};
-
-		values[0] = Int64GetDatum(c->key.model_id);
-		values[1] = CStringGetTextDatum(ServingVariantName((ServingVariant) c->key.variant));
-		values[2] = Int64GetDatum(k->calls);
-		values[3] = Int64GetDatum(k->errors);
-		values[4] = Int64GetDatum(k->dropped);
-		if (k->calls > 0)
-		{
-			values[5] = Float8GetDatum((double) k->sum_ns / 1000.0 / (double) k->calls);
-			values[6] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.50, max_us));
-			values[7] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.95, max_us));
-			values[8] = Float8GetDatum(ServingQuantile(k->hist, k->calls, 0.99, max_us));
-			values[9] = Float8GetDatum(max_us);
-			values[10] = TimestampTzGetDatum(k->first_call);
-			values[11] = TimestampTzGetDatum(k->last_call);
-		}
-		else
-			for (int j = 5; j <= 11; j++)
-				nulls[j] = true;
-		values[12] = TimestampTzGetDatum(c->stats_reset);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/*
- * mlops.serving_histogram_entries(): the non-empty latency histogram
- * buckets of the same entries: model id, variant, the bucket's upper
- * bound in microseconds (le_us) and its calls.
- */
-Datum
-mlops_serving_histogram_entries(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ServingCopy *entries;
-	int			n;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (serving_hash == NULL)
-		return (Datum) 0;
-	entries = ServingVisibleEntries(&n);
-	for (int i = 0; i < n; i++)
-	{
-		ServingCopy *c = &entries[i];
-
-		for (int b = 0; b < SERVING_BUCKETS; b++)
-		{
-			Datum		values[4];
-			bool		nulls[4] = {0};
-
-			if (c->counters.hist[b] == 0)
-				continue;
-			values[0] = Int64GetDatum(c->key.model_id);
-			values[1] = CStringGetTextDatum(ServingVariantName((ServingVariant) c->key.variant));
-			values[2] = Float8GetDatum(ServingBucketUpper(b));
-			values[3] = Int64GetDatum(c->counters.hist[b]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	return (Datum) 0;
-}
-
-/*
- * Before entries are removed (the hash's lock held exclusively): advance
- * the generation, so that no flush starting from now on uses an entry it
- * remembers, and wait for the flushes that started before, which may
- * still be adding to one.  A flush holds its flag for a few atomic
- * additions, so this waits a few microseconds at most (more only when
- * such a backend is descheduled).
- */
-static void
-ServingRetireEntries(void)
-{
-	pg_atomic_fetch_add_u64(&serving_shared->generation, 1);
-	for (int i = 0; i < serving_shared->nflushing; i++)
-		while (pg_atomic_read_u32(&serving_shared->flushing[i].flag) != 0)
-			pg_usleep(10);
-}
-
-/*
- * mlops.serving_stats_reset(): forget the statistics of this database's
- * models whose project the caller administers (a superuser: all of them).
- */
-Datum
-mlops_serving_stats_reset(PG_FUNCTION_ARGS)
-{
-	HASH_SEQ_STATUS seq;
-	ServingEntry *e;
-	int64	   *projects;
-	bool	   *allowed;
-	int			nprojects = 0;
-
-	if (serving_hash == NULL)
-		PG_RETURN_VOID();
-	ServingFlush();
-
-	/* decide per project first: privilege checks may read tables */
-	LWLockAcquire(serving_shared->lock, LW_SHARED);
-	projects = palloc(sizeof(int64) * Max(1, hash_get_num_entries(serving_hash)));
-	hash_seq_init(&seq, serving_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
-		if (e->key.dboid == MyDatabaseId)
-			projects[nprojects++] = e->project_id;
-	LWLockRelease(serving_shared->lock);
-	allowed = palloc(sizeof(bool) * Max(1, nprojects));
-	for (int i = 0; i < nprojects; i++)
-		allowed[i] = superuser() || PrivilegeHeld(projects[i], PRIV_ADMIN);
-
-	LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
-	ServingRetireEntries();
-	hash_seq_init(&seq, serving_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		if (e->key.dboid != MyDatabaseId)
-			continue;
-		for (int i = 0; i < nprojects; i++)
-			if (projects[i] == e->project_id && allowed[i])
-			{
-				hash_search(serving_hash, &e->key, HASH_REMOVE, NULL);
-				break;
-			}
-	}
-	LWLockRelease(serving_shared->lock);
-	PG_RETURN_VOID();
 }
 
 /*
