@@ -34,6 +34,18 @@
  * each other, and the leaves are summed with one vector lane per row, each
  * lane the same float32 additions in tree order.
  *
+ * Ensembles at most FOREST_LANES_MAX_DEPTH deep over rows of at most
+ * FOREST_LANES_MAX_SLOTS slots also have a rows-in-lanes form, which
+ * ForestSumBinnedBatch walks instead: the batch's rows are binned into
+ * slot words transposed (slot x 16 rows), then each tree is walked for the
+ * 16 rows at once, one lane per row.  A tree's node words (2^depth) and
+ * leaves are in at most four registers each, so a level's node of each
+ * row is a permute of the rows' heap positions; the rows' slot words for
+ * it are blended from the level's nodes' slots (2^l loads, each 16 rows'
+ * words of one slot) at the top FOREST_LANES_BLEND_LEVELS levels and
+ * gathered below, where blends would cost more than the gather.  Each
+ * lane adds its row's leaves in tree order, the same float32 additions.
+ *
  * Rows with a missing value take the scalar walk (its default directions);
  * models whose feature has 32768 distinct thresholds or more, or a NaN
  * threshold, have no binned form.
@@ -64,6 +76,13 @@
 /* slots of a row looked up with permutes; wider rows gather */
 #define FOREST_BINNED_PERMUTE_SLOTS 64
 
+/* the rows-in-lanes form: trees at most this deep, rows of at most this many slots */
+#define FOREST_LANES_MAX_DEPTH 6
+#define FOREST_LANES_MAX_SLOTS 1024
+
+/* levels of the rows-in-lanes walk whose rows' bins are blended, not gathered */
+#define FOREST_LANES_BLEND_LEVELS 4
+
 /* the binned form of a Forest */
 struct ForestBinned
 {
@@ -83,6 +102,12 @@ struct ForestBinned
 	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
 	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
 								 * ngroups x FOREST_LANES */
+	uint32	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
+								 * lwords node words, then lwords leaves */
+	int			lwords;			/* Max(FOREST_LANES, 2^depth) */
+	uint32	   *bins;			/* scratch: FOREST_BATCH rows' slot words,
+								 * transposed: slot x FOREST_BATCH */
+	float	   *sums;			/* scratch: noutputs x FOREST_BATCH margins */
 };
 
 /*
@@ -241,6 +266,47 @@ ForestBinnedTrees(const Forest *f, ForestBinned *b, int depth, float **values, c
 }
 
 /*
+ * The rows-in-lanes form of the trees laid out in b (see
+ * ForestSumBinnedLanes), when they are at most FOREST_LANES_MAX_DEPTH deep
+ * and the rows at most FOREST_LANES_MAX_SLOTS slots wide: per tree, the
+ * node at heap position h (the root at 1, h's children at 2h and 2h + 1)
+ * in word h of lwords, as (i << 16) | (slot << 4), then the leaf at heap
+ * position h in word h % lwords of the next lwords.
+ */
+static void
+ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
+{
+	int			depth = b->depth;
+	int			positions = b->positions;
+	int			w = Max(FOREST_LANES, 1 << depth);
+
+	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS)
+		return;
+	b->lwords = w;
+	b->lanes = palloc0(sizeof(uint32) * 2 * w * f->ntrees);
+	b->bins = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
+	b->sums = palloc0(sizeof(float) * f->noutputs * FOREST_BATCH);
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		Size		group = t / FOREST_LANES;
+		int			lane = t % FOREST_LANES;
+		const uint32 *nodes = b->nodes + group * positions * FOREST_LANES + lane;
+		const float *leaves = b->leaves + group * (positions + 1) * FOREST_LANES + lane;
+		uint32	   *tree = b->lanes + (Size) t * 2 * w;
+		float	   *tleaves = (float *) (tree + w);
+
+		for (int p = 0; p < positions; p++)
+		{
+			uint32		node = nodes[p * FOREST_LANES];
+
+			tree[p + 1] = (node & 0xFFFF0000) | ((node & 0xFFFF) << 4);
+		}
+		for (int p = 0; p <= positions; p++)
+			tleaves[(positions + 1 + p) % w] = leaves[p * FOREST_LANES];
+	}
+}
+
+/*
  * Build the binned form of the compiled trees, all "depth" deep, when the
  * processor runs AVX-512F and the model fits it (see the file's comment);
  * otherwise leave f->binned NULL.
@@ -275,6 +341,7 @@ ForestBuildBinned(Forest *f, int depth)
 		return;
 	}
 	ForestBinnedTrees(f, b, depth, values, count);
+	ForestBinnedLanesTrees(f, b);
 	b->row = palloc0(sizeof(uint32) * b->nslots);
 	b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
 	b->leaves_batch = palloc0(sizeof(float) * FOREST_BATCH * FOREST_LANES *
@@ -524,6 +591,159 @@ ForestSumBinned(const Forest *f, const float *x, float *margin)
 }
 
 /*
+ * Walk every tree of the rows-in-lanes form (the trees "depth" deep, a
+ * constant) for the FOREST_BATCH rows whose slot words are in b->bins, one
+ * row per lane, and add each tree's leaves to its output's sums (sum[o]
+ * in register o for a single output, else b->sums + o * FOREST_BATCH), in
+ * tree order.  A tree's nodes are in at most four registers: the root's
+ * bins are one load, a deeper level's node of each row is a permute of
+ * the row's heap position, and the row's slot word for it one gather from
+ * the transposed bins (slot << 4 | lane indexes them).
+ */
+static FOREST_AVX512_TARGET pg_attribute_always_inline void
+ForestLanesWalk(const Forest *f, int depth, __m512 *sum)
+{
+	const ForestBinned *b = f->binned;
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512i low = _mm512_set1_epi32(0xFFFF);
+	const __m512i one = _mm512_set1_epi32(1);
+	const int	w = depth <= 4 ? FOREST_LANES : 1 << depth;
+	const uint32 *bins = b->bins;
+
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		const uint32 *tree = b->lanes + (Size) t * 2 * w;
+		const float *leaves = (const float *) (tree + w);
+		uint32		root = tree[1];
+		__m512i		n0 = _mm512_loadu_si512(tree);
+		__m512i		h;
+		__m512		leaf;
+		__mmask16	r;
+		__mmask16	right[FOREST_LANES_BLEND_LEVELS];
+
+		r = _mm512_cmpgt_epu32_mask(_mm512_loadu_si512(bins + (root & 0xFFFF)),
+									_mm512_set1_epi32(root));
+		h = _mm512_mask_add_epi32(_mm512_set1_epi32(2), r, _mm512_set1_epi32(2), one);
+		right[0] = r;
+#pragma GCC unroll 8
+		for (int level = 1; level < depth; level++)
+		{
+			__m512i		node;
+
+			if (level <= 3)
+				node = _mm512_permutexvar_epi32(h, n0);
+			else if (level == 4)
+				node = _mm512_permutexvar_epi32(h, _mm512_loadu_si512(tree + 16));
+			else
+				node = _mm512_permutex2var_epi32(_mm512_loadu_si512(tree + 32), h,
+												 _mm512_loadu_si512(tree + 48));
+			if (level < FOREST_LANES_BLEND_LEVELS)
+			{
+				__m512i		c[FOREST_LANES_BLEND_LEVELS];
+				int			n = 1 << level;
+				int			top = 0;
+
+				/*
+				 * the bins of the level's nodes' slots, blended pair by pair
+				 * as they are loaded (last direction first), so that at most
+				 * level + 1 vectors are live
+				 */
+#pragma GCC unroll 32
+				for (int p = 0; p < n; p++)
+				{
+					__m512i		v = _mm512_loadu_si512(bins + (tree[n + p] & 0xFFFF));
+
+#pragma GCC unroll 8
+					for (int k = 0; (p >> k) & 1; k++)
+						v = _mm512_mask_blend_epi32(right[level - 1 - k], c[--top], v);
+					c[top++] = v;
+				}
+				r = _mm512_cmpgt_epu32_mask(c[0], node);
+				right[level] = r;
+			}
+			else
+				r = _mm512_cmpgt_epu32_mask(_mm512_i32gather_epi32(_mm512_ternarylogic_epi32(node, low, lane, 0xEA),
+																   bins, sizeof(uint32)),
+											node);
+			h = _mm512_mask_add_epi32(_mm512_add_epi32(h, h), r, _mm512_add_epi32(h, h), one);
+		}
+		if (depth <= 4)
+			leaf = _mm512_permutexvar_ps(h, _mm512_loadu_ps(leaves));
+		else if (depth == 5)
+			leaf = _mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h, _mm512_loadu_ps(leaves + 16));
+		else
+			leaf = _mm512_mask_blend_ps(_mm512_test_epi32_mask(h, _mm512_set1_epi32(32)),
+										_mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h,
+															   _mm512_loadu_ps(leaves + 16)),
+										_mm512_permutex2var_ps(_mm512_loadu_ps(leaves + 32), h,
+															   _mm512_loadu_ps(leaves + 48)));
+		if (f->noutputs == 1)
+			sum[0] = _mm512_add_ps(sum[0], leaf);
+		else
+		{
+			float	   *s = b->sums + f->outputs[t] * FOREST_BATCH;
+
+			_mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), leaf));
+		}
+	}
+}
+
+/*
+ * ForestSumBinnedBatch in the rows-in-lanes form: the rows' values are
+ * binned into the transposed slot words, then every tree is walked for
+ * all rows at once (ForestLanesWalk), each lane adding its row's leaves in
+ * tree order, the very float32 additions of the one-row walk.
+ */
+static FOREST_AVX512_TARGET void
+ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
+{
+	const ForestBinned *b = f->binned;
+	__mmask16	lanes = (__mmask16) ((1u << n) - 1);
+	int			k = f->noutputs;
+	__m512		sum[1];
+
+	for (int u = 0; u < b->nused; u++)
+	{
+		int			slot = b->used[u];
+
+		for (int r = 0; r < n; r++)
+			b->bins[slot * FOREST_BATCH + r] = ForestBinOf(b, u, x[(Size) r * f->rowstride + slot]) << 16;
+	}
+	sum[0] = _mm512_maskz_loadu_ps(lanes, margins);
+	if (k > 1)
+		for (int o = 0; o < k; o++)
+			for (int r = 0; r < n; r++)
+				b->sums[o * FOREST_BATCH + r] = margins[r * k + o];
+	switch (b->depth)
+	{
+		case 1:
+			ForestLanesWalk(f, 1, sum);
+			break;
+		case 2:
+			ForestLanesWalk(f, 2, sum);
+			break;
+		case 3:
+			ForestLanesWalk(f, 3, sum);
+			break;
+		case 4:
+			ForestLanesWalk(f, 4, sum);
+			break;
+		case 5:
+			ForestLanesWalk(f, 5, sum);
+			break;
+		default:
+			ForestLanesWalk(f, 6, sum);
+			break;
+	}
+	if (k == 1)
+		_mm512_mask_storeu_ps(margins, lanes, sum[0]);
+	else
+		for (int o = 0; o < k; o++)
+			for (int r = 0; r < n; r++)
+				margins[r * k + o] = b->sums[o * FOREST_BATCH + r];
+}
+
+/*
  * ForestSumBinned for n <= FOREST_BATCH rows without missing values, the
  * r-th at x + r * f->rowstride, its outputs' margins (set to the base
  * margin by the caller) at margins + r * f->noutputs.  The rows' walks are
@@ -540,6 +760,11 @@ ForestSumBinnedBatch(const Forest *f, const float *x, int n, float *margins)
 	int			pitch = (f->ntrees + FOREST_LANES - 1) / FOREST_LANES * FOREST_LANES;
 	float	   *leaves = b->leaves_batch;
 
+	if (b->lanes != NULL)
+	{
+		ForestSumBinnedLanes(f, x, n, margins);
+		return;
+	}
 	for (int r = 0; r < n; r++)
 		ForestBinnedLeaves(f, x + (Size) r * f->rowstride, b->rows + (Size) r * b->nslots,
 						   leaves + r * pitch);
