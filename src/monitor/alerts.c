@@ -30,7 +30,6 @@
 
 #include <math.h>
 
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -39,12 +38,12 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "jsonutil.h"
 #include "monitor/alerts.h"
 #include "monitor/guardrails.h"
 #include "monitor/performance.h"
+#include "ops/worker.h"
 #include "ops/policy.h"
 #include "privileges.h"
 #include "registry.h"
@@ -311,49 +310,22 @@ AlertsProjects(int *n)
 }
 
 /*
- * Check one project in a subtransaction: an error (a dropped project, a
- * damaged policy, a lock timeout) is reported as a warning and does not
- * stop the others.  A rollback waits at most ALERTS_LOCK_TIMEOUT for the
- * project's lock (a session may hold it in an open transaction), so that
- * the worker's pass goes on; the next pass tries again.
+ * Check one project (arg: its name).  A rollback waits at most
+ * ALERTS_LOCK_TIMEOUT for the project's lock (a session may hold it in an
+ * open transaction), so that the worker's pass goes on; the next pass
+ * tries again.
  */
 static void
-AlertsCheckIsolated(const char *name)
+AlertsCheckOne(void *arg)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	RegistryProject *proj = RegistryGetProject((const char *) arg, true);
+	int			nestlevel = NewGUCNestLevel();
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		RegistryProject *proj = RegistryGetProject(name, true);
-		int			nestlevel = NewGUCNestLevel();
-
-		(void) set_config_option("lock_timeout", ALERTS_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		if (proj != NULL)
-			AlertsCheckProject(proj, true);
-		AtEOXact_GUC(true, nestlevel);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		ereport(WARNING,
-				(errmsg("could not check the alerts of project \"%s\": %s", name, edata->message)));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	(void) set_config_option("lock_timeout", ALERTS_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (proj != NULL)
+		AlertsCheckProject(proj, true);
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /*
@@ -370,7 +342,8 @@ AlertsWorkerPass(void)
 		return;
 	names = AlertsProjects(&n);
 	for (int i = 0; i < n; i++)
-		AlertsCheckIsolated(names[i]);
+		WorkerRunIsolated(AlertsCheckOne, names[i],
+						  psprintf("check the alerts of project \"%s\"", names[i]));
 }
 
 /*

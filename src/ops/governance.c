@@ -24,7 +24,6 @@
 
 #include <math.h>
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -34,11 +33,11 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "ops/experiment.h"
 #include "ops/governance.h"
+#include "ops/worker.h"
 #include "jsonutil.h"
 #include "privileges.h"
 
@@ -567,16 +566,29 @@ DeployApproved(const DeployRequest *r)
 }
 
 /*
+ * Deploy one approved request (arg: its id) unless it was deployed or
+ * changed meanwhile.
+ */
+static void
+DeployApprovedRequest(void *arg)
+{
+	DeployRequest *r = ReadRequest(*(int64 *) arg);
+
+	if (r != NULL && strcmp(r->status, "approved") == 0 && !r->deployed)
+		DeployApproved(r);
+}
+
+/*
  * The background worker's part: deploy the approved requests whose
- * window is open (none before ALTER EXTENSION mlops UPDATE made the table).  Each in a subtransaction, so one request that fails
- * (a policy made invalid by a dropped role...) leaves a WARNING and the
- * others go on.
+ * window is open (none before ALTER EXTENSION mlops UPDATE made the
+ * table).  Each in a subtransaction, so one request that fails (a policy
+ * made invalid by a dropped role...) leaves a WARNING and the others go
+ * on.
  */
 void
 GovernanceDeployApproved(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	int64	   *ids;
 	int			n;
 
@@ -589,37 +601,10 @@ GovernanceDeployApproved(void)
 	n = (int) SPI_processed;
 	ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(1, n));
 	for (int i = 0; i < n; i++)
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &(bool) {false}));
+		ids[i] = RegistryResultInt64(i, "id");
 	SPI_finish();
 
 	for (int i = 0; i < n; i++)
-	{
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			DeployRequest *r = ReadRequest(ids[i]);
-
-			if (r != NULL && strcmp(r->status, "approved") == 0 && !r->deployed)
-				DeployApproved(r);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-			ereport(WARNING,
-					(errmsg("could not deploy approved request " INT64_FORMAT ": %s", ids[i], edata->message)));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
-	}
+		WorkerRunIsolated(DeployApprovedRequest, &ids[i],
+						  psprintf("deploy approved request " INT64_FORMAT, ids[i]));
 }

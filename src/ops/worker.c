@@ -52,6 +52,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -332,6 +333,44 @@ LauncherRequeue(const JobsQueued *job, int slot, MemoryContext cxt)
 	WorkerBeginTx(cxt, "mlops scheduler: requeue a job");
 	JobsRequeue(job->id);
 	WorkerCommitTx(cxt);
+}
+
+/*
+ * Run fn(arg) in a subtransaction of the caller's transaction (a pass of
+ * the launcher): an error rolls back only fn's work and becomes a WARNING,
+ * "could not <what>: <message>", so that one project or request that fails
+ * does not stop the others.
+ */
+void
+WorkerRunIsolated(void (*fn) (void *arg), void *arg, const char *what)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errmsg("could not %s: %s", what, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 }
 
 /*
