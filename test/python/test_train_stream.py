@@ -147,8 +147,11 @@ tap.ok(ev_s is not None and ev_s.get("basis") == "same_rows" and ev_s == ev_m,
 
 cur.execute("DROP TABLE IF EXISTS ts_small; CREATE TABLE ts_small AS SELECT a, b, y FROM ts LIMIT 2000")
 cur.execute("SET mlops.max_train_memory = '2MB'")
-cur.execute("SELECT count(*) FROM mlops.train('small_memory', 'ts_small', 'y', algorithm => 'linear', deploy => 'never')")
-tap.ok(cur.fetchone()[0] == 1, "a small table trains from blocks under a 2 MB mlops.max_train_memory")
+small_id, small_blocks, _ = train("small_memory", "ts_small", "linear", "{}", "{}", 0.25, None)
+cur.execute("SELECT (training->>'train_rows')::int + (training->>'test_rows')::int = "
+            "(SELECT count(y) FROM ts_small) FROM mlops.models WHERE id = %s", (small_id,))
+tap.ok(small_blocks and cur.fetchone()[0],
+       "a small table trains from blocks, every row with a target read, under a 2 MB mlops.max_train_memory")
 cur.execute("RESET mlops.max_train_memory")
 # auto (the default) streams a relation whose heap is larger than mlops.max_train_memory
 cur.execute("SET mlops.stream_training = auto")
