@@ -124,6 +124,24 @@ RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values, const
 }
 
 /*
+ * Read one model's row: run sql, whose one parameter $1 is the model's id,
+ * as RegistryReadAsOwner does; a model id that matches no row is an error.
+ * Called inside SPI.
+ */
+void
+RegistryReadModelAsOwner(const char *sql, int64 model_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(model_id)};
+
+	RegistryReadAsOwner(sql, 1, types, values, NULL);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+}
+
+/*
  * The number of column "column" of the last SPI result.  A name the query
  * does not return is a bug in the query.
  */

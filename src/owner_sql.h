@@ -22,5 +22,6 @@ extern int	RegistryWriteAsOwner(const char *sql, int nargs, Oid *types, Datum *v
 								 const char *nulls);
 extern int	RegistryReadAsOwner(const char *sql, int nargs, Oid *types, Datum *values,
 								const char *nulls);
+extern void RegistryReadModelAsOwner(const char *sql, int64 model_id);
 
 #endif							/* MLOPS_OWNER_SQL_H */

@@ -444,20 +444,13 @@ RegistryModelVersion(int64 model_id)
 int64
 RegistryModelProject(int64 model_id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(model_id)};
-	int64		project_id = 0;
+	int64		project_id;
 
 	SPI_connect();
-	RegistryReadAsOwner("SELECT m.project_id FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
-						1, types, values, NULL);
-	if (SPI_processed == 1)
-		project_id = RegistryResultInt64(0, "project_id");
+	RegistryReadModelAsOwner("SELECT m.project_id FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+							 model_id);
+	project_id = RegistryResultInt64(0, "project_id");
 	SPI_finish();
-	if (project_id == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
 	return project_id;
 }
 

@@ -98,20 +98,13 @@ static char *
 ModelStage(int64 model_id)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(model_id)};
-	char	   *stage = NULL;
+	char	   *stage;
 
 	SPI_connect();
-	RegistryReadAsOwner("SELECT m.stage FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
-						1, types, values, NULL);
-	if (SPI_processed == 1)
-		stage = RegistryResultText(0, "stage", cxt);
+	RegistryReadModelAsOwner("SELECT m.stage FROM mlops.models m WHERE m.id OPERATOR(pg_catalog.=) $1",
+							 model_id);
+	stage = RegistryResultText(0, "stage", cxt);
 	SPI_finish();
-	if (stage == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
 	return stage;
 }
 

@@ -68,8 +68,6 @@ mlops_export_model(PG_FUNCTION_ARGS)
 {
 	int64		model_id;
 	RegistryProject *proj;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
 	bool		isnull;
 	Jsonb	   *doc;
 	char	   *algorithm;
@@ -87,28 +85,22 @@ mlops_export_model(PG_FUNCTION_ARGS)
 	/* the loaders check the stored row first: a damaged model is not exported */
 	ModelCacheGet(model_id);
 
-	values[0] = Int64GetDatum(model_id);
 	SPI_connect();
-	RegistryReadAsOwner("SELECT pg_catalog.jsonb_build_object("
-						"'format', '" EXPORT_FORMAT "'::pg_catalog.text, "
-						"'format_version', 1, "
-						"'project', pg_catalog.jsonb_build_object('name', p.name, 'task', p.task, 'target', p.target), "
-						"'algorithm', m.algorithm, 'hyperparams', m.hyperparams, 'preprocess', m.preprocess, "
-						"'labels', pg_catalog.to_jsonb(m.labels), 'features', m.features, "
-						"'training', m.training, 'metrics', m.metrics, 'importance', m.importance, "
-						"'profile', m.profile, 'model_format', m.format, "
-						"'lineage', pg_catalog.jsonb_build_object('model_id', m.id, 'version', m.version, "
-						"'parent_model_id', m.parent_model_id, 'data_fingerprint', m.data_fingerprint, "
-						"'created_at', m.created_at, 'created_by', m.created_by::pg_catalog.text), "
-						"'annotations', pg_catalog.jsonb_build_object('description', m.description, 'tags', m.tags)) AS doc, "
-						"m.algorithm, m.model "
-						"FROM mlops.models m JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
-						"WHERE m.id OPERATOR(pg_catalog.=) $1",
-						1, types, values, NULL);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	RegistryReadModelAsOwner("SELECT pg_catalog.jsonb_build_object("
+							 "'format', '" EXPORT_FORMAT "'::pg_catalog.text, "
+							 "'format_version', 1, "
+							 "'project', pg_catalog.jsonb_build_object('name', p.name, 'task', p.task, 'target', p.target), "
+							 "'algorithm', m.algorithm, 'hyperparams', m.hyperparams, 'preprocess', m.preprocess, "
+							 "'labels', pg_catalog.to_jsonb(m.labels), 'features', m.features, "
+							 "'training', m.training, 'metrics', m.metrics, 'importance', m.importance, "
+							 "'profile', m.profile, 'model_format', m.format, "
+							 "'lineage', pg_catalog.jsonb_build_object('model_id', m.id, 'version', m.version, "
+							 "'parent_model_id', m.parent_model_id, 'data_fingerprint', m.data_fingerprint, "
+							 "'created_at', m.created_at, 'created_by', m.created_by::pg_catalog.text), "
+							 "'annotations', pg_catalog.jsonb_build_object('description', m.description, 'tags', m.tags)) AS doc, "
+							 "m.algorithm, m.model "
+							 "FROM mlops.models m JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
+							 "WHERE m.id OPERATOR(pg_catalog.=) $1", model_id);
 	doc = RegistryResultJsonb(0, "doc", outer);
 	algorithm = RegistryResultText(0, "algorithm", outer);
 	MemoryContextSwitchTo(outer);

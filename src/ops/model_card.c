@@ -202,8 +202,6 @@ mlops_model_card(PG_FUNCTION_ARGS)
 {
 	int64		model_id;
 	RegistryProject *proj;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
 	StringInfoData buf;
 	Jsonb	   *metrics;
 	Jsonb	   *training;
@@ -231,22 +229,16 @@ mlops_model_card(PG_FUNCTION_ARGS)
 	PrivilegeCheck(proj->id, proj->name, PRIV_PREDICT);
 
 	initStringInfo(&buf);
-	values[0] = Int64GetDatum(model_id);
 	SPI_connect();
-	RegistryReadAsOwner("SELECT p.name, p.task, p.target, m.version, m.algorithm, "
-						"m.hyperparams, m.preprocess, m.labels, m.metrics, m.training, m.importance, "
-						"m.created_at, m.created_by, m.parent_model_id, m.data_fingerprint, "
-						"m.description, m.tags, "
-						"(SELECT a.version FROM mlops.models a WHERE a.id OPERATOR(pg_catalog.=) m.parent_model_id) AS parent_version, "
-						"(SELECT d.model_id FROM mlops.deployments d WHERE d.project_id OPERATOR(pg_catalog.=) m.project_id "
-						" ORDER BY d.id DESC LIMIT 1) OPERATOR(pg_catalog.=) m.id AS deployed "
-						"FROM mlops.models m JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
-						"WHERE m.id OPERATOR(pg_catalog.=) $1",
-						1, types, values, NULL);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	RegistryReadModelAsOwner("SELECT p.name, p.task, p.target, m.version, m.algorithm, "
+							 "m.hyperparams, m.preprocess, m.labels, m.metrics, m.training, m.importance, "
+							 "m.created_at, m.created_by, m.parent_model_id, m.data_fingerprint, "
+							 "m.description, m.tags, "
+							 "(SELECT a.version FROM mlops.models a WHERE a.id OPERATOR(pg_catalog.=) m.parent_model_id) AS parent_version, "
+							 "(SELECT d.model_id FROM mlops.deployments d WHERE d.project_id OPERATOR(pg_catalog.=) m.project_id "
+							 " ORDER BY d.id DESC LIMIT 1) OPERATOR(pg_catalog.=) m.id AS deployed "
+							 "FROM mlops.models m JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
+							 "WHERE m.id OPERATOR(pg_catalog.=) $1", model_id);
 	metrics = RegistryResultJsonb(0, "metrics", CurrentMemoryContext);
 	training = RegistryResultJsonb(0, "training", CurrentMemoryContext);
 	importance = RegistryResultJsonb(0, "importance", CurrentMemoryContext);

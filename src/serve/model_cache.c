@@ -249,23 +249,16 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	MemoryContext cxt = AllocSetContextCreate(parent, "mlops model", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 	MlopsModel *m;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(model_id)};
 	bool		isnull;
 	bytea	   *blob;
 	int			format;
 	ErrorContextCallback errcallback;
 
 	SPI_connect();
-	RegistryReadAsOwner("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
-						"m.format, m.model, p.id AS project_id, p.name AS project FROM mlops.models m "
-						"JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
-						"WHERE m.id OPERATOR(pg_catalog.=) $1",
-						1, types, values, NULL);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model " INT64_FORMAT " does not exist", model_id)));
+	RegistryReadModelAsOwner("SELECT m.algorithm, p.task, m.features, m.labels, m.training, "
+							 "m.format, m.model, p.id AS project_id, p.name AS project FROM mlops.models m "
+							 "JOIN mlops.projects p ON p.id OPERATOR(pg_catalog.=) m.project_id "
+							 "WHERE m.id OPERATOR(pg_catalog.=) $1", model_id);
 
 	errcallback.callback = ModelLoadErrorContext;
 	errcallback.arg = &model_id;
