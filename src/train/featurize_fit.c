@@ -347,24 +347,6 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 	FitScale(in, buf, n);
 }
 
-/*
- * The running statistics of a numeric input's training values, for the
- * settings that need no sorting (FitNumericSummary): every impute but
- * "median" and "mode", every scale but "robust".  Both the in-memory fit
- * and a fit over blocks of rows (FeaturizerFitAdd) accumulate them row by
- * row, so the two give the same transform.
- */
-typedef struct NumericSummary
-{
-	int64		count;			/* non-NULL values */
-	int64		nnull;
-	double		sum;			/* in row order, as the mean imputation sums */
-	double		min;
-	double		max;
-	double		mean;			/* Welford's running mean and sum of squared
-								 * deviations */
-	double		m2;
-} NumericSummary;
 
 /*
  * Can a numeric input with these settings be fitted from its summary?
@@ -378,8 +360,8 @@ SummaryFits(const ColumnOptions *o)
 /*
  * Add one value (NaN for NULL) to a summary.
  */
-static inline void
-SummaryAdd(NumericSummary *s, double x)
+void
+NumericSummaryAdd(NumericSummary *s, double x)
 {
 	double		delta;
 
@@ -395,6 +377,40 @@ SummaryAdd(NumericSummary *s, double x)
 	delta = x - s->mean;
 	s->mean += delta / s->count;
 	s->m2 += delta * (x - s->mean);
+}
+
+/*
+ * Add the values another summary has seen (Chan's formula for the sum of
+ * squared deviations): what a distributed fit merges from the summaries of
+ * its shards.  The result agrees with adding the values one by one to
+ * rounding.
+ */
+void
+NumericSummaryMerge(NumericSummary *s, const NumericSummary *o)
+{
+	int64		n = s->count + o->count;
+
+	s->nnull += o->nnull;
+	if (o->count == 0)
+		return;
+	if (s->count == 0)
+	{
+		int64		nnull = s->nnull;
+
+		*s = *o;
+		s->nnull = nnull;
+		return;
+	}
+	{
+		double		delta = o->mean - s->mean;
+
+		s->m2 += o->m2 + delta * delta * ((double) s->count * o->count / n);
+		s->mean += delta * ((double) o->count / n);
+	}
+	s->min = Min(s->min, o->min);
+	s->max = Max(s->max, o->max);
+	s->sum += o->sum;
+	s->count = n;
 }
 
 /*
@@ -807,8 +823,20 @@ FeaturizerFitAdd(FeaturizerFitState *st, const Dataset *ds, const int *rows, int
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < nrows; i++)
-			SummaryAdd(sum, values[rows[i]]);
+			NumericSummaryAdd(sum, values[rows[i]]);
 	}
+}
+
+/*
+ * The summaries of the inputs being fitted, one per input, for a caller
+ * that merges them from elsewhere (a distributed fit) instead of
+ * FeaturizerFitAdd.  Only the inputs FeaturizerFitsByBlocks allows are
+ * read from them.
+ */
+NumericSummary *
+FeaturizerFitSummaries(FeaturizerFitState *st)
+{
+	return st->summaries;
 }
 
 /*

@@ -59,6 +59,7 @@
 #include "registry.h"
 #include "train/split.h"
 #include "train/train.h"
+#include "train/train_distributed.h"
 #include "train/train_stream.h"
 
 PG_FUNCTION_INFO_V1(mlops_train);
@@ -400,6 +401,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	HeldOutRows held_out = {0};
 	ProfileBuilder *profile;
 	bool		streamed;
+	bool		distributed;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -417,17 +419,26 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	columns = plan.columns;
 	ncolumns = plan.ncolumns;
 
-	/* linear and ridge on numeric columns train from blocks of rows */
+	/*
+	 * linear and ridge on numeric columns train from blocks of rows, or on
+	 * a distributed table through partial aggregates
+	 */
 	res->compare_score = NAN;
-	streamed = TrainStreamApplies(req, &plan);
+	distributed = TrainDistributedApplies(req, &plan);
+	streamed = distributed || TrainStreamApplies(req, &plan);
 	if (streamed)
 	{
 		TrainStreamResult sr = {0};
 
 		task = TASK_REGRESSION;
 		res->metric = PolicyMetric(&policy, task);
-		TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
-		TrainStreamRun(req, &plan, &spec, compare_id, &sr, res);
+		if (distributed)
+			TrainDistributedRun(req, &plan, compare_id, &sr, res);
+		else
+		{
+			TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
+			TrainStreamRun(req, &plan, &spec, compare_id, &sr, res);
+		}
 		ds = sr.ds;
 		nrows = ds->nrows;
 		row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", nrows, sr.fingerprint);

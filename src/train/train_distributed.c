@@ -1,0 +1,472 @@
+/*-------------------------------------------------------------------------
+ *
+ * train_distributed.c
+ *	  mlops.train on a distributed (hash-sharded) Citus table through
+ *	  pushed-down partial aggregates: the workers read their shards, the
+ *	  coordinator merges statistics and never holds the rows.
+ *
+ * TrainDistributedApplies says when: a distributed table, algorithm
+ * linear or ridge, no cv, no order_by, no explicit split, numeric feature
+ * columns and preprocess settings whose statistics merge (every impute but
+ * median and mode, every scale but robust: FeaturizerFitsByBlocks).
+ * Otherwise a distributed table is read through the coordinator as any
+ * relation, with a NOTICE saying why.
+ *
+ * The split.  Rows of a distributed table have no global order, so the
+ * split cannot shuffle row positions (SplitRows).  A row is held out when
+ * the top 53 bits of hash_record_extended(ROW(t.target, t.c1, ...), seed),
+ * as a fraction of 2^53, fall below test_size (TrainPartialHeldOut): the
+ * same on every node, whatever the shard placement and the order of the
+ * rows.  The held-out share is about test_size, not exactly
+ * ceil(test_size * n); rows equal in the target and every feature go to
+ * the same side.
+ *
+ * The passes, each one query SELECT mlops.train_partial(params, model,
+ * key, ROW(...)) FROM relation t, which Citus runs as worker_partial_agg in
+ * every shard's task and coord_combine_agg on the coordinator (see
+ * train_partial.c; DEBUG1 shows the query):
+ *
+ * 1. stats: the rows and NULL targets, the fingerprint, the training rows'
+ *	  targets' range (a constant target is refused), the transform's
+ *	  statistics (NumericSummary per input, merged) and a sample of the
+ *	  training rows (those of smallest key) for the reference profile;
+ * 2. fit: the featurized training rows into least squares' statistics
+ *	  (the streaming QR of linear_accum.c, merged), solved as the
+ *	  single-node fit solves them (LsqFinish);
+ * 3. eval: the held-out rows' targets and predictions by the stored model,
+ *	  brought to the coordinator (16 bytes a row), whose metrics are those
+ *	  of the single-node code on them (MetricsOfOutputs).
+ *
+ * deploy "auto" scores the deployed model, which the registry has copied
+ * to the workers, on the same held-out rows: SELECT t.target,
+ * mlops.predict(model, t) FROM relation t WHERE (the held-out rule),
+ * pushed down like any predict.
+ *
+ * The reference profile is built from the training rows of the sample
+ * (the mlops.drift_sample_size rows of smallest key), and the
+ * held-out predictions: with at most that many training rows it is the
+ * single-node profile; with more, its bins and quantiles are those of the
+ * sample.
+ *
+ * Memory on the coordinator: the merged statistics, the sample and the
+ * held-out rows' (target, prediction) pairs, checked against
+ * mlops.max_train_memory.  Each pass is a statement of its own: under READ
+ * COMMITTED, rows written between them make the passes disagree (an
+ * error says so); REPEATABLE READ gives every pass the same rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "jsonutil.h"
+#include "monitor/profile.h"
+#include "ops/citus.h"
+#include "ops/progress.h"
+#include "serve/model.h"
+#include "serve/model_cache.h"
+#include "train/hyperparams.h"
+#include "train/linear_accum.h"
+#include "train/metrics.h"
+#include "train/train_distributed.h"
+#include "train/train_partial.h"
+
+/* a distributed training run in progress */
+typedef struct DistRun
+{
+	const TrainRequest *req;
+	const TrainPlan *plan;
+	char	   *row;			/* ROW(t.target, t.c1, ...) */
+	char	   *query;			/* the pass query */
+} DistRun;
+
+/*
+ * Why a training run on the distributed table cannot use partial
+ * aggregates, or NULL when it can.
+ */
+static char *
+NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
+{
+	DatasetColumn *cols;
+	bool		fits;
+
+	if (req->algorithm != ALG_LINEAR && req->algorithm != ALG_RIDGE)
+		return psprintf("Algorithm \"%s\" does not train through partial aggregates; linear and ridge do.",
+						MlopsAlgorithmName(req->algorithm));
+	if (req->cv > 0)
+		return pstrdup("Cross-validation needs the rows of every fold.");
+	if (req->order_by != NULL)
+		return pstrdup("order_by splits the rows in time order, which needs them in one place.");
+	if (req->split >= 0)
+		return psprintf("split \"%s\" needs the rows in one place; without a split a distributed table is split by a hash of each row.",
+						SplitKindName((SplitKind) req->split));
+	if (plan->target_mode != TARGET_REGRESSION)
+		return pstrdup("The target is not a regression target.");
+	cols = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
+	for (int j = 0; j < plan->ncolumns; j++)
+	{
+		cols[j].name = plan->columns[j];
+		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
+		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
+		if (cols[j].kind != SOURCE_NUMERIC)
+			return psprintf("Feature column \"%s\" is not numeric.", cols[j].name);
+	}
+	fits = FeaturizerFitsByBlocks(req->preprocess, cols, plan->ncolumns, req->algorithm);
+	pfree(cols);
+	if (!fits)
+		return pstrdup("A preprocess setting (impute median or mode, scale robust) needs the values sorted.");
+	return NULL;
+}
+
+/*
+ * Does this training run read a distributed table through partial
+ * aggregates (see the file header)?  A distributed table that does not is
+ * read through the coordinator, with a NOTICE saying why.
+ */
+bool
+TrainDistributedApplies(const TrainRequest *req, const TrainPlan *plan)
+{
+	char	   *reason;
+
+	if (!CitusIsDistributedTable(plan->relid))
+		return false;
+	reason = NotPushedDownReason(req, plan);
+	if (reason == NULL)
+		return true;
+	ereport(NOTICE,
+			(errmsg("mlops.train reads the distributed table %s through the coordinator", plan->relname),
+			 errdetail_internal("%s", reason)));
+	return false;
+}
+
+/*
+ * The data set of the run without rows: its columns, inputs and target.
+ */
+static Dataset *
+DistDataset(const TrainRequest *req, const TrainPlan *plan)
+{
+	Dataset    *ds = palloc0(sizeof(Dataset));
+
+	ds->relname = plan->relname;
+	ds->ncolumns = plan->ncolumns;
+	ds->ninputs = plan->ncolumns;
+	ds->columns = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
+	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, plan->ncolumns));
+	for (int j = 0; j < plan->ncolumns; j++)
+	{
+		DatasetColumn *c = &ds->columns[j];
+
+		c->name = plan->columns[j];
+		c->typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, c->name)));
+		c->kind = SOURCE_NUMERIC;
+		c->first_input = j;
+		c->ninputs = 1;
+		ds->inputs[j].name = c->name;
+		ds->inputs[j].column = j;
+	}
+	ds->target_name = req->target;
+	ds->target_type = get_atttype(plan->relid, get_attnum(plan->relid, req->target));
+	return ds;
+}
+
+/*
+ * The params of a pass (see train_partial.c): the pass, the split, the
+ * columns, and what the pass adds (members, or "").
+ */
+static Jsonb *
+DistParams(const DistRun *run, const char *pass, const char *members)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"pass\": \"%s\", \"test_size\": ", pass);
+	JsonAppendDouble(&buf, run->req->test_size);
+	appendStringInfoString(&buf, ", \"target\": ");
+	JsonAppendString(&buf, run->req->target);
+	appendStringInfoString(&buf, ", \"columns\": ");
+	JsonAppendStrings(&buf, run->plan->columns, run->plan->ncolumns);
+	appendStringInfo(&buf, "%s}", members);
+	return JsonFromText(&buf);
+}
+
+/*
+ * Run one pass: its merged state, in the caller's memory context.
+ */
+static TrainPartial *
+DistPass(const DistRun *run, Jsonb *params, bytea *model)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Oid			types[3] = {JSONBOID, BYTEAOID, INT8OID};
+	Datum		values[3] = {JsonbPGetDatum(params), PointerGetDatum(model),
+	Int64GetDatum(run->req->seed)};
+	char		nulls[3] = {' ', model == NULL ? 'n' : ' ', ' '};
+	TrainPartial *st;
+	bool		isnull;
+	Datum		d;
+	int			ret;
+
+	SPI_connect();
+	ret = SPI_execute_with_args(run->query, 3, types, values, nulls, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "reading the partial training statistics of %s failed: %s", run->plan->relname,
+			 SPI_result_code_string(ret));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	st = isnull ? NULL : TrainPartialFromBytea(DatumGetByteaPP(d), cxt);
+	SPI_finish();
+	return st;
+}
+
+/*
+ * The held-out rule of the split in SQL, for a query of the relation as t.
+ */
+static char *
+DistHeldOutSql(const DistRun *run)
+{
+	return psprintf("((pg_catalog.hash_record_extended(%s, %d) OPERATOR(pg_catalog.>>) 11)"
+					" OPERATOR(pg_catalog.&) 9007199254740991)::pg_catalog.float8"
+					" OPERATOR(pg_catalog./) 9007199254740992.0 OPERATOR(pg_catalog.<) %s",
+					run->row, run->req->seed, float8out_internal(run->req->test_size));
+}
+
+/*
+ * Score the deployed model compare_id on the held-out rows, pushed down as
+ * any predict over the distributed table, into res's compare members.
+ */
+static void
+DistCompare(const DistRun *run, int64 compare_id, int64 ntest, TrainResult *res)
+{
+	MlopsModel *m = ModelCacheGet(compare_id);
+	char	   *query;
+	double	   *y;
+	double	   *pred;
+	StringInfoData metrics;
+	int			n;
+
+	res->compare_problem = CompareProblem(m, TASK_REGRESSION, (int) ntest);
+	if (res->compare_problem != NULL)
+		return;
+	for (int j = 0; j < m->fz->nsources; j++)
+		if (get_attnum(run->plan->relid, m->fz->sources[j].name) == InvalidAttrNumber)
+		{
+			res->compare_problem = psprintf("relation %s has no column \"%s\", which model " INT64_FORMAT " needs",
+											run->plan->relname, m->fz->sources[j].name, compare_id);
+			return;
+		}
+	query = psprintf("SELECT t.%s::pg_catalog.float8, mlops.predict(" INT64_FORMAT "::pg_catalog.int8, t)"
+					 " FROM %s AS t WHERE t.%s IS NOT NULL AND %s",
+					 quote_identifier(run->req->target), compare_id, run->plan->relname,
+					 quote_identifier(run->req->target), DistHeldOutSql(run));
+	elog(DEBUG1, "mlops.train scores the deployed model on the held-out rows of %s: %s",
+		 run->plan->relname, query);
+	SPI_connect();
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "scoring model " INT64_FORMAT " on the held-out rows failed", compare_id);
+	n = (int) SPI_processed;
+	y = MemoryContextAllocHuge(SPI_tuptable->tuptabcxt->parent, sizeof(double) * Max(1, n));
+	pred = MemoryContextAllocHuge(SPI_tuptable->tuptabcxt->parent, sizeof(double) * Max(1, n));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		y[i] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		pred[i] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	if (n != ntest)
+	{
+		res->compare_problem = psprintf("the held-out rows changed while training (%d rows, not " INT64_FORMAT ")",
+										n, ntest);
+		return;
+	}
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	MetricsOfOutputs(&metrics, y, pred, n, 0);
+	appendStringInfo(&metrics, ", \"test_rows\": %d}", n);
+	res->compare_metrics = JsonFromText(&metrics);
+	res->compare_score = TrainScore(res->compare_metrics, res->metric);
+}
+
+/*
+ * The reference profile: the sampled training rows (sorted by key, so the
+ * order of the shards does not matter) and the held-out predictions.
+ */
+static Jsonb *
+DistProfile(const TrainRequest *req, const Dataset *ds, TrainPartial *stats,
+			const double *pred, int npred)
+{
+	Dataset		sample = *ds;
+	int			n = stats->nsample;
+	int			width = ds->ninputs + 1;
+	int		   *order = palloc(sizeof(int) * Max(1, n));
+	int		   *rows = palloc(sizeof(int) * Max(1, n));
+
+	/* the heap sorted by key: insertion sort of indices is enough for a sample */
+	for (int i = 0; i < n; i++)
+	{
+		int			j = i;
+
+		while (j > 0 && stats->sample_keys[order[j - 1]] > stats->sample_keys[i])
+		{
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+		rows[i] = i;
+	}
+	sample.nrows = n;
+	sample.inputs = palloc(sizeof(DatasetInput) * Max(1, ds->ninputs));
+	sample.target = palloc(sizeof(double) * Max(1, n));
+	for (int k = 0; k < ds->ninputs; k++)
+	{
+		sample.inputs[k] = ds->inputs[k];
+		sample.inputs[k].values = palloc(sizeof(double) * Max(1, n));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const double *row = stats->sample_rows + (Size) order[i] * width;
+
+		sample.target[i] = row[0];
+		for (int k = 0; k < ds->ninputs; k++)
+			sample.inputs[k].values[i] = row[k + 1];
+	}
+	return ProfileEnd(ProfileBegin(&sample, rows, n, req->seed), pred, npred, 1, NULL);
+}
+
+/*
+ * Train least squares or ridge on a distributed table through partial
+ * aggregates; see the file header.  The model compare_id (or 0) is scored
+ * on the held-out rows into res's compare members.
+ */
+void
+TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compare_id,
+					TrainStreamResult *out, TrainResult *res)
+{
+	DistRun		run = {req, plan};
+	StringInfoData buf;
+	Dataset    *ds;
+	TrainPartial *stats;
+	TrainPartial *fit;
+	TrainPartial *eval = NULL;
+	FeaturizerFitState *fitst;
+	NumericSummary *sums;
+	int			sample_size;
+	double		memory;
+	instr_time	start,
+				duration;
+	double	   *y = NULL;
+	double	   *pred = NULL;
+
+	CitusCheckWorkers();
+	ds = DistDataset(req, plan);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "ROW(t.%s", quote_identifier(req->target));
+	for (int j = 0; j < plan->ncolumns; j++)
+		appendStringInfo(&buf, ", t.%s", quote_identifier(plan->columns[j]));
+	appendStringInfoChar(&buf, ')');
+	run.row = buf.data;
+	run.query = psprintf("SELECT mlops.train_partial($1, $2, pg_catalog.hash_record_extended(%s, $3), %s)"
+						 " FROM %s AS t", run.row, run.row, plan->relname);
+	elog(DEBUG1, "mlops.train reads the distributed table %s through partial aggregates: %s",
+		 plan->relname, run.query);
+
+	/* 1: counts, fingerprint, the transform's statistics, the sample */
+	MlopsProgressPhase("reading", 0);
+	sample_size = Min(mlops_drift_sample_size, TRAIN_PARTIAL_MAX_SAMPLE);
+	stats = DistPass(&run, DistParams(&run, "stats", psprintf(", \"sample_size\": %d", sample_size)), NULL);
+	if (stats != NULL && stats->rows > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("relation %s has " INT64_FORMAT " rows to train on", plan->relname, stats->rows),
+				 errdetail("A training run takes at most %d rows.", PG_INT32_MAX)));
+	ds->nrows = stats ? (int) stats->rows : 0;
+	ds->null_targets = stats ? stats->null_targets : 0;
+	TrainCheckRowsRead(ds);
+	out->ds = ds;
+	out->fingerprint = stats->fingerprint;
+	out->ntrain = (int) stats->ntrain;
+	out->ntest = (int) stats->ntest;
+	if (stats->ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA),
+				 errmsg("the split of distributed table %s holds out all its " INT64_FORMAT " rows",
+						plan->relname, stats->rows),
+				 errdetail("On a distributed table a row is held out when a hash of its values falls below test_size (%g).",
+						   req->test_size),
+				 errhint("Lower test_size, or train on more rows.")));
+	if (stats->ymin == stats->ymax)
+		TrainConstantTargetError(ds, TASK_REGRESSION);
+	out->hp = HyperParamsParse(req->algorithm, TASK_REGRESSION, req->hyperparams);
+
+	MlopsProgressPhase("featurizing", 0);
+	fitst = FeaturizerFitBegin(ds, req->algorithm, req->preprocess);
+	sums = FeaturizerFitSummaries(fitst);
+	for (int k = 0; k < ds->ninputs; k++)
+		NumericSummaryMerge(&sums[k], &stats->summaries[k]);
+	out->fz = FeaturizerFitEnd(fitst, ds);
+	memory = LinearAccumMemory(out->fz->nfeatures) + 4.0 * sizeof(double) * stats->ntest +
+		2.0 * sizeof(double) * (ds->ninputs + 2) * stats->nsample;
+	MlopsCheckTrainMemory(memory,
+						  "Training on a distributed table takes %.0f kB for the %s fit, the held-out rows' targets and predictions and the profile's sample.",
+						  ceil(memory / 1024.0), MlopsAlgorithmName(req->algorithm));
+
+	/* 2: the fit */
+	MlopsProgressPhase("fitting", 0);
+	INSTR_TIME_SET_CURRENT(start);
+	resetStringInfo(&buf);
+	appendStringInfoString(&buf, ", \"features\": ");
+	FeaturizerToJson(out->fz, &buf);
+	fit = DistPass(&run, DistParams(&run, "fit", buf.data), NULL);
+	if (fit == NULL || fit->acc == NULL || fit->ntrain != stats->ntrain)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the rows of distributed table %s changed while training", plan->relname),
+				 errdetail("The fit read " INT64_FORMAT " training rows, the first pass " INT64_FORMAT ".",
+						   fit ? fit->ntrain : 0, stats->ntrain),
+				 errhint("Train in a REPEATABLE READ transaction, which reads the same rows in every pass.")));
+	initStringInfo(&out->info);
+	out->importance = palloc0(sizeof(double) * out->fz->nfeatures);
+	out->blob = LsqFinish(fit->acc, req->algorithm, out->hp, &out->info, out->importance);
+	appendStringInfoString(&out->info, ", \"distributed\": true");
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	out->fit_seconds = INSTR_TIME_GET_DOUBLE(duration);
+
+	/* 3: the stored model on the held-out rows */
+	initStringInfo(&out->metrics);
+	if (stats->ntest > 0)
+	{
+		MlopsProgressPhase("evaluating", stats->ntest);
+		appendStringInfo(&buf, ", \"algorithm\": \"%s\", \"nclasses\": 0",
+						 MlopsAlgorithmName(req->algorithm));
+		eval = DistPass(&run, DistParams(&run, "eval", buf.data), out->blob);
+		if (eval == NULL || eval->ntest != stats->ntest)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("the rows of distributed table %s changed while training", plan->relname),
+					 errdetail("The evaluation read " INT64_FORMAT " held-out rows, the first pass " INT64_FORMAT ".",
+							   eval ? eval->ntest : 0, stats->ntest),
+					 errhint("Train in a REPEATABLE READ transaction, which reads the same rows in every pass.")));
+		y = palloc_extended(sizeof(double) * eval->ntest, MCXT_ALLOC_HUGE);
+		pred = palloc_extended(sizeof(double) * eval->ntest, MCXT_ALLOC_HUGE);
+		for (int64 i = 0; i < eval->ntest; i++)
+		{
+			y[i] = eval->held[2 * i];
+			pred[i] = eval->held[2 * i + 1];
+		}
+		MetricsOfOutputs(&out->metrics, y, pred, (int) eval->ntest, 0);
+		if (compare_id != 0)
+			DistCompare(&run, compare_id, stats->ntest, res);
+	}
+	else if (compare_id != 0)
+		res->compare_problem = CompareProblem(ModelCacheGet(compare_id), TASK_REGRESSION, 0);
+	out->profile = DistProfile(req, ds, stats, pred, (int) stats->ntest);
+}
