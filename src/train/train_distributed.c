@@ -372,7 +372,7 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 	for (int j = 0; j < plan->ncolumns; j++)
 		appendStringInfo(&buf, ", t.%s", quote_identifier(plan->columns[j]));
 	appendStringInfoChar(&buf, ')');
-	run.row = buf.data;
+	run.row = pstrdup(buf.data);
 	run.query = psprintf("SELECT mlops.train_partial($1, $2, pg_catalog.hash_record_extended(%s, $3), %s)"
 						 " FROM %s AS t", run.row, run.row, plan->relname);
 	elog(DEBUG1, "mlops.train reads the distributed table %s through partial aggregates: %s",
