@@ -430,7 +430,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	{
 		TrainStreamResult sr = {0};
 
-		task = TASK_REGRESSION;
+		task = distributed ? plan.task : TASK_REGRESSION;
 		res->metric = PolicyMetric(&policy, task);
 		if (distributed)
 			TrainDistributedRun(req, &plan, compare_id, &sr, res);
@@ -453,6 +453,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		info = sr.info;
 		fit_seconds = sr.fit_seconds;
 		row.profile = sr.profile;
+		curves = sr.curves;
 		initStringInfo(&metrics);
 		appendStringInfo(&metrics, "{%s%s", sr.metrics.data, sr.ntest > 0 ? ", " : "");
 		goto evaluated;

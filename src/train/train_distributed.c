@@ -67,6 +67,7 @@
 #include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 #include "jsonutil.h"
 #include "monitor/profile.h"
@@ -74,6 +75,7 @@
 #include "ops/progress.h"
 #include "serve/model.h"
 #include "serve/model_cache.h"
+#include "train/curves.h"
 #include "train/hyperparams.h"
 #include "train/linear_accum.h"
 #include "train/metrics.h"
@@ -99,8 +101,8 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 	DatasetColumn *cols;
 	bool		fits;
 
-	if (req->algorithm != ALG_LINEAR && req->algorithm != ALG_RIDGE)
-		return psprintf("Algorithm \"%s\" does not train through partial aggregates; linear and ridge do.",
+	if (req->algorithm != ALG_LINEAR && req->algorithm != ALG_RIDGE && req->algorithm != ALG_LOGISTIC)
+		return psprintf("Algorithm \"%s\" does not train through partial aggregates; linear, ridge and logistic do.",
 						MlopsAlgorithmName(req->algorithm));
 	if (req->cv > 0)
 		return pstrdup("Cross-validation needs the rows of every fold.");
@@ -109,7 +111,7 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 	if (req->split >= 0)
 		return psprintf("split \"%s\" needs the rows in one place; without a split a distributed table is split by a hash of each row.",
 						SplitKindName((SplitKind) req->split));
-	if (plan->target_mode != TARGET_REGRESSION)
+	if (req->algorithm != ALG_LOGISTIC && plan->target_mode != TARGET_REGRESSION)
 		return pstrdup("The target is not a regression target.");
 	cols = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
 	for (int j = 0; j < plan->ncolumns; j++)
@@ -199,6 +201,19 @@ DistParams(const DistRun *run, const char *pass, const char *members)
 }
 
 /*
+ * The error of passes that read different rows.
+ */
+static void
+DistRowsChanged(const DistRun *run, const char *pass, int64 read, int64 expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("the rows of distributed table %s changed while training", run->plan->relname),
+			 errdetail("%s read " INT64_FORMAT " rows, the first pass " INT64_FORMAT ".", pass, read, expected),
+			 errhint("Train in a REPEATABLE READ transaction, which reads the same rows in every pass.")));
+}
+
+/*
  * Run one pass: its merged state, in the caller's memory context.
  */
 static TrainPartial *
@@ -235,6 +250,162 @@ DistHeldOutSql(const DistRun *run)
 					" OPERATOR(pg_catalog.&) 9007199254740991)::pg_catalog.float8"
 					" OPERATOR(pg_catalog./) 9007199254740992.0 OPERATOR(pg_catalog.<) %s",
 					run->row, run->req->seed, float8out_internal(run->req->test_size));
+}
+
+/*
+ * The labels of a classification run, from the stats pass's label texts:
+ * sorted by the target type's order, as reading a relation sorts them
+ * (each text is read back by the type's input function); a single class
+ * in the training rows is refused.
+ */
+static void
+DistLabels(const DistRun *run, Dataset *ds, const TrainPartial *stats)
+{
+	Oid			base = getBaseType(ds->target_type);
+	TypeCacheEntry *tc = lookup_type_cache(base, TYPECACHE_CMP_PROC_FINFO);
+	Oid			typinput,
+				typioparam,
+				typid,
+				collation;
+	int32		typmod;
+	int			n = stats->nlabels;
+	Datum	   *values = palloc(sizeof(Datum) * Max(1, n));
+	int		   *order = palloc(sizeof(int) * Max(1, n));
+	int			trained = 0;
+
+	get_atttypetypmodcoll(run->plan->relid, get_attnum(run->plan->relid, run->req->target),
+						  &typid, &typmod, &collation);
+	if (!OidIsValid(collation))
+		collation = get_typcollation(base);
+	getTypeInputInfo(base, &typinput, &typioparam);
+	for (int c = 0; c < n; c++)
+	{
+		values[c] = OidInputFunctionCall(typinput, stats->label_texts[c], typioparam, -1);
+		order[c] = c;
+	}
+	/* insertion sort: at most MLOPS_MAX_CLASSES labels */
+	for (int i = 1; i < n; i++)
+	{
+		int			c = order[i];
+		int			j = i;
+
+		while (j > 0 && DatumGetInt32(FunctionCall2Coll(&tc->cmp_proc_finfo, collation,
+														values[order[j - 1]], values[c])) > 0)
+		{
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = c;
+	}
+	ds->nclasses = n;
+	ds->labels = palloc(sizeof(char *) * Max(1, n));
+	ds->labels_numeric = DatasetLabelsAreNumeric(ds->target_type);
+	for (int i = 0; i < n; i++)
+	{
+		ds->labels[i] = stats->label_texts[order[i]];
+		trained += stats->label_train[order[i]] > 0;
+	}
+	if (trained < 2)
+		TrainConstantTargetError(ds, TASK_CLASSIFICATION);
+}
+
+/* what a Newton pass over the shards needs */
+typedef struct DistNewton
+{
+	const DistRun *run;
+	const char *members;		/* features, labels, classes, intercept,
+								 * class weights */
+	int			m;
+	int64		ntrain;
+} DistNewton;
+
+/*
+ * One pass of Newton's method over the shards (LogisticPassFn): the
+ * aggregate's newton pass at theta, added to loss, grad and hess.
+ */
+static void
+DistNewtonPass(void *arg, const double *theta, double *loss, double *grad, double *hess)
+{
+	DistNewton *nt = (DistNewton *) arg;
+	bytea	   *coef = palloc(VARHDRSZ + sizeof(double) * nt->m);
+	TrainPartial *st;
+
+	SET_VARSIZE(coef, VARHDRSZ + sizeof(double) * nt->m);
+	memcpy(VARDATA(coef), theta, sizeof(double) * nt->m);
+	st = DistPass(nt->run, DistParams(nt->run, "newton",
+									  psprintf("%s, \"unknowns\": %d, \"derivatives\": %s", nt->members,
+											   nt->m, grad != NULL ? "true" : "false")),
+				  coef);
+	if (st == NULL || st->ntrain != nt->ntrain || st->m != nt->m)
+		DistRowsChanged(nt->run, "A Newton iteration", st ? st->ntrain : 0, nt->ntrain);
+	*loss += st->loss;
+	for (int u = 0; grad != NULL && u < nt->m; u++)
+		grad[u] += st->grad[u];
+	for (int j = 0; hess != NULL && j < nt->m; j++)
+		for (int i = 0; i <= j; i++)
+			hess[(Size) j * nt->m + i] += st->hess[(Size) j * nt->m + i];
+	pfree(coef);
+}
+
+/*
+ * Fit logistic regression by Newton's method, each pass over the rows one
+ * aggregate over the shards; returns the serialized model.  acc holds the
+ * featurized training rows' statistics (their standard deviations weigh
+ * the importance, as for a single node).
+ */
+static bytea *
+DistLogistic(const DistRun *run, const Dataset *ds, TrainStreamResult *out, const char *members,
+			 LinearAccum *acc, int64 ntrain, const int64 *class_rows)
+{
+	const HyperParams *hp = out->hp;
+	LinearParams params = {0};
+	DistNewton nt = {run};
+	StringInfoData buf;
+	double	   *y = palloc_extended(sizeof(double) * ntrain, MCXT_ALLOC_HUGE);
+	double	   *w;
+	double	   *stddev = palloc(sizeof(double) * out->fz->nfeatures);
+	LinearModel *m;
+	int64		i = 0;
+
+	params.C = (hp->applies[HP_C] && hp->v[HP_PENALTY] != 0) ? hp->v[HP_C] : 0.0;
+	params.max_iter = hp->applies[HP_MAX_ITER] ? (int) hp->v[HP_MAX_ITER] : 1000;
+	params.tol = hp->applies[HP_TOL] ? hp->v[HP_TOL] : 1e-4;
+	params.fit_intercept = hp->v[HP_FIT_INTERCEPT] != 0;
+	/* the class weights count the training rows' classes */
+	for (int c = 0; c < ds->nclasses; c++)
+		for (int64 r = 0; r < class_rows[c]; r++)
+			y[i++] = c;
+	w = HyperParamsClassWeights(hp, ds->labels, ds->nclasses, y, (int) ntrain);
+	pfree(y);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s, \"nclasses\": %d, \"fit_intercept\": %s, \"class_weight\": ", members,
+					 ds->nclasses, params.fit_intercept ? "true" : "false");
+	if (w != NULL)
+		JsonAppendDoubles(&buf, w, ds->nclasses);
+	else
+		appendStringInfoString(&buf, "null");
+	nt.members = buf.data;
+	nt.m = LinearLogisticUnknowns(out->fz->nfeatures, ds->nclasses, params.fit_intercept);
+	nt.ntrain = ntrain;
+	MlopsSetLibraryThreads();
+	m = LinearFitLogisticPasses(out->fz->nfeatures, ds->nclasses, &params, DistNewtonPass, &nt);
+	if (!m->converged)
+		ereport(WARNING,
+				(errmsg("logistic solver did not converge in %d iterations", m->iterations),
+				 errhint("Raise max_iter or tol in hyperparams.")));
+	appendStringInfo(&out->info, ", \"iterations\": %d, \"converged\": %s",
+					 m->iterations, m->converged ? "true" : "false");
+	LinearAccumStddev(acc, stddev);
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		double		sum = 0;
+
+		for (int k = 0; k < m->noutputs; k++)
+			sum += fabs(m->coef[(size_t) k * m->nfeatures + j]);
+		out->importance[j] = sum / m->noutputs * stddev[j];
+	}
+	return LinearSerialize(m);
 }
 
 /*
@@ -301,7 +472,7 @@ DistCompare(const DistRun *run, int64 compare_id, int64 ntest, TrainResult *res)
  */
 static Jsonb *
 DistProfile(const TrainRequest *req, const Dataset *ds, TrainPartial *stats,
-			const double *pred, int npred)
+			const double *pred, int npred, int nout)
 {
 	Dataset		sample = *ds;
 	int			n = stats->nsample;
@@ -338,27 +509,32 @@ DistProfile(const TrainRequest *req, const Dataset *ds, TrainPartial *stats,
 		for (int k = 0; k < ds->ninputs; k++)
 			sample.inputs[k].values[i] = row[k + 1];
 	}
-	return ProfileEnd(ProfileBegin(&sample, rows, n, req->seed), pred, npred, 1, NULL);
+	return ProfileEnd(ProfileBegin(&sample, rows, n, req->seed), pred, npred, nout,
+					  ds->nclasses > 0 ? ds->labels : NULL);
 }
 
 /*
- * Train least squares or ridge on a distributed table through partial
- * aggregates; see the file header.  The model compare_id (or 0) is scored
- * on the held-out rows into res's compare members.
+ * Train least squares, ridge or logistic regression on a distributed table
+ * through partial aggregates; see the file header.  The model compare_id
+ * (or 0) is scored on the held-out rows into res's compare members.
  */
 void
 TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compare_id,
 					TrainStreamResult *out, TrainResult *res)
 {
 	DistRun		run = {req, plan};
+	bool		classification = req->algorithm == ALG_LOGISTIC;
+	MlopsTask	task = classification ? TASK_CLASSIFICATION : TASK_REGRESSION;
 	StringInfoData buf;
 	Dataset    *ds;
 	TrainPartial *stats;
 	TrainPartial *fit;
-	TrainPartial *eval = NULL;
+	TrainPartial *eval;
 	FeaturizerFitState *fitst;
 	NumericSummary *sums;
+	int64	   *class_rows = NULL;
 	int			sample_size;
+	int			nout;
 	double		memory;
 	instr_time	start,
 				duration;
@@ -378,10 +554,12 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 	elog(DEBUG1, "mlops.train reads the distributed table %s through partial aggregates: %s",
 		 plan->relname, run.query);
 
-	/* 1: counts, fingerprint, the transform's statistics, the sample */
+	/* 1: counts, fingerprint, labels, the transform's statistics, the sample */
 	MlopsProgressPhase("reading", 0);
 	sample_size = Min(mlops_drift_sample_size, TRAIN_PARTIAL_MAX_SAMPLE);
-	stats = DistPass(&run, DistParams(&run, "stats", psprintf(", \"sample_size\": %d", sample_size)), NULL);
+	stats = DistPass(&run, DistParams(&run, "stats",
+									  psprintf(", \"sample_size\": %d, \"classification\": %s", sample_size,
+											   classification ? "true" : "false")), NULL);
 	if (stats != NULL && stats->rows > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -402,9 +580,17 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 				 errdetail("On a distributed table a row is held out when a hash of its values falls below test_size (%g).",
 						   req->test_size),
 				 errhint("Lower test_size, or train on more rows.")));
-	if (stats->ymin == stats->ymax)
+	if (classification)
+	{
+		DistLabels(&run, ds, stats);
+		class_rows = palloc(sizeof(int64) * ds->nclasses);
+		for (int c = 0; c < ds->nclasses; c++)
+			class_rows[c] = stats->label_train[StrMapGet(stats->label_map, ds->labels[c])];
+	}
+	else if (stats->ymin == stats->ymax)
 		TrainConstantTargetError(ds, TASK_REGRESSION);
-	out->hp = HyperParamsParse(req->algorithm, TASK_REGRESSION, req->hyperparams);
+	out->hp = HyperParamsParse(req->algorithm, task, req->hyperparams);
+	nout = classification ? ds->nclasses : 1;
 
 	MlopsProgressPhase("featurizing", 0);
 	fitst = FeaturizerFitBegin(ds, req->algorithm, req->preprocess);
@@ -412,29 +598,39 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 	for (int k = 0; k < ds->ninputs; k++)
 		NumericSummaryMerge(&sums[k], &stats->summaries[k]);
 	out->fz = FeaturizerFitEnd(fitst, ds);
-	memory = LinearAccumMemory(out->fz->nfeatures) + 4.0 * sizeof(double) * stats->ntest +
+	memory = 2.0 * LinearAccumMemory(out->fz->nfeatures) +
+		2.0 * sizeof(double) * (1 + nout) * stats->ntest +
 		2.0 * sizeof(double) * (ds->ninputs + 2) * stats->nsample;
+	if (classification)
+	{
+		double		m = LinearLogisticUnknowns(out->fz->nfeatures, ds->nclasses, true);
+
+		memory += sizeof(double) * (4.0 * m * m + 8.0 * stats->ntrain);
+	}
 	MlopsCheckTrainMemory(memory,
 						  "Training on a distributed table takes %.0f kB for the %s fit, the held-out rows' targets and predictions and the profile's sample.",
 						  ceil(memory / 1024.0), MlopsAlgorithmName(req->algorithm));
 
-	/* 2: the fit */
+	/* 2: the fit (for logistic, the features' spread; then Newton's passes) */
 	MlopsProgressPhase("fitting", 0);
 	INSTR_TIME_SET_CURRENT(start);
 	resetStringInfo(&buf);
 	appendStringInfoString(&buf, ", \"features\": ");
 	FeaturizerToJson(out->fz, &buf);
+	if (classification)
+	{
+		appendStringInfoString(&buf, ", \"labels\": ");
+		JsonAppendStrings(&buf, ds->labels, ds->nclasses);
+	}
 	fit = DistPass(&run, DistParams(&run, "fit", buf.data), NULL);
 	if (fit == NULL || fit->acc == NULL || fit->ntrain != stats->ntrain)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the rows of distributed table %s changed while training", plan->relname),
-				 errdetail("The fit read " INT64_FORMAT " training rows, the first pass " INT64_FORMAT ".",
-						   fit ? fit->ntrain : 0, stats->ntrain),
-				 errhint("Train in a REPEATABLE READ transaction, which reads the same rows in every pass.")));
+		DistRowsChanged(&run, "The fit", fit ? fit->ntrain : 0, stats->ntrain);
 	initStringInfo(&out->info);
 	out->importance = palloc0(sizeof(double) * out->fz->nfeatures);
-	out->blob = LsqFinish(fit->acc, req->algorithm, out->hp, &out->info, out->importance);
+	if (classification)
+		out->blob = DistLogistic(&run, ds, out, buf.data, fit->acc, stats->ntrain, class_rows);
+	else
+		out->blob = LsqFinish(fit->acc, req->algorithm, out->hp, &out->info, out->importance);
 	appendStringInfoString(&out->info, ", \"distributed\": true");
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
@@ -445,28 +641,27 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 	if (stats->ntest > 0)
 	{
 		MlopsProgressPhase("evaluating", stats->ntest);
-		appendStringInfo(&buf, ", \"algorithm\": \"%s\", \"nclasses\": 0",
-						 MlopsAlgorithmName(req->algorithm));
+		appendStringInfo(&buf, ", \"algorithm\": \"%s\", \"nclasses\": %d",
+						 MlopsAlgorithmName(req->algorithm), ds->nclasses);
 		eval = DistPass(&run, DistParams(&run, "eval", buf.data), out->blob);
 		if (eval == NULL || eval->ntest != stats->ntest)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("the rows of distributed table %s changed while training", plan->relname),
-					 errdetail("The evaluation read " INT64_FORMAT " held-out rows, the first pass " INT64_FORMAT ".",
-							   eval ? eval->ntest : 0, stats->ntest),
-					 errhint("Train in a REPEATABLE READ transaction, which reads the same rows in every pass.")));
+			DistRowsChanged(&run, "The evaluation", eval ? eval->ntest : 0, stats->ntest);
 		y = palloc_extended(sizeof(double) * eval->ntest, MCXT_ALLOC_HUGE);
-		pred = palloc_extended(sizeof(double) * eval->ntest, MCXT_ALLOC_HUGE);
+		pred = palloc_extended(sizeof(double) * eval->ntest * nout, MCXT_ALLOC_HUGE);
 		for (int64 i = 0; i < eval->ntest; i++)
 		{
-			y[i] = eval->held[2 * i];
-			pred[i] = eval->held[2 * i + 1];
+			y[i] = eval->held[(1 + nout) * i];
+			memcpy(pred + i * nout, eval->held + (1 + nout) * i + 1, sizeof(double) * nout);
 		}
-		MetricsOfOutputs(&out->metrics, y, pred, (int) eval->ntest, 0);
-		if (compare_id != 0)
+		MetricsOfOutputs(&out->metrics, y, pred, (int) eval->ntest, ds->nclasses);
+		if (classification)
+			out->curves = CurvesHeldOut(pred, y, (int) eval->ntest, ds->nclasses, ds->labels);
+		if (compare_id != 0 && classification)
+			res->compare_problem = pstrdup("on a distributed table a classifier is compared by its stored metrics");
+		else if (compare_id != 0)
 			DistCompare(&run, compare_id, stats->ntest, res);
 	}
 	else if (compare_id != 0)
-		res->compare_problem = CompareProblem(ModelCacheGet(compare_id), TASK_REGRESSION, 0);
-	out->profile = DistProfile(req, ds, stats, pred, (int) stats->ntest);
+		res->compare_problem = CompareProblem(ModelCacheGet(compare_id), task, 0);
+	out->profile = DistProfile(req, ds, stats, pred, (int) stats->ntest, nout);
 }

@@ -59,6 +59,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -105,6 +106,11 @@ typedef struct TrainPartialReader
 	double	   *out;			/* eval: the model's outputs on them */
 	Dataset		block;			/* stats: the batch, as DatasetFingerprint
 								 * reads it */
+	bool		classification; /* the target is a label */
+	Oid			target_out;		/* its output function */
+	char	  **texts;			/* stats: the batch's labels */
+	MemoryContext batch_cxt;	/* stats: their texts */
+	StrMap	   *labels;			/* label text -> class index (not stats) */
 } TrainPartialReader;
 
 static Size TrainPartialGetFlatSize(ExpandedObjectHeader *eohptr);
@@ -148,6 +154,65 @@ TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout, int s
 	if (pass == TRAIN_PASS_STATS)
 		st->summaries = MemoryContextAllocZero(cxt, sizeof(NumericSummary) * Max(1, ninputs));
 	return st;
+}
+
+/*
+ * Size the sums of a newton state: m unknowns, with derivatives or not.
+ */
+static void
+TrainPartialNewtonSize(TrainPartial *st, int m, bool derivatives)
+{
+	st->m = m;
+	st->derivatives = derivatives;
+	if (derivatives)
+	{
+		st->grad = MemoryContextAllocZero(st->hdr.eoh_context, sizeof(double) * m);
+		st->hess = MemoryContextAllocZero(st->hdr.eoh_context, sizeof(double) * m * (Size) m);
+	}
+}
+
+/*
+ * Count a label of the stats pass: count rows, of which train are
+ * training rows.
+ */
+static void
+TrainPartialLabelAdd(TrainPartial *st, const char *text, int64 count, int64 train)
+{
+	int			c;
+
+	if (st->label_map == NULL)
+		st->label_map = StrMapCreate(st->hdr.eoh_context, 16);
+	c = StrMapGet(st->label_map, text);
+	if (c < 0)
+	{
+		if (st->nlabels >= MLOPS_MAX_CLASSES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the target of mlops.train_partial has more than %d classes", MLOPS_MAX_CLASSES)));
+		if (st->nlabels == st->label_capacity)
+		{
+			st->label_capacity = Max(16, st->label_capacity * 2);
+			if (st->label_texts == NULL)
+			{
+				st->label_texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * st->label_capacity);
+				st->label_rows = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->label_capacity);
+				st->label_train = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->label_capacity);
+			}
+			else
+			{
+				st->label_texts = repalloc(st->label_texts, sizeof(char *) * st->label_capacity);
+				st->label_rows = repalloc(st->label_rows, sizeof(int64) * st->label_capacity);
+				st->label_train = repalloc(st->label_train, sizeof(int64) * st->label_capacity);
+			}
+		}
+		c = st->nlabels++;
+		st->label_texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
+		st->label_rows[c] = 0;
+		st->label_train[c] = 0;
+		StrMapPut(st->label_map, st->label_texts[c], c);
+	}
+	st->label_rows[c] += count;
+	st->label_train[c] += train;
 }
 
 /*
@@ -245,6 +310,8 @@ TrainPartialFlush(TrainPartial *st)
 	TrainPartialReader *r = st->reader;
 	int			n;
 
+	if (st->lacc != NULL)
+		LogisticAccumTake(st->lacc, &st->loss, st->grad, st->hess);
 	if (r == NULL || r->npending == 0)
 		return;
 	n = r->npending;
@@ -261,6 +328,8 @@ TrainPartialFlush(TrainPartial *st)
 	{
 		double	   *row = r->raw;
 
+		if (r->classification)
+			TrainPartialLabelAdd(st, r->texts[i], 1, r->train[i] ? 1 : 0);
 		if (!r->train[i])
 			continue;
 		row[0] = r->y[i];
@@ -273,6 +342,23 @@ TrainPartialFlush(TrainPartial *st)
 		}
 		TrainPartialSampleAdd(st, r->keys[i], row);
 	}
+	if (r->batch_cxt != NULL)
+		MemoryContextReset(r->batch_cxt);
+}
+
+/*
+ * A boolean of params.
+ */
+static bool
+ParamBool(JsonbContainer *params, const char *key)
+{
+	JsonbValue *v = JsonGet(params, key);
+
+	if (v == NULL || v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" of mlops.train_partial's params must be true or false", key)));
+	return v->val.boolean;
 }
 
 /*
@@ -325,7 +411,7 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the %s pass of mlops.train_partial needs \"features\" in params",
-							st->pass == TRAIN_PASS_FIT ? "fit" : "eval")));
+							st->pass == TRAIN_PASS_FIT ? "fit" : st->pass == TRAIN_PASS_EVAL ? "eval" : "newton")));
 		r->fz = FeaturizerFromJson(JsonbValueToJsonb(f));
 		if (r->fz->nsources != st->ninputs || r->fz->ninputs != st->ninputs)
 			ereport(ERROR,
@@ -334,8 +420,65 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 							st->ninputs)));
 		p = r->fz->nfeatures;
 	}
+	if (st->pass == TRAIN_PASS_STATS)
+		r->classification = ParamBool(pc, "classification");
+	else
+	{
+		JsonbValue *labels = JsonGet(pc, "labels");
+
+		r->classification = labels != NULL && labels->type == jbvBinary;
+		if (r->classification)
+		{
+			int			nlabels = JsonContainerSize(labels->val.binary.data);
+			char	  **texts = ParamStrings(pc, "labels", nlabels);
+
+			if (nlabels < 2 || nlabels > MLOPS_MAX_CLASSES)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"labels\" of mlops.train_partial's params must name 2 to %d labels",
+								MLOPS_MAX_CLASSES)));
+			r->labels = StrMapCreate(CurrentMemoryContext, nlabels);
+			for (int c = 0; c < nlabels; c++)
+				StrMapPut(r->labels, texts[c], c);
+		}
+	}
 	if (st->pass == TRAIN_PASS_FIT)
 		st->acc = LinearAccumCreate(p);
+	if (st->pass == TRAIN_PASS_NEWTON)
+	{
+		JsonbValue *weights = JsonGet(pc, "class_weight");
+		int			nclasses = JsonGetInt(pc, "nclasses");
+		bool		intercept = ParamBool(pc, "fit_intercept");
+		double	   *class_weight = NULL;
+
+		if (nclasses < 2 || nclasses > MLOPS_MAX_CLASSES || !r->classification ||
+			LinearLogisticUnknowns(p, nclasses, intercept) != st->m)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the newton pass of mlops.train_partial needs labels, nclasses and coefficients that fit the features")));
+		if (model == NULL || VARSIZE(model) - VARHDRSZ != sizeof(double) * st->m)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the newton pass of mlops.train_partial needs %d coefficients", st->m)));
+		if (weights != NULL && weights->type == jbvBinary)
+		{
+			JsonbContainer *arr = weights->val.binary.data;
+
+			if (!JsonContainerIsArray(arr) || JsonContainerSize(arr) != (uint32) nclasses)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"class_weight\" of mlops.train_partial's params must hold %d numbers", nclasses)));
+			class_weight = palloc(sizeof(double) * nclasses);
+			for (int c = 0; c < nclasses; c++)
+				if (!JsonValueNumber(JsonArrayElement(arr, c), &class_weight[c]) ||
+					!isfinite(class_weight[c]) || class_weight[c] < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("\"class_weight\" of mlops.train_partial's params must hold %d numbers", nclasses)));
+		}
+		st->lacc = LogisticAccumCreate(p, nclasses, intercept, class_weight,
+									   (const double *) VARDATA(model), st->derivatives);
+	}
 	if (st->pass == TRAIN_PASS_EVAL)
 	{
 		MlopsModel *m = palloc0(sizeof(MlopsModel));
@@ -371,7 +514,7 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 		SourceKind	kind;
 
 		r->atttype[j] = getBaseType(TupleDescAttr(r->desc, j)->atttypid);
-		if (j == 0 ? !DatasetIsNumericType(r->atttype[j])
+		if (j == 0 ? !(r->classification || DatasetIsNumericType(r->atttype[j]))
 			: (!DatasetSourceKindOf(r->atttype[j], &kind) || kind != SOURCE_NUMERIC))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -389,6 +532,18 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	r->out = palloc(sizeof(double) * (Size) TRAIN_PARTIAL_BATCH * Max(1, st->nout));
 	r->block.target_name = r->target;
 	r->block.target = r->y;
+	if (r->classification)
+	{
+		bool		varlena;
+
+		getTypeOutputInfo(r->atttype[0], &r->target_out, &varlena);
+		r->texts = palloc(sizeof(char *) * TRAIN_PARTIAL_BATCH);
+		r->block.labels = r->texts;
+		r->block.nclasses = 1;	/* each row's label is its own text */
+		if (st->pass == TRAIN_PASS_STATS)
+			r->batch_cxt = AllocSetContextCreate(st->hdr.eoh_context, "mlops training labels",
+												 ALLOCSET_DEFAULT_SIZES);
+	}
 	r->block.ninputs = st->ninputs;
 	r->block.inputs = palloc0(sizeof(DatasetInput) * Max(1, st->ninputs));
 	for (int k = 0; k < st->ninputs; k++)
@@ -465,7 +620,26 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 			st->null_targets++;
 		return;
 	}
-	y = TrainPartialNumber(r, 0);
+	if (!r->classification)
+		y = TrainPartialNumber(r, 0);
+	else
+	{
+		/* the label's text as reading a relation gives it: booleans read false and true */
+		char	   *text = r->atttype[0] == BOOLOID ?
+			pstrdup(DatumGetBool(r->values[0]) ? "true" : "false") :
+			OidOutputFunctionCall(r->target_out, r->values[0]);
+
+		if (st->pass == TRAIN_PASS_STATS)
+		{
+			r->texts[r->npending] = MemoryContextStrdup(r->batch_cxt, text);
+			y = r->npending;
+		}
+		else if ((y = StrMapGet(r->labels, text)) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label \"%s\" of target column \"%s\" was not seen in training",
+							text, r->target)));
+	}
 	held_out = TrainPartialHeldOut(key, r->test_size);
 	st->rows++;
 	switch (st->pass)
@@ -492,6 +666,16 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 			LinearAccumAddRow(st->acc, r->x, y);
 			st->ntrain++;
 			return;
+		case TRAIN_PASS_NEWTON:
+			if (held_out)
+				return;
+			for (int j = 0; j < st->ninputs; j++)
+				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
+									   r->nulls[j + 1], r->raw);
+			FeaturizerApply(r->fz, r->raw, r->x);
+			LogisticAccumAddRow(st->lacc, r->x, (int) y);
+			st->ntrain++;
+			return;
 		case TRAIN_PASS_EVAL:
 			if (!held_out)
 				return;
@@ -514,7 +698,8 @@ static void
 TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 {
 	if (other->pass != st->pass || other->ninputs != st->ninputs || other->nout != st->nout ||
-		other->sample_size != st->sample_size)
+		other->sample_size != st->sample_size || other->m != st->m ||
+		other->derivatives != st->derivatives)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot merge partial training statistics of different passes or columns")));
@@ -535,6 +720,17 @@ TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 			for (int s = 0; s < other->nsample; s++)
 				TrainPartialSampleAdd(st, other->sample_keys[s],
 									  other->sample_rows + (Size) s * (st->ninputs + 1));
+			for (int c = 0; c < other->nlabels; c++)
+				TrainPartialLabelAdd(st, other->label_texts[c], other->label_rows[c],
+									 other->label_train[c]);
+			break;
+		case TRAIN_PASS_NEWTON:
+			st->loss += other->loss;
+			for (int u = 0; st->derivatives && u < st->m; u++)
+				st->grad[u] += other->grad[u];
+			for (int j = 0; st->derivatives && j < st->m; j++)
+				for (int i = 0; i <= j; i++)
+					st->hess[(Size) j * st->m + i] += other->hess[(Size) j * other->m + i];
 			break;
 		case TRAIN_PASS_FIT:
 			if (other->acc != NULL)
@@ -609,6 +805,26 @@ TrainPartialSerialize(TrainPartial *st, StringInfo buf)
 				for (int k = 0; k <= st->ninputs; k++)
 					pq_sendfloat8(buf, st->sample_rows[(Size) s * (st->ninputs + 1) + k]);
 			}
+			pq_sendint32(buf, st->nlabels);
+			for (int c = 0; c < st->nlabels; c++)
+			{
+				int			len = strlen(st->label_texts[c]);
+
+				pq_sendint64(buf, st->label_rows[c]);
+				pq_sendint64(buf, st->label_train[c]);
+				pq_sendint32(buf, len);
+				pq_sendbytes(buf, st->label_texts[c], len);
+			}
+			break;
+		case TRAIN_PASS_NEWTON:
+			pq_sendint32(buf, st->m);
+			pq_sendbyte(buf, st->derivatives);
+			pq_sendfloat8(buf, st->loss);
+			for (int u = 0; st->derivatives && u < st->m; u++)
+				pq_sendfloat8(buf, st->grad[u]);
+			for (int j = 0; st->derivatives && j < st->m; j++)
+				for (int i = 0; i <= j; i++)
+					pq_sendfloat8(buf, st->hess[(Size) j * st->m + i]);
 			break;
 		case TRAIN_PASS_FIT:
 			pq_sendbyte(buf, st->acc != NULL);
@@ -666,7 +882,8 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 	if (buf.len < 45 || pq_getmsgint(&buf, 4) != TRAIN_PARTIAL_VERSION)
 		TrainPartialCorrupted("It does not start with the version of this form.");
 	pass = pq_getmsgbyte(&buf);
-	if (pass != TRAIN_PASS_STATS && pass != TRAIN_PASS_FIT && pass != TRAIN_PASS_EVAL)
+	if (pass != TRAIN_PASS_STATS && pass != TRAIN_PASS_FIT && pass != TRAIN_PASS_EVAL &&
+		pass != TRAIN_PASS_NEWTON)
 		TrainPartialCorrupted("Its pass is unknown.");
 	ninputs = pq_getmsgint(&buf, 4);
 	nout = pq_getmsgint(&buf, 4);
@@ -699,6 +916,7 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 		case TRAIN_PASS_STATS:
 			{
 				int			nsample;
+				int			nlabels;
 				double	   *row = palloc(sizeof(double) * (ninputs + 1));
 
 				st->fingerprint = (uint64) pq_getmsgint64(&buf);
@@ -719,7 +937,7 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 				(void) pq_getmsgint(&buf, 4);
 				nsample = pq_getmsgint(&buf, 4);
 				if (nsample < 0 || nsample > sample_size ||
-					(int64) nsample * (8 + 8 * (ninputs + 1)) != buf.len - buf.cursor)
+					(int64) nsample * (8 + 8 * (ninputs + 1)) > buf.len - buf.cursor)
 					TrainPartialCorrupted("The sample does not fit its size.");
 				for (int s = 0; s < nsample; s++)
 				{
@@ -728,6 +946,26 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 					for (int k = 0; k <= ninputs; k++)
 						row[k] = pq_getmsgfloat8(&buf);
 					TrainPartialSampleAdd(st, key, row);
+				}
+				nlabels = pq_getmsgint(&buf, 4);
+				if (nlabels < 0 || nlabels > MLOPS_MAX_CLASSES)
+					TrainPartialCorrupted("The number of labels is out of range.");
+				for (int c = 0; c < nlabels; c++)
+				{
+					int64		lrows = GetCount(&buf, rows);
+					int64		ltrain = GetCount(&buf, ntrain);
+					int			len = pq_getmsgint(&buf, 4);
+					char	   *text;
+
+					if (len < 0 || len > buf.len - buf.cursor)
+						TrainPartialCorrupted("A label does not fit its length.");
+					text = palloc(len + 1);
+					pq_copymsgbytes(&buf, text, len);
+					text[len] = '\0';
+					if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
+						(st->label_map != NULL && StrMapGet(st->label_map, text) >= 0))
+						TrainPartialCorrupted("A label is not valid text, or appears twice.");
+					TrainPartialLabelAdd(st, text, lrows, ltrain);
 				}
 			}
 			break;
@@ -747,6 +985,23 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 				st->acc = LinearAccumDeserialize(acc);
 				MemoryContextSwitchTo(old);
 				pfree(acc);
+			}
+			break;
+		case TRAIN_PASS_NEWTON:
+			{
+				int			m = pq_getmsgint(&buf, 4);
+				bool		derivatives = pq_getmsgbyte(&buf) != 0;
+
+				if (m < 1 || m > LINEAR_MAX_NEWTON_COEFS ||
+					8.0 + (derivatives ? 8.0 * m + 4.0 * m * (m + 1.0) : 0) != (double) (buf.len - buf.cursor))
+					TrainPartialCorrupted("The sums do not fit their number of unknowns.");
+				TrainPartialNewtonSize(st, m, derivatives);
+				st->loss = pq_getmsgfloat8(&buf);
+				for (int u = 0; derivatives && u < m; u++)
+					st->grad[u] = pq_getmsgfloat8(&buf);
+				for (int j = 0; derivatives && j < m; j++)
+					for (int i = 0; i <= j; i++)
+						st->hess[(Size) j * m + i] = pq_getmsgfloat8(&buf);
 			}
 			break;
 		case TRAIN_PASS_EVAL:
@@ -842,6 +1097,7 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 	JsonbContainer *cols;
 	int			sample_size = 0;
 	int			nout = 0;
+	TrainPartial *st;
 
 	if (!JB_ROOT_IS_OBJECT(params))
 		ereport(ERROR,
@@ -854,11 +1110,13 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 		kind = TRAIN_PASS_FIT;
 	else if (strcmp(pass, "eval") == 0)
 		kind = TRAIN_PASS_EVAL;
+	else if (strcmp(pass, "newton") == 0)
+		kind = TRAIN_PASS_NEWTON;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown pass \"%s\" of mlops.train_partial", pass),
-				 errhint("Valid passes are \"stats\", \"fit\" and \"eval\".")));
+				 errhint("Valid passes are \"stats\", \"fit\", \"eval\" and \"newton\".")));
 	cols = JsonGetContainer(pc, "columns");
 	if (!JsonContainerIsArray(cols) || JsonContainerSize(cols) < 1 ||
 		JsonContainerSize(cols) > MLOPS_MAX_FEATURES)
@@ -886,7 +1144,19 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 							MLOPS_MAX_CLASSES)));
 		nout = nclasses > 0 ? nclasses : 1;
 	}
-	return TrainPartialCreate(aggcxt, kind, JsonContainerSize(cols), nout, sample_size);
+	st = TrainPartialCreate(aggcxt, kind, JsonContainerSize(cols), nout, sample_size);
+	if (kind == TRAIN_PASS_NEWTON)
+	{
+		int			m = JsonGetInt(pc, "unknowns");
+
+		if (m < 1 || m > LINEAR_MAX_NEWTON_COEFS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknowns of mlops.train_partial must be between 1 and %d",
+							LINEAR_MAX_NEWTON_COEFS)));
+		TrainPartialNewtonSize(st, m, ParamBool(pc, "derivatives"));
+	}
+	return st;
 }
 
 /*
@@ -939,6 +1209,8 @@ mlops_train_partial_combine(PG_FUNCTION_ARGS)
 
 		st = TrainPartialCreate(aggcxt, other->pass, other->ninputs, other->nout,
 								other->sample_size);
+		if (other->pass == TRAIN_PASS_NEWTON)
+			TrainPartialNewtonSize(st, other->m, other->derivatives);
 		TrainPartialMerge(st, other);
 	}
 	else

@@ -16,7 +16,9 @@
 #include "utils/expandeddatum.h"
 
 #include "train/featurize.h"
+#include "train/linear.h"
 #include "train/linear_accum.h"
+#include "strmap.h"
 
 /* the passes of a distributed training run (see train_partial.c) */
 typedef enum TrainPartialPass
@@ -24,7 +26,9 @@ typedef enum TrainPartialPass
 	TRAIN_PASS_STATS = 's',		/* counts, fingerprint, transform statistics,
 								 * a sample of the training rows */
 	TRAIN_PASS_FIT = 'f',		/* least squares' statistics */
-	TRAIN_PASS_EVAL = 'e'		/* the held-out rows' targets and outputs */
+	TRAIN_PASS_EVAL = 'e',		/* the held-out rows' targets and outputs */
+	TRAIN_PASS_NEWTON = 'n'		/* logistic loss, gradient and Hessian at
+								 * given coefficients */
 } TrainPartialPass;
 
 /* largest sample of training rows a state keeps */
@@ -53,8 +57,21 @@ typedef struct TrainPartial
 	int			nsample;
 	int64	   *sample_keys;	/* a max-heap of the rows of smallest key */
 	double	   *sample_rows;	/* per sampled row: target, then the inputs */
+	int			nlabels;		/* classification: the labels seen */
+	char	  **label_texts;
+	int64	   *label_rows;		/* per label: rows */
+	int64	   *label_train;	/* per label: training rows */
+	int			label_capacity;
+	StrMap	   *label_map;		/* text -> index */
 	/* fit */
 	LinearAccum *acc;
+	/* newton */
+	int			m;				/* unknowns */
+	bool		derivatives;	/* with the gradient and Hessian */
+	double		loss;
+	double	   *grad;			/* m */
+	double	   *hess;			/* m x m, upper triangle */
+	LogisticAccum *lacc;		/* the rows added here, not yet taken */
 	/* eval */
 	int64		capacity;
 	double	   *held;			/* per held-out row: target, then the outputs */
