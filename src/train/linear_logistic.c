@@ -21,7 +21,11 @@
  *
  * A Newton iteration whose full step is accepted takes one pass over the
  * rows: the pass that checks the step also computes the gradient and
- * Hessian of the next iteration.
+ * Hessian of the next iteration.  A pass over the rows is a function
+ * (LogisticPassFn): over the rows in memory (LinearFitLogistic), or over
+ * rows held elsewhere, such as the shards of a distributed table
+ * (LinearFitLogisticPasses, whose passes add the sums LogisticAccum
+ * computes from the same block code).
  *
  *-------------------------------------------------------------------------
  */

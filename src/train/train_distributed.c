@@ -6,7 +6,7 @@
  *	  coordinator merges statistics and never holds the rows.
  *
  * TrainDistributedApplies says when: a distributed table, algorithm
- * linear or ridge, no cv, no order_by, no explicit split, numeric feature
+ * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric feature
  * columns and preprocess settings whose statistics merge (every impute but
  * median and mode, every scale but robust: FeaturizerFitsByBlocks).
  * Otherwise a distributed table is read through the coordinator as any
@@ -27,20 +27,26 @@
  * train_partial.c; DEBUG1 shows the query):
  *
  * 1. stats: the rows and NULL targets, the fingerprint, the training rows'
- *	  targets' range (a constant target is refused), the transform's
+ *	  targets' range (a constant target is refused) or labels (sorted here
+ *	  by the target type's order; a single class is refused), the transform's
  *	  statistics (NumericSummary per input, merged) and a sample of the
  *	  training rows (those of smallest key) for the reference profile;
  * 2. fit: the featurized training rows into least squares' statistics
  *	  (the streaming QR of linear_accum.c, merged), solved as the
- *	  single-node fit solves them (LsqFinish);
- * 3. eval: the held-out rows' targets and predictions by the stored model,
- *	  brought to the coordinator (16 bytes a row), whose metrics are those
- *	  of the single-node code on them (MetricsOfOutputs).
+ *	  single-node fit solves them (LsqFinish); for logistic they give the
+ *	  features' spread (the importance), and the single-node Newton solver
+ *	  runs on the coordinator with every pass over the rows one aggregate
+ *	  over the shards at its coefficients (LinearFitLogisticPasses): the
+ *	  loss, and the gradient and Hessian when it needs them;
+ * 3. eval: the held-out rows' targets and outputs by the stored model,
+ *	  brought to the coordinator (8 bytes a value), whose metrics (and
+ *	  curves) are those of the single-node code on them (MetricsOfOutputs).
  *
- * deploy "auto" scores the deployed model, which the registry has copied
+ * deploy "auto" of linear and ridge scores the deployed model, which the registry has copied
  * to the workers, on the same held-out rows: SELECT t.target,
  * mlops.predict(model, t) FROM relation t WHERE (the held-out rule),
- * pushed down like any predict.
+ * pushed down like any predict; a classifier is compared by the deployed
+ * model's stored metrics.
  *
  * The reference profile is built from the training rows of the sample
  * (the mlops.drift_sample_size rows of smallest key), and the
@@ -556,7 +562,8 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 
 	/* 1: counts, fingerprint, labels, the transform's statistics, the sample */
 	MlopsProgressPhase("reading", 0);
-	sample_size = Min(mlops_drift_sample_size, TRAIN_PARTIAL_MAX_SAMPLE);
+	sample_size = Min(Min(mlops_drift_sample_size, TRAIN_PARTIAL_MAX_SAMPLE),
+					  TRAIN_PARTIAL_MAX_SAMPLE_VALUES / (ds->ninputs + 1));
 	stats = DistPass(&run, DistParams(&run, "stats",
 									  psprintf(", \"sample_size\": %d, \"classification\": %s", sample_size,
 											   classification ? "true" : "false")), NULL);

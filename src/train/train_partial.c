@@ -401,6 +401,10 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	int			p = 1;
 
 	r->test_size = JsonGetDouble(pc, "test_size");
+	if (!(r->test_size >= 0.0 && r->test_size < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size of mlops.train_partial must be at least 0 and less than 1")));
 	r->target = JsonGetString(pc, "target");
 	r->columns = ParamStrings(pc, "columns", st->ninputs);
 	if (st->pass != TRAIN_PASS_STATS)
@@ -903,7 +907,8 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 			TrainPartialCorrupted("It is shorter than its summaries.");
 		memcpy(&sample_size, buf.data + at, 4);
 		sample_size = pg_ntoh32(sample_size);
-		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE)
+		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE ||
+			(double) sample_size * (ninputs + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
 			TrainPartialCorrupted("The sample size is out of range.");
 	}
 	st = TrainPartialCreate(parent, pass, ninputs, nout, sample_size);
@@ -1127,11 +1132,13 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 	if (kind == TRAIN_PASS_STATS)
 	{
 		sample_size = JsonGetInt(pc, "sample_size");
-		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE)
+		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE ||
+			(double) sample_size * (JsonContainerSize(cols) + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sample_size of mlops.train_partial must be between 0 and %d",
-							TRAIN_PARTIAL_MAX_SAMPLE)));
+							Min(TRAIN_PARTIAL_MAX_SAMPLE,
+								TRAIN_PARTIAL_MAX_SAMPLE_VALUES / ((int) JsonContainerSize(cols) + 1)))));
 	}
 	if (kind == TRAIN_PASS_EVAL)
 	{

@@ -31,8 +31,9 @@ typedef enum TrainPartialPass
 								 * given coefficients */
 } TrainPartialPass;
 
-/* largest sample of training rows a state keeps */
+/* largest sample of training rows a state keeps, and its values */
 #define TRAIN_PARTIAL_MAX_SAMPLE 1000000
+#define TRAIN_PARTIAL_MAX_SAMPLE_VALUES 4000000
 
 struct TrainPartialReader;
 
