@@ -19,7 +19,9 @@
  * Least squares and ridge with a random split on numeric columns do not
  * hold the rows at all: train_stream.c reads them in blocks, several
  * times, and hands back what registration needs (TrainStreamApplies says
- * when).
+ * when).  On a distributed Citus table linear, ridge and logistic train
+ * through aggregates pushed down to the shards (train_distributed.c,
+ * TrainDistributedApplies says when), and hand back the same.
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -420,8 +422,9 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	ncolumns = plan.ncolumns;
 
 	/*
-	 * linear and ridge on numeric columns train from blocks of rows, or on
-	 * a distributed table through partial aggregates
+	 * linear and ridge on numeric columns train from blocks of rows; on a
+	 * distributed table linear, ridge and logistic through partial
+	 * aggregates
 	 */
 	res->compare_score = NAN;
 	distributed = TrainDistributedApplies(req, &plan);

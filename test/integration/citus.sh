@@ -427,6 +427,8 @@ sql "SELECT mlops.train('reg_auto', 'reg_d', 'y', algorithm => 'linear', exclude
 auto=$(sql_err "SELECT model_id, deployed FROM mlops.train('reg_auto', 'reg_d', 'y', algorithm => 'ridge', hyperparams => '{\"alpha\": 500}', exclude => '{id}')")
 tap_like "$auto" "below the [0-9.]+ of deployed model [0-9]+ on the same $(sql "SELECT count(*) FROM linear_test") held-out rows" \
 	"deploy 'auto' compares with the deployed model on the same held-out rows, scored on the workers"
+tap_like "$(sql "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM mlops.train('reg_rr', 'reg_d', 'y', algorithm => 'ridge', exclude => '{id}');
+	SELECT training->>'distributed' FROM mlops.models ORDER BY id DESC LIMIT 1; COMMIT" 2>/dev/null)" "true$" "training in a REPEATABLE READ transaction (every pass reads the same rows) works"
 tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', algorithm => 'xgboost', exclude => '{id}', deploy => 'never')")" \
 	"NOTICE:  mlops\.train reads the distributed table public\.reg_d through the coordinator.*DETAIL:  Algorithm \"xgboost\" does not train through partial aggregates; linear, ridge and logistic do" \
 	"xgboost on a distributed table reads it through the coordinator, with a NOTICE saying why"
