@@ -157,6 +157,10 @@ typedef struct NumericSummary
 extern void NumericSummaryAdd(NumericSummary *s, double x);
 extern void NumericSummaryMerge(NumericSummary *s, const NumericSummary *o);
 extern NumericSummary *FeaturizerFitSummaries(FeaturizerFitState *st);
+extern bool FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns,
+								   int ncolumns, MlopsAlgorithm alg);
+extern void FeaturizerFitCategories(FeaturizerFitState *st, int input, char **texts,
+									const int64 *counts, int n, int64 nnull);
 
 extern bool FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns,
 								   int ncolumns, MlopsAlgorithm alg);

@@ -6,9 +6,10 @@
  *	  coordinator merges statistics and never holds the rows.
  *
  * TrainDistributedApplies says when: a distributed table, algorithm
- * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric feature
- * columns and preprocess settings whose statistics merge (every impute but
- * median and mode, every scale but robust: FeaturizerFitsByBlocks).
+ * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric
+ * and categorical feature columns and preprocess settings whose statistics
+ * merge (for numbers every impute but median and mode, every scale but
+ * robust; for categories every encoding but target: FeaturizerFitsByCounts).
  * Otherwise a distributed table is read through the coordinator as any
  * relation, with a NOTICE saying why.
  *
@@ -29,7 +30,8 @@
  * 1. stats: the rows and NULL targets, the fingerprint, the training rows'
  *	  targets' range (a constant target is refused) or labels (sorted here
  *	  by the target type's order; a single class is refused), the transform's
- *	  statistics (NumericSummary per input, merged) and a sample of the
+ *	  statistics (NumericSummary per numeric input, category counts per
+ *	  categorical input, merged) and a sample of the
  *	  training rows (those of smallest key) for the reference profile;
  * 2. fit: the featurized training rows into least squares' statistics
  *	  (the streaming QR of linear_accum.c, merged), solved as the
@@ -125,13 +127,13 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 		cols[j].name = plan->columns[j];
 		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
 		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
-		if (cols[j].kind != SOURCE_NUMERIC)
-			return psprintf("Feature column \"%s\" is not numeric.", cols[j].name);
+		if (cols[j].kind != SOURCE_NUMERIC && cols[j].kind != SOURCE_CATEGORICAL)
+			return psprintf("Feature column \"%s\" is neither numeric nor categorical.", cols[j].name);
 	}
-	fits = FeaturizerFitsByBlocks(req->preprocess, cols, plan->ncolumns, req->algorithm);
+	fits = FeaturizerFitsByCounts(req->preprocess, cols, plan->ncolumns, req->algorithm);
 	pfree(cols);
 	if (!fits)
-		return pstrdup("A preprocess setting (impute median or mode, scale robust) needs the values sorted.");
+		return pstrdup("A preprocess setting (impute median or mode of a number, scale robust, encode target) does not merge from the shards' statistics.");
 	return NULL;
 }
 
@@ -175,11 +177,12 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 
 		c->name = plan->columns[j];
 		c->typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, c->name)));
-		c->kind = SOURCE_NUMERIC;
+		c->kind = DatasetSourceKind(c->typid, c->name);
 		c->first_input = j;
 		c->ninputs = 1;
 		ds->inputs[j].name = c->name;
 		ds->inputs[j].column = j;
+		ds->inputs[j].categorical = c->kind == SOURCE_CATEGORICAL;
 	}
 	ds->target_name = req->target;
 	ds->target_type = get_atttype(plan->relid, get_attnum(plan->relid, req->target));
@@ -506,6 +509,12 @@ DistProfile(const TrainRequest *req, const Dataset *ds, TrainPartial *stats,
 	{
 		sample.inputs[k] = ds->inputs[k];
 		sample.inputs[k].values = palloc(sizeof(double) * Max(1, n));
+		if (sample.inputs[k].categorical)
+		{
+			/* the sample's category codes index the stats pass's categories */
+			sample.inputs[k].categories = stats->cats[k].texts;
+			sample.inputs[k].ncategories = stats->cats[k].n;
+		}
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -603,7 +612,15 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 	fitst = FeaturizerFitBegin(ds, req->algorithm, req->preprocess);
 	sums = FeaturizerFitSummaries(fitst);
 	for (int k = 0; k < ds->ninputs; k++)
-		NumericSummaryMerge(&sums[k], &stats->summaries[k]);
+	{
+		if (stats->categorical[k] != ds->inputs[k].categorical)
+			elog(ERROR, "the shards read input \"%s\" as another kind", ds->inputs[k].name);
+		if (ds->inputs[k].categorical)
+			FeaturizerFitCategories(fitst, k, stats->cats[k].texts, stats->cats[k].counts,
+									stats->cats[k].n, stats->summaries[k].nnull);
+		else
+			NumericSummaryMerge(&sums[k], &stats->summaries[k]);
+	}
 	out->fz = FeaturizerFitEnd(fitst, ds);
 	memory = 2.0 * LinearAccumMemory(out->fz->nfeatures) +
 		2.0 * sizeof(double) * (1 + nout) * stats->ntest +

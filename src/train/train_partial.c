@@ -25,12 +25,18 @@
  * The passes:
  * - stats: the rows and NULL targets, the fingerprint of every row
  *	 (DatasetFingerprint, a sum over rows), the training rows' count,
- *	 smallest and largest target, the summary of each input
+ *	 smallest and largest target (or, with "classification": true, every
+ *	 label's rows and training rows), the summary of each numeric input
  *	 (NumericSummary: what mean/constant imputation and standard, min_max
- *	 and max_abs scaling need) and the sample_size training rows of smallest
- *	 key (for the reference profile);
+ *	 and max_abs scaling need), the categories of each categorical input
+ *	 with their counts, and the sample_size training rows of smallest key
+ *	 (for the reference profile);
  * - fit: the training rows, featurized, into least squares' statistics
  *	 (linear_accum.c's streaming QR, merged by LinearAccumMerge);
+ * - newton: logistic regression's weighted loss and, with "derivatives",
+ *	 its gradient and Hessian at the coefficients passed as model
+ *	 (LogisticAccum; params add "labels", "nclasses", "fit_intercept",
+ *	 "class_weight" and "unknowns");
  * - eval: the held-out rows' targets and model outputs.
  *
  * The state is a bytea (Citus pushes down only aggregates whose state is
@@ -45,8 +51,12 @@
  * inputs, outputs, rows, NULL targets, training and held-out rows; stats:
  * fingerprint, smallest and largest target, per input its summary (count,
  * NULLs, sum, min, max, mean, m2), the sample size and the sampled rows
- * (key, target, inputs); fit: whether it has statistics, then their
- * linear_accum.c form (length, bytes); eval: the held-out rows' (target,
+ * (key, target, inputs: a category as its index among the input's), the
+ * labels (rows, training rows, length, text), then per input a kind byte and
+ * for a categorical one its categories (count, length, text); fit: whether
+ * it has statistics, then their linear_accum.c form (length, bytes);
+ * newton: the unknowns, whether it has derivatives, the loss, the gradient
+ * and the Hessian's upper triangle; eval: the held-out rows' (target,
  * outputs).
  *
  *-------------------------------------------------------------------------
@@ -109,6 +119,8 @@ typedef struct TrainPartialReader
 	bool		classification; /* the target is a label */
 	Oid			target_out;		/* its output function */
 	char	  **texts;			/* stats: the batch's labels */
+	char	 ***ctexts;			/* stats: per categorical input, the batch's
+								 * category texts */
 	MemoryContext batch_cxt;	/* stats: their texts */
 	StrMap	   *labels;			/* label text -> class index (not stats) */
 } TrainPartialReader;
@@ -152,8 +164,49 @@ TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout, int s
 	st->ymin = INFINITY;
 	st->ymax = -INFINITY;
 	if (pass == TRAIN_PASS_STATS)
+	{
 		st->summaries = MemoryContextAllocZero(cxt, sizeof(NumericSummary) * Max(1, ninputs));
+		st->categorical = MemoryContextAllocZero(cxt, sizeof(bool) * Max(1, ninputs));
+		st->cats = MemoryContextAllocZero(cxt, sizeof(TrainPartialCats) * Max(1, ninputs));
+	}
 	return st;
+}
+
+/*
+ * Count a category of categorical input k; returns its index.
+ */
+static int
+TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count)
+{
+	TrainPartialCats *cats = &st->cats[k];
+	int			c;
+
+	if (cats->map == NULL)
+		cats->map = StrMapCreate(st->hdr.eoh_context, 16);
+	c = StrMapGet(cats->map, text);
+	if (c < 0)
+	{
+		if (cats->n == cats->capacity)
+		{
+			cats->capacity = Max(16, cats->capacity * 2);
+			if (cats->texts == NULL)
+			{
+				cats->texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * cats->capacity);
+				cats->counts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * cats->capacity);
+			}
+			else
+			{
+				cats->texts = repalloc(cats->texts, sizeof(char *) * cats->capacity);
+				cats->counts = repalloc(cats->counts, sizeof(int64) * cats->capacity);
+			}
+		}
+		c = cats->n++;
+		cats->texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
+		cats->counts[c] = 0;
+		StrMapPut(cats->map, cats->texts[c], c);
+	}
+	cats->counts[c] += count;
+	return c;
 }
 
 /*
@@ -338,7 +391,9 @@ TrainPartialFlush(TrainPartial *st)
 		for (int k = 0; k < st->ninputs; k++)
 		{
 			row[k + 1] = r->block.inputs[k].values[i];
-			NumericSummaryAdd(&st->summaries[k], row[k + 1]);
+			NumericSummaryAdd(&st->summaries[k], st->categorical[k] && !isnan(row[k + 1]) ? 0 : row[k + 1]);
+			if (st->categorical[k] && !isnan(row[k + 1]))
+				row[k + 1] = TrainPartialCatAdd(st, k, r->ctexts[k][i], 1);
 		}
 		TrainPartialSampleAdd(st, r->keys[i], row);
 	}
@@ -519,12 +574,18 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 
 		r->atttype[j] = getBaseType(TupleDescAttr(r->desc, j)->atttypid);
 		if (j == 0 ? !(r->classification || DatasetIsNumericType(r->atttype[j]))
-			: (!DatasetSourceKindOf(r->atttype[j], &kind) || kind != SOURCE_NUMERIC))
+			: (!DatasetSourceKindOf(r->atttype[j], &kind) ||
+			   (kind != SOURCE_NUMERIC && kind != SOURCE_CATEGORICAL) ||
+			   (r->fz != NULL && r->fz->sources[j - 1].kind != kind)))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("%s column \"%s\" of mlops.train_partial has type %s, which is not numeric",
+					 errmsg("%s column \"%s\" of mlops.train_partial has type %s, which %s",
 							j == 0 ? "target" : "feature", j == 0 ? r->target : r->columns[j - 1],
-							format_type_be(r->atttype[j]))));
+							format_type_be(r->atttype[j]),
+							j == 0 ? "is not numeric" : r->fz != NULL ? "does not fit the features" :
+							"is neither numeric nor categorical")));
+		if (j > 0 && st->pass == TRAIN_PASS_STATS)
+			st->categorical[j - 1] = kind == SOURCE_CATEGORICAL;
 	}
 	r->values = palloc(sizeof(Datum) * r->desc->natts);
 	r->nulls = palloc(sizeof(bool) * r->desc->natts);
@@ -544,9 +605,6 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 		r->texts = palloc(sizeof(char *) * TRAIN_PARTIAL_BATCH);
 		r->block.labels = r->texts;
 		r->block.nclasses = 1;	/* each row's label is its own text */
-		if (st->pass == TRAIN_PASS_STATS)
-			r->batch_cxt = AllocSetContextCreate(st->hdr.eoh_context, "mlops training labels",
-												 ALLOCSET_DEFAULT_SIZES);
 	}
 	r->block.ninputs = st->ninputs;
 	r->block.inputs = palloc0(sizeof(DatasetInput) * Max(1, st->ninputs));
@@ -555,6 +613,20 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 		r->block.inputs[k].name = r->columns[k];
 		r->block.inputs[k].column = k;
 		r->block.inputs[k].values = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
+	}
+	if (st->pass == TRAIN_PASS_STATS)
+	{
+		r->ctexts = palloc0(sizeof(char **) * Max(1, st->ninputs));
+		for (int k = 0; k < st->ninputs; k++)
+			if (st->categorical[k])
+			{
+				r->ctexts[k] = palloc(sizeof(char *) * TRAIN_PARTIAL_BATCH);
+				r->block.inputs[k].categorical = true;
+				r->block.inputs[k].categories = r->ctexts[k];
+				r->block.inputs[k].ncategories = TRAIN_PARTIAL_BATCH;
+			}
+		r->batch_cxt = AllocSetContextCreate(st->hdr.eoh_context, "mlops training texts",
+											 ALLOCSET_DEFAULT_SIZES);
 	}
 	MemoryContextSwitchTo(old);
 	return r;
@@ -654,7 +726,18 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 			r->keys[i] = key;
 			r->train[i] = !held_out;
 			for (int k = 0; k < st->ninputs; k++)
-				r->block.inputs[k].values[i] = TrainPartialNumber(r, k + 1);
+			{
+				if (!st->categorical[k])
+					r->block.inputs[k].values[i] = TrainPartialNumber(r, k + 1);
+				else if (r->nulls[k + 1])
+					r->block.inputs[k].values[i] = NAN;
+				else
+				{
+					r->ctexts[k][i] = MemoryContextStrdup(r->batch_cxt,
+														  DatasetCategoryText(r->values[k + 1], r->atttype[k + 1]));
+					r->block.inputs[k].values[i] = i;
+				}
+			}
 			if (held_out)
 				st->ntest++;
 			else
@@ -720,10 +803,29 @@ TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 			st->ymin = Min(st->ymin, other->ymin);
 			st->ymax = Max(st->ymax, other->ymax);
 			for (int k = 0; k < st->ninputs; k++)
+			{
 				NumericSummaryMerge(&st->summaries[k], &other->summaries[k]);
-			for (int s = 0; s < other->nsample; s++)
-				TrainPartialSampleAdd(st, other->sample_keys[s],
-									  other->sample_rows + (Size) s * (st->ninputs + 1));
+				if (st->rows - other->rows == 0 && st->nsample == 0)
+					st->categorical[k] = other->categorical[k];
+				if (st->categorical[k] != other->categorical[k])
+					TrainPartialCorrupted("The kinds of an input differ.");
+				for (int c = 0; c < other->cats[k].n; c++)
+					(void) TrainPartialCatAdd(st, k, other->cats[k].texts[c], other->cats[k].counts[c]);
+			}
+			{
+				double	   *row = palloc(sizeof(double) * (st->ninputs + 1));
+
+				for (int s = 0; s < other->nsample; s++)
+				{
+					memcpy(row, other->sample_rows + (Size) s * (st->ninputs + 1),
+						   sizeof(double) * (st->ninputs + 1));
+					for (int k = 0; k < st->ninputs; k++)
+						if (st->categorical[k] && !isnan(row[k + 1]))
+							row[k + 1] = TrainPartialCatAdd(st, k, other->cats[k].texts[(int) row[k + 1]], 0);
+					TrainPartialSampleAdd(st, other->sample_keys[s], row);
+				}
+				pfree(row);
+			}
 			for (int c = 0; c < other->nlabels; c++)
 				TrainPartialLabelAdd(st, other->label_texts[c], other->label_rows[c],
 									 other->label_train[c]);
@@ -818,6 +920,21 @@ TrainPartialSerialize(TrainPartial *st, StringInfo buf)
 				pq_sendint64(buf, st->label_train[c]);
 				pq_sendint32(buf, len);
 				pq_sendbytes(buf, st->label_texts[c], len);
+			}
+			for (int k = 0; k < st->ninputs; k++)
+			{
+				pq_sendbyte(buf, st->categorical[k]);
+				if (!st->categorical[k])
+					continue;
+				pq_sendint32(buf, st->cats[k].n);
+				for (int c = 0; c < st->cats[k].n; c++)
+				{
+					int			len = strlen(st->cats[k].texts[c]);
+
+					pq_sendint64(buf, st->cats[k].counts[c]);
+					pq_sendint32(buf, len);
+					pq_sendbytes(buf, st->cats[k].texts[c], len);
+				}
 			}
 			break;
 		case TRAIN_PASS_NEWTON:
@@ -922,6 +1039,8 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 			{
 				int			nsample;
 				int			nlabels;
+				int			sample_at;
+				int			end;
 				double	   *row = palloc(sizeof(double) * (ninputs + 1));
 
 				st->fingerprint = (uint64) pq_getmsgint64(&buf);
@@ -944,14 +1063,9 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 				if (nsample < 0 || nsample > sample_size ||
 					(int64) nsample * (8 + 8 * (ninputs + 1)) > buf.len - buf.cursor)
 					TrainPartialCorrupted("The sample does not fit its size.");
-				for (int s = 0; s < nsample; s++)
-				{
-					int64		key = pq_getmsgint64(&buf);
-
-					for (int k = 0; k <= ninputs; k++)
-						row[k] = pq_getmsgfloat8(&buf);
-					TrainPartialSampleAdd(st, key, row);
-				}
+				/* the sample is added once the categories it refers to are read */
+				sample_at = buf.cursor;
+				buf.cursor += nsample * (8 + 8 * (ninputs + 1));
 				nlabels = pq_getmsgint(&buf, 4);
 				if (nlabels < 0 || nlabels > MLOPS_MAX_CLASSES)
 					TrainPartialCorrupted("The number of labels is out of range.");
@@ -972,6 +1086,49 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 						TrainPartialCorrupted("A label is not valid text, or appears twice.");
 					TrainPartialLabelAdd(st, text, lrows, ltrain);
 				}
+				for (int k = 0; k < ninputs; k++)
+				{
+					int			ncats;
+
+					st->categorical[k] = pq_getmsgbyte(&buf) != 0;
+					if (!st->categorical[k])
+						continue;
+					ncats = pq_getmsgint(&buf, 4);
+					if (ncats < 0 || ncats > buf.len - buf.cursor)
+						TrainPartialCorrupted("The number of categories is out of range.");
+					for (int c = 0; c < ncats; c++)
+					{
+						int64		count = GetCount(&buf, ntrain);
+						int			len = pq_getmsgint(&buf, 4);
+						char	   *text;
+
+						if (len < 0 || len > buf.len - buf.cursor)
+							TrainPartialCorrupted("A category does not fit its length.");
+						text = palloc(len + 1);
+						pq_copymsgbytes(&buf, text, len);
+						text[len] = '\0';
+						if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
+							(st->cats[k].map != NULL && StrMapGet(st->cats[k].map, text) >= 0))
+							TrainPartialCorrupted("A category is not valid text, or appears twice.");
+						(void) TrainPartialCatAdd(st, k, text, count);
+					}
+				}
+				end = buf.cursor;
+				buf.cursor = sample_at;
+				for (int s = 0; s < nsample; s++)
+				{
+					int64		key = pq_getmsgint64(&buf);
+
+					for (int k = 0; k <= ninputs; k++)
+					{
+						row[k] = pq_getmsgfloat8(&buf);
+						if (k > 0 && st->categorical[k - 1] && !isnan(row[k]) &&
+							!(row[k] >= 0 && row[k] < st->cats[k - 1].n && row[k] == floor(row[k])))
+							TrainPartialCorrupted("A sampled category is not one of the input's.");
+					}
+					TrainPartialSampleAdd(st, key, row);
+				}
+				buf.cursor = end;
 			}
 			break;
 		case TRAIN_PASS_FIT:

@@ -37,6 +37,16 @@ typedef enum TrainPartialPass
 
 struct TrainPartialReader;
 
+/* the categories of a categorical input's training rows, with their counts */
+typedef struct TrainPartialCats
+{
+	int			n;
+	int			capacity;
+	char	  **texts;
+	int64	   *counts;
+	StrMap	   *map;			/* text -> index */
+} TrainPartialCats;
+
 /* the transition state: an expanded bytea */
 typedef struct TrainPartial
 {
@@ -53,11 +63,17 @@ typedef struct TrainPartial
 								 * target */
 	double		ymin;			/* the training rows' targets */
 	double		ymax;
-	NumericSummary *summaries;	/* per input, over the training rows */
+	NumericSummary *summaries;	/* per input, over the training rows (of a
+								 * categorical input only its count and
+								 * NULLs) */
+	bool	   *categorical;	/* per input */
+	TrainPartialCats *cats;		/* per input: a categorical input's
+								 * categories */
 	int			sample_size;
 	int			nsample;
 	int64	   *sample_keys;	/* a max-heap of the rows of smallest key */
-	double	   *sample_rows;	/* per sampled row: target, then the inputs */
+	double	   *sample_rows;	/* per sampled row: target, then the inputs
+								 * (a category as its index in cats) */
 	int			nlabels;		/* classification: the labels seen */
 	char	  **label_texts;
 	int64	   *label_rows;		/* per label: rows */

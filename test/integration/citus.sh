@@ -34,7 +34,8 @@
 #     of the rows the hash split keeps to 1e-9 relative, the metrics
 #     mlops.evaluate of the held-out rows; deploy 'auto' compares on the
 #     same held-out rows; xgboost and a median imputation read through the
-#     coordinator (NOTICE); bad input: an empty table, a constant target,
+#     coordinator (NOTICE); a categorical input (one-hot with NULLs, mode
+#     imputation with max_categories, ordinal); bad input: an empty table, a constant target,
 #     a single class, NaN and infinite features, a role that cannot read a worker's shards,
 #     a worker without mlops; an unprivileged role trains the same model
 #   - bad input: a model id unknown on the workers, a distributed table
@@ -350,8 +351,8 @@ tap_like "$(sql_err "SET ROLE bob; SELECT mlops.train('bob_dia', 'dia_d', 'progr
 # the hash rule keeps), its metrics the single-node evaluation of the rows
 # it holds out
 sql "CREATE TABLE reg AS SELECT i AS id, CASE WHEN i % 9 = 0 THEN NULL ELSE sin(i) * 10 END AS x1, (i % 17) AS x2,
-	((i * 7) % 23)::numeric / 3 AS x3, (i % 5 = 0) AS x4,
-	CASE WHEN i % 97 = 0 THEN NULL ELSE 3 * coalesce(sin(i) * 10, 1) - 2 * (i % 17) + ((i * 7) % 23) / 3.0 + cos(i * 3) + 1000 END AS y
+	((i * 7) % 23)::numeric / 3 AS x3, (i % 5 = 0) AS x4, CASE WHEN i % 11 = 0 THEN NULL ELSE (ARRAY['a', 'b', 'c', 'd'])[1 + i % 4] END AS c,
+	CASE WHEN i % 97 = 0 THEN NULL ELSE 3 * coalesce(sin(i) * 10, 1) - 2 * (i % 17) + ((i * 7) % 23) / 3.0 + cos(i * 3) + 1000 + 4 * (i % 4) END AS y
 	FROM generate_series(1, 3000) i;
 	CREATE TABLE reg_d AS SELECT * FROM reg; SET client_min_messages = warning; SELECT create_distributed_table('reg_d', 'id')" >/dev/null
 part_row="ROW(t.y, t.x1, t.x2, t.x3, t.x4)"
@@ -361,7 +362,7 @@ tap_like "$explain" "Query: SELECT pg_catalog\.worker_partial_agg\('mlops\.train
 	"EXPLAIN VERBOSE shows the partial aggregate mlops.train_partial inside each task's query"
 tap_like "$explain" "coord_combine_agg\(" "... and its combine on the coordinator"
 debug=$(sql_err "SET client_min_messages = debug1; SELECT model_id FROM mlops.train('reg_dbg', 'reg_d', 'y', algorithm => 'linear', exclude => '{id}', deploy => 'never')")
-tap_like "$debug" "mlops\.train reads the distributed table public\.reg_d through partial aggregates: SELECT mlops\.train_partial\(\\\$1, \\\$2, pg_catalog\.hash_record_extended\(ROW\(t\.y, t\.x1, t\.x2, t\.x3, t\.x4\), \\\$3\), ROW\(t\.y, t\.x1, t\.x2, t\.x3, t\.x4\)\) FROM public\.reg_d AS t" \
+tap_like "$debug" "mlops\.train reads the distributed table public\.reg_d through partial aggregates: SELECT mlops\.train_partial\(\\\$1, \\\$2, pg_catalog\.hash_record_extended\(ROW\(t\.y, t\.x1, t\.x2, t\.x3, t\.x4, t\.c\), \\\$3\), ROW\(t\.y, t\.x1, t\.x2, t\.x3, t\.x4, t\.c\)\) FROM public\.reg_d AS t" \
 	"at DEBUG1 mlops.train shows the query it pushes down"
 tap_like "$debug" "NOTICE:  skipped 30 rows whose target is NULL" "... and counts the rows whose target is NULL, as on a single node"
 
@@ -369,7 +370,7 @@ tap_like "$debug" "NOTICE:  skipped 30 rows whose target is NULL" "... and count
 reldiff() { echo "abs(($1) - ($2)) / greatest(abs($2), 1e-300)"; }
 check_dist_train() { # name algorithm hyperparams preprocess table target exclude metric-keys
 	local name=$1 algo=$2 hp=$3 pre=$4 table=$5 target=$6 exclude=$7 keys=$8 dist loc worst rule
-	rule="(((hash_record_extended(ROW(t.$target, t.x1, t.x2, t.x3, t.x4), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
+	rule="(((hash_record_extended(ROW(t.$target, t.x1, t.x2, t.x3, t.x4, t.c), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
 	sql "CREATE TABLE ${name}_train AS SELECT * FROM $table t WHERE $target IS NOT NULL AND NOT $rule;
 		CREATE TABLE ${name}_test AS SELECT * FROM $table t WHERE $target IS NOT NULL AND $rule" >/dev/null
 	dist=$(sql "SELECT model_id FROM mlops.train('${name}_d', '${table}_d', '$target', algorithm => '$algo', hyperparams => '$hp',
@@ -386,8 +387,9 @@ check_dist_train() { # name algorithm hyperparams preprocess table target exclud
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $dist) a JOIN
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
 		unnest(ARRAY['fill', 'center', 'scale_by']) k")
-	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT features - 'inputs' FROM mlops.models WHERE id = $dist) = (SELECT features - 'inputs' FROM mlops.models WHERE id = $loc)")" t \
-		"$name: the transform's statistics (imputed values, centers, scales) equal the single-node fit's (largest relative difference $worst)"
+	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT features - 'inputs' FROM mlops.models WHERE id = $dist) = (SELECT features - 'inputs' FROM mlops.models WHERE id = $loc)
+		AND (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $dist) = (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $loc)")" t \
+		"$name: the transform's statistics (imputed values, centers, scales; the categories of c) equal the single-node fit's (largest relative difference $worst)"
 	worst=$(sql "SELECT max($(reldiff "(d.metrics->>k)::float8" "(e.metrics->>k)::float8")) FROM mlops.models d,
 		(SELECT mlops.evaluate('${name}_d', '${name}_test', $dist) AS metrics) e, unnest('$keys'::text[]) k WHERE d.id = $dist")
 	tap_is "$(sql "SELECT $worst < 1e-9")" t \
@@ -402,18 +404,18 @@ check_dist_train() { # name algorithm hyperparams preprocess table target exclud
 	tap_is "$(sql "SELECT bool_and(a.v->k = b.v->k) AND bool_and($(reldiff "(a.v->>'mean')::float8" "(b.v->>'mean')::float8") < 1e-9)
 		FROM (SELECT ord, v FROM mlops.models, jsonb_array_elements(profile->'features') WITH ORDINALITY e(v, ord) WHERE id = $dist) a JOIN
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(profile->'features') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
-		unnest(ARRAY['min', 'max', 'count', 'nulls', 'edges', 'histogram', 'sample']) k")" t \
+		unnest(ARRAY['min', 'max', 'count', 'nulls', 'edges', 'histogram', 'sample', 'categories']) k")" t \
 		"$name: its reference profile of the inputs equals the single-node one (fewer training rows than mlops.drift_sample_size)"
 }
 reg_keys='{r2,mae,mse,rmse,explained_variance}'
 cls_keys='{accuracy,precision,recall,f1,roc_auc,log_loss,mcc}'
-sql "CREATE TABLE cls AS SELECT id, x1, x2, x3, x4, CASE WHEN y IS NULL THEN NULL WHEN y > 1010 THEN 'hi' WHEN y > 995 THEN 'mid' ELSE 'lo' END AS label,
+sql "CREATE TABLE cls AS SELECT id, x1, x2, x3, x4, c, CASE WHEN y IS NULL THEN NULL WHEN y > 1010 THEN 'hi' WHEN y > 995 THEN 'mid' ELSE 'lo' END AS label,
 	(y > 1000) AS flag FROM reg;
 	CREATE TABLE cls_d AS SELECT * FROM cls; SET client_min_messages = warning; SELECT create_distributed_table('cls_d', 'id')" >/dev/null
 check_dist_train linear linear '{}' '{}' reg y '{id}' "$reg_keys"
-check_dist_train ridge ridge '{"alpha": 30}' '{"x1": {"scale": "min_max", "impute": {"constant": 2}}, "x3": {"scale": "max_abs"}, "x2": {"impute": "max", "scale": "none"}}' \
+check_dist_train ridge ridge '{"alpha": 30}' '{"x1": {"scale": "min_max", "impute": {"constant": 2}}, "x3": {"scale": "max_abs"}, "x2": {"impute": "max", "scale": "none"}, "c": {"impute": "mode", "max_categories": 2}}' \
 	reg y '{id}' "$reg_keys"
-check_dist_train multi logistic '{}' '{}' cls label '{id,flag}' "$cls_keys"
+check_dist_train multi logistic '{}' '{"c": {"encode": "ordinal"}}' cls label '{id,flag}' "$cls_keys"
 check_dist_train binary logistic '{"C": 0.5, "class_weight": "balanced"}' '{"x1": {"scale": "min_max"}, "x2": {"impute": "zero"}}' cls flag '{id,label}' "$cls_keys"
 tap_is "$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = (SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'binary_d')")" \
 	"$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = $(sql "SELECT model_id FROM mlops.train('binary_curves', 'cls', 'flag', algorithm => 'logistic', exclude => '{id,label}', deploy => 'never')" 2>/dev/null)")" \
@@ -433,7 +435,7 @@ tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', a
 	"NOTICE:  mlops\.train reads the distributed table public\.reg_d through the coordinator.*DETAIL:  Algorithm \"xgboost\" does not train through partial aggregates; linear, ridge and logistic do" \
 	"xgboost on a distributed table reads it through the coordinator, with a NOTICE saying why"
 tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_med', 'reg_d', 'y', algorithm => 'linear', preprocess => '{\"x1\": {\"impute\": \"median\"}}', exclude => '{id}', deploy => 'never')")" \
-	"DETAIL:  A preprocess setting \(impute median or mode, scale robust\) needs the values sorted" \
+	"DETAIL:  A preprocess setting \(impute median or mode of a number, scale robust, encode target\) does not merge from the shards' statistics" \
 	"... and so does a transform whose statistics do not merge (impute median)"
 # bad input
 sql "CREATE TABLE bad_d (id int, x float8, y float8, lab text); SET client_min_messages = warning; SELECT create_distributed_table('bad_d', 'id')" >/dev/null
