@@ -7,7 +7,7 @@
 -- also runs as a parallel aggregate, whose combine merges the workers'
 -- states.
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 
 CREATE TABLE tp_t AS
 SELECT i AS id, CASE WHEN i % 9 = 0 THEN NULL ELSE (i % 40)::float8 END AS x,
@@ -32,8 +32,10 @@ SELECT throws_ok($$SELECT mlops.train_partial('{"pass": "stats", "test_size": 0.
 	'22023', NULL, 'a negative sample size is refused');
 SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.x)) FROM tp_t t$$, :stats),
 	'42804', NULL, 'a row without the target and every column is refused');
-SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, t.c)) FROM tp_t t$$, :stats),
-	'42804', NULL, 'a column that is not numeric is refused');
+SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, date '2026-01-01' + t.id)) FROM tp_t t$$, :stats),
+	'42804', NULL, 'a column that is neither numeric nor categorical (a date) is refused');
+SELECT ok((SELECT length(mlops.train_partial(:stats, NULL, 0, ROW(t.y, t.c))) > 0 FROM tp_t t),
+	'a categorical column is read (its categories counted)');
 SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, 'NaN'::float8)) FROM tp_t t$$, :stats),
 	'22000', 'feature column "x" contains NaN', 'a NaN feature is refused, naming the column');
 SELECT throws_ok($$SELECT mlops.train_partial('{"pass": "fit", "test_size": 0.2, "target": "y", "columns": ["x"]}', NULL, 0, ROW(t.y, t.x)) FROM tp_t t$$,
