@@ -44,11 +44,11 @@
  *	  brought to the coordinator (8 bytes a value), whose metrics (and
  *	  curves) are those of the single-node code on them (MetricsOfOutputs).
  *
- * deploy "auto" of linear and ridge scores the deployed model, which the registry has copied
+ * deploy "auto" scores the deployed model, which the registry has copied
  * to the workers, on the same held-out rows: SELECT t.target,
  * mlops.predict(model, t) FROM relation t WHERE (the held-out rule),
- * pushed down like any predict; a classifier is compared by the deployed
- * model's stored metrics.
+ * pushed down like any predict (predict_proba for a classifier with the
+ * same labels).
  *
  * The reference profile is built from the training rows of the sample
  * (the mlops.drift_sample_size rows of smallest key), and the
@@ -71,6 +71,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "portability/instr_time.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
@@ -419,21 +420,32 @@ DistLogistic(const DistRun *run, const Dataset *ds, TrainStreamResult *out, cons
 
 /*
  * Score the deployed model compare_id on the held-out rows, pushed down as
- * any predict over the distributed table, into res's compare members.
+ * any predict over the distributed table (mlops.predict, or for a
+ * classifier with the same labels mlops.predict_proba), into res's compare
+ * members.
  */
 static void
-DistCompare(const DistRun *run, int64 compare_id, int64 ntest, TrainResult *res)
+DistCompare(const DistRun *run, const Dataset *ds, int64 compare_id, int64 ntest, TrainResult *res)
 {
 	MlopsModel *m = ModelCacheGet(compare_id);
+	MlopsTask	task = ds->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
+	int			nout = ds->nclasses > 0 ? ds->nclasses : 1;
 	char	   *query;
 	double	   *y;
 	double	   *pred;
 	StringInfoData metrics;
+	MemoryContext cxt = CurrentMemoryContext;
 	int			n;
 
-	res->compare_problem = CompareProblem(m, TASK_REGRESSION, (int) ntest);
+	res->compare_problem = CompareProblem(m, task, (int) ntest);
 	if (res->compare_problem != NULL)
 		return;
+	for (int c = 0; c < ds->nclasses; c++)
+		if (m->nclasses != ds->nclasses || strcmp(m->labels[c], ds->labels[c]) != 0)
+		{
+			res->compare_problem = psprintf("model " INT64_FORMAT " has other labels", compare_id);
+			return;
+		}
 	for (int j = 0; j < m->fz->nsources; j++)
 		if (get_attnum(run->plan->relid, m->fz->sources[j].name) == InvalidAttrNumber)
 		{
@@ -441,26 +453,48 @@ DistCompare(const DistRun *run, int64 compare_id, int64 ntest, TrainResult *res)
 											run->plan->relname, m->fz->sources[j].name, compare_id);
 			return;
 		}
-	query = psprintf("SELECT t.%s::pg_catalog.float8, mlops.predict(" INT64_FORMAT "::pg_catalog.int8, t)"
+	query = psprintf("SELECT t.%s::pg_catalog.%s, mlops.%s(" INT64_FORMAT "::pg_catalog.int8, t)"
 					 " FROM %s AS t WHERE t.%s IS NOT NULL AND %s",
-					 quote_identifier(run->req->target), compare_id, run->plan->relname,
-					 quote_identifier(run->req->target), DistHeldOutSql(run));
+					 quote_identifier(run->req->target), task == TASK_CLASSIFICATION ? "text" : "float8",
+					 task == TASK_CLASSIFICATION ? "predict_proba" : "predict", compare_id,
+					 run->plan->relname, quote_identifier(run->req->target), DistHeldOutSql(run));
 	elog(DEBUG1, "mlops.train scores the deployed model on the held-out rows of %s: %s",
 		 run->plan->relname, query);
 	SPI_connect();
 	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "scoring model " INT64_FORMAT " on the held-out rows failed", compare_id);
 	n = (int) SPI_processed;
-	y = MemoryContextAllocHuge(SPI_tuptable->tuptabcxt->parent, sizeof(double) * Max(1, n));
-	pred = MemoryContextAllocHuge(SPI_tuptable->tuptabcxt->parent, sizeof(double) * Max(1, n));
-	for (int i = 0; i < n; i++)
+	y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(1, n));
+	pred = MemoryContextAllocHuge(cxt, sizeof(double) * nout * (Size) Max(1, n));
+	for (int i = 0; i < n && res->compare_problem == NULL; i++)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
 		bool		isnull;
+		Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
 
-		y[i] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		pred[i] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		if (task == TASK_REGRESSION)
+		{
+			y[i] = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			pred[i] = DatumGetFloat8(d);
+			continue;
+		}
+		{
+			char	   *label = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+
+			y[i] = -1;
+			for (int c = 0; c < ds->nclasses && y[i] < 0; c++)
+				if (strcmp(ds->labels[c], label) == 0)
+					y[i] = c;
+			if (y[i] < 0 || ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_DIMS(arr)[0] != nout)
+				res->compare_problem = MemoryContextStrdup(cxt, "the held-out rows changed while training");
+			else
+				memcpy(pred + (Size) i * nout, ARR_DATA_PTR(arr), sizeof(double) * nout);
+		}
 	}
 	SPI_finish();
+	if (res->compare_problem != NULL)
+		return;
 	if (n != ntest)
 	{
 		res->compare_problem = psprintf("the held-out rows changed while training (%d rows, not " INT64_FORMAT ")",
@@ -469,7 +503,7 @@ DistCompare(const DistRun *run, int64 compare_id, int64 ntest, TrainResult *res)
 	}
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
-	MetricsOfOutputs(&metrics, y, pred, n, 0);
+	MetricsOfOutputs(&metrics, y, pred, n, ds->nclasses);
 	appendStringInfo(&metrics, ", \"test_rows\": %d}", n);
 	res->compare_metrics = JsonFromText(&metrics);
 	res->compare_score = TrainScore(res->compare_metrics, res->metric);
@@ -680,10 +714,8 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 		MetricsOfOutputs(&out->metrics, y, pred, (int) eval->ntest, ds->nclasses);
 		if (classification)
 			out->curves = CurvesHeldOut(pred, y, (int) eval->ntest, ds->nclasses, ds->labels);
-		if (compare_id != 0 && classification)
-			res->compare_problem = pstrdup("on a distributed table a classifier is compared by its stored metrics");
-		else if (compare_id != 0)
-			DistCompare(&run, compare_id, stats->ntest, res);
+		if (compare_id != 0)
+			DistCompare(&run, ds, compare_id, stats->ntest, res);
 	}
 	else if (compare_id != 0)
 		res->compare_problem = CompareProblem(ModelCacheGet(compare_id), task, 0);

@@ -429,6 +429,10 @@ sql "SELECT mlops.train('reg_auto', 'reg_d', 'y', algorithm => 'linear', exclude
 auto=$(sql_err "SELECT model_id, deployed FROM mlops.train('reg_auto', 'reg_d', 'y', algorithm => 'ridge', hyperparams => '{\"alpha\": 500}', exclude => '{id}')")
 tap_like "$auto" "below the [0-9.]+ of deployed model [0-9]+ on the same $(sql "SELECT count(*) FROM linear_test") held-out rows" \
 	"deploy 'auto' compares with the deployed model on the same held-out rows, scored on the workers"
+sql "SELECT mlops.train('cls_auto', 'cls_d', 'label', algorithm => 'logistic', exclude => '{id,flag}')" >/dev/null 2>&1
+auto=$(sql_err "SELECT model_id, deployed FROM mlops.train('cls_auto', 'cls_d', 'label', algorithm => 'logistic', features => '{x4}')")
+tap_like "$auto" "below the [0-9.]+ of deployed model [0-9]+ on the same [0-9]+ held-out rows" \
+	"... and so does a classifier, by predict_proba on the workers"
 tap_like "$(sql "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM mlops.train('reg_rr', 'reg_d', 'y', algorithm => 'ridge', exclude => '{id}');
 	SELECT training->>'distributed' FROM mlops.models ORDER BY id DESC LIMIT 1; COMMIT" 2>/dev/null)" "true$" "training in a REPEATABLE READ transaction (every pass reads the same rows) works"
 tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', algorithm => 'xgboost', exclude => '{id}', deploy => 'never')")" \
