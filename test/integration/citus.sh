@@ -356,7 +356,7 @@ sql "CREATE TABLE reg AS SELECT i AS id, CASE WHEN i % 9 = 0 THEN NULL ELSE sin(
 	FROM generate_series(1, 3000) i;
 	CREATE TABLE reg_d AS SELECT * FROM reg; SET client_min_messages = warning; SELECT create_distributed_table('reg_d', 'id')" >/dev/null
 part_row="ROW(t.y, t.x1, t.x2, t.x3, t.x4)"
-explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.train_partial('{\"pass\": \"stats\", \"test_size\": 0.25, \"target\": \"y\", \"columns\": [\"x1\", \"x2\", \"x3\", \"x4\"], \"sample_size\": 100}', NULL::bytea, hash_record_extended($part_row, 42), $part_row) FROM reg_d t")
+explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.train_partial('{\"pass\": \"stats\", \"test_size\": 0.25, \"target\": \"y\", \"columns\": [\"x1\", \"x2\", \"x3\", \"x4\"], \"sample_size\": 100, \"classification\": false}', NULL::bytea, hash_record_extended($part_row, 42), $part_row) FROM reg_d t")
 tap_like "$explain" "Task Count: 32" "the partial training statistics of reg_d run as 32 tasks"
 tap_like "$explain" "Query: SELECT pg_catalog\.worker_partial_agg\('mlops\.train_partial\(jsonb,bytea,bigint,record\)'::regprocedure, ROW\(.*hash_record_extended\(ROW\(y, x1, x2, x3, x4\), '42'::bigint\), ROW\(y, x1, x2, x3, x4\)\)\) AS train_partial FROM public\.reg_d_[0-9]+ t" \
 	"EXPLAIN VERBOSE shows the partial aggregate mlops.train_partial inside each task's query"
