@@ -1632,3 +1632,31 @@ EXCEPTION WHEN feature_not_supported THEN
 	NULL;
 END
 $$;
+
+-- Distributed training (issue 15): partial training statistics that Citus
+-- computes per shard in the worker tasks and merges on the coordinator,
+-- for linear, ridge and logistic on a distributed table
+CREATE FUNCTION mlops.train_partial_step(state bytea, params jsonb, model bytea, key bigint, "row" record)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_train_partial_step'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.train_partial_step(bytea, jsonb, bytea, bigint, record) IS 'Transition function of mlops.train_partial: adds a row (target, then feature columns) to partial training statistics.';
+
+CREATE FUNCTION mlops.train_partial_combine(a bytea, b bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_train_partial_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.train_partial_combine(bytea, bytea) IS 'Combine function of mlops.train_partial: merges two partial training statistics of the same pass.';
+
+CREATE FUNCTION mlops.train_partial_final(state bytea) RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_train_partial_final'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.train_partial_final(bytea) IS 'Final function of mlops.train_partial: the merged partial training statistics in their serialized form.';
+
+CREATE AGGREGATE mlops.train_partial(params jsonb, model bytea, key bigint, "row" record) (
+	SFUNC = mlops.train_partial_step,
+	STYPE = bytea,
+	COMBINEFUNC = mlops.train_partial_combine,
+	FINALFUNC = mlops.train_partial_final,
+	PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE mlops.train_partial(jsonb, bytea, bigint, record) IS 'Partial training statistics of rows ROW(t.target, t.c1, ...) in a serialized form: one pass of mlops.train on a distributed Citus table (params names the pass: stats, fit or eval; a row is held out when its key, hash_record_extended of the row with the seed, maps below test_size). Citus pushes it down into the shards'' tasks and merges the partial results on the coordinator.';

@@ -135,6 +135,33 @@ extern void FeaturizerCheckPreprocess(Jsonb *preprocess, const DatasetColumn *co
 									  int ncolumns);
 typedef struct FeaturizerFitState FeaturizerFitState;
 
+/*
+ * The running statistics of a numeric input's training values, for the
+ * settings that need no sorting: every impute but "median" and "mode",
+ * every scale but "robust".  Both the in-memory fit and a fit over blocks
+ * of rows (FeaturizerFitAdd) accumulate them row by row, so the two give
+ * the same transform; a distributed fit merges them per shard.
+ */
+typedef struct NumericSummary
+{
+	int64		count;			/* non-NULL values */
+	int64		nnull;
+	double		sum;			/* in row order, as the mean imputation sums */
+	double		min;
+	double		max;
+	double		mean;			/* Welford's running mean and sum of squared
+								 * deviations */
+	double		m2;
+} NumericSummary;
+
+extern void NumericSummaryAdd(NumericSummary *s, double x);
+extern void NumericSummaryMerge(NumericSummary *s, const NumericSummary *o);
+extern NumericSummary *FeaturizerFitSummaries(FeaturizerFitState *st);
+extern bool FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns,
+								   int ncolumns, MlopsAlgorithm alg);
+extern void FeaturizerFitCategories(FeaturizerFitState *st, int input, char **texts,
+									const int64 *counts, int n, int64 nnull);
+
 extern bool FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns,
 								   int ncolumns, MlopsAlgorithm alg);
 extern FeaturizerFitState *FeaturizerFitBegin(const Dataset *ds, MlopsAlgorithm alg,

@@ -347,24 +347,6 @@ FitNumeric(FeatureInput *in, const ColumnOptions *o, const DatasetInput *din,
 	FitScale(in, buf, n);
 }
 
-/*
- * The running statistics of a numeric input's training values, for the
- * settings that need no sorting (FitNumericSummary): every impute but
- * "median" and "mode", every scale but "robust".  Both the in-memory fit
- * and a fit over blocks of rows (FeaturizerFitAdd) accumulate them row by
- * row, so the two give the same transform.
- */
-typedef struct NumericSummary
-{
-	int64		count;			/* non-NULL values */
-	int64		nnull;
-	double		sum;			/* in row order, as the mean imputation sums */
-	double		min;
-	double		max;
-	double		mean;			/* Welford's running mean and sum of squared
-								 * deviations */
-	double		m2;
-} NumericSummary;
 
 /*
  * Can a numeric input with these settings be fitted from its summary?
@@ -378,8 +360,8 @@ SummaryFits(const ColumnOptions *o)
 /*
  * Add one value (NaN for NULL) to a summary.
  */
-static inline void
-SummaryAdd(NumericSummary *s, double x)
+void
+NumericSummaryAdd(NumericSummary *s, double x)
 {
 	double		delta;
 
@@ -395,6 +377,40 @@ SummaryAdd(NumericSummary *s, double x)
 	delta = x - s->mean;
 	s->mean += delta / s->count;
 	s->m2 += delta * (x - s->mean);
+}
+
+/*
+ * Add the values another summary has seen (Chan's formula for the sum of
+ * squared deviations): what a distributed fit merges from the summaries of
+ * its shards.  The result agrees with adding the values one by one to
+ * rounding.
+ */
+void
+NumericSummaryMerge(NumericSummary *s, const NumericSummary *o)
+{
+	int64		n = s->count + o->count;
+
+	s->nnull += o->nnull;
+	if (o->count == 0)
+		return;
+	if (s->count == 0)
+	{
+		int64		nnull = s->nnull;
+
+		*s = *o;
+		s->nnull = nnull;
+		return;
+	}
+	{
+		double		delta = o->mean - s->mean;
+
+		s->m2 += o->m2 + delta * delta * ((double) s->count * o->count / n);
+		s->mean += delta * ((double) o->count / n);
+	}
+	s->min = Min(s->min, o->min);
+	s->max = Max(s->max, o->max);
+	s->sum += o->sum;
+	s->count = n;
 }
 
 /*
@@ -542,34 +558,26 @@ FitTargetEncoding(FeatureInput *in, const Dataset *ds, const DatasetInput *din,
 }
 
 /*
- * Fit a categorical input on the training rows.
+ * Fit a categorical input from the counts of its training values (ncounts
+ * categories, counts[c].count of them zero when the category was not seen
+ * in the training rows; rearranged here) and its NULLs: the categories
+ * kept, the imputation, the encoding and the number of features.  A target
+ * encoding's values are the caller's to fit.
  */
 static void
-FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
-			   const DatasetInput *din, const int *rows, int nrows, MlopsAlgorithm alg)
+FitCategoricalCounts(FeatureInput *in, const ColumnOptions *o, StatsCount *counts, int ncounts,
+					 int64 nnull, int nclasses, MlopsAlgorithm alg)
 {
-	StatsCount *counts = palloc0(sizeof(StatsCount) * Max(1, din->ncategories));
-	int		   *remap = palloc(sizeof(int) * Max(1, din->ncategories));
-	int			nnull = 0,
-				ndistinct = 0,
+	int			ndistinct = 0,
 				nkeep;
 
+	for (int c = 0; c < ncounts; c++)
+		ndistinct += counts[c].count > 0;
 	in->encode = o->encode_set ? o->encode : (ALG_IS_TREE(alg) ? ENCODE_ORDINAL : ENCODE_ONE_HOT);
-	for (int c = 0; c < din->ncategories; c++)
-		counts[c].text = din->categories[c];
-	for (int i = 0; i < nrows; i++)
-	{
-		double		x = din->values[rows[i]];
-
-		if (isnan(x))
-			nnull++;
-		else if (counts[(int) x].count++ == 0)
-			ndistinct++;
-	}
 	if (in->impute == IMPUTE_ERROR && nnull > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("column \"%s\" has %d NULL values in the training rows", in->name, nnull),
+				 errmsg("column \"%s\" has " INT64_FORMAT " NULL values in the training rows", in->name, nnull),
 				 errdetail("Its preprocess setting is \"impute\": \"error\".")));
 	if (ndistinct > MLOPS_MAX_CATEGORIES && o->max_categories == 0)
 		ereport(ERROR,
@@ -585,7 +593,7 @@ FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
 				 errhint("Exclude the column, or impute a constant.")));
 
 	/* keep the most frequent categories, then sort them by text */
-	StatsSortCounts(counts, din->ncategories);
+	StatsSortCounts(counts, ncounts);
 	nkeep = (o->max_categories > 0) ? Min(o->max_categories, ndistinct) : ndistinct;
 	in->ncategories = nkeep;
 	in->categories = palloc(sizeof(char *) * Max(1, nkeep));
@@ -612,11 +620,8 @@ FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
 			in->nfeatures = 1;
 			break;
 		case ENCODE_TARGET:
-			in->ntarget = ds->nclasses > 2 ? ds->nclasses : 1;
+			in->ntarget = nclasses > 2 ? nclasses : 1;
 			in->nfeatures = in->ntarget;
-			for (int c = 0; c < din->ncategories; c++)
-				remap[c] = StrMapGet(in->lookup, din->categories[c]);
-			FitTargetEncoding(in, ds, din, rows, nrows, remap);
 			break;
 	}
 	if (in->nfeatures == 0)
@@ -624,6 +629,37 @@ FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("column \"%s\" is NULL in every training row", in->name),
 				 errhint("Exclude the column, or impute a constant.")));
+}
+
+/*
+ * Fit a categorical input on the training rows.
+ */
+static void
+FitCategorical(FeatureInput *in, const ColumnOptions *o, const Dataset *ds,
+			   const DatasetInput *din, const int *rows, int nrows, MlopsAlgorithm alg)
+{
+	StatsCount *counts = palloc0(sizeof(StatsCount) * Max(1, din->ncategories));
+	int		   *remap = palloc(sizeof(int) * Max(1, din->ncategories));
+	int			nnull = 0;
+
+	for (int c = 0; c < din->ncategories; c++)
+		counts[c].text = din->categories[c];
+	for (int i = 0; i < nrows; i++)
+	{
+		double		x = din->values[rows[i]];
+
+		if (isnan(x))
+			nnull++;
+		else
+			counts[(int) x].count++;
+	}
+	FitCategoricalCounts(in, o, counts, din->ncategories, nnull, ds->nclasses, alg);
+	if (in->encode == ENCODE_TARGET)
+	{
+		for (int c = 0; c < din->ncategories; c++)
+			remap[c] = StrMapGet(in->lookup, din->categories[c]);
+		FitTargetEncoding(in, ds, din, rows, nrows, remap);
+	}
 }
 
 /*
@@ -725,6 +761,31 @@ FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 	return true;
 }
 
+/*
+ * Can the transform of these columns be fitted from statistics that merge
+ * (a distributed fit: FeaturizerFitSummaries, FeaturizerFitCategories)?
+ * Yes when every column is numeric without a setting that needs the values
+ * sorted, or categorical without target encoding.
+ */
+bool
+FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns, int ncolumns,
+					   MlopsAlgorithm alg)
+{
+	int			npairs;
+	JsonPair   *pairs = JsonObjectPairs(preprocess, "preprocess", &npairs);
+
+	for (int j = 0; j < ncolumns; j++)
+	{
+		ColumnOptions o;
+
+		ColumnOptionsFor(&o, &columns[j], ALG_IS_TREE(alg), pairs, npairs);
+		if (columns[j].kind == SOURCE_CATEGORICAL ? (o.encode_set && o.encode == ENCODE_TARGET)
+			: (columns[j].kind != SOURCE_NUMERIC || !SummaryFits(&o)))
+			return false;
+	}
+	return true;
+}
+
 /* a transform being fitted */
 struct FeaturizerFitState
 {
@@ -807,8 +868,45 @@ FeaturizerFitAdd(FeaturizerFitState *st, const Dataset *ds, const int *rows, int
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < nrows; i++)
-			SummaryAdd(sum, values[rows[i]]);
+			NumericSummaryAdd(sum, values[rows[i]]);
 	}
+}
+
+/*
+ * The summaries of the inputs being fitted, one per input, for a caller
+ * that merges them from elsewhere (a distributed fit) instead of
+ * FeaturizerFitAdd.  Only the inputs FeaturizerFitsByBlocks allows are
+ * read from them.
+ */
+NumericSummary *
+FeaturizerFitSummaries(FeaturizerFitState *st)
+{
+	return st->summaries;
+}
+
+/*
+ * Fit categorical input "input" from the counts of its training values
+ * (n distinct texts) and NULLs, gathered elsewhere (a distributed fit's
+ * shards), as the in-memory fit fits it from its rows; before
+ * FeaturizerFitEnd.  Only one_hot and ordinal encoding (FeaturizerFitsByCounts).
+ */
+void
+FeaturizerFitCategories(FeaturizerFitState *st, int input, char **texts, const int64 *counts,
+						int n, int64 nnull)
+{
+	FeatureInput *in = &st->fz->inputs[input];
+	StatsCount *sc = palloc(sizeof(StatsCount) * Max(1, n));
+
+	Assert(in->categorical);
+	for (int c = 0; c < n; c++)
+	{
+		sc[c].text = texts[c];
+		sc[c].count = counts[c];
+	}
+	FitCategoricalCounts(in, &st->options[in->source], sc, n, nnull, 0, st->alg);
+	if (in->encode == ENCODE_TARGET)
+		elog(ERROR, "a target encoding is not fitted from counts");
+	pfree(sc);
 }
 
 /*

@@ -67,6 +67,30 @@ extern LinearModel *LinearFitLogistic(const double *X, const int *y, int n,
 									  const double *class_weight,
 									  const LinearParams *params);
 
+/*
+ * A pass over rows held elsewhere (a distributed fit): add to *loss the
+ * sum over rows of the weighted log loss at the unknowns theta and, unless
+ * they are NULL, to grad and hess (m x m, upper triangle, column-major)
+ * its gradient and Hessian (LogisticAccum computes them).
+ */
+typedef void (*LogisticPassFn) (void *arg, const double *theta, double *loss,
+								double *grad, double *hess);
+
+extern LinearModel *LinearFitLogisticPasses(int p, int nclasses,
+											const LinearParams *params,
+											LogisticPassFn pass, void *arg);
+extern int	LinearLogisticUnknowns(int p, int nclasses, bool fit_intercept);
+
+/* the sums of LogisticPassFn, from rows added one at a time */
+typedef struct LogisticAccum LogisticAccum;
+
+extern LogisticAccum *LogisticAccumCreate(int p, int nclasses, bool fit_intercept,
+										  const double *class_weight,
+										  const double *theta, bool derivatives);
+extern void LogisticAccumAddRow(LogisticAccum *acc, const double *x, int y);
+extern void LogisticAccumTake(LogisticAccum *acc, double *loss, double *grad,
+							  double *hess);
+
 extern double LinearFitMemory(LinearKind kind, int n, int p, int nclasses,
 							  bool fit_intercept);
 

@@ -21,12 +21,17 @@
  *
  * A Newton iteration whose full step is accepted takes one pass over the
  * rows: the pass that checks the step also computes the gradient and
- * Hessian of the next iteration.
+ * Hessian of the next iteration.  A pass over the rows is a function
+ * (LogisticPassFn): over the rows in memory (LinearFitLogistic), or over
+ * rows held elsewhere, such as the shards of a distributed table
+ * (LinearFitLogisticPasses, whose passes add the sums LogisticAccum
+ * computes from the same block code).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include <cblas.h>
@@ -69,6 +74,8 @@ typedef struct LogisticProblem
 	double	   *wx;				/* block x stride, column-major: scaled rows
 								 * of [X 1] */
 	double	   *v;				/* block x m, column-major (multinomial) */
+	LogisticPassFn pass;		/* the sums over the rows */
+	void	   *pass_arg;
 } LogisticProblem;
 
 /*
@@ -203,9 +210,95 @@ LogisticAccumulateHessian(LogisticProblem *prob, const double *xb, int i0,
 }
 
 /*
+ * Add the rows i0 .. i0 + b - 1 of prob->X (leading dimension prob->n) to
+ * the sums over rows of the weighted loss at theta and, when asked for, of
+ * its gradient and (upper triangle of the) Hessian.  theta holds for each
+ * output its p coefficients then its intercept.
+ */
+static void
+LogisticAddBlock(LogisticProblem *prob, const double *theta, int i0, int b,
+				 double *lossp, double *grad, double *hess)
+{
+	int			p = prob->p;
+	int			K = prob->noutputs;
+	int			stride = prob->stride;
+	const double *xb = prob->X + i0;
+	double		loss = *lossp;
+
+	/* scores, K per row: prob = coef' * xb' */
+	cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, K, b, p,
+				1.0, theta, stride, xb, prob->n, 0.0, prob->prob, K);
+	for (int i = 0; i < b; i++)
+	{
+		double	   *z = prob->prob + (size_t) i * K;
+		int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
+		double	   *pref = prob->reference ? prob->pref + i : NULL;
+		double		zy = 0;
+
+		for (int k = 0; k < K; k++)
+		{
+			if (prob->intercept)
+				z[k] += theta[(size_t) k * stride + p];
+			zy += (k == out) ? z[k] : 0;
+		}
+		loss += LogisticRowWeight(prob, i0 + i) * (LinearSoftmax(z, K, pref) - zy);
+	}
+	if (hess)
+		LogisticAccumulateHessian(prob, xb, i0, b, hess);
+
+	/* gradient of the loss: sum over rows of w (P - Y) (x) x */
+	if (grad)
+	{
+		for (int i = 0; i < b; i++)
+		{
+			int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
+			double		w = LogisticRowWeight(prob, i0 + i);
+
+			for (int k = 0; k < K; k++)
+			{
+				double	   *pk = prob->prob + (size_t) i * K + k;
+
+				*pk = w * (*pk - ((k == out) ? 1.0 : 0));
+			}
+		}
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, p, K, b,
+					1.0, xb, prob->n, prob->prob, K, 1.0, grad, stride);
+		if (prob->intercept)
+		{
+			for (int k = 0; k < K; k++)
+			{
+				double		sum = 0;
+
+				for (int i = 0; i < b; i++)
+					sum += prob->prob[(size_t) i * K + k];
+				grad[(size_t) k * stride + p] += sum;
+			}
+		}
+	}
+	*lossp = loss;
+}
+
+/*
+ * The sums over the rows of the data set in memory (LogisticPassFn): a
+ * block of rows at a time.
+ */
+static void
+LogisticRowsPass(void *arg, const double *theta, double *loss, double *grad, double *hess)
+{
+	LogisticProblem *prob = (LogisticProblem *) arg;
+
+	for (int i0 = 0; i0 < prob->n; i0 += prob->block)
+	{
+		CHECK_FOR_INTERRUPTS();
+		LogisticAddBlock(prob, theta, i0, Min(prob->block, prob->n - i0), loss, grad, hess);
+	}
+}
+
+/*
  * Objective of logistic regression at theta and, when asked for, its
- * gradient and (upper triangle of the) Hessian, in one pass over the rows.
- * theta holds for each output its p coefficients then its intercept.
+ * gradient and (upper triangle of the) Hessian, from one pass over the
+ * rows (prob->pass).  theta holds for each output its p coefficients then
+ * its intercept.
  */
 static double
 LogisticEvaluate(LogisticProblem *prob, const double *theta, double *grad,
@@ -222,65 +315,7 @@ LogisticEvaluate(LogisticProblem *prob, const double *theta, double *grad,
 		memset(grad, 0, sizeof(double) * m);
 	if (hess)
 		memset(hess, 0, sizeof(double) * m * m);
-
-	for (int i0 = 0; i0 < prob->n; i0 += prob->block)
-	{
-		int			b = Min(prob->block, prob->n - i0);
-		const double *xb = prob->X + i0;
-
-		CHECK_FOR_INTERRUPTS();
-
-		/* scores, K per row: prob = coef' * xb' */
-		cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, K, b, p,
-					1.0, theta, stride, xb, prob->n, 0.0, prob->prob, K);
-		for (int i = 0; i < b; i++)
-		{
-			double	   *z = prob->prob + (size_t) i * K;
-			int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
-			double	   *pref = prob->reference ? prob->pref + i : NULL;
-			double		zy = 0;
-
-			for (int k = 0; k < K; k++)
-			{
-				if (prob->intercept)
-					z[k] += theta[(size_t) k * stride + p];
-				zy += (k == out) ? z[k] : 0;
-			}
-			loss += LogisticRowWeight(prob, i0 + i) * (LinearSoftmax(z, K, pref) - zy);
-		}
-		if (hess)
-			LogisticAccumulateHessian(prob, xb, i0, b, hess);
-
-		/* gradient of the loss: sum over rows of w (P - Y) (x) x */
-		if (grad)
-		{
-			for (int i = 0; i < b; i++)
-			{
-				int			out = prob->y[i0 + i] - (prob->reference ? 1 : 0);
-				double		w = LogisticRowWeight(prob, i0 + i);
-
-				for (int k = 0; k < K; k++)
-				{
-					double	   *pk = prob->prob + (size_t) i * K + k;
-
-					*pk = w * (*pk - ((k == out) ? 1.0 : 0));
-				}
-			}
-			cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, p, K, b,
-						1.0, xb, prob->n, prob->prob, K, 1.0, grad, stride);
-			if (prob->intercept)
-			{
-				for (int k = 0; k < K; k++)
-				{
-					double		sum = 0;
-
-					for (int i = 0; i < b; i++)
-						sum += prob->prob[(size_t) i * K + k];
-					grad[(size_t) k * stride + p] += sum;
-				}
-			}
-		}
-	}
+	prob->pass(prob->pass_arg, theta, &loss, grad, hess);
 
 	/* weight the loss and add the penalty on the coefficients */
 	if (hess)
@@ -467,6 +502,89 @@ LogisticNewton(LogisticProblem *prob, const LinearParams *params,
 }
 
 /*
+ * Set up the problem of p features and nclasses classes (checking its
+ * size), without rows.
+ */
+static void
+LogisticSetUp(LogisticProblem *prob, int p, int nclasses, const double *class_weight,
+			  const LinearParams *params)
+{
+	if (nclasses < 2)
+		elog(ERROR, "logistic regression needs at least 2 classes, got %d",
+			 nclasses);
+	memset(prob, 0, sizeof(LogisticProblem));
+	prob->class_weight = class_weight;
+	prob->p = p;
+	prob->reference = (nclasses == 2);
+	prob->noutputs = prob->reference ? 1 : nclasses;
+	prob->intercept = params->fit_intercept;
+	prob->stride = p + (prob->intercept ? 1 : 0);
+	if ((int64) prob->noutputs * prob->stride > LINEAR_MAX_NEWTON_COEFS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logistic regression with %lld coefficients is too large",
+						(long long) prob->noutputs * prob->stride),
+				 errdetail("The limit is %d coefficients, counting one row of features and intercept per class (one row for two classes).",
+						   LINEAR_MAX_NEWTON_COEFS),
+				 errhint("Reduce the number of features or categories, or use algorithm \"xgboost\".")));
+	prob->m = prob->noutputs * prob->stride;
+	prob->weight = (params->C > 0) ? params->C : 1.0;
+	prob->penalty = (params->C > 0) ? 1.0 : 0.0;
+}
+
+/*
+ * The working memory of a block of "block" rows, in CurrentMemoryContext.
+ */
+static void
+LogisticAllocBlock(LogisticProblem *prob, int block)
+{
+	int			vwidth = prob->reference ? 0 : prob->m;
+
+	prob->block = block;
+	prob->prob = LinearAlloc((size_t) block * prob->noutputs, false);
+	prob->pref = LinearAlloc(block, true);
+	prob->scale = LinearAlloc(block, false);
+	prob->wx = LinearAlloc((size_t) block * prob->stride, false);
+	prob->v = LinearAlloc((size_t) block * vwidth, false);
+}
+
+/*
+ * The rows of a block's working set: its rows of X, wx, prob, pref, scale
+ * and v.
+ */
+static int
+LogisticBlockWidth(const LogisticProblem *prob)
+{
+	return prob->p + prob->stride + prob->noutputs + 2 + (prob->reference ? 0 : prob->m);
+}
+
+/*
+ * Newton's method on a set-up problem, into a new model.
+ */
+static LinearModel *
+LogisticFit(LogisticProblem *prob, int nclasses, const LinearParams *params, int block)
+{
+	LinearModel *model = LinearNewModel(LINEAR_LOGISTIC, prob->p, nclasses, prob->noutputs);
+	MemoryContext fitctx = AllocSetContextCreate(CurrentMemoryContext, "linear model fit",
+												 ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldctx = MemoryContextSwitchTo(fitctx);
+	double	   *theta;
+
+	if (block > 0)
+		LogisticAllocBlock(prob, block);
+	theta = LogisticNewton(prob, params, &model->iterations, &model->converged);
+	for (int k = 0; k < prob->noutputs; k++)
+	{
+		memcpy(model->coef + (size_t) k * prob->p, theta + (size_t) k * prob->stride,
+			   sizeof(double) * prob->p);
+		model->intercept[k] = prob->intercept ? theta[(size_t) k * prob->stride + prob->p] : 0;
+	}
+	MemoryContextSwitchTo(oldctx);
+	MemoryContextDelete(fitctx);
+	return model;
+}
+
+/*
  * Fit a binary (nclasses = 2) or multinomial logistic regression; see the
  * file header.
  */
@@ -475,11 +593,6 @@ LinearFitLogistic(const double *X, const int *y, int n, int p, int nclasses,
 				  const double *class_weight, const LinearParams *params)
 {
 	LogisticProblem prob;
-	LinearModel *model;
-	MemoryContext fitctx;
-	MemoryContext oldctx;
-	double	   *theta;
-	int			vwidth;
 
 	LinearCheckProblem(n, p, params);
 	if (nclasses < 2)
@@ -489,55 +602,142 @@ LinearFitLogistic(const double *X, const int *y, int n, int p, int nclasses,
 		if (y[i] < 0 || y[i] >= nclasses)
 			elog(ERROR, "class index %d out of range 0 .. %d", y[i],
 				 nclasses - 1);
-
-	memset(&prob, 0, sizeof(prob));
+	LogisticSetUp(&prob, p, nclasses, class_weight, params);
 	prob.X = X;
 	prob.y = y;
-	prob.class_weight = class_weight;
 	prob.n = n;
-	prob.p = p;
-	prob.reference = (nclasses == 2);
-	prob.noutputs = prob.reference ? 1 : nclasses;
-	prob.intercept = params->fit_intercept;
-	prob.stride = p + (prob.intercept ? 1 : 0);
-	if ((int64) prob.noutputs * prob.stride > LINEAR_MAX_NEWTON_COEFS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("logistic regression with %lld coefficients is too large",
-						(long long) prob.noutputs * prob.stride),
-				 errdetail("The limit is %d coefficients, counting one row of features and intercept per class (one row for two classes).",
-						   LINEAR_MAX_NEWTON_COEFS),
-				 errhint("Reduce the number of features or categories, or use algorithm \"xgboost\".")));
-	prob.m = prob.noutputs * prob.stride;
-	prob.weight = (params->C > 0) ? params->C : 1.0;
-	prob.penalty = (params->C > 0) ? 1.0 : 0.0;
+	prob.pass = LogisticRowsPass;
+	prob.pass_arg = &prob;
+	return LogisticFit(&prob, nclasses, params, LinearBlockRows(n, LogisticBlockWidth(&prob)));
+}
 
-	model = LinearNewModel(LINEAR_LOGISTIC, p, nclasses, prob.noutputs);
+/*
+ * Fit a binary or multinomial logistic regression whose rows are
+ * elsewhere: every pass over them is a call of "pass" (a distributed
+ * fit's aggregate over the shards), which adds the sums of LogisticAccum
+ * at the unknowns theta; grad and hess are NULL when only the loss is
+ * needed.  The unknowns are, per output, the p coefficients then the
+ * intercept (LinearLogisticUnknowns of them).
+ */
+LinearModel *
+LinearFitLogisticPasses(int p, int nclasses, const LinearParams *params,
+						LogisticPassFn pass, void *arg)
+{
+	LogisticProblem prob;
 
-	fitctx = AllocSetContextCreate(CurrentMemoryContext, "linear model fit",
-								   ALLOCSET_DEFAULT_SIZES);
-	oldctx = MemoryContextSwitchTo(fitctx);
+	LinearCheckProblem(1, p, params);
+	LogisticSetUp(&prob, p, nclasses, NULL, params);
+	prob.pass = pass;
+	prob.pass_arg = arg;
+	return LogisticFit(&prob, nclasses, params, 0);
+}
 
-	/* a block's working set: its rows of X, wx, prob, pref, scale and v */
-	vwidth = prob.reference ? 0 : prob.m;
-	prob.block = LinearBlockRows(n, p + prob.stride + prob.noutputs + 2 +
-								 vwidth);
-	prob.prob = LinearAlloc((size_t) prob.block * prob.noutputs, false);
-	prob.pref = LinearAlloc(prob.block, true);
-	prob.scale = LinearAlloc(prob.block, false);
-	prob.wx = LinearAlloc((size_t) prob.block * prob.stride, false);
-	prob.v = LinearAlloc((size_t) prob.block * vwidth, false);
+/*
+ * The number of unknowns of a logistic regression (LinearFitLogisticPasses).
+ */
+int
+LinearLogisticUnknowns(int p, int nclasses, bool fit_intercept)
+{
+	return (nclasses == 2 ? 1 : nclasses) * (p + (fit_intercept ? 1 : 0));
+}
 
-	theta = LogisticNewton(&prob, params, &model->iterations,
-						   &model->converged);
-	for (int k = 0; k < prob.noutputs; k++)
+/* the sums of a pass over rows added one at a time (see linear.h) */
+struct LogisticAccum
+{
+	LogisticProblem prob;		/* X and y: the block of rows buffered */
+	double	   *theta;
+	bool		derivatives;
+	int			pending;		/* rows buffered */
+	double		loss;
+	double	   *grad;
+	double	   *hess;			/* m x m, upper triangle */
+};
+
+/*
+ * A new accumulator of the sums at theta (m unknowns) of p features and
+ * nclasses classes, the rows of class k weighing class_weight[k] (NULL: 1);
+ * with derivatives, of the gradient and Hessian too.  In
+ * CurrentMemoryContext.
+ */
+LogisticAccum *
+LogisticAccumCreate(int p, int nclasses, bool fit_intercept, const double *class_weight,
+					const double *theta, bool derivatives)
+{
+	LogisticAccum *acc = palloc0(sizeof(LogisticAccum));
+	LinearParams params = {0};
+	int			block;
+
+	params.fit_intercept = fit_intercept;
+	LogisticSetUp(&acc->prob, p, nclasses, NULL, &params);
+	if (class_weight != NULL)
 	{
-		memcpy(model->coef + (size_t) k * p, theta + (size_t) k * prob.stride,
-			   sizeof(double) * p);
-		model->intercept[k] = prob.intercept ? theta[(size_t) k * prob.stride + p] : 0;
-	}
+		double	   *w = palloc(sizeof(double) * nclasses);
 
-	MemoryContextSwitchTo(oldctx);
-	MemoryContextDelete(fitctx);
-	return model;
+		memcpy(w, class_weight, sizeof(double) * nclasses);
+		acc->prob.class_weight = w;
+	}
+	block = LinearBlockRows(INT_MAX, LogisticBlockWidth(&acc->prob));
+	LogisticAllocBlock(&acc->prob, block);
+	acc->prob.n = block;
+	acc->prob.X = LinearAlloc((size_t) block * p, false);
+	acc->prob.y = palloc(sizeof(int) * block);
+	acc->theta = LinearAlloc(acc->prob.m, false);
+	memcpy(acc->theta, theta, sizeof(double) * acc->prob.m);
+	acc->derivatives = derivatives;
+	acc->grad = derivatives ? LinearAlloc(acc->prob.m, true) : NULL;
+	acc->hess = derivatives ? LinearAlloc((size_t) acc->prob.m * acc->prob.m, true) : NULL;
+	return acc;
+}
+
+/*
+ * Add the buffered rows to the sums.
+ */
+static void
+LogisticAccumFlush(LogisticAccum *acc)
+{
+	if (acc->pending == 0)
+		return;
+	LogisticAddBlock(&acc->prob, acc->theta, 0, acc->pending, &acc->loss, acc->grad, acc->hess);
+	acc->pending = 0;
+}
+
+/*
+ * Add one row: p feature values (finite) and its class index.
+ */
+void
+LogisticAccumAddRow(LogisticAccum *acc, const double *x, int y)
+{
+	double	   *X = (double *) acc->prob.X;
+	int		   *Y = (int *) acc->prob.y;
+
+	if (y < 0 || y >= (acc->prob.reference ? 2 : acc->prob.noutputs))
+		elog(ERROR, "class index %d out of range", y);
+	for (int j = 0; j < acc->prob.p; j++)
+		X[(size_t) j * acc->prob.n + acc->pending] = x[j];
+	Y[acc->pending++] = y;
+	if (acc->pending == acc->prob.block)
+		LogisticAccumFlush(acc);
+}
+
+/*
+ * Add the sums so far to loss, grad and hess (grad and hess only with
+ * derivatives; hess's upper triangle), and start again from zero.
+ */
+void
+LogisticAccumTake(LogisticAccum *acc, double *loss, double *grad, double *hess)
+{
+	int			m = acc->prob.m;
+
+	LogisticAccumFlush(acc);
+	*loss += acc->loss;
+	acc->loss = 0;
+	if (!acc->derivatives)
+		return;
+	for (int u = 0; u < m; u++)
+		grad[u] += acc->grad[u];
+	for (int j = 0; j < m; j++)
+		for (int i = 0; i <= j; i++)
+			hess[(size_t) j * m + i] += acc->hess[(size_t) j * m + i];
+	memset(acc->grad, 0, sizeof(double) * m);
+	memset(acc->hess, 0, sizeof(double) * m * m);
 }

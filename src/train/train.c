@@ -19,7 +19,9 @@
  * Least squares and ridge with a random split on numeric columns do not
  * hold the rows at all: train_stream.c reads them in blocks, several
  * times, and hands back what registration needs (TrainStreamApplies says
- * when).
+ * when).  On a distributed Citus table linear, ridge and logistic train
+ * through aggregates pushed down to the shards (train_distributed.c,
+ * TrainDistributedApplies says when), and hand back the same.
  * The registry writes happen last, as the extension owner; an error before
  * then leaves nothing behind (all memory, libxgboost's included, belongs to
  * the call's memory contexts).
@@ -59,6 +61,7 @@
 #include "registry.h"
 #include "train/split.h"
 #include "train/train.h"
+#include "train/train_distributed.h"
 #include "train/train_stream.h"
 
 PG_FUNCTION_INFO_V1(mlops_train);
@@ -400,6 +403,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	HeldOutRows held_out = {0};
 	ProfileBuilder *profile;
 	bool		streamed;
+	bool		distributed;
 
 	TrainCheck(req, &plan);
 	proj = plan.proj;
@@ -417,17 +421,27 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 	columns = plan.columns;
 	ncolumns = plan.ncolumns;
 
-	/* linear and ridge on numeric columns train from blocks of rows */
+	/*
+	 * linear and ridge on numeric columns train from blocks of rows; on a
+	 * distributed table linear, ridge and logistic through partial
+	 * aggregates
+	 */
 	res->compare_score = NAN;
-	streamed = TrainStreamApplies(req, &plan);
+	distributed = TrainDistributedApplies(req, &plan);
+	streamed = distributed || TrainStreamApplies(req, &plan);
 	if (streamed)
 	{
 		TrainStreamResult sr = {0};
 
-		task = TASK_REGRESSION;
+		task = distributed ? plan.task : TASK_REGRESSION;
 		res->metric = PolicyMetric(&policy, task);
-		TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
-		TrainStreamRun(req, &plan, &spec, compare_id, &sr, res);
+		if (distributed)
+			TrainDistributedRun(req, &plan, compare_id, &sr, res);
+		else
+		{
+			TrainReadSpec(&plan, compare_id ? ModelCacheGet(compare_id) : NULL, &spec);
+			TrainStreamRun(req, &plan, &spec, compare_id, &sr, res);
+		}
 		ds = sr.ds;
 		nrows = ds->nrows;
 		row.data_fingerprint = psprintf("%d:%016" INT64_MODIFIER "x", nrows, sr.fingerprint);
@@ -442,6 +456,7 @@ TrainRun(const TrainRequest *req, TrainResult *res)
 		info = sr.info;
 		fit_seconds = sr.fit_seconds;
 		row.profile = sr.profile;
+		curves = sr.curves;
 		initStringInfo(&metrics);
 		appendStringInfo(&metrics, "{%s%s", sr.metrics.data, sr.ntest > 0 ? ", " : "");
 		goto evaluated;

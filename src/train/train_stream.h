@@ -33,6 +33,8 @@ typedef struct TrainStreamResult
 	StringInfoData metrics;		/* the held-out metrics' JSON members, or
 								 * empty */
 	Jsonb	   *profile;
+	struct CurveSet *curves;	/* classification: the held-out curves, or
+								 * NULL */
 } TrainStreamResult;
 
 extern void TrainStreamInit(void);

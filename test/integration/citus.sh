@@ -27,6 +27,17 @@
 #     hash_record_extended(row, 0); bad input: a missing column, a role that
 #     cannot read a worker's shards, a column without a hash function,
 #     drift before mlops.citus_setup()
+#   - linear, ridge and logistic (binary and multiclass) on a distributed
+#     table train through the pushed-down aggregate mlops.train_partial
+#     (EXPLAIN VERBOSE, DEBUG1): coefficients,
+#     transform statistics, predictions and profile equal a single-node fit
+#     of the rows the hash split keeps to 1e-9 relative, the metrics
+#     mlops.evaluate of the held-out rows; deploy 'auto' compares on the
+#     same held-out rows; xgboost and a median imputation read through the
+#     coordinator (NOTICE); a categorical input (one-hot with NULLs, mode
+#     imputation with max_categories, ordinal); bad input: an empty table, a constant target,
+#     a single class, NaN and infinite features, a role that cannot read a worker's shards,
+#     a worker without mlops; an unprivileged role trains the same model
 #   - bad input: a model id unknown on the workers, a distributed table
 #     without a column the model needs, a worker without mlops (named)
 #   - registry writes on a worker are refused; mlops.citus_setup() again
@@ -334,6 +345,131 @@ done
 tap_like "$(sql_err "SET ROLE bob; SELECT mlops.train('bob_dia', 'dia_d', 'progression', algorithm => 'linear')")" \
 	"permission denied for table dia_d" "training on a distributed table bob cannot read is refused"
 
+# --- training on a distributed table through pushed-down partial aggregates
+# (linear, ridge): every pass runs in the worker tasks; the model equals, to
+# 1e-9 relative, a single-node fit of exactly its training rows (the rows
+# the hash rule keeps), its metrics the single-node evaluation of the rows
+# it holds out
+sql "CREATE TABLE reg AS SELECT i AS id, CASE WHEN i % 9 = 0 THEN NULL ELSE sin(i) * 10 END AS x1, (i % 17) AS x2,
+	((i * 7) % 23)::numeric / 3 AS x3, (i % 5 = 0) AS x4, CASE WHEN i % 11 = 0 THEN NULL ELSE (ARRAY['a', 'b', 'c', 'd'])[1 + i % 4] END AS c,
+	CASE WHEN i % 97 = 0 THEN NULL ELSE 3 * coalesce(sin(i) * 10, 1) - 2 * (i % 17) + ((i * 7) % 23) / 3.0 + cos(i * 3) + 1000 + 4 * (i % 4) END AS y
+	FROM generate_series(1, 3000) i;
+	CREATE TABLE reg_d AS SELECT * FROM reg; SET client_min_messages = warning; SELECT create_distributed_table('reg_d', 'id')" >/dev/null
+part_row="ROW(t.y, t.x1, t.x2, t.x3, t.x4)"
+explain=$(sql "EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.train_partial('{\"pass\": \"stats\", \"test_size\": 0.25, \"target\": \"y\", \"columns\": [\"x1\", \"x2\", \"x3\", \"x4\"], \"sample_size\": 100, \"classification\": false}', NULL::bytea, hash_record_extended($part_row, 42), $part_row) FROM reg_d t")
+tap_like "$explain" "Task Count: 32" "the partial training statistics of reg_d run as 32 tasks"
+tap_like "$explain" "Query: SELECT pg_catalog\.worker_partial_agg\('mlops\.train_partial\(jsonb,bytea,bigint,record\)'::regprocedure, ROW\(.*hash_record_extended\(ROW\(y, x1, x2, x3, x4\), '42'::bigint\), ROW\(y, x1, x2, x3, x4\)\)\) AS train_partial FROM public\.reg_d_[0-9]+ t" \
+	"EXPLAIN VERBOSE shows the partial aggregate mlops.train_partial inside each task's query"
+tap_like "$explain" "coord_combine_agg\(" "... and its combine on the coordinator"
+debug=$(sql_err "SET client_min_messages = debug1; SELECT model_id FROM mlops.train('reg_dbg', 'reg_d', 'y', algorithm => 'linear', exclude => '{id}', deploy => 'never')")
+tap_like "$debug" "mlops\.train reads the distributed table public\.reg_d through partial aggregates: SELECT mlops\.train_partial\(\\\$1, \\\$2, pg_catalog\.hash_record_extended\(ROW\(t\.y, t\.x1, t\.x2, t\.x3, t\.x4, t\.c\), \\\$3\), ROW\(t\.y, t\.x1, t\.x2, t\.x3, t\.x4, t\.c\)\) FROM public\.reg_d AS t" \
+	"at DEBUG1 mlops.train shows the query it pushes down"
+tap_like "$debug" "NOTICE:  skipped 30 rows whose target is NULL" "... and counts the rows whose target is NULL, as on a single node"
+
+# relative difference of two numbers, as SQL
+reldiff() { echo "abs(($1) - ($2)) / greatest(abs($2), 1e-300)"; }
+check_dist_train() { # name algorithm hyperparams preprocess table target exclude metric-keys
+	local name=$1 algo=$2 hp=$3 pre=$4 table=$5 target=$6 exclude=$7 keys=$8 dist loc worst rule
+	rule="(((hash_record_extended(ROW(t.$target, t.x1, t.x2, t.x3, t.x4, t.c), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
+	sql "CREATE TABLE ${name}_train AS SELECT * FROM $table t WHERE $target IS NOT NULL AND NOT $rule;
+		CREATE TABLE ${name}_test AS SELECT * FROM $table t WHERE $target IS NOT NULL AND $rule" >/dev/null
+	dist=$(sql "SELECT model_id FROM mlops.train('${name}_d', '${table}_d', '$target', algorithm => '$algo', hyperparams => '$hp',
+		preprocess => '$pre', exclude => '$exclude', deploy => 'never')" 2>/dev/null)
+	loc=$(sql "SELECT model_id FROM mlops.train('${name}_local', '${name}_train', '$target', algorithm => '$algo', hyperparams => '$hp',
+		preprocess => '$pre', exclude => '$exclude', test_size => 0, deploy => 'never')" 2>/dev/null)
+	tap_is "$(sql "SELECT (training->>'train_rows')::int = (SELECT count(*) FROM ${name}_train) AND (training->>'test_rows')::int = (SELECT count(*) FROM ${name}_test)
+		AND training->>'distributed' = 'true' AND labels IS NOT DISTINCT FROM (SELECT labels FROM mlops.models WHERE id = $loc) FROM mlops.models WHERE id = $dist")" t \
+		"$name: the distributed run trains on the rows the hash rule keeps and holds out the others (same labels)"
+	worst=$(sql "SELECT max($(reldiff a.weight b.weight)) FROM mlops.weights($dist) a JOIN mlops.weights($loc) b USING (output, feature)")
+	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT count(*) FROM mlops.weights($dist)) = (SELECT count(*) FROM mlops.weights($loc))")" t \
+		"$name: coefficients and intercepts equal the single-node fit of the training rows (largest relative difference $worst)"
+	worst=$(sql "SELECT max($(reldiff "(a.v->>k)::float8" "(b.v->>k)::float8")) FROM
+		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $dist) a JOIN
+		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
+		unnest(ARRAY['fill', 'center', 'scale_by']) k")
+	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT features - 'inputs' FROM mlops.models WHERE id = $dist) = (SELECT features - 'inputs' FROM mlops.models WHERE id = $loc)
+		AND (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $dist) = (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $loc)")" t \
+		"$name: the transform's statistics (imputed values, centers, scales; the categories of c) equal the single-node fit's (largest relative difference $worst)"
+	worst=$(sql "SELECT max($(reldiff "(d.metrics->>k)::float8" "(e.metrics->>k)::float8")) FROM mlops.models d,
+		(SELECT mlops.evaluate('${name}_d', '${name}_test', $dist) AS metrics) e, unnest('$keys'::text[]) k WHERE d.id = $dist")
+	tap_is "$(sql "SELECT $worst < 1e-9")" t \
+		"$name: its held-out metrics equal mlops.evaluate of the model on the held-out rows (largest relative difference $worst)"
+	if [[ $algo == logistic ]]; then
+		worst=$(sql "SELECT max($(reldiff p.a p.b)) FROM $table t, unnest(mlops.predict_proba($dist, t), mlops.predict_proba($loc, t)) p(a, b)")
+	else
+		worst=$(sql "SELECT max($(reldiff "mlops.predict($dist, t)" "mlops.predict($loc, t)")) FROM $table t")
+	fi
+	tap_is "$(sql "SELECT $worst < 1e-9")" t \
+		"$name: its predictions equal the single-node model's on every row (largest relative difference $worst)"
+	tap_is "$(sql "SELECT bool_and(a.v->k = b.v->k) AND bool_and($(reldiff "(a.v->>'mean')::float8" "(b.v->>'mean')::float8") < 1e-9)
+		FROM (SELECT ord, v FROM mlops.models, jsonb_array_elements(profile->'features') WITH ORDINALITY e(v, ord) WHERE id = $dist) a JOIN
+		(SELECT ord, v FROM mlops.models, jsonb_array_elements(profile->'features') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
+		unnest(ARRAY['min', 'max', 'count', 'nulls', 'edges', 'histogram', 'sample', 'categories']) k")" t \
+		"$name: its reference profile of the inputs equals the single-node one (fewer training rows than mlops.drift_sample_size)"
+}
+reg_keys='{r2,mae,mse,rmse,explained_variance}'
+cls_keys='{accuracy,precision,recall,f1,roc_auc,log_loss,mcc}'
+sql "CREATE TABLE cls AS SELECT id, x1, x2, x3, x4, c, CASE WHEN y IS NULL THEN NULL WHEN y > 1010 THEN 'hi' WHEN y > 995 THEN 'mid' ELSE 'lo' END AS label,
+	(y > 1000) AS flag FROM reg;
+	CREATE TABLE cls_d AS SELECT * FROM cls; SET client_min_messages = warning; SELECT create_distributed_table('cls_d', 'id')" >/dev/null
+check_dist_train linear linear '{}' '{}' reg y '{id}' "$reg_keys"
+check_dist_train ridge ridge '{"alpha": 30}' '{"x1": {"scale": "min_max", "impute": {"constant": 2}}, "x3": {"scale": "max_abs"}, "x2": {"impute": "max", "scale": "none"}, "c": {"impute": "mode", "max_categories": 2}}' \
+	reg y '{id}' "$reg_keys"
+check_dist_train multi logistic '{}' '{"c": {"encode": "ordinal"}}' cls label '{id,flag}' "$cls_keys"
+check_dist_train binary logistic '{"C": 0.5, "class_weight": "balanced"}' '{"x1": {"scale": "min_max"}, "x2": {"impute": "zero"}}' cls flag '{id,label}' "$cls_keys"
+tap_is "$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = (SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'binary_d')")" \
+	"$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = $(sql "SELECT model_id FROM mlops.train('binary_curves', 'cls', 'flag', algorithm => 'logistic', exclude => '{id,label}', deploy => 'never')" 2>/dev/null)")" \
+	"the distributed logistic run stores the held-out curves, as a single-node run does"
+fp_local=$(sql "SELECT model_id FROM mlops.train('reg_fp', 'reg', 'y', exclude => '{id}', algorithm => 'linear', deploy => 'never')" 2>/dev/null)
+tap_same "$(sql "SELECT m.data_fingerprint FROM mlops.models m WHERE m.id = (SELECT max(m2.id) FROM mlops.models m2 JOIN mlops.projects p ON p.id = m2.project_id WHERE p.name = 'ridge_d')")" \
+	"$(sql "SELECT data_fingerprint FROM mlops.models WHERE id = $fp_local")" \
+	"the data fingerprint of the distributed run equals the single-node one of the same rows (a sum over rows)"
+# deploy 'auto' scores the deployed model on the same held-out rows, on the workers
+sql "SELECT mlops.train('reg_auto', 'reg_d', 'y', algorithm => 'linear', exclude => '{id}')" >/dev/null
+auto=$(sql_err "SELECT model_id, deployed FROM mlops.train('reg_auto', 'reg_d', 'y', algorithm => 'ridge', hyperparams => '{\"alpha\": 500}', exclude => '{id}')")
+tap_like "$auto" "below the [0-9.]+ of deployed model [0-9]+ on the same $(sql "SELECT count(*) FROM linear_test") held-out rows" \
+	"deploy 'auto' compares with the deployed model on the same held-out rows, scored on the workers"
+sql "SELECT mlops.train('cls_auto', 'cls_d', 'label', algorithm => 'logistic', exclude => '{id,flag}')" >/dev/null 2>&1
+auto=$(sql_err "SELECT model_id, deployed FROM mlops.train('cls_auto', 'cls_d', 'label', algorithm => 'logistic', features => '{x4}')")
+tap_like "$auto" "below the [0-9.]+ of deployed model [0-9]+ on the same [0-9]+ held-out rows" \
+	"... and so does a classifier, by predict_proba on the workers"
+tap_like "$(sql "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM mlops.train('reg_rr', 'reg_d', 'y', algorithm => 'ridge', exclude => '{id}');
+	SELECT training->>'distributed' FROM mlops.models ORDER BY id DESC LIMIT 1; COMMIT" 2>/dev/null)" "true$" "training in a REPEATABLE READ transaction (every pass reads the same rows) works"
+tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', algorithm => 'xgboost', exclude => '{id}', deploy => 'never')")" \
+	"NOTICE:  mlops\.train reads the distributed table public\.reg_d through the coordinator.*DETAIL:  Algorithm \"xgboost\" does not train through partial aggregates; linear, ridge and logistic do" \
+	"xgboost on a distributed table reads it through the coordinator, with a NOTICE saying why"
+tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_med', 'reg_d', 'y', algorithm => 'linear', preprocess => '{\"x1\": {\"impute\": \"median\"}}', exclude => '{id}', deploy => 'never')")" \
+	"DETAIL:  A preprocess setting \(impute median or mode of a number, scale robust, encode target\) does not merge from the shards' statistics" \
+	"... and so does a transform whose statistics do not merge (impute median)"
+# bad input
+sql "CREATE TABLE bad_d (id int, x float8, y float8, lab text); SET client_min_messages = warning; SELECT create_distributed_table('bad_d', 'id')" >/dev/null
+before=$(sql "SELECT count(*) FROM mlops.models")
+tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linear', exclude => '{id,lab}')")" \
+	"relation public\.bad_d has no rows with a non-NULL target to train on" "an empty distributed table is refused"
+sql "INSERT INTO bad_d SELECT i, i, 7, 'a' FROM generate_series(1, 100) i" >/dev/null
+tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linear', exclude => '{id,lab}')")" \
+	"target column \"y\" is constant in the training rows" "a constant target is refused"
+tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'lab', algorithm => 'logistic', exclude => '{id,y}')")" \
+	"target column \"lab\" has a single class in the training rows" "a single class is refused"
+sql "UPDATE bad_d SET y = id % 3; UPDATE bad_d SET x = 'NaN' WHERE id = 50" >/dev/null
+tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linear', exclude => '{id,lab}')")" \
+	"feature column \"x\" contains NaN" "a NaN feature is refused by the worker, naming the column"
+sql "UPDATE bad_d SET x = '-Infinity' WHERE id = 50" >/dev/null
+tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linear', exclude => '{id,lab}')")" \
+	"feature column \"x\" contains an infinite value" "an infinite feature is refused, naming the column"
+tap_is "$(sql "SELECT count(*) FROM mlops.models")" "$before" "... and none of them registers anything"
+# an unprivileged role, and a role that cannot read the shards on a worker
+sql "GRANT SELECT ON reg_d TO alice" >/dev/null
+alice=$(sql "SET ROLE alice; SELECT model_id FROM mlops.train('alice_reg', 'reg_d', 'y', algorithm => 'linear', exclude => '{id}')")
+tap_is "$(sql "SELECT max($(reldiff a.weight b.weight)) < 1e-12 FROM mlops.weights($alice) a JOIN mlops.weights((SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'linear_d')) b USING (output, feature)")" t \
+	"alice, without superuser rights, trains on the distributed table and gets the same model"
+before=$(sql "SELECT count(*) FROM mlops.models")
+on "$w1" "SET citus.enable_ddl_propagation = off; REVOKE SELECT ON ALL TABLES IN SCHEMA public FROM alice" >/dev/null
+tap_like "$(sql_err "SET ROLE alice; SELECT mlops.train('alice_reg', 'reg_d', 'y', algorithm => 'linear', exclude => '{id}')")" \
+	"permission denied for table reg_d_[0-9]+" "a role that cannot read the shards on a worker gets that worker's permission error"
+on "$w1" "SET citus.enable_ddl_propagation = off; GRANT SELECT ON ALL TABLES IN SCHEMA public TO alice" >/dev/null
+tap_is "$(sql "SELECT count(*) FROM mlops.models")" "$before" "... and nothing is registered"
+
 # --- bad input
 tap_like "$(sql_err "SELECT mlops.predict(987654, t) FROM iris_d t")" \
 	"$(sql_err "SELECT mlops.predict(987654, t) FROM iris t" | sed -n 's/^.*ERROR: *//p' | head -1)" \
@@ -397,5 +533,7 @@ tap_like "$(sql_err "SELECT mlops.citus_setup()")" "mlops is not installed on wo
 	"mlops.citus_setup() names the worker that lacks mlops"
 tap_like "$(sql_err "SELECT * FROM mlops.drift('iris', 'iris_d3', method => 'psi')")" "mlops is not installed on worker node localhost:$w2" \
 	"mlops.drift on a distributed table names the worker that lacks mlops"
+tap_like "$(sql_err "SELECT mlops.train('reg_nomlops', 'reg_d', 'y', algorithm => 'linear', exclude => '{id}')")" \
+	"mlops is not installed on worker node localhost:$w2" "mlops.train on a distributed table names the worker that lacks mlops"
 
 tap_done

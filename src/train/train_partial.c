@@ -1,0 +1,1411 @@
+/*-------------------------------------------------------------------------
+ *
+ * train_partial.c
+ *	  Partial training statistics: the aggregate mlops.train_partial, which
+ *	  Citus runs per shard in the worker tasks and merges on the
+ *	  coordinator, for mlops.train on a distributed table
+ *	  (train_distributed.c).
+ *
+ * mlops.train_partial(params jsonb, model bytea, key bigint, row record)
+ * reads rows ROW(t.target, t.c1, ...): the target, then the feature source
+ * columns in order.  A row is held out when its key (the caller passes
+ * hash_record_extended of the same ROW with the seed) falls below
+ * test_size (TrainPartialHeldOut); the other rows are the training rows.
+ * Everything the pass needs travels in params (and the model in model),
+ * never as a registry id: the worker connections need not see the
+ * training transaction's uncommitted rows.  params is a JSON object:
+ *
+ *	 {"pass": "stats" | "fit" | "eval", "test_size": 0.25,
+ *	  "target": "y", "columns": ["a", "b"],
+ *	  "sample_size": 10000,						(stats)
+ *	  "features": {...},						(fit, eval: the transform,
+ *												 as mlops.models.features)
+ *	  "algorithm": "linear", "nclasses": 0}		(eval: how to load model)
+ *
+ * The passes:
+ * - stats: the rows and NULL targets, the fingerprint of every row
+ *	 (DatasetFingerprint, a sum over rows), the training rows' count,
+ *	 smallest and largest target (or, with "classification": true, every
+ *	 label's rows and training rows), the summary of each numeric input
+ *	 (NumericSummary: what mean/constant imputation and standard, min_max
+ *	 and max_abs scaling need), the categories of each categorical input
+ *	 with their counts, and the sample_size training rows of smallest key
+ *	 (for the reference profile);
+ * - fit: the training rows, featurized, into least squares' statistics
+ *	 (linear_accum.c's streaming QR, merged by LinearAccumMerge);
+ * - newton: logistic regression's weighted loss and, with "derivatives",
+ *	 its gradient and Hessian at the coefficients passed as model
+ *	 (LogisticAccum; params add "labels", "nclasses", "fit_intercept",
+ *	 "class_weight" and "unknowns");
+ * - eval: the held-out rows' targets and model outputs.
+ *
+ * The state is a bytea (Citus pushes down only aggregates whose state is
+ * not a pseudo-type) held while it grows as an expanded object that
+ * flattens to the serialized form, as mlops.drift_profile's; its combine
+ * function merges two states of the same pass, so Citus runs
+ * worker_partial_agg in each shard's task and coord_combine_agg on the
+ * coordinator.  Counts and the fingerprint merge exactly; sums, and the
+ * QR, merge to rounding.
+ *
+ * Serialized form (network byte order, pq_send*): version, pass byte,
+ * inputs, outputs, rows, NULL targets, training and held-out rows; stats:
+ * fingerprint, smallest and largest target, per input its summary (count,
+ * NULLs, sum, min, max, mean, m2), the sample size and the sampled rows
+ * (key, target, inputs: a category as its index among the input's), the
+ * labels (rows, training rows, length, text), then per input a kind byte and
+ * for a categorical one its categories (count, length, text); fit: whether
+ * it has statistics, then their linear_accum.c form (length, bytes);
+ * newton: the unknowns, whether it has derivatives, the loss, the gradient
+ * and the Hessian's upper triangle; eval: the held-out rows' (target,
+ * outputs).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "jsonutil.h"
+#include "serve/model.h"
+#include "train/dataset.h"
+#include "train/featurize.h"
+#include "train/train_partial.h"
+
+PG_FUNCTION_INFO_V1(mlops_train_partial_step);
+PG_FUNCTION_INFO_V1(mlops_train_partial_combine);
+PG_FUNCTION_INFO_V1(mlops_train_partial_final);
+
+/* version of the serialized form */
+#define TRAIN_PARTIAL_VERSION	1
+
+/* rows hashed or scored together */
+#define TRAIN_PARTIAL_BATCH		256
+
+/* what reading rows needs, set up at the first row from params */
+typedef struct TrainPartialReader
+{
+	double		test_size;
+	char	   *target;
+	char	  **columns;
+	Featurizer *fz;				/* fit, eval */
+	MlopsModel *model;			/* eval */
+	Oid			rowtype;
+	int32		rowtypmod;
+	TupleDesc	desc;
+	Oid		   *atttype;		/* per field: its base type */
+	Datum	   *values;
+	bool	   *nulls;
+	double	   *raw;			/* the row's inputs */
+	int			npending;		/* rows waiting in the batch */
+	double	   *x;				/* eval: their features; fit: one row's */
+	double	   *y;				/* their targets */
+	int64	   *keys;			/* stats: their keys */
+	bool	   *train;			/* stats: whether they are training rows */
+	double	   *out;			/* eval: the model's outputs on them */
+	Dataset		block;			/* stats: the batch, as DatasetFingerprint
+								 * reads it */
+	bool		classification; /* the target is a label */
+	Oid			target_out;		/* its output function */
+	char	  **texts;			/* stats: the batch's labels */
+	char	 ***ctexts;			/* stats: per categorical input, the batch's
+								 * category texts */
+	MemoryContext batch_cxt;	/* stats: their texts */
+	StrMap	   *labels;			/* label text -> class index (not stats) */
+} TrainPartialReader;
+
+static Size TrainPartialGetFlatSize(ExpandedObjectHeader *eohptr);
+static void TrainPartialFlattenInto(ExpandedObjectHeader *eohptr, void *result,
+									Size allocated_size);
+
+static const ExpandedObjectMethods train_partial_methods = {
+	TrainPartialGetFlatSize,
+	TrainPartialFlattenInto
+};
+
+/*
+ * Report a damaged serialized state.
+ */
+static void
+TrainPartialCorrupted(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("partial training statistics are corrupted"),
+			 errdetail("%s", what)));
+}
+
+/*
+ * A new, empty state in a memory context of its own under parent.
+ */
+static TrainPartial *
+TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout, int sample_size)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "mlops partial training statistics",
+											  ALLOCSET_DEFAULT_SIZES);
+	TrainPartial *st = MemoryContextAllocZero(cxt, sizeof(TrainPartial));
+
+	EOH_init_header(&st->hdr, &train_partial_methods, cxt);
+	st->pass = pass;
+	st->ninputs = ninputs;
+	st->nout = nout;
+	st->sample_size = sample_size;
+	st->ymin = INFINITY;
+	st->ymax = -INFINITY;
+	if (pass == TRAIN_PASS_STATS)
+	{
+		st->summaries = MemoryContextAllocZero(cxt, sizeof(NumericSummary) * Max(1, ninputs));
+		st->categorical = MemoryContextAllocZero(cxt, sizeof(bool) * Max(1, ninputs));
+		st->cats = MemoryContextAllocZero(cxt, sizeof(TrainPartialCats) * Max(1, ninputs));
+	}
+	return st;
+}
+
+/*
+ * Count a category of categorical input k; returns its index.
+ */
+static int
+TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count)
+{
+	TrainPartialCats *cats = &st->cats[k];
+	int			c;
+
+	if (cats->map == NULL)
+		cats->map = StrMapCreate(st->hdr.eoh_context, 16);
+	c = StrMapGet(cats->map, text);
+	if (c < 0)
+	{
+		if (cats->n == cats->capacity)
+		{
+			cats->capacity = Max(16, cats->capacity * 2);
+			if (cats->texts == NULL)
+			{
+				cats->texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * cats->capacity);
+				cats->counts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * cats->capacity);
+			}
+			else
+			{
+				cats->texts = repalloc(cats->texts, sizeof(char *) * cats->capacity);
+				cats->counts = repalloc(cats->counts, sizeof(int64) * cats->capacity);
+			}
+		}
+		c = cats->n++;
+		cats->texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
+		cats->counts[c] = 0;
+		StrMapPut(cats->map, cats->texts[c], c);
+	}
+	cats->counts[c] += count;
+	return c;
+}
+
+/*
+ * Size the sums of a newton state: m unknowns, with derivatives or not.
+ */
+static void
+TrainPartialNewtonSize(TrainPartial *st, int m, bool derivatives)
+{
+	st->m = m;
+	st->derivatives = derivatives;
+	if (derivatives)
+	{
+		st->grad = MemoryContextAllocZero(st->hdr.eoh_context, sizeof(double) * m);
+		st->hess = MemoryContextAllocZero(st->hdr.eoh_context, sizeof(double) * m * (Size) m);
+	}
+}
+
+/*
+ * Count a label of the stats pass: count rows, of which train are
+ * training rows.
+ */
+static void
+TrainPartialLabelAdd(TrainPartial *st, const char *text, int64 count, int64 train)
+{
+	int			c;
+
+	if (st->label_map == NULL)
+		st->label_map = StrMapCreate(st->hdr.eoh_context, 16);
+	c = StrMapGet(st->label_map, text);
+	if (c < 0)
+	{
+		if (st->nlabels >= MLOPS_MAX_CLASSES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the target of mlops.train_partial has more than %d classes", MLOPS_MAX_CLASSES)));
+		if (st->nlabels == st->label_capacity)
+		{
+			st->label_capacity = Max(16, st->label_capacity * 2);
+			if (st->label_texts == NULL)
+			{
+				st->label_texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * st->label_capacity);
+				st->label_rows = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->label_capacity);
+				st->label_train = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->label_capacity);
+			}
+			else
+			{
+				st->label_texts = repalloc(st->label_texts, sizeof(char *) * st->label_capacity);
+				st->label_rows = repalloc(st->label_rows, sizeof(int64) * st->label_capacity);
+				st->label_train = repalloc(st->label_train, sizeof(int64) * st->label_capacity);
+			}
+		}
+		c = st->nlabels++;
+		st->label_texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
+		st->label_rows[c] = 0;
+		st->label_train[c] = 0;
+		StrMapPut(st->label_map, st->label_texts[c], c);
+	}
+	st->label_rows[c] += count;
+	st->label_train[c] += train;
+}
+
+/*
+ * Offer a sampled row (target and inputs) with its key: kept when the
+ * sample has room or its key is smaller than the largest kept, which it
+ * then replaces (a max-heap by key; rows of equal key hash equal values).
+ */
+static void
+TrainPartialSampleAdd(TrainPartial *st, int64 key, const double *row)
+{
+	int			width = st->ninputs + 1;
+	int			i;
+
+	if (st->sample_size == 0)
+		return;
+	if (st->sample_keys == NULL)
+	{
+		st->sample_keys = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->sample_size);
+		st->sample_rows = MemoryContextAllocHuge(st->hdr.eoh_context,
+												 sizeof(double) * width * (Size) st->sample_size);
+	}
+	if (st->nsample < st->sample_size)
+	{
+		/* sift up */
+		i = st->nsample++;
+		while (i > 0 && st->sample_keys[(i - 1) / 2] < key)
+		{
+			st->sample_keys[i] = st->sample_keys[(i - 1) / 2];
+			memcpy(st->sample_rows + (Size) i * width, st->sample_rows + (Size) ((i - 1) / 2) * width,
+				   sizeof(double) * width);
+			i = (i - 1) / 2;
+		}
+	}
+	else
+	{
+		if (key >= st->sample_keys[0])
+			return;
+		/* replace the largest and sift down */
+		i = 0;
+		for (;;)
+		{
+			int			c = 2 * i + 1;
+
+			if (c >= st->nsample)
+				break;
+			if (c + 1 < st->nsample && st->sample_keys[c] < st->sample_keys[c + 1])
+				c++;
+			if (key >= st->sample_keys[c])
+				break;
+			st->sample_keys[i] = st->sample_keys[c];
+			memcpy(st->sample_rows + (Size) i * width, st->sample_rows + (Size) c * width,
+				   sizeof(double) * width);
+			i = c;
+		}
+	}
+	st->sample_keys[i] = key;
+	memcpy(st->sample_rows + (Size) i * width, row, sizeof(double) * width);
+}
+
+/*
+ * Append held-out rows (target, then nout outputs each) to an eval state.
+ */
+static void
+TrainPartialHeldAdd(TrainPartial *st, const double *y, const double *out, int n)
+{
+	int			width = st->nout + 1;
+
+	if (st->ntest + n > st->capacity)
+	{
+		int64		capacity = Max(1024, Max(st->capacity * 2, st->ntest + n));
+		Size		bytes = sizeof(double) * width * (Size) capacity;
+
+		st->held = st->held == NULL ? MemoryContextAllocHuge(st->hdr.eoh_context, bytes)
+			: repalloc_huge(st->held, bytes);
+		st->capacity = capacity;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		double	   *dst = st->held + (Size) (st->ntest + i) * width;
+
+		dst[0] = y[i];
+		memcpy(dst + 1, out + (Size) i * st->nout, sizeof(double) * st->nout);
+	}
+	st->ntest += n;
+}
+
+/*
+ * Work through the rows waiting in the batch: the fingerprint of the
+ * stats pass (and the training rows' summaries and sample), the model's
+ * outputs of the eval pass.
+ */
+static void
+TrainPartialFlush(TrainPartial *st)
+{
+	TrainPartialReader *r = st->reader;
+	int			n;
+
+	if (st->lacc != NULL)
+		LogisticAccumTake(st->lacc, &st->loss, st->grad, st->hess);
+	if (r == NULL || r->npending == 0)
+		return;
+	n = r->npending;
+	r->npending = 0;
+	if (st->pass == TRAIN_PASS_EVAL)
+	{
+		ModelPredictRows(r->model, r->x, n, r->out);
+		TrainPartialHeldAdd(st, r->y, r->out, n);
+		return;
+	}
+	r->block.nrows = n;
+	st->fingerprint += DatasetFingerprint(&r->block);
+	for (int i = 0; i < n; i++)
+	{
+		double	   *row = r->raw;
+
+		if (r->classification)
+			TrainPartialLabelAdd(st, r->texts[i], 1, r->train[i] ? 1 : 0);
+		if (!r->train[i])
+			continue;
+		row[0] = r->y[i];
+		st->ymin = Min(st->ymin, r->y[i]);
+		st->ymax = Max(st->ymax, r->y[i]);
+		for (int k = 0; k < st->ninputs; k++)
+		{
+			row[k + 1] = r->block.inputs[k].values[i];
+			NumericSummaryAdd(&st->summaries[k], st->categorical[k] && !isnan(row[k + 1]) ? 0 : row[k + 1]);
+			if (st->categorical[k] && !isnan(row[k + 1]))
+				row[k + 1] = TrainPartialCatAdd(st, k, r->ctexts[k][i], 1);
+		}
+		TrainPartialSampleAdd(st, r->keys[i], row);
+	}
+	if (r->batch_cxt != NULL)
+		MemoryContextReset(r->batch_cxt);
+}
+
+/*
+ * A boolean of params.
+ */
+static bool
+ParamBool(JsonbContainer *params, const char *key)
+{
+	JsonbValue *v = JsonGet(params, key);
+
+	if (v == NULL || v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" of mlops.train_partial's params must be true or false", key)));
+	return v->val.boolean;
+}
+
+/*
+ * A JSON array of strings from params, n elements.
+ */
+static char **
+ParamStrings(JsonbContainer *params, const char *key, int n)
+{
+	JsonbContainer *arr = JsonGetContainer(params, key);
+	char	  **out = palloc(sizeof(char *) * Max(1, n));
+
+	if (!JsonContainerIsArray(arr) || JsonContainerSize(arr) != (uint32) n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" of mlops.train_partial's params must be an array of %d names", key, n)));
+	for (int j = 0; j < n; j++)
+	{
+		JsonbValue *v = JsonArrayElement(arr, j);
+
+		if (v->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" of mlops.train_partial's params must be an array of %d names", key, n)));
+		out[j] = JsonValueToCString(v);
+	}
+	return out;
+}
+
+/*
+ * Set up reading rows of a row type for a state: the params, the model of
+ * an eval pass, the fields' types.
+ */
+static TrainPartialReader *
+TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowtype,
+						 int32 rowtypmod)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->hdr.eoh_context);
+	TrainPartialReader *r = palloc0(sizeof(TrainPartialReader));
+	JsonbContainer *pc = &params->root;
+	int			p = 1;
+
+	r->test_size = JsonGetDouble(pc, "test_size");
+	if (!(r->test_size >= 0.0 && r->test_size < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size of mlops.train_partial must be at least 0 and less than 1")));
+	r->target = JsonGetString(pc, "target");
+	r->columns = ParamStrings(pc, "columns", st->ninputs);
+	if (st->pass != TRAIN_PASS_STATS)
+	{
+		JsonbValue *f = JsonGet(pc, "features");
+
+		if (f == NULL || f->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the %s pass of mlops.train_partial needs \"features\" in params",
+							st->pass == TRAIN_PASS_FIT ? "fit" : st->pass == TRAIN_PASS_EVAL ? "eval" : "newton")));
+		r->fz = FeaturizerFromJson(JsonbValueToJsonb(f));
+		if (r->fz->nsources != st->ninputs || r->fz->ninputs != st->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the features of mlops.train_partial's params do not match its %d columns",
+							st->ninputs)));
+		p = r->fz->nfeatures;
+	}
+	if (st->pass == TRAIN_PASS_STATS)
+		r->classification = ParamBool(pc, "classification");
+	else
+	{
+		JsonbValue *labels = JsonGet(pc, "labels");
+
+		r->classification = labels != NULL && labels->type == jbvBinary;
+		if (r->classification)
+		{
+			int			nlabels = JsonContainerSize(labels->val.binary.data);
+			char	  **texts = ParamStrings(pc, "labels", nlabels);
+
+			if (nlabels < 2 || nlabels > MLOPS_MAX_CLASSES)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"labels\" of mlops.train_partial's params must name 2 to %d labels",
+								MLOPS_MAX_CLASSES)));
+			r->labels = StrMapCreate(CurrentMemoryContext, nlabels);
+			for (int c = 0; c < nlabels; c++)
+				StrMapPut(r->labels, texts[c], c);
+		}
+	}
+	if (st->pass == TRAIN_PASS_FIT)
+		st->acc = LinearAccumCreate(p);
+	if (st->pass == TRAIN_PASS_NEWTON)
+	{
+		JsonbValue *weights = JsonGet(pc, "class_weight");
+		int			nclasses = JsonGetInt(pc, "nclasses");
+		bool		intercept = ParamBool(pc, "fit_intercept");
+		double	   *class_weight = NULL;
+
+		if (nclasses < 2 || nclasses > MLOPS_MAX_CLASSES || !r->classification ||
+			LinearLogisticUnknowns(p, nclasses, intercept) != st->m)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the newton pass of mlops.train_partial needs labels, nclasses and coefficients that fit the features")));
+		if (model == NULL || VARSIZE(model) - VARHDRSZ != sizeof(double) * st->m)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the newton pass of mlops.train_partial needs %d coefficients", st->m)));
+		if (weights != NULL && weights->type == jbvBinary)
+		{
+			JsonbContainer *arr = weights->val.binary.data;
+
+			if (!JsonContainerIsArray(arr) || JsonContainerSize(arr) != (uint32) nclasses)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"class_weight\" of mlops.train_partial's params must hold %d numbers", nclasses)));
+			class_weight = palloc(sizeof(double) * nclasses);
+			for (int c = 0; c < nclasses; c++)
+				if (!JsonValueNumber(JsonArrayElement(arr, c), &class_weight[c]) ||
+					!isfinite(class_weight[c]) || class_weight[c] < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("\"class_weight\" of mlops.train_partial's params must hold %d numbers", nclasses)));
+		}
+		st->lacc = LogisticAccumCreate(p, nclasses, intercept, class_weight,
+									   (const double *) VARDATA(model), st->derivatives);
+	}
+	if (st->pass == TRAIN_PASS_EVAL)
+	{
+		MlopsModel *m = palloc0(sizeof(MlopsModel));
+
+		if (model == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the eval pass of mlops.train_partial needs the model")));
+		m->algorithm = MlopsAlgorithmFromName(JsonGetString(pc, "algorithm"));
+		m->nclasses = JsonGetInt(pc, "nclasses");
+		m->task = m->nclasses > 0 ? TASK_CLASSIFICATION : TASK_REGRESSION;
+		m->fz = r->fz;
+		m->ops = ModelOps(m->algorithm);
+		m->impl = m->ops->load(model, r->fz->nfeatures, m->nclasses);
+		m->mcxt = CurrentMemoryContext;
+		if (ModelOutputs(m) != st->nout)
+			TrainPartialCorrupted("The state has a different number of outputs than the model.");
+		r->model = m;
+	}
+
+	r->rowtype = rowtype;
+	r->rowtypmod = rowtypmod;
+	r->desc = lookup_rowtype_tupdesc_copy(rowtype, rowtypmod);
+	if (r->desc->natts != st->ninputs + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the row of mlops.train_partial has %d fields, but its params name a target and %d columns",
+						r->desc->natts, st->ninputs),
+				 errhint("Pass ROW(t.target, t.c1, t.c2, ...) in the order of the params' columns.")));
+	r->atttype = palloc(sizeof(Oid) * r->desc->natts);
+	for (int j = 0; j < r->desc->natts; j++)
+	{
+		SourceKind	kind;
+
+		r->atttype[j] = getBaseType(TupleDescAttr(r->desc, j)->atttypid);
+		if (j == 0 ? !(r->classification || DatasetIsNumericType(r->atttype[j]))
+			: (!DatasetSourceKindOf(r->atttype[j], &kind) ||
+			   (kind != SOURCE_NUMERIC && kind != SOURCE_CATEGORICAL) ||
+			   (r->fz != NULL && r->fz->sources[j - 1].kind != kind)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("%s column \"%s\" of mlops.train_partial has type %s, which %s",
+							j == 0 ? "target" : "feature", j == 0 ? r->target : r->columns[j - 1],
+							format_type_be(r->atttype[j]),
+							j == 0 ? "is not numeric" : r->fz != NULL ? "does not fit the features" :
+							"is neither numeric nor categorical")));
+		if (j > 0 && st->pass == TRAIN_PASS_STATS)
+			st->categorical[j - 1] = kind == SOURCE_CATEGORICAL;
+	}
+	r->values = palloc(sizeof(Datum) * r->desc->natts);
+	r->nulls = palloc(sizeof(bool) * r->desc->natts);
+	r->raw = palloc(sizeof(double) * (st->ninputs + 1));
+	r->x = palloc(sizeof(double) * (Size) TRAIN_PARTIAL_BATCH * p);
+	r->y = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
+	r->keys = palloc(sizeof(int64) * TRAIN_PARTIAL_BATCH);
+	r->train = palloc(sizeof(bool) * TRAIN_PARTIAL_BATCH);
+	r->out = palloc(sizeof(double) * (Size) TRAIN_PARTIAL_BATCH * Max(1, st->nout));
+	r->block.target_name = r->target;
+	r->block.target = r->y;
+	if (r->classification)
+	{
+		bool		varlena;
+
+		getTypeOutputInfo(r->atttype[0], &r->target_out, &varlena);
+		r->texts = palloc(sizeof(char *) * TRAIN_PARTIAL_BATCH);
+		r->block.labels = r->texts;
+		r->block.nclasses = 1;	/* each row's label is its own text */
+	}
+	r->block.ninputs = st->ninputs;
+	r->block.inputs = palloc0(sizeof(DatasetInput) * Max(1, st->ninputs));
+	for (int k = 0; k < st->ninputs; k++)
+	{
+		r->block.inputs[k].name = r->columns[k];
+		r->block.inputs[k].column = k;
+		r->block.inputs[k].values = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
+	}
+	if (st->pass == TRAIN_PASS_STATS)
+	{
+		r->ctexts = palloc0(sizeof(char **) * Max(1, st->ninputs));
+		for (int k = 0; k < st->ninputs; k++)
+			if (st->categorical[k])
+			{
+				r->ctexts[k] = palloc(sizeof(char *) * TRAIN_PARTIAL_BATCH);
+				r->block.inputs[k].categorical = true;
+				r->block.inputs[k].categories = r->ctexts[k];
+				r->block.inputs[k].ncategories = TRAIN_PARTIAL_BATCH;
+			}
+		r->batch_cxt = AllocSetContextCreate(st->hdr.eoh_context, "mlops training texts",
+											 ALLOCSET_DEFAULT_SIZES);
+	}
+	MemoryContextSwitchTo(old);
+	return r;
+}
+
+/*
+ * A number of a row: the value, NaN for NULL; an error names a column
+ * holding NaN or an infinite value, as reading a relation does.
+ */
+static double
+TrainPartialNumber(TrainPartialReader *r, int j)
+{
+	double		v;
+
+	if (r->nulls[j])
+		return NAN;
+	v = DatasetDatumNumber(r->values[j], r->atttype[j]);
+	if (!isfinite(v))
+	{
+		if (j == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("target column \"%s\" contains %s", r->target,
+							isnan(v) ? "NaN" : "an infinite value"),
+					 errhint("Filter those rows out with a view, or set them to NULL.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("feature column \"%s\" contains %s", r->columns[j - 1],
+						isnan(v) ? "NaN" : "an infinite value"),
+				 errhint("Use NULL for missing values.")));
+	}
+	return v;
+}
+
+/*
+ * Add one row with its key to the state.  Work memory comes from the
+ * caller's (per-row) context.
+ */
+static void
+TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeader th, int64 key)
+{
+	TrainPartialReader *r = st->reader;
+	HeapTupleData tuple;
+	bool		held_out;
+	double		y;
+	int			i;
+
+	if (r == NULL || r->rowtype != HeapTupleHeaderGetTypeId(th) ||
+		r->rowtypmod != HeapTupleHeaderGetTypMod(th))
+	{
+		TrainPartialFlush(st);
+		if (st->acc != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the rows of mlops.train_partial must all have the same type")));
+		r = st->reader = TrainPartialReaderCreate(st, params, model, HeapTupleHeaderGetTypeId(th),
+												  HeapTupleHeaderGetTypMod(th));
+	}
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, r->desc, r->values, r->nulls);
+	if (r->nulls[0])
+	{
+		if (st->pass == TRAIN_PASS_STATS)
+			st->null_targets++;
+		return;
+	}
+	if (!r->classification)
+		y = TrainPartialNumber(r, 0);
+	else
+	{
+		/* the label's text as reading a relation gives it: booleans read false and true */
+		char	   *text = r->atttype[0] == BOOLOID ?
+			pstrdup(DatumGetBool(r->values[0]) ? "true" : "false") :
+			OidOutputFunctionCall(r->target_out, r->values[0]);
+
+		if (st->pass == TRAIN_PASS_STATS)
+		{
+			r->texts[r->npending] = MemoryContextStrdup(r->batch_cxt, text);
+			y = r->npending;
+		}
+		else if ((y = StrMapGet(r->labels, text)) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label \"%s\" of target column \"%s\" was not seen in training",
+							text, r->target)));
+	}
+	held_out = TrainPartialHeldOut(key, r->test_size);
+	st->rows++;
+	switch (st->pass)
+	{
+		case TRAIN_PASS_STATS:
+			i = r->npending++;
+			r->y[i] = y;
+			r->keys[i] = key;
+			r->train[i] = !held_out;
+			for (int k = 0; k < st->ninputs; k++)
+			{
+				if (!st->categorical[k])
+					r->block.inputs[k].values[i] = TrainPartialNumber(r, k + 1);
+				else if (r->nulls[k + 1])
+					r->block.inputs[k].values[i] = NAN;
+				else
+				{
+					r->ctexts[k][i] = MemoryContextStrdup(r->batch_cxt,
+														  DatasetCategoryText(r->values[k + 1], r->atttype[k + 1]));
+					r->block.inputs[k].values[i] = i;
+				}
+			}
+			if (held_out)
+				st->ntest++;
+			else
+				st->ntrain++;
+			break;
+		case TRAIN_PASS_FIT:
+			if (held_out)
+				return;
+			for (int j = 0; j < st->ninputs; j++)
+				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
+									   r->nulls[j + 1], r->raw);
+			FeaturizerApply(r->fz, r->raw, r->x);
+			LinearAccumAddRow(st->acc, r->x, y);
+			st->ntrain++;
+			return;
+		case TRAIN_PASS_NEWTON:
+			if (held_out)
+				return;
+			for (int j = 0; j < st->ninputs; j++)
+				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
+									   r->nulls[j + 1], r->raw);
+			FeaturizerApply(r->fz, r->raw, r->x);
+			LogisticAccumAddRow(st->lacc, r->x, (int) y);
+			st->ntrain++;
+			return;
+		case TRAIN_PASS_EVAL:
+			if (!held_out)
+				return;
+			for (int j = 0; j < st->ninputs; j++)
+				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
+									   r->nulls[j + 1], r->raw);
+			i = r->npending++;
+			FeaturizerApply(r->fz, r->raw, r->x + (Size) i * r->fz->nfeatures);
+			r->y[i] = y;
+			break;
+	}
+	if (r->npending == TRAIN_PARTIAL_BATCH)
+		TrainPartialFlush(st);
+}
+
+/*
+ * Add another state of the same pass.
+ */
+static void
+TrainPartialMerge(TrainPartial *st, TrainPartial *other)
+{
+	if (other->pass != st->pass || other->ninputs != st->ninputs || other->nout != st->nout ||
+		other->sample_size != st->sample_size || other->m != st->m ||
+		other->derivatives != st->derivatives)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot merge partial training statistics of different passes or columns")));
+	TrainPartialFlush(st);
+	TrainPartialFlush(other);
+	st->rows += other->rows;
+	st->null_targets += other->null_targets;
+	st->ntrain += other->ntrain;
+	switch (st->pass)
+	{
+		case TRAIN_PASS_STATS:
+			st->ntest += other->ntest;
+			st->fingerprint += other->fingerprint;
+			st->ymin = Min(st->ymin, other->ymin);
+			st->ymax = Max(st->ymax, other->ymax);
+			for (int k = 0; k < st->ninputs; k++)
+			{
+				NumericSummaryMerge(&st->summaries[k], &other->summaries[k]);
+				if (st->rows - other->rows == 0 && st->nsample == 0)
+					st->categorical[k] = other->categorical[k];
+				if (st->categorical[k] != other->categorical[k])
+					TrainPartialCorrupted("The kinds of an input differ.");
+				for (int c = 0; c < other->cats[k].n; c++)
+					(void) TrainPartialCatAdd(st, k, other->cats[k].texts[c], other->cats[k].counts[c]);
+			}
+			{
+				double	   *row = palloc(sizeof(double) * (st->ninputs + 1));
+
+				for (int s = 0; s < other->nsample; s++)
+				{
+					memcpy(row, other->sample_rows + (Size) s * (st->ninputs + 1),
+						   sizeof(double) * (st->ninputs + 1));
+					for (int k = 0; k < st->ninputs; k++)
+						if (st->categorical[k] && !isnan(row[k + 1]))
+							row[k + 1] = TrainPartialCatAdd(st, k, other->cats[k].texts[(int) row[k + 1]], 0);
+					TrainPartialSampleAdd(st, other->sample_keys[s], row);
+				}
+				pfree(row);
+			}
+			for (int c = 0; c < other->nlabels; c++)
+				TrainPartialLabelAdd(st, other->label_texts[c], other->label_rows[c],
+									 other->label_train[c]);
+			break;
+		case TRAIN_PASS_NEWTON:
+			st->loss += other->loss;
+			for (int u = 0; st->derivatives && u < st->m; u++)
+				st->grad[u] += other->grad[u];
+			for (int j = 0; st->derivatives && j < st->m; j++)
+				for (int i = 0; i <= j; i++)
+					st->hess[(Size) j * st->m + i] += other->hess[(Size) j * other->m + i];
+			break;
+		case TRAIN_PASS_FIT:
+			if (other->acc != NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(st->hdr.eoh_context);
+
+				if (st->acc == NULL)
+					st->acc = LinearAccumCreate(LinearAccumFeatures(other->acc));
+				LinearAccumMerge(st->acc, other->acc);
+				MemoryContextSwitchTo(old);
+			}
+			break;
+		case TRAIN_PASS_EVAL:
+			for (int64 i = 0; i < other->ntest; i += TRAIN_PARTIAL_BATCH)
+			{
+				int			n = (int) Min(TRAIN_PARTIAL_BATCH, other->ntest - i);
+				double		y[TRAIN_PARTIAL_BATCH];
+				double	   *out = palloc(sizeof(double) * (Size) n * Max(1, st->nout));
+
+				for (int r = 0; r < n; r++)
+				{
+					const double *src = other->held + (Size) (i + r) * (st->nout + 1);
+
+					y[r] = src[0];
+					memcpy(out + (Size) r * st->nout, src + 1, sizeof(double) * st->nout);
+				}
+				TrainPartialHeldAdd(st, y, out, n);
+				pfree(out);
+			}
+			break;
+	}
+}
+
+/*
+ * Serialize a state into buf (after the rows waiting in the batch).
+ */
+static void
+TrainPartialSerialize(TrainPartial *st, StringInfo buf)
+{
+	TrainPartialFlush(st);
+	pq_sendint32(buf, TRAIN_PARTIAL_VERSION);
+	pq_sendbyte(buf, st->pass);
+	pq_sendint32(buf, st->ninputs);
+	pq_sendint32(buf, st->nout);
+	pq_sendint64(buf, st->rows);
+	pq_sendint64(buf, st->null_targets);
+	pq_sendint64(buf, st->ntrain);
+	pq_sendint64(buf, st->ntest);
+	switch (st->pass)
+	{
+		case TRAIN_PASS_STATS:
+			pq_sendint64(buf, (int64) st->fingerprint);
+			pq_sendfloat8(buf, st->ymin);
+			pq_sendfloat8(buf, st->ymax);
+			for (int k = 0; k < st->ninputs; k++)
+			{
+				const NumericSummary *s = &st->summaries[k];
+
+				pq_sendint64(buf, s->count);
+				pq_sendint64(buf, s->nnull);
+				pq_sendfloat8(buf, s->sum);
+				pq_sendfloat8(buf, s->min);
+				pq_sendfloat8(buf, s->max);
+				pq_sendfloat8(buf, s->mean);
+				pq_sendfloat8(buf, s->m2);
+			}
+			pq_sendint32(buf, st->sample_size);
+			pq_sendint32(buf, st->nsample);
+			for (int s = 0; s < st->nsample; s++)
+			{
+				pq_sendint64(buf, st->sample_keys[s]);
+				for (int k = 0; k <= st->ninputs; k++)
+					pq_sendfloat8(buf, st->sample_rows[(Size) s * (st->ninputs + 1) + k]);
+			}
+			pq_sendint32(buf, st->nlabels);
+			for (int c = 0; c < st->nlabels; c++)
+			{
+				int			len = strlen(st->label_texts[c]);
+
+				pq_sendint64(buf, st->label_rows[c]);
+				pq_sendint64(buf, st->label_train[c]);
+				pq_sendint32(buf, len);
+				pq_sendbytes(buf, st->label_texts[c], len);
+			}
+			for (int k = 0; k < st->ninputs; k++)
+			{
+				pq_sendbyte(buf, st->categorical[k]);
+				if (!st->categorical[k])
+					continue;
+				pq_sendint32(buf, st->cats[k].n);
+				for (int c = 0; c < st->cats[k].n; c++)
+				{
+					int			len = strlen(st->cats[k].texts[c]);
+
+					pq_sendint64(buf, st->cats[k].counts[c]);
+					pq_sendint32(buf, len);
+					pq_sendbytes(buf, st->cats[k].texts[c], len);
+				}
+			}
+			break;
+		case TRAIN_PASS_NEWTON:
+			pq_sendint32(buf, st->m);
+			pq_sendbyte(buf, st->derivatives);
+			pq_sendfloat8(buf, st->loss);
+			for (int u = 0; st->derivatives && u < st->m; u++)
+				pq_sendfloat8(buf, st->grad[u]);
+			for (int j = 0; st->derivatives && j < st->m; j++)
+				for (int i = 0; i <= j; i++)
+					pq_sendfloat8(buf, st->hess[(Size) j * st->m + i]);
+			break;
+		case TRAIN_PASS_FIT:
+			pq_sendbyte(buf, st->acc != NULL);
+			if (st->acc != NULL)
+			{
+				bytea	   *acc = LinearAccumSerialize(st->acc);
+
+				pq_sendint32(buf, VARSIZE(acc) - VARHDRSZ);
+				pq_sendbytes(buf, VARDATA(acc), VARSIZE(acc) - VARHDRSZ);
+				pfree(acc);
+			}
+			break;
+		case TRAIN_PASS_EVAL:
+			for (int64 i = 0; i < st->ntest * (st->nout + 1); i++)
+				pq_sendfloat8(buf, st->held[i]);
+			break;
+	}
+}
+
+/*
+ * A count of the serialized form, checked to be in 0 .. max.
+ */
+static int64
+GetCount(StringInfo buf, int64 max)
+{
+	int64		v = pq_getmsgint64(buf);
+
+	if (v < 0 || v > max)
+		TrainPartialCorrupted("A count is out of range.");
+	return v;
+}
+
+/*
+ * A state rebuilt from its serialized form under parent, every count
+ * checked against the bytes that hold it.
+ */
+TrainPartial *
+TrainPartialFromBytea(bytea *flat, MemoryContext parent)
+{
+	StringInfoData buf;
+	TrainPartial *st;
+	char		pass;
+	int			ninputs,
+				nout,
+				sample_size;
+	int64		rows,
+				null_targets,
+				ntrain,
+				ntest;
+
+	buf.data = VARDATA_ANY(flat);
+	buf.len = VARSIZE_ANY_EXHDR(flat);
+	buf.maxlen = buf.len;
+	buf.cursor = 0;
+	if (buf.len < 45 || pq_getmsgint(&buf, 4) != TRAIN_PARTIAL_VERSION)
+		TrainPartialCorrupted("It does not start with the version of this form.");
+	pass = pq_getmsgbyte(&buf);
+	if (pass != TRAIN_PASS_STATS && pass != TRAIN_PASS_FIT && pass != TRAIN_PASS_EVAL &&
+		pass != TRAIN_PASS_NEWTON)
+		TrainPartialCorrupted("Its pass is unknown.");
+	ninputs = pq_getmsgint(&buf, 4);
+	nout = pq_getmsgint(&buf, 4);
+	if (ninputs < 0 || ninputs > MLOPS_MAX_FEATURES || nout < 0 || nout > MLOPS_MAX_CLASSES)
+		TrainPartialCorrupted("A size is out of range.");
+	rows = GetCount(&buf, PG_INT64_MAX);
+	null_targets = GetCount(&buf, PG_INT64_MAX);
+	ntrain = GetCount(&buf, rows);
+	ntest = GetCount(&buf, rows);
+	sample_size = 0;
+	if (pass == TRAIN_PASS_STATS)
+	{
+		/* the sample size comes after the summaries */
+		int			at = buf.cursor + 24 + 56 * ninputs;
+
+		if (at + 4 > buf.len)
+			TrainPartialCorrupted("It is shorter than its summaries.");
+		memcpy(&sample_size, buf.data + at, 4);
+		sample_size = pg_ntoh32(sample_size);
+		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE ||
+			(double) sample_size * (ninputs + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
+			TrainPartialCorrupted("The sample size is out of range.");
+	}
+	st = TrainPartialCreate(parent, pass, ninputs, nout, sample_size);
+	st->rows = rows;
+	st->null_targets = null_targets;
+	st->ntrain = ntrain;
+	st->ntest = pass == TRAIN_PASS_EVAL ? 0 : ntest;
+	switch (pass)
+	{
+		case TRAIN_PASS_STATS:
+			{
+				int			nsample;
+				int			nlabels;
+				int			sample_at;
+				int			end;
+				double	   *row = palloc(sizeof(double) * (ninputs + 1));
+
+				st->fingerprint = (uint64) pq_getmsgint64(&buf);
+				st->ymin = pq_getmsgfloat8(&buf);
+				st->ymax = pq_getmsgfloat8(&buf);
+				for (int k = 0; k < ninputs; k++)
+				{
+					NumericSummary *s = &st->summaries[k];
+
+					s->count = GetCount(&buf, ntrain);
+					s->nnull = GetCount(&buf, ntrain);
+					s->sum = pq_getmsgfloat8(&buf);
+					s->min = pq_getmsgfloat8(&buf);
+					s->max = pq_getmsgfloat8(&buf);
+					s->mean = pq_getmsgfloat8(&buf);
+					s->m2 = pq_getmsgfloat8(&buf);
+				}
+				(void) pq_getmsgint(&buf, 4);
+				nsample = pq_getmsgint(&buf, 4);
+				if (nsample < 0 || nsample > sample_size ||
+					(int64) nsample * (8 + 8 * (ninputs + 1)) > buf.len - buf.cursor)
+					TrainPartialCorrupted("The sample does not fit its size.");
+				/* the sample is added once the categories it refers to are read */
+				sample_at = buf.cursor;
+				buf.cursor += nsample * (8 + 8 * (ninputs + 1));
+				nlabels = pq_getmsgint(&buf, 4);
+				if (nlabels < 0 || nlabels > MLOPS_MAX_CLASSES)
+					TrainPartialCorrupted("The number of labels is out of range.");
+				for (int c = 0; c < nlabels; c++)
+				{
+					int64		lrows = GetCount(&buf, rows);
+					int64		ltrain = GetCount(&buf, ntrain);
+					int			len = pq_getmsgint(&buf, 4);
+					char	   *text;
+
+					if (len < 0 || len > buf.len - buf.cursor)
+						TrainPartialCorrupted("A label does not fit its length.");
+					text = palloc(len + 1);
+					pq_copymsgbytes(&buf, text, len);
+					text[len] = '\0';
+					if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
+						(st->label_map != NULL && StrMapGet(st->label_map, text) >= 0))
+						TrainPartialCorrupted("A label is not valid text, or appears twice.");
+					TrainPartialLabelAdd(st, text, lrows, ltrain);
+				}
+				for (int k = 0; k < ninputs; k++)
+				{
+					int			ncats;
+
+					st->categorical[k] = pq_getmsgbyte(&buf) != 0;
+					if (!st->categorical[k])
+						continue;
+					ncats = pq_getmsgint(&buf, 4);
+					if (ncats < 0 || ncats > buf.len - buf.cursor)
+						TrainPartialCorrupted("The number of categories is out of range.");
+					for (int c = 0; c < ncats; c++)
+					{
+						int64		count = GetCount(&buf, ntrain);
+						int			len = pq_getmsgint(&buf, 4);
+						char	   *text;
+
+						if (len < 0 || len > buf.len - buf.cursor)
+							TrainPartialCorrupted("A category does not fit its length.");
+						text = palloc(len + 1);
+						pq_copymsgbytes(&buf, text, len);
+						text[len] = '\0';
+						if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
+							(st->cats[k].map != NULL && StrMapGet(st->cats[k].map, text) >= 0))
+							TrainPartialCorrupted("A category is not valid text, or appears twice.");
+						(void) TrainPartialCatAdd(st, k, text, count);
+					}
+				}
+				end = buf.cursor;
+				buf.cursor = sample_at;
+				for (int s = 0; s < nsample; s++)
+				{
+					int64		key = pq_getmsgint64(&buf);
+
+					for (int k = 0; k <= ninputs; k++)
+					{
+						row[k] = pq_getmsgfloat8(&buf);
+						if (k > 0 && st->categorical[k - 1] && !isnan(row[k]) &&
+							!(row[k] >= 0 && row[k] < st->cats[k - 1].n && row[k] == floor(row[k])))
+							TrainPartialCorrupted("A sampled category is not one of the input's.");
+					}
+					TrainPartialSampleAdd(st, key, row);
+				}
+				buf.cursor = end;
+			}
+			break;
+		case TRAIN_PASS_FIT:
+			if (pq_getmsgbyte(&buf))
+			{
+				int			len = pq_getmsgint(&buf, 4);
+				bytea	   *acc;
+				MemoryContext old;
+
+				if (len < 0 || len != buf.len - buf.cursor)
+					TrainPartialCorrupted("The statistics do not fit their length.");
+				acc = palloc(VARHDRSZ + len);
+				SET_VARSIZE(acc, VARHDRSZ + len);
+				pq_copymsgbytes(&buf, VARDATA(acc), len);
+				old = MemoryContextSwitchTo(st->hdr.eoh_context);
+				st->acc = LinearAccumDeserialize(acc);
+				MemoryContextSwitchTo(old);
+				pfree(acc);
+			}
+			break;
+		case TRAIN_PASS_NEWTON:
+			{
+				int			m = pq_getmsgint(&buf, 4);
+				bool		derivatives = pq_getmsgbyte(&buf) != 0;
+
+				if (m < 1 || m > LINEAR_MAX_NEWTON_COEFS ||
+					8.0 + (derivatives ? 8.0 * m + 4.0 * m * (m + 1.0) : 0) != (double) (buf.len - buf.cursor))
+					TrainPartialCorrupted("The sums do not fit their number of unknowns.");
+				TrainPartialNewtonSize(st, m, derivatives);
+				st->loss = pq_getmsgfloat8(&buf);
+				for (int u = 0; derivatives && u < m; u++)
+					st->grad[u] = pq_getmsgfloat8(&buf);
+				for (int j = 0; derivatives && j < m; j++)
+					for (int i = 0; i <= j; i++)
+						st->hess[(Size) j * m + i] = pq_getmsgfloat8(&buf);
+			}
+			break;
+		case TRAIN_PASS_EVAL:
+			if ((double) ntest * (nout + 1) * 8 != (double) (buf.len - buf.cursor))
+				TrainPartialCorrupted("The held-out rows do not fit their number.");
+			st->capacity = Max(1, ntest);
+			st->held = MemoryContextAllocHuge(st->hdr.eoh_context,
+											  sizeof(double) * (nout + 1) * (Size) st->capacity);
+			for (int64 i = 0; i < ntest * (nout + 1); i++)
+				st->held[i] = pq_getmsgfloat8(&buf);
+			st->ntest = ntest;
+			break;
+	}
+	if (buf.cursor != buf.len)
+		TrainPartialCorrupted("It has bytes after its end.");
+	return st;
+}
+
+/*
+ * Expanded object method: serialize the state (kept for flatten_into) and
+ * return its size.
+ */
+static Size
+TrainPartialGetFlatSize(ExpandedObjectHeader *eohptr)
+{
+	TrainPartial *st = (TrainPartial *) eohptr;
+	MemoryContext old = MemoryContextSwitchTo(st->hdr.eoh_context);
+
+	if (st->flat.data == NULL)
+		initStringInfo(&st->flat);
+	else
+		resetStringInfo(&st->flat);
+	TrainPartialSerialize(st, &st->flat);
+	MemoryContextSwitchTo(old);
+	return VARHDRSZ + st->flat.len;
+}
+
+/*
+ * Expanded object method: copy the serialized form made by get_flat_size.
+ */
+static void
+TrainPartialFlattenInto(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
+{
+	TrainPartial *st = (TrainPartial *) eohptr;
+
+	Assert(allocated_size == VARHDRSZ + st->flat.len);
+	memcpy(VARDATA(result), st->flat.data, st->flat.len);
+	SET_VARSIZE(result, allocated_size);
+}
+
+/*
+ * The state a datum holds: the expanded object itself, or one rebuilt
+ * from a flat bytea under parent.
+ */
+static TrainPartial *
+TrainPartialFromDatum(Datum d, MemoryContext parent)
+{
+	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		ExpandedObjectHeader *eoh = DatumGetEOHP(d);
+
+		if (eoh->eoh_methods != &train_partial_methods)
+			TrainPartialCorrupted("It is an expanded object of another type.");
+		return (TrainPartial *) eoh;
+	}
+	return TrainPartialFromBytea(DatumGetByteaPP(d), parent);
+}
+
+/*
+ * The aggregate's memory context, or an error naming the function.
+ */
+static MemoryContext
+TrainPartialAggContext(FunctionCallInfo fcinfo, const char *fn)
+{
+	MemoryContext cxt;
+
+	if (!AggCheckCallContext(fcinfo, &cxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s can only be called by the aggregate mlops.train_partial", fn)));
+	return cxt;
+}
+
+/*
+ * The pass, the columns and the sample size a new state takes from params.
+ */
+static TrainPartial *
+TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
+{
+	JsonbContainer *pc = &params->root;
+	char	   *pass;
+	char		kind;
+	JsonbContainer *cols;
+	int			sample_size = 0;
+	int			nout = 0;
+	TrainPartial *st;
+
+	if (!JB_ROOT_IS_OBJECT(params))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params of mlops.train_partial must be a JSON object")));
+	pass = JsonGetString(pc, "pass");
+	if (strcmp(pass, "stats") == 0)
+		kind = TRAIN_PASS_STATS;
+	else if (strcmp(pass, "fit") == 0)
+		kind = TRAIN_PASS_FIT;
+	else if (strcmp(pass, "eval") == 0)
+		kind = TRAIN_PASS_EVAL;
+	else if (strcmp(pass, "newton") == 0)
+		kind = TRAIN_PASS_NEWTON;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown pass \"%s\" of mlops.train_partial", pass),
+				 errhint("Valid passes are \"stats\", \"fit\", \"eval\" and \"newton\".")));
+	cols = JsonGetContainer(pc, "columns");
+	if (!JsonContainerIsArray(cols) || JsonContainerSize(cols) < 1 ||
+		JsonContainerSize(cols) > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"columns\" of mlops.train_partial's params must be an array of 1 to %d names",
+						MLOPS_MAX_FEATURES)));
+	if (kind == TRAIN_PASS_STATS)
+	{
+		sample_size = JsonGetInt(pc, "sample_size");
+		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE ||
+			(double) sample_size * (JsonContainerSize(cols) + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("sample_size of mlops.train_partial must be between 0 and %d",
+							Min(TRAIN_PARTIAL_MAX_SAMPLE,
+								TRAIN_PARTIAL_MAX_SAMPLE_VALUES / ((int) JsonContainerSize(cols) + 1)))));
+	}
+	if (kind == TRAIN_PASS_EVAL)
+	{
+		int			nclasses = JsonGetInt(pc, "nclasses");
+
+		if (nclasses < 0 || nclasses == 1 || nclasses > MLOPS_MAX_CLASSES)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("nclasses of mlops.train_partial must be 0 or between 2 and %d",
+							MLOPS_MAX_CLASSES)));
+		nout = nclasses > 0 ? nclasses : 1;
+	}
+	st = TrainPartialCreate(aggcxt, kind, JsonContainerSize(cols), nout, sample_size);
+	if (kind == TRAIN_PASS_NEWTON)
+	{
+		int			m = JsonGetInt(pc, "unknowns");
+
+		if (m < 1 || m > LINEAR_MAX_NEWTON_COEFS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknowns of mlops.train_partial must be between 1 and %d",
+							LINEAR_MAX_NEWTON_COEFS)));
+		TrainPartialNewtonSize(st, m, ParamBool(pc, "derivatives"));
+	}
+	return st;
+}
+
+/*
+ * mlops.train_partial_step(state, params, model, key, row): the transition
+ * function of mlops.train_partial (see the file header).
+ */
+Datum
+mlops_train_partial_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = TrainPartialAggContext(fcinfo, "mlops.train_partial_step");
+	TrainPartial *st;
+	Jsonb	   *params;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("params of mlops.train_partial must not be NULL")));
+	params = PG_GETARG_JSONB_P(1);
+	if (PG_ARGISNULL(0))
+		st = TrainPartialFromParams(aggcxt, params);
+	else
+		st = TrainPartialFromDatum(PG_GETARG_DATUM(0), aggcxt);
+	/* a NULL row (of an outer join) is no row */
+	if (!PG_ARGISNULL(4))
+		TrainPartialAddRow(st, params, PG_ARGISNULL(2) ? NULL : PG_GETARG_BYTEA_P(2),
+						   PG_GETARG_HEAPTUPLEHEADER(4), PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3));
+	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
+}
+
+/*
+ * mlops.train_partial_combine(a, b): the combine function of
+ * mlops.train_partial.
+ */
+Datum
+mlops_train_partial_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = TrainPartialAggContext(fcinfo, "mlops.train_partial_combine");
+	TrainPartial *st;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(0))
+	{
+		/* a state of our own, in the aggregate's context */
+		TrainPartial *other = TrainPartialFromDatum(PG_GETARG_DATUM(1), CurrentMemoryContext);
+
+		st = TrainPartialCreate(aggcxt, other->pass, other->ninputs, other->nout,
+								other->sample_size);
+		if (other->pass == TRAIN_PASS_NEWTON)
+			TrainPartialNewtonSize(st, other->m, other->derivatives);
+		TrainPartialMerge(st, other);
+	}
+	else
+	{
+		st = TrainPartialFromDatum(PG_GETARG_DATUM(0), aggcxt);
+		TrainPartialMerge(st, TrainPartialFromDatum(PG_GETARG_DATUM(1), CurrentMemoryContext));
+	}
+	PG_RETURN_DATUM(EOHPGetRWDatum(&st->hdr));
+}
+
+/*
+ * mlops.train_partial_final(state): the final function of
+ * mlops.train_partial, the state as a plain bytea.
+ */
+Datum
+mlops_train_partial_final(PG_FUNCTION_ARGS)
+{
+	Datum		d = PG_GETARG_DATUM(0);
+	TrainPartial *st;
+	Size		size;
+	bytea	   *result;
+
+	if (!VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
+	{
+		/* check it, and return it as it is */
+		(void) TrainPartialFromBytea(PG_GETARG_BYTEA_PP(0), CurrentMemoryContext);
+		PG_RETURN_DATUM(d);
+	}
+	st = TrainPartialFromDatum(d, CurrentMemoryContext);
+	size = TrainPartialGetFlatSize(&st->hdr);
+	result = palloc(size);
+	TrainPartialFlattenInto(&st->hdr, result, size);
+	PG_RETURN_BYTEA_P(result);
+}
