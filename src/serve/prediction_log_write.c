@@ -75,6 +75,7 @@ struct LogWriter
 	MemoryContext cxt;			/* what lives for the pass */
 	MemoryContext batch_cxt;	/* reset at every batch */
 	Relation	rel;
+	TupleDesc	desc;			/* a copy of rel's: slots need no pin */
 	EState	   *estate;
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
@@ -153,7 +154,7 @@ LogWriterBegin(void)
 	w->batch_cxt = AllocSetContextCreate(cxt, "mlops prediction log batch", ALLOCSET_DEFAULT_SIZES);
 	projects_relid = RegistryTableOid("projects");
 	w->rel = table_open(RegistryTableOid("predictions"), RowExclusiveLock);
-	desc = RelationGetDescr(w->rel);
+	desc = w->desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
 	for (int c = 0; c < NCOLS; c++)
 	{
 		int			a;
@@ -255,7 +256,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 		{
 			MemoryContext cxt = MemoryContextSwitchTo(w->cxt);
 
-			w->slots[w->nslots++] = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
+			w->slots[w->nslots++] = MakeSingleTupleTableSlot(w->desc, &TTSOpsVirtual);
 			MemoryContextSwitchTo(cxt);
 		}
 		slot = w->slots[nslots++];
