@@ -1576,7 +1576,10 @@ CREATE TABLE mlops.predictions (
 	proba		float8[]
 );
 CREATE INDEX ON mlops.predictions (project, predicted_at);
-CREATE INDEX ON mlops.predictions (project, key);
+-- only rows with a key can be joined by it: rows of array inputs (no key) cost no entry
+CREATE INDEX ON mlops.predictions (project, key) WHERE key IS NOT NULL;
+-- the worker writes every id: cached, one sequence update per 1000 rows instead of per row
+ALTER SEQUENCE mlops.predictions_id_seq CACHE 1000;
 COMMENT ON TABLE mlops.predictions IS 'The prediction log: predict calls sampled by the project''s policy "log_predictions", written by the background worker from a shared-memory queue (project by name, so rows outlive the project); rows older than policy "log_retention" are deleted by the worker. Join it with outcomes to monitor live performance.';
 COMMENT ON COLUMN mlops.predictions.key IS 'The value of the entity key (policy "key") in the call''s input, as text; NULL without a key or for array inputs.';
 COMMENT ON COLUMN mlops.predictions.predicted_at IS 'When predict ran (not when the worker wrote the row).';
