@@ -1175,7 +1175,8 @@ CREATE TABLE mlops.predictions (
 	prediction	float8,
 	proba		float8[]
 );
-CREATE INDEX ON mlops.predictions (project, predicted_at);
+-- (project, predicted_at) is nearly unique: no deduplication pass before each page split
+CREATE INDEX ON mlops.predictions (project, predicted_at) WITH (deduplicate_items = off);
 -- only rows with a key can be joined by it: rows of array inputs (no key) cost no entry
 CREATE INDEX ON mlops.predictions (project, key) WHERE key IS NOT NULL;
 -- the worker writes every id: cached, one sequence update per 1000 rows instead of per row
