@@ -416,7 +416,9 @@ KeyOrder(const MlopsModel *m)
  * The features of an array input as a JSON object keyed by the model's
  * column names, built directly (no JSON text, and the keys already in
  * jsonb's order): each number as the shortest decimal that reads back as
- * the same double, as JsonAppendDouble writes it; a numeric as it is.
+ * the same double, as JsonAppendDouble writes it; a numeric as it is.  The
+ * element type is float8, float4 or numeric (FeaturesJsonb), so its
+ * storage is known without a catalog lookup.
  */
 static Jsonb *
 ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
@@ -431,7 +433,18 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 	const int  *order = KeyOrder(m);
 	JsonbValue	object;
 
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	if (elemtype == NUMERICOID)
+	{
+		elmlen = -1;
+		elmbyval = false;
+		elmalign = TYPALIGN_INT;
+	}
+	else
+	{
+		elmlen = elemtype == FLOAT8OID ? sizeof(float8) : sizeof(float4);
+		elmbyval = elemtype == FLOAT8OID ? FLOAT8PASSBYVAL : true;
+		elmalign = elemtype == FLOAT8OID ? TYPALIGN_DOUBLE : TYPALIGN_INT;
+	}
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
 	object.type = jbvObject;
 	object.val.object.nPairs = 0;
