@@ -16,8 +16,10 @@
  * worker wrote it is discarded, as the join of the former INSERT ...
  * SELECT did.  The table has no triggers
  * and no constraints besides NOT NULL columns, which the worker always
- * fills; its indexes (primary key, (project, predicted_at), (project,
- * key)) are maintained with ExecInsertIndexTuples.
+ * fills; its indexes ((project, predicted_at), and (project, key) where
+ * key is not NULL; no primary key) are maintained with
+ * ExecInsertIndexTuples.  The batch's slots are made on a copy of the
+ * table's tuple descriptor, which they need not pin one by one.
  *
  *-------------------------------------------------------------------------
  */
