@@ -16,7 +16,8 @@
  * committed (jobs_sql.c wakes it).  The prediction log's filling queue
  * wakes it too, for a pass that only writes the log: after any wake-up it
  * makes a full pass only when one is due (a job queued, a job worker it
- * started exited, the configuration changed, or its time has come).  SIGHUP rereads the configuration (a new
+ * started exited, the configuration changed, or its time has come).
+ * SIGHUP rereads the configuration (a new
  * mlops.database makes it exit, to be restarted there); SIGTERM ends it
  * (and pg_terminate_backend makes it restart a second later).  While the
  * extension is not created it just waits.
@@ -534,8 +535,11 @@ MlopsLauncherMain(Datum main_arg)
 		}
 		MemoryContextSwitchTo(cxt);
 		if (full)
-			next_full = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													LauncherPass(cxt, &checked_unheld));
+		{
+			long		timeout = LauncherPass(cxt, &checked_unheld);
+
+			next_full = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout);
+		}
 		else
 			LauncherLogPass(cxt);
 		MemoryContextReset(cxt);
