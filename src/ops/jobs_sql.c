@@ -122,7 +122,7 @@ JobsXactCallback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 			if (wake_at_commit)
-				ProgressWakeLauncher();
+				ProgressWakeLauncher(true);
 			wake_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:

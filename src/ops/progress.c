@@ -27,6 +27,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -56,6 +57,7 @@ typedef struct JobShared
 {
 	slock_t		mutex;			/* protects the launcher fields */
 	int			launcher_pid;	/* 0 while no launcher runs */
+	pg_atomic_uint32 full_pass;	/* 1: a wake-up asked for a full pass */
 	bool		recovered;		/* interrupted jobs were marked failed */
 	int			nslots;
 	JobSlot		slots[FLEXIBLE_ARRAY_MEMBER];
@@ -108,6 +110,7 @@ ProgressShmemStartup(void)
 	{
 		memset(job_shared, 0, ProgressShmemSize());
 		SpinLockInit(&job_shared->mutex);
+		pg_atomic_init_u32(&job_shared->full_pass, 0);
 		job_shared->nslots = max_worker_processes;
 		for (int i = 0; i < job_shared->nslots; i++)
 			SpinLockInit(&job_shared->slots[i].mutex);
@@ -382,21 +385,35 @@ ProgressSetLauncherPid(int pid)
 }
 
 /*
- * Wake the launcher (its SIGUSR1 handler sets its latch), so that it looks
- * at the jobs and schedules now instead of after its nap.
+ * Wake the launcher (its SIGUSR1 handler sets its latch).  With full_pass
+ * it looks at the jobs and schedules now instead of after its nap; without
+ * (the prediction log's queue filling up) it only writes the log, unless a
+ * full pass is due anyway.
  */
 void
-ProgressWakeLauncher(void)
+ProgressWakeLauncher(bool full_pass)
 {
 	int			pid;
 
 	if (job_shared == NULL)
 		return;
+	if (full_pass)
+		pg_atomic_write_u32(&job_shared->full_pass, 1);
 	SpinLockAcquire(&job_shared->mutex);
 	pid = job_shared->launcher_pid;
 	SpinLockRelease(&job_shared->mutex);
 	if (pid != 0)
 		kill(pid, SIGUSR1);
+}
+
+/*
+ * For the launcher: did a wake-up since the last call ask for a full pass?
+ * (Clears the request.)
+ */
+bool
+ProgressTakeFullPassRequest(void)
+{
+	return pg_atomic_exchange_u32(&job_shared->full_pass, 0) != 0;
 }
 
 /*

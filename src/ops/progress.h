@@ -48,6 +48,7 @@ extern bool ProgressCancelRequested(void);
 extern bool ProgressRecovered(void);
 extern void ProgressSetRecovered(void);
 extern void ProgressSetLauncherPid(int pid);
-extern void ProgressWakeLauncher(void);
+extern void ProgressWakeLauncher(bool full_pass);
+extern bool ProgressTakeFullPassRequest(void);
 
 #endif							/* MLOPS_PROGRESS_H */

@@ -13,7 +13,11 @@
  * redirect its statements), and loops: look at the jobs and schedules, then sleep on its latch until the
  * next schedule is due, mlops.scheduler_naptime has passed, a job worker
  * started or stopped (bgw_notify_pid), or a transaction that queued a job
- * committed (jobs_sql.c wakes it).  SIGHUP rereads the configuration (a new
+ * committed (jobs_sql.c wakes it).  The prediction log's filling queue
+ * wakes it too, for a pass that only writes the log: after any wake-up it
+ * makes a full pass only when one is due (a job queued, a job worker it
+ * started exited, the configuration changed, or its time has come).
+ * SIGHUP rereads the configuration (a new
  * mlops.database makes it exit, to be restarted there); SIGTERM ends it
  * (and pg_terminate_backend makes it restart a second later).  While the
  * extension is not created it just waits.
@@ -217,11 +221,29 @@ LauncherFreeSlots(void)
 }
 
 /*
- * Take note of the job workers that exited.  A worker frees its slot when
- * it exits, after recording how its job ended; one that never got to
- * attach is known by its handle (or, for a slot adopted from an earlier
- * launcher, by a timeout).  Jobs still "running" after their worker is gone
- * are marked failed.
+ * Is the job worker the launcher started in slot i gone?  A worker frees
+ * its slot when it exits, after recording how its job ended; one that
+ * never got to attach is known by its handle, or, for a slot adopted from
+ * an earlier launcher, by a timeout (only when timeouts is true).
+ */
+static bool
+LauncherJobGone(int i, bool timeouts)
+{
+	ProgressSlotInfo info;
+	pid_t		pid;
+
+	ProgressSlotGet(i, &info);
+	if (info.job_id != launcher_jobs[i])
+		return true;
+	if (launcher_handles[i] != NULL)
+		return GetBackgroundWorkerPid(launcher_handles[i], &pid) == BGWH_STOPPED;
+	return timeouts && info.pid == 0 &&
+		TimestampDifferenceExceeds(info.claimed_at, GetCurrentTimestamp(), WORKER_ATTACH_TIMEOUT_MS);
+}
+
+/*
+ * Take note of the job workers that exited: jobs still "running" after
+ * their worker is gone are marked failed.
  */
 static void
 LauncherReap(void)
@@ -232,25 +254,7 @@ LauncherReap(void)
 
 	for (int i = 0; i < n; i++)
 	{
-		ProgressSlotInfo info;
-		bool		gone;
-
-		if (launcher_jobs[i] == 0)
-			continue;
-		ProgressSlotGet(i, &info);
-		if (info.job_id != launcher_jobs[i])
-			gone = true;
-		else if (launcher_handles[i] != NULL)
-		{
-			pid_t		pid;
-
-			gone = GetBackgroundWorkerPid(launcher_handles[i], &pid) == BGWH_STOPPED;
-		}
-		else
-			gone = info.pid == 0 &&
-				TimestampDifferenceExceeds(info.claimed_at, GetCurrentTimestamp(),
-										   WORKER_ATTACH_TIMEOUT_MS);
-		if (!gone)
+		if (launcher_jobs[i] == 0 || !LauncherJobGone(i, true))
 			continue;
 		ProgressReleaseSlot(i, launcher_jobs[i]);
 		ended[nended++] = launcher_jobs[i];
@@ -398,7 +402,7 @@ LauncherPass(MemoryContext cxt, bool *checked_unheld)
 		JobsQueueDueSchedules();
 		GovernanceDeployApproved();
 		AlertsWorkerPass();
-		PredictionLogWork();
+		PredictionLogWork(true);
 		njobs = JobsTakeQueued(LauncherFreeSlots(), &jobs);
 		slots = palloc(sizeof(int) * Max(1, njobs));
 		for (int i = 0; i < njobs; i++)
@@ -434,6 +438,39 @@ LauncherPass(MemoryContext cxt, bool *checked_unheld)
 }
 
 /*
+ * A pass that only writes the prediction log, for a wake-up by its filling
+ * queue: nothing else is due, so the other checks wait for their time.
+ */
+static void
+LauncherLogPass(MemoryContext cxt)
+{
+	if (!PredictionLogPending())
+		return;
+	WorkerBeginTx(cxt, "mlops scheduler: writing the prediction log");
+	if (JobsTablesExist())
+		PredictionLogWork(false);
+	WorkerCommitTx(cxt);
+}
+
+/*
+ * After a wake-up: is a full pass due?  When its time has come, a wake-up
+ * asked for one (a job queued), the configuration is to be reread, or a
+ * job worker the launcher started exited (its notification sets the latch
+ * like any other wake-up, so the handles and slots are looked at).
+ */
+static bool
+LauncherFullPassDue(TimestampTz next_full)
+{
+	bool		due = ProgressTakeFullPassRequest();
+
+	if (ConfigReloadPending || GetCurrentTimestamp() >= next_full)
+		due = true;
+	for (int i = 0; i < ProgressSlotCount() && !due; i++)
+		due = launcher_jobs[i] != 0 && LauncherJobGone(i, false);
+	return due;
+}
+
+/*
  * Main function of the launcher.
  */
 void
@@ -442,6 +479,8 @@ MlopsLauncherMain(Datum main_arg)
 	MemoryContext cxt;
 	char	   *database;
 	bool		checked_unheld = false;
+	bool		full = true;
+	TimestampTz next_full = 0;
 	int			n;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -481,8 +520,6 @@ MlopsLauncherMain(Datum main_arg)
 	cxt = AllocSetContextCreate(TopMemoryContext, "mlops scheduler", ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
-		long		timeout;
-
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -497,12 +534,20 @@ MlopsLauncherMain(Datum main_arg)
 			}
 		}
 		MemoryContextSwitchTo(cxt);
-		timeout = LauncherPass(cxt, &checked_unheld);
+		if (full)
+		{
+			long		timeout = LauncherPass(cxt, &checked_unheld);
+
+			next_full = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout);
+		}
+		else
+			LauncherLogPass(cxt);
 		MemoryContextReset(cxt);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout, PG_WAIT_EXTENSION);
+						 Max(0, (next_full - GetCurrentTimestamp() + 999) / 1000), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		full = LauncherFullPassDue(next_full);
 	}
 }
 

@@ -154,18 +154,12 @@ StateMatches(const CallState *cs, const CallSite *site, FunctionCallInfo fcinfo)
 }
 
 /*
- * Give a call state to model m (resolved from the call's first argument):
- * free what it held for another model and size its buffers for m.
+ * Size a call state's buffers for model m, in its memory context.
  */
 static void
-InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
+SizeCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
 			  uint64 generation)
 {
-	if (cs->cxt == NULL)
-		cs->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mlops predict call state",
-										ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(cs->cxt);
 	cs->map_cxt = NULL;
 	cs->desc = NULL;
 	cs->argtypes = NULL;
@@ -192,8 +186,25 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 }
 
 /*
+ * Give a call state to model m (resolved from the call's first argument):
+ * free what it held for another model and size its buffers for m.
+ */
+static void
+InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
+			  uint64 generation)
+{
+	if (cs->cxt == NULL)
+		cs->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mlops predict call state",
+										ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(cs->cxt);
+	SizeCallState(fcinfo, site, cs, m, generation);
+}
+
+/*
  * Give the call state of a project's deployed model the state of its
- * running experiment's challenger c, in a child of its memory context.
+ * running experiment's challenger c, in the same memory context (freed
+ * with it, and no context of its own to make for every statement).
  */
 static void
 InitChallenger(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *c,
@@ -201,8 +212,8 @@ InitChallenger(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsMode
 {
 	CallState  *ch = MemoryContextAllocZero(cs->cxt, sizeof(CallState));
 
-	ch->cxt = AllocSetContextCreate(cs->cxt, "mlops predict challenger state", ALLOCSET_SMALL_SIZES);
-	InitCallState(fcinfo, site, ch, c, cs->generation);
+	ch->cxt = cs->cxt;
+	SizeCallState(fcinfo, site, ch, c, cs->generation);
 	cs->challenger = ch;
 	cs->fraction = d->fraction;
 	cs->shadow = d->shadow;
@@ -242,13 +253,18 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	if (d.challenger_id != 0)
 	{
 		/*
-		 * Loading the challenger evicts the least recently used model,
+		 * Loading the challenger may evict the least recently used model,
 		 * which is not the deployed one just used unless the cache holds a
-		 * single model: then getting it again reloads it.
+		 * single model: then getting it again reloads it.  (When nothing
+		 * was evicted, the deployed model is still the one got.)
 		 */
-		c = ModelCacheGet(d.challenger_id);
 		generation = ModelCacheGeneration();
-		m = ModelCacheGet(d.model_id);
+		c = ModelCacheGet(d.challenger_id);
+		if (ModelCacheGeneration() != generation)
+		{
+			generation = ModelCacheGeneration();
+			m = ModelCacheGet(d.model_id);
+		}
 		if (ModelCacheGeneration() != generation)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),

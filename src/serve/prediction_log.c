@@ -15,8 +15,10 @@
  * LOG_SLOT_DATA bytes of key, probabilities and features: a row whose
  * features do not fit is logged with features NULL; one whose key and
  * probabilities alone do not fit is dropped.  A quarter-full queue wakes
- * the worker; it also drains at every pass (mlops.scheduler_naptime),
- * writing the rows with heap multi-inserts (prediction_log_write.c).
+ * the worker for a pass that only writes the log (its other checks wait
+ * for their own time); it also drains at every full pass
+ * (mlops.scheduler_naptime), writing the rows with heap multi-inserts
+ * (prediction_log_write.c).
  *
  * Sampling: each served call draws a number from a hash of a per-backend
  * seed and the backend's call count, and is logged when it is below
@@ -414,7 +416,9 @@ KeyOrder(const MlopsModel *m)
  * The features of an array input as a JSON object keyed by the model's
  * column names, built directly (no JSON text, and the keys already in
  * jsonb's order): each number as the shortest decimal that reads back as
- * the same double, as JsonAppendDouble writes it; a numeric as it is.
+ * the same double, as JsonAppendDouble writes it; a numeric as it is.  The
+ * element type is float8, float4 or numeric (FeaturesJsonb), so its
+ * storage is known without a catalog lookup.
  */
 static Jsonb *
 ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
@@ -429,7 +433,18 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 	const int  *order = KeyOrder(m);
 	JsonbValue	object;
 
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	if (elemtype == NUMERICOID)
+	{
+		elmlen = -1;
+		elmbyval = false;
+		elmalign = TYPALIGN_INT;
+	}
+	else
+	{
+		elmlen = elemtype == FLOAT8OID ? sizeof(float8) : sizeof(float4);
+		elmbyval = elemtype == FLOAT8OID ? FLOAT8PASSBYVAL : true;
+		elmalign = elemtype == FLOAT8OID ? TYPALIGN_DOUBLE : TYPALIGN_INT;
+	}
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
 	object.type = jbvObject;
 	object.val.object.nPairs = 0;
@@ -564,7 +579,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	pg_atomic_write_u32(&slot->state, SLOT_READY);
 
 	if (length == (uint64) Max(1, log_queue->size / 4))
-		ProgressWakeLauncher();
+		ProgressWakeLauncher(false);
 }
 
 /*
@@ -685,21 +700,40 @@ LogPrune(void)
 
 /*
  * The worker's pass over the prediction log, in its transaction: prune by
- * retention, then write the queued rows (rows taken out of the queue are
- * lost if the transaction fails, so that comes last).  Nothing to do until the extension
- * has mlops.predictions.
+ * retention (at its full passes, not at the wake-ups of a filling queue),
+ * then write the queued rows (rows taken out of the queue are lost if the
+ * transaction fails, so that comes last).  Nothing to do until the
+ * extension has mlops.predictions.
  */
 void
-PredictionLogWork(void)
+PredictionLogWork(bool prune)
 {
 	Oid			nsp = get_namespace_oid("mlops", true);
 
 	if (log_queue == NULL || !OidIsValid(nsp) || !OidIsValid(get_relname_relid("predictions", nsp)))
 		return;
 	SPI_connect();
-	LogPrune();
+	if (prune)
+		LogPrune();
 	LogDrain();
 	SPI_finish();
+}
+
+/*
+ * Does the queue hold rows (ready or being copied in)?  A look without a
+ * transaction, for the worker's wake-ups.
+ */
+bool
+PredictionLogPending(void)
+{
+	bool		pending;
+
+	if (log_queue == NULL)
+		return false;
+	SpinLockAcquire(&log_queue->mutex);
+	pending = log_queue->head != log_queue->tail;
+	SpinLockRelease(&log_queue->mutex);
+	return pending;
 }
 
 /*

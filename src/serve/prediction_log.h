@@ -22,7 +22,8 @@ extern int	mlops_log_queue_size;
 extern void PredictionLogInit(void);
 extern void PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in,
 							 const double *out);
-extern void PredictionLogWork(void);
+extern void PredictionLogWork(bool prune);
+extern bool PredictionLogPending(void);
 extern const char *PredictionLogKey(const MlopsModel *m);
 extern bool PredictionLogNeedsInput(const MlopsModel *m);
 

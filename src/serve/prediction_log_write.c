@@ -16,8 +16,10 @@
  * worker wrote it is discarded, as the join of the former INSERT ...
  * SELECT did.  The table has no triggers
  * and no constraints besides NOT NULL columns, which the worker always
- * fills; its indexes (primary key, (project, predicted_at), (project,
- * key)) are maintained with ExecInsertIndexTuples.
+ * fills; its indexes ((project, predicted_at), and (project, key) where
+ * key is not NULL; no primary key) are maintained with
+ * ExecInsertIndexTuples.  The batch's slots are made on a copy of the
+ * table's tuple descriptor, which they need not pin one by one.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,6 +77,7 @@ struct LogWriter
 	MemoryContext cxt;			/* what lives for the pass */
 	MemoryContext batch_cxt;	/* reset at every batch */
 	Relation	rel;
+	TupleDesc	desc;			/* a copy of rel's: slots need no pin */
 	EState	   *estate;
 	ResultRelInfo *rri;
 	BulkInsertState bistate;
@@ -153,7 +156,7 @@ LogWriterBegin(void)
 	w->batch_cxt = AllocSetContextCreate(cxt, "mlops prediction log batch", ALLOCSET_DEFAULT_SIZES);
 	projects_relid = RegistryTableOid("projects");
 	w->rel = table_open(RegistryTableOid("predictions"), RowExclusiveLock);
-	desc = RelationGetDescr(w->rel);
+	desc = w->desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
 	for (int c = 0; c < NCOLS; c++)
 	{
 		int			a;
@@ -255,7 +258,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 		{
 			MemoryContext cxt = MemoryContextSwitchTo(w->cxt);
 
-			w->slots[w->nslots++] = MakeSingleTupleTableSlot(RelationGetDescr(w->rel), &TTSOpsVirtual);
+			w->slots[w->nslots++] = MakeSingleTupleTableSlot(w->desc, &TTSOpsVirtual);
 			MemoryContextSwitchTo(cxt);
 		}
 		slot = w->slots[nslots++];

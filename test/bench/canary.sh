@@ -30,7 +30,12 @@
 # call (the clock ticks of the postmaster's reaped children, that is the
 # pgbench backend once it has exited, from /proc, over the transactions
 # made): steadier than TPS on a shared machine, where other processes take
-# the cores.  On a shared or busy machine the numbers are noisy: run it
+# the cores.  Steadiest of all, each round also measures the backend's own
+# CPU time (/proc/self/schedstat) per single-row statement, 20,000
+# statements each its own executor run as a pgbench transaction is
+# ("ns/stmt", median of the rounds): its difference from "none" ("+ns") is
+# what the state adds to a transaction, and "% of tx" puts it against the
+# server's CPU per pgbench transaction without an experiment.  On a shared or busy machine the numbers are noisy: run it
 # on a quiet one, and read the ranges printed per state.  Needs root or
 # the postgres user, like test/run.sh; --no-build also skips the Debian
 # package check.
@@ -87,6 +92,24 @@ BEGIN
 	SELECT count(mlops.predict(project, ARRAY[x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14,
 											  x15, x16, x17, x18, x19, x20])) INTO n FROM bench_rows;
 	RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6 / n;
+END $$;
+-- nanoseconds of this backend's CPU (/proc/self/schedstat) per single-row
+-- statement over 5000 rows, 4 times: each PERFORM its own executor run, as
+-- each pgbench transaction is (the FROM keeps PL/pgSQL from evaluating it
+-- as a simple expression)
+CREATE FUNCTION bench_cpu_ns(project text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	arrays float8[] := ARRAY(SELECT ARRAY[x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14,
+										  x15, x16, x17, x18, x19, x20] FROM bench_rows WHERE id <= 5000 ORDER BY id);
+	a float8[];
+	t0 bigint := split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
+BEGIN
+	FOR i IN 1..4 LOOP
+		FOREACH a SLICE 1 IN ARRAY arrays LOOP
+			PERFORM mlops.predict(project, a) FROM (VALUES (1)) v;
+		END LOOP;
+	END LOOP;
+	RETURN (split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - t0) / 20000;
 END $$;
 SELECT model_id FROM mlops.train('bench_linear', 'bench_rows', 'y', algorithm => 'logistic', exclude => '{id}');
 SELECT model_id FROM mlops.train('bench_linear', 'bench_rows', 'y', algorithm => 'logistic', exclude => '{id}',
@@ -160,12 +183,13 @@ median() {
 report=""
 for project in bench_linear bench_xgb; do
 	declare -A runs=([none]="" [routing]="" [canary]="" [shadow]="") rows=([none]="" [routing]="" [canary]="" [shadow]="")
-	declare -A cpu=([none]="" [routing]="" [canary]="" [shadow]="")
+	declare -A cpu=([none]="" [routing]="" [canary]="" [shadow]="") stmt=([none]="" [routing]="" [canary]="" [shadow]="")
 	for ((r = 1; r <= rounds; r++)); do
 		for state in none routing canary shadow; do
 			set_state "$project" "$state"
 			measure "$PGDATABASE" "$tmp/$project.sql" "$state"
 			rows[$state]+=" $(mlops_psql -At -c "SELECT round(bench_per_row('$project')::numeric, 3)")"
+			stmt[$state]+=" $(mlops_psql -At -c "SELECT bench_cpu_ns('$project')")"
 		done
 	done
 	set_state "$project" none
@@ -175,6 +199,8 @@ for project in bench_linear bench_xgb; do
 	base_row=$(printf '%s\n' ${rows[none]} | sort -g | head -n 1)
 	# shellcheck disable=SC2086
 	base_cpu=$(median ${cpu[none]})
+	# shellcheck disable=SC2086
+	base_stmt=$(median ${stmt[none]})
 	for state in none routing canary shadow; do
 		# shellcheck disable=SC2086
 		m=$(median ${runs[$state]})
@@ -186,12 +212,15 @@ for project in bench_linear bench_xgb; do
 		range_row=$(printf '%s\n' ${rows[$state]} | sort -g | sed -n '1p;$p' | paste -sd-)
 		# shellcheck disable=SC2086
 		m_cpu=$(median ${cpu[$state]})
-		report+=$(printf '%-14s %-7s %10.0f %13s %8.1f%% %9.3f %15s %8.1f%% %9.2f %8.1f%%' "$project" "$state" "$m" "$range" \
+		# shellcheck disable=SC2086
+		m_stmt=$(median ${stmt[$state]})
+		report+=$(printf '%-14s %-7s %10.0f %13s %8.1f%% %9.3f %15s %8.1f%% %9.2f %8.1f%% %9.0f %+7.0f %8.1f%%' "$project" "$state" "$m" "$range" \
 			"$(awk -v b="$base" -v m="$m" 'BEGIN { print 100 * (1 - m / b) }')" "$m_row" "$range_row" \
 			"$(awk -v b="$base_row" -v m="$m_row" 'BEGIN { print 100 * (m / b - 1) }')" "$m_cpu" \
-			"$(awk -v b="$base_cpu" -v m="$m_cpu" 'BEGIN { print 100 * (m / b - 1) }')")$'\n'
+			"$(awk -v b="$base_cpu" -v m="$m_cpu" 'BEGIN { print 100 * (m / b - 1) }')" "$m_stmt" "$((m_stmt - base_stmt))" \
+			"$(awk -v b="$base_stmt" -v m="$m_stmt" -v tx="$base_cpu" 'BEGIN { print (m - b) / (tx * 10) }')")$'\n'
 	done
-	unset runs rows cpu
+	unset runs rows cpu stmt
 done
-printf '\n%-14s %-7s %10s %13s %9s %9s %15s %9s %9s %9s\n' project state "tps" "tps min-max" overhead "best us/row" "us/row min-max" overhead "cpu us/tx" overhead
+printf '\n%-14s %-7s %10s %13s %9s %9s %15s %9s %9s %9s %9s %7s %9s\n' project state "tps" "tps min-max" overhead "best us/row" "us/row min-max" overhead "cpu us/tx" overhead "ns/stmt" "+ns" "% of tx"
 printf '%s' "$report"

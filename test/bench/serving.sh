@@ -29,9 +29,11 @@
 # backend, once it has exited) and of the mlops scheduler (which writes the
 # log; after the queue is drained), from /proc, over the transactions
 # pgbench made.  On a shared machine that is the steadier measure of what
-# statistics and logging cost.  Prints markdown tables.  Needs root (to
-# read /proc of the server's processes) or the postgres user, like
-# test/run.sh.
+# statistics and logging cost.  The logged runs also report the worker's
+# own CPU per row it wrote (its /proc schedstat clock), and wait for it by
+# polling the table's statistics, not by counting the rows.  Prints
+# markdown tables.  Needs root (to read /proc of the server's processes) or
+# the postgres user, like test/run.sh.
 set -euo pipefail
 
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
@@ -95,14 +97,20 @@ server_ticks() {
 hz=$(getconf CLK_TCK)
 
 # One measured run (PGOPTIONS $1, $2 clients; $3 = drain: wait for the
-# worker to write the log first): appends the TPS to runs[$4] and the
-# server's CPU microseconds per call to cpu[$4]
+# worker to write the log first): appends the TPS to runs[$4], the
+# server's CPU microseconds per call to cpu[$4] and, when draining, the
+# worker's CPU microseconds per logged row to worker[$4]
 measure() {
-	local t0 t1 tps n
+	local t0 t1 w0 w1 tps n
 
 	t0=$(server_ticks)
+	w0=$(worker_ns)
 	read -r tps n < <(pgbench_run "$1" "$2")
-	[[ $3 == drain ]] && logged=$(drained)
+	if [[ $3 == drain ]]; then
+		logged=$(drained)
+		w1=$(worker_ns)
+		worker[$4]+=" $(awk -v a="$w0" -v b="$w1" -v n="$logged" 'BEGIN { printf "%.3f", (b - a) / 1000 / n }')"
+	fi
 	sleep 0.5 # the backends are reaped
 	t1=$(server_ticks)
 	runs[$4]+=" $tps"
@@ -119,21 +127,32 @@ q() {
 	mlops_psql -q -At -c "$1"
 }
 
-# Wait (up to 60 s) until the worker has written every queued row: the
-# number of logged rows stops changing
+# Wait (up to 60 s) until the worker has written every queued row (the
+# calls not dropped; the statistics of the run's backends are flushed when
+# they end), polling the table's statistics (cheap: no scan) and counting
+# the rows once those say they have all arrived; prints the rows logged
 drained() {
-	local last=-1 now
+	local want now rows=-1
 
-	for _ in $(seq 600); do
-		now=$(q "SELECT count(*) FROM mlops.predictions")
-		[[ $now == "$last" ]] && break
-		last=$now
-		sleep 1
+	want=$(q "SELECT calls - dropped FROM mlops.serving_stats WHERE project = 'bench_srv'")
+	for _ in $(seq 120); do
+		now=$(q "SELECT n_tup_ins - $ins0 FROM pg_stat_user_tables WHERE relid = 'mlops.predictions'::regclass")
+		if ((now >= want)); then
+			rows=$(q "SELECT count(*) FROM mlops.predictions")
+			((rows >= want)) && break
+		fi
+		sleep 0.5
 	done
-	echo "$now"
+	((rows >= 0)) || rows=$(q "SELECT count(*) FROM mlops.predictions")
+	echo "$rows"
 }
 
-declare -A runs cpu
+# CPU nanoseconds the scheduler (the log's writer) has used
+worker_ns() {
+	awk '{ print $1 }' "/proc/$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'mlops scheduler'")/schedstat"
+}
+
+declare -A runs cpu worker
 lost_total=0 dropped_total=0 logged_total=0
 for ((r = 1; r <= reps; r++)); do
 	for c in 1 2 8; do
@@ -145,6 +164,7 @@ for ((r = 1; r <= reps; r++)); do
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": null}')" >/dev/null
 		measure "" "$c" - "log_off_$c"
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": {\"sample\": 1}}'); SELECT mlops.serving_stats_reset(); TRUNCATE mlops.predictions" >/dev/null
+		ins0=$(q "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'mlops.predictions'::regclass")
 		measure "" "$c" drain "log_on_$c"
 		read -r calls dropped < <(q "SELECT calls, dropped FROM mlops.serving_stats WHERE project = 'bench_srv'" | tr '|' ' ')
 		lost=$((calls - dropped - logged))
@@ -183,15 +203,16 @@ done
 echo
 echo "server CPU per call (µs; median of the runs):"
 echo
-echo "| clients | track_serving off | on | on vs off | no log | log sample 1 | log vs no log |"
-echo "|---|---|---|---|---|---|---|"
+echo "| clients | track_serving off | on | on vs off | no log | log sample 1 | log vs no log | of which the worker, per logged row |"
+echo "|---|---|---|---|---|---|---|---|"
 for c in 1 2 8; do
 	# shellcheck disable=SC2086
 	off=$(median ${cpu[track_off_$c]}) on=$(median ${cpu[track_on_$c]})
 	# shellcheck disable=SC2086
 	nolog=$(median ${cpu[log_off_$c]}) log=$(median ${cpu[log_on_$c]})
 	echo "| $c | $off | $on | $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |" \
-		"$nolog | $log | $(awk -v a="$nolog" -v b="$log" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |"
+		"$nolog | $log | $(awk -v a="$nolog" -v b="$log" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |" \
+		"$(median ${worker[log_on_$c]}) |"
 done
 # shellcheck disable=SC2086
 boff=$(median ${runs[batch_off]}) bon=$(median ${runs[batch_on]})
