@@ -17,8 +17,8 @@
 /* trees walked side by side for one row */
 #define FOREST_LANES 16
 
-/* rows the binned walk scores together (one per lane of their sums) */
-#define FOREST_BATCH 16
+/* rows the binned walk scores together (one per lane of the rows-in-lanes walk) */
+#define FOREST_BATCH 32
 
 /*
  * One tree node, 16 bytes.  Every tree is laid out breadth first, so a

@@ -36,15 +36,16 @@
  *
  * Ensembles at most FOREST_LANES_MAX_DEPTH deep over rows of at most
  * FOREST_LANES_MAX_SLOTS slots also have a rows-in-lanes form, which
- * ForestSumBinnedBatch walks instead: the batch's rows are binned into
- * slot words transposed (slot x 16 rows), then each tree is walked for the
- * 16 rows at once, one lane per row.  A tree's node words (2^depth) and
- * leaves are in at most four registers each, so a level's node of each
- * row is a permute of the rows' heap positions; the rows' slot words for
- * it are blended from the level's nodes' slots (2^l loads, each 16 rows'
- * words of one slot) at the top FOREST_LANES_BLEND_LEVELS levels and
- * gathered below, where blends would cost more than the gather.  Each
- * lane adds its row's leaves in tree order, the same float32 additions.
+ * ForestSumBinnedBatch walks instead (on processors with AVX-512BW): the
+ * batch's 32 rows are binned into 16-bit bins laid out transposed (slot x
+ * 32 rows, 64 bytes a slot), then each tree is walked for the 32 rows at
+ * once, one 16-bit lane per row.  A tree's thresholds (as 16-bit indexes)
+ * are in two registers, so a level's node of each row is one permute of
+ * the rows' heap positions; the rows' bins for it are blended from the
+ * level's nodes' slots (2^l loads, each 32 rows' bins of one slot): no
+ * gather, which measured slower than blends on AMD Zen 4 at every level
+ * with 32 rows in a vector.  Each lane adds its row's leaves in tree
+ * order, the same float32 additions.
  *
  * Rows with a missing value take the scalar walk (its default directions);
  * models whose feature has 32768 distinct thresholds or more, or a NaN
@@ -77,11 +78,12 @@
 #define FOREST_BINNED_PERMUTE_SLOTS 64
 
 /* the rows-in-lanes form: trees at most this deep, rows of at most this many slots */
+#define FOREST_LANES_TARGET __attribute__((target("avx512f,avx512bw,popcnt")))
 #define FOREST_LANES_MAX_DEPTH 6
 #define FOREST_LANES_MAX_SLOTS 1024
 
-/* levels of the rows-in-lanes walk whose rows' bins are blended, not gathered */
-#define FOREST_LANES_BLEND_LEVELS 4
+/* a tree of the rows-in-lanes form: 64 thresholds, 64 slots, 64 float leaves, in halfwords */
+#define FOREST_LANES_TREE 256
 
 /* the binned form of a Forest */
 struct ForestBinned
@@ -102,11 +104,11 @@ struct ForestBinned
 	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
 	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
 								 * ngroups x FOREST_LANES */
-	uint32	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
-								 * lwords node words, then lwords leaves */
-	int			lwords;			/* Max(FOREST_LANES, 2^depth) */
-	uint32	   *bins;			/* scratch: FOREST_BATCH rows' slot words,
-								 * transposed: slot x FOREST_BATCH */
+	uint16	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
+								 * FOREST_LANES_TREE halfwords (see
+								 * ForestBinnedLanesTrees) */
+	uint16	   *bins;			/* scratch: FOREST_BATCH rows' bins,
+								 * transposed: nslots x FOREST_BATCH */
 	float	   *sums;			/* scratch: noutputs x FOREST_BATCH margins */
 };
 
@@ -267,11 +269,15 @@ ForestBinnedTrees(const Forest *f, ForestBinned *b, int depth, float **values, c
 
 /*
  * The rows-in-lanes form of the trees laid out in b (see
- * ForestSumBinnedLanes), when they are at most FOREST_LANES_MAX_DEPTH deep
- * and the rows at most FOREST_LANES_MAX_SLOTS slots wide: per tree, the
- * node at heap position h (the root at 1, h's children at 2h and 2h + 1)
- * in word h of lwords, as (i << 16) | (slot << 4), then the leaf at heap
- * position h in word h % lwords of the next lwords.
+ * ForestSumBinnedLanes), when they are at most FOREST_LANES_MAX_DEPTH deep,
+ * the rows at most FOREST_LANES_MAX_SLOTS slots wide and the processor runs
+ * AVX-512BW: per tree, FOREST_LANES_TREE halfwords: the node at heap
+ * position h (the root at 1, h's children at 2h and 2h + 1) as its
+ * threshold's index in halfword h and its slot in halfword 64 + h, then
+ * the leaf at heap position h as the float at halfword 128 + 2 (h % w),
+ * w = Max(FOREST_LANES, 2^depth) (so that a permute of h's low bits
+ * selects it).  A node of 0 (a leaf above the last level) reads slot 0,
+ * whose bins are 0, against index 0: always left.
  */
 static void
 ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
@@ -280,11 +286,11 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
 	int			positions = b->positions;
 	int			w = Max(FOREST_LANES, 1 << depth);
 
-	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS)
+	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS ||
+		!__builtin_cpu_supports("avx512bw"))
 		return;
-	b->lwords = w;
-	b->lanes = palloc0(sizeof(uint32) * 2 * w * f->ntrees);
-	b->bins = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
+	b->lanes = palloc0(sizeof(uint16) * FOREST_LANES_TREE * f->ntrees);
+	b->bins = palloc0(sizeof(uint16) * b->nslots * FOREST_BATCH);
 	b->sums = palloc0(sizeof(float) * f->noutputs * FOREST_BATCH);
 	for (int t = 0; t < f->ntrees; t++)
 	{
@@ -292,14 +298,15 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
 		int			lane = t % FOREST_LANES;
 		const uint32 *nodes = b->nodes + group * positions * FOREST_LANES + lane;
 		const float *leaves = b->leaves + group * (positions + 1) * FOREST_LANES + lane;
-		uint32	   *tree = b->lanes + (Size) t * 2 * w;
-		float	   *tleaves = (float *) (tree + w);
+		uint16	   *tree = b->lanes + (Size) t * FOREST_LANES_TREE;
+		float	   *tleaves = (float *) (tree + 128);
 
 		for (int p = 0; p < positions; p++)
 		{
 			uint32		node = nodes[p * FOREST_LANES];
 
-			tree[p + 1] = (node & 0xFFFF0000) | ((node & 0xFFFF) << 4);
+			tree[p + 1] = (uint16) (node >> 16);
+			tree[64 + p + 1] = (uint16) (node & 0xFFFF);
 		}
 		for (int p = 0; p <= positions; p++)
 			tleaves[(positions + 1 + p) % w] = leaves[p * FOREST_LANES];
@@ -591,125 +598,119 @@ ForestSumBinned(const Forest *f, const float *x, float *margin)
 }
 
 /*
- * Walk every tree of the rows-in-lanes form (the trees "depth" deep, a
- * constant) for the FOREST_BATCH rows whose slot words are in b->bins, one
- * row per lane, and add each tree's leaves to its output's sums (sum[o]
- * in register o for a single output, else b->sums + o * FOREST_BATCH), in
- * tree order.  A tree's nodes are in at most four registers: the root's
- * bins are one load, a deeper level's node of each row is a permute of
- * the row's heap position, and the row's slot word for it one gather from
- * the transposed bins (slot << 4 | lane indexes them).
+ * The float leaves (16 of them from leaves, a tree "depth" deep) at heap
+ * positions h, one 32-bit lane per row: a permute of h's low bits.
  */
-static FOREST_AVX512_TARGET pg_attribute_always_inline void
+static FOREST_LANES_TARGET pg_attribute_always_inline __m512
+ForestLanesLeaf(const float *leaves, int depth, __m512i h)
+{
+	if (depth <= 4)
+		return _mm512_permutexvar_ps(h, _mm512_loadu_ps(leaves));
+	if (depth == 5)
+		return _mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h, _mm512_loadu_ps(leaves + 16));
+	return _mm512_mask_blend_ps(_mm512_test_epi32_mask(h, _mm512_set1_epi32(32)),
+								_mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h,
+													   _mm512_loadu_ps(leaves + 16)),
+								_mm512_permutex2var_ps(_mm512_loadu_ps(leaves + 32), h,
+													   _mm512_loadu_ps(leaves + 48)));
+}
+
+/*
+ * Walk every tree of the rows-in-lanes form (the trees "depth" deep, a
+ * constant) for the FOREST_BATCH rows whose bins are in b->bins, one
+ * 16-bit lane per row, and add each tree's leaves to its output's sums
+ * (rows 0-15 in sum[2 o], rows 16-31 in sum[2 o + 1] for a single output,
+ * else b->sums + o * FOREST_BATCH), in tree order.  A tree's thresholds
+ * are in two registers: a level's node of each row is a permute of the
+ * row's heap position h (the root at 1); the rows' bins for it are blended
+ * from the level's nodes' slots (2^l loads of 32 rows' bins, folded pair
+ * by pair as they are loaded, last direction first, so at most l + 1
+ * vectors are live).
+ */
+static FOREST_LANES_TARGET pg_attribute_always_inline void
 ForestLanesWalk(const Forest *f, int depth, __m512 *sum)
 {
 	const ForestBinned *b = f->binned;
-	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512i low = _mm512_set1_epi32(0xFFFF);
-	const __m512i one = _mm512_set1_epi32(1);
-	const int	w = depth <= 4 ? FOREST_LANES : 1 << depth;
-	const uint32 *bins = b->bins;
+	const __m512i one = _mm512_set1_epi16(1);
+	const uint16 *bins = b->bins;
 
 	for (int t = 0; t < f->ntrees; t++)
 	{
-		const uint32 *tree = b->lanes + (Size) t * 2 * w;
-		const float *leaves = (const float *) (tree + w);
-		uint32		root = tree[1];
-		__m512i		n0 = _mm512_loadu_si512(tree);
-		__m512i		h;
+		const uint16 *tree = b->lanes + (Size) t * FOREST_LANES_TREE;
+		const uint16 *slots = tree + 64;
+		const float *leaves = (const float *) (tree + 128);
+		__m512i		thr0 = _mm512_loadu_si512(tree);
+		__m512i		thr1 = _mm512_loadu_si512(tree + 32);
+		__m512i		h = _mm512_set1_epi16(1);
 		__m512		leaf;
-		__mmask16	r;
-		__mmask16	right[FOREST_LANES_BLEND_LEVELS];
+		__mmask32	right[FOREST_LANES_MAX_DEPTH];
 
-		r = _mm512_cmpgt_epu32_mask(_mm512_loadu_si512(bins + (root & 0xFFFF)),
-									_mm512_set1_epi32(root));
-		h = _mm512_mask_add_epi32(_mm512_set1_epi32(2), r, _mm512_set1_epi32(2), one);
-		right[0] = r;
 #pragma GCC unroll 8
-		for (int level = 1; level < depth; level++)
+		for (int level = 0; level < depth; level++)
 		{
-			__m512i		node;
+			__m512i		node = _mm512_permutex2var_epi16(thr0, h, thr1);
+			__m512i		c[FOREST_LANES_MAX_DEPTH];
+			int			n = 1 << level;
+			int			top = 0;
+			__m512i		v;
 
-			if (level <= 3)
-				node = _mm512_permutexvar_epi32(h, n0);
-			else if (level == 4)
-				node = _mm512_permutexvar_epi32(h, _mm512_loadu_si512(tree + 16));
-			else
-				node = _mm512_permutex2var_epi32(_mm512_loadu_si512(tree + 32), h,
-												 _mm512_loadu_si512(tree + 48));
-			if (level < FOREST_LANES_BLEND_LEVELS)
-			{
-				__m512i		c[FOREST_LANES_BLEND_LEVELS];
-				int			n = 1 << level;
-				int			top = 0;
-
-				/*
-				 * the bins of the level's nodes' slots, blended pair by pair
-				 * as they are loaded (last direction first), so that at most
-				 * level + 1 vectors are live
-				 */
+			/* the rows' bins: pairs folded as they are loaded, at most level + 1 live */
 #pragma GCC unroll 32
-				for (int p = 0; p < n; p++)
-				{
-					__m512i		v = _mm512_loadu_si512(bins + (tree[n + p] & 0xFFFF));
-
+			for (int p = 0; p < n; p++)
+			{
+				v = _mm512_loadu_si512(bins + slots[n + p] * FOREST_BATCH);
 #pragma GCC unroll 8
-					for (int k = 0; (p >> k) & 1; k++)
-						v = _mm512_mask_blend_epi32(right[level - 1 - k], c[--top], v);
-					c[top++] = v;
-				}
-				r = _mm512_cmpgt_epu32_mask(c[0], node);
-				right[level] = r;
+				for (int k = 0; (p >> k) & 1; k++)
+					v = _mm512_mask_blend_epi16(right[level - 1 - k], c[--top], v);
+				c[top++] = v;
 			}
-			else
-				r = _mm512_cmpgt_epu32_mask(_mm512_i32gather_epi32(_mm512_ternarylogic_epi32(node, low, lane, 0xEA),
-																   bins, sizeof(uint32)),
-											node);
-			h = _mm512_mask_add_epi32(_mm512_add_epi32(h, h), r, _mm512_add_epi32(h, h), one);
+			v = c[0];
+			right[level] = _mm512_cmpgt_epu16_mask(v, node);
+			h = _mm512_mask_add_epi16(_mm512_add_epi16(h, h), right[level], _mm512_add_epi16(h, h), one);
 		}
-		if (depth <= 4)
-			leaf = _mm512_permutexvar_ps(h, _mm512_loadu_ps(leaves));
-		else if (depth == 5)
-			leaf = _mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h, _mm512_loadu_ps(leaves + 16));
-		else
-			leaf = _mm512_mask_blend_ps(_mm512_test_epi32_mask(h, _mm512_set1_epi32(32)),
-										_mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h,
-															   _mm512_loadu_ps(leaves + 16)),
-										_mm512_permutex2var_ps(_mm512_loadu_ps(leaves + 32), h,
-															   _mm512_loadu_ps(leaves + 48)));
-		if (f->noutputs == 1)
-			sum[0] = _mm512_add_ps(sum[0], leaf);
-		else
+		for (int half = 0; half < 2; half++)
 		{
-			float	   *s = b->sums + f->outputs[t] * FOREST_BATCH;
+			__m512i		hh = _mm512_cvtepu16_epi32(half == 0 ? _mm512_castsi512_si256(h) :
+												   _mm512_extracti64x4_epi64(h, 1));
 
-			_mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), leaf));
+			leaf = ForestLanesLeaf(leaves, depth, hh);
+			if (f->noutputs == 1)
+				sum[half] = _mm512_add_ps(sum[half], leaf);
+			else
+			{
+				float	   *s = b->sums + f->outputs[t] * FOREST_BATCH + half * FOREST_LANES;
+
+				_mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), leaf));
+			}
 		}
 	}
 }
 
 /*
  * ForestSumBinnedBatch in the rows-in-lanes form: the rows' values are
- * binned into the transposed slot words, then every tree is walked for
- * all rows at once (ForestLanesWalk), each lane adding its row's leaves in
- * tree order, the very float32 additions of the one-row walk.
+ * binned into the transposed bins, then every tree is walked for all rows
+ * at once (ForestLanesWalk), each lane adding its row's leaves in tree
+ * order, the very float32 additions of the one-row walk.
  */
-static FOREST_AVX512_TARGET void
+static FOREST_LANES_TARGET void
 ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
 {
 	const ForestBinned *b = f->binned;
-	__mmask16	lanes = (__mmask16) ((1u << n) - 1);
+	__mmask16	lanes[2];
 	int			k = f->noutputs;
-	__m512		sum[1];
+	__m512		sum[2];
 
+	lanes[0] = (__mmask16) ((1u << Min(n, FOREST_LANES)) - 1);
+	lanes[1] = (__mmask16) ((1u << Max(n - FOREST_LANES, 0)) - 1);
 	for (int u = 0; u < b->nused; u++)
 	{
 		int			slot = b->used[u];
 
 		for (int r = 0; r < n; r++)
-			b->bins[slot * FOREST_BATCH + r] = ForestBinOf(b, u, x[(Size) r * f->rowstride + slot]) << 16;
+			b->bins[slot * FOREST_BATCH + r] = ForestBinOf(b, u, x[(Size) r * f->rowstride + slot]);
 	}
-	sum[0] = _mm512_maskz_loadu_ps(lanes, margins);
+	sum[0] = _mm512_maskz_loadu_ps(lanes[0], margins);
+	sum[1] = _mm512_maskz_loadu_ps(lanes[1], margins + FOREST_LANES);
 	if (k > 1)
 		for (int o = 0; o < k; o++)
 			for (int r = 0; r < n; r++)
@@ -736,7 +737,10 @@ ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
 			break;
 	}
 	if (k == 1)
-		_mm512_mask_storeu_ps(margins, lanes, sum[0]);
+	{
+		_mm512_mask_storeu_ps(margins, lanes[0], sum[0]);
+		_mm512_mask_storeu_ps(margins + FOREST_LANES, lanes[1], sum[1]);
+	}
 	else
 		for (int o = 0; o < k; o++)
 			for (int r = 0; r < n; r++)
@@ -773,13 +777,19 @@ ForestSumBinnedBatch(const Forest *f, const float *x, int n, float *margins)
 		__m512i		at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
 															  11, 12, 13, 14, 15),
 											_mm512_set1_epi32(pitch));
-		__mmask16	lanes = (__mmask16) ((1u << n) - 1);
-		__m512		sum = _mm512_maskz_loadu_ps(lanes, margins);
 
-		for (int t = 0; t < f->ntrees; t++)
-			sum = _mm512_add_ps(sum, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, at,
-															  leaves + t, sizeof(float)));
-		_mm512_mask_storeu_ps(margins, lanes, sum);
+		/* FOREST_LANES rows at a time */
+		for (int first = 0; first < n; first += FOREST_LANES)
+		{
+			__mmask16	lanes = (__mmask16) ((1u << Min(n - first, FOREST_LANES)) - 1);
+			const float *from = leaves + first * pitch;
+			__m512		sum = _mm512_maskz_loadu_ps(lanes, margins + first);
+
+			for (int t = 0; t < f->ntrees; t++)
+				sum = _mm512_add_ps(sum, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, at,
+																  from + t, sizeof(float)));
+			_mm512_mask_storeu_ps(margins + first, lanes, sum);
+		}
 		return;
 	}
 	for (int r = 0; r < n; r++)
