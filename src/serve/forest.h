@@ -18,7 +18,7 @@
 #define FOREST_LANES 16
 
 /* rows the binned walk scores together (one per lane of the rows-in-lanes walk) */
-#define FOREST_BATCH 32
+#define FOREST_BATCH 64
 
 /*
  * One tree node, 16 bytes.  Every tree is laid out breadth first, so a

@@ -36,16 +36,18 @@
  *
  * Ensembles at most FOREST_LANES_MAX_DEPTH deep over rows of at most
  * FOREST_LANES_MAX_SLOTS slots also have a rows-in-lanes form, which
- * ForestSumBinnedBatch walks instead (on processors with AVX-512BW): the
- * batch's 32 rows are binned into 16-bit bins laid out transposed (slot x
- * 32 rows, 64 bytes a slot), then each tree is walked for the 32 rows at
- * once, one 16-bit lane per row.  A tree's thresholds (as 16-bit indexes)
- * are in two registers, so a level's node of each row is one permute of
+ * ForestSumBinnedBatch walks instead (on processors with AVX-512BW and
+ * VBMI): a vector's rows are binned into bins laid out transposed (slot x
+ * rows, 64 bytes a slot), then each tree is walked for all of them at
+ * once, one lane per row: 64 rows in 8-bit lanes when every feature has at
+ * most 255 thresholds (the narrow form: hist's default max_bin of 256),
+ * else 32 rows in 16-bit lanes.  A tree's thresholds (as indexes) are in
+ * one or two registers, so a level's node of each row is one permute of
  * the rows' heap positions; the rows' bins for it are blended from the
- * level's nodes' slots (2^l loads, each 32 rows' bins of one slot): no
- * gather, which measured slower than blends on AMD Zen 4 at every level
- * with 32 rows in a vector.  Each lane adds its row's leaves in tree
- * order, the same float32 additions.
+ * level's nodes' slots (2^l loads, each the rows' bins of one slot): no
+ * gather, which measured slower than blends on AMD Zen 4 at every level.
+ * Each lane adds its row's leaves in tree order, the same float32
+ * additions.
  *
  * Rows with a missing value take the scalar walk (its default directions);
  * models whose feature has 32768 distinct thresholds or more, or a NaN
@@ -78,12 +80,18 @@
 #define FOREST_BINNED_PERMUTE_SLOTS 64
 
 /* the rows-in-lanes form: trees at most this deep, rows of at most this many slots */
-#define FOREST_LANES_TARGET __attribute__((target("avx512f,avx512bw,popcnt")))
+#define FOREST_LANES_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi,popcnt")))
 #define FOREST_LANES_MAX_DEPTH 6
 #define FOREST_LANES_MAX_SLOTS 1024
 
 /* a tree of the rows-in-lanes form: 64 thresholds, 64 slots, 64 float leaves, in halfwords */
 #define FOREST_LANES_TREE 256
+
+/* the bytes of one slot's bins of the rows-in-lanes walk: a vector */
+#define FOREST_LANES_BYTES 64
+
+/* a feature's thresholds in the narrow rows-in-lanes form: at most this many, so a bin fits a byte */
+#define FOREST_LANES_NARROW_THRESHOLDS 255
 
 /* the binned form of a Forest */
 struct ForestBinned
@@ -107,8 +115,11 @@ struct ForestBinned
 	uint16	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
 								 * FOREST_LANES_TREE halfwords (see
 								 * ForestBinnedLanesTrees) */
-	uint16	   *bins;			/* scratch: FOREST_BATCH rows' bins,
-								 * transposed: nslots x FOREST_BATCH */
+	bool		narrow;			/* 8-bit bins, FOREST_LANES_BYTES rows a
+								 * vector (else 16-bit, half as many) */
+	uint8	   *bins;			/* scratch: a vector's rows' bins,
+								 * transposed: nslots x FOREST_LANES_BYTES
+								 * bytes */
 	float	   *sums;			/* scratch: noutputs x FOREST_BATCH margins */
 };
 
@@ -271,26 +282,31 @@ ForestBinnedTrees(const Forest *f, ForestBinned *b, int depth, float **values, c
  * The rows-in-lanes form of the trees laid out in b (see
  * ForestSumBinnedLanes), when they are at most FOREST_LANES_MAX_DEPTH deep,
  * the rows at most FOREST_LANES_MAX_SLOTS slots wide and the processor runs
- * AVX-512BW: per tree, FOREST_LANES_TREE halfwords: the node at heap
- * position h (the root at 1, h's children at 2h and 2h + 1) as its
- * threshold's index in halfword h and its slot in halfword 64 + h, then
- * the leaf at heap position h as the float at halfword 128 + 2 (h % w),
- * w = Max(FOREST_LANES, 2^depth) (so that a permute of h's low bits
- * selects it).  A node of 0 (a leaf above the last level) reads slot 0,
- * whose bins are 0, against index 0: always left.
+ * AVX-512BW and VBMI: per tree, FOREST_LANES_TREE halfwords: the node at
+ * heap position h (the root at 1, h's children at 2h and 2h + 1) as its
+ * threshold's index in halfword h (byte h when every feature has at most
+ * FOREST_LANES_NARROW_THRESHOLDS thresholds, count[j] feature j's: the
+ * narrow form) and its slot in halfword 64 + h, then the leaf at heap
+ * position h as the float at halfword 128 + 2 (h % w), w = Max(FOREST_LANES,
+ * 2^depth) (so that a permute of h's low bits selects it).  A node of 0 (a
+ * leaf above the last level) reads slot 0, whose bins are 0, against index
+ * 0: always left.
  */
 static void
-ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
+ForestBinnedLanesTrees(const Forest *f, ForestBinned *b, const int *count)
 {
 	int			depth = b->depth;
 	int			positions = b->positions;
 	int			w = Max(FOREST_LANES, 1 << depth);
 
 	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS ||
-		!__builtin_cpu_supports("avx512bw"))
+		!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vbmi"))
 		return;
+	b->narrow = true;
+	for (int j = 0; j < f->nfeatures; j++)
+		b->narrow &= count[j] <= FOREST_LANES_NARROW_THRESHOLDS;
 	b->lanes = palloc0(sizeof(uint16) * FOREST_LANES_TREE * f->ntrees);
-	b->bins = palloc0(sizeof(uint16) * b->nslots * FOREST_BATCH);
+	b->bins = palloc0(b->nslots * FOREST_LANES_BYTES);
 	b->sums = palloc0(sizeof(float) * f->noutputs * FOREST_BATCH);
 	for (int t = 0; t < f->ntrees; t++)
 	{
@@ -305,7 +321,10 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
 		{
 			uint32		node = nodes[p * FOREST_LANES];
 
-			tree[p + 1] = (uint16) (node >> 16);
+			if (b->narrow)
+				((uint8 *) tree)[p + 1] = (uint8) (node >> 16);
+			else
+				tree[p + 1] = (uint16) (node >> 16);
 			tree[64 + p + 1] = (uint16) (node & 0xFFFF);
 		}
 		for (int p = 0; p <= positions; p++)
@@ -348,7 +367,7 @@ ForestBuildBinned(Forest *f, int depth)
 		return;
 	}
 	ForestBinnedTrees(f, b, depth, values, count);
-	ForestBinnedLanesTrees(f, b);
+	ForestBinnedLanesTrees(f, b, count);
 	b->row = palloc0(sizeof(uint32) * b->nslots);
 	b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
 	b->leaves_batch = palloc0(sizeof(float) * FOREST_BATCH * FOREST_LANES *
@@ -616,23 +635,45 @@ ForestLanesLeaf(const float *leaves, int depth, __m512i h)
 }
 
 /*
- * Walk every tree of the rows-in-lanes form (the trees "depth" deep, a
- * constant) for the FOREST_BATCH rows whose bins are in b->bins, one
- * 16-bit lane per row, and add each tree's leaves to its output's sums
- * (rows 0-15 in sum[2 o], rows 16-31 in sum[2 o + 1] for a single output,
- * else b->sums + o * FOREST_BATCH), in tree order.  A tree's thresholds
- * are in two registers: a level's node of each row is a permute of the
- * row's heap position h (the root at 1); the rows' bins for it are blended
- * from the level's nodes' slots (2^l loads of 32 rows' bins, folded pair
- * by pair as they are loaded, last direction first, so at most l + 1
- * vectors are live).
+ * Heap positions h (8-bit lanes when narrow, else 16-bit) of the
+ * rows-in-lanes walk, 16 rows from row 16 q (q a constant), in 32-bit lanes.
+ */
+static FOREST_LANES_TARGET pg_attribute_always_inline __m512i
+ForestLanesQuarter(__m512i h, bool narrow, int q)
+{
+	if (!narrow)
+		return _mm512_cvtepu16_epi32(q == 0 ? _mm512_castsi512_si256(h) : _mm512_extracti64x4_epi64(h, 1));
+	switch (q)
+	{
+		case 0:
+			return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(h));
+		case 1:
+			return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(h, 1));
+		case 2:
+			return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(h, 2));
+		default:
+			return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(h, 3));
+	}
+}
+
+/*
+ * Walk every tree of the rows-in-lanes form (the trees "depth" deep and
+ * "narrow" constants) for the rows of one vector (64 in 8-bit lanes when
+ * narrow, else 32 in 16-bit lanes) whose bins are in b->bins, and add each
+ * tree's leaves to its output's sums (rows 16 q to 16 q + 15 in sum[q] for
+ * a single output, else b->sums + o * FOREST_BATCH), in tree order.  A
+ * tree's thresholds are in one register (two when not narrow): a level's
+ * node of each row is a permute of the row's heap position h (the root at
+ * 1); the rows' bins for it are blended from the level's nodes' slots (2^l
+ * loads of the rows' bins of one slot, folded pair by pair as they are
+ * loaded, last direction first, so at most l + 1 vectors are live).
  */
 static FOREST_LANES_TARGET pg_attribute_always_inline void
-ForestLanesWalk(const Forest *f, int depth, __m512 *sum)
+ForestLanesWalk(const Forest *f, int depth, bool narrow, __m512 *sum)
 {
 	const ForestBinned *b = f->binned;
-	const __m512i one = _mm512_set1_epi16(1);
-	const uint16 *bins = b->bins;
+	const __m512i one = narrow ? _mm512_set1_epi8(1) : _mm512_set1_epi16(1);
+	const uint8 *bins = b->bins;
 
 	for (int t = 0; t < f->ntrees; t++)
 	{
@@ -641,44 +682,55 @@ ForestLanesWalk(const Forest *f, int depth, __m512 *sum)
 		const float *leaves = (const float *) (tree + 128);
 		__m512i		thr0 = _mm512_loadu_si512(tree);
 		__m512i		thr1 = _mm512_loadu_si512(tree + 32);
-		__m512i		h = _mm512_set1_epi16(1);
-		__m512		leaf;
-		__mmask32	right[FOREST_LANES_MAX_DEPTH];
+		__m512i		h = one;
+		__mmask64	right[FOREST_LANES_MAX_DEPTH];
 
 #pragma GCC unroll 8
 		for (int level = 0; level < depth; level++)
 		{
-			__m512i		node = _mm512_permutex2var_epi16(thr0, h, thr1);
+			__m512i		node = narrow ? _mm512_permutexvar_epi8(h, thr0) :
+				_mm512_permutex2var_epi16(thr0, h, thr1);
 			__m512i		c[FOREST_LANES_MAX_DEPTH];
 			int			n = 1 << level;
 			int			top = 0;
-			__m512i		v;
 
 			/* the rows' bins: pairs folded as they are loaded, at most level + 1 live */
 #pragma GCC unroll 32
 			for (int p = 0; p < n; p++)
 			{
-				v = _mm512_loadu_si512(bins + slots[n + p] * FOREST_BATCH);
+				__m512i		v = _mm512_loadu_si512(bins + slots[n + p] * FOREST_LANES_BYTES);
+
 #pragma GCC unroll 8
 				for (int k = 0; (p >> k) & 1; k++)
-					v = _mm512_mask_blend_epi16(right[level - 1 - k], c[--top], v);
+				{
+					__m512i		left = c[--top];
+
+					v = narrow ? _mm512_mask_blend_epi8(right[level - 1 - k], left, v) :
+						_mm512_mask_blend_epi16((__mmask32) right[level - 1 - k], left, v);
+				}
 				c[top++] = v;
 			}
-			v = c[0];
-			right[level] = _mm512_cmpgt_epu16_mask(v, node);
-			h = _mm512_mask_add_epi16(_mm512_add_epi16(h, h), right[level], _mm512_add_epi16(h, h), one);
-		}
-		for (int half = 0; half < 2; half++)
-		{
-			__m512i		hh = _mm512_cvtepu16_epi32(half == 0 ? _mm512_castsi512_si256(h) :
-												   _mm512_extracti64x4_epi64(h, 1));
-
-			leaf = ForestLanesLeaf(leaves, depth, hh);
-			if (f->noutputs == 1)
-				sum[half] = _mm512_add_ps(sum[half], leaf);
+			if (narrow)
+			{
+				right[level] = _mm512_cmpgt_epu8_mask(c[0], node);
+				h = _mm512_mask_add_epi8(_mm512_add_epi8(h, h), right[level], _mm512_add_epi8(h, h), one);
+			}
 			else
 			{
-				float	   *s = b->sums + f->outputs[t] * FOREST_BATCH + half * FOREST_LANES;
+				right[level] = _mm512_cmpgt_epu16_mask(c[0], node);
+				h = _mm512_mask_add_epi16(_mm512_add_epi16(h, h), (__mmask32) right[level],
+										  _mm512_add_epi16(h, h), one);
+			}
+		}
+		for (int q = 0; q < (narrow ? 4 : 2); q++)
+		{
+			__m512		leaf = ForestLanesLeaf(leaves, depth, ForestLanesQuarter(h, narrow, q));
+
+			if (f->noutputs == 1)
+				sum[q] = _mm512_add_ps(sum[q], leaf);
+			else
+			{
+				float	   *s = b->sums + f->outputs[t] * FOREST_BATCH + q * FOREST_LANES;
 
 				_mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), leaf));
 			}
@@ -687,64 +739,86 @@ ForestLanesWalk(const Forest *f, int depth, __m512 *sum)
 }
 
 /*
- * ForestSumBinnedBatch in the rows-in-lanes form: the rows' values are
- * binned into the transposed bins, then every tree is walked for all rows
- * at once (ForestLanesWalk), each lane adding its row's leaves in tree
- * order, the very float32 additions of the one-row walk.
+ * ForestLanesWalk for a depth and width known only at run time.
+ */
+static FOREST_LANES_TARGET void
+ForestLanesWalkAny(const Forest *f, int depth, bool narrow, __m512 *sum)
+{
+#define FOREST_LANES_WALK(d) \
+	case d: \
+		if (narrow) \
+			ForestLanesWalk(f, d, true, sum); \
+		else \
+			ForestLanesWalk(f, d, false, sum); \
+		break
+	switch (depth)
+	{
+			FOREST_LANES_WALK(1);
+			FOREST_LANES_WALK(2);
+			FOREST_LANES_WALK(3);
+			FOREST_LANES_WALK(4);
+			FOREST_LANES_WALK(5);
+		default:
+			ForestLanesWalk(f, 6, narrow, sum);
+			break;
+	}
+#undef FOREST_LANES_WALK
+}
+
+/*
+ * ForestSumBinnedBatch in the rows-in-lanes form, a vector's rows at a
+ * time (64 narrow, else 32): their values are binned into the transposed
+ * bins, then every tree is walked for all of them at once
+ * (ForestLanesWalk), each lane adding its row's leaves in tree order, the
+ * very float32 additions of the one-row walk.
  */
 static FOREST_LANES_TARGET void
 ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
 {
 	const ForestBinned *b = f->binned;
-	__mmask16	lanes[2];
 	int			k = f->noutputs;
-	__m512		sum[2];
+	int			rows = b->narrow ? FOREST_LANES_BYTES : FOREST_LANES_BYTES / 2;
 
-	lanes[0] = (__mmask16) ((1u << Min(n, FOREST_LANES)) - 1);
-	lanes[1] = (__mmask16) ((1u << Max(n - FOREST_LANES, 0)) - 1);
-	for (int u = 0; u < b->nused; u++)
+	for (int first = 0; first < n; first += rows)
 	{
-		int			slot = b->used[u];
+		int			m = Min(rows, n - first);
+		const float *from = x + (Size) first * f->rowstride;
+		float	   *to = margins + (Size) first * k;
+		__mmask16	lanes[4];
+		__m512		sum[4];
 
-		for (int r = 0; r < n; r++)
-			b->bins[slot * FOREST_BATCH + r] = ForestBinOf(b, u, x[(Size) r * f->rowstride + slot]);
+		for (int u = 0; u < b->nused; u++)
+		{
+			int			slot = b->used[u];
+
+			for (int r = 0; r < m; r++)
+			{
+				uint32		bin = ForestBinOf(b, u, from[(Size) r * f->rowstride + slot]);
+
+				if (b->narrow)
+					b->bins[slot * FOREST_LANES_BYTES + r] = (uint8) bin;
+				else
+					((uint16 *) b->bins)[slot * FOREST_LANES_BYTES / 2 + r] = (uint16) bin;
+			}
+		}
+		for (int q = 0; q < 4; q++)
+		{
+			lanes[q] = (__mmask16) ((1u << Max(Min(m - q * FOREST_LANES, FOREST_LANES), 0)) - 1);
+			sum[q] = _mm512_maskz_loadu_ps(lanes[q], to + q * FOREST_LANES);
+		}
+		if (k > 1)
+			for (int o = 0; o < k; o++)
+				for (int r = 0; r < m; r++)
+					b->sums[o * FOREST_BATCH + r] = to[r * k + o];
+		ForestLanesWalkAny(f, b->depth, b->narrow, sum);
+		if (k == 1)
+			for (int q = 0; q < 4; q++)
+				_mm512_mask_storeu_ps(to + q * FOREST_LANES, lanes[q], sum[q]);
+		else
+			for (int o = 0; o < k; o++)
+				for (int r = 0; r < m; r++)
+					to[r * k + o] = b->sums[o * FOREST_BATCH + r];
 	}
-	sum[0] = _mm512_maskz_loadu_ps(lanes[0], margins);
-	sum[1] = _mm512_maskz_loadu_ps(lanes[1], margins + FOREST_LANES);
-	if (k > 1)
-		for (int o = 0; o < k; o++)
-			for (int r = 0; r < n; r++)
-				b->sums[o * FOREST_BATCH + r] = margins[r * k + o];
-	switch (b->depth)
-	{
-		case 1:
-			ForestLanesWalk(f, 1, sum);
-			break;
-		case 2:
-			ForestLanesWalk(f, 2, sum);
-			break;
-		case 3:
-			ForestLanesWalk(f, 3, sum);
-			break;
-		case 4:
-			ForestLanesWalk(f, 4, sum);
-			break;
-		case 5:
-			ForestLanesWalk(f, 5, sum);
-			break;
-		default:
-			ForestLanesWalk(f, 6, sum);
-			break;
-	}
-	if (k == 1)
-	{
-		_mm512_mask_storeu_ps(margins, lanes[0], sum[0]);
-		_mm512_mask_storeu_ps(margins + FOREST_LANES, lanes[1], sum[1]);
-	}
-	else
-		for (int o = 0; o < k; o++)
-			for (int r = 0; r < n; r++)
-				margins[r * k + o] = b->sums[o * FOREST_BATCH + r];
 }
 
 /*
