@@ -81,6 +81,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "parser/parsetree.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -145,7 +146,16 @@ typedef struct BatchScanState
 	PlanState  *child;
 	int			ncalls;
 	BatchCall  *calls;
-	TupleTableSlot *slots[BATCH_ROWS];
+	TupleTableSlot *slots[BATCH_ROWS];	/* rows kept as copies */
+	TupleTableSlot *work;		/* a row kept in place is stored here to be
+								 * read, when the scan's rows are buffer
+								 * tuples; else NULL */
+	int			worked;			/* the row work holds, or -1 */
+	HeapTupleData tuples[BATCH_ROWS];	/* rows kept in place: the tuple in its
+										 * page */
+	Buffer		buffers[BATCH_ROWS];	/* their pages, InvalidBuffer for a copy */
+	Buffer		pinned[BATCH_ROWS]; /* the batch's pins of those pages */
+	int			npinned;
 	int			nrows;			/* rows of the current batch */
 	int			next;			/* the next one to return */
 	bool		done;			/* the scan has no more rows */
@@ -506,6 +516,9 @@ BatchBegin(CustomScanState *node, EState *estate, int eflags)
 	ExecAssignScanProjectionInfoWithVarno(&node->ss, INDEX_VAR);
 	for (int r = 0; r < BATCH_ROWS; r++)
 		bs->slots[r] = ExecAllocTableSlot(&estate->es_tupleTable, desc, ops);
+	if (ops == &TTSOpsBufferHeapTuple)
+		bs->work = ExecAllocTableSlot(&estate->es_tupleTable, desc, ops);
+	bs->worked = -1;
 
 	bs->ncalls = list_length(cscan->custom_exprs);
 	bs->calls = palloc0(sizeof(BatchCall) * bs->ncalls);
@@ -541,6 +554,71 @@ BatchBegin(CustomScanState *node, EState *estate, int eflags)
 			call->last = Max(call->last, v->varattno);
 		}
 	}
+}
+
+/*
+ * Keep the scan's row (slot) as the batch's next row.  A tuple in a
+ * shared buffer is kept in place: its header is copied and its page
+ * pinned once for the consecutive rows of the page (a pin per row, with
+ * hundreds held, costs the resource owner a hash lookup each); any other
+ * row is copied into a slot of its own.
+ */
+static void
+BatchKeep(BatchScanState *bs, TupleTableSlot *slot)
+{
+	int			r = bs->nrows++;
+
+	if (bs->work != NULL && TTS_IS_BUFFERTUPLE(slot) &&
+		BufferIsValid(((BufferHeapTupleTableSlot *) slot)->buffer))
+	{
+		BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+
+		bs->tuples[r] = *bslot->base.tuple;
+		bs->buffers[r] = bslot->buffer;
+		if (bs->npinned == 0 || bs->pinned[bs->npinned - 1] != bslot->buffer)
+		{
+			IncrBufferRefCount(bslot->buffer);
+			bs->pinned[bs->npinned++] = bslot->buffer;
+		}
+		return;
+	}
+	bs->buffers[r] = InvalidBuffer;
+	ExecCopySlot(bs->slots[r], slot);
+}
+
+/*
+ * A slot holding row r of the batch.
+ */
+static TupleTableSlot *
+BatchRow(BatchScanState *bs, int r)
+{
+	if (!BufferIsValid(bs->buffers[r]))
+		return bs->slots[r];
+	if (bs->worked != r)
+	{
+		ExecStoreBufferHeapTuple(&bs->tuples[r], bs->work, bs->buffers[r]);
+		bs->worked = r;
+	}
+	return bs->work;
+}
+
+/*
+ * Let go of the batch's rows: clear their slots, unpin their pages.
+ */
+static void
+BatchRelease(BatchScanState *bs)
+{
+	for (int r = 0; r < bs->nrows; r++)
+		if (!BufferIsValid(bs->buffers[r]))
+			ExecClearTuple(bs->slots[r]);
+	if (bs->work != NULL)
+		ExecClearTuple(bs->work);
+	bs->worked = -1;
+	for (int i = 0; i < bs->npinned; i++)
+		ReleaseBuffer(bs->pinned[i]);
+	bs->npinned = 0;
+	bs->nrows = 0;
+	bs->next = 0;
 }
 
 /*
@@ -600,7 +678,9 @@ BatchRowFeatures(const BatchCall *call, const MlopsModel *m, TupleTableSlot *slo
 			call->raw[k] = NAN;
 			continue;
 		}
-		v = DatasetDatumNumber(slot->tts_values[a], call->types[j]);
+		/* float8, the usual column type, without a call */
+		v = call->types[j] == FLOAT8OID ? DatumGetFloat8(slot->tts_values[a]) :
+			DatasetDatumNumber(slot->tts_values[a], call->types[j]);
 		if (!isfinite(v))
 			return false;
 		call->raw[k] = v;
@@ -622,7 +702,7 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	instr_time	elapsed;
 
 	call->scored = false;
-	econtext->ecxt_scantuple = bs->slots[0];
+	econtext->ecxt_scantuple = BatchRow(bs, 0);
 	if (!BatchCurrent(call, econtext))
 		return;
 	m = ModelCacheGet(call->model_id);
@@ -648,7 +728,7 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	INSTR_TIME_SET_CURRENT(start);
 	for (int r = 0; r < bs->nrows; r++)
 	{
-		if (BatchRowFeatures(call, m, bs->slots[r], call->X + (Size) n * m->fz->nfeatures))
+		if (BatchRowFeatures(call, m, BatchRow(bs, r), call->X + (Size) n * m->fz->nfeatures))
 			call->index[r] = n++;
 		else
 			call->index[r] = -1;
@@ -669,10 +749,7 @@ BatchFill(BatchScanState *bs)
 {
 	MemoryContext old;
 
-	for (int r = 0; r < bs->nrows; r++)
-		ExecClearTuple(bs->slots[r]);
-	bs->nrows = 0;
-	bs->next = 0;
+	BatchRelease(bs);
 	while (bs->nrows < BATCH_ROWS)
 	{
 		TupleTableSlot *slot = ExecProcNode(bs->child);
@@ -682,7 +759,7 @@ BatchFill(BatchScanState *bs)
 			bs->done = true;
 			break;
 		}
-		ExecCopySlot(bs->slots[bs->nrows++], slot);
+		BatchKeep(bs, slot);
 	}
 	if (bs->nrows == 0)
 		return;
@@ -748,7 +825,7 @@ BatchExec(CustomScanState *node)
 	}
 	r = bs->next++;
 	ResetExprContext(econtext);
-	econtext->ecxt_scantuple = bs->slots[r];
+	econtext->ecxt_scantuple = BatchRow(bs, r);
 	for (int k = 0; k < bs->ncalls; k++)
 	{
 		BatchCall  *call = &bs->calls[k];
@@ -768,8 +845,7 @@ BatchEnd(CustomScanState *node)
 {
 	BatchScanState *bs = (BatchScanState *) node;
 
-	for (int r = 0; r < BATCH_ROWS; r++)
-		ExecClearTuple(bs->slots[r]);
+	BatchRelease(bs);
 	ExecEndNode(bs->child);
 }
 
@@ -781,10 +857,7 @@ BatchReScan(CustomScanState *node)
 {
 	BatchScanState *bs = (BatchScanState *) node;
 
-	for (int r = 0; r < bs->nrows; r++)
-		ExecClearTuple(bs->slots[r]);
-	bs->nrows = 0;
-	bs->next = 0;
+	BatchRelease(bs);
 	bs->done = false;
 	if (node->ss.ps.chgParam != NULL)
 		UpdateChangedParamSet(bs->child, node->ss.ps.chgParam);

@@ -117,6 +117,10 @@ struct ForestBinned
 								 * ForestBinnedLanesTrees) */
 	bool		narrow;			/* 8-bit bins, FOREST_LANES_BYTES rows a
 								 * vector (else 16-bit, half as many) */
+	float	   *columns;		/* per used feature of two levels of tables:
+								 * its second level transposed (entry 16 j +
+								 * i is entry 16 i + j) */
+	int32	   *column;			/* per used feature: its columns, or -1 */
 	uint8	   *bins;			/* scratch: a vector's rows' bins,
 								 * transposed: nslots x FOREST_LANES_BYTES
 								 * bytes */
@@ -307,6 +311,21 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b, const int *count)
 		b->narrow &= count[j] <= FOREST_LANES_NARROW_THRESHOLDS;
 	b->lanes = palloc0(sizeof(uint16) * FOREST_LANES_TREE * f->ntrees);
 	b->bins = palloc0(b->nslots * FOREST_LANES_BYTES);
+	b->column = palloc(sizeof(int32) * Max(1, b->nused));
+	b->columns = palloc(sizeof(float) * FOREST_LANES * FOREST_LANES * Max(1, b->nused));
+	for (int u = 0, ncolumns = 0; u < b->nused; u++)
+	{
+		const float *second = b->thresholds + b->first[u] + FOREST_LANES;
+		float	   *columns = b->columns + ncolumns * FOREST_LANES * FOREST_LANES;
+
+		b->column[u] = -1;
+		if (b->levels[u] != 2)
+			continue;
+		b->column[u] = ncolumns++;
+		for (int i = 0; i < FOREST_LANES; i++)
+			for (int j = 0; j < FOREST_LANES; j++)
+				columns[j * FOREST_LANES + i] = second[i * FOREST_LANES + j];
+	}
 	b->sums = palloc0(sizeof(float) * f->noutputs * FOREST_BATCH);
 	for (int t = 0; t < f->ntrees; t++)
 	{
@@ -766,6 +785,82 @@ ForestLanesWalkAny(const Forest *f, int depth, bool narrow, __m512 *sum)
 }
 
 /*
+ * Bin the values of m rows (the r-th at x + r * rowstride) into b->bins,
+ * feature by feature.  A feature of one or two levels of tables (at most
+ * 255 thresholds) is binned 16 rows at a time in the vector lanes, without
+ * moving a bin out of the registers: the rows' values are gathered, level
+ * 0's 16 entries searched in four halving steps (permutes of the table
+ * in a register; the count of the entries <= v, as ForestBinOf's compare
+ * counts it: never all 16, the last being a NaN or above v whenever a
+ * row is binned below the last level), then level 1's entries 16 bin + j
+ * are looked up for each j with a permute of column j of the transposed
+ * table and counted.  Other features are binned row by row (ForestBinOf).
+ */
+static FOREST_LANES_TARGET void
+ForestLanesBin(const ForestBinned *b, const float *x, int rowstride, int m)
+{
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+	for (int u = 0; u < b->nused; u++)
+	{
+		int			slot = b->used[u];
+		const float *columns = b->columns + b->column[u] * FOREST_LANES * FOREST_LANES;
+		__m512		t0 = _mm512_loadu_ps(b->thresholds + b->first[u]);
+
+		for (int first = 0; first < m; first += FOREST_LANES)
+		{
+			__mmask16	valid = (__mmask16) ((1u << Min(m - first, FOREST_LANES)) - 1);
+			__m512i		at = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(first)),
+																 _mm512_set1_epi32(rowstride)),
+											  _mm512_set1_epi32(slot));
+			__m512		v;
+			__m512i		bin = _mm512_setzero_si512();
+
+			if (b->levels[u] > 2)
+			{
+				for (int r = first; r < first + Min(m - first, FOREST_LANES); r++)
+				{
+					uint32		one = ForestBinOf(b, u, x[(Size) r * rowstride + slot]);
+
+					if (b->narrow)
+						b->bins[slot * FOREST_LANES_BYTES + r] = (uint8) one;
+					else
+						((uint16 *) b->bins)[slot * FOREST_LANES_BYTES / 2 + r] = (uint16) one;
+				}
+				continue;
+			}
+			v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, at, x, sizeof(float));
+#pragma GCC unroll 4
+			for (int step = FOREST_LANES / 2; step > 0; step /= 2)
+			{
+				__m512		t = _mm512_permutexvar_ps(_mm512_add_epi32(bin, _mm512_set1_epi32(step - 1)), t0);
+
+				bin = _mm512_mask_add_epi32(bin, _mm512_cmp_ps_mask(t, v, _CMP_LE_OQ), bin,
+											_mm512_set1_epi32(step));
+			}
+			if (b->levels[u] == 2)
+			{
+				__m512i		high = _mm512_slli_epi32(bin, 4);
+
+#pragma GCC unroll 16
+				for (int j = 0; j < FOREST_LANES; j++)
+					high = _mm512_mask_add_epi32(high,
+												 _mm512_cmp_ps_mask(_mm512_permutexvar_ps(bin, _mm512_loadu_ps(columns + j * FOREST_LANES)),
+																	v, _CMP_LE_OQ),
+												 high, _mm512_set1_epi32(1));
+				bin = high;
+			}
+			if (b->narrow)
+				_mm_storeu_si128((__m128i *) (b->bins + slot * FOREST_LANES_BYTES + first),
+								 _mm512_cvtepi32_epi8(bin));
+			else
+				_mm256_storeu_si256((__m256i *) (b->bins + slot * FOREST_LANES_BYTES + first * 2),
+									_mm512_cvtepi32_epi16(bin));
+		}
+	}
+}
+
+/*
  * ForestSumBinnedBatch in the rows-in-lanes form, a vector's rows at a
  * time (64 narrow, else 32): their values are binned into the transposed
  * bins, then every tree is walked for all of them at once
@@ -787,20 +882,7 @@ ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
 		__mmask16	lanes[4];
 		__m512		sum[4];
 
-		for (int u = 0; u < b->nused; u++)
-		{
-			int			slot = b->used[u];
-
-			for (int r = 0; r < m; r++)
-			{
-				uint32		bin = ForestBinOf(b, u, from[(Size) r * f->rowstride + slot]);
-
-				if (b->narrow)
-					b->bins[slot * FOREST_LANES_BYTES + r] = (uint8) bin;
-				else
-					((uint16 *) b->bins)[slot * FOREST_LANES_BYTES / 2 + r] = (uint16) bin;
-			}
-		}
+		ForestLanesBin(b, from, f->rowstride, m);
 		for (int q = 0; q < 4; q++)
 		{
 			lanes[q] = (__mmask16) ((1u << Max(Min(m - q * FOREST_LANES, FOREST_LANES), 0)) - 1);
