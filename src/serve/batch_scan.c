@@ -663,29 +663,36 @@ static bool
 BatchRowFeatures(const BatchCall *call, const MlopsModel *m, TupleTableSlot *slot, double *x)
 {
 	const Featurizer *fz = m->fz;
+	/* an identity featurizer's inputs are the features */
+	double	   *raw = fz->identity ? x : call->raw;
+	const Datum *values;
+	const bool *isnull;
 
 	slot_getsomeattrs(slot, call->last);
+	values = slot->tts_values;
+	isnull = slot->tts_isnull;
 	for (int j = 0; j < call->ncolumns; j++)
 	{
 		int			a = call->attnums[j] - 1;
 		int			k = fz->sources[j].first_input;
 		double		v;
 
-		if (slot->tts_isnull[a])
+		if (isnull[a])
 		{
 			if (fz->inputs[k].impute == IMPUTE_ERROR)
 				return false;
-			call->raw[k] = NAN;
+			raw[k] = NAN;
 			continue;
 		}
 		/* float8, the usual column type, without a call */
-		v = call->types[j] == FLOAT8OID ? DatumGetFloat8(slot->tts_values[a]) :
-			DatasetDatumNumber(slot->tts_values[a], call->types[j]);
+		v = call->types[j] == FLOAT8OID ? DatumGetFloat8(values[a]) :
+			DatasetDatumNumber(values[a], call->types[j]);
 		if (!isfinite(v))
 			return false;
-		call->raw[k] = v;
+		raw[k] = v;
 	}
-	FeaturizerApply(fz, call->raw, x);
+	if (!fz->identity)
+		FeaturizerApply(fz, raw, x);
 	return true;
 }
 
