@@ -19,11 +19,12 @@
  * predict_label on a model whose inputs are all numeric (predict_proba and
  * predict_label: a classifier), and puts a "MlopsBatchPredict" custom scan
  * above it.  The node pulls up to BATCH_ROWS rows from the scan, keeping
- * references to them (an in-buffer tuple is pinned, not copied), featurizes
- * them into one matrix and scores it with one ModelPredictRows call, where
- * the binned walk scores FOREST_BATCH rows at a time with one lane of the
- * leaf sums per row (forest_binned.c: still float32 additions in tree
- * order, so every output has libxgboost's bits).  Then it returns the rows
+ * references to them (an in-buffer tuple stays in its page, pinned once for
+ * the page's consecutive rows; other rows are copied), featurizes them into
+ * one matrix and scores it with one ModelPredictRows call, where the binned
+ * walk scores up to FOREST_BATCH rows at a time, one vector lane per row
+ * (forest_binned.c: still float32 additions in tree order, so every output
+ * has libxgboost's bits).  Then it returns the rows
  * one by one, projecting the scan's original target list in which each
  * batched CASE is replaced by a PARAM_EXEC the node sets per row.
  *
@@ -70,7 +71,9 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tupmacs.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
@@ -125,6 +128,9 @@ typedef struct BatchCall
 	AttrNumber *attnums;		/* the planned call's columns in the scan's rows */
 	Oid		   *types;			/* their base types */
 	AttrNumber	last;			/* the last of them */
+	int32	   *offsets;		/* their offsets in the data of a scan's heap
+								 * tuple without NULLs, or NULL (see
+								 * BatchInPlaceOffsets) */
 	/* the batch read last */
 	bool		scored;			/* scored (the model was current) */
 	MlopsModel *model;			/* valid while generation is the cache's */
@@ -488,6 +494,40 @@ BatchCreateState(CustomScan *cscan)
 }
 
 /*
+ * The offsets of the call's columns in the data of a heap tuple (of the
+ * scan's row type desc) without NULLs, when they are all float8 and every
+ * column up to the last of them has a fixed width, so that a row kept in
+ * its page is read there without deforming it: the offsets the tuple's
+ * deforming would compute (attcacheoff); else NULL.
+ */
+static int32 *
+BatchInPlaceOffsets(const BatchCall *call, TupleDesc desc)
+{
+	int32	   *at = palloc(sizeof(int32) * Max(1, call->last));
+	int32	   *offsets = palloc(sizeof(int32) * Max(1, call->ncolumns));
+	int32		off = 0;
+
+	for (int a = 0; a < call->last; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attlen <= 0)
+			return NULL;
+		off = att_align_nominal(off, att->attalign);
+		at[a] = off;
+		off += att->attlen;
+	}
+	for (int j = 0; j < call->ncolumns; j++)
+	{
+		if (call->types[j] != FLOAT8OID ||
+			getBaseType(TupleDescAttr(desc, call->attnums[j] - 1)->atttypid) != FLOAT8OID)
+			return NULL;
+		offsets[j] = at[call->attnums[j] - 1];
+	}
+	return offsets;
+}
+
+/*
  * BeginCustomScan: start the scan below, project from its tuples, and
  * prepare each batched CASE.
  */
@@ -553,6 +593,7 @@ BatchBegin(CustomScanState *node, EState *estate, int eflags)
 			call->types[j++] = getBaseType(v->vartype);
 			call->last = Max(call->last, v->varattno);
 		}
+		call->offsets = BatchInPlaceOffsets(call, desc);
 	}
 }
 
@@ -655,41 +696,63 @@ BatchFits(const BatchCall *call, const MlopsModel *m)
 }
 
 /*
- * The features of one row (slot) into x, or false when the batch cannot
- * score the row as the planned call would: a NaN or infinite value, or a
- * NULL where the model refuses one.
+ * The features of row r of the batch into x, or false when the batch
+ * cannot score the row as the planned call would: a NaN or infinite value,
+ * or a NULL where the model refuses one.  A row kept in its page without
+ * NULLs is read in place when the call has offsets; any other is deformed.
  */
 static bool
-BatchRowFeatures(const BatchCall *call, const MlopsModel *m, TupleTableSlot *slot, double *x)
+BatchRowFeatures(BatchScanState *bs, const BatchCall *call, const MlopsModel *m, int r, double *x)
 {
 	const Featurizer *fz = m->fz;
 	/* an identity featurizer's inputs are the features */
 	double	   *raw = fz->identity ? x : call->raw;
-	const Datum *values;
-	const bool *isnull;
+	HeapTuple	tuple = &bs->tuples[r];
 
-	slot_getsomeattrs(slot, call->last);
-	values = slot->tts_values;
-	isnull = slot->tts_isnull;
-	for (int j = 0; j < call->ncolumns; j++)
+	if (call->offsets != NULL && BufferIsValid(bs->buffers[r]) && !HeapTupleHasNulls(tuple) &&
+		HeapTupleHeaderGetNatts(tuple->t_data) >= call->last)
 	{
-		int			a = call->attnums[j] - 1;
-		int			k = fz->sources[j].first_input;
-		double		v;
+		const char *data = (const char *) tuple->t_data + tuple->t_data->t_hoff;
 
-		if (isnull[a])
+		for (int j = 0; j < call->ncolumns; j++)
 		{
-			if (fz->inputs[k].impute == IMPUTE_ERROR)
+			double		v;
+
+			memcpy(&v, data + call->offsets[j], sizeof(double));
+			if (!isfinite(v))
 				return false;
-			raw[k] = NAN;
-			continue;
+			raw[fz->sources[j].first_input] = v;
 		}
-		/* float8, the usual column type, without a call */
-		v = call->types[j] == FLOAT8OID ? DatumGetFloat8(values[a]) :
-			DatasetDatumNumber(values[a], call->types[j]);
-		if (!isfinite(v))
-			return false;
-		raw[k] = v;
+	}
+	else
+	{
+		TupleTableSlot *slot = BatchRow(bs, r);
+		const Datum *values;
+		const bool *isnull;
+
+		slot_getsomeattrs(slot, call->last);
+		values = slot->tts_values;
+		isnull = slot->tts_isnull;
+		for (int j = 0; j < call->ncolumns; j++)
+		{
+			int			a = call->attnums[j] - 1;
+			int			k = fz->sources[j].first_input;
+			double		v;
+
+			if (isnull[a])
+			{
+				if (fz->inputs[k].impute == IMPUTE_ERROR)
+					return false;
+				raw[k] = NAN;
+				continue;
+			}
+			/* float8, the usual column type, without a call */
+			v = call->types[j] == FLOAT8OID ? DatumGetFloat8(values[a]) :
+				DatasetDatumNumber(values[a], call->types[j]);
+			if (!isfinite(v))
+				return false;
+			raw[k] = v;
+		}
 	}
 	if (!fz->identity)
 		FeaturizerApply(fz, raw, x);
@@ -735,7 +798,7 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	INSTR_TIME_SET_CURRENT(start);
 	for (int r = 0; r < bs->nrows; r++)
 	{
-		if (BatchRowFeatures(call, m, BatchRow(bs, r), call->X + (Size) n * m->fz->nfeatures))
+		if (BatchRowFeatures(bs, call, m, r, call->X + (Size) n * m->fz->nfeatures))
 			call->index[r] = n++;
 		else
 			call->index[r] = -1;
