@@ -29,7 +29,7 @@
  * to 64 slots are looked up with permutes of the row in registers, wider
  * rows (fingerprints, embeddings) with a gather.  Leaves are added in tree
  * order, as the scalar walk does.  ForestSumBinnedBatch scores up to
- * FOREST_BATCH rows at a time (ForestPredict hands it the rows of a
+ * FOREST_LANES rows at a time (ForestPredict hands it the rows of a
  * multi-row call without missing values): the rows' walks do not wait for
  * each other, and the leaves are summed with one vector lane per row, each
  * lane the same float32 additions in tree order.
@@ -109,8 +109,10 @@ struct ForestBinned
 	float	   *thresholds;		/* per used feature: its levels' tables (see
 								 * ForestBinOf) */
 	uint32	   *row;			/* scratch: a row's slot words */
-	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
-	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
+	uint32	   *rows;			/* scratch: FOREST_LANES rows' slot words, or
+								 * NULL in the rows-in-lanes form */
+	float	   *leaves_batch;	/* scratch: FOREST_LANES rows' leaves (one
+								 * row's in the rows-in-lanes form), each
 								 * ngroups x FOREST_LANES */
 	uint16	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
 								 * FOREST_LANES_TREE halfwords (see
@@ -388,9 +390,12 @@ ForestBuildBinned(Forest *f, int depth)
 	ForestBinnedTrees(f, b, depth, values, count);
 	ForestBinnedLanesTrees(f, b, count);
 	b->row = palloc0(sizeof(uint32) * b->nslots);
-	b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
-	b->leaves_batch = palloc0(sizeof(float) * FOREST_BATCH * FOREST_LANES *
+	/* the walk of 16 trees at a time scores FOREST_LANES rows together */
+	if (b->lanes == NULL)
+		b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_LANES);
+	b->leaves_batch = palloc0(sizeof(float) * (b->lanes == NULL ? FOREST_LANES : 1) * FOREST_LANES *
 							  ((f->ntrees + FOREST_LANES - 1) / FOREST_LANES));
+	f->batch_rows = b->lanes != NULL ? FOREST_BATCH : FOREST_LANES;
 	for (int j = 0; j < f->nfeatures; j++)
 		pfree(values[j]);
 	pfree(values);
@@ -904,7 +909,7 @@ ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
 }
 
 /*
- * ForestSumBinned for n <= FOREST_BATCH rows without missing values, the
+ * ForestSumBinned for n <= f->batch_rows rows without missing values, the
  * r-th at x + r * f->rowstride, its outputs' margins (set to the base
  * margin by the caller) at margins + r * f->noutputs.  The rows' walks are
  * independent of each other, so the processor overlaps them; then, for a
@@ -933,19 +938,13 @@ ForestSumBinnedBatch(const Forest *f, const float *x, int n, float *margins)
 		__m512i		at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
 															  11, 12, 13, 14, 15),
 											_mm512_set1_epi32(pitch));
+		__mmask16	lanes = (__mmask16) ((1u << n) - 1);
+		__m512		sum = _mm512_maskz_loadu_ps(lanes, margins);
 
-		/* FOREST_LANES rows at a time */
-		for (int first = 0; first < n; first += FOREST_LANES)
-		{
-			__mmask16	lanes = (__mmask16) ((1u << Min(n - first, FOREST_LANES)) - 1);
-			const float *from = leaves + first * pitch;
-			__m512		sum = _mm512_maskz_loadu_ps(lanes, margins + first);
-
-			for (int t = 0; t < f->ntrees; t++)
-				sum = _mm512_add_ps(sum, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, at,
-																  from + t, sizeof(float)));
-			_mm512_mask_storeu_ps(margins + first, lanes, sum);
-		}
+		for (int t = 0; t < f->ntrees; t++)
+			sum = _mm512_add_ps(sum, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, at,
+															  leaves + t, sizeof(float)));
+		_mm512_mask_storeu_ps(margins, lanes, sum);
 		return;
 	}
 	for (int r = 0; r < n; r++)
