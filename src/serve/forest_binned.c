@@ -304,6 +304,7 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b, const int *count)
 	int			depth = b->depth;
 	int			positions = b->positions;
 	int			w = Max(FOREST_LANES, 1 << depth);
+	int			ncolumns = 0;
 
 	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS ||
 		!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vbmi"))
@@ -314,8 +315,11 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b, const int *count)
 	b->lanes = palloc0(sizeof(uint16) * FOREST_LANES_TREE * f->ntrees);
 	b->bins = palloc0(b->nslots * FOREST_LANES_BYTES);
 	b->column = palloc(sizeof(int32) * Max(1, b->nused));
-	b->columns = palloc(sizeof(float) * FOREST_LANES * FOREST_LANES * Max(1, b->nused));
-	for (int u = 0, ncolumns = 0; u < b->nused; u++)
+	for (int u = 0; u < b->nused; u++)
+		ncolumns += b->levels[u] == 2;
+	b->columns = palloc(sizeof(float) * FOREST_LANES * FOREST_LANES * Max(1, ncolumns));
+	ncolumns = 0;
+	for (int u = 0; u < b->nused; u++)
 	{
 		const float *second = b->thresholds + b->first[u] + FOREST_LANES;
 		float	   *columns = b->columns + ncolumns * FOREST_LANES * FOREST_LANES;
@@ -809,7 +813,7 @@ ForestLanesBin(const ForestBinned *b, const float *x, int rowstride, int m)
 	for (int u = 0; u < b->nused; u++)
 	{
 		int			slot = b->used[u];
-		const float *columns = b->columns + b->column[u] * FOREST_LANES * FOREST_LANES;
+		const float *columns = b->columns + Max(b->column[u], 0) * FOREST_LANES * FOREST_LANES;
 		__m512		t0 = _mm512_loadu_ps(b->thresholds + b->first[u]);
 
 		for (int first = 0; first < m; first += FOREST_LANES)
