@@ -19,11 +19,12 @@
  * predict_label on a model whose inputs are all numeric (predict_proba and
  * predict_label: a classifier), and puts a "MlopsBatchPredict" custom scan
  * above it.  The node pulls up to BATCH_ROWS rows from the scan, keeping
- * references to them (an in-buffer tuple is pinned, not copied), featurizes
- * them into one matrix and scores it with one ModelPredictRows call, where
- * the binned walk scores FOREST_BATCH rows at a time with one lane of the
- * leaf sums per row (forest_binned.c: still float32 additions in tree
- * order, so every output has libxgboost's bits).  Then it returns the rows
+ * references to them (an in-buffer tuple stays in its page, pinned once for
+ * the page's consecutive rows; other rows are copied), featurizes them into
+ * one matrix and scores it with one ModelPredictRows call, where the binned
+ * walk scores up to FOREST_BATCH rows at a time, one vector lane per row
+ * (forest_binned.c: still float32 additions in tree order, so every output
+ * has libxgboost's bits).  Then it returns the rows
  * one by one, projecting the scan's original target list in which each
  * batched CASE is replaced by a PARAM_EXEC the node sets per row.
  *
@@ -70,7 +71,9 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tupmacs.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
@@ -81,6 +84,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
 #include "parser/parsetree.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -124,6 +128,9 @@ typedef struct BatchCall
 	AttrNumber *attnums;		/* the planned call's columns in the scan's rows */
 	Oid		   *types;			/* their base types */
 	AttrNumber	last;			/* the last of them */
+	int32	   *offsets;		/* their offsets in the data of a scan's heap
+								 * tuple without NULLs, or NULL (see
+								 * BatchInPlaceOffsets) */
 	/* the batch read last */
 	bool		scored;			/* scored (the model was current) */
 	MlopsModel *model;			/* valid while generation is the cache's */
@@ -145,7 +152,16 @@ typedef struct BatchScanState
 	PlanState  *child;
 	int			ncalls;
 	BatchCall  *calls;
-	TupleTableSlot *slots[BATCH_ROWS];
+	TupleTableSlot *slots[BATCH_ROWS];	/* rows kept as copies */
+	TupleTableSlot *work;		/* a row kept in place is stored here to be
+								 * read, when the scan's rows are buffer
+								 * tuples; else NULL */
+	int			worked;			/* the row work holds, or -1 */
+	HeapTupleData tuples[BATCH_ROWS];	/* rows kept in place: the tuple in its
+										 * page */
+	Buffer		buffers[BATCH_ROWS];	/* their pages, InvalidBuffer for a copy */
+	Buffer		pinned[BATCH_ROWS]; /* the batch's pins of those pages */
+	int			npinned;
 	int			nrows;			/* rows of the current batch */
 	int			next;			/* the next one to return */
 	bool		done;			/* the scan has no more rows */
@@ -478,6 +494,40 @@ BatchCreateState(CustomScan *cscan)
 }
 
 /*
+ * The offsets of the call's columns in the data of a heap tuple (of the
+ * scan's row type desc) without NULLs, when they are all float8 and every
+ * column up to the last of them has a fixed width, so that a row kept in
+ * its page is read there without deforming it: the offsets the tuple's
+ * deforming would compute (attcacheoff); else NULL.
+ */
+static int32 *
+BatchInPlaceOffsets(const BatchCall *call, TupleDesc desc)
+{
+	int32	   *at = palloc(sizeof(int32) * Max(1, call->last));
+	int32	   *offsets = palloc(sizeof(int32) * Max(1, call->ncolumns));
+	int32		off = 0;
+
+	for (int a = 0; a < call->last; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attlen <= 0)
+			return NULL;
+		off = att_align_nominal(off, att->attalign);
+		at[a] = off;
+		off += att->attlen;
+	}
+	for (int j = 0; j < call->ncolumns; j++)
+	{
+		if (call->types[j] != FLOAT8OID ||
+			getBaseType(TupleDescAttr(desc, call->attnums[j] - 1)->atttypid) != FLOAT8OID)
+			return NULL;
+		offsets[j] = at[call->attnums[j] - 1];
+	}
+	return offsets;
+}
+
+/*
  * BeginCustomScan: start the scan below, project from its tuples, and
  * prepare each batched CASE.
  */
@@ -506,6 +556,9 @@ BatchBegin(CustomScanState *node, EState *estate, int eflags)
 	ExecAssignScanProjectionInfoWithVarno(&node->ss, INDEX_VAR);
 	for (int r = 0; r < BATCH_ROWS; r++)
 		bs->slots[r] = ExecAllocTableSlot(&estate->es_tupleTable, desc, ops);
+	if (ops == &TTSOpsBufferHeapTuple)
+		bs->work = ExecAllocTableSlot(&estate->es_tupleTable, desc, ops);
+	bs->worked = -1;
 
 	bs->ncalls = list_length(cscan->custom_exprs);
 	bs->calls = palloc0(sizeof(BatchCall) * bs->ncalls);
@@ -540,7 +593,73 @@ BatchBegin(CustomScanState *node, EState *estate, int eflags)
 			call->types[j++] = getBaseType(v->vartype);
 			call->last = Max(call->last, v->varattno);
 		}
+		call->offsets = BatchInPlaceOffsets(call, desc);
 	}
+}
+
+/*
+ * Keep the scan's row (slot) as the batch's next row.  A tuple in a
+ * shared buffer is kept in place: its header is copied and its page
+ * pinned once for the consecutive rows of the page (a pin per row, with
+ * hundreds held, costs the resource owner a hash lookup each); any other
+ * row is copied into a slot of its own.
+ */
+static void
+BatchKeep(BatchScanState *bs, TupleTableSlot *slot)
+{
+	int			r = bs->nrows++;
+
+	if (bs->work != NULL && TTS_IS_BUFFERTUPLE(slot) &&
+		BufferIsValid(((BufferHeapTupleTableSlot *) slot)->buffer))
+	{
+		BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+
+		bs->tuples[r] = *bslot->base.tuple;
+		bs->buffers[r] = bslot->buffer;
+		if (bs->npinned == 0 || bs->pinned[bs->npinned - 1] != bslot->buffer)
+		{
+			IncrBufferRefCount(bslot->buffer);
+			bs->pinned[bs->npinned++] = bslot->buffer;
+		}
+		return;
+	}
+	bs->buffers[r] = InvalidBuffer;
+	ExecCopySlot(bs->slots[r], slot);
+}
+
+/*
+ * A slot holding row r of the batch.
+ */
+static TupleTableSlot *
+BatchRow(BatchScanState *bs, int r)
+{
+	if (!BufferIsValid(bs->buffers[r]))
+		return bs->slots[r];
+	if (bs->worked != r)
+	{
+		ExecStoreBufferHeapTuple(&bs->tuples[r], bs->work, bs->buffers[r]);
+		bs->worked = r;
+	}
+	return bs->work;
+}
+
+/*
+ * Let go of the batch's rows: clear their slots, unpin their pages.
+ */
+static void
+BatchRelease(BatchScanState *bs)
+{
+	for (int r = 0; r < bs->nrows; r++)
+		if (!BufferIsValid(bs->buffers[r]))
+			ExecClearTuple(bs->slots[r]);
+	if (bs->work != NULL)
+		ExecClearTuple(bs->work);
+	bs->worked = -1;
+	for (int i = 0; i < bs->npinned; i++)
+		ReleaseBuffer(bs->pinned[i]);
+	bs->npinned = 0;
+	bs->nrows = 0;
+	bs->next = 0;
 }
 
 /*
@@ -577,35 +696,66 @@ BatchFits(const BatchCall *call, const MlopsModel *m)
 }
 
 /*
- * The features of one row (slot) into x, or false when the batch cannot
- * score the row as the planned call would: a NaN or infinite value, or a
- * NULL where the model refuses one.
+ * The features of row r of the batch into x, or false when the batch
+ * cannot score the row as the planned call would: a NaN or infinite value,
+ * or a NULL where the model refuses one.  A row kept in its page without
+ * NULLs is read in place when the call has offsets; any other is deformed.
  */
 static bool
-BatchRowFeatures(const BatchCall *call, const MlopsModel *m, TupleTableSlot *slot, double *x)
+BatchRowFeatures(BatchScanState *bs, const BatchCall *call, const MlopsModel *m, int r, double *x)
 {
 	const Featurizer *fz = m->fz;
+	/* an identity featurizer's inputs are the features */
+	double	   *raw = fz->identity ? x : call->raw;
+	HeapTuple	tuple = &bs->tuples[r];
 
-	slot_getsomeattrs(slot, call->last);
-	for (int j = 0; j < call->ncolumns; j++)
+	if (call->offsets != NULL && BufferIsValid(bs->buffers[r]) && !HeapTupleHasNulls(tuple) &&
+		HeapTupleHeaderGetNatts(tuple->t_data) >= call->last)
 	{
-		int			a = call->attnums[j] - 1;
-		int			k = fz->sources[j].first_input;
-		double		v;
+		const char *data = (const char *) tuple->t_data + tuple->t_data->t_hoff;
 
-		if (slot->tts_isnull[a])
+		for (int j = 0; j < call->ncolumns; j++)
 		{
-			if (fz->inputs[k].impute == IMPUTE_ERROR)
+			double		v;
+
+			memcpy(&v, data + call->offsets[j], sizeof(double));
+			if (!isfinite(v))
 				return false;
-			call->raw[k] = NAN;
-			continue;
+			raw[fz->sources[j].first_input] = v;
 		}
-		v = DatasetDatumNumber(slot->tts_values[a], call->types[j]);
-		if (!isfinite(v))
-			return false;
-		call->raw[k] = v;
 	}
-	FeaturizerApply(fz, call->raw, x);
+	else
+	{
+		TupleTableSlot *slot = BatchRow(bs, r);
+		const Datum *values;
+		const bool *isnull;
+
+		slot_getsomeattrs(slot, call->last);
+		values = slot->tts_values;
+		isnull = slot->tts_isnull;
+		for (int j = 0; j < call->ncolumns; j++)
+		{
+			int			a = call->attnums[j] - 1;
+			int			k = fz->sources[j].first_input;
+			double		v;
+
+			if (isnull[a])
+			{
+				if (fz->inputs[k].impute == IMPUTE_ERROR)
+					return false;
+				raw[k] = NAN;
+				continue;
+			}
+			/* float8, the usual column type, without a call */
+			v = call->types[j] == FLOAT8OID ? DatumGetFloat8(values[a]) :
+				DatasetDatumNumber(values[a], call->types[j]);
+			if (!isfinite(v))
+				return false;
+			raw[k] = v;
+		}
+	}
+	if (!fz->identity)
+		FeaturizerApply(fz, raw, x);
 	return true;
 }
 
@@ -622,7 +772,7 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	instr_time	elapsed;
 
 	call->scored = false;
-	econtext->ecxt_scantuple = bs->slots[0];
+	econtext->ecxt_scantuple = BatchRow(bs, 0);
 	if (!BatchCurrent(call, econtext))
 		return;
 	m = ModelCacheGet(call->model_id);
@@ -648,7 +798,7 @@ BatchScore(BatchScanState *bs, BatchCall *call)
 	INSTR_TIME_SET_CURRENT(start);
 	for (int r = 0; r < bs->nrows; r++)
 	{
-		if (BatchRowFeatures(call, m, bs->slots[r], call->X + (Size) n * m->fz->nfeatures))
+		if (BatchRowFeatures(bs, call, m, r, call->X + (Size) n * m->fz->nfeatures))
 			call->index[r] = n++;
 		else
 			call->index[r] = -1;
@@ -669,10 +819,7 @@ BatchFill(BatchScanState *bs)
 {
 	MemoryContext old;
 
-	for (int r = 0; r < bs->nrows; r++)
-		ExecClearTuple(bs->slots[r]);
-	bs->nrows = 0;
-	bs->next = 0;
+	BatchRelease(bs);
 	while (bs->nrows < BATCH_ROWS)
 	{
 		TupleTableSlot *slot = ExecProcNode(bs->child);
@@ -682,7 +829,7 @@ BatchFill(BatchScanState *bs)
 			bs->done = true;
 			break;
 		}
-		ExecCopySlot(bs->slots[bs->nrows++], slot);
+		BatchKeep(bs, slot);
 	}
 	if (bs->nrows == 0)
 		return;
@@ -748,7 +895,7 @@ BatchExec(CustomScanState *node)
 	}
 	r = bs->next++;
 	ResetExprContext(econtext);
-	econtext->ecxt_scantuple = bs->slots[r];
+	econtext->ecxt_scantuple = BatchRow(bs, r);
 	for (int k = 0; k < bs->ncalls; k++)
 	{
 		BatchCall  *call = &bs->calls[k];
@@ -768,8 +915,7 @@ BatchEnd(CustomScanState *node)
 {
 	BatchScanState *bs = (BatchScanState *) node;
 
-	for (int r = 0; r < BATCH_ROWS; r++)
-		ExecClearTuple(bs->slots[r]);
+	BatchRelease(bs);
 	ExecEndNode(bs->child);
 }
 
@@ -781,10 +927,7 @@ BatchReScan(CustomScanState *node)
 {
 	BatchScanState *bs = (BatchScanState *) node;
 
-	for (int r = 0; r < bs->nrows; r++)
-		ExecClearTuple(bs->slots[r]);
-	bs->nrows = 0;
-	bs->next = 0;
+	BatchRelease(bs);
 	bs->done = false;
 	if (node->ss.ps.chgParam != NULL)
 		UpdateChangedParamSet(bs->child, node->ss.ps.chgParam);

@@ -17,8 +17,8 @@
 /* trees walked side by side for one row */
 #define FOREST_LANES 16
 
-/* rows the binned walk scores together (one per lane of their sums) */
-#define FOREST_BATCH 16
+/* rows the binned walk scores together at most (one per lane of the rows-in-lanes walk) */
+#define FOREST_BATCH 64
 
 /*
  * One tree node, 16 bytes.  Every tree is laid out breadth first, so a
@@ -80,8 +80,11 @@ typedef struct Forest
 								 * float32, then zeros up to a multiple of 32 */
 	float	   *margin;			/* scratch: one row's outputs */
 	int			rowstride;		/* floats of a row in row and rows */
-	float	   *rows;			/* scratch: FOREST_BATCH rows laid out as row */
-	float	   *margins;		/* scratch: FOREST_BATCH rows' outputs */
+	int			batch_rows;		/* rows the binned walk scores together:
+								 * FOREST_BATCH in the rows-in-lanes form,
+								 * else FOREST_LANES */
+	float	   *rows;			/* scratch: batch_rows rows laid out as row */
+	float	   *margins;		/* scratch: batch_rows rows' outputs */
 	int		   *batch;			/* scratch: their indexes in the caller's rows */
 } Forest;
 

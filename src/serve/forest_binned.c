@@ -29,22 +29,25 @@
  * to 64 slots are looked up with permutes of the row in registers, wider
  * rows (fingerprints, embeddings) with a gather.  Leaves are added in tree
  * order, as the scalar walk does.  ForestSumBinnedBatch scores up to
- * FOREST_BATCH rows at a time (ForestPredict hands it the rows of a
+ * FOREST_LANES rows at a time (ForestPredict hands it the rows of a
  * multi-row call without missing values): the rows' walks do not wait for
  * each other, and the leaves are summed with one vector lane per row, each
  * lane the same float32 additions in tree order.
  *
  * Ensembles at most FOREST_LANES_MAX_DEPTH deep over rows of at most
  * FOREST_LANES_MAX_SLOTS slots also have a rows-in-lanes form, which
- * ForestSumBinnedBatch walks instead: the batch's rows are binned into
- * slot words transposed (slot x 16 rows), then each tree is walked for the
- * 16 rows at once, one lane per row.  A tree's node words (2^depth) and
- * leaves are in at most four registers each, so a level's node of each
- * row is a permute of the rows' heap positions; the rows' slot words for
- * it are blended from the level's nodes' slots (2^l loads, each 16 rows'
- * words of one slot) at the top FOREST_LANES_BLEND_LEVELS levels and
- * gathered below, where blends would cost more than the gather.  Each
- * lane adds its row's leaves in tree order, the same float32 additions.
+ * ForestSumBinnedBatch walks instead (on processors with AVX-512BW and
+ * VBMI): a vector's rows are binned into bins laid out transposed (slot x
+ * rows, 64 bytes a slot), then each tree is walked for all of them at
+ * once, one lane per row: 64 rows in 8-bit lanes when every feature has at
+ * most 255 thresholds (the narrow form: hist's default max_bin of 256),
+ * else 32 rows in 16-bit lanes.  A tree's thresholds (as indexes) are in
+ * one or two registers, so a level's node of each row is one permute of
+ * the rows' heap positions; the rows' bins for it are blended from the
+ * level's nodes' slots (2^l loads, each the rows' bins of one slot): no
+ * gather, which measured slower than blends on AMD Zen 4 at every level.
+ * Each lane adds its row's leaves in tree order, the same float32
+ * additions.
  *
  * Rows with a missing value take the scalar walk (its default directions);
  * models whose feature has 32768 distinct thresholds or more, or a NaN
@@ -77,11 +80,18 @@
 #define FOREST_BINNED_PERMUTE_SLOTS 64
 
 /* the rows-in-lanes form: trees at most this deep, rows of at most this many slots */
+#define FOREST_LANES_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi,popcnt")))
 #define FOREST_LANES_MAX_DEPTH 6
 #define FOREST_LANES_MAX_SLOTS 1024
 
-/* levels of the rows-in-lanes walk whose rows' bins are blended, not gathered */
-#define FOREST_LANES_BLEND_LEVELS 4
+/* a tree of the rows-in-lanes form: 64 thresholds, 64 slots, 64 float leaves, in halfwords */
+#define FOREST_LANES_TREE 256
+
+/* the bytes of one slot's bins of the rows-in-lanes walk: a vector */
+#define FOREST_LANES_BYTES 64
+
+/* a feature's thresholds in the narrow rows-in-lanes form: at most this many, so a bin fits a byte */
+#define FOREST_LANES_NARROW_THRESHOLDS 255
 
 /* the binned form of a Forest */
 struct ForestBinned
@@ -99,14 +109,23 @@ struct ForestBinned
 	float	   *thresholds;		/* per used feature: its levels' tables (see
 								 * ForestBinOf) */
 	uint32	   *row;			/* scratch: a row's slot words */
-	uint32	   *rows;			/* scratch: FOREST_BATCH rows' slot words */
-	float	   *leaves_batch;	/* scratch: FOREST_BATCH rows' leaves, each
+	uint32	   *rows;			/* scratch: FOREST_LANES rows' slot words, or
+								 * NULL in the rows-in-lanes form */
+	float	   *leaves_batch;	/* scratch: FOREST_LANES rows' leaves (one
+								 * row's in the rows-in-lanes form), each
 								 * ngroups x FOREST_LANES */
-	uint32	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
-								 * lwords node words, then lwords leaves */
-	int			lwords;			/* Max(FOREST_LANES, 2^depth) */
-	uint32	   *bins;			/* scratch: FOREST_BATCH rows' slot words,
-								 * transposed: slot x FOREST_BATCH */
+	uint16	   *lanes;			/* the rows-in-lanes form, or NULL: per tree,
+								 * FOREST_LANES_TREE halfwords (see
+								 * ForestBinnedLanesTrees) */
+	bool		narrow;			/* 8-bit bins, FOREST_LANES_BYTES rows a
+								 * vector (else 16-bit, half as many) */
+	float	   *columns;		/* per used feature of two levels of tables:
+								 * its second level transposed (entry 16 j +
+								 * i is entry 16 i + j) */
+	int32	   *column;			/* per used feature: its columns, or -1 */
+	uint8	   *bins;			/* scratch: a vector's rows' bins,
+								 * transposed: nslots x FOREST_LANES_BYTES
+								 * bytes */
 	float	   *sums;			/* scratch: noutputs x FOREST_BATCH margins */
 };
 
@@ -267,24 +286,52 @@ ForestBinnedTrees(const Forest *f, ForestBinned *b, int depth, float **values, c
 
 /*
  * The rows-in-lanes form of the trees laid out in b (see
- * ForestSumBinnedLanes), when they are at most FOREST_LANES_MAX_DEPTH deep
- * and the rows at most FOREST_LANES_MAX_SLOTS slots wide: per tree, the
- * node at heap position h (the root at 1, h's children at 2h and 2h + 1)
- * in word h of lwords, as (i << 16) | (slot << 4), then the leaf at heap
- * position h in word h % lwords of the next lwords.
+ * ForestSumBinnedLanes), when they are at most FOREST_LANES_MAX_DEPTH deep,
+ * the rows at most FOREST_LANES_MAX_SLOTS slots wide and the processor runs
+ * AVX-512BW and VBMI: per tree, FOREST_LANES_TREE halfwords: the node at
+ * heap position h (the root at 1, h's children at 2h and 2h + 1) as its
+ * threshold's index in halfword h (byte h when every feature has at most
+ * FOREST_LANES_NARROW_THRESHOLDS thresholds, count[j] feature j's: the
+ * narrow form) and its slot in halfword 64 + h, then the leaf at heap
+ * position h as the float at halfword 128 + 2 (h % w), w = Max(FOREST_LANES,
+ * 2^depth) (so that a permute of h's low bits selects it).  A node of 0 (a
+ * leaf above the last level) reads slot 0, whose bins are 0, against index
+ * 0: always left.
  */
 static void
-ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
+ForestBinnedLanesTrees(const Forest *f, ForestBinned *b, const int *count)
 {
 	int			depth = b->depth;
 	int			positions = b->positions;
 	int			w = Max(FOREST_LANES, 1 << depth);
+	int			ncolumns = 0;
 
-	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS)
+	if (depth < 1 || depth > FOREST_LANES_MAX_DEPTH || b->nslots > FOREST_LANES_MAX_SLOTS ||
+		!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vbmi"))
 		return;
-	b->lwords = w;
-	b->lanes = palloc0(sizeof(uint32) * 2 * w * f->ntrees);
-	b->bins = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
+	b->narrow = true;
+	for (int j = 0; j < f->nfeatures; j++)
+		b->narrow &= count[j] <= FOREST_LANES_NARROW_THRESHOLDS;
+	b->lanes = palloc0(sizeof(uint16) * FOREST_LANES_TREE * f->ntrees);
+	b->bins = palloc0(b->nslots * FOREST_LANES_BYTES);
+	b->column = palloc(sizeof(int32) * Max(1, b->nused));
+	for (int u = 0; u < b->nused; u++)
+		ncolumns += b->levels[u] == 2;
+	b->columns = palloc(sizeof(float) * FOREST_LANES * FOREST_LANES * Max(1, ncolumns));
+	ncolumns = 0;
+	for (int u = 0; u < b->nused; u++)
+	{
+		const float *second = b->thresholds + b->first[u] + FOREST_LANES;
+		float	   *columns = b->columns + ncolumns * FOREST_LANES * FOREST_LANES;
+
+		b->column[u] = -1;
+		if (b->levels[u] != 2)
+			continue;
+		b->column[u] = ncolumns++;
+		for (int i = 0; i < FOREST_LANES; i++)
+			for (int j = 0; j < FOREST_LANES; j++)
+				columns[j * FOREST_LANES + i] = second[i * FOREST_LANES + j];
+	}
 	b->sums = palloc0(sizeof(float) * f->noutputs * FOREST_BATCH);
 	for (int t = 0; t < f->ntrees; t++)
 	{
@@ -292,14 +339,18 @@ ForestBinnedLanesTrees(const Forest *f, ForestBinned *b)
 		int			lane = t % FOREST_LANES;
 		const uint32 *nodes = b->nodes + group * positions * FOREST_LANES + lane;
 		const float *leaves = b->leaves + group * (positions + 1) * FOREST_LANES + lane;
-		uint32	   *tree = b->lanes + (Size) t * 2 * w;
-		float	   *tleaves = (float *) (tree + w);
+		uint16	   *tree = b->lanes + (Size) t * FOREST_LANES_TREE;
+		float	   *tleaves = (float *) (tree + 128);
 
 		for (int p = 0; p < positions; p++)
 		{
 			uint32		node = nodes[p * FOREST_LANES];
 
-			tree[p + 1] = (node & 0xFFFF0000) | ((node & 0xFFFF) << 4);
+			if (b->narrow)
+				((uint8 *) tree)[p + 1] = (uint8) (node >> 16);
+			else
+				tree[p + 1] = (uint16) (node >> 16);
+			tree[64 + p + 1] = (uint16) (node & 0xFFFF);
 		}
 		for (int p = 0; p <= positions; p++)
 			tleaves[(positions + 1 + p) % w] = leaves[p * FOREST_LANES];
@@ -341,11 +392,14 @@ ForestBuildBinned(Forest *f, int depth)
 		return;
 	}
 	ForestBinnedTrees(f, b, depth, values, count);
-	ForestBinnedLanesTrees(f, b);
+	ForestBinnedLanesTrees(f, b, count);
 	b->row = palloc0(sizeof(uint32) * b->nslots);
-	b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_BATCH);
-	b->leaves_batch = palloc0(sizeof(float) * FOREST_BATCH * FOREST_LANES *
+	/* the walk of 16 trees at a time scores FOREST_LANES rows together */
+	if (b->lanes == NULL)
+		b->rows = palloc0(sizeof(uint32) * b->nslots * FOREST_LANES);
+	b->leaves_batch = palloc0(sizeof(float) * (b->lanes == NULL ? FOREST_LANES : 1) * FOREST_LANES *
 							  ((f->ntrees + FOREST_LANES - 1) / FOREST_LANES));
+	f->batch_rows = b->lanes != NULL ? FOREST_BATCH : FOREST_LANES;
 	for (int j = 0; j < f->nfeatures; j++)
 		pfree(values[j]);
 	pfree(values);
@@ -591,160 +645,275 @@ ForestSumBinned(const Forest *f, const float *x, float *margin)
 }
 
 /*
- * Walk every tree of the rows-in-lanes form (the trees "depth" deep, a
- * constant) for the FOREST_BATCH rows whose slot words are in b->bins, one
- * row per lane, and add each tree's leaves to its output's sums (sum[o]
- * in register o for a single output, else b->sums + o * FOREST_BATCH), in
- * tree order.  A tree's nodes are in at most four registers: the root's
- * bins are one load, a deeper level's node of each row is a permute of
- * the row's heap position, and the row's slot word for it one gather from
- * the transposed bins (slot << 4 | lane indexes them).
+ * The float leaves (16 of them from leaves, a tree "depth" deep) at heap
+ * positions h, one 32-bit lane per row: a permute of h's low bits.
  */
-static FOREST_AVX512_TARGET pg_attribute_always_inline void
-ForestLanesWalk(const Forest *f, int depth, __m512 *sum)
+static FOREST_LANES_TARGET pg_attribute_always_inline __m512
+ForestLanesLeaf(const float *leaves, int depth, __m512i h)
+{
+	if (depth <= 4)
+		return _mm512_permutexvar_ps(h, _mm512_loadu_ps(leaves));
+	if (depth == 5)
+		return _mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h, _mm512_loadu_ps(leaves + 16));
+	return _mm512_mask_blend_ps(_mm512_test_epi32_mask(h, _mm512_set1_epi32(32)),
+								_mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h,
+													   _mm512_loadu_ps(leaves + 16)),
+								_mm512_permutex2var_ps(_mm512_loadu_ps(leaves + 32), h,
+													   _mm512_loadu_ps(leaves + 48)));
+}
+
+/*
+ * Heap positions h (8-bit lanes when narrow, else 16-bit) of the
+ * rows-in-lanes walk, 16 rows from row 16 q (q a constant), in 32-bit lanes.
+ */
+static FOREST_LANES_TARGET pg_attribute_always_inline __m512i
+ForestLanesQuarter(__m512i h, bool narrow, int q)
+{
+	if (!narrow)
+		return _mm512_cvtepu16_epi32(q == 0 ? _mm512_castsi512_si256(h) : _mm512_extracti64x4_epi64(h, 1));
+	switch (q)
+	{
+		case 0:
+			return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(h));
+		case 1:
+			return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(h, 1));
+		case 2:
+			return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(h, 2));
+		default:
+			return _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(h, 3));
+	}
+}
+
+/*
+ * Walk every tree of the rows-in-lanes form (the trees "depth" deep and
+ * "narrow" constants) for the rows of one vector (64 in 8-bit lanes when
+ * narrow, else 32 in 16-bit lanes) whose bins are in b->bins, and add each
+ * tree's leaves to its output's sums (rows 16 q to 16 q + 15 in sum[q] for
+ * a single output, else b->sums + o * FOREST_BATCH), in tree order.  A
+ * tree's thresholds are in one register (two when not narrow): a level's
+ * node of each row is a permute of the row's heap position h (the root at
+ * 1); the rows' bins for it are blended from the level's nodes' slots (2^l
+ * loads of the rows' bins of one slot, folded pair by pair as they are
+ * loaded, last direction first, so at most l + 1 vectors are live).
+ */
+static FOREST_LANES_TARGET pg_attribute_always_inline void
+ForestLanesWalk(const Forest *f, int depth, bool narrow, __m512 *sum)
 {
 	const ForestBinned *b = f->binned;
-	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512i low = _mm512_set1_epi32(0xFFFF);
-	const __m512i one = _mm512_set1_epi32(1);
-	const int	w = depth <= 4 ? FOREST_LANES : 1 << depth;
-	const uint32 *bins = b->bins;
+	const __m512i one = narrow ? _mm512_set1_epi8(1) : _mm512_set1_epi16(1);
+	const uint8 *bins = b->bins;
 
 	for (int t = 0; t < f->ntrees; t++)
 	{
-		const uint32 *tree = b->lanes + (Size) t * 2 * w;
-		const float *leaves = (const float *) (tree + w);
-		uint32		root = tree[1];
-		__m512i		n0 = _mm512_loadu_si512(tree);
-		__m512i		h;
-		__m512		leaf;
-		__mmask16	r;
-		__mmask16	right[FOREST_LANES_BLEND_LEVELS];
+		const uint16 *tree = b->lanes + (Size) t * FOREST_LANES_TREE;
+		const uint16 *slots = tree + 64;
+		const float *leaves = (const float *) (tree + 128);
+		__m512i		thr0 = _mm512_loadu_si512(tree);
+		__m512i		thr1 = _mm512_loadu_si512(tree + 32);
+		__m512i		h = one;
+		__mmask64	right[FOREST_LANES_MAX_DEPTH];
 
-		r = _mm512_cmpgt_epu32_mask(_mm512_loadu_si512(bins + (root & 0xFFFF)),
-									_mm512_set1_epi32(root));
-		h = _mm512_mask_add_epi32(_mm512_set1_epi32(2), r, _mm512_set1_epi32(2), one);
-		right[0] = r;
 #pragma GCC unroll 8
-		for (int level = 1; level < depth; level++)
+		for (int level = 0; level < depth; level++)
 		{
-			__m512i		node;
+			__m512i		node = narrow ? _mm512_permutexvar_epi8(h, thr0) :
+				_mm512_permutex2var_epi16(thr0, h, thr1);
+			__m512i		c[FOREST_LANES_MAX_DEPTH];
+			int			n = 1 << level;
+			int			top = 0;
 
-			if (level <= 3)
-				node = _mm512_permutexvar_epi32(h, n0);
-			else if (level == 4)
-				node = _mm512_permutexvar_epi32(h, _mm512_loadu_si512(tree + 16));
-			else
-				node = _mm512_permutex2var_epi32(_mm512_loadu_si512(tree + 32), h,
-												 _mm512_loadu_si512(tree + 48));
-			if (level < FOREST_LANES_BLEND_LEVELS)
-			{
-				__m512i		c[FOREST_LANES_BLEND_LEVELS];
-				int			n = 1 << level;
-				int			top = 0;
-
-				/*
-				 * the bins of the level's nodes' slots, blended pair by pair
-				 * as they are loaded (last direction first), so that at most
-				 * level + 1 vectors are live
-				 */
+			/* the rows' bins: pairs folded as they are loaded, at most level + 1 live */
 #pragma GCC unroll 32
-				for (int p = 0; p < n; p++)
-				{
-					__m512i		v = _mm512_loadu_si512(bins + (tree[n + p] & 0xFFFF));
+			for (int p = 0; p < n; p++)
+			{
+				__m512i		v = _mm512_loadu_si512(bins + slots[n + p] * FOREST_LANES_BYTES);
 
 #pragma GCC unroll 8
-					for (int k = 0; (p >> k) & 1; k++)
-						v = _mm512_mask_blend_epi32(right[level - 1 - k], c[--top], v);
-					c[top++] = v;
+				for (int k = 0; (p >> k) & 1; k++)
+				{
+					__m512i		left = c[--top];
+
+					v = narrow ? _mm512_mask_blend_epi8(right[level - 1 - k], left, v) :
+						_mm512_mask_blend_epi16((__mmask32) right[level - 1 - k], left, v);
 				}
-				r = _mm512_cmpgt_epu32_mask(c[0], node);
-				right[level] = r;
+				c[top++] = v;
+			}
+			if (narrow)
+			{
+				right[level] = _mm512_cmpgt_epu8_mask(c[0], node);
+				h = _mm512_mask_add_epi8(_mm512_add_epi8(h, h), right[level], _mm512_add_epi8(h, h), one);
 			}
 			else
-				r = _mm512_cmpgt_epu32_mask(_mm512_i32gather_epi32(_mm512_ternarylogic_epi32(node, low, lane, 0xEA),
-																   bins, sizeof(uint32)),
-											node);
-			h = _mm512_mask_add_epi32(_mm512_add_epi32(h, h), r, _mm512_add_epi32(h, h), one);
+			{
+				right[level] = _mm512_cmpgt_epu16_mask(c[0], node);
+				h = _mm512_mask_add_epi16(_mm512_add_epi16(h, h), (__mmask32) right[level],
+										  _mm512_add_epi16(h, h), one);
+			}
 		}
-		if (depth <= 4)
-			leaf = _mm512_permutexvar_ps(h, _mm512_loadu_ps(leaves));
-		else if (depth == 5)
-			leaf = _mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h, _mm512_loadu_ps(leaves + 16));
-		else
-			leaf = _mm512_mask_blend_ps(_mm512_test_epi32_mask(h, _mm512_set1_epi32(32)),
-										_mm512_permutex2var_ps(_mm512_loadu_ps(leaves), h,
-															   _mm512_loadu_ps(leaves + 16)),
-										_mm512_permutex2var_ps(_mm512_loadu_ps(leaves + 32), h,
-															   _mm512_loadu_ps(leaves + 48)));
-		if (f->noutputs == 1)
-			sum[0] = _mm512_add_ps(sum[0], leaf);
-		else
+		for (int q = 0; q < (narrow ? 4 : 2); q++)
 		{
-			float	   *s = b->sums + f->outputs[t] * FOREST_BATCH;
+			__m512		leaf = ForestLanesLeaf(leaves, depth, ForestLanesQuarter(h, narrow, q));
 
-			_mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), leaf));
+			if (f->noutputs == 1)
+				sum[q] = _mm512_add_ps(sum[q], leaf);
+			else
+			{
+				float	   *s = b->sums + f->outputs[t] * FOREST_BATCH + q * FOREST_LANES;
+
+				_mm512_storeu_ps(s, _mm512_add_ps(_mm512_loadu_ps(s), leaf));
+			}
 		}
 	}
 }
 
 /*
- * ForestSumBinnedBatch in the rows-in-lanes form: the rows' values are
- * binned into the transposed slot words, then every tree is walked for
- * all rows at once (ForestLanesWalk), each lane adding its row's leaves in
- * tree order, the very float32 additions of the one-row walk.
+ * ForestLanesWalk for a depth and width known only at run time.
  */
-static FOREST_AVX512_TARGET void
-ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
+static FOREST_LANES_TARGET void
+ForestLanesWalkAny(const Forest *f, int depth, bool narrow, __m512 *sum)
 {
-	const ForestBinned *b = f->binned;
-	__mmask16	lanes = (__mmask16) ((1u << n) - 1);
-	int			k = f->noutputs;
-	__m512		sum[1];
+#define FOREST_LANES_WALK(d) \
+	case d: \
+		if (narrow) \
+			ForestLanesWalk(f, d, true, sum); \
+		else \
+			ForestLanesWalk(f, d, false, sum); \
+		break
+	switch (depth)
+	{
+			FOREST_LANES_WALK(1);
+			FOREST_LANES_WALK(2);
+			FOREST_LANES_WALK(3);
+			FOREST_LANES_WALK(4);
+			FOREST_LANES_WALK(5);
+		default:
+			ForestLanesWalk(f, 6, narrow, sum);
+			break;
+	}
+#undef FOREST_LANES_WALK
+}
+
+/*
+ * Bin the values of m rows (the r-th at x + r * rowstride) into b->bins,
+ * feature by feature.  A feature of one or two levels of tables (at most
+ * 255 thresholds) is binned 16 rows at a time in the vector lanes, without
+ * moving a bin out of the registers: the rows' values are gathered, level
+ * 0's 16 entries searched in four halving steps (permutes of the table
+ * in a register; the count of the entries <= v, as ForestBinOf's compare
+ * counts it: never all 16, the last being a NaN or above v whenever a
+ * row is binned below the last level), then level 1's entries 16 bin + j
+ * are looked up for each j with a permute of column j of the transposed
+ * table and counted.  Other features are binned row by row (ForestBinOf).
+ */
+static FOREST_LANES_TARGET void
+ForestLanesBin(const ForestBinned *b, const float *x, int rowstride, int m)
+{
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
 	for (int u = 0; u < b->nused; u++)
 	{
 		int			slot = b->used[u];
+		const float *columns = b->columns + Max(b->column[u], 0) * FOREST_LANES * FOREST_LANES;
+		__m512		t0 = _mm512_loadu_ps(b->thresholds + b->first[u]);
 
-		for (int r = 0; r < n; r++)
-			b->bins[slot * FOREST_BATCH + r] = ForestBinOf(b, u, x[(Size) r * f->rowstride + slot]) << 16;
+		for (int first = 0; first < m; first += FOREST_LANES)
+		{
+			__mmask16	valid = (__mmask16) ((1u << Min(m - first, FOREST_LANES)) - 1);
+			__m512i		at = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(first)),
+																 _mm512_set1_epi32(rowstride)),
+											  _mm512_set1_epi32(slot));
+			__m512		v;
+			__m512i		bin = _mm512_setzero_si512();
+
+			if (b->levels[u] > 2)
+			{
+				for (int r = first; r < first + Min(m - first, FOREST_LANES); r++)
+				{
+					uint32		one = ForestBinOf(b, u, x[(Size) r * rowstride + slot]);
+
+					if (b->narrow)
+						b->bins[slot * FOREST_LANES_BYTES + r] = (uint8) one;
+					else
+						((uint16 *) b->bins)[slot * FOREST_LANES_BYTES / 2 + r] = (uint16) one;
+				}
+				continue;
+			}
+			v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, at, x, sizeof(float));
+#pragma GCC unroll 4
+			for (int step = FOREST_LANES / 2; step > 0; step /= 2)
+			{
+				__m512		t = _mm512_permutexvar_ps(_mm512_add_epi32(bin, _mm512_set1_epi32(step - 1)), t0);
+
+				bin = _mm512_mask_add_epi32(bin, _mm512_cmp_ps_mask(t, v, _CMP_LE_OQ), bin,
+											_mm512_set1_epi32(step));
+			}
+			if (b->levels[u] == 2)
+			{
+				__m512i		high = _mm512_slli_epi32(bin, 4);
+
+#pragma GCC unroll 16
+				for (int j = 0; j < FOREST_LANES; j++)
+					high = _mm512_mask_add_epi32(high,
+												 _mm512_cmp_ps_mask(_mm512_permutexvar_ps(bin, _mm512_loadu_ps(columns + j * FOREST_LANES)),
+																	v, _CMP_LE_OQ),
+												 high, _mm512_set1_epi32(1));
+				bin = high;
+			}
+			if (b->narrow)
+				_mm_storeu_si128((__m128i *) (b->bins + slot * FOREST_LANES_BYTES + first),
+								 _mm512_cvtepi32_epi8(bin));
+			else
+				_mm256_storeu_si256((__m256i *) (b->bins + slot * FOREST_LANES_BYTES + first * 2),
+									_mm512_cvtepi32_epi16(bin));
+		}
 	}
-	sum[0] = _mm512_maskz_loadu_ps(lanes, margins);
-	if (k > 1)
-		for (int o = 0; o < k; o++)
-			for (int r = 0; r < n; r++)
-				b->sums[o * FOREST_BATCH + r] = margins[r * k + o];
-	switch (b->depth)
-	{
-		case 1:
-			ForestLanesWalk(f, 1, sum);
-			break;
-		case 2:
-			ForestLanesWalk(f, 2, sum);
-			break;
-		case 3:
-			ForestLanesWalk(f, 3, sum);
-			break;
-		case 4:
-			ForestLanesWalk(f, 4, sum);
-			break;
-		case 5:
-			ForestLanesWalk(f, 5, sum);
-			break;
-		default:
-			ForestLanesWalk(f, 6, sum);
-			break;
-	}
-	if (k == 1)
-		_mm512_mask_storeu_ps(margins, lanes, sum[0]);
-	else
-		for (int o = 0; o < k; o++)
-			for (int r = 0; r < n; r++)
-				margins[r * k + o] = b->sums[o * FOREST_BATCH + r];
 }
 
 /*
- * ForestSumBinned for n <= FOREST_BATCH rows without missing values, the
+ * ForestSumBinnedBatch in the rows-in-lanes form, a vector's rows at a
+ * time (64 narrow, else 32): their values are binned into the transposed
+ * bins, then every tree is walked for all of them at once
+ * (ForestLanesWalk), each lane adding its row's leaves in tree order, the
+ * very float32 additions of the one-row walk.
+ */
+static FOREST_LANES_TARGET void
+ForestSumBinnedLanes(const Forest *f, const float *x, int n, float *margins)
+{
+	const ForestBinned *b = f->binned;
+	int			k = f->noutputs;
+	int			rows = b->narrow ? FOREST_LANES_BYTES : FOREST_LANES_BYTES / 2;
+
+	for (int first = 0; first < n; first += rows)
+	{
+		int			m = Min(rows, n - first);
+		const float *from = x + (Size) first * f->rowstride;
+		float	   *to = margins + (Size) first * k;
+		__mmask16	lanes[4];
+		__m512		sum[4];
+
+		ForestLanesBin(b, from, f->rowstride, m);
+		for (int q = 0; q < 4; q++)
+		{
+			lanes[q] = (__mmask16) ((1u << Max(Min(m - q * FOREST_LANES, FOREST_LANES), 0)) - 1);
+			sum[q] = _mm512_maskz_loadu_ps(lanes[q], to + q * FOREST_LANES);
+		}
+		if (k > 1)
+			for (int o = 0; o < k; o++)
+				for (int r = 0; r < m; r++)
+					b->sums[o * FOREST_BATCH + r] = to[r * k + o];
+		ForestLanesWalkAny(f, b->depth, b->narrow, sum);
+		if (k == 1)
+			for (int q = 0; q < 4; q++)
+				_mm512_mask_storeu_ps(to + q * FOREST_LANES, lanes[q], sum[q]);
+		else
+			for (int o = 0; o < k; o++)
+				for (int r = 0; r < m; r++)
+					to[r * k + o] = b->sums[o * FOREST_BATCH + r];
+	}
+}
+
+/*
+ * ForestSumBinned for n <= f->batch_rows rows without missing values, the
  * r-th at x + r * f->rowstride, its outputs' margins (set to the base
  * margin by the caller) at margins + r * f->noutputs.  The rows' walks are
  * independent of each other, so the processor overlaps them; then, for a

@@ -558,11 +558,11 @@ CompileFinish(CompileState *s, MemoryContext result_cxt, MemoryContext tmp, int 
 	f->margin = palloc(sizeof(float) * f->noutputs);
 	if (f->binned != NULL)
 	{
-		f->rows = palloc0(sizeof(float) * f->rowstride * FOREST_BATCH);
-		for (int r = 0; r < FOREST_BATCH; r++)
+		f->rows = palloc0(sizeof(float) * f->rowstride * f->batch_rows);
+		for (int r = 0; r < f->batch_rows; r++)
 			f->rows[r * f->rowstride] = NAN;
-		f->margins = palloc(sizeof(float) * f->noutputs * FOREST_BATCH);
-		f->batch = palloc(sizeof(int) * FOREST_BATCH);
+		f->margins = palloc(sizeof(float) * f->noutputs * f->batch_rows);
+		f->batch = palloc(sizeof(int) * f->batch_rows);
 	}
 	MemoryContextDelete(tmp);
 	return f;

@@ -371,7 +371,7 @@ ForestRowFloat(const double *row, int p, float *x)
 
 #ifdef FOREST_AVX512
 /*
- * Score the n <= FOREST_BATCH rows of f->rows, rows batch[0..n-1] of the
+ * Score the n <= f->batch_rows rows of f->rows, rows batch[0..n-1] of the
  * caller's, with the binned batch walk.
  */
 static void
@@ -393,7 +393,7 @@ ForestFlushBatch(const Forest *f, int n, double *out)
  * P(class 1) for binary:logistic, the class probabilities for
  * multi:softprob.  The values are libxgboost's float32 results.  With
  * "vector", rows without missing values take the AVX-512 walk when the
- * model has its complete form, or the binned form's, FOREST_BATCH rows at
+ * model has its complete form, or the binned form's, f->batch_rows rows at
  * a time (ForestSumBinnedBatch) when it has that; rows with a missing
  * value take the scalar walk.  Every path gives the same bits.
  */
@@ -418,7 +418,7 @@ ForestPredict(const Forest *f, const double *X, int n, bool vector, double *out)
 			if (!ForestRowFloat(row, p, f->rows + (size_t) batched * f->rowstride))
 			{
 				f->batch[batched++] = i;
-				if (batched == FOREST_BATCH)
+				if (batched == f->batch_rows)
 				{
 					ForestFlushBatch(f, batched, out);
 					batched = 0;

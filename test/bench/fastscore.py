@@ -54,7 +54,7 @@ FP_ROWS = 20000
 # rows the fingerprint models train on (0.2.0's training-memory bound refuses all 20,000 until
 # issue 14's profile work lands); every FP_ROWS row is scored
 FP_TRAIN_ROWS = 2000
-WALK_SYMBOLS = ("ForestSumBinned", "ForestSumBinnedBatch", "ForestSumBinnedLanes", "ForestSumAvx512", "ForestSum", "ForestPredict")
+WALK_SYMBOLS = ("ForestSumBinned", "ForestSumBinnedBatch", "ForestSumBinnedLanes", "ForestLanesWalkAny", "ForestSumAvx512", "ForestSum", "ForestPredict")
 # which parts to run (MLOPS_FASTSCORE_PARTS=batch,single,wide)
 PARTS = os.environ.get("MLOPS_FASTSCORE_PARTS", "batch,single,wide").split(",")
 results = []

@@ -363,6 +363,106 @@ for max_bin in (256, 64, 1024):
                "tables in the binned walk)", most)
     check(f"reg:squarederror with max_bin {max_bin}", mid, 0)
 
+def thresholds_on_f0(count, ntrees):
+    """An edit: ntrees trees (the model's, repeated), every other split on feature 0 against count thresholds.
+
+    The other splits on feature 0 move to feature 1, so that feature 0 has exactly count thresholds.
+    """
+    def edit(model):
+        g = model["learner"]["gradient_booster"]["model"]
+        base, info = g["trees"], g["tree_info"]
+        g["trees"] = [dict(json.loads(json.dumps(base[t % len(base)])), id=t) for t in range(ntrees)]
+        g["tree_info"] = [info[t % len(base)] for t in range(ntrees)]
+        g["gbtree_model_param"]["num_trees"] = str(ntrees)
+        for key in ("best_iteration", "best_ntree_limit"):
+            model["learner"].get("attributes", {}).pop(key, None)
+        values = np.linspace(-4, 4, count, dtype=np.float32)
+        k = 0
+        for tree in g["trees"]:
+            for i, left in enumerate(tree["left_children"]):
+                if left != -1 and i % 2 == 0:
+                    tree["split_indices"][i] = 0
+                    tree["split_conditions"][i] = float(values[k % count])
+                    k += 1
+                elif left != -1 and tree["split_indices"][i] == 0:
+                    tree["split_indices"][i] = 1
+        assert k >= count, (k, count)
+    return edit
+
+
+# the rows-in-lanes batch walk (AVX-512BW and VBMI): trees at most 6 deep, 64 rows in 8-bit lanes when
+# every feature has at most 255 thresholds, else 32 rows in 16-bit lanes up to 32767 thresholds (more:
+# no binned form); depth 6 is its deepest, depth 7 takes the 16-tree walk
+for depth in (6, 7):
+    mid = train(f"nat_lanes_d{depth}", "nat_bins", "xgboost", n_estimators=30, max_depth=depth, max_bin=256,
+                min_child_weight=0, learning_rate=0.3)
+    tap.ok(deepest_leaf(booster_of(mid)) == depth, f"max_depth {depth} grows leaves {depth} deep")
+    check(f"reg:squarederror depth {depth} with max_bin 256", mid, 0)
+for count, ntrees, table, nclasses in ((255, 30, "nat_bins", 0), (256, 30, "nat_bins", 0),
+                                       (256, 60, "nat_multi3", 3), (32767, 1100, "nat_bins", 0),
+                                       (32768, 1100, "nat_bins", 0)):
+    mid = train(f"nat_lanes_{count}_{nclasses}", table, "xgboost", n_estimators=10, max_depth=6,
+                min_child_weight=0)
+    bst = crafted(mid, thresholds_on_f0(count, ntrees))
+    tap.ok(max(thresholds_per_feature(bst)) == count, f"a crafted model of {ntrees} trees 6 deep splits "
+           f"feature 0 on {count} thresholds", thresholds_per_feature(bst))
+    check(f"{'multi:softprob 3 classes' if nclasses else 'reg:squarederror'}, depth 6, {count} thresholds "
+          "on one feature", mid, nclasses, bst)
+
+
+def layout_outputs(project, columns, X, before, after=None, late=None):
+    """Batched and one-row-at-a-time predict_proba of X's rows in a table of another layout.
+
+    The model's columns follow the columns of `before` (DDL); `after` (SQL) runs once half of the
+    rows are in; `late`, one of the model's columns, is added (DEFAULT 0.5) only then.
+    """
+    cols = [c for c in columns if c != late]
+    cur.execute("DROP TABLE IF EXISTS probe_layout; CREATE TABLE probe_layout (i int" + before + ", "
+                + ", ".join(f'"{c}" float8' for c in cols) + ")")
+    half = len(X) // 2
+    for part, rows in ((0, X[:half]), (1, X[half:])):
+        if part == 1 and after:
+            cur.execute(after)
+        if part == 1 and late:
+            cur.execute(f'ALTER TABLE probe_layout ADD COLUMN "{late}" float8 DEFAULT 0.5')
+            cols = columns
+        picked = [columns.index(c) for c in cols]
+        buf = io.StringIO("".join(f"{i + part * half}\t" + "\t".join("\\N" if np.isnan(r[j]) else repr(float(r[j]))
+                                                                    for j in picked) + "\n"
+                                  for i, r in enumerate(rows)))
+        cur.copy_from(buf, "probe_layout", columns=["i"] + cols)
+    got = {}
+    for batch in ("on", "off"):
+        cur.execute(f"SET mlops.batch_predict = {batch}")
+        cur.execute("SELECT mlops.predict_proba(%s, t) FROM probe_layout t ORDER BY i", (project,))
+        got[batch] = np.array([r[0] for r in cur.fetchall()], dtype=float)
+    cur.execute("RESET mlops.batch_predict")
+    return got
+
+
+# batch predict reads a row's float8 columns in place when the row has no NULLs and only fixed-width
+# columns up to them, and deforms it otherwise: the same bits either way, whatever the table's layout
+mid = train("nat_layout", "nat_bin", "xgboost", n_estimators=20, max_depth=6)
+bst = booster_of(mid)
+project, columns = deployed_project(mid)
+X = probe_rows(bst)
+for what, before, after, late in (
+        ("after a text column (every row deformed)", ", note text DEFAULT 'a note'", None, None),
+        ("after int and float4 columns", ", n int DEFAULT 7, r real DEFAULT 0.25, b bool DEFAULT true", None, None),
+        ("after a column dropped once half of the rows are in", ", extra float8 DEFAULT 1.5",
+         "ALTER TABLE probe_layout DROP COLUMN extra", None),
+        ("with the last one added once half of the rows are in (DEFAULT 0.5)", "", None, columns[-1])):
+    ref_X = X.copy()
+    if late:
+        ref_X[: len(X) // 2, columns.index(late)] = 0.5
+    ref = reference(bst, ref_X, 2)
+    got = layout_outputs(project, columns, X, before, after, late)
+    tap.ok(np.array_equal(got["on"], ref) and np.array_equal(got["off"], ref),
+           f"batch predict of the model's columns {what}: batched, one row at a time and libxgboost give "
+           f"the same bits on {len(X)} rows",
+           f"batched equal {np.array_equal(got['on'], ref)}, one row at a time equal {np.array_equal(got['off'], ref)}")
+
+
 tap.ok(stats["identical"] == stats["values"],
        f"all {stats['values']} outputs are bit-identical to libxgboost's",
        f"{stats['values'] - stats['identical']} differ in the last bits")
