@@ -764,8 +764,9 @@ FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 /*
  * Can the transform of these columns be fitted from statistics that merge
  * (a distributed fit: FeaturizerFitSummaries, FeaturizerFitCategories)?
- * Yes when every column is numeric without a setting that needs the values
- * sorted, or categorical without target encoding.
+ * Yes when every column is numeric, a date or a timestamp (its parts are
+ * numbers) without a setting that needs the values sorted, or categorical
+ * without target encoding.
  */
 bool
 FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns, int ncolumns,
@@ -780,7 +781,7 @@ FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 
 		ColumnOptionsFor(&o, &columns[j], ALG_IS_TREE(alg), pairs, npairs);
 		if (columns[j].kind == SOURCE_CATEGORICAL ? (o.encode_set && o.encode == ENCODE_TARGET)
-			: (columns[j].kind != SOURCE_NUMERIC || !SummaryFits(&o)))
+			: (columns[j].kind == SOURCE_ARRAY || !SummaryFits(&o)))
 			return false;
 	}
 	return true;

@@ -6,10 +6,12 @@
  *	  coordinator merges statistics and never holds the rows.
  *
  * TrainDistributedApplies says when: a distributed table, algorithm
- * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric
- * and categorical feature columns and preprocess settings whose statistics
- * merge (for numbers every impute but median and mode, every scale but
- * robust; for categories every encoding but target: FeaturizerFitsByCounts).
+ * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric,
+ * categorical, date and timestamp feature columns (a date or timestamp
+ * gives the numbers reading a relation gives: its parts) and preprocess
+ * settings whose statistics merge (for numbers every impute but median and
+ * mode, every scale but robust; for categories every encoding but target:
+ * FeaturizerFitsByCounts).
  * Otherwise a distributed table is read through the coordinator as any
  * relation, with a NOTICE saying why.
  *
@@ -96,6 +98,7 @@ typedef struct DistRun
 {
 	const TrainRequest *req;
 	const TrainPlan *plan;
+	int			ninputs;		/* the columns' inputs */
 	char	   *row;			/* ROW(t.target, t.c1, ...) */
 	char	   *query;			/* the pass query */
 } DistRun;
@@ -128,13 +131,13 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 		cols[j].name = plan->columns[j];
 		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
 		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
-		if (cols[j].kind != SOURCE_NUMERIC && cols[j].kind != SOURCE_CATEGORICAL)
-			return psprintf("Feature column \"%s\" is neither numeric nor categorical.", cols[j].name);
+		if (cols[j].kind == SOURCE_ARRAY)
+			return psprintf("Feature column \"%s\" is an array.", cols[j].name);
 	}
 	fits = FeaturizerFitsByCounts(req->preprocess, cols, plan->ncolumns, req->algorithm);
 	pfree(cols);
 	if (!fits)
-		return pstrdup("A preprocess setting (impute median or mode of a number, scale robust, encode target) does not merge from the shards' statistics.");
+		return pstrdup("A preprocess setting (impute median or mode of a number or date, scale robust, encode target) does not merge from the shards' statistics.");
 	return NULL;
 }
 
@@ -161,6 +164,8 @@ TrainDistributedApplies(const TrainRequest *req, const TrainPlan *plan)
 
 /*
  * The data set of the run without rows: its columns, inputs and target.
+ * A date or timestamp column has the inputs reading a relation gives it,
+ * named as it names them.
  */
 static Dataset *
 DistDataset(const TrainRequest *req, const TrainPlan *plan)
@@ -169,9 +174,8 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 
 	ds->relname = plan->relname;
 	ds->ncolumns = plan->ncolumns;
-	ds->ninputs = plan->ncolumns;
 	ds->columns = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
-	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, plan->ncolumns));
+	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, plan->ncolumns * DATETIME_PARTS));
 	for (int j = 0; j < plan->ncolumns; j++)
 	{
 		DatasetColumn *c = &ds->columns[j];
@@ -179,12 +183,24 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 		c->name = plan->columns[j];
 		c->typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, c->name)));
 		c->kind = DatasetSourceKind(c->typid, c->name);
-		c->first_input = j;
-		c->ninputs = 1;
-		ds->inputs[j].name = c->name;
-		ds->inputs[j].column = j;
-		ds->inputs[j].categorical = c->kind == SOURCE_CATEGORICAL;
+		c->first_input = ds->ninputs;
+		c->ninputs = c->kind == SOURCE_DATETIME ? DatasetDatetimeInputs(c->typid) : 1;
+		for (int k = 0; k < c->ninputs; k++)
+		{
+			DatasetInput *in = &ds->inputs[ds->ninputs++];
+
+			in->name = c->kind == SOURCE_DATETIME ?
+				psprintf("%s.%s", c->name, datetime_part_names[k]) : c->name;
+			in->column = j;
+			in->categorical = c->kind == SOURCE_CATEGORICAL;
+		}
 	}
+	if (ds->ninputs > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
+				 errhint("A date column has %d inputs, a timestamp column %d; exclude columns.",
+						 DATE_PARTS, DATETIME_PARTS)));
 	ds->target_name = req->target;
 	ds->target_type = get_atttype(plan->relid, get_attnum(plan->relid, req->target));
 	return ds;
@@ -206,7 +222,7 @@ DistParams(const DistRun *run, const char *pass, const char *members)
 	JsonAppendString(&buf, run->req->target);
 	appendStringInfoString(&buf, ", \"columns\": ");
 	JsonAppendStrings(&buf, run->plan->columns, run->plan->ncolumns);
-	appendStringInfo(&buf, "%s}", members);
+	appendStringInfo(&buf, ", \"inputs\": %d%s}", run->ninputs, members);
 	return JsonFromText(&buf);
 }
 
@@ -592,6 +608,7 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 
 	CitusCheckWorkers();
 	ds = DistDataset(req, plan);
+	run.ninputs = ds->ninputs;
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "ROW(t.%s", quote_identifier(req->target));
 	for (int j = 0; j < plan->ncolumns; j++)

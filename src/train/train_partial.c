@@ -8,7 +8,9 @@
  *
  * mlops.train_partial(params jsonb, model bytea, key bigint, row record)
  * reads rows ROW(t.target, t.c1, ...): the target, then the feature source
- * columns in order.  A row is held out when its key (the caller passes
+ * columns in order: numbers, categories, dates and timestamps (a date
+ * gives DATE_PARTS inputs, a timestamp DATETIME_PARTS, as reading a
+ * relation expands them; each part is a number of its own).  A row is held out when its key (the caller passes
  * hash_record_extended of the same ROW with the seed) falls below
  * test_size (TrainPartialHeldOut); the other rows are the training rows.
  * Everything the pass needs travels in params (and the model in model),
@@ -17,6 +19,8 @@
  *
  *	 {"pass": "stats" | "fit" | "eval", "test_size": 0.25,
  *	  "target": "y", "columns": ["a", "b"],
+ *	  "inputs": 2,								(the columns' inputs; by
+ *												 default one a column)
  *	  "sample_size": 10000,						(stats)
  *	  "features": {...},						(fit, eval: the transform,
  *												 as mlops.models.features)
@@ -86,6 +90,10 @@ typedef struct TrainPartialReader
 	double		test_size;
 	char	   *target;
 	char	  **columns;
+	int			ncolumns;
+	int		   *first;			/* per column: its first input */
+	int		   *parts;			/* per column: its inputs */
+	bool	   *datetime;		/* per column: a date or timestamp */
 	Featurizer *fz;				/* fit, eval */
 	MlopsModel *model;			/* eval */
 	Oid			rowtype;
@@ -427,7 +435,8 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("test_size of mlops.train_partial must be at least 0 and less than 1")));
 	r->target = JsonGetString(pc, "target");
-	r->columns = ParamStrings(pc, "columns", st->ninputs);
+	r->ncolumns = JsonContainerSize(JsonGetContainer(pc, "columns"));
+	r->columns = ParamStrings(pc, "columns", r->ncolumns);
 	if (st->pass != TRAIN_PASS_STATS)
 	{
 		JsonbValue *f = JsonGet(pc, "features");
@@ -438,11 +447,11 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 					 errmsg("the %s pass of mlops.train_partial needs \"features\" in params",
 							st->pass == TRAIN_PASS_FIT ? "fit" : st->pass == TRAIN_PASS_EVAL ? "eval" : "newton")));
 		r->fz = FeaturizerFromJson(JsonbValueToJsonb(f));
-		if (r->fz->nsources != st->ninputs || r->fz->ninputs != st->ninputs)
+		if (r->fz->nsources != r->ncolumns || r->fz->ninputs != st->ninputs)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the features of mlops.train_partial's params do not match its %d columns",
-							st->ninputs)));
+							r->ncolumns)));
 		p = r->fz->nfeatures;
 	}
 	if (st->pass == TRAIN_PASS_STATS)
@@ -527,31 +536,50 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	r->rowtype = rowtype;
 	r->rowtypmod = rowtypmod;
 	r->desc = lookup_rowtype_tupdesc_copy(rowtype, rowtypmod);
-	if (r->desc->natts != st->ninputs + 1)
+	if (r->desc->natts != r->ncolumns + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the row of mlops.train_partial has %d fields, but its params name a target and %d columns",
-						r->desc->natts, st->ninputs),
+						r->desc->natts, r->ncolumns),
 				 errhint("Pass ROW(t.target, t.c1, t.c2, ...) in the order of the params' columns.")));
 	r->atttype = palloc(sizeof(Oid) * r->desc->natts);
-	for (int j = 0; j < r->desc->natts; j++)
+	r->first = palloc(sizeof(int) * r->ncolumns);
+	r->parts = palloc(sizeof(int) * r->ncolumns);
+	r->datetime = palloc(sizeof(bool) * r->ncolumns);
+	for (int j = 0, k = 0; j < r->desc->natts; j++)
 	{
-		SourceKind	kind;
+		SourceKind	kind = SOURCE_ARRAY;
+		bool		known;
 
 		r->atttype[j] = getBaseType(TupleDescAttr(r->desc, j)->atttypid);
+		known = j > 0 && DatasetSourceKindOf(r->atttype[j], &kind) && kind != SOURCE_ARRAY;
+		if (known)
+		{
+			r->first[j - 1] = k;
+			r->datetime[j - 1] = kind == SOURCE_DATETIME;
+			r->parts[j - 1] = kind == SOURCE_DATETIME ? DatasetDatetimeInputs(r->atttype[j]) : 1;
+			k += r->parts[j - 1];
+		}
 		if (j == 0 ? !(r->classification || DatasetIsNumericType(r->atttype[j]))
-			: (!DatasetSourceKindOf(r->atttype[j], &kind) ||
-			   (kind != SOURCE_NUMERIC && kind != SOURCE_CATEGORICAL) ||
-			   (r->fz != NULL && r->fz->sources[j - 1].kind != kind)))
+			: (!known || k > st->ninputs ||
+			   (r->fz != NULL && (r->fz->sources[j - 1].kind != kind ||
+								  r->fz->sources[j - 1].first_input != r->first[j - 1] ||
+								  r->fz->sources[j - 1].ninputs != r->parts[j - 1]))))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("%s column \"%s\" of mlops.train_partial has type %s, which %s",
 							j == 0 ? "target" : "feature", j == 0 ? r->target : r->columns[j - 1],
 							format_type_be(r->atttype[j]),
 							j == 0 ? "is not numeric" : r->fz != NULL ? "does not fit the features" :
-							"is neither numeric nor categorical")));
+							!known ? "is not a number, a category, a date or a timestamp" :
+							"gives more inputs than the params' \"inputs\"")));
 		if (j > 0 && st->pass == TRAIN_PASS_STATS)
-			st->categorical[j - 1] = kind == SOURCE_CATEGORICAL;
+			st->categorical[r->first[j - 1]] = kind == SOURCE_CATEGORICAL;
+		if (j == r->ncolumns && k != st->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the columns of mlops.train_partial's row give %d inputs, but its params say %d",
+							k, st->ninputs)));
 	}
 	r->values = palloc(sizeof(Datum) * r->desc->natts);
 	r->nulls = palloc(sizeof(bool) * r->desc->natts);
@@ -574,12 +602,13 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	}
 	r->block.ninputs = st->ninputs;
 	r->block.inputs = palloc0(sizeof(DatasetInput) * Max(1, st->ninputs));
-	for (int k = 0; k < st->ninputs; k++)
-	{
-		r->block.inputs[k].name = r->columns[k];
-		r->block.inputs[k].column = k;
-		r->block.inputs[k].values = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
-	}
+	for (int j = 0; j < r->ncolumns; j++)
+		for (int k = r->first[j]; k < r->first[j] + r->parts[j]; k++)
+		{
+			r->block.inputs[k].name = r->columns[j];
+			r->block.inputs[k].column = j;
+			r->block.inputs[k].values = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
+		}
 	if (st->pass == TRAIN_PASS_STATS)
 	{
 		r->ctexts = palloc0(sizeof(char **) * Max(1, st->ninputs));
@@ -625,6 +654,24 @@ TrainPartialNumber(TrainPartialReader *r, int j)
 				 errhint("Use NULL for missing values.")));
 	}
 	return v;
+}
+
+/*
+ * The parts of date or timestamp column j of a row into row i of the
+ * batch, as reading a relation expands them (NaN for NULL; an infinite
+ * value is refused there and here).
+ */
+static void
+TrainPartialDatetime(TrainPartialReader *r, int j, int i)
+{
+	double		parts[DATETIME_PARTS];
+
+	for (int p = 0; p < r->parts[j]; p++)
+		parts[p] = NAN;
+	if (!r->nulls[j + 1])
+		DatasetDatetimeParts(r->values[j + 1], r->atttype[j + 1], r->columns[j], r->parts[j], parts);
+	for (int p = 0; p < r->parts[j]; p++)
+		r->block.inputs[r->first[j] + p].values[i] = parts[p];
 }
 
 /*
@@ -691,16 +738,20 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 			r->y[i] = y;
 			r->keys[i] = key;
 			r->train[i] = !held_out;
-			for (int k = 0; k < st->ninputs; k++)
+			for (int j = 0; j < r->ncolumns; j++)
 			{
-				if (!st->categorical[k])
-					r->block.inputs[k].values[i] = TrainPartialNumber(r, k + 1);
-				else if (r->nulls[k + 1])
+				int			k = r->first[j];
+
+				if (r->datetime[j])
+					TrainPartialDatetime(r, j, i);
+				else if (!st->categorical[k])
+					r->block.inputs[k].values[i] = TrainPartialNumber(r, j + 1);
+				else if (r->nulls[j + 1])
 					r->block.inputs[k].values[i] = NAN;
 				else
 				{
 					r->ctexts[k][i] = MemoryContextStrdup(r->batch_cxt,
-														  DatasetCategoryText(r->values[k + 1], r->atttype[k + 1]));
+														  DatasetCategoryText(r->values[j + 1], r->atttype[j + 1]));
 					r->block.inputs[k].values[i] = i;
 				}
 			}
@@ -712,7 +763,7 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 		case TRAIN_PASS_FIT:
 			if (held_out)
 				return;
-			for (int j = 0; j < st->ninputs; j++)
+			for (int j = 0; j < r->ncolumns; j++)
 				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
 									   r->nulls[j + 1], r->raw);
 			FeaturizerApply(r->fz, r->raw, r->x);
@@ -722,7 +773,7 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 		case TRAIN_PASS_NEWTON:
 			if (held_out)
 				return;
-			for (int j = 0; j < st->ninputs; j++)
+			for (int j = 0; j < r->ncolumns; j++)
 				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
 									   r->nulls[j + 1], r->raw);
 			FeaturizerApply(r->fz, r->raw, r->x);
@@ -732,7 +783,7 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 		case TRAIN_PASS_EVAL:
 			if (!held_out)
 				return;
-			for (int j = 0; j < st->ninputs; j++)
+			for (int j = 0; j < r->ncolumns; j++)
 				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
 									   r->nulls[j + 1], r->raw);
 			i = r->npending++;
@@ -863,6 +914,7 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 	JsonbContainer *cols;
 	int			sample_size = 0;
 	int			nout = 0;
+	int			ninputs;
 	TrainPartial *st;
 
 	if (!JB_ROOT_IS_OBJECT(params))
@@ -890,16 +942,22 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"columns\" of mlops.train_partial's params must be an array of 1 to %d names",
 						MLOPS_MAX_FEATURES)));
+	ninputs = JsonGet(pc, "inputs") != NULL ? JsonGetInt(pc, "inputs") : (int) JsonContainerSize(cols);
+	if (ninputs < (int) JsonContainerSize(cols) || ninputs > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"inputs\" of mlops.train_partial's params must be between the number of columns and %d",
+						MLOPS_MAX_FEATURES)));
 	if (kind == TRAIN_PASS_STATS)
 	{
 		sample_size = JsonGetInt(pc, "sample_size");
 		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE ||
-			(double) sample_size * (JsonContainerSize(cols) + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
+			(double) sample_size * (ninputs + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sample_size of mlops.train_partial must be between 0 and %d",
 							Min(TRAIN_PARTIAL_MAX_SAMPLE,
-								TRAIN_PARTIAL_MAX_SAMPLE_VALUES / ((int) JsonContainerSize(cols) + 1)))));
+								TRAIN_PARTIAL_MAX_SAMPLE_VALUES / (ninputs + 1)))));
 	}
 	if (kind == TRAIN_PASS_EVAL)
 	{
@@ -912,7 +970,7 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 							MLOPS_MAX_CLASSES)));
 		nout = nclasses > 0 ? nclasses : 1;
 	}
-	st = TrainPartialCreate(aggcxt, kind, JsonContainerSize(cols), nout, sample_size);
+	st = TrainPartialCreate(aggcxt, kind, ninputs, nout, sample_size);
 	if (kind == TRAIN_PASS_NEWTON)
 	{
 		int			m = JsonGetInt(pc, "unknowns");

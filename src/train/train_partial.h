@@ -52,7 +52,8 @@ typedef struct TrainPartial
 {
 	ExpandedObjectHeader hdr;
 	char		pass;			/* TrainPartialPass */
-	int			ninputs;		/* model inputs (numeric source columns) */
+	int			ninputs;		/* model inputs (a date or timestamp column has
+								 * several) */
 	int			nout;			/* eval: outputs per row */
 	int64		rows;			/* rows with a target */
 	int64		null_targets;	/* rows skipped for a NULL target */

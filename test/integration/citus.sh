@@ -35,7 +35,8 @@
 #     mlops.evaluate of the held-out rows; deploy 'auto' compares on the
 #     same held-out rows; xgboost and a median imputation read through the
 #     coordinator (NOTICE); a categorical input (one-hot with NULLs, mode
-#     imputation with max_categories, ordinal); bad input: an empty table, a constant target,
+#     imputation with max_categories, ordinal); date, timestamp and
+#     timestamptz inputs (ridge, logistic); bad input: an empty table, a constant target,
 #     a single class, NaN and infinite features, a role that cannot read a worker's shards,
 #     a worker without mlops; an unprivileged role trains the same model
 #   - bad input: a model id unknown on the workers, a distributed table
@@ -368,13 +369,15 @@ tap_like "$debug" "NOTICE:  skipped 30 rows whose target is NULL" "... and count
 
 # relative difference of two numbers, as SQL
 reldiff() { echo "abs(($1) - ($2)) / greatest(abs($2), 1e-300)"; }
-check_dist_train() { # name algorithm hyperparams preprocess table target exclude metric-keys
-	local name=$1 algo=$2 hp=$3 pre=$4 table=$5 target=$6 exclude=$7 keys=$8 dist loc worst rule
-	rule="(((hash_record_extended(ROW(t.$target, t.x1, t.x2, t.x3, t.x4, t.c), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
+check_dist_train() { # name algorithm hyperparams preprocess table target exclude metric-keys [feature columns]
+	local name=$1 algo=$2 hp=$3 pre=$4 table=$5 target=$6 exclude=$7 keys=$8 cols=${9:-t.x1, t.x2, t.x3, t.x4, t.c} dist loc worst rule
+	rule="(((hash_record_extended(ROW(t.$target, $cols), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
 	sql "CREATE TABLE ${name}_train AS SELECT * FROM $table t WHERE $target IS NOT NULL AND NOT $rule;
 		CREATE TABLE ${name}_test AS SELECT * FROM $table t WHERE $target IS NOT NULL AND $rule" >/dev/null
 	dist=$(sql "SELECT model_id FROM mlops.train('${name}_d', '${table}_d', '$target', algorithm => '$algo', hyperparams => '$hp',
 		preprocess => '$pre', exclude => '$exclude', deploy => 'never')" 2>/dev/null)
+	tap_is "$(sql "SELECT training->>'distributed' FROM mlops.models WHERE id = $dist")" true \
+		"$name: the run on ${table}_d trains through partial aggregates"
 	loc=$(sql "SELECT model_id FROM mlops.train('${name}_local', '${name}_train', '$target', algorithm => '$algo', hyperparams => '$hp',
 		preprocess => '$pre', exclude => '$exclude', test_size => 0, deploy => 'never')" 2>/dev/null)
 	tap_is "$(sql "SELECT (training->>'train_rows')::int = (SELECT count(*) FROM ${name}_train) AND (training->>'test_rows')::int = (SELECT count(*) FROM ${name}_test)
@@ -388,8 +391,9 @@ check_dist_train() { # name algorithm hyperparams preprocess table target exclud
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
 		unnest(ARRAY['fill', 'center', 'scale_by']) k")
 	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT features - 'inputs' FROM mlops.models WHERE id = $dist) = (SELECT features - 'inputs' FROM mlops.models WHERE id = $loc)
-		AND (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $dist) = (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $loc)")" t \
-		"$name: the transform's statistics (imputed values, centers, scales; the categories of c) equal the single-node fit's (largest relative difference $worst)"
+		AND (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $dist)
+		= (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $loc)")" t \
+		"$name: the transform's statistics (imputed values, centers, scales; the names, settings and categories of every input) equal the single-node fit's (largest relative difference $worst)"
 	worst=$(sql "SELECT max($(reldiff "(d.metrics->>k)::float8" "(e.metrics->>k)::float8")) FROM mlops.models d,
 		(SELECT mlops.evaluate('${name}_d', '${name}_test', $dist) AS metrics) e, unnest('$keys'::text[]) k WHERE d.id = $dist")
 	tap_is "$(sql "SELECT $worst < 1e-9")" t \
@@ -417,6 +421,16 @@ check_dist_train ridge ridge '{"alpha": 30}' '{"x1": {"scale": "min_max", "imput
 	reg y '{id}' "$reg_keys"
 check_dist_train multi logistic '{}' '{"c": {"encode": "ordinal"}}' cls label '{id,flag}' "$cls_keys"
 check_dist_train binary logistic '{"C": 0.5, "class_weight": "balanced"}' '{"x1": {"scale": "min_max"}, "x2": {"impute": "zero"}}' cls flag '{id,label}' "$cls_keys"
+# date, timestamp and timestamptz inputs: their parts (epoch, year, month,
+# day, day of week, hour) are numbers whose statistics merge like any number
+sql "CREATE TABLE dt AS SELECT r.id, r.x1, r.c, date '2019-03-01' + (r.id * 37) % 1500 AS d,
+	CASE WHEN r.id % 13 = 0 THEN NULL ELSE timestamp '2021-03-01 05:00' + r.id * interval '7 hours 13 minutes' END AS ts,
+	timestamptz '2020-06-01 00:00+00' + ((r.id * 101) % 997) * interval '5 hours 3 minutes' AS tz,
+	r.y + ((r.id * 37) % 1500) / 100.0 + (r.id % 13) AS y, l.label FROM reg r JOIN cls l USING (id);
+	CREATE TABLE dt_d AS SELECT * FROM dt; SET client_min_messages = warning; SELECT create_distributed_table('dt_d', 'id')" >/dev/null
+check_dist_train dates ridge '{"alpha": 1}' '{"ts": {"impute": "max", "scale": "min_max"}, "d": {"scale": "max_abs"}}' dt y '{id,label}' "$reg_keys" \
+	"t.x1, t.c, t.d, t.ts, t.tz"
+check_dist_train dates_cls logistic '{}' '{"d": {"impute": "min"}}' dt label '{id,y}' "$cls_keys" "t.x1, t.c, t.d, t.ts, t.tz"
 tap_is "$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = (SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'binary_d')")" \
 	"$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = $(sql "SELECT model_id FROM mlops.train('binary_curves', 'cls', 'flag', algorithm => 'logistic', exclude => '{id,label}', deploy => 'never')" 2>/dev/null)")" \
 	"the distributed logistic run stores the held-out curves, as a single-node run does"
@@ -439,7 +453,7 @@ tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', a
 	"NOTICE:  mlops\.train reads the distributed table public\.reg_d through the coordinator.*DETAIL:  Algorithm \"xgboost\" does not train through partial aggregates; linear, ridge and logistic do" \
 	"xgboost on a distributed table reads it through the coordinator, with a NOTICE saying why"
 tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_med', 'reg_d', 'y', algorithm => 'linear', preprocess => '{\"x1\": {\"impute\": \"median\"}}', exclude => '{id}', deploy => 'never')")" \
-	"DETAIL:  A preprocess setting \(impute median or mode of a number, scale robust, encode target\) does not merge from the shards' statistics" \
+	"DETAIL:  A preprocess setting \(impute median or mode of a number or date, scale robust, encode target\) does not merge from the shards' statistics" \
 	"... and so does a transform whose statistics do not merge (impute median)"
 # bad input
 sql "CREATE TABLE bad_d (id int, x float8, y float8, lab text); SET client_min_messages = warning; SELECT create_distributed_table('bad_d', 'id')" >/dev/null
