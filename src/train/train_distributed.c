@@ -10,8 +10,8 @@
  * categorical, date and timestamp feature columns (a date or timestamp
  * gives the numbers reading a relation gives: its parts) and preprocess
  * settings whose statistics merge (for numbers every impute but median and
- * mode, every scale but robust; for categories every encoding but target:
- * FeaturizerFitsByCounts).
+ * mode, every scale but robust; for categories every encoding, target
+ * encoding only for linear and ridge: FeaturizerFitsByCounts).
  * Otherwise a distributed table is read through the coordinator as any
  * relation, with a NOTICE saying why.
  *
@@ -137,7 +137,7 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 	fits = FeaturizerFitsByCounts(req->preprocess, cols, plan->ncolumns, req->algorithm);
 	pfree(cols);
 	if (!fits)
-		return pstrdup("A preprocess setting (impute median or mode of a number or date, scale robust, encode target) does not merge from the shards' statistics.");
+		return pstrdup("A preprocess setting (impute median or mode of a number or date, scale robust, encode target of a classifier) does not merge from the shards' statistics.");
 	return NULL;
 }
 
@@ -668,7 +668,8 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 			elog(ERROR, "the shards read input \"%s\" as another kind", ds->inputs[k].name);
 		if (ds->inputs[k].categorical)
 			FeaturizerFitCategories(fitst, k, stats->cats[k].texts, stats->cats[k].counts,
-									stats->cats[k].n, stats->summaries[k].nnull);
+									stats->cats[k].ysums, stats->cats[k].n, stats->summaries[k].nnull,
+									stats->cats[k].null_ysum, stats->ntrain);
 		else
 			NumericSummaryMerge(&sums[k], &stats->summaries[k]);
 	}

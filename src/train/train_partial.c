@@ -147,10 +147,11 @@ TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout, int s
 }
 
 /*
- * Count a category of categorical input k; returns its index.
+ * Count a category of categorical input k, adding ysum to the sum of its
+ * targets; returns its index.
  */
 int
-TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count)
+TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count, double ysum)
 {
 	TrainPartialCats *cats = &st->cats[k];
 	int			c;
@@ -167,19 +168,23 @@ TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count)
 			{
 				cats->texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * cats->capacity);
 				cats->counts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * cats->capacity);
+				cats->ysums = MemoryContextAlloc(st->hdr.eoh_context, sizeof(double) * cats->capacity);
 			}
 			else
 			{
 				cats->texts = repalloc(cats->texts, sizeof(char *) * cats->capacity);
 				cats->counts = repalloc(cats->counts, sizeof(int64) * cats->capacity);
+				cats->ysums = repalloc(cats->ysums, sizeof(double) * cats->capacity);
 			}
 		}
 		c = cats->n++;
 		cats->texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
 		cats->counts[c] = 0;
+		cats->ysums[c] = 0;
 		StrMapPut(cats->map, cats->texts[c], c);
 	}
 	cats->counts[c] += count;
+	cats->ysums[c] += ysum;
 	return c;
 }
 
@@ -366,8 +371,13 @@ TrainPartialFlush(TrainPartial *st)
 		{
 			row[k + 1] = r->block.inputs[k].values[i];
 			NumericSummaryAdd(&st->summaries[k], st->categorical[k] && !isnan(row[k + 1]) ? 0 : row[k + 1]);
-			if (st->categorical[k] && !isnan(row[k + 1]))
-				row[k + 1] = TrainPartialCatAdd(st, k, r->ctexts[k][i], 1);
+			if (!st->categorical[k])
+				continue;
+			/* a classification run's row[0] is no target value */
+			if (!isnan(row[k + 1]))
+				row[k + 1] = TrainPartialCatAdd(st, k, r->ctexts[k][i], 1, r->classification ? 0 : row[0]);
+			else if (!r->classification)
+				st->cats[k].null_ysum += row[0];
 		}
 		TrainPartialSampleAdd(st, r->keys[i], row);
 	}
@@ -827,7 +837,9 @@ TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 				if (st->categorical[k] != other->categorical[k])
 					TrainPartialCorrupted("The kinds of an input differ.");
 				for (int c = 0; c < other->cats[k].n; c++)
-					(void) TrainPartialCatAdd(st, k, other->cats[k].texts[c], other->cats[k].counts[c]);
+					(void) TrainPartialCatAdd(st, k, other->cats[k].texts[c], other->cats[k].counts[c],
+											  other->cats[k].ysums[c]);
+				st->cats[k].null_ysum += other->cats[k].null_ysum;
 			}
 			{
 				double	   *row = palloc(sizeof(double) * (st->ninputs + 1));
@@ -838,7 +850,7 @@ TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 						   sizeof(double) * (st->ninputs + 1));
 					for (int k = 0; k < st->ninputs; k++)
 						if (st->categorical[k] && !isnan(row[k + 1]))
-							row[k + 1] = TrainPartialCatAdd(st, k, other->cats[k].texts[(int) row[k + 1]], 0);
+							row[k + 1] = TrainPartialCatAdd(st, k, other->cats[k].texts[(int) row[k + 1]], 0, 0);
 					TrainPartialSampleAdd(st, other->sample_keys[s], row);
 				}
 				pfree(row);

@@ -44,6 +44,9 @@ typedef struct TrainPartialCats
 	int			capacity;
 	char	  **texts;
 	int64	   *counts;
+	double	   *ysums;			/* regression: the sum of the target over
+								 * each category's training rows */
+	double		null_ysum;		/* ... and over its NULLs' */
 	StrMap	   *map;			/* text -> index */
 } TrainPartialCats;
 

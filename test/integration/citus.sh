@@ -35,8 +35,10 @@
 #     mlops.evaluate of the held-out rows; deploy 'auto' compares on the
 #     same held-out rows; xgboost and a median imputation read through the
 #     coordinator (NOTICE); a categorical input (one-hot with NULLs, mode
-#     imputation with max_categories, ordinal); date, timestamp and
-#     timestamptz inputs (ridge, logistic); bad input: an empty table, a constant target,
+#     imputation with max_categories, ordinal; target encoding of a
+#     regression); date, timestamp and timestamptz inputs (ridge,
+#     logistic); a classifier's target encoding reads through the
+#     coordinator; bad input: an empty table, a constant target,
 #     a single class, NaN and infinite features, a role that cannot read a worker's shards,
 #     a worker without mlops; an unprivileged role trains the same model
 #   - bad input: a model id unknown on the workers, a distributed table
@@ -386,13 +388,16 @@ check_dist_train() { # name algorithm hyperparams preprocess table target exclud
 	worst=$(sql "SELECT max($(reldiff a.weight b.weight)) FROM mlops.weights($dist) a JOIN mlops.weights($loc) b USING (output, feature)")
 	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT count(*) FROM mlops.weights($dist)) = (SELECT count(*) FROM mlops.weights($loc))")" t \
 		"$name: coefficients and intercepts equal the single-node fit of the training rows (largest relative difference $worst)"
-	worst=$(sql "SELECT max($(reldiff "(a.v->>k)::float8" "(b.v->>k)::float8")) FROM
+	worst=$(sql "SELECT greatest(max($(reldiff "(a.v->>k)::float8" "(b.v->>k)::float8")), (SELECT max($(reldiff "x.t::float8" "y.t::float8"))
+		FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord), jsonb_array_elements_text(v->'target_values') WITH ORDINALITY x(t, i)
+		JOIN (SELECT ord, i, t FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord),
+			jsonb_array_elements_text(v->'target_values') WITH ORDINALITY y(t, i) WHERE id = $loc) y USING (i) WHERE id = $dist AND y.ord = e.ord)) FROM
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $dist) a JOIN
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
 		unnest(ARRAY['fill', 'center', 'scale_by']) k")
 	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT features - 'inputs' FROM mlops.models WHERE id = $dist) = (SELECT features - 'inputs' FROM mlops.models WHERE id = $loc)
-		AND (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $dist)
-		= (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $loc)")" t \
+		AND (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by', 'target_values']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $dist)
+		= (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by', 'target_values']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $loc)")" t \
 		"$name: the transform's statistics (imputed values, centers, scales; the names, settings and categories of every input) equal the single-node fit's (largest relative difference $worst)"
 	worst=$(sql "SELECT max($(reldiff "(d.metrics->>k)::float8" "(e.metrics->>k)::float8")) FROM mlops.models d,
 		(SELECT mlops.evaluate('${name}_d', '${name}_test', $dist) AS metrics) e, unnest('$keys'::text[]) k WHERE d.id = $dist")
@@ -421,6 +426,15 @@ check_dist_train ridge ridge '{"alpha": 30}' '{"x1": {"scale": "min_max", "imput
 	reg y '{id}' "$reg_keys"
 check_dist_train multi logistic '{}' '{"c": {"encode": "ordinal"}}' cls label '{id,flag}' "$cls_keys"
 check_dist_train binary logistic '{"C": 0.5, "class_weight": "balanced"}' '{"x1": {"scale": "min_max"}, "x2": {"impute": "zero"}}' cls flag '{id,label}' "$cls_keys"
+# target encoding of a regression: its sums of the target per category merge
+check_dist_train target_enc linear '{}' '{"c": {"encode": "target"}}' reg y '{id}' "$reg_keys"
+check_dist_train target_mode ridge '{"alpha": 3}' '{"c": {"encode": "target", "impute": "mode", "max_categories": 2}}' reg y '{id}' "$reg_keys"
+tap_is "$(sql "SELECT count(*) FROM mlops.models m, jsonb_array_elements(m.features->'inputs') v WHERE v->>'encode' = 'target'
+	AND m.id IN (SELECT max(m2.id) FROM mlops.models m2 JOIN mlops.projects p ON p.id = m2.project_id WHERE p.name IN ('target_enc_d', 'target_mode_d') GROUP BY p.name)")" 2 \
+	"... both target-encode c"
+tap_like "$(sql_err "SELECT model_id FROM mlops.train('cls_target', 'cls_d', 'label', algorithm => 'logistic', preprocess => '{\"c\": {\"encode\": \"target\"}}', exclude => '{id,flag}', deploy => 'never')")" \
+	"NOTICE:  mlops\.train reads the distributed table public\.cls_d through the coordinator" \
+	"a classifier's target encoding (sums per class) reads through the coordinator, with a NOTICE"
 # date, timestamp and timestamptz inputs: their parts (epoch, year, month,
 # day, day of week, hour) are numbers whose statistics merge like any number
 sql "CREATE TABLE dt AS SELECT r.id, r.x1, r.c, date '2019-03-01' + (r.id * 37) % 1500 AS d,
@@ -453,7 +467,7 @@ tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', a
 	"NOTICE:  mlops\.train reads the distributed table public\.reg_d through the coordinator.*DETAIL:  Algorithm \"xgboost\" does not train through partial aggregates; linear, ridge and logistic do" \
 	"xgboost on a distributed table reads it through the coordinator, with a NOTICE saying why"
 tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_med', 'reg_d', 'y', algorithm => 'linear', preprocess => '{\"x1\": {\"impute\": \"median\"}}', exclude => '{id}', deploy => 'never')")" \
-	"DETAIL:  A preprocess setting \(impute median or mode of a number or date, scale robust, encode target\) does not merge from the shards' statistics" \
+	"DETAIL:  A preprocess setting \(impute median or mode of a number or date, scale robust, encode target of a classifier\) does not merge from the shards' statistics" \
 	"... and so does a transform whose statistics do not merge (impute median)"
 # bad input
 sql "CREATE TABLE bad_d (id int, x float8, y float8, lab text); SET client_min_messages = warning; SELECT create_distributed_table('bad_d', 'id')" >/dev/null
