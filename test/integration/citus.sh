@@ -38,7 +38,8 @@
 #     imputation with max_categories, ordinal; target encoding of a
 #     regression); date, timestamp and timestamptz inputs (ridge,
 #     logistic); a classifier's target encoding reads through the
-#     coordinator; bad input: an empty table, a constant target,
+#     coordinator; bad input: an empty table, a split that holds out
+#     every row, a constant target,
 #     a single class, NaN and infinite features, a role that cannot read a worker's shards,
 #     a worker without mlops; an unprivileged role trains the same model
 #   - bad input: a model id unknown on the workers, a distributed table
@@ -485,6 +486,13 @@ tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linea
 sql "UPDATE bad_d SET x = '-Infinity' WHERE id = 50" >/dev/null
 tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linear', exclude => '{id,lab}')")" \
 	"feature column \"x\" contains an infinite value" "an infinite feature is refused, naming the column"
+sql "CREATE TABLE tiny_d (id int, x float8, y float8); SET client_min_messages = warning; SELECT create_distributed_table('tiny_d', 'id');
+	INSERT INTO tiny_d VALUES (1, 1, 2), (2, 2, 3), (3, 3, 5)" >/dev/null
+tap_is "$(sql "SELECT count(*) FROM tiny_d t WHERE (((hash_record_extended(ROW(t.y, t.x), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.99)")" 3 \
+	"the hash rule holds out the 3 rows of tiny_d at test_size 0.99"
+tap_like "$(sql_err "SELECT mlops.train('tiny', 'tiny_d', 'y', algorithm => 'linear', exclude => '{id}', test_size => 0.99)")" \
+	"ERROR:  the split of distributed table public\.tiny_d holds out all its 3 rows.*HINT:  Lower test_size, or train on more rows" \
+	"a split that holds out every row is refused (a hash rule, not ceil(test_size * n))"
 tap_is "$(sql "SELECT count(*) FROM mlops.models")" "$before" "... and none of them registers anything"
 # an unprivileged role, and a role that cannot read the shards on a worker
 sql "GRANT SELECT ON reg_d TO alice" >/dev/null
