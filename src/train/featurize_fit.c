@@ -780,8 +780,8 @@ FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 /*
  * Can the transform of these columns be fitted from statistics that merge
  * (a distributed fit: FeaturizerFitSummaries, FeaturizerFitCategories)?
- * Yes when every column is numeric, a date or a timestamp (its parts are
- * numbers) without a setting that needs the values sorted, or categorical
+ * Yes when every column is numeric, a date, a timestamp or an array (its
+ * parts or elements are numbers) without a setting that needs the values sorted, or categorical
  * (target encoding only for a regression: its sums of the target per
  * category merge; a classifier's per class are not gathered).
  */
@@ -798,7 +798,7 @@ FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 
 		ColumnOptionsFor(&o, &columns[j], ALG_IS_TREE(alg), pairs, npairs);
 		if (columns[j].kind == SOURCE_CATEGORICAL ? (o.encode_set && o.encode == ENCODE_TARGET && alg == ALG_LOGISTIC)
-			: (columns[j].kind == SOURCE_ARRAY || !SummaryFits(&o)))
+			: !SummaryFits(&o))
 			return false;
 	}
 	return true;

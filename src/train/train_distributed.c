@@ -6,9 +6,9 @@
  *	  coordinator merges statistics and never holds the rows.
  *
  * TrainDistributedApplies says when: a distributed table, algorithm
- * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric,
- * categorical, date and timestamp feature columns (a date or timestamp
- * gives the numbers reading a relation gives: its parts) and preprocess
+ * linear, ridge or logistic, no cv, no order_by, no explicit split, any
+ * feature columns (a date, timestamp or array gives the numbers reading a
+ * relation gives: its parts, its elements) and preprocess
  * settings whose statistics merge (for numbers every impute but median and
  * mode, every scale but robust; for categories every encoding, target
  * encoding only for linear and ridge: FeaturizerFitsByCounts).
@@ -98,7 +98,7 @@ typedef struct DistRun
 {
 	const TrainRequest *req;
 	const TrainPlan *plan;
-	int			ninputs;		/* the columns' inputs */
+	const Dataset *ds;			/* the columns */
 	char	   *row;			/* ROW(t.target, t.c1, ...) */
 	char	   *query;			/* the pass query */
 } DistRun;
@@ -131,8 +131,6 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 		cols[j].name = plan->columns[j];
 		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
 		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
-		if (cols[j].kind == SOURCE_ARRAY)
-			return psprintf("Feature column \"%s\" is an array.", cols[j].name);
 	}
 	fits = FeaturizerFitsByCounts(req->preprocess, cols, plan->ncolumns, req->algorithm);
 	pfree(cols);
@@ -164,8 +162,9 @@ TrainDistributedApplies(const TrainRequest *req, const TrainPlan *plan)
 
 /*
  * The data set of the run without rows: its columns, inputs and target.
- * A date or timestamp column has the inputs reading a relation gives it,
- * named as it names them.
+ * A date, timestamp or array column has the inputs reading a relation
+ * gives it, named as it names them (an array's length is that of a
+ * non-NULL value, DatasetArrayColumnLength).
  */
 static Dataset *
 DistDataset(const TrainRequest *req, const TrainPlan *plan)
@@ -175,7 +174,7 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 	ds->relname = plan->relname;
 	ds->ncolumns = plan->ncolumns;
 	ds->columns = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
-	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, plan->ncolumns * DATETIME_PARTS));
+	ds->inputs = palloc0(sizeof(DatasetInput) * MLOPS_MAX_FEATURES);
 	for (int j = 0; j < plan->ncolumns; j++)
 	{
 		DatasetColumn *c = &ds->columns[j];
@@ -185,22 +184,28 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 		c->kind = DatasetSourceKind(c->typid, c->name);
 		c->first_input = ds->ninputs;
 		c->ninputs = c->kind == SOURCE_DATETIME ? DatasetDatetimeInputs(c->typid) : 1;
+		if (c->kind == SOURCE_ARRAY)
+		{
+			SPI_connect();
+			c->ninputs = DatasetArrayColumnLength(ds->relname, c->name, 0);
+			SPI_finish();
+		}
+		if (c->ninputs > MLOPS_MAX_FEATURES - ds->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
+					 errdetail("Column \"%s\" has %d inputs, the columns before it %d.",
+							   c->name, c->ninputs, ds->ninputs)));
 		for (int k = 0; k < c->ninputs; k++)
 		{
 			DatasetInput *in = &ds->inputs[ds->ninputs++];
 
-			in->name = c->kind == SOURCE_DATETIME ?
-				psprintf("%s.%s", c->name, datetime_part_names[k]) : c->name;
+			in->name = c->kind == SOURCE_DATETIME ? psprintf("%s.%s", c->name, datetime_part_names[k]) :
+				c->kind == SOURCE_ARRAY ? psprintf("%s[%d]", c->name, k + 1) : c->name;
 			in->column = j;
 			in->categorical = c->kind == SOURCE_CATEGORICAL;
 		}
 	}
-	if (ds->ninputs > MLOPS_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
-				 errhint("A date column has %d inputs, a timestamp column %d; exclude columns.",
-						 DATE_PARTS, DATETIME_PARTS)));
 	ds->target_name = req->target;
 	ds->target_type = get_atttype(plan->relid, get_attnum(plan->relid, req->target));
 	return ds;
@@ -222,7 +227,10 @@ DistParams(const DistRun *run, const char *pass, const char *members)
 	JsonAppendString(&buf, run->req->target);
 	appendStringInfoString(&buf, ", \"columns\": ");
 	JsonAppendStrings(&buf, run->plan->columns, run->plan->ncolumns);
-	appendStringInfo(&buf, ", \"inputs\": %d%s}", run->ninputs, members);
+	appendStringInfoString(&buf, ", \"parts\": [");
+	for (int j = 0; j < run->ds->ncolumns; j++)
+		appendStringInfo(&buf, "%s%d", j > 0 ? ", " : "", run->ds->columns[j].ninputs);
+	appendStringInfo(&buf, "]%s}", members);
 	return JsonFromText(&buf);
 }
 
@@ -608,7 +616,7 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 
 	CitusCheckWorkers();
 	ds = DistDataset(req, plan);
-	run.ninputs = ds->ninputs;
+	run.ds = ds;
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "ROW(t.%s", quote_identifier(req->target));
 	for (int j = 0; j < plan->ncolumns; j++)

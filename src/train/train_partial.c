@@ -8,9 +8,10 @@
  *
  * mlops.train_partial(params jsonb, model bytea, key bigint, row record)
  * reads rows ROW(t.target, t.c1, ...): the target, then the feature source
- * columns in order: numbers, categories, dates and timestamps (a date
- * gives DATE_PARTS inputs, a timestamp DATETIME_PARTS, as reading a
- * relation expands them; each part is a number of its own).  A row is held out when its key (the caller passes
+ * columns in order: numbers, categories, dates, timestamps and arrays (a
+ * date gives DATE_PARTS inputs, a timestamp DATETIME_PARTS, an array one
+ * per element, as reading a relation expands them; each is a number of its
+ * own).  A row is held out when its key (the caller passes
  * hash_record_extended of the same ROW with the seed) falls below
  * test_size (TrainPartialHeldOut); the other rows are the training rows.
  * Everything the pass needs travels in params (and the model in model),
@@ -19,8 +20,8 @@
  *
  *	 {"pass": "stats" | "fit" | "eval", "test_size": 0.25,
  *	  "target": "y", "columns": ["a", "b"],
- *	  "inputs": 2,								(the columns' inputs; by
- *												 default one a column)
+ *	  "parts": [1, 5],							(per column its inputs; by
+ *												 default one each)
  *	  "sample_size": 10000,						(stats)
  *	  "features": {...},						(fit, eval: the transform,
  *												 as mlops.models.features)
@@ -93,7 +94,7 @@ typedef struct TrainPartialReader
 	int			ncolumns;
 	int		   *first;			/* per column: its first input */
 	int		   *parts;			/* per column: its inputs */
-	bool	   *datetime;		/* per column: a date or timestamp */
+	SourceKind *kinds;			/* per column: its kind */
 	Featurizer *fz;				/* fit, eval */
 	MlopsModel *model;			/* eval */
 	Oid			rowtype;
@@ -427,6 +428,43 @@ ParamStrings(JsonbContainer *params, const char *key, int n)
 }
 
 /*
+ * The inputs of each of the ncolumns columns ("parts" of params, one each
+ * by default), and their sum in *total.
+ */
+static int *
+ParamParts(JsonbContainer *params, int ncolumns, int *total)
+{
+	JsonbValue *v = JsonGet(params, "parts");
+	JsonbContainer *arr = v != NULL && v->type == jbvBinary ? v->val.binary.data : NULL;
+	int		   *parts = palloc(sizeof(int) * Max(1, ncolumns));
+	double		sum = 0;
+
+	if ((v != NULL && arr == NULL) ||
+		(arr != NULL && (!JsonContainerIsArray(arr) || JsonContainerSize(arr) != (uint32) ncolumns)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"parts\" of mlops.train_partial's params must hold %d numbers of inputs", ncolumns)));
+	for (int j = 0; j < ncolumns; j++)
+	{
+		double		n = 1;
+
+		if (arr != NULL && (!JsonValueNumber(JsonArrayElement(arr, j), &n) || !(n >= 1 && n <= MLOPS_MAX_FEATURES) ||
+							n != floor(n)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"parts\" of mlops.train_partial's params must hold %d numbers of inputs", ncolumns)));
+		parts[j] = (int) n;
+		sum += n;
+	}
+	if (sum > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the columns of mlops.train_partial's params have more than %d inputs", MLOPS_MAX_FEATURES)));
+	*total = (int) sum;
+	return parts;
+}
+
+/*
  * Set up reading rows of a row type for a state: the params, the model of
  * an eval pass, the fields' types.
  */
@@ -438,6 +476,7 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	TrainPartialReader *r = palloc0(sizeof(TrainPartialReader));
 	JsonbContainer *pc = &params->root;
 	int			p = 1;
+	int			ninputs;
 
 	r->test_size = JsonGetDouble(pc, "test_size");
 	if (!(r->test_size >= 0.0 && r->test_size < 1.0))
@@ -447,6 +486,7 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	r->target = JsonGetString(pc, "target");
 	r->ncolumns = JsonContainerSize(JsonGetContainer(pc, "columns"));
 	r->columns = ParamStrings(pc, "columns", r->ncolumns);
+	r->parts = ParamParts(pc, r->ncolumns, &ninputs);
 	if (st->pass != TRAIN_PASS_STATS)
 	{
 		JsonbValue *f = JsonGet(pc, "features");
@@ -554,24 +594,26 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 				 errhint("Pass ROW(t.target, t.c1, t.c2, ...) in the order of the params' columns.")));
 	r->atttype = palloc(sizeof(Oid) * r->desc->natts);
 	r->first = palloc(sizeof(int) * r->ncolumns);
-	r->parts = palloc(sizeof(int) * r->ncolumns);
-	r->datetime = palloc(sizeof(bool) * r->ncolumns);
+	r->kinds = palloc(sizeof(SourceKind) * r->ncolumns);
 	for (int j = 0, k = 0; j < r->desc->natts; j++)
 	{
-		SourceKind	kind = SOURCE_ARRAY;
+		SourceKind	kind = SOURCE_NUMERIC;
 		bool		known;
+		int			parts = 1;
 
 		r->atttype[j] = getBaseType(TupleDescAttr(r->desc, j)->atttypid);
-		known = j > 0 && DatasetSourceKindOf(r->atttype[j], &kind) && kind != SOURCE_ARRAY;
+		known = j > 0 && DatasetSourceKindOf(r->atttype[j], &kind);
 		if (known)
 		{
+			/* an array has as many inputs as the params say, checked row by row */
+			parts = kind == SOURCE_DATETIME ? DatasetDatetimeInputs(r->atttype[j]) :
+				kind == SOURCE_ARRAY ? r->parts[j - 1] : 1;
 			r->first[j - 1] = k;
-			r->datetime[j - 1] = kind == SOURCE_DATETIME;
-			r->parts[j - 1] = kind == SOURCE_DATETIME ? DatasetDatetimeInputs(r->atttype[j]) : 1;
+			r->kinds[j - 1] = kind;
 			k += r->parts[j - 1];
 		}
 		if (j == 0 ? !(r->classification || DatasetIsNumericType(r->atttype[j]))
-			: (!known || k > st->ninputs ||
+			: (!known || parts != r->parts[j - 1] ||
 			   (r->fz != NULL && (r->fz->sources[j - 1].kind != kind ||
 								  r->fz->sources[j - 1].first_input != r->first[j - 1] ||
 								  r->fz->sources[j - 1].ninputs != r->parts[j - 1]))))
@@ -581,16 +623,13 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 							j == 0 ? "target" : "feature", j == 0 ? r->target : r->columns[j - 1],
 							format_type_be(r->atttype[j]),
 							j == 0 ? "is not numeric" : r->fz != NULL ? "does not fit the features" :
-							!known ? "is not a number, a category, a date or a timestamp" :
-							"gives more inputs than the params' \"inputs\"")));
+							!known ? "is not a feature type" :
+							psprintf("gives %d inputs, not the %d of the params' \"parts\"", parts, r->parts[j - 1]))));
 		if (j > 0 && st->pass == TRAIN_PASS_STATS)
 			st->categorical[r->first[j - 1]] = kind == SOURCE_CATEGORICAL;
-		if (j == r->ncolumns && k != st->ninputs)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("the columns of mlops.train_partial's row give %d inputs, but its params say %d",
-							k, st->ninputs)));
 	}
+	if (ninputs != st->ninputs)
+		TrainPartialCorrupted("The state has a different number of inputs than the params.");
 	r->values = palloc(sizeof(Datum) * r->desc->natts);
 	r->nulls = palloc(sizeof(bool) * r->desc->natts);
 	r->raw = palloc(sizeof(double) * (st->ninputs + 1));
@@ -667,19 +706,22 @@ TrainPartialNumber(TrainPartialReader *r, int j)
 }
 
 /*
- * The parts of date or timestamp column j of a row into row i of the
- * batch, as reading a relation expands them (NaN for NULL; an infinite
- * value is refused there and here).
+ * The inputs of date, timestamp or array column j of a row into row i of
+ * the batch, as reading a relation expands them (NaN for NULL; what it
+ * refuses, an infinite date or an array of another length, is refused
+ * here too).
  */
 static void
-TrainPartialDatetime(TrainPartialReader *r, int j, int i)
+TrainPartialParts(TrainPartialReader *r, int j, int i)
 {
-	double		parts[DATETIME_PARTS];
+	double	   *parts = r->raw + r->first[j];
 
 	for (int p = 0; p < r->parts[j]; p++)
 		parts[p] = NAN;
-	if (!r->nulls[j + 1])
+	if (!r->nulls[j + 1] && r->kinds[j] == SOURCE_DATETIME)
 		DatasetDatetimeParts(r->values[j + 1], r->atttype[j + 1], r->columns[j], r->parts[j], parts);
+	else if (!r->nulls[j + 1])
+		DatasetArrayValues(r->values[j + 1], r->columns[j], r->parts[j], parts);
 	for (int p = 0; p < r->parts[j]; p++)
 		r->block.inputs[r->first[j] + p].values[i] = parts[p];
 }
@@ -752,8 +794,8 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 			{
 				int			k = r->first[j];
 
-				if (r->datetime[j])
-					TrainPartialDatetime(r, j, i);
+				if (r->kinds[j] == SOURCE_DATETIME || r->kinds[j] == SOURCE_ARRAY)
+					TrainPartialParts(r, j, i);
 				else if (!st->categorical[k])
 					r->block.inputs[k].values[i] = TrainPartialNumber(r, j + 1);
 				else if (r->nulls[j + 1])
@@ -954,12 +996,7 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"columns\" of mlops.train_partial's params must be an array of 1 to %d names",
 						MLOPS_MAX_FEATURES)));
-	ninputs = JsonGet(pc, "inputs") != NULL ? JsonGetInt(pc, "inputs") : (int) JsonContainerSize(cols);
-	if (ninputs < (int) JsonContainerSize(cols) || ninputs > MLOPS_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"inputs\" of mlops.train_partial's params must be between the number of columns and %d",
-						MLOPS_MAX_FEATURES)));
+	(void) ParamParts(pc, JsonContainerSize(cols), &ninputs);
 	if (kind == TRAIN_PASS_STATS)
 	{
 		sample_size = JsonGetInt(pc, "sample_size");

@@ -37,7 +37,7 @@
 #     coordinator (NOTICE); a categorical input (one-hot with NULLs, mode
 #     imputation with max_categories, ordinal; target encoding of a
 #     regression); date, timestamp and timestamptz inputs (ridge,
-#     logistic); a classifier's target encoding reads through the
+#     logistic); array inputs; a classifier's target encoding reads through the
 #     coordinator; bad input: an empty table, a split that holds out
 #     every row, a constant target,
 #     a single class, NaN and infinite features, a role that cannot read a worker's shards,
@@ -446,6 +446,11 @@ sql "CREATE TABLE dt AS SELECT r.id, r.x1, r.c, date '2019-03-01' + (r.id * 37) 
 check_dist_train dates ridge '{"alpha": 1}' '{"ts": {"impute": "max", "scale": "min_max"}, "d": {"scale": "max_abs"}}' dt y '{id,label}' "$reg_keys" \
 	"t.x1, t.c, t.d, t.ts, t.tz"
 check_dist_train dates_cls logistic '{}' '{"d": {"impute": "min"}}' dt label '{id,y}' "$cls_keys" "t.x1, t.c, t.d, t.ts, t.tz"
+# array inputs (float8[] and real[], NULL arrays): one input per element
+sql "CREATE TABLE arr AS SELECT id, x1, c, CASE WHEN id % 7 = 0 THEN NULL ELSE ARRAY[sin(id), cos(id * 2), (id % 5)::float8] END AS a,
+	ARRAY[(id % 9)::real, sqrt(id)::real] AS b, y FROM reg;
+	CREATE TABLE arr_d AS SELECT * FROM arr; SET client_min_messages = warning; SELECT create_distributed_table('arr_d', 'id')" >/dev/null
+check_dist_train arrays linear '{}' '{"a": {"scale": "min_max"}}' arr y '{id}' "$reg_keys" "t.x1, t.c, t.a, t.b"
 tap_is "$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = (SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'binary_d')")" \
 	"$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = $(sql "SELECT model_id FROM mlops.train('binary_curves', 'cls', 'flag', algorithm => 'logistic', exclude => '{id,label}', deploy => 'never')" 2>/dev/null)")" \
 	"the distributed logistic run stores the held-out curves, as a single-node run does"
