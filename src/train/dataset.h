@@ -124,6 +124,7 @@ extern bool DatasetSourceKindOf(Oid typid, SourceKind *kind);
 extern SourceKind DatasetSourceKind(Oid typid, const char *column);
 extern double DatasetDatumNumber(Datum d, Oid typid);
 extern int	DatasetDatetimeInputs(Oid typid);
+extern int	DatasetArrayColumnLength(const char *relname, const char *column, int given);
 extern void DatasetDatetimeParts(Datum d, Oid typid, const char *column, int nparts,
 								 double *parts);
 extern char *DatasetCategoryText(Datum d, Oid typid);

@@ -147,10 +147,10 @@ BuildQuery(const char *relname, const char *target, const DatasetSpec *spec,
 
 /*
  * The length of an array column: given, or that of its first non-NULL
- * value (read with the caller's privileges).
+ * value (read with the caller's privileges, in a connected SPI).
  */
-static int
-ArrayColumnLength(const char *relname, const char *column, int given)
+int
+DatasetArrayColumnLength(const char *relname, const char *column, int given)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *q;
@@ -210,7 +210,7 @@ LayOutColumns(Dataset *ds, Oid relid, const DatasetSpec *spec)
 					? spec->array_lengths[j] : DatasetDatetimeInputs(c->typid);
 				break;
 			case SOURCE_ARRAY:
-				c->ninputs = ArrayColumnLength(ds->relname, c->name,
+				c->ninputs = DatasetArrayColumnLength(ds->relname, c->name,
 											   spec->array_lengths ? spec->array_lengths[j] : 0);
 				break;
 		}

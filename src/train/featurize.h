@@ -160,7 +160,8 @@ extern NumericSummary *FeaturizerFitSummaries(FeaturizerFitState *st);
 extern bool FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns,
 								   int ncolumns, MlopsAlgorithm alg);
 extern void FeaturizerFitCategories(FeaturizerFitState *st, int input, char **texts,
-									const int64 *counts, int n, int64 nnull);
+									const int64 *counts, const double *ysums, int n,
+									int64 nnull, double null_ysum, int64 ntrain);
 
 extern bool FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns,
 								   int ncolumns, MlopsAlgorithm alg);

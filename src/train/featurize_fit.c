@@ -516,6 +516,29 @@ FeaturizerBuildLookup(FeatureInput *in)
 }
 
 /*
+ * The target encoding of a categorical input from the sums of the target
+ * per slot (nslots = ncategories + 2: the categories, NULL, unknown
+ * values), their rows and the sums over all nrows rows (prior): per slot
+ * the smoothed mean of the target, the prior for unknown values.
+ */
+static void
+TargetEncodingFromSums(FeatureInput *in, const double *sum, const double *count, double *prior,
+					   int64 nrows)
+{
+	int			nt = in->ntarget;
+	int			nslots = in->ncategories + 2;
+
+	for (int t = 0; t < nt; t++)
+		prior[t] /= nrows;
+
+	in->target_values = palloc(sizeof(double) * nslots * nt);
+	for (int s = 0; s < nslots; s++)
+		for (int t = 0; t < nt; t++)
+			in->target_values[s * nt + t] = (s == nslots - 1) ? prior[t]
+				: (sum[s * nt + t] + TARGET_SMOOTHING * prior[t]) / (count[s] + TARGET_SMOOTHING);
+}
+
+/*
  * Fit the target encoding of a categorical input: per category (then
  * NULL, then unknown values), the smoothed mean of the target.
  */
@@ -547,14 +570,7 @@ FitTargetEncoding(FeatureInput *in, const Dataset *ds, const DatasetInput *din,
 			prior[t] += v;
 		}
 	}
-	for (int t = 0; t < nt; t++)
-		prior[t] /= nrows;
-
-	in->target_values = palloc(sizeof(double) * nslots * nt);
-	for (int s = 0; s < nslots; s++)
-		for (int t = 0; t < nt; t++)
-			in->target_values[s * nt + t] = (s == nslots - 1) ? prior[t]
-				: (sum[s * nt + t] + TARGET_SMOOTHING * prior[t]) / (count[s] + TARGET_SMOOTHING);
+	TargetEncodingFromSums(in, sum, count, prior, nrows);
 }
 
 /*
@@ -764,8 +780,10 @@ FeaturizerFitsByBlocks(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 /*
  * Can the transform of these columns be fitted from statistics that merge
  * (a distributed fit: FeaturizerFitSummaries, FeaturizerFitCategories)?
- * Yes when every column is numeric without a setting that needs the values
- * sorted, or categorical without target encoding.
+ * Yes when every column is numeric, a date, a timestamp or an array (its
+ * parts or elements are numbers) without a setting that needs the values sorted, or categorical
+ * (target encoding only for a regression: its sums of the target per
+ * category merge; a classifier's per class are not gathered).
  */
 bool
 FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns, int ncolumns,
@@ -779,8 +797,8 @@ FeaturizerFitsByCounts(Jsonb *preprocess, const DatasetColumn *columns, int ncol
 		ColumnOptions o;
 
 		ColumnOptionsFor(&o, &columns[j], ALG_IS_TREE(alg), pairs, npairs);
-		if (columns[j].kind == SOURCE_CATEGORICAL ? (o.encode_set && o.encode == ENCODE_TARGET)
-			: (columns[j].kind != SOURCE_NUMERIC || !SummaryFits(&o)))
+		if (columns[j].kind == SOURCE_CATEGORICAL ? (o.encode_set && o.encode == ENCODE_TARGET && alg == ALG_LOGISTIC)
+			: !SummaryFits(&o))
 			return false;
 	}
 	return true;
@@ -885,14 +903,16 @@ FeaturizerFitSummaries(FeaturizerFitState *st)
 }
 
 /*
- * Fit categorical input "input" from the counts of its training values
- * (n distinct texts) and NULLs, gathered elsewhere (a distributed fit's
- * shards), as the in-memory fit fits it from its rows; before
- * FeaturizerFitEnd.  Only one_hot and ordinal encoding (FeaturizerFitsByCounts).
+ * Fit categorical input "input" of a regression from the counts of its
+ * training values (n distinct texts) and NULLs, and the sums of the target
+ * over their rows (ysums, null_ysum; read only by a target encoding),
+ * gathered elsewhere (a distributed fit's shards), as the in-memory fit
+ * fits it from its rows; before FeaturizerFitEnd.  ntrain counts the
+ * training rows.
  */
 void
 FeaturizerFitCategories(FeaturizerFitState *st, int input, char **texts, const int64 *counts,
-						int n, int64 nnull)
+						const double *ysums, int n, int64 nnull, double null_ysum, int64 ntrain)
 {
 	FeatureInput *in = &st->fz->inputs[input];
 	StatsCount *sc = palloc(sizeof(StatsCount) * Max(1, n));
@@ -905,7 +925,33 @@ FeaturizerFitCategories(FeaturizerFitState *st, int input, char **texts, const i
 	}
 	FitCategoricalCounts(in, &st->options[in->source], sc, n, nnull, 0, st->alg);
 	if (in->encode == ENCODE_TARGET)
-		elog(ERROR, "a target encoding is not fitted from counts");
+	{
+		int			nslots = in->ncategories + 2;
+		double	   *sum = palloc0(sizeof(double) * nslots);
+		double	   *count = palloc0(sizeof(double) * nslots);
+		double		prior = null_ysum;
+		int			slot;
+
+		/* the slots as FitTargetEncoding finds them: a category not kept is unknown */
+		for (int c = 0; c < n; c++)
+		{
+			slot = StrMapGet(in->lookup, texts[c]);
+			if (slot < 0)
+				slot = in->ncategories + 1;
+			count[slot] += counts[c];
+			sum[slot] += ysums[c];
+			prior += ysums[c];
+		}
+		if (nnull > 0)
+		{
+			slot = CategorySlot(in, NAN);
+			if (slot < 0)
+				slot = in->ncategories + 1;
+			count[slot] += nnull;
+			sum[slot] += null_ysum;
+		}
+		TargetEncodingFromSums(in, sum, count, &prior, ntrain);
+	}
 	pfree(sc);
 }
 

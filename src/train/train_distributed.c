@@ -6,10 +6,12 @@
  *	  coordinator merges statistics and never holds the rows.
  *
  * TrainDistributedApplies says when: a distributed table, algorithm
- * linear, ridge or logistic, no cv, no order_by, no explicit split, numeric
- * and categorical feature columns and preprocess settings whose statistics
- * merge (for numbers every impute but median and mode, every scale but
- * robust; for categories every encoding but target: FeaturizerFitsByCounts).
+ * linear, ridge or logistic, no cv, no order_by, no explicit split, any
+ * feature columns (a date, timestamp or array gives the numbers reading a
+ * relation gives: its parts, its elements) and preprocess
+ * settings whose statistics merge (for numbers every impute but median and
+ * mode, every scale but robust; for categories every encoding, target
+ * encoding only for linear and ridge: FeaturizerFitsByCounts).
  * Otherwise a distributed table is read through the coordinator as any
  * relation, with a NOTICE saying why.
  *
@@ -96,6 +98,7 @@ typedef struct DistRun
 {
 	const TrainRequest *req;
 	const TrainPlan *plan;
+	const Dataset *ds;			/* the columns */
 	char	   *row;			/* ROW(t.target, t.c1, ...) */
 	char	   *query;			/* the pass query */
 } DistRun;
@@ -128,13 +131,11 @@ NotPushedDownReason(const TrainRequest *req, const TrainPlan *plan)
 		cols[j].name = plan->columns[j];
 		cols[j].typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, cols[j].name)));
 		cols[j].kind = DatasetSourceKind(cols[j].typid, cols[j].name);
-		if (cols[j].kind != SOURCE_NUMERIC && cols[j].kind != SOURCE_CATEGORICAL)
-			return psprintf("Feature column \"%s\" is neither numeric nor categorical.", cols[j].name);
 	}
 	fits = FeaturizerFitsByCounts(req->preprocess, cols, plan->ncolumns, req->algorithm);
 	pfree(cols);
 	if (!fits)
-		return pstrdup("A preprocess setting (impute median or mode of a number, scale robust, encode target) does not merge from the shards' statistics.");
+		return pstrdup("A preprocess setting (impute median or mode of a number or date, scale robust, encode target of a classifier) does not merge from the shards' statistics.");
 	return NULL;
 }
 
@@ -161,6 +162,9 @@ TrainDistributedApplies(const TrainRequest *req, const TrainPlan *plan)
 
 /*
  * The data set of the run without rows: its columns, inputs and target.
+ * A date, timestamp or array column has the inputs reading a relation
+ * gives it, named as it names them (an array's length is that of a
+ * non-NULL value, DatasetArrayColumnLength).
  */
 static Dataset *
 DistDataset(const TrainRequest *req, const TrainPlan *plan)
@@ -169,9 +173,8 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 
 	ds->relname = plan->relname;
 	ds->ncolumns = plan->ncolumns;
-	ds->ninputs = plan->ncolumns;
 	ds->columns = palloc0(sizeof(DatasetColumn) * Max(1, plan->ncolumns));
-	ds->inputs = palloc0(sizeof(DatasetInput) * Max(1, plan->ncolumns));
+	ds->inputs = palloc0(sizeof(DatasetInput) * MLOPS_MAX_FEATURES);
 	for (int j = 0; j < plan->ncolumns; j++)
 	{
 		DatasetColumn *c = &ds->columns[j];
@@ -179,11 +182,29 @@ DistDataset(const TrainRequest *req, const TrainPlan *plan)
 		c->name = plan->columns[j];
 		c->typid = getBaseType(get_atttype(plan->relid, get_attnum(plan->relid, c->name)));
 		c->kind = DatasetSourceKind(c->typid, c->name);
-		c->first_input = j;
-		c->ninputs = 1;
-		ds->inputs[j].name = c->name;
-		ds->inputs[j].column = j;
-		ds->inputs[j].categorical = c->kind == SOURCE_CATEGORICAL;
+		c->first_input = ds->ninputs;
+		c->ninputs = c->kind == SOURCE_DATETIME ? DatasetDatetimeInputs(c->typid) : 1;
+		if (c->kind == SOURCE_ARRAY)
+		{
+			SPI_connect();
+			c->ninputs = DatasetArrayColumnLength(ds->relname, c->name, 0);
+			SPI_finish();
+		}
+		if (c->ninputs > MLOPS_MAX_FEATURES - ds->ninputs)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many model inputs: more than %d", MLOPS_MAX_FEATURES),
+					 errdetail("Column \"%s\" has %d inputs, the columns before it %d.",
+							   c->name, c->ninputs, ds->ninputs)));
+		for (int k = 0; k < c->ninputs; k++)
+		{
+			DatasetInput *in = &ds->inputs[ds->ninputs++];
+
+			in->name = c->kind == SOURCE_DATETIME ? psprintf("%s.%s", c->name, datetime_part_names[k]) :
+				c->kind == SOURCE_ARRAY ? psprintf("%s[%d]", c->name, k + 1) : c->name;
+			in->column = j;
+			in->categorical = c->kind == SOURCE_CATEGORICAL;
+		}
 	}
 	ds->target_name = req->target;
 	ds->target_type = get_atttype(plan->relid, get_attnum(plan->relid, req->target));
@@ -206,7 +227,10 @@ DistParams(const DistRun *run, const char *pass, const char *members)
 	JsonAppendString(&buf, run->req->target);
 	appendStringInfoString(&buf, ", \"columns\": ");
 	JsonAppendStrings(&buf, run->plan->columns, run->plan->ncolumns);
-	appendStringInfo(&buf, "%s}", members);
+	appendStringInfoString(&buf, ", \"parts\": [");
+	for (int j = 0; j < run->ds->ncolumns; j++)
+		appendStringInfo(&buf, "%s%d", j > 0 ? ", " : "", run->ds->columns[j].ninputs);
+	appendStringInfo(&buf, "]%s}", members);
 	return JsonFromText(&buf);
 }
 
@@ -592,6 +616,7 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 
 	CitusCheckWorkers();
 	ds = DistDataset(req, plan);
+	run.ds = ds;
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "ROW(t.%s", quote_identifier(req->target));
 	for (int j = 0; j < plan->ncolumns; j++)
@@ -651,7 +676,8 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 			elog(ERROR, "the shards read input \"%s\" as another kind", ds->inputs[k].name);
 		if (ds->inputs[k].categorical)
 			FeaturizerFitCategories(fitst, k, stats->cats[k].texts, stats->cats[k].counts,
-									stats->cats[k].n, stats->summaries[k].nnull);
+									stats->cats[k].ysums, stats->cats[k].n, stats->summaries[k].nnull,
+									stats->cats[k].null_ysum, stats->ntrain);
 		else
 			NumericSummaryMerge(&sums[k], &stats->summaries[k]);
 	}

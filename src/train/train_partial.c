@@ -8,7 +8,10 @@
  *
  * mlops.train_partial(params jsonb, model bytea, key bigint, row record)
  * reads rows ROW(t.target, t.c1, ...): the target, then the feature source
- * columns in order.  A row is held out when its key (the caller passes
+ * columns in order: numbers, categories, dates, timestamps and arrays (a
+ * date gives DATE_PARTS inputs, a timestamp DATETIME_PARTS, an array one
+ * per element, as reading a relation expands them; each is a number of its
+ * own).  A row is held out when its key (the caller passes
  * hash_record_extended of the same ROW with the seed) falls below
  * test_size (TrainPartialHeldOut); the other rows are the training rows.
  * Everything the pass needs travels in params (and the model in model),
@@ -17,6 +20,8 @@
  *
  *	 {"pass": "stats" | "fit" | "eval", "test_size": 0.25,
  *	  "target": "y", "columns": ["a", "b"],
+ *	  "parts": [1, 5],							(per column its inputs; by
+ *												 default one each)
  *	  "sample_size": 10000,						(stats)
  *	  "features": {...},						(fit, eval: the transform,
  *												 as mlops.models.features)
@@ -86,6 +91,10 @@ typedef struct TrainPartialReader
 	double		test_size;
 	char	   *target;
 	char	  **columns;
+	int			ncolumns;
+	int		   *first;			/* per column: its first input */
+	int		   *parts;			/* per column: its inputs */
+	SourceKind *kinds;			/* per column: its kind */
 	Featurizer *fz;				/* fit, eval */
 	MlopsModel *model;			/* eval */
 	Oid			rowtype;
@@ -139,10 +148,11 @@ TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout, int s
 }
 
 /*
- * Count a category of categorical input k; returns its index.
+ * Count a category of categorical input k, adding ysum to the sum of its
+ * targets; returns its index.
  */
 int
-TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count)
+TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count, double ysum)
 {
 	TrainPartialCats *cats = &st->cats[k];
 	int			c;
@@ -159,19 +169,23 @@ TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count)
 			{
 				cats->texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * cats->capacity);
 				cats->counts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * cats->capacity);
+				cats->ysums = MemoryContextAlloc(st->hdr.eoh_context, sizeof(double) * cats->capacity);
 			}
 			else
 			{
 				cats->texts = repalloc(cats->texts, sizeof(char *) * cats->capacity);
 				cats->counts = repalloc(cats->counts, sizeof(int64) * cats->capacity);
+				cats->ysums = repalloc(cats->ysums, sizeof(double) * cats->capacity);
 			}
 		}
 		c = cats->n++;
 		cats->texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
 		cats->counts[c] = 0;
+		cats->ysums[c] = 0;
 		StrMapPut(cats->map, cats->texts[c], c);
 	}
 	cats->counts[c] += count;
+	cats->ysums[c] += ysum;
 	return c;
 }
 
@@ -358,8 +372,13 @@ TrainPartialFlush(TrainPartial *st)
 		{
 			row[k + 1] = r->block.inputs[k].values[i];
 			NumericSummaryAdd(&st->summaries[k], st->categorical[k] && !isnan(row[k + 1]) ? 0 : row[k + 1]);
-			if (st->categorical[k] && !isnan(row[k + 1]))
-				row[k + 1] = TrainPartialCatAdd(st, k, r->ctexts[k][i], 1);
+			if (!st->categorical[k])
+				continue;
+			/* a classification run's row[0] is no target value */
+			if (!isnan(row[k + 1]))
+				row[k + 1] = TrainPartialCatAdd(st, k, r->ctexts[k][i], 1, r->classification ? 0 : row[0]);
+			else if (!r->classification)
+				st->cats[k].null_ysum += row[0];
 		}
 		TrainPartialSampleAdd(st, r->keys[i], row);
 	}
@@ -409,6 +428,43 @@ ParamStrings(JsonbContainer *params, const char *key, int n)
 }
 
 /*
+ * The inputs of each of the ncolumns columns ("parts" of params, one each
+ * by default), and their sum in *total.
+ */
+static int *
+ParamParts(JsonbContainer *params, int ncolumns, int *total)
+{
+	JsonbValue *v = JsonGet(params, "parts");
+	JsonbContainer *arr = v != NULL && v->type == jbvBinary ? v->val.binary.data : NULL;
+	int		   *parts = palloc(sizeof(int) * Max(1, ncolumns));
+	double		sum = 0;
+
+	if ((v != NULL && arr == NULL) ||
+		(arr != NULL && (!JsonContainerIsArray(arr) || JsonContainerSize(arr) != (uint32) ncolumns)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"parts\" of mlops.train_partial's params must hold %d numbers of inputs", ncolumns)));
+	for (int j = 0; j < ncolumns; j++)
+	{
+		double		n = 1;
+
+		if (arr != NULL && (!JsonValueNumber(JsonArrayElement(arr, j), &n) || !(n >= 1 && n <= MLOPS_MAX_FEATURES) ||
+							n != floor(n)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"parts\" of mlops.train_partial's params must hold %d numbers of inputs", ncolumns)));
+		parts[j] = (int) n;
+		sum += n;
+	}
+	if (sum > MLOPS_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the columns of mlops.train_partial's params have more than %d inputs", MLOPS_MAX_FEATURES)));
+	*total = (int) sum;
+	return parts;
+}
+
+/*
  * Set up reading rows of a row type for a state: the params, the model of
  * an eval pass, the fields' types.
  */
@@ -420,6 +476,7 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	TrainPartialReader *r = palloc0(sizeof(TrainPartialReader));
 	JsonbContainer *pc = &params->root;
 	int			p = 1;
+	int			ninputs;
 
 	r->test_size = JsonGetDouble(pc, "test_size");
 	if (!(r->test_size >= 0.0 && r->test_size < 1.0))
@@ -427,7 +484,9 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("test_size of mlops.train_partial must be at least 0 and less than 1")));
 	r->target = JsonGetString(pc, "target");
-	r->columns = ParamStrings(pc, "columns", st->ninputs);
+	r->ncolumns = JsonContainerSize(JsonGetContainer(pc, "columns"));
+	r->columns = ParamStrings(pc, "columns", r->ncolumns);
+	r->parts = ParamParts(pc, r->ncolumns, &ninputs);
 	if (st->pass != TRAIN_PASS_STATS)
 	{
 		JsonbValue *f = JsonGet(pc, "features");
@@ -438,11 +497,11 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 					 errmsg("the %s pass of mlops.train_partial needs \"features\" in params",
 							st->pass == TRAIN_PASS_FIT ? "fit" : st->pass == TRAIN_PASS_EVAL ? "eval" : "newton")));
 		r->fz = FeaturizerFromJson(JsonbValueToJsonb(f));
-		if (r->fz->nsources != st->ninputs || r->fz->ninputs != st->ninputs)
+		if (r->fz->nsources != r->ncolumns || r->fz->ninputs != st->ninputs)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the features of mlops.train_partial's params do not match its %d columns",
-							st->ninputs)));
+							r->ncolumns)));
 		p = r->fz->nfeatures;
 	}
 	if (st->pass == TRAIN_PASS_STATS)
@@ -527,32 +586,50 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	r->rowtype = rowtype;
 	r->rowtypmod = rowtypmod;
 	r->desc = lookup_rowtype_tupdesc_copy(rowtype, rowtypmod);
-	if (r->desc->natts != st->ninputs + 1)
+	if (r->desc->natts != r->ncolumns + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the row of mlops.train_partial has %d fields, but its params name a target and %d columns",
-						r->desc->natts, st->ninputs),
+						r->desc->natts, r->ncolumns),
 				 errhint("Pass ROW(t.target, t.c1, t.c2, ...) in the order of the params' columns.")));
 	r->atttype = palloc(sizeof(Oid) * r->desc->natts);
-	for (int j = 0; j < r->desc->natts; j++)
+	r->first = palloc(sizeof(int) * r->ncolumns);
+	r->kinds = palloc(sizeof(SourceKind) * r->ncolumns);
+	for (int j = 0, k = 0; j < r->desc->natts; j++)
 	{
-		SourceKind	kind;
+		SourceKind	kind = SOURCE_NUMERIC;
+		bool		known;
+		int			parts = 1;
 
 		r->atttype[j] = getBaseType(TupleDescAttr(r->desc, j)->atttypid);
+		known = j > 0 && DatasetSourceKindOf(r->atttype[j], &kind);
+		if (known)
+		{
+			/* an array has as many inputs as the params say, checked row by row */
+			parts = kind == SOURCE_DATETIME ? DatasetDatetimeInputs(r->atttype[j]) :
+				kind == SOURCE_ARRAY ? r->parts[j - 1] : 1;
+			r->first[j - 1] = k;
+			r->kinds[j - 1] = kind;
+			k += r->parts[j - 1];
+		}
 		if (j == 0 ? !(r->classification || DatasetIsNumericType(r->atttype[j]))
-			: (!DatasetSourceKindOf(r->atttype[j], &kind) ||
-			   (kind != SOURCE_NUMERIC && kind != SOURCE_CATEGORICAL) ||
-			   (r->fz != NULL && r->fz->sources[j - 1].kind != kind)))
+			: (!known || parts != r->parts[j - 1] ||
+			   (r->fz != NULL && (r->fz->sources[j - 1].kind != kind ||
+								  r->fz->sources[j - 1].first_input != r->first[j - 1] ||
+								  r->fz->sources[j - 1].ninputs != r->parts[j - 1]))))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("%s column \"%s\" of mlops.train_partial has type %s, which %s",
 							j == 0 ? "target" : "feature", j == 0 ? r->target : r->columns[j - 1],
 							format_type_be(r->atttype[j]),
 							j == 0 ? "is not numeric" : r->fz != NULL ? "does not fit the features" :
-							"is neither numeric nor categorical")));
+							!known ? "is not a feature type" :
+							psprintf("gives %d inputs, not the %d of the params' \"parts\"", parts, r->parts[j - 1]))));
 		if (j > 0 && st->pass == TRAIN_PASS_STATS)
-			st->categorical[j - 1] = kind == SOURCE_CATEGORICAL;
+			st->categorical[r->first[j - 1]] = kind == SOURCE_CATEGORICAL;
 	}
+	if (ninputs != st->ninputs)
+		TrainPartialCorrupted("The state has a different number of inputs than the params.");
 	r->values = palloc(sizeof(Datum) * r->desc->natts);
 	r->nulls = palloc(sizeof(bool) * r->desc->natts);
 	r->raw = palloc(sizeof(double) * (st->ninputs + 1));
@@ -574,12 +651,13 @@ TrainPartialReaderCreate(TrainPartial *st, Jsonb *params, bytea *model, Oid rowt
 	}
 	r->block.ninputs = st->ninputs;
 	r->block.inputs = palloc0(sizeof(DatasetInput) * Max(1, st->ninputs));
-	for (int k = 0; k < st->ninputs; k++)
-	{
-		r->block.inputs[k].name = r->columns[k];
-		r->block.inputs[k].column = k;
-		r->block.inputs[k].values = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
-	}
+	for (int j = 0; j < r->ncolumns; j++)
+		for (int k = r->first[j]; k < r->first[j] + r->parts[j]; k++)
+		{
+			r->block.inputs[k].name = r->columns[j];
+			r->block.inputs[k].column = j;
+			r->block.inputs[k].values = palloc(sizeof(double) * TRAIN_PARTIAL_BATCH);
+		}
 	if (st->pass == TRAIN_PASS_STATS)
 	{
 		r->ctexts = palloc0(sizeof(char **) * Max(1, st->ninputs));
@@ -625,6 +703,27 @@ TrainPartialNumber(TrainPartialReader *r, int j)
 				 errhint("Use NULL for missing values.")));
 	}
 	return v;
+}
+
+/*
+ * The inputs of date, timestamp or array column j of a row into row i of
+ * the batch, as reading a relation expands them (NaN for NULL; what it
+ * refuses, an infinite date or an array of another length, is refused
+ * here too).
+ */
+static void
+TrainPartialParts(TrainPartialReader *r, int j, int i)
+{
+	double	   *parts = r->raw + r->first[j];
+
+	for (int p = 0; p < r->parts[j]; p++)
+		parts[p] = NAN;
+	if (!r->nulls[j + 1] && r->kinds[j] == SOURCE_DATETIME)
+		DatasetDatetimeParts(r->values[j + 1], r->atttype[j + 1], r->columns[j], r->parts[j], parts);
+	else if (!r->nulls[j + 1])
+		DatasetArrayValues(r->values[j + 1], r->columns[j], r->parts[j], parts);
+	for (int p = 0; p < r->parts[j]; p++)
+		r->block.inputs[r->first[j] + p].values[i] = parts[p];
 }
 
 /*
@@ -691,16 +790,20 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 			r->y[i] = y;
 			r->keys[i] = key;
 			r->train[i] = !held_out;
-			for (int k = 0; k < st->ninputs; k++)
+			for (int j = 0; j < r->ncolumns; j++)
 			{
-				if (!st->categorical[k])
-					r->block.inputs[k].values[i] = TrainPartialNumber(r, k + 1);
-				else if (r->nulls[k + 1])
+				int			k = r->first[j];
+
+				if (r->kinds[j] == SOURCE_DATETIME || r->kinds[j] == SOURCE_ARRAY)
+					TrainPartialParts(r, j, i);
+				else if (!st->categorical[k])
+					r->block.inputs[k].values[i] = TrainPartialNumber(r, j + 1);
+				else if (r->nulls[j + 1])
 					r->block.inputs[k].values[i] = NAN;
 				else
 				{
 					r->ctexts[k][i] = MemoryContextStrdup(r->batch_cxt,
-														  DatasetCategoryText(r->values[k + 1], r->atttype[k + 1]));
+														  DatasetCategoryText(r->values[j + 1], r->atttype[j + 1]));
 					r->block.inputs[k].values[i] = i;
 				}
 			}
@@ -712,7 +815,7 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 		case TRAIN_PASS_FIT:
 			if (held_out)
 				return;
-			for (int j = 0; j < st->ninputs; j++)
+			for (int j = 0; j < r->ncolumns; j++)
 				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
 									   r->nulls[j + 1], r->raw);
 			FeaturizerApply(r->fz, r->raw, r->x);
@@ -722,7 +825,7 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 		case TRAIN_PASS_NEWTON:
 			if (held_out)
 				return;
-			for (int j = 0; j < st->ninputs; j++)
+			for (int j = 0; j < r->ncolumns; j++)
 				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
 									   r->nulls[j + 1], r->raw);
 			FeaturizerApply(r->fz, r->raw, r->x);
@@ -732,7 +835,7 @@ TrainPartialAddRow(TrainPartial *st, Jsonb *params, bytea *model, HeapTupleHeade
 		case TRAIN_PASS_EVAL:
 			if (!held_out)
 				return;
-			for (int j = 0; j < st->ninputs; j++)
+			for (int j = 0; j < r->ncolumns; j++)
 				FeaturizerRawFromDatum(r->fz, j, r->values[j + 1], r->atttype[j + 1],
 									   r->nulls[j + 1], r->raw);
 			i = r->npending++;
@@ -776,7 +879,9 @@ TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 				if (st->categorical[k] != other->categorical[k])
 					TrainPartialCorrupted("The kinds of an input differ.");
 				for (int c = 0; c < other->cats[k].n; c++)
-					(void) TrainPartialCatAdd(st, k, other->cats[k].texts[c], other->cats[k].counts[c]);
+					(void) TrainPartialCatAdd(st, k, other->cats[k].texts[c], other->cats[k].counts[c],
+											  other->cats[k].ysums[c]);
+				st->cats[k].null_ysum += other->cats[k].null_ysum;
 			}
 			{
 				double	   *row = palloc(sizeof(double) * (st->ninputs + 1));
@@ -787,7 +892,7 @@ TrainPartialMerge(TrainPartial *st, TrainPartial *other)
 						   sizeof(double) * (st->ninputs + 1));
 					for (int k = 0; k < st->ninputs; k++)
 						if (st->categorical[k] && !isnan(row[k + 1]))
-							row[k + 1] = TrainPartialCatAdd(st, k, other->cats[k].texts[(int) row[k + 1]], 0);
+							row[k + 1] = TrainPartialCatAdd(st, k, other->cats[k].texts[(int) row[k + 1]], 0, 0);
 					TrainPartialSampleAdd(st, other->sample_keys[s], row);
 				}
 				pfree(row);
@@ -863,6 +968,7 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 	JsonbContainer *cols;
 	int			sample_size = 0;
 	int			nout = 0;
+	int			ninputs;
 	TrainPartial *st;
 
 	if (!JB_ROOT_IS_OBJECT(params))
@@ -890,16 +996,17 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"columns\" of mlops.train_partial's params must be an array of 1 to %d names",
 						MLOPS_MAX_FEATURES)));
+	(void) ParamParts(pc, JsonContainerSize(cols), &ninputs);
 	if (kind == TRAIN_PASS_STATS)
 	{
 		sample_size = JsonGetInt(pc, "sample_size");
 		if (sample_size < 0 || sample_size > TRAIN_PARTIAL_MAX_SAMPLE ||
-			(double) sample_size * (JsonContainerSize(cols) + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
+			(double) sample_size * (ninputs + 1) > TRAIN_PARTIAL_MAX_SAMPLE_VALUES)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("sample_size of mlops.train_partial must be between 0 and %d",
 							Min(TRAIN_PARTIAL_MAX_SAMPLE,
-								TRAIN_PARTIAL_MAX_SAMPLE_VALUES / ((int) JsonContainerSize(cols) + 1)))));
+								TRAIN_PARTIAL_MAX_SAMPLE_VALUES / (ninputs + 1)))));
 	}
 	if (kind == TRAIN_PASS_EVAL)
 	{
@@ -912,7 +1019,7 @@ TrainPartialFromParams(MemoryContext aggcxt, Jsonb *params)
 							MLOPS_MAX_CLASSES)));
 		nout = nclasses > 0 ? nclasses : 1;
 	}
-	st = TrainPartialCreate(aggcxt, kind, JsonContainerSize(cols), nout, sample_size);
+	st = TrainPartialCreate(aggcxt, kind, ninputs, nout, sample_size);
 	if (kind == TRAIN_PASS_NEWTON)
 	{
 		int			m = JsonGetInt(pc, "unknowns");

@@ -44,6 +44,9 @@ typedef struct TrainPartialCats
 	int			capacity;
 	char	  **texts;
 	int64	   *counts;
+	double	   *ysums;			/* regression: the sum of the target over
+								 * each category's training rows */
+	double		null_ysum;		/* ... and over its NULLs' */
 	StrMap	   *map;			/* text -> index */
 } TrainPartialCats;
 
@@ -52,7 +55,8 @@ typedef struct TrainPartial
 {
 	ExpandedObjectHeader hdr;
 	char		pass;			/* TrainPartialPass */
-	int			ninputs;		/* model inputs (numeric source columns) */
+	int			ninputs;		/* model inputs (a date or timestamp column has
+								 * several) */
 	int			nout;			/* eval: outputs per row */
 	int64		rows;			/* rows with a target */
 	int64		null_targets;	/* rows skipped for a NULL target */

@@ -11,7 +11,9 @@
  * NULLs, sum, min, max, mean, m2), the sample size and the sampled rows
  * (key, target, inputs: a category as its index among the input's), the
  * labels (rows, training rows, length, text), then per input a kind byte and
- * for a categorical one its categories (count, length, text); fit: whether
+ * for a categorical one the sum of the target over its NULLs and its
+ * categories (count, sum of the target, length, text; the sums are 0 for a
+ * classification run); fit: whether
  * it has statistics, then their linear_accum.c form (length, bytes);
  * newton: the unknowns, whether it has derivatives, the loss, the gradient
  * and the Hessian's upper triangle; eval: the held-out rows' (target,
@@ -36,7 +38,7 @@
 #include "train/train_partial_internal.h"
 
 /* version of the serialized form */
-#define TRAIN_PARTIAL_VERSION	1
+#define TRAIN_PARTIAL_VERSION	2
 
 const ExpandedObjectMethods train_partial_methods = {
 	TrainPartialGetFlatSize,
@@ -111,12 +113,14 @@ TrainPartialSerialize(TrainPartial *st, StringInfo buf)
 				pq_sendbyte(buf, st->categorical[k]);
 				if (!st->categorical[k])
 					continue;
+				pq_sendfloat8(buf, st->cats[k].null_ysum);
 				pq_sendint32(buf, st->cats[k].n);
 				for (int c = 0; c < st->cats[k].n; c++)
 				{
 					int			len = strlen(st->cats[k].texts[c]);
 
 					pq_sendint64(buf, st->cats[k].counts[c]);
+					pq_sendfloat8(buf, st->cats[k].ysums[c]);
 					pq_sendint32(buf, len);
 					pq_sendbytes(buf, st->cats[k].texts[c], len);
 				}
@@ -278,12 +282,14 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 					st->categorical[k] = pq_getmsgbyte(&buf) != 0;
 					if (!st->categorical[k])
 						continue;
+					st->cats[k].null_ysum = pq_getmsgfloat8(&buf);
 					ncats = pq_getmsgint(&buf, 4);
 					if (ncats < 0 || ncats > buf.len - buf.cursor)
 						TrainPartialCorrupted("The number of categories is out of range.");
 					for (int c = 0; c < ncats; c++)
 					{
 						int64		count = GetCount(&buf, ntrain);
+						double		ysum = pq_getmsgfloat8(&buf);
 						int			len = pq_getmsgint(&buf, 4);
 						char	   *text;
 
@@ -295,7 +301,7 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 						if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
 							(st->cats[k].map != NULL && StrMapGet(st->cats[k].map, text) >= 0))
 							TrainPartialCorrupted("A category is not valid text, or appears twice.");
-						(void) TrainPartialCatAdd(st, k, text, count);
+						(void) TrainPartialCatAdd(st, k, text, count, ysum);
 					}
 				}
 				end = buf.cursor;

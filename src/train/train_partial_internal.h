@@ -19,7 +19,8 @@
 /* train_partial.c: building a state */
 extern TrainPartial *TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout,
 										int sample_size);
-extern int	TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count);
+extern int	TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count,
+							   double ysum);
 extern void TrainPartialNewtonSize(TrainPartial *st, int m, bool derivatives);
 extern void TrainPartialLabelAdd(TrainPartial *st, const char *text, int64 count, int64 train);
 extern void TrainPartialSampleAdd(TrainPartial *st, int64 key, const double *row);

@@ -35,7 +35,11 @@
 #     mlops.evaluate of the held-out rows; deploy 'auto' compares on the
 #     same held-out rows; xgboost and a median imputation read through the
 #     coordinator (NOTICE); a categorical input (one-hot with NULLs, mode
-#     imputation with max_categories, ordinal); bad input: an empty table, a constant target,
+#     imputation with max_categories, ordinal; target encoding of a
+#     regression); date, timestamp and timestamptz inputs (ridge,
+#     logistic); array inputs; a classifier's target encoding reads through the
+#     coordinator; bad input: an empty table, a split that holds out
+#     every row, a constant target,
 #     a single class, NaN and infinite features, a role that cannot read a worker's shards,
 #     a worker without mlops; an unprivileged role trains the same model
 #   - bad input: a model id unknown on the workers, a distributed table
@@ -368,13 +372,15 @@ tap_like "$debug" "NOTICE:  skipped 30 rows whose target is NULL" "... and count
 
 # relative difference of two numbers, as SQL
 reldiff() { echo "abs(($1) - ($2)) / greatest(abs($2), 1e-300)"; }
-check_dist_train() { # name algorithm hyperparams preprocess table target exclude metric-keys
-	local name=$1 algo=$2 hp=$3 pre=$4 table=$5 target=$6 exclude=$7 keys=$8 dist loc worst rule
-	rule="(((hash_record_extended(ROW(t.$target, t.x1, t.x2, t.x3, t.x4, t.c), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
+check_dist_train() { # name algorithm hyperparams preprocess table target exclude metric-keys [feature columns]
+	local name=$1 algo=$2 hp=$3 pre=$4 table=$5 target=$6 exclude=$7 keys=$8 cols=${9:-t.x1, t.x2, t.x3, t.x4, t.c} dist loc worst rule
+	rule="(((hash_record_extended(ROW(t.$target, $cols), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.25)"
 	sql "CREATE TABLE ${name}_train AS SELECT * FROM $table t WHERE $target IS NOT NULL AND NOT $rule;
 		CREATE TABLE ${name}_test AS SELECT * FROM $table t WHERE $target IS NOT NULL AND $rule" >/dev/null
 	dist=$(sql "SELECT model_id FROM mlops.train('${name}_d', '${table}_d', '$target', algorithm => '$algo', hyperparams => '$hp',
 		preprocess => '$pre', exclude => '$exclude', deploy => 'never')" 2>/dev/null)
+	tap_is "$(sql "SELECT training->>'distributed' FROM mlops.models WHERE id = $dist")" true \
+		"$name: the run on ${table}_d trains through partial aggregates"
 	loc=$(sql "SELECT model_id FROM mlops.train('${name}_local', '${name}_train', '$target', algorithm => '$algo', hyperparams => '$hp',
 		preprocess => '$pre', exclude => '$exclude', test_size => 0, deploy => 'never')" 2>/dev/null)
 	tap_is "$(sql "SELECT (training->>'train_rows')::int = (SELECT count(*) FROM ${name}_train) AND (training->>'test_rows')::int = (SELECT count(*) FROM ${name}_test)
@@ -383,13 +389,17 @@ check_dist_train() { # name algorithm hyperparams preprocess table target exclud
 	worst=$(sql "SELECT max($(reldiff a.weight b.weight)) FROM mlops.weights($dist) a JOIN mlops.weights($loc) b USING (output, feature)")
 	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT count(*) FROM mlops.weights($dist)) = (SELECT count(*) FROM mlops.weights($loc))")" t \
 		"$name: coefficients and intercepts equal the single-node fit of the training rows (largest relative difference $worst)"
-	worst=$(sql "SELECT max($(reldiff "(a.v->>k)::float8" "(b.v->>k)::float8")) FROM
+	worst=$(sql "SELECT greatest(max($(reldiff "(a.v->>k)::float8" "(b.v->>k)::float8")), (SELECT max($(reldiff "x.t::float8" "y.t::float8"))
+		FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord), jsonb_array_elements_text(v->'target_values') WITH ORDINALITY x(t, i)
+		JOIN (SELECT ord, i, t FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord),
+			jsonb_array_elements_text(v->'target_values') WITH ORDINALITY y(t, i) WHERE id = $loc) y USING (i) WHERE id = $dist AND y.ord = e.ord)) FROM
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $dist) a JOIN
 		(SELECT ord, v FROM mlops.models, jsonb_array_elements(features->'inputs') WITH ORDINALITY e(v, ord) WHERE id = $loc) b USING (ord),
 		unnest(ARRAY['fill', 'center', 'scale_by']) k")
 	tap_is "$(sql "SELECT $worst < 1e-9 AND (SELECT features - 'inputs' FROM mlops.models WHERE id = $dist) = (SELECT features - 'inputs' FROM mlops.models WHERE id = $loc)
-		AND (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $dist) = (SELECT features->'inputs'->4 FROM mlops.models WHERE id = $loc)")" t \
-		"$name: the transform's statistics (imputed values, centers, scales; the categories of c) equal the single-node fit's (largest relative difference $worst)"
+		AND (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by', 'target_values']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $dist)
+		= (SELECT jsonb_agg(v - ARRAY['fill', 'center', 'scale_by', 'target_values']) FROM mlops.models, jsonb_array_elements(features->'inputs') v WHERE id = $loc)")" t \
+		"$name: the transform's statistics (imputed values, centers, scales; the names, settings and categories of every input) equal the single-node fit's (largest relative difference $worst)"
 	worst=$(sql "SELECT max($(reldiff "(d.metrics->>k)::float8" "(e.metrics->>k)::float8")) FROM mlops.models d,
 		(SELECT mlops.evaluate('${name}_d', '${name}_test', $dist) AS metrics) e, unnest('$keys'::text[]) k WHERE d.id = $dist")
 	tap_is "$(sql "SELECT $worst < 1e-9")" t \
@@ -417,6 +427,30 @@ check_dist_train ridge ridge '{"alpha": 30}' '{"x1": {"scale": "min_max", "imput
 	reg y '{id}' "$reg_keys"
 check_dist_train multi logistic '{}' '{"c": {"encode": "ordinal"}}' cls label '{id,flag}' "$cls_keys"
 check_dist_train binary logistic '{"C": 0.5, "class_weight": "balanced"}' '{"x1": {"scale": "min_max"}, "x2": {"impute": "zero"}}' cls flag '{id,label}' "$cls_keys"
+# target encoding of a regression: its sums of the target per category merge
+check_dist_train target_enc linear '{}' '{"c": {"encode": "target"}}' reg y '{id}' "$reg_keys"
+check_dist_train target_mode ridge '{"alpha": 3}' '{"c": {"encode": "target", "impute": "mode", "max_categories": 2}}' reg y '{id}' "$reg_keys"
+tap_is "$(sql "SELECT count(*) FROM mlops.models m, jsonb_array_elements(m.features->'inputs') v WHERE v->>'encode' = 'target'
+	AND m.id IN (SELECT max(m2.id) FROM mlops.models m2 JOIN mlops.projects p ON p.id = m2.project_id WHERE p.name IN ('target_enc_d', 'target_mode_d') GROUP BY p.name)")" 2 \
+	"... both target-encode c"
+tap_like "$(sql_err "SELECT model_id FROM mlops.train('cls_target', 'cls_d', 'label', algorithm => 'logistic', preprocess => '{\"c\": {\"encode\": \"target\"}}', exclude => '{id,flag}', deploy => 'never')")" \
+	"NOTICE:  mlops\.train reads the distributed table public\.cls_d through the coordinator" \
+	"a classifier's target encoding (sums per class) reads through the coordinator, with a NOTICE"
+# date, timestamp and timestamptz inputs: their parts (epoch, year, month,
+# day, day of week, hour) are numbers whose statistics merge like any number
+sql "CREATE TABLE dt AS SELECT r.id, r.x1, r.c, date '2019-03-01' + (r.id * 37) % 1500 AS d,
+	CASE WHEN r.id % 13 = 0 THEN NULL ELSE timestamp '2021-03-01 05:00' + r.id * interval '7 hours 13 minutes' END AS ts,
+	timestamptz '2020-06-01 00:00+00' + ((r.id * 101) % 997) * interval '5 hours 3 minutes' AS tz,
+	r.y + ((r.id * 37) % 1500) / 100.0 + (r.id % 13) AS y, l.label FROM reg r JOIN cls l USING (id);
+	CREATE TABLE dt_d AS SELECT * FROM dt; SET client_min_messages = warning; SELECT create_distributed_table('dt_d', 'id')" >/dev/null
+check_dist_train dates ridge '{"alpha": 1}' '{"ts": {"impute": "max", "scale": "min_max"}, "d": {"scale": "max_abs"}}' dt y '{id,label}' "$reg_keys" \
+	"t.x1, t.c, t.d, t.ts, t.tz"
+check_dist_train dates_cls logistic '{}' '{"d": {"impute": "min"}}' dt label '{id,y}' "$cls_keys" "t.x1, t.c, t.d, t.ts, t.tz"
+# array inputs (float8[] and real[], NULL arrays): one input per element
+sql "CREATE TABLE arr AS SELECT id, x1, c, CASE WHEN id % 7 = 0 THEN NULL ELSE ARRAY[sin(id), cos(id * 2), (id % 5)::float8] END AS a,
+	ARRAY[(id % 9)::real, sqrt(id)::real] AS b, y FROM reg;
+	CREATE TABLE arr_d AS SELECT * FROM arr; SET client_min_messages = warning; SELECT create_distributed_table('arr_d', 'id')" >/dev/null
+check_dist_train arrays linear '{}' '{"a": {"scale": "min_max"}}' arr y '{id}' "$reg_keys" "t.x1, t.c, t.a, t.b"
 tap_is "$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = (SELECT max(m.id) FROM mlops.models m JOIN mlops.projects p ON p.id = m.project_id WHERE p.name = 'binary_d')")" \
 	"$(sql "SELECT string_agg(DISTINCT curve || ':' || label, ',') FROM mlops.model_curves WHERE model_id = $(sql "SELECT model_id FROM mlops.train('binary_curves', 'cls', 'flag', algorithm => 'logistic', exclude => '{id,label}', deploy => 'never')" 2>/dev/null)")" \
 	"the distributed logistic run stores the held-out curves, as a single-node run does"
@@ -439,7 +473,7 @@ tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_xgb', 'reg_d', 'y', a
 	"NOTICE:  mlops\.train reads the distributed table public\.reg_d through the coordinator.*DETAIL:  Algorithm \"xgboost\" does not train through partial aggregates; linear, ridge and logistic do" \
 	"xgboost on a distributed table reads it through the coordinator, with a NOTICE saying why"
 tap_like "$(sql_err "SELECT model_id FROM mlops.train('reg_med', 'reg_d', 'y', algorithm => 'linear', preprocess => '{\"x1\": {\"impute\": \"median\"}}', exclude => '{id}', deploy => 'never')")" \
-	"DETAIL:  A preprocess setting \(impute median or mode of a number, scale robust, encode target\) does not merge from the shards' statistics" \
+	"DETAIL:  A preprocess setting \(impute median or mode of a number or date, scale robust, encode target of a classifier\) does not merge from the shards' statistics" \
 	"... and so does a transform whose statistics do not merge (impute median)"
 # bad input
 sql "CREATE TABLE bad_d (id int, x float8, y float8, lab text); SET client_min_messages = warning; SELECT create_distributed_table('bad_d', 'id')" >/dev/null
@@ -457,6 +491,13 @@ tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linea
 sql "UPDATE bad_d SET x = '-Infinity' WHERE id = 50" >/dev/null
 tap_like "$(sql_err "SELECT mlops.train('bad', 'bad_d', 'y', algorithm => 'linear', exclude => '{id,lab}')")" \
 	"feature column \"x\" contains an infinite value" "an infinite feature is refused, naming the column"
+sql "CREATE TABLE tiny_d (id int, x float8, y float8); SET client_min_messages = warning; SELECT create_distributed_table('tiny_d', 'id');
+	INSERT INTO tiny_d VALUES (1, 1, 2), (2, 2, 3), (3, 3, 5)" >/dev/null
+tap_is "$(sql "SELECT count(*) FROM tiny_d t WHERE (((hash_record_extended(ROW(t.y, t.x), 42) >> 11) & 9007199254740991)::float8 / 9007199254740992.0 < 0.99)")" 3 \
+	"the hash rule holds out the 3 rows of tiny_d at test_size 0.99"
+tap_like "$(sql_err "SELECT mlops.train('tiny', 'tiny_d', 'y', algorithm => 'linear', exclude => '{id}', test_size => 0.99)")" \
+	"ERROR:  the split of distributed table public\.tiny_d holds out all its 3 rows.*HINT:  Lower test_size, or train on more rows" \
+	"a split that holds out every row is refused (a hash rule, not ceil(test_size * n))"
 tap_is "$(sql "SELECT count(*) FROM mlops.models")" "$before" "... and none of them registers anything"
 # an unprivileged role, and a role that cannot read the shards on a worker
 sql "GRANT SELECT ON reg_d TO alice" >/dev/null

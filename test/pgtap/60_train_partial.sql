@@ -7,7 +7,7 @@
 -- also runs as a parallel aggregate, whose combine merges the workers'
 -- states.
 BEGIN;
-SELECT plan(15);
+SELECT plan(19);
 
 CREATE TABLE tp_t AS
 SELECT i AS id, CASE WHEN i % 9 = 0 THEN NULL ELSE (i % 40)::float8 END AS x,
@@ -33,7 +33,18 @@ SELECT throws_ok($$SELECT mlops.train_partial('{"pass": "stats", "test_size": 0.
 SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.x)) FROM tp_t t$$, :stats),
 	'42804', NULL, 'a row without the target and every column is refused');
 SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, date '2026-01-01' + t.id)) FROM tp_t t$$, :stats),
-	'42804', NULL, 'a column that is neither numeric nor categorical (a date) is refused');
+	'42804', 'feature column "x" of mlops.train_partial has type date, which gives 5 inputs, not the 1 of the params'' "parts"',
+	'a date column (5 inputs) is refused when the params count 1 input');
+SELECT ok((SELECT length(mlops.train_partial('{"pass": "stats", "test_size": 0.25, "target": "y", "columns": ["x"], "parts": [5], "sample_size": 50, "classification": false}',
+	NULL, 0, ROW(t.y, date '2026-01-01' + t.id))) > 0 FROM tp_t t),
+	'a date column is read as its 5 inputs when the params count them');
+SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, ARRAY[t.y, t.y]::float8[])) FROM tp_t t$$, :stats),
+	'2202E', 'array column "x" has 2 elements where 1 are expected', 'an array of another length than the params'' parts is refused');
+SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, point(t.y, t.y))) FROM tp_t t$$, :stats),
+	'42804', 'feature column "x" of mlops.train_partial has type point, which is not a feature type',
+	'a column of no feature type is refused');
+SELECT throws_ok($$SELECT mlops.train_partial('{"pass": "stats", "test_size": 0.25, "target": "y", "columns": ["x"], "parts": [0], "sample_size": 5, "classification": false}', NULL, 0, ROW(t.y, t.x)) FROM tp_t t$$,
+	'22023', NULL, 'parts of 0 inputs are refused');
 SELECT ok((SELECT length(mlops.train_partial(:stats, NULL, 0, ROW(t.y, t.c))) > 0 FROM tp_t t),
 	'a categorical column is read (its categories counted)');
 SELECT throws_ok(format($$SELECT mlops.train_partial(%L, NULL, 0, ROW(t.y, 'NaN'::float8)) FROM tp_t t$$, :stats),
