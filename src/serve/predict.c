@@ -61,12 +61,16 @@
 /*
  * What a call site keeps for one model between rows: buffers sized for the
  * model, and how the last row type maps onto the model's source columns.
- * Everything lives in its own memory context, reset when the slot is
- * given to another model.
+ * The first model a slot gets lives in the call site's own memory context
+ * (most statements meet one model, and a context of their own would cost a
+ * malloc and a free per statement); a slot given to another model gets a
+ * memory context of its own, reset at each later change.
  */
 typedef struct CallState
 {
-	MemoryContext cxt;
+	MemoryContext cxt;			/* fn_mcxt, or own_cxt */
+	MemoryContext own_cxt;		/* the slot's own context, once it changed
+								 * model; else NULL */
 	MemoryContext map_cxt;		/* the row mapping, a child of cxt */
 	int64		model_id;
 	MlopsModel *model;			/* valid while generation is the cache's */
@@ -194,10 +198,16 @@ InitCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 			  uint64 generation)
 {
 	if (cs->cxt == NULL)
-		cs->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mlops predict call state",
-										ALLOCSET_SMALL_SIZES);
+		cs->cxt = fcinfo->flinfo->fn_mcxt;
+	else if (cs->own_cxt == NULL)
+	{
+		/* what the first model held stays until the statement ends */
+		cs->own_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "mlops predict call state",
+											ALLOCSET_SMALL_SIZES);
+		cs->cxt = cs->own_cxt;
+	}
 	else
-		MemoryContextReset(cs->cxt);
+		MemoryContextReset(cs->own_cxt);
 	SizeCallState(fcinfo, site, cs, m, generation);
 }
 
