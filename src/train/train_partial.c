@@ -148,6 +148,18 @@ TrainPartialCreate(MemoryContext parent, char pass, int ninputs, int nout, int s
 }
 
 /*
+ * An array of a state, grown (or made) to hold capacity elements of size
+ * elem.
+ */
+static void *
+GrowArray(TrainPartial *st, void *array, Size elem, int capacity)
+{
+	if (array == NULL)
+		return MemoryContextAlloc(st->hdr.eoh_context, elem * capacity);
+	return repalloc(array, elem * capacity);
+}
+
+/*
  * Count a category of categorical input k, adding ysum to the sum of its
  * targets; returns its index.
  */
@@ -165,18 +177,9 @@ TrainPartialCatAdd(TrainPartial *st, int k, const char *text, int64 count, doubl
 		if (cats->n == cats->capacity)
 		{
 			cats->capacity = Max(16, cats->capacity * 2);
-			if (cats->texts == NULL)
-			{
-				cats->texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * cats->capacity);
-				cats->counts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * cats->capacity);
-				cats->ysums = MemoryContextAlloc(st->hdr.eoh_context, sizeof(double) * cats->capacity);
-			}
-			else
-			{
-				cats->texts = repalloc(cats->texts, sizeof(char *) * cats->capacity);
-				cats->counts = repalloc(cats->counts, sizeof(int64) * cats->capacity);
-				cats->ysums = repalloc(cats->ysums, sizeof(double) * cats->capacity);
-			}
+			cats->texts = GrowArray(st, cats->texts, sizeof(char *), cats->capacity);
+			cats->counts = GrowArray(st, cats->counts, sizeof(int64), cats->capacity);
+			cats->ysums = GrowArray(st, cats->ysums, sizeof(double), cats->capacity);
 		}
 		c = cats->n++;
 		cats->texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
@@ -225,18 +228,9 @@ TrainPartialLabelAdd(TrainPartial *st, const char *text, int64 count, int64 trai
 		if (st->nlabels == st->label_capacity)
 		{
 			st->label_capacity = Max(16, st->label_capacity * 2);
-			if (st->label_texts == NULL)
-			{
-				st->label_texts = MemoryContextAlloc(st->hdr.eoh_context, sizeof(char *) * st->label_capacity);
-				st->label_rows = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->label_capacity);
-				st->label_train = MemoryContextAlloc(st->hdr.eoh_context, sizeof(int64) * st->label_capacity);
-			}
-			else
-			{
-				st->label_texts = repalloc(st->label_texts, sizeof(char *) * st->label_capacity);
-				st->label_rows = repalloc(st->label_rows, sizeof(int64) * st->label_capacity);
-				st->label_train = repalloc(st->label_train, sizeof(int64) * st->label_capacity);
-			}
+			st->label_texts = GrowArray(st, st->label_texts, sizeof(char *), st->label_capacity);
+			st->label_rows = GrowArray(st, st->label_rows, sizeof(int64), st->label_capacity);
+			st->label_train = GrowArray(st, st->label_train, sizeof(int64), st->label_capacity);
 		}
 		c = st->nlabels++;
 		st->label_texts[c] = MemoryContextStrdup(st->hdr.eoh_context, text);
