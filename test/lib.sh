@@ -123,7 +123,9 @@ mlops_cluster_start() {
 	MLOPS_PGBIN=$("$PG_CONFIG" --bindir) || mlops_die "pg_config not found"
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/mlops.XXXXXX") || mlops_die "mktemp failed"
 	MLOPS_CLUSTER_DIRS+=("$dir")
-	if ((${#MLOPS_CLUSTER_DIRS[@]} == 1)); then
+	# the traps, once (a script may have listed a directory of its own first)
+	if [[ -z ${MLOPS_TRAPS_SET:-} ]]; then
+		MLOPS_TRAPS_SET=1
 		trap mlops_cleanup EXIT
 		trap 'mlops_interrupted 130' INT
 		trap 'mlops_interrupted 143' TERM
@@ -202,10 +204,14 @@ mlops_cluster_restart() {
 mlops_cleanup() {
 	local rc=$? dir
 
+	# every server first: a directory removed below may hold the programs
+	# of a server listed after it (a private copy of PostgreSQL)
 	for dir in "${MLOPS_CLUSTER_DIRS[@]}"; do
 		if [[ -f $dir/data/postmaster.pid ]]; then
 			mlops_pg_ctl "$dir" -m immediate -w -s stop >/dev/null 2>&1 || true
 		fi
+	done
+	for dir in "${MLOPS_CLUSTER_DIRS[@]}"; do
 		if ((rc != 0)) && [[ -s $dir/server.log ]]; then
 			mlops_log "last lines of $dir/server.log:"
 			tail -n 20 "$dir/server.log" >&2
