@@ -1670,4 +1670,4 @@ CREATE AGGREGATE mlops.train_partial(params jsonb, model bytea, key bigint, "row
 	FINALFUNC = mlops.train_partial_final,
 	PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE mlops.train_partial(jsonb, bytea, bigint, record) IS 'Partial training statistics of rows ROW(t.target, t.c1, ...) in a serialized form: one pass of mlops.train on a distributed Citus table (params names the pass: stats, fit or eval; a row is held out when its key, hash_record_extended of the row with the seed, maps below test_size). Citus pushes it down into the shards'' tasks and merges the partial results on the coordinator.';
+COMMENT ON AGGREGATE mlops.train_partial(jsonb, bytea, bigint, record) IS 'Partial training statistics of rows ROW(t.target, t.c1, ...) in a serialized form: one pass of mlops.train on a distributed Citus table (params names the pass: stats, fit, newton or eval; a row is held out when its key, hash_record_extended of the row with the seed, maps below test_size). Citus pushes it down into the shards'' tasks and merges the partial results on the coordinator.';

@@ -534,6 +534,22 @@ DistCompare(const DistRun *run, const Dataset *ds, int64 compare_id, int64 ntest
 }
 
 /*
+ * qsort_arg comparator of sampled rows (indexes) by their keys (arg), then
+ * by index.
+ */
+static int
+DistSampleKeyCmp(const void *a, const void *b, void *arg)
+{
+	const int64 *keys = arg;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+
+	if (keys[i] != keys[j])
+		return keys[i] < keys[j] ? -1 : 1;
+	return (i > j) - (i < j);
+}
+
+/*
  * The reference profile: the sampled training rows (sorted by key, so the
  * order of the shards does not matter) and the held-out predictions.
  */
@@ -547,19 +563,13 @@ DistProfile(const TrainRequest *req, const Dataset *ds, TrainPartial *stats,
 	int		   *order = palloc(sizeof(int) * Max(1, n));
 	int		   *rows = palloc(sizeof(int) * Max(1, n));
 
-	/* the heap sorted by key: insertion sort of indices is enough for a sample */
+	/* the heap's rows sorted by key (up to mlops.drift_sample_size of them) */
 	for (int i = 0; i < n; i++)
 	{
-		int			j = i;
-
-		while (j > 0 && stats->sample_keys[order[j - 1]] > stats->sample_keys[i])
-		{
-			order[j] = order[j - 1];
-			j--;
-		}
-		order[j] = i;
+		order[i] = i;
 		rows[i] = i;
 	}
+	qsort_arg(order, n, sizeof(int), DistSampleKeyCmp, stats->sample_keys);
 	sample.nrows = n;
 	sample.inputs = palloc(sizeof(DatasetInput) * Max(1, ds->ninputs));
 	sample.target = palloc(sizeof(double) * Max(1, n));
