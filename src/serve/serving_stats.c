@@ -1,39 +1,40 @@
 /*-------------------------------------------------------------------------
  *
  * serving_stats.c
- *	  Serving statistics in shared memory (the pg_stat_statements pattern):
- *	  mlops.serving_stats, mlops.serving_latency_histogram,
- *	  mlops.serving_stats_reset, mlops.track_serving.
+ *	  Serving statistics in shared memory: counting calls, errors and
+ *	  dropped prediction-log rows with their latencies, per database, model
+ *	  and variant; mlops.track_serving.
  *
- * A shared hash holds one entry per (database, model, variant): calls,
- * errors, dropped prediction-log rows, the sum and maximum of the
- * latencies, the first and last call, and a fixed log-scale histogram of
- * latencies from which the percentiles are read.  The hash is requested in
- * shmem_request_hook and made in shmem_startup_hook, so it exists only
- * when mlops is in shared_preload_libraries; otherwise every function here
- * does nothing and the view is empty.
+ * Each backend counts in a slot of its own in shared memory (by
+ * pgprocno): up to SERVING_SLOT_ENTRIES entries of calls, errors, dropped
+ * log rows, the sum and maximum of the latencies, the first and last
+ * call, and a fixed log-scale histogram of latencies from which the
+ * percentiles are read.  Only the owner writes its slot, without a lock or
+ * an atomic operation: it makes the slot's change count odd while it
+ * writes, and readers copy a slot until they see the same even count
+ * before and after (PgBackendStatus's st_changecount pattern).  So a call
+ * costs two clock reads and a few stores to memory no other backend
+ * writes, nothing is flushed at the end of a statement, and what a
+ * backend counted is visible to the views at once.
  *
- * A backend never touches shared memory per call: ServingCallBegin and
- * ServingCallEnd read the clock (the only two clock reads a call costs)
- * and add to a small local table, which is flushed at the end of each
- * statement, when a transaction aborts, at backend exit, and when a call
- * ends 100 ms or more after the last flush.  A call begun and not ended
- * when its (sub)transaction aborts is an error.  Hot standbys count their
- * own calls: nothing here writes to a table.
+ * A shared hash holds the counts of the slots that were folded into it:
+ * at backend exit, and when a backend needs a new entry in a full slot.
+ * Folding takes the hash's lock exclusively; readers take it shared, so
+ * that a slot's counts are seen either in the slot or in the hash, never
+ * in both.  A reset (serving_stats_sql.c) removes hash entries and, since
+ * it must not write counts an owner is adding to, advances the
+ * reset_count of the slot entries it resets: those counts are void from
+ * then on, and the owner clears them when it next uses the entry.
  *
- * Flushing takes no lock once a backend knows an entry: the counters are
- * atomics, and each local entry remembers its shared entry with the
- * hash's generation.  Removing entries (a reset) takes the hash's lock
- * exclusively, advances the generation and then waits until no backend
- * is in the middle of a lock-free flush (each backend's flushing flag, in
- * shared memory by pgprocno); a flush that starts later sees the new
- * generation and looks its entry up again under the shared lock.  Call
- * times come from the monotonic clock; they are turned into timestamps
- * with an offset to the wall clock read again every second, so a flush
- * reads no clock either (and the prediction log takes a call's time from
- * here, ServingCallTimestamp).
- *
- * The view's functions and the reset are in serving_stats_sql.c.
+ * The slots and the hash are requested in shmem_request_hook and made in
+ * shmem_startup_hook, so they exist only when mlops is in
+ * shared_preload_libraries; otherwise every function here does nothing
+ * and the views are empty.  A call begun and not ended when its
+ * (sub)transaction aborts is an error.  Hot standbys count their own
+ * calls: nothing here writes to a table.  Call times come from the
+ * monotonic clock; a reader turns them into timestamps through an offset
+ * to the wall clock that it reads again every second (and the prediction
+ * log takes a call's time from here, ServingCallTimestamp).
  *
  * Histogram: bucket b holds latencies in [2^((b-9)/4), 2^((b-8)/4)) µs
  * (bucket 0 everything below, the last everything above), so a bucket is
@@ -47,50 +48,24 @@
 #include <math.h>
 
 #include "access/xact.h"
-#include "executor/executor.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "portability/instr_time.h"
 #include "storage/ipc.h"
-#include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
-#include "privileges.h"
 #include "serve/serving_stats.h"
 #include "serve/serving_stats_internal.h"
 
-/* entries in shared memory: (database, model, variant) triples */
+/* entries in the shared hash: (database, model, variant) triples */
 #define SERVING_MAX_ENTRIES 2000
-/* entries a backend accumulates between flushes */
-#define SERVING_LOCAL_ENTRIES 16
-/* the longest a backend keeps counts to itself inside a statement */
-#define SERVING_FLUSH_US 100000.0
 
 bool		mlops_track_serving = true;
-
-/*
- * A backend's counts not flushed yet, and the shared entry they go to
- * (valid while the hash's generation is still gen).
- */
-typedef struct LocalEntry
-{
-	ServingKey	key;
-	int64		project_id;
-	ServingEntry *shared;		/* NULL: not looked up yet */
-	uint64		gen;
-	instr_time	first_end;
-	instr_time	last_end;
-	int			hist_lo;		/* the buckets counted in are within */
-	int			hist_hi;		/* hist_lo..hist_hi */
-	ServingCounters counters;	/* first_call and last_call unused */
-} LocalEntry;
 
 /* the call between ServingCallBegin and ServingCallEnd */
 typedef struct PendingCall
@@ -99,28 +74,23 @@ typedef struct PendingCall
 	int64		model_id;
 	int64		project_id;
 	ServingVariant variant;
-	instr_time	start;
+	uint64		start_ns;
 } PendingCall;
 
 ServingShared *serving_shared = NULL;
 HTAB	   *serving_hash = NULL;
 
-/* the local entries; those with counts to flush are marked dirty */
-static LocalEntry local_entries[SERVING_LOCAL_ENTRIES];
-static int	nlocal = 0;
-static bool dirty = false;
+/* this backend's slot; NULL until its first call, or when it has none */
+static ServingSlot *my_slot = NULL;
 static PendingCall pending;
-static instr_time last_flush;
-static instr_time last_end;		/* of the last call counted */
 static bool callbacks_registered = false;
 /* the wall clock at a moment of the monotonic clock, read every second */
-static instr_time clock_instr;
+static uint64 clock_ns;
 static TimestampTz clock_wall;
 static bool clock_set = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 
 static const char *const variant_names[SERVING_VARIANTS] = {
 	[SERVING_CHAMPION] = "champion",
@@ -138,14 +108,14 @@ ServingVariantName(ServingVariant variant)
 }
 
 /*
- * Size of the shared state besides the hash: one flushing flag per
- * backend (MaxBackends is known from shmem_request_hook on).
+ * Size of the shared state besides the hash: a slot per backend
+ * (MaxBackends is known from shmem_request_hook on).
  */
 static Size
 ServingSharedSize(void)
 {
-	return add_size(offsetof(ServingShared, flushing),
-					mul_size(sizeof(ServingFlushing), MaxBackends));
+	return add_size(offsetof(ServingShared, slots),
+					mul_size(sizeof(ServingSlot), MaxBackends));
 }
 
 /*
@@ -159,7 +129,7 @@ ServingShmemSize(void)
 }
 
 /*
- * shmem_request_hook: reserve the hash and its lock.
+ * shmem_request_hook: reserve the slots, the hash and its lock.
  */
 static void
 ServingShmemRequest(void)
@@ -187,10 +157,12 @@ ServingShmemStartup(void)
 	if (!found)
 	{
 		serving_shared->lock = &(GetNamedLWLockTranche("mlops serving stats"))->lock;
-		pg_atomic_init_u64(&serving_shared->generation, 0);
-		serving_shared->nflushing = MaxBackends;
+		serving_shared->nslots = MaxBackends;
 		for (int i = 0; i < MaxBackends; i++)
-			pg_atomic_init_u32(&serving_shared->flushing[i].flag, 0);
+		{
+			pg_atomic_init_u32(&serving_shared->slots[i].changecount, 0);
+			serving_shared->slots[i].nentries = 0;
+		}
 	}
 	info.keysize = sizeof(ServingKey);
 	info.entrysize = sizeof(ServingEntry);
@@ -237,7 +209,7 @@ ServingBucketUpper(int b)
 }
 
 /*
- * Nanoseconds of an interval of the monotonic clock.
+ * Nanoseconds of a reading of the monotonic clock.
  */
 static inline uint64
 InstrNanoseconds(instr_time t)
@@ -246,234 +218,187 @@ InstrNanoseconds(instr_time t)
 }
 
 /*
- * A timestamp for a moment measured with the monotonic clock: from the
- * wall clock read at clock_instr, read again when that is a second or
- * more before t (so that the two clocks cannot drift apart by much: NTP
- * slews the wall clock by at most 0.5 ms a second).
+ * The monotonic clock now, in nanoseconds.
  */
-static TimestampTz
-InstrToTimestamp(instr_time t)
+static inline uint64
+NowNanoseconds(void)
 {
-	instr_time	since;
+	instr_time	now;
 
-	if (clock_set)
+	INSTR_TIME_SET_CURRENT(now);
+	return InstrNanoseconds(now);
+}
+
+/*
+ * A timestamp for a moment of the monotonic clock (in nanoseconds): from
+ * the wall clock read at clock_ns, read again when that is a second or
+ * more away (so that the two clocks cannot drift apart by much: NTP slews
+ * the wall clock by at most 0.5 ms a second).  The monotonic clock is the
+ * whole system's, so any backend can convert another one's times.
+ */
+TimestampTz
+ServingNanosecondsToTimestamp(uint64 ns)
+{
+	int64		since = (int64) (ns - clock_ns);
+
+	if (!clock_set || since >= INT64CONST(1000000000) || since <= -INT64CONST(1000000000))
 	{
-		since = t;
-		INSTR_TIME_SUBTRACT(since, clock_instr);
-	}
-	if (!clock_set || since.tv_sec >= 1)
-	{
-		INSTR_TIME_SET_CURRENT(clock_instr);
+		clock_ns = NowNanoseconds();
 		clock_wall = GetCurrentTimestamp();
 		clock_set = true;
-		since = t;
-		INSTR_TIME_SUBTRACT(since, clock_instr);
+		since = (int64) (ns - clock_ns);
 	}
-	return clock_wall + (TimestampTz) INSTR_TIME_GET_MICROSEC(since);
+	return clock_wall + since / 1000;
 }
 
 /*
- * Raise an atomic to at least v.
+ * Are a slot entry's counts void (reset since they began)?
  */
-static inline void
-AtomicMax(pg_atomic_uint64 *a, uint64 v)
+bool
+ServingSlotEntryVoid(const ServingSlotEntry *e)
 {
-	uint64		old = pg_atomic_read_u64(a);
-
-	while (old < v && !pg_atomic_compare_exchange_u64(a, &old, v))
-		;
+	return pg_atomic_read_u32(unconstify(pg_atomic_uint32 *, &e->reset_count)) != e->counted_reset;
 }
 
 /*
- * Lower an atomic to at most v (0 counts as no value yet).
- */
-static inline void
-AtomicMinNonZero(pg_atomic_uint64 *a, uint64 v)
-{
-	uint64		old = pg_atomic_read_u64(a);
-
-	while ((old == 0 || old > v) && !pg_atomic_compare_exchange_u64(a, &old, v))
-		;
-}
-
-/*
- * Add a local entry's counts to its shared entry, and clear them.
- */
-static void
-EntryAdd(ServingEntry *e, LocalEntry *le)
-{
-	ServingCounters *c = &le->counters;
-
-	if (c->calls > 0)
-	{
-		pg_atomic_fetch_add_u64(&e->calls, c->calls);
-		pg_atomic_fetch_add_u64(&e->sum_ns, c->sum_ns);
-		AtomicMax(&e->max_ns, c->max_ns);
-		for (int b = le->hist_lo; b <= le->hist_hi; b++)
-			if (c->hist[b] > 0)
-			{
-				pg_atomic_fetch_add_u64(&e->hist[b], c->hist[b]);
-				c->hist[b] = 0;
-			}
-		AtomicMinNonZero(&e->first_call, (uint64) InstrToTimestamp(le->first_end));
-		AtomicMax(&e->last_call, (uint64) InstrToTimestamp(le->last_end));
-	}
-	if (c->errors > 0)
-		pg_atomic_fetch_add_u64(&e->errors, c->errors);
-	if (c->dropped > 0)
-		pg_atomic_fetch_add_u64(&e->dropped, c->dropped);
-	c->calls = c->errors = c->dropped = 0;
-	c->sum_ns = c->max_ns = 0;
-	le->hist_lo = SERVING_BUCKETS;
-	le->hist_hi = -1;
-}
-
-/*
- * Find (or make) the shared entry of a local entry, under the hash's lock
- * held shared, and remember it with the generation.  NULL when the hash is
- * full; the lock is held shared on return either way.
- */
-static ServingEntry *
-EntryLookUp(LocalEntry *le)
-{
-	ServingEntry *e;
-	bool		found;
-
-	e = hash_search(serving_hash, &le->key, HASH_FIND, NULL);
-	if (e == NULL)
-	{
-		LWLockRelease(serving_shared->lock);
-		LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
-		e = hash_search(serving_hash, &le->key, HASH_ENTER_NULL, &found);
-		if (e != NULL && !found)
-		{
-			e->project_id = le->project_id;
-			e->stats_reset = le->counters.calls > 0 ?
-				InstrToTimestamp(le->first_end) : GetCurrentTimestamp();
-			pg_atomic_init_u64(&e->calls, 0);
-			pg_atomic_init_u64(&e->errors, 0);
-			pg_atomic_init_u64(&e->dropped, 0);
-			pg_atomic_init_u64(&e->sum_ns, 0);
-			pg_atomic_init_u64(&e->max_ns, 0);
-			pg_atomic_init_u64(&e->first_call, 0);
-			pg_atomic_init_u64(&e->last_call, 0);
-			for (int b = 0; b < SERVING_BUCKETS; b++)
-				pg_atomic_init_u64(&e->hist[b], 0);
-		}
-		LWLockRelease(serving_shared->lock);
-		LWLockAcquire(serving_shared->lock, LW_SHARED);
-		/* a reset may have removed it in between: counted next time */
-		e = hash_search(serving_hash, &le->key, HASH_FIND, NULL);
-	}
-	le->shared = e;
-	le->gen = pg_atomic_read_u64(&serving_shared->generation);
-	return e;
-}
-
-/*
- * Move the backend's local counts to shared memory.  Entries the backend
- * knows get their counts without a lock (see the file comment); the others
- * are looked up under the shared lock.  An entry that does not fit any
- * more (the hash is full) loses its counts.  Never raises an error, so
- * that it may run while a transaction aborts.
+ * Copy a slot's entries (into copy, SERVING_SLOT_ENTRIES long) as they
+ * were between two of its owner's writes.
  */
 void
-ServingFlush(void)
+ServingCopySlot(ServingSlot *slot, ServingSlotEntry *copy, int *n)
 {
-	pg_atomic_uint32 *flushing = NULL;
-	uint64		gen;
-	bool		missing = false;
-
-	last_flush = last_end;
-	if (!dirty || serving_hash == NULL)
+	for (;;)
 	{
-		dirty = false;
-		return;
+		uint32		before = pg_atomic_read_u32(&slot->changecount);
+
+		pg_read_barrier();
+		*n = ((volatile ServingSlot *) slot)->nentries;
+		memcpy(copy, slot->entries, sizeof(ServingSlotEntry) * *n);
+		pg_read_barrier();
+		if (before % 2 == 0 && pg_atomic_read_u32(&slot->changecount) == before)
+			return;
+		/* the owner was writing (for nanoseconds, unless descheduled) */
+		pg_usleep(1);
 	}
-	if (MyProc != NULL && MyProc->pgprocno < serving_shared->nflushing)
-		flushing = &serving_shared->flushing[MyProc->pgprocno].flag;
-
-	/* lock-free: the entries known in this generation */
-	if (flushing != NULL)
-	{
-		pg_atomic_exchange_u32(flushing, 1);
-		gen = pg_atomic_read_u64(&serving_shared->generation);
-		for (int i = 0; i < nlocal; i++)
-		{
-			LocalEntry *le = &local_entries[i];
-
-			if (le->shared != NULL && le->gen == gen)
-				EntryAdd(le->shared, le);
-		}
-		pg_atomic_exchange_u32(flushing, 0);
-	}
-
-	/* the others, under the lock */
-	for (int i = 0; i < nlocal; i++)
-	{
-		ServingCounters *c = &local_entries[i].counters;
-
-		missing |= c->calls > 0 || c->errors > 0 || c->dropped > 0;
-	}
-	if (missing)
-	{
-		LWLockAcquire(serving_shared->lock, LW_SHARED);
-		for (int i = 0; i < nlocal; i++)
-		{
-			LocalEntry *le = &local_entries[i];
-			ServingCounters *c = &le->counters;
-			ServingEntry *e;
-
-			if (c->calls == 0 && c->errors == 0 && c->dropped == 0)
-				continue;
-			e = EntryLookUp(le);
-			if (e != NULL)
-				EntryAdd(e, le);
-			else
-			{
-				/* the hash is full: these counts are lost */
-				memset(c, 0, sizeof(ServingCounters));
-				le->hist_lo = SERVING_BUCKETS;
-				le->hist_hi = -1;
-			}
-		}
-		LWLockRelease(serving_shared->lock);
-	}
-	dirty = false;
 }
 
 /*
- * The local entry of a model and variant, made (flushing and forgetting
- * the others when the table is full) if there is none.
+ * Begin and end a change of this backend's slot.
  */
-static LocalEntry *
-LocalEntryFor(int64 model_id, int64 project_id, ServingVariant variant)
+static inline void
+SlotBeginWrite(void)
 {
-	LocalEntry *le;
+	pg_atomic_write_u32(&my_slot->changecount, pg_atomic_read_u32(&my_slot->changecount) + 1);
+	pg_write_barrier();
+}
 
-	dirty = true;
-	for (int i = 0; i < nlocal; i++)
+static inline void
+SlotEndWrite(void)
+{
+	pg_write_barrier();
+	pg_atomic_write_u32(&my_slot->changecount, pg_atomic_read_u32(&my_slot->changecount) + 1);
+}
+
+/*
+ * Add a slot entry's counts to the shared hash (the lock held
+ * exclusively).  An entry that does not fit any more (the hash is full)
+ * loses its counts.
+ */
+static void
+FoldEntry(const ServingSlotEntry *se)
+{
+	ServingEntry *e;
+	ServingCounters *c;
+	bool		found;
+	TimestampTz since = ServingNanosecondsToTimestamp(se->since_ns);
+
+	e = hash_search(serving_hash, &se->key, HASH_ENTER_NULL, &found);
+	if (e == NULL)
+		return;
+	c = &e->counters;
+	if (!found)
 	{
-		le = &local_entries[i];
-		if (le->key.model_id == model_id && le->key.variant == (int32) variant &&
-			le->key.dboid == MyDatabaseId)
-			return le;
+		e->project_id = se->project_id;
+		e->stats_reset = since;
+		memset(c, 0, sizeof(ServingCounters));
 	}
-	if (nlocal == SERVING_LOCAL_ENTRIES)
+	e->stats_reset = Min(e->stats_reset, since);
+	if (se->calls > 0)
 	{
-		ServingFlush();
-		nlocal = 0;
-		dirty = true;
+		TimestampTz first = ServingNanosecondsToTimestamp(se->first_ns);
+		TimestampTz last = ServingNanosecondsToTimestamp(se->last_ns);
+
+		c->first_call = c->calls > 0 ? Min(c->first_call, first) : first;
+		c->last_call = c->calls > 0 ? Max(c->last_call, last) : last;
+		c->calls += se->calls;
+		c->sum_ns += se->sum_ns;
+		c->max_ns = Max(c->max_ns, se->max_ns);
+		for (int b = 0; b < SERVING_BUCKETS; b++)
+			c->hist[b] += se->hist[b];
 	}
-	le = &local_entries[nlocal++];
-	memset(le, 0, sizeof(LocalEntry));
-	le->key.dboid = MyDatabaseId;
-	le->key.variant = (int32) variant;
-	le->key.model_id = model_id;
-	le->project_id = project_id;
-	le->hist_lo = SERVING_BUCKETS;
-	le->hist_hi = -1;
-	return le;
+	c->errors += se->errors;
+	c->dropped += se->dropped;
+}
+
+/*
+ * Move this backend's slot into the shared hash and empty it.
+ */
+static void
+FoldSlot(void)
+{
+	LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < my_slot->nentries; i++)
+	{
+		ServingSlotEntry *se = &my_slot->entries[i];
+
+		if (se->since_ns != 0 && !ServingSlotEntryVoid(se))
+			FoldEntry(se);
+	}
+	SlotBeginWrite();
+	my_slot->nentries = 0;
+	SlotEndWrite();
+	LWLockRelease(serving_shared->lock);
+}
+
+/*
+ * The slot entry of a model and variant, made (folding the slot into the
+ * hash when it is full) if there is none, with a write of the slot begun
+ * and the counts of a reset cleared.
+ */
+static ServingSlotEntry *
+SlotEntryBeginWrite(int64 model_id, int64 project_id, ServingVariant variant)
+{
+	ServingSlotEntry *e;
+	uint32		reset_count;
+
+	for (int i = 0; i < my_slot->nentries; i++)
+	{
+		e = &my_slot->entries[i];
+		if (e->key.model_id == model_id && e->key.variant == (int32) variant)
+		{
+			SlotBeginWrite();
+			reset_count = pg_atomic_read_u32(&e->reset_count);
+			if (reset_count != e->counted_reset)
+			{
+				memset(&e->since_ns, 0, sizeof(ServingSlotEntry) - offsetof(ServingSlotEntry, since_ns));
+				e->counted_reset = reset_count;
+			}
+			return e;
+		}
+	}
+	if (my_slot->nentries == SERVING_SLOT_ENTRIES)
+		FoldSlot();
+	SlotBeginWrite();
+	e = &my_slot->entries[my_slot->nentries];
+	memset(e, 0, sizeof(ServingSlotEntry));
+	e->key.dboid = MyDatabaseId;
+	e->key.variant = (int32) variant;
+	e->key.model_id = model_id;
+	e->project_id = project_id;
+	pg_atomic_init_u32(&e->reset_count, 0);
+	pg_write_barrier();			/* a reset may see the entry from now on */
+	my_slot->nentries++;
+	return e;
 }
 
 /*
@@ -482,26 +407,28 @@ LocalEntryFor(int64 model_id, int64 project_id, ServingVariant variant)
 static void
 ServingCountPendingError(void)
 {
+	ServingSlotEntry *e;
+
 	if (!pending.active)
 		return;
 	pending.active = false;
 	if (pending.model_id == 0)
 		return;
-	LocalEntryFor(pending.model_id, pending.project_id, pending.variant)->counters.errors++;
+	e = SlotEntryBeginWrite(pending.model_id, pending.project_id, pending.variant);
+	if (e->since_ns == 0)
+		e->since_ns = NowNanoseconds();
+	e->errors++;
+	SlotEndWrite();
 }
 
 /*
- * Transaction callback: a call interrupted by an error is an error; the
- * counts are flushed, since the statement ends without ExecutorEnd.
+ * Transaction callback: a call interrupted by an error is an error.
  */
 static void
 ServingXactCallback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
 		ServingCountPendingError();
-		ServingFlush();
-	}
 }
 
 /*
@@ -517,41 +444,34 @@ ServingSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
- * Backend exit: flush what is left.
+ * Backend exit: the slot's counts go to the shared hash, and the slot is
+ * left empty for the next backend with this pgprocno.
  */
 static void
 ServingExit(int code, Datum arg)
 {
 	pending.active = false;
-	ServingFlush();
+	FoldSlot();
 }
 
 /*
- * ExecutorEnd hook: flush at the end of every statement that counted.
+ * Find this backend's slot and register the callbacks that count errors
+ * and fold the slot at exit, once.  False when the backend has no slot
+ * (only processes that cannot run SQL lack one).
  */
-static void
-ServingExecutorEnd(QueryDesc *queryDesc)
-{
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
-	if (dirty)
-		ServingFlush();
-}
-
-/*
- * Register the callbacks that count errors and flush at exit, once.
- */
-static void
-ServingRegisterCallbacks(void)
+static bool
+ServingAttach(void)
 {
 	if (callbacks_registered)
-		return;
+		return my_slot != NULL;
+	callbacks_registered = true;
+	if (MyProc == NULL || MyProc->pgprocno >= serving_shared->nslots)
+		return false;
+	my_slot = &serving_shared->slots[MyProc->pgprocno];
 	RegisterXactCallback(ServingXactCallback, NULL);
 	RegisterSubXactCallback(ServingSubXactCallback, NULL);
 	before_shmem_exit(ServingExit, (Datum) 0);
-	callbacks_registered = true;
+	return true;
 }
 
 /*
@@ -561,15 +481,12 @@ ServingRegisterCallbacks(void)
 void
 ServingCallBegin(void)
 {
-	if (!mlops_track_serving || serving_hash == NULL)
+	if (!mlops_track_serving || serving_hash == NULL || !ServingAttach())
 		return;
-	ServingRegisterCallbacks();
 	ServingCountPendingError();
 	pending.model_id = 0;
 	pending.active = true;
-	INSTR_TIME_SET_CURRENT(pending.start);
-	if (INSTR_TIME_IS_ZERO(last_flush))
-		last_flush = pending.start;
+	pending.start_ns = NowNanoseconds();
 }
 
 /*
@@ -586,33 +503,24 @@ ServingCallModel(int64 model_id, int64 project_id, ServingVariant variant)
 
 /*
  * Count a call of a model that succeeded, ns nanoseconds long, ended at
- * "end"; flush when the last flush is old enough.
+ * end_ns.
  */
 static void
 ServingCount(int64 model_id, int64 project_id, ServingVariant variant, uint64 ns,
-			 instr_time end)
+			 uint64 end_ns)
 {
-	instr_time	elapsed;
-	int			b;
-	LocalEntry *le;
+	ServingSlotEntry *e = SlotEntryBeginWrite(model_id, project_id, variant);
 
-	last_end = end;
-	le = LocalEntryFor(model_id, project_id, variant);
-	if (le->counters.calls == 0)
-		le->first_end = end;
-	le->last_end = end;
-	le->counters.calls++;
-	le->counters.sum_ns += ns;
-	le->counters.max_ns = Max(le->counters.max_ns, ns);
-	b = ServingBucket((double) ns / 1000.0);
-	le->counters.hist[b]++;
-	le->hist_lo = Min(le->hist_lo, b);
-	le->hist_hi = Max(le->hist_hi, b);
-
-	elapsed = end;
-	INSTR_TIME_SUBTRACT(elapsed, last_flush);
-	if (INSTR_TIME_GET_MICROSEC(elapsed) >= SERVING_FLUSH_US)
-		ServingFlush();
+	if (e->since_ns == 0)
+		e->since_ns = end_ns;
+	if (e->calls == 0)
+		e->first_ns = end_ns;
+	e->last_ns = end_ns;
+	e->calls++;
+	e->sum_ns += ns;
+	e->max_ns = Max(e->max_ns, ns);
+	e->hist[ServingBucket((double) ns / 1000.0)]++;
+	SlotEndWrite();
 }
 
 /*
@@ -621,17 +529,14 @@ ServingCount(int64 model_id, int64 project_id, ServingVariant variant, uint64 ns
 void
 ServingCallEnd(void)
 {
-	instr_time	end;
-	instr_time	elapsed;
+	uint64		end_ns;
 
 	if (!pending.active || pending.model_id == 0)
 		return;
-	INSTR_TIME_SET_CURRENT(end);
-	elapsed = end;
-	INSTR_TIME_SUBTRACT(elapsed, pending.start);
+	end_ns = NowNanoseconds();
 	pending.active = false;
 	ServingCount(pending.model_id, pending.project_id, pending.variant,
-				 InstrNanoseconds(elapsed), end);
+				 end_ns - pending.start_ns, end_ns);
 }
 
 /*
@@ -643,12 +548,9 @@ void
 ServingCountBatchRow(int64 model_id, int64 project_id, ServingVariant variant, double us,
 					 instr_time end)
 {
-	if (!mlops_track_serving || serving_hash == NULL)
+	if (!mlops_track_serving || serving_hash == NULL || !ServingAttach())
 		return;
-	ServingRegisterCallbacks();
-	if (INSTR_TIME_IS_ZERO(last_flush))
-		last_flush = end;
-	ServingCount(model_id, project_id, variant, (uint64) (us * 1000.0), end);
+	ServingCount(model_id, project_id, variant, (uint64) (us * 1000.0), InstrNanoseconds(end));
 }
 
 /*
@@ -660,7 +562,7 @@ TimestampTz
 ServingCallTimestamp(void)
 {
 	if (pending.active)
-		return InstrToTimestamp(pending.start);
+		return ServingNanosecondsToTimestamp(pending.start_ns);
 	return GetCurrentTimestamp();
 }
 
@@ -671,14 +573,19 @@ ServingCallTimestamp(void)
 void
 ServingCountDropped(int64 model_id, int64 project_id, ServingVariant variant)
 {
-	if (!mlops_track_serving || serving_hash == NULL)
+	ServingSlotEntry *e;
+
+	if (!mlops_track_serving || serving_hash == NULL || !ServingAttach())
 		return;
-	LocalEntryFor(model_id, project_id, variant)->counters.dropped++;
+	e = SlotEntryBeginWrite(model_id, project_id, variant);
+	if (e->since_ns == 0)
+		e->since_ns = pending.active ? pending.start_ns : NowNanoseconds();
+	e->dropped++;
+	SlotEndWrite();
 }
 
 /*
- * Define mlops.track_serving; when preloading, request the shared memory
- * and install the hooks.
+ * Define mlops.track_serving; when preloading, request the shared memory.
  */
 void
 ServingStatsInit(void)
@@ -696,6 +603,4 @@ ServingStatsInit(void)
 	shmem_request_hook = ServingShmemRequest;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ServingShmemStartup;
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = ServingExecutorEnd;
 }

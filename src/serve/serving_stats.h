@@ -13,11 +13,10 @@
  *		ServingCallEnd();
  *
  * Begin starts the clock; Model names what the call is counted against;
- * End adds the latency to the backend's local counters.  A call begun and not ended when its (sub)transaction aborts
- * counts as an error.  Local counters reach shared memory at the end of
- * every statement (ExecutorEnd), when a transaction aborts, at backend
- * exit, and at least every 100 ms inside a long statement.  Each function
- * costs nothing when mlops.track_serving is off or mlops is not preloaded.
+ * End adds the latency to the backend's slot in shared memory, where the
+ * views see it at once.  A call begun and not ended when its
+ * (sub)transaction aborts counts as an error.  Each function costs
+ * nothing when mlops.track_serving is off or mlops is not preloaded.
  *
  *-------------------------------------------------------------------------
  */

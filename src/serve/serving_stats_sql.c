@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "privileges.h"
@@ -49,7 +50,7 @@ ServingQuantile(const int64 *hist, int64 n, double q, double max_us)
 	return max_us;
 }
 
-/* a copy of a shared entry, read out of its atomics */
+/* an entry's counts as the views show them: the hash's and every slot's */
 typedef struct ServingCopy
 {
 	ServingKey	key;
@@ -59,56 +60,119 @@ typedef struct ServingCopy
 } ServingCopy;
 
 /*
+ * The copy of a key in a local hash of copies, made if there is none.
+ */
+static ServingCopy *
+CopyFor(HTAB *copies, const ServingKey *key, int64 project_id)
+{
+	bool		found;
+	ServingCopy *c = hash_search(copies, key, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		c->project_id = project_id;
+		c->stats_reset = DT_NOEND;
+		memset(&c->counters, 0, sizeof(ServingCounters));
+	}
+	return c;
+}
+
+/*
+ * Add a slot entry's counts to its copy.
+ */
+static void
+AddSlotEntry(ServingCopy *c, const ServingSlotEntry *se)
+{
+	ServingCounters *k = &c->counters;
+
+	c->stats_reset = Min(c->stats_reset, ServingNanosecondsToTimestamp(se->since_ns));
+	if (se->calls > 0)
+	{
+		TimestampTz first = ServingNanosecondsToTimestamp(se->first_ns);
+		TimestampTz last = ServingNanosecondsToTimestamp(se->last_ns);
+
+		k->first_call = k->calls > 0 ? Min(k->first_call, first) : first;
+		k->last_call = k->calls > 0 ? Max(k->last_call, last) : last;
+		k->calls += se->calls;
+		k->sum_ns += se->sum_ns;
+		k->max_ns = Max(k->max_ns, se->max_ns);
+		for (int b = 0; b < SERVING_BUCKETS; b++)
+			k->hist[b] += se->hist[b];
+	}
+	k->errors += se->errors;
+	k->dropped += se->dropped;
+}
+
+/*
+ * Copies of this database's entries: the shared hash's counts plus those
+ * of every backend's slot, read under the lock held shared so that no
+ * slot is folded into the hash meanwhile (its counts would be seen twice,
+ * or not at all).  Returns a local hash of ServingCopy.
+ */
+static HTAB *
+ServingCollect(void)
+{
+	HASHCTL		info;
+	HTAB	   *copies;
+	HASH_SEQ_STATUS seq;
+	ServingEntry *e;
+	ServingCopy *c;
+	ServingSlotEntry *slot = palloc(sizeof(ServingSlotEntry) * SERVING_SLOT_ENTRIES);
+
+	info.keysize = sizeof(ServingKey);
+	info.entrysize = sizeof(ServingCopy);
+	info.hcxt = CurrentMemoryContext;
+	copies = hash_create("mlops serving stats copies", 64, &info,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	LWLockAcquire(serving_shared->lock, LW_SHARED);
+	hash_seq_init(&seq, serving_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (e->key.dboid != MyDatabaseId)
+			continue;
+		c = CopyFor(copies, &e->key, e->project_id);
+		c->stats_reset = e->stats_reset;
+		c->counters = e->counters;
+	}
+	for (int i = 0; i < serving_shared->nslots; i++)
+	{
+		int			nentries;
+
+		ServingCopySlot(&serving_shared->slots[i], slot, &nentries);
+		for (int j = 0; j < nentries; j++)
+		{
+			ServingSlotEntry *se = &slot[j];
+
+			if (se->key.dboid == MyDatabaseId && se->since_ns != 0 && !ServingSlotEntryVoid(se))
+				AddSlotEntry(CopyFor(copies, &se->key, se->project_id), se);
+		}
+	}
+	LWLockRelease(serving_shared->lock);
+	pfree(slot);
+	return copies;
+}
+
+/*
  * Copies of this database's entries on whose project the caller holds a
- * privilege, after flushing the caller's own counts.  Calls are the sum
- * of the histogram read, so that the percentiles and calls agree even
- * while other backends flush.
+ * privilege (checked outside the lock: checks may read tables).
  */
 static ServingCopy *
 ServingVisibleEntries(int *n)
 {
+	HTAB	   *copies = ServingCollect();
 	HASH_SEQ_STATUS seq;
-	ServingEntry *e;
-	ServingCopy *copies;
-	int			ncopies = 0;
+	ServingCopy *c;
+	ServingCopy *visible = palloc(sizeof(ServingCopy) * Max(1, hash_get_num_entries(copies)));
 	int			nvisible = 0;
 
-	ServingFlush();
-	/* copy the entries out under the lock, then check privileges outside it */
-	LWLockAcquire(serving_shared->lock, LW_SHARED);
-	copies = palloc(sizeof(ServingCopy) * Max(1, hash_get_num_entries(serving_hash)));
-	hash_seq_init(&seq, serving_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
-	{
-		ServingCopy *c;
-		ServingCounters *k;
-
-		if (e->key.dboid != MyDatabaseId)
-			continue;
-		c = &copies[ncopies++];
-		k = &c->counters;
-		c->key = e->key;
-		c->project_id = e->project_id;
-		c->stats_reset = e->stats_reset;
-		k->calls = 0;
-		for (int b = 0; b < SERVING_BUCKETS; b++)
-		{
-			k->hist[b] = (int64) pg_atomic_read_u64(&e->hist[b]);
-			k->calls += k->hist[b];
-		}
-		k->errors = (int64) pg_atomic_read_u64(&e->errors);
-		k->dropped = (int64) pg_atomic_read_u64(&e->dropped);
-		k->sum_ns = pg_atomic_read_u64(&e->sum_ns);
-		k->max_ns = pg_atomic_read_u64(&e->max_ns);
-		k->first_call = (TimestampTz) pg_atomic_read_u64(&e->first_call);
-		k->last_call = (TimestampTz) pg_atomic_read_u64(&e->last_call);
-	}
-	LWLockRelease(serving_shared->lock);
-	for (int i = 0; i < ncopies; i++)
-		if (PrivilegeHeld(copies[i].project_id, PRIV_ALL))
-			copies[nvisible++] = copies[i];
+	hash_seq_init(&seq, copies);
+	while ((c = hash_seq_search(&seq)) != NULL)
+		if (PrivilegeHeld(c->project_id, PRIV_ALL))
+			visible[nvisible++] = *c;
+	hash_destroy(copies);
 	*n = nvisible;
-	return copies;
+	return visible;
 }
 
 /*
@@ -197,64 +261,63 @@ mlops_serving_histogram_entries(PG_FUNCTION_ARGS)
 }
 
 /*
- * Before entries are removed (the hash's lock held exclusively): advance
- * the generation, so that no flush starting from now on uses an entry it
- * remembers, and wait for the flushes that started before, which may
- * still be adding to one.  A flush holds its flag for a few atomic
- * additions, so this waits a few microseconds at most (more only when
- * such a backend is descheduled).
+ * Is a project among n projects?
  */
-static void
-ServingRetireEntries(void)
+static bool
+ProjectIn(int64 project_id, const int64 *projects, int n)
 {
-	pg_atomic_fetch_add_u64(&serving_shared->generation, 1);
-	for (int i = 0; i < serving_shared->nflushing; i++)
-		while (pg_atomic_read_u32(&serving_shared->flushing[i].flag) != 0)
-			pg_usleep(10);
+	for (int i = 0; i < n; i++)
+		if (projects[i] == project_id)
+			return true;
+	return false;
 }
 
 /*
  * mlops.serving_stats_reset(): forget the statistics of this database's
- * models whose project the caller administers (a superuser: all of them).
+ * models whose project the caller administers (a superuser: all of them):
+ * remove their entries of the shared hash and void those of every
+ * backend's slot (see serving_stats.c).
  */
 Datum
 mlops_serving_stats_reset(PG_FUNCTION_ARGS)
 {
+	HTAB	   *copies;
+	ServingCopy *c;
+	int64	   *allowed;
+	int			nallowed = 0;
 	HASH_SEQ_STATUS seq;
 	ServingEntry *e;
-	int64	   *projects;
-	bool	   *allowed;
-	int			nprojects = 0;
 
 	if (serving_hash == NULL)
 		PG_RETURN_VOID();
-	ServingFlush();
 
 	/* decide per project first: privilege checks may read tables */
-	LWLockAcquire(serving_shared->lock, LW_SHARED);
-	projects = palloc(sizeof(int64) * Max(1, hash_get_num_entries(serving_hash)));
-	hash_seq_init(&seq, serving_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
-		if (e->key.dboid == MyDatabaseId)
-			projects[nprojects++] = e->project_id;
-	LWLockRelease(serving_shared->lock);
-	allowed = palloc(sizeof(bool) * Max(1, nprojects));
-	for (int i = 0; i < nprojects; i++)
-		allowed[i] = superuser() || PrivilegeHeld(projects[i], PRIV_ADMIN);
+	copies = ServingCollect();
+	allowed = palloc(sizeof(int64) * Max(1, hash_get_num_entries(copies)));
+	hash_seq_init(&seq, copies);
+	while ((c = hash_seq_search(&seq)) != NULL)
+		if (superuser() || PrivilegeHeld(c->project_id, PRIV_ADMIN))
+			allowed[nallowed++] = c->project_id;
 
 	LWLockAcquire(serving_shared->lock, LW_EXCLUSIVE);
-	ServingRetireEntries();
 	hash_seq_init(&seq, serving_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
+		if (e->key.dboid == MyDatabaseId && ProjectIn(e->project_id, allowed, nallowed))
+			hash_search(serving_hash, &e->key, HASH_REMOVE, NULL);
+	for (int i = 0; i < serving_shared->nslots; i++)
 	{
-		if (e->key.dboid != MyDatabaseId)
-			continue;
-		for (int i = 0; i < nprojects; i++)
-			if (projects[i] == e->project_id && allowed[i])
-			{
-				hash_search(serving_hash, &e->key, HASH_REMOVE, NULL);
-				break;
-			}
+		ServingSlot *slot = &serving_shared->slots[i];
+		int			nentries = ((volatile ServingSlot *) slot)->nentries;
+
+		/* an entry's key is written before it is counted in nentries */
+		pg_read_barrier();
+		for (int j = 0; j < nentries; j++)
+		{
+			ServingSlotEntry *se = &slot->entries[j];
+
+			if (se->key.dboid == MyDatabaseId && ProjectIn(se->project_id, allowed, nallowed))
+				pg_atomic_fetch_add_u32(&se->reset_count, 1);
+		}
 	}
 	LWLockRelease(serving_shared->lock);
 	PG_RETURN_VOID();

@@ -1,17 +1,22 @@
 #!/usr/bin/python3
 """Serving statistics stay exact under concurrent calls and resets.
 
-Backends flush their counts to shared memory without a lock once they
-know an entry (atomic counters; serving_stats.c), and a reset removes
-entries while other backends may be flushing.  Checks, with 4 sessions
-scoring single rows in parallel (one statement per call, so one flush per
-call):
+Each backend counts in a slot of its own in shared memory, which readers
+copy while it may be writing, and which is folded into a shared hash
+when the backend exits or needs more entries than a slot holds; a reset
+removes hash entries and voids slot entries other backends are counting
+in (serving_stats.c).  Checks, with 4 sessions scoring single rows in
+parallel:
 
   calls        exactly the number of calls made, after concurrent calls
+               (the sessions have exited: their slots were folded)
   histogram    holds every call (its sum equals calls)
   reset        concurrent resets during calls break nothing, and the
-               sessions, whose remembered entries a reset removed, count
-               exactly again afterwards (they look their entry up anew)
+               sessions count exactly again afterwards; a session whose
+               entry another session reset counts from zero again
+  many models  a session scoring more models than its slot holds (so it
+               folds its slot while it runs) counts each exactly, before
+               and after it exits
 
 Run with the system Python (psycopg2) against a server that preloads
 mlops; the connection comes from the PG* environment variables:
@@ -20,11 +25,15 @@ mlops; the connection comes from the PG* environment variables:
 """
 
 import threading
+import time
 
 import tap
 
 SESSIONS = 4
 CALLS = 300
+# more models than a backend's slot holds (SERVING_SLOT_ENTRIES, 16)
+MODELS = 20
+ROUNDS = 3
 ROW = "'{5.1,3.5,1.4,0.2}'::float8[]"
 
 
@@ -80,7 +89,7 @@ def stats(cur):
 
 
 def main():
-    tap.plan(4)
+    tap.plan(6)
     conn = tap.connect()
     cur = conn.cursor()
     tap.load_csv(conn, "py_conc_iris", tap.datasets_dir() / "iris.csv", "species")
@@ -125,6 +134,42 @@ def main():
     tap.ok(row is not None and row[0] == 7 and row[2] == 7,
            "a session whose entry another session reset counts into a new entry", repr(row))
 
+    # one session scoring more models than its slot holds, in rounds
+    cur.execute("SELECT mlops.drop_project('py_conc_many') FROM mlops.projects WHERE name = 'py_conc_many'")
+    ids = []
+    for _ in range(MODELS):
+        cur.execute(
+            "SELECT model_id FROM mlops.train('py_conc_many', 'py_conc_iris', 'petal_width_cm', "
+            "algorithm => 'linear', exclude => '{id,species}', deploy => 'never')"
+        )
+        ids.append(cur.fetchone()[0])
+    many = tap.connect()
+    many_cur = many.cursor()
+    for _ in range(ROUNDS):
+        for model_id in ids:
+            many_cur.execute("SELECT mlops.predict(%s, '{5.1,3.5,1.4}'::float8[])", (model_id,))
+    count_sql = (
+        "SELECT count(*), min(calls), max(calls), sum(calls) FROM mlops.serving_stats "
+        "WHERE project = 'py_conc_many'"
+    )
+    cur.execute(count_sql)
+    row = cur.fetchone()
+    tap.ok(row == (MODELS, ROUNDS, ROUNDS, MODELS * ROUNDS),
+           f"a live session scoring {MODELS} models counts each exactly", repr(row))
+    pid = many.get_backend_pid()
+    many.close()
+    cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+    for _ in range(100):
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        if cur.fetchone()[0] == 0:
+            break
+        time.sleep(0.05)
+    cur.execute(count_sql)
+    row = cur.fetchone()
+    tap.ok(row == (MODELS, ROUNDS, ROUNDS, MODELS * ROUNDS),
+           "and the same after it exited (its slot folded into the shared hash)", repr(row))
+
+    cur.execute("SELECT mlops.drop_project('py_conc_many')")
     cur.execute("SELECT mlops.drop_project('py_conc')")
     cur.execute("DROP TABLE py_conc_iris")
 
