@@ -93,6 +93,9 @@
 #include "train/train_distributed.h"
 #include "train/train_partial.h"
 
+/* rows fetched at a time when the deployed model scores the held-out rows */
+#define DIST_COMPARE_BATCH 10000
+
 /* a distributed training run in progress */
 typedef struct DistRun
 {
@@ -459,7 +462,9 @@ DistCompare(const DistRun *run, const Dataset *ds, int64 compare_id, int64 ntest
 	double	   *pred;
 	StringInfoData metrics;
 	MemoryContext cxt = CurrentMemoryContext;
-	int			n;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	int64		n;
 
 	res->compare_problem = CompareProblem(m, task, (int) ntest);
 	if (res->compare_problem != NULL)
@@ -484,51 +489,70 @@ DistCompare(const DistRun *run, const Dataset *ds, int64 compare_id, int64 ntest
 					 run->plan->relname, quote_identifier(run->req->target), DistHeldOutSql(run));
 	elog(DEBUG1, "mlops.train scores the deployed model on the held-out rows of %s: %s",
 		 run->plan->relname, query);
+	/* a cursor, so that only a batch of rows is held besides y and pred */
+	y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(1, ntest));
+	pred = MemoryContextAllocHuge(cxt, sizeof(double) * nout * (Size) Max(1, ntest));
+	n = 0;
 	SPI_connect();
-	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "scoring model " INT64_FORMAT " on the held-out rows failed", compare_id);
-	n = (int) SPI_processed;
-	y = MemoryContextAllocHuge(cxt, sizeof(double) * Max(1, n));
-	pred = MemoryContextAllocHuge(cxt, sizeof(double) * nout * (Size) Max(1, n));
-	for (int i = 0; i < n && res->compare_problem == NULL; i++)
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "scoring model " INT64_FORMAT " on the held-out rows failed: %s",
+			 compare_id, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
-
-		if (task == TASK_REGRESSION)
+		SPI_cursor_fetch(portal, true, DIST_COMPARE_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed && res->compare_problem == NULL; r++, n++)
 		{
-			y[i] = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-			pred[i] = DatumGetFloat8(d);
-			continue;
-		}
-		{
-			char	   *label = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
-			ArrayType  *arr = DatumGetArrayTypeP(d);
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull;
+			Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
 
-			y[i] = -1;
-			for (int c = 0; c < ds->nclasses && y[i] < 0; c++)
-				if (strcmp(ds->labels[c], label) == 0)
-					y[i] = c;
-			if (y[i] < 0 || ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_DIMS(arr)[0] != nout)
-				res->compare_problem = MemoryContextStrdup(cxt, "the held-out rows changed while training");
-			else
-				memcpy(pred + (Size) i * nout, ARR_DATA_PTR(arr), sizeof(double) * nout);
+			if (n >= ntest)
+			{
+				res->compare_problem = MemoryContextStrdup(cxt, "the held-out rows changed while training (more rows than counted)");
+				break;
+			}
+			if (task == TASK_REGRESSION)
+			{
+				y[n] = DatumGetFloat8(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+				pred[n] = DatumGetFloat8(d);
+				continue;
+			}
+			{
+				char	   *label = SPI_getvalue(tup, SPI_tuptable->tupdesc, 1);
+				ArrayType  *arr = DatumGetArrayTypeP(d);
+
+				y[n] = -1;
+				for (int c = 0; c < ds->nclasses && y[n] < 0; c++)
+					if (strcmp(ds->labels[c], label) == 0)
+						y[n] = c;
+				if (y[n] < 0 || ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_DIMS(arr)[0] != nout)
+					res->compare_problem = MemoryContextStrdup(cxt, "the held-out rows changed while training");
+				else
+					memcpy(pred + (Size) n * nout, ARR_DATA_PTR(arr), sizeof(double) * nout);
+			}
 		}
+		SPI_freetuptable(SPI_tuptable);
+		if (res->compare_problem != NULL)
+			break;
 	}
+	SPI_cursor_close(portal);
 	SPI_finish();
 	if (res->compare_problem != NULL)
 		return;
 	if (n != ntest)
 	{
-		res->compare_problem = psprintf("the held-out rows changed while training (%d rows, not " INT64_FORMAT ")",
+		res->compare_problem = psprintf("the held-out rows changed while training (" INT64_FORMAT " rows, not " INT64_FORMAT ")",
 										n, ntest);
 		return;
 	}
 	initStringInfo(&metrics);
 	appendStringInfoChar(&metrics, '{');
-	MetricsOfOutputs(&metrics, y, pred, n, ds->nclasses);
-	appendStringInfo(&metrics, ", \"test_rows\": %d}", n);
+	MetricsOfOutputs(&metrics, y, pred, (int) n, ds->nclasses);
+	appendStringInfo(&metrics, ", \"test_rows\": " INT64_FORMAT "}", n);
 	res->compare_metrics = JsonFromText(&metrics);
 	res->compare_score = TrainScore(res->compare_metrics, res->metric);
 }
@@ -692,8 +716,9 @@ TrainDistributedRun(const TrainRequest *req, const TrainPlan *plan, int64 compar
 			NumericSummaryMerge(&sums[k], &stats->summaries[k]);
 	}
 	out->fz = FeaturizerFitEnd(fitst, ds);
+	/* the held-out pairs, their copy as y and pred, and the deployed model's */
 	memory = 2.0 * LinearAccumMemory(out->fz->nfeatures) +
-		2.0 * sizeof(double) * (1 + nout) * stats->ntest +
+		(compare_id != 0 ? 3.0 : 2.0) * sizeof(double) * (1 + nout) * stats->ntest +
 		2.0 * sizeof(double) * (ds->ninputs + 2) * stats->nsample;
 	if (classification)
 	{
