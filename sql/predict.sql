@@ -50,6 +50,19 @@ SELECT mlops.predict('pr_small_bool', s), mlops.predict_label('pr_small_bool', s
 SELECT mlops.predict('pr_pima', p) IS NOT NULL AS ok FROM pima p WHERE insulin IS NULL LIMIT 1;
 SELECT mlops.predict('pr_iris', '{"sepal_length": null, "sepal_width": 3, "petal_length": null, "petal_width": 1}'::jsonb);
 SELECT mlops.predict('pr_iris', '{NULL,NULL,NULL,NULL}'::float8[]);
+-- some NULL elements, in each array type: the row's prediction with those columns NULL
+SELECT mlops.predict_proba('pr_iris', ARRAY[i.sepal_length, NULL, i.petal_length, NULL]::float8[])
+         = mlops.predict_proba('pr_iris', t) AS float8_nulls,
+       mlops.predict_proba('pr_iris', ARRAY[NULL, i.sepal_width, NULL, i.petal_width]::float4[])
+         = mlops.predict_proba('pr_iris', ARRAY[NULL, i.sepal_width::float4, NULL, i.petal_width::float4]::float8[])
+         AS float4_nulls,
+       mlops.predict_proba('pr_iris', ARRAY[i.sepal_length, NULL, i.petal_length, NULL]::numeric[])
+         = mlops.predict_proba('pr_iris', t) AS numeric_nulls
+  FROM iris i, LATERAL (SELECT i.sepal_length, NULL::float8 AS sepal_width, i.petal_length,
+                               NULL::float8 AS petal_width) t
+ WHERE i.ctid = '(0,7)';
+SELECT mlops.predict('pr_iris', '{1,NULL,NaN,4}'::float8[]);
+SELECT mlops.predict('pr_iris', '{NULL,2,-Infinity,4}'::float4[]);
 
 -- featurize: the vector the model sees (the linear model standardizes)
 SELECT mlops.featurize('pr_iris', i) FROM iris i WHERE ctid = '(0,1)';

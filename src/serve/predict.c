@@ -78,7 +78,6 @@ typedef struct CallState
 	Oid			userid;			/* holds predict on the model's project */
 	uint64		privilege_generation;	/* while this is the current one */
 	uint64		last_used;
-	bool		has_categories; /* the model has a categorical input */
 	struct CallState *challenger;	/* of the project's running experiment */
 	double		fraction;		/* a canary's */
 	bool		shadow;
@@ -113,7 +112,7 @@ typedef struct CallSite
 	CallState  *last;			/* the state of the previous row */
 	uint64		use_clock;
 	int			nstates;
-	CallState	states[CALL_SITE_MODELS];
+	CallState  *states[CALL_SITE_MODELS];	/* made as models come */
 } CallSite;
 
 PG_FUNCTION_INFO_V1(mlops_predict);
@@ -132,7 +131,9 @@ GetCallSite(FunctionCallInfo fcinfo)
 
 	if (site == NULL)
 	{
-		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+		/* with the state of its first model */
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite) + sizeof(CallState));
+		site->states[0] = (CallState *) (site + 1);
 		site->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 		site->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 		site->planned = PlannedCall(fcinfo);
@@ -164,6 +165,9 @@ static void
 SizeCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
 			  uint64 generation)
 {
+	int			nraw;
+	int			nx;
+
 	cs->map_cxt = NULL;
 	cs->desc = NULL;
 	cs->argtypes = NULL;
@@ -179,13 +183,14 @@ SizeCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 		cs->project = MemoryContextAlloc(cs->cxt, VARSIZE_ANY(project));
 		memcpy(cs->project, project, VARSIZE_ANY(project));
 	}
-	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->ninputs));
-	cs->x = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->nfeatures));
-	cs->out = MemoryContextAlloc(cs->cxt, sizeof(double) * ModelOutputs(m));
-	cs->jvalues = MemoryContextAlloc(cs->cxt, sizeof(JsonbValue) * Max(1, m->fz->nsources));
-	cs->has_categories = false;
-	for (int k = 0; k < m->fz->ninputs; k++)
-		cs->has_categories |= m->fz->inputs[k].categorical;
+	/* the buffers in one chunk: doubles first, then the jsonb values */
+	nraw = Max(1, m->fz->ninputs);
+	nx = Max(1, m->fz->nfeatures);
+	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * (nraw + nx + ModelOutputs(m)) +
+								 sizeof(JsonbValue) * Max(1, m->fz->nsources));
+	cs->x = cs->raw + nraw;
+	cs->out = cs->x + nx;
+	cs->jvalues = (JsonbValue *) (cs->out + ModelOutputs(m));
 	cs->challenger = NULL;
 }
 
@@ -287,7 +292,7 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	cs = NULL;
 	for (int i = 0; i < site->nstates; i++)
 	{
-		CallState  *s = &site->states[i];
+		CallState  *s = site->states[i];
 
 		if (s->generation == generation && s->model == m && StateMatches(s, site, fcinfo))
 		{
@@ -301,7 +306,12 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	if (!found)
 	{
 		if (site->nstates < CALL_SITE_MODELS)
-			cs = &site->states[site->nstates++];
+		{
+			if (site->states[site->nstates] == NULL)
+				site->states[site->nstates] = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+																	 sizeof(CallState));
+			cs = site->states[site->nstates++];
+		}
 		InitCallState(fcinfo, site, cs, m, generation);
 		if (c != NULL)
 			InitChallenger(fcinfo, site, cs, c, &d);
@@ -484,19 +494,37 @@ RawFromJsonb(Jsonb *jb, CallState *cs, const MlopsModel *m)
 		FeaturizerRawFromJson(m->fz, j, &cs->jvalues[j], m->id, cs->raw);
 }
 
+static void ArrayElementNotFinite(const MlopsModel *m, int j, double value) pg_attribute_noreturn();
+
 /*
- * Raw inputs from a float8[], float4[] or numeric[] in the model's column
- * order; only for models whose columns are all numeric.
+ * Report element j of a features array as NaN or infinite.
  */
 static void
-RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double *raw)
+ArrayElementNotFinite(const MlopsModel *m, int j, double value)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(value) ? "NaN" : "infinite"),
+			 errhint("Use NULL for a missing value.")));
+}
+
+/*
+ * Raw inputs from a float8[], float4[] or numeric[] in the model's column
+ * order; only for models whose columns are all numeric.  Floats are read
+ * in place (nothing allocated per row), numerics through deconstruct_array.
+ */
+static void
+RawFromArray(FunctionCallInfo fcinfo, const CallState *cs, const MlopsModel *m, Oid elemtype)
 {
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	Datum	   *elems;
-	bool	   *nulls;
+	double	   *raw = cs->raw;
+	const bits8 *bitmap = ARR_NULLBITMAP(arr);
+	const char *data = ARR_DATA_PTR(arr);
+	Datum	   *elems = NULL;
+	bool	   *nulls = NULL;
 
-	if (!FeaturizerAllNumeric(m->fz))
+	if (!m->all_numeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model " INT64_FORMAT " has non-numeric features and cannot score an array", m->id),
@@ -511,27 +539,39 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 				 errmsg("model " INT64_FORMAT " expects %d features, got an array of %d",
 						m->id, m->fz->ninputs, n),
 				 errhint("Pass the raw features in the model's column order, or pass the row itself.")));
-	if (elemtype == FLOAT8OID)
-		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	else if (elemtype == FLOAT4OID)
-		deconstruct_array(arr, FLOAT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
-	else
+	if (elemtype == FLOAT8OID && bitmap == NULL)
+	{
+		/* the common case: the doubles as they are */
+		memcpy(raw, data, sizeof(double) * n);
+		for (int j = 0; j < n; j++)
+			if (!isfinite(raw[j]))
+				ArrayElementNotFinite(m, j, raw[j]);
+		return;
+	}
+	if (elemtype == NUMERICOID)
 		deconstruct_array(arr, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int j = 0; j < n; j++)
 	{
-		if (nulls[j])
+		/* a NULL element takes no space in the data */
+		if (bitmap != NULL && (bitmap[j / 8] & (1 << (j % 8))) == 0)
+		{
 			raw[j] = NAN;
-		else if (elemtype == FLOAT8OID)
-			raw[j] = DatumGetFloat8(elems[j]);
+			continue;
+		}
+		if (elemtype == FLOAT8OID)
+		{
+			raw[j] = *(const float8 *) data;
+			data += sizeof(float8);
+		}
 		else if (elemtype == FLOAT4OID)
-			raw[j] = DatumGetFloat4(elems[j]);
+		{
+			raw[j] = *(const float4 *) data;
+			data += sizeof(float4);
+		}
 		else
 			raw[j] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, elems[j]));
-		if (!nulls[j] && !isfinite(raw[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(raw[j]) ? "NaN" : "infinite"),
-					 errhint("Use NULL for a missing value.")));
+		if (!isfinite(raw[j]))
+			ArrayElementNotFinite(m, j, raw[j]);
 	}
 }
 
@@ -574,16 +614,16 @@ CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, const Entit
 		PlannedRaw(fcinfo, m, cs->argtypes, cs->raw);
 	}
 	else if (site->arg_type == FLOAT8ARRAYOID)
-		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
+		RawFromArray(fcinfo, cs, m, FLOAT8OID);
 	else if (site->arg_type == FLOAT4ARRAYOID)
-		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
+		RawFromArray(fcinfo, cs, m, FLOAT4OID);
 	else if (site->arg_type == NUMERICARRAYOID)
-		RawFromArray(fcinfo, m, NUMERICOID, cs->raw);
+		RawFromArray(fcinfo, cs, m, NUMERICOID);
 	else if (in->type == JSONBOID)
 		RawFromJsonb(DatumGetJsonbP(in->value), cs, m);
 	else
 		RawFromRecord(fcinfo, cs, m);
-	if (cs->has_categories && !site->unseen_noticed)
+	if (m->has_categories && !site->unseen_noticed)
 		NoticeUnseenCategory(site, m, cs->raw);
 }
 
