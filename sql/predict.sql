@@ -61,6 +61,23 @@ SELECT mlops.predict_proba('pr_iris', ARRAY[i.sepal_length, NULL, i.petal_length
   FROM iris i, LATERAL (SELECT i.sepal_length, NULL::float8 AS sepal_width, i.petal_length,
                                NULL::float8 AS petal_width) t
  WHERE i.ctid = '(0,7)';
+-- a PL/pgSQL array variable (expanded; elements assigned one by one): as the literal
+DO $$
+DECLARE
+  x8 float8[] := '{5.1,3.5,1.4,0.2}';
+  x4 float4[] := '{5.1,3.5,1.4,0.2}';
+  xn numeric[] := '{5.1,3.5,1.4,0.2}';
+BEGIN
+  x8[2] := NULL; x4[2] := NULL; xn[2] := NULL;
+  x8[3] := 4.5; x4[3] := 4.5; xn[3] := 4.5;
+  IF mlops.predict_proba('pr_iris', x8) IS DISTINCT FROM mlops.predict_proba('pr_iris', '{5.1,NULL,4.5,0.2}'::float8[])
+     OR mlops.predict_proba('pr_iris', x4) IS DISTINCT FROM mlops.predict_proba('pr_iris', '{5.1,NULL,4.5,0.2}'::float4[])
+     OR mlops.predict_proba('pr_iris', xn) IS DISTINCT FROM mlops.predict_proba('pr_iris', '{5.1,NULL,4.5,0.2}'::numeric[]) THEN
+    RAISE EXCEPTION 'an expanded array predicts otherwise than its literal';
+  END IF;
+  x8[1] := 'Infinity';
+  PERFORM mlops.predict('pr_iris', x8);
+END $$;
 SELECT mlops.predict('pr_iris', '{1,NULL,NaN,4}'::float8[]);
 SELECT mlops.predict('pr_iris', '{NULL,2,-Infinity,4}'::float4[]);
 

@@ -510,26 +510,26 @@ ArrayElementNotFinite(const MlopsModel *m, int j, double value)
 
 /*
  * Raw inputs from a float8[], float4[] or numeric[] in the model's column
- * order; only for models whose columns are all numeric.  Floats are read
- * in place (nothing allocated per row), numerics through deconstruct_array.
+ * order; only for models whose columns are all numeric.  Nothing is copied
+ * or allocated per row for floats: a flat array's are read in place, an
+ * expanded one's (a PL/pgSQL variable) from its element values.
  */
 static void
-RawFromArray(FunctionCallInfo fcinfo, const CallState *cs, const MlopsModel *m, Oid elemtype)
+RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double *raw)
 {
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	double	   *raw = cs->raw;
-	const bits8 *bitmap = ARR_NULLBITMAP(arr);
-	const char *data = ARR_DATA_PTR(arr);
-	Datum	   *elems = NULL;
+	AnyArrayType *arr = PG_GETARG_ANY_ARRAY_P(1);
+	int			n = ArrayGetNItems(AARR_NDIM(arr), AARR_DIMS(arr));
+	Datum	   *elems = NULL;	/* the elements as Datums, or else */
 	bool	   *nulls = NULL;
+	const bits8 *bitmap = NULL; /* those of a flat array */
+	const char *data = NULL;
 
 	if (!m->all_numeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model " INT64_FORMAT " has non-numeric features and cannot score an array", m->id),
 				 errhint("Pass the row itself, or a jsonb object, so its columns are matched by name.")));
-	if (ARR_NDIM(arr) > 1)
+	if (AARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("features must be a one-dimensional array")));
@@ -539,35 +539,52 @@ RawFromArray(FunctionCallInfo fcinfo, const CallState *cs, const MlopsModel *m, 
 				 errmsg("model " INT64_FORMAT " expects %d features, got an array of %d",
 						m->id, m->fz->ninputs, n),
 				 errhint("Pass the raw features in the model's column order, or pass the row itself.")));
-	if (elemtype == FLOAT8OID && bitmap == NULL)
+	if (VARATT_IS_EXPANDED_HEADER(arr) && arr->xpn.dvalues != NULL)
 	{
-		/* the common case: the doubles as they are */
-		memcpy(raw, data, sizeof(double) * n);
-		for (int j = 0; j < n; j++)
-			if (!isfinite(raw[j]))
-				ArrayElementNotFinite(m, j, raw[j]);
-		return;
+		elems = arr->xpn.dvalues;
+		nulls = arr->xpn.dnulls;
 	}
-	if (elemtype == NUMERICOID)
-		deconstruct_array(arr, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	else
+	{
+		ArrayType  *flat = VARATT_IS_EXPANDED_HEADER(arr) ? arr->xpn.fvalue : &arr->flt;
+
+		bitmap = ARR_NULLBITMAP(flat);
+		data = ARR_DATA_PTR(flat);
+		if (elemtype == FLOAT8OID && bitmap == NULL)
+		{
+			/* the common case: the doubles as they are */
+			memcpy(raw, data, sizeof(double) * n);
+			for (int j = 0; j < n; j++)
+				if (!isfinite(raw[j]))
+					ArrayElementNotFinite(m, j, raw[j]);
+			return;
+		}
+		if (elemtype == NUMERICOID)
+			deconstruct_array(flat, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	}
 	for (int j = 0; j < n; j++)
 	{
-		/* a NULL element takes no space in the data */
-		if (bitmap != NULL && (bitmap[j / 8] & (1 << (j % 8))) == 0)
+		/* a NULL element of a flat array takes no space in its data */
+		if (elems != NULL ? nulls != NULL && nulls[j]
+			: bitmap != NULL && (bitmap[j / 8] & (1 << (j % 8))) == 0)
 		{
 			raw[j] = NAN;
 			continue;
 		}
-		if (elemtype == FLOAT8OID)
+		if (elems == NULL && elemtype == FLOAT8OID)
 		{
 			raw[j] = *(const float8 *) data;
 			data += sizeof(float8);
 		}
-		else if (elemtype == FLOAT4OID)
+		else if (elems == NULL)
 		{
 			raw[j] = *(const float4 *) data;
 			data += sizeof(float4);
 		}
+		else if (elemtype == FLOAT8OID)
+			raw[j] = DatumGetFloat8(elems[j]);
+		else if (elemtype == FLOAT4OID)
+			raw[j] = DatumGetFloat4(elems[j]);
 		else
 			raw[j] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, elems[j]));
 		if (!isfinite(raw[j]))
@@ -614,11 +631,11 @@ CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, const Entit
 		PlannedRaw(fcinfo, m, cs->argtypes, cs->raw);
 	}
 	else if (site->arg_type == FLOAT8ARRAYOID)
-		RawFromArray(fcinfo, cs, m, FLOAT8OID);
+		RawFromArray(fcinfo, m, FLOAT8OID, cs->raw);
 	else if (site->arg_type == FLOAT4ARRAYOID)
-		RawFromArray(fcinfo, cs, m, FLOAT4OID);
+		RawFromArray(fcinfo, m, FLOAT4OID, cs->raw);
 	else if (site->arg_type == NUMERICARRAYOID)
-		RawFromArray(fcinfo, cs, m, NUMERICOID);
+		RawFromArray(fcinfo, m, NUMERICOID, cs->raw);
 	else if (in->type == JSONBOID)
 		RawFromJsonb(DatumGetJsonbP(in->value), cs, m);
 	else
