@@ -113,3 +113,23 @@ SELECT mlops.predict('x', '{1}'::float8[]);
 -- predict is STABLE and PARALLEL SAFE
 SELECT DISTINCT provolatile, proparallel FROM pg_proc
  WHERE pronamespace = 'mlops'::regnamespace AND proname LIKE 'predict%';
+
+-- a prepared predict (each execution a new call site, reusing the backend's
+-- last resolution while nothing changed) serves what is deployed at each
+-- execution: after a redeploy, and after one in the same transaction
+SELECT mlops.predict_proba(:iris_model, '{6.1,2.8,4.7,1.2}'::float8[])::text AS p_xgb,
+       mlops.predict_proba(:logistic_model, '{6.1,2.8,4.7,1.2}'::float8[])::text AS p_logistic \gset
+SELECT :'p_xgb' <> :'p_logistic' AS models_differ;
+PREPARE pr_same AS SELECT mlops.predict_proba('pr_iris', '{6.1,2.8,4.7,1.2}'::float8[])::text AS p;
+EXECUTE pr_same \gset pr_
+EXECUTE pr_same \gset again_
+SELECT :'pr_p' = :'p_xgb' AS first, :'again_p' = :'p_xgb' AS again;
+SELECT status FROM mlops.deploy('pr_iris', 'specific', :logistic_model);
+EXECUTE pr_same \gset pr_
+SELECT :'pr_p' = :'p_logistic' AS after_redeploy;
+BEGIN;
+SELECT status FROM mlops.deploy('pr_iris', 'specific', :iris_model);
+EXECUTE pr_same \gset pr_
+SELECT :'pr_p' = :'p_xgb' AS in_transaction;
+COMMIT;
+DEALLOCATE pr_same;

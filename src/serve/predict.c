@@ -235,6 +235,78 @@ InitChallenger(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsMode
 }
 
 /*
+ * What served the model (or project) the backend's last call state was
+ * made for, so that the next statement's call site (each execution of a
+ * prepared statement has a new one) neither looks the project up nor
+ * checks the privilege again: valid while the model cache's generation (a
+ * deploy, an experiment, an eviction), the user and the privilege
+ * generation stay the same.
+ */
+typedef struct Resolved
+{
+	uint64		generation;		/* 0 when nothing was resolved */
+	Oid			userid;			/* holds predict on the project */
+	uint64		privilege_generation;
+	int64		key_id;			/* the call's model id, or */
+	int			key_len;		/* the project's name, -1 with a model id */
+	char		key_name[NAMEDATALEN];
+	ModelDeployment d;
+} Resolved;
+
+static Resolved last_resolved;
+
+/*
+ * Was the call's model (its first argument) the last one resolved, with
+ * nothing changed since?
+ */
+static bool
+ResolvedAgain(FunctionCallInfo fcinfo, const CallSite *site, uint64 generation)
+{
+	const Resolved *r = &last_resolved;
+	text	   *project;
+
+	if (r->generation != generation || r->userid != GetUserId() ||
+		r->privilege_generation != PrivilegeGeneration())
+		return false;
+	if (site->key_type == INT8OID)
+		return r->key_len < 0 && r->key_id == PG_GETARG_INT64(0);
+	project = PG_GETARG_TEXT_PP(0);
+	return r->key_len == VARSIZE_ANY_EXHDR(project) &&
+		memcmp(r->key_name, VARDATA_ANY(project), r->key_len) == 0;
+}
+
+/*
+ * Remember what serves the call's model, once the user's privilege on its
+ * project was checked in privilege_generation.
+ */
+static void
+RememberResolved(FunctionCallInfo fcinfo, const CallSite *site, const ModelDeployment *d,
+				 uint64 generation, uint64 privilege_generation)
+{
+	Resolved   *r = &last_resolved;
+
+	r->generation = 0;
+	if (site->key_type == INT8OID)
+	{
+		r->key_len = -1;
+		r->key_id = PG_GETARG_INT64(0);
+	}
+	else
+	{
+		text	   *project = PG_GETARG_TEXT_PP(0);
+
+		if (VARSIZE_ANY_EXHDR(project) >= NAMEDATALEN)
+			return;
+		r->key_len = VARSIZE_ANY_EXHDR(project);
+		memcpy(r->key_name, VARDATA_ANY(project), r->key_len);
+	}
+	r->d = *d;
+	r->userid = GetUserId();
+	r->privilege_generation = privilege_generation;
+	r->generation = generation;
+}
+
+/*
  * The call state of the call's model, with the model: the previous row's
  * when the call names the same model and the cache still holds it, else
  * one of the call site's other states, else a free or the least recently
@@ -252,6 +324,7 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	MlopsModel *c = NULL;
 	ModelDeployment d = {0};
 	bool		found = false;
+	bool		resolved;
 
 	if (cs != NULL && cs->generation == generation && cs->userid == GetUserId() &&
 		cs->privilege_generation == PrivilegeGeneration() && StateMatches(cs, site, fcinfo))
@@ -260,7 +333,10 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 		return cs;
 	}
 
-	if (site->key_type == INT8OID)
+	resolved = ResolvedAgain(fcinfo, site, generation);
+	if (resolved)
+		d = last_resolved.d;
+	else if (site->key_type == INT8OID)
 		d.model_id = PG_GETARG_INT64(0);
 	else
 		d = ModelCacheDeployment(text_to_cstring(PG_GETARG_TEXT_PP(0)));
@@ -318,15 +394,18 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	}
 	/*
 	 * The user must hold predict on the model's project: checked again when
-	 * the user or what roles hold may have changed.
+	 * the user or what roles hold may have changed (a model resolved again
+	 * was checked for the same user in the same privilege generation).
 	 */
 	if (!found || cs->userid != GetUserId() || cs->privilege_generation != PrivilegeGeneration())
 	{
 		uint64		privilege_generation = PrivilegeGeneration();
 
-		PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
+		if (!resolved)
+			PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
 		cs->userid = GetUserId();
 		cs->privilege_generation = privilege_generation;
+		RememberResolved(fcinfo, site, &d, generation, privilege_generation);
 	}
 	cs->last_used = ++site->use_clock;
 	site->last = cs;
