@@ -21,6 +21,10 @@
  * on the model's project is checked when a call state is made, and again
  * only when the user or the privilege cache's generation changes (SET ROLE,
  * a grant or revoke, a change of role membership): no per-row catalog work.
+ * A new call site (each execution of a prepared statement makes one) takes
+ * the backend's last resolution of the same project or model id, privilege
+ * check included, while none of those and the model cache's generation
+ * changed.
  * While a project runs a canary or a shadow (experiment.c), the call state
  * of its deployed model also holds one for the challenger, made with it
  * (so whether an experiment runs is known once per call state, not per
