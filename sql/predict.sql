@@ -50,6 +50,36 @@ SELECT mlops.predict('pr_small_bool', s), mlops.predict_label('pr_small_bool', s
 SELECT mlops.predict('pr_pima', p) IS NOT NULL AS ok FROM pima p WHERE insulin IS NULL LIMIT 1;
 SELECT mlops.predict('pr_iris', '{"sepal_length": null, "sepal_width": 3, "petal_length": null, "petal_width": 1}'::jsonb);
 SELECT mlops.predict('pr_iris', '{NULL,NULL,NULL,NULL}'::float8[]);
+-- some NULL elements, in each array type: the row's prediction with those columns NULL
+SELECT mlops.predict_proba('pr_iris', ARRAY[i.sepal_length, NULL, i.petal_length, NULL]::float8[])
+         = mlops.predict_proba('pr_iris', t) AS float8_nulls,
+       mlops.predict_proba('pr_iris', ARRAY[NULL, i.sepal_width, NULL, i.petal_width]::float4[])
+         = mlops.predict_proba('pr_iris', ARRAY[NULL, i.sepal_width::float4, NULL, i.petal_width::float4]::float8[])
+         AS float4_nulls,
+       mlops.predict_proba('pr_iris', ARRAY[i.sepal_length, NULL, i.petal_length, NULL]::numeric[])
+         = mlops.predict_proba('pr_iris', t) AS numeric_nulls
+  FROM iris i, LATERAL (SELECT i.sepal_length, NULL::float8 AS sepal_width, i.petal_length,
+                               NULL::float8 AS petal_width) t
+ WHERE i.ctid = '(0,7)';
+-- a PL/pgSQL array variable (expanded; elements assigned one by one): as the literal
+DO $$
+DECLARE
+  x8 float8[] := '{5.1,3.5,1.4,0.2}';
+  x4 float4[] := '{5.1,3.5,1.4,0.2}';
+  xn numeric[] := '{5.1,3.5,1.4,0.2}';
+BEGIN
+  x8[2] := NULL; x4[2] := NULL; xn[2] := NULL;
+  x8[3] := 4.5; x4[3] := 4.5; xn[3] := 4.5;
+  IF mlops.predict_proba('pr_iris', x8) IS DISTINCT FROM mlops.predict_proba('pr_iris', '{5.1,NULL,4.5,0.2}'::float8[])
+     OR mlops.predict_proba('pr_iris', x4) IS DISTINCT FROM mlops.predict_proba('pr_iris', '{5.1,NULL,4.5,0.2}'::float4[])
+     OR mlops.predict_proba('pr_iris', xn) IS DISTINCT FROM mlops.predict_proba('pr_iris', '{5.1,NULL,4.5,0.2}'::numeric[]) THEN
+    RAISE EXCEPTION 'an expanded array predicts otherwise than its literal';
+  END IF;
+  x8[1] := 'Infinity';
+  PERFORM mlops.predict('pr_iris', x8);
+END $$;
+SELECT mlops.predict('pr_iris', '{1,NULL,NaN,4}'::float8[]);
+SELECT mlops.predict('pr_iris', '{NULL,2,-Infinity,4}'::float4[]);
 
 -- featurize: the vector the model sees (the linear model standardizes)
 SELECT mlops.featurize('pr_iris', i) FROM iris i WHERE ctid = '(0,1)';
@@ -83,3 +113,23 @@ SELECT mlops.predict('x', '{1}'::float8[]);
 -- predict is STABLE and PARALLEL SAFE
 SELECT DISTINCT provolatile, proparallel FROM pg_proc
  WHERE pronamespace = 'mlops'::regnamespace AND proname LIKE 'predict%';
+
+-- a prepared predict (each execution a new call site, reusing the backend's
+-- last resolution while nothing changed) serves what is deployed at each
+-- execution: after a redeploy, and after one in the same transaction
+SELECT mlops.predict_proba(:iris_model, '{6.1,2.8,4.7,1.2}'::float8[])::text AS p_xgb,
+       mlops.predict_proba(:logistic_model, '{6.1,2.8,4.7,1.2}'::float8[])::text AS p_logistic \gset
+SELECT :'p_xgb' <> :'p_logistic' AS models_differ;
+PREPARE pr_same AS SELECT mlops.predict_proba('pr_iris', '{6.1,2.8,4.7,1.2}'::float8[])::text AS p;
+EXECUTE pr_same \gset pr_
+EXECUTE pr_same \gset again_
+SELECT :'pr_p' = :'p_xgb' AS first, :'again_p' = :'p_xgb' AS again;
+SELECT status FROM mlops.deploy('pr_iris', 'specific', :logistic_model);
+EXECUTE pr_same \gset pr_
+SELECT :'pr_p' = :'p_logistic' AS after_redeploy;
+BEGIN;
+SELECT status FROM mlops.deploy('pr_iris', 'specific', :iris_model);
+EXECUTE pr_same \gset pr_
+SELECT :'pr_p' = :'p_xgb' AS in_transaction;
+COMMIT;
+DEALLOCATE pr_same;

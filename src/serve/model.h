@@ -125,6 +125,9 @@ typedef struct MlopsModel
 	char	  **labels;			/* label texts, in label order */
 	double	   *label_values;	/* numeric value of each label */
 	bool		labels_numeric;
+	bool		all_numeric;	/* every source column a number, so arrays can
+								 * be scored (set by the model cache) */
+	bool		has_categories; /* an input is categorical (likewise) */
 	const AlgorithmOps *ops;
 	void	   *impl;
 	MemoryContext mcxt;

@@ -67,6 +67,16 @@ static bool models_stale = false;
 static bool deployed_stale = false;
 static uint64 generation = 1;	/* changes whenever a cached model may go */
 
+/*
+ * The entries of the last lookups, so that a statement that serves the same
+ * project as the previous one (a prepared statement meets the cache anew at
+ * each execution) skips hashing: hash entries stay where they are until
+ * removed, which changes the generation.
+ */
+static ModelEntry *last_model = NULL;
+static DeployedEntry *last_deployed = NULL;
+static uint64 last_generation = 0;	/* the generation both were found in */
+
 /* mlops.model_cache_size and its bounds */
 #define MODEL_CACHE_SIZE_DEFAULT	64
 #define MODEL_CACHE_SIZE_MAX		100000
@@ -273,6 +283,9 @@ ModelLoad(int64 model_id, MemoryContext parent)
 	m->algorithm = MlopsAlgorithmFromName(RegistryResultText(0, "algorithm", cxt));
 	m->task = MlopsTaskFromName(RegistryResultText(0, "task", cxt));
 	m->fz = FeaturizerFromJson(RegistryResultJsonb(0, "features", cxt));
+	m->all_numeric = FeaturizerAllNumeric(m->fz);
+	for (int k = 0; k < m->fz->ninputs; k++)
+		m->has_categories |= m->fz->inputs[k].categorical;
 	if (m->task == TASK_CLASSIFICATION)
 	{
 		bool		labels_null;
@@ -322,6 +335,25 @@ EvictIfFull(void)
 }
 
 /*
+ * Remember the entry of a lookup (the other one's stays while the
+ * generation does).
+ */
+static void
+ModelCacheRemember(ModelEntry *model, DeployedEntry *deployment)
+{
+	if (last_generation != generation)
+	{
+		last_model = NULL;
+		last_deployed = NULL;
+		last_generation = generation;
+	}
+	if (model != NULL)
+		last_model = model;
+	if (deployment != NULL)
+		last_deployed = deployment;
+}
+
+/*
  * A loaded model by id, from the cache or loaded into it.
  */
 MlopsModel *
@@ -332,9 +364,15 @@ ModelCacheGet(int64 model_id)
 	bool		found;
 
 	ModelCacheSync();
+	if (last_generation == generation && last_model != NULL && last_model->id == model_id)
+	{
+		last_model->last_used = ++use_clock;
+		return last_model->model;
+	}
 	e = hash_search(models, &model_id, HASH_FIND, NULL);
 	if (e != NULL)
 	{
+		ModelCacheRemember(e, NULL);
 		e->last_used = ++use_clock;
 		return e->model;
 	}
@@ -373,11 +411,17 @@ ModelCacheDeploymentIfAny(const char *project)
 	Experiment	experiment;
 
 	ModelCacheSync();
+	if (last_generation == generation && last_deployed != NULL &&
+		strcmp(last_deployed->project, project) == 0)
+		return last_deployed->deployment;
 	if (strlen(project) < NAMEDATALEN)
 	{
 		e = hash_search(deployed, project, HASH_FIND, NULL);
 		if (e != NULL)
+		{
+			ModelCacheRemember(NULL, e);
 			return e->deployment;
+		}
 	}
 
 	p = RegistryGetProject(project, true);

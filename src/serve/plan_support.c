@@ -52,8 +52,10 @@
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "privileges.h"
 #include "registry.h"
@@ -284,14 +286,42 @@ mlops_planned_model_current(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(c->current);
 }
 
+/* the function PlannedCall last looked up, and its answer */
+static Oid	planned_fn = InvalidOid;
+static bool planned_fn_is;
+
+/*
+ * Syscache callback: pg_proc changed, the function may be another.
+ */
+static void
+PlannedCallInvalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	planned_fn = InvalidOid;
+}
+
 /*
  * Is the call one of the planned form, (model_id bigint, VARIADIC "any"):
- * the model id it was planned for and the model's columns?
+ * the model id it was planned for and the model's columns?  The answer for
+ * the last function asked about is kept (each execution of a prepared
+ * statement asks again) until pg_proc changes.
  */
 bool
 PlannedCall(FunctionCallInfo fcinfo)
 {
-	return get_func_variadictype(fcinfo->flinfo->fn_oid) == ANYOID;
+	static bool registered = false;
+	Oid			fn = fcinfo->flinfo->fn_oid;
+
+	if (fn != planned_fn)
+	{
+		if (!registered)
+		{
+			CacheRegisterSyscacheCallback(PROCOID, PlannedCallInvalidate, (Datum) 0);
+			registered = true;
+		}
+		planned_fn_is = get_func_variadictype(fn) == ANYOID;
+		planned_fn = fn;
+	}
+	return planned_fn_is;
 }
 
 /*

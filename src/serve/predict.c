@@ -21,6 +21,10 @@
  * on the model's project is checked when a call state is made, and again
  * only when the user or the privilege cache's generation changes (SET ROLE,
  * a grant or revoke, a change of role membership): no per-row catalog work.
+ * A new call site (each execution of a prepared statement makes one) takes
+ * the backend's last resolution of the same project or model id, privilege
+ * check included, while none of those and the model cache's generation
+ * changed.
  * While a project runs a canary or a shadow (experiment.c), the call state
  * of its deployed model also holds one for the challenger, made with it
  * (so whether an experiment runs is known once per call state, not per
@@ -78,7 +82,6 @@ typedef struct CallState
 	Oid			userid;			/* holds predict on the model's project */
 	uint64		privilege_generation;	/* while this is the current one */
 	uint64		last_used;
-	bool		has_categories; /* the model has a categorical input */
 	struct CallState *challenger;	/* of the project's running experiment */
 	double		fraction;		/* a canary's */
 	bool		shadow;
@@ -113,7 +116,7 @@ typedef struct CallSite
 	CallState  *last;			/* the state of the previous row */
 	uint64		use_clock;
 	int			nstates;
-	CallState	states[CALL_SITE_MODELS];
+	CallState  *states[CALL_SITE_MODELS];	/* made as models come */
 } CallSite;
 
 PG_FUNCTION_INFO_V1(mlops_predict);
@@ -132,7 +135,9 @@ GetCallSite(FunctionCallInfo fcinfo)
 
 	if (site == NULL)
 	{
-		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+		/* with the state of its first model */
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite) + sizeof(CallState));
+		site->states[0] = (CallState *) (site + 1);
 		site->key_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
 		site->arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
 		site->planned = PlannedCall(fcinfo);
@@ -164,6 +169,9 @@ static void
 SizeCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel *m,
 			  uint64 generation)
 {
+	int			nraw;
+	int			nx;
+
 	cs->map_cxt = NULL;
 	cs->desc = NULL;
 	cs->argtypes = NULL;
@@ -179,13 +187,14 @@ SizeCallState(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsModel
 		cs->project = MemoryContextAlloc(cs->cxt, VARSIZE_ANY(project));
 		memcpy(cs->project, project, VARSIZE_ANY(project));
 	}
-	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->ninputs));
-	cs->x = MemoryContextAlloc(cs->cxt, sizeof(double) * Max(1, m->fz->nfeatures));
-	cs->out = MemoryContextAlloc(cs->cxt, sizeof(double) * ModelOutputs(m));
-	cs->jvalues = MemoryContextAlloc(cs->cxt, sizeof(JsonbValue) * Max(1, m->fz->nsources));
-	cs->has_categories = false;
-	for (int k = 0; k < m->fz->ninputs; k++)
-		cs->has_categories |= m->fz->inputs[k].categorical;
+	/* the buffers in one chunk: doubles first, then the jsonb values */
+	nraw = Max(1, m->fz->ninputs);
+	nx = Max(1, m->fz->nfeatures);
+	cs->raw = MemoryContextAlloc(cs->cxt, sizeof(double) * (nraw + nx + ModelOutputs(m)) +
+								 sizeof(JsonbValue) * Max(1, m->fz->nsources));
+	cs->x = cs->raw + nraw;
+	cs->out = cs->x + nx;
+	cs->jvalues = (JsonbValue *) (cs->out + ModelOutputs(m));
 	cs->challenger = NULL;
 }
 
@@ -230,6 +239,78 @@ InitChallenger(FunctionCallInfo fcinfo, CallSite *site, CallState *cs, MlopsMode
 }
 
 /*
+ * What served the model (or project) the backend's last call state was
+ * made for, so that the next statement's call site (each execution of a
+ * prepared statement has a new one) neither looks the project up nor
+ * checks the privilege again: valid while the model cache's generation (a
+ * deploy, an experiment, an eviction), the user and the privilege
+ * generation stay the same.
+ */
+typedef struct Resolved
+{
+	uint64		generation;		/* 0 when nothing was resolved */
+	Oid			userid;			/* holds predict on the project */
+	uint64		privilege_generation;
+	int64		key_id;			/* the call's model id, or */
+	int			key_len;		/* the project's name, -1 with a model id */
+	char		key_name[NAMEDATALEN];
+	ModelDeployment d;
+} Resolved;
+
+static Resolved last_resolved;
+
+/*
+ * Was the call's model (its first argument) the last one resolved, with
+ * nothing changed since?
+ */
+static bool
+ResolvedAgain(FunctionCallInfo fcinfo, const CallSite *site, uint64 generation)
+{
+	const Resolved *r = &last_resolved;
+	text	   *project;
+
+	if (r->generation != generation || r->userid != GetUserId() ||
+		r->privilege_generation != PrivilegeGeneration())
+		return false;
+	if (site->key_type == INT8OID)
+		return r->key_len < 0 && r->key_id == PG_GETARG_INT64(0);
+	project = PG_GETARG_TEXT_PP(0);
+	return r->key_len == VARSIZE_ANY_EXHDR(project) &&
+		memcmp(r->key_name, VARDATA_ANY(project), r->key_len) == 0;
+}
+
+/*
+ * Remember what serves the call's model, once the user's privilege on its
+ * project was checked in privilege_generation.
+ */
+static void
+RememberResolved(FunctionCallInfo fcinfo, const CallSite *site, const ModelDeployment *d,
+				 uint64 generation, uint64 privilege_generation)
+{
+	Resolved   *r = &last_resolved;
+
+	r->generation = 0;
+	if (site->key_type == INT8OID)
+	{
+		r->key_len = -1;
+		r->key_id = PG_GETARG_INT64(0);
+	}
+	else
+	{
+		text	   *project = PG_GETARG_TEXT_PP(0);
+
+		if (VARSIZE_ANY_EXHDR(project) >= NAMEDATALEN)
+			return;
+		r->key_len = VARSIZE_ANY_EXHDR(project);
+		memcpy(r->key_name, VARDATA_ANY(project), r->key_len);
+	}
+	r->d = *d;
+	r->userid = GetUserId();
+	r->privilege_generation = privilege_generation;
+	r->generation = generation;
+}
+
+/*
  * The call state of the call's model, with the model: the previous row's
  * when the call names the same model and the cache still holds it, else
  * one of the call site's other states, else a free or the least recently
@@ -247,6 +328,7 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	MlopsModel *c = NULL;
 	ModelDeployment d = {0};
 	bool		found = false;
+	bool		resolved;
 
 	if (cs != NULL && cs->generation == generation && cs->userid == GetUserId() &&
 		cs->privilege_generation == PrivilegeGeneration() && StateMatches(cs, site, fcinfo))
@@ -255,7 +337,10 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 		return cs;
 	}
 
-	if (site->key_type == INT8OID)
+	resolved = ResolvedAgain(fcinfo, site, generation);
+	if (resolved)
+		d = last_resolved.d;
+	else if (site->key_type == INT8OID)
 		d.model_id = PG_GETARG_INT64(0);
 	else
 		d = ModelCacheDeployment(text_to_cstring(PG_GETARG_TEXT_PP(0)));
@@ -287,7 +372,7 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	cs = NULL;
 	for (int i = 0; i < site->nstates; i++)
 	{
-		CallState  *s = &site->states[i];
+		CallState  *s = site->states[i];
 
 		if (s->generation == generation && s->model == m && StateMatches(s, site, fcinfo))
 		{
@@ -301,22 +386,30 @@ GetCallState(FunctionCallInfo fcinfo, MlopsModel **model)
 	if (!found)
 	{
 		if (site->nstates < CALL_SITE_MODELS)
-			cs = &site->states[site->nstates++];
+		{
+			if (site->states[site->nstates] == NULL)
+				site->states[site->nstates] = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+																	 sizeof(CallState));
+			cs = site->states[site->nstates++];
+		}
 		InitCallState(fcinfo, site, cs, m, generation);
 		if (c != NULL)
 			InitChallenger(fcinfo, site, cs, c, &d);
 	}
 	/*
 	 * The user must hold predict on the model's project: checked again when
-	 * the user or what roles hold may have changed.
+	 * the user or what roles hold may have changed (a model resolved again
+	 * was checked for the same user in the same privilege generation).
 	 */
 	if (!found || cs->userid != GetUserId() || cs->privilege_generation != PrivilegeGeneration())
 	{
 		uint64		privilege_generation = PrivilegeGeneration();
 
-		PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
+		if (!resolved)
+			PrivilegeCheck(m->project_id, m->project, PRIV_PREDICT);
 		cs->userid = GetUserId();
 		cs->privilege_generation = privilege_generation;
+		RememberResolved(fcinfo, site, &d, generation, privilege_generation);
 	}
 	cs->last_used = ++site->use_clock;
 	site->last = cs;
@@ -484,24 +577,42 @@ RawFromJsonb(Jsonb *jb, CallState *cs, const MlopsModel *m)
 		FeaturizerRawFromJson(m->fz, j, &cs->jvalues[j], m->id, cs->raw);
 }
 
+static void ArrayElementNotFinite(const MlopsModel *m, int j, double value) pg_attribute_noreturn();
+
+/*
+ * Report element j of a features array as NaN or infinite.
+ */
+static void
+ArrayElementNotFinite(const MlopsModel *m, int j, double value)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(value) ? "NaN" : "infinite"),
+			 errhint("Use NULL for a missing value.")));
+}
+
 /*
  * Raw inputs from a float8[], float4[] or numeric[] in the model's column
- * order; only for models whose columns are all numeric.
+ * order; only for models whose columns are all numeric.  Nothing is copied
+ * or allocated per row for floats: a flat array's are read in place, an
+ * expanded one's (a PL/pgSQL variable) from its element values.
  */
 static void
 RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double *raw)
 {
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	Datum	   *elems;
-	bool	   *nulls;
+	AnyArrayType *arr = PG_GETARG_ANY_ARRAY_P(1);
+	int			n = ArrayGetNItems(AARR_NDIM(arr), AARR_DIMS(arr));
+	Datum	   *elems = NULL;	/* the elements as Datums, or else */
+	bool	   *nulls = NULL;
+	const bits8 *bitmap = NULL; /* those of a flat array */
+	const char *data = NULL;
 
-	if (!FeaturizerAllNumeric(m->fz))
+	if (!m->all_numeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model " INT64_FORMAT " has non-numeric features and cannot score an array", m->id),
 				 errhint("Pass the row itself, or a jsonb object, so its columns are matched by name.")));
-	if (ARR_NDIM(arr) > 1)
+	if (AARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("features must be a one-dimensional array")));
@@ -511,27 +622,56 @@ RawFromArray(FunctionCallInfo fcinfo, const MlopsModel *m, Oid elemtype, double 
 				 errmsg("model " INT64_FORMAT " expects %d features, got an array of %d",
 						m->id, m->fz->ninputs, n),
 				 errhint("Pass the raw features in the model's column order, or pass the row itself.")));
-	if (elemtype == FLOAT8OID)
-		deconstruct_array(arr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	else if (elemtype == FLOAT4OID)
-		deconstruct_array(arr, FLOAT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
+	if (VARATT_IS_EXPANDED_HEADER(arr) && arr->xpn.dvalues != NULL)
+	{
+		elems = arr->xpn.dvalues;
+		nulls = arr->xpn.dnulls;
+	}
 	else
-		deconstruct_array(arr, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	{
+		ArrayType  *flat = VARATT_IS_EXPANDED_HEADER(arr) ? arr->xpn.fvalue : &arr->flt;
+
+		bitmap = ARR_NULLBITMAP(flat);
+		data = ARR_DATA_PTR(flat);
+		if (elemtype == FLOAT8OID && bitmap == NULL)
+		{
+			/* the common case: the doubles as they are */
+			memcpy(raw, data, sizeof(double) * n);
+			for (int j = 0; j < n; j++)
+				if (!isfinite(raw[j]))
+					ArrayElementNotFinite(m, j, raw[j]);
+			return;
+		}
+		if (elemtype == NUMERICOID)
+			deconstruct_array(flat, NUMERICOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	}
 	for (int j = 0; j < n; j++)
 	{
-		if (nulls[j])
+		/* a NULL element of a flat array takes no space in its data */
+		if (elems != NULL ? nulls != NULL && nulls[j]
+			: bitmap != NULL && (bitmap[j / 8] & (1 << (j % 8))) == 0)
+		{
 			raw[j] = NAN;
+			continue;
+		}
+		if (elems == NULL && elemtype == FLOAT8OID)
+		{
+			raw[j] = *(const float8 *) data;
+			data += sizeof(float8);
+		}
+		else if (elems == NULL)
+		{
+			raw[j] = *(const float4 *) data;
+			data += sizeof(float4);
+		}
 		else if (elemtype == FLOAT8OID)
 			raw[j] = DatumGetFloat8(elems[j]);
 		else if (elemtype == FLOAT4OID)
 			raw[j] = DatumGetFloat4(elems[j]);
 		else
 			raw[j] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, elems[j]));
-		if (!nulls[j] && !isfinite(raw[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("feature \"%s\" is %s", m->fz->sources[j].name, isnan(raw[j]) ? "NaN" : "infinite"),
-					 errhint("Use NULL for a missing value.")));
+		if (!isfinite(raw[j]))
+			ArrayElementNotFinite(m, j, raw[j]);
 	}
 }
 
@@ -583,7 +723,7 @@ CallRaw(FunctionCallInfo fcinfo, CallState *cs, const MlopsModel *m, const Entit
 		RawFromJsonb(DatumGetJsonbP(in->value), cs, m);
 	else
 		RawFromRecord(fcinfo, cs, m);
-	if (cs->has_categories && !site->unseen_noticed)
+	if (m->has_categories && !site->unseen_noticed)
 		NoticeUnseenCategory(site, m, cs->raw);
 }
 

@@ -22,7 +22,9 @@
 # children (the pgbench backends, once they have exited) over the
 # transactions made, which other processes on the machine disturb less.
 # Both models predict the same value for the benchmark's row (checked).
-# Prints a markdown table of medians.  Needs root or the postgres user.
+# Prints a markdown table of medians, then the backend CPU per call of a
+# PL/pgSQL loop of 1,000,000 calls against each (no round trips; 0.2.0 also
+# with mlops.track_serving off).  Needs root or the postgres user.
 set -euo pipefail
 
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
@@ -137,13 +139,38 @@ measure() {
 	echo "$tps $(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (b - a) / hz * 1e6 / n }')"
 }
 
+# Backend CPU nanoseconds per call of a PL/pgSQL loop of $2 predict calls in
+# cluster $1 (an array: dir port bin), each its own executor run as each
+# execution of a prepared statement is, after the SQL in $3 (settings)
+loop_ns() {
+	local -n c=$1
+
+	PGHOST=${c[0]} PGPORT=${c[1]} mlops_psql -At <<-SQL
+		$3
+		CREATE TEMP TABLE loop_start AS
+		SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint AS ns;
+		DO \$\$
+		DECLARE x float8[] := '$row';
+		BEGIN
+			FOR i IN 1..$2 LOOP PERFORM mlops.predict('single', x); END LOOP;
+		END \$\$;
+		SELECT round((split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - ns)::numeric / $2)
+		  FROM loop_start;
+	SQL
+}
+
 # Median of the numbers given as arguments
 median() {
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A tps cpu
+declare -A tps cpu loop
 for ((r = 1; r <= reps; r++)); do
+	mlops_log "rep $r, PL/pgSQL loop: 0.1.0 / 0.2.0 / 0.2.0 without serving statistics"
+	loop[old]+=" $(loop_ns old 1000000 '')"
+	loop[new]+=" $(loop_ns new 1000000 '')"
+	loop[new_off]+=" $(loop_ns new 1000000 'SET mlops.track_serving = off;')"
+
 	for c in 1 2 8; do
 		mlops_log "rep $r, $c clients: 0.1.0 / 0.2.0"
 		for v in old new; do
@@ -165,3 +192,8 @@ for c in 1 2 8; do
 	awk -v c="$c" -v to="$to" -v tn="$tn" -v co="$co" -v cn="$cn" 'BEGIN {
 		printf "| %d | %.0f | %.0f | %+.1f %% | %.2f | %.2f | %+.1f %% |\n", c, to, tn, (tn / to - 1) * 100, co, cn, (cn / co - 1) * 100 }'
 done
+echo
+# shellcheck disable=SC2086 # the lists split into numbers
+lo=$(median ${loop[old]}) ln=$(median ${loop[new]}) lf=$(median ${loop[new_off]})
+echo "PL/pgSQL loop of 1,000,000 calls (each its own executor run), backend CPU per call, medians:"
+echo "0.1.0 $lo ns, 0.2.0 $ln ns ($(awk -v a="$lo" -v b="$ln" 'BEGIN { printf "%+.1f %%", (b / a - 1) * 100 }')), 0.2.0 with mlops.track_serving = off $lf ns"
