@@ -71,6 +71,13 @@
 
 /* bytes of key, probabilities and features one slot holds */
 #define LOG_SLOT_DATA 960
+/*
+ * and the headers they are stored with: the float8[] array's, the key's
+ * varlena header, the features' alignment
+ */
+#define LOG_SLOT_HEADERS (ARR_OVERHEAD_NONULLS(1) + VARHDRSZ + sizeof(int32))
+/* bytes of memory a batch of rows is taken into, kept for the next */
+#define LOG_BATCH_MEMORY (1024 * 1024)
 /* rows the worker takes out of the queue per pass */
 #define LOG_DRAIN_MAX 200000
 
@@ -84,14 +91,16 @@ typedef struct LogSlot
 	pg_atomic_uint32 state;		/* SLOT_FREE or SLOT_READY */
 	int32		variant;
 	Oid			dboid;
-	int32		keylen;			/* -1: NULL */
-	int32		nproba;			/* -1: NULL */
-	int32		featlen;		/* 0: NULL */
+	int32		key;			/* offset of the key in data; -1: NULL */
+	int32		proba;			/* offset of the probabilities; -1: NULL */
+	int32		features;		/* offset of the features; -1: NULL */
+	int32		datalen;		/* bytes of data used */
 	int64		model_id;
 	int64		project_id;
 	TimestampTz predicted_at;
 	double		prediction;
-	double		data[LOG_SLOT_DATA / sizeof(double)];	/* proba, key, features */
+	/* the values as stored: float8[], text, jsonb (each aligned) */
+	double		data[(LOG_SLOT_DATA + LOG_SLOT_HEADERS) / sizeof(double)];
 } LogSlot;
 
 typedef struct LogQueue
@@ -514,6 +523,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	bool		full;
 	LogSlot    *slot;
 	char	   *data;
+	int			off = 0;
 
 	if (log_queue == NULL)
 		return;
@@ -555,6 +565,11 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		return;
 	}
 
+	/*
+	 * The values go in as the worker stores them, so that it takes them out
+	 * with one copy: the probabilities as a float8[] (empty for a model of
+	 * no classes, as construct_empty_array makes it), the key as text.
+	 */
 	slot = &log_queue->slots[pos % log_queue->size];
 	Assert(pg_atomic_read_u32(&slot->state) == SLOT_FREE);
 	slot->variant = (int32) variant;
@@ -563,18 +578,44 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	slot->project_id = m->project_id;
 	slot->predicted_at = ServingCallTimestamp();
 	slot->prediction = ModelPredictValue(m, out);
-	slot->nproba = nproba;
-	slot->keylen = keylen;
-	slot->featlen = featlen;
+	slot->proba = slot->key = slot->features = -1;
 	data = (char *) slot->data;
-	if (nproba > 0)
-		memcpy(data, out, sizeof(double) * nproba);
-	data += sizeof(double) * Max(nproba, 0);
-	if (keylen > 0)
-		memcpy(data, key, keylen);
-	data += Max(keylen, 0);
+	if (nproba >= 0)
+	{
+		ArrayType  *proba = (ArrayType *) data;
+
+		proba->ndim = nproba > 0 ? 1 : 0;
+		proba->dataoffset = 0;
+		proba->elemtype = FLOAT8OID;
+		if (nproba > 0)
+		{
+			ARR_DIMS(proba)[0] = nproba;
+			ARR_LBOUND(proba)[0] = 1;
+			memcpy(ARR_DATA_PTR(proba), out, sizeof(double) * nproba);
+			SET_VARSIZE(proba, ARR_OVERHEAD_NONULLS(1) + sizeof(double) * nproba);
+		}
+		else
+			SET_VARSIZE(proba, sizeof(ArrayType));
+		slot->proba = 0;
+		off = VARSIZE(proba);
+	}
+	if (keylen >= 0)
+	{
+		off = INTALIGN(off);
+		slot->key = off;
+		SET_VARSIZE(data + off, VARHDRSZ + keylen);
+		memcpy(VARDATA(data + off), key, keylen);
+		off += VARHDRSZ + keylen;
+	}
 	if (featlen > 0)
-		memcpy(data, jb, featlen);
+	{
+		off = INTALIGN(off);
+		slot->features = off;
+		memcpy(data + off, jb, featlen);
+		off += featlen;
+	}
+	Assert(off <= sizeof(slot->data));
+	slot->datalen = off;
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, SLOT_READY);
 
@@ -602,7 +643,6 @@ LogTake(LoggedRow *rows, int max)
 	for (; tail < head && n < max; tail++)
 	{
 		LogSlot    *slot = &log_queue->slots[tail % log_queue->size];
-		const char *data = (const char *) slot->data;
 
 		if (pg_atomic_read_u32(&slot->state) != SLOT_READY)
 			break;				/* a backend is still copying it in */
@@ -610,40 +650,21 @@ LogTake(LoggedRow *rows, int max)
 		if (slot->dboid == MyDatabaseId)
 		{
 			LoggedRow  *r = &rows[n++];
+			char	   *data = NULL;
 
+			if (slot->datalen > 0)
+			{
+				data = palloc(slot->datalen);
+				memcpy(data, slot->data, slot->datalen);
+			}
 			r->project_id = slot->project_id;
 			r->model_id = slot->model_id;
 			r->variant = (ServingVariant) slot->variant;
 			r->predicted_at = slot->predicted_at;
 			r->prediction = slot->prediction;
-			r->proba = r->key = r->features = (Datum) 0;
-			if (slot->nproba >= 0)
-			{
-				ArrayType  *proba = construct_empty_array(FLOAT8OID);
-
-				if (slot->nproba > 0)
-				{
-					Datum	   *elems = palloc(sizeof(Datum) * slot->nproba);
-
-					for (int k = 0; k < slot->nproba; k++)
-						elems[k] = Float8GetDatum(slot->data[k]);
-					proba = construct_array(elems, slot->nproba, FLOAT8OID, sizeof(float8),
-											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-					pfree(elems);
-				}
-				r->proba = PointerGetDatum(proba);
-			}
-			data += sizeof(double) * Max(slot->nproba, 0);
-			if (slot->keylen >= 0)
-				r->key = PointerGetDatum(cstring_to_text_with_len(data, slot->keylen));
-			data += Max(slot->keylen, 0);
-			if (slot->featlen > 0)
-			{
-				void	   *copy = palloc(slot->featlen);
-
-				memcpy(copy, data, slot->featlen);
-				r->features = PointerGetDatum(copy);
-			}
+			r->proba = slot->proba >= 0 ? PointerGetDatum(data + slot->proba) : (Datum) 0;
+			r->key = slot->key >= 0 ? PointerGetDatum(data + slot->key) : (Datum) 0;
+			r->features = slot->features >= 0 ? PointerGetDatum(data + slot->features) : (Datum) 0;
 		}
 		pg_atomic_write_u32(&slot->state, SLOT_FREE);
 	}
@@ -653,34 +674,49 @@ LogTake(LoggedRow *rows, int max)
 	return n;
 }
 
+/* the worker's memory for a batch of rows, kept from batch to batch */
+static MemoryContext batch_cxt = NULL;
+static LoggedRow *batch_rows = NULL;
+
 /*
  * Write the queued rows of this database to mlops.predictions, a batch of
- * rows at a time (prediction_log_write.c), each batch's values made in a
- * memory context reset for the next.
+ * rows at a time (prediction_log_write.c), each batch's values and tuples
+ * made in a memory context reset for the next.  That context lives as long
+ * as the worker and keeps its first LOG_BATCH_MEMORY bytes when it is
+ * reset, so that batches do not hand their memory back to the system and
+ * fault it in again.
  */
 static void
 LogDrain(void)
 {
-	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_WRITE_BATCH);
-	MemoryContext rows_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops prediction log rows",
-												   ALLOCSET_DEFAULT_SIZES);
-	LogWriter  *w = LogWriterBegin();
+	LogWriter  *w;
 	int			total = 0;
 
+	if (batch_cxt == NULL)
+	{
+		batch_cxt = AllocSetContextCreate(TopMemoryContext, "mlops prediction log batch",
+										  LOG_BATCH_MEMORY, ALLOCSET_DEFAULT_INITSIZE,
+										  ALLOCSET_DEFAULT_MAXSIZE);
+		batch_rows = MemoryContextAlloc(TopMemoryContext, sizeof(LoggedRow) * LOG_WRITE_BATCH);
+	}
+	w = LogWriterBegin();
 	for (;;)
 	{
-		MemoryContext old = MemoryContextSwitchTo(rows_cxt);
-		int			n = total < LOG_DRAIN_MAX ? LogTake(rows, LOG_WRITE_BATCH) : 0;
+		MemoryContext old;
+		int			n;
 
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		n = total < LOG_DRAIN_MAX ? LogTake(batch_rows, LOG_WRITE_BATCH) : 0;
+		if (n > 0)
+			LogWriterInsert(w, batch_rows, n);
 		MemoryContextSwitchTo(old);
 		if (n == 0)
 			break;
-		LogWriterInsert(w, rows, n);
-		MemoryContextReset(rows_cxt);
 		total += n;
 	}
 	LogWriterEnd(w);
-	MemoryContextDelete(rows_cxt);
+	MemoryContextReset(batch_cxt);
 }
 
 /*

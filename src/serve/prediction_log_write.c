@@ -75,7 +75,6 @@ typedef struct ProjectName
 struct LogWriter
 {
 	MemoryContext cxt;			/* what lives for the pass */
-	MemoryContext batch_cxt;	/* reset at every batch */
 	Relation	rel;
 	TupleDesc	desc;			/* a copy of rel's: slots need no pin */
 	EState	   *estate;
@@ -153,7 +152,6 @@ LogWriterBegin(void)
 	TupleDesc	desc;
 
 	w->cxt = cxt;
-	w->batch_cxt = AllocSetContextCreate(cxt, "mlops prediction log batch", ALLOCSET_DEFAULT_SIZES);
 	projects_relid = RegistryTableOid("projects");
 	w->rel = table_open(RegistryTableOid("predictions"), RowExclusiveLock);
 	desc = w->desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
@@ -229,19 +227,17 @@ LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
 
 /*
  * Write up to LOG_WRITE_BATCH rows: one heap multi-insert, then their
- * index entries.
+ * index entries.  What the batch needs (its tuples) is made in the
+ * caller's memory context, which the caller resets between batches.
  */
 void
 LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 {
 	ExprContext *econtext = GetPerTupleExprContext(w->estate);
 	HTAB	   *names;
-	MemoryContext old;
 	int			nslots = 0;
 
 	Assert(n <= LOG_WRITE_BATCH);
-	MemoryContextReset(w->batch_cxt);
-	old = MemoryContextSwitchTo(w->batch_cxt);
 	names = ProjectNames();
 	LogWriterLearnProjects(names, rows, n);
 	for (int i = 0; i < n; i++)
@@ -298,7 +294,6 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 			ResetPerTupleExprContext(w->estate);
 		}
 	}
-	MemoryContextSwitchTo(old);
 }
 
 /*
