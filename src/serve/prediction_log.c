@@ -378,9 +378,13 @@ DoubleNumeric(double d)
 	return int64_div_fast_to_numeric(negative ? -digits : digits, scale);
 }
 
-/* the last model whose column names were put in jsonb key order */
+/*
+ * The last model whose column names were put in jsonb key order, with
+ * their lengths
+ */
 static int64 key_order_model = 0;
 static int *key_order = NULL;
+static int *key_lengths = NULL;
 
 /*
  * qsort comparator of column indexes, as jsonb orders object keys: by
@@ -402,32 +406,107 @@ KeyOrderCompare(const void *a, const void *b, void *arg)
 
 /*
  * A model's column indexes in jsonb key order, worked out once per model
- * (a model's columns never change) for the last model asked about.
+ * (a model's columns never change) for the last model asked about, and
+ * the lengths of the column names (by column index) in *lengths.
  */
 static const int *
-KeyOrder(const MlopsModel *m)
+KeyOrder(const MlopsModel *m, const int **lengths)
 {
 	if (key_order_model != m->id)
 	{
+		int			n = Max(1, m->fz->nsources);
+
 		key_order_model = 0;
 		if (key_order != NULL)
+		{
 			pfree(key_order);
-		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(1, m->fz->nsources));
+			pfree(key_lengths);
+		}
+		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * n);
+		key_lengths = MemoryContextAlloc(TopMemoryContext, sizeof(int) * n);
 		for (int j = 0; j < m->fz->nsources; j++)
+		{
 			key_order[j] = j;
+			key_lengths[j] = strlen(m->fz->sources[j].name);
+		}
 		qsort_arg(key_order, m->fz->nsources, sizeof(int), KeyOrderCompare, (void *) m);
 		key_order_model = m->id;
 	}
+	*lengths = key_lengths;
 	return key_order;
 }
 
 /*
+ * A jsonb object of n numbers (or nulls: values[i] NULL) under keys
+ * already in jsonb's order, laid out in one allocation exactly as
+ * JsonbValueToJsonb lays it out (convertJsonbObject): the container
+ * header, the keys' JEntries then the values', the keys' bytes, then each
+ * numeric aligned to 4 bytes of the jsonb (the padding counts in its
+ * length); every JB_OFFSET_STRIDE-th JEntry holds the end offset instead
+ * of the length.
+ */
+static Jsonb *
+FlatObjectJsonb(const char *const *keys, const int *keylens, Numeric *values, int n)
+{
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	Jsonb	   *jb;
+	JEntry	   *entries;
+	char	   *data;
+	Size		off;
+	uint32		total = 0;
+
+	for (int i = 0; i < n; i++)
+		size += keylens[i];
+	for (int i = 0; i < n; i++)
+		if (values[i] != NULL)
+			size = INTALIGN(size) + VARSIZE_ANY(values[i]);
+	jb = palloc(size);
+	SET_VARSIZE(jb, size);
+	jb->root.header = (uint32) n | JB_FOBJECT;
+	entries = jb->root.children;
+	data = (char *) jb;
+	off = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	for (int i = 0; i < 2 * n; i++)
+	{
+		JEntry		meta;
+		uint32		len;
+
+		if (i < n)
+		{
+			len = keylens[i];
+			memcpy(data + off, keys[i], len);
+			meta = JENTRY_ISSTRING;
+		}
+		else if (values[i - n] == NULL)
+		{
+			len = 0;
+			meta = JENTRY_ISNULL;
+		}
+		else
+		{
+			Size		pad = INTALIGN(off) - off;
+			Size		numlen = VARSIZE_ANY(values[i - n]);
+
+			memset(data + off, 0, pad);
+			memcpy(data + off + pad, values[i - n], numlen);
+			len = pad + numlen;
+			meta = JENTRY_ISNUMERIC;
+		}
+		off += len;
+		total += len;
+		entries[i] = i % JB_OFFSET_STRIDE == 0 ? meta | total | JENTRY_HAS_OFF : meta | len;
+	}
+	Assert(off == size);
+	return jb;
+}
+
+/*
  * The features of an array input as a JSON object keyed by the model's
- * column names, built directly (no JSON text, and the keys already in
- * jsonb's order): each number as the shortest decimal that reads back as
- * the same double, as JsonAppendDouble writes it; a numeric as it is.  The
- * element type is float8, float4 or numeric (FeaturesJsonb), so its
- * storage is known without a catalog lookup.
+ * column names, built directly (no JSON text, the keys already in jsonb's
+ * order, the layout written at once): each number as the shortest decimal
+ * that reads back as the same double, as JsonAppendDouble writes it; a
+ * numeric as it is.  The element type is float8, float4 or numeric
+ * (FeaturesJsonb), so its storage is known without a catalog lookup.
  */
 static Jsonb *
 ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
@@ -439,8 +518,13 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	const int  *order = KeyOrder(m);
-	JsonbValue	object;
+	const int  *lengths;
+	const int  *order = KeyOrder(m, &lengths);
+	int			nsources = m->fz->nsources;
+	const char **keys = palloc(sizeof(char *) * Max(1, nsources));
+	int		   *keylens = palloc(sizeof(int) * Max(1, nsources));
+	Numeric    *values = palloc(sizeof(Numeric) * Max(1, nsources));
+	int			npairs = 0;
 
 	if (elemtype == NUMERICOID)
 	{
@@ -455,37 +539,27 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 		elmalign = elemtype == FLOAT8OID ? TYPALIGN_DOUBLE : TYPALIGN_INT;
 	}
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
-	object.type = jbvObject;
-	object.val.object.nPairs = 0;
-	object.val.object.pairs = palloc(sizeof(JsonbPair) * Max(1, m->fz->nsources));
-	for (int i = 0; i < m->fz->nsources; i++)
+	for (int i = 0; i < nsources; i++)
 	{
 		int			j = order[i];
-		JsonbPair  *pair;
 
 		if (j >= n)
 			continue;
-		pair = &object.val.object.pairs[object.val.object.nPairs];
-		pair->order = object.val.object.nPairs++;
-		pair->key.type = jbvString;
-		pair->key.val.string.val = m->fz->sources[j].name;
-		pair->key.val.string.len = strlen(m->fz->sources[j].name);
-		pair->value.type = jbvNumeric;
-		if (nulls[j])
-			pair->value.type = jbvNull;
-		else if (elemtype == NUMERICOID)
-			pair->value.val.numeric = DatumGetNumeric(elems[j]);
-		else
+		keys[npairs] = m->fz->sources[j].name;
+		keylens[npairs] = lengths[j];
+		values[npairs] = NULL;
+		if (!nulls[j] && elemtype == NUMERICOID)
+			values[npairs] = DatumGetNumeric(elems[j]);
+		else if (!nulls[j])
 		{
 			double		d = elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]);
 
 			if (isfinite(d))
-				pair->value.val.numeric = DoubleNumeric(d);
-			else
-				pair->value.type = jbvNull;
+				values[npairs] = DoubleNumeric(d);
 		}
+		npairs++;
 	}
-	return JsonbValueToJsonb(&object);
+	return FlatObjectJsonb(keys, keylens, values, npairs);
 }
 
 /*
