@@ -207,8 +207,11 @@ LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
 	for (int i = 0; i < n; i++)
 	{
 		bool		found;
-		ProjectName *p = hash_search(names, &rows[i].project_id, HASH_ENTER, &found);
+		ProjectName *p;
 
+		if (i > 0 && rows[i].project_id == rows[i - 1].project_id)
+			continue;			/* a run of one project's rows: looked up */
+		p = hash_search(names, &rows[i].project_id, HASH_ENTER, &found);
 		if (!found)
 		{
 			p->name = (Datum) 0;
@@ -244,6 +247,7 @@ void
 LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 {
 	HTAB	   *names;
+	ProjectName *p = NULL;
 	int			nslots = 0;
 
 	Assert(n <= LOG_WRITE_BATCH);
@@ -252,11 +256,13 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 	for (int i = 0; i < n; i++)
 	{
 		const LoggedRow *r = &rows[i];
-		ProjectName *p = hash_search(names, &r->project_id, HASH_FIND, NULL);
 		TupleTableSlot *slot;
 		Datum	   *values;
 		bool	   *isnull;
 
+		/* a run of one project's rows looks its name up once */
+		if (i == 0 || r->project_id != rows[i - 1].project_id)
+			p = hash_search(names, &r->project_id, HASH_FIND, NULL);
 		if (p == NULL || p->name == (Datum) 0)
 			continue;			/* the project was dropped */
 		if (nslots == w->nslots)
