@@ -460,6 +460,11 @@ FlatObjectJsonb(const char *const *keys, const int *keylens, Numeric *values, in
 	for (int i = 0; i < n; i++)
 		if (values[i] != NULL)
 			size = INTALIGN(size) + VARSIZE_ANY(values[i]);
+	if (size > JENTRY_OFFLENMASK)	/* as convertJsonbObject says it */
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %d bytes",
+						JENTRY_OFFLENMASK)));
 	jb = palloc(size);
 	SET_VARSIZE(jb, size);
 	jb->root.header = (uint32) n | JB_FOBJECT;
@@ -579,6 +584,26 @@ FeaturesJsonb(const MlopsModel *m, Datum features, Oid argtype)
 }
 
 /*
+ * Fetch the first lines of the slot at pos for writing: called for the
+ * slot after the one a call filled, while the next call is scored, since
+ * most of a logged call's cost is taking the lines it writes from the
+ * worker's cache.  A single session logging many calls (a loop, a table
+ * scored in one statement) writes that slot next; with several sessions
+ * another one may, which then takes the lines from this backend's cache
+ * instead of the worker's.
+ */
+static inline void
+LogPrefetchSlot(uint64 pos)
+{
+#ifdef __GNUC__
+	const char *slot = (const char *) &log_queue->slots[pos % log_queue->size];
+
+	for (int o = 0; o < 256; o += 64)
+		__builtin_prefetch(slot + o, 1);
+#endif
+}
+
+/*
  * Hand a scored call to the prediction log, when the project's policy logs
  * it: in is the call's input, out the model's outputs.  With a "key"
  * policy the input must hold the key, logged or not.
@@ -692,6 +717,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	slot->datalen = off;
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, SLOT_READY);
+	LogPrefetchSlot(pos + 1);
 
 	if (length == (uint64) Max(1, log_queue->size / 4))
 		ProgressWakeLauncher(false);
