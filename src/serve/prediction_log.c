@@ -71,6 +71,13 @@
 
 /* bytes of key, probabilities and features one slot holds */
 #define LOG_SLOT_DATA 960
+/*
+ * and the headers they are stored with: the float8[] array's, the key's
+ * varlena header, the features' alignment
+ */
+#define LOG_SLOT_HEADERS (ARR_OVERHEAD_NONULLS(1) + VARHDRSZ + sizeof(int32))
+/* bytes of memory a batch of rows is taken into, kept for the next */
+#define LOG_BATCH_MEMORY (1024 * 1024)
 /* rows the worker takes out of the queue per pass */
 #define LOG_DRAIN_MAX 200000
 
@@ -84,14 +91,16 @@ typedef struct LogSlot
 	pg_atomic_uint32 state;		/* SLOT_FREE or SLOT_READY */
 	int32		variant;
 	Oid			dboid;
-	int32		keylen;			/* -1: NULL */
-	int32		nproba;			/* -1: NULL */
-	int32		featlen;		/* 0: NULL */
+	int32		key;			/* offset of the key in data; -1: NULL */
+	int32		proba;			/* offset of the probabilities; -1: NULL */
+	int32		features;		/* offset of the features; -1: NULL */
+	int32		datalen;		/* bytes of data used */
 	int64		model_id;
 	int64		project_id;
 	TimestampTz predicted_at;
 	double		prediction;
-	double		data[LOG_SLOT_DATA / sizeof(double)];	/* proba, key, features */
+	/* the values as stored: float8[], text, jsonb (each aligned) */
+	double		data[(LOG_SLOT_DATA + LOG_SLOT_HEADERS) / sizeof(double)];
 } LogSlot;
 
 typedef struct LogQueue
@@ -369,9 +378,13 @@ DoubleNumeric(double d)
 	return int64_div_fast_to_numeric(negative ? -digits : digits, scale);
 }
 
-/* the last model whose column names were put in jsonb key order */
+/*
+ * The last model whose column names were put in jsonb key order, with
+ * their lengths
+ */
 static int64 key_order_model = 0;
 static int *key_order = NULL;
+static int *key_lengths = NULL;
 
 /*
  * qsort comparator of column indexes, as jsonb orders object keys: by
@@ -393,32 +406,112 @@ KeyOrderCompare(const void *a, const void *b, void *arg)
 
 /*
  * A model's column indexes in jsonb key order, worked out once per model
- * (a model's columns never change) for the last model asked about.
+ * (a model's columns never change) for the last model asked about, and
+ * the lengths of the column names (by column index) in *lengths.
  */
 static const int *
-KeyOrder(const MlopsModel *m)
+KeyOrder(const MlopsModel *m, const int **lengths)
 {
 	if (key_order_model != m->id)
 	{
+		int			n = Max(1, m->fz->nsources);
+
 		key_order_model = 0;
 		if (key_order != NULL)
+		{
 			pfree(key_order);
-		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(1, m->fz->nsources));
+			pfree(key_lengths);
+		}
+		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * n);
+		key_lengths = MemoryContextAlloc(TopMemoryContext, sizeof(int) * n);
 		for (int j = 0; j < m->fz->nsources; j++)
+		{
 			key_order[j] = j;
+			key_lengths[j] = strlen(m->fz->sources[j].name);
+		}
 		qsort_arg(key_order, m->fz->nsources, sizeof(int), KeyOrderCompare, (void *) m);
 		key_order_model = m->id;
 	}
+	*lengths = key_lengths;
 	return key_order;
 }
 
 /*
+ * A jsonb object of n numbers (or nulls: values[i] NULL) under keys
+ * already in jsonb's order, laid out in one allocation exactly as
+ * JsonbValueToJsonb lays it out (convertJsonbObject): the container
+ * header, the keys' JEntries then the values', the keys' bytes, then each
+ * numeric aligned to 4 bytes of the jsonb (the padding counts in its
+ * length); every JB_OFFSET_STRIDE-th JEntry holds the end offset instead
+ * of the length.
+ */
+static Jsonb *
+FlatObjectJsonb(const char *const *keys, const int *keylens, Numeric *values, int n)
+{
+	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	Jsonb	   *jb;
+	JEntry	   *entries;
+	char	   *data;
+	Size		off;
+	uint32		total = 0;
+
+	for (int i = 0; i < n; i++)
+		size += keylens[i];
+	for (int i = 0; i < n; i++)
+		if (values[i] != NULL)
+			size = INTALIGN(size) + VARSIZE_ANY(values[i]);
+	if (size > JENTRY_OFFLENMASK)	/* as convertJsonbObject says it */
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("total size of jsonb object elements exceeds the maximum of %d bytes",
+						JENTRY_OFFLENMASK)));
+	jb = palloc(size);
+	SET_VARSIZE(jb, size);
+	jb->root.header = (uint32) n | JB_FOBJECT;
+	entries = jb->root.children;
+	data = (char *) jb;
+	off = VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n;
+	for (int i = 0; i < 2 * n; i++)
+	{
+		JEntry		meta;
+		uint32		len;
+
+		if (i < n)
+		{
+			len = keylens[i];
+			memcpy(data + off, keys[i], len);
+			meta = JENTRY_ISSTRING;
+		}
+		else if (values[i - n] == NULL)
+		{
+			len = 0;
+			meta = JENTRY_ISNULL;
+		}
+		else
+		{
+			Size		pad = INTALIGN(off) - off;
+			Size		numlen = VARSIZE_ANY(values[i - n]);
+
+			memset(data + off, 0, pad);
+			memcpy(data + off + pad, values[i - n], numlen);
+			len = pad + numlen;
+			meta = JENTRY_ISNUMERIC;
+		}
+		off += len;
+		total += len;
+		entries[i] = i % JB_OFFSET_STRIDE == 0 ? meta | total | JENTRY_HAS_OFF : meta | len;
+	}
+	Assert(off == size);
+	return jb;
+}
+
+/*
  * The features of an array input as a JSON object keyed by the model's
- * column names, built directly (no JSON text, and the keys already in
- * jsonb's order): each number as the shortest decimal that reads back as
- * the same double, as JsonAppendDouble writes it; a numeric as it is.  The
- * element type is float8, float4 or numeric (FeaturesJsonb), so its
- * storage is known without a catalog lookup.
+ * column names, built directly (no JSON text, the keys already in jsonb's
+ * order, the layout written at once): each number as the shortest decimal
+ * that reads back as the same double, as JsonAppendDouble writes it; a
+ * numeric as it is.  The element type is float8, float4 or numeric
+ * (FeaturesJsonb), so its storage is known without a catalog lookup.
  */
 static Jsonb *
 ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
@@ -430,8 +523,13 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
-	const int  *order = KeyOrder(m);
-	JsonbValue	object;
+	const int  *lengths;
+	const int  *order = KeyOrder(m, &lengths);
+	int			nsources = m->fz->nsources;
+	const char **keys = palloc(sizeof(char *) * Max(1, nsources));
+	int		   *keylens = palloc(sizeof(int) * Max(1, nsources));
+	Numeric    *values = palloc(sizeof(Numeric) * Max(1, nsources));
+	int			npairs = 0;
 
 	if (elemtype == NUMERICOID)
 	{
@@ -446,37 +544,27 @@ ArrayFeaturesJsonb(const MlopsModel *m, ArrayType *arr)
 		elmalign = elemtype == FLOAT8OID ? TYPALIGN_DOUBLE : TYPALIGN_INT;
 	}
 	deconstruct_array(arr, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
-	object.type = jbvObject;
-	object.val.object.nPairs = 0;
-	object.val.object.pairs = palloc(sizeof(JsonbPair) * Max(1, m->fz->nsources));
-	for (int i = 0; i < m->fz->nsources; i++)
+	for (int i = 0; i < nsources; i++)
 	{
 		int			j = order[i];
-		JsonbPair  *pair;
 
 		if (j >= n)
 			continue;
-		pair = &object.val.object.pairs[object.val.object.nPairs];
-		pair->order = object.val.object.nPairs++;
-		pair->key.type = jbvString;
-		pair->key.val.string.val = m->fz->sources[j].name;
-		pair->key.val.string.len = strlen(m->fz->sources[j].name);
-		pair->value.type = jbvNumeric;
-		if (nulls[j])
-			pair->value.type = jbvNull;
-		else if (elemtype == NUMERICOID)
-			pair->value.val.numeric = DatumGetNumeric(elems[j]);
-		else
+		keys[npairs] = m->fz->sources[j].name;
+		keylens[npairs] = lengths[j];
+		values[npairs] = NULL;
+		if (!nulls[j] && elemtype == NUMERICOID)
+			values[npairs] = DatumGetNumeric(elems[j]);
+		else if (!nulls[j])
 		{
 			double		d = elemtype == FLOAT8OID ? DatumGetFloat8(elems[j]) : DatumGetFloat4(elems[j]);
 
 			if (isfinite(d))
-				pair->value.val.numeric = DoubleNumeric(d);
-			else
-				pair->value.type = jbvNull;
+				values[npairs] = DoubleNumeric(d);
 		}
+		npairs++;
 	}
-	return JsonbValueToJsonb(&object);
+	return FlatObjectJsonb(keys, keylens, values, npairs);
 }
 
 /*
@@ -493,6 +581,26 @@ FeaturesJsonb(const MlopsModel *m, Datum features, Oid argtype)
 		return ArrayFeaturesJsonb(m, DatumGetArrayTypeP(features));
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 											  CStringGetDatum(TextDatumGetCString(DirectFunctionCall1(row_to_json, features)))));
+}
+
+/*
+ * Fetch the first lines of the slot at pos for writing: called for the
+ * slot after the one a call filled, while the next call is scored, since
+ * most of a logged call's cost is taking the lines it writes from the
+ * worker's cache.  A single session logging many calls (a loop, a table
+ * scored in one statement) writes that slot next; with several sessions
+ * another one may, which then takes the lines from this backend's cache
+ * instead of the worker's.
+ */
+static inline void
+LogPrefetchSlot(uint64 pos)
+{
+#ifdef __GNUC__
+	const char *slot = (const char *) &log_queue->slots[pos % log_queue->size];
+
+	for (int o = 0; o < 256; o += 64)
+		__builtin_prefetch(slot + o, 1);
+#endif
 }
 
 /*
@@ -514,6 +622,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	bool		full;
 	LogSlot    *slot;
 	char	   *data;
+	int			off = 0;
 
 	if (log_queue == NULL)
 		return;
@@ -555,6 +664,11 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		return;
 	}
 
+	/*
+	 * The values go in as the worker stores them, so that it takes them out
+	 * with one copy: the probabilities as a float8[] (empty for a model of
+	 * no classes, as construct_empty_array makes it), the key as text.
+	 */
 	slot = &log_queue->slots[pos % log_queue->size];
 	Assert(pg_atomic_read_u32(&slot->state) == SLOT_FREE);
 	slot->variant = (int32) variant;
@@ -563,20 +677,47 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	slot->project_id = m->project_id;
 	slot->predicted_at = ServingCallTimestamp();
 	slot->prediction = ModelPredictValue(m, out);
-	slot->nproba = nproba;
-	slot->keylen = keylen;
-	slot->featlen = featlen;
+	slot->proba = slot->key = slot->features = -1;
 	data = (char *) slot->data;
-	if (nproba > 0)
-		memcpy(data, out, sizeof(double) * nproba);
-	data += sizeof(double) * Max(nproba, 0);
-	if (keylen > 0)
-		memcpy(data, key, keylen);
-	data += Max(keylen, 0);
+	if (nproba >= 0)
+	{
+		ArrayType  *proba = (ArrayType *) data;
+
+		proba->ndim = nproba > 0 ? 1 : 0;
+		proba->dataoffset = 0;
+		proba->elemtype = FLOAT8OID;
+		if (nproba > 0)
+		{
+			ARR_DIMS(proba)[0] = nproba;
+			ARR_LBOUND(proba)[0] = 1;
+			memcpy(ARR_DATA_PTR(proba), out, sizeof(double) * nproba);
+			SET_VARSIZE(proba, ARR_OVERHEAD_NONULLS(1) + sizeof(double) * nproba);
+		}
+		else
+			SET_VARSIZE(proba, sizeof(ArrayType));
+		slot->proba = 0;
+		off = VARSIZE(proba);
+	}
+	if (keylen >= 0)
+	{
+		off = INTALIGN(off);
+		slot->key = off;
+		SET_VARSIZE(data + off, VARHDRSZ + keylen);
+		memcpy(VARDATA(data + off), key, keylen);
+		off += VARHDRSZ + keylen;
+	}
 	if (featlen > 0)
-		memcpy(data, jb, featlen);
+	{
+		off = INTALIGN(off);
+		slot->features = off;
+		memcpy(data + off, jb, featlen);
+		off += featlen;
+	}
+	Assert(off <= sizeof(slot->data));
+	slot->datalen = off;
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, SLOT_READY);
+	LogPrefetchSlot(pos + 1);
 
 	if (length == (uint64) Max(1, log_queue->size / 4))
 		ProgressWakeLauncher(false);
@@ -602,7 +743,6 @@ LogTake(LoggedRow *rows, int max)
 	for (; tail < head && n < max; tail++)
 	{
 		LogSlot    *slot = &log_queue->slots[tail % log_queue->size];
-		const char *data = (const char *) slot->data;
 
 		if (pg_atomic_read_u32(&slot->state) != SLOT_READY)
 			break;				/* a backend is still copying it in */
@@ -610,40 +750,21 @@ LogTake(LoggedRow *rows, int max)
 		if (slot->dboid == MyDatabaseId)
 		{
 			LoggedRow  *r = &rows[n++];
+			char	   *data = NULL;
 
+			if (slot->datalen > 0)
+			{
+				data = palloc(slot->datalen);
+				memcpy(data, slot->data, slot->datalen);
+			}
 			r->project_id = slot->project_id;
 			r->model_id = slot->model_id;
 			r->variant = (ServingVariant) slot->variant;
 			r->predicted_at = slot->predicted_at;
 			r->prediction = slot->prediction;
-			r->proba = r->key = r->features = (Datum) 0;
-			if (slot->nproba >= 0)
-			{
-				ArrayType  *proba = construct_empty_array(FLOAT8OID);
-
-				if (slot->nproba > 0)
-				{
-					Datum	   *elems = palloc(sizeof(Datum) * slot->nproba);
-
-					for (int k = 0; k < slot->nproba; k++)
-						elems[k] = Float8GetDatum(slot->data[k]);
-					proba = construct_array(elems, slot->nproba, FLOAT8OID, sizeof(float8),
-											FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-					pfree(elems);
-				}
-				r->proba = PointerGetDatum(proba);
-			}
-			data += sizeof(double) * Max(slot->nproba, 0);
-			if (slot->keylen >= 0)
-				r->key = PointerGetDatum(cstring_to_text_with_len(data, slot->keylen));
-			data += Max(slot->keylen, 0);
-			if (slot->featlen > 0)
-			{
-				void	   *copy = palloc(slot->featlen);
-
-				memcpy(copy, data, slot->featlen);
-				r->features = PointerGetDatum(copy);
-			}
+			r->proba = slot->proba >= 0 ? PointerGetDatum(data + slot->proba) : (Datum) 0;
+			r->key = slot->key >= 0 ? PointerGetDatum(data + slot->key) : (Datum) 0;
+			r->features = slot->features >= 0 ? PointerGetDatum(data + slot->features) : (Datum) 0;
 		}
 		pg_atomic_write_u32(&slot->state, SLOT_FREE);
 	}
@@ -653,34 +774,49 @@ LogTake(LoggedRow *rows, int max)
 	return n;
 }
 
+/* the worker's memory for a batch of rows, kept from batch to batch */
+static MemoryContext batch_cxt = NULL;
+static LoggedRow *batch_rows = NULL;
+
 /*
  * Write the queued rows of this database to mlops.predictions, a batch of
- * rows at a time (prediction_log_write.c), each batch's values made in a
- * memory context reset for the next.
+ * rows at a time (prediction_log_write.c), each batch's values and tuples
+ * made in a memory context reset for the next.  That context lives as long
+ * as the worker and keeps its first LOG_BATCH_MEMORY bytes when it is
+ * reset, so that batches do not hand their memory back to the system and
+ * fault it in again.
  */
 static void
 LogDrain(void)
 {
-	LoggedRow  *rows = palloc(sizeof(LoggedRow) * LOG_WRITE_BATCH);
-	MemoryContext rows_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops prediction log rows",
-												   ALLOCSET_DEFAULT_SIZES);
-	LogWriter  *w = LogWriterBegin();
+	LogWriter  *w;
 	int			total = 0;
 
+	if (batch_cxt == NULL)
+	{
+		batch_cxt = AllocSetContextCreate(TopMemoryContext, "mlops prediction log batch",
+										  LOG_BATCH_MEMORY, ALLOCSET_DEFAULT_INITSIZE,
+										  ALLOCSET_DEFAULT_MAXSIZE);
+		batch_rows = MemoryContextAlloc(TopMemoryContext, sizeof(LoggedRow) * LOG_WRITE_BATCH);
+	}
+	w = LogWriterBegin();
 	for (;;)
 	{
-		MemoryContext old = MemoryContextSwitchTo(rows_cxt);
-		int			n = total < LOG_DRAIN_MAX ? LogTake(rows, LOG_WRITE_BATCH) : 0;
+		MemoryContext old;
+		int			n;
 
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		n = total < LOG_DRAIN_MAX ? LogTake(batch_rows, LOG_WRITE_BATCH) : 0;
+		if (n > 0)
+			LogWriterInsert(w, batch_rows, n);
 		MemoryContextSwitchTo(old);
 		if (n == 0)
 			break;
-		LogWriterInsert(w, rows, n);
-		MemoryContextReset(rows_cxt);
 		total += n;
 	}
 	LogWriterEnd(w);
-	MemoryContextDelete(rows_cxt);
+	MemoryContextReset(batch_cxt);
 }
 
 /*

@@ -7,19 +7,24 @@
  *
  * The worker takes rows out of the shared-memory queue with their values
  * already made (text, float8[], jsonb), so writing a row is filling a
- * virtual slot: the id comes from the column's default (nextval of the
- * table's sequence), the project's name from a cache of the worker's
- * lifetime, filled with one query per batch that meets an unknown project
- * id and emptied at the next batch after mlops.projects changes
- * (drop_project and create_project send a relcache invalidation, taken in
- * when the worker locks mlops.predictions).  A row whose project was dropped before the
- * worker wrote it is discarded, as the join of the former INSERT ...
- * SELECT did.  The table has no triggers
+ * virtual slot: the id comes from the sequence the table owns (its
+ * column's default, called directly: the worker writes the table without
+ * privilege checks, so it skips the sequence's too), the project's name
+ * from a cache of the worker's lifetime, filled with one query per batch
+ * that meets an unknown project id and emptied at the next batch after
+ * mlops.projects changes (drop_project and create_project send a relcache
+ * invalidation, taken in when the worker locks mlops.predictions).  A row
+ * whose project was dropped before the worker wrote it is discarded, as
+ * the join of the former INSERT ... SELECT did.  The table has no triggers
  * and no constraints besides NOT NULL columns, which the worker always
  * fills; its indexes ((project, predicted_at), and (project, key) where
  * key is not NULL; no primary key) are maintained with
- * ExecInsertIndexTuples.  The batch's slots are made on a copy of the
- * table's tuple descriptor, which they need not pin one by one.
+ * ExecInsertIndexTuples.  Each row's heap tuple is formed once from the
+ * virtual slot's values and inserted from a heap tuple slot (a virtual
+ * slot would be copied into its own memory first); the index entries are
+ * made from the virtual slot, whose values need no deforming.  The batch's
+ * slots are made on a copy of the table's tuple descriptor, which they
+ * need not pin one by one.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,12 +33,12 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
-#include "nodes/makefuncs.h"
-#include "rewrite/rewriteHandler.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -75,7 +80,6 @@ typedef struct ProjectName
 struct LogWriter
 {
 	MemoryContext cxt;			/* what lives for the pass */
-	MemoryContext batch_cxt;	/* reset at every batch */
 	Relation	rel;
 	TupleDesc	desc;			/* a copy of rel's: slots need no pin */
 	EState	   *estate;
@@ -83,8 +87,10 @@ struct LogWriter
 	BulkInsertState bistate;
 	CommandId	cid;
 	AttrNumber	attnum[NCOLS];	/* 0-based */
-	ExprState  *id_default;
-	TupleTableSlot *slots[LOG_WRITE_BATCH];	/* made as needed */
+	Oid			id_seq;			/* the sequence of column id */
+	/* made as needed: the rows' values, and their heap tuples */
+	TupleTableSlot *slots[LOG_WRITE_BATCH];
+	TupleTableSlot *tuples[LOG_WRITE_BATCH];
 	int			nslots;
 	Datum		variant_names[SERVING_VARIANTS];
 };
@@ -151,9 +157,9 @@ LogWriterBegin(void)
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	LogWriter  *w = palloc0(sizeof(LogWriter));
 	TupleDesc	desc;
+	List	   *seqs;
 
 	w->cxt = cxt;
-	w->batch_cxt = AllocSetContextCreate(cxt, "mlops prediction log batch", ALLOCSET_DEFAULT_SIZES);
 	projects_relid = RegistryTableOid("projects");
 	w->rel = table_open(RegistryTableOid("predictions"), RowExclusiveLock);
 	desc = w->desc = CreateTupleDescCopy(RelationGetDescr(w->rel));
@@ -176,8 +182,10 @@ LogWriterBegin(void)
 	ExecOpenIndices(w->rri, false);
 	w->bistate = GetBulkInsertState();
 	w->cid = GetCurrentCommandId(true);
-	w->id_default = ExecPrepareExpr((Expr *) build_column_default(w->rel, w->attnum[COL_ID] + 1),
-									w->estate);
+	seqs = getOwnedSequences(RelationGetRelid(w->rel));
+	if (list_length(seqs) != 1)
+		elog(ERROR, "mlops.predictions does not own exactly one sequence");
+	w->id_seq = linitial_oid(seqs);
 	for (int v = 0; v < SERVING_VARIANTS; v++)
 		w->variant_names[v] = CStringGetTextDatum(ServingVariantName((ServingVariant) v));
 	MemoryContextSwitchTo(old);
@@ -199,8 +207,11 @@ LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
 	for (int i = 0; i < n; i++)
 	{
 		bool		found;
-		ProjectName *p = hash_search(names, &rows[i].project_id, HASH_ENTER, &found);
+		ProjectName *p;
 
+		if (i > 0 && rows[i].project_id == rows[i - 1].project_id)
+			continue;			/* a run of one project's rows: looked up */
+		p = hash_search(names, &rows[i].project_id, HASH_ENTER, &found);
 		if (!found)
 		{
 			p->name = (Datum) 0;
@@ -229,36 +240,37 @@ LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
 
 /*
  * Write up to LOG_WRITE_BATCH rows: one heap multi-insert, then their
- * index entries.
+ * index entries.  What the batch needs (its tuples) is made in the
+ * caller's memory context, which the caller resets between batches.
  */
 void
 LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 {
-	ExprContext *econtext = GetPerTupleExprContext(w->estate);
 	HTAB	   *names;
-	MemoryContext old;
+	ProjectName *p = NULL;
 	int			nslots = 0;
 
 	Assert(n <= LOG_WRITE_BATCH);
-	MemoryContextReset(w->batch_cxt);
-	old = MemoryContextSwitchTo(w->batch_cxt);
 	names = ProjectNames();
 	LogWriterLearnProjects(names, rows, n);
 	for (int i = 0; i < n; i++)
 	{
 		const LoggedRow *r = &rows[i];
-		ProjectName *p = hash_search(names, &r->project_id, HASH_FIND, NULL);
 		TupleTableSlot *slot;
 		Datum	   *values;
 		bool	   *isnull;
 
+		/* a run of one project's rows looks its name up once */
+		if (i == 0 || r->project_id != rows[i - 1].project_id)
+			p = hash_search(names, &r->project_id, HASH_FIND, NULL);
 		if (p == NULL || p->name == (Datum) 0)
 			continue;			/* the project was dropped */
 		if (nslots == w->nslots)
 		{
 			MemoryContext cxt = MemoryContextSwitchTo(w->cxt);
 
-			w->slots[w->nslots++] = MakeSingleTupleTableSlot(w->desc, &TTSOpsVirtual);
+			w->slots[w->nslots] = MakeSingleTupleTableSlot(w->desc, &TTSOpsVirtual);
+			w->tuples[w->nslots++] = MakeSingleTupleTableSlot(w->desc, &TTSOpsHeapTuple);
 			MemoryContextSwitchTo(cxt);
 		}
 		slot = w->slots[nslots++];
@@ -266,8 +278,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 		values = slot->tts_values;
 		isnull = slot->tts_isnull;
 		memset(isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
-		values[w->attnum[COL_ID]] = ExecEvalExprSwitchContext(w->id_default, econtext,
-															   &isnull[w->attnum[COL_ID]]);
+		values[w->attnum[COL_ID]] = Int64GetDatum(nextval_internal(w->id_seq, false));
 		values[w->attnum[COL_PROJECT]] = p->name;
 		values[w->attnum[COL_MODEL_ID]] = Int64GetDatum(r->model_id);
 		values[w->attnum[COL_VARIANT]] = w->variant_names[r->variant];
@@ -276,6 +287,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 		values[w->attnum[COL_FEATURES]] = r->features;
 		values[w->attnum[COL_PREDICTION]] = Float8GetDatum(r->prediction);
 		values[w->attnum[COL_PROBA]] = r->proba;
+		isnull[w->attnum[COL_ID]] = false;
 		isnull[w->attnum[COL_PROJECT]] = false;
 		isnull[w->attnum[COL_MODEL_ID]] = false;
 		isnull[w->attnum[COL_VARIANT]] = false;
@@ -285,20 +297,22 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 		isnull[w->attnum[COL_PREDICTION]] = false;
 		isnull[w->attnum[COL_PROBA]] = r->proba == (Datum) 0;
 		ExecStoreVirtualTuple(slot);
+		ExecStoreHeapTuple(heap_form_tuple(w->desc, values, isnull), w->tuples[nslots - 1], true);
 	}
 	if (nslots > 0)
 	{
-		table_multi_insert(w->rel, w->slots, nslots, w->cid, 0, w->bistate);
+		table_multi_insert(w->rel, w->tuples, nslots, w->cid, 0, w->bistate);
 		for (int i = 0; i < nslots; i++)
 		{
-			List	   *recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate,
-														false, false, NULL, NIL);
+			List	   *recheck;
 
+			w->slots[i]->tts_tid = w->tuples[i]->tts_tid;
+			recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
 			list_free(recheck);
 			ResetPerTupleExprContext(w->estate);
+			ExecClearTuple(w->tuples[i]);
 		}
 	}
-	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -309,7 +323,10 @@ void
 LogWriterEnd(LogWriter *w)
 {
 	for (int i = 0; i < w->nslots; i++)
+	{
 		ExecDropSingleTupleTableSlot(w->slots[i]);
+		ExecDropSingleTupleTableSlot(w->tuples[i]);
+	}
 	FreeBulkInsertState(w->bistate);
 	table_finish_bulk_insert(w->rel, 0);
 	ExecCloseIndices(w->rri);

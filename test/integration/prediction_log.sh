@@ -117,4 +117,23 @@ tap_is "$(sql "SELECT count(*) FROM (SELECT features, row_number() OVER (ORDER B
                                                          'petal_length_cm', x[3], 'petal_width_cm', x[4])::text")" 80 \
 	"array values are logged with the digits to_jsonb writes"
 
+# A model of 40 columns (more keys than jsonb's offset stride of 32), an
+# array input with NULLs: the features object equals the one
+# jsonb builds itself, and each key reads back its value
+sql "CREATE TABLE wide AS SELECT i, $(printf 'random() AS c%d, ' $(seq 1 40)) random() AS y FROM generate_series(1, 200) i" >/dev/null
+sql "SELECT count(*) FROM mlops.train('wide', 'wide', 'y', algorithm => 'linear', exclude => '{i}')" >/dev/null
+sql "SELECT mlops.set_policy('wide', '{\"log_predictions\": {\"sample\": 1}}')" >/dev/null
+sql "CREATE TABLE wide_in AS SELECT i, (SELECT array_agg(CASE WHEN k IN (7, 33) THEN NULL ELSE round((i * k)::numeric / 8, 3) END
+                                                   ORDER BY k)::float8[] FROM generate_series(1, 40) k) AS x
+     FROM generate_series(1, 3) i" >/dev/null
+sql "SELECT count(mlops.predict('wide', x)) FROM wide_in" >/dev/null
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'wide'" 3 30)" 3 "the wide model's rows are written"
+tap_is "$(sql "WITH p AS (SELECT row_number() OVER (ORDER BY id) AS i, features FROM mlops.predictions WHERE project = 'wide'),
+                   e AS (SELECT i, jsonb_object_agg('c' || k, x[k]) AS f
+                           FROM wide_in, generate_series(1, 40) k GROUP BY i)
+              SELECT count(*) FILTER (WHERE p.features = e.f AND p.features::text = e.f::text
+                                        AND (SELECT bool_and(p.features -> ('c' || k) = e.f -> ('c' || k)) FROM generate_series(1, 40) k))
+                FROM p JOIN e USING (i)")" 3 \
+	"a wide array input is logged as the object jsonb builds, every key read back"
+
 tap_done
