@@ -11,12 +11,13 @@
  * instructions, copies the row in and marks the slot ready.  When the
  * queue is full, or the row cannot be logged here (a hot standby, a
  * database the worker does not serve, a row too wide for a slot), the row
- * is dropped and counted in serving_stats.dropped.  Each slot holds
- * LOG_SLOT_DATA bytes of key, probabilities and features: a row whose
- * features do not fit is logged with features NULL; one whose key and
- * probabilities alone do not fit is dropped.  A quarter-full queue wakes
- * the worker for a pass that only writes the log (its other checks wait
- * for their own time); it also drains at every full pass
+ * is dropped and counted in serving_stats.dropped (before the row is
+ * built, when a read without the lock already sees the queue full).  Each
+ * slot holds LOG_SLOT_DATA bytes of key, probabilities and features: a
+ * row whose features do not fit is logged with features NULL; one whose
+ * key and probabilities alone do not fit is dropped.  A quarter-full
+ * queue wakes the worker for a pass that only writes the log (its other
+ * checks wait for their own time); it also drains at every full pass
  * (mlops.scheduler_naptime), writing the rows with heap multi-inserts
  * (prediction_log_write.c).
  *
@@ -604,6 +605,30 @@ LogPrefetchSlot(uint64 pos)
 }
 
 /*
+ * Was the queue full a moment ago, as a read without the lock tells?  A
+ * hint that spares building a row that would be dropped (an overloaded
+ * worker is when it matters); otherwise the check under the lock decides.
+ * head is read before tail, so the difference never exceeds what the
+ * queue held when head was read (tail only grows), and a row dropped on
+ * the hint met a full queue.  Only where 8-byte reads cannot tear.
+ */
+static inline bool
+LogQueueWasFull(void)
+{
+#ifdef PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY
+	volatile LogQueue *q = log_queue;
+	uint64		head = q->head;
+	uint64		tail;
+
+	pg_read_barrier();
+	tail = q->tail;
+	return (int64) (head - tail) >= (int64) q->size;
+#else
+	return false;
+#endif
+}
+
+/*
  * Hand a scored call to the prediction log, when the project's policy logs
  * it: in is the call's input, out the model's outputs.  With a "key"
  * policy the input must hold the key, logged or not.
@@ -634,6 +659,13 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		return;
 	if (!LogReachesWorker())
 	{
+		ServingCountDropped(m->id, m->project_id, variant);
+		return;
+	}
+
+	if (LogQueueWasFull())
+	{
+		/* no jsonb for a row that cannot be queued (checked again below) */
 		ServingCountDropped(m->id, m->project_id, variant);
 		return;
 	}

@@ -22,8 +22,11 @@
 #             vs on: the per-call cost without pgbench's round trips
 #
 # The configurations alternate within each repetition (--reps, default 3) so
-# that a noisy machine hurts both alike; each cell is the median TPS of
-# --seconds-long runs (default 10).  Beside TPS, which other processes on
+# that a noisy machine hurts both alike (statistics off and on in turns
+# first); before each run the log's rows are truncated, a checkpoint is
+# taken and autovacuum is waited for, so that no run pays for the writing
+# of the one before.  Each cell is the median TPS of --seconds-long runs
+# (default 10).  Beside TPS, which other processes on
 # the machine disturb, each run measures the server's CPU time per call:
 # the clock ticks of the postmaster's reaped children (every pgbench
 # backend, once it has exited) and of the mlops scheduler (which writes the
@@ -152,18 +155,38 @@ worker_ns() {
 	awk '{ print $1 }' "/proc/$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'mlops scheduler'")/schedstat"
 }
 
+# Let the server settle before a run: the rows a logged run wrote are
+# gone (TRUNCATE), a checkpoint has written their pages, and no autovacuum
+# worker runs (up to 30 s), so that no run pays for the one before
+settle() {
+	q "TRUNCATE mlops.predictions; CHECKPOINT" >/dev/null
+	for _ in $(seq 60); do
+		(($(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") == 0)) && break
+		sleep 0.5
+	done
+}
+
 declare -A runs cpu worker
 lost_total=0 dropped_total=0 logged_total=0
 for ((r = 1; r <= reps; r++)); do
 	for c in 1 2 8; do
+		# statistics off and on, in alternating order from one repetition to the next
 		mlops_log "rep $r, $c clients: track_serving off / on"
-		measure "-c mlops.track_serving=off" "$c" - "track_off_$c"
-		measure "" "$c" - "track_on_$c"
+		for state in $( ((r % 2)) && echo "off on" || echo "on off"); do
+			settle
+			if [[ $state == off ]]; then
+				measure "-c mlops.track_serving=off" "$c" - "track_off_$c"
+			else
+				measure "" "$c" - "track_on_$c"
+			fi
+		done
 
 		mlops_log "rep $r, $c clients: no log / log sample 1"
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": null}')" >/dev/null
+		settle
 		measure "" "$c" - "log_off_$c"
-		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": {\"sample\": 1}}'); SELECT mlops.serving_stats_reset(); TRUNCATE mlops.predictions" >/dev/null
+		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": {\"sample\": 1}}'); SELECT mlops.serving_stats_reset()" >/dev/null
+		settle
 		ins0=$(q "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'mlops.predictions'::regclass")
 		measure "" "$c" drain "log_on_$c"
 		read -r calls dropped < <(q "SELECT calls, dropped FROM mlops.serving_stats WHERE project = 'bench_srv'" | tr '|' ' ')
