@@ -300,29 +300,14 @@ SlotEndWrite(void)
 }
 
 /*
- * Add a slot entry's counts to the shared hash (the lock held
- * exclusively).  An entry that does not fit any more (the hash is full)
- * loses its counts.
+ * Add a slot entry's counts to counters c, whose counting began at
+ * *stats_reset (DT_NOEND: no counts yet): for the fold into the shared
+ * hash and for the views' copies alike.
  */
-static void
-FoldEntry(const ServingSlotEntry *se)
+void
+ServingAddSlotEntry(ServingCounters *c, TimestampTz *stats_reset, const ServingSlotEntry *se)
 {
-	ServingEntry *e;
-	ServingCounters *c;
-	bool		found;
-	TimestampTz since = ServingNanosecondsToTimestamp(se->since_ns);
-
-	e = hash_search(serving_hash, &se->key, HASH_ENTER_NULL, &found);
-	if (e == NULL)
-		return;
-	c = &e->counters;
-	if (!found)
-	{
-		e->project_id = se->project_id;
-		e->stats_reset = since;
-		memset(c, 0, sizeof(ServingCounters));
-	}
-	e->stats_reset = Min(e->stats_reset, since);
+	*stats_reset = Min(*stats_reset, ServingNanosecondsToTimestamp(se->since_ns));
 	if (se->calls > 0)
 	{
 		TimestampTz first = ServingNanosecondsToTimestamp(se->first_ns);
@@ -338,6 +323,29 @@ FoldEntry(const ServingSlotEntry *se)
 	}
 	c->errors += se->errors;
 	c->dropped += se->dropped;
+}
+
+/*
+ * Add a slot entry's counts to the shared hash (the lock held
+ * exclusively).  An entry that does not fit any more (the hash is full)
+ * loses its counts.
+ */
+static void
+FoldEntry(const ServingSlotEntry *se)
+{
+	ServingEntry *e;
+	bool		found;
+
+	e = hash_search(serving_hash, &se->key, HASH_ENTER_NULL, &found);
+	if (e == NULL)
+		return;
+	if (!found)
+	{
+		e->project_id = se->project_id;
+		e->stats_reset = DT_NOEND;
+		memset(&e->counters, 0, sizeof(ServingCounters));
+	}
+	ServingAddSlotEntry(&e->counters, &e->stats_reset, se);
 }
 
 /*

@@ -108,5 +108,7 @@ extern double ServingBucketUpper(int b);
 extern TimestampTz ServingNanosecondsToTimestamp(uint64 ns);
 extern bool ServingSlotEntryVoid(const ServingSlotEntry *e);
 extern void ServingCopySlot(ServingSlot *slot, ServingSlotEntry *copy, int *n);
+extern void ServingAddSlotEntry(ServingCounters *c, TimestampTz *stats_reset,
+								const ServingSlotEntry *se);
 
 #endif							/* MLOPS_SERVING_STATS_INTERNAL_H */

@@ -78,32 +78,6 @@ CopyFor(HTAB *copies, const ServingKey *key, int64 project_id)
 }
 
 /*
- * Add a slot entry's counts to its copy.
- */
-static void
-AddSlotEntry(ServingCopy *c, const ServingSlotEntry *se)
-{
-	ServingCounters *k = &c->counters;
-
-	c->stats_reset = Min(c->stats_reset, ServingNanosecondsToTimestamp(se->since_ns));
-	if (se->calls > 0)
-	{
-		TimestampTz first = ServingNanosecondsToTimestamp(se->first_ns);
-		TimestampTz last = ServingNanosecondsToTimestamp(se->last_ns);
-
-		k->first_call = k->calls > 0 ? Min(k->first_call, first) : first;
-		k->last_call = k->calls > 0 ? Max(k->last_call, last) : last;
-		k->calls += se->calls;
-		k->sum_ns += se->sum_ns;
-		k->max_ns = Max(k->max_ns, se->max_ns);
-		for (int b = 0; b < SERVING_BUCKETS; b++)
-			k->hist[b] += se->hist[b];
-	}
-	k->errors += se->errors;
-	k->dropped += se->dropped;
-}
-
-/*
  * Copies of this database's entries: the shared hash's counts plus those
  * of every backend's slot, read under the lock held shared so that no
  * slot is folded into the hash meanwhile (its counts would be seen twice,
@@ -144,8 +118,10 @@ ServingCollect(void)
 		{
 			ServingSlotEntry *se = &slot[j];
 
-			if (se->key.dboid == MyDatabaseId && se->since_ns != 0 && !ServingSlotEntryVoid(se))
-				AddSlotEntry(CopyFor(copies, &se->key, se->project_id), se);
+			if (se->key.dboid != MyDatabaseId || se->since_ns == 0 || ServingSlotEntryVoid(se))
+				continue;
+			c = CopyFor(copies, &se->key, se->project_id);
+			ServingAddSlotEntry(&c->counters, &c->stats_reset, se);
 		}
 	}
 	LWLockRelease(serving_shared->lock);
