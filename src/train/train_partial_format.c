@@ -168,6 +168,28 @@ GetCount(StringInfo buf, int64 max)
 }
 
 /*
+ * A text of the serialized form (its length, then its bytes): what ("A
+ * label", "A category") names it in the error when it does not fit, is
+ * not valid text, or is already in seen.
+ */
+static char *
+GetText(StringInfo buf, StrMap *seen, const char *what)
+{
+	int			len = pq_getmsgint(buf, 4);
+	char	   *text;
+
+	if (len < 0 || len > buf->len - buf->cursor)
+		TrainPartialCorrupted(psprintf("%s does not fit its length.", what));
+	text = palloc(len + 1);
+	pq_copymsgbytes(buf, text, len);
+	text[len] = '\0';
+	if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
+		(seen != NULL && StrMapGet(seen, text) >= 0))
+		TrainPartialCorrupted(psprintf("%s is not valid text, or appears twice.", what));
+	return text;
+}
+
+/*
  * A state rebuilt from its serialized form under parent, every count
  * checked against the bytes that hold it.
  */
@@ -262,18 +284,8 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 				{
 					int64		lrows = GetCount(&buf, rows);
 					int64		ltrain = GetCount(&buf, ntrain);
-					int			len = pq_getmsgint(&buf, 4);
-					char	   *text;
 
-					if (len < 0 || len > buf.len - buf.cursor)
-						TrainPartialCorrupted("A label does not fit its length.");
-					text = palloc(len + 1);
-					pq_copymsgbytes(&buf, text, len);
-					text[len] = '\0';
-					if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
-						(st->label_map != NULL && StrMapGet(st->label_map, text) >= 0))
-						TrainPartialCorrupted("A label is not valid text, or appears twice.");
-					TrainPartialLabelAdd(st, text, lrows, ltrain);
+					TrainPartialLabelAdd(st, GetText(&buf, st->label_map, "A label"), lrows, ltrain);
 				}
 				for (int k = 0; k < ninputs; k++)
 				{
@@ -290,18 +302,8 @@ TrainPartialFromBytea(bytea *flat, MemoryContext parent)
 					{
 						int64		count = GetCount(&buf, ntrain);
 						double		ysum = pq_getmsgfloat8(&buf);
-						int			len = pq_getmsgint(&buf, 4);
-						char	   *text;
 
-						if (len < 0 || len > buf.len - buf.cursor)
-							TrainPartialCorrupted("A category does not fit its length.");
-						text = palloc(len + 1);
-						pq_copymsgbytes(&buf, text, len);
-						text[len] = '\0';
-						if ((int) strlen(text) != len || !pg_verifymbstr(text, len, true) ||
-							(st->cats[k].map != NULL && StrMapGet(st->cats[k].map, text) >= 0))
-							TrainPartialCorrupted("A category is not valid text, or appears twice.");
-						(void) TrainPartialCatAdd(st, k, text, count, ysum);
+						(void) TrainPartialCatAdd(st, k, GetText(&buf, st->cats[k].map, "A category"), count, ysum);
 					}
 				}
 				end = buf.cursor;
