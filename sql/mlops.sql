@@ -1564,11 +1564,17 @@ SELECT p.name AS project, h.model_id, m.version, h.variant, h.le_us, h.calls
 COMMENT ON VIEW mlops.serving_latency_histogram IS 'The latency histogram behind mlops.serving_stats: per model and variant, the calls whose latency fell in each non-empty bucket, a bucket being [le_us / 2^(1/4), le_us) microseconds (the first starts at 0, the last ends at infinity). A role sees the projects it holds a privilege on.';
 GRANT SELECT ON mlops.serving_latency_histogram TO PUBLIC;
 
--- no primary key: each index costs the worker about 0.6 µs of CPU per row
--- written, and the log is read by project and time (retention, windows) or
--- by entity key, not by id (unique all the same: only the worker's
--- sequence fills it); REPLICA IDENTITY FULL lets the worker's retention
--- DELETE run under a publication FOR ALL TABLES
+-- stored by day (UTC): the background worker makes each day's partition,
+-- mlops.predictions_YYYYMMDD, ahead of time and drops it once retention
+-- has emptied it, and the rows that find no day (written directly, or on
+-- a day whose partition could not be made) go to predictions_default.  A
+-- BRIN index on predicted_at, not a btree: the worker appends rows in time
+-- order, and a btree entry per row cost it about 0.6 µs of CPU (each
+-- index does).  No primary key: the log is read by project and time
+-- (retention, windows) or by entity key, not by id (unique all the same:
+-- only the worker's sequence fills it).  REPLICA IDENTITY FULL (set on
+-- every partition) lets the worker's retention DELETE run under a
+-- publication FOR ALL TABLES.
 CREATE TABLE mlops.predictions (
 	id			bigserial,
 	project		text NOT NULL,
@@ -1579,25 +1585,33 @@ CREATE TABLE mlops.predictions (
 	features	jsonb,
 	prediction	float8,
 	proba		float8[]
-);
--- (project, predicted_at) is nearly unique: no deduplication pass before each page split
-CREATE INDEX ON mlops.predictions (project, predicted_at) WITH (deduplicate_items = off);
+) PARTITION BY RANGE (predicted_at);
+CREATE TABLE mlops.predictions_default PARTITION OF mlops.predictions DEFAULT;
+-- the indexes are each partition's own, not the partitioned table's: the
+-- worker makes a day's partition LIKE this one INCLUDING INDEXES, and
+-- pg_restore makes each partition's indexes with it (an index of the
+-- partitioned table, a member of the extension, would be made again on
+-- each partition as pg_restore attaches it, and clash with the dumped one)
+CREATE INDEX ON mlops.predictions_default USING brin (predicted_at);
 -- only rows with a key can be joined by it: rows of array inputs (no key) cost no entry
-CREATE INDEX ON mlops.predictions (project, key) WHERE key IS NOT NULL;
+CREATE INDEX ON mlops.predictions_default (project, key) WHERE key IS NOT NULL;
 -- the worker writes every id: cached, one sequence update per 1000 rows instead of per row
 ALTER SEQUENCE mlops.predictions_id_seq CACHE 1000;
 ALTER TABLE mlops.predictions REPLICA IDENTITY FULL;
-COMMENT ON TABLE mlops.predictions IS 'The prediction log: predict calls sampled by the project''s policy "log_predictions", written by the background worker from a shared-memory queue (project by name, so rows outlive the project); rows older than policy "log_retention" are deleted by the worker. Join it with outcomes to monitor live performance.';
+ALTER TABLE mlops.predictions_default REPLICA IDENTITY FULL;
+COMMENT ON TABLE mlops.predictions IS 'The prediction log: predict calls sampled by the project''s policy "log_predictions", written by the background worker from a shared-memory queue (project by name, so rows outlive the project); rows older than policy "log_retention" are deleted by the worker. Stored by day (UTC) in partitions mlops.predictions_YYYYMMDD that the worker makes and drops; read it here. Join it with outcomes to monitor live performance.';
+COMMENT ON TABLE mlops.predictions_default IS 'The partition of mlops.predictions for rows of a day that has no partition of its own (rows written directly, or on a day whose partition the worker could not make); read the log through mlops.predictions.';
 COMMENT ON COLUMN mlops.predictions.id IS 'The row''s number, in the order the worker wrote the rows; unique, but not indexed (read the log by project and predicted_at, or by key).';
 COMMENT ON COLUMN mlops.predictions.key IS 'The value of the entity key (policy "key") in the call''s input, as text; NULL without a key or for array inputs.';
-COMMENT ON COLUMN mlops.predictions.predicted_at IS 'When predict ran (not when the worker wrote the row).';
+COMMENT ON COLUMN mlops.predictions.predicted_at IS 'When predict ran (not when the worker wrote the row); the partition key, by day (UTC).';
 COMMENT ON COLUMN mlops.predictions.features IS 'The call''s input as jsonb (a row as row_to_json makes it, an array under the model''s column names); NULL when it was too wide for a queue entry.';
 COMMENT ON COLUMN mlops.predictions.prediction IS 'What mlops.predict returned.';
 COMMENT ON COLUMN mlops.predictions.proba IS 'Class probabilities in label order; NULL for regression.';
-SELECT pg_catalog.pg_extension_config_dump('mlops.predictions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.predictions_default', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.predictions_id_seq', '');
 REVOKE ALL ON mlops.predictions FROM PUBLIC;
 GRANT SELECT ON mlops.predictions TO PUBLIC;
+REVOKE ALL ON mlops.predictions_default FROM PUBLIC;
 ALTER TABLE mlops.predictions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY project_privilege ON mlops.predictions FOR SELECT
 	USING (mlops.has_project_privilege(project));

@@ -19,7 +19,8 @@
  * queue wakes the worker for a pass that only writes the log (its other
  * checks wait for their own time); it also drains at every full pass
  * (mlops.scheduler_naptime), writing the rows with heap multi-inserts
- * (prediction_log_write.c).
+ * (prediction_log_write.c) into the table's day partitions
+ * (prediction_log_partitions.c).
  *
  * Sampling: each served call draws a number from a hash of a per-backend
  * seed and the backend's call count, and is logged when it is below
@@ -68,6 +69,7 @@
 #include "registry.h"
 #include "serve/entity_key.h"
 #include "serve/prediction_log.h"
+#include "serve/prediction_log_partitions.h"
 #include "serve/prediction_log_write.h"
 
 /* bytes of key, probabilities and features one slot holds */
@@ -868,10 +870,11 @@ LogPrune(void)
 
 /*
  * The worker's pass over the prediction log, in its transaction: prune by
- * retention (at its full passes, not at the wake-ups of a filling queue),
- * then write the queued rows (rows taken out of the queue are lost if the
- * transaction fails, so that comes last).  Nothing to do until the
- * extension has mlops.predictions.
+ * retention and drop the past days' partitions it emptied (at its full
+ * passes, not at the wake-ups of a filling queue), make the day
+ * partitions that rows are about to need, then write the queued rows
+ * (rows taken out of the queue are lost if the transaction fails, so that
+ * comes last).  Nothing to do until the extension has mlops.predictions.
  */
 void
 PredictionLogWork(bool prune)
@@ -882,8 +885,15 @@ PredictionLogWork(bool prune)
 		return;
 	SPI_connect();
 	if (prune)
+	{
 		LogPrune();
-	LogDrain();
+		LogPartitionsDropEmpty();
+	}
+	if (PredictionLogPending())
+	{
+		LogPartitionsMake();
+		LogDrain();
+	}
 	SPI_finish();
 }
 

@@ -2,8 +2,9 @@
  *
  * prediction_log_write.c
  *	  Writing the prediction log to mlops.predictions the way COPY does:
- *	  heap multi-inserts through a bulk-insert state, each batch's index
- *	  entries through the executor, no SQL statement per batch.
+ *	  each row routed to its day's partition, heap multi-inserts through a
+ *	  bulk-insert state, each run's index entries through the executor, no
+ *	  SQL statement per batch.
  *
  * The worker takes rows out of the shared-memory queue with their values
  * already made (text, float8[], jsonb), so writing a row is filling a
@@ -15,16 +16,21 @@
  * mlops.projects changes (drop_project and create_project send a relcache
  * invalidation, taken in when the worker locks mlops.predictions).  A row
  * whose project was dropped before the worker wrote it is discarded, as
- * the join of the former INSERT ... SELECT did.  The table has no triggers
- * and no constraints besides NOT NULL columns, which the worker always
- * fills; its indexes ((project, predicted_at), and (project, key) where
- * key is not NULL; no primary key) are maintained with
- * ExecInsertIndexTuples.  Each row's heap tuple is formed once from the
- * virtual slot's values and inserted from a heap tuple slot (a virtual
- * slot would be copied into its own memory first); the index entries are
- * made from the virtual slot, whose values need no deforming.  The batch's
- * slots are made on a copy of the table's tuple descriptor, which they
- * need not pin one by one.
+ * the join of the former INSERT ... SELECT did.  The executor's partition
+ * routing (ExecFindPartition, as COPY uses it) finds each row's partition
+ * (prediction_log_partitions.c makes them); a batch's consecutive rows of
+ * one partition, usually all of them, are written together.  The
+ * partitions have no triggers and no constraints besides NOT NULL
+ * columns, which the worker always fills; their indexes (a BRIN index on
+ * predicted_at, and (project, key) where key is not NULL; no primary key)
+ * are maintained with ExecInsertIndexTuples.  Each row's heap tuple is
+ * formed once from the virtual slot's values and inserted from a heap
+ * tuple slot (a virtual slot would be copied into its own memory first);
+ * the index entries are made from the virtual slot, whose values need no
+ * deforming.  The batch's slots are made on a copy of the table's tuple
+ * descriptor, which they need not pin one by one; a partition whose
+ * columns lie otherwise than the table's (made after a column was
+ * dropped) gets its rows converted into slots of its own.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +43,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "executor/execPartition.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -83,7 +90,10 @@ struct LogWriter
 	Relation	rel;
 	TupleDesc	desc;			/* a copy of rel's: slots need no pin */
 	EState	   *estate;
-	ResultRelInfo *rri;
+	ResultRelInfo *rri;			/* mlops.predictions' */
+	ModifyTableState *mtstate;	/* what partition routing needs of one */
+	PartitionTupleRouting *proute;
+	Relation	last_rel;		/* the partition bistate last wrote */
 	BulkInsertState bistate;
 	CommandId	cid;
 	AttrNumber	attnum[NCOLS];	/* 0-based */
@@ -146,8 +156,8 @@ ProjectNames(void)
 }
 
 /*
- * Open mlops.predictions, its indexes and a bulk-insert state for one
- * pass of the worker.
+ * Open mlops.predictions, its partition routing and a bulk-insert state
+ * for one pass of the worker.
  */
 LogWriter *
 LogWriterBegin(void)
@@ -179,7 +189,13 @@ LogWriterBegin(void)
 	w->estate = CreateExecutorState();
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
-	ExecOpenIndices(w->rri, false);
+	w->mtstate = makeNode(ModifyTableState);
+	w->mtstate->ps.state = w->estate;
+	w->mtstate->operation = CMD_INSERT;
+	w->mtstate->mt_nrels = 1;
+	w->mtstate->resultRelInfo = w->rri;
+	w->mtstate->rootResultRelInfo = w->rri;
+	w->proute = ExecSetupPartitionTupleRouting(w->estate, w->rel);
 	w->bistate = GetBulkInsertState();
 	w->cid = GetCurrentCommandId(true);
 	seqs = getOwnedSequences(RelationGetRelid(w->rel));
@@ -239,16 +255,63 @@ LogWriterLearnProjects(HTAB *names, const LoggedRow *rows, int n)
 }
 
 /*
- * Write up to LOG_WRITE_BATCH rows: one heap multi-insert, then their
- * index entries.  What the batch needs (its tuples) is made in the
- * caller's memory context, which the caller resets between batches.
+ * Write rows from..to-1 of the batch, which go to partition leaf: one heap
+ * multi-insert, then their index entries.
+ */
+static void
+LogWriterFlush(LogWriter *w, ResultRelInfo *leaf, int from, int to)
+{
+	TupleConversionMap *map = leaf->ri_RootToPartitionMap;
+	TupleDesc	desc = w->desc;
+	TupleTableSlot **values = &w->slots[from];
+	TupleTableSlot **tuples = &w->tuples[from];
+	int			n = to - from;
+
+	if (map != NULL)
+	{
+		/* the partition's own slots, in the batch's memory */
+		desc = CreateTupleDescCopy(RelationGetDescr(leaf->ri_RelationDesc));
+		values = palloc(sizeof(TupleTableSlot *) * n);
+		tuples = palloc(sizeof(TupleTableSlot *) * n);
+		for (int i = 0; i < n; i++)
+		{
+			values[i] = execute_attr_map_slot(map->attrMap, w->slots[from + i],
+											  MakeSingleTupleTableSlot(desc, &TTSOpsVirtual));
+			tuples[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		ExecStoreHeapTuple(heap_form_tuple(desc, values[i]->tts_values, values[i]->tts_isnull),
+						   tuples[i], true);
+	if (leaf->ri_RelationDesc != w->last_rel)
+		ReleaseBulkInsertStatePin(w->bistate);
+	w->last_rel = leaf->ri_RelationDesc;
+	table_multi_insert(leaf->ri_RelationDesc, tuples, n, w->cid, 0, w->bistate);
+	for (int i = 0; i < n; i++)
+	{
+		List	   *recheck;
+
+		values[i]->tts_tid = tuples[i]->tts_tid;
+		recheck = ExecInsertIndexTuples(leaf, values[i], w->estate, false, false, NULL, NIL);
+		list_free(recheck);
+		ResetPerTupleExprContext(w->estate);
+		ExecClearTuple(tuples[i]);
+	}
+}
+
+/*
+ * Write up to LOG_WRITE_BATCH rows, each run of rows of one partition
+ * together.  What the batch needs (its tuples) is made in the caller's
+ * memory context, which the caller resets between batches.
  */
 void
 LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 {
 	HTAB	   *names;
 	ProjectName *p = NULL;
+	ResultRelInfo *leaf = NULL;
 	int			nslots = 0;
+	int			run = 0;
 
 	Assert(n <= LOG_WRITE_BATCH);
 	names = ProjectNames();
@@ -257,6 +320,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 	{
 		const LoggedRow *r = &rows[i];
 		TupleTableSlot *slot;
+		ResultRelInfo *part;
 		Datum	   *values;
 		bool	   *isnull;
 
@@ -273,7 +337,7 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 			w->tuples[w->nslots++] = MakeSingleTupleTableSlot(w->desc, &TTSOpsHeapTuple);
 			MemoryContextSwitchTo(cxt);
 		}
-		slot = w->slots[nslots++];
+		slot = w->slots[nslots];
 		ExecClearTuple(slot);
 		values = slot->tts_values;
 		isnull = slot->tts_isnull;
@@ -297,27 +361,23 @@ LogWriterInsert(LogWriter *w, const LoggedRow *rows, int n)
 		isnull[w->attnum[COL_PREDICTION]] = false;
 		isnull[w->attnum[COL_PROBA]] = r->proba == (Datum) 0;
 		ExecStoreVirtualTuple(slot);
-		ExecStoreHeapTuple(heap_form_tuple(w->desc, values, isnull), w->tuples[nslots - 1], true);
-	}
-	if (nslots > 0)
-	{
-		table_multi_insert(w->rel, w->tuples, nslots, w->cid, 0, w->bistate);
-		for (int i = 0; i < nslots; i++)
+		part = ExecFindPartition(w->mtstate, w->rri, w->proute, slot, w->estate);
+		ResetPerTupleExprContext(w->estate);
+		if (leaf != NULL && part != leaf)
 		{
-			List	   *recheck;
-
-			w->slots[i]->tts_tid = w->tuples[i]->tts_tid;
-			recheck = ExecInsertIndexTuples(w->rri, w->slots[i], w->estate, false, false, NULL, NIL);
-			list_free(recheck);
-			ResetPerTupleExprContext(w->estate);
-			ExecClearTuple(w->tuples[i]);
+			LogWriterFlush(w, leaf, run, nslots);
+			run = nslots;
 		}
+		leaf = part;
+		nslots++;
 	}
+	if (nslots > run)
+		LogWriterFlush(w, leaf, run, nslots);
 }
 
 /*
- * Finish the pass: close the indexes and the table (the rows are the
- * transaction's, committed with it).
+ * Finish the pass: close the partitions, their indexes and the table (the
+ * rows are the transaction's, committed with it).
  */
 void
 LogWriterEnd(LogWriter *w)
@@ -328,8 +388,7 @@ LogWriterEnd(LogWriter *w)
 		ExecDropSingleTupleTableSlot(w->tuples[i]);
 	}
 	FreeBulkInsertState(w->bistate);
-	table_finish_bulk_insert(w->rel, 0);
-	ExecCloseIndices(w->rri);
+	ExecCleanupTupleRouting(w->mtstate, w->proute);
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
 	MemoryContextDelete(w->cxt);

@@ -130,16 +130,22 @@ q() {
 	mlops_psql -q -At -c "$1"
 }
 
+# Rows ever inserted into mlops.predictions' partitions, by their statistics
+inserted() {
+	q "SELECT coalesce(sum(s.n_tup_ins), 0) FROM pg_stat_user_tables s JOIN pg_inherits i ON i.inhrelid = s.relid
+	   WHERE i.inhparent = 'mlops.predictions'::regclass"
+}
+
 # Wait (up to 60 s) until the worker has written every queued row (the
 # calls not dropped; the statistics of the run's backends are flushed when
-# they end), polling the table's statistics (cheap: no scan) and counting
+# they end), polling the partitions' statistics (cheap: no scan) and counting
 # the rows once those say they have all arrived; prints the rows logged
 drained() {
 	local want now rows=-1
 
 	want=$(q "SELECT calls - dropped FROM mlops.serving_stats WHERE project = 'bench_srv'")
 	for _ in $(seq 120); do
-		now=$(q "SELECT n_tup_ins - $ins0 FROM pg_stat_user_tables WHERE relid = 'mlops.predictions'::regclass")
+		now=$(($(inserted) - ins0))
 		if ((now >= want)); then
 			rows=$(q "SELECT count(*) FROM mlops.predictions")
 			((rows >= want)) && break
@@ -187,7 +193,7 @@ for ((r = 1; r <= reps; r++)); do
 		measure "" "$c" - "log_off_$c"
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": {\"sample\": 1}}'); SELECT mlops.serving_stats_reset()" >/dev/null
 		settle
-		ins0=$(q "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'mlops.predictions'::regclass")
+		ins0=$(inserted)
 		measure "" "$c" drain "log_on_$c"
 		read -r calls dropped < <(q "SELECT calls, dropped FROM mlops.serving_stats WHERE project = 'bench_srv'" | tr '|' ' ')
 		lost=$((calls - dropped - logged))

@@ -9,8 +9,8 @@
 # serves another database until the restored one has been checked (so it
 # cannot add models meanwhile), then is pointed at the restored database.
 # Checks: every model predicts exactly what it predicted in A; every
-# registry table has A's rows; the worker of B runs the queued job and
-# picks the schedule up.
+# registry table has A's rows, the prediction log's in its partitions; the
+# worker of B runs the queued job and picks the schedule up.
 set -euo pipefail
 
 # shellcheck source=worker_lib.bash source-path=SCRIPTDIR
@@ -37,6 +37,14 @@ sql "SELECT mlops.schedule('dia', '1 second', 'public.dia', '{\"retrain\": \"alw
 sql "SELECT mlops.train_async('bc', 'dia', 'progression', algorithm => 'linear', exclude => '{id}')" >/dev/null 2>&1
 job=$(sql "SELECT max(id) FROM mlops.jobs WHERE project = 'bc'")
 tap_is "$(sql "SELECT status FROM mlops.jobs WHERE id = $job")" queued "cluster A has a queued job"
+# the prediction log, stored by day: a day's partition as the worker makes
+# it (not a member of the extension), and the default partition (a member)
+sql "CREATE TABLE mlops.predictions_20200105 (LIKE mlops.predictions_default INCLUDING INDEXES);
+     ALTER TABLE mlops.predictions_20200105 REPLICA IDENTITY FULL;
+     ALTER TABLE mlops.predictions ATTACH PARTITION mlops.predictions_20200105
+       FOR VALUES FROM ('2020-01-05 00:00+00') TO ('2020-01-06 00:00+00');
+     INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, prediction)
+     VALUES ('iris', 1, 'champion', 'a', '2020-01-05 10:00+00', 1), ('iris', 1, 'champion', 'b', '2020-03-01 10:00+00', 2)" >/dev/null
 
 scores_sql="SET extra_float_digits = 3;
 	SELECT m.id, t.id, mlops.predict(m.id, t), mlops.predict_proba(m.id, t)
@@ -69,6 +77,13 @@ sql "$scores_sql" >"$MLOPS_CLUSTER_DIR/scores"
 diff "$a_dir/scores" "$MLOPS_CLUSTER_DIR/scores" >&2 && rc=0 || rc=$?
 tap_ok "$rc" "every model of the restored database predicts exactly what it predicted before the dump"
 tap_is "$(sql "SELECT count(*) FROM mlops.models")" 4 "the restored registry has the four models"
+tap_is "$(sql "SELECT string_agg(p.tableoid::regclass || ':' || p.key || ':' || c.relreplident::text, ' ' ORDER BY p.key)
+                FROM mlops.predictions p JOIN pg_class c ON c.oid = p.tableoid")" \
+	"mlops.predictions_20200105:a:f mlops.predictions_default:b:f" \
+	"the prediction log's rows are restored in their partitions, which keep REPLICA IDENTITY FULL"
+tap_is "$(sql "SELECT string_agg(indexdef, ' | ' ORDER BY indexdef) FROM pg_indexes WHERE tablename = 'predictions_20200105'")" \
+	"CREATE INDEX predictions_20200105_predicted_at_idx ON mlops.predictions_20200105 USING brin (predicted_at) | CREATE INDEX predictions_20200105_project_key_idx ON mlops.predictions_20200105 USING btree (project, key) WHERE (key IS NOT NULL)" \
+	"and a day's partition its indexes"
 
 # now the worker serves the restored database
 mlops_psql -c "ALTER SYSTEM SET mlops.database = 'restored'" -c "SELECT pg_reload_conf()" >/dev/null

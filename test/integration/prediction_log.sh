@@ -11,6 +11,9 @@
 # queue fills: exactly the 100 rows it holds are logged later, the rest are
 # dropped and counted in serving_stats.dropped.  The worker deletes rows
 # older than "log_retention" and keeps the rows of projects without one.
+# The log is stored by day: the worker's rows are in their day's
+# partition, made ahead by the worker, other rows in the default
+# partition; past days' partitions are dropped once empty.
 set -euo pipefail
 
 # shellcheck source=worker_lib.bash source-path=SCRIPTDIR
@@ -66,6 +69,35 @@ sql "INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_a
             ('other', $m, 'champion', 'old', now() - interval '400 days', 0)" >/dev/null
 tap_is "$(wait_for "SELECT string_agg(project || ':' || key, ' ' ORDER BY project) FROM mlops.predictions WHERE key IN ('old', 'recent')" \
 	"iris:recent other:old" 30)" "iris:recent other:old" "the worker prunes rows older than the project's retention"
+
+# Stored by day (UTC): the worker's rows are in the partition of their day,
+# which it made (with the next day's), REPLICA IDENTITY FULL like the rest;
+# the rows written directly for days without a partition are in the
+# default partition.  Nobody but the owner reads a partition directly (the
+# row-level security is on mlops.predictions).
+tap_is "$(sql "SELECT count(*) FILTER (WHERE tableoid::regclass::text = 'mlops.predictions_' || to_char(predicted_at AT TIME ZONE 'UTC', 'YYYYMMDD'))
+                || ' ' || count(*) FILTER (WHERE tableoid = 'mlops.predictions_default'::regclass) FROM mlops.predictions")" \
+	"190 2" "the worker's rows are in their day's partition, the others in the default partition"
+last_day=$(sql "SELECT to_char(max(predicted_at) AT TIME ZONE 'UTC' + interval '1 day', 'YYYYMMDD') FROM mlops.predictions WHERE key <> 'recent'")
+tap_is "$(sql "SELECT count(*) FILTER (WHERE c.relname = 'predictions_$last_day') || ' ' || bool_and(c.relreplident = 'f') || ' ' || bool_and(c.relacl IS NULL OR c.relname = 'predictions_default')
+                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'mlops.predictions'::regclass")" \
+	"1 true true" "the next day's partition is made ahead; every partition has REPLICA IDENTITY FULL and no grants"
+sql "CREATE ROLE log_reader" >/dev/null
+tap_like "$(sql_err "SET ROLE log_reader; SELECT count(*) FROM mlops.predictions_$last_day")" \
+	"permission denied for table predictions_$last_day" "a role without privileges cannot read a partition directly"
+
+# Past days' partitions are dropped once they hold no row: one empty, one
+# that retention empties; one holding a row of a project without
+# retention stays
+sql "CREATE TABLE mlops.predictions_20200101 PARTITION OF mlops.predictions FOR VALUES FROM ('2020-01-01 00:00+00') TO ('2020-01-02 00:00+00');
+     CREATE TABLE mlops.predictions_20200102 PARTITION OF mlops.predictions FOR VALUES FROM ('2020-01-02 00:00+00') TO ('2020-01-03 00:00+00');
+     CREATE TABLE mlops.predictions_20200103 PARTITION OF mlops.predictions FOR VALUES FROM ('2020-01-03 00:00+00') TO ('2020-01-04 00:00+00');
+     INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, prediction)
+     VALUES ('iris', $m, 'champion', 'p1', '2020-01-02 12:00+00', 0), ('other', $m, 'champion', 'p2', '2020-01-03 12:00+00', 0)" >/dev/null
+tap_is "$(wait_for "SELECT string_agg(relname, ' ' ORDER BY relname) FROM pg_class WHERE relname LIKE 'predictions\_2020%' AND relkind = 'r'" \
+	"predictions_20200103" 30)" "predictions_20200103" "the worker drops past days' partitions once they hold no row, and keeps the others"
+tap_is "$(sql "SELECT string_agg(project || ':' || key, ' ' ORDER BY key) FROM mlops.predictions WHERE predicted_at < '2021-01-01'")" \
+	"other:p2" "the kept partition's rows are still read through mlops.predictions"
 
 # Array and JSON-text inputs, two projects in one batch, a project dropped
 # before the worker writes its rows: the features under the model's column

@@ -5,9 +5,10 @@
 -- own.  srv_other sees only so's statistics and logged predictions until
 -- granted a privilege on sp; its reset leaves sp's statistics alone until
 -- it holds admin on sp.  Nobody but the extension's owner writes
--- mlops.predictions, and only a superuser turns mlops.track_serving off.
+-- mlops.predictions or reads its partitions directly, and only a
+-- superuser turns mlops.track_serving off.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 CREATE TABLE srv_t AS
 SELECT i AS id, (i % 17) / 17.0 AS a, (i % 7) / 7.0 AS b, ((i % 17) / 17.0 + (i % 7) / 7.0 > 1)::int AS y
@@ -42,6 +43,10 @@ SELECT is((SELECT count(*) FROM mlops.serving_stats WHERE project = 'so'), 0::bi
 SELECT throws_ok($$INSERT INTO mlops.predictions (project, model_id, variant, predicted_at) VALUES ('so', 1, 'champion', now())$$,
 	'42501', NULL, 'nobody writes mlops.predictions directly');
 SELECT throws_ok($$DELETE FROM mlops.predictions$$, '42501', NULL, 'nor deletes from it');
+SELECT throws_ok($$SELECT * FROM mlops.predictions_default$$, '42501', NULL,
+	'a partition of mlops.predictions is not read directly (its row-level security is the partitioned table''s)');
+SELECT throws_ok($$INSERT INTO mlops.predictions_default (project, model_id, variant, predicted_at) VALUES ('so', 1, 'champion', now())$$,
+	'42501', NULL, 'nor written');
 SELECT throws_ok($$SET mlops.track_serving = off$$, '42501', NULL, 'only a superuser turns mlops.track_serving off');
 RESET ROLE;
 SELECT is((SELECT calls FROM mlops.serving_stats WHERE project = 'sp'), 200::bigint,

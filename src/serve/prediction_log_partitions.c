@@ -1,0 +1,238 @@
+/*-------------------------------------------------------------------------
+ *
+ * prediction_log_partitions.c
+ *	  The day partitions of mlops.predictions, made and dropped by the
+ *	  background worker.
+ *
+ * mlops.predictions is partitioned by range of predicted_at, a partition
+ * per day (UTC) named mlops.predictions_YYYYMMDD, plus the default
+ * partition of the extension's script for rows of a day that has none.
+ * Rows are written in time order, so a day's rows lie together and the
+ * BRIN index on predicted_at narrows a window to its pages; retention
+ * deletes old rows, which would leave their space to be filled by new
+ * rows and widen every BRIN range, but here it only ever frees space in
+ * past days' partitions, which take no new rows, and a partition it has
+ * emptied is dropped whole.
+ *
+ * Before it writes rows the worker makes the partitions of today and
+ * tomorrow that do not exist yet: each a table LIKE the default partition
+ * with its indexes (the partitioned table has none, so that pg_restore
+ * does not make a partition's indexes twice), REPLICA IDENTITY FULL,
+ * attached with ATTACH PARTITION (whose SHARE
+ * UPDATE EXCLUSIVE lock on mlops.predictions lets every reader and the
+ * worker's own inserts go on).  At its full passes, after retention's
+ * deletes, it drops each past day's partition that holds no row; DROP
+ * TABLE of a partition locks mlops.predictions ACCESS EXCLUSIVE for the
+ * rest of the pass, and waits for that lock at most
+ * LOG_PARTITION_LOCK_TIMEOUT (a reader holding it makes the drop wait for
+ * the next pass, not block the readers queued behind it).  Each runs in a
+ * subtransaction as the extension owner (owner_sql.c), so a partition that
+ * cannot be made or dropped now (a lock not granted in time, an
+ * administrator's table of that name, rows of that day already in the
+ * default partition) is reported once in the server log and tried again
+ * at the next pass, and the pass goes on; the rows of a day without a
+ * partition go to the default partition.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "owner_sql.h"
+#include "registry.h"
+#include "serve/prediction_log_partitions.h"
+
+/* how long making or dropping a partition waits for a lock (ms) */
+#define LOG_PARTITION_LOCK_TIMEOUT "100"
+
+/* the partition whose making or dropping last failed: reported once */
+static char last_failed[NAMEDATALEN];
+
+/*
+ * Today (UTC), as days since 2000-01-01.
+ */
+static int64
+LogToday(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return now >= 0 ? now / USECS_PER_DAY : -((-now + USECS_PER_DAY - 1) / USECS_PER_DAY);
+}
+
+/*
+ * The name of a day's partition, predictions_YYYYMMDD, into name
+ * (NAMEDATALEN bytes).
+ */
+static void
+LogPartitionName(int64 day, char *name)
+{
+	int			y,
+				m,
+				d;
+
+	j2date((int) (day + POSTGRES_EPOCH_JDATE), &y, &m, &d);
+	snprintf(name, NAMEDATALEN, "predictions_%04d%02d%02d", y, m, d);
+}
+
+/*
+ * The start of a day as a timestamptz literal, palloc'd.
+ */
+static char *
+LogDayStart(int64 day)
+{
+	int			y,
+				m,
+				d;
+
+	j2date((int) (day + POSTGRES_EPOCH_JDATE), &y, &m, &d);
+	return psprintf("%04d-%02d-%02d 00:00:00+00", y, m, d);
+}
+
+/*
+ * Make a day's partition (its name is ours: letters, digits and "_", no
+ * quoting needed).
+ */
+static void
+LogPartitionCreate(const char *name, int64 day)
+{
+	char	   *from = LogDayStart(day);
+
+	RegistryWriteAsOwner(psprintf("CREATE TABLE mlops.%s (LIKE mlops.predictions_default INCLUDING INDEXES)", name),
+						 0, NULL, NULL, NULL);
+	RegistryWriteAsOwner(psprintf("ALTER TABLE mlops.%s REPLICA IDENTITY FULL", name),
+						 0, NULL, NULL, NULL);
+	RegistryWriteAsOwner(psprintf("COMMENT ON TABLE mlops.%s IS 'The rows of mlops.predictions "
+								  "predicted on the day (UTC) that starts at %s: a partition that the "
+								  "background worker made and drops once retention has emptied it. "
+								  "Read the log through mlops.predictions.'", name, from),
+						 0, NULL, NULL, NULL);
+	RegistryWriteAsOwner(psprintf("ALTER TABLE mlops.predictions ATTACH PARTITION mlops.%s "
+								  "FOR VALUES FROM ('%s') TO ('%s')", name, from, LogDayStart(day + 1)),
+						 0, NULL, NULL, NULL);
+}
+
+/*
+ * Drop a past day's partition if it holds no row.
+ */
+static void
+LogPartitionDrop(const char *name)
+{
+	RegistryReadAsOwner(psprintf("SELECT FROM mlops.%s LIMIT 1", name), 0, NULL, NULL, NULL);
+	if (SPI_processed == 0)
+		RegistryWriteAsOwner(psprintf("DROP TABLE mlops.%s", name), 0, NULL, NULL, NULL);
+}
+
+/*
+ * Run create or drop on a partition in a subtransaction, waiting for locks
+ * at most LOG_PARTITION_LOCK_TIMEOUT.  An error is reported once (until
+ * another partition fails) and does not fail the caller.
+ */
+static void
+LogPartitionTry(bool create, const char *name, int64 day)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", LOG_PARTITION_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		if (create)
+			LogPartitionCreate(name, day);
+		else
+			LogPartitionDrop(name);
+		AtEOXact_GUC(true, nestlevel);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (strcmp(last_failed, name) == 0)
+			last_failed[0] = '\0';
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (strcmp(last_failed, name) != 0)
+		{
+			ereport(LOG,
+					(errmsg(create ? "could not create partition \"mlops.%s\" of the prediction log: %s" :
+							"could not drop partition \"mlops.%s\" of the prediction log: %s",
+							name, edata->message),
+					 errhint("The background worker tries again at its next pass.")));
+			strlcpy(last_failed, name, NAMEDATALEN);
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Make the partitions of today and tomorrow that do not exist.
+ */
+void
+LogPartitionsMake(void)
+{
+	Oid			nsp = get_namespace_oid("mlops", false);
+	int64		today = LogToday();
+
+	for (int64 day = today; day <= today + 1; day++)
+	{
+		char		name[NAMEDATALEN];
+
+		LogPartitionName(day, name);
+		if (!OidIsValid(get_relname_relid(name, nsp)))
+			LogPartitionTry(true, name, day);
+	}
+}
+
+/*
+ * Drop the partitions of past days that hold no row (retention deleted
+ * them all, or none was logged).
+ */
+void
+LogPartitionsDropEmpty(void)
+{
+	char		today[NAMEDATALEN];
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	LogPartitionName(LogToday(), today);
+	values[0] = ObjectIdGetDatum(RegistryTableOid("predictions"));
+	values[1] = CStringGetTextDatum(today);
+	RegistryReadAsOwner("SELECT c.relname::pg_catalog.text AS name "
+						"FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c "
+						"ON c.oid OPERATOR(pg_catalog.=) i.inhrelid "
+						"WHERE i.inhparent OPERATOR(pg_catalog.=) $1 "
+						"AND c.relname::pg_catalog.text OPERATOR(pg_catalog.~) '^predictions_[0-9]{8}$' "
+						"AND c.relname::pg_catalog.text OPERATOR(pg_catalog.<) $2 ORDER BY 1",
+						2, types, values, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+		names = lappend(names, RegistryResultText(r, "name", CurrentMemoryContext));
+	foreach(lc, names)
+		LogPartitionTry(false, lfirst(lc), 0);
+}
