@@ -6,8 +6,9 @@
  *	  and the background worker drains into mlops.predictions.
  *
  * Predict never waits and never writes: for a sampled call it builds the
- * row (features as jsonb, prediction, probabilities, entity key, model,
- * variant, time), reserves a slot under a spinlock held for a few
+ * row (features as jsonb, or for an array of one value per column the
+ * values and the column names, whose jsonb the worker makes; prediction,
+ * probabilities, entity key, model, variant, time), reserves a slot under a spinlock held for a few
  * instructions, copies the row in and marks the slot ready.  When the
  * queue is full, or the row cannot be logged here (a hot standby, a
  * database the worker does not serve, a row too wide for a slot), the row
@@ -64,6 +65,7 @@
 #include "jsonutil.h"
 #include "mix64.h"
 #include "ops/policy.h"
+#include "owner_sql.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
 #include "registry.h"
@@ -97,6 +99,7 @@ typedef struct LogSlot
 	int32		key;			/* offset of the key in data; -1: NULL */
 	int32		proba;			/* offset of the probabilities; -1: NULL */
 	int32		features;		/* offset of the features; -1: NULL */
+	bool		named_doubles;	/* features as NamedDoubles, not jsonb */
 	int32		datalen;		/* bytes of data used */
 	int64		model_id;
 	int64		project_id;
@@ -383,11 +386,14 @@ DoubleNumeric(double d)
 
 /*
  * The last model whose column names were put in jsonb key order, with
- * their lengths
+ * their lengths, and the head of its NamedDoubles (the names in that
+ * order; MAXALIGNed length)
  */
 static int64 key_order_model = 0;
 static int *key_order = NULL;
 static int *key_lengths = NULL;
+static char *key_names = NULL;
+static Size key_names_len = 0;
 
 /*
  * qsort comparator of column indexes, as jsonb orders object keys: by
@@ -419,11 +425,15 @@ KeyOrder(const MlopsModel *m, const int **lengths)
 	{
 		int			n = Max(1, m->fz->nsources);
 
+		Size		names = 0;
+		char	   *p;
+
 		key_order_model = 0;
 		if (key_order != NULL)
 		{
 			pfree(key_order);
 			pfree(key_lengths);
+			pfree(key_names);
 		}
 		key_order = MemoryContextAlloc(TopMemoryContext, sizeof(int) * n);
 		key_lengths = MemoryContextAlloc(TopMemoryContext, sizeof(int) * n);
@@ -431,8 +441,19 @@ KeyOrder(const MlopsModel *m, const int **lengths)
 		{
 			key_order[j] = j;
 			key_lengths[j] = strlen(m->fz->sources[j].name);
+			names += key_lengths[j];
 		}
 		qsort_arg(key_order, m->fz->nsources, sizeof(int), KeyOrderCompare, (void *) m);
+		key_names_len = MAXALIGN(sizeof(int32) * (1 + m->fz->nsources) + names);
+		key_names = MemoryContextAllocZero(TopMemoryContext, key_names_len);
+		((int32 *) key_names)[0] = m->fz->nsources;
+		p = key_names + sizeof(int32) * (1 + m->fz->nsources);
+		for (int i = 0; i < m->fz->nsources; i++)
+		{
+			((int32 *) key_names)[1 + i] = key_lengths[key_order[i]];
+			memcpy(p, m->fz->sources[key_order[i]].name, key_lengths[key_order[i]]);
+			p += key_lengths[key_order[i]];
+		}
 		key_order_model = m->id;
 	}
 	*lengths = key_lengths;
@@ -587,6 +608,104 @@ FeaturesJsonb(const MlopsModel *m, Datum features, Oid argtype)
 }
 
 /*
+ * The features of a float8[] or float4[] input of one value per column
+ * go into the queue as NamedDoubles, and the worker makes their jsonb
+ * (NamedDoublesJsonb): the same object, built where a batch of rows keeps
+ * the code and the numeric conversions in cache instead of in every
+ * logged call.  Laid out as
+ *
+ *		int32 n; int32 keylen[n]; char keys[]; (MAXALIGN) float8 value[n]
+ *
+ * the keys in jsonb order, the head up to the values copied from the
+ * model's KeyOrder cache; a NULL or non-finite value (JSON null) is a NaN.
+ * Returns the bytes it takes, or 0 when the input is not such an array.
+ */
+static Size
+NamedDoublesSize(const MlopsModel *m, Datum features, Oid argtype)
+{
+	ArrayType  *arr;
+	const int  *lengths;
+
+	if (argtype != FLOAT8ARRAYOID && argtype != FLOAT4ARRAYOID)
+		return 0;
+	arr = DatumGetArrayTypeP(features);
+	if (ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != m->fz->nsources || m->fz->nsources == 0)
+		return 0;
+	(void) KeyOrder(m, &lengths);
+	return key_names_len + sizeof(double) * m->fz->nsources;
+}
+
+/*
+ * Write the NamedDoubles of an array that NamedDoublesSize accepted at
+ * dst (MAXALIGNed).
+ */
+static void
+NamedDoublesWrite(char *dst, const MlopsModel *m, Datum features)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(features);
+	const int  *lengths;
+	const int  *order = KeyOrder(m, &lengths);
+	double	   *v = (double *) (dst + key_names_len);
+	bool		f8 = ARR_ELEMTYPE(arr) == FLOAT8OID;
+	const char *src = ARR_DATA_PTR(arr);
+	bits8	   *nulls = ARR_NULLBITMAP(arr);
+	int			n = m->fz->nsources;
+
+	memcpy(dst, key_names, key_names_len);
+	if (nulls == NULL)
+		for (int i = 0; i < n; i++)
+		{
+			double		d = f8 ? ((const double *) src)[order[i]] : ((const float *) src)[order[i]];
+
+			v[i] = isfinite(d) ? d : get_float8_nan();
+		}
+	else
+	{
+		/* with NULLs the values are packed: find each one's place first */
+		int		   *at = palloc(sizeof(int) * n);
+		Size		elem = f8 ? sizeof(double) : sizeof(float);
+
+		for (int j = 0, k = 0; j < n; j++)
+			at[j] = (nulls[j / 8] & (1 << (j % 8))) ? k++ : -1;
+		for (int i = 0; i < n; i++)
+		{
+			int			k = at[order[i]];
+			double		d = k < 0 ? get_float8_nan() :
+				f8 ? *(const double *) (src + k * elem) : *(const float *) (src + k * elem);
+
+			v[i] = isfinite(d) ? d : get_float8_nan();
+		}
+	}
+}
+
+/*
+ * For the worker: the jsonb object of NamedDoubles, as ArrayFeaturesJsonb
+ * makes it in the backend for other arrays.
+ */
+static Jsonb *
+NamedDoublesJsonb(const char *nd)
+{
+	int			n = ((const int32 *) nd)[0];
+	const int32 *lengths = (const int32 *) nd + 1;
+	const char *p = nd + sizeof(int32) * (1 + n);
+	const char **keys = palloc(sizeof(char *) * n);
+	int		   *keylens = palloc(sizeof(int) * n);
+	Numeric    *values = palloc(sizeof(Numeric) * n);
+	const double *v;
+
+	for (int i = 0; i < n; i++)
+	{
+		keys[i] = p;
+		keylens[i] = lengths[i];
+		p += lengths[i];
+	}
+	v = (const double *) (nd + MAXALIGN(p - nd));
+	for (int i = 0; i < n; i++)
+		values[i] = isnan(v[i]) ? NULL : DoubleNumeric(v[i]);
+	return FlatObjectJsonb(keys, keylens, values, n);
+}
+
+/*
  * Fetch the first lines of the slot at pos for writing: called for the
  * slot after the one a call filled, while the next call is scored, since
  * most of a logged call's cost is taking the lines it writes from the
@@ -640,10 +759,11 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 {
 	ServingPolicy *sp;
 	const char *key;
-	Jsonb	   *jb;
+	Jsonb	   *jb = NULL;
 	int			keylen;
 	int			nproba;
 	int			featlen;
+	bool		named;
 	uint64		pos = 0;
 	uint64		length = 0;
 	bool		full;
@@ -679,8 +799,16 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		ServingCountDropped(m->id, m->project_id, variant);
 		return;
 	}
-	jb = FeaturesJsonb(m, in->value, in->type);
-	featlen = VARSIZE(jb);
+	/* NamedDoubles are aligned to 8, not 4: 4 more bytes of padding at most */
+	featlen = (int) NamedDoublesSize(m, in->value, in->type);
+	named = featlen > 0;
+	if (named)
+		featlen += sizeof(int32);
+	else
+	{
+		jb = FeaturesJsonb(m, in->value, in->type);
+		featlen = VARSIZE(jb);
+	}
 	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen > LOG_SLOT_DATA)
 		featlen = 0;
 
@@ -740,7 +868,15 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		memcpy(VARDATA(data + off), key, keylen);
 		off += VARHDRSZ + keylen;
 	}
-	if (featlen > 0)
+	slot->named_doubles = named;
+	if (featlen > 0 && named)
+	{
+		off = MAXALIGN(off);
+		slot->features = off;
+		NamedDoublesWrite(data + off, m, in->value);
+		off += featlen - sizeof(int32);
+	}
+	else if (featlen > 0)
 	{
 		off = INTALIGN(off);
 		slot->features = off;
@@ -798,7 +934,11 @@ LogTake(LoggedRow *rows, int max)
 			r->prediction = slot->prediction;
 			r->proba = slot->proba >= 0 ? PointerGetDatum(data + slot->proba) : (Datum) 0;
 			r->key = slot->key >= 0 ? PointerGetDatum(data + slot->key) : (Datum) 0;
-			r->features = slot->features >= 0 ? PointerGetDatum(data + slot->features) : (Datum) 0;
+			r->features = (Datum) 0;
+			if (slot->features >= 0 && slot->named_doubles)
+				r->features = PointerGetDatum(NamedDoublesJsonb(data + slot->features));
+			else if (slot->features >= 0)
+				r->features = PointerGetDatum(data + slot->features);
 		}
 		pg_atomic_write_u32(&slot->state, SLOT_FREE);
 	}
@@ -854,18 +994,47 @@ LogDrain(void)
 }
 
 /*
- * Delete logged predictions older than their project's "log_retention".
+ * Delete logged predictions older than their project's "log_retention":
+ * one DELETE per project that has one, its cutoff a parameter, so that
+ * only the partitions of days before the cutoff are read, through their
+ * BRIN indexes (a join with mlops.policies would read the whole log at
+ * every pass).
  */
 static void
 LogPrune(void)
 {
-	if (SPI_execute("DELETE FROM mlops.predictions d USING mlops.policies pol "
-					"WHERE d.project OPERATOR(pg_catalog.=) pol.project "
-					"AND pol.policy OPERATOR(pg_catalog.?) 'log_retention' "
-					"AND d.predicted_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
-					"(pol.policy OPERATOR(pg_catalog.->>) 'log_retention')::pg_catalog.interval)",
-					false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune mlops.predictions");
+	uint64		n;
+	char	  **projects;
+	TimestampTz *cutoffs;
+
+	if (SPI_execute("SELECT project, pg_catalog.now() OPERATOR(pg_catalog.-) "
+					"(policy OPERATOR(pg_catalog.->>) 'log_retention')::pg_catalog.interval AS cutoff "
+					"FROM mlops.policies WHERE policy OPERATOR(pg_catalog.?) 'log_retention'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the retention of mlops.predictions");
+	n = SPI_processed;
+	projects = palloc(sizeof(char *) * Max(n, 1));
+	cutoffs = palloc(sizeof(TimestampTz) * Max(n, 1));
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		Datum		cutoff = RegistryResultDatum(r, "cutoff", &isnull);
+
+		projects[r] = RegistryResultText(r, "project", CurrentMemoryContext);
+		cutoffs[r] = isnull ? DT_NOBEGIN : DatumGetTimestampTz(cutoff);
+	}
+	for (uint64 r = 0; r < n; r++)
+	{
+		Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+		Datum		values[2];
+
+		values[0] = CStringGetTextDatum(projects[r]);
+		values[1] = TimestampTzGetDatum(cutoffs[r]);
+		if (SPI_execute_with_args("DELETE FROM mlops.predictions WHERE project OPERATOR(pg_catalog.=) $1 "
+								  "AND predicted_at OPERATOR(pg_catalog.<) $2",
+								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not prune mlops.predictions");
+	}
 }
 
 /*

@@ -168,4 +168,16 @@ tap_is "$(sql "WITH p AS (SELECT row_number() OVER (ORDER BY id) AS i, features 
                 FROM p JOIN e USING (i)")" 3 \
 	"a wide array input is logged as the object jsonb builds, every key read back"
 
+# Features that do not fit a queue entry (960 bytes with the key and the
+# probabilities; here 100 values and their names): the row is logged with
+# features NULL, its prediction kept
+sql "CREATE TABLE wider AS SELECT i, $(printf 'random() AS c%d, ' $(seq 1 100)) random() AS y FROM generate_series(1, 300) i" >/dev/null
+sql "SELECT count(*) FROM mlops.train('wider', 'wider', 'y', algorithm => 'linear', exclude => '{i}')" >/dev/null
+expected=$(sql "SELECT mlops.predict('wider', array_fill(0.5::float8, ARRAY[100]))")
+sql "SELECT mlops.set_policy('wider', '{\"log_predictions\": {\"sample\": 1}}')" >/dev/null
+sql "SELECT mlops.predict('wider', array_fill(0.5::float8, ARRAY[100]))" >/dev/null
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'wider'" 1 30)" 1 "the row of too wide an input is written"
+tap_is "$(sql "SELECT (features IS NULL) || ' ' || (prediction = $expected) FROM mlops.predictions WHERE project = 'wider'")" \
+	"true true" "with features NULL, its prediction kept"
+
 tap_done
