@@ -440,6 +440,10 @@ LauncherPass(MemoryContext cxt, bool *checked_unheld)
 /*
  * A pass that only writes the prediction log, for a wake-up by its filling
  * queue: nothing else is due, so the other checks wait for their time.
+ * It commits without waiting for the WAL to reach disk (synchronous_commit
+ * off, for this transaction): its rows came from shared memory, which a
+ * crash empties anyway, and a worker waiting for a flush lets the queue
+ * fill and drop rows.
  */
 static void
 LauncherLogPass(MemoryContext cxt)
@@ -447,6 +451,8 @@ LauncherLogPass(MemoryContext cxt)
 	if (!PredictionLogPending())
 		return;
 	WorkerBeginTx(cxt, "mlops scheduler: writing the prediction log");
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	if (JobsTablesExist())
 		PredictionLogWork(false);
 	WorkerCommitTx(cxt);

@@ -197,7 +197,7 @@ for ((r = 1; r <= reps; r++)); do
 		measure "" "$c" drain "log_on_$c"
 		read -r calls dropped < <(q "SELECT calls, dropped FROM mlops.serving_stats WHERE project = 'bench_srv'" | tr '|' ' ')
 		lost=$((calls - dropped - logged))
-		mlops_log "  $calls calls: $logged logged, $dropped dropped (queue full), $lost lost"
+		mlops_log "  $calls calls: $logged logged, $dropped dropped (queue full), $lost lost; TPS no log ${runs[log_off_$c]##* }, log ${runs[log_on_$c]##* }"
 		lost_total=$((lost_total + lost)) dropped_total=$((dropped_total + dropped)) logged_total=$((logged_total + logged))
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": null}')" >/dev/null
 	done
