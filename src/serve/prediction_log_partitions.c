@@ -25,12 +25,12 @@
  * TABLE of a partition locks mlops.predictions ACCESS EXCLUSIVE for the
  * rest of the pass, and waits for that lock at most
  * LOG_PARTITION_LOCK_TIMEOUT (a reader holding it makes the drop wait for
- * the next pass, not block the readers queued behind it).  Each runs in a
+ * a later pass, not block the readers queued behind it).  Each runs in a
  * subtransaction as the extension owner (owner_sql.c), so a partition that
  * cannot be made or dropped now (a lock not granted in time, an
  * administrator's table of that name, rows of that day already in the
- * default partition) is reported once in the server log and tried again
- * at the next pass, and the pass goes on; the rows of a day without a
+ * default partition) is reported once in the server log and tried again a
+ * minute later, and the pass goes on; the rows of a day without a
  * partition go to the default partition.
  *
  *-------------------------------------------------------------------------
@@ -57,9 +57,12 @@
 
 /* how long making or dropping a partition waits for a lock (ms) */
 #define LOG_PARTITION_LOCK_TIMEOUT "100"
+/* how long after a failure the same partition is tried again (ms) */
+#define LOG_PARTITION_RETRY_MS 60000
 
-/* the partition whose making or dropping last failed: reported once */
+/* the partition whose making or dropping last failed, and when to retry */
 static char last_failed[NAMEDATALEN];
+static TimestampTz retry_at = 0;
 
 /*
  * Today (UTC), as days since 2000-01-01.
@@ -138,7 +141,10 @@ LogPartitionDrop(const char *name)
 /*
  * Run create or drop on a partition in a subtransaction, waiting for locks
  * at most LOG_PARTITION_LOCK_TIMEOUT.  An error is reported once (until
- * another partition fails) and does not fail the caller.
+ * another partition fails) and does not fail the caller; the partition is
+ * not tried again for LOG_PARTITION_RETRY_MS (a day whose rows went to the
+ * default partition cannot have its own any more, and each try would make
+ * a table and throw it away).
  */
 static void
 LogPartitionTry(bool create, const char *name, int64 day)
@@ -146,6 +152,8 @@ LogPartitionTry(bool create, const char *name, int64 day)
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
+	if (strcmp(last_failed, name) == 0 && GetCurrentTimestamp() < retry_at)
+		return;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -175,13 +183,14 @@ LogPartitionTry(bool create, const char *name, int64 day)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LOG_PARTITION_RETRY_MS);
 		if (strcmp(last_failed, name) != 0)
 		{
 			ereport(LOG,
 					(errmsg(create ? "could not create partition \"mlops.%s\" of the prediction log: %s" :
 							"could not drop partition \"mlops.%s\" of the prediction log: %s",
 							name, edata->message),
-					 errhint("The background worker tries again at its next pass.")));
+					 errhint("The background worker tries again in a minute.")));
 			strlcpy(last_failed, name, NAMEDATALEN);
 		}
 		FreeErrorData(edata);

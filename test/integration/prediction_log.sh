@@ -180,4 +180,23 @@ tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'wide
 tap_is "$(sql "SELECT (features IS NULL) || ' ' || (prediction = $expected) FROM mlops.predictions WHERE project = 'wider'")" \
 	"true true" "with features NULL, its prediction kept"
 
+# A day whose rows are already in the default partition cannot have a
+# partition of its own: the worker reports it once in the server log,
+# tries again a minute later, and goes on writing the log meanwhile
+tomorrow=$(sql "SELECT to_char(now() AT TIME ZONE 'UTC' + interval '1 day', 'YYYYMMDD')")
+sql "DROP TABLE mlops.predictions_$tomorrow;
+     INSERT INTO mlops.predictions (project, model_id, variant, key, predicted_at, prediction)
+     VALUES ('iris', $m, 'champion', 'ahead', (date_trunc('day', now() AT TIME ZONE 'UTC') + interval '36 hours') AT TIME ZONE 'UTC', 0)" >/dev/null
+for i in 1 2 3; do
+	sql "SELECT mlops.predict('wider', array_fill(0.5::float8, ARRAY[100]))" >/dev/null
+	wait_for "SELECT count(*) FROM mlops.predictions WHERE project = 'wider'" $((i + 1)) 30 >/dev/null
+	sleep 0.3
+done
+tap_is "$(sql "SELECT count(*) || ' ' || (SELECT tableoid::regclass FROM mlops.predictions WHERE key = 'ahead')
+                || ' ' || (SELECT count(*) FROM pg_class WHERE relname = 'predictions_$tomorrow')
+                FROM mlops.predictions WHERE project = 'wider'")" \
+	"4 mlops.predictions_default 0" "the worker goes on writing the log when a day's partition cannot be made"
+tap_is "$(grep -c "could not create partition \"mlops.predictions_$tomorrow\" of the prediction log" "$MLOPS_CLUSTER_DIR/server.log")" 1 \
+	"and reports it once in the server log"
+
 tap_done
