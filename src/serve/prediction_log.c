@@ -8,16 +8,19 @@
  * Predict never waits and never writes: for a sampled call it builds the
  * row (features as jsonb, or for an array of one value per column the
  * values and the column names, whose jsonb the worker makes; prediction,
- * probabilities, entity key, model, variant, time), reserves a slot under a spinlock held for a few
- * instructions, copies the row in and marks the slot ready.  When the
+ * probabilities, entity key, model, variant, time), reserves a slot by
+ * advancing the queue's head with compare-and-exchange (no lock: a backend
+ * descheduled meanwhile holds nobody up), copies the row in and marks the
+ * slot ready.  When the
  * queue is full, or the row cannot be logged here (a hot standby, a
  * database the worker does not serve, a row too wide for a slot), the row
  * is dropped and counted in serving_stats.dropped (before the row is
- * built, when a read without the lock already sees the queue full).  Each
+ * built, when a first look already sees the queue full).  Each
  * slot holds LOG_SLOT_DATA bytes of key, probabilities and features: a
  * row whose features do not fit is logged with features NULL; one whose
  * key and probabilities alone do not fit is dropped.  A quarter-full
- * queue wakes the worker for a pass that only writes the log (its other
+ * queue wakes the worker (once until it drains) for a pass that only
+ * writes the log (its other
  * checks wait for their own time); it also drains at every full pass
  * (mlops.scheduler_naptime), writing the rows with heap multi-inserts
  * (prediction_log_write.c) into the table's day partitions
@@ -49,7 +52,6 @@
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -109,12 +111,19 @@ typedef struct LogSlot
 	double		data[(LOG_SLOT_DATA + LOG_SLOT_HEADERS) / sizeof(double)];
 } LogSlot;
 
+/*
+ * head is advanced by predict with compare-and-exchange, tail by the worker
+ * alone; each on a cache line of its own, since every logged call writes
+ * head and only reads tail
+ */
 typedef struct LogQueue
 {
-	slock_t		mutex;			/* protects head and tail */
-	uint64		head;			/* next slot to fill */
-	uint64		tail;			/* oldest slot not drained */
+	pg_atomic_uint64 head;		/* next slot to fill */
+	char		pad1[PG_CACHE_LINE_SIZE - sizeof(pg_atomic_uint64)];
+	pg_atomic_uint64 tail;		/* oldest slot not drained */
+	pg_atomic_uint32 woken;		/* a filling queue woke the worker since it last drained */
 	int			size;
+	char		pad2[PG_CACHE_LINE_SIZE - sizeof(pg_atomic_uint64) - sizeof(pg_atomic_uint32) - sizeof(int)];
 	LogSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } LogQueue;
 
@@ -174,8 +183,9 @@ LogShmemStartup(void)
 	log_queue = ShmemInitStruct("mlops prediction log", LogQueueSize(), &found);
 	if (!found)
 	{
-		SpinLockInit(&log_queue->mutex);
-		log_queue->head = log_queue->tail = 0;
+		pg_atomic_init_u64(&log_queue->head, 0);
+		pg_atomic_init_u64(&log_queue->tail, 0);
+		pg_atomic_init_u32(&log_queue->woken, 0);
 		log_queue->size = mlops_log_queue_size;
 		for (int i = 0; i < mlops_log_queue_size; i++)
 			pg_atomic_init_u32(&log_queue->slots[i].state, SLOT_FREE);
@@ -726,27 +736,50 @@ LogPrefetchSlot(uint64 pos)
 }
 
 /*
- * Was the queue full a moment ago, as a read without the lock tells?  A
- * hint that spares building a row that would be dropped (an overloaded
- * worker is when it matters); otherwise the check under the lock decides.
- * head is read before tail, so the difference never exceeds what the
- * queue held when head was read (tail only grows), and a row dropped on
- * the hint met a full queue.  Only where 8-byte reads cannot tear.
+ * Was the queue full a moment ago?  A hint that spares building a row that
+ * would be dropped (an overloaded worker is when it matters); otherwise
+ * the reservation decides.  head is read before tail, so the difference
+ * never exceeds what the queue held when head was read (tail only grows),
+ * and a row dropped on the hint met a full queue.
  */
 static inline bool
 LogQueueWasFull(void)
 {
-#ifdef PG_HAVE_8BYTE_SINGLE_COPY_ATOMICITY
-	volatile LogQueue *q = log_queue;
-	uint64		head = q->head;
+	uint64		head = pg_atomic_read_u64(&log_queue->head);
 	uint64		tail;
 
 	pg_read_barrier();
-	tail = q->tail;
-	return (int64) (head - tail) >= (int64) q->size;
-#else
-	return false;
-#endif
+	tail = pg_atomic_read_u64(&log_queue->tail);
+	return (int64) (head - tail) >= (int64) log_queue->size;
+}
+
+/*
+ * Reserve the next slot of the queue: its position in *pos and how many
+ * slots are in use with it in *length; false when the queue is full.  No
+ * lock: head advances by compare-and-exchange, so a backend descheduled
+ * while reserving holds nobody up.  A slot is free once tail has passed
+ * it (the worker marks the slots it took free before it moves tail), and
+ * tail only grows, so a value read before the exchange is safe to use.
+ */
+static bool
+LogReserve(uint64 *pos, uint64 *length)
+{
+	uint64		head = pg_atomic_read_u64(&log_queue->head);
+
+	for (;;)
+	{
+		uint64		tail = pg_atomic_read_u64(&log_queue->tail);
+
+		if ((int64) (head - tail) >= (int64) log_queue->size)
+			return false;
+		/* on failure head is what another backend made it: look again */
+		if (pg_atomic_compare_exchange_u64(&log_queue->head, &head, head + 1))
+		{
+			*pos = head;
+			*length = head + 1 - tail;
+			return true;
+		}
+	}
 }
 
 /*
@@ -766,7 +799,6 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	bool		named;
 	uint64		pos = 0;
 	uint64		length = 0;
-	bool		full;
 	LogSlot    *slot;
 	char	   *data;
 	int			off = 0;
@@ -812,15 +844,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen > LOG_SLOT_DATA)
 		featlen = 0;
 
-	SpinLockAcquire(&log_queue->mutex);
-	full = log_queue->head - log_queue->tail >= (uint64) log_queue->size;
-	if (!full)
-	{
-		pos = log_queue->head++;
-		length = log_queue->head - log_queue->tail;
-	}
-	SpinLockRelease(&log_queue->mutex);
-	if (full)
+	if (!LogReserve(&pos, &length))
 	{
 		ServingCountDropped(m->id, m->project_id, variant);
 		return;
@@ -889,7 +913,10 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	pg_atomic_write_u32(&slot->state, SLOT_READY);
 	LogPrefetchSlot(pos + 1);
 
-	if (length == (uint64) Max(1, log_queue->size / 4))
+	/* a quarter full: wake the worker, once until it drains */
+	if (length >= (uint64) Max(1, log_queue->size / 4) &&
+		pg_atomic_read_u32(&log_queue->woken) == 0 &&
+		pg_atomic_exchange_u32(&log_queue->woken, 1) == 0)
 		ProgressWakeLauncher(false);
 }
 
@@ -905,10 +932,10 @@ LogTake(LoggedRow *rows, int max)
 	uint64		head;
 	int			n = 0;
 
-	SpinLockAcquire(&log_queue->mutex);
-	tail = log_queue->tail;
-	head = log_queue->head;
-	SpinLockRelease(&log_queue->mutex);
+	/* a wake-up asked for from here on may be for rows read after head */
+	(void) pg_atomic_exchange_u32(&log_queue->woken, 0);
+	tail = pg_atomic_read_u64(&log_queue->tail);
+	head = pg_atomic_read_u64(&log_queue->head);
 
 	for (; tail < head && n < max; tail++)
 	{
@@ -942,9 +969,9 @@ LogTake(LoggedRow *rows, int max)
 		}
 		pg_atomic_write_u32(&slot->state, SLOT_FREE);
 	}
-	SpinLockAcquire(&log_queue->mutex);
-	log_queue->tail = tail;
-	SpinLockRelease(&log_queue->mutex);
+	/* the slots are read and marked free before they are handed back */
+	pg_memory_barrier();
+	pg_atomic_write_u64(&log_queue->tail, tail);
 	return n;
 }
 
@@ -1073,14 +1100,9 @@ PredictionLogWork(bool prune)
 bool
 PredictionLogPending(void)
 {
-	bool		pending;
-
 	if (log_queue == NULL)
 		return false;
-	SpinLockAcquire(&log_queue->mutex);
-	pending = log_queue->head != log_queue->tail;
-	SpinLockRelease(&log_queue->mutex);
-	return pending;
+	return pg_atomic_read_u64(&log_queue->head) != pg_atomic_read_u64(&log_queue->tail);
 }
 
 /*
