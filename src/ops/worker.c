@@ -341,15 +341,15 @@ LauncherRequeue(const JobsQueued *job, int slot, MemoryContext cxt)
 
 /*
  * Run fn(arg) in a subtransaction of the caller's transaction (a pass of
- * the launcher): an error rolls back only fn's work and becomes a WARNING,
- * "could not <what>: <message>", so that one project or request that fails
- * does not stop the others.
+ * the launcher): an error rolls back only fn's work and is returned, for
+ * the caller to report and free (FreeErrorData); NULL when fn succeeded.
  */
-void
-WorkerRunIsolated(void (*fn) (void *arg), void *arg, const char *what)
+ErrorData *
+WorkerTryIsolated(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -362,19 +362,33 @@ WorkerRunIsolated(void (*fn) (void *arg), void *arg, const char *what)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/*
+ * WorkerTryIsolated, an error becoming a WARNING, "could not <what>:
+ * <message>", so that one project or request that fails does not stop the
+ * others.
+ */
+void
+WorkerRunIsolated(void (*fn) (void *arg), void *arg, const char *what)
+{
+	ErrorData  *edata = WorkerTryIsolated(fn, arg);
+
+	if (edata != NULL)
+	{
 		ereport(WARNING,
 				(errmsg("could not %s: %s", what, edata->message)));
 		FreeErrorData(edata);
 	}
-	PG_END_TRY();
 }
 
 /*

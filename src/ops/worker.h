@@ -19,6 +19,7 @@ extern int	mlops_max_jobs;
 
 extern void WorkerInit(void);
 extern bool WorkerServesDatabase(const char *dbname);
+extern ErrorData *WorkerTryIsolated(void (*fn) (void *arg), void *arg);
 extern void WorkerRunIsolated(void (*fn) (void *arg), void *arg, const char *what);
 
 /* entry points of the background workers, named in BackgroundWorker */

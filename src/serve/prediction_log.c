@@ -67,7 +67,6 @@
 #include "jsonutil.h"
 #include "mix64.h"
 #include "ops/policy.h"
-#include "owner_sql.h"
 #include "ops/progress.h"
 #include "ops/worker.h"
 #include "registry.h"
@@ -434,7 +433,6 @@ KeyOrder(const MlopsModel *m, const int **lengths)
 	if (key_order_model != m->id)
 	{
 		int			n = Max(1, m->fz->nsources);
-
 		Size		names = 0;
 		char	   *p;
 
@@ -831,17 +829,16 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		ServingCountDropped(m->id, m->project_id, variant);
 		return;
 	}
-	/* NamedDoubles are aligned to 8, not 4: 4 more bytes of padding at most */
 	featlen = (int) NamedDoublesSize(m, in->value, in->type);
 	named = featlen > 0;
-	if (named)
-		featlen += sizeof(int32);
-	else
+	if (!named)
 	{
 		jb = FeaturesJsonb(m, in->value, in->type);
 		featlen = VARSIZE(jb);
 	}
-	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen > LOG_SLOT_DATA)
+	/* NamedDoubles are aligned to 8, not 4: 4 more bytes of padding at most */
+	if ((Size) Max(nproba, 0) * sizeof(double) + Max(keylen, 0) + featlen +
+		(named ? sizeof(int32) : 0) > LOG_SLOT_DATA)
 		featlen = 0;
 
 	if (!LogReserve(&pos, &length))
@@ -893,18 +890,14 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 		off += VARHDRSZ + keylen;
 	}
 	slot->named_doubles = named;
-	if (featlen > 0 && named)
+	if (featlen > 0)
 	{
-		off = MAXALIGN(off);
+		off = named ? MAXALIGN(off) : INTALIGN(off);
 		slot->features = off;
-		NamedDoublesWrite(data + off, m, in->value);
-		off += featlen - sizeof(int32);
-	}
-	else if (featlen > 0)
-	{
-		off = INTALIGN(off);
-		slot->features = off;
-		memcpy(data + off, jb, featlen);
+		if (named)
+			NamedDoublesWrite(data + off, m, in->value);
+		else
+			memcpy(data + off, jb, featlen);
 		off += featlen;
 	}
 	Assert(off <= sizeof(slot->data));

@@ -26,7 +26,8 @@
  * rest of the pass, and waits for that lock at most
  * LOG_PARTITION_LOCK_TIMEOUT (a reader holding it makes the drop wait for
  * a later pass, not block the readers queued behind it).  Each runs in a
- * subtransaction as the extension owner (owner_sql.c), so a partition that
+ * subtransaction (WorkerTryIsolated) as the extension owner (owner_sql.c),
+ * so a partition that
  * cannot be made or dropped now (a lock not granted in time, an
  * administrator's table of that name, rows of that day already in the
  * default partition) is reported once in the server log and tried again a
@@ -37,7 +38,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "datatype/timestamp.h"
@@ -47,11 +47,9 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "owner_sql.h"
+#include "ops/worker.h"
 #include "registry.h"
 #include "serve/prediction_log_partitions.h"
 
@@ -76,32 +74,22 @@ LogToday(void)
 }
 
 /*
- * The name of a day's partition, predictions_YYYYMMDD, into name
- * (NAMEDATALEN bytes).
+ * A day formatted by fmt, which takes its year, month and day: the name of
+ * its partition (LOG_PARTITION_NAME) or its start as a timestamptz literal
+ * (LOG_DAY_START); palloc'd.
  */
-static void
-LogPartitionName(int64 day, char *name)
-{
-	int			y,
-				m,
-				d;
+#define LOG_PARTITION_NAME "predictions_%04d%02d%02d"
+#define LOG_DAY_START "%04d-%02d-%02d 00:00:00+00"
 
-	j2date((int) (day + POSTGRES_EPOCH_JDATE), &y, &m, &d);
-	snprintf(name, NAMEDATALEN, "predictions_%04d%02d%02d", y, m, d);
-}
-
-/*
- * The start of a day as a timestamptz literal, palloc'd.
- */
 static char *
-LogDayStart(int64 day)
+LogDayFormat(int64 day, const char *fmt)
 {
 	int			y,
 				m,
 				d;
 
 	j2date((int) (day + POSTGRES_EPOCH_JDATE), &y, &m, &d);
-	return psprintf("%04d-%02d-%02d 00:00:00+00", y, m, d);
+	return psprintf(fmt, y, m, d);
 }
 
 /*
@@ -111,7 +99,7 @@ LogDayStart(int64 day)
 static void
 LogPartitionCreate(const char *name, int64 day)
 {
-	char	   *from = LogDayStart(day);
+	char	   *from = LogDayFormat(day, LOG_DAY_START);
 
 	RegistryWriteAsOwner(psprintf("CREATE TABLE mlops.%s (LIKE mlops.predictions_default INCLUDING INDEXES)", name),
 						 0, NULL, NULL, NULL);
@@ -123,7 +111,8 @@ LogPartitionCreate(const char *name, int64 day)
 								  "Read the log through mlops.predictions.'", name, from),
 						 0, NULL, NULL, NULL);
 	RegistryWriteAsOwner(psprintf("ALTER TABLE mlops.predictions ATTACH PARTITION mlops.%s "
-								  "FOR VALUES FROM ('%s') TO ('%s')", name, from, LogDayStart(day + 1)),
+								  "FOR VALUES FROM ('%s') TO ('%s')", name, from,
+								  LogDayFormat(day + 1, LOG_DAY_START)),
 						 0, NULL, NULL, NULL);
 }
 
@@ -138,64 +127,66 @@ LogPartitionDrop(const char *name)
 		RegistryWriteAsOwner(psprintf("DROP TABLE mlops.%s", name), 0, NULL, NULL, NULL);
 }
 
+/* a partition to make or drop, for LogPartitionRun */
+typedef struct LogPartitionAction
+{
+	bool		create;
+	const char *name;
+	int64		day;
+} LogPartitionAction;
+
 /*
- * Run create or drop on a partition in a subtransaction, waiting for locks
- * at most LOG_PARTITION_LOCK_TIMEOUT.  An error is reported once (until
- * another partition fails) and does not fail the caller; the partition is
- * not tried again for LOG_PARTITION_RETRY_MS (a day whose rows went to the
- * default partition cannot have its own any more, and each try would make
- * a table and throw it away).
+ * Make or drop a partition, waiting for locks at most
+ * LOG_PARTITION_LOCK_TIMEOUT.
+ */
+static void
+LogPartitionRun(void *arg)
+{
+	LogPartitionAction *a = arg;
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", LOG_PARTITION_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (a->create)
+		LogPartitionCreate(a->name, a->day);
+	else
+		LogPartitionDrop(a->name);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Make or drop a partition in a subtransaction.  An error is reported once
+ * (until another partition fails) and does not fail the caller; the
+ * partition is not tried again for LOG_PARTITION_RETRY_MS (a day whose
+ * rows went to the default partition cannot have its own any more, and
+ * each try would make a table and throw it away).
  */
 static void
 LogPartitionTry(bool create, const char *name, int64 day)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	LogPartitionAction a = {create, name, day};
+	ErrorData  *edata;
 
 	if (strcmp(last_failed, name) == 0 && GetCurrentTimestamp() < retry_at)
 		return;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = WorkerTryIsolated(LogPartitionRun, &a);
+	if (edata == NULL)
 	{
-		int			nestlevel = NewGUCNestLevel();
-
-		(void) set_config_option("lock_timeout", LOG_PARTITION_LOCK_TIMEOUT, PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		if (create)
-			LogPartitionCreate(name, day);
-		else
-			LogPartitionDrop(name);
-		AtEOXact_GUC(true, nestlevel);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		if (strcmp(last_failed, name) == 0)
 			last_failed[0] = '\0';
+		return;
 	}
-	PG_CATCH();
+	retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LOG_PARTITION_RETRY_MS);
+	if (strcmp(last_failed, name) != 0)
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LOG_PARTITION_RETRY_MS);
-		if (strcmp(last_failed, name) != 0)
-		{
-			ereport(LOG,
-					(errmsg(create ? "could not create partition \"mlops.%s\" of the prediction log: %s" :
-							"could not drop partition \"mlops.%s\" of the prediction log: %s",
-							name, edata->message),
-					 errhint("The background worker tries again in a minute.")));
-			strlcpy(last_failed, name, NAMEDATALEN);
-		}
-		FreeErrorData(edata);
+		ereport(LOG,
+				(errmsg(create ? "could not create partition \"mlops.%s\" of the prediction log: %s" :
+						"could not drop partition \"mlops.%s\" of the prediction log: %s",
+						name, edata->message),
+				 errhint("The background worker tries again in a minute.")));
+		strlcpy(last_failed, name, NAMEDATALEN);
 	}
-	PG_END_TRY();
+	FreeErrorData(edata);
 }
 
 /*
@@ -209,9 +200,8 @@ LogPartitionsMake(void)
 
 	for (int64 day = today; day <= today + 1; day++)
 	{
-		char		name[NAMEDATALEN];
+		char	   *name = LogDayFormat(day, LOG_PARTITION_NAME);
 
-		LogPartitionName(day, name);
 		if (!OidIsValid(get_relname_relid(name, nsp)))
 			LogPartitionTry(true, name, day);
 	}
@@ -224,15 +214,13 @@ LogPartitionsMake(void)
 void
 LogPartitionsDropEmpty(void)
 {
-	char		today[NAMEDATALEN];
 	Oid			types[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
 	List	   *names = NIL;
 	ListCell   *lc;
 
-	LogPartitionName(LogToday(), today);
 	values[0] = ObjectIdGetDatum(RegistryTableOid("predictions"));
-	values[1] = CStringGetTextDatum(today);
+	values[1] = CStringGetTextDatum(LogDayFormat(LogToday(), LOG_PARTITION_NAME));
 	RegistryReadAsOwner("SELECT c.relname::pg_catalog.text AS name "
 						"FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c "
 						"ON c.oid OPERATOR(pg_catalog.=) i.inhrelid "

@@ -199,4 +199,22 @@ tap_is "$(sql "SELECT count(*) || ' ' || (SELECT tableoid::regclass FROM mlops.p
 tap_is "$(grep -c "could not create partition \"mlops.predictions_$tomorrow\" of the prediction log" "$MLOPS_CLUSTER_DIR/server.log")" 1 \
 	"and reports it once in the server log"
 
+# A partition whose columns lie otherwise than the table's (here in reverse
+# order; a partition made after a column was dropped from the table would
+# too): the worker converts its rows to the partition's layout
+read -r today from to < <(sql "SELECT to_char(d, 'YYYYMMDD'), d, d + 1 FROM (SELECT (now() AT TIME ZONE 'UTC')::date AS d) t" | tr '|' ' ')
+sql "DROP TABLE mlops.predictions_$today;
+     CREATE TABLE mlops.predictions_$today (proba float8[], prediction float8, features jsonb, predicted_at timestamptz NOT NULL,
+                                            key text, variant text NOT NULL, model_id bigint NOT NULL, project text NOT NULL, id bigint NOT NULL);
+     ALTER TABLE mlops.predictions ATTACH PARTITION mlops.predictions_$today FOR VALUES FROM ('$from 00:00+00') TO ('$to 00:00+00')" >/dev/null
+expected=$(sql "SELECT mlops.predict('iris_b', '{5.1,3.5,1.4,0.2}'::float8[])")
+sql "SELECT mlops.predict('iris_b', '{5.1,3.5,1.4,0.2}'::float8[])" >/dev/null
+tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions_$today WHERE project = 'iris_b'" 2 30)" 2 \
+	"rows go to a partition whose columns lie otherwise than the table's"
+tap_is "$(sql "SELECT count(*) FROM mlops.predictions_$today
+                WHERE project = 'iris_b' AND variant = 'champion' AND key IS NULL AND id > 0
+                  AND prediction = $expected AND array_length(proba, 1) = 3
+                  AND features = '{\"sepal_length_cm\": 5.1, \"sepal_width_cm\": 3.5, \"petal_length_cm\": 1.4, \"petal_width_cm\": 0.2}'")" 2 \
+	"each value in its column"
+
 tap_done
