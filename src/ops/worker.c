@@ -349,7 +349,7 @@ WorkerTryIsolated(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	ErrorData  *volatile edata = NULL;	/* set after a longjmp */
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
