@@ -87,6 +87,9 @@
 /* rows the worker takes out of the queue per pass */
 #define LOG_DRAIN_MAX 200000
 
+/* how many slots ahead of the one it takes out the worker prefetches */
+#define LOG_TAKE_PREFETCH 4
+
 #define SLOT_FREE 0
 #define SLOT_READY 1
 
@@ -714,22 +717,34 @@ NamedDoublesJsonb(const char *nd)
 }
 
 /*
- * Fetch the first lines of the slot at pos for writing: called for the
- * slot after the one a call filled, while the next call is scored, since
- * most of a logged call's cost is taking the lines it writes from the
- * worker's cache.  A single session logging many calls (a loop, a table
- * scored in one statement) writes that slot next; with several sessions
- * another one may, which then takes the lines from this backend's cache
- * instead of the worker's.
+ * Fetch the first lines of the slot at pos (the header and about 190
+ * bytes of data, what a logged row usually fills) into this process's
+ * cache, for writing (predict) or reading (the worker).  Predict calls it
+ * for the slot after the one a call filled, while the next call is
+ * scored, since most of a logged call's cost is taking the lines it
+ * writes from the worker's cache: a single session logging many calls (a
+ * loop, a table scored in one statement) writes that slot next; with
+ * several sessions another one may, which then takes the lines from this
+ * backend's cache instead of the worker's.  The worker calls it a few
+ * slots ahead of the one it copies out, so that taking a row out of the
+ * queue does not wait for the lines the backends wrote.
+ *
+ * Always inlined: GCC takes a function that only prefetches for one
+ * without effects and drops its calls, prefetches and all.
  */
-static inline void
-LogPrefetchSlot(uint64 pos)
+static pg_attribute_always_inline void
+LogPrefetchSlot(uint64 pos, bool write)
 {
 #ifdef __GNUC__
 	const char *slot = (const char *) &log_queue->slots[pos % log_queue->size];
 
 	for (int o = 0; o < 256; o += 64)
-		__builtin_prefetch(slot + o, 1);
+	{
+		if (write)
+			__builtin_prefetch(slot + o, 1);
+		else
+			__builtin_prefetch(slot + o, 0);
+	}
 #endif
 }
 
@@ -904,7 +919,7 @@ PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in, c
 	slot->datalen = off;
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, SLOT_READY);
-	LogPrefetchSlot(pos + 1);
+	LogPrefetchSlot(pos + 1, true);
 
 	/* a quarter full: wake the worker, once until it drains */
 	if (length >= (uint64) Max(1, log_queue->size / 4) &&
@@ -934,6 +949,8 @@ LogTake(LoggedRow *rows, int max)
 	{
 		LogSlot    *slot = &log_queue->slots[tail % log_queue->size];
 
+		if (tail + LOG_TAKE_PREFETCH < head)
+			LogPrefetchSlot(tail + LOG_TAKE_PREFETCH, false);
 		if (pg_atomic_read_u32(&slot->state) != SLOT_READY)
 			break;				/* a backend is still copying it in */
 		pg_read_barrier();
