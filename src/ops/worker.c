@@ -14,7 +14,9 @@
  * next schedule is due, mlops.scheduler_naptime has passed, a job worker
  * started or stopped (bgw_notify_pid), or a transaction that queued a job
  * committed (jobs_sql.c wakes it).  The prediction log's filling queue
- * wakes it too, for a pass that only writes the log: after any wake-up it
+ * wakes it too, for a pass that only writes the log, and while rows
+ * arrive steadily it looks at the queue every mlops.log_writer_delay
+ * (prediction_log.c): after any wake-up it
  * makes a full pass only when one is due (a job queued, a job worker it
  * started exited, the configuration changed, or its time has come).
  * SIGHUP rereads the configuration (a new
@@ -502,6 +504,8 @@ MlopsLauncherMain(Datum main_arg)
 	bool		full = true;
 	TimestampTz next_full = 0;
 	int			n;
+	long		wait_ms;
+	long		look;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -564,8 +568,13 @@ MlopsLauncherMain(Datum main_arg)
 			LauncherLogPass(cxt);
 		MemoryContextReset(cxt);
 
+		/* until the next full pass, or the next look at a filling log */
+		wait_ms = Max(0, (next_full - GetCurrentTimestamp() + 999) / 1000);
+		look = PredictionLogNextLook();
+		if (look >= 0)
+			wait_ms = Min(wait_ms, look);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(0, (next_full - GetCurrentTimestamp() + 999) / 1000), PG_WAIT_EXTENSION);
+						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		full = LauncherFullPassDue(next_full);
 	}

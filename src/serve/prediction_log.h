@@ -18,12 +18,14 @@
 
 /* GUC */
 extern int	mlops_log_queue_size;
+extern int	mlops_log_writer_delay;
 
 extern void PredictionLogInit(void);
 extern void PredictionLogRow(const MlopsModel *m, ServingVariant variant, EntityInput *in,
 							 const double *out);
 extern void PredictionLogWork(bool prune);
 extern bool PredictionLogPending(void);
+extern long PredictionLogNextLook(void);
 extern const char *PredictionLogKey(const MlopsModel *m);
 extern bool PredictionLogNeedsInput(const MlopsModel *m);
 

@@ -6,7 +6,13 @@
 # A prediction log queue of 64 entries wakes the launcher when it holds 16
 # rows, for a pass that only writes the log.  Checks: such a wake-up writes
 # the queued rows; it does not run the other checks (retention is pruned by
-# the full passes only); a queued job still gets a full pass, and so does a
+# the full passes only); after a pass that wrote at least a sixteenth of
+# the queue (4 rows) the launcher looks again on its own timer
+# (mlops.log_writer_delay, 3 s here) and writes what came, fewer rows than
+# a quarter too; after a look that found fewer than 4 it sleeps (3 rows
+# wait) until a quarter-full queue wakes it; while it looks on its timer,
+# half a queue wakes it before its time (the setting is the server's, not
+# a session's); a queued job still gets a full pass, and so does a
 # job worker's exit (the second of two jobs with mlops.max_jobs = 1 starts
 # only once the launcher has seen the first one's worker exit, and a killed
 # job worker is recorded as failed); every call is logged or counted as
@@ -19,7 +25,8 @@ set -euo pipefail
 data=$MLOPS_ROOT/contrib/datasets
 
 mlops_cluster_start "shared_preload_libraries = 'mlops'" "mlops.database = 'postgres'" \
-	"mlops.scheduler_naptime = '1h'" "mlops.log_queue_size = 64" "mlops.max_jobs = 1"
+	"mlops.scheduler_naptime = '1h'" "mlops.log_queue_size = 64" "mlops.max_jobs = 1" \
+	"mlops.log_writer_delay = '3s'"
 sql "CREATE EXTENSION mlops" >/dev/null
 mlops_load_csv "$data/iris.csv" iris species text
 sql "SELECT setseed(0.25);
@@ -46,6 +53,28 @@ tap_is "$(wait_for "SELECT count(*) FROM mlops.predictions WHERE key IS NULL" 16
 sleep 1
 tap_is "$(sql "SELECT count(*) FROM mlops.predictions WHERE key = 'old'")" 1 \
 	"that wake-up only writes the log: retention waits for a full pass"
+
+# rows that keep coming: the launcher looks on its own timer
+tap_is "$(sql "SHOW mlops.log_writer_delay")" 3s "mlops.log_writer_delay is the configured 3 s"
+tap_like "$(sql_err "SET mlops.log_writer_delay = '1s'")" 'parameter "mlops.log_writer_delay" cannot be changed now' \
+	"mlops.log_writer_delay is set in the configuration (reload), not per session"
+logged="SELECT count(*) FROM mlops.predictions WHERE key IS NULL"
+calls() {
+	sql "SELECT count(mlops.predict('iris', t)) FROM (SELECT * FROM iris LIMIT $1) t" >/dev/null
+}
+calls 5
+tap_is "$(wait_for "$logged" 21 10)" 21 \
+	"after a pass that wrote a sixteenth of the queue the launcher looks again: 5 rows (no wake-up) are written"
+calls 2
+tap_is "$(wait_for "$logged" 23 10)" 23 "the next look writes 2 rows"
+calls 3
+sleep 7
+tap_is "$(sql "$logged")" 23 "after a look that found fewer than a sixteenth it sleeps: 3 rows wait"
+calls 13
+tap_is "$(wait_for "$logged" 39 10)" 39 "until a quarter-full queue wakes it"
+calls 32
+tap_is "$(wait_for "$logged" 71 2)" 71 \
+	"a pass of 16 rows has it look on its timer again, and meanwhile half a queue wakes it before its time"
 
 # a queued job wakes the launcher for a full pass: the job runs, retention is pruned
 j1=$(sql "SELECT mlops.train_async('jobs_a', 'small', 'y', exclude => '{id}')")
