@@ -18,6 +18,16 @@
 #             call was either logged or counted as dropped (lost must be 0;
 #             dropped is non-zero only when the queue was full)
 #
+#   plain     no log, while a plain session writes the rows the logged run
+#             wrote, at its rate, the way an application would log them
+#             itself: every 20 ms (mlops.log_writer_delay) one INSERT ...
+#             SELECT of that many rows, taken from a table of logged rows,
+#             into a table like a day partition of mlops.predictions (its
+#             indexes, its id sequence), committed asynchronously as the
+#             worker commits.  What writing these rows costs the clients on
+#             this machine, whoever writes them: the floor the log is
+#             measured against
+#
 #   in-statement  200,000 predict calls in one statement, track_serving off
 #             vs on: the per-call cost without pgbench's round trips
 #
@@ -73,6 +83,28 @@ mlops_cluster_start "shared_preload_libraries = 'mlops'" "mlops.database = 'post
 mlops_psql -q -c "CREATE EXTENSION mlops" >&2
 mlops_load_csv "$MLOPS_ROOT/contrib/datasets/iris.csv" bench_iris species text
 mlops_psql -q -At -c "SELECT model_id FROM mlops.train('bench_srv', 'bench_iris', 'species')" >/dev/null
+mlops_psql -q <<'SQL'
+CREATE TABLE bench_floor_src (LIKE mlops.predictions);
+CREATE TABLE bench_floor_dst (LIKE mlops.predictions_default INCLUDING DEFAULTS INCLUDING INDEXES);
+-- every 20 ms for the given seconds, per_look rows of bench_floor_src into
+-- bench_floor_dst, each INSERT its own transaction, committed asynchronously
+CREATE PROCEDURE bench_floor_writer(seconds float8, per_look int) LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz := clock_timestamp();
+	t timestamptz;
+BEGIN
+	LOOP
+		t := clock_timestamp();
+		EXIT WHEN t >= t0 + make_interval(secs => seconds);
+		SET LOCAL synchronous_commit = off;
+		INSERT INTO bench_floor_dst (project, model_id, variant, key, predicted_at, features, prediction, proba)
+			SELECT project, model_id, variant, key, predicted_at, features, prediction, proba
+			FROM bench_floor_src LIMIT per_look;
+		COMMIT;
+		PERFORM pg_sleep(greatest(0, 0.02 - extract(epoch FROM clock_timestamp() - t)));
+	END LOOP;
+END $$;
+SQL
 
 script=$(mktemp "${TMPDIR:-/tmp}/mlops-bench.XXXXXX")
 trap 'rm -f "$script"; mlops_cleanup' EXIT
@@ -100,15 +132,22 @@ server_ticks() {
 hz=$(getconf CLK_TCK)
 
 # One measured run (PGOPTIONS $1, $2 clients; $3 = drain: wait for the
-# worker to write the log first): appends the TPS to runs[$4], the
-# server's CPU microseconds per call to cpu[$4] and, when draining, the
-# worker's CPU microseconds per logged row to worker[$4]
+# worker to write the log first; plain: bench_floor_writer writes $per_look
+# rows every 20 ms meanwhile, and its CPU counts as the server's): appends
+# the TPS to runs[$4], the server's CPU microseconds per call to cpu[$4]
+# and, when draining, the worker's CPU microseconds per logged row to
+# worker[$4]
 measure() {
-	local t0 t1 w0 w1 tps n
+	local t0 t1 w0 w1 tps n writer
 
 	t0=$(server_ticks)
 	w0=$(worker_ns)
+	if [[ $3 == plain ]]; then
+		q "CALL bench_floor_writer($seconds, $per_look)" >/dev/null &
+		writer=$!
+	fi
 	read -r tps n < <(pgbench_run "$1" "$2")
+	[[ $3 != plain ]] || wait "$writer"
 	if [[ $3 == drain ]]; then
 		logged=$(drained)
 		w1=$(worker_ns)
@@ -165,7 +204,7 @@ worker_ns() {
 # gone (TRUNCATE), a checkpoint has written their pages, and no autovacuum
 # worker runs (up to 30 s), so that no run pays for the one before
 settle() {
-	q "TRUNCATE mlops.predictions; CHECKPOINT" >/dev/null
+	q "TRUNCATE mlops.predictions, bench_floor_dst; CHECKPOINT" >/dev/null
 	for _ in $(seq 60); do
 		(($(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'") == 0)) && break
 		sleep 0.5
@@ -200,6 +239,14 @@ for ((r = 1; r <= reps; r++)); do
 		mlops_log "  $calls calls: $logged logged, $dropped dropped (queue full), $lost lost; TPS no log ${runs[log_off_$c]##* }, log ${runs[log_on_$c]##* }"
 		lost_total=$((lost_total + lost)) dropped_total=$((dropped_total + dropped)) logged_total=$((logged_total + logged))
 		q "SELECT mlops.set_policy('bench_srv', '{\"log_predictions\": null}')" >/dev/null
+
+		# the same rows at the same rate, written by a plain session
+		q "INSERT INTO bench_floor_src SELECT * FROM mlops.predictions
+		   WHERE NOT EXISTS (SELECT FROM bench_floor_src) LIMIT 20000" >/dev/null
+		per_look=$(awk -v n="$logged" -v s="$seconds" 'BEGIN { printf "%d", n / s * 0.02 + 0.5 }')
+		settle
+		measure "" "$c" plain "plain_$c"
+		mlops_log "  plain INSERT of $per_look rows every 20 ms: TPS ${runs[plain_$c]##* }"
 	done
 done
 
@@ -220,28 +267,30 @@ slower() {
 }
 
 echo
-echo "| clients | track_serving off (TPS) | on (TPS) | on vs off | no log (TPS) | log sample 1 (TPS) | log vs no log |"
-echo "|---|---|---|---|---|---|---|"
+echo "| clients | track_serving off (TPS) | on (TPS) | on vs off | no log (TPS) | log sample 1 (TPS) | log vs no log | plain INSERT at the log's rate (TPS) | plain vs no log |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for c in 1 2 8; do
 	# shellcheck disable=SC2086 # the runs are space-separated numbers
 	off=$(median ${runs[track_off_$c]}) on=$(median ${runs[track_on_$c]})
 	# shellcheck disable=SC2086
-	nolog=$(median ${runs[log_off_$c]}) log=$(median ${runs[log_on_$c]})
-	echo "| $c | $off | $on | $(slower "$off" "$on") slower | $nolog | $log | $(slower "$nolog" "$log") slower |"
+	nolog=$(median ${runs[log_off_$c]}) log=$(median ${runs[log_on_$c]}) plain=$(median ${runs[plain_$c]})
+	echo "| $c | $off | $on | $(slower "$off" "$on") slower | $nolog | $log | $(slower "$nolog" "$log") slower |" \
+		"$plain | $(slower "$nolog" "$plain") slower |"
 done
 echo
 echo "server CPU per call (µs; median of the runs):"
 echo
-echo "| clients | track_serving off | on | on vs off | no log | log sample 1 | log vs no log | of which the worker, per logged row |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| clients | track_serving off | on | on vs off | no log | log sample 1 | log vs no log | of which the worker, per logged row | plain INSERT at the log's rate | plain vs no log |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for c in 1 2 8; do
 	# shellcheck disable=SC2086
 	off=$(median ${cpu[track_off_$c]}) on=$(median ${cpu[track_on_$c]})
 	# shellcheck disable=SC2086
-	nolog=$(median ${cpu[log_off_$c]}) log=$(median ${cpu[log_on_$c]})
+	nolog=$(median ${cpu[log_off_$c]}) log=$(median ${cpu[log_on_$c]}) plain=$(median ${cpu[plain_$c]})
+	# shellcheck disable=SC2086
 	echo "| $c | $off | $on | $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |" \
 		"$nolog | $log | $(awk -v a="$nolog" -v b="$log" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |" \
-		"$(median ${worker[log_on_$c]}) |"
+		"$(median ${worker[log_on_$c]}) | $plain | $(awk -v a="$nolog" -v b="$plain" 'BEGIN { printf "%+.1f %%", (b - a) / a * 100 }') |"
 done
 # shellcheck disable=SC2086
 boff=$(median ${runs[batch_off]}) bon=$(median ${runs[batch_on]})
