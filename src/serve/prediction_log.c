@@ -30,9 +30,9 @@
  * predict never signals it unless the queue gets half full; otherwise it
  * sleeps until its next full pass or until a quarter-full queue wakes it.
  * Being woken by a backend's signal puts the worker next to the processes
- * that serve (measured at 8 clients on 2 cores: 19 % of single-row
- * throughput with a wake-up per quarter queue, 11 % on the timer), so
- * under load it wakes itself.
+ * that serve (at 8 clients on 2 cores, alternating runs: 13-30 % of
+ * single-row throughput with a wake-up per quarter queue, 6-13 % on the
+ * timer), so under load it wakes itself.
  *
  * Sampling: each served call draws a number from a hash of a per-backend
  * seed and the backend's call count, and is logged when it is below
