@@ -6,7 +6,7 @@
  *
  * Both run in the background worker's transaction, inside SPI, as the
  * extension owner; neither fails the pass (a partition that cannot be made
- * or dropped now is tried again at the next pass).
+ * or dropped now is reported once and tried again a minute later).
  *
  *-------------------------------------------------------------------------
  */
